@@ -1,0 +1,43 @@
+// A small flag parser shared by the verbs (kept dependency-free so the runtime-only `kiln-rt`
+// can reuse it). Flags: "--name value", "--name=value", repeatable; "-x value" short forms.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/core/status.h"
+
+namespace kiln::cli {
+
+struct FlagSpec {
+  std::string name;   // "--device"
+  std::string alias;  // "-d" or ""
+  bool takes_value = true;
+  bool repeatable = false;
+};
+
+class Args {
+ public:
+  // Parses argv[first..]; unknown flags and missing values are errors naming the flag.
+  static Status parse(int argc, char** argv, int first, const std::vector<FlagSpec>& specs, Args* out);
+
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool has(const std::string& flag) const { return values_.count(flag) != 0; }
+  std::string get(const std::string& flag, const std::string& def = "") const {
+    auto it = values_.find(flag);
+    return it == values_.end() || it->second.empty() ? def : it->second.back();
+  }
+  std::vector<std::string> all(const std::string& flag) const {
+    auto it = values_.find(flag);
+    return it == values_.end() ? std::vector<std::string>{} : it->second;
+  }
+
+ private:
+  std::vector<std::string> positional_;
+  std::map<std::string, std::vector<std::string>> values_;
+};
+
+// Parses "NAME=VALUE" at the last '=' (tensor names may contain ':' and '=').
+Status split_name_value(const std::string& arg, const std::string& flag, std::string* name, std::string* value);
+
+}  // namespace kiln::cli

@@ -1,0 +1,60 @@
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "compiler/cli/args.h"
+#include "compiler/cli/verbs.h"
+#include "compiler/compiler.h"
+
+namespace kiln::cli {
+
+static const char* kBuildHelp =
+    "usage: kiln build MODEL.onnx -o PLAN [options]\n"
+    "\n"
+    "Compiles an ONNX model into a plan for one device.\n"
+    "  -o, --output PLAN        plan file to write\n"
+    "  --device D               target: cpu | opencl | opencl:N | auto (default auto)\n"
+    "  --shapes NAME=DIMS       fix a dynamic input shape, e.g. --shapes input=1x3x224x224\n"
+    "                           (repeatable; NAME may contain ':')\n"
+    "  --no-fuse                turn graph fusion off (for debugging)\n";
+
+int cmd_build(int argc, char** argv) {
+  Args args;
+  Status st = Args::parse(argc, argv, 1,
+                          {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true},
+                           {"--no-fuse", "", false}, {"--help", "-h", false}},
+                          &args);
+  if (!st) return fail("build", st.message());
+  if (args.has("--help")) {
+    std::fputs(kBuildHelp, stdout);
+    return 0;
+  }
+  if (args.positional().size() != 1) return fail("build", "expected one MODEL.onnx argument (see --help)");
+  if (!args.has("--output")) return fail("build", "missing -o PLAN");
+  BuildOptions opts;
+  opts.device = args.get("--device", "auto");
+  opts.fuse = !args.has("--no-fuse");
+  for (const std::string& s : args.all("--shapes")) {
+    std::string name;
+    Shape dims;
+    st = parse_shape_arg(s, &name, &dims);
+    if (!st) return fail("build", st.message());
+    opts.shapes[name] = dims;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Plan plan;
+  st = build_plan_from_file(args.positional()[0], opts, &plan);
+  if (!st) return fail("build", st.message());
+  const std::string out = args.get("--output");
+  st = write_plan_file(plan, out);
+  if (!st) return fail("build", st.message());
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  size_t on_cl = 0;
+  for (const PlanNode& n : plan.nodes) on_cl += n.backend == Backend::kOpenCL;
+  std::printf("built %s: %zu nodes (%zu opencl, %zu cpu), %zu weight bytes, target %s '%s', %.0f ms\n",
+              out.c_str(), plan.nodes.size(), on_cl, plan.nodes.size() - on_cl, plan.weights.size(),
+              plan.target.kind.c_str(), plan.target.name.c_str(), ms);
+  return 0;
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,47 @@
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "compiler/cli/verbs.h"
+#include "runtime/version.h"
+
+namespace kiln::cli {
+int fail(const char* verb, const std::string& message) {
+  std::fprintf(stderr, "kiln %s: %s\n", verb, message.c_str());
+  return 1;
+}
+}  // namespace kiln::cli
+
+namespace {
+const char* kUsage =
+    "kiln " KILN_VERSION_STRING " - ONNX to OpenCL inference compiler\n"
+    "\n"
+    "usage: kiln <verb> [options]   (kiln <verb> --help for each)\n"
+    "\n"
+    "verbs:\n"
+    "  build MODEL.onnx -o PLAN [--device D] [--shapes NAME=DIMS ...] [--no-fuse]\n"
+    "  run PLAN -i NAME=FILE.npy [-i ...] -o OUTDIR [--device D]\n"
+    "  inspect PLAN\n"
+    "  devices\n"
+    "\n"
+    "devices: cpu | opencl | opencl:N | auto (default: an OpenCL GPU, else any OpenCL device, else cpu)\n";
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("kiln %s\n", KILN_VERSION_STRING);
+    return 0;
+  }
+  const std::string verb = argv[1];
+  if (verb == "build") return kiln::cli::cmd_build(argc - 1, argv + 1);
+  if (verb == "run") return kiln::cli::cmd_run(argc - 1, argv + 1);
+  if (verb == "inspect") return kiln::cli::cmd_inspect(argc - 1, argv + 1);
+  if (verb == "devices") return kiln::cli::cmd_devices(argc - 1, argv + 1);
+  std::fprintf(stderr, "kiln: unknown verb '%s' (see kiln --help)\n", verb.c_str());
+  return 2;
+}

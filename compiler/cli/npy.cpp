@@ -1,0 +1,126 @@
+#include "compiler/cli/npy.h"
+
+#include <cstring>
+#include <fstream>
+
+namespace kiln {
+namespace {
+struct DescrMap {
+  DType dtype;
+  const char* descr;
+};
+constexpr DescrMap kDescrs[] = {
+    {DType::kFloat32, "<f4"}, {DType::kFloat64, "<f8"}, {DType::kFloat16, "<f2"},
+    {DType::kInt64, "<i8"},   {DType::kInt32, "<i4"},   {DType::kInt16, "<i2"},
+    {DType::kInt8, "|i1"},    {DType::kUInt8, "|u1"},   {DType::kBool, "|b1"},
+    {DType::kUInt16, "<u2"},  {DType::kUInt32, "<u4"},  {DType::kUInt64, "<u8"},
+};
+
+// Value of `key` in the header dict, e.g. 'descr': '<f4' → <f4.
+std::string dict_value(const std::string& h, const std::string& key) {
+  size_t k = h.find("'" + key + "'");
+  if (k == std::string::npos) return "";
+  size_t colon = h.find(':', k);
+  if (colon == std::string::npos) return "";
+  size_t start = h.find_first_not_of(" ", colon + 1);
+  if (start == std::string::npos) return "";
+  if (h[start] == '\'') {
+    size_t end = h.find('\'', start + 1);
+    return end == std::string::npos ? "" : h.substr(start + 1, end - start - 1);
+  }
+  if (h[start] == '(') {
+    size_t end = h.find(')', start);
+    return end == std::string::npos ? "" : h.substr(start, end - start + 1);
+  }
+  size_t end = h.find_first_of(",}", start);
+  return h.substr(start, end - start);
+}
+}  // namespace
+
+std::string npy_descr(DType t) {
+  for (const auto& d : kDescrs)
+    if (d.dtype == t) return d.descr;
+  return "";
+}
+
+Status read_npy(const std::string& path, HostTensor* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return not_found("cannot open '" + path + "'");
+  char magic[8];
+  f.read(magic, 8);
+  if (f.gcount() != 8 || std::memcmp(magic, "\x93NUMPY", 6) != 0)
+    return invalid_argument("'" + path + "' is not a .npy file");
+  const int major = static_cast<unsigned char>(magic[6]);
+  uint32_t hlen = 0;
+  if (major == 1) {
+    uint16_t h16;
+    f.read(reinterpret_cast<char*>(&h16), 2);
+    hlen = h16;
+  } else if (major == 2 || major == 3) {
+    f.read(reinterpret_cast<char*>(&hlen), 4);
+  } else {
+    return invalid_argument("'" + path + "': unsupported .npy version " + std::to_string(major));
+  }
+  if (!f || hlen > (1u << 20)) return invalid_argument("'" + path + "': bad .npy header");
+  std::string header(hlen, '\0');
+  f.read(header.data(), hlen);
+  if (static_cast<uint32_t>(f.gcount()) != hlen) return invalid_argument("'" + path + "': truncated .npy header");
+
+  const std::string descr = dict_value(header, "descr");
+  DType dt = DType::kUndefined;
+  for (const auto& d : kDescrs)
+    if (descr == d.descr || (descr.size() == 3 && descr[0] == '=' && descr.substr(1) == std::string(d.descr).substr(1)))
+      dt = d.dtype;
+  if (dt == DType::kUndefined)
+    return unsupported("'" + path + "': numpy dtype '" + descr + "' is not supported (big-endian or unknown)");
+  if (dict_value(header, "fortran_order").find("True") != std::string::npos)
+    return unsupported("'" + path + "': Fortran-order arrays are not supported; save with np.ascontiguousarray");
+  std::string shape_text = dict_value(header, "shape");
+  if (shape_text.size() < 2) return invalid_argument("'" + path + "': .npy header has no shape");
+  Shape shape;
+  std::string inner = shape_text.substr(1, shape_text.size() - 2);
+  size_t pos = 0;
+  while (pos < inner.size()) {
+    size_t end = inner.find(',', pos);
+    if (end == std::string::npos) end = inner.size();
+    std::string d = inner.substr(pos, end - pos);
+    d.erase(0, d.find_first_not_of(' '));
+    d.erase(d.find_last_not_of(' ') + 1);
+    if (!d.empty()) {
+      if (d.find_first_not_of("0123456789") != std::string::npos || d.size() > 12)
+        return invalid_argument("'" + path + "': bad shape " + shape_text);
+      shape.push_back(std::stoll(d));
+    }
+    pos = end + 1;
+  }
+  HostTensor t(dt, shape);
+  f.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(t.size_bytes()));
+  if (static_cast<size_t>(f.gcount()) != t.size_bytes())
+    return invalid_argument("'" + path + "': file is shorter than its shape " + shape_str(shape) + " needs");
+  *out = std::move(t);
+  return Status::ok();
+}
+
+Status write_npy(const std::string& path, const HostTensor& t) {
+  const std::string descr = npy_descr(t.dtype());
+  if (descr.empty()) return unsupported("cannot write dtype " + dtype_name(t.dtype()) + " to .npy");
+  std::string shape = "(";
+  for (size_t i = 0; i < t.shape().size(); ++i) shape += std::to_string(t.shape()[i]) + ", ";
+  if (t.shape().size() > 1) shape.erase(shape.size() - 2);
+  else if (t.shape().size() == 1) shape.erase(shape.size() - 1);
+  shape += ")";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  if (!f) return io_error("cannot write '" + path + "'");
+  f.write("\x93NUMPY\x01\x00", 8);
+  uint16_t hlen = static_cast<uint16_t>(header.size());
+  f.write(reinterpret_cast<const char*>(&hlen), 2);
+  f.write(header.data(), static_cast<std::streamsize>(header.size()));
+  f.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size_bytes()));
+  if (!f) return io_error("error writing '" + path + "'");
+  return Status::ok();
+}
+
+}  // namespace kiln

@@ -1,0 +1,38 @@
+// The compiler's entry point: ONNX model → optimized, partitioned plan.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/core/shape.h"
+#include "runtime/core/status.h"
+#include "runtime/plan/plan.h"
+
+namespace kiln {
+
+struct BuildOptions {
+  std::string device = "auto";            // --device: the target the plan is built for
+  std::map<std::string, Shape> shapes;    // --shapes NAME=DIMS for dynamic input dims
+  bool fuse = true;                       // --no-fuse turns fusion passes off
+};
+
+// Parses "1x3x224x224" (also "1,3,224,224"); "scalar" or "" for rank 0.
+Status parse_dims(const std::string& text, Shape* out);
+// Parses one --shapes argument "NAME=DIMS" (split at the last '=': names may contain ':' or '=').
+Status parse_shape_arg(const std::string& arg, std::string* name, Shape* dims);
+
+namespace ir {
+class Graph;
+}
+// Runs the pass pipeline on an already imported graph (tests build graphs directly).
+Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out);
+
+Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& opts, Plan* out);
+Status build_plan_from_bytes(const std::string& model_bytes, const std::string& base_dir,
+                             const BuildOptions& opts, Plan* out);
+
+// Writes serialize_plan(plan) to `path` (via a temporary file, so a failed write never leaves
+// a truncated plan behind).
+Status write_plan_file(const Plan& plan, const std::string& path);
+
+}  // namespace kiln

@@ -1,0 +1,250 @@
+#include "compiler/import/onnx/onnx_import.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace kiln {
+namespace {
+
+constexpr int kMaxRank = 16;
+
+Status read_whole_file(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return not_found("cannot open '" + path + "'");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) return io_error("error reading '" + path + "'");
+  *out = ss.str();
+  return Status::ok();
+}
+
+// Copies a repeated numeric field into a tensor of `dt`, converting element by element.
+template <typename Field>
+Status copy_field(const Field& f, HostTensor* t, const std::string& what) {
+  if (static_cast<int64_t>(f.size()) != t->numel())
+    return invalid_model(what + ": has " + std::to_string(f.size()) + " values for shape " +
+                         shape_str(t->shape()));
+  for (int64_t i = 0; i < t->numel(); ++i) {
+    auto v = f.Get(static_cast<int>(i));
+    switch (t->dtype()) {
+      case DType::kFloat32: t->as<float>()[i] = static_cast<float>(v); break;
+      case DType::kFloat64: t->as<double>()[i] = static_cast<double>(v); break;
+      case DType::kInt64: t->as<int64_t>()[i] = static_cast<int64_t>(v); break;
+      case DType::kInt32: t->as<int32_t>()[i] = static_cast<int32_t>(v); break;
+      case DType::kInt16: t->as<int16_t>()[i] = static_cast<int16_t>(v); break;
+      case DType::kUInt16: case DType::kFloat16: case DType::kBFloat16:
+        t->as<uint16_t>()[i] = static_cast<uint16_t>(v); break;
+      case DType::kInt8: t->as<int8_t>()[i] = static_cast<int8_t>(v); break;
+      case DType::kUInt8: case DType::kBool: case DType::kFloat8E4M3FN: case DType::kFloat8E4M3FNUZ:
+      case DType::kFloat8E5M2: case DType::kFloat8E5M2FNUZ:
+        t->as<uint8_t>()[i] = static_cast<uint8_t>(v); break;
+      case DType::kUInt32: t->as<uint32_t>()[i] = static_cast<uint32_t>(v); break;
+      case DType::kUInt64: t->as<uint64_t>()[i] = static_cast<uint64_t>(v); break;
+      default: return unsupported(what + ": dtype " + dtype_name(t->dtype()));
+    }
+  }
+  return Status::ok();
+}
+
+Status load_external(const onnx::TensorProto& tp, const std::string& base_dir, HostTensor* t,
+                     const std::string& what) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& kv : tp.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    else if (kv.key() == "offset") offset = std::stoll(kv.value());
+    else if (kv.key() == "length") length = std::stoll(kv.value());
+  }
+  if (location.empty()) return invalid_model(what + ": external data without a location");
+  if (location.find("..") != std::string::npos || location[0] == '/')
+    return invalid_model(what + ": external data location '" + location +
+                         "' must be a relative path inside the model's folder");
+  const std::string path = (base_dir.empty() ? "" : base_dir + "/") + location;
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return not_found(what + ": external data file '" + path + "' not found");
+  const int64_t need = static_cast<int64_t>(t->size_bytes());
+  if (length >= 0 && length != need)
+    return invalid_model(what + ": external data length " + std::to_string(length) +
+                         " does not match the tensor's " + std::to_string(need) + " bytes");
+  f.seekg(offset);
+  f.read(reinterpret_cast<char*>(t->data()), need);
+  if (f.gcount() != need)
+    return invalid_model(what + ": external data file '" + path + "' is too short");
+  return Status::ok();
+}
+
+Status convert_tensor(const onnx::TensorProto& tp, const std::string& base_dir, HostTensor* out) {
+  const std::string what = "tensor '" + tp.name() + "'";
+  DType dt = static_cast<DType>(tp.data_type());
+  if (dt == DType::kString) return unsupported(what + ": string tensors are not supported");
+  if (!dtype_is_storable(dt)) return unsupported(what + ": unknown dtype code " + std::to_string(tp.data_type()));
+  if (tp.dims_size() > kMaxRank) return invalid_model(what + ": rank above 16");
+  Shape shape;
+  int64_t numel = 1;
+  for (int64_t d : tp.dims()) {
+    if (d < 0) return invalid_model(what + ": negative dim");
+    if (d > 0 && numel > (int64_t{1} << 40) / d) return invalid_model(what + ": too many elements");
+    numel *= d;
+    shape.push_back(d);
+  }
+  HostTensor t(dt, shape);
+  if (tp.data_location() == onnx::TensorProto::EXTERNAL) {
+    KILN_TRY(load_external(tp, base_dir, &t, what));
+  } else if (tp.has_raw_data()) {
+    if (tp.raw_data().size() != t.size_bytes())
+      return invalid_model(what + ": raw_data has " + std::to_string(tp.raw_data().size()) +
+                           " bytes, expected " + std::to_string(t.size_bytes()));
+    if (t.size_bytes()) std::memcpy(t.data(), tp.raw_data().data(), t.size_bytes());
+  } else if (dt == DType::kFloat32) {
+    KILN_TRY(copy_field(tp.float_data(), &t, what));
+  } else if (dt == DType::kInt64) {
+    KILN_TRY(copy_field(tp.int64_data(), &t, what));
+  } else if (dt == DType::kFloat64) {
+    KILN_TRY(copy_field(tp.double_data(), &t, what));
+  } else if (dt == DType::kUInt32 || dt == DType::kUInt64) {
+    KILN_TRY(copy_field(tp.uint64_data(), &t, what));
+  } else {
+    KILN_TRY(copy_field(tp.int32_data(), &t, what));
+  }
+  *out = std::move(t);
+  return Status::ok();
+}
+
+Status convert_attribute(const onnx::AttributeProto& a, const std::string& base_dir, Attributes* attrs,
+                         const std::string& where) {
+  switch (a.type()) {
+    case onnx::AttributeProto::INT: attrs->set(a.name(), static_cast<int64_t>(a.i())); break;
+    case onnx::AttributeProto::FLOAT: attrs->set(a.name(), a.f()); break;
+    case onnx::AttributeProto::STRING: attrs->set(a.name(), a.s()); break;
+    case onnx::AttributeProto::INTS:
+      attrs->set(a.name(), std::vector<int64_t>(a.ints().begin(), a.ints().end()));
+      break;
+    case onnx::AttributeProto::FLOATS:
+      attrs->set(a.name(), std::vector<float>(a.floats().begin(), a.floats().end()));
+      break;
+    case onnx::AttributeProto::TENSOR: {
+      auto t = std::make_shared<HostTensor>();
+      KILN_TRY_CTX(convert_tensor(a.t(), base_dir, t.get()), where + " attribute '" + a.name() + "'");
+      attrs->set(a.name(), std::shared_ptr<const HostTensor>(t));
+      break;
+    }
+    case onnx::AttributeProto::UNDEFINED:
+      // Old exporters leave the type unset: infer it from which field is filled.
+      if (a.has_i()) attrs->set(a.name(), static_cast<int64_t>(a.i()));
+      else if (a.has_f()) attrs->set(a.name(), a.f());
+      else if (a.has_s()) attrs->set(a.name(), a.s());
+      else if (a.ints_size()) attrs->set(a.name(), std::vector<int64_t>(a.ints().begin(), a.ints().end()));
+      else if (a.floats_size()) attrs->set(a.name(), std::vector<float>(a.floats().begin(), a.floats().end()));
+      else return invalid_model(where + ": attribute '" + a.name() + "' has no type");
+      break;
+    default:
+      return unsupported(where + ": attribute '" + a.name() + "' has a type kiln does not support (" +
+                         onnx::AttributeProto::AttributeType_Name(a.type()) + ")");
+  }
+  return Status::ok();
+}
+
+Status import_model(const onnx::ModelProto& model, const std::string& base_dir, ir::Graph* g) {
+  if (!model.has_graph()) return invalid_model("model has no graph");
+  for (const auto& op : model.opset_import()) {
+    const std::string dom = op.domain() == "ai.onnx" ? "" : op.domain();
+    g->opsets[dom] = op.version();
+  }
+  if (model.opset_import_size() == 0) g->opsets[""] = 1;  // IR v1/v2 models omit it
+  const onnx::GraphProto& gp = model.graph();
+  g->name = gp.name();
+
+  for (const auto& init : gp.initializer()) {
+    if (init.name().empty()) return invalid_model("an initializer has no name");
+    auto t = std::make_shared<HostTensor>();
+    KILN_TRY(convert_tensor(init, base_dir, t.get()));
+    ir::Value* v = g->add_value(init.name());
+    v->dtype = t->dtype();
+    v->shape = t->shape();
+    v->has_shape = true;
+    v->constant = t;
+  }
+  for (const auto& in : gp.input()) {
+    // Old IR versions list initializers as graph inputs too: those are constants.
+    if (g->find_value(in.name())) continue;
+    ir::Value* v = g->add_value(in.name());
+    v->is_graph_input = true;
+    const auto& type = in.type();
+    if (!type.has_tensor_type())
+      return unsupported("input '" + in.name() + "': only tensor inputs are supported");
+    v->dtype = static_cast<DType>(type.tensor_type().elem_type());
+    if (type.tensor_type().has_shape()) {
+      v->has_shape = true;
+      for (const auto& d : type.tensor_type().shape().dim())
+        v->shape.push_back(d.has_dim_value() ? d.dim_value() : -1);  // -1: dynamic, fixed by --shapes
+    }
+    g->inputs.push_back(v);
+  }
+
+  for (int i = 0; i < gp.node_size(); ++i) {
+    const onnx::NodeProto& np = gp.node(i);
+    const std::string name = np.name().empty() ? np.op_type() + "_" + std::to_string(i) : np.name();
+    ir::Node* n = g->add_node(np.op_type(), name);
+    n->domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    const std::string where = "node '" + name + "' (" + np.op_type() + ")";
+    for (const auto& a : np.attribute()) KILN_TRY(convert_attribute(a, base_dir, &n->attrs, where));
+    for (const std::string& in : np.input()) {
+      if (in.empty()) {
+        n->inputs.push_back(nullptr);
+        continue;
+      }
+      ir::Value* v = g->find_value(in);
+      if (!v)
+        return invalid_model(where + " reads '" + in +
+                             "', which no earlier node, input or initializer produces");
+      n->inputs.push_back(v);
+    }
+    for (const std::string& out : np.output()) {
+      if (out.empty()) {
+        n->outputs.push_back(nullptr);
+        continue;
+      }
+      if (g->find_value(out)) return invalid_model(where + " writes '" + out + "', which already exists");
+      ir::Value* v = g->add_value(out);
+      v->producer = n;
+      n->outputs.push_back(v);
+    }
+  }
+  for (const auto& out : gp.output()) {
+    ir::Value* v = g->find_value(out.name());
+    if (!v) return invalid_model("graph output '" + out.name() + "' is never produced");
+    g->outputs.push_back(v);
+  }
+  if (g->outputs.empty()) return invalid_model("model has no outputs");
+  return Status::ok();
+}
+
+}  // namespace
+
+Status import_onnx_bytes(const std::string& bytes, const std::string& base_dir, ir::Graph* out) {
+  onnx::ModelProto model;
+  if (bytes.empty()) return invalid_model("model file is empty");
+  if (!model.ParseFromString(bytes))
+    return invalid_model("not a valid ONNX model (protobuf parse failed)");
+  return import_model(model, base_dir, out);
+}
+
+Status import_onnx_file(const std::string& path, ir::Graph* out) {
+  std::string bytes;
+  KILN_TRY(read_whole_file(path, &bytes));
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+  return import_onnx_bytes(bytes, dir, out).with_context("model '" + path + "'");
+}
+
+Status parse_tensor_proto(const std::string& bytes, HostTensor* out, std::string* name) {
+  onnx::TensorProto tp;
+  if (!tp.ParseFromString(bytes)) return invalid_model("not a valid TensorProto");
+  if (name) *name = tp.name();
+  return convert_tensor(tp, "", out);
+}
+
+}  // namespace kiln

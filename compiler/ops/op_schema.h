@@ -1,0 +1,95 @@
+// Compiler-side description of an ONNX op: its version history and its shape rule. The shape
+// rule also canonicalizes the node for the runtime (reads build-time constant inputs into
+// attributes, picks the runtime op), so runtime kernels see one form per op whatever the opset.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace kiln {
+
+// Highest ONNX opset whose op versions kiln implements. A model may import a newer opset as
+// long as none of its ops changed after this one.
+constexpr int kMaxSupportedOpset = 21;
+
+class InferContext {
+ public:
+  InferContext(ir::Node& node, ir::Graph& graph) : node_(node), graph_(graph) {}
+
+  ir::Node& node() { return node_; }
+  ir::Graph& graph() { return graph_; }
+  int version() const { return node_.version; }
+  const Attributes& attrs() const { return node_.attrs; }
+  Attributes& mutable_attrs() { return node_.attrs; }
+
+  size_t num_inputs() const { return node_.inputs.size(); }
+  bool has_input(size_t i) const { return node_.input(i) != nullptr; }
+  ir::Value* input(size_t i) const { return node_.input(i); }
+  DType input_dtype(size_t i) const { return node_.inputs[i]->dtype; }
+  const Shape& input_shape(size_t i) const { return node_.inputs[i]->shape; }
+  // Contents of input i when known at build time, else nullptr.
+  const HostTensor* const_input(size_t i) const {
+    ir::Value* v = node_.input(i);
+    return v && v->constant ? v->constant.get() : nullptr;
+  }
+  // Contents of input i as int64s; fails, naming the input, when it is not a build-time constant.
+  Status const_ints(size_t i, std::vector<int64_t>* out) const;
+
+  size_t num_outputs() const { return node_.outputs.size(); }
+  void set_output(size_t i, DType dtype, Shape shape);
+  void set_runtime_op(const std::string& op) { node_.runtime_op = op; }
+  // Keeps the first n inputs (drops shape-carrying inputs the runtime does not read).
+  void keep_inputs(size_t n) {
+    if (node_.inputs.size() > n) node_.inputs.resize(n);
+  }
+
+  // Errors prefixed with the node, op and version.
+  Status fail(const std::string& msg) const { return invalid_model(node_.describe() + ": " + msg); }
+  Status fail_unsupported(const std::string& msg) const {
+    return unsupported(node_.describe() + ": " + msg);
+  }
+  Status require_inputs(size_t min, size_t max) const;
+  // Fails unless input i has one of `dtypes`.
+  Status require_dtype(size_t i, std::initializer_list<DType> dtypes) const;
+
+ private:
+  ir::Node& node_;
+  ir::Graph& graph_;
+};
+
+using InferFn = Status (*)(InferContext&);
+
+struct OpSchema {
+  std::string op_type;
+  // Every since-version of the op in ONNX's history, ascending, including versions newer than
+  // kMaxSupportedOpset (those are recognized and refused).
+  std::vector<int> versions;
+  InferFn infer = nullptr;
+  // Whether the node may be evaluated at build time when all its inputs are constants.
+  bool foldable = true;
+};
+
+class SchemaRegistry {
+ public:
+  void add(OpSchema s) { schemas_[s.op_type] = std::move(s); }
+  const OpSchema* find(const std::string& op_type) const {
+    auto it = schemas_.find(op_type);
+    return it == schemas_.end() ? nullptr : &it->second;
+  }
+  const std::map<std::string, OpSchema>& all() const { return schemas_; }
+
+ private:
+  std::map<std::string, OpSchema> schemas_;
+};
+
+// Filled from runtime/ops/ops.def (register_<family>_schemas).
+const SchemaRegistry& schema_registry();
+
+// The ONNX rule: a node's version is the newest since-version not above the model's opset.
+// Unknown op, op absent at that opset, or a version newer than kMaxSupportedOpset are errors
+// naming the node, the op and the opset.
+Status resolve_op_version(const OpSchema* schema, const ir::Node& node, int64_t opset, int* out);
+
+}  // namespace kiln

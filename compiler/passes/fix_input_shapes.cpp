@@ -1,0 +1,45 @@
+#include <set>
+
+#include "compiler/passes/passes.h"
+
+namespace kiln {
+
+Status run_fix_input_shapes(ir::Graph& g, const PassContext& ctx) {
+  std::set<std::string> used;
+  for (ir::Value* in : g.inputs) {
+    auto it = ctx.options.shapes.find(in->name);
+    if (it != ctx.options.shapes.end()) {
+      used.insert(in->name);
+      const Shape& given = it->second;
+      if (in->has_shape && in->shape.size() != given.size())
+        return invalid_argument("--shapes " + in->name + "=" + shape_str(given) + ": the model's input has rank " +
+                                std::to_string(in->shape.size()));
+      for (size_t i = 0; in->has_shape && i < given.size(); ++i)
+        if (in->shape[i] >= 0 && in->shape[i] != given[i])
+          return invalid_argument("--shapes " + in->name + "=" + shape_str(given) + ": dim " +
+                                  std::to_string(i) + " is fixed to " + std::to_string(in->shape[i]) +
+                                  " by the model");
+      in->shape = given;
+      in->has_shape = true;
+    }
+    if (!in->has_shape)
+      return invalid_argument("input '" + in->name + "' has no shape in the model; fix it with --shapes " +
+                              in->name + "=DIMS");
+    for (int64_t d : in->shape)
+      if (d < 0)
+        return invalid_argument("input '" + in->name + "' has a dynamic dimension (shape " + [&] {
+          std::string s;
+          for (size_t i = 0; i < in->shape.size(); ++i)
+            s += (i ? "x" : "") + (in->shape[i] < 0 ? std::string("?") : std::to_string(in->shape[i]));
+          return s;
+        }() + "); fix it with --shapes " + in->name + "=DIMS");
+    if (!dtype_is_storable(in->dtype))
+      return unsupported("input '" + in->name + "' has dtype " + dtype_name(in->dtype) +
+                         ", which kiln does not support");
+  }
+  for (const auto& [name, dims] : ctx.options.shapes)
+    if (!used.count(name)) return invalid_argument("--shapes names '" + name + "', which is not a model input");
+  return Status::ok();
+}
+
+}  // namespace kiln

@@ -1,0 +1,71 @@
+#include "compiler/ops/op_schema.h"
+#include "compiler/passes/passes.h"
+#include "runtime/ops/kernel_api.h"
+
+namespace kiln {
+namespace {
+
+// Evaluates `n` on the CPU backend (the same kernels the runtime uses) and stores the results
+// as the outputs' constant contents.
+Status fold_node(ir::Node& n) {
+  PlanNode pn;
+  pn.name = n.name;
+  pn.op = n.runtime_op;
+  pn.attrs = n.attrs;
+  std::vector<TensorView> in;
+  for (ir::Value* v : n.inputs) in.push_back(v ? v->constant->view() : TensorView{});
+  std::vector<std::shared_ptr<HostTensor>> results;
+  std::vector<TensorView> out;
+  for (ir::Value* v : n.outputs) {
+    results.push_back(v && !v->constant ? std::make_shared<HostTensor>(v->dtype, v->shape) : nullptr);
+    out.push_back(results.back() ? results.back()->view() : TensorView{});
+  }
+  KILN_TRY(run_cpu_kernel(pn, in, out).with_context("constant folding"));
+  for (size_t i = 0; i < n.outputs.size(); ++i)
+    if (results[i]) n.outputs[i]->constant = results[i];
+  return Status::ok();
+}
+
+bool all_inputs_constant(const ir::Node& n) {
+  for (ir::Value* v : n.inputs)
+    if (v && !v->constant) return false;
+  return true;
+}
+
+}  // namespace
+
+Status run_infer_and_fold(ir::Graph& g, const PassContext&) {
+  auto opset_it = g.opsets.find("");
+  if (opset_it == g.opsets.end()) return invalid_model("model does not import the default ONNX opset");
+  const int64_t opset = opset_it->second;
+  const SchemaRegistry& schemas = schema_registry();
+
+  for (const auto& np : g.nodes()) {
+    ir::Node& n = *np;
+    if (!n.domain.empty())
+      return unsupported("node '" + n.name + "': op " + n.op_type + " of domain '" + n.domain +
+                         "' is not supported (kiln implements the default ONNX domain)");
+    const OpSchema* schema = schemas.find(n.op_type);
+    KILN_TRY(resolve_op_version(schema, n, opset, &n.version));
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      ir::Value* v = n.inputs[i];
+      if (v && !v->has_shape) return internal_error(n.describe() + ": input '" + v->name + "' has no shape");
+      if (v && !dtype_is_storable(v->dtype))
+        return unsupported(n.describe() + ": input '" + v->name + "' has dtype " + dtype_name(v->dtype) +
+                           ", which kiln does not support");
+    }
+    InferContext ctx(n, g);
+    KILN_TRY(schema->infer(ctx));
+    for (ir::Value* v : n.outputs)
+      if (v && !v->has_shape) return internal_error(n.describe() + ": shape rule left output '" + v->name + "' unset");
+
+    if (schema->foldable && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
+      bool pending = false;
+      for (ir::Value* v : n.outputs) pending |= v && !v->constant;
+      if (pending) KILN_TRY(fold_node(n).with_context(n.describe()));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace kiln

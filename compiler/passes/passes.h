@@ -1,0 +1,31 @@
+// Graph passes, each in its own file: `Status run_<pass>(ir::Graph&, const PassContext&)`.
+#pragma once
+#include "compiler/compiler.h"
+#include "compiler/ir/graph.h"
+
+namespace kiln {
+
+struct PassContext {
+  const BuildOptions& options;
+};
+
+// Applies --shapes to the graph inputs; fails on unfixed dynamic dims or unknown names.
+Status run_fix_input_shapes(ir::Graph& g, const PassContext& ctx);
+// Resolves op versions, infers every value's dtype and shape, canonicalizes nodes for the
+// runtime and folds nodes whose inputs are all build-time constants (Shape→Gather→Concat→
+// Reshape chains disappear here).
+Status run_infer_and_fold(ir::Graph& g, const PassContext& ctx);
+// Drops nodes whose outputs are constants or unused.
+Status run_dead_code(ir::Graph& g, const PassContext& ctx);
+
+// Fusion passes (skipped with --no-fuse), in pipeline order.
+// Folds inference BatchNormalization into the Conv/ConvTranspose/Gemm that feeds it.
+Status run_fold_batchnorm(ir::Graph& g, const PassContext& ctx);
+// Fuses bias adds and activations (Relu, Clip, HardSwish, Sigmoid, ...) into the Conv/Gemm/MatMul that feeds them.
+Status run_fuse_activation(ir::Graph& g, const PassContext& ctx);
+// Fuses a residual Add into the Conv/Gemm epilogue where the kernel allows it.
+Status run_fuse_residual_add(ir::Graph& g, const PassContext& ctx);
+// Fuses chains of elementwise ops into one Elementwise kernel.
+Status run_fuse_elementwise(ir::Graph& g, const PassContext& ctx);
+
+}  // namespace kiln

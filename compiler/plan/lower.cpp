@@ -1,0 +1,96 @@
+#include "compiler/plan/lower.h"
+
+#include <cstring>
+#include <unordered_map>
+
+#include "runtime/plan/partition.h"
+#include "runtime/plan/plan_format.h"
+#include "runtime/version.h"
+
+namespace kiln {
+namespace {
+
+class TensorTable {
+ public:
+  explicit TensorTable(Plan& p) : p_(p) {}
+
+  int32_t add_input(const ir::Value* v) { return add(v, TensorKind::kInput); }
+  int32_t add_activation(const ir::Value* v) { return add(v, TensorKind::kActivation); }
+  // Constants are packed into the weights section on first use.
+  int32_t use(const ir::Value* v) {
+    auto it = index_.find(v);
+    if (it != index_.end()) return it->second;
+    if (!v->constant) return -2;  // read before produced: caller reports
+    int32_t i = add(v, TensorKind::kConstant);
+    PlanTensor& t = p_.tensors[i];
+    std::vector<uint8_t>& w = p_.weights;
+    while (w.size() % kWeightAlignment) w.push_back(0);
+    t.weight_offset = w.size();
+    t.weight_bytes = v->constant->size_bytes();
+    w.insert(w.end(), v->constant->data(), v->constant->data() + t.weight_bytes);
+    return i;
+  }
+
+ private:
+  int32_t add(const ir::Value* v, TensorKind kind) {
+    PlanTensor t;
+    t.name = v->name;
+    t.dtype = v->dtype;
+    t.shape = v->shape;
+    t.kind = kind;
+    p_.tensors.push_back(t);
+    int32_t i = static_cast<int32_t>(p_.tensors.size() - 1);
+    index_[v] = i;
+    return i;
+  }
+  Plan& p_;
+  std::unordered_map<const ir::Value*, int32_t> index_;
+};
+
+}  // namespace
+
+Status lower_to_plan(const ir::Graph& g, const ResolvedDevice& target, Plan* out) {
+  Plan p;
+  p.format_version = kPlanFormatVersion;
+  p.writer_version = std::string("kiln ") + KILN_VERSION_STRING;
+  p.model_name = g.name;
+  p.target = target.caps;
+  TensorTable tt(p);
+  for (const ir::Value* v : g.inputs) p.inputs.push_back(tt.add_input(v));
+
+  for (const auto& np : g.nodes()) {
+    const ir::Node& n = *np;
+    PlanNode pn;
+    pn.name = n.name;
+    pn.op = n.runtime_op;
+    pn.attrs = n.attrs;
+    pn.fused = n.fused;
+    for (const ir::Value* v : n.inputs) {
+      int32_t t = v ? tt.use(v) : -1;
+      if (t == -2) return internal_error(n.describe() + " reads '" + v->name + "' before it is produced");
+      pn.inputs.push_back(t);
+    }
+    // Outputs known at build time (a Dropout mask) are plan constants, not node outputs.
+    for (const ir::Value* v : n.outputs)
+      if (v && !v->constant) pn.outputs.push_back(tt.add_activation(v));
+    p.nodes.push_back(std::move(pn));
+  }
+  for (const ir::Value* v : g.outputs) {
+    int32_t t = tt.use(v);
+    if (t < 0) return internal_error("graph output '" + v->name + "' is never produced");
+    p.outputs.push_back(t);
+  }
+
+  apply_partition(&p, target.caps);
+  bool any_opencl = false;
+  for (PlanNode& n : p.nodes) {
+    if (n.kernel.empty()) n.kernel = std::string(backend_name(n.backend)) + ":" + n.op;
+    any_opencl |= n.backend == Backend::kOpenCL;
+  }
+  if (any_opencl) p.required_caps.push_back("opencl");
+  KILN_TRY(verify_plan(p).with_context("compiler produced an inconsistent plan (kiln bug)"));
+  *out = std::move(p);
+  return Status::ok();
+}
+
+}  // namespace kiln

@@ -1,0 +1,136 @@
+/* kiln runtime C API.
+ *
+ * Load a plan written by `kiln build`, open an execution context on a device, bind input and
+ * output buffers, run. The runtime links OpenCL (and CLBlast) only: no compiler, protobuf or
+ * ONNX code is needed to embed it.
+ *
+ * Conventions
+ *  - Every function that can fail returns kiln_status; KILN_OK (0) is success.
+ *  - On failure, kiln_last_error() returns a message naming the problem (file, tensor, node,
+ *    expected vs got). The message is thread-local: it belongs to the thread that made the call
+ *    and stays valid until that thread's next kiln call.
+ *  - Objects are created by kiln_*_create/load functions, which return ownership to the caller,
+ *    and released by the matching kiln_*_release function. Release functions accept NULL.
+ *  - Strings returned by query functions are owned by the object queried and live as long as it.
+ *
+ * Thread safety
+ *  - A kiln_plan is immutable after loading: any number of threads may query it and create
+ *    contexts from it concurrently. It must outlive every context created from it.
+ *  - A kiln_context is not thread-safe: use each context from one thread at a time (create one
+ *    context per thread for concurrent inference).
+ *  - kiln_device_count / kiln_device_name / kiln_version / kiln_status_string may be called from
+ *    any thread.
+ */
+#ifndef KILN_KILN_H_
+#define KILN_KILN_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define KILN_API __attribute__((visibility("default")))
+#else
+#define KILN_API
+#endif
+
+typedef enum kiln_status {
+  KILN_OK = 0,
+  KILN_ERROR_INVALID_ARGUMENT = 1, /* wrong name, shape, dtype, size or NULL pointer */
+  KILN_ERROR_INVALID_PLAN = 2,     /* plan truncated, corrupted or from an incompatible writer */
+  KILN_ERROR_INVALID_MODEL = 3,    /* (compiler) malformed ONNX model */
+  KILN_ERROR_UNSUPPORTED = 4,      /* op, dtype or capability not available */
+  KILN_ERROR_NOT_FOUND = 5,        /* file, tensor or device does not exist */
+  KILN_ERROR_DEVICE = 6,           /* OpenCL or CLBlast reported an error */
+  KILN_ERROR_OUT_OF_MEMORY = 7,    /* host or device allocation failed */
+  KILN_ERROR_IO = 8,               /* reading or writing a file failed */
+  KILN_ERROR_INTERNAL = 9          /* a bug in kiln; please report it */
+} kiln_status;
+
+/* Element types; the values are ONNX TensorProto.DataType codes. */
+typedef enum kiln_dtype {
+  KILN_DTYPE_FLOAT32 = 1,
+  KILN_DTYPE_UINT8 = 2,
+  KILN_DTYPE_INT8 = 3,
+  KILN_DTYPE_INT32 = 6,
+  KILN_DTYPE_INT64 = 7,
+  KILN_DTYPE_BOOL = 9,
+  KILN_DTYPE_FLOAT16 = 10,
+  KILN_DTYPE_FLOAT64 = 11
+} kiln_dtype;
+
+#define KILN_MAX_RANK 16
+
+typedef struct kiln_tensor_info {
+  const char* name; /* owned by the plan */
+  int32_t dtype;    /* a kiln_dtype value */
+  int32_t rank;
+  int64_t dims[KILN_MAX_RANK];
+  size_t size_bytes; /* bytes of a dense C-order buffer holding the tensor */
+} kiln_tensor_info;
+
+typedef struct kiln_plan kiln_plan;
+typedef struct kiln_context kiln_context;
+
+/* ---- library ---- */
+KILN_API const char* kiln_version(void);
+/* Static name of a status code ("invalid plan", ...). */
+KILN_API const char* kiln_status_string(kiln_status status);
+/* Detailed message of the calling thread's last failed kiln call ("" if none). */
+KILN_API const char* kiln_last_error(void);
+
+/* ---- devices ----
+ * Device specs, as on the command line: "cpu", "opencl" (= opencl:0), "opencl:N", "auto"
+ * (an OpenCL GPU, else any OpenCL device, else cpu). NULL or "" means "auto". */
+KILN_API int32_t kiln_device_count(void); /* number of OpenCL devices (opencl:0..count-1) */
+/* Name of OpenCL device `index`; NULL when out of range. Owned by the library. */
+KILN_API const char* kiln_device_name(int32_t index);
+
+/* ---- plans ---- */
+/* Loads and verifies a plan file. On success *out is owned by the caller. */
+KILN_API kiln_status kiln_plan_load_file(const char* path, kiln_plan** out);
+/* Same, from memory. The bytes are copied: the caller may free `data` afterwards. */
+KILN_API kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out);
+KILN_API void kiln_plan_release(kiln_plan* plan);
+
+KILN_API int32_t kiln_plan_num_inputs(const kiln_plan* plan);
+KILN_API int32_t kiln_plan_num_outputs(const kiln_plan* plan);
+/* Fills *info for input/output `index`; KILN_ERROR_INVALID_ARGUMENT when out of range. */
+KILN_API kiln_status kiln_plan_input_info(const kiln_plan* plan, int32_t index, kiln_tensor_info* info);
+KILN_API kiln_status kiln_plan_output_info(const kiln_plan* plan, int32_t index, kiln_tensor_info* info);
+/* Name of the device the plan was built for (owned by the plan). */
+KILN_API const char* kiln_plan_target_device(const kiln_plan* plan);
+
+/* ---- execution contexts ---- */
+/* Opens `device` (see above) for running `plan`. Weights are uploaded here, not per run. If the
+ * device is not the one the plan was built for but has every capability the plan needs, the
+ * context is created and a note is written to stderr; a missing capability is
+ * KILN_ERROR_UNSUPPORTED naming it. */
+KILN_API kiln_status kiln_context_create(const kiln_plan* plan, const char* device, kiln_context** out);
+KILN_API void kiln_context_release(kiln_context* ctx);
+
+/* Binds caller memory for input `name`: `dtype`, `rank` and `dims` must equal the plan's input
+ * exactly (no implicit casts or reshapes) and `size_bytes` must equal its size. The memory is
+ * borrowed, not copied: it must stay valid and unchanged until the next kiln_context_run
+ * returns. Rebinding replaces the previous binding. */
+KILN_API kiln_status kiln_context_bind_input(kiln_context* ctx, const char* name, int32_t dtype,
+                                             const int64_t* dims, int32_t rank, const void* data,
+                                             size_t size_bytes);
+/* Binds caller memory that kiln_context_run fills with output `name`; `size_bytes` must equal
+ * the output's size. Borrowed like inputs. */
+KILN_API kiln_status kiln_context_bind_output(kiln_context* ctx, const char* name, void* data,
+                                              size_t size_bytes);
+/* Runs one inference synchronously: every input and output must be bound. On failure the
+ * context stays usable. */
+KILN_API kiln_status kiln_context_run(kiln_context* ctx);
+/* Label of the device the context runs on, e.g. "opencl:0 (pthread-...)"; owned by ctx. */
+KILN_API const char* kiln_context_device(const kiln_context* ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_KILN_H_ */

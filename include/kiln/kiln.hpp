@@ -1,0 +1,77 @@
+// Header-only C++ RAII wrappers over kiln.h. Errors become kiln::Error exceptions carrying the
+// status and kiln_last_error()'s message.
+#pragma once
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kiln/kiln.h"
+
+namespace kiln {
+
+class Error : public std::runtime_error {
+ public:
+  Error(kiln_status s, const std::string& msg) : std::runtime_error(msg), status(s) {}
+  kiln_status status;
+};
+
+inline void check(kiln_status s) {
+  if (s != KILN_OK) throw Error(s, std::string(kiln_status_string(s)) + ": " + kiln_last_error());
+}
+
+class PlanHandle {
+ public:
+  static PlanHandle load_file(const std::string& path) {
+    kiln_plan* p = nullptr;
+    check(kiln_plan_load_file(path.c_str(), &p));
+    return PlanHandle(p);
+  }
+  static PlanHandle load_memory(const void* data, size_t size) {
+    kiln_plan* p = nullptr;
+    check(kiln_plan_load_memory(data, size, &p));
+    return PlanHandle(p);
+  }
+  kiln_plan* get() const { return p_.get(); }
+  std::vector<kiln_tensor_info> inputs() const {
+    std::vector<kiln_tensor_info> v(kiln_plan_num_inputs(get()));
+    for (int32_t i = 0; i < static_cast<int32_t>(v.size()); ++i) check(kiln_plan_input_info(get(), i, &v[i]));
+    return v;
+  }
+  std::vector<kiln_tensor_info> outputs() const {
+    std::vector<kiln_tensor_info> v(kiln_plan_num_outputs(get()));
+    for (int32_t i = 0; i < static_cast<int32_t>(v.size()); ++i) check(kiln_plan_output_info(get(), i, &v[i]));
+    return v;
+  }
+
+ private:
+  explicit PlanHandle(kiln_plan* p) : p_(p, kiln_plan_release) {}
+  std::shared_ptr<kiln_plan> p_;
+};
+
+class ContextHandle {
+ public:
+  ContextHandle(const PlanHandle& plan, const std::string& device) : plan_(plan) {
+    kiln_context* c = nullptr;
+    check(kiln_context_create(plan.get(), device.c_str(), &c));
+    c_.reset(c);
+  }
+  void bind_input(const kiln_tensor_info& info, const void* data) {
+    check(kiln_context_bind_input(c_.get(), info.name, info.dtype, info.dims, info.rank, data,
+                                  info.size_bytes));
+  }
+  void bind_output(const kiln_tensor_info& info, void* data) {
+    check(kiln_context_bind_output(c_.get(), info.name, data, info.size_bytes));
+  }
+  void run() { check(kiln_context_run(c_.get())); }
+  kiln_context* get() const { return c_.get(); }
+
+ private:
+  struct Release {
+    void operator()(kiln_context* c) const { kiln_context_release(c); }
+  };
+  PlanHandle plan_;  // keeps the plan alive as long as the context
+  std::unique_ptr<kiln_context, Release> c_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,14 @@
+#include "runtime/device/cl_runtime.h"
+#include "runtime/ops/kernel_api.h"
+
+namespace kiln {
+namespace {
+Status reshape_cl(ClKernelArgs& a) {
+  size_t bytes = static_cast<size_t>(a.outputs[0].numel()) * dtype_size(a.outputs[0].dtype);
+  return a.cl.copy(a.inputs[0].mem, a.outputs[0].mem, bytes, "Reshape '" + a.node.name + "'");
+}
+}  // namespace
+
+void register_copy_opencl(ClRegistry& r) { r.add("Reshape", reshape_cl); }
+
+}  // namespace kiln

@@ -1,0 +1,35 @@
+#include "runtime/core/tensor.h"
+
+namespace kiln {
+
+int64_t tensor_int_at(const TensorView& t, int64_t i) {
+  switch (t.dtype) {
+    case DType::kInt64: return t.as<int64_t>()[i];
+    case DType::kInt32: return t.as<int32_t>()[i];
+    case DType::kInt16: return t.as<int16_t>()[i];
+    case DType::kInt8: return t.as<int8_t>()[i];
+    case DType::kUInt8: case DType::kBool: return t.as<uint8_t>()[i];
+    case DType::kUInt16: return t.as<uint16_t>()[i];
+    case DType::kUInt32: return t.as<uint32_t>()[i];
+    case DType::kUInt64: return static_cast<int64_t>(t.as<uint64_t>()[i]);
+    case DType::kFloat32: return static_cast<int64_t>(t.as<float>()[i]);
+    case DType::kFloat64: return static_cast<int64_t>(t.as<double>()[i]);
+    default: return 0;
+  }
+}
+
+double tensor_double_at(const TensorView& t, int64_t i) {
+  switch (t.dtype) {
+    case DType::kFloat32: return t.as<float>()[i];
+    case DType::kFloat64: return t.as<double>()[i];
+    default: return static_cast<double>(tensor_int_at(t, i));
+  }
+}
+
+std::vector<int64_t> tensor_to_int64s(const TensorView& t) {
+  std::vector<int64_t> v(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = tensor_int_at(t, static_cast<int64_t>(i));
+  return v;
+}
+
+}  // namespace kiln

@@ -1,0 +1,189 @@
+#include "runtime/device/cl_runtime.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "runtime/core/sha256.h"
+
+namespace kiln {
+namespace {
+
+bool read_file(const std::string& path, std::vector<unsigned char>* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  return !out->empty();
+}
+
+// Writes via a temporary file and rename so concurrent kiln processes never see half a binary.
+void write_file_atomic(const std::string& path, const std::vector<unsigned char>& bytes) {
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) return;
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!f) {
+      std::remove(tmp.c_str());
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+}
+
+void make_dirs(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i)
+    if (i == path.size() || path[i] == '/') ::mkdir(path.substr(0, i).c_str(), 0755);
+}
+
+std::string build_log(cl_program prog, cl_device_id dev) {
+  size_t n = 0;
+  clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
+  std::string log(n, '\0');
+  if (n) clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, n, log.data(), nullptr);
+  if (log.size() > 4000) log = log.substr(0, 4000) + "...";
+  return log;
+}
+
+}  // namespace
+
+std::string program_cache_dir() {
+  if (const char* d = std::getenv("KILN_CACHE_DIR")) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/kiln";
+  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.cache/kiln";
+  return "";
+}
+
+Status ClRuntime::create(const ClDeviceInfo& dev, std::unique_ptr<ClRuntime>* out) {
+  std::unique_ptr<ClRuntime> rt(new ClRuntime());
+  rt->info_ = dev;
+  cl_int err = CL_SUCCESS;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
+                                   reinterpret_cast<cl_context_properties>(dev.platform), 0};
+  rt->context_ = clCreateContext(props, 1, &dev.device, nullptr, nullptr, &err);
+  KILN_CL(err, "clCreateContext on " + dev.caps.name);
+  rt->queue_ = clCreateCommandQueue(rt->context_, dev.device, CL_QUEUE_PROFILING_ENABLE, &err);
+  KILN_CL(err, "clCreateCommandQueue on " + dev.caps.name);
+  *out = std::move(rt);
+  return Status::ok();
+}
+
+ClRuntime::~ClRuntime() {
+  for (auto& [k, v] : kernels_) clReleaseKernel(v);
+  for (auto& [k, v] : programs_) clReleaseProgram(v);
+  if (queue_) {
+    clFinish(queue_);
+    clReleaseCommandQueue(queue_);
+  }
+  if (context_) clReleaseContext(context_);
+}
+
+Status ClRuntime::build_program(const std::string& source, const std::string& options,
+                                cl_program* out) {
+  const std::string key = sha256_hex(source + '\x1f' + options + '\x1f' + info_.caps.name + '\x1f' +
+                                     info_.caps.driver_version + '\x1f' + info_.platform_version);
+  const std::string dir = program_cache_dir();
+  const std::string path = dir.empty() ? "" : dir + "/" + key + ".bin";
+  cl_int err = CL_SUCCESS;
+  std::vector<unsigned char> bin;
+  if (!path.empty() && read_file(path, &bin)) {
+    const unsigned char* p = bin.data();
+    size_t n = bin.size();
+    cl_int bin_status = CL_SUCCESS;
+    cl_program prog = clCreateProgramWithBinary(context_, 1, &info_.device, &n, &p, &bin_status, &err);
+    if (err == CL_SUCCESS && bin_status == CL_SUCCESS &&
+        clBuildProgram(prog, 1, &info_.device, options.c_str(), nullptr, nullptr) == CL_SUCCESS) {
+      *out = prog;
+      return Status::ok();
+    }
+    // A stale or damaged cache entry is rebuilt from source, never fatal.
+    if (prog) clReleaseProgram(prog);
+  }
+  const char* src = source.c_str();
+  size_t len = source.size();
+  cl_program prog = clCreateProgramWithSource(context_, 1, &src, &len, &err);
+  KILN_CL(err, "clCreateProgramWithSource");
+  err = clBuildProgram(prog, 1, &info_.device, options.c_str(), nullptr, nullptr);
+  if (err != CL_SUCCESS) {
+    std::string log = build_log(prog, info_.device);
+    clReleaseProgram(prog);
+    return cl_status(err, "building OpenCL program on " + info_.caps.name).with_context(
+        "build log:\n" + log + "\n");
+  }
+  if (!path.empty()) {
+    size_t n = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof(n), &n, nullptr) == CL_SUCCESS && n) {
+      std::vector<unsigned char> b(n);
+      unsigned char* bp = b.data();
+      if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof(bp), &bp, nullptr) == CL_SUCCESS) {
+        make_dirs(dir);
+        write_file_atomic(path, b);
+      }
+    }
+  }
+  *out = prog;
+  return Status::ok();
+}
+
+Status ClRuntime::kernel(const std::string& source, const std::string& options,
+                         const std::string& name, cl_kernel* out) {
+  const std::string pkey = sha256_hex(source + '\x1f' + options);
+  const std::string kkey = pkey + ':' + name;
+  auto kit = kernels_.find(kkey);
+  if (kit != kernels_.end()) {
+    *out = kit->second;
+    return Status::ok();
+  }
+  auto pit = programs_.find(pkey);
+  if (pit == programs_.end()) {
+    cl_program prog = nullptr;
+    KILN_TRY(build_program(source, options, &prog));
+    pit = programs_.emplace(pkey, prog).first;
+  }
+  cl_int err = CL_SUCCESS;
+  cl_kernel k = clCreateKernel(pit->second, name.c_str(), &err);
+  KILN_CL(err, "clCreateKernel(" + name + ")");
+  kernels_[kkey] = k;
+  *out = k;
+  return Status::ok();
+}
+
+Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
+  cl_int err = CL_SUCCESS;
+  // Zero-size tensors still get a 1-byte buffer so kernels always receive a valid cl_mem.
+  *out = clCreateBuffer(context_, CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
+  KILN_CL(err, "allocating " + std::to_string(bytes) + " bytes for " + what);
+  return Status::ok();
+}
+
+Status ClRuntime::upload(cl_mem dst, const void* src, size_t bytes, const std::string& what) {
+  if (bytes == 0) return Status::ok();
+  KILN_CL(clEnqueueWriteBuffer(queue_, dst, CL_FALSE, 0, bytes, src, 0, nullptr, nullptr),
+          "uploading " + what);
+  return Status::ok();
+}
+
+Status ClRuntime::download(cl_mem src, void* dst, size_t bytes, const std::string& what) {
+  if (bytes == 0) return Status::ok();
+  KILN_CL(clEnqueueReadBuffer(queue_, src, CL_TRUE, 0, bytes, dst, 0, nullptr, nullptr),
+          "downloading " + what);
+  return Status::ok();
+}
+
+Status ClRuntime::copy(cl_mem src, cl_mem dst, size_t bytes, const std::string& what) {
+  if (bytes == 0) return Status::ok();
+  KILN_CL(clEnqueueCopyBuffer(queue_, src, dst, 0, 0, bytes, 0, nullptr, nullptr), "copying " + what);
+  return Status::ok();
+}
+
+Status ClRuntime::finish() {
+  KILN_CL(clFinish(queue_), "clFinish");
+  return Status::ok();
+}
+
+}  // namespace kiln

@@ -1,0 +1,234 @@
+#include "runtime/exec/execution_context.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/ops/kernel_api.h"
+#include "runtime/plan/partition.h"
+
+namespace kiln {
+
+std::vector<Backend> node_backends_for(const Plan& plan, const ResolvedDevice& device) {
+  if (device.backend == Backend::kOpenCL && plan.target.kind == "opencl") {
+    std::vector<Backend> out;
+    for (const PlanNode& n : plan.nodes) out.push_back(n.backend);
+    return out;
+  }
+  return partition_nodes(plan, device.caps);
+}
+
+Status check_device_compatible(const Plan& plan, const ResolvedDevice& device, std::string* notice) {
+  notice->clear();
+  const DeviceCaps& t = plan.target;
+  if (device.backend == Backend::kCpu) {
+    if (t.kind != "cpu")
+      *notice = "plan was built for " + t.kind + " device '" + t.name +
+                "'; running every node on the cpu backend instead";
+    return Status::ok();
+  }
+  const std::vector<std::string> have = device_capabilities(device.caps);
+  if (t.kind == "opencl") {
+    for (const std::string& need : plan.required_caps)
+      if (std::find(have.begin(), have.end(), need) == have.end())
+        return unsupported("device " + device.label + " lacks capability '" + need +
+                           "' that the plan (built for '" + t.name + "') needs; rebuild the plan "
+                           "for this device");
+    if (t.name != device.caps.name || t.driver_version != device.caps.driver_version)
+      *notice = "plan was built for '" + t.name + "' (driver " + t.driver_version +
+                "); running on " + device.label + " (driver " + device.caps.driver_version +
+                "), which has every capability it needs";
+  } else {
+    *notice = "plan was built for the cpu; running the nodes the OpenCL backend supports on " +
+              device.label;
+  }
+  return Status::ok();
+}
+
+Status ExecutionContext::create(std::shared_ptr<const Plan> plan, const std::string& device_spec,
+                                std::unique_ptr<ExecutionContext>* out, std::string* notice) {
+  std::unique_ptr<ExecutionContext> ctx(new ExecutionContext());
+  ctx->plan_ = std::move(plan);
+  KILN_TRY(resolve_device(device_spec, &ctx->device_));
+  KILN_TRY(check_device_compatible(*ctx->plan_, ctx->device_, notice));
+  KILN_TRY(ctx->init());
+  *out = std::move(ctx);
+  return Status::ok();
+}
+
+ExecutionContext::~ExecutionContext() {
+  if (cl_) cl_->finish().is_ok();
+  for (cl_mem m : dev_)
+    if (m) clReleaseMemObject(m);
+}
+
+Status ExecutionContext::init() {
+  const Plan& p = *plan_;
+  const size_t nt = p.tensors.size();
+  backends_ = node_backends_for(p, device_);
+  host_.resize(nt);
+  dev_.assign(nt, nullptr);
+  input_ptr_.assign(nt, nullptr);
+  output_ptr_.assign(nt, nullptr);
+  on_host_.assign(nt, 0);
+  on_dev_.assign(nt, 0);
+
+  // Every kernel must exist before the first run, so a plan from a newer writer fails here.
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    const PlanNode& n = p.nodes[i];
+    if (backends_[i] == Backend::kCpu && !cpu_registry().find(n.op))
+      return unsupported("node '" + n.name + "': this runtime has no CPU kernel for op '" + n.op + "'");
+    if (backends_[i] == Backend::kOpenCL && !opencl_registry().find(n.op))
+      return unsupported("node '" + n.name + "': this runtime has no OpenCL kernel for op '" +
+                         n.op + "'");
+  }
+
+  std::vector<uint8_t> used_on_dev(nt, 0), used_on_host(nt, 0);
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    auto& used = backends_[i] == Backend::kOpenCL ? used_on_dev : used_on_host;
+    for (int32_t t : p.nodes[i].inputs)
+      if (t >= 0) used[t] = 1;
+    for (int32_t t : p.nodes[i].outputs) used[t] = 1;
+  }
+  for (int32_t t : p.outputs) used_on_host[t] = 1;
+
+  for (size_t t = 0; t < nt; ++t) {
+    const PlanTensor& pt = p.tensors[t];
+    if (pt.kind == TensorKind::kActivation && used_on_host[t]) host_[t] = HostTensor(pt.dtype, pt.shape);
+  }
+  if (std::find(backends_.begin(), backends_.end(), Backend::kOpenCL) == backends_.end())
+    return Status::ok();
+
+  KILN_TRY(ClRuntime::create(opencl_devices()[device_.opencl_index], &cl_));
+  for (size_t t = 0; t < nt; ++t) {
+    if (!used_on_dev[t]) continue;
+    const PlanTensor& pt = p.tensors[t];
+    KILN_TRY(cl_->alloc(pt.bytes(), &dev_[t], "tensor '" + pt.name + "'"));
+    if (pt.kind == TensorKind::kConstant)
+      KILN_TRY(cl_->upload(dev_[t], p.weight_data(pt), pt.bytes(), "weights '" + pt.name + "'"));
+  }
+  return cl_->finish();
+}
+
+Status ExecutionContext::bind_input(const std::string& name, DType dtype, const Shape& shape,
+                                    const void* data, size_t bytes) {
+  const Plan& p = *plan_;
+  for (int32_t t : p.inputs) {
+    const PlanTensor& pt = p.tensors[t];
+    if (pt.name != name) continue;
+    if (dtype != pt.dtype || shape != pt.shape)
+      return invalid_argument("input '" + name + "': expected " + dtype_name(pt.dtype) + " " +
+                              shape_str(pt.shape) + ", got " + dtype_name(dtype) + " " +
+                              shape_str(shape));
+    if (bytes != pt.bytes())
+      return invalid_argument("input '" + name + "': expected " + std::to_string(pt.bytes()) +
+                              " bytes, got " + std::to_string(bytes));
+    if (!data && bytes) return invalid_argument("input '" + name + "': data is NULL");
+    input_ptr_[t] = data;
+    return Status::ok();
+  }
+  return not_found("the plan has no input named '" + name + "'");
+}
+
+Status ExecutionContext::bind_output(const std::string& name, void* data, size_t bytes) {
+  const Plan& p = *plan_;
+  for (int32_t t : p.outputs) {
+    const PlanTensor& pt = p.tensors[t];
+    if (pt.name != name) continue;
+    if (bytes != pt.bytes())
+      return invalid_argument("output '" + name + "': expected " + std::to_string(pt.bytes()) +
+                              " bytes, got " + std::to_string(bytes));
+    if (!data && bytes) return invalid_argument("output '" + name + "': data is NULL");
+    output_ptr_[t] = data;
+    return Status::ok();
+  }
+  return not_found("the plan has no output named '" + name + "'");
+}
+
+TensorView ExecutionContext::host_view(int32_t t) {
+  const PlanTensor& pt = plan_->tensors[t];
+  switch (pt.kind) {
+    case TensorKind::kInput:
+      return TensorView{pt.dtype, pt.shape, const_cast<void*>(input_ptr_[t])};
+    case TensorKind::kConstant:
+      return TensorView{pt.dtype, pt.shape, const_cast<uint8_t*>(plan_->weight_data(pt))};
+    case TensorKind::kActivation:
+      break;
+  }
+  if (host_[t].dtype() == DType::kUndefined) host_[t] = HostTensor(pt.dtype, pt.shape);
+  return host_[t].view();
+}
+
+Status ExecutionContext::ensure_on(int32_t t, Backend b) {
+  const PlanTensor& pt = plan_->tensors[t];
+  if (b == Backend::kCpu) {
+    if (on_host_[t]) return Status::ok();
+    TensorView v = host_view(t);
+    KILN_TRY(cl_->download(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'"));
+    on_host_[t] = 1;
+    return Status::ok();
+  }
+  if (on_dev_[t]) return Status::ok();
+  if (!dev_[t]) return internal_error("tensor '" + pt.name + "' has no device buffer");
+  TensorView v = host_view(t);
+  KILN_TRY(cl_->upload(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'"));
+  on_dev_[t] = 1;
+  return Status::ok();
+}
+
+Status ExecutionContext::run_node(size_t n) {
+  const Plan& p = *plan_;
+  const PlanNode& node = p.nodes[n];
+  const Backend b = backends_[n];
+  for (int32_t t : node.inputs)
+    if (t >= 0) KILN_TRY(ensure_on(t, b));
+  if (b == Backend::kCpu) {
+    std::vector<TensorView> in, out;
+    for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
+    for (int32_t t : node.outputs) out.push_back(host_view(t));
+    KILN_TRY(run_cpu_kernel(node, in, out));
+  } else {
+    ClKernelArgs args{*cl_, p, node, {}, {}};
+    for (int32_t t : node.inputs)
+      args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape}
+                                   : ClTensor{});
+    for (int32_t t : node.outputs)
+      args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape});
+    KILN_TRY(opencl_registry().find(node.op)->run(args).with_context(
+        "node '" + node.name + "' (" + node.op + ", opencl)"));
+  }
+  for (int32_t t : node.outputs) {
+    on_host_[t] = b == Backend::kCpu;
+    on_dev_[t] = b == Backend::kOpenCL;
+  }
+  return Status::ok();
+}
+
+Status ExecutionContext::run() {
+  const Plan& p = *plan_;
+  for (int32_t t : p.inputs)
+    if (!input_ptr_[t] && p.tensors[t].bytes())
+      return invalid_argument("input '" + p.tensors[t].name + "' was not bound");
+  for (int32_t t : p.outputs)
+    if (!output_ptr_[t] && p.tensors[t].bytes())
+      return invalid_argument("output '" + p.tensors[t].name + "' was not bound");
+  for (size_t t = 0; t < p.tensors.size(); ++t) {
+    const TensorKind k = p.tensors[t].kind;
+    on_host_[t] = k != TensorKind::kActivation;
+    on_dev_[t] = k == TensorKind::kConstant && dev_[t] != nullptr;
+  }
+  Status st;
+  for (size_t n = 0; n < p.nodes.size() && st.is_ok(); ++n) st = run_node(n);
+  for (size_t i = 0; i < p.outputs.size() && st.is_ok(); ++i) {
+    int32_t t = p.outputs[i];
+    st = ensure_on(t, Backend::kCpu);
+    if (st.is_ok() && p.tensors[t].bytes()) std::memcpy(output_ptr_[t], host_view(t).data, p.tensors[t].bytes());
+  }
+  // Leave the queue drained even after a failure so the context stays usable.
+  if (cl_) {
+    Status f = cl_->finish();
+    if (st.is_ok()) st = f;
+  }
+  return st;
+}
+
+}  // namespace kiln

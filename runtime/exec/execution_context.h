@@ -1,0 +1,59 @@
+// Runs a plan on one device. Nodes run in plan order on their backend; a tensor is copied
+// between host and device only when a node on the other backend reads it.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/core/status.h"
+#include "runtime/core/tensor.h"
+#include "runtime/device/cl_runtime.h"
+#include "runtime/device/devices.h"
+#include "runtime/plan/plan.h"
+
+namespace kiln {
+
+// Backend each node runs on when the plan is executed on `device`: every node on the CPU for
+// the cpu device; for an OpenCL device, the plan's own assignment when it was built for OpenCL,
+// else each node the OpenCL backend supports.
+std::vector<Backend> node_backends_for(const Plan& plan, const ResolvedDevice& device);
+
+// Checks that `device` can run `plan`. Returns a kUnsupported error naming the missing
+// capability, or OK with *notice set when the device differs from the plan's target.
+Status check_device_compatible(const Plan& plan, const ResolvedDevice& device, std::string* notice);
+
+class ExecutionContext {
+ public:
+  static Status create(std::shared_ptr<const Plan> plan, const std::string& device_spec,
+                       std::unique_ptr<ExecutionContext>* out, std::string* notice);
+  ~ExecutionContext();
+
+  Status bind_input(const std::string& name, DType dtype, const Shape& shape, const void* data,
+                    size_t bytes);
+  Status bind_output(const std::string& name, void* data, size_t bytes);
+  Status run();
+
+  const Plan& plan() const { return *plan_; }
+  const ResolvedDevice& device() const { return device_; }
+  const std::vector<Backend>& node_backends() const { return backends_; }
+
+ private:
+  ExecutionContext() = default;
+  Status init();
+  Status ensure_on(int32_t tensor, Backend b);
+  Status run_node(size_t n);
+  TensorView host_view(int32_t tensor);
+
+  std::shared_ptr<const Plan> plan_;
+  ResolvedDevice device_;
+  std::vector<Backend> backends_;
+  std::unique_ptr<ClRuntime> cl_;
+
+  std::vector<HostTensor> host_;         // activations that live on the host at some point
+  std::vector<cl_mem> dev_;              // device buffers (constants uploaded at create)
+  std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
+  std::vector<void*> output_ptr_;        // bound output memory, by tensor index
+  std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
+};
+
+}  // namespace kiln

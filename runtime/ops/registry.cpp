@@ -1,0 +1,42 @@
+#include "runtime/ops/kernel_api.h"
+
+namespace kiln {
+
+#define KILN_OP_FAMILY(family) void register_##family##_cpu(CpuRegistry&);
+#include "runtime/ops/ops.def"
+#undef KILN_OP_FAMILY
+#define KILN_OP_FAMILY(family) void register_##family##_opencl(ClRegistry&);
+#include "runtime/ops/ops.def"
+#undef KILN_OP_FAMILY
+
+const CpuRegistry& cpu_registry() {
+  static const CpuRegistry registry = [] {
+    CpuRegistry r;
+#define KILN_OP_FAMILY(family) register_##family##_cpu(r);
+#include "runtime/ops/ops.def"
+#undef KILN_OP_FAMILY
+    return r;
+  }();
+  return registry;
+}
+
+const ClRegistry& opencl_registry() {
+  static const ClRegistry registry = [] {
+    ClRegistry r;
+#define KILN_OP_FAMILY(family) register_##family##_opencl(r);
+#include "runtime/ops/ops.def"
+#undef KILN_OP_FAMILY
+    return r;
+  }();
+  return registry;
+}
+
+Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& inputs,
+                      const std::vector<TensorView>& outputs) {
+  CpuKernelFn fn = cpu_registry().find(node.op);
+  if (!fn) return unsupported("no CPU kernel for op " + node.op);
+  CpuKernelArgs args{node, inputs, outputs};
+  return fn(args).with_context("node '" + node.name + "' (" + node.op + ")");
+}
+
+}  // namespace kiln

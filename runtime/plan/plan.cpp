@@ -1,0 +1,44 @@
+#include "runtime/plan/plan.h"
+
+#include <set>
+
+namespace kiln {
+
+const char* backend_name(Backend b) { return b == Backend::kOpenCL ? "opencl" : "cpu"; }
+
+int32_t Plan::find_tensor(const std::string& name) const {
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].name == name) return static_cast<int32_t>(i);
+  return -1;
+}
+
+std::vector<Segment> compute_segments(const Plan& plan) {
+  // Host-resident to begin with: inputs and constants (OpenCL uploads constants once per
+  // context, so they are not per-run transfers and are left out of copy_in).
+  std::vector<int> home(plan.tensors.size(), static_cast<int>(Backend::kCpu));
+  std::vector<Segment> segs;
+  for (size_t n = 0; n < plan.nodes.size(); ++n) {
+    const PlanNode& node = plan.nodes[n];
+    if (segs.empty() || segs.back().backend != node.backend) {
+      Segment s;
+      s.backend = node.backend;
+      s.first_node = s.end_node = static_cast<int32_t>(n);
+      segs.push_back(s);
+    }
+    Segment& seg = segs.back();
+    seg.end_node = static_cast<int32_t>(n + 1);
+    for (int32_t t : node.inputs) {
+      if (t < 0) continue;
+      if (plan.tensors[t].kind == TensorKind::kConstant) continue;
+      if (home[t] != static_cast<int>(node.backend)) {
+        bool listed = false;
+        for (int32_t c : seg.copy_in) listed |= c == t;
+        if (!listed) seg.copy_in.push_back(t);
+      }
+    }
+    for (int32_t t : node.outputs) home[t] = static_cast<int>(node.backend);
+  }
+  return segs;
+}
+
+}  // namespace kiln

@@ -1,0 +1,91 @@
+// The in-memory plan: what the compiler writes and the runtime executes. Plain data; every
+// index in it has been checked by verify_plan() before the runtime touches it.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/core/attrs.h"
+#include "runtime/core/dtype.h"
+#include "runtime/core/shape.h"
+
+namespace kiln {
+
+enum class Backend : uint8_t { kCpu = 0, kOpenCL = 1 };
+const char* backend_name(Backend b);
+
+// Where a tensor's bytes come from.
+enum class TensorKind : uint8_t {
+  kInput = 0,       // bound by the caller for each run
+  kConstant = 1,    // stored in the plan's weights section
+  kActivation = 2,  // produced by a node
+};
+
+struct PlanTensor {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  Shape shape;
+  TensorKind kind = TensorKind::kActivation;
+  uint64_t weight_offset = 0;  // constants: byte offset into Plan::weights (64-byte aligned)
+  uint64_t weight_bytes = 0;
+
+  uint64_t bytes() const { return static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype); }
+};
+
+struct PlanNode {
+  std::string name;                 // the ONNX node name (or a generated one)
+  std::string op;                   // runtime op name, see runtime/ops/ops.def
+  Attributes attrs;
+  std::vector<int32_t> inputs;      // tensor indices; -1 = optional input left out
+  std::vector<int32_t> outputs;     // tensor indices
+  Backend backend = Backend::kCpu;
+  std::string kernel;               // kernel chosen by the compiler, shown by `kiln inspect`
+  std::vector<std::string> fused;   // original ONNX nodes folded into this one (empty: itself)
+};
+
+// A maximal run of consecutive nodes on one backend. Derived from the node backends by
+// compute_segments(); stored in the plan so `kiln inspect` can show the transfers.
+struct Segment {
+  Backend backend = Backend::kCpu;
+  int32_t first_node = 0;
+  int32_t end_node = 0;                 // one past the last node
+  std::vector<int32_t> copy_in;         // tensors read here that live on the other backend
+};
+
+// What the plan was built for, and what a device must offer to run its kernels.
+struct DeviceCaps {
+  std::string kind = "cpu";  // "cpu" or "opencl"
+  std::string name;
+  std::string vendor;
+  std::string driver_version;
+  std::string opencl_c_version;
+  std::vector<std::string> extensions;
+  uint64_t global_mem_bytes = 0;
+  uint64_t max_alloc_bytes = 0;
+  uint64_t local_mem_bytes = 0;
+  uint32_t compute_units = 0;
+};
+
+struct Plan {
+  uint32_t format_version = 0;
+  std::string writer_version;
+  std::string model_name;
+  DeviceCaps target;
+  std::vector<std::string> required_caps;  // capabilities any device running the OpenCL nodes needs
+  std::vector<PlanTensor> tensors;
+  std::vector<PlanNode> nodes;              // topological order
+  std::vector<int32_t> inputs;              // tensor indices, in model order
+  std::vector<int32_t> outputs;
+  std::vector<Segment> segments;
+  std::map<std::string, std::string> kernel_sources;  // generated OpenCL C, by name
+  std::vector<uint8_t> weights;
+
+  int32_t find_tensor(const std::string& name) const;
+  const uint8_t* weight_data(const PlanTensor& t) const { return weights.data() + t.weight_offset; }
+};
+
+// Splits the node list into segments by backend and records cross-backend reads.
+std::vector<Segment> compute_segments(const Plan& plan);
+
+}  // namespace kiln

@@ -1,0 +1,38 @@
+// The plan file: a fixed 64-byte header, a section table, then sections.
+//
+//   header   magic "KILNPLAN" | u32 format_version | u32 header_bytes (64) | u64 file_bytes |
+//            u32 crc32 of bytes [64, file_bytes) | u32 section_count | u64 section_table_offset |
+//            zero padding to 64
+//   table    section_count x { u32 kind | u32 reserved | u64 offset | u64 size }
+//   META     graph: tensors, nodes, segments, target device, required capabilities
+//   WEIGHTS  constant tensor bytes, each 64-byte aligned; the section itself starts 64-aligned
+//   KERNELS  generated OpenCL C sources by name
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/core/status.h"
+#include "runtime/plan/plan.h"
+
+namespace kiln {
+
+constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
+constexpr uint32_t kPlanFormatVersion = 1;
+constexpr uint32_t kPlanHeaderBytes = 64;
+constexpr uint64_t kWeightAlignment = 64;
+
+enum class PlanSection : uint32_t { kMeta = 1, kWeights = 2, kKernels = 3 };
+
+// Encodes a plan; plan.format_version is ignored (the current version is written).
+std::vector<uint8_t> serialize_plan(const Plan& plan);
+
+// Decodes and fully verifies untrusted bytes. Every failure is kInvalidPlan with a message
+// saying what was wrong (truncated, bad checksum, index out of range, ...).
+Status parse_plan(const uint8_t* data, size_t size, Plan* out);
+
+// Structural checks shared by parse_plan and the compiler's self-check: indices in range,
+// nodes in topological order, each activation produced once, constants inside the weights.
+Status verify_plan(const Plan& plan);
+
+}  // namespace kiln

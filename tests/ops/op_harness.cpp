@@ -1,0 +1,151 @@
+#include "tests/ops/op_harness.h"
+
+#include <cmath>
+#include <memory>
+
+#include "compiler/compiler.h"
+#include "compiler/ir/graph.h"
+#include "runtime/device/devices.h"
+#include "runtime/exec/execution_context.h"
+
+namespace kiln::test {
+
+Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs, Plan* plan_out) {
+  ir::Graph g;
+  g.name = spec.op_type + "_test";
+  g.opsets[""] = spec.opset;
+  ir::Node* n = g.add_node(spec.op_type, spec.op_type + "_node");
+  for (size_t i = 0; i < spec.inputs.size(); ++i) {
+    const HostTensor& t = spec.inputs[i];
+    if (t.dtype() == DType::kUndefined) {
+      n->inputs.push_back(nullptr);
+      continue;
+    }
+    ir::Value* v = g.add_value("in" + std::to_string(i));
+    v->dtype = t.dtype();
+    v->shape = t.shape();
+    v->has_shape = true;
+    if (i < spec.constant.size() && spec.constant[i]) {
+      v->constant = std::make_shared<HostTensor>(t);
+    } else {
+      v->is_graph_input = true;
+      g.inputs.push_back(v);
+    }
+    n->inputs.push_back(v);
+  }
+  n->attrs = spec.attrs;
+  for (int i = 0; i < spec.num_outputs; ++i) {
+    ir::Value* v = g.add_value("out" + std::to_string(i));
+    v->producer = n;
+    n->outputs.push_back(v);
+    g.outputs.push_back(v);
+  }
+  BuildOptions opts;
+  opts.device = device;
+  auto plan = std::make_shared<Plan>();
+  KILN_TRY(build_plan_from_graph(g, opts, plan.get()));
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  KILN_TRY(ExecutionContext::create(plan, device, &ctx, &notice));
+  for (int32_t t : plan->inputs) {
+    const PlanTensor& pt = plan->tensors[t];
+    const HostTensor& src = spec.inputs[std::stoi(pt.name.substr(2))];
+    KILN_TRY(ctx->bind_input(pt.name, src.dtype(), src.shape(), src.data(), src.size_bytes()));
+  }
+  outputs->clear();
+  outputs->reserve(plan->outputs.size());
+  for (int32_t t : plan->outputs) {
+    const PlanTensor& pt = plan->tensors[t];
+    outputs->emplace_back(pt.dtype, pt.shape);
+    KILN_TRY(ctx->bind_output(pt.name, outputs->back().data(), outputs->back().size_bytes()));
+  }
+  KILN_TRY(ctx->run());
+  if (plan_out) *plan_out = *plan;
+  return Status::ok();
+}
+
+::testing::AssertionResult tensors_close(const HostTensor& got, const HostTensor& want, double rtol, double atol) {
+  if (got.dtype() != want.dtype())
+    return ::testing::AssertionFailure() << "dtype " << dtype_name(got.dtype()) << " vs " << dtype_name(want.dtype());
+  if (got.shape() != want.shape())
+    return ::testing::AssertionFailure() << "shape " << shape_str(got.shape()) << " vs " << shape_str(want.shape());
+  int64_t bad = 0, first_bad = -1;
+  double worst = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double g = tensor_double_at(got.view(), i), w = tensor_double_at(want.view(), i);
+    if (std::isnan(g) || std::isnan(w)) {
+      if (std::isnan(g) != std::isnan(w)) {
+        if (first_bad < 0) first_bad = i;
+        ++bad;
+      }
+      continue;
+    }
+    if (std::isinf(g) || std::isinf(w)) {
+      if (g != w) {
+        if (first_bad < 0) first_bad = i;
+        ++bad;
+      }
+      continue;
+    }
+    const double err = std::fabs(g - w);
+    if (err > atol + rtol * std::fabs(w)) {
+      if (first_bad < 0) first_bad = i;
+      ++bad;
+      worst = std::max(worst, err);
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << bad << " of " << got.numel() << " elements differ (first at " << first_bad
+                                       << ": got " << tensor_double_at(got.view(), first_bad) << ", want "
+                                       << tensor_double_at(want.view(), first_bad) << "; worst abs error " << worst
+                                       << ")";
+}
+
+::testing::AssertionResult opencl_matches_cpu(const OpSpec& spec, double rtol, double atol) {
+  std::vector<HostTensor> want, got;
+  Status st = run_op(spec, "cpu", &want);
+  if (!st) return ::testing::AssertionFailure() << "cpu: " << st.message();
+  Plan plan;
+  st = run_op(spec, "opencl", &got, &plan);
+  if (!st) return ::testing::AssertionFailure() << "opencl: " << st.message();
+  bool any_cl = false;
+  for (const PlanNode& n : plan.nodes) any_cl |= n.backend == Backend::kOpenCL;
+  if (!any_cl && !plan.nodes.empty())
+    return ::testing::AssertionFailure() << spec.op_type << ": no node was assigned to OpenCL";
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << "output count differs";
+  for (size_t i = 0; i < got.size(); ++i) {
+    auto r = tensors_close(got[i], want[i], rtol, atol);
+    if (!r) return ::testing::AssertionFailure() << spec.op_type << " output " << i << ": " << r.message();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+HostTensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng, double lo, double hi) {
+  HostTensor t(dtype, shape);
+  std::uniform_real_distribution<double> u(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double v = u(rng);
+    switch (dtype) {
+      case DType::kFloat32: t.as<float>()[i] = static_cast<float>(v); break;
+      case DType::kFloat64: t.as<double>()[i] = v; break;
+      case DType::kInt64: t.as<int64_t>()[i] = static_cast<int64_t>(std::lround(v)); break;
+      case DType::kInt32: t.as<int32_t>()[i] = static_cast<int32_t>(std::lround(v)); break;
+      case DType::kInt8: t.as<int8_t>()[i] = static_cast<int8_t>(std::lround(v)); break;
+      case DType::kUInt8: t.as<uint8_t>()[i] = static_cast<uint8_t>(std::lround(std::fabs(v))); break;
+      case DType::kBool: t.as<uint8_t>()[i] = v > (lo + hi) / 2 ? 1 : 0; break;
+      default: break;
+    }
+  }
+  return t;
+}
+
+Shape random_shape(int rank, std::mt19937& rng, int max_dim) {
+  std::uniform_int_distribution<int> d(1, max_dim);
+  Shape s(rank);
+  for (auto& x : s) x = d(rng);
+  return s;
+}
+
+bool have_opencl() { return !opencl_devices().empty(); }
+
+}  // namespace kiln::test

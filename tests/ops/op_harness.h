@@ -1,0 +1,46 @@
+// The generic per-op harness: builds a one-node graph, compiles it for the cpu and the opencl
+// device with the real compiler, runs both through the real runtime and compares the outputs.
+// The CPU backend is the reference; numpy/ONNX references live in the conformance tests.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/core/attrs.h"
+#include "runtime/core/tensor.h"
+#include "runtime/plan/plan.h"
+
+namespace kiln::test {
+
+struct OpSpec {
+  std::string op_type;
+  int opset = 17;
+  Attributes attrs;
+  std::vector<HostTensor> inputs;   // dtype kUndefined: optional input left out
+  std::vector<bool> constant;       // per input: true = initializer (build-time constant)
+  int num_outputs = 1;
+};
+
+// Compiles `spec` for `device` ("cpu", "opencl") and runs it; fills the outputs in order and,
+// when `plan_out` is given, the compiled plan (to check which backend each node got).
+Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs,
+              Plan* plan_out = nullptr);
+
+// Runs on cpu and opencl and compares every output. Fails if no node ran on OpenCL (so a
+// silent CPU fallback cannot pass as an OpenCL test).
+::testing::AssertionResult opencl_matches_cpu(const OpSpec& spec, double rtol = 1e-4, double atol = 1e-5);
+
+// |got - want| <= atol + rtol * |want| elementwise, same dtype and shape; NaNs must match.
+::testing::AssertionResult tensors_close(const HostTensor& got, const HostTensor& want, double rtol,
+                                         double atol);
+
+// Uniform values in [lo, hi) (integers: rounded; bool: 0/1).
+HostTensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng, double lo = -1.0, double hi = 1.0);
+// A random shape of `rank` with dims in [1, max_dim].
+Shape random_shape(int rank, std::mt19937& rng, int max_dim = 5);
+// Whether an OpenCL device exists (tests of the opencl device skip when none).
+bool have_opencl();
+
+}  // namespace kiln::test
