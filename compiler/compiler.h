@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runtime/core/shape.h"
+#include "runtime/core/tensor.h"
 #include "runtime/core/status.h"
 #include "runtime/plan/plan.h"
 
@@ -14,6 +15,9 @@ struct BuildOptions {
   std::string device = "auto";            // --device: the target the plan is built for
   std::map<std::string, Shape> shapes;    // --shapes NAME=DIMS for dynamic input dims
   bool fuse = true;                       // --no-fuse turns fusion passes off
+  // --freeze NAME=FILE.npy: inputs whose values are fixed at build time and become constants
+  // (like TensorRT's shape tensors: a Reshape's target shape fed as a model input, say).
+  std::map<std::string, HostTensor> frozen_inputs;
 };
 
 // Parses "1x3x224x224" (also "1,3,224,224"); "scalar" or "" for rank 0.

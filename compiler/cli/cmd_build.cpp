@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "compiler/cli/args.h"
+#include "compiler/cli/npy.h"
 #include "compiler/cli/verbs.h"
 #include "compiler/compiler.h"
 
@@ -16,12 +17,14 @@ static const char* kBuildHelp =
     "  --device D               target: cpu | opencl | opencl:N | auto (default auto)\n"
     "  --shapes NAME=DIMS       fix a dynamic input shape, e.g. --shapes input=1x3x224x224\n"
     "                           (repeatable; NAME may contain ':')\n"
+    "  --freeze NAME=FILE.npy   fix an input's value at build time (it becomes a constant); for\n"
+    "                           inputs that carry shapes, e.g. a Reshape target fed as an input\n"
     "  --no-fuse                turn graph fusion off (for debugging)\n";
 
 int cmd_build(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
-                          {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true},
+                          {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true}, {"--freeze", "", true, true},
                            {"--no-fuse", "", false}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
@@ -40,6 +43,12 @@ int cmd_build(int argc, char** argv) {
     st = parse_shape_arg(s, &name, &dims);
     if (!st) return fail("build", st.message());
     opts.shapes[name] = dims;
+  }
+  for (const std::string& s : args.all("--freeze")) {
+    std::string name, path;
+    st = split_name_value(s, "--freeze", &name, &path);
+    if (st) st = read_npy(path, &opts.frozen_inputs[name]);
+    if (!st) return fail("build", "--freeze " + s + ": " + st.message());
   }
   const auto t0 = std::chrono::steady_clock::now();
   Plan plan;

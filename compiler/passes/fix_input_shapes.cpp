@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <set>
 
 #include "compiler/passes/passes.h"
@@ -5,6 +6,19 @@
 namespace kiln {
 
 Status run_fix_input_shapes(ir::Graph& g, const PassContext& ctx) {
+  for (const auto& [name, value] : ctx.options.frozen_inputs) {
+    auto it = std::find_if(g.inputs.begin(), g.inputs.end(), [&](ir::Value* v) { return v->name == name; });
+    if (it == g.inputs.end()) return invalid_argument("--freeze names '" + name + "', which is not a model input");
+    ir::Value* v = *it;
+    if (value.dtype() != v->dtype)
+      return invalid_argument("--freeze " + name + ": the model's input is " + dtype_name(v->dtype) + ", got " +
+                              dtype_name(value.dtype()));
+    v->constant = std::make_shared<HostTensor>(value);
+    v->shape = value.shape();
+    v->has_shape = true;
+    v->is_graph_input = false;
+    g.inputs.erase(it);
+  }
   std::set<std::string> used;
   for (ir::Value* in : g.inputs) {
     auto it = ctx.options.shapes.find(in->name);
