@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "runtime/ops/kernel_api.h"
+#include "runtime/exec/memory_plan.h"
 #include "runtime/plan/partition.h"
 
 namespace kiln {
@@ -59,13 +60,13 @@ ExecutionContext::~ExecutionContext() {
   if (cl_) cl_->finish().is_ok();
   for (cl_mem m : dev_)
     if (m) clReleaseMemObject(m);
+  if (dev_arena_) clReleaseMemObject(dev_arena_);
 }
 
 Status ExecutionContext::init() {
   const Plan& p = *plan_;
   const size_t nt = p.tensors.size();
   backends_ = node_backends_for(p, device_);
-  host_.resize(nt);
   dev_.assign(nt, nullptr);
   input_ptr_.assign(nt, nullptr);
   output_ptr_.assign(nt, nullptr);
@@ -82,29 +83,38 @@ Status ExecutionContext::init() {
                          n.op + "'");
   }
 
-  std::vector<uint8_t> used_on_dev(nt, 0), used_on_host(nt, 0);
-  for (size_t i = 0; i < p.nodes.size(); ++i) {
-    auto& used = backends_[i] == Backend::kOpenCL ? used_on_dev : used_on_host;
-    for (int32_t t : p.nodes[i].inputs)
-      if (t >= 0) used[t] = 1;
-    for (int32_t t : p.nodes[i].outputs) used[t] = 1;
-  }
-  for (int32_t t : p.outputs) used_on_host[t] = 1;
-
-  for (size_t t = 0; t < nt; ++t) {
-    const PlanTensor& pt = p.tensors[t];
-    if (pt.kind == TensorKind::kActivation && used_on_host[t]) host_[t] = HostTensor(pt.dtype, pt.shape);
+  constexpr uint64_t kHostAlign = 64;
+  const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign);
+  host_offset_ = host.offset;
+  host_arena_bytes_ = host.size;
+  if (host.size) {
+    host_arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kHostAlign, host.size)));
+    if (!host_arena_) return out_of_memory("cannot allocate " + std::to_string(host.size) + " bytes of host activations");
   }
   if (std::find(backends_.begin(), backends_.end(), Backend::kOpenCL) == backends_.end())
     return Status::ok();
 
-  KILN_TRY(ClRuntime::create(opencl_devices()[device_.opencl_index], &cl_));
+  const ClDeviceInfo& dev = opencl_devices()[device_.opencl_index];
+  KILN_TRY(ClRuntime::create(dev, &cl_));
+  const ArenaPlan devp = plan_arena(p, backends_, Backend::kOpenCL, dev.base_addr_align);
+  dev_arena_bytes_ = devp.size;
+  if (devp.size) KILN_TRY(cl_->alloc(devp.size, &dev_arena_, "device activations"));
+  std::vector<uint8_t> const_on_dev(nt, 0);
+  for (size_t i = 0; i < p.nodes.size(); ++i)
+    if (backends_[i] == Backend::kOpenCL)
+      for (int32_t t : p.nodes[i].inputs)
+        if (t >= 0 && p.tensors[t].kind == TensorKind::kConstant) const_on_dev[t] = 1;
   for (size_t t = 0; t < nt; ++t) {
-    if (!used_on_dev[t]) continue;
     const PlanTensor& pt = p.tensors[t];
-    KILN_TRY(cl_->alloc(pt.bytes(), &dev_[t], "tensor '" + pt.name + "'"));
-    if (pt.kind == TensorKind::kConstant)
+    if (const_on_dev[t]) {
+      KILN_TRY(cl_->alloc(pt.bytes(), &dev_[t], "weights '" + pt.name + "'"));
       KILN_TRY(cl_->upload(dev_[t], p.weight_data(pt), pt.bytes(), "weights '" + pt.name + "'"));
+    } else if (devp.offset[t] >= 0) {
+      cl_buffer_region region{static_cast<size_t>(devp.offset[t]), std::max<size_t>(pt.bytes(), 1)};
+      cl_int err = CL_SUCCESS;
+      dev_[t] = clCreateSubBuffer(dev_arena_, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+      KILN_CL(err, "carving tensor '" + pt.name + "' out of the device arena");
+    }
   }
   return cl_->finish();
 }
@@ -154,8 +164,7 @@ TensorView ExecutionContext::host_view(int32_t t) {
     case TensorKind::kActivation:
       break;
   }
-  if (host_[t].dtype() == DType::kUndefined) host_[t] = HostTensor(pt.dtype, pt.shape);
-  return host_[t].view();
+  return TensorView{pt.dtype, pt.shape, host_arena_.get() + host_offset_[t]};
 }
 
 Status ExecutionContext::ensure_on(int32_t t, Backend b) {

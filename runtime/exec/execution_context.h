@@ -1,6 +1,7 @@
 // Runs a plan on one device. Nodes run in plan order on their backend; a tensor is copied
 // between host and device only when a node on the other backend reads it.
 #pragma once
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ class ExecutionContext {
   const Plan& plan() const { return *plan_; }
   const ResolvedDevice& device() const { return device_; }
   const std::vector<Backend>& node_backends() const { return backends_; }
+  // Peak activation memory of one inference on each side (the arenas' sizes).
+  uint64_t host_arena_bytes() const { return host_arena_bytes_; }
+  uint64_t device_arena_bytes() const { return dev_arena_bytes_; }
 
  private:
   ExecutionContext() = default;
@@ -49,8 +53,13 @@ class ExecutionContext {
   std::vector<Backend> backends_;
   std::unique_ptr<ClRuntime> cl_;
 
-  std::vector<HostTensor> host_;         // activations that live on the host at some point
-  std::vector<cl_mem> dev_;              // device buffers (constants uploaded at create)
+  // Host activations live in one arena, device activations in one buffer carved into
+  // sub-buffers; offsets come from plan_arena() (liveness-based reuse).
+  std::unique_ptr<uint8_t, void (*)(void*)> host_arena_{nullptr, std::free};
+  std::vector<int64_t> host_offset_;     // by tensor; -1 = not in the host arena
+  cl_mem dev_arena_ = nullptr;
+  std::vector<cl_mem> dev_;              // by tensor: constant buffer or arena sub-buffer
+  uint64_t host_arena_bytes_ = 0, dev_arena_bytes_ = 0;
   std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
   std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
