@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "runtime/ops/kernel_api.h"
+#include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/plan/partition.h"
 
@@ -57,9 +58,10 @@ Status ExecutionContext::create(std::shared_ptr<const Plan> plan, const std::str
 }
 
 ExecutionContext::~ExecutionContext() {
+  wait_idle();
   if (cl_) cl_->finish().is_ok();
-  for (cl_mem m : dev_)
-    if (m) clReleaseMemObject(m);
+  for (size_t t = 0; t < dev_.size(); ++t)
+    if (dev_[t] && plan_->tensors[t].kind != TensorKind::kConstant) clReleaseMemObject(dev_[t]);
   if (dev_arena_) clReleaseMemObject(dev_arena_);
 }
 
@@ -95,20 +97,17 @@ Status ExecutionContext::init() {
     return Status::ok();
 
   const ClDeviceInfo& dev = opencl_devices()[device_.opencl_index];
-  KILN_TRY(ClRuntime::create(dev, &cl_));
+  std::shared_ptr<ClDeviceContext> dc;
+  KILN_TRY(ClDeviceContext::get(device_.opencl_index, &dc));
+  KILN_TRY(ClRuntime::create(dc, &cl_));
+  KILN_TRY(DeviceWeights::get(plan_, device_.opencl_index, backends_, &weights_));
   const ArenaPlan devp = plan_arena(p, backends_, Backend::kOpenCL, dev.base_addr_align);
   dev_arena_bytes_ = devp.size;
   if (devp.size) KILN_TRY(cl_->alloc(devp.size, &dev_arena_, "device activations"));
-  std::vector<uint8_t> const_on_dev(nt, 0);
-  for (size_t i = 0; i < p.nodes.size(); ++i)
-    if (backends_[i] == Backend::kOpenCL)
-      for (int32_t t : p.nodes[i].inputs)
-        if (t >= 0 && p.tensors[t].kind == TensorKind::kConstant) const_on_dev[t] = 1;
   for (size_t t = 0; t < nt; ++t) {
     const PlanTensor& pt = p.tensors[t];
-    if (const_on_dev[t]) {
-      KILN_TRY(cl_->alloc(pt.bytes(), &dev_[t], "weights '" + pt.name + "'"));
-      KILN_TRY(cl_->upload(dev_[t], p.weight_data(pt), pt.bytes(), "weights '" + pt.name + "'"));
+    if (pt.kind == TensorKind::kConstant) {
+      dev_[t] = weights_->buffer(static_cast<int32_t>(t));
     } else if (devp.offset[t] >= 0) {
       cl_buffer_region region{static_cast<size_t>(devp.offset[t]), std::max<size_t>(pt.bytes(), 1)};
       cl_int err = CL_SUCCESS;
@@ -238,6 +237,47 @@ Status ExecutionContext::run() {
     if (st.is_ok()) st = f;
   }
   return st;
+}
+
+std::shared_ptr<InferenceEvent> ExecutionContext::enqueue() {
+  auto ev = std::make_shared<InferenceEvent>();
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  pending_.push_back(ev);
+  if (!draining_) {
+    draining_ = true;
+    WorkerPool::instance().submit([this] { drain(); });
+  }
+  return ev;
+}
+
+void ExecutionContext::drain() {
+  for (;;) {
+    std::shared_ptr<InferenceEvent> ev;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      if (pending_.empty()) {
+        draining_ = false;
+        idle_cv_.notify_all();
+        return;
+      }
+      ev = pending_.front();
+      pending_.pop_front();
+    }
+    Status st;
+    try {
+      st = run();
+    } catch (const std::bad_alloc&) {
+      st = out_of_memory("host allocation failed");
+    } catch (const std::exception& e) {
+      st = internal_error(std::string("unexpected exception: ") + e.what());
+    }
+    ev->complete(static_cast<int>(st.code()), st.message());
+  }
+}
+
+void ExecutionContext::wait_idle() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  idle_cv_.wait(lock, [this] { return !draining_ && pending_.empty(); });
 }
 
 }  // namespace kiln

@@ -1,7 +1,10 @@
 // Runs a plan on one device. Nodes run in plan order on their backend; a tensor is copied
 // between host and device only when a node on the other backend reads it.
 #pragma once
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +13,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/device/devices.h"
+#include "runtime/exec/worker_pool.h"
 #include "runtime/plan/plan.h"
 
 namespace kiln {
@@ -33,6 +37,12 @@ class ExecutionContext {
                     size_t bytes);
   Status bind_output(const std::string& name, void* data, size_t bytes);
   Status run();
+  // Starts one inference on the worker pool and returns its completion event. Inferences of one
+  // context run in submission order; the bound buffers must stay valid until the event
+  // completes. Different contexts run concurrently.
+  std::shared_ptr<InferenceEvent> enqueue();
+  // Waits for every inference enqueued on this context.
+  void wait_idle();
 
   const Plan& plan() const { return *plan_; }
   const ResolvedDevice& device() const { return device_; }
@@ -52,6 +62,7 @@ class ExecutionContext {
   ResolvedDevice device_;
   std::vector<Backend> backends_;
   std::unique_ptr<ClRuntime> cl_;
+  std::shared_ptr<const class DeviceWeights> weights_;  // shared with other contexts of the plan
 
   // Host activations live in one arena, device activations in one buffer carved into
   // sub-buffers; offsets come from plan_arena() (liveness-based reuse).
@@ -63,6 +74,13 @@ class ExecutionContext {
   std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
   std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
+
+  // Asynchronous inferences waiting to run on this context, drained by one pool task at a time.
+  void drain();
+  std::mutex queue_mu_;
+  std::condition_variable idle_cv_;
+  std::deque<std::shared_ptr<InferenceEvent>> pending_;
+  bool draining_ = false;
 };
 
 }  // namespace kiln
