@@ -22,6 +22,9 @@ const char* kUsage =
     "  build MODEL.onnx -o PLAN [--device D] [--shapes NAME=DIMS ...] [--no-fuse]\n"
     "  run PLAN -i NAME=FILE.npy [-i ...] -o OUTDIR [--device D]\n"
     "  inspect PLAN\n"
+    "  profile PLAN [-i NAME=FILE.npy ...] [--device D] [--iterations N] [--trace FILE.json]\n"
+    "  bench PLAN [-i NAME=FILE.npy ...] [--device D] [--warmup-ms N] [--duration-s N | --iterations N]\n"
+    "        [--concurrency N] [--json FILE]\n"
     "  devices\n"
     "\n"
     "devices: cpu | opencl | opencl:N | auto (default: an OpenCL GPU, else any OpenCL device, else cpu)\n";
@@ -42,6 +45,8 @@ int main(int argc, char** argv) {
   if (verb == "run") return kiln::cli::cmd_run(argc - 1, argv + 1);
   if (verb == "inspect") return kiln::cli::cmd_inspect(argc - 1, argv + 1);
   if (verb == "devices") return kiln::cli::cmd_devices(argc - 1, argv + 1);
+  if (verb == "profile") return kiln::cli::cmd_profile(argc - 1, argv + 1);
+  if (verb == "bench") return kiln::cli::cmd_bench(argc - 1, argv + 1);
   std::fprintf(stderr, "kiln: unknown verb '%s' (see kiln --help)\n", verb.c_str());
   return 2;
 }

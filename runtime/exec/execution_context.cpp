@@ -6,6 +6,7 @@
 #include "runtime/ops/kernel_api.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
+#include "runtime/profile/profiler.h"
 #include "runtime/plan/partition.h"
 
 namespace kiln {
@@ -166,20 +167,31 @@ TensorView ExecutionContext::host_view(int32_t t) {
   return TensorView{pt.dtype, pt.shape, host_arena_.get() + host_offset_[t]};
 }
 
+Status ExecutionContext::marker(cl_event* ev) {
+  *ev = nullptr;
+  if (!profiler_) return Status::ok();
+  KILN_CL(clEnqueueMarkerWithWaitList(cl_->queue(), 0, nullptr, ev), "enqueueing a profiling marker");
+  return Status::ok();
+}
+
 Status ExecutionContext::ensure_on(int32_t t, Backend b) {
   const PlanTensor& pt = plan_->tensors[t];
-  if (b == Backend::kCpu) {
-    if (on_host_[t]) return Status::ok();
-    TensorView v = host_view(t);
-    KILN_TRY(cl_->download(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'"));
-    on_host_[t] = 1;
-    return Status::ok();
-  }
-  if (on_dev_[t]) return Status::ok();
+  if (b == Backend::kCpu ? on_host_[t] : on_dev_[t]) return Status::ok();
   if (!dev_[t]) return internal_error("tensor '" + pt.name + "' has no device buffer");
+  const int64_t t0 = Profiler::now_ns();
+  cl_event before, after;
+  KILN_TRY(marker(&before));
   TensorView v = host_view(t);
-  KILN_TRY(cl_->upload(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'"));
-  on_dev_[t] = 1;
+  Status st = b == Backend::kCpu ? cl_->download(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'")
+                                 : cl_->upload(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'");
+  if (st.is_ok()) st = marker(&after);
+  if (profiler_ && st.is_ok())
+    profiler_->add_device(b == Backend::kCpu ? ProfileEvent::Kind::kDownload : ProfileEvent::Kind::kUpload, -1, t,
+                          before, after, t0);
+  else if (before)
+    clReleaseEvent(before);
+  KILN_TRY(st);
+  (b == Backend::kCpu ? on_host_ : on_dev_)[t] = 1;
   return Status::ok();
 }
 
@@ -193,16 +205,28 @@ Status ExecutionContext::run_node(size_t n) {
     std::vector<TensorView> in, out;
     for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
     for (int32_t t : node.outputs) out.push_back(host_view(t));
+    const int64_t t0 = profiler_ ? Profiler::now_ns() : 0;
     KILN_TRY(run_cpu_kernel(node, in, out));
+    if (profiler_)
+      profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns());
   } else {
+    const int64_t t0 = Profiler::now_ns();
+    cl_event before, after;
+    KILN_TRY(marker(&before));
     ClKernelArgs args{*cl_, p, node, {}, {}};
     for (int32_t t : node.inputs)
       args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape}
                                    : ClTensor{});
     for (int32_t t : node.outputs)
       args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape});
-    KILN_TRY(opencl_registry().find(node.op)->run(args).with_context(
-        "node '" + node.name + "' (" + node.op + ", opencl)"));
+    Status st = opencl_registry().find(node.op)->run(args).with_context(
+        "node '" + node.name + "' (" + node.op + ", opencl)");
+    if (st.is_ok()) st = marker(&after);
+    if (profiler_ && st.is_ok())
+      profiler_->add_device(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, before, after, t0);
+    else if (before)
+      clReleaseEvent(before);
+    KILN_TRY(st);
   }
   for (int32_t t : node.outputs) {
     on_host_[t] = b == Backend::kCpu;
@@ -234,6 +258,10 @@ Status ExecutionContext::run() {
   // Leave the queue drained even after a failure so the context stays usable.
   if (cl_) {
     Status f = cl_->finish();
+    if (st.is_ok()) st = f;
+  }
+  if (profiler_) {
+    Status f = profiler_->end_run();
     if (st.is_ok()) st = f;
   }
   return st;

@@ -41,6 +41,9 @@ class ExecutionContext {
   // context run in submission order; the bound buffers must stay valid until the event
   // completes. Different contexts run concurrently.
   std::shared_ptr<InferenceEvent> enqueue();
+  // Records every node and transfer of the following runs into `profiler` (nullptr: off).
+  // The profiler must outlive its use; not for contexts with inferences in flight.
+  void set_profiler(class Profiler* profiler) { profiler_ = profiler; }
   // Waits for every inference enqueued on this context.
   void wait_idle();
 
@@ -74,6 +77,9 @@ class ExecutionContext {
   std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
   std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
+  class Profiler* profiler_ = nullptr;
+  // Brackets device work with queue markers when profiling.
+  Status marker(cl_event* ev);
 
   // Asynchronous inferences waiting to run on this context, drained by one pool task at a time.
   void drain();
