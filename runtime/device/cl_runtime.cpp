@@ -9,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "runtime/core/alloc_stats.h"
 #include "runtime/core/sha256.h"
 
 namespace kiln {
@@ -188,6 +189,7 @@ Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
   cl_int err = CL_SUCCESS;
   // Zero-size tensors still get a 1-byte buffer so kernels always receive a valid cl_mem.
   *out = clCreateBuffer(context(), CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
+  count_runtime_allocation();
   KILN_CL(err, "allocating " + std::to_string(bytes) + " bytes for " + what);
   return Status::ok();
 }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "runtime/ops/kernel_api.h"
+#include "runtime/core/alloc_stats.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/profile/profiler.h"
@@ -92,6 +93,7 @@ Status ExecutionContext::init() {
   host_arena_bytes_ = host.size;
   if (host.size) {
     host_arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kHostAlign, host.size)));
+    count_runtime_allocation();
     if (!host_arena_) return out_of_memory("cannot allocate " + std::to_string(host.size) + " bytes of host activations");
   }
   if (std::find(backends_.begin(), backends_.end(), Backend::kOpenCL) == backends_.end())
@@ -113,6 +115,7 @@ Status ExecutionContext::init() {
       cl_buffer_region region{static_cast<size_t>(devp.offset[t]), std::max<size_t>(pt.bytes(), 1)};
       cl_int err = CL_SUCCESS;
       dev_[t] = clCreateSubBuffer(dev_arena_, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+      count_runtime_allocation();
       KILN_CL(err, "carving tensor '" + pt.name + "' out of the device arena");
     }
   }
@@ -182,8 +185,9 @@ Status ExecutionContext::ensure_on(int32_t t, Backend b) {
   cl_event before, after;
   KILN_TRY(marker(&before));
   TensorView v = host_view(t);
-  Status st = b == Backend::kCpu ? cl_->download(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'")
-                                 : cl_->upload(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'");
+  // The tensor name alone as context: no string is built on the success path.
+  Status st = b == Backend::kCpu ? cl_->download(dev_[t], v.data, pt.bytes(), pt.name)
+                                 : cl_->upload(dev_[t], v.data, pt.bytes(), pt.name);
   if (st.is_ok()) st = marker(&after);
   if (profiler_ && st.is_ok())
     profiler_->add_device(b == Backend::kCpu ? ProfileEvent::Kind::kDownload : ProfileEvent::Kind::kUpload, -1, t,
@@ -219,8 +223,8 @@ Status ExecutionContext::run_node(size_t n) {
                                    : ClTensor{});
     for (int32_t t : node.outputs)
       args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape});
-    Status st = opencl_registry().find(node.op)->run(args).with_context(
-        "node '" + node.name + "' (" + node.op + ", opencl)");
+    Status st = opencl_registry().find(node.op)->run(args);
+    if (!st) st = st.with_context("node '" + node.name + "' (" + node.op + ", opencl)");
     if (st.is_ok()) st = marker(&after);
     if (profiler_ && st.is_ok())
       profiler_->add_device(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, before, after, t0);

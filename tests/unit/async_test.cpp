@@ -7,6 +7,7 @@
 #include "compiler/compiler.h"
 #include "compiler/ir/graph.h"
 #include "kiln/kiln.h"
+#include "runtime/core/alloc_stats.h"
 #include "runtime/plan/plan_format.h"
 #include "tests/ops/op_harness.h"
 
@@ -118,6 +119,30 @@ TEST(AsyncInference, FailedInferenceReportsAndContextStaysUsable) {
   kiln_event_release(ev);
   kiln_context_release(ctx);
   kiln_plan_release(plan);
+}
+
+void check_no_allocations_after_warmup(const std::string& device) {
+  std::vector<uint8_t> bytes = two_reshape_plan(device);
+  kiln_plan* plan = nullptr;
+  ASSERT_EQ(kiln_plan_load_memory(bytes.data(), bytes.size(), &plan), KILN_OK);
+  kiln_context* ctx = nullptr;
+  ASSERT_EQ(kiln_context_create(plan, device.c_str(), &ctx), KILN_OK) << kiln_last_error();
+  std::vector<float> in(24, 2.f), out(24);
+  const int64_t dims[2] = {4, 6};
+  ASSERT_EQ(kiln_context_bind_input(ctx, "x", KILN_DTYPE_FLOAT32, dims, 2, in.data(), 96), KILN_OK);
+  ASSERT_EQ(kiln_context_bind_output(ctx, "y", out.data(), 96), KILN_OK);
+  ASSERT_EQ(kiln_context_run(ctx), KILN_OK) << kiln_last_error();
+  const uint64_t before = runtime_allocations();
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(kiln_context_run(ctx), KILN_OK);
+  EXPECT_EQ(runtime_allocations(), before) << "inference allocated buffers after warm-up on " << device;
+  kiln_context_release(ctx);
+  kiln_plan_release(plan);
+}
+
+TEST(Allocations, NoneAfterWarmupCpu) { check_no_allocations_after_warmup("cpu"); }
+TEST(Allocations, NoneAfterWarmupOpenCL) {
+  if (!test::have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  check_no_allocations_after_warmup("opencl");
 }
 
 }  // namespace
