@@ -26,8 +26,10 @@ ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends
       if (here) produced_here[t] = 1;
     }
   }
+  // Outputs are copied to the caller after the last node (downloaded first when a device
+  // produced them), so they stay alive to the end wherever they were produced.
+  for (int32_t t : plan.outputs) last_any[t] = end;
   if (backend == Backend::kCpu) {
-    // Outputs are copied to the caller from the host after the last node.
     for (int32_t t : plan.outputs) {
       if (first[t] < 0) first[t] = end;
       last_here[t] = end;

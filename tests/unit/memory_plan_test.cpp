@@ -25,6 +25,8 @@ Plan random_plan(std::mt19937& rng, int nodes) {
     p.nodes.push_back(node);
   }
   p.outputs = {static_cast<int32_t>(p.tensors.size() - 1)};
+  for (int32_t t = 1; t + 1 < static_cast<int32_t>(p.tensors.size()); ++t)
+    if (rng() % 4 == 0) p.outputs.push_back(t);
   return p;
 }
 
@@ -72,6 +74,7 @@ TEST(MemoryPlan, LiveTensorsNeverOverlap) {
           if (here) produced[t] = true;
         }
       }
+      for (int32_t t : p.outputs) last_any[t] = static_cast<int>(p.nodes.size());
       std::vector<int> last(nt);
       for (size_t t = 0; t < nt; ++t) last[t] = produced[t] ? last_any[t] : last_here[t];
       if (be == Backend::kCpu)
