@@ -21,7 +21,7 @@ typedef struct {
   int w_mod, w_a, w_b, b_mod, b_a, b_b, has_b, want_mean, want_inv;
 } NormParams;
 
-inline void norm_write(__global const float* xr, __global float* yr, int row, int j, float mean, float inv,
+void norm_write(__global const float* xr, __global float* yr, int row, int j, float mean, float inv,
                        __global const float* w, __global const float* b, NormParams p) {
   float v = (xr[j] - mean) * inv * w[(row % p.w_mod) * p.w_a + j * p.w_b];
   if (p.has_b) v += b[(row % p.b_mod) * p.b_a + j * p.b_b];
@@ -49,7 +49,7 @@ __kernel void rownorm_item(__global const float* x, __global float* y, __global 
   for (int j = 0; j < n; ++j) norm_write(xr, y + row * n, row, j, mean, inv, w, b, p);
 }
 
-inline float group_sum(float v, __local float* part) {
+float group_sum(float v, __local float* part) {
   const int lid = get_local_id(0), ls = get_local_size(0);
   part[lid] = v;
   barrier(CLK_LOCAL_MEM_FENCE);

@@ -7,7 +7,7 @@ typedef struct {
 } PoolGeom;
 
 // Taps k of a window starting at `start` (tap at start + k*dil) that fall inside [lo, hi).
-inline int2 tap_range(int start, int k, int dil, int lo, int hi) {
+int2 tap_range(int start, int k, int dil, int lo, int hi) {
   const int k0 = start >= lo ? 0 : (lo - start + dil - 1) / dil;
   int k1 = start >= hi ? 0 : min(k, (hi - start + dil - 1) / dil);
   return (int2)(k0, max(k0, k1));

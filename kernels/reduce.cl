@@ -18,7 +18,7 @@ typedef struct { int v[8]; } Dims;
 #define COMBINE(a, b) (((b) < (a) || isnan(b)) ? (b) : (a))
 #endif
 
-inline int decompose(int i, int n, Dims dims, Dims strides) {
+int decompose(int i, int n, Dims dims, Dims strides) {
   int off = 0;
   for (int d = n - 1; d >= 0; --d) {
     const int q = i / dims.v[d];
@@ -28,7 +28,7 @@ inline int decompose(int i, int n, Dims dims, Dims strides) {
   return off;
 }
 
-inline int red_offset(int r, int nred, Dims red_dims, Dims red_strides) {
+int red_offset(int r, int nred, Dims red_dims, Dims red_strides) {
   return nred == 1 ? r * red_strides.v[0] : decompose(r, nred, red_dims, red_strides);
 }
 

@@ -1,7 +1,7 @@
 // Softmax / LogSoftmax (-DLOG=1) over rows of n elements at stride `inner`; row id = outer *
 // inner + i. Numerically stable: max subtracted before exp.
 
-inline float finish(float v, float mx, float sum) {
+float finish(float v, float mx, float sum) {
 #if LOG
   return v - mx - log(sum);
 #else

@@ -36,8 +36,8 @@ Status max_pool_cl(ClKernelArgs& a) {
   KILN_TRY(normgeo::pool_geom(a.inputs[0].shape, a.outputs[0].shape, a.attrs(), &g));
   std::string opts;
   switch (a.inputs[0].dtype) {
-    case DType::kFloat32: opts = "-DT=float -DT_LOWEST=(-INFINITY)"; break;
-    case DType::kInt8: opts = "-DT=char -DT_LOWEST=(-128)"; break;
+    case DType::kFloat32: opts = "-DT=float -DT_LOWEST=-INFINITY"; break;
+    case DType::kInt8: opts = "-DT=char -DT_LOWEST=-128"; break;
     case DType::kUInt8: opts = "-DT=uchar -DT_LOWEST=0"; break;
     default: return unsupported("MaxPool on OpenCL: dtype " + dtype_name(a.inputs[0].dtype));
   }
