@@ -24,7 +24,7 @@ Status infer_softmax(InferContext& c) {
   const int64_t axis_attr = c.attrs().get_int("axis", coerce_2d ? 1 : -1);
   int64_t axis = 0;
   if (rank == 0) {
-    // A scalar is its own one-element row (the ONNX reference gives 1 / 0 for it).
+    // A scalar is a single one-element row: Softmax gives 1, LogSoftmax 0.
     if (axis_attr != 0 && axis_attr != -1) return c.fail("axis " + std::to_string(axis_attr) + " is out of range for a scalar");
   } else if (coerce_2d && axis_attr == rank) {
     // Pre-13 coercion allows axis == rank: every row is a single element.
@@ -40,7 +40,7 @@ Status infer_softmax(InferContext& c) {
   return Status::ok();
 }
 
-// Whether optional output i is requested (present in the node and not already a constant).
+// Whether optional output i is requested (the importer leaves omitted outputs null).
 bool wants_output(InferContext& c, size_t i) { return i < c.num_outputs() && c.node().outputs[i] != nullptr; }
 
 Status infer_batchnorm(InferContext& c) {

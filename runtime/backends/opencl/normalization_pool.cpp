@@ -28,7 +28,7 @@ bool pool_supported(const PlanNode& n, const Plan& p, const DeviceCaps&) {
   const PlanTensor& x = p.tensors[n.inputs[0]];
   const DType t = x.dtype;
   const bool dtype_ok = t == DType::kFloat32 || (n.op == "MaxPool" && (t == DType::kInt8 || t == DType::kUInt8));
-  return dtype_ok && normcl::fits_int(shape_numel(x.shape)) && normcl::fits_int(p.tensors[n.outputs[0]].bytes());
+  return dtype_ok && normcl::fits_int(shape_numel(x.shape)) && normcl::fits_int(shape_numel(p.tensors[n.outputs[0]].shape));
 }
 
 Status max_pool_cl(ClKernelArgs& a) {

@@ -31,6 +31,8 @@ Status reduce_cl(ClKernelArgs& a) {
   const float scale = kMean ? (R ? 1.0f / static_cast<float>(R) : NAN) : 1.0f;
   const std::string opts = "-DOP=" + std::to_string(static_cast<int>(kOp));
   const bool contiguous = nred == 1 && red_strides[0] == 1;
+  // Several reduced dims (e.g. axes {0, 2}) are not coalesced along the row or across outputs
+  // either way: long ones get a whole work-group.
   cl_kernel k;
   if (normcl::use_group_per_row(nout, R, contiguous) || (nred > 1 && R >= 64)) {
     KILN_TRY(normcl::kernel(a, "reduce", opts, "reduce_group", &k));
