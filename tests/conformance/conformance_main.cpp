@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -197,9 +198,13 @@ CaseResult run_case(const std::string& dir, const std::string& device) {
 
 // known-failures file: "<case> <reason...>" per line; '#' comments. A case may be limited to
 // one device with "<case>@cpu" or "<case>@opencl".
-std::map<std::string, std::string> load_known(const std::string& path, const std::string& device) {
-  std::map<std::string, std::string> known;
+void load_known(const std::string& path, const std::string& device, std::map<std::string, std::string>* known_out) {
+  std::map<std::string, std::string>& known = *known_out;
   std::ifstream f(path);
+  if (!f) {
+    std::fprintf(stderr, "kiln_conformance: cannot read known-failures file '%s'\n", path.c_str());
+    std::exit(2);
+  }
   for (std::string line; std::getline(f, line);) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream ss(line);
@@ -213,13 +218,13 @@ std::map<std::string, std::string> load_known(const std::string& path, const std
     }
     known[name] = reason;
   }
-  return known;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data = "/usr/share/libonnx-testdata/data/node", device = "cpu", filter, known_path;
+  std::string data = "/usr/share/libonnx-testdata/data/node", device = "cpu", filter;
+  std::vector<std::string> known_paths;
   double min_rate = 0.95;
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
@@ -228,13 +233,13 @@ int main(int argc, char** argv) {
     if (a == "--data") data = next();
     else if (a == "--device") device = next();
     else if (a == "--filter") filter = next();
-    else if (a == "--known-failures") known_path = next();
+    else if (a == "--known-failures") known_paths.push_back(next());
     else if (a == "--min-pass-rate") min_rate = std::stod(next());
     else if (a == "-v" || a == "--verbose") verbose = true;
     else {
       std::fprintf(stderr,
                    "usage: kiln_conformance [--data DIR] [--device cpu|opencl] [--filter SUBSTR]\n"
-                   "                        [--known-failures FILE] [--min-pass-rate 0.95] [-v]\n");
+                   "                        [--known-failures FILE ...] [--min-pass-rate 0.95] [-v]\n");
       return 2;
     }
   }
@@ -243,7 +248,8 @@ int main(int argc, char** argv) {
                  data.c_str());
     return 1;
   }
-  const auto known = load_known(known_path, device);
+  std::map<std::string, std::string> known;
+  for (const std::string& p : known_paths) load_known(p, device, &known);
   int pass = 0, fail = 0, known_fail = 0, out_of_set = 0, unexpected = 0, fixed = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (const std::string& name : list_dir(data)) {
