@@ -1,8 +1,232 @@
-// Data movement and shape ops: Transpose, Concat, Split, Slice, Gather, Expand, Tile, Pad, Resize, Constant, ConstantOfShape, Shape, Range. (stub: not implemented yet)
+// CPU kernels of the movement family. Every kernel works on element byte sizes, not types:
+// the same code moves float32 activations and the int64 shape tensors of constant folding.
+// Runtime forms (the compiler canonicalizes every opset into these):
+//   Transpose {perm}   Concat {axis}   Split {axis}   Slice {starts, steps} (full rank, resolved)
+//   Expand {}   Tile {}   Pad {pads (2*rank), mode_id} (+ optional scalar value input)
+//   Gather {axis} (indices int32/int64)   Resize {taps} (+ int32 index and float weight tables)
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "runtime/backends/cpu/movement_layout.h"
+#include "runtime/backends/cpu/movement_resize.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
+namespace {
 
-void register_movement_cpu(CpuRegistry& r) {}
+std::string where(const CpuKernelArgs& a) { return "node '" + a.node.name + "' (" + a.node.op + ")"; }
+
+template <typename T>
+void copy_row(const uint8_t* src, int64_t src_stride, uint8_t* dst, int64_t n) {
+  const T* s = reinterpret_cast<const T*>(src);
+  T* d = reinterpret_cast<T*>(dst);
+  for (int64_t i = 0; i < n; ++i) d[i] = s[i * src_stride];
+}
+
+// One row of n elements, destination contiguous, source at `src_stride` elements.
+void strided_row(const uint8_t* src, int64_t src_stride, uint8_t* dst, int64_t n, int64_t es) {
+  if (src_stride == 1) {
+    std::memcpy(dst, src, static_cast<size_t>(n * es));
+    return;
+  }
+  switch (es) {
+    case 1: copy_row<uint8_t>(src, src_stride, dst, n); return;
+    case 2: copy_row<uint16_t>(src, src_stride, dst, n); return;
+    case 4: copy_row<uint32_t>(src, src_stride, dst, n); return;
+    case 8: copy_row<uint64_t>(src, src_stride, dst, n); return;
+    default:
+      for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * es, src + i * src_stride * es, static_cast<size_t>(es));
+  }
+}
+
+void run_piece(CopyPiece p, const uint8_t* in, uint8_t* out) {
+  p.simplify();
+  const int64_t es = p.elem_size;
+  const int64_t total = p.numel();
+  if (total == 0) return;
+  in += p.in_offset * es;
+  out += p.out_offset * es;
+  if (p.contiguous()) {
+    std::memcpy(out, in, static_cast<size_t>(total * es));
+    return;
+  }
+  const size_t r = p.dims.size();
+  const int64_t inner = p.dims[r - 1], is = p.in_strides[r - 1], os = p.out_strides[r - 1];
+  std::vector<int64_t> idx(r, 0);
+  int64_t ioff = 0, ooff = 0;
+  for (int64_t done = 0; done < total; done += inner) {
+    if (os == 1) {
+      strided_row(in + ioff * es, is, out + ooff * es, inner, es);
+    } else {
+      for (int64_t i = 0; i < inner; ++i)
+        std::memcpy(out + (ooff + i * os) * es, in + (ioff + i * is) * es, static_cast<size_t>(es));
+    }
+    // Odometer over the outer dims, keeping both offsets incrementally.
+    for (int d = static_cast<int>(r) - 2; d >= 0; --d) {
+      ioff += p.in_strides[d];
+      ooff += p.out_strides[d];
+      if (++idx[d] < p.dims[d]) break;
+      ioff -= p.in_strides[d] * p.dims[d];
+      ooff -= p.out_strides[d] * p.dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+void fill_bytes(uint8_t* dst, int64_t n, const uint8_t* value, int64_t es) {
+  bool zero = true;
+  for (int64_t b = 0; b < es; ++b) zero &= value[b] == 0;
+  if (zero) {
+    std::memset(dst, 0, static_cast<size_t>(n * es));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * es, value, static_cast<size_t>(es));
+}
+
+Status pieces_of(const CpuKernelArgs& a, std::vector<CopyPiece>* pieces) {
+  std::vector<Shape> ins, outs;
+  for (const TensorView& t : a.inputs) ins.push_back(t.shape);
+  for (const TensorView& t : a.outputs) outs.push_back(t.shape);
+  return movement_pieces(a.node, ins, outs, static_cast<int64_t>(dtype_size(a.outputs[0].dtype)), pieces);
+}
+
+Status piecewise_cpu(const CpuKernelArgs& a) {
+  std::vector<CopyPiece> pieces;
+  KILN_TRY(pieces_of(a, &pieces));
+  for (const CopyPiece& p : pieces)
+    run_piece(p, static_cast<const uint8_t*>(a.inputs[p.input].data), static_cast<uint8_t*>(a.outputs[p.output].data));
+  return Status::ok();
+}
+
+Status pad_cpu(const CpuKernelArgs& a) {
+  const TensorView& x = a.inputs[0];
+  const TensorView& y = a.outputs[0];
+  const int64_t es = static_cast<int64_t>(dtype_size(y.dtype));
+  const int mode = static_cast<int>(a.attrs().get_int("mode_id", 0));
+  uint8_t* out = static_cast<uint8_t*>(y.data);
+  const uint8_t* in = static_cast<const uint8_t*>(x.data);
+  if (y.numel() == 0) return Status::ok();
+  if (mode == 0 || x.numel() == 0) {
+    std::vector<uint8_t> zero(static_cast<size_t>(es), 0);
+    const uint8_t* value = a.has_input(1) ? static_cast<const uint8_t*>(a.inputs[1].data) : zero.data();
+    if (a.has_input(1) && a.inputs[1].numel() < 1) return invalid_argument(where(a) + ": constant_value is empty");
+    if (mode != 0 && x.numel() == 0)
+      return invalid_argument(where(a) + ": cannot reflect/edge/wrap-pad an empty axis");
+    fill_bytes(out, y.numel(), value, es);
+    return piecewise_cpu(a);
+  }
+  // Reflect/edge/wrap: per-axis source index tables, then rows gathered along the last axis.
+  const std::vector<int64_t> pads = a.attrs().get_ints("pads");
+  const size_t r = y.shape.size();
+  if (pads.size() != 2 * r) return invalid_plan(where(a) + ": pads do not match the rank");
+  std::vector<std::vector<int64_t>> src(r);
+  for (size_t d = 0; d < r; ++d) {
+    src[d].resize(static_cast<size_t>(y.shape[d]));
+    for (int64_t o = 0; o < y.shape[d]; ++o) src[d][o] = pad_source_index(o, pads[d], x.shape[d], mode);
+  }
+  if (r == 0) {
+    std::memcpy(out, in, static_cast<size_t>(es));
+    return Status::ok();
+  }
+  const std::vector<int64_t> xs = shape_strides(x.shape);
+  const int64_t inner = y.shape[r - 1];
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t row = 0, total = y.numel() / inner; row < total; ++row) {
+    int64_t base = 0;
+    for (size_t d = 0; d + 1 < r; ++d) base += src[d][idx[d]] * xs[d];
+    uint8_t* dst = out + row * inner * es;
+    const std::vector<int64_t>& last = src[r - 1];
+    for (int64_t i = 0; i < inner; ++i)
+      std::memcpy(dst + i * es, in + (base + last[i]) * es, static_cast<size_t>(es));
+    for (int d = static_cast<int>(r) - 2; d >= 0; --d) {
+      if (++idx[d] < y.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return Status::ok();
+}
+
+Status gather_cpu(const CpuKernelArgs& a) {
+  const TensorView& x = a.inputs[0];
+  const TensorView& ind = a.inputs[1];
+  const TensorView& y = a.outputs[0];
+  const int64_t axis = a.attrs().get_int("axis", 0);
+  if (axis < 0 || axis >= static_cast<int64_t>(x.shape.size())) return invalid_plan(where(a) + ": axis out of range");
+  if (ind.dtype != DType::kInt32 && ind.dtype != DType::kInt64)
+    return invalid_plan(where(a) + ": indices must be int32 or int64");
+  const int64_t es = static_cast<int64_t>(dtype_size(x.dtype));
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= x.shape[d];
+  for (size_t d = axis + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
+  const int64_t n = x.shape[axis], k = ind.numel();
+  const size_t row = static_cast<size_t>(inner * es);
+  const uint8_t* in = static_cast<const uint8_t*>(x.data);
+  uint8_t* out = static_cast<uint8_t*>(y.data);
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t i = ind.dtype == DType::kInt64 ? ind.as<int64_t>()[j] : ind.as<int32_t>()[j];
+    if (i < -n || i >= n)
+      return invalid_argument(where(a) + ": index " + std::to_string(i) + " (at position " + std::to_string(j) +
+                              ") is out of range for axis " + std::to_string(axis) + " of size " + std::to_string(n));
+    if (i < 0) i += n;
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(out + (o * k + j) * row, in + (o * n + i) * row, row);
+  }
+  return Status::ok();
+}
+
+Status resize_cpu(const CpuKernelArgs& a) {
+  const TensorView& x = a.inputs[0];
+  const TensorView& y = a.outputs[0];
+  if (x.dtype != DType::kFloat32) return unsupported(where(a) + ": only float32 data is supported");
+  ResizeTables t;
+  KILN_TRY(resize_tables_from_inputs(a.node, x.shape, y.shape, a.inputs[1], a.inputs[2], &t));
+  const float* in = x.as<float>();
+  float* out = y.as<float>();
+  const size_t r = y.shape.size();
+  const float extrapolation = a.attrs().get_float("extrapolation_value", 0.f);
+  const std::vector<int64_t> xs = shape_strides(x.shape);
+  std::vector<int64_t> idx(r, 0), tap(r, 0);
+  for (int64_t e = 0, total = y.numel(); e < total; ++e) {
+    bool outside = false;
+    for (size_t d = 0; d < r; ++d) outside |= t.index(d, idx[d], 0) < 0;
+    float acc = extrapolation;
+    if (!outside) {
+      // Separable interpolation: sum over the product of every axis' taps.
+      acc = 0.f;
+      std::fill(tap.begin(), tap.end(), 0);
+      for (;;) {
+        int64_t off = 0;
+        float w = 1.f;
+        for (size_t d = 0; d < r; ++d) {
+          off += t.index(d, idx[d], tap[d]) * xs[d];
+          w *= t.weight(d, idx[d], tap[d]);
+        }
+        acc += w * in[off];
+        int d = static_cast<int>(r) - 1;
+        for (; d >= 0; --d) {
+          if (++tap[d] < t.taps[d]) break;
+          tap[d] = 0;
+        }
+        if (d < 0) break;
+      }
+    }
+    out[e] = acc;
+    for (int d = static_cast<int>(r) - 1; d >= 0; --d) {
+      if (++idx[d] < y.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_movement_cpu(CpuRegistry& r) {
+  for (const char* op : {"Transpose", "Concat", "Split", "Slice", "Expand", "Tile"}) r.add(op, piecewise_cpu);
+  r.add("Pad", pad_cpu);
+  r.add("Gather", gather_cpu);
+  r.add("Resize", resize_cpu);
+}
 
 }  // namespace kiln
