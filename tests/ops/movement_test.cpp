@@ -207,21 +207,17 @@ TEST(MovementOps, SplitEveryForm) {
   }
 }
 
-// Python's slice.indices(): the list of indices a[start:end:step] visits.
-std::vector<int64_t> py_slice(int64_t n, int64_t start, int64_t end, int64_t step) {
-  auto fix = [&](int64_t v, bool is_start) {
-    if (v < 0) {
-      v += n;
-      if (v < 0) v = step < 0 ? -1 : 0;
-    } else if (v >= n) {
-      v = step < 0 ? n - 1 : n;
-    }
-    (void)is_start;
-    return v;
-  };
-  const int64_t s = fix(start, true), e = fix(end, false);
+// The indices Slice visits on an axis of n elements, as the ONNX spec words it: negatives
+// count from the end, then starts clamp to [0, n] ([0, n-1] for negative steps) and ends to
+// [0, n] ([-1, n-1]). (numpy differs in one corner: a start below -n with a negative step is
+// empty there, element 0 here.)
+std::vector<int64_t> onnx_slice(int64_t n, int64_t start, int64_t end, int64_t step) {
+  if (start < 0) start = std::max<int64_t>(start + n, -1);
+  if (end < 0) end = end < -n ? -1 : end + n;
+  start = step > 0 ? std::clamp<int64_t>(start, 0, n) : std::clamp<int64_t>(start, 0, std::max<int64_t>(n - 1, 0));
+  end = step > 0 ? std::clamp<int64_t>(end, 0, n) : std::clamp<int64_t>(end, -1, n - 1);
   std::vector<int64_t> r;
-  for (int64_t i = s; step > 0 ? i < e : i > e; i += step) r.push_back(i);
+  for (int64_t i = start; step > 0 ? i < end : i > end; i += step) r.push_back(i);
   return r;
 }
 
@@ -253,7 +249,7 @@ TEST(MovementOps, SliceRandomIncludingNegativeStepsAndClamping) {
       ends.push_back(en);
       steps.push_back(step);
       axes_arg.push_back(rng() % 2 ? a - rank : a);
-      visit[a] = py_slice(n, st, en, step);
+      visit[a] = onnx_slice(n, st, en, step);
     }
     Shape out(rank);
     for (int d = 0; d < rank; ++d) out[d] = static_cast<int64_t>(visit[d].size());
@@ -277,6 +273,9 @@ TEST(MovementOps, SliceOldAttributeFormAndInt32Inputs) {
   s1.attrs.set("starts", std::vector<int64_t>{1, 2});
   s1.attrs.set("ends", std::vector<int64_t>{4, 1000});
   check(s1, {want});
+  // A start below -dim with a negative step clamps to element 0 (the spec's rule).
+  OpSpec back{"Slice", 13, {}, {x, ints({-100}), ints({-200}), ints({1}), ints({-1})}, {false, true, true, true, true}};
+  check(back, {map_ref(x, {5, 1}, [&](const std::vector<int64_t>& o) { return ravel({o[0], 0}, xs); })});
   OpSpec s10{"Slice", 10, {}, {x, ints({1, -4}, DType::kInt32), ints({-1, 6}, DType::kInt32)}, {false, true, true}};
   HostTensor want10 = map_ref(x, {3, 4}, [&](const std::vector<int64_t>& o) { return ravel({o[0] + 1, o[1] + 2}, xs); });
   check(s10, {want10});
