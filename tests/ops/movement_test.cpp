@@ -103,17 +103,25 @@ TEST(MovementOps, TransposeRandomPermsAndDtypes) {
   }
 }
 
-TEST(MovementOps, TransposeLargeWidensAndMatches) {
+TEST(MovementOps, TransposeLargeTiledAndWidened) {
+  // Big enough for the CPU's tiled path (NCHW -> NHWC) and the OpenCL widened copy (rows of the
+  // inner 64x40 plane stay contiguous under perm 1,0,2,3).
   std::mt19937 rng(12);
-  HostTensor x = random_tensor(DType::kFloat32, {2, 3, 64, 40}, rng);
-  OpSpec s{"Transpose", 13, {}, {x}, {false}};
-  s.attrs.set("perm", std::vector<int64_t>{0, 2, 3, 1});
-  if (have_opencl()) {
-    EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
-  }
-  s.attrs.set("perm", std::vector<int64_t>{1, 0, 2, 3});  // inner 64x40 rows stay contiguous
-  if (have_opencl()) {
-    EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
+  for (DType dt : {DType::kFloat32, DType::kUInt8, DType::kInt64}) {
+    HostTensor x = random_tensor(dt, {2, 3, 64, 40}, rng, -50, 50);
+    const auto xs = shape_strides(x.shape());
+    for (const std::vector<int64_t>& perm : {std::vector<int64_t>{0, 2, 3, 1}, std::vector<int64_t>{1, 0, 2, 3},
+                                             std::vector<int64_t>{3, 2, 1, 0}}) {
+      OpSpec s{"Transpose", 13, {}, {x}, {false}};
+      s.attrs.set("perm", perm);
+      Shape out(4);
+      for (int i = 0; i < 4; ++i) out[i] = x.shape()[perm[i]];
+      check(s, {map_ref(x, out, [&](const std::vector<int64_t>& o) {
+              int64_t i = 0;
+              for (int d = 0; d < 4; ++d) i += o[d] * xs[perm[d]];
+              return i;
+            })});
+    }
   }
 }
 

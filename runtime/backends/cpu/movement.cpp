@@ -40,6 +40,59 @@ void strided_row(const uint8_t* src, int64_t src_stride, uint8_t* dst, int64_t n
   }
 }
 
+// Copies a [A, B] plane that is contiguous along A in the source and along B in the
+// destination (a transpose), in cache-sized tiles so neither side is walked with a large stride
+// for long.
+template <typename T>
+void transpose_plane(const T* in, int64_t in_stride_b, T* out, int64_t out_stride_a, int64_t na, int64_t nb) {
+  constexpr int64_t kTile = 32;
+  for (int64_t a0 = 0; a0 < na; a0 += kTile)
+    for (int64_t b0 = 0; b0 < nb; b0 += kTile) {
+      const int64_t a1 = std::min(na, a0 + kTile), b1 = std::min(nb, b0 + kTile);
+      for (int64_t a = a0; a < a1; ++a)
+        for (int64_t b = b0; b < b1; ++b) out[a * out_stride_a + b] = in[a + b * in_stride_b];
+    }
+}
+
+// The tiled path for pieces whose innermost output dim is strided in the input while some
+// other dim is contiguous there; false when the piece does not have that form.
+bool run_transpose_piece(CopyPiece& p, const uint8_t* in, uint8_t* out) {
+  const size_t r = p.dims.size();
+  const int64_t es = p.elem_size;
+  if (r < 2 || p.out_strides[r - 1] != 1 || p.in_strides[r - 1] == 1 || (es != 1 && es != 2 && es != 4 && es != 8))
+    return false;
+  size_t j = r;
+  for (size_t d = 0; d + 1 < r; ++d)
+    if (p.in_strides[d] == 1) j = d;
+  if (j == r || p.dims[j] * p.dims[r - 1] < 64) return false;
+  // Iteration order is free: move the source-contiguous dim next to the innermost one.
+  std::swap(p.dims[j], p.dims[r - 2]);
+  std::swap(p.in_strides[j], p.in_strides[r - 2]);
+  std::swap(p.out_strides[j], p.out_strides[r - 2]);
+  const int64_t na = p.dims[r - 2], nb = p.dims[r - 1], isb = p.in_strides[r - 1], osa = p.out_strides[r - 2];
+  std::vector<int64_t> idx(r - 2, 0);
+  int64_t ioff = 0, ooff = 0;
+  for (int64_t done = 0, total = p.numel(); done < total; done += na * nb) {
+    const uint8_t* src = in + ioff * es;
+    uint8_t* dst = out + ooff * es;
+    switch (es) {
+      case 1: transpose_plane(reinterpret_cast<const uint8_t*>(src), isb, reinterpret_cast<uint8_t*>(dst), osa, na, nb); break;
+      case 2: transpose_plane(reinterpret_cast<const uint16_t*>(src), isb, reinterpret_cast<uint16_t*>(dst), osa, na, nb); break;
+      case 4: transpose_plane(reinterpret_cast<const uint32_t*>(src), isb, reinterpret_cast<uint32_t*>(dst), osa, na, nb); break;
+      default: transpose_plane(reinterpret_cast<const uint64_t*>(src), isb, reinterpret_cast<uint64_t*>(dst), osa, na, nb); break;
+    }
+    for (int d = static_cast<int>(r) - 3; d >= 0; --d) {
+      ioff += p.in_strides[d];
+      ooff += p.out_strides[d];
+      if (++idx[d] < p.dims[d]) break;
+      ioff -= p.in_strides[d] * p.dims[d];
+      ooff -= p.out_strides[d] * p.dims[d];
+      idx[d] = 0;
+    }
+  }
+  return true;
+}
+
 void run_piece(CopyPiece p, const uint8_t* in, uint8_t* out) {
   p.simplify();
   const int64_t es = p.elem_size;
@@ -51,6 +104,7 @@ void run_piece(CopyPiece p, const uint8_t* in, uint8_t* out) {
     std::memcpy(out, in, static_cast<size_t>(total * es));
     return;
   }
+  if (run_transpose_piece(p, in, out)) return;
   const size_t r = p.dims.size();
   const int64_t inner = p.dims[r - 1], is = p.in_strides[r - 1], os = p.out_strides[r - 1];
   std::vector<int64_t> idx(r, 0);
