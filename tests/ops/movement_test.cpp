@@ -111,7 +111,8 @@ TEST(MovementOps, TransposeLargeTiledAndWidened) {
     HostTensor x = random_tensor(dt, {2, 3, 64, 40}, rng, -50, 50);
     const auto xs = shape_strides(x.shape());
     for (const std::vector<int64_t>& perm : {std::vector<int64_t>{0, 2, 3, 1}, std::vector<int64_t>{1, 0, 2, 3},
-                                             std::vector<int64_t>{3, 2, 1, 0}}) {
+                                             std::vector<int64_t>{3, 2, 1, 0}, std::vector<int64_t>{0, 3, 1, 2},
+                                             std::vector<int64_t>{2, 3, 0, 1}}) {
       OpSpec s{"Transpose", 13, {}, {x}, {false}};
       s.attrs.set("perm", perm);
       Shape out(4);

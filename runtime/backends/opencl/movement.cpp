@@ -67,6 +67,46 @@ bool piecewise_supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
   return true;
 }
 
+// Runs a piece whose innermost destination dim is strided in the source while another dim is
+// contiguous there through the local-memory tiled kernel; false (nothing enqueued) otherwise.
+Status try_transpose_tiled(ClKernelArgs& a, CopyPiece p, cl_mem in, cl_mem out, bool* done) {
+  *done = false;
+  const size_t r = p.dims.size();
+  const char* type = uint_type(p.elem_size);
+  if (r < 2 || !type || p.elem_size > 8 || p.out_strides[r - 1] != 1 || p.in_strides[r - 1] == 1) return Status::ok();
+  size_t j = r;
+  for (size_t d = 0; d + 1 < r; ++d)
+    if (p.in_strides[d] == 1) j = d;
+  if (j == r || p.dims[j] < 4 || p.dims[r - 1] < 4) return Status::ok();
+  std::swap(p.dims[j], p.dims[r - 2]);
+  std::swap(p.in_strides[j], p.in_strides[r - 2]);
+  std::swap(p.out_strides[j], p.out_strides[r - 2]);
+  const std::vector<int64_t> od(p.dims.begin(), p.dims.end() - 2), ois(p.in_strides.begin(), p.in_strides.end() - 2),
+      oos(p.out_strides.begin(), p.out_strides.end() - 2);
+  cl_kernel k;
+  KILN_TRY(get_kernel(a, "strided_copy", std::string("-DT=") + type, "transpose_tiled", &k));
+  const int64_t na = p.dims[r - 2], nb = p.dims[r - 1];
+  const size_t local[3] = {16, 16, 1};
+  const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(nb), 16), ClRuntime::round_up(static_cast<size_t>(na), 16),
+                            static_cast<size_t>(shape_numel(od))};
+  KILN_TRY(ClLaunch(a.cl, k, "transpose_tiled")
+               .mem(in)
+               .mem(out)
+               .arg(static_cast<cl_int>(na))
+               .arg(static_cast<cl_int>(nb))
+               .arg(static_cast<cl_int>(p.in_strides[r - 1]))
+               .arg(static_cast<cl_int>(p.out_strides[r - 2]))
+               .arg(static_cast<cl_int>(od.size()))
+               .arg(cl_dims(od))
+               .arg(cl_dims(ois))
+               .arg(cl_dims(oos))
+               .arg(static_cast<cl_int>(p.in_offset))
+               .arg(static_cast<cl_int>(p.out_offset))
+               .run(3, global, local));
+  *done = true;
+  return Status::ok();
+}
+
 Status run_pieces(ClKernelArgs& a, std::vector<CopyPiece> pieces) {
   for (CopyPiece& p : pieces) {
     p.simplify();
@@ -80,6 +120,9 @@ Status run_pieces(ClKernelArgs& a, std::vector<CopyPiece> pieces) {
               "copying for " + where(a));
       continue;
     }
+    bool tiled;
+    KILN_TRY(try_transpose_tiled(a, p, in, out, &tiled));
+    if (tiled) continue;
     p.widen(16);
     const char* type = uint_type(p.elem_size);
     if (!type || p.dims.size() > static_cast<size_t>(kClMaxDims))
