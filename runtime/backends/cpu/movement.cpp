@@ -214,17 +214,27 @@ Status gather_cpu(const CpuKernelArgs& a) {
   for (int64_t d = 0; d < axis; ++d) outer *= x.shape[d];
   for (size_t d = axis + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
   const int64_t n = x.shape[axis], k = ind.numel();
-  const size_t row = static_cast<size_t>(inner * es);
-  const uint8_t* in = static_cast<const uint8_t*>(x.data);
-  uint8_t* out = static_cast<uint8_t*>(y.data);
+  // Validate and normalize every index first, so the copy loop below writes the output in order.
+  std::vector<int64_t> rows(static_cast<size_t>(k));
   for (int64_t j = 0; j < k; ++j) {
     int64_t i = ind.dtype == DType::kInt64 ? ind.as<int64_t>()[j] : ind.as<int32_t>()[j];
     if (i < -n || i >= n)
       return invalid_argument(where(a) + ": index " + std::to_string(i) + " (at position " + std::to_string(j) +
                               ") is out of range for axis " + std::to_string(axis) + " of size " + std::to_string(n));
-    if (i < 0) i += n;
-    for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(out + (o * k + j) * row, in + (o * n + i) * row, row);
+    rows[j] = i < 0 ? i + n : i;
+  }
+  const size_t row = static_cast<size_t>(inner * es);
+  const uint8_t* in = static_cast<const uint8_t*>(x.data);
+  uint8_t* out = static_cast<uint8_t*>(y.data);
+  for (int64_t o = 0; o < outer; ++o) {
+    const uint8_t* src = in + o * n * static_cast<int64_t>(row);
+    if (row == 4) {  // single 4-byte elements: a constant-size copy compiles to a plain move
+      uint32_t* dst = reinterpret_cast<uint32_t*>(out);
+      for (int64_t j = 0; j < k; ++j) std::memcpy(dst + j, src + rows[j] * 4, 4);
+    } else {
+      for (int64_t j = 0; j < k; ++j) std::memcpy(out + j * row, src + rows[j] * row, row);
+    }
+    out += k * row;
   }
   return Status::ok();
 }
