@@ -249,34 +249,43 @@ Status resize_cpu(const CpuKernelArgs& a) {
   float* out = y.as<float>();
   const size_t r = y.shape.size();
   const float extrapolation = a.attrs().get_float("extrapolation_value", 0.f);
+  if (y.numel() == 0) return Status::ok();
+  if (r == 0) {  // a scalar has no axes to interpolate (the compiler lowers this to a copy)
+    out[0] = in[0];
+    return Status::ok();
+  }
   const std::vector<int64_t> xs = shape_strides(x.shape);
-  std::vector<int64_t> idx(r, 0), tap(r, 0);
-  for (int64_t e = 0, total = y.numel(); e < total; ++e) {
+  const int64_t width = y.shape[r - 1], wt = t.taps[r - 1];
+  // Per output row, the outer axes' taps combine into (offset, weight) pairs once; the inner
+  // loop then only walks the last axis' taps.
+  std::vector<std::pair<int64_t, float>> combos, next;
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t row = 0, rows = y.numel() / width; row < rows; ++row, out += width) {
+    combos.assign(1, {0, 1.f});
     bool outside = false;
-    for (size_t d = 0; d < r; ++d) outside |= t.index(d, idx[d], 0) < 0;
-    float acc = extrapolation;
-    if (!outside) {
-      // Separable interpolation: sum over the product of every axis' taps.
-      acc = 0.f;
-      std::fill(tap.begin(), tap.end(), 0);
-      for (;;) {
-        int64_t off = 0;
-        float w = 1.f;
-        for (size_t d = 0; d < r; ++d) {
-          off += t.index(d, idx[d], tap[d]) * xs[d];
-          w *= t.weight(d, idx[d], tap[d]);
-        }
-        acc += w * in[off];
-        int d = static_cast<int>(r) - 1;
-        for (; d >= 0; --d) {
-          if (++tap[d] < t.taps[d]) break;
-          tap[d] = 0;
-        }
-        if (d < 0) break;
-      }
+    for (size_t d = 0; d + 1 < r && !outside; ++d) {
+      outside = t.index(d, idx[d], 0) < 0;
+      next.clear();
+      for (const auto& c : combos)
+        for (int64_t k = 0; k < t.taps[d]; ++k)
+          next.push_back({c.first + t.index(d, idx[d], k) * xs[d], c.second * t.weight(d, idx[d], k)});
+      combos.swap(next);
     }
-    out[e] = acc;
-    for (int d = static_cast<int>(r) - 1; d >= 0; --d) {
+    for (int64_t o = 0; o < width; ++o) {
+      if (outside || t.index(r - 1, o, 0) < 0) {
+        out[o] = extrapolation;
+        continue;
+      }
+      float acc = 0.f;
+      for (const auto& c : combos) {
+        const float* src = in + c.first;
+        float part = 0.f;
+        for (int64_t k = 0; k < wt; ++k) part += t.weight(r - 1, o, k) * src[t.index(r - 1, o, k)];
+        acc += c.second * part;
+      }
+      out[o] = acc;
+    }
+    for (int d = static_cast<int>(r) - 2; d >= 0; --d) {
       if (++idx[d] < y.shape[d]) break;
       idx[d] = 0;
     }
