@@ -173,7 +173,10 @@ Status pad_cpu(const CpuKernelArgs& a) {
   // Reflect/edge/wrap: per-axis source index tables, then rows gathered along the last axis.
   const std::vector<int64_t> pads = a.attrs().get_ints("pads");
   const size_t r = y.shape.size();
-  if (pads.size() != 2 * r) return invalid_plan(where(a) + ": pads do not match the rank");
+  if (pads.size() != 2 * r || x.shape.size() != r) return invalid_plan(where(a) + ": pads do not match the rank");
+  for (size_t d = 0; d < r; ++d)
+    if (y.shape[d] != x.shape[d] + pads[d] + pads[r + d] || (x.shape[d] == 0 && y.shape[d] > 0))
+      return invalid_plan(where(a) + ": pads do not match the shapes");
   std::vector<std::vector<int64_t>> src(r);
   for (size_t d = 0; d < r; ++d) {
     src[d].resize(static_cast<size_t>(y.shape[d]));
@@ -214,6 +217,7 @@ Status gather_cpu(const CpuKernelArgs& a) {
   for (int64_t d = 0; d < axis; ++d) outer *= x.shape[d];
   for (size_t d = axis + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
   const int64_t n = x.shape[axis], k = ind.numel();
+  if (y.numel() != outer * k * inner || y.dtype != x.dtype) return invalid_plan(where(a) + ": output does not match");
   // Validate and normalize every index first, so the copy loop below writes the output in order.
   std::vector<int64_t> rows(static_cast<size_t>(k));
   for (int64_t j = 0; j < k; ++j) {

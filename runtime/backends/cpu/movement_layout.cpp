@@ -94,7 +94,8 @@ Status movement_pieces(const PlanNode& n, const std::vector<Shape>& in, const st
     KILN_TRY(check_rank(n, out[0], rank, "output"));
     CopyPiece p = dense_piece(out[0], elem_size);
     for (size_t i = 0; i < rank; ++i) {
-      if (perm[i] < 0 || perm[i] >= static_cast<int64_t>(rank)) return bad("perm entry out of range");
+      if (perm[i] < 0 || perm[i] >= static_cast<int64_t>(rank) || out[0][i] != x[perm[i]])
+        return bad("perm does not map the input shape onto the output shape");
       p.in_strides[i] = xs[perm[i]];
     }
     pieces->push_back(std::move(p));
@@ -112,6 +113,8 @@ Status movement_pieces(const PlanNode& n, const std::vector<Shape>& in, const st
     for (size_t k = 0; k < parts; ++k) {
       const Shape& part = concat ? in[k] : out[k];
       KILN_TRY(check_rank(n, part, whole.size(), concat ? "an input" : "an output"));
+      for (size_t d = 0; d < whole.size(); ++d)
+        if (static_cast<int64_t>(d) != axis && part[d] != whole[d]) return bad("parts differ off the axis");
       CopyPiece p = dense_piece(part, elem_size);
       p.input = concat ? static_cast<int>(k) : 0;
       p.output = concat ? 0 : static_cast<int>(k);
@@ -143,6 +146,8 @@ Status movement_pieces(const PlanNode& n, const std::vector<Shape>& in, const st
   if (op == "Expand") {
     const Shape& y = out[0];
     if (y.size() < rank) return bad("output rank below input rank");
+    for (size_t i = 0; i < rank; ++i)
+      if (x[i] != 1 && x[i] != y[y.size() - rank + i]) return bad("input does not broadcast to the output");
     CopyPiece p = dense_piece(y, elem_size);
     p.in_strides = broadcast_strides(x, y);
     pieces->push_back(std::move(p));
@@ -177,6 +182,8 @@ Status movement_pieces(const PlanNode& n, const std::vector<Shape>& in, const st
     if (pads.size() != 2 * rank) return bad("pads do not match the rank");
     KILN_TRY(check_rank(n, out[0], rank, "output"));
     const std::vector<int64_t> ys = shape_strides(out[0]);
+    for (size_t i = 0; i < rank; ++i)
+      if (out[0][i] != x[i] + pads[i] + pads[rank + i]) return bad("pads do not match the shapes");
     CopyPiece p;
     p.elem_size = elem_size;
     for (size_t i = 0; i < rank; ++i) {

@@ -160,6 +160,9 @@ Status pad_cl(ClKernelArgs& a) {
   const std::vector<int64_t> pads = a.attrs().get_ints("pads");
   const size_t r = y.shape.size();
   if (pads.size() != 2 * r || x.shape.size() != r) return invalid_plan(where(a) + ": pads do not match the rank");
+  for (size_t d = 0; d < r; ++d)
+    if (y.shape[d] != x.shape[d] + pads[d] + pads[r + d] || (x.shape[d] == 0 && y.shape[d] > 0))
+      return invalid_plan(where(a) + ": pads do not match the shapes");
   const char* type = uint_type(static_cast<int64_t>(dtype_size(y.dtype)));
   if (!type) return unsupported(where(a) + ": element size not supported on OpenCL");
   cl_kernel k;
@@ -199,6 +202,7 @@ Status gather_cl(ClKernelArgs& a) {
   const std::string opts = std::string("-DT=") + type + " -DIDX=" + (ind.dtype == DType::kInt64 ? "long" : "int");
   KILN_TRY(get_kernel(a, "gather", opts, "gather", &k));
   const int64_t total = outer * ind.numel() * inner;
+  if (total * es != y.numel() * static_cast<int64_t>(dtype_size(y.dtype))) return invalid_plan(where(a) + ": output does not match");
   return ClLaunch(a.cl, k, "gather")
       .mem(x.mem)
       .mem(ind.mem)
