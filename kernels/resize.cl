@@ -1,17 +1,18 @@
 // Resize: separable interpolation from per-axis tap tables computed by the compiler
 // (runtime/backends/cpu/movement_resize.h). One work-item per output element; axes with one
 // tap (the unresized ones, or nearest mode) are folded into a base offset and weight first,
-// so only the interpolated axes enter the tap loop.
+// so only the interpolated axes enter the tap loop. Built with -DRANK=<output rank> so the
+// per-axis loops have compile-time bounds (they unroll; the private arrays stay in registers).
 typedef struct { int v[8]; } Dims;
 
 __kernel void resize(__global const float* in, __global const int* idx, __global const float* w,
-                     __global float* out, int rank, Dims out_dims, Dims in_strides, Dims taps, Dims offsets,
+                     __global float* out, Dims out_dims, Dims in_strides, Dims taps, Dims offsets,
                      float extrapolation, int total) {
   int g = get_global_id(0);
   if (g >= total) return;
   int row[8];  // table entry of tap 0 for this element's coordinate, per axis
   int rem = g;
-  for (int d = rank - 1; d >= 0; --d) {
+  for (int d = RANK - 1; d >= 0; --d) {
     int c = rem % out_dims.v[d];
     rem /= out_dims.v[d];
     row[d] = offsets.v[d] + c * taps.v[d];
@@ -19,7 +20,7 @@ __kernel void resize(__global const float* in, __global const int* idx, __global
   int base = 0;
   float base_w = 1.0f;
   int multi[8], m = 0;
-  for (int d = 0; d < rank; ++d) {
+  for (int d = 0; d < RANK; ++d) {
     int i0 = idx[row[d]];
     if (i0 < 0) {  // outside the crop box (tf_crop_and_resize)
       out[g] = extrapolation;

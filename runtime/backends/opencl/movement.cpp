@@ -230,14 +230,13 @@ Status resize_cl(ClKernelArgs& a) {
       a.inputs[2].numel() != entries)
     return invalid_plan(where(a) + ": interpolation tables do not match the shapes");
   cl_kernel k;
-  KILN_TRY(get_kernel(a, "resize", "", "resize", &k));
+  KILN_TRY(get_kernel(a, "resize", "-DRANK=" + std::to_string(y.shape.size()), "resize", &k));
   const cl_int n = static_cast<cl_int>(y.numel());
   return ClLaunch(a.cl, k, "resize")
       .mem(x.mem)
       .mem(a.inputs[1].mem)
       .mem(a.inputs[2].mem)
       .mem(y.mem)
-      .arg(static_cast<cl_int>(y.shape.size()))
       .arg(cl_dims(y.shape))
       .arg(cl_dims(shape_strides(x.shape)))
       .arg(cl_dims(taps))
