@@ -190,7 +190,8 @@ Status infer_resize(InferContext& c) {
     o.exclude_outside = c.attrs().get_int("exclude_outside", 0) != 0;
     o.antialias = v >= 18 && c.attrs().get_int("antialias", 0) != 0 && o.mode != "nearest";
   }
-  KILN_TRY(c.require_dtype(0, {DType::kFloat32}));
+  // Interpolation is float32; nearest only picks elements, so it moves any dtype (as bytes).
+  if (o.mode != "nearest") KILN_TRY(c.require_dtype(0, {DType::kFloat32}));
   const Shape& in = c.input_shape(0);
   const int64_t r = static_cast<int64_t>(in.size());
 
@@ -269,7 +270,7 @@ Status infer_resize(InferContext& c) {
 
   Shape out(static_cast<size_t>(r));
   for (int64_t d = 0; d < r; ++d) out[d] = p[d].out;
-  c.set_output(0, DType::kFloat32, out);
+  c.set_output(0, c.input_dtype(0), out);
   if (shape_numel(out) > 0 && shape_numel(in) == 0) return c.fail("cannot resize an empty tensor to a non-empty one");
 
   std::vector<int64_t> taps(static_cast<size_t>(r));

@@ -495,6 +495,37 @@ TEST(MovementOps, ResizeMatchesHandComputedBilinearAndNearest) {
   }
 }
 
+TEST(MovementOps, ResizeNearestMovesAnyDtype) {
+  std::mt19937 rng(94);
+  for (DType dt : {DType::kUInt8, DType::kInt64, DType::kInt32}) {
+    HostTensor x = random_tensor(dt, {1, 2, 3, 4}, rng, -50, 50);
+    OpSpec s{"Resize", 13, {}, {x, HostTensor(), floats({1, 1, 2, 0.5f})}, {false, false, true}};
+    s.attrs.set("mode", std::string("nearest"));
+    s.attrs.set("coordinate_transformation_mode", std::string("asymmetric"));
+    const Shape xs = x.shape();
+    // asymmetric: x_original = o / scale; round_prefer_floor of an integral value is itself.
+    HostTensor want = map_ref(x, {1, 2, 6, 2}, [&](const std::vector<int64_t>& o) {
+      return ravel({0, o[1], o[2] / 2, o[3] * 2}, xs);
+    });
+    std::vector<HostTensor> got;
+    Status st = run_op(s, "cpu", &got);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    EXPECT_TRUE(tensors_close(got[0], want, 0, 0));
+    if (have_opencl()) {  // runs on the CPU inside an opencl plan: the device kernel is float32-only
+      st = run_op(s, "opencl", &got);
+      ASSERT_TRUE(st.is_ok()) << st.message();
+      EXPECT_TRUE(tensors_close(got[0], want, 0, 0));
+    }
+  }
+  HostTensor xi = random_tensor(DType::kInt32, {1, 1, 2, 2}, rng, -5, 5);
+  OpSpec lin{"Resize", 13, {}, {xi, HostTensor(), floats({1, 1, 2, 2})}, {false, false, true}};
+  lin.attrs.set("mode", std::string("linear"));
+  std::vector<HostTensor> got;
+  Status st = run_op(lin, "cpu", &got);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported) << st.message();
+}
+
 TEST(MovementOps, ResizeModesOpenclMatchesCpu) {
   if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
   std::mt19937 rng(92);

@@ -243,17 +243,69 @@ Status gather_cpu(const CpuKernelArgs& a) {
   return Status::ok();
 }
 
+// Nearest-mode Resize of any dtype: one tap per axis, so each output element copies one
+// input element (bytes); coordinates outside the crop box get extrapolation_value.
+Status resize_nearest_bytes(const CpuKernelArgs& a, const ResizeTables& t) {
+  const TensorView& x = a.inputs[0];
+  const TensorView& y = a.outputs[0];
+  const size_t r = y.shape.size();
+  for (size_t d = 0; d < r; ++d)
+    if (t.taps[d] != 1) return unsupported(where(a) + ": interpolating " + dtype_name(x.dtype) + " data is not supported");
+  const int64_t es = static_cast<int64_t>(dtype_size(x.dtype));
+  HostTensor fill(x.dtype, {});
+  const double extrapolation = a.attrs().get_float("extrapolation_value", 0.f);
+  switch (x.dtype) {
+    case DType::kFloat64: fill.as<double>()[0] = extrapolation; break;
+    case DType::kInt64: fill.as<int64_t>()[0] = static_cast<int64_t>(extrapolation); break;
+    case DType::kInt32: fill.as<int32_t>()[0] = static_cast<int32_t>(extrapolation); break;
+    case DType::kInt16: fill.as<int16_t>()[0] = static_cast<int16_t>(extrapolation); break;
+    case DType::kInt8: fill.as<int8_t>()[0] = static_cast<int8_t>(extrapolation); break;
+    case DType::kUInt8: fill.as<uint8_t>()[0] = static_cast<uint8_t>(extrapolation); break;
+    case DType::kBool: fill.as<uint8_t>()[0] = extrapolation != 0; break;
+    default: std::memset(fill.data(), 0, fill.size_bytes()); break;
+  }
+  const uint8_t* in = static_cast<const uint8_t*>(x.data);
+  uint8_t* out = static_cast<uint8_t*>(y.data);
+  if (r == 0) {
+    std::memcpy(out, in, static_cast<size_t>(es));
+    return Status::ok();
+  }
+  const std::vector<int64_t> xs = shape_strides(x.shape);
+  const int64_t width = y.shape[r - 1];
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t row = 0, rows = y.numel() / width; row < rows; ++row, out += width * es) {
+    int64_t base = 0;
+    bool outside = false;
+    for (size_t d = 0; d + 1 < r; ++d) {
+      const int64_t i = t.index(d, idx[d], 0);
+      outside |= i < 0;
+      base += i * xs[d];
+    }
+    for (int64_t o = 0; o < width; ++o) {
+      const int64_t i = t.index(r - 1, o, 0);
+      const uint8_t* src = outside || i < 0 ? fill.data() : in + (base + i) * es;
+      std::memcpy(out + o * es, src, static_cast<size_t>(es));
+    }
+    for (int d = static_cast<int>(r) - 2; d >= 0; --d) {
+      if (++idx[d] < y.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return Status::ok();
+}
+
 Status resize_cpu(const CpuKernelArgs& a) {
   const TensorView& x = a.inputs[0];
   const TensorView& y = a.outputs[0];
-  if (x.dtype != DType::kFloat32) return unsupported(where(a) + ": only float32 data is supported");
+  if (y.numel() == 0) return Status::ok();
   ResizeTables t;
   KILN_TRY(resize_tables_from_inputs(a.node, x.shape, y.shape, a.inputs[1], a.inputs[2], &t));
+  if (x.dtype != y.dtype) return invalid_plan(where(a) + ": input and output dtypes differ");
+  if (x.dtype != DType::kFloat32) return resize_nearest_bytes(a, t);
   const float* in = x.as<float>();
   float* out = y.as<float>();
   const size_t r = y.shape.size();
   const float extrapolation = a.attrs().get_float("extrapolation_value", 0.f);
-  if (y.numel() == 0) return Status::ok();
   if (r == 0) {  // a scalar has no axes to interpolate (the compiler lowers this to a copy)
     out[0] = in[0];
     return Status::ok();
