@@ -99,6 +99,12 @@ struct AxisTable {
 };
 
 AxisTable axis_table(const ResizeOptions& o, const AxisParams& p) {
+  if (p.in == 0) {  // only reachable when the output is empty too (checked by the caller)
+    AxisTable t;
+    t.idx.assign(static_cast<size_t>(p.out), 0);
+    t.w.assign(static_cast<size_t>(p.out), 0.f);
+    return t;
+  }
   std::vector<std::vector<std::pair<int64_t, double>>> per(static_cast<size_t>(p.out));
   std::vector<bool> outside(static_cast<size_t>(p.out), false);
   for (int64_t x = 0; x < p.out; ++x) {
