@@ -575,6 +575,47 @@ TEST(MovementOps, ResizeBadInputsAreClearErrors) {
   EXPECT_NE(st.message().find("must be known at build time"), std::string::npos) << st.message();
 }
 
+TEST(MovementOps, OldOpsetForms) {
+  std::mt19937 rng(111);
+  HostTensor x = random_tensor(DType::kFloat32, {2, 3}, rng);
+  const Shape xs = x.shape();
+  {  // Concat-1: axis defaults to 1
+    OpSpec s{"Concat", 1, {}, {x, x}, {false, false}};
+    check(s, {map_ref(x, {2, 6}, [&](const std::vector<int64_t>& o) { return ravel({o[0], o[1] % 3}, xs); })});
+  }
+  {  // Tile-1: a scalar tile count along a scalar axis
+    HostTensor tiles(DType::kInt64, {}), axis(DType::kInt64, {});
+    tiles.as<int64_t>()[0] = 3;
+    axis.as<int64_t>()[0] = 0;
+    OpSpec s{"Tile", 1, {}, {x, tiles, axis}, {false, true, true}};
+    check(s, {map_ref(x, {6, 3}, [&](const std::vector<int64_t>& o) { return ravel({o[0] % 2, o[1]}, xs); })});
+  }
+  {  // Pad-1: "paddings" attribute, edge mode
+    OpSpec s{"Pad", 1, {}, {x}, {false}};
+    s.attrs.set("paddings", std::vector<int64_t>{1, 0, 0, 2});
+    s.attrs.set("mode", std::string("edge"));
+    check(s, {map_ref(x, {3, 5}, [&](const std::vector<int64_t>& o) {
+            return ravel({std::max<int64_t>(o[0] - 1, 0), std::min<int64_t>(o[1], 2)}, xs);
+          })});
+  }
+  {  // Split-2: split attribute
+    OpSpec s{"Split", 2, {}, {x}, {false}, 2};
+    s.attrs.set("axis", int64_t{1});
+    s.attrs.set("split", std::vector<int64_t>{1, 2});
+    check(s, split_ref(x, 1, {1, 2}));
+  }
+  {  // Resize-10: scales input, nearest upsampling repeats (asymmetric, truncating)
+    HostTensor x4 = random_tensor(DType::kFloat32, {1, 1, 2, 3}, rng);
+    const Shape s4 = x4.shape();
+    OpSpec s{"Resize", 10, {}, {x4, floats({1, 1, 2, 3})}, {false, true}};
+    check(s, {map_ref(x4, {1, 1, 4, 9}, [&](const std::vector<int64_t>& o) { return ravel({0, 0, o[2] / 2, o[3] / 3}, s4); })});
+  }
+  {  // Transpose-1: default perm reverses the axes
+    OpSpec s{"Transpose", 1, {}, {x}, {false}};
+    check(s, {map_ref(x, {3, 2}, [&](const std::vector<int64_t>& o) { return ravel({o[1], o[0]}, xs); })});
+  }
+}
+
 // ---- build-time constants and folding ----
 
 ir::Value* add_input(ir::Graph& g, const std::string& name, DType dt, const Shape& s) {
