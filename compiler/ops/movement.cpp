@@ -143,6 +143,7 @@ Status infer_split(InferContext& c) {
   int64_t axis;
   KILN_TRY(norm_axis(c, c.attrs().get_int("axis", 0), rank_of(c, 0), &axis));
   const int64_t n = static_cast<int64_t>(c.num_outputs()), dim = in[axis];
+  if (n < 1) return c.fail("needs at least one output");
   std::vector<int64_t> split;
   bool given = false;
   if (c.has_input(1) && (c.version() < 2 || c.version() >= 13)) {
@@ -175,7 +176,7 @@ Status infer_split(InferContext& c) {
     split.assign(n, chunk);
     split.back() = dim - chunk * (n - 1);
   } else {
-    if (n == 0 || dim % n)
+    if (dim % n)
       return c.fail("axis of size " + std::to_string(dim) + " does not split equally into " + std::to_string(n) +
                     " outputs");
     split.assign(n, dim / n);
