@@ -299,6 +299,45 @@ TEST_F(CApi, ContextOnAnotherDevice) {
   expect_outputs();
 }
 
+// Plans that pass verify_plan but that this runtime or device cannot run: refused when the
+// context is created, naming what is missing, never at run time.
+std::vector<uint8_t> edited_plan(const std::string& device, void (*edit)(Plan&)) {
+  Plan p;
+  BuildOptions opts;
+  opts.device = device;
+  EXPECT_TRUE(build_plan_from_file(model_path("copy_two_inputs.onnx"), opts, &p).is_ok());
+  edit(p);
+  return serialize_plan(p);
+}
+
+TEST_F(CApi, UnknownRuntimeOpIsRefusedAtContextCreation) {
+  const std::vector<uint8_t> bytes = edited_plan("cpu", [](Plan& p) { p.nodes[0].op = "FutureOp"; });
+  kiln_plan* p = nullptr;
+  ASSERT_EQ(kiln_plan_load_memory(bytes.data(), bytes.size(), &p), KILN_OK) << msg();
+  kiln_context* c = nullptr;
+  EXPECT_EQ(kiln_context_create(p, "cpu", &c), KILN_ERROR_UNSUPPORTED);
+  EXPECT_TRUE(has(msg(), "node 'reshape'"));
+  EXPECT_TRUE(has(msg(), "no CPU kernel for op 'FutureOp'"));
+  EXPECT_EQ(c, nullptr);
+  kiln_plan_release(p);
+}
+
+TEST_F(CApi, MissingDeviceCapabilityIsNamed) {
+  if (kiln_device_count() == 0) GTEST_SKIP() << "no OpenCL device";
+  const std::vector<uint8_t> bytes =
+      edited_plan("opencl:0", [](Plan& p) { p.required_caps.push_back("cl_kiln_imaginary_ext"); });
+  kiln_plan* p = nullptr;
+  ASSERT_EQ(kiln_plan_load_memory(bytes.data(), bytes.size(), &p), KILN_OK) << msg();
+  kiln_context* c = nullptr;
+  EXPECT_EQ(kiln_context_create(p, "opencl:0", &c), KILN_ERROR_UNSUPPORTED);
+  EXPECT_TRUE(has(msg(), "lacks capability 'cl_kiln_imaginary_ext'"));
+  EXPECT_TRUE(has(msg(), "rebuild the plan"));
+  // The cpu backend needs no OpenCL capability: the same plan runs there.
+  ASSERT_EQ(kiln_context_create(p, "cpu", &c), KILN_OK) << msg();
+  kiln_context_release(c);
+  kiln_plan_release(p);
+}
+
 TEST_F(CApi, LastErrorIsPerThread) {
   EXPECT_NE(kiln_context_run(ctx_), KILN_OK);
   const std::string mine = msg();
