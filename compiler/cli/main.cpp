@@ -9,7 +9,19 @@
 
 namespace kiln::cli {
 int fail(const char* verb, const std::string& message) {
-  std::fprintf(stderr, "kiln %s: %s\n", verb, message.c_str());
+  // Errors are one line: names taken from a damaged model or plan may hold control
+  // characters (newlines even), so those are printed as \xNN escapes.
+  std::string line;
+  for (unsigned char c : message) {
+    if (c < 0x20 || c == 0x7f) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      line += esc;
+    } else {
+      line += static_cast<char>(c);
+    }
+  }
+  std::fprintf(stderr, "kiln %s: %s\n", verb, line.c_str());
   return 1;
 }
 }  // namespace kiln::cli

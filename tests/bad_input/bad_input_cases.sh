@@ -63,6 +63,45 @@ case_onnx_truncated() {
   head -c 2000 "$MODELS/demo_cnn.onnx" >trunc.onnx
   expect_fail "model 'trunc.onnx'" "not a valid ONNX model" -- "$KILN" build trunc.onnx -o t.plan
 }
+case_onnx_control_chars_in_names() {
+  # Names come from the file: a newline in one must not break the one-line error.
+  "$PY" -c "
+import onnx
+from onnx import helper, TensorProto
+g = helper.make_graph([helper.make_node('Identity', ['x'], ['y'], name='id')], 'g',
+                      [helper.make_tensor_value_info('x', TensorProto.FLOAT, [2])],
+                      [helper.make_tensor_value_info('bad\nname', TensorProto.FLOAT, [2])])
+open('ctl.onnx', 'wb').write(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]).SerializeToString())"
+  expect_fail "graph output 'bad\x0aname'" "never produced" -- "$KILN" build ctl.onnx -o c.plan --device cpu
+}
+case_onnx_random_mutations() {
+  # Byte-level damage to valid models (fixed seed): every build either succeeds or fails with
+  # one stderr line; none crashes.
+  "$PY" - "$KILN" "$MODELS" <<'PYEOF'
+import random, subprocess, sys
+kiln, models = sys.argv[1], sys.argv[2]
+srcs = [open("%s/%s" % (models, m), "rb").read()
+        for m in ("copy_two_inputs.onnx", "reshape_opset22.onnx", "dynamic_batch.onnx", "hardmax.onnx")]
+rng = random.Random(2024)
+outcomes = {"built": 0, "refused": 0}
+for it in range(300):
+    b = bytearray(rng.choice(srcs))
+    for _ in range(rng.randint(1, 4)):
+        i = rng.randrange(len(b))
+        b[i] = rng.choice([rng.randrange(256), 0, 0xFF, b[i] ^ (1 << rng.randrange(8))])
+    open("m.onnx", "wb").write(b)
+    r = subprocess.run([kiln, "build", "m.onnx", "-o", "m.plan", "--device", "cpu"], capture_output=True)
+    lines = r.stderr.decode(errors="replace").splitlines()
+    if r.returncode < 0 or r.returncode >= 128:
+        open("crash.onnx", "wb").write(b)
+        sys.exit("mutation %d crashed kiln build (exit %d), saved as crash.onnx: %s" % (it, r.returncode, lines[-3:]))
+    if r.returncode != 0 and len(lines) != 1:
+        open("multiline.onnx", "wb").write(b)
+        sys.exit("mutation %d: %d stderr lines, saved as multiline.onnx: %s" % (it, len(lines), lines))
+    outcomes["built" if r.returncode == 0 else "refused"] += 1
+print("ok:", outcomes)
+PYEOF
+}
 case_onnx_missing() {
   expect_fail "missing.onnx" -- "$KILN" build missing.onnx -o m.plan
 }
