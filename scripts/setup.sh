@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev googletest
   libonnx-testdata                               # ONNX backend node tests (conformance)
   python3 python3-numpy python3-onnx             # test inputs, demo input, tests/models
+  python3-venv zlib1g-dev                        # tooling venv (scripts/setup_python.sh); npz reading
 )
 
 if [ -r /etc/os-release ]; then
