@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "compiler/cli/args.h"
-#include "compiler/cli/npy.h"
-#include "compiler/cli/verbs.h"
+#include "runtime/cli/args.h"
+#include "runtime/cli/npy.h"
+#include "runtime/cli/verbs.h"
 #include "compiler/compiler.h"
 
 namespace kiln::cli {

@@ -6,9 +6,9 @@
 #include <map>
 #include <vector>
 
-#include "compiler/cli/args.h"
-#include "compiler/cli/npy.h"
-#include "compiler/cli/verbs.h"
+#include "runtime/cli/args.h"
+#include "runtime/cli/npy.h"
+#include "runtime/cli/verbs.h"
 #include "kiln/kiln.hpp"
 
 namespace kiln::cli {

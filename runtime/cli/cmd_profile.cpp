@@ -3,9 +3,9 @@
 #include <fstream>
 #include <map>
 
-#include "compiler/cli/args.h"
-#include "compiler/cli/plan_session.h"
-#include "compiler/cli/verbs.h"
+#include "runtime/cli/args.h"
+#include "runtime/cli/plan_session.h"
+#include "runtime/cli/verbs.h"
 #include "runtime/profile/node_cost.h"
 #include "runtime/profile/profiler.h"
 

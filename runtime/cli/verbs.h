@@ -1,11 +1,10 @@
-// Each `kiln` verb: int cmd_<verb>(argc, argv) with argv[0] the verb itself. They return the
+// The runtime verbs of `kiln` and `kiln-rt` (`build` lives in compiler/cli/). Each verb: int cmd_<verb>(argc, argv) with argv[0] the verb itself. They return the
 // process exit code and print one line on stderr on failure.
 #pragma once
 #include <string>
 
 namespace kiln::cli {
 
-int cmd_build(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_devices(int argc, char** argv);

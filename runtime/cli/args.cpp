@@ -1,4 +1,4 @@
-#include "compiler/cli/args.h"
+#include "runtime/cli/args.h"
 
 namespace kiln::cli {
 

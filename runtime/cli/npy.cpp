@@ -1,4 +1,4 @@
-#include "compiler/cli/npy.h"
+#include "runtime/cli/npy.h"
 
 #include <cstdint>
 #include <cstring>

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <iterator>
 
-#include "compiler/cli/args.h"
-#include "compiler/cli/verbs.h"
+#include "runtime/cli/args.h"
+#include "runtime/cli/verbs.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/plan/plan_format.h"
 

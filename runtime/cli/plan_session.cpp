@@ -1,10 +1,10 @@
-#include "compiler/cli/plan_session.h"
+#include "runtime/cli/plan_session.h"
 
 #include <fstream>
 #include <iterator>
 
-#include "compiler/cli/args.h"
-#include "compiler/cli/npy.h"
+#include "runtime/cli/args.h"
+#include "runtime/cli/npy.h"
 #include "runtime/plan/plan_format.h"
 
 namespace kiln::cli {

@@ -1,8 +1,8 @@
 #include <cstdio>
 #include <string>
 
-#include "compiler/cli/args.h"
-#include "compiler/cli/verbs.h"
+#include "runtime/cli/args.h"
+#include "runtime/cli/verbs.h"
 #include "runtime/device/devices.h"
 
 namespace kiln::cli {

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <thread>
 
-#include "compiler/cli/args.h"
-#include "compiler/cli/plan_session.h"
-#include "compiler/cli/verbs.h"
+#include "runtime/cli/args.h"
+#include "runtime/cli/plan_session.h"
+#include "runtime/cli/verbs.h"
 #include "runtime/profile/profiler.h"
 
 namespace kiln::cli {
