@@ -85,6 +85,11 @@ Status run_fuse_elementwise(ir::Graph& g, const PassContext&) {
       for (ir::Value* v : n->inputs)
         if (v) users[v].insert(n.get());
 
+  // fused lists name the original nodes in graph order, whatever order the merges happen in.
+  std::unordered_map<std::string, size_t> order;
+  for (const auto& n : g.nodes()) order.emplace(n->name, order.size());
+  auto by_order = [&](const std::string& a, const std::string& b) { return order[a] < order[b]; };
+
   for (const auto& np : g.nodes()) {
     ir::Node* n = np.get();
     if (!is_elementwise(n)) continue;
@@ -106,6 +111,7 @@ Status run_fuse_elementwise(ir::Graph& g, const PassContext&) {
         std::vector<std::string> names = prod->fused.empty() ? std::vector<std::string>{prod->name} : prod->fused;
         const std::vector<std::string> own = n->fused.empty() ? std::vector<std::string>{n->name} : n->fused;
         names.insert(names.end(), own.begin(), own.end());
+        std::stable_sort(names.begin(), names.end(), by_order);
         for (ir::Value* in : prod->inputs) {
           users[in].erase(prod);
           users[in].insert(n);
