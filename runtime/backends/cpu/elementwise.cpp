@@ -183,7 +183,38 @@ struct Exec {
   void* out_data;
   std::vector<Reg> regs;
   std::vector<uint64_t> scratch;  // kBlock 8-byte slots per register
-  std::vector<int64_t> offsets;   // kBlock per strided input
+  std::vector<int64_t> index;     // multi-index scratch, one per coalesced dim
+
+  // Gathers output elements [start, start + n) of a broadcast input, one run of the innermost
+  // coalesced dim at a time (a fill when the input broadcasts along it, a copy otherwise).
+  template <typename T, typename S>
+  void load_strided(const std::vector<int64_t>& st, const S* src, T* dst, int64_t start, int n) {
+    const std::vector<int64_t>& dims = layout.dims;
+    const int rank = static_cast<int>(dims.size());
+    int64_t* idx = index.data();
+    int64_t rem = start;
+    for (int d = rank - 1; d >= 0; --d) {
+      idx[d] = rem % dims[d];
+      rem /= dims[d];
+    }
+    const int64_t inner = dims[rank - 1], inner_st = st[rank - 1];
+    for (int k = 0; k < n;) {
+      const int run = static_cast<int>(std::min<int64_t>(n - k, inner - idx[rank - 1]));
+      int64_t o = 0;
+      for (int d = 0; d < rank; ++d) o += idx[d] * st[d];
+      if (inner_st == 0) {
+        std::fill(dst + k, dst + k + run, load_as<T>(src[o]));
+      } else {
+        for (int j = 0; j < run; ++j) dst[k + j] = load_as<T>(src[o + j * inner_st]);
+      }
+      k += run;
+      idx[rank - 1] += run;
+      for (int d = rank - 1; d > 0 && idx[d] == dims[d]; --d) {
+        idx[d] = 0;
+        ++idx[d - 1];
+      }
+    }
+  }
 
   void load_input(size_t i, int64_t start, int n) {
     Reg& reg = regs[i];
@@ -206,50 +237,10 @@ struct Exec {
         } else if (acc == ew::Access::kScalar) {
           std::fill(dst, dst + n, load_as<T>(src[0]));
         } else {
-          const int64_t* off = &offsets[i * kBlock];
-          for (int k = 0; k < n; ++k) dst[k] = load_as<T>(src[off[k]]);
+          load_strided(layout.strides[i], src, dst, start, n);
         }
       });
     });
-  }
-
-  // Offsets of every strided input for output elements [start, start + n), walking the
-  // coalesced dims like an odometer.
-  void compute_offsets(int64_t start, int n) {
-    const std::vector<int64_t>& dims = layout.dims;
-    const int rank = static_cast<int>(dims.size());
-    std::vector<int64_t> idx(rank);
-    int64_t rem = start;
-    for (int d = rank - 1; d >= 0; --d) {
-      idx[d] = rem % dims[d];
-      rem /= dims[d];
-    }
-    for (size_t i = 0; i < prog.inputs.size(); ++i) {
-      if (layout.access[i] != ew::Access::kStrided) continue;
-      const std::vector<int64_t>& st = layout.strides[i];
-      int64_t* off = &offsets[i * kBlock];
-      std::vector<int64_t> id = idx;
-      int64_t o = 0;
-      for (int d = 0; d < rank; ++d) o += id[d] * st[d];
-      const int64_t inner = dims[rank - 1], inner_st = st[rank - 1];
-      for (int k = 0; k < n; ++k) {
-        off[k] = o;
-        if (++id[rank - 1] < inner) {
-          o += inner_st;
-          continue;
-        }
-        id[rank - 1] = 0;
-        o -= (inner - 1) * inner_st;
-        for (int d = rank - 2; d >= 0; --d) {
-          if (++id[d] < dims[d]) {
-            o += st[d];
-            break;
-          }
-          o -= (dims[d] - 1) * st[d];
-          id[d] = 0;
-        }
-      }
-    }
   }
 
   void run_instr(size_t k, int n) {
@@ -328,19 +319,16 @@ struct Exec {
     const size_t nreg = static_cast<size_t>(prog.num_regs());
     regs.resize(nreg);
     scratch.assign(nreg * kBlock, 0);
-    offsets.assign(nin * kBlock, 0);
+    index.assign(layout.dims.size(), 0);
     for (size_t r = 0; r < nreg; ++r) {
       regs[r].dtype = prog.reg_dtype(static_cast<int>(r));
       regs[r].ct = ew::compute_type(regs[r].dtype);
       regs[r].p = &scratch[r * kBlock];
     }
-    bool any_strided = false;
-    for (ew::Access a : layout.access) any_strided |= a == ew::Access::kStrided;
     // A float32 result is computed straight into the output.
     const bool direct_out = prog.out_dtype() == DType::kFloat32;
     for (int64_t start = 0; start < total; start += kBlock) {
       const int n = static_cast<int>(std::min<int64_t>(kBlock, total - start));
-      if (any_strided) compute_offsets(start, n);
       for (size_t i = 0; i < nin; ++i) load_input(i, start, n);
       if (direct_out) regs.back().p = static_cast<float*>(out_data) + start;
       for (size_t k = 0; k < prog.code.size(); ++k) run_instr(k, n);
