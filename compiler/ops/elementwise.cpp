@@ -260,7 +260,11 @@ Status infer_clip(InferContext& c) {
   const bool const_lo = !c.has_input(1) || float_scalar(c.const_input(1), &lo);
   const bool const_hi = c.num_inputs() < 3 || !c.has_input(2) || float_scalar(c.const_input(2), &hi);
   if (const_lo && const_hi && dtype_is_float(t)) {
+    // Canonical form for later passes (e.g. activation fusion into Conv): the bounds as the
+    // Clip-6 attributes, as they are on older opsets.
     c.keep_inputs(1);
+    c.mutable_attrs().set("min", lo);
+    c.mutable_attrs().set("max", hi);
     ew::Program p = start(c);
     p.emit(Op::Clamp, t, 0, -1, -1, lo, hi);
     return finish(c, p, out);

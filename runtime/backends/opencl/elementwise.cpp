@@ -85,7 +85,8 @@ bool uses_double(const ew::Program& p) {
 std::string generate(const ew::Program& p, const ew::Layout& l) {
   std::string s;
   if (uses_double(p)) s += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n";
-  s += embedded_kernel_source("elementwise");
+  const char* helpers = embedded_kernel_source("elementwise");
+  s += helpers ? helpers : "";
   s += "\n__kernel void ew(";
   const size_t nin = p.inputs.size();
   for (size_t i = 0; i < nin; ++i)
