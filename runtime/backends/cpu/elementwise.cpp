@@ -1,8 +1,8 @@
 // CPU interpreter of Elementwise programs (runtime/ops/elementwise_program.h). The output is
 // processed in blocks of kBlock elements; each instruction runs as one tight loop over a block,
-// so dispatch costs one switch per instruction per block, not per element. Inputs that are
-// float32 with the output's layout are read in place, everything else is converted or gathered
-// into a register block first.
+// so dispatch costs one switch per instruction per block, not per element. Inputs already in
+// their compute type with the output's layout are read in place, everything else is converted
+// or gathered into a register block first.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -220,9 +220,9 @@ struct Exec {
     Reg& reg = regs[i];
     const DType dt = prog.inputs[i];
     const ew::Access acc = layout.access[i];
-    // float32 read in place: no copy.
-    if (acc == ew::Access::kSame && dt == DType::kFloat32) {
-      reg.p = const_cast<float*>(static_cast<const float*>(in_data[i]) + start);
+    // Inputs stored in their compute type (float32, float64, int64, uint64) are read in place.
+    if (acc == ew::Access::kSame && !ew::needs_normalize(dt)) {
+      reg.p = const_cast<uint8_t*>(static_cast<const uint8_t*>(in_data[i]) + start * dtype_size(dt));
       return;
     }
     reg.p = &scratch[i * kBlock];
@@ -325,12 +325,13 @@ struct Exec {
       regs[r].ct = ew::compute_type(regs[r].dtype);
       regs[r].p = &scratch[r * kBlock];
     }
-    // A float32 result is computed straight into the output.
-    const bool direct_out = prog.out_dtype() == DType::kFloat32;
+    // A result stored in its compute type is computed straight into the output.
+    const bool direct_out = !ew::needs_normalize(prog.out_dtype());
+    const size_t out_size = dtype_size(prog.out_dtype());
     for (int64_t start = 0; start < total; start += kBlock) {
       const int n = static_cast<int>(std::min<int64_t>(kBlock, total - start));
       for (size_t i = 0; i < nin; ++i) load_input(i, start, n);
-      if (direct_out) regs.back().p = static_cast<float*>(out_data) + start;
+      if (direct_out) regs.back().p = static_cast<uint8_t*>(out_data) + start * out_size;
       for (size_t k = 0; k < prog.code.size(); ++k) run_instr(k, n);
       store(start, n);
     }
