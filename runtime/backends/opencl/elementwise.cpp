@@ -72,7 +72,8 @@ std::string float_literal(float v) {
   if (std::isnan(v)) return "NAN";
   if (std::isinf(v)) return v > 0 ? "INFINITY" : "(-INFINITY)";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%a", static_cast<double>(v));
+  // Hex with an f suffix: exact, and a float literal on devices without double support.
+  std::snprintf(buf, sizeof buf, "%af", static_cast<double>(v));
   return std::string("(") + buf + ")";
 }
 
