@@ -289,6 +289,20 @@ TEST(ElementwiseFusion, NarrowDtypesRoundBetweenFusedOps) {
   }
 }
 
+TEST(ElementwiseFusion, BFloat16RoundsToNearestEven) {
+  Attributes to_bf, to32;
+  to_bf.set("to", int64_t{16});
+  to32.set("to", int64_t{1});
+  const std::map<std::string, HostTensor> in = {{"x", f32({4}, {1.00390625f, 1.01171875f, -3.3f, 65504.f})}};
+  const std::vector<GNode> nodes = {{"Cast", {"x"}, "b", to_bf}, {"Cast", {"b"}, "y", to32}};
+  for (const std::string dev : {"cpu", "opencl"}) {
+    if (dev == "opencl" && !have_opencl()) continue;
+    std::vector<HostTensor> out;
+    ASSERT_TRUE(run_graph(nodes, in, {}, {"y"}, dev, true, &out, nullptr).is_ok());
+    EXPECT_TRUE(tensors_close(out[0], f32({4}, {1.f, 1.015625f, -3.296875f, 65536.f}), 0, 0)) << dev;
+  }
+}
+
 TEST(ElementwiseOps, ClipWithRuntimeBoundsAndIntegerTypes) {
   std::vector<HostTensor> out;
   OpSpec s{"Clip", 13, {}, {i64({4}, {-5, 0, 5, 9}), i64({}, {-2}), i64({}, {6})}, {false, false, false}};
