@@ -1,7 +1,6 @@
 // Helpers for the generated Elementwise kernels (runtime/backends/opencl/elementwise.cpp
-// appends one kernel per program after this file). Expressions from
+// puts this file before a generated kernel that uses any of them). Expressions from
 // runtime/ops/elementwise_ops.def use these.
-typedef struct { int v[8]; } ew_dims;
 
 // numpy.clip: NaN stays NaN, lo > hi yields hi.
 #define EW_CLAMP(a, lo, hi) ((((a) < (lo) ? (lo) : (a)) > (hi)) ? (hi) : ((a) < (lo) ? (lo) : (a)))

@@ -96,8 +96,12 @@ OpSpec make_spec(const OpCase& c, std::mt19937& rng, int rank) {
 TEST(ElementwiseOps, OpenclMatchesCpuForEveryOp) {
   if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
   std::mt19937 rng(7);
+  // Every op at rank 4 with random broadcasts; scalars for a few (each case compiles a kernel,
+  // which PoCL makes slow on a cold cache).
+  int k = 0;
   for (const OpCase& c : all_cases()) {
-    for (int rank : {0, 4}) {
+    for (int rank : {4, 0}) {
+      if (rank == 0 && k++ % 8 != 0) continue;
       OpSpec s = make_spec(c, rng, rank);
       std::string shapes;
       for (const HostTensor& t : s.inputs) shapes += shape_str(t.shape()) + " ";

@@ -84,11 +84,8 @@ bool uses_double(const ew::Program& p) {
 }
 
 std::string generate(const ew::Program& p, const ew::Layout& l) {
-  std::string s;
-  if (uses_double(p)) s += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n";
-  const char* helpers = embedded_kernel_source("elementwise");
-  s += helpers ? helpers : "";
-  s += "\n__kernel void ew(";
+  std::string s = "__kernel void ew(";
+  // (The helper prelude is prepended at the end, once the body shows which helpers it needs.)
   const size_t nin = p.inputs.size();
   for (size_t i = 0; i < nin; ++i)
     s += "__global const " + std::string(storage_name(p.inputs[i])) + "* restrict in" + std::to_string(i) + ", ";
@@ -107,7 +104,8 @@ std::string generate(const ew::Program& p, const ew::Layout& l) {
       if (l.access[i] == ew::Access::kStrided) s += "  int o" + std::to_string(i) + " = 0;\n";
     for (int d = static_cast<int>(l.dims.size()) - 1; d >= 0; --d) {
       const std::string ds = std::to_string(d);
-      s += "  { const int i = rem % dims.v[" + ds + "]; rem /= dims.v[" + ds + "];";
+      s += d == 0 ? "  { const int i = rem;"  // the outermost index is what remains
+                  : "  { const int i = rem % dims.v[" + ds + "]; rem /= dims.v[" + ds + "];";
       for (size_t i = 0; i < nin; ++i)
         if (l.access[i] == ew::Access::kStrided) s += " o" + std::to_string(i) + " += i * st" + std::to_string(i) + ".v[" + ds + "];";
       s += " }\n";
@@ -143,20 +141,22 @@ std::string generate(const ew::Program& p, const ew::Layout& l) {
         expr = in.dtype == DType::kBool ? "(long)(a != 0)" : "(" + T + ")a";
         break;
     }
-    s += "  " + T + " " + r + ";\n  {\n    typedef " + ct_name(info.kind == ew::Kind::Same || info.kind == ew::Kind::Sel ? rct : oct) + " T;\n";
+    // One line per instruction: "float r3; { typedef float T; const float a = r0; ... r3 = a * b; }"
+    s += "  " + T + " " + r + "; { typedef " +
+         ct_name(info.kind == ew::Kind::Same || info.kind == ew::Kind::Sel ? rct : oct) + " T;";
     const char* names[3] = {"a", "b", "c"};
     for (int j = 0; j < info.arity; ++j) {
       const Ct jct = info.kind == ew::Kind::Sel && j == 0 ? Ct::I64 : ew::compute_type(p.reg_dtype(ops[j]));
-      s += "    const " + std::string(ct_name(jct)) + " " + names[j] + " = r" + std::to_string(ops[j]) + ";\n";
+      s += " const " + std::string(ct_name(jct)) + " " + names[j] + " = r" + std::to_string(ops[j]) + ";";
     }
-    if (info.kind == ew::Kind::Same)
-      s += "    const T p0 = (T)" + float_literal(in.p0) + ", p1 = (T)" + float_literal(in.p1) + ";\n    (void)p0; (void)p1;\n";
-    s += "    " + r + " = " + expr + ";\n";
+    if (expr.find("p0") != std::string::npos) s += " const T p0 = (T)" + float_literal(in.p0) + ";";
+    if (expr.find("p1") != std::string::npos) s += " const T p1 = (T)" + float_literal(in.p1) + ";";
+    s += " " + r + " = " + expr + ";";
     if (info.kind != ew::Kind::Cmp && in.dtype != DType::kBool) {
       const std::string norm = normalize_stmt(in.dtype, r);
-      if (!norm.empty()) s += "    " + norm + "\n";
+      if (!norm.empty()) s += " " + norm;
     }
-    s += "  }\n";
+    s += " }\n";
   }
   const std::string last = "r" + std::to_string(p.out_reg());
   switch (p.out_dtype()) {
@@ -166,7 +166,17 @@ std::string generate(const ew::Program& p, const ew::Layout& l) {
     default: s += "  out[gid] = (" + std::string(storage_name(p.out_dtype())) + ")" + last + ";\n"; break;
   }
   s += "}\n";
-  return s;
+  // ClRuntime::kernel hashes the whole source on every launch: prepend the helpers only when the
+  // kernel uses one (most float programs do not), which keeps the per-launch cost small.
+  std::string head;
+  if (uses_double(p)) head += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n";
+  if (strided) head += "typedef struct { int v[" + std::to_string(kClMaxDims) + "]; } ew_dims;\n";
+  if (s.find("ew_ipow") != std::string::npos || s.find("ew_round") != std::string::npos ||
+      s.find("bf16") != std::string::npos || s.find("EW_") != std::string::npos) {
+    const char* helpers = embedded_kernel_source("elementwise");
+    head += helpers ? helpers : "";
+  }
+  return head + s;
 }
 
 Status load(const PlanNode& node, const std::vector<DType>& in_dtypes, ew::Program* p) {
