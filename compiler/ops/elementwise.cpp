@@ -119,9 +119,17 @@ Status infer_unary_float(InferContext& c) {
 template <Op kOp>
 Status infer_unary_signed(InferContext& c) {  // Neg, Abs, Relu: floats and (newer opsets) integers
   KILN_TRY(c.require_inputs(1, 1));
-  KILN_TRY(c.require_dtype(0, kOp == Op::Abs ? kNumeric : kSigned));
+  KILN_TRY(c.require_dtype(0, kOp == Op::Abs || kOp == Op::Sign ? kNumeric : kSigned));
   ew::Program p = start(c);
   p.emit(kOp, c.input_dtype(0), 0);
+  return finish(c, p, c.input_shape(0));
+}
+
+Status infer_isnan(InferContext& c) {
+  KILN_TRY(c.require_inputs(1, 1));
+  KILN_TRY(c.require_dtype(0, kFloats));
+  ew::Program p = start(c);
+  p.emit(Op::IsNaN, DType::kBool, 0);
   return finish(c, p, c.input_shape(0));
 }
 
@@ -195,8 +203,21 @@ Status infer_compare(InferContext& c) {
   return finish(c, p, out);
 }
 
-// ---- variadic: Sum, Min, Max ----
 template <Op kOp>
+Status infer_logical(InferContext& c) {  // And, Or, Xor
+  KILN_TRY(c.require_inputs(2, 2));
+  KILN_TRY(c.require_dtype(0, {DType::kBool}));
+  KILN_TRY(require_same_dtype(c));
+  KILN_TRY(check_legacy_broadcast(c));
+  Shape out;
+  KILN_TRY(broadcast_all(c, &out));
+  ew::Program p = start(c);
+  p.emit(kOp, DType::kBool, 0, 1);
+  return finish(c, p, out);
+}
+
+// ---- variadic: Sum, Mean, Min, Max ----
+template <Op kOp, bool mean = false>
 Status infer_variadic(InferContext& c) {
   compact_inputs(c);
   if (c.num_inputs() < 1) return c.fail("expected at least 1 input");
@@ -209,6 +230,7 @@ Status infer_variadic(InferContext& c) {
   int acc = 0;
   if (c.num_inputs() == 1) acc = p.emit(Op::Identity, t, 0);
   for (size_t i = 1; i < c.num_inputs(); ++i) acc = p.emit(kOp, t, acc, static_cast<int>(i));
+  if (mean && c.num_inputs() > 1) p.emit(Op::DivConst, t, acc, -1, -1, static_cast<float>(c.num_inputs()));
   return finish(c, p, out);
 }
 
@@ -262,7 +284,8 @@ Status infer_clip(InferContext& c) {
   if (const_lo && const_hi && dtype_is_float(t)) {
     // Canonical form for later passes (e.g. activation fusion into Conv): the bounds as the
     // Clip-6 attributes, as they are on older opsets.
-    c.keep_inputs(1);
+    // (erase, not keep_inputs: GCC 12 reports a false -Warray-bounds on the inlined resize)
+    c.node().inputs.erase(c.node().inputs.begin() + 1, c.node().inputs.end());
     c.mutable_attrs().set("min", lo);
     c.mutable_attrs().set("max", hi);
     ew::Program p = start(c);
@@ -301,9 +324,15 @@ Status cast_target(InferContext& c, DType* to) {
 }
 
 Status infer_cast(InferContext& c) {
-  KILN_TRY(c.require_inputs(1, 1));
+  const bool like = c.node().op_type == "CastLike";
+  KILN_TRY(c.require_inputs(like ? 2 : 1, like ? 2 : 1));
   DType to = DType::kUndefined;
-  KILN_TRY(cast_target(c, &to));
+  if (like) {
+    to = c.input_dtype(1);  // only target_type's dtype matters
+    c.keep_inputs(1);
+  } else {
+    KILN_TRY(cast_target(c, &to));
+  }
   if (to == DType::kString) return c.fail_unsupported("Cast to string is not supported");
   if (!ew::dtype_supported(to))
     return c.fail_unsupported("Cast to " + dtype_name(to) + " is not supported");
@@ -351,6 +380,17 @@ void register_elementwise_schemas(SchemaRegistry& r) {
   r.add({"GreaterOrEqual", {12, 16}, infer_compare<Op::GreaterOrEqual>});
   r.add({"Not", {1}, infer_not});
   r.add({"Cast", {1, 6, 9, 13, 19, 21, 23, 24}, infer_cast});
+  r.add({"CastLike", {15, 19, 21, 23, 24}, infer_cast});
+  // Beyond the required set: each is one line in elementwise_ops.def plus its line here.
+  r.add({"Floor", {1, 6, 13}, infer_unary_float<Op::Floor>});
+  r.add({"Ceil", {1, 6, 13}, infer_unary_float<Op::Ceil>});
+  r.add({"Round", {11, 22}, infer_unary_float<Op::Round>});
+  r.add({"Sign", {9, 13}, infer_unary_signed<Op::Sign>});
+  r.add({"IsNaN", {9, 13, 20}, infer_isnan});
+  r.add({"Mean", {1, 6, 8, 13}, infer_variadic<Op::Add, true>});
+  r.add({"And", {1, 7}, infer_logical<Op::And>});
+  r.add({"Or", {1, 7}, infer_logical<Op::Or>});
+  r.add({"Xor", {1, 7}, infer_logical<Op::Xor>});
 }
 
 }  // namespace kiln

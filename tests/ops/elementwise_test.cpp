@@ -66,6 +66,10 @@ std::vector<OpCase> all_cases() {
       {"Div", 2, -100, 100, nullptr, DType::kInt64}, {"Max", 2, -100, 100, nullptr, DType::kInt8},
       {"Add", 2, 0, 200, nullptr, DType::kUInt8}, {"Sub", 2, -3, 3, nullptr, DType::kFloat64},
       {"Pow", 2, -4, 4, nullptr, DType::kInt64}, {"Equal", 2, -2, 2, nullptr, DType::kInt64},
+      // Beyond the required set.
+      {"Floor", 1}, {"Ceil", 1}, {"Round", 1, -4, 4}, {"Sign", 1}, {"Sign", 1, -3, 3, nullptr, DType::kInt32},
+      {"Mean", 3}, {"IsNaN", 1}, {"And", 2, 0, 1, nullptr, DType::kBool}, {"Or", 2, 0, 1, nullptr, DType::kBool},
+      {"Xor", 2, 0, 1, nullptr, DType::kBool},
   };
 }
 
@@ -149,6 +153,13 @@ TEST(ElementwiseOps, HandComputedValues) {
   cast.attrs.set("to", int64_t{9});
   ASSERT_TRUE(run_op(cast, "cpu", &out).is_ok());
   EXPECT_TRUE(tensors_close(out[0], boolean({4}, {1, 1, 1, 0}), 0, 0));
+  // Round halves to even; Mean divides the sum.
+  OpSpec round{"Round", 11, {}, {f32({4}, {0.5f, 1.5f, 2.5f, -0.5f})}, {false}};
+  ASSERT_TRUE(run_op(round, "cpu", &out).is_ok());
+  EXPECT_TRUE(tensors_close(out[0], f32({4}, {0, 2, 2, -0.f}), 0, 0));
+  OpSpec mean{"Mean", 13, {}, {f32({2}, {1, 2}), f32({1}, {4}), f32({2}, {1, 0})}, {false, false, false}};
+  ASSERT_TRUE(run_op(mean, "cpu", &out).is_ok());
+  EXPECT_TRUE(tensors_close(out[0], f32({2}, {2, 2}), 1e-7, 0));
   // Max propagates NaN (numpy.maximum).
   OpSpec mx{"Max", 13, {}, {f32({2}, {NAN, 1}), f32({2}, {0, NAN})}, {false, false}};
   ASSERT_TRUE(run_op(mx, "cpu", &out).is_ok());
