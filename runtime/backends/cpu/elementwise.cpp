@@ -20,11 +20,25 @@ using ew::Op;
 constexpr int kBlock = 256;
 
 // ---- per-op helpers used by the expressions in elementwise_ops.def ----
+// Integer add/sub/mul wrap (as ONNX runtimes and numpy do) instead of overflowing, which is
+// undefined for signed C++ integers: compute in the unsigned type.
+template <typename T> T ew_add(T a, T b) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(std::make_unsigned_t<T>(a) + std::make_unsigned_t<T>(b));
+  else return a + b;
+}
+template <typename T> T ew_sub(T a, T b) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(std::make_unsigned_t<T>(a) - std::make_unsigned_t<T>(b));
+  else return a - b;
+}
+template <typename T> T ew_mul(T a, T b) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(std::make_unsigned_t<T>(a) * std::make_unsigned_t<T>(b));
+  else return a * b;
+}
 template <typename T> bool ew_lt0(T a) {
   if constexpr (std::is_unsigned_v<T>) return false;
   else return a < T(0);
 }
-template <typename T> T ew_abs(T a) { return ew_lt0(a) ? T(T(0) - a) : a; }
+template <typename T> T ew_abs(T a) { return ew_lt0(a) ? ew_sub(T(0), a) : a; }
 template <typename T> T ew_sigmoid(T a) {
   if constexpr (std::is_floating_point_v<T>) return T(1) / (T(1) + std::exp(-a));
   else return a;  // never emitted on integers
