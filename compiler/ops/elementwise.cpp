@@ -1,5 +1,5 @@
-// Elementwise ONNX ops: arithmetic, activations, comparisons, Where, Cast, Not, Clip,
-// Min/Max/Sum. Each lowers to the runtime op "Elementwise" holding a small program
+// Elementwise ONNX ops: arithmetic, activations, comparisons, Where, Cast/CastLike, Not,
+// Clip, Min/Max/Sum/Mean, and Floor/Ceil/Round/Sign/IsNaN/And/Or/Xor. Each lowers to the runtime op "Elementwise" holding a small program
 // (runtime/ops/elementwise_program.h): the infer function validates the node, computes the
 // broadcast output shape and writes the program into the node's attributes next to the ONNX
 // ones (op_type and the ONNX attributes stay, so later passes can still match "Relu" etc.).
