@@ -7,6 +7,7 @@
 #include "compiler/ir/graph.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/ops/elementwise_program.h"
+#include "runtime/ops/kernel_api.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -366,6 +367,23 @@ TEST(ElementwiseOps, ErrorsNameTheNode) {
   st = run_op(sqrt_int, "cpu", &out);
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("Sqrt_node"), std::string::npos) << st.message();
+}
+
+TEST(ElementwiseOps, OpenclDeclinesFloat64WithoutFp64) {
+  std::mt19937 rng(4);
+  std::vector<HostTensor> out;
+  Plan plan;
+  OpSpec s{"Sub", 14, {}, {random_tensor(DType::kFloat64, {3}, rng), random_tensor(DType::kFloat64, {3}, rng)},
+           {false, false}};
+  ASSERT_TRUE(run_op(s, "cpu", &out, &plan).is_ok());
+  ASSERT_EQ(plan.nodes.size(), 1u);
+  const ClOp* op = opencl_registry().find(plan.nodes[0].op);
+  ASSERT_TRUE(op && op->supports);
+  DeviceCaps caps;
+  caps.kind = "opencl";
+  EXPECT_FALSE(op->supports(plan.nodes[0], plan, caps));
+  caps.extensions = {"cl_khr_fp64"};
+  EXPECT_TRUE(op->supports(plan.nodes[0], plan, caps));
 }
 
 TEST(ElementwiseOps, ConstantInputsFoldAtBuildTime) {
