@@ -1,5 +1,7 @@
 #include "runtime/core/tensor.h"
 
+#include "runtime/core/half.h"
+
 namespace kiln {
 
 int64_t tensor_int_at(const TensorView& t, int64_t i) {
@@ -22,6 +24,8 @@ double tensor_double_at(const TensorView& t, int64_t i) {
   switch (t.dtype) {
     case DType::kFloat32: return t.as<float>()[i];
     case DType::kFloat64: return t.as<double>()[i];
+    case DType::kFloat16: return half_to_float(t.as<uint16_t>()[i]);
+    case DType::kBFloat16: return bf16_to_float(t.as<uint16_t>()[i]);
     default: return static_cast<double>(tensor_int_at(t, i));
   }
 }

@@ -9,6 +9,7 @@
 // rounded or wrapped back to their dtype after each instruction, so a fused program gives
 // exactly what the separate nodes would.
 #pragma once
+#include "runtime/core/half.h"
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -95,15 +96,9 @@ struct Layout {
 };
 Layout make_layout(const std::vector<Shape>& input_shapes, const Shape& out_shape);
 
-// float16 / bfloat16 bit conversions (round to nearest even, NaN kept).
-float half_to_float(uint16_t h);
-uint16_t float_to_half(float f);
-inline float bf16_to_float(uint16_t h) {
-  uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-uint16_t float_to_bf16(float f);
+using kiln::bf16_to_float;
+using kiln::float_to_bf16;
+using kiln::float_to_half;
+using kiln::half_to_float;
 
 }  // namespace kiln::ew
