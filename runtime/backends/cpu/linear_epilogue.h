@@ -89,7 +89,7 @@ inline float apply_activation(Activation act, float x, float a, float b) {
     case Activation::kNone: return x;
     case Activation::kRelu: return x > 0.f ? x : 0.f;
     case Activation::kLeakyRelu: return x >= 0.f ? x : a * x;
-    case Activation::kClip: return x < a ? a : (x > b ? b : x);
+    case Activation::kClip: return std::fmin(std::fmax(x, a), b);
     case Activation::kHardSigmoid: return std::fmax(0.f, std::fmin(1.f, a * x + b));
     case Activation::kHardSwish: return x * std::fmax(0.f, std::fmin(1.f, x / 6.f + 0.5f));
     case Activation::kSigmoid: return 1.f / (1.f + std::exp(-x));
