@@ -45,6 +45,9 @@ void absorb(ir::Node* producer, ir::Node* absorbed, ConsumerMap* consumers) {
         break;
       }
   }
+  // Dead-code elimination recomputes liveness from outputs: leave the husk none.
+  absorbed->inputs.clear();
+  absorbed->outputs.clear();
 }
 
 ir::Value* new_constant(ir::Graph& g, const std::string& hint, HostTensor t) {
