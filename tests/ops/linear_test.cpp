@@ -222,14 +222,19 @@ TEST(LinearOps, ConvRandomMatchesNaiveAndOpenCL) {
 }
 
 TEST(LinearOps, ConvGemmPathsOnOpenCL) {
-  // Shapes that take the im2col + GEMM path and the pointwise (1x1) path, with groups.
+  // Shapes that take the im2col + GEMM path and the pointwise (1x1) path, with groups, and
+  // depthwise convolutions.
   std::mt19937 rng(12);
   struct Case { Shape x, w; int64_t group; int64_t stride, pad; };
   const Case cases[] = {{{2, 8, 11, 13}, {32, 8, 3, 3}, 1, 1, 1},
                         {{1, 16, 9, 9}, {32, 8, 3, 3}, 2, 2, 1},
                         {{2, 24, 7, 5}, {48, 24, 1, 1}, 1, 1, 0},
                         {{1, 32, 6, 6}, {64, 8, 1, 1}, 4, 1, 0},
-                        {{1, 4, 20}, {70, 4, 5}, 1, 1, 2}};
+                        {{1, 4, 20}, {70, 4, 5}, 1, 1, 2},
+                        // depthwise (the CPU's direct path), 2-D and 1-D, strided
+                        {{2, 6, 9, 8}, {6, 1, 3, 3}, 6, 2, 1},
+                        {{1, 5, 17}, {5, 1, 4}, 5, 1, 2},
+                        {{1, 3, 12, 11}, {3, 1, 5, 5}, 3, 3, 2}};
   for (const Case& k : cases) {
     ConvAttrs c;
     c.group = k.group;

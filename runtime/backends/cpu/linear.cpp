@@ -104,6 +104,57 @@ Status fill_epilogue(const CpuKernelArgs& a, GemmEpilogue* e) {
   return Status::ok();
 }
 
+// Depthwise 1-D/2-D convolution (one input and one output channel per group): a GEMM with one
+// row per group would waste most of each micro-tile, so accumulate shifted input rows
+// directly; the inner loop runs over contiguous output columns.
+void depthwise_2d(const float* x, const float* w, float* y, const ConvParams& p, const GemmEpilogue& base,
+                  const float* bias, const float* residual) {
+  const bool one_d = p.in.size() == 1;
+  const int64_t H = one_d ? 1 : p.in[0], W = p.in.back(), OH = one_d ? 1 : p.out[0], OW = p.out.back();
+  const int64_t KH = one_d ? 1 : p.kernel[0], KW = p.kernel.back();
+  const int64_t sh = one_d ? 1 : p.strides[0], sw = p.strides.back();
+  const int64_t dh = one_d ? 1 : p.dilations[0], dw = p.dilations.back();
+  const int64_t ph = one_d ? 0 : p.pads_begin[0], pw = p.pads_begin.back();
+  for (int64_t plane = 0; plane < p.N * p.C; ++plane) {
+    const int64_t c = plane % p.C;
+    const float* xp = x + plane * H * W;
+    const float* wc = w + c * KH * KW;
+    float* yp = y + plane * OH * OW;
+    GemmEpilogue e = base;
+    if (bias) {
+      e.bias = bias + c;
+      e.bias_rs = e.bias_cs = 0;
+    }
+    if (residual) {
+      e.residual = residual + plane * OH * OW;
+      e.ldr = OW;
+    }
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      float* yr = yp + oh * OW;
+      std::fill(yr, yr + OW, 0.f);
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const int64_t ih = oh * sh - ph + kh * dh;
+        if (ih < 0 || ih >= H) continue;
+        const float* xr = xp + ih * W;
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const float wv = wc[kh * KW + kw];
+          const int64_t off = kw * dw - pw;
+          // Output columns whose input column ow * sw + off lies inside [0, W).
+          const int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+          const int64_t hi = std::min(OW, W - off <= 0 ? 0 : (W - off + sw - 1) / sw);
+          if (sw == 1) {
+            const float* xs = xr + off;
+            for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * sw + off];
+          }
+        }
+      }
+      linear::apply_epilogue_row(e, oh, 0, OW, yr);
+    }
+  }
+}
+
 Status conv_cpu(const CpuKernelArgs& a) {
   ConvParams p;
   KILN_TRY(read_conv(a, false, &p));
@@ -115,6 +166,10 @@ Status conv_cpu(const CpuKernelArgs& a) {
   const float* b = a.has_input(2) ? a.inputs[2].as<float>() : nullptr;
   const float* r = a.has_input(3) && base.ep.residual ? a.inputs[3].as<float>() : nullptr;
   float* y = a.outputs[0].as<float>();
+  if (Cg == 1 && Mg == 1 && p.in.size() <= 2) {
+    depthwise_2d(x, w, y, p, base, b, r);
+    return Status::ok();
+  }
   bool direct = true;  // 1x1, stride 1, no padding: the input is the column matrix
   for (size_t d = 0; d < p.in.size(); ++d)
     direct &= p.kernel[d] == 1 && p.strides[d] == 1 && p.pads_begin[d] == 0 && p.in[d] == p.out[d];
