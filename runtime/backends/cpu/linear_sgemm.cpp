@@ -1,7 +1,9 @@
 #include "runtime/backends/cpu/linear_sgemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 namespace kiln::linear {
@@ -104,9 +106,71 @@ void apply_epilogue_row(const GemmEpilogue& e, int64_t i, int64_t j0, int64_t n,
     for (int64_t j = 0; j < n; ++j) c[j] += r[j];
 }
 
+namespace {
+
+void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float* C, int64_t ldc, const GemmEpilogue& e);
+
+// Worker threads for one large GEMM: KILN_CPU_THREADS, else the hardware's, at most 16.
+int max_threads() {
+  static const int n = [] {
+    if (const char* v = std::getenv("KILN_CPU_THREADS")) return std::max(1, std::atoi(v));
+    return static_cast<int>(std::min(16u, std::max(1u, std::thread::hardware_concurrency())));
+  }();
+  return n;
+}
+
+// Below this many multiply-adds per thread, starting threads costs more than it saves.
+constexpr int64_t kMinMacsPerThread = int64_t{1} << 21;
+
+}  // namespace
+
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc, const GemmEpilogue& e) {
   if (M <= 0 || N <= 0) return;
+  const int64_t macs = M * N * std::max<int64_t>(K, 1);
+  int threads = static_cast<int>(std::min<int64_t>(max_threads(), macs / kMinMacsPerThread));
+  // Split the larger output dim into per-thread slabs aligned to the micro-tile; each thread
+  // packs its own panels (thread_local buffers, so allocated once per worker and call: small
+  // next to >= 2M multiply-adds) and applies the epilogue to its slab.
+  const bool by_rows = M >= N;
+  const int64_t extent = by_rows ? M : N, align = by_rows ? MR : NR;
+  threads = static_cast<int>(std::min<int64_t>(threads, (extent + align - 1) / align));
+  if (threads <= 1) return sgemm_serial(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, e);
+  const int64_t chunk = ((extent + threads - 1) / threads + align - 1) / align * align;
+  std::vector<std::thread> pool;
+  // A slab whose thread cannot be started runs here instead: never fail or abort for it.
+  auto spawn = [&pool](auto fn) {
+    try {
+      pool.emplace_back(fn);
+    } catch (...) {
+      fn();
+    }
+  };
+  for (int64_t start = chunk; start < extent; start += chunk) {
+    const int64_t len = std::min(chunk, extent - start);
+    GemmEpilogue es = e;
+    if (by_rows) {
+      if (es.bias) es.bias += start * es.bias_rs;
+      if (es.residual) es.residual += start * es.ldr;
+      spawn([=] { sgemm_serial(ta, tb, len, N, K, ta ? A + start : A + start * lda, lda, B, ldb, C + start * ldc, ldc, es); });
+    } else {
+      if (es.bias) es.bias += start * es.bias_cs;
+      if (es.residual) es.residual += start;
+      spawn([=] { sgemm_serial(ta, tb, M, len, K, A, lda, tb ? B + start * ldb : B + start, ldb, C + start, ldc, es); });
+    }
+  }
+  if (by_rows)
+    sgemm_serial(ta, tb, std::min(chunk, M), N, K, A, lda, B, ldb, C, ldc, e);
+  else
+    sgemm_serial(ta, tb, M, std::min(chunk, N), K, A, lda, B, ldb, C, ldc, e);
+  for (std::thread& t : pool) t.join();
+}
+
+namespace {
+
+void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float* C, int64_t ldc, const GemmEpilogue& e) {
   if (K <= 0) {
     for (int64_t i = 0; i < M; ++i) {
       std::fill(C + i * ldc, C + i * ldc + N, 0.f);
@@ -150,5 +214,7 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, in
     }
   }
 }
+
+}  // namespace
 
 }  // namespace kiln::linear
