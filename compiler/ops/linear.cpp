@@ -5,6 +5,7 @@
 #include <string>
 
 #include "compiler/ops/op_schema.h"
+#include "runtime/backends/cpu/linear_epilogue.h"
 
 namespace kiln {
 namespace {
@@ -13,6 +14,25 @@ std::string ints_str(const std::vector<int64_t>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
   return s + "]";
+}
+
+// Inputs beyond the ONNX ones: the residual (input 3) of the fused-epilogue form
+// (runtime/backends/cpu/linear_epilogue.h), which the fusion passes write and which a graph
+// may carry when inferred again; only present together with its `residual` attribute.
+size_t fused_inputs(InferContext& c) {
+  return c.attrs().get_int(linear::kAttrResidual, 0) != 0 ? 1 : 0;
+}
+
+Status check_fused_epilogue(InferContext& c, const Shape& out) {
+  linear::Epilogue e;
+  KILN_TRY_CTX(linear::read_epilogue(c.attrs(), &e), c.node().describe());
+  if (e.residual) {
+    if (!c.has_input(linear::kResidualInput)) return c.fail("fused residual input 3 is missing");
+    if (c.input_shape(linear::kResidualInput) != out || c.input_dtype(linear::kResidualInput) != DType::kFloat32)
+      return c.fail("fused residual must be float32 " + shape_str(out) + ", got " +
+                    shape_str(c.input_shape(linear::kResidualInput)));
+  }
+  return Status::ok();
 }
 
 Status require_float(InferContext& c, size_t n) {
@@ -43,7 +63,7 @@ struct ConvGeometry {
 
 // Validates X/W/B of a Conv or ConvTranspose and reads the attributes shared by both.
 Status read_conv_common(InferContext& c, bool transpose, ConvGeometry* g) {
-  KILN_TRY(c.require_inputs(2, 3));
+  KILN_TRY(c.require_inputs(2, 3 + fused_inputs(c)));
   KILN_TRY(require_float(c, 3));
   const Shape& x = c.input_shape(0);
   const Shape& w = c.input_shape(1);
@@ -128,6 +148,7 @@ Status infer_conv(InferContext& c) {
     out.push_back((padded - dk) / s + 1);
   }
   write_conv_attrs(c, g);
+  KILN_TRY(check_fused_epilogue(c, out));
   c.set_output(0, DType::kFloat32, out);
   return Status::ok();
 }
@@ -177,13 +198,14 @@ Status infer_conv_transpose(InferContext& c) {
   write_conv_attrs(c, g);
   c.mutable_attrs().erase("output_shape");
   c.mutable_attrs().set("output_padding", out_pad);
+  KILN_TRY(check_fused_epilogue(c, out));
   c.set_output(0, DType::kFloat32, out);
   return Status::ok();
 }
 
 Status infer_gemm(InferContext& c) {
   const int v = c.version();
-  KILN_TRY(c.require_inputs(v < 11 ? 3 : 2, 3));
+  KILN_TRY(c.require_inputs(v < 11 ? 3 : 2, 3 + fused_inputs(c)));
   KILN_TRY(require_float(c, 3));
   const Shape& a = c.input_shape(0);
   const Shape& b = c.input_shape(1);
@@ -215,6 +237,7 @@ Status infer_gemm(InferContext& c) {
   at.set("transB", tb);
   at.set("alpha", c.attrs().get_float("alpha", 1.f));
   at.set("beta", c.attrs().get_float("beta", 1.f));
+  KILN_TRY(check_fused_epilogue(c, {M, N}));
   c.set_output(0, DType::kFloat32, {M, N});
   return Status::ok();
 }

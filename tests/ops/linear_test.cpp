@@ -1,6 +1,7 @@
 // Conv, ConvTranspose, Gemm, MatMul: the CPU kernels against naive direct loops written here,
 // and OpenCL against CPU, on random shapes and attributes.
 #include <algorithm>
+#include <cmath>
 
 #include "tests/ops/op_harness.h"
 
@@ -385,6 +386,98 @@ TEST(LinearOps, LargeGemmTakesClblastPath) {
   s.attrs.set("transB", int64_t{1});
   s.attrs.set("alpha", 0.25f);
   if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+}
+
+// ---------------------------------------------------------------- fused epilogue form
+
+// What the fusion passes produce (runtime/backends/cpu/linear_epilogue.h): `activation`
+// attributes and a residual input 3, before (residual=1) or after (residual=2) the activation.
+float ref_act(const std::string& act, float x, float a, float b) {
+  if (act == "Relu") return std::max(x, 0.f);
+  if (act == "LeakyRelu") return x >= 0 ? x : a * x;
+  if (act == "Clip") return std::min(std::max(x, a), b);
+  if (act == "HardSwish") return x * std::max(0.f, std::min(1.f, x / 6.f + 0.5f));
+  if (act == "Sigmoid") return 1.f / (1.f + std::exp(-x));
+  if (act == "Tanh") return std::tanh(x);
+  if (act == "Elu") return x >= 0 ? x : a * (std::exp(x) - 1.f);
+  return x;
+}
+
+HostTensor ref_epilogue(HostTensor y, const HostTensor& r, const std::string& act, float a, float b, int mode) {
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    float v = y.as<float>()[i];
+    if (mode == 1) v += r.as<float>()[i];
+    v = ref_act(act, v, a, b);
+    if (mode == 2) v += r.as<float>()[i];
+    y.as<float>()[i] = v;
+  }
+  return y;
+}
+
+void add_epilogue(OpSpec* s, const std::string& act, float a, float b, int mode, const HostTensor& r) {
+  s->attrs.set("activation", act);
+  s->attrs.set("activation_alpha", a);
+  s->attrs.set("activation_beta", b);
+  s->attrs.set("residual", int64_t{mode});
+  while (s->inputs.size() < 3) {
+    s->inputs.push_back(HostTensor());
+    s->constant.push_back(false);
+  }
+  s->inputs.push_back(r);
+  s->constant.push_back(false);
+}
+
+TEST(LinearOps, FusedEpilogueConvPaths) {
+  std::mt19937 rng(51);
+  struct Case { Shape x, w; int64_t group, stride, pad; bool transpose; };
+  const Case cases[] = {{{1, 3, 8, 8}, {4, 3, 3, 3}, 1, 1, 1, false},      // direct kernel
+                        {{2, 8, 9, 7}, {32, 8, 3, 3}, 1, 1, 1, false},     // im2col + GEMM
+                        {{2, 24, 5, 6}, {32, 12, 1, 1}, 2, 1, 0, false},   // pointwise, groups
+                        {{2, 6, 9, 8}, {6, 1, 3, 3}, 6, 2, 1, false},      // depthwise
+                        {{1, 4, 5, 6}, {4, 3, 3, 3}, 1, 2, 1, true}};      // ConvTranspose
+  const char* acts[] = {"Relu", "Clip", "HardSwish", "LeakyRelu", "Sigmoid"};
+  int i = 0;
+  for (const Case& k : cases) {
+    ConvAttrs c;
+    c.group = k.group;
+    const size_t sp = k.x.size() - 2;
+    c.strides.assign(sp, k.stride);
+    c.dilations.assign(sp, 1);
+    c.pads.assign(2 * sp, k.pad);
+    const int64_t M = k.transpose ? k.w[1] * k.group : k.w[0];
+    OpSpec s{k.transpose ? "ConvTranspose" : "Conv", 11, to_attrs(c),
+             {random_tensor(DType::kFloat32, k.x, rng), random_tensor(DType::kFloat32, k.w, rng),
+              random_tensor(DType::kFloat32, {M}, rng)},
+             {false, true, true}};
+    const HostTensor plain = k.transpose ? naive_conv_transpose(s.inputs[0], s.inputs[1], &s.inputs[2], c, {0, 0})
+                                         : naive_conv(s.inputs[0], s.inputs[1], &s.inputs[2], c);
+    const int mode = 1 + i % 2;
+    const std::string act = acts[i++ % 5];
+    const HostTensor r = random_tensor(DType::kFloat32, plain.shape(), rng);
+    add_epilogue(&s, act, act == "Clip" ? -0.3f : 0.1f, 0.4f, mode, r);
+    SCOPED_TRACE(s.op_type + " x " + shape_str(k.x) + " w " + shape_str(k.w) + " " + act);
+    EXPECT_TRUE(cpu_matches(s, ref_epilogue(plain, r, act, act == "Clip" ? -0.3f : 0.1f, 0.4f, mode)));
+    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+  }
+}
+
+TEST(LinearOps, FusedEpilogueGemmBothPaths) {
+  // 40x50x60 runs kiln's tiled kernel, 512^3 CLBlast plus the epilogue kernel; both split the
+  // CPU GEMM over threads where there are several cores.
+  std::mt19937 rng(52);
+  for (int64_t n : {40, 512}) {
+    OpSpec s{"Gemm", 13, {}, {random_tensor(DType::kFloat32, {n, n + 10}, rng), random_tensor(DType::kFloat32, {n + 10, n + 20}, rng),
+                              random_tensor(DType::kFloat32, {n, 1}, rng)},
+             {false, true, true}};
+    s.attrs.set("alpha", 0.5f);
+    s.attrs.set("beta", 2.f);
+    const HostTensor plain = naive_gemm(s.inputs[0], s.inputs[1], &s.inputs[2], false, false, 0.5f, 2.f);
+    const HostTensor r = random_tensor(DType::kFloat32, plain.shape(), rng);
+    add_epilogue(&s, "Tanh", 0.f, 0.f, n == 40 ? 1 : 2, r);
+    SCOPED_TRACE("n " + std::to_string(n));
+    EXPECT_TRUE(cpu_matches(s, ref_epilogue(plain, r, "Tanh", 0.f, 0.f, n == 40 ? 1 : 2)));
+    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+  }
 }
 
 // ---------------------------------------------------------------- MatMul
