@@ -378,7 +378,7 @@ TEST(LinearOps, GemmOldOpsetsNeedC) {
 }
 
 TEST(LinearOps, LargeGemmTakesClblastPath) {
-  // 512^3 multiply-adds: above the CLBlast threshold.
+  // 512^3 multiply-adds: far above the CLBlast threshold.
   std::mt19937 rng(33);
   OpSpec s{"Gemm", 13, {}, {random_tensor(DType::kFloat32, {512, 512}, rng), random_tensor(DType::kFloat32, {512, 512}, rng),
                             random_tensor(DType::kFloat32, {512}, rng)},
@@ -462,7 +462,7 @@ TEST(LinearOps, FusedEpilogueConvPaths) {
 }
 
 TEST(LinearOps, FusedEpilogueGemmBothPaths) {
-  // 40x50x60 runs kiln's tiled kernel, 512^3 CLBlast plus the epilogue kernel; both split the
+  // 40x50x60 runs kiln's tiled kernel, 512x522x532 CLBlast plus the epilogue kernel; both split the
   // CPU GEMM over threads where there are several cores.
   std::mt19937 rng(52);
   for (int64_t n : {40, 512}) {
