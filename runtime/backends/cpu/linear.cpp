@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "runtime/backends/cpu/linear_check.h"
 #include "runtime/backends/cpu/linear_sgemm.h"
 #include "runtime/ops/kernel_api.h"
 
@@ -19,7 +20,22 @@ struct ConvParams {
   int64_t in_size = 1, out_size = 1, kernel_size = 1;
 };
 
+// Every kernel starts here: float32 operands whose shapes agree with the node's attributes.
+Status check_node(const CpuKernelArgs& a) {
+  std::vector<const Shape*> in;
+  for (size_t i = 0; i < a.inputs.size(); ++i) {
+    if (a.has_input(i) && a.inputs[i].dtype != DType::kFloat32)
+      return unsupported("node '" + a.node.name + "' (" + a.node.op + "): input " + std::to_string(i) + " is " +
+                         dtype_name(a.inputs[i].dtype) + "; only float32 is implemented");
+    in.push_back(a.has_input(i) ? &a.inputs[i].shape : nullptr);
+  }
+  if (a.outputs.size() != 1 || a.outputs[0].dtype != DType::kFloat32)
+    return invalid_plan("node '" + a.node.name + "': expected one float32 output");
+  return linear::check_linear_shapes(a.node.op, a.node.name, a.attrs(), in, a.outputs[0].shape);
+}
+
 Status read_conv(const CpuKernelArgs& a, bool transpose, ConvParams* p) {
+  KILN_TRY(check_node(a));
   const Shape& x = a.inputs[0].shape;
   const Shape& y = a.outputs[0].shape;
   const size_t sp = x.size() - 2;
@@ -294,6 +310,7 @@ void bias_strides(const Shape& s, int64_t M, int64_t N, int64_t* rs, int64_t* cs
 }
 
 Status gemm_cpu(const CpuKernelArgs& a) {
+  KILN_TRY(check_node(a));
   const bool ta = a.attrs().get_int("transA", 0) != 0, tb = a.attrs().get_int("transB", 0) != 0;
   const Shape& as = a.inputs[0].shape;
   const Shape& bs = a.inputs[1].shape;
@@ -317,6 +334,7 @@ Status gemm_cpu(const CpuKernelArgs& a) {
 }
 
 Status matmul_cpu(const CpuKernelArgs& a) {
+  KILN_TRY(check_node(a));
   Shape as = a.inputs[0].shape, bs = a.inputs[1].shape;
   if (as.size() == 1) as.insert(as.begin(), 1);
   if (bs.size() == 1) bs.push_back(1);

@@ -5,6 +5,7 @@
 // skipped for 1x1 stride-1 kernels) + GEMM. ConvTranspose runs as a gather-form direct kernel.
 #include <string>
 
+#include "runtime/backends/cpu/linear_check.h"
 #include "runtime/backends/cpu/linear_epilogue.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/linear_gemm.h"
@@ -19,7 +20,16 @@ constexpr int kScratchIm2col = 0x11;  // ClRuntime::scratch slot of the im2col c
 
 std::string node_what(const ClKernelArgs& a) { return "node '" + a.node.name + "'"; }
 
+// Every kernel starts here (through read_ep): shapes that agree with the attributes.
+Status check_node(const ClKernelArgs& a) {
+  std::vector<const Shape*> in;
+  for (size_t i = 0; i < a.inputs.size(); ++i) in.push_back(a.has_input(i) ? &a.inputs[i].shape : nullptr);
+  if (a.outputs.size() != 1) return invalid_plan(node_what(a) + ": expected one output");
+  return linear::check_linear_shapes(a.node.op, a.node.name, a.attrs(), in, a.outputs[0].shape);
+}
+
 Status read_ep(const ClKernelArgs& a, linear::Epilogue* ep) {
+  KILN_TRY(check_node(a));
   KILN_TRY_CTX(linear::read_epilogue(a.attrs(), ep), node_what(a));
   if (ep->residual && !a.has_input(linear::kResidualInput))
     return invalid_plan(node_what(a) + ": fused residual input is missing");
@@ -90,9 +100,9 @@ Status conv_direct(ClKernelArgs& a, const ClConv& p, const linear::Epilogue& ep,
 }
 
 Status conv_cl(ClKernelArgs& a) {
-  const ClConv p = read_cl_conv(a);
   linear::Epilogue ep;
   KILN_TRY(read_ep(a, &ep));
+  const ClConv p = read_cl_conv(a);
   const int64_t Cg = p.C / p.group, Mg = p.M / p.group, Kg = Cg * p.ksize;
   // A GEMM with few rows or a short reduction wastes most of each 64x64 tile: the direct
   // kernel (one output per work-item, fused epilogue) is faster there and needs no scratch.
@@ -226,6 +236,7 @@ Status matmul_cl(ClKernelArgs& a) {
 
 // Plans index with 32-bit ints in the kernels; larger tensors and >3 spatial dims stay on CPU.
 bool fits_int32(const PlanNode& n, const Plan& plan) {
+  if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0 || n.outputs.size() != 1) return false;
   for (int32_t t : n.inputs)
     if (t >= 0 && (plan.tensors[t].dtype != DType::kFloat32 || shape_numel(plan.tensors[t].shape) >= (1LL << 31)))
       return false;
