@@ -98,10 +98,94 @@ void build_graph(const Model& m, ir::Graph* g) {
   for (const char* o : {"Y", "YG", "YM"}) g->outputs.push_back(g->find_value(o));
 }
 
+using Builder = void (*)(const Model&, ir::Graph*);
+
+// Second model (opset 13): ConvTranspose(group 2)+BN+LeakyRelu, Gemm(transB, C MxN)+BN+
+// HardSigmoid, Conv+Relu+Add (residual after the activation), and a Conv whose Add partner is
+// computed after it (must stay unfused).
+Model make_model2() {
+  std::mt19937 rng(8);
+  Model m;
+  m.inputs["X"] = random_tensor(DType::kFloat32, {1, 4, 5, 6}, rng);
+  m.inputs["G"] = random_tensor(DType::kFloat32, {6, 10}, rng);
+  m.inputs["Z"] = random_tensor(DType::kFloat32, {1, 4, 5, 6}, rng);
+  m.weights["Wt"] = random_tensor(DType::kFloat32, {4, 3, 3, 3}, rng);
+  m.weights["Wg"] = random_tensor(DType::kFloat32, {7, 10}, rng);
+  m.weights["Cg"] = random_tensor(DType::kFloat32, {6, 7}, rng);
+  m.weights["W3"] = random_tensor(DType::kFloat32, {4, 4, 3, 3}, rng);
+  for (const char* p : {"t", "g"}) {
+    const int64_t c = *p == 't' ? 6 : 7;
+    m.weights[std::string(p) + "_scale"] = random_tensor(DType::kFloat32, {c}, rng, 0.5, 1.5);
+    m.weights[std::string(p) + "_bias"] = random_tensor(DType::kFloat32, {c}, rng);
+    m.weights[std::string(p) + "_mean"] = random_tensor(DType::kFloat32, {c}, rng);
+    m.weights[std::string(p) + "_var"] = random_tensor(DType::kFloat32, {c}, rng, 0.5, 2.0);
+  }
+  return m;
+}
+
+void build_graph2(const Model& m, ir::Graph* g) {
+  g->name = "fusion_test2";
+  g->opsets[""] = 13;
+  auto value = [&](const std::string& name) {
+    if (ir::Value* v = g->find_value(name)) return v;
+    ir::Value* v = g->add_value(name);
+    auto in = m.inputs.find(name);
+    auto w = m.weights.find(name);
+    const HostTensor* t = in != m.inputs.end() ? &in->second : w != m.weights.end() ? &w->second : nullptr;
+    if (t) {
+      v->dtype = t->dtype();
+      v->shape = t->shape();
+      v->has_shape = true;
+      if (in != m.inputs.end()) {
+        v->is_graph_input = true;
+        g->inputs.push_back(v);
+      } else {
+        v->constant = std::make_shared<HostTensor>(*t);
+      }
+    }
+    return v;
+  };
+  auto node = [&](const std::string& op, const std::string& name, std::vector<std::string> ins, const std::string& out,
+                  Attributes a = {}) {
+    ir::Node* n = g->add_node(op, name);
+    for (const std::string& i : ins) n->inputs.push_back(value(i));
+    ir::Value* o = value(out);
+    o->producer = n;
+    n->outputs.push_back(o);
+    n->attrs = std::move(a);
+  };
+  Attributes ct;
+  ct.set("group", int64_t{2});
+  ct.set("strides", std::vector<int64_t>{2, 2});
+  ct.set("pads", std::vector<int64_t>{1, 0, 0, 1});
+  node("ConvTranspose", "convt", {"X", "Wt"}, "t1", ct);
+  node("BatchNormalization", "bnt", {"t1", "t_scale", "t_bias", "t_mean", "t_var"}, "t2");
+  Attributes lr;
+  lr.set("alpha", 0.2f);
+  node("LeakyRelu", "lrelu", {"t2"}, "YT", lr);
+  Attributes gm;
+  gm.set("transB", int64_t{1});
+  gm.set("beta", 0.5f);
+  node("Gemm", "gemm", {"G", "Wg", "Cg"}, "g1", gm);
+  node("BatchNormalization", "bng", {"g1", "g_scale", "g_bias", "g_mean", "g_var"}, "g2");
+  Attributes hs;
+  hs.set("alpha", 0.3f);
+  node("HardSigmoid", "hsig", {"g2"}, "YG", hs);
+  Attributes c3;
+  c3.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  node("Conv", "conv3", {"X", "W3"}, "c1", c3);
+  node("Relu", "relu3", {"c1"}, "c2");
+  node("Add", "res3", {"c2", "Z"}, "YC");
+  node("Conv", "conv4", {"Z", "W3"}, "d1", c3);
+  node("Sigmoid", "late", {"X"}, "d2");  // runs after conv4: its Add cannot move into conv4
+  node("Add", "res4", {"d1", "d2"}, "YD");
+  for (const char* o : {"YT", "YG", "YC", "YD"}) g->outputs.push_back(g->find_value(o));
+}
+
 Status run_model(const Model& m, const std::string& device, bool fuse, std::map<std::string, HostTensor>* outs,
-                 Plan* plan_out) {
+                 Plan* plan_out, Builder build = build_graph) {
   ir::Graph g;
-  build_graph(m, &g);
+  build(m, &g);
   BuildOptions opts;
   opts.device = device;
   opts.fuse = fuse;
@@ -174,6 +258,34 @@ TEST(LinearFusion, NoFusionWhenIntermediateIsAnOutput) {
   ASSERT_TRUE(st.is_ok()) << st.message();
   for (const PlanNode& n : plan.nodes)
     if (n.name == "conv1") EXPECT_TRUE(n.fused.empty()) << "conv1 fused although c1 is a graph output";
+}
+
+
+TEST(LinearFusion, BatchNormIntoConvTransposeAndGemmAndPostActivationResidual) {
+  if (!have_schemas() || !schema_registry().find("LeakyRelu") || !schema_registry().find("HardSigmoid"))
+    GTEST_SKIP() << "needs the elementwise and normalization op families";
+  const Model m = make_model2();
+  std::map<std::string, HostTensor> want, got;
+  Plan plain, fused;
+  Status st = run_model(m, "cpu", false, &want, &plain, build_graph2);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  std::vector<std::string> devices = {"cpu"};
+  if (have_opencl()) devices.push_back("opencl");
+  for (const std::string& dev : devices) {
+    SCOPED_TRACE(dev);
+    st = run_model(m, dev, true, &got, &fused, build_graph2);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    for (const auto& [name, t] : want) EXPECT_TRUE(tensors_close(got.at(name), t, 1e-4, 1e-5)) << name;
+  }
+  std::map<std::string, const PlanNode*> nodes;
+  for (const PlanNode& n : fused.nodes) nodes[n.name] = &n;
+  using V = std::vector<std::string>;
+  ASSERT_TRUE(nodes.count("convt") && nodes.count("gemm") && nodes.count("conv3") && nodes.count("conv4"));
+  EXPECT_EQ(nodes["convt"]->fused, (V{"convt", "bnt", "lrelu"}));
+  EXPECT_EQ(nodes["gemm"]->fused, (V{"gemm", "bng", "hsig"}));
+  EXPECT_EQ(nodes["conv3"]->fused, (V{"conv3", "relu3", "res3"}));
+  EXPECT_EQ(nodes["conv3"]->attrs.get_int("residual", 0), 2);
+  EXPECT_TRUE(nodes["conv4"]->fused.empty());
 }
 
 }  // namespace
