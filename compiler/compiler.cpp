@@ -1,5 +1,6 @@
 #include "compiler/compiler.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <unistd.h>
@@ -36,9 +37,29 @@ Status parse_shape_arg(const std::string& arg, std::string* name, Shape* dims) {
   return parse_dims(arg.substr(eq + 1), dims).with_context("--shapes " + arg);
 }
 
+Status resolve_build_device(const std::string& spec, ResolvedDevice* out) {
+  if (spec.find(',') == std::string::npos) return resolve_device(spec, out);
+  // A preference list: its OpenCL entry is the target; "cpu" entries only allow the fallback,
+  // which is always allowed since the CPU backend runs every op.
+  std::string target = "cpu";
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t comma = spec.find(',', pos);
+    if (comma == std::string::npos) comma = spec.size();
+    const std::string part = spec.substr(pos, comma - pos);
+    pos = comma + 1;
+    ResolvedDevice d;
+    KILN_TRY_CTX(resolve_device(part, &d), "--device " + spec);
+    if (d.backend != Backend::kOpenCL) continue;
+    if (target != "cpu") return unsupported("--device " + spec + ": a plan targets one OpenCL device (plus the cpu)");
+    target = part;
+  }
+  return resolve_device(target, out);
+}
+
 Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) {
   ResolvedDevice target;
-  KILN_TRY(resolve_device(opts.device, &target));
+  KILN_TRY(resolve_build_device(opts.device, &target));
   PassContext ctx{opts};
   KILN_TRY(run_fix_input_shapes(g, ctx));
   KILN_TRY(run_infer_and_fold(g, ctx));
@@ -53,7 +74,13 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
     KILN_TRY(run_fuse_elementwise(g, ctx));
     KILN_TRY(run_dead_code(g, ctx));
   }
-  return lower_to_plan(g, target, out);
+  KILN_TRY(lower_to_plan(g, target, opts.partition, out));
+  for (const std::string& name : opts.partition.cpu_nodes) {
+    bool found = false;
+    for (const PlanNode& n : out->nodes) found |= n.name == name || std::count(n.fused.begin(), n.fused.end(), name);
+    if (!found) return invalid_argument("--cpu-nodes names '" + name + "', which is not a node of the optimized graph");
+  }
+  return Status::ok();
 }
 
 Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& opts, Plan* out) {

@@ -7,18 +7,28 @@
 #include "runtime/core/shape.h"
 #include "runtime/core/tensor.h"
 #include "runtime/core/status.h"
+#include "runtime/plan/partition.h"
 #include "runtime/plan/plan.h"
 
 namespace kiln {
 
+struct ResolvedDevice;
+
 struct BuildOptions {
-  std::string device = "auto";            // --device: the target the plan is built for
+  // --device: the target the plan is built for; a preference list "opencl:0,cpu" names the
+  // OpenCL device first and allows the CPU fallback (always allowed: the CPU runs every op).
+  std::string device = "auto";
+  PartitionOptions partition;             // --partition, --cpu-nodes, --transfer-gbps
   std::map<std::string, Shape> shapes;    // --shapes NAME=DIMS for dynamic input dims
   bool fuse = true;                       // --no-fuse turns fusion passes off
   // --freeze NAME=FILE.npy: inputs whose values are fixed at build time and become constants
   // (like TensorRT's shape tensors: a Reshape's target shape fed as a model input, say).
   std::map<std::string, HostTensor> frozen_inputs;
 };
+
+// Resolves a --device value, which may be a preference list ("opencl:0,cpu"), to the target
+// device; at most one OpenCL device per plan.
+Status resolve_build_device(const std::string& spec, ResolvedDevice* out);
 
 // Parses "1x3x224x224" (also "1,3,224,224"); "scalar" or "" for rank 0.
 Status parse_dims(const std::string& text, Shape* out);

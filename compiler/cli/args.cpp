@@ -47,4 +47,10 @@ Status split_name_value(const std::string& arg, const std::string& flag, std::st
   return Status::ok();
 }
 
+bool parse_positive(const std::string& text, int* out) {
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  *out = std::stoi(text);
+  return *out > 0;
+}
+
 }  // namespace kiln::cli

@@ -40,4 +40,7 @@ class Args {
 // Parses "NAME=VALUE" at the last '=' (tensor names may contain ':' and '=').
 Status split_name_value(const std::string& arg, const std::string& flag, std::string* name, std::string* value);
 
+// Parses a positive decimal integer (at most 9 digits).
+bool parse_positive(const std::string& text, int* out);
+
 }  // namespace kiln::cli

@@ -14,7 +14,14 @@ static const char* kBuildHelp =
     "\n"
     "Compiles an ONNX model into a plan for one device.\n"
     "  -o, --output PLAN        plan file to write\n"
-    "  --device D               target: cpu | opencl | opencl:N | auto (default auto)\n"
+    "  --device D               target: cpu | opencl | opencl:N | auto (default auto); a list such\n"
+    "                           as opencl:0,cpu names the device and the cpu fallback\n"
+    "  --partition P            device: every node the device supports runs there (default);\n"
+    "                           cost: per node the cheaper backend by the cost model, transfers\n"
+    "                           included\n"
+    "  --cpu-nodes A,B,...      force these nodes onto the cpu backend\n"
+    "  --transfer-gbps X        host<->device bandwidth the cost model assumes (default: 12 for\n"
+    "                           GPUs, 8 for CPU OpenCL devices)\n"
     "  --shapes NAME=DIMS       fix a dynamic input shape, e.g. --shapes input=1x3x224x224\n"
     "                           (repeatable; NAME may contain ':')\n"
     "  --freeze NAME=FILE.npy   fix an input's value at build time (it becomes a constant); for\n"
@@ -25,7 +32,8 @@ int cmd_build(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
                           {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true}, {"--freeze", "", true, true},
-                           {"--no-fuse", "", false}, {"--help", "-h", false}},
+                           {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
+                           {"--transfer-gbps", ""}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -37,6 +45,26 @@ int cmd_build(int argc, char** argv) {
   BuildOptions opts;
   opts.device = args.get("--device", "auto");
   opts.fuse = !args.has("--no-fuse");
+  const std::string policy = args.get("--partition", "device");
+  if (policy == "cost") opts.partition.policy = PartitionPolicy::kCostModel;
+  else if (policy != "device") return fail("build", "--partition must be 'device' or 'cost', got '" + policy + "'");
+  for (const std::string& list : args.all("--cpu-nodes")) {
+    size_t pos = 0;
+    while (pos <= list.size()) {
+      size_t comma = list.find(',', pos);
+      if (comma == std::string::npos) comma = list.size();
+      if (comma > pos) opts.partition.cpu_nodes.insert(list.substr(pos, comma - pos));
+      pos = comma + 1;
+    }
+  }
+  if (args.has("--transfer-gbps")) {
+    try {
+      opts.partition.transfer_gbps = std::stod(args.get("--transfer-gbps"));
+    } catch (...) {
+      opts.partition.transfer_gbps = -1;
+    }
+    if (!(opts.partition.transfer_gbps > 0)) return fail("build", "--transfer-gbps needs a positive number");
+  }
   for (const std::string& s : args.all("--shapes")) {
     std::string name;
     Shape dims;

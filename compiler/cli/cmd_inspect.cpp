@@ -5,6 +5,7 @@
 
 #include "compiler/cli/args.h"
 #include "compiler/cli/verbs.h"
+#include "runtime/exec/memory_plan.h"
 #include "runtime/plan/plan_format.h"
 
 namespace kiln::cli {
@@ -52,6 +53,15 @@ int cmd_inspect(int argc, char** argv) {
   std::printf("weights: %s in %zu constant tensors\n", human_bytes(p.weights.size()).c_str(),
               static_cast<size_t>(std::count_if(p.tensors.begin(), p.tensors.end(),
                                                 [](const PlanTensor& t) { return t.kind == TensorKind::kConstant; })));
+  {
+    std::vector<Backend> backends;
+    for (const PlanNode& n : p.nodes) backends.push_back(n.backend);
+    const ArenaPlan host = plan_arena(p, backends, Backend::kCpu, 64);
+    const ArenaPlan dev = plan_arena(p, backends, Backend::kOpenCL, 256);
+    std::printf("peak activation memory: host %s (%s without reuse), device %s (%s without reuse)\n",
+                human_bytes(host.size).c_str(), human_bytes(host.unplanned).c_str(), human_bytes(dev.size).c_str(),
+                human_bytes(dev.unplanned).c_str());
+  }
   std::printf("\ninputs:\n");
   for (int32_t t : p.inputs) std::printf("  %s\n", tensor_line(p.tensors[t]).c_str());
   std::printf("outputs:\n");

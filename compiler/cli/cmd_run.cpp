@@ -56,7 +56,8 @@ int cmd_run(int argc, char** argv) {
   if (args.positional().size() != 1) return fail("run", "expected one PLAN argument (see --help)");
   if (!args.has("--output")) return fail("run", "missing -o OUTDIR");
   const std::string rep_text = args.get("--repeat", "1");
-  if (rep_text.find_first_not_of("0123456789") != std::string::npos || rep_text.size() > 7 || std::stoi(rep_text) < 1)
+  if (rep_text.empty() || rep_text.find_first_not_of("0123456789") != std::string::npos || rep_text.size() > 7 ||
+      std::stoi(rep_text) < 1)
     return fail("run", "--repeat needs a positive number, got '" + rep_text + "'");
   const int repeat = std::stoi(rep_text);
 

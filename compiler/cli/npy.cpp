@@ -1,5 +1,6 @@
 #include "compiler/cli/npy.h"
 
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 
@@ -93,6 +94,22 @@ Status read_npy(const std::string& path, HostTensor* out) {
     }
     pos = end + 1;
   }
+  // Check the shape against the bytes actually present before allocating, so a corrupted
+  // header cannot ask for terabytes (or overflow the element count).
+  const std::streampos data_at = f.tellg();
+  f.seekg(0, std::ios::end);
+  const uint64_t available = static_cast<uint64_t>(f.tellg() - data_at);
+  f.seekg(data_at);
+  uint64_t need = dtype_size(dt);
+  for (int64_t d : shape) {
+    if (d == 0) {
+      need = 0;  // an empty array needs no data, whatever the other dims say
+      break;
+    }
+    need = need > available / static_cast<uint64_t>(d) ? UINT64_MAX : need * static_cast<uint64_t>(d);
+  }
+  if (need > available)
+    return invalid_argument("'" + path + "': file is shorter than its shape " + shape_str(shape) + " needs");
   HostTensor t(dt, shape);
   f.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(t.size_bytes()));
   if (static_cast<size_t>(f.gcount()) != t.size_bytes())

@@ -9,6 +9,8 @@ int cmd_build(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_devices(int argc, char** argv);
+int cmd_profile(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 // Prints "kiln <verb>: <message>" on stderr and returns the exit code for a failure.
 int fail(const char* verb, const std::string& message);

@@ -131,10 +131,10 @@ Status infer_dropout(InferContext& c) {
   if (c.version() < 7 && c.attrs().get_int("is_test", 0) == 0 && c.version() >= 6)
     return c.fail_unsupported("training-mode Dropout (is_test=0) is not supported");
   if (c.has_input(2)) {
-    const HostTensor* mode = c.const_input(2);
-    if (!mode) return c.fail_unsupported("training_mode must be a build-time constant");
-    if (tensor_int_at(mode->view(), 0) != 0)
-      return c.fail_unsupported("training_mode=true is not supported (inference only)");
+    std::vector<int64_t> mode;
+    KILN_TRY(c.const_ints(2, &mode));
+    if (!mode.empty() && mode[0] != 0)
+      return c.fail_unsupported("training_mode=true is not supported (kiln runs inference only)");
   }
   if (c.num_outputs() > 1 && c.node().outputs[1]) {
     // The mask at inference is all true: a build-time constant.

@@ -25,7 +25,7 @@ Status InferContext::const_ints(size_t i, std::vector<int64_t>* out) const {
                             " must be known at build time (a constant or computable from "
                             "shapes); kiln plans have static shapes");
   }
-  if (!dtype_is_integer(t->dtype()))
+  if (!dtype_is_integer(t->dtype()) && t->dtype() != DType::kBool)
     return fail("input " + std::to_string(i) + " must be an integer tensor, got " +
                 dtype_name(t->dtype()));
   *out = tensor_to_int64s(t->view());

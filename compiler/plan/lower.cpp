@@ -49,7 +49,7 @@ class TensorTable {
 
 }  // namespace
 
-Status lower_to_plan(const ir::Graph& g, const ResolvedDevice& target, Plan* out) {
+Status lower_to_plan(const ir::Graph& g, const ResolvedDevice& target, const PartitionOptions& partition, Plan* out) {
   Plan p;
   p.format_version = kPlanFormatVersion;
   p.writer_version = std::string("kiln ") + KILN_VERSION_STRING;
@@ -81,7 +81,7 @@ Status lower_to_plan(const ir::Graph& g, const ResolvedDevice& target, Plan* out
     p.outputs.push_back(t);
   }
 
-  apply_partition(&p, target.caps);
+  apply_partition(&p, target.caps, partition);
   bool any_opencl = false;
   for (PlanNode& n : p.nodes) {
     if (n.kernel.empty()) n.kernel = std::string(backend_name(n.backend)) + ":" + n.op;

@@ -17,7 +17,8 @@
  *  - A kiln_plan is immutable after loading: any number of threads may query it and create
  *    contexts from it concurrently. It must outlive every context created from it.
  *  - A kiln_context is not thread-safe: use each context from one thread at a time (create one
- *    context per thread for concurrent inference).
+ *    context per thread, or per inference in flight, for concurrent inference).
+ *  - A kiln_event may be waited on and released from any thread.
  *  - kiln_device_count / kiln_device_name / kiln_version / kiln_status_string may be called from
  *    any thread.
  */
@@ -74,6 +75,7 @@ typedef struct kiln_tensor_info {
 
 typedef struct kiln_plan kiln_plan;
 typedef struct kiln_context kiln_context;
+typedef struct kiln_event kiln_event;
 
 /* ---- library ---- */
 KILN_API const char* kiln_version(void);
@@ -110,6 +112,7 @@ KILN_API const char* kiln_plan_target_device(const kiln_plan* plan);
  * context is created and a note is written to stderr; a missing capability is
  * KILN_ERROR_UNSUPPORTED naming it. */
 KILN_API kiln_status kiln_context_create(const kiln_plan* plan, const char* device, kiln_context** out);
+/* Waits for the context's enqueued inferences, then frees it. */
 KILN_API void kiln_context_release(kiln_context* ctx);
 
 /* Binds caller memory for input `name`: `dtype`, `rank` and `dims` must equal the plan's input
@@ -124,8 +127,30 @@ KILN_API kiln_status kiln_context_bind_input(kiln_context* ctx, const char* name
 KILN_API kiln_status kiln_context_bind_output(kiln_context* ctx, const char* name, void* data,
                                               size_t size_bytes);
 /* Runs one inference synchronously: every input and output must be bound. On failure the
- * context stays usable. */
+ * context stays usable. Waits for inferences enqueued earlier on the context first. */
 KILN_API kiln_status kiln_context_run(kiln_context* ctx);
+/* ---- asynchronous inference ----
+ * kiln_enqueue starts one inference on kiln's CPU worker pool and returns at once. Inferences
+ * enqueued on one context run in submission order (a context holds one set of activations);
+ * inferences on different contexts of the same plan run concurrently, sharing the plan's
+ * weights, so create one context per inference you want in flight. The bound buffers must stay
+ * valid and unchanged until the inference's event completes. */
+/* Starts an inference. On success *event (if event is not NULL) is owned by the caller and must
+ * be released with kiln_event_release, before or after it completes. */
+KILN_API kiln_status kiln_enqueue(kiln_context* ctx, kiln_event** event);
+/* Blocks until the inference completes and returns its status; kiln_last_error() then holds
+ * its message. May be called several times and from any thread. */
+KILN_API kiln_status kiln_wait(kiln_event* event);
+/* Non-blocking: 1 if the inference has completed, else 0. */
+KILN_API int32_t kiln_event_is_done(kiln_event* event);
+/* Calls callback(status, message, user) once the inference completes: on a kiln worker thread,
+ * or at once on the calling thread if it already has. The callback must not block, wait on or
+ * release the context that runs the inference. `message` is valid during the call only. */
+KILN_API kiln_status kiln_event_set_callback(kiln_event* event,
+                                             void (*callback)(kiln_status status, const char* message, void* user),
+                                             void* user);
+KILN_API void kiln_event_release(kiln_event* event);
+
 /* Label of the device the context runs on, e.g. "opencl:0 (pthread-...)"; owned by ctx. */
 KILN_API const char* kiln_context_device(const kiln_context* ctx);
 

@@ -18,6 +18,9 @@ struct kiln_plan {
 struct kiln_context {
   std::unique_ptr<kiln::ExecutionContext> ctx;
 };
+struct kiln_event {
+  std::shared_ptr<kiln::InferenceEvent> ev;
+};
 
 namespace {
 thread_local std::string g_last_error;
@@ -164,9 +167,43 @@ kiln_status kiln_context_bind_output(kiln_context* ctx, const char* name, void* 
 kiln_status kiln_context_run(kiln_context* ctx) {
   return guarded([&] {
     if (!ctx) return kiln::invalid_argument("kiln_context_run: NULL context");
+    ctx->ctx->wait_idle();
     return ctx->ctx->run();
   });
 }
+
+kiln_status kiln_enqueue(kiln_context* ctx, kiln_event** event) {
+  return guarded([&] {
+    if (!ctx) return kiln::invalid_argument("kiln_enqueue: NULL context");
+    auto ev = ctx->ctx->enqueue();
+    if (event) *event = new kiln_event{std::move(ev)};
+    return kiln::Status::ok();
+  });
+}
+
+kiln_status kiln_wait(kiln_event* event) {
+  return guarded([&] {
+    if (!event) return kiln::invalid_argument("kiln_wait: NULL event");
+    std::string msg;
+    int code = event->ev->wait(&msg);
+    return kiln::Status(static_cast<kiln::StatusCode>(code), msg);
+  });
+}
+
+int32_t kiln_event_is_done(kiln_event* event) { return event && event->ev->done() ? 1 : 0; }
+
+kiln_status kiln_event_set_callback(kiln_event* event,
+                                    void (*callback)(kiln_status, const char*, void*), void* user) {
+  return guarded([&] {
+    if (!event || !callback) return kiln::invalid_argument("kiln_event_set_callback: NULL argument");
+    event->ev->on_complete([callback, user](int code, const std::string& msg) {
+      callback(static_cast<kiln_status>(code), msg.c_str(), user);
+    });
+    return kiln::Status::ok();
+  });
+}
+
+void kiln_event_release(kiln_event* event) { delete event; }
 
 const char* kiln_context_device(const kiln_context* ctx) {
   return ctx ? ctx->ctx->device().label.c_str() : "";

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "runtime/core/alloc_stats.h"
 #include "runtime/core/sha256.h"
 
 namespace kiln {
@@ -59,16 +60,54 @@ std::string program_cache_dir() {
   return "";
 }
 
-Status ClRuntime::create(const ClDeviceInfo& dev, std::unique_ptr<ClRuntime>* out) {
-  std::unique_ptr<ClRuntime> rt(new ClRuntime());
-  rt->info_ = dev;
+Status ClDeviceContext::get(int index, std::shared_ptr<ClDeviceContext>* out) {
+  static std::mutex mu;
+  static std::map<int, std::weak_ptr<ClDeviceContext>> live;
+  const auto& devs = opencl_devices();
+  if (index < 0 || index >= static_cast<int>(devs.size()))
+    return not_found("OpenCL device " + std::to_string(index) + " does not exist");
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto existing = live[index].lock()) {
+    *out = existing;
+    return Status::ok();
+  }
+  std::shared_ptr<ClDeviceContext> dc(new ClDeviceContext());
+  const ClDeviceInfo& dev = devs[index];
+  dc->info_ = dev;
   cl_int err = CL_SUCCESS;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                    reinterpret_cast<cl_context_properties>(dev.platform), 0};
-  rt->context_ = clCreateContext(props, 1, &dev.device, nullptr, nullptr, &err);
+  dc->context_ = clCreateContext(props, 1, &dev.device, nullptr, nullptr, &err);
   KILN_CL(err, "clCreateContext on " + dev.caps.name);
-  rt->queue_ = clCreateCommandQueue(rt->context_, dev.device, CL_QUEUE_PROFILING_ENABLE, &err);
-  KILN_CL(err, "clCreateCommandQueue on " + dev.caps.name);
+  live[index] = dc;
+  *out = std::move(dc);
+  return Status::ok();
+}
+
+ClDeviceContext::~ClDeviceContext() {
+  for (auto& [k, v] : programs_) clReleaseProgram(v);
+  if (context_) clReleaseContext(context_);
+}
+
+Status ClDeviceContext::program(const std::string& source, const std::string& options, cl_program* out) {
+  const std::string key = sha256_hex(source + '\x1f' + options);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = programs_.find(key);
+  if (it == programs_.end()) {
+    cl_program prog = nullptr;
+    KILN_TRY(build_program(source, options, &prog));
+    it = programs_.emplace(key, prog).first;
+  }
+  *out = it->second;
+  return Status::ok();
+}
+
+Status ClRuntime::create(std::shared_ptr<ClDeviceContext> device, std::unique_ptr<ClRuntime>* out) {
+  std::unique_ptr<ClRuntime> rt(new ClRuntime());
+  rt->device_ = std::move(device);
+  cl_int err = CL_SUCCESS;
+  rt->queue_ = clCreateCommandQueue(rt->context(), rt->device(), CL_QUEUE_PROFILING_ENABLE, &err);
+  KILN_CL(err, "clCreateCommandQueue on " + rt->info().caps.name);
   *out = std::move(rt);
   return Status::ok();
 }
@@ -77,16 +116,14 @@ ClRuntime::~ClRuntime() {
   if (queue_) clFinish(queue_);
   for (auto& [k, v] : scratch_) clReleaseMemObject(v.first);
   for (auto& [k, v] : kernels_) clReleaseKernel(v);
-  for (auto& [k, v] : programs_) clReleaseProgram(v);
   if (queue_) {
     clFinish(queue_);
     clReleaseCommandQueue(queue_);
   }
-  if (context_) clReleaseContext(context_);
 }
 
-Status ClRuntime::build_program(const std::string& source, const std::string& options,
-                                cl_program* out) {
+Status ClDeviceContext::build_program(const std::string& source, const std::string& options,
+                                      cl_program* out) {
   const std::string key = sha256_hex(source + '\x1f' + options + '\x1f' + info_.caps.name + '\x1f' +
                                      info_.caps.driver_version + '\x1f' + info_.platform_version);
   const std::string dir = program_cache_dir();
@@ -134,21 +171,16 @@ Status ClRuntime::build_program(const std::string& source, const std::string& op
 
 Status ClRuntime::kernel(const std::string& source, const std::string& options,
                          const std::string& name, cl_kernel* out) {
-  const std::string pkey = sha256_hex(source + '\x1f' + options);
-  const std::string kkey = pkey + ':' + name;
+  const std::string kkey = sha256_hex(source + '\x1f' + options) + ':' + name;
   auto kit = kernels_.find(kkey);
   if (kit != kernels_.end()) {
     *out = kit->second;
     return Status::ok();
   }
-  auto pit = programs_.find(pkey);
-  if (pit == programs_.end()) {
-    cl_program prog = nullptr;
-    KILN_TRY(build_program(source, options, &prog));
-    pit = programs_.emplace(pkey, prog).first;
-  }
+  cl_program prog = nullptr;
+  KILN_TRY(device_->program(source, options, &prog));
   cl_int err = CL_SUCCESS;
-  cl_kernel k = clCreateKernel(pit->second, name.c_str(), &err);
+  cl_kernel k = clCreateKernel(prog, name.c_str(), &err);
   KILN_CL(err, "clCreateKernel(" + name + ")");
   kernels_[kkey] = k;
   *out = k;
@@ -158,7 +190,8 @@ Status ClRuntime::kernel(const std::string& source, const std::string& options,
 Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
   cl_int err = CL_SUCCESS;
   // Zero-size tensors still get a 1-byte buffer so kernels always receive a valid cl_mem.
-  *out = clCreateBuffer(context_, CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
+  *out = clCreateBuffer(context(), CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
+  count_runtime_allocation();
   KILN_CL(err, "allocating " + std::to_string(bytes) + " bytes for " + what);
   return Status::ok();
 }

@@ -1,6 +1,10 @@
-// One OpenCL device opened for execution: context, in-order queue, kernel cache, buffers.
-// Programs are built once per process per (source, options, device) and their binaries are
-// cached on disk, keyed by sha256 of source, options, device name and driver version.
+// OpenCL execution state, in two parts:
+//  - ClDeviceContext: one per device per process, shared by every execution context on it
+//    (thread-safe): the cl_context and the program cache. Programs are built once per process
+//    per (source, options) and their binaries cached on disk, keyed by sha256 of source,
+//    options, device name and driver version.
+//  - ClRuntime: one per execution context (used by one thread at a time): an in-order
+//    profiling-enabled queue, kernel objects (clSetKernelArg is not thread-safe) and buffers.
 #pragma once
 #include <map>
 #include <memory>
@@ -12,17 +16,42 @@
 
 namespace kiln {
 
+class ClDeviceContext {
+ public:
+  // The process-wide context of OpenCL device `index` (in opencl_devices() order), created on
+  // first use and released when its last user goes away.
+  static Status get(int index, std::shared_ptr<ClDeviceContext>* out);
+  ~ClDeviceContext();
+  ClDeviceContext(const ClDeviceContext&) = delete;
+  ClDeviceContext& operator=(const ClDeviceContext&) = delete;
+
+  cl_context context() const { return context_; }
+  const ClDeviceInfo& info() const { return info_; }
+  // Built program for (source, options); owned by this context.
+  Status program(const std::string& source, const std::string& options, cl_program* out);
+
+ private:
+  ClDeviceContext() = default;
+  Status build_program(const std::string& source, const std::string& options, cl_program* out);
+
+  ClDeviceInfo info_;
+  cl_context context_ = nullptr;
+  std::mutex mu_;
+  std::map<std::string, cl_program> programs_;  // key: sha of source+options
+};
+
 class ClRuntime {
  public:
-  static Status create(const ClDeviceInfo& dev, std::unique_ptr<ClRuntime>* out);
+  static Status create(std::shared_ptr<ClDeviceContext> device, std::unique_ptr<ClRuntime>* out);
   ~ClRuntime();
   ClRuntime(const ClRuntime&) = delete;
   ClRuntime& operator=(const ClRuntime&) = delete;
 
-  cl_context context() const { return context_; }
+  cl_context context() const { return device_->context(); }
   cl_command_queue queue() const { return queue_; }
-  cl_device_id device() const { return info_.device; }
-  const ClDeviceInfo& info() const { return info_; }
+  cl_device_id device() const { return device_->info().device; }
+  const ClDeviceInfo& info() const { return device_->info(); }
+  const std::shared_ptr<ClDeviceContext>& device_context() const { return device_; }
 
   // Kernel `name` from a program built from `source` with `options`. The kernel object is owned
   // by this runtime and reused; callers set all its arguments before each enqueue.
@@ -46,13 +75,10 @@ class ClRuntime {
 
  private:
   ClRuntime() = default;
-  Status build_program(const std::string& source, const std::string& options, cl_program* out);
 
-  ClDeviceInfo info_;
-  cl_context context_ = nullptr;
+  std::shared_ptr<ClDeviceContext> device_;
   cl_command_queue queue_ = nullptr;
-  std::map<std::string, cl_program> programs_;  // key: sha of source+options
-  std::map<std::string, cl_kernel> kernels_;    // key: program key + kernel name
+  std::map<std::string, cl_kernel> kernels_;  // key: source+options hash + kernel name
   std::map<int, std::pair<cl_mem, size_t>> scratch_;  // slot -> buffer, size
 };
 

@@ -1,5 +1,6 @@
 #include "runtime/device/devices.h"
 
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -50,6 +51,7 @@ std::vector<ClDeviceInfo> enumerate() {
       info.type = device_val<cl_device_type>(d, CL_DEVICE_TYPE);
       info.platform_name = platform_str(p, CL_PLATFORM_NAME);
       info.platform_version = platform_str(p, CL_PLATFORM_VERSION);
+      info.base_addr_align = std::max<uint64_t>(device_val<cl_uint>(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN) / 8, 64);
       DeviceCaps& c = info.caps;
       c.kind = "opencl";
       c.name = device_str(d, CL_DEVICE_NAME);

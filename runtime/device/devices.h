@@ -17,6 +17,7 @@ struct ClDeviceInfo {
   cl_device_type type = 0;
   std::string platform_name;
   std::string platform_version;
+  uint64_t base_addr_align = 128;  // bytes; sub-buffer origins must be multiples of it
   DeviceCaps caps;
 };
 

@@ -4,6 +4,10 @@
 #include <cstring>
 
 #include "runtime/ops/kernel_api.h"
+#include "runtime/core/alloc_stats.h"
+#include "runtime/exec/device_weights.h"
+#include "runtime/exec/memory_plan.h"
+#include "runtime/profile/profiler.h"
 #include "runtime/plan/partition.h"
 
 namespace kiln {
@@ -56,16 +60,17 @@ Status ExecutionContext::create(std::shared_ptr<const Plan> plan, const std::str
 }
 
 ExecutionContext::~ExecutionContext() {
+  wait_idle();
   if (cl_) cl_->finish().is_ok();
-  for (cl_mem m : dev_)
-    if (m) clReleaseMemObject(m);
+  for (size_t t = 0; t < dev_.size(); ++t)
+    if (dev_[t] && plan_->tensors[t].kind != TensorKind::kConstant) clReleaseMemObject(dev_[t]);
+  if (dev_arena_) clReleaseMemObject(dev_arena_);
 }
 
 Status ExecutionContext::init() {
   const Plan& p = *plan_;
   const size_t nt = p.tensors.size();
   backends_ = node_backends_for(p, device_);
-  host_.resize(nt);
   dev_.assign(nt, nullptr);
   input_ptr_.assign(nt, nullptr);
   output_ptr_.assign(nt, nullptr);
@@ -82,29 +87,37 @@ Status ExecutionContext::init() {
                          n.op + "'");
   }
 
-  std::vector<uint8_t> used_on_dev(nt, 0), used_on_host(nt, 0);
-  for (size_t i = 0; i < p.nodes.size(); ++i) {
-    auto& used = backends_[i] == Backend::kOpenCL ? used_on_dev : used_on_host;
-    for (int32_t t : p.nodes[i].inputs)
-      if (t >= 0) used[t] = 1;
-    for (int32_t t : p.nodes[i].outputs) used[t] = 1;
-  }
-  for (int32_t t : p.outputs) used_on_host[t] = 1;
-
-  for (size_t t = 0; t < nt; ++t) {
-    const PlanTensor& pt = p.tensors[t];
-    if (pt.kind == TensorKind::kActivation && used_on_host[t]) host_[t] = HostTensor(pt.dtype, pt.shape);
+  constexpr uint64_t kHostAlign = 64;
+  const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign);
+  host_offset_ = host.offset;
+  host_arena_bytes_ = host.size;
+  if (host.size) {
+    host_arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kHostAlign, host.size)));
+    count_runtime_allocation();
+    if (!host_arena_) return out_of_memory("cannot allocate " + std::to_string(host.size) + " bytes of host activations");
   }
   if (std::find(backends_.begin(), backends_.end(), Backend::kOpenCL) == backends_.end())
     return Status::ok();
 
-  KILN_TRY(ClRuntime::create(opencl_devices()[device_.opencl_index], &cl_));
+  const ClDeviceInfo& dev = opencl_devices()[device_.opencl_index];
+  std::shared_ptr<ClDeviceContext> dc;
+  KILN_TRY(ClDeviceContext::get(device_.opencl_index, &dc));
+  KILN_TRY(ClRuntime::create(dc, &cl_));
+  KILN_TRY(DeviceWeights::get(plan_, device_.opencl_index, backends_, &weights_));
+  const ArenaPlan devp = plan_arena(p, backends_, Backend::kOpenCL, dev.base_addr_align);
+  dev_arena_bytes_ = devp.size;
+  if (devp.size) KILN_TRY(cl_->alloc(devp.size, &dev_arena_, "device activations"));
   for (size_t t = 0; t < nt; ++t) {
-    if (!used_on_dev[t]) continue;
     const PlanTensor& pt = p.tensors[t];
-    KILN_TRY(cl_->alloc(pt.bytes(), &dev_[t], "tensor '" + pt.name + "'"));
-    if (pt.kind == TensorKind::kConstant)
-      KILN_TRY(cl_->upload(dev_[t], p.weight_data(pt), pt.bytes(), "weights '" + pt.name + "'"));
+    if (pt.kind == TensorKind::kConstant) {
+      dev_[t] = weights_->buffer(static_cast<int32_t>(t));
+    } else if (devp.offset[t] >= 0) {
+      cl_buffer_region region{static_cast<size_t>(devp.offset[t]), std::max<size_t>(pt.bytes(), 1)};
+      cl_int err = CL_SUCCESS;
+      dev_[t] = clCreateSubBuffer(dev_arena_, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+      count_runtime_allocation();
+      KILN_CL(err, "carving tensor '" + pt.name + "' out of the device arena");
+    }
   }
   return cl_->finish();
 }
@@ -154,24 +167,35 @@ TensorView ExecutionContext::host_view(int32_t t) {
     case TensorKind::kActivation:
       break;
   }
-  if (host_[t].dtype() == DType::kUndefined) host_[t] = HostTensor(pt.dtype, pt.shape);
-  return host_[t].view();
+  return TensorView{pt.dtype, pt.shape, host_arena_.get() + host_offset_[t]};
+}
+
+Status ExecutionContext::marker(cl_event* ev) {
+  *ev = nullptr;
+  if (!profiler_) return Status::ok();
+  KILN_CL(clEnqueueMarkerWithWaitList(cl_->queue(), 0, nullptr, ev), "enqueueing a profiling marker");
+  return Status::ok();
 }
 
 Status ExecutionContext::ensure_on(int32_t t, Backend b) {
   const PlanTensor& pt = plan_->tensors[t];
-  if (b == Backend::kCpu) {
-    if (on_host_[t]) return Status::ok();
-    TensorView v = host_view(t);
-    KILN_TRY(cl_->download(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'"));
-    on_host_[t] = 1;
-    return Status::ok();
-  }
-  if (on_dev_[t]) return Status::ok();
+  if (b == Backend::kCpu ? on_host_[t] : on_dev_[t]) return Status::ok();
   if (!dev_[t]) return internal_error("tensor '" + pt.name + "' has no device buffer");
+  const int64_t t0 = Profiler::now_ns();
+  cl_event before, after;
+  KILN_TRY(marker(&before));
   TensorView v = host_view(t);
-  KILN_TRY(cl_->upload(dev_[t], v.data, pt.bytes(), "tensor '" + pt.name + "'"));
-  on_dev_[t] = 1;
+  // The tensor name alone as context: no string is built on the success path.
+  Status st = b == Backend::kCpu ? cl_->download(dev_[t], v.data, pt.bytes(), pt.name)
+                                 : cl_->upload(dev_[t], v.data, pt.bytes(), pt.name);
+  if (st.is_ok()) st = marker(&after);
+  if (profiler_ && st.is_ok())
+    profiler_->add_device(b == Backend::kCpu ? ProfileEvent::Kind::kDownload : ProfileEvent::Kind::kUpload, -1, t,
+                          before, after, t0);
+  else if (before)
+    clReleaseEvent(before);
+  KILN_TRY(st);
+  (b == Backend::kCpu ? on_host_ : on_dev_)[t] = 1;
   return Status::ok();
 }
 
@@ -185,16 +209,28 @@ Status ExecutionContext::run_node(size_t n) {
     std::vector<TensorView> in, out;
     for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
     for (int32_t t : node.outputs) out.push_back(host_view(t));
+    const int64_t t0 = profiler_ ? Profiler::now_ns() : 0;
     KILN_TRY(run_cpu_kernel(node, in, out));
+    if (profiler_)
+      profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns());
   } else {
+    const int64_t t0 = Profiler::now_ns();
+    cl_event before, after;
+    KILN_TRY(marker(&before));
     ClKernelArgs args{*cl_, p, node, {}, {}};
     for (int32_t t : node.inputs)
       args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape}
                                    : ClTensor{});
     for (int32_t t : node.outputs)
       args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape});
-    KILN_TRY(opencl_registry().find(node.op)->run(args).with_context(
-        "node '" + node.name + "' (" + node.op + ", opencl)"));
+    Status st = opencl_registry().find(node.op)->run(args);
+    if (!st) st = st.with_context("node '" + node.name + "' (" + node.op + ", opencl)");
+    if (st.is_ok()) st = marker(&after);
+    if (profiler_ && st.is_ok())
+      profiler_->add_device(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, before, after, t0);
+    else if (before)
+      clReleaseEvent(before);
+    KILN_TRY(st);
   }
   for (int32_t t : node.outputs) {
     on_host_[t] = b == Backend::kCpu;
@@ -228,7 +264,52 @@ Status ExecutionContext::run() {
     Status f = cl_->finish();
     if (st.is_ok()) st = f;
   }
+  if (profiler_) {
+    Status f = profiler_->end_run();
+    if (st.is_ok()) st = f;
+  }
   return st;
+}
+
+std::shared_ptr<InferenceEvent> ExecutionContext::enqueue() {
+  auto ev = std::make_shared<InferenceEvent>();
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  pending_.push_back(ev);
+  if (!draining_) {
+    draining_ = true;
+    WorkerPool::instance().submit([this] { drain(); });
+  }
+  return ev;
+}
+
+void ExecutionContext::drain() {
+  for (;;) {
+    std::shared_ptr<InferenceEvent> ev;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      if (pending_.empty()) {
+        draining_ = false;
+        idle_cv_.notify_all();
+        return;
+      }
+      ev = pending_.front();
+      pending_.pop_front();
+    }
+    Status st;
+    try {
+      st = run();
+    } catch (const std::bad_alloc&) {
+      st = out_of_memory("host allocation failed");
+    } catch (const std::exception& e) {
+      st = internal_error(std::string("unexpected exception: ") + e.what());
+    }
+    ev->complete(static_cast<int>(st.code()), st.message());
+  }
+}
+
+void ExecutionContext::wait_idle() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  idle_cv_.wait(lock, [this] { return !draining_ && pending_.empty(); });
 }
 
 }  // namespace kiln

@@ -1,6 +1,10 @@
 // Runs a plan on one device. Nodes run in plan order on their backend; a tensor is copied
 // between host and device only when a node on the other backend reads it.
 #pragma once
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +13,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/device/devices.h"
+#include "runtime/exec/worker_pool.h"
 #include "runtime/plan/plan.h"
 
 namespace kiln {
@@ -32,10 +37,22 @@ class ExecutionContext {
                     size_t bytes);
   Status bind_output(const std::string& name, void* data, size_t bytes);
   Status run();
+  // Starts one inference on the worker pool and returns its completion event. Inferences of one
+  // context run in submission order; the bound buffers must stay valid until the event
+  // completes. Different contexts run concurrently.
+  std::shared_ptr<InferenceEvent> enqueue();
+  // Records every node and transfer of the following runs into `profiler` (nullptr: off).
+  // The profiler must outlive its use; not for contexts with inferences in flight.
+  void set_profiler(class Profiler* profiler) { profiler_ = profiler; }
+  // Waits for every inference enqueued on this context.
+  void wait_idle();
 
   const Plan& plan() const { return *plan_; }
   const ResolvedDevice& device() const { return device_; }
   const std::vector<Backend>& node_backends() const { return backends_; }
+  // Peak activation memory of one inference on each side (the arenas' sizes).
+  uint64_t host_arena_bytes() const { return host_arena_bytes_; }
+  uint64_t device_arena_bytes() const { return dev_arena_bytes_; }
 
  private:
   ExecutionContext() = default;
@@ -48,12 +65,28 @@ class ExecutionContext {
   ResolvedDevice device_;
   std::vector<Backend> backends_;
   std::unique_ptr<ClRuntime> cl_;
+  std::shared_ptr<const class DeviceWeights> weights_;  // shared with other contexts of the plan
 
-  std::vector<HostTensor> host_;         // activations that live on the host at some point
-  std::vector<cl_mem> dev_;              // device buffers (constants uploaded at create)
+  // Host activations live in one arena, device activations in one buffer carved into
+  // sub-buffers; offsets come from plan_arena() (liveness-based reuse).
+  std::unique_ptr<uint8_t, void (*)(void*)> host_arena_{nullptr, std::free};
+  std::vector<int64_t> host_offset_;     // by tensor; -1 = not in the host arena
+  cl_mem dev_arena_ = nullptr;
+  std::vector<cl_mem> dev_;              // by tensor: constant buffer or arena sub-buffer
+  uint64_t host_arena_bytes_ = 0, dev_arena_bytes_ = 0;
   std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
   std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
+  class Profiler* profiler_ = nullptr;
+  // Brackets device work with queue markers when profiling.
+  Status marker(cl_event* ev);
+
+  // Asynchronous inferences waiting to run on this context, drained by one pool task at a time.
+  void drain();
+  std::mutex queue_mu_;
+  std::condition_variable idle_cv_;
+  std::deque<std::shared_ptr<InferenceEvent>> pending_;
+  bool draining_ = false;
 };
 
 }  // namespace kiln

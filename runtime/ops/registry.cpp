@@ -36,7 +36,9 @@ Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& input
   CpuKernelFn fn = cpu_registry().find(node.op);
   if (!fn) return unsupported("no CPU kernel for op " + node.op);
   CpuKernelArgs args{node, inputs, outputs};
-  return fn(args).with_context("node '" + node.name + "' (" + node.op + ")");
+  Status st = fn(args);
+  if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ")");
+  return st;
 }
 
 }  // namespace kiln

@@ -1,16 +1,42 @@
-// Partition v0: each node goes to the OpenCL backend when the device is an OpenCL device and
-// kiln has an OpenCL kernel supporting the node there; everything else goes to the CPU backend,
-// which implements every op.
+// Partitioning: which backend runs each node. The OpenCL backend takes a node only if kiln has
+// an OpenCL kernel that supports it on the device; among the backends that can run a node, a
+// cost model picks the cheaper one, counting the node's estimated time on each backend and the
+// transfers its inputs would need. The CPU backend implements every op and is the fallback.
 #pragma once
+#include <set>
+#include <string>
 #include <vector>
 
 #include "runtime/plan/plan.h"
 
 namespace kiln {
 
-std::vector<Backend> partition_nodes(const Plan& plan, const DeviceCaps& device);
+enum class PartitionPolicy : uint8_t {
+  kDeviceFirst,  // every node the OpenCL device supports runs there (kiln build's default)
+  kCostModel,    // the cheaper backend per node, transfers included (--partition cost)
+};
+
+struct PartitionOptions {
+  PartitionPolicy policy = PartitionPolicy::kDeviceFirst;
+  std::set<std::string> cpu_nodes;  // node names forced onto the CPU (--cpu-nodes)
+  // Host<->device transfer bandwidth in GB/s and latency in microseconds; <= 0: from the
+  // device (a GPU sits behind PCIe, a CPU OpenCL device shares host memory).
+  double transfer_gbps = 0;
+  double transfer_latency_us = -1;
+};
+
+// Throughput model of one backend on one device, from its capabilities.
+struct BackendModel {
+  double gflops = 1;     // sustained arithmetic rate
+  double gbps = 1;       // sustained memory bandwidth
+  double launch_us = 1;  // fixed cost per node
+};
+BackendModel backend_model(Backend b, const DeviceCaps& device);
+
+std::vector<Backend> partition_nodes(const Plan& plan, const DeviceCaps& device,
+                                     const PartitionOptions& options = {});
 
 // Sets each node's backend from partition_nodes and recomputes the segments.
-void apply_partition(Plan* plan, const DeviceCaps& device);
+void apply_partition(Plan* plan, const DeviceCaps& device, const PartitionOptions& options = {});
 
 }  // namespace kiln

@@ -7,6 +7,20 @@ namespace kiln {
 namespace {
 
 constexpr size_t kMaxRank = 16;
+// No real tensor comes near this (256 TiB); anything above is corruption.
+constexpr uint64_t kMaxTensorBytes = uint64_t{1} << 48;
+
+// Byte size of a dense tensor, or false when it overflows or exceeds kMaxTensorBytes. Checked
+// before anything is allocated, so corrupted dims cannot request absurd amounts of memory.
+bool checked_bytes(DType dt, const Shape& shape, uint64_t* out) {
+  uint64_t bytes = dtype_size(dt);
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && bytes > kMaxTensorBytes / static_cast<uint64_t>(d))) return false;
+    bytes *= static_cast<uint64_t>(d);
+  }
+  *out = bytes;
+  return true;
+}
 
 // Decoding helpers: each returns false on truncation or an impossible value; the caller names
 // the section being read.
@@ -85,11 +99,13 @@ bool read_attrs(ByteReader& r, Attributes* attrs) {
         int32_t dt;
         Shape shape;
         uint64_t nbytes;
+        uint64_t expect;
         if (!r.i32(&dt) || !dtype_is_storable(static_cast<DType>(dt)) || !read_shape(r, &shape) ||
-            !r.count(&nbytes, 1))
+            !r.count(&nbytes, 1) || !checked_bytes(static_cast<DType>(dt), shape, &expect) ||
+            expect != nbytes)
           return false;
         auto t = std::make_shared<HostTensor>(static_cast<DType>(dt), shape);
-        if (t->size_bytes() != nbytes || !r.raw(t->data(), nbytes)) return false;
+        if (!r.raw(t->data(), nbytes)) return false;
         attrs->set(name, std::shared_ptr<const HostTensor>(t));
         break;
       }
@@ -179,6 +195,10 @@ Status parse_plan(const uint8_t* data, size_t size, Plan* out) {
                         " is not supported (this runtime reads version " +
                         std::to_string(kPlanFormatVersion) + "; rebuild the plan)");
   if (header_bytes != kPlanHeaderBytes) return invalid_plan("bad header size");
+  // The header padding is outside the checksum; requiring zeros keeps it usable by later
+  // format versions and catches damage there too.
+  for (size_t i = 40; i < kPlanHeaderBytes; ++i)
+    if (data[i] != 0) return invalid_plan("reserved header bytes are not zero (corrupted header?)");
   if (file_size != size)
     return invalid_plan("plan header says " + std::to_string(file_size) + " bytes but " +
                         std::to_string(size) + " are present (truncated or padded file)");
@@ -228,6 +248,13 @@ Status verify_plan(const Plan& p) {
   std::vector<uint8_t> ready(p.tensors.size(), 0);
   for (int32_t i = 0; i < nt; ++i) {
     const PlanTensor& t = p.tensors[i];
+    // Sizes are computed as int64 products everywhere (PlanTensor::bytes, shape_numel): bound
+    // them here so a corrupted dim cannot overflow them or request an absurd allocation.
+    if (!dtype_is_storable(t.dtype) || t.shape.size() > kMaxRank)
+      return invalid_plan("tensor '" + t.name + "' has a bad dtype or rank");
+    uint64_t bytes;
+    if (!checked_bytes(t.dtype, t.shape, &bytes))
+      return invalid_plan("tensor '" + t.name + "' has an impossible shape " + shape_str(t.shape));
     if (t.kind == TensorKind::kConstant) {
       if (t.weight_bytes != t.bytes() || t.weight_offset > p.weights.size() ||
           t.weight_bytes > p.weights.size() - t.weight_offset)

@@ -240,6 +240,18 @@ Status import_onnx_file(const std::string& path, ir::Graph* out) {
   return import_onnx_bytes(bytes, dir, out).with_context("model '" + path + "'");
 }
 
+Status list_onnx_ops(const std::string& bytes, std::vector<std::string>* ops) {
+  onnx::ModelProto model;
+  if (bytes.empty() || !model.ParseFromString(bytes))
+    return invalid_model("not a valid ONNX model (protobuf parse failed)");
+  ops->clear();
+  for (const auto& n : model.graph().node()) {
+    const std::string dom = n.domain() == "ai.onnx" ? "" : n.domain();
+    ops->push_back(dom.empty() ? n.op_type() : dom + "::" + n.op_type());
+  }
+  return Status::ok();
+}
+
 Status parse_tensor_proto(const std::string& bytes, HostTensor* out, std::string* name) {
   onnx::TensorProto tp;
   if (!tp.ParseFromString(bytes)) return invalid_model("not a valid TensorProto");

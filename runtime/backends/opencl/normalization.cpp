@@ -1,8 +1,120 @@
-// Softmax, LogSoftmax, BatchNormalization, InstanceNormalization, LayerNormalization, reductions, pooling. (stub: not implemented yet)
-#include "runtime/ops/kernel_api.h"
+// OpenCL Softmax, LogSoftmax, BatchNormalization, InstanceNormalization, LayerNormalization
+// (kernels/softmax.cl, kernels/norm.cl); registers the family's reductions and pooling too.
+#include "runtime/backends/normalization_geometry.h"
+#include "runtime/backends/opencl/normalization_cl.h"
 
 namespace kiln {
 
-void register_normalization_opencl(ClRegistry& r) {}
+void register_normalization_reduce_opencl(ClRegistry& r);
+void register_normalization_pool_opencl(ClRegistry& r);
+
+namespace {
+
+// Float32 inputs whose element counts fit the kernels' int indexing.
+bool float32_inputs(const PlanNode& n, const Plan& p, const DeviceCaps&) {
+  for (int32_t t : n.inputs)
+    if (t >= 0 && (p.tensors[t].dtype != DType::kFloat32 || !normcl::fits_int(shape_numel(p.tensors[t].shape))))
+      return false;
+  return true;
+}
+
+template <bool kLog>
+Status softmax_cl(ClKernelArgs& a) {
+  const normgeo::Rows r = normgeo::softmax_rows(a.inputs[0].shape, a.attrs());
+  const int rows = static_cast<int>(r.outer * r.inner), n = static_cast<int>(r.n), inner = static_cast<int>(r.inner);
+  if (rows == 0 || n == 0) return Status::ok();
+  const std::string opts = kLog ? "-DLOG=1" : "-DLOG=0";
+  cl_kernel k;
+  if (normcl::use_group_per_row(rows, n, inner == 1)) {
+    KILN_TRY(normcl::kernel(a, "softmax", opts, "softmax_group", &k));
+    const size_t ls = normcl::group_size(a, k);
+    const size_t global = static_cast<size_t>(rows) * ls;
+    return ClLaunch(a.cl, k, "softmax_group")
+        .mem(a.inputs[0].mem).mem(a.outputs[0].mem).arg(n).arg(inner).local(ls * sizeof(float))
+        .run(1, &global, &ls);
+  }
+  KILN_TRY(normcl::kernel(a, "softmax", opts, "softmax_item", &k));
+  return ClLaunch(a.cl, k, "softmax_item")
+      .mem(a.inputs[0].mem).mem(a.outputs[0].mem).arg(rows).arg(n).arg(inner)
+      .run1d(rows, 64);
+}
+
+Status batchnorm_cl(ClKernelArgs& a) {
+  const ClTensor& x = a.inputs[0];
+  const int total = static_cast<int>(x.numel());
+  const int64_t c = x.shape[1];
+  const int inner = static_cast<int>(c && x.shape[0] ? x.numel() / (x.shape[0] * c) : 1);
+  const int params = static_cast<int>(a.inputs[1].numel());
+  const int per_channel = params == c ? 1 : 0;
+  const float eps = a.attrs().get_float("epsilon", 1e-5f);
+  cl_kernel k;
+  KILN_TRY(normcl::kernel(a, "norm", "", "batchnorm", &k));
+  return ClLaunch(a.cl, k, "batchnorm")
+      .mem(x.mem).mem(a.outputs[0].mem).mem(a.inputs[1].mem).mem(a.inputs[2].mem).mem(a.inputs[3].mem)
+      .mem(a.inputs[4].mem).arg(total).arg(std::max(inner, 1)).arg(params).arg(per_channel).arg(eps)
+      .run1d(total, 256);
+}
+
+struct NormParams {
+  cl_int w_mod, w_a, w_b, b_mod, b_a, b_b, has_b, want_mean, want_inv;
+};
+
+Status rownorm(ClKernelArgs& a, int64_t rows64, int64_t n64, float eps, cl_mem w, cl_mem b, cl_mem mean_out,
+               cl_mem inv_out, const NormParams& p) {
+  const int rows = static_cast<int>(rows64), n = static_cast<int>(n64);
+  if (rows == 0) return Status::ok();
+  // Unused buffer arguments get a valid buffer: some drivers reject null cl_mem arguments.
+  cl_mem dummy = a.outputs[0].mem;
+  cl_kernel k;
+  if (normcl::use_group_per_row(rows, n, true)) {
+    KILN_TRY(normcl::kernel(a, "norm", "", "rownorm_group", &k));
+    const size_t ls = normcl::group_size(a, k);
+    const size_t global = static_cast<size_t>(rows) * ls;
+    return ClLaunch(a.cl, k, "rownorm_group")
+        .mem(a.inputs[0].mem).mem(a.outputs[0].mem).mem(w).mem(b ? b : dummy)
+        .mem(mean_out ? mean_out : dummy).mem(inv_out ? inv_out : dummy).arg(n).arg(eps).arg(p)
+        .local(ls * sizeof(float)).run(1, &global, &ls);
+  }
+  KILN_TRY(normcl::kernel(a, "norm", "", "rownorm_item", &k));
+  return ClLaunch(a.cl, k, "rownorm_item")
+      .mem(a.inputs[0].mem).mem(a.outputs[0].mem).mem(w).mem(b ? b : dummy)
+      .mem(mean_out ? mean_out : dummy).mem(inv_out ? inv_out : dummy).arg(rows).arg(n).arg(eps).arg(p)
+      .run1d(rows, 64);
+}
+
+Status instancenorm_cl(ClKernelArgs& a) {
+  const ClTensor& x = a.inputs[0];
+  const int64_t nc = x.shape[0] * x.shape[1];
+  const int64_t inner = nc ? x.numel() / nc : 0;
+  const cl_int c = static_cast<cl_int>(x.shape[1]);
+  NormParams p{c, 1, 0, c, 1, 0, 1, 0, 0};
+  return rownorm(a, nc, inner, a.attrs().get_float("epsilon", 1e-5f), a.inputs[1].mem, a.inputs[2].mem, nullptr,
+                 nullptr, p);
+}
+
+Status layernorm_cl(ClKernelArgs& a) {
+  const normgeo::Rows r = normgeo::split_at(a.inputs[0].shape, a.attrs().get_int("axis", 0));
+  const int64_t mask = a.attrs().get_int("output_mask", 1);
+  const int mean_slot = normgeo::output_slot(a.outputs.size(), mask, 1);
+  const int inv_slot = normgeo::output_slot(a.outputs.size(), mask, 2);
+  const bool has_b = a.has_input(2);
+  NormParams p{1, 0, a.inputs[1].numel() == 1 ? 0 : 1, 1, 0, has_b && a.inputs[2].numel() != 1 ? 1 : 0,
+               has_b ? 1 : 0, mean_slot >= 0 ? 1 : 0, inv_slot >= 0 ? 1 : 0};
+  return rownorm(a, r.outer, r.n, a.attrs().get_float("epsilon", 1e-5f), a.inputs[1].mem,
+                 has_b ? a.inputs[2].mem : nullptr, mean_slot >= 0 ? a.outputs[mean_slot].mem : nullptr,
+                 inv_slot >= 0 ? a.outputs[inv_slot].mem : nullptr, p);
+}
+
+}  // namespace
+
+void register_normalization_opencl(ClRegistry& r) {
+  r.add("Softmax", softmax_cl<false>, float32_inputs);
+  r.add("LogSoftmax", softmax_cl<true>, float32_inputs);
+  r.add("BatchNormalization", batchnorm_cl, float32_inputs);
+  r.add("InstanceNormalization", instancenorm_cl, float32_inputs);
+  r.add("LayerNormalization", layernorm_cl, float32_inputs);
+  register_normalization_reduce_opencl(r);
+  register_normalization_pool_opencl(r);
+}
 
 }  // namespace kiln

@@ -1,0 +1,28 @@
+// What run/profile/bench share: load a plan, open contexts on a device, fill inputs from .npy
+// files or random values, bind outputs.
+#pragma once
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/core/tensor.h"
+#include "runtime/exec/execution_context.h"
+
+namespace kiln::cli {
+
+struct PlanSession {
+  std::shared_ptr<const Plan> plan;
+  std::map<std::string, HostTensor> inputs;  // by input name
+
+  Status load(const std::string& path);
+  // `specs` are NAME=FILE.npy; inputs not given get random values (floats uniform in [-1,1),
+  // integers in [0,3], bools 0/1) from a fixed seed.
+  Status prepare_inputs(const std::vector<std::string>& specs);
+  // A context on `device` with every input bound and every output bound to `outputs`.
+  Status open_context(const std::string& device, std::unique_ptr<ExecutionContext>* ctx,
+                      std::vector<HostTensor>* outputs, std::string* notice) const;
+};
+
+}  // namespace kiln::cli

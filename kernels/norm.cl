@@ -1,0 +1,86 @@
+// BatchNormalization (inference) and the row normalizations behind InstanceNormalization and
+// LayerNormalization.
+
+// One work-item per element. Parameters hold one value per channel (pidx_mod == C, inner
+// divides out) or one per (channel, position) for pre-9 spatial=0 (pidx_mod == C * inner).
+__kernel void batchnorm(__global const float* x, __global float* y, __global const float* scale,
+                        __global const float* bias, __global const float* mean, __global const float* var,
+                        int total, int inner, int pmod, int per_channel, float eps) {
+  const int i = get_global_id(0);
+  if (i >= total) return;
+  const int p = per_channel ? (i / inner) % pmod : i % pmod;
+  y[i] = (x[i] - mean[p]) * (scale[p] / sqrt(var[p] + eps)) + bias[p];
+}
+
+// Row normalization: each of `rows` contiguous rows of n values gets mean/variance (two-pass:
+// mean first, then the mean of squared deviations, which stays accurate for rows with a large
+// offset), then y = (x - mean) * inv_std * W + B. The W/B index of element j of row `row` is
+// (row % mod) * a + j * b: InstanceNormalization uses (C, 1, 0), LayerNormalization (1, 0, 1)
+// or (1, 0, 0) for a single value.
+typedef struct {
+  int w_mod, w_a, w_b, b_mod, b_a, b_b, has_b, want_mean, want_inv;
+} NormParams;
+
+void norm_write(__global const float* xr, __global float* yr, int row, int j, float mean, float inv,
+                       __global const float* w, __global const float* b, NormParams p) {
+  float v = (xr[j] - mean) * inv * w[(row % p.w_mod) * p.w_a + j * p.w_b];
+  if (p.has_b) v += b[(row % p.b_mod) * p.b_a + j * p.b_b];
+  yr[j] = v;
+}
+
+// One work-item per row (short rows).
+__kernel void rownorm_item(__global const float* x, __global float* y, __global const float* w,
+                           __global const float* b, __global float* mean_out, __global float* inv_out, int rows,
+                           int n, float eps, NormParams p) {
+  const int row = get_global_id(0);
+  if (row >= rows) return;
+  __global const float* xr = x + row * n;
+  float s = 0.0f;
+  for (int j = 0; j < n; ++j) s += xr[j];
+  const float mean = s / n;
+  float v = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    const float d = xr[j] - mean;
+    v += d * d;
+  }
+  const float inv = 1.0f / sqrt(v / n + eps);
+  if (p.want_mean) mean_out[row] = mean;
+  if (p.want_inv) inv_out[row] = inv;
+  for (int j = 0; j < n; ++j) norm_write(xr, y + row * n, row, j, mean, inv, w, b, p);
+}
+
+float group_sum(float v, __local float* part) {
+  const int lid = get_local_id(0), ls = get_local_size(0);
+  part[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = ls >> 1; s > 0; s >>= 1) {
+    if (lid < s) part[lid] += part[lid + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const float r = part[0];
+  barrier(CLK_LOCAL_MEM_FENCE);  // part is reused by the next reduction
+  return r;
+}
+
+// One work-group per row (long rows).
+__kernel void rownorm_group(__global const float* x, __global float* y, __global const float* w,
+                            __global const float* b, __global float* mean_out, __global float* inv_out, int n,
+                            float eps, NormParams p, __local float* part) {
+  const int row = get_group_id(0);
+  const int lid = get_local_id(0), ls = get_local_size(0);
+  __global const float* xr = x + row * n;
+  float s = 0.0f;
+  for (int j = lid; j < n; j += ls) s += xr[j];
+  const float mean = group_sum(s, part) / n;
+  float v = 0.0f;
+  for (int j = lid; j < n; j += ls) {
+    const float d = xr[j] - mean;
+    v += d * d;
+  }
+  const float inv = 1.0f / sqrt(group_sum(v, part) / n + eps);
+  if (lid == 0) {
+    if (p.want_mean) mean_out[row] = mean;
+    if (p.want_inv) inv_out[row] = inv;
+  }
+  for (int j = lid; j < n; j += ls) norm_write(xr, y + row * n, row, j, mean, inv, w, b, p);
+}

@@ -1,0 +1,92 @@
+// MaxPool (-DT=float|char|uchar, -DT_LOWEST) and AveragePool (float), one work-item per output
+// element, in the 3-D form of runtime/backends/normalization_geometry.h (1-D and 2-D pools
+// have leading unit dims). g: in[3], out[3], win[3], stride[3], dil[3], pad_begin[3],
+// pad_end[3].
+typedef struct {
+  int in[3], out[3], win[3], stride[3], dil[3], pad_begin[3], pad_end[3];
+} PoolGeom;
+
+// Taps k of a window starting at `start` (tap at start + k*dil) that fall inside [lo, hi).
+int2 tap_range(int start, int k, int dil, int lo, int hi) {
+  const int k0 = start >= lo ? 0 : (lo - start + dil - 1) / dil;
+  int k1 = start >= hi ? 0 : min(k, (hi - start + dil - 1) / dil);
+  return (int2)(k0, max(k0, k1));
+}
+
+#ifdef T
+// `ind` is written when want_ind (storage_order: 0 row-major, 1 column-major spatial index).
+__kernel void max_pool(__global const T* x, __global T* y, __global long* ind, int total, PoolGeom g,
+                       int want_ind, int col_major, int nsp) {
+  const int o = get_global_id(0);
+  if (o >= total) return;
+  int r = o;
+  const int ow = r % g.out[2]; r /= g.out[2];
+  const int oh = r % g.out[1]; r /= g.out[1];
+  const int od = r % g.out[0];
+  const int plane = r / g.out[0];
+  const int plane_in = g.in[0] * g.in[1] * g.in[2];
+  const int sd = od * g.stride[0] - g.pad_begin[0];
+  const int sh = oh * g.stride[1] - g.pad_begin[1];
+  const int sw = ow * g.stride[2] - g.pad_begin[2];
+  const int2 kd = tap_range(sd, g.win[0], g.dil[0], 0, g.in[0]);
+  const int2 kh = tap_range(sh, g.win[1], g.dil[1], 0, g.in[1]);
+  const int2 kw = tap_range(sw, g.win[2], g.dil[2], 0, g.in[2]);
+  __global const T* xp = x + plane * plane_in;
+  T best = T_LOWEST;
+  int best_at = -1;
+  for (int a = kd.x; a < kd.y; ++a)
+    for (int b = kh.x; b < kh.y; ++b) {
+      const int rowoff = ((sd + a * g.dil[0]) * g.in[1] + sh + b * g.dil[1]) * g.in[2];
+      for (int c = kw.x; c < kw.y; ++c) {
+        const int at = rowoff + sw + c * g.dil[2];
+        const T v = xp[at];
+        if (v > best || best_at < 0) {  // strict: the first maximum wins
+          best = v;
+          best_at = at;
+        }
+      }
+    }
+  y[o] = best;
+  if (want_ind) {
+    long idx = best_at;
+    if (col_major && best_at >= 0) {
+      const int w = best_at % g.in[2], h = best_at / g.in[2] % g.in[1], d = best_at / (g.in[1] * g.in[2]);
+      idx = nsp == 3 ? d + h * g.in[0] + w * g.in[0] * g.in[1] : h + w * g.in[1];
+    }
+    ind[o] = (long)plane * plane_in + idx;
+  }
+}
+#endif
+
+__kernel void average_pool(__global const float* x, __global float* y, int total, PoolGeom g, int count_pad) {
+  const int o = get_global_id(0);
+  if (o >= total) return;
+  int r = o;
+  const int ow = r % g.out[2]; r /= g.out[2];
+  const int oh = r % g.out[1]; r /= g.out[1];
+  const int od = r % g.out[0];
+  const int plane = r / g.out[0];
+  const int sd = od * g.stride[0] - g.pad_begin[0];
+  const int sh = oh * g.stride[1] - g.pad_begin[1];
+  const int sw = ow * g.stride[2] - g.pad_begin[2];
+  const int2 kd = tap_range(sd, g.win[0], g.dil[0], 0, g.in[0]);
+  const int2 kh = tap_range(sh, g.win[1], g.dil[1], 0, g.in[1]);
+  const int2 kw = tap_range(sw, g.win[2], g.dil[2], 0, g.in[2]);
+  int count;
+  if (count_pad) {
+    const int2 pd = tap_range(sd, g.win[0], g.dil[0], -g.pad_begin[0], g.in[0] + g.pad_end[0]);
+    const int2 ph = tap_range(sh, g.win[1], g.dil[1], -g.pad_begin[1], g.in[1] + g.pad_end[1]);
+    const int2 pw = tap_range(sw, g.win[2], g.dil[2], -g.pad_begin[2], g.in[2] + g.pad_end[2]);
+    count = (pd.y - pd.x) * (ph.y - ph.x) * (pw.y - pw.x);
+  } else {
+    count = (kd.y - kd.x) * (kh.y - kh.x) * (kw.y - kw.x);
+  }
+  __global const float* xp = x + plane * g.in[0] * g.in[1] * g.in[2];
+  float sum = 0.0f;
+  for (int a = kd.x; a < kd.y; ++a)
+    for (int b = kh.x; b < kh.y; ++b) {
+      __global const float* row = xp + ((sd + a * g.dil[0]) * g.in[1] + sh + b * g.dil[1]) * g.in[2] + sw;
+      for (int c = kw.x; c < kw.y; ++c) sum += row[c * g.dil[2]];
+    }
+  y[o] = count > 0 ? sum / count : NAN;
+}

@@ -1,0 +1,74 @@
+// OpenCL MaxPool (float32, int8, uint8; optional Indices) and AveragePool (float32), one
+// work-item per output element. kernels/pool.cl.
+#include "runtime/backends/normalization_geometry.h"
+#include "runtime/backends/opencl/normalization_cl.h"
+
+namespace kiln {
+namespace {
+
+struct ClPoolGeom {
+  cl_int in[3], out[3], kernel[3], stride[3], dil[3], pad_begin[3], pad_end[3];
+};
+
+ClPoolGeom to_cl(const normgeo::PoolGeom& g) {
+  ClPoolGeom c;
+  for (int i = 0; i < 3; ++i) {
+    c.in[i] = static_cast<cl_int>(g.in[i]);
+    c.out[i] = static_cast<cl_int>(g.out[i]);
+    c.kernel[i] = static_cast<cl_int>(g.kernel[i]);
+    c.stride[i] = static_cast<cl_int>(g.stride[i]);
+    c.dil[i] = static_cast<cl_int>(g.dil[i]);
+    c.pad_begin[i] = static_cast<cl_int>(g.pad_begin[i]);
+    c.pad_end[i] = static_cast<cl_int>(g.pad_end[i]);
+  }
+  return c;
+}
+
+bool pool_supported(const PlanNode& n, const Plan& p, const DeviceCaps&) {
+  const PlanTensor& x = p.tensors[n.inputs[0]];
+  const DType t = x.dtype;
+  const bool dtype_ok = t == DType::kFloat32 || (n.op == "MaxPool" && (t == DType::kInt8 || t == DType::kUInt8));
+  return dtype_ok && normcl::fits_int(shape_numel(x.shape)) && normcl::fits_int(shape_numel(p.tensors[n.outputs[0]].shape));
+}
+
+Status max_pool_cl(ClKernelArgs& a) {
+  normgeo::PoolGeom g;
+  KILN_TRY(normgeo::pool_geom(a.inputs[0].shape, a.outputs[0].shape, a.attrs(), &g));
+  std::string opts;
+  switch (a.inputs[0].dtype) {
+    case DType::kFloat32: opts = "-DT=float -DT_LOWEST=-INFINITY"; break;
+    case DType::kInt8: opts = "-DT=char -DT_LOWEST=-128"; break;
+    case DType::kUInt8: opts = "-DT=uchar -DT_LOWEST=0"; break;
+    default: return unsupported("MaxPool on OpenCL: dtype " + dtype_name(a.inputs[0].dtype));
+  }
+  const bool want_ind = a.outputs.size() > 1 && a.outputs[1].mem;
+  const cl_int total = static_cast<cl_int>(a.outputs[0].numel());
+  const cl_int wi = want_ind ? 1 : 0, col = a.attrs().get_int("storage_order", 0) != 0 ? 1 : 0, nsp = g.nsp;
+  cl_kernel k;
+  KILN_TRY(normcl::kernel(a, "pool", opts, "max_pool", &k));
+  return ClLaunch(a.cl, k, "max_pool")
+      .mem(a.inputs[0].mem).mem(a.outputs[0].mem).mem(want_ind ? a.outputs[1].mem : a.outputs[0].mem)
+      .arg(total).arg(to_cl(g)).arg(wi).arg(col).arg(nsp)
+      .run1d(total, 64);
+}
+
+Status average_pool_cl(ClKernelArgs& a) {
+  normgeo::PoolGeom g;
+  KILN_TRY(normgeo::pool_geom(a.inputs[0].shape, a.outputs[0].shape, a.attrs(), &g));
+  const cl_int total = static_cast<cl_int>(a.outputs[0].numel());
+  const cl_int count_pad = a.attrs().get_int("count_include_pad", 0) != 0 ? 1 : 0;
+  cl_kernel k;
+  KILN_TRY(normcl::kernel(a, "pool", "", "average_pool", &k));
+  return ClLaunch(a.cl, k, "average_pool")
+      .mem(a.inputs[0].mem).mem(a.outputs[0].mem).arg(total).arg(to_cl(g)).arg(count_pad)
+      .run1d(total, 64);
+}
+
+}  // namespace
+
+void register_normalization_pool_opencl(ClRegistry& r) {
+  r.add("MaxPool", max_pool_cl, pool_supported);
+  r.add("AveragePool", average_pool_cl, pool_supported);
+}
+
+}  // namespace kiln

@@ -1,0 +1,8 @@
+// Quantization ops: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear (int8/uint8/float8). (stub: not implemented yet)
+#include "runtime/ops/kernel_api.h"
+
+namespace kiln {
+
+void register_quantize_opencl(ClRegistry& r) {}
+
+}  // namespace kiln

@@ -1,0 +1,36 @@
+// Helpers shared by the unit tests: where the committed test models live, and a way to damage
+// a plan file while keeping its checksum valid (to reach the decoder and verify_plan).
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <unistd.h>
+#include <string>
+#include <vector>
+
+#include "runtime/plan/byte_io.h"
+#include "runtime/plan/plan_format.h"
+
+namespace kiln::test {
+
+// tests/models/<name>; KILN_TEST_MODELS_DIR is set by tests/CMakeLists.txt.
+inline std::string model_path(const std::string& name) {
+  return std::string(KILN_TEST_MODELS_DIR) + "/" + name;
+}
+
+// Recomputes the header checksum (bytes [64, size)) after the body was edited.
+inline void fix_plan_checksum(std::vector<uint8_t>* bytes) {
+  const uint32_t crc = crc32(bytes->data() + kPlanHeaderBytes, bytes->size() - kPlanHeaderBytes);
+  std::memcpy(bytes->data() + 24, &crc, 4);
+}
+
+// A fresh, empty directory under the system temp dir, unique per process.
+inline std::string scratch_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path p = fs::temp_directory_path() / ("kiln-unit-" + std::to_string(::getpid())) / name;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+}  // namespace kiln::test
