@@ -65,7 +65,10 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_infer_and_fold(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   if (opts.fuse) {
+    // Linear epilogues: BN folds into the weights first; bias/residual Adds before the
+    // activation (Conv+Add+Relu), then the activation, then a residual Add after it (Conv+Relu+Add).
     KILN_TRY(run_fold_batchnorm(g, ctx));
+    KILN_TRY(run_fuse_residual_add(g, ctx));
     KILN_TRY(run_fuse_activation(g, ctx));
     KILN_TRY(run_fuse_residual_add(g, ctx));
     KILN_TRY(run_fuse_elementwise(g, ctx));

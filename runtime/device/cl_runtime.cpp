@@ -113,6 +113,8 @@ Status ClRuntime::create(std::shared_ptr<ClDeviceContext> device, std::unique_pt
 }
 
 ClRuntime::~ClRuntime() {
+  if (queue_) clFinish(queue_);
+  for (auto& [k, v] : scratch_) clReleaseMemObject(v.first);
   for (auto& [k, v] : kernels_) clReleaseKernel(v);
   if (queue_) {
     clFinish(queue_);
@@ -211,6 +213,20 @@ Status ClRuntime::download(cl_mem src, void* dst, size_t bytes, const std::strin
 Status ClRuntime::copy(cl_mem src, cl_mem dst, size_t bytes, const std::string& what) {
   if (bytes == 0) return Status::ok();
   KILN_CL(clEnqueueCopyBuffer(queue_, src, dst, 0, 0, bytes, 0, nullptr, nullptr), "copying " + what);
+  return Status::ok();
+}
+
+Status ClRuntime::scratch(int slot, size_t bytes, cl_mem* out, const std::string& what) {
+  auto& s = scratch_[slot];
+  if (s.first && s.second >= bytes) {
+    *out = s.first;
+    return Status::ok();
+  }
+  if (s.first) clReleaseMemObject(s.first);
+  s = {nullptr, 0};
+  KILN_TRY(alloc(bytes, &s.first, "scratch for " + what));
+  s.second = bytes;
+  *out = s.first;
   return Status::ok();
 }
 

@@ -64,6 +64,12 @@ class ClRuntime {
   Status copy(cl_mem src, cl_mem dst, size_t bytes, const std::string& what);
   Status finish();
 
+  // A device buffer of at least `bytes` for a kernel's temporary data (im2col columns, ...),
+  // kept per `slot` and grown on demand, released with the runtime. Reusing it across nodes is
+  // safe because the queue is in order; a grown buffer's old storage is freed by OpenCL once
+  // the commands still using it complete.
+  Status scratch(int slot, size_t bytes, cl_mem* out, const std::string& what);
+
   // Global-size helper: rounds n up to a multiple of `local`.
   static size_t round_up(size_t n, size_t local) { return (n + local - 1) / local * local; }
 
@@ -73,6 +79,7 @@ class ClRuntime {
   std::shared_ptr<ClDeviceContext> device_;
   cl_command_queue queue_ = nullptr;
   std::map<std::string, cl_kernel> kernels_;  // key: source+options hash + kernel name
+  std::map<int, std::pair<cl_mem, size_t>> scratch_;  // slot -> buffer, size
 };
 
 // The folder program binaries are cached in: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else

@@ -1,8 +1,276 @@
-// Conv, ConvTranspose, Gemm, MatMul. (stub: not implemented yet)
+// Conv, ConvTranspose, Gemm, MatMul on OpenCL (float32). GEMMs go through cl_gemm
+// (linear_gemm.cpp: kiln's tiled kernel or CLBlast by size). Conv runs as a direct kernel with
+// the fused epilogue where the GEMM would be badly shaped (depthwise, few output channels per
+// group, tiny reductions), else as im2col (kernels/conv.cl, into a reused scratch buffer;
+// skipped for 1x1 stride-1 kernels) + GEMM. ConvTranspose runs as a gather-form direct kernel.
+#include <string>
+
+#include "runtime/backends/cpu/linear_check.h"
+#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/backends/opencl/linear_gemm.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
+namespace {
 
-void register_linear_opencl(ClRegistry& r) {}
+using linear::ClGemm;
+
+constexpr int kScratchIm2col = 0x11;  // ClRuntime::scratch slot of the im2col columns
+
+std::string node_what(const ClKernelArgs& a) { return "node '" + a.node.name + "'"; }
+
+// Every kernel starts here (through read_ep): shapes that agree with the attributes.
+Status check_node(const ClKernelArgs& a) {
+  std::vector<const Shape*> in;
+  for (size_t i = 0; i < a.inputs.size(); ++i) in.push_back(a.has_input(i) ? &a.inputs[i].shape : nullptr);
+  if (a.outputs.size() != 1) return invalid_plan(node_what(a) + ": expected one output");
+  return linear::check_linear_shapes(a.node.op, a.node.name, a.attrs(), in, a.outputs[0].shape);
+}
+
+Status read_ep(const ClKernelArgs& a, linear::Epilogue* ep) {
+  KILN_TRY(check_node(a));
+  KILN_TRY_CTX(linear::read_epilogue(a.attrs(), ep), node_what(a));
+  if (ep->residual && !a.has_input(linear::kResidualInput))
+    return invalid_plan(node_what(a) + ": fused residual input is missing");
+  return Status::ok();
+}
+
+struct ClConv {
+  int64_t N = 0, C = 0, M = 0, group = 1, in_size = 1, out_size = 1, ksize = 1;
+  std::vector<int64_t> in, out, ks, st, dl, pb;  // padded to 3 spatial dims
+};
+
+ClConv read_cl_conv(const ClKernelArgs& a) {
+  ClConv p;
+  const Shape& x = a.inputs[0].shape;
+  const Shape& y = a.outputs[0].shape;
+  const size_t sp = x.size() - 2;
+  p.N = x[0];
+  p.C = x[1];
+  p.M = y[1];
+  p.group = a.attrs().get_int("group", 1);
+  const std::vector<int64_t> strides = a.attrs().get_ints("strides", std::vector<int64_t>(sp, 1));
+  const std::vector<int64_t> dil = a.attrs().get_ints("dilations", std::vector<int64_t>(sp, 1));
+  const std::vector<int64_t> pads = a.attrs().get_ints("pads", std::vector<int64_t>(2 * sp, 0));
+  // Leading size-1 dims turn 1-D/2-D convolutions into the kernels' 3-D form.
+  const size_t lead = 3 - sp;
+  p.in.assign(lead, 1);
+  p.out.assign(lead, 1);
+  p.ks.assign(lead, 1);
+  p.st.assign(lead, 1);
+  p.dl.assign(lead, 1);
+  p.pb.assign(lead, 0);
+  for (size_t i = 0; i < sp; ++i) {
+    p.in.push_back(x[2 + i]);
+    p.out.push_back(y[2 + i]);
+    p.ks.push_back(a.inputs[1].shape[2 + i]);
+    p.st.push_back(i < strides.size() ? strides[i] : 1);
+    p.dl.push_back(i < dil.size() ? dil[i] : 1);
+    p.pb.push_back(i < pads.size() ? pads[i] : 0);
+  }
+  for (int i = 0; i < 3; ++i) {
+    p.in_size *= p.in[i];
+    p.out_size *= p.out[i];
+    p.ksize *= p.ks[i];
+  }
+  return p;
+}
+
+cl_int8 dims8(const std::vector<int64_t>& v) {
+  cl_int8 r;
+  for (int i = 0; i < 8; ++i) r.s[i] = i < static_cast<int>(v.size()) ? static_cast<cl_int>(v[i]) : 1;
+  return r;
+}
+
+Status conv_direct(ClKernelArgs& a, const ClConv& p, const linear::Epilogue& ep, bool transpose) {
+  const char* fn = transpose ? "conv_transpose_direct" : "conv_direct";
+  cl_kernel k;
+  KILN_TRY(a.cl.kernel(embedded_kernel_source("conv"), "-cl-mad-enable", fn, &k));
+  const bool has_bias = a.has_input(2);
+  const cl_mem y = a.outputs[0].mem;
+  ClLaunch l(a.cl, k, fn);
+  l.mem(a.inputs[0].mem).mem(a.inputs[1].mem).arg(cl_int(has_bias)).mem(has_bias ? a.inputs[2].mem : y).mem(y);
+  l.arg(cl_int(p.C)).arg(cl_int(p.M)).arg(cl_int(p.group));
+  l.arg(dims8(p.in)).arg(dims8(p.out)).arg(dims8(p.ks)).arg(dims8(p.st)).arg(dims8(p.dl)).arg(dims8(p.pb));
+  l.mem(ep.residual ? a.inputs[3].mem : y).arg(cl_int(ep.residual)).arg(cl_int(static_cast<int>(ep.act)));
+  l.arg(ep.act_alpha).arg(ep.act_beta);
+  const size_t global[3] = {static_cast<size_t>(p.out_size), static_cast<size_t>(p.M), static_cast<size_t>(p.N)};
+  return l.run(3, global, nullptr);
+}
+
+Status conv_cl(ClKernelArgs& a) {
+  linear::Epilogue ep;
+  KILN_TRY(read_ep(a, &ep));
+  const ClConv p = read_cl_conv(a);
+  const int64_t Cg = p.C / p.group, Mg = p.M / p.group, Kg = Cg * p.ksize;
+  // A GEMM with few rows or a short reduction wastes most of each 64x64 tile: the direct
+  // kernel (one output per work-item, fused epilogue) is faster there and needs no scratch.
+  if (Mg < 16 || Kg < 16) return conv_direct(a, p, ep, false);
+
+  bool pointwise = true;
+  for (int i = 0; i < 3; ++i) pointwise &= p.ks[i] == 1 && p.st[i] == 1 && p.pb[i] == 0 && p.in[i] == p.out[i];
+  ClGemm g;
+  g.M = Mg;
+  g.N = p.out_size;
+  g.K = Kg;
+  g.A = a.inputs[1].mem;
+  g.lda = Kg;
+  g.ldb = p.out_size;
+  g.C = a.outputs[0].mem;
+  g.ldc = p.out_size;
+  g.c_bstride = Mg * p.out_size;
+  g.ep = ep;
+  if (a.has_input(2)) {
+    g.bias = a.inputs[2].mem;
+    g.bias_rs = 1;
+    g.bias_bstride = Mg;
+    g.bias_bmod = p.group;
+  }
+  if (ep.residual) g.residual = a.inputs[3].mem;
+  if (pointwise) {
+    // The input already is the [C][positions] column matrix: every image and group in one launch.
+    g.B = a.inputs[0].mem;
+    g.batch = {p.N, p.group};
+    g.a_bstr = {0, Mg * Kg};
+    g.b_bstr = {p.C * p.in_size, Cg * p.in_size};
+    return linear::cl_gemm(a.cl, g, node_what(a));
+  }
+  cl_mem col;
+  const size_t col_elems = static_cast<size_t>(p.C * p.ksize * p.out_size);
+  KILN_TRY(a.cl.scratch(kScratchIm2col, col_elems * sizeof(float), &col, "im2col of " + node_what(a)));
+  cl_kernel k;
+  KILN_TRY(a.cl.kernel(embedded_kernel_source("conv"), "", "im2col", &k));
+  g.B = col;
+  g.batch = {p.group};
+  g.a_bstr = {Mg * Kg};
+  g.b_bstr = {Kg * p.out_size};
+  for (int64_t n = 0; n < p.N; ++n) {
+    ClLaunch l(a.cl, k, "im2col");
+    l.mem(a.inputs[0].mem).arg(cl_int(n * p.C * p.in_size)).mem(col);
+    l.arg(dims8(p.in)).arg(dims8(p.out)).arg(dims8(p.ks)).arg(dims8(p.st)).arg(dims8(p.dl)).arg(dims8(p.pb));
+    const size_t global[2] = {static_cast<size_t>(p.out_size), static_cast<size_t>(p.C * p.ksize)};
+    KILN_TRY(l.run(2, global, nullptr));
+    g.c_off = n * p.M * p.out_size;
+    g.res_off = g.c_off;
+    KILN_TRY(linear::cl_gemm(a.cl, g, node_what(a)));
+  }
+  return Status::ok();
+}
+
+Status conv_transpose_cl(ClKernelArgs& a) {
+  linear::Epilogue ep;
+  KILN_TRY(read_ep(a, &ep));
+  return conv_direct(a, read_cl_conv(a), ep, true);
+}
+
+void bias_strides(const Shape& s, int64_t* rs, int64_t* cs) {
+  const int64_t cn = s.empty() ? 1 : s.back();
+  const int64_t cm = s.size() >= 2 ? s[s.size() - 2] : 1;
+  *cs = cn == 1 ? 0 : 1;
+  *rs = cm == 1 ? 0 : cn;
+}
+
+Status gemm_cl(ClKernelArgs& a) {
+  ClGemm g;
+  KILN_TRY(read_ep(a, &g.ep));
+  g.ta = a.attrs().get_int("transA", 0) != 0;
+  g.tb = a.attrs().get_int("transB", 0) != 0;
+  g.alpha = a.attrs().get_float("alpha", 1.f);
+  g.beta = a.attrs().get_float("beta", 1.f);
+  g.M = a.outputs[0].shape[0];
+  g.N = a.outputs[0].shape[1];
+  g.K = g.ta ? a.inputs[0].shape[0] : a.inputs[0].shape[1];
+  g.A = a.inputs[0].mem;
+  g.lda = a.inputs[0].shape[1];
+  g.B = a.inputs[1].mem;
+  g.ldb = a.inputs[1].shape[1];
+  g.C = a.outputs[0].mem;
+  g.ldc = g.N;
+  if (a.has_input(2) && g.beta != 0.f) {
+    g.bias = a.inputs[2].mem;
+    bias_strides(a.inputs[2].shape, &g.bias_rs, &g.bias_cs);
+  }
+  if (g.ep.residual) g.residual = a.inputs[3].mem;
+  return linear::cl_gemm(a.cl, g, node_what(a));
+}
+
+Status matmul_cl(ClKernelArgs& a) {
+  ClGemm g;
+  KILN_TRY(read_ep(a, &g.ep));
+  Shape as = a.inputs[0].shape, bs = a.inputs[1].shape;
+  if (as.size() == 1) as.insert(as.begin(), 1);
+  if (bs.size() == 1) bs.push_back(1);
+  g.M = as[as.size() - 2];
+  g.K = as.back();
+  g.N = bs.back();
+  const Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
+  Shape batch;
+  KILN_TRY(broadcast_shapes(abatch, bbatch, &batch));
+  g.A = a.inputs[0].mem;
+  g.lda = g.K;
+  g.B = a.inputs[1].mem;
+  g.ldb = g.N;
+  g.C = a.outputs[0].mem;
+  g.ldc = g.N;
+  g.c_bstride = g.M * g.N;
+  if (a.has_input(2)) {
+    g.bias = a.inputs[2].mem;
+    bias_strides(a.inputs[2].shape, &g.bias_rs, &g.bias_cs);
+  }
+  if (g.ep.residual) g.residual = a.inputs[3].mem;
+  if (shape_numel(bbatch) == 1 && shape_numel(abatch) == shape_numel(batch) && g.bias_rs == 0) {
+    // Shared B (weights): one tall GEMM over every batch's rows.
+    g.M *= shape_numel(batch);
+    return linear::cl_gemm(a.cl, g, node_what(a));
+  }
+  const std::vector<int64_t> ast = broadcast_strides(abatch, batch), bst = broadcast_strides(bbatch, batch);
+  g.batch = batch;
+  for (size_t d = 0; d < batch.size(); ++d) {
+    g.a_bstr.push_back(ast[d] * g.M * g.K);
+    g.b_bstr.push_back(bst[d] * g.K * g.N);
+  }
+  if (g.batch.size() > 8) return unsupported(node_what(a) + ": more than 8 batch dims");
+  return linear::cl_gemm(a.cl, g, node_what(a));
+}
+
+// Plans index with 32-bit ints in the kernels; larger tensors and >3 spatial dims stay on CPU.
+bool fits_int32(const PlanNode& n, const Plan& plan) {
+  if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0 || n.outputs.size() != 1) return false;
+  for (int32_t t : n.inputs)
+    if (t >= 0 && (plan.tensors[t].dtype != DType::kFloat32 || shape_numel(plan.tensors[t].shape) >= (1LL << 31)))
+      return false;
+  for (int32_t t : n.outputs)
+    if (shape_numel(plan.tensors[t].shape) >= (1LL << 31)) return false;
+  return true;
+}
+
+bool supports_conv(const PlanNode& n, const Plan& plan, const DeviceCaps&) {
+  if (!fits_int32(n, plan)) return false;
+  const size_t rank = plan.tensors[n.inputs[0]].shape.size();
+  if (rank < 3 || rank > 5) return false;
+  // im2col columns of one image must fit 32-bit indexing too.
+  const Shape& w = plan.tensors[n.inputs[1]].shape;
+  const Shape& y = plan.tensors[n.outputs[0]].shape;
+  int64_t cols = plan.tensors[n.inputs[0]].shape[1];
+  for (size_t i = 2; i < rank; ++i) cols *= w[i] * y[i];
+  return cols < (1LL << 31);
+}
+
+bool supports_matmul(const PlanNode& n, const Plan& plan, const DeviceCaps&) {
+  if (!fits_int32(n, plan)) return false;
+  return plan.tensors[n.outputs[0]].shape.size() <= 10;
+}
+
+bool supports_gemm(const PlanNode& n, const Plan& plan, const DeviceCaps&) { return fits_int32(n, plan); }
+
+}  // namespace
+
+void register_linear_opencl(ClRegistry& r) {
+  r.add("Conv", conv_cl, supports_conv);
+  r.add("ConvTranspose", conv_transpose_cl, supports_conv);
+  r.add("Gemm", gemm_cl, supports_gemm);
+  r.add("MatMul", matmul_cl, supports_matmul);
+}
 
 }  // namespace kiln

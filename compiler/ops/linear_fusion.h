@@ -1,0 +1,27 @@
+// Helpers shared by the fusion passes that grow a Conv/ConvTranspose/Gemm/MatMul node's
+// epilogue (fold_batchnorm, fuse_residual_add, fuse_activation). The attribute and input
+// convention they write is runtime/backends/cpu/linear_epilogue.h.
+#pragma once
+#include <unordered_map>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace kiln::linear {
+
+using ConsumerMap = std::unordered_map<const ir::Value*, std::vector<ir::Node*>>;
+
+// A live Conv/ConvTranspose/Gemm/MatMul node still in its runtime form, float32 output.
+bool is_linear_node(const ir::Node& n);
+
+// The node that alone reads `v` (once), when `v` is not a graph output; else nullptr.
+ir::Node* sole_consumer(const ir::Graph& g, const ConsumerMap& consumers, const ir::Value* v);
+
+// Makes `producer` produce `absorbed`'s (single) output in its place, marks `absorbed` dead
+// and records its name in producer->fused (which starts with the producer's own name).
+void absorb(ir::Node* producer, ir::Node* absorbed, ConsumerMap* consumers);
+
+// A fresh constant value holding `t`.
+ir::Value* new_constant(ir::Graph& g, const std::string& hint, HostTensor t);
+
+}  // namespace kiln::linear

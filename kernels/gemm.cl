@@ -1,0 +1,128 @@
+// kiln's own FP32 GEMM with the fused linear epilogue (runtime/backends/cpu/linear_epilogue.h),
+// used where CLBlast's per-process kernel compilation and launch overheads outweigh its speed
+// (small and medium matrices, grouped convolutions), plus the epilogue kernel run after a
+// CLBlast GEMM.
+
+// Activation codes: linear::Activation.
+inline float kiln_act(int act, float x, float a, float b) {
+  switch (act) {
+    case 1: return fmax(x, 0.0f);
+    case 2: return x >= 0.0f ? x : a * x;
+    case 3: return fmin(fmax(x, a), b);
+    case 4: return fmax(0.0f, fmin(1.0f, a * x + b));
+    case 5: return x * fmax(0.0f, fmin(1.0f, x / 6.0f + 0.5f));
+    case 6: return 1.0f / (1.0f + exp(-x));
+    case 7: return tanh(x);
+    case 8: return x >= 0.0f ? x : a * (exp(x) - 1.0f);
+    case 9: return x > 0.0f ? b * x : b * (a * exp(x) - a);
+    case 10: return x > 20.0f ? x : log1p(exp(x));
+    default: return x;
+  }
+}
+
+// Epilogue arguments, in this order, for both kernels below:
+//   beta, bias, bias_off, bias_rs, bias_cs, bias_bstride, bias_bmod,
+//   res, res_off, res_mode, act, act_a, act_b
+// has_bias = 0 / res_mode = 0 disable the bias / residual (their buffers are then dummies).
+#define KILN_EPILOGUE_PARAMS                                                                 \
+  float beta, int has_bias, __global const float* bias, int bias_off, int bias_rs, int bias_cs, \
+      int bias_bstride, int bias_bmod, __global const float* res, int res_off, int res_mode,   \
+      int act, float act_a, float act_b
+
+inline float kiln_epilogue(float v, int batch, int i, int j, long cidx, KILN_EPILOGUE_PARAMS) {
+  if (has_bias)
+    v += beta * bias[bias_off + (batch % bias_bmod) * bias_bstride + i * bias_rs + j * bias_cs];
+  if (res_mode == 1) v += res[res_off + cidx];
+  v = kiln_act(act, v, act_a, act_b);
+  if (res_mode == 2) v += res[res_off + cidx];
+  return v;
+}
+
+#define TS 64
+#define TK 16
+#define WPT 4
+
+// C[b] = epilogue(alpha * op(A[b]) * op(B[b])), 16x16 work-items each computing a 4x4 block of
+// a 64x64 tile. Batch index b (global dim 2) is split over `nbd` batch dims of shape `bshape`;
+// A and B offsets use per-dim element strides (0 where an operand broadcasts), C offsets are
+// b * c_bstride. Global size: (ceil(N/64)*16, ceil(M/64)*16, batches).
+__kernel __attribute__((reqd_work_group_size(16, 16, 1)))
+void gemm_tiled(int M, int N, int K, float alpha,
+                __global const float* A, int a_off, int lda, int ta,
+                __global const float* B, int b_off, int ldb, int tb,
+                __global float* C, int c_off, int ldc, int c_bstride,
+                int nbd, int8 bshape, int8 astr, int8 bstr,
+                KILN_EPILOGUE_PARAMS) {
+  __local float As[TK][TS];
+  __local float Bs[TK][TS];
+  const int lx = get_local_id(0), ly = get_local_id(1);
+  const int lid = ly * 16 + lx;
+  const int tile_n = get_group_id(0) * TS, tile_m = get_group_id(1) * TS;
+  const int batch = get_global_id(2);
+  int ao = a_off, bo = b_off;
+  {
+    int rem = batch;
+    int sh[8] = {bshape.s0, bshape.s1, bshape.s2, bshape.s3, bshape.s4, bshape.s5, bshape.s6, bshape.s7};
+    int as_[8] = {astr.s0, astr.s1, astr.s2, astr.s3, astr.s4, astr.s5, astr.s6, astr.s7};
+    int bs_[8] = {bstr.s0, bstr.s1, bstr.s2, bstr.s3, bstr.s4, bstr.s5, bstr.s6, bstr.s7};
+    for (int d = nbd - 1; d >= 0; --d) {
+      const int idx = rem % sh[d];
+      rem /= sh[d];
+      ao += idx * as_[d];
+      bo += idx * bs_[d];
+    }
+  }
+  float acc[WPT][WPT];
+  for (int r = 0; r < WPT; ++r)
+    for (int c = 0; c < WPT; ++c) acc[r][c] = 0.0f;
+
+  for (int k0 = 0; k0 < K; k0 += TK) {
+    for (int l = 0; l < 4; ++l) {
+      const int idx = lid + l * 256;
+      int mm, kk;
+      if (ta) { mm = idx % TS; kk = idx / TS; } else { kk = idx % TK; mm = idx / TK; }
+      const int m = tile_m + mm, k = k0 + kk;
+      float v = 0.0f;
+      if (m < M && k < K) v = A[ao + (ta ? k * lda + m : m * lda + k)];
+      As[kk][mm] = v;
+      int nn;
+      if (tb) { kk = idx % TK; nn = idx / TK; } else { nn = idx % TS; kk = idx / TS; }
+      const int n = tile_n + nn, k2 = k0 + kk;
+      float w = 0.0f;
+      if (n < N && k2 < K) w = B[bo + (tb ? n * ldb + k2 : k2 * ldb + n)];
+      Bs[kk][nn] = w;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int kk = 0; kk < TK; ++kk) {
+      float a[WPT], b[WPT];
+      for (int r = 0; r < WPT; ++r) a[r] = As[kk][ly + 16 * r];
+      for (int c = 0; c < WPT; ++c) b[c] = Bs[kk][lx + 16 * c];
+      for (int r = 0; r < WPT; ++r)
+        for (int c = 0; c < WPT; ++c) acc[r][c] = fma(a[r], b[c], acc[r][c]);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  for (int r = 0; r < WPT; ++r) {
+    const int m = tile_m + ly + 16 * r;
+    if (m >= M) continue;
+    for (int c = 0; c < WPT; ++c) {
+      const int n = tile_n + lx + 16 * c;
+      if (n >= N) continue;
+      const long cidx = (long)batch * c_bstride + (long)m * ldc + n;
+      C[c_off + cidx] = kiln_epilogue(alpha * acc[r][c], batch, m, n, cidx, beta, has_bias, bias, bias_off,
+                                      bias_rs, bias_cs, bias_bstride, bias_bmod, res, res_off, res_mode, act,
+                                      act_a, act_b);
+    }
+  }
+}
+
+// In place on C[b] (M x N, row stride ldc, batch stride c_bstride): the epilogue after a
+// CLBlast GEMM (which already applied alpha). Global size: (N, M, batches).
+__kernel void gemm_epilogue(int M, int N, __global float* C, int c_off, int ldc, int c_bstride,
+                            KILN_EPILOGUE_PARAMS) {
+  const int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2);
+  if (i >= M || j >= N) return;
+  const long cidx = (long)batch * c_bstride + (long)i * ldc + j;
+  C[c_off + cidx] = kiln_epilogue(C[c_off + cidx], batch, i, j, cidx, beta, has_bias, bias, bias_off, bias_rs,
+                                  bias_cs, bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b);
+}

@@ -1,0 +1,41 @@
+// The OpenCL GEMM driver shared by Gemm, MatMul and the GEMM path of Conv: picks kiln's own
+// tiled kernel (kernels/gemm.cl, fused epilogue, no per-process compile cost beyond kiln's
+// program cache) or CLBlast (large problems, followed by the epilogue kernel when needed).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/device/cl_runtime.h"
+
+namespace kiln::linear {
+
+struct ClGemm {
+  int64_t M = 0, N = 0, K = 0;
+  float alpha = 1.f;
+  cl_mem A = nullptr;
+  int64_t a_off = 0, lda = 0;
+  bool ta = false;
+  cl_mem B = nullptr;
+  int64_t b_off = 0, ldb = 0;
+  bool tb = false;
+  cl_mem C = nullptr;
+  int64_t c_off = 0, ldc = 0, c_bstride = 0;
+  // Batches: index b splits over `batch` dims (row-major); A/B advance by a_bstr/b_bstr
+  // elements per step of each dim (0 = broadcast). Empty: one matrix.
+  std::vector<int64_t> batch, a_bstr, b_bstr;
+  // Epilogue: bias (i, j) of batch b at bias[bias_off + (b % bias_bmod) * bias_bstride +
+  // i * bias_rs + j * bias_cs] scaled by beta; residual laid out like C from res_off.
+  float beta = 1.f;
+  cl_mem bias = nullptr;
+  int64_t bias_off = 0, bias_rs = 0, bias_cs = 0, bias_bstride = 0, bias_bmod = 1;
+  cl_mem residual = nullptr;
+  int64_t res_off = 0;
+  Epilogue ep;
+};
+
+// Enqueues the GEMM; `what` names the node in errors.
+Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what);
+
+}  // namespace kiln::linear
