@@ -69,5 +69,53 @@ case_dynamic_dim_fixed() {
   expect_ok "$KILN" inspect d.plan
   expect_out "x  float32 5x3x4" "y  float32 5x12"
 }
+case_fusion_keeps_results() {
+  # Conv+BN+Relu and Conv+BN+Add+Relu fuse into two Conv nodes; --no-fuse keeps every node, and
+  # both plans give the same probabilities on each device.
+  "$PY" -c "import numpy as np; np.save('in.npy', np.random.default_rng(1).uniform(0, 1, (1, 3, 32, 32)).astype(np.float32))"
+  for dev in cpu opencl; do
+    expect_ok "$KILN" build "$MODELS/demo_cnn.onnx" -o fused.plan --device $dev
+    expect_ok "$KILN" inspect fused.plan
+    expect_out "fused: block1_conv + block1_bn + block1_relu" "fused: block2_conv + block2_bn + res_add + res_relu" \
+      "fused groups: 2"
+    expect_ok "$KILN" build "$MODELS/demo_cnn.onnx" -o plain.plan --device $dev --no-fuse
+    expect_ok "$KILN" inspect plain.plan
+    expect_out "fused groups: 0" "op=BatchNormalization"
+    expect_ok "$KILN" run fused.plan -i input=in.npy -o out_fused --device $dev
+    expect_ok "$KILN" run plain.plan -i input=in.npy -o out_plain --device $dev
+    "$PY" -c "
+import numpy as np
+a, b = np.load('out_fused/probs.npy'), np.load('out_plain/probs.npy')
+assert a.shape == (1, 10) and np.allclose(a, b, rtol=1e-5, atol=1e-6), (a, b)
+assert abs(a.sum() - 1) < 1e-5"
+  done
+}
+case_kiln_rt_runtime_verbs() {
+  # kiln-rt runs, inspects, profiles and benchmarks plans with kiln's flags; it has no build.
+  local rt
+  rt="$(dirname "$KILN")/kiln-rt"
+  make_inputs
+  expect_ok "$KILN" build "$MODELS/copy_two_inputs.onnx" -o c.plan
+  expect_ok "$rt" run c.plan -i x=x.npy -i ids=ids.npy -o out
+  expect_out "y: float32 4x6" "ids_out: int64 5"
+  expect_ok "$rt" inspect c.plan
+  expect_out "format version: 1" "nodes (2):"
+  expect_ok "$rt" devices
+  expect_out "opencl:0"
+  expect_ok "$rt" profile c.plan --iterations 2 --trace trace.json
+  expect_out "calls" "total ms" "GB/s" "GFLOP/s"
+  expect_ok "$rt" bench c.plan --iterations 20 --concurrency 2 --json bench.json
+  expect_out "throughput:" "latency ms:" "p99"
+  "$PY" -c "
+import json
+t = json.load(open('trace.json'))
+ev = [e for e in t['traceEvents'] if e['ph'] == 'X']
+assert ev and all('ts' in e and 'dur' in e and 'tid' in e for e in ev), ev
+b = json.load(open('bench.json'))
+assert b['throughput_per_s'] > 0 and b['inferences'] == 20
+assert set(b['latency_ms']) >= {'min', 'mean', 'median', 'p90', 'p95', 'p99', 'max'}"
+  expect_fail "unknown verb 'build'" -- "$rt" build "$MODELS/copy_two_inputs.onnx" -o x.plan
+  if ldd "$rt" | grep -Eqi 'protobuf|onnx|boost'; then die "kiln-rt links compiler dependencies"; fi
+}
 
 run_case
