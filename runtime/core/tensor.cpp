@@ -1,5 +1,7 @@
 #include "runtime/core/tensor.h"
 
+#include "runtime/core/float8.h"
+
 namespace kiln {
 
 int64_t tensor_int_at(const TensorView& t, int64_t i) {
@@ -22,6 +24,8 @@ double tensor_double_at(const TensorView& t, int64_t i) {
   switch (t.dtype) {
     case DType::kFloat32: return t.as<float>()[i];
     case DType::kFloat64: return t.as<double>()[i];
+    case DType::kFloat8E4M3FN: case DType::kFloat8E5M2:  // decoded, so comparisons see values
+      return float8_to_float(t.dtype, t.as<uint8_t>()[i]);
     default: return static_cast<double>(tensor_int_at(t, i));
   }
 }
