@@ -12,8 +12,8 @@ uint f8_round_to_code(uint abs_bits, int mbits, int bias) {
   int drop = 23 - mbits + (e < emin ? emin - e : 0);
   if (drop > 24) return 0u;
   uint q = m >> drop;
-  uint rem = m & ((1u << drop) - 1u), half = 1u << (drop - 1);
-  if (rem > half || (rem == half && (q & 1u))) ++q;
+  uint rem = m & ((1u << drop) - 1u), halfway = 1u << (drop - 1);
+  if (rem > halfway || (rem == halfway && (q & 1u))) ++q;
   if (e < emin) return q;
   int be = e + bias;
   if (q >> (mbits + 1)) {
