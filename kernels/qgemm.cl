@@ -7,10 +7,12 @@
 //   -D CONV=0|1   B is x read through the convolution geometry
 //   -D REQUANT=0|1 -D OUT_T= -D QLO= -D QHI=  int32 output, or requantized int8/uint8:
 //                 q = clamp(rint((acc + bias[row]) * ((sa * sb) / sy)) + yzp, QLO, QHI)
-// A work-group of 16x16 items computes a 32x32 tile, 2x2 outputs per item; K steps by 16.
+// A work-group of 16x16 items computes a 64x64 tile, 4x4 outputs per item (rows ty + 16i,
+// columns tx + 16j, so local reads are conflict-free and global writes coalesce); K steps by 16.
 #pragma OPENCL FP_CONTRACT OFF
 
-#define TS 32
+#define TS 64
+#define RT 4
 #define TK 16
 #define WG 16
 
@@ -54,7 +56,7 @@ void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
   }
 #endif
 
-  // This item always loads B column nn (and rows kb, kb + 8 of each K tile).
+  // This item always loads B column nn (and rows kb + 4r of each K tile).
   const int nn = lid % TS, kb = lid / TS;
   const int n_load = n0 + nn;
   const int zbv = zb_mode == 0 ? 0 : (int)zb[zb_mode == 2 && n_load < N ? n_load : 0];
@@ -73,10 +75,12 @@ void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
   }
 #endif
 
-  int acc00 = 0, acc01 = 0, acc10 = 0, acc11 = 0;
+  int acc[RT][RT];
+  for (int i = 0; i < RT; ++i)
+    for (int j = 0; j < RT; ++j) acc[i][j] = 0;
   for (int k0 = 0; k0 < K; k0 += TK) {
     // A tile: TS rows x TK, consecutive items along k.
-    for (int r = 0; r < 2; ++r) {
+    for (int r = 0; r < RT; ++r) {
       const int e = lid + r * WG * WG;
       const int mm = e / TK, kk = e % TK;
       const int m = m0 + mm, k = k0 + kk;
@@ -88,7 +92,7 @@ void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
       As[kk][mm] = v;
     }
     // B tile: TK x TS, consecutive items along n.
-    for (int r = 0; r < 2; ++r) {
+    for (int r = 0; r < RT; ++r) {
       const int kk = kb + r * (WG * WG / TS);
       const int k = k0 + kk;
       int v = 0;
@@ -111,28 +115,33 @@ void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int kk = 0; kk < TK; ++kk) {
-      const int a0 = As[kk][ty], a1 = As[kk][ty + WG];
-      const int b0 = Bs[kk][tx], b1 = Bs[kk][tx + WG];
-      acc00 += a0 * b0;
-      acc01 += a0 * b1;
-      acc10 += a1 * b0;
-      acc11 += a1 * b1;
+      int a[RT], bv[RT];
+      for (int i = 0; i < RT; ++i) a[i] = As[kk][ty + i * WG];
+      for (int j = 0; j < RT; ++j) bv[j] = Bs[kk][tx + j * WG];
+      for (int i = 0; i < RT; ++i)
+        for (int j = 0; j < RT; ++j) acc[i][j] += a[i] * bv[j];
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
 
-  int accs[4] = {acc00, acc01, acc10, acc11};
-  for (int i = 0; i < 4; ++i) {
-    const int m = m0 + ty + (i >> 1) * WG, n = n0 + tx + (i & 1) * WG;
-    if (m >= M || n >= N) continue;
+  for (int i = 0; i < RT; ++i) {
+    const int m = m0 + ty + i * WG;
+    if (m >= M) continue;
 #if REQUANT
     const int row = row_base + m;
-    const float mult = (sa[sa_vec ? row : 0] * sb[sb_vec ? n : 0]) / sy[0];
-    const int a = accs[i] + (has_bias ? bias[row] : 0);
-    const float q = fmin(fmax(rint((float)a * mult) + (float)yzp[0], (float)QLO), (float)QHI);
-    Cout[c_off + m * N + n] = (OUT_T)q;
-#else
-    Cout[c_off + m * N + n] = accs[i];
+    const float sa_row = sa[sa_vec ? row : 0];
+    const int bias_row = has_bias ? bias[row] : 0;
 #endif
+    for (int j = 0; j < RT; ++j) {
+      const int n = n0 + tx + j * WG;
+      if (n >= N) continue;
+#if REQUANT
+      const float mult = (sa_row * sb[sb_vec ? n : 0]) / sy[0];
+      const float q = fmin(fmax(rint((float)(acc[i][j] + bias_row) * mult) + (float)yzp[0], (float)QLO), (float)QHI);
+      Cout[c_off + m * N + n] = (OUT_T)q;
+#else
+      Cout[c_off + m * N + n] = acc[i][j];
+#endif
+    }
   }
 }

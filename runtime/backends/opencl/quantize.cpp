@@ -178,8 +178,9 @@ Status qgemm_cl(ClKernelArgs& a) {
       .mem(mem(in.sa)).arg(static_cast<cl_int>(mode(in.sa) == 2)).mem(mem(in.sb))
       .arg(static_cast<cl_int>(mode(in.sb) == 2)).mem(mem(in.sy)).mem(mem(in.yzp)).mem(mem(in.bias))
       .arg(static_cast<cl_int>(opt(in.bias)));
-  const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(g.N), 32) / 2,
-                            ClRuntime::round_up(static_cast<size_t>(g.M), 32) / 2, static_cast<size_t>(g.batches)};
+  // 64x64 output tiles of 16x16 items (kernels/qgemm.cl).
+  const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(g.N), 64) / 4,
+                            ClRuntime::round_up(static_cast<size_t>(g.M), 64) / 4, static_cast<size_t>(g.batches)};
   const size_t local[3] = {16, 16, 1};
   return launch.run(3, global, local);
 }
