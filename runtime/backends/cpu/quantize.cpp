@@ -248,18 +248,6 @@ void qgemm_dispatch_b(const QGemm& g, const TensorView& A, const TensorView& B, 
     qgemm_run(g, A.as<TA>(), B.as<int8_t>(), zap, za_vec, zb ? zb->as<int8_t>() : nullptr, zb_vec, e, out);
 }
 
-// Input positions per op: {A, za, B, zb, sa, sb, sy, yzp, bias}; -1 = none. A is the row
-// side (a, or w for the convolutions), B the column side (b, or x).
-struct QGemmInputs {
-  int a, za, b, zb, sa, sb, sy, yzp, bias;
-};
-QGemmInputs qgemm_inputs(const std::string& op) {
-  if (op == "MatMulInteger") return {0, 2, 1, 3, -1, -1, -1, -1, -1};
-  if (op == "QLinearMatMul") return {0, 2, 3, 5, 1, 4, 6, 7, -1};
-  if (op == "ConvInteger") return {1, 3, 0, 2, -1, -1, -1, -1, -1};
-  return {3, 5, 0, 2, 4, 1, 6, 7, 8};  // QLinearConv
-}
-
 Status qgemm_cpu(const CpuKernelArgs& a) {
   const QGemmInputs in = qgemm_inputs(a.node.op);
   auto opt = [&](int i) -> const TensorView* { return i >= 0 && a.has_input(i) ? &a.inputs[i] : nullptr; };

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "runtime/core/status.h"
@@ -46,6 +47,18 @@ struct QGemm {
   void offsets(int64_t b, int64_t* a_off, int64_t* b_off, int64_t* c_off, int64_t* row_base,
                int64_t* za_boff, int64_t* zb_boff) const;
 };
+
+// Input positions of each integer GEMM op: {A, za, B, zb, sa, sb, sy, yzp, bias}; -1 = none.
+// A is the row side (a, or w for the convolutions), B the column side (b, or x).
+struct QGemmInputs {
+  int a, za, b, zb, sa, sb, sy, yzp, bias;
+};
+inline QGemmInputs qgemm_inputs(const std::string& op) {
+  if (op == "MatMulInteger") return {0, 2, 1, 3, -1, -1, -1, -1, -1};
+  if (op == "QLinearMatMul") return {0, 2, 3, 5, 1, 4, 6, 7, -1};
+  if (op == "ConvInteger") return {1, 3, 0, 2, -1, -1, -1, -1, -1};
+  return {3, 5, 0, 2, 4, 1, 6, 7, 8};  // QLinearConv
+}
 
 // `a_shape`, `b_shape`: the A / B (or x / w) input shapes; `za`, `zb`: zero point shapes of the
 // row side and column side (empty vectors for scalars/absent). Fails on malformed nodes.

@@ -111,16 +111,6 @@ bool dql_supports(const PlanNode& node, const Plan& plan, const DeviceCaps&) {
 
 // ---- integer GEMM family ----
 
-struct QGemmInputs {
-  int a, za, b, zb, sa, sb, sy, yzp, bias;
-};
-QGemmInputs qgemm_inputs(const std::string& op) {
-  if (op == "MatMulInteger") return {0, 2, 1, 3, -1, -1, -1, -1, -1};
-  if (op == "QLinearMatMul") return {0, 2, 3, 5, 1, 4, 6, 7, -1};
-  if (op == "ConvInteger") return {1, 3, 0, 2, -1, -1, -1, -1, -1};
-  return {3, 5, 0, 2, 4, 1, 6, 7, 8};  // QLinearConv
-}
-
 struct ConvGeo {
   cl_int v[24] = {0};
 };
