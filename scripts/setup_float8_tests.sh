@@ -4,8 +4,8 @@
 # cases; 1.17.0 still carries them (with the reference implementation that generated them).
 # Idempotent: does nothing when the folder already imports onnx 1.17.0.
 #   KILN_ONNX117_DIR  where to install (default: ~/.cache/kiln/onnx-1.17.0)
-# Prints the folder on success; gen_float8_cases.py is then run with that folder on PYTHONPATH
-# (or via tests/conformance/gen_float8_cases.sh-like wiring in ctest).
+# Prints the folder on success. tests/conformance/gen_float8_cases.py takes it as --onnx-dir (or
+# KILN_ONNX117_DIR); ctest's float8_cases_gen uses the same default folder.
 set -euo pipefail
 
 DIR="${KILN_ONNX117_DIR:-${HOME}/.cache/kiln/onnx-1.17.0}"
