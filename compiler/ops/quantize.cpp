@@ -227,11 +227,20 @@ Status infer_qlinear_matmul(InferContext& c) {
   Shape out, batch;
   int64_t M, K, N;
   KILN_TRY(matmul_shape(c, c.input_shape(0), c.input_shape(3), &out, &batch, &M, &K, &N));
-  // The spec allows per-row a and per-column b parameters as scalars or 1-D vectors.
-  KILN_TRY(check_matmul_param(c, 1, "a_scale", true, M, batch, false));
-  KILN_TRY(check_matmul_param(c, 2, "a_zero_point", true, M, batch, false));
-  KILN_TRY(check_matmul_param(c, 4, "b_scale", false, N, batch, false));
-  KILN_TRY(check_matmul_param(c, 5, "b_zero_point", false, N, batch, false));
+  // Per-tensor, per-row (a) or per-column (b) parameters: scalars, vectors or [.., M, 1] /
+  // [.., 1, N]. A scale and its zero point have the same shape (the spec), so the runtime
+  // indexes both the same way.
+  KILN_TRY(check_matmul_param(c, 1, "a_scale", true, M, batch, true));
+  KILN_TRY(check_matmul_param(c, 2, "a_zero_point", true, M, batch, true));
+  KILN_TRY(check_matmul_param(c, 4, "b_scale", false, N, batch, true));
+  KILN_TRY(check_matmul_param(c, 5, "b_zero_point", false, N, batch, true));
+  for (size_t i : {1, 4}) {
+    const Shape& s = c.input_shape(i);
+    const Shape& z = c.input_shape(i + 1);
+    if ((s.size() >= 2 || z.size() >= 2) && s != z)
+      return c.fail(std::string(i == 1 ? "a" : "b") + "_scale shape " + dims_str(s) + " and " +
+                    (i == 1 ? "a" : "b") + "_zero_point shape " + dims_str(z) + " must be the same");
+  }
   KILN_TRY(require_per_tensor(c, 6, "y_scale"));
   KILN_TRY(require_per_tensor(c, 7, "y_zero_point"));
   c.mutable_attrs() = Attributes();

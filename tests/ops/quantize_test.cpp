@@ -80,6 +80,14 @@ std::pair<int, int> int_range(DType t) {
 
 uint8_t code_at(const HostTensor& t, int64_t i) { return t.as<uint8_t>()[i]; }
 
+void expect_error(const OpSpec& s, const std::string& needle) {
+  std::vector<HostTensor> out;
+  Status st = run_op(s, "cpu", &out);
+  ASSERT_FALSE(st.is_ok()) << "expected an error containing '" << needle << "'";
+  EXPECT_NE(st.message().find(s.op_type + "_node"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
+}
+
 // ---------------------------------------------------------------- FP8 conversions
 
 TEST(QuantizeOps, Float8E4M3FNDecodesAll256Codes) {
@@ -343,6 +351,29 @@ TEST(QuantizeOps, MatMulFamilyOpenCLMatchesCpu) {
   }
 }
 
+TEST(QuantizeOps, QLinearMatMulBatchedPerRowParameters) {
+  // a [2, 2, 3] with per-row scales and zero points that differ per batch ([2, 2, 1]).
+  OpSpec s{"QLinearMatMul", 10, {},
+           {tensor(DType::kUInt8, {2, 2, 3}, {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120}),
+            tensor(DType::kFloat32, {2, 2, 1}, {0.5, 0.25, 1, 2}), tensor(DType::kUInt8, {2, 2, 1}, {10, 20, 30, 40}),
+            tensor(DType::kInt8, {3, 2}, {1, -1, 2, -2, 3, -3}), scalar(DType::kFloat32, 1), scalar(DType::kInt8, 0),
+            scalar(DType::kFloat32, 8), scalar(DType::kUInt8, 100)},
+           {false, true, true, true, true, true, true, true}};
+  std::vector<HostTensor> out;
+  ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
+  // Row sums of (a - za) . [1, 2, 3] (and the negation for column 1), times scale / 8, + 100.
+  // batch 0: rows [0,10,20] -> 80 * 0.5/8 = 5; [20,30,40] -> 200 * 0.25/8 = 6.25
+  // batch 1: rows [40,50,60] -> 320 * 1/8 = 40; [60,70,80] -> 440 * 2/8 = 110 (column 1: -10 -> 0)
+  EXPECT_TRUE(tensors_close(out[0], tensor(DType::kUInt8, {2, 2, 2}, {105, 95, 106, 94, 140, 60, 210, 0}), 0, 0));
+  if (have_opencl()) {
+    std::vector<HostTensor> cl;  // batch-varying parameters run on the CPU under the opencl device
+    ASSERT_TRUE(run_op(s, "opencl", &cl).is_ok());
+    EXPECT_TRUE(tensors_close(cl[0], out[0], 0, 0));
+  }
+  s.inputs[2] = tensor(DType::kUInt8, {2}, {1, 2});
+  expect_error(s, "a_scale shape [2x2x1] and a_zero_point shape [2] must be the same");
+}
+
 // Naive direct 2-D convolution (int32, zero points subtracted, padding adds 0) for one image.
 std::vector<int32_t> naive_conv2d(const HostTensor& x, const HostTensor& w, int xzp, const std::vector<int>& wzp,
                                   int64_t group, int64_t stride, int64_t pad, int64_t dil, Shape* out_shape) {
@@ -449,13 +480,6 @@ TEST(QuantizeOps, ConvFamilyOpenCLMatchesCpu) {
 
 // ---------------------------------------------------------------- errors
 
-void expect_error(const OpSpec& s, const std::string& needle) {
-  std::vector<HostTensor> out;
-  Status st = run_op(s, "cpu", &out);
-  ASSERT_FALSE(st.is_ok()) << "expected an error containing '" << needle << "'";
-  EXPECT_NE(st.message().find(s.op_type + "_node"), std::string::npos) << st.message();
-  EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
-}
 
 TEST(QuantizeOps, ErrorsNameTheNode) {
   std::mt19937 rng(3);

@@ -147,17 +147,20 @@ struct Epilogue {
 };
 
 // Writes one batch item's M x N accumulators.
-void write_out(const Epilogue& e, const QGemm& g, const int32_t* acc, int64_t row_base, int64_t c_off, void* out) {
+// sa_boff / sb_boff: batch offsets of N-D per-row / per-column scales (those of the zero points,
+// which have the same shape).
+void write_out(const Epilogue& e, const QGemm& g, const int32_t* acc, int64_t row_base, int64_t c_off,
+               int64_t sa_boff, int64_t sb_boff, void* out) {
   if (!e.requant) {
     std::copy(acc, acc + g.M * g.N, static_cast<int32_t*>(out) + c_off);
     return;
   }
   for (int64_t m = 0; m < g.M; ++m) {
     const int64_t row = row_base + m;
-    const float sa = e.sa[e.sa_vec ? row : 0];
+    const float sa = e.sa[e.sa_vec ? sa_boff + row : 0];
     const int32_t bias = e.bias ? e.bias[row] : 0;
     for (int64_t n = 0; n < g.N; ++n) {
-      const float mult = (sa * e.sb[e.sb_vec ? n : 0]) / e.sy;
+      const float mult = (sa * e.sb[e.sb_vec ? sb_boff + n : 0]) / e.sy;
       const float v = round_half_even(static_cast<float>(acc[m * g.N + n] + bias) * mult) + e.yzp;
       const float q = std::fmin(std::fmax(v, e.qlo), e.qhi);
       const int64_t i = c_off + m * g.N + n;
@@ -232,7 +235,7 @@ void qgemm_run(const QGemm& g, const TA* A, const TB* B, const TA* za, bool za_v
         for (int64_t n = 0; n < g.N; ++n) crow[n] += av * prow[n];
       }
     }
-    write_out(e, g, acc.data(), row_base, c_off, out);
+    write_out(e, g, acc.data(), row_base, c_off, za_boff, zb_boff, out);
   }
 }
 
