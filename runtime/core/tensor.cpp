@@ -1,6 +1,7 @@
 #include "runtime/core/tensor.h"
 
 #include "runtime/core/half.h"
+#include "runtime/core/float8.h"
 
 namespace kiln {
 
@@ -26,6 +27,8 @@ double tensor_double_at(const TensorView& t, int64_t i) {
     case DType::kFloat64: return t.as<double>()[i];
     case DType::kFloat16: return half_to_float(t.as<uint16_t>()[i]);
     case DType::kBFloat16: return bf16_to_float(t.as<uint16_t>()[i]);
+    case DType::kFloat8E4M3FN: case DType::kFloat8E5M2:  // decoded, so comparisons see values
+      return float8_to_float(t.dtype, t.as<uint8_t>()[i]);
     default: return static_cast<double>(tensor_int_at(t, i));
   }
 }

@@ -1,8 +1,209 @@
-// Quantization ops: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear (int8/uint8/float8). (stub: not implemented yet)
+// OpenCL kernels of the quantize family (kernels/quantize.cl, kernels/qgemm.cl; float8
+// conversions from kernels/float8.cl). Same canonical node forms and the same arithmetic as the
+// CPU reference (runtime/backends/cpu/quantize.cpp), so results match it exactly.
+#include <algorithm>
+#include <string>
+
+#include "runtime/backends/cpu/quantize_common.h"
+#include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
+namespace {
 
-void register_quantize_opencl(ClRegistry& r) {}
+// Exact float32 division (x / scale, the requantize multiplier), as on the CPU; OpenCL's
+// default division may be off by ulps.
+const char* kExactDiv = "-cl-fp32-correctly-rounded-divide-sqrt";
+
+std::string where(const ClKernelArgs& a) { return a.node.op + " '" + a.node.name + "'"; }
+
+// OpenCL C type, integer range and kind (0 int, 1 e4m3fn, 2 e5m2) of a quantized dtype.
+bool quant_type(DType t, std::string* cl_type, int* kind, int64_t* lo, int64_t* hi) {
+  *kind = 0;
+  switch (t) {
+    case DType::kUInt8: *cl_type = "uchar"; *lo = 0; *hi = 255; return true;
+    case DType::kInt8: *cl_type = "char"; *lo = -128; *hi = 127; return true;
+    case DType::kUInt16: *cl_type = "ushort"; *lo = 0; *hi = 65535; return true;
+    case DType::kInt16: *cl_type = "short"; *lo = -32768; *hi = 32767; return true;
+    case DType::kInt32: *cl_type = "int"; *lo = INT32_MIN; *hi = INT32_MAX; return true;
+    case DType::kFloat8E4M3FN: *cl_type = "uchar"; *kind = 1; *lo = *hi = 0; return true;
+    case DType::kFloat8E5M2: *cl_type = "uchar"; *kind = 2; *lo = *hi = 0; return true;
+    default: return false;
+  }
+}
+
+Status quant_kernel(ClKernelArgs& a, DType qt, const char* fn, cl_kernel* k) {
+  std::string type;
+  int kind;
+  int64_t lo, hi;
+  if (!quant_type(qt, &type, &kind, &lo, &hi))
+    return unsupported(where(a) + ": dtype " + dtype_name(qt) + " has no OpenCL kernel");
+  static const std::string source =
+      std::string(embedded_kernel_source("float8")) + "\n" + embedded_kernel_source("quantize");
+  const std::string options = std::string(kExactDiv) + " -D QT=" + type + " -D QKIND=" + std::to_string(kind) +
+                              " -D QLO=" + std::to_string(lo) + " -D QHI=" + std::to_string(hi);
+  return a.cl.kernel(source, options, fn, k);
+}
+
+Status quant_dequant_cl(ClKernelArgs& a, bool quantize) {
+  const QuantLayout l = quant_layout(a.node, a.inputs[0].shape);
+  const DType qt = quantize ? a.outputs[0].dtype : a.inputs[0].dtype;
+  cl_kernel k;
+  KILN_TRY(quant_kernel(a, qt, quantize ? "quantize_linear" : "dequantize_linear", &k));
+  const cl_int n = static_cast<cl_int>(a.inputs[0].numel());
+  ClLaunch launch(a.cl, k, where(a));
+  launch.mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.has_input(2) ? a.inputs[2].mem : nullptr)
+      .arg(static_cast<cl_int>(a.has_input(2))).mem(a.outputs[0].mem).arg(n)
+      .arg(static_cast<cl_int>(l.qmode)).arg(static_cast<cl_int>(l.C)).arg(static_cast<cl_int>(l.inner))
+      .arg(static_cast<cl_int>(l.block)).arg(static_cast<cl_int>(l.cblocks));
+  if (quantize) launch.arg(static_cast<cl_int>(l.saturate));
+  return launch.run1d(static_cast<size_t>(n), 256);
+}
+
+Status quantize_linear_cl(ClKernelArgs& a) { return quant_dequant_cl(a, true); }
+Status dequantize_linear_cl(ClKernelArgs& a) { return quant_dequant_cl(a, false); }
+
+bool quant_supports(const PlanNode& node, const Plan& plan, const DeviceCaps&) {
+  const bool q = node.op == "QuantizeLinear";
+  const PlanTensor& t = plan.tensors[q ? node.outputs[0] : node.inputs[0]];
+  std::string type;
+  int kind;
+  int64_t lo, hi;
+  return quant_type(t.dtype, &type, &kind, &lo, &hi) && shape_numel(t.shape) < INT32_MAX;
+}
+
+// ---- DynamicQuantizeLinear ----
+
+constexpr int kDqlGroup = 256;
+// Up to this many elements one work-group does the whole op; above, a multi-group reduction.
+constexpr int64_t kDqlSingleMax = 1 << 16;
+
+Status dynamic_quantize_linear_cl(ClKernelArgs& a) {
+  const int64_t n64 = a.inputs[0].numel();
+  const cl_int n = static_cast<cl_int>(n64);
+  cl_mem x = a.inputs[0].mem, y = a.outputs[0].mem, scale = a.outputs[1].mem, zp = a.outputs[2].mem;
+  const std::string w = where(a);
+  auto kernel = [&](const char* fn, cl_kernel* k) { return quant_kernel(a, DType::kUInt8, fn, k); };
+  cl_kernel k;
+  if (n64 <= kDqlSingleMax) {
+    KILN_TRY(kernel("dql_single", &k));
+    const size_t g = kDqlGroup, l = kDqlGroup;
+    return ClLaunch(a.cl, k, w).mem(x).arg(n).mem(y).mem(scale).mem(zp).run(1, &g, &l);
+  }
+  // The min/max keys live in y's first 8 bytes (n > 8 here) until dql_apply overwrites them:
+  // no scratch buffer to allocate at run time.
+  KILN_TRY(kernel("dql_init", &k));
+  KILN_TRY(ClLaunch(a.cl, k, w).mem(y).run1d(1));
+  KILN_TRY(kernel("dql_reduce", &k));
+  const size_t groups = std::min<int64_t>(256, (n64 + kDqlGroup * 16 - 1) / (kDqlGroup * 16));
+  const size_t g = groups * kDqlGroup, l = kDqlGroup;
+  KILN_TRY(ClLaunch(a.cl, k, w).mem(x).arg(n).mem(y).run(1, &g, &l));
+  KILN_TRY(kernel("dql_finalize", &k));
+  KILN_TRY(ClLaunch(a.cl, k, w).mem(y).mem(scale).mem(zp).run1d(1));
+  KILN_TRY(kernel("dql_apply", &k));
+  return ClLaunch(a.cl, k, w).mem(x).arg(n).mem(scale).mem(zp).mem(y).run1d(static_cast<size_t>(n), 256);
+}
+
+bool dql_supports(const PlanNode& node, const Plan& plan, const DeviceCaps&) {
+  return shape_numel(plan.tensors[node.inputs[0]].shape) < INT32_MAX;
+}
+
+// ---- integer GEMM family ----
+
+struct ConvGeo {
+  cl_int v[24] = {0};
+};
+
+bool all_zero(const std::vector<int64_t>& v) {
+  return std::all_of(v.begin(), v.end(), [](int64_t s) { return s == 0; });
+}
+
+Status qgemm_cl(ClKernelArgs& a) {
+  const QGemmInputs in = qgemm_inputs(a.node.op);
+  auto opt = [&](int i) { return i >= 0 && a.has_input(i); };
+  auto shape = [&](int i) { return opt(i) ? a.inputs[i].shape : Shape{}; };
+  QGemm g;
+  KILN_TRY(qgemm_geometry(a.node, a.inputs[in.a].shape, a.inputs[in.b].shape, shape(in.za), shape(in.zb),
+                          a.outputs[0].shape, &g));
+  const bool requant = in.sa >= 0;
+  const DType out = a.outputs[0].dtype;
+  std::string options = std::string(kExactDiv) + " -D TA=" + (a.inputs[in.a].dtype == DType::kUInt8 ? "uchar" : "char") +
+                        " -D TB=" + (a.inputs[in.b].dtype == DType::kUInt8 ? "uchar" : "char") +
+                        " -D CONV=" + (g.conv ? "1" : "0") + " -D REQUANT=" + (requant ? "1" : "0");
+  if (requant)
+    options += out == DType::kUInt8 ? " -D OUT_T=uchar -D QLO=0 -D QHI=255" : " -D OUT_T=char -D QLO=-128 -D QHI=127";
+  else
+    options += " -D OUT_T=int";
+  cl_kernel k;
+  KILN_TRY(a.cl.kernel(embedded_kernel_source("qgemm"), options, "qgemm", &k));
+
+  auto mode = [&](int i) -> cl_int { return !opt(i) ? 0 : is_vector_param(a.inputs[i].shape) ? 2 : 1; };
+  ClDims bdims = cl_dims(g.batch_dims), abs = cl_dims(g.a_bstride), bbs = cl_dims(g.b_bstride);
+  ConvGeo geo;
+  if (g.conv) {
+    const size_t nd = g.in_sp.size(), pad = 3 - nd;
+    for (int i = 0; i < 3; ++i) {
+      const bool has = static_cast<size_t>(i) >= pad;
+      const size_t d = has ? i - pad : 0;
+      geo.v[0 + i] = has ? static_cast<cl_int>(g.in_sp[d]) : 1;
+      geo.v[3 + i] = has ? static_cast<cl_int>(g.out_sp[d]) : 1;
+      geo.v[6 + i] = has ? static_cast<cl_int>(g.ks[d]) : 1;
+      geo.v[9 + i] = has ? static_cast<cl_int>(g.strides[d]) : 1;
+      geo.v[12 + i] = has ? static_cast<cl_int>(g.dil[d]) : 1;
+      geo.v[15 + i] = has ? static_cast<cl_int>(g.pads[d]) : 0;
+    }
+    geo.v[18] = static_cast<cl_int>(g.C);
+    geo.v[19] = static_cast<cl_int>(g.Cg);
+    geo.v[20] = static_cast<cl_int>(g.groups);
+    geo.v[21] = static_cast<cl_int>(g.in_size);
+    geo.v[22] = static_cast<cl_int>(g.K / g.Cg);
+  }
+  auto mem = [&](int i) -> cl_mem { return opt(i) ? a.inputs[i].mem : nullptr; };
+  ClLaunch launch(a.cl, k, where(a));
+  launch.mem(a.inputs[in.a].mem).mem(a.inputs[in.b].mem).mem(a.outputs[0].mem)
+      .mem(mem(in.za)).arg(mode(in.za)).mem(mem(in.zb)).arg(mode(in.zb))
+      .arg(static_cast<cl_int>(g.M)).arg(static_cast<cl_int>(g.N)).arg(static_cast<cl_int>(g.K))
+      .arg(static_cast<cl_int>(g.batch_dims.size())).arg(bdims).arg(abs).arg(bbs).arg(geo)
+      .mem(mem(in.sa)).arg(static_cast<cl_int>(mode(in.sa) == 2)).mem(mem(in.sb))
+      .arg(static_cast<cl_int>(mode(in.sb) == 2)).mem(mem(in.sy)).mem(mem(in.yzp)).mem(mem(in.bias))
+      .arg(static_cast<cl_int>(opt(in.bias)));
+  // 64x64 output tiles of 16x16 items (kernels/qgemm.cl).
+  const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(g.N), 64) / 4,
+                            ClRuntime::round_up(static_cast<size_t>(g.M), 64) / 4, static_cast<size_t>(g.batches)};
+  const size_t local[3] = {16, 16, 1};
+  return launch.run(3, global, local);
+}
+
+// Declines what the kernel does not index: batch-varying N-D zero points, more than 3 spatial
+// dims, more than 8 batch dims, or sizes past int32.
+bool qgemm_supports(const PlanNode& node, const Plan& plan, const DeviceCaps&) {
+  const QGemmInputs in = qgemm_inputs(node.op);
+  auto shape = [&](int i) -> Shape {
+    return i >= 0 && i < static_cast<int>(node.inputs.size()) && node.inputs[i] >= 0
+               ? plan.tensors[node.inputs[i]].shape
+               : Shape{};
+  };
+  QGemm g;
+  if (!qgemm_geometry(node, shape(in.a), shape(in.b), shape(in.za), shape(in.zb),
+                      plan.tensors[node.outputs[0]].shape, &g))
+    return false;
+  if (g.conv && g.in_sp.size() > 3) return false;
+  if (g.batch_dims.size() > static_cast<size_t>(kClMaxDims)) return false;
+  if (!all_zero(g.za_bstride) || !all_zero(g.zb_bstride)) return false;
+  for (int i : {in.a, in.b})
+    if (shape_numel(shape(i)) >= INT32_MAX) return false;
+  return shape_numel(plan.tensors[node.outputs[0]].shape) < INT32_MAX && g.batches < 65536;
+}
+
+}  // namespace
+
+void register_quantize_opencl(ClRegistry& r) {
+  r.add("QuantizeLinear", quantize_linear_cl, quant_supports);
+  r.add("DequantizeLinear", dequantize_linear_cl, quant_supports);
+  r.add("DynamicQuantizeLinear", dynamic_quantize_linear_cl, dql_supports);
+  for (const char* op : {"MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv"})
+    r.add(op, qgemm_cl, qgemm_supports);
+}
 
 }  // namespace kiln

@@ -1,0 +1,70 @@
+// FP8 (E4M3FN, E5M2) conversions in OpenCL C, the same rules as runtime/core/float8.cpp (the
+// ONNX float8 spec: round to nearest even; saturate to +-max, or NaN / Inf when not
+// saturating). Not a kernel file on its own: prepended to the sources that need it.
+
+// |x| bits (finite, non-zero) rounded to a code with `mbits` mantissa bits and exponent bias
+// `bias`; codes past the format's max mean overflow (handled by the callers).
+uint f8_round_to_code(uint abs_bits, int mbits, int bias) {
+  int e = (int)(abs_bits >> 23) - 127;
+  if (e == -127) return 0u;
+  uint m = (abs_bits & 0x7FFFFFu) | 0x800000u;
+  int emin = 1 - bias;
+  int drop = 23 - mbits + (e < emin ? emin - e : 0);
+  if (drop > 24) return 0u;
+  uint q = m >> drop;
+  uint rem = m & ((1u << drop) - 1u), halfway = 1u << (drop - 1);
+  if (rem > halfway || (rem == halfway && (q & 1u))) ++q;
+  if (e < emin) return q;
+  int be = e + bias;
+  if (q >> (mbits + 1)) {
+    q >>= 1;
+    ++be;
+  }
+  return ((uint)be << mbits) | (q & ((1u << mbits) - 1u));
+}
+
+uchar float_to_f8e4m3fn(float x, int saturate) {
+  uint b = as_uint(x);
+  uchar sign = (uchar)((b >> 24) & 0x80u);
+  uint a = b & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) return (uchar)(0x7F | sign);
+  if (a == 0x7F800000u) return (uchar)(sign | (saturate ? 0x7E : 0x7F));
+  if (a == 0u) return sign;
+  uint code = a >= 0x47800000u ? 0x100u : f8_round_to_code(a, 3, 7);
+  if (code > 0x7Eu) return (uchar)(sign | (saturate ? 0x7E : 0x7F));
+  return (uchar)(sign | code);
+}
+
+uchar float_to_f8e5m2(float x, int saturate) {
+  uint b = as_uint(x);
+  uchar sign = (uchar)((b >> 24) & 0x80u);
+  uint a = b & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) return (uchar)(0x7F | sign);
+  if (a == 0x7F800000u) return (uchar)(sign | (saturate ? 0x7B : 0x7C));
+  if (a == 0u) return sign;
+  uint code = a >= 0x48000000u ? 0x100u : f8_round_to_code(a, 2, 15);
+  if (code > 0x7Bu) return (uchar)(sign | (saturate ? 0x7B : 0x7C));
+  return (uchar)(sign | code);
+}
+
+// Decoding builds the float32 bits directly (subnormals through an exact multiply).
+float f8e4m3fn_to_float(uchar c) {
+  uint mag = c & 0x7Fu;
+  float v;
+  if (mag == 0x7Fu) return as_float(0x7FC00000u);
+  uint ef = mag >> 3, mf = mag & 7u;
+  if (ef == 0u) v = (float)mf * 0.001953125f;  // 2^-9
+  else v = as_float(((ef + 120u) << 23) | (mf << 20));
+  return (c & 0x80u) ? -v : v;
+}
+
+float f8e5m2_to_float(uchar c) {
+  uint mag = c & 0x7Fu;
+  float v;
+  if (mag > 0x7Cu) return as_float(0x7FC00000u);
+  uint ef = mag >> 2, mf = mag & 3u;
+  if (mag == 0x7Cu) v = as_float(0x7F800000u);
+  else if (ef == 0u) v = (float)mf * 0.0000152587890625f;  // 2^-16
+  else v = as_float(((ef + 112u) << 23) | (mf << 21));
+  return (c & 0x80u) ? -v : v;
+}

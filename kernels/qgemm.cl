@@ -1,0 +1,147 @@
+// Tiled integer GEMM behind MatMulInteger, QLinearMatMul, ConvInteger and QLinearConv (see
+// QGemm in runtime/backends/cpu/quantize_common.h): per batch item (get_group_id(2))
+//   C[m][n] = sum_k (A[m][k] - za(m)) * (B[k][n] - zb(n))   in int32,
+// A and B tiles staged in local memory with the zero points already subtracted. Convolutions
+// read B as the implicit im2col of x (padding adds 0). Options:
+//   -D TA=, TB=   element types of A (rows: a / w) and B (columns: b / x)
+//   -D CONV=0|1   B is x read through the convolution geometry
+//   -D REQUANT=0|1 -D OUT_T= -D QLO= -D QHI=  int32 output, or requantized int8/uint8:
+//                 q = clamp(rint((acc + bias[row]) * ((sa * sb) / sy)) + yzp, QLO, QHI)
+// A work-group of 16x16 items computes a 64x64 tile, 4x4 outputs per item (rows ty + 16i,
+// columns tx + 16j, so local reads are conflict-free and global writes coalesce); K steps by 16.
+#pragma OPENCL FP_CONTRACT OFF
+
+#define TS 64
+#define RT 4
+#define TK 16
+#define WG 16
+
+typedef struct { int v[8]; } Dims;
+// Convolution geometry, spatial dims right-aligned into 3 (missing leading dims are size 1):
+// [0..2] in, [3..5] out, [6..8] kernel, [9..11] strides, [12..14] dilations, [15..17] pads
+// (begin), [18] C, [19] Cg, [20] groups, [21] in_size, [22] kernel_size.
+typedef struct { int v[24]; } ConvGeo;
+
+__kernel __attribute__((reqd_work_group_size(WG, WG, 1)))
+void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
+           __global const TA* za, int za_mode, __global const TB* zb, int zb_mode,
+           int M, int N, int K, int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo,
+           __global const float* sa, int sa_vec, __global const float* sb, int sb_vec,
+           __global const float* sy, __global const OUT_T* yzp, __global const int* bias, int has_bias) {
+  __local int As[TK][TS + 1];
+  __local int Bs[TK][TS + 1];
+  const int tx = get_local_id(0), ty = get_local_id(1);
+  const int lid = ty * WG + tx;
+  const int n0 = get_group_id(0) * TS, m0 = get_group_id(1) * TS;
+  const int b = get_group_id(2);
+
+  int a_off = 0, b_off = 0, row_base = 0;
+  const int c_off = b * M * N;
+#if CONV
+  {
+    const int img = b / geo.v[20], g = b % geo.v[20];
+    a_off = g * M * K;
+    b_off = (img * geo.v[18] + g * geo.v[19]) * geo.v[21];
+    row_base = g * M;
+  }
+#else
+  {
+    int rem = b;
+    for (int d = nbd - 1; d >= 0; --d) {
+      const int i = rem % bdims.v[d];
+      rem /= bdims.v[d];
+      a_off += i * a_bs.v[d];
+      b_off += i * b_bs.v[d];
+    }
+  }
+#endif
+
+  // This item always loads B column nn (and rows kb + 4r of each K tile).
+  const int nn = lid % TS, kb = lid / TS;
+  const int n_load = n0 + nn;
+  const int zbv = zb_mode == 0 ? 0 : (int)zb[zb_mode == 2 && n_load < N ? n_load : 0];
+#if CONV
+  // Input coordinates of output position n_load before the kernel offset.
+  int base0 = 0, base1 = 0, base2 = 0;
+  {
+    int p = n_load < N ? n_load : 0;
+    const int o2 = p % geo.v[5];
+    p /= geo.v[5];
+    const int o1 = p % geo.v[4];
+    const int o0 = p / geo.v[4];
+    base0 = o0 * geo.v[9] - geo.v[15];
+    base1 = o1 * geo.v[10] - geo.v[16];
+    base2 = o2 * geo.v[11] - geo.v[17];
+  }
+#endif
+
+  int acc[RT][RT];
+  for (int i = 0; i < RT; ++i)
+    for (int j = 0; j < RT; ++j) acc[i][j] = 0;
+  for (int k0 = 0; k0 < K; k0 += TK) {
+    // A tile: TS rows x TK, consecutive items along k.
+    for (int r = 0; r < RT; ++r) {
+      const int e = lid + r * WG * WG;
+      const int mm = e / TK, kk = e % TK;
+      const int m = m0 + mm, k = k0 + kk;
+      int v = 0;
+      if (m < M && k < K) {
+        const int z = za_mode == 0 ? 0 : (int)za[za_mode == 2 ? row_base + m : 0];
+        v = (int)A[a_off + m * K + k] - z;
+      }
+      As[kk][mm] = v;
+    }
+    // B tile: TK x TS, consecutive items along n.
+    for (int r = 0; r < RT; ++r) {
+      const int kk = kb + r * (WG * WG / TS);
+      const int k = k0 + kk;
+      int v = 0;
+      if (n_load < N && k < K) {
+#if CONV
+        const int c = k / geo.v[22];
+        int kr = k % geo.v[22];
+        const int k2 = kr % geo.v[8];
+        kr /= geo.v[8];
+        const int k1 = kr % geo.v[7];
+        const int kd0 = kr / geo.v[7];
+        const int i0 = base0 + kd0 * geo.v[12], i1 = base1 + k1 * geo.v[13], i2 = base2 + k2 * geo.v[14];
+        if (i0 >= 0 && i0 < geo.v[0] && i1 >= 0 && i1 < geo.v[1] && i2 >= 0 && i2 < geo.v[2])
+          v = (int)B[b_off + c * geo.v[21] + (i0 * geo.v[1] + i1) * geo.v[2] + i2] - zbv;
+#else
+        v = (int)B[b_off + k * N + n_load] - zbv;
+#endif
+      }
+      Bs[kk][nn] = v;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int kk = 0; kk < TK; ++kk) {
+      int a[RT], bv[RT];
+      for (int i = 0; i < RT; ++i) a[i] = As[kk][ty + i * WG];
+      for (int j = 0; j < RT; ++j) bv[j] = Bs[kk][tx + j * WG];
+      for (int i = 0; i < RT; ++i)
+        for (int j = 0; j < RT; ++j) acc[i][j] += a[i] * bv[j];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+  for (int i = 0; i < RT; ++i) {
+    const int m = m0 + ty + i * WG;
+    if (m >= M) continue;
+#if REQUANT
+    const int row = row_base + m;
+    const float sa_row = sa[sa_vec ? row : 0];
+    const int bias_row = has_bias ? bias[row] : 0;
+#endif
+    for (int j = 0; j < RT; ++j) {
+      const int n = n0 + tx + j * WG;
+      if (n >= N) continue;
+#if REQUANT
+      const float mult = (sa_row * sb[sb_vec ? n : 0]) / sy[0];
+      const float q = fmin(fmax(rint((float)(acc[i][j] + bias_row) * mult) + (float)yzp[0], (float)QLO), (float)QHI);
+      Cout[c_off + m * N + n] = (OUT_T)q;
+#else
+      Cout[c_off + m * N + n] = acc[i][j];
+#endif
+    }
+  }
+}
