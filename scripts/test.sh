@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 echo "== setup"
 bash scripts/setup.sh
+bash scripts/setup_python.sh >/dev/null   # ONNX Runtime + pinned onnx for reference tests
 echo "== build"
 bash scripts/build.sh
 echo "== test"
