@@ -5,6 +5,7 @@
 #include <exception>
 #include <new>
 
+#include "runtime/cli/crash_report.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/version.h"
 
@@ -69,6 +70,7 @@ int dispatch(int argc, char** argv, const char* tagline, const std::vector<Verb>
 
 int cli_main(int argc, char** argv, const char* program, const char* tagline, const std::vector<Verb>& verbs) {
   g_program = program;
+  install_crash_report(program);
   // Last line of defence: the verbs report errors as Status, but an exception escaping one
   // (bad_alloc on a huge tensor, say) must still end in one stderr line, not an abort.
   try {

@@ -57,10 +57,10 @@ int cmd_inspect(int argc, char** argv) {
     std::vector<Backend> backends;
     for (const PlanNode& n : p.nodes) backends.push_back(n.backend);
     const ArenaPlan host = plan_arena(p, backends, Backend::kCpu, 64);
-    const ArenaPlan dev = plan_arena(p, backends, Backend::kOpenCL, 256);
-    std::printf("peak activation memory: host %s (%s without reuse), device %s (%s without reuse)\n",
-                human_bytes(host.size).c_str(), human_bytes(host.unplanned).c_str(), human_bytes(dev.size).c_str(),
-                human_bytes(dev.unplanned).c_str());
+    const SharedBuffersPlan dev = plan_shared_buffers(p, backends, Backend::kOpenCL, 256);
+    std::printf("peak activation memory: host %s (%s without reuse), device %s in %zu buffers (%s without reuse)\n",
+                human_bytes(host.size).c_str(), human_bytes(host.unplanned).c_str(), human_bytes(dev.total).c_str(),
+                dev.sizes.size(), human_bytes(dev.unplanned).c_str());
   }
   std::printf("\ninputs:\n");
   for (int32_t t : p.inputs) std::printf("  %s\n", tensor_line(p.tensors[t]).c_str());

@@ -113,6 +113,7 @@ Status ClRuntime::create(std::shared_ptr<ClDeviceContext> device, std::unique_pt
 }
 
 ClRuntime::~ClRuntime() {
+  if (lost_) return;
   if (queue_) clFinish(queue_);
   for (auto& [k, v] : scratch_) clReleaseMemObject(v.first);
   for (auto& [k, v] : kernels_) clReleaseKernel(v);
@@ -231,7 +232,12 @@ Status ClRuntime::scratch(int slot, size_t bytes, cl_mem* out, const std::string
 }
 
 Status ClRuntime::finish() {
-  KILN_CL(clFinish(queue_), "clFinish");
+  if (lost_) return device_error("the OpenCL device faulted earlier; create a new context");
+  const cl_int err = clFinish(queue_);
+  if (err != CL_SUCCESS) {
+    lost_ = true;
+    return cl_status(err, "waiting for the device (a kernel faulted or the device was lost)");
+  }
   return Status::ok();
 }
 

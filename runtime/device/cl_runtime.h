@@ -62,7 +62,11 @@ class ClRuntime {
   Status upload(cl_mem dst, const void* src, size_t bytes, const std::string& what);
   Status download(cl_mem src, void* dst, size_t bytes, const std::string& what);
   Status copy(cl_mem src, cl_mem dst, size_t bytes, const std::string& what);
+  // Waits for the queue. A failure here means the device faulted (an out-of-bounds access, a
+  // lost device): the runtime is then marked lost, every later call fails fast, and the
+  // destructor leaks its objects rather than calling into a driver in an undefined state.
   Status finish();
+  bool lost() const { return lost_; }
 
   // A device buffer of at least `bytes` for a kernel's temporary data (im2col columns, ...),
   // kept per `slot` and grown on demand, released with the runtime. Reusing it across nodes is
@@ -78,6 +82,7 @@ class ClRuntime {
 
   std::shared_ptr<ClDeviceContext> device_;
   cl_command_queue queue_ = nullptr;
+  bool lost_ = false;
   std::map<std::string, cl_kernel> kernels_;  // key: source+options hash + kernel name
   std::map<int, std::pair<cl_mem, size_t>> scratch_;  // slot -> buffer, size
 };

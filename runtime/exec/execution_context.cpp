@@ -61,14 +61,21 @@ Status ExecutionContext::create(std::shared_ptr<const Plan> plan, const std::str
 
 ExecutionContext::~ExecutionContext() {
   wait_idle();
+  if (cl_ && cl_->lost()) {
+    // See ClRuntime::finish: leak rather than call into a faulted driver.
+    (void)cl_.release();
+    (void)new std::shared_ptr<const DeviceWeights>(std::move(weights_));
+    return;
+  }
   if (cl_) cl_->finish().is_ok();
-  for (size_t t = 0; t < dev_.size(); ++t)
-    if (dev_[t] && plan_->tensors[t].kind != TensorKind::kConstant) clReleaseMemObject(dev_[t]);
-  if (dev_arena_) clReleaseMemObject(dev_arena_);
+  for (cl_mem m : dev_buffers_)
+    if (m) clReleaseMemObject(m);
 }
 
 Status ExecutionContext::init() {
   const Plan& p = *plan_;
+  const char* sync = std::getenv("KILN_SYNC");
+  sync_each_node_ = sync && *sync && std::string(sync) != "0";
   const size_t nt = p.tensors.size();
   backends_ = node_backends_for(p, device_);
   dev_.assign(nt, nullptr);
@@ -104,20 +111,16 @@ Status ExecutionContext::init() {
   KILN_TRY(ClDeviceContext::get(device_.opencl_index, &dc));
   KILN_TRY(ClRuntime::create(dc, &cl_));
   KILN_TRY(DeviceWeights::get(plan_, device_.opencl_index, backends_, &weights_));
-  const ArenaPlan devp = plan_arena(p, backends_, Backend::kOpenCL, dev.base_addr_align);
-  dev_arena_bytes_ = devp.size;
-  if (devp.size) KILN_TRY(cl_->alloc(devp.size, &dev_arena_, "device activations"));
+  // Device activations: whole buffers shared by tensors with disjoint lifetimes (no
+  // sub-buffers, see plan_shared_buffers).
+  const SharedBuffersPlan devp = plan_shared_buffers(p, backends_, Backend::kOpenCL, dev.base_addr_align);
+  dev_arena_bytes_ = devp.total;
+  dev_buffers_.assign(devp.sizes.size(), nullptr);
+  for (size_t b = 0; b < devp.sizes.size(); ++b)
+    KILN_TRY(cl_->alloc(devp.sizes[b], &dev_buffers_[b], "device activations"));
   for (size_t t = 0; t < nt; ++t) {
-    const PlanTensor& pt = p.tensors[t];
-    if (pt.kind == TensorKind::kConstant) {
-      dev_[t] = weights_->buffer(static_cast<int32_t>(t));
-    } else if (devp.offset[t] >= 0) {
-      cl_buffer_region region{static_cast<size_t>(devp.offset[t]), std::max<size_t>(pt.bytes(), 1)};
-      cl_int err = CL_SUCCESS;
-      dev_[t] = clCreateSubBuffer(dev_arena_, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
-      count_runtime_allocation();
-      KILN_CL(err, "carving tensor '" + pt.name + "' out of the device arena");
-    }
+    if (p.tensors[t].kind == TensorKind::kConstant) dev_[t] = weights_->buffer(static_cast<int32_t>(t));
+    else if (devp.buffer[t] >= 0) dev_[t] = dev_buffers_[devp.buffer[t]];
   }
   return cl_->finish();
 }
@@ -224,6 +227,9 @@ Status ExecutionContext::run_node(size_t n) {
     for (int32_t t : node.outputs)
       args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape});
     Status st = opencl_registry().find(node.op)->run(args);
+    // KILN_SYNC=1 waits for every OpenCL node, so an asynchronous device fault is reported
+    // against the node that caused it rather than at the end of the inference.
+    if (st.is_ok() && sync_each_node_) st = cl_->finish();
     if (!st) st = st.with_context("node '" + node.name + "' (" + node.op + ", opencl)");
     if (st.is_ok()) st = marker(&after);
     if (profiler_ && st.is_ok())

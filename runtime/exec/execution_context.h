@@ -67,17 +67,18 @@ class ExecutionContext {
   std::unique_ptr<ClRuntime> cl_;
   std::shared_ptr<const class DeviceWeights> weights_;  // shared with other contexts of the plan
 
-  // Host activations live in one arena, device activations in one buffer carved into
-  // sub-buffers; offsets come from plan_arena() (liveness-based reuse).
+  // Host activations live in one arena at offsets from plan_arena(); device activations in
+  // buffers shared by tensors with disjoint lifetimes, from plan_shared_buffers().
   std::unique_ptr<uint8_t, void (*)(void*)> host_arena_{nullptr, std::free};
   std::vector<int64_t> host_offset_;     // by tensor; -1 = not in the host arena
-  cl_mem dev_arena_ = nullptr;
-  std::vector<cl_mem> dev_;              // by tensor: constant buffer or arena sub-buffer
+  std::vector<cl_mem> dev_buffers_;      // owned
+  std::vector<cl_mem> dev_;              // by tensor: a weights buffer or one of dev_buffers_
   uint64_t host_arena_bytes_ = 0, dev_arena_bytes_ = 0;
   std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
   std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
   class Profiler* profiler_ = nullptr;
+  bool sync_each_node_ = false;  // KILN_SYNC=1
   // Brackets device work with queue markers when profiling.
   Status marker(cl_event* ev);
 

@@ -4,8 +4,8 @@
 
 namespace kiln {
 
-ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
-                     uint64_t alignment) {
+std::vector<Lifetime> tensor_lifetimes(const Plan& plan, const std::vector<Backend>& node_backends,
+                                       Backend backend, uint64_t alignment, uint64_t* unplanned) {
   const size_t nt = plan.tensors.size();
   const int32_t end = static_cast<int32_t>(plan.nodes.size());
   std::vector<int32_t> first(nt, -1), last_here(nt, -1), last_any(nt, -1);
@@ -38,14 +38,8 @@ ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends
     }
   }
 
-  struct Item {
-    int32_t tensor;
-    int32_t begin, end;
-    uint64_t bytes;
-  };
-  std::vector<Item> items;
-  ArenaPlan out;
-  out.offset.assign(nt, -1);
+  std::vector<Lifetime> items;
+  *unplanned = 0;
   for (size_t t = 0; t < nt; ++t) {
     const PlanTensor& pt = plan.tensors[t];
     if (first[t] < 0 || pt.kind == TensorKind::kConstant) continue;
@@ -53,15 +47,24 @@ ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends
     const int32_t stop = produced_here[t] ? std::max(last_here[t], last_any[t]) : last_here[t];
     const uint64_t bytes = (std::max<uint64_t>(pt.bytes(), 1) + alignment - 1) / alignment * alignment;
     items.push_back({static_cast<int32_t>(t), first[t], stop, bytes});
-    out.unplanned += bytes;
+    *unplanned += bytes;
   }
-  // Greedy by size (largest first), each at the lowest offset that fits between the
-  // already-placed tensors whose lifetimes overlap: TFLite's arena planner strategy.
-  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.bytes > b.bytes; });
-  std::vector<const Item*> placed;
-  for (const Item& it : items) {
+  // Largest first: both placement strategies below are greedy by size.
+  std::stable_sort(items.begin(), items.end(), [](const Lifetime& a, const Lifetime& b) { return a.bytes > b.bytes; });
+  return items;
+}
+
+ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
+                     uint64_t alignment) {
+  ArenaPlan out;
+  out.offset.assign(plan.tensors.size(), -1);
+  const std::vector<Lifetime> items = tensor_lifetimes(plan, node_backends, backend, alignment, &out.unplanned);
+  // Each tensor, largest first, at the lowest offset that fits between the already-placed
+  // tensors whose lifetimes overlap: TFLite's arena planner strategy.
+  std::vector<const Lifetime*> placed;
+  for (const Lifetime& it : items) {
     std::vector<std::pair<uint64_t, uint64_t>> busy;  // [offset, offset+bytes) of overlapping
-    for (const Item* p : placed)
+    for (const Lifetime* p : placed)
       if (p->begin <= it.end && it.begin <= p->end)
         busy.emplace_back(static_cast<uint64_t>(out.offset[p->tensor]), out.offset[p->tensor] + p->bytes);
     std::sort(busy.begin(), busy.end());
@@ -73,6 +76,32 @@ ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends
     out.offset[it.tensor] = static_cast<int64_t>(at);
     out.size = std::max(out.size, at + it.bytes);
     placed.push_back(&it);
+  }
+  return out;
+}
+
+SharedBuffersPlan plan_shared_buffers(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
+                                     uint64_t alignment) {
+  SharedBuffersPlan out;
+  out.buffer.assign(plan.tensors.size(), -1);
+  const std::vector<Lifetime> items = tensor_lifetimes(plan, node_backends, backend, alignment, &out.unplanned);
+  // Largest first, each into the first buffer none of whose tensors is alive at the same time;
+  // a buffer is as large as its first (largest) tensor, so every later one fits.
+  std::vector<std::vector<const Lifetime*>> users;
+  for (const Lifetime& it : items) {
+    size_t b = 0;
+    for (; b < users.size(); ++b) {
+      bool free = true;
+      for (const Lifetime* u : users[b]) free &= !(u->begin <= it.end && it.begin <= u->end);
+      if (free) break;
+    }
+    if (b == users.size()) {
+      users.emplace_back();
+      out.sizes.push_back(it.bytes);
+      out.total += it.bytes;
+    }
+    users[b].push_back(&it);
+    out.buffer[it.tensor] = static_cast<int32_t>(b);
   }
   return out;
 }

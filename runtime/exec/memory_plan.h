@@ -22,4 +22,27 @@ struct ArenaPlan {
 ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
                      uint64_t alignment);
 
+// The same liveness, placed into whole buffers instead of offsets: tensors whose lifetimes
+// never overlap share one buffer. Used for device memory, where carving one allocation into
+// overlapping sub-buffers crashes NVIDIA's OpenCL driver on release.
+struct SharedBuffersPlan {
+  std::vector<int32_t> buffer;   // by tensor index; -1 = not on this backend
+  std::vector<uint64_t> sizes;   // bytes of each buffer
+  uint64_t total = 0;            // sum of sizes (peak)
+  uint64_t unplanned = 0;        // bytes without reuse
+};
+SharedBuffersPlan plan_shared_buffers(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
+                                     uint64_t alignment);
+
+// One tensor's stay on a backend: node indices [begin, end] (end = nodes.size() for the final
+// copy-out), bytes rounded up to the alignment.
+struct Lifetime {
+  int32_t tensor;
+  int32_t begin, end;
+  uint64_t bytes;
+};
+// The lifetimes plan_arena and plan_shared_buffers place, largest first.
+std::vector<Lifetime> tensor_lifetimes(const Plan& plan, const std::vector<Backend>& node_backends,
+                                       Backend backend, uint64_t alignment, uint64_t* unplanned);
+
 }  // namespace kiln

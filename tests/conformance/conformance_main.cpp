@@ -25,6 +25,7 @@
 #include "compiler/compiler.h"
 #include "compiler/import/onnx/onnx_import.h"
 #include "compiler/ir/graph.h"
+#include "runtime/cli/crash_report.h"
 #include "runtime/exec/execution_context.h"
 
 namespace {
@@ -235,6 +236,7 @@ void load_known(const std::string& path, const std::string& device, std::map<std
 }  // namespace
 
 int main(int argc, char** argv) {
+  kiln::cli::install_crash_report("kiln_conformance");
   std::string data = "/usr/share/libonnx-testdata/data/node", device = "cpu", filter;
   std::vector<std::string> known_paths;
   double min_rate = 0.95;

@@ -6,9 +6,16 @@
 #include "compiler/compiler.h"
 #include "compiler/ir/graph.h"
 #include "runtime/device/devices.h"
+#include "runtime/cli/crash_report.h"
 #include "runtime/exec/execution_context.h"
 
 namespace kiln::test {
+
+// Test binaries report crashes with a backtrace too (see runtime/cli/crash_report.h).
+static const bool g_crash_report = [] {
+  kiln::cli::install_crash_report("kiln_tests");
+  return true;
+}();
 
 Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs, Plan* plan_out) {
   ir::Graph g;

@@ -93,6 +93,20 @@ TEST(MemoryPlan, LiveTensorsNeverOverlap) {
                           << " overlap while live";
           EXPECT_LE(static_cast<uint64_t>(std::max(ex, ey)), a.size);
         }
+      // The shared-buffer placement obeys the same liveness: tensors in one buffer never live
+      // at the same time, and each fits its buffer.
+      SharedBuffersPlan sb = plan_shared_buffers(p, b, be, 64);
+      for (size_t x = 0; x < nt; ++x) {
+        EXPECT_EQ(sb.buffer[x] >= 0, a.offset[x] >= 0) << "the two plans disagree on who is placed";
+        if (sb.buffer[x] < 0) continue;
+        EXPECT_LE(p.tensors[x].bytes(), sb.sizes[sb.buffer[x]]);
+        for (size_t y = x + 1; y < nt; ++y) {
+          if (sb.buffer[y] != sb.buffer[x] || first[x] < 0 || first[y] < 0) continue;
+          if (first[x] <= last[y] && first[y] <= last[x])
+            ADD_FAILURE() << "iteration " << iter << ": " << p.tensors[x].name << " and " << p.tensors[y].name
+                          << " share a buffer while live";
+        }
+      }
     }
   }
 }

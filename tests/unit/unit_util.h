@@ -2,6 +2,7 @@
 // a plan file while keeping its checksum valid (to reach the decoder and verify_plan).
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <unistd.h>
@@ -13,9 +14,11 @@
 
 namespace kiln::test {
 
-// tests/models/<name>; KILN_TEST_MODELS_DIR is set by tests/CMakeLists.txt.
+// tests/models/<name>; KILN_TEST_MODELS_DIR is set by tests/CMakeLists.txt, and the environment
+// variable of that name overrides it (for test binaries run from another checkout).
 inline std::string model_path(const std::string& name) {
-  return std::string(KILN_TEST_MODELS_DIR) + "/" + name;
+  const char* env = std::getenv("KILN_TEST_MODELS_DIR");
+  return std::string(env && *env ? env : KILN_TEST_MODELS_DIR) + "/" + name;
 }
 
 // Recomputes the header checksum (bytes [64, size)) after the body was edited.

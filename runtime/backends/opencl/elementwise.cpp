@@ -168,7 +168,9 @@ std::string generate(const ew::Program& p, const ew::Layout& l) {
   s += "}\n";
   // ClRuntime::kernel hashes the whole source on every launch: prepend the helpers only when the
   // kernel uses one (most float programs do not), which keeps the per-launch cost small.
-  std::string head;
+  // No mul+add contraction into fma: a fused program must round exactly like the separate
+  // kernels it replaces (NVIDIA's compiler contracts by default, PoCL does not).
+  std::string head = "#pragma OPENCL FP_CONTRACT OFF\n";
   if (uses_double(p)) head += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n";
   if (strided) head += "typedef struct { int v[" + std::to_string(kClMaxDims) + "]; } ew_dims;\n";
   if (s.find("ew_ipow") != std::string::npos || s.find("ew_round") != std::string::npos ||

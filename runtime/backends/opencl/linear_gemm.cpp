@@ -3,6 +3,7 @@
 #include <clblast_c.h>
 
 #include <cstdlib>
+#include <mutex>
 
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/ops/kernel_api.h"
@@ -113,6 +114,11 @@ Status clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   }
   cl_event ev = nullptr;
   CLBlastStatusCode st;
+  // CLBlast fills its per-device database and program caches without locking: two contexts
+  // calling it at once crashed inside Database construction on the H100 (kiln bench
+  // --concurrency 4). The calls only enqueue work, so serializing them costs little.
+  static std::mutex clblast_mu;
+  std::lock_guard<std::mutex> lock(clblast_mu);
   if (nb == 1 || uniform) {
     if (nb == 1)
       st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g.M, g.N, g.K, g.alpha, g.A, g.a_off, g.lda, g.B, g.b_off,
