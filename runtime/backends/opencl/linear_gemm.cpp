@@ -3,7 +3,10 @@
 #include <clblast_c.h>
 
 #include <cstdlib>
+#include <cstdint>
 #include <mutex>
+#include <set>
+#include <string>
 
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/ops/kernel_api.h"
@@ -114,11 +117,20 @@ Status clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   }
   cl_event ev = nullptr;
   CLBlastStatusCode st;
-  // CLBlast fills its per-device database and program caches without locking: two contexts
-  // calling it at once crashed inside Database construction on the H100 (kiln bench
-  // --concurrency 4). The calls only enqueue work, so serializing them costs little.
+  // CLBlast fills its per-device database and program caches on the first call of a
+  // configuration, and two contexts doing that at once crashed inside Database construction on
+  // the H100 (kiln bench --concurrency 4). So the first call of each (queue's device, shape,
+  // layout) runs alone; once it has filled the caches, later calls of it run concurrently
+  // (serializing all of them cut 4-context throughput by 40% there).
   static std::mutex clblast_mu;
-  std::lock_guard<std::mutex> lock(clblast_mu);
+  static std::set<std::string> clblast_warm;
+  const std::string warm_key = std::to_string(reinterpret_cast<uintptr_t>(cl.device())) + ":" +
+                               std::to_string(g.M) + "x" + std::to_string(g.N) + "x" + std::to_string(g.K) + ":" +
+                               std::to_string(g.ta) + std::to_string(g.tb) + ":" + std::to_string(nb) + ":" +
+                               std::to_string(uniform);
+  std::unique_lock<std::mutex> lock(clblast_mu);
+  const bool warm = clblast_warm.count(warm_key) != 0;
+  if (warm) lock.unlock();
   if (nb == 1 || uniform) {
     if (nb == 1)
       st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g.M, g.N, g.K, g.alpha, g.A, g.a_off, g.lda, g.B, g.b_off,
@@ -148,6 +160,8 @@ Status clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
     st = CLBlastSgemmBatched(CLBlastLayoutRowMajor, ta, tb, g.M, g.N, g.K, alphas.data(), g.A, ao.data(), g.lda,
                              g.B, bo.data(), g.ldb, betas.data(), g.C, co.data(), g.ldc, nb, &q, &ev);
   }
+  if (!warm && st == CLBlastSuccess) clblast_warm.insert(warm_key);
+  if (lock.owns_lock()) lock.unlock();
   if (ev) clReleaseEvent(ev);
   KILN_TRY(clblast_status(st, "SGEMM " + std::to_string(g.M) + "x" + std::to_string(g.N) + "x" +
                                    std::to_string(g.K) + " for " + what));
