@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -21,6 +23,8 @@ static const char* kProfileHelp =
     "  -i, --input NAME=FILE    input from a .npy file (random values for inputs not given)\n"
     "  --device D               cpu | opencl | opencl:N | auto (default auto)\n"
     "  --iterations N           profiled runs after one warm-up run (default 10)\n"
+    "  --concurrency N          run N contexts of the plan at once (inferences in flight); the\n"
+    "                           trace shows each context as its own process\n"
     "  --trace FILE.json        write a Chrome/Perfetto trace (one complete event per node and\n"
     "                           transfer, one track per queue)\n";
 
@@ -51,17 +55,29 @@ struct Row {
 
 }  // namespace
 
-Status write_trace(const std::string& path, const Plan& plan, const std::vector<ProfileEvent>& events) {
+// One process per execution context (pid = context + 1), one track per queue in each.
+Status write_trace(const std::string& path, const Plan& plan, const std::vector<const Profiler*>& contexts) {
   std::ofstream f(path);
   if (!f) return io_error("cannot write trace '" + path + "'");
-  int64_t t0 = events.empty() ? 0 : events.front().start_ns;
-  for (const auto& e : events) t0 = std::min(t0, e.start_ns);
+  int64_t t0 = INT64_MAX;
+  for (const Profiler* p : contexts)
+    for (const auto& e : p->events()) t0 = std::min(t0, e.start_ns);
   f << "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
-  f << "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"cpu\"}},\n";
-  f << "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":2,\"args\":{\"name\":\"opencl queue\"}},\n";
-  f << "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":3,\"args\":{\"name\":\"transfers\"}}";
+  bool first = true;
+  for (size_t c = 0; c < contexts.size(); ++c) {
+    const int pid = static_cast<int>(c) + 1;
+    const char* tracks[] = {"cpu", "opencl queue", "transfers"};
+    for (int tid = 1; tid <= 3; ++tid) {
+      f << (first ? "" : ",\n") << "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":" << pid << ",\"tid\":" << tid
+        << ",\"args\":{\"name\":\"" << tracks[tid - 1] << "\"}}";
+      first = false;
+    }
+    f << ",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" << pid << ",\"args\":{\"name\":\"context " << c
+      << "\"}}";
+  }
   char buf[64];
-  for (const auto& e : events) {
+  for (size_t c = 0; c < contexts.size(); ++c)
+  for (const auto& e : contexts[c]->events()) {
     std::string name, cat;
     int tid = 1;
     if (e.kind == ProfileEvent::Kind::kNode) {
@@ -75,7 +91,7 @@ Status write_trace(const std::string& path, const Plan& plan, const std::vector<
     }
     f << ",\n{\"name\":\"" << json_escape(name) << "\",\"cat\":\"" << json_escape(cat) << "\",\"ph\":\"X\",";
     std::snprintf(buf, sizeof buf, "\"ts\":%.3f,\"dur\":%.3f,", (e.start_ns - t0) / 1e3, (e.end_ns - e.start_ns) / 1e3);
-    f << buf << "\"pid\":1,\"tid\":" << tid << ",\"args\":{\"run\":" << e.run << "}}";
+    f << buf << "\"pid\":" << c + 1 << ",\"tid\":" << tid << ",\"args\":{\"run\":" << e.run << "}}";
   }
   f << "\n]}\n";
   if (!f) return io_error("error writing trace '" + path + "'");
@@ -85,7 +101,7 @@ Status write_trace(const std::string& path, const Plan& plan, const std::vector<
 int cmd_profile(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
-                          {{"--input", "-i", true, true}, {"--device", ""}, {"--iterations", ""}, {"--trace", ""},
+                          {{"--input", "-i", true, true}, {"--device", ""}, {"--iterations", ""}, {"--trace", ""}, {"--concurrency", ""},
                            {"--help", "-h", false}},
                           &args);
   if (!st) return fail("profile", st.message());
@@ -94,31 +110,51 @@ int cmd_profile(int argc, char** argv) {
     return 0;
   }
   if (args.positional().size() != 1) return fail("profile", "expected one PLAN argument (see --help)");
-  int iterations = 0;
+  int iterations = 0, concurrency = 0;
   if (!parse_positive(args.get("--iterations", "10"), &iterations))
     return fail("profile", "--iterations needs a positive number");
+  if (!parse_positive(args.get("--concurrency", "1"), &concurrency) || concurrency > 64)
+    return fail("profile", "--concurrency needs a number from 1 to 64");
 
   PlanSession s;
   st = s.load(args.positional()[0]);
   if (st) st = s.prepare_inputs(args.all("--input"));
-  std::unique_ptr<ExecutionContext> ctx;
-  std::vector<HostTensor> outputs;
-  std::string notice;
-  if (st) st = s.open_context(args.get("--device", "auto"), &ctx, &outputs, &notice);
+  std::vector<std::unique_ptr<ExecutionContext>> ctxs(concurrency);
+  std::vector<std::vector<HostTensor>> outputs(concurrency);
+  std::vector<Profiler> profs(concurrency);
+  for (int c = 0; c < concurrency && st; ++c) {
+    std::string notice;
+    st = s.open_context(args.get("--device", "auto"), &ctxs[c], &outputs[c], &notice);
+    if (st && c == 0 && !notice.empty()) std::fprintf(stderr, "kiln: note: %s\n", notice.c_str());
+    // Warm-up: program builds and first-touch allocations stay out of the numbers.
+    if (st) st = ctxs[c]->run();
+    if (st) ctxs[c]->set_profiler(&profs[c]);
+  }
   if (!st) return fail("profile", st.message());
-  if (!notice.empty()) std::fprintf(stderr, "kiln: note: %s\n", notice.c_str());
-  st = ctx->run();  // warm-up: program builds and first-touch allocations stay out of the numbers
-  Profiler prof;
-  ctx->set_profiler(&prof);
-  for (int i = 0; i < iterations && st; ++i) st = ctx->run();
-  ctx->set_profiler(nullptr);
+  // Every context keeps one inference in flight; with one context this is a plain loop.
+  std::vector<std::shared_ptr<InferenceEvent>> pending;
+  for (int i = 0; i < iterations; ++i)
+    for (auto& c : ctxs) pending.push_back(c->enqueue());
+  for (auto& e : pending) {
+    std::string msg;
+    if (e->wait(&msg) != 0 && st) st = Status(StatusCode::kDevice, msg);
+  }
+  for (auto& c : ctxs) c->set_profiler(nullptr);
   if (!st) return fail("profile", st.message());
+  std::vector<const Profiler*> prof_list;
+  std::vector<ProfileEvent> all_events;
+  for (const Profiler& p : profs) {
+    prof_list.push_back(&p);
+    all_events.insert(all_events.end(), p.events().begin(), p.events().end());
+  }
+  const ExecutionContext* ctx = ctxs[0].get();
+  iterations *= concurrency;
 
   const Plan& plan = *s.plan;
   std::map<std::string, Row> rows;
   std::vector<std::string> order;
   double total_ms = 0;
-  for (const ProfileEvent& e : prof.events()) {
+  for (const ProfileEvent& e : all_events) {
     std::string key;
     Row proto;
     if (e.kind == ProfileEvent::Kind::kNode) {
@@ -169,7 +205,7 @@ int cmd_profile(int argc, char** argv) {
   }
   std::printf("total %.3f ms over %d runs (%.3f ms per run)\n", total_ms, iterations, total_ms / iterations);
   if (args.has("--trace")) {
-    st = write_trace(args.get("--trace"), plan, prof.events());
+    st = write_trace(args.get("--trace"), plan, prof_list);
     if (!st) return fail("profile", st.message());
     std::printf("trace written to %s (open in chrome://tracing or ui.perfetto.dev)\n", args.get("--trace").c_str());
   }
