@@ -189,6 +189,11 @@ Status ClRuntime::kernel(const std::string& source, const std::string& options,
 }
 
 Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
+  const DeviceCaps& caps = info().caps;
+  if (caps.max_alloc_bytes && bytes > caps.max_alloc_bytes)
+    return out_of_memory(what + " needs a " + std::to_string(bytes) + "-byte buffer, larger than the " +
+                         std::to_string(caps.max_alloc_bytes) + " bytes " + caps.name +
+                         " allows in one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
   cl_int err = CL_SUCCESS;
   // Zero-size tensors still get a 1-byte buffer so kernels always receive a valid cl_mem.
   *out = clCreateBuffer(context(), CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);

@@ -175,3 +175,48 @@ TEST(Partition, CpuSegmentOfOneInferenceOverlapsDeviceWorkOfAnother) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// A tensor larger than the device's largest buffer is a clear out-of-memory error when the
+// context is created, never an abort; the plan still runs on another device.
+TEST(DeviceMemory, TooLargeForTheDeviceIsAClearError) {
+  if (!test::have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  const uint64_t max_alloc = opencl_devices()[0].caps.max_alloc_bytes;
+  const int64_t elems = static_cast<int64_t>(max_alloc / 8 + max_alloc / 16);  // 1.5x the limit, int64
+  ir::Graph g;
+  g.opsets[""] = 17;
+  ir::Value* x = g.add_value("x");
+  x->dtype = DType::kInt64;
+  x->shape = {1};
+  x->has_shape = true;
+  x->is_graph_input = true;
+  g.inputs.push_back(x);
+  ir::Value* shape = g.add_value("shape");
+  shape->dtype = DType::kInt64;
+  shape->shape = {1};
+  shape->has_shape = true;
+  auto st = std::make_shared<HostTensor>(DType::kInt64, Shape{1});
+  st->as<int64_t>()[0] = elems;
+  shape->constant = st;
+  ir::Node* n = g.add_node("Expand", "huge");
+  ir::Value* y = g.add_value("y");
+  y->producer = n;
+  n->inputs = {x, shape};
+  n->outputs = {y};
+  g.outputs.push_back(y);
+  BuildOptions opts;
+  opts.device = "opencl";
+  auto plan = std::make_shared<Plan>();
+  ASSERT_TRUE(build_plan_from_graph(g, opts, plan.get()).is_ok());
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  Status s = ExecutionContext::create(plan, "opencl", &ctx, &notice);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.code(), StatusCode::kOutOfMemory) << s.message();
+  EXPECT_NE(s.message().find("CL_DEVICE_MAX_MEM_ALLOC_SIZE"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace kiln
