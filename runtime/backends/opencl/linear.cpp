@@ -86,7 +86,7 @@ cl_int8 dims8(const std::vector<int64_t>& v) {
 Status conv_direct(ClKernelArgs& a, const ClConv& p, const linear::Epilogue& ep, bool transpose) {
   const char* fn = transpose ? "conv_transpose_direct" : "conv_direct";
   cl_kernel k;
-  KILN_TRY(a.cl.kernel(embedded_kernel_source("conv"), "-cl-mad-enable", fn, &k));
+  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"), "-cl-mad-enable", fn, &k));
   const bool has_bias = a.has_input(2);
   const cl_mem y = a.outputs[0].mem;
   ClLaunch l(a.cl, k, fn);
@@ -140,7 +140,7 @@ Status conv_cl(ClKernelArgs& a) {
   const size_t col_elems = static_cast<size_t>(p.C * p.ksize * p.out_size);
   KILN_TRY(a.cl.scratch(kScratchIm2col, col_elems * sizeof(float), &col, "im2col of " + node_what(a)));
   cl_kernel k;
-  KILN_TRY(a.cl.kernel(embedded_kernel_source("conv"), "", "im2col", &k));
+  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"), "", "im2col", &k));
   g.B = col;
   g.batch = {p.group};
   g.a_bstr = {Mg * Kg};

@@ -80,9 +80,19 @@ int64_t num_batches(const ClGemm& g) {
   return n;
 }
 
+}  // namespace
+
+const std::string& linear_kernel_source(const std::string& name) {
+  static const std::string conv = std::string(embedded_kernel_source("linear_activation")) + embedded_kernel_source("conv");
+  static const std::string gemm = std::string(embedded_kernel_source("linear_activation")) + embedded_kernel_source("gemm");
+  return name == "conv" ? conv : gemm;
+}
+
+namespace {
+
 Status own_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   cl_kernel k;
-  KILN_TRY(cl.kernel(embedded_kernel_source("gemm"), "-cl-mad-enable", "gemm_tiled", &k));
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), "-cl-mad-enable", "gemm_tiled", &k));
   const int64_t nb = num_batches(g);
   ClLaunch l(cl, k, "gemm_tiled (" + what + ")");
   l.arg(cl_int(g.M)).arg(cl_int(g.N)).arg(cl_int(g.K)).arg(g.alpha);
@@ -167,7 +177,7 @@ Status clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
                                    std::to_string(g.K) + " for " + what));
   if (!g.bias && !g.residual && g.ep.act == Activation::kNone) return Status::ok();
   cl_kernel k;
-  KILN_TRY(cl.kernel(embedded_kernel_source("gemm"), "-cl-mad-enable", "gemm_epilogue", &k));
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), "-cl-mad-enable", "gemm_epilogue", &k));
   ClLaunch l(cl, k, "gemm_epilogue (" + what + ")");
   l.arg(cl_int(g.M)).arg(cl_int(g.N)).mem(g.C).arg(cl_int(g.c_off)).arg(cl_int(g.ldc)).arg(cl_int(g.c_bstride));
   epilogue_args(l, g);

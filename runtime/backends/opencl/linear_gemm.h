@@ -38,4 +38,7 @@ struct ClGemm {
 // Enqueues the GEMM; `what` names the node in errors.
 Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what);
 
+// kernels/<name>.cl (conv or gemm) with the shared fused activations prepended; built once.
+const std::string& linear_kernel_source(const std::string& name);
+
 }  // namespace kiln::linear
