@@ -117,5 +117,42 @@ assert set(b['latency_ms']) >= {'min', 'mean', 'median', 'p90', 'p95', 'p99', 'm
   expect_fail "unknown verb 'build'" -- "$rt" build "$MODELS/copy_two_inputs.onnx" -o x.plan
   if ldd "$rt" | grep -Eqi 'protobuf|onnx|boost'; then die "kiln-rt links compiler dependencies"; fi
 }
+case_old_ir_and_external_data() {
+  # An IR v3 model listing its initializer as a graph input (old exporters), and the same model
+  # with its weights in an external-data file beside it: both build, the initializer is a
+  # constant (not a plan input), and the results match numpy. A missing external file is a
+  # clear error.
+  "$PY" - <<'PY'
+import numpy as np, onnx
+from onnx import helper, TensorProto, numpy_helper
+w = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
+x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+w_info = helper.make_tensor_value_info("w", TensorProto.FLOAT, [3, 4])
+y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x_info, w_info], [y_info],
+                      [numpy_helper.from_array(w, "w")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 7)])
+m.ir_version = 3
+onnx.save(m, "old_ir.onnx")
+g2 = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x_info], [y_info],
+                       [numpy_helper.from_array(w, "w")])
+m2 = helper.make_model(g2, opset_imports=[helper.make_opsetid("", 13)])
+onnx.save_model(m2, "ext.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+                location="ext.weights", size_threshold=0)
+np.save("x.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+np.save("want.npy", np.arange(6, dtype=np.float32).reshape(2, 3) @ w)
+PY
+  [ -f ext.weights ] || die "the external-data file was not written"
+  for model in old_ir ext; do
+    expect_ok "$KILN" build $model.onnx -o $model.plan --device cpu
+    expect_ok "$KILN" inspect $model.plan
+    expect_out "inputs:" "x  float32 2x3"
+    if sed -n '/^inputs:/,/^outputs:/p' stdout | grep -q "^  w "; then die "$model: initializer w became a plan input"; fi
+    expect_ok "$KILN" run $model.plan -i x=x.npy -o out_$model --device cpu
+    "$PY" -c "import numpy as np; assert np.allclose(np.load('out_$model/y.npy'), np.load('want.npy'), rtol=1e-6)"
+  done
+  mv ext.weights moved.weights
+  expect_fail "external data file" "ext.weights" "not found" -- "$KILN" build ext.onnx -o e.plan
+}
 
 run_case
