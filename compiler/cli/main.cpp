@@ -3,6 +3,7 @@
 
 namespace kiln::cli {
 int cmd_build(int argc, char** argv);
+int cmd_compare(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
@@ -10,6 +11,8 @@ int main(int argc, char** argv) {
       {"build", kiln::cli::cmd_build,
        "build MODEL.onnx -o PLAN [--device D] [--shapes NAME=DIMS ...] [--freeze NAME=FILE.npy ...]\n"
        "        [--partition device|cost] [--cpu-nodes A,B] [--no-fuse]"}};
+  verbs.push_back({"compare", kiln::cli::cmd_compare,
+                   "compare PLAN --reference MODEL.onnx [-i NAME=FILE.npy ...] [--device D]"});
   for (const auto& v : kiln::cli::runtime_verbs()) verbs.push_back(v);
   return kiln::cli::cli_main(argc, argv, "kiln", "ONNX to OpenCL inference compiler", verbs);
 }

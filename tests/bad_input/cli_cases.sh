@@ -154,5 +154,17 @@ PY
   mv ext.weights moved.weights
   expect_fail "external data file" "ext.weights" "not found" -- "$KILN" build ext.onnx -o e.plan
 }
+case_compare_against_reference() {
+  # The opencl plan of the demo CNN agrees with the FP32 cpu reference; a model that does not
+  # match the plan is a clear error.
+  expect_ok "$KILN" build "$MODELS/demo_cnn.onnx" -o d.plan --device opencl
+  expect_ok "$KILN" compare d.plan --reference "$MODELS/demo_cnn.onnx" --device opencl
+  expect_out "max abs" "cosine" "probs"
+  "$PY" -c "
+import re
+row = [l for l in open('stdout') if l.startswith('probs')][0].split()
+assert float(row[1]) < 1e-5 and abs(float(row[5]) - 1) < 1e-6, row"
+  expect_fail "reference" "not a model input" -- "$KILN" compare d.plan --reference "$MODELS/copy_two_inputs.onnx"
+}
 
 run_case
