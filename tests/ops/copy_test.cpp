@@ -16,7 +16,7 @@ TEST(CopyOps, ReshapeKeepsDataAndInfersMinusOne) {
   ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
   ASSERT_EQ(out[0].shape(), (Shape{2, 12}));
   EXPECT_TRUE(tensors_close(out[0], [&] { HostTensor t = s.inputs[0]; t.reshape({2, 12}); return t; }(), 0, 0));
-  if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
+  if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 0, 0)); }
 }
 
 TEST(CopyOps, SqueezeUnsqueezeFlattenShapes) {

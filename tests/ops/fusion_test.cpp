@@ -241,8 +241,9 @@ TEST(LinearFusion, FusedAndUnfusedAgreeAndPlanShowsGroups) {
   EXPECT_EQ(groups["mm"], (V{"mm", "madd", "mtanh", "mres"}));
   EXPECT_EQ(fused.nodes.size(), 4u);
   EXPECT_GT(plain.nodes.size(), fused.nodes.size());
-  if (have_opencl())
+  if (have_opencl()) {
     for (const PlanNode& n : fused.nodes) EXPECT_EQ(n.backend, Backend::kOpenCL) << n.name;
+  }
 }
 
 TEST(LinearFusion, NoFusionWhenIntermediateIsAnOutput) {
@@ -257,7 +258,7 @@ TEST(LinearFusion, NoFusionWhenIntermediateIsAnOutput) {
   Status st = build_plan_from_graph(g, opts, &plan);
   ASSERT_TRUE(st.is_ok()) << st.message();
   for (const PlanNode& n : plan.nodes)
-    if (n.name == "conv1") EXPECT_TRUE(n.fused.empty()) << "conv1 fused although c1 is a graph output";
+    if (n.name == "conv1") { EXPECT_TRUE(n.fused.empty()) << "conv1 fused although c1 is a graph output"; }
 }
 
 

@@ -218,7 +218,7 @@ TEST(LinearOps, ConvRandomMatchesNaiveAndOpenCL) {
     SCOPED_TRACE("iter " + std::to_string(iter) + " x " + shape_str(xs) + " w " + shape_str(ws) + " attrs " +
                  s.attrs.to_string());
     EXPECT_TRUE(cpu_matches(s, want));
-    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+    if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
   }
 }
 
@@ -249,7 +249,7 @@ TEST(LinearOps, ConvGemmPathsOnOpenCL) {
              {false, true, true}};
     SCOPED_TRACE("x " + shape_str(k.x) + " w " + shape_str(k.w));
     EXPECT_TRUE(cpu_matches(s, naive_conv(s.inputs[0], s.inputs[1], &s.inputs[2], c)));
-    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+    if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
   }
 }
 
@@ -265,7 +265,7 @@ TEST(LinearOps, ConvAutoPadAndErrors) {
   // SAME_LOWER: total pad (4-1)*2+4-7 = 3 -> begin 2, end 1; (3-1)*3+3-8 = 1 -> begin 1, end 0.
   ConvAttrs c{1, {2, 3}, {1, 1}, {2, 1, 1, 0}};
   EXPECT_TRUE(tensors_close(out[0], naive_conv(s.inputs[0], s.inputs[1], nullptr, c), 1e-4, 1e-5));
-  if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s));
+  if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s)); }
 
   OpSpec bad{"Conv", 11, {}, {random_tensor(DType::kFloat32, {1, 3, 5, 5}, rng), random_tensor(DType::kFloat32, {4, 2, 3, 3}, rng)},
              {false, true}};
@@ -306,7 +306,7 @@ TEST(LinearOps, ConvTransposeRandomMatchesNaiveAndOpenCL) {
     SCOPED_TRACE("iter " + std::to_string(iter) + " x " + shape_str(xs) + " w " + shape_str(ws) + " attrs " +
                  s.attrs.to_string());
     EXPECT_TRUE(cpu_matches(s, want));
-    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+    if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
   }
 }
 
@@ -320,7 +320,7 @@ TEST(LinearOps, ConvTransposeOutputShape) {
   ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
   EXPECT_EQ(out[0].shape(), (Shape{1, 3, 8, 9}));
   // total padding 2*2+3-8 = -1 -> output extends past the taps; 2*3+3-9 = 0.
-  if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s));
+  if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s)); }
 }
 
 // ---------------------------------------------------------------- Gemm
@@ -355,7 +355,7 @@ TEST(LinearOps, GemmRandomMatchesNaiveAndOpenCL) {
     }
     SCOPED_TRACE("iter " + std::to_string(iter));
     EXPECT_TRUE(cpu_matches(s, naive_gemm(s.inputs[0], s.inputs[1], has_c ? &s.inputs[2] : nullptr, ta, tb, alpha, beta)));
-    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+    if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
   }
 }
 
@@ -385,7 +385,7 @@ TEST(LinearOps, LargeGemmTakesClblastPath) {
            {false, true, true}};
   s.attrs.set("transB", int64_t{1});
   s.attrs.set("alpha", 0.25f);
-  if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+  if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
 }
 
 // ---------------------------------------------------------------- fused epilogue form
@@ -457,7 +457,7 @@ TEST(LinearOps, FusedEpilogueConvPaths) {
     add_epilogue(&s, act, act == "Clip" ? -0.3f : 0.1f, 0.4f, mode, r);
     SCOPED_TRACE(s.op_type + " x " + shape_str(k.x) + " w " + shape_str(k.w) + " " + act);
     EXPECT_TRUE(cpu_matches(s, ref_epilogue(plain, r, act, act == "Clip" ? -0.3f : 0.1f, 0.4f, mode)));
-    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+    if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
   }
 }
 
@@ -476,7 +476,7 @@ TEST(LinearOps, FusedEpilogueGemmBothPaths) {
     add_epilogue(&s, "Tanh", 0.f, 0.f, n == 40 ? 1 : 2, r);
     SCOPED_TRACE("n " + std::to_string(n));
     EXPECT_TRUE(cpu_matches(s, ref_epilogue(plain, r, "Tanh", 0.f, 0.f, n == 40 ? 1 : 2)));
-    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+    if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
   }
 }
 
@@ -493,7 +493,7 @@ TEST(LinearOps, MatMulBroadcastingMatchesNaiveAndOpenCL) {
              {false, false}};
     SCOPED_TRACE(shape_str(as) + " x " + shape_str(bs));
     EXPECT_TRUE(cpu_matches(s, naive_matmul(s.inputs[0], s.inputs[1])));
-    if (have_opencl()) EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4));
+    if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
   }
   OpSpec bad{"MatMul", 13, {}, {random_tensor(DType::kFloat32, {2, 3}, rng), random_tensor(DType::kFloat32, {4, 5}, rng)},
              {false, false}};
