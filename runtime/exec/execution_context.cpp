@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/op_arity.h"
 #include "runtime/core/alloc_stats.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
@@ -87,6 +88,7 @@ Status ExecutionContext::init() {
   // Every kernel must exist before the first run, so a plan from a newer writer fails here.
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const PlanNode& n = p.nodes[i];
+    KILN_TRY(check_node_operands(n));
     if (backends_[i] == Backend::kCpu && !cpu_registry().find(n.op))
       return unsupported("node '" + n.name + "': this runtime has no CPU kernel for op '" + n.op + "'");
     if (backends_[i] == Backend::kOpenCL && !opencl_registry().find(n.op))
