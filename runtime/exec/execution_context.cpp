@@ -78,6 +78,8 @@ Status ExecutionContext::init() {
   const char* sync = std::getenv("KILN_SYNC");
   sync_each_node_ = sync && *sync && std::string(sync) != "0";
   const size_t nt = p.tensors.size();
+  // Before anything reads a node's operands (the partitioner's supports() checks included).
+  for (const PlanNode& n : p.nodes) KILN_TRY(check_node_operands(n));
   backends_ = node_backends_for(p, device_);
   dev_.assign(nt, nullptr);
   input_ptr_.assign(nt, nullptr);
@@ -88,7 +90,6 @@ Status ExecutionContext::init() {
   // Every kernel must exist before the first run, so a plan from a newer writer fails here.
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const PlanNode& n = p.nodes[i];
-    KILN_TRY(check_node_operands(n));
     if (backends_[i] == Backend::kCpu && !cpu_registry().find(n.op))
       return unsupported("node '" + n.name + "': this runtime has no CPU kernel for op '" + n.op + "'");
     if (backends_[i] == Backend::kOpenCL && !opencl_registry().find(n.op))
