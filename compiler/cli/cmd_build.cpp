@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "runtime/cli/args.h"
-#include "runtime/cli/npy.h"
+#include "runtime/core/npy.h"
 #include "runtime/cli/verbs.h"
 #include "compiler/compiler.h"
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "runtime/cli/args.h"
-#include "runtime/cli/npy.h"
+#include "runtime/core/npy.h"
 #include "runtime/cli/verbs.h"
 #include "kiln/kiln.hpp"
 

@@ -4,7 +4,7 @@
 #include <iterator>
 
 #include "runtime/cli/args.h"
-#include "runtime/cli/npy.h"
+#include "runtime/core/npy.h"
 #include "runtime/plan/plan_format.h"
 
 namespace kiln::cli {

@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-#include "runtime/cli/npy.h"
+#include "runtime/core/npy.h"
 #include "tests/unit/unit_util.h"
 
 namespace kiln::test {

@@ -1,8 +1,9 @@
-#include "runtime/cli/npy.h"
+#include "runtime/core/npy.h"
 
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
 namespace kiln {
 namespace {
@@ -47,25 +48,30 @@ std::string npy_descr(DType t) {
 Status read_npy(const std::string& path, HostTensor* out) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return not_found("cannot open '" + path + "'");
-  char magic[8];
-  f.read(magic, 8);
-  if (f.gcount() != 8 || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-    return invalid_argument("'" + path + "' is not a .npy file");
-  const int major = static_cast<unsigned char>(magic[6]);
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) return io_error("error reading '" + path + "'");
+  return parse_npy(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "'" + path + "'", out);
+}
+
+Status parse_npy(const uint8_t* data, size_t size, const std::string& what, HostTensor* out) {
+  if (size < 8 || std::memcmp(data, "\x93NUMPY", 6) != 0) return invalid_argument(what + " is not a .npy file");
+  if (size < 10) return invalid_argument(what + ": bad .npy header");
+  const int major = data[6];
   uint32_t hlen = 0;
+  size_t at = 0;
   if (major == 1) {
-    uint16_t h16;
-    f.read(reinterpret_cast<char*>(&h16), 2);
-    hlen = h16;
+    hlen = static_cast<uint32_t>(data[8]) | static_cast<uint32_t>(data[9]) << 8;
+    at = 10;
   } else if (major == 2 || major == 3) {
-    f.read(reinterpret_cast<char*>(&hlen), 4);
+    if (size < 12) return invalid_argument(what + ": truncated .npy header");
+    std::memcpy(&hlen, data + 8, 4);
+    at = 12;
   } else {
-    return invalid_argument("'" + path + "': unsupported .npy version " + std::to_string(major));
+    return invalid_argument(what + ": unsupported .npy version " + std::to_string(major));
   }
-  if (!f || hlen > (1u << 20)) return invalid_argument("'" + path + "': bad .npy header");
-  std::string header(hlen, '\0');
-  f.read(header.data(), hlen);
-  if (static_cast<uint32_t>(f.gcount()) != hlen) return invalid_argument("'" + path + "': truncated .npy header");
+  if (hlen > (1u << 20) || hlen > size - at) return invalid_argument(what + ": truncated .npy header");
+  const std::string header(reinterpret_cast<const char*>(data + at), hlen);
+  at += hlen;
 
   const std::string descr = dict_value(header, "descr");
   DType dt = DType::kUndefined;
@@ -73,11 +79,11 @@ Status read_npy(const std::string& path, HostTensor* out) {
     if (descr == d.descr || (descr.size() == 3 && descr[0] == '=' && descr.substr(1) == std::string(d.descr).substr(1)))
       dt = d.dtype;
   if (dt == DType::kUndefined)
-    return unsupported("'" + path + "': numpy dtype '" + descr + "' is not supported (big-endian or unknown)");
+    return unsupported(what + ": numpy dtype '" + descr + "' is not supported (big-endian or unknown)");
   if (dict_value(header, "fortran_order").find("True") != std::string::npos)
-    return unsupported("'" + path + "': Fortran-order arrays are not supported; save with np.ascontiguousarray");
+    return unsupported(what + ": Fortran-order arrays are not supported; save with np.ascontiguousarray");
   std::string shape_text = dict_value(header, "shape");
-  if (shape_text.size() < 2) return invalid_argument("'" + path + "': .npy header has no shape");
+  if (shape_text.size() < 2) return invalid_argument(what + ": .npy header has no shape");
   Shape shape;
   std::string inner = shape_text.substr(1, shape_text.size() - 2);
   size_t pos = 0;
@@ -89,17 +95,14 @@ Status read_npy(const std::string& path, HostTensor* out) {
     d.erase(d.find_last_not_of(' ') + 1);
     if (!d.empty()) {
       if (d.find_first_not_of("0123456789") != std::string::npos || d.size() > 12)
-        return invalid_argument("'" + path + "': bad shape " + shape_text);
+        return invalid_argument(what + ": bad shape " + shape_text);
       shape.push_back(std::stoll(d));
     }
     pos = end + 1;
   }
   // Check the shape against the bytes actually present before allocating, so a corrupted
   // header cannot ask for terabytes (or overflow the element count).
-  const std::streampos data_at = f.tellg();
-  f.seekg(0, std::ios::end);
-  const uint64_t available = static_cast<uint64_t>(f.tellg() - data_at);
-  f.seekg(data_at);
+  const uint64_t available = size - at;
   uint64_t need = dtype_size(dt);
   for (int64_t d : shape) {
     if (d == 0) {
@@ -108,12 +111,9 @@ Status read_npy(const std::string& path, HostTensor* out) {
     }
     need = need > available / static_cast<uint64_t>(d) ? UINT64_MAX : need * static_cast<uint64_t>(d);
   }
-  if (need > available)
-    return invalid_argument("'" + path + "': file is shorter than its shape " + shape_str(shape) + " needs");
+  if (need > available) return invalid_argument(what + ": file is shorter than its shape " + shape_str(shape) + " needs");
   HostTensor t(dt, shape);
-  f.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(t.size_bytes()));
-  if (static_cast<size_t>(f.gcount()) != t.size_bytes())
-    return invalid_argument("'" + path + "': file is shorter than its shape " + shape_str(shape) + " needs");
+  if (t.size_bytes()) std::memcpy(t.data(), data + at, t.size_bytes());
   *out = std::move(t);
   return Status::ok();
 }
