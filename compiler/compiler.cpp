@@ -64,10 +64,14 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_fix_input_shapes(g, ctx));
   KILN_TRY(run_infer_and_fold(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
+  if (opts.precision != "fp32" && opts.precision != "int8")
+    return unsupported("--precision " + opts.precision + " is not implemented yet (fp32 and int8 are)");
+  // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.
+  if (opts.fuse) KILN_TRY(run_fold_batchnorm(g, ctx));
+  KILN_TRY(run_quantize_int8(g, ctx));
   if (opts.fuse) {
-    // Linear epilogues: BN folds into the weights first; bias/residual Adds before the
-    // activation (Conv+Add+Relu), then the activation, then a residual Add after it (Conv+Relu+Add).
-    KILN_TRY(run_fold_batchnorm(g, ctx));
+    // Linear epilogues: bias/residual Adds before the activation (Conv+Add+Relu), then the
+    // activation, then a residual Add after it (Conv+Relu+Add).
     KILN_TRY(run_fuse_residual_add(g, ctx));
     KILN_TRY(run_fuse_activation(g, ctx));
     KILN_TRY(run_fuse_residual_add(g, ctx));

@@ -1,5 +1,6 @@
 // The compiler's entry point: ONNX model → optimized, partitioned plan.
 #pragma once
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,14 @@ struct BuildOptions {
   // --freeze NAME=FILE.npy: inputs whose values are fixed at build time and become constants
   // (like TensorRT's shape tensors: a Reshape's target shape fed as a model input, say).
   std::map<std::string, HostTensor> frozen_inputs;
+  // --precision: "fp32" (default) or "int8" (post-training: Conv and MatMul with constant
+  // weights run as QLinearConv / QLinearMatMul with symmetric per-channel weights and
+  // per-tensor activations calibrated on --calib samples).
+  std::string precision = "fp32";
+  std::string calib_dir;                  // --calib DIR
+  std::string calibrator = "entropy";     // --calibrator entropy|minmax|percentile[=P]
+  std::string calib_cache;                // --calib-cache FILE
+  std::FILE* report = nullptr;            // where calibration progress and tables go
 };
 
 // Resolves a --device value, which may be a preference list ("opencl:0,cpu"), to the target

@@ -26,6 +26,13 @@ static const char* kBuildHelp =
     "                           (repeatable; NAME may contain ':')\n"
     "  --freeze NAME=FILE.npy   fix an input's value at build time (it becomes a constant); for\n"
     "                           inputs that carry shapes, e.g. a Reshape target fed as an input\n"
+    "  --precision P            fp32 (default) or int8: Conv and MatMul with constant weights run as\n"
+    "                           integer kernels (int8 weights per output channel, activations\n"
+    "                           per tensor, calibrated on --calib samples)\n"
+    "  --calib DIR              calibration samples: one .npz per sample with an array per model\n"
+    "                           input (a single-input model also takes .npy files)\n"
+    "  --calibrator C           entropy (default) | minmax | percentile[=99.99]\n"
+    "  --calib-cache FILE       calibration ranges: reused when present, written otherwise\n"
     "  --no-fuse                turn graph fusion off (for debugging)\n";
 
 int cmd_build(int argc, char** argv) {
@@ -33,7 +40,8 @@ int cmd_build(int argc, char** argv) {
   Status st = Args::parse(argc, argv, 1,
                           {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true}, {"--freeze", "", true, true},
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
-                           {"--transfer-gbps", ""}, {"--help", "-h", false}},
+                           {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
+                           {"--calib-cache", ""}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -45,6 +53,14 @@ int cmd_build(int argc, char** argv) {
   BuildOptions opts;
   opts.device = args.get("--device", "auto");
   opts.fuse = !args.has("--no-fuse");
+  opts.precision = args.get("--precision", "fp32");
+  if (opts.precision != "fp32" && opts.precision != "int8" && opts.precision != "fp16" && opts.precision != "fp8" &&
+      opts.precision != "best")
+    return fail("build", "--precision must be fp32, fp16, int8, fp8 or best, got '" + opts.precision + "'");
+  opts.calib_dir = args.get("--calib");
+  opts.calibrator = args.get("--calibrator", "entropy");
+  opts.calib_cache = args.get("--calib-cache");
+  opts.report = stdout;
   const std::string policy = args.get("--partition", "device");
   if (policy == "cost") opts.partition.policy = PartitionPolicy::kCostModel;
   else if (policy != "device") return fail("build", "--partition must be 'device' or 'cost', got '" + policy + "'");

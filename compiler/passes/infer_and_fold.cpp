@@ -34,37 +34,36 @@ bool all_inputs_constant(const ir::Node& n) {
 
 }  // namespace
 
+Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
+  if (!n.domain.empty())
+    return unsupported("node '" + n.name + "': op " + n.op_type + " of domain '" + n.domain +
+                       "' is not supported (kiln implements the default ONNX domain)");
+  const OpSchema* schema = schema_registry().find(n.op_type);
+  KILN_TRY(resolve_op_version(schema, n, opset, &n.version));
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    ir::Value* v = n.inputs[i];
+    if (v && !v->has_shape) return internal_error(n.describe() + ": input '" + v->name + "' has no shape");
+    if (v && !dtype_is_storable(v->dtype))
+      return unsupported(n.describe() + ": input '" + v->name + "' has dtype " + dtype_name(v->dtype) +
+                         ", which kiln does not support");
+  }
+  InferContext ctx(n, g);
+  KILN_TRY(schema->infer(ctx));
+  for (ir::Value* v : n.outputs)
+    if (v && !v->has_shape) return internal_error(n.describe() + ": shape rule left output '" + v->name + "' unset");
+
+  if (schema->foldable && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
+    bool pending = false;
+    for (ir::Value* v : n.outputs) pending |= v && !v->constant;
+    if (pending) KILN_TRY(fold_node(n).with_context(n.describe()));
+  }
+  return Status::ok();
+}
+
 Status run_infer_and_fold(ir::Graph& g, const PassContext&) {
   auto opset_it = g.opsets.find("");
   if (opset_it == g.opsets.end()) return invalid_model("model does not import the default ONNX opset");
-  const int64_t opset = opset_it->second;
-  const SchemaRegistry& schemas = schema_registry();
-
-  for (const auto& np : g.nodes()) {
-    ir::Node& n = *np;
-    if (!n.domain.empty())
-      return unsupported("node '" + n.name + "': op " + n.op_type + " of domain '" + n.domain +
-                         "' is not supported (kiln implements the default ONNX domain)");
-    const OpSchema* schema = schemas.find(n.op_type);
-    KILN_TRY(resolve_op_version(schema, n, opset, &n.version));
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      ir::Value* v = n.inputs[i];
-      if (v && !v->has_shape) return internal_error(n.describe() + ": input '" + v->name + "' has no shape");
-      if (v && !dtype_is_storable(v->dtype))
-        return unsupported(n.describe() + ": input '" + v->name + "' has dtype " + dtype_name(v->dtype) +
-                           ", which kiln does not support");
-    }
-    InferContext ctx(n, g);
-    KILN_TRY(schema->infer(ctx));
-    for (ir::Value* v : n.outputs)
-      if (v && !v->has_shape) return internal_error(n.describe() + ": shape rule left output '" + v->name + "' unset");
-
-    if (schema->foldable && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
-      bool pending = false;
-      for (ir::Value* v : n.outputs) pending |= v && !v->constant;
-      if (pending) KILN_TRY(fold_node(n).with_context(n.describe()));
-    }
-  }
+  for (const auto& np : g.nodes()) KILN_TRY(infer_and_fold_node(*np, g, opset_it->second));
   return Status::ok();
 }
 

@@ -15,8 +15,13 @@ Status run_fix_input_shapes(ir::Graph& g, const PassContext& ctx);
 // runtime and folds nodes whose inputs are all build-time constants (Shape→Gather→Concat→
 // Reshape chains disappear here).
 Status run_infer_and_fold(ir::Graph& g, const PassContext& ctx);
+// The same for one node (passes that insert nodes after inference use it on those nodes).
+Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset);
 // Drops nodes whose outputs are constants or unused.
 Status run_dead_code(ir::Graph& g, const PassContext& ctx);
+
+// --precision int8: calibrates and turns Conv/MatMul with constant weights into integer kernels.
+Status run_quantize_int8(ir::Graph& g, const PassContext& ctx);
 
 // Fusion passes (skipped with --no-fuse), in pipeline order.
 // Folds inference BatchNormalization into the Conv/ConvTranspose/Gemm that feeds it.

@@ -60,6 +60,7 @@ Status lower_to_plan(const ir::Graph& g, const ResolvedDevice& target, const Par
 
   for (const auto& np : g.nodes()) {
     const ir::Node& n = *np;
+    if (n.dead) continue;  // removed by a pass that has not called erase_dead() yet
     PlanNode pn;
     pn.name = n.name;
     pn.op = n.runtime_op;

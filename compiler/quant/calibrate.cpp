@@ -1,0 +1,174 @@
+#include "compiler/quant/calibrate.h"
+
+#include <unistd.h>
+
+#include <cinttypes>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "compiler/plan/lower.h"
+#include "compiler/quant/calibration_set.h"
+#include "runtime/exec/execution_context.h"
+#include "runtime/plan/byte_io.h"
+
+namespace kiln {
+namespace {
+
+void progress(std::FILE* f, const char* phase, size_t done, size_t total) {
+  if (!f) return;
+  // A bar redrawn in place on a terminal; one line per pass in a log.
+  if (!::isatty(::fileno(f)) && done != total) return;
+  const int width = 30;
+  const int filled = total ? static_cast<int>(width * done / total) : width;
+  std::fprintf(f, "\rcalibrating (%s) [%.*s%.*s] %zu/%zu", phase, filled, "##############################",
+               width - filled, "..............................", done, total);
+  if (done == total) std::fprintf(f, "\n");
+  std::fflush(f);
+}
+
+}  // namespace
+
+Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
+                        std::FILE* report, std::map<std::string, TensorRange>* out) {
+  CalibratorSpec spec;
+  KILN_TRY(parse_calibrator(opts.calibrator, &spec));
+  if (!opts.calib_cache.empty()) {
+    std::ifstream probe(opts.calib_cache);
+    if (probe) {
+      std::map<std::string, TensorRange> cached;
+      KILN_TRY(read_calibration_cache(opts.calib_cache, opts.calibrator, &cached));
+      bool complete = true;
+      for (const std::string& t : tensors) complete &= cached.count(t) != 0;
+      if (complete) {
+        if (report) std::fprintf(report, "calibration: %zu ranges from cache '%s'\n", cached.size(), opts.calib_cache.c_str());
+        *out = std::move(cached);
+        return Status::ok();
+      }
+      if (report) std::fprintf(report, "calibration: cache '%s' lacks tensors of this graph; recalibrating\n",
+                               opts.calib_cache.c_str());
+    }
+  }
+  if (opts.calib_dir.empty()) return invalid_argument("--precision int8 needs calibration data: --calib DIR (or a --calib-cache)");
+
+  std::vector<CalibrationInput> inputs;
+  for (const ir::Value* v : g.inputs) inputs.push_back({v->name, v->dtype, v->shape});
+  std::vector<CalibrationSample> samples;
+  KILN_TRY(load_calibration_set(opts.calib_dir, inputs, &samples));
+
+  // An FP32 CPU plan of the graph whose outputs are the tensors to calibrate.
+  const std::vector<ir::Value*> saved = g.outputs;
+  g.outputs.clear();
+  for (const std::string& name : tensors) {
+    ir::Value* v = g.find_value(name);
+    if (!v || v->is_constant()) return internal_error("calibration target '" + name + "' is not an activation");
+    g.outputs.push_back(v);
+  }
+  ResolvedDevice cpu;
+  KILN_TRY(resolve_device("cpu", &cpu));
+  auto plan = std::make_shared<Plan>();
+  Status st = lower_to_plan(g, cpu, PartitionOptions{}, plan.get());
+  g.outputs = saved;
+  KILN_TRY(st.with_context("building the calibration plan"));
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  KILN_TRY(ExecutionContext::create(plan, "cpu", &ctx, &notice));
+  std::vector<HostTensor> outs;
+  outs.reserve(plan->outputs.size());
+  for (int32_t t : plan->outputs) {
+    const PlanTensor& pt = plan->tensors[t];
+    outs.emplace_back(pt.dtype, pt.shape);
+    KILN_TRY(ctx->bind_output(pt.name, outs.back().data(), outs.back().size_bytes()));
+  }
+
+  // Two passes, as TensorRT does: the range first, then histograms over it.
+  std::vector<AbsHistogram> hist(tensors.size());
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t s = 0; s < samples.size(); ++s) {
+      for (const auto& [name, t] : samples[s])
+        KILN_TRY(ctx->bind_input(name, t.dtype(), t.shape(), t.data(), t.size_bytes()));
+      KILN_TRY(ctx->run().with_context("calibration sample " + std::to_string(s + 1)));
+      for (size_t i = 0; i < tensors.size(); ++i) {
+        const HostTensor& o = outs[i];
+        if (o.dtype() != DType::kFloat32) continue;
+        if (pass == 0) hist[i].observe_range(o.as<float>(), static_cast<size_t>(o.numel()));
+        else hist[i].add(o.as<float>(), static_cast<size_t>(o.numel()));
+      }
+      progress(report, pass == 0 ? "ranges" : "histograms", s + 1, samples.size());
+    }
+  }
+  out->clear();
+  if (report) std::fprintf(report, "%-40s %12s %12s %9s\n", "tensor", "max |x|", "range", "clipped");
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TensorRange r;
+    r.amax = calibrate_amax(hist[i], spec);
+    r.clipped_share = hist[i].clipped_share(r.amax);
+    (*out)[tensors[i]] = r;
+    if (report)
+      std::fprintf(report, "%-40s %12.5g %12.5g %8.4f%%\n", tensors[i].c_str(), hist[i].max_abs(), r.amax,
+                   100.0 * r.clipped_share);
+  }
+  if (!opts.calib_cache.empty()) KILN_TRY(write_calibration_cache(opts.calib_cache, opts.calibrator, *out));
+  return Status::ok();
+}
+
+Status write_calibration_cache(const std::string& path, const std::string& calibrator,
+                               const std::map<std::string, TensorRange>& ranges) {
+  std::ostringstream body;
+  body << "kiln-calibration-cache 1\ncalibrator " << calibrator << "\n";
+  char buf[96];
+  for (const auto& [name, r] : ranges) {
+    std::snprintf(buf, sizeof buf, "%a %a ", r.amax, r.clipped_share);
+    body << buf << name << "\n";
+  }
+  const std::string text = body.str();
+  std::ofstream f(path);
+  if (!f) return io_error("cannot write calibration cache '" + path + "'");
+  f << text << "crc32 " << crc32(reinterpret_cast<const uint8_t*>(text.data()), text.size()) << "\n";
+  if (!f) return io_error("error writing calibration cache '" + path + "'");
+  return Status::ok();
+}
+
+Status read_calibration_cache(const std::string& path, const std::string& calibrator,
+                              std::map<std::string, TensorRange>* ranges) {
+  std::ifstream f(path);
+  if (!f) return not_found("cannot open calibration cache '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string all = ss.str();
+  const auto bad = [&](const std::string& why) {
+    return invalid_argument("calibration cache '" + path + "' is corrupted (" + why + "); delete it to recalibrate");
+  };
+  const size_t tail = all.rfind("crc32 ");
+  if (tail == std::string::npos) return bad("no checksum line");
+  const std::string text = all.substr(0, tail);
+  if (std::to_string(crc32(reinterpret_cast<const uint8_t*>(text.data()), text.size())) + "\n" != all.substr(tail + 6))
+    return bad("checksum mismatch");
+  std::istringstream lines(text);
+  std::string line;
+  if (!std::getline(lines, line) || line != "kiln-calibration-cache 1") return bad("unknown header");
+  if (!std::getline(lines, line) || line.rfind("calibrator ", 0) != 0) return bad("no calibrator line");
+  if (line.substr(11) != calibrator)
+    return invalid_argument("calibration cache '" + path + "' was made with calibrator " + line.substr(11) +
+                            ", not " + calibrator + "; delete it or pass --calibrator " + line.substr(11));
+  ranges->clear();
+  while (std::getline(lines, line)) {
+    std::istringstream ls(line);
+    std::string a, c;
+    ls >> a >> c;
+    std::string name;
+    std::getline(ls, name);
+    if (name.size() < 2) return bad("a line without a tensor name");
+    TensorRange r;
+    char* end = nullptr;
+    r.amax = std::strtod(a.c_str(), &end);
+    if (*end || !(r.amax >= 0)) return bad("bad range for '" + name.substr(1) + "'");
+    r.clipped_share = std::strtod(c.c_str(), &end);
+    if (*end) return bad("bad clipped share for '" + name.substr(1) + "'");
+    (*ranges)[name.substr(1)] = r;
+  }
+  return Status::ok();
+}
+
+}  // namespace kiln

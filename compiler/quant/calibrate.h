@@ -1,0 +1,34 @@
+// Post-training calibration: runs the FP32 graph on the calibration samples (CPU backend) and
+// turns each requested activation's values into a clipping range with the chosen calibrator.
+// Ranges are cached in a small checksummed text file (--calib-cache) and reused when present.
+#pragma once
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/compiler.h"
+#include "compiler/ir/graph.h"
+#include "compiler/quant/calibrator.h"
+
+namespace kiln {
+
+struct TensorRange {
+  double amax = 0;           // symmetric clipping range [-amax, amax]
+  double clipped_share = 0;  // share of calibration values beyond it
+};
+
+// Ranges of the graph values named in `tensors` (graph inputs or node outputs). The graph must
+// be shape-inferred; it is not modified. `report` (may be null) gets the progress bar and the
+// per-tensor table.
+Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
+                        std::FILE* report, std::map<std::string, TensorRange>* out);
+
+// The cache: "kiln-calibration-cache 1", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
+// tensor, and a CRC-32 of the lines before it. Reading fails (naming the file) on any damage.
+Status write_calibration_cache(const std::string& path, const std::string& calibrator,
+                               const std::map<std::string, TensorRange>& ranges);
+Status read_calibration_cache(const std::string& path, const std::string& calibrator,
+                              std::map<std::string, TensorRange>* ranges);
+
+}  // namespace kiln
