@@ -1,7 +1,7 @@
 // INT8 post-training quantization (--precision int8). Runs after BatchNormalization folding so
 // the calibrated ranges and the quantized weights are those of the folded convolutions.
 //
-// Every Conv and MatMul with constant float32 weights becomes
+// Every Conv, MatMul and linear-layer Gemm with constant float32 weights becomes
 //   QuantizeLinear(x, s_x) -> QLinearConv / QLinearMatMul (int8 weights, int32 accumulation,
 //   int32 bias, requantization to s_y) -> DequantizeLinear(y, s_y)
 // with symmetric ranges: activations per tensor (scale = calibrated amax / 127), weights per
@@ -17,13 +17,24 @@
 namespace kiln {
 namespace {
 
+// Gemm qualifies in the form a linear layer has: Y = A * B(^T) + C with alpha = beta = 1, no
+// transposed A, and a 1-D (or [1, N]) constant C, which stays an FP32 Add after dequantization.
+bool gemm_as_matmul(const ir::Node& n) {
+  if (n.op_type != "Gemm" || n.attrs.get_int("transA", 0) != 0 || n.attrs.get_float("alpha", 1.f) != 1.f) return false;
+  const ir::Value* c = n.input(2);
+  if (!c) return true;
+  if (!c->is_constant() || n.attrs.get_float("beta", 1.f) != 1.f) return false;
+  const Shape& s = c->shape;
+  return s.size() == 1 || (s.size() == 2 && s[0] == 1);
+}
+
 bool quantizable(const ir::Node& n) {
-  if (n.op_type != "Conv" && n.op_type != "MatMul") return false;
+  if (n.op_type != "Conv" && n.op_type != "MatMul" && !gemm_as_matmul(n)) return false;
   const ir::Value* x = n.input(0);
   const ir::Value* w = n.input(1);
   if (!x || !w || x->is_constant() || !w->is_constant() || x->dtype != DType::kFloat32 || w->dtype != DType::kFloat32)
     return false;
-  if (n.op_type == "MatMul" && w->shape.size() != 2) return false;
+  if (n.op_type != "Conv" && w->shape.size() != 2) return false;
   if (n.op_type == "Conv" && n.input(2) && !n.input(2)->is_constant()) return false;
   return n.outputs.size() == 1 && n.outputs[0] && n.outputs[0]->dtype == DType::kFloat32;
 }
@@ -95,9 +106,27 @@ Status run_quantize_int8(ir::Graph& g, const PassContext& ctx) {
     ir::Value* x = n->input(0);
     ir::Value* y = n->outputs[0];
     const bool conv = n->op_type == "Conv";
-    const float sx = activation_scale(ranges[x->name].amax), sy = activation_scale(ranges[y->name].amax);
+    const bool gemm = n->op_type == "Gemm";
+    double y_amax = ranges[y->name].amax;
+    if (gemm && n->input(2)) {
+      // The integer kernel produces A*B before C is added: widen the calibrated range of
+      // A*B + C by max|C| so the bias-free product is not clipped.
+      const HostTensor& c = *n->input(2)->constant;
+      double cmax = 0;
+      for (int64_t i = 0; i < c.numel(); ++i) cmax = std::max(cmax, std::fabs(static_cast<double>(c.as<float>()[i])));
+      y_amax += cmax;
+    }
+    const float sx = activation_scale(ranges[x->name].amax), sy = activation_scale(y_amax);
     std::shared_ptr<HostTensor> wq, sw;
-    quantize_weights(*n->input(1)->constant, !conv, &wq, &sw);
+    std::shared_ptr<const HostTensor> w = n->input(1)->constant;
+    if (gemm && n->attrs.get_int("transB", 0)) {  // [N, K] -> [K, N] for QLinearMatMul
+      auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{w->shape()[1], w->shape()[0]});
+      const int64_t rows = w->shape()[0], cols = w->shape()[1];
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) t->as<float>()[c * rows + r] = w->as<float>()[r * cols + c];
+      w = t;
+    }
+    quantize_weights(*w, !conv, &wq, &sw);
     ir::Value* zero = constant(g, n->name + "_zero_point", scalar_i8(0));
     ir::Value* x_scale = constant(g, x->name + "_scale", scalar_f32(sx));
     ir::Value* y_scale = constant(g, y->name + "_scale", scalar_f32(sy));
@@ -128,11 +157,23 @@ Status run_quantize_int8(ir::Graph& g, const PassContext& ctx) {
     qn->fused = {n->name};
 
     ir::Node* dq = g.insert_node_before(n, "DequantizeLinear", n->name + "_dequantize_output");
+    ir::Node* bias_add = nullptr;
+    if (gemm && n->input(2)) {  // Gemm's C: an FP32 Add after dequantization
+      ir::Value* yf = g.add_unique_value(y->name + "_no_bias");
+      dq->outputs = {yf};
+      yf->producer = dq;
+      bias_add = g.insert_node_before(n, "Add", n->name + "_bias");
+      bias_add->inputs = {yf, n->input(2)};
+      bias_add->outputs = {y};
+      y->producer = bias_add;
+    } else {
+      dq->outputs = {y};
+      y->producer = dq;
+    }
     dq->inputs = {yq, y_scale, zero};
-    dq->outputs = {y};
-    y->producer = dq;
     n->dead = true;
-    for (ir::Node* added : {q, qn, dq}) KILN_TRY(infer_and_fold_node(*added, g, opset));
+    for (ir::Node* added : {q, qn, dq, bias_add})
+      if (added) KILN_TRY(infer_and_fold_node(*added, g, opset));
   }
   g.erase_dead();
   return Status::ok();

@@ -126,6 +126,10 @@ double calibrate_amax(const AbsHistogram& h, const CalibratorSpec& spec) {
       return h.max_abs();
     }
     case CalibratorSpec::Kind::kEntropy:
+      // KL over 2048 bins needs many values: with a sparse histogram the divergence is lowest
+      // at the narrowest range and would clip nearly everything (a classifier's logits see a
+      // few hundred values). Such tensors keep their full range.
+      if (h.total() < kEntropyMinValues) return h.max_abs();
       return std::min(h.max_abs(), entropy_amax(h));
   }
   return h.max_abs();

@@ -47,6 +47,9 @@ class AbsHistogram {
   std::vector<uint64_t> bins_ = std::vector<uint64_t>(kBins, 0);
 };
 
+// Fewer calibration values than this and the entropy calibrator uses the full range (minmax).
+constexpr uint64_t kEntropyMinValues = 16 * 2048;
+
 // The clipping range chosen by `spec` from a histogram; `levels` is the number of positive
 // quantization levels (127 for INT8, 128 bins as TensorRT uses for entropy).
 double calibrate_amax(const AbsHistogram& h, const CalibratorSpec& spec);

@@ -166,5 +166,38 @@ row = [l for l in open('stdout') if l.startswith('probs')][0].split()
 assert float(row[1]) < 1e-5 and abs(float(row[5]) - 1) < 1e-6, row"
   expect_fail "reference" "not a model input" -- "$KILN" compare d.plan --reference "$MODELS/copy_two_inputs.onnx"
 }
+case_int8_post_training_quantization() {
+  # A weight-heavy ResNet-style model (perf/models) calibrated on 8 samples: every Conv/Gemm
+  # becomes an integer kernel, the plan is at most 30% of the FP32 plan, the outputs stay close
+  # to FP32 on a held-out input, and the calibration cache is reused (and refused when damaged).
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  "$PY" -c "
+import numpy as np, os
+r = np.random.default_rng(0)
+os.makedirs('calib', exist_ok=True)
+for i in range(8): np.savez('calib/%d.npz' % i, input=r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))
+np.save('x.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
+  expect_ok "$KILN" build m/resnet_mini.onnx -o fp32.plan --device opencl
+  expect_ok "$KILN" build m/resnet_mini.onnx -o int8.plan --device opencl --precision int8 --calib calib --calib-cache c.cache
+  expect_out "calibrating (histograms)" "clipped" "input"
+  expect_ok "$KILN" inspect int8.plan
+  expect_out "op=QLinearConv" "op=QLinearMatMul"
+  if grep -Eq "op=(Conv|Gemm|MatMul) " stdout; then die "an FP32 Conv/Gemm/MatMul is left in the INT8 plan"; fi
+  "$PY" -c "
+import os
+a, b = os.path.getsize('int8.plan'), os.path.getsize('fp32.plan')
+assert a <= 0.30 * b, (a, b)"
+  expect_ok "$KILN" compare int8.plan --reference m/resnet_mini.onnx -i input=x.npy --device opencl
+  "$PY" -c "
+row = [l for l in open('stdout') if l.startswith('gemm')][0].split()
+assert float(row[5]) > 0.99, row"
+  # The cache replaces the samples; a damaged cache is refused by name.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o int8b.plan --precision int8 --calib-cache c.cache
+  expect_out "from cache"
+  sed -i 's/^0x1/0x2/' c.cache
+  expect_fail "calibration cache" "corrupted" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --calib-cache c.cache
+  expect_fail "needs calibration data" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8
+  expect_fail "--precision fp16 is not implemented yet" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision fp16
+}
 
 run_case

@@ -67,6 +67,16 @@ TEST(Calibrator, EntropyClipsGaussianTailsButNotUniformData) {
   EXPECT_GT(calibrate_amax(hu, {CalibratorSpec::Kind::kEntropy}), 0.9 * hu.max_abs());
 }
 
+TEST(Calibrator, EntropyKeepsTheFullRangeOfSmallTensors) {
+  // 160 logits: too few values for a 2048-bin histogram; the narrowest range must not win.
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g(0.f, 1.f);
+  std::vector<float> x(160);
+  for (auto& v : x) v = g(rng);
+  AbsHistogram h = histogram_of(x);
+  EXPECT_DOUBLE_EQ(calibrate_amax(h, {CalibratorSpec::Kind::kEntropy}), h.max_abs());
+}
+
 TEST(Calibrator, AllZeroTensorHasZeroRange) {
   std::vector<float> x(100, 0.f);
   AbsHistogram h = histogram_of(x);
