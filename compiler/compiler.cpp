@@ -66,6 +66,8 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_dead_code(g, ctx));
   if (opts.precision != "fp32" && opts.precision != "int8")
     return unsupported("--precision " + opts.precision + " is not implemented yet (fp32 and int8 are)");
+  KILN_TRY(run_fold_qdq(g, ctx));
+  KILN_TRY(run_dead_code(g, ctx));
   // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.
   if (opts.fuse) KILN_TRY(run_fold_batchnorm(g, ctx));
   KILN_TRY(run_quantize_int8(g, ctx));

@@ -15,6 +15,15 @@ namespace kiln::ir {
 
 struct Node;
 
+// Where a build-time constant came from when it was folded out of a DequantizeLinear: the
+// quantized tensor and its parameters, so passes can keep the integer weights of Q/DQ models.
+struct QuantSource {
+  std::shared_ptr<const HostTensor> quantized;   // int8 / uint8 / int32 values
+  std::shared_ptr<const HostTensor> scale;       // scalar or 1-D (per axis)
+  std::shared_ptr<const HostTensor> zero_point;  // null: zero
+  int64_t axis = 1;
+};
+
 struct Value {
   std::string name;
   DType dtype = DType::kUndefined;
@@ -23,6 +32,7 @@ struct Value {
   std::shared_ptr<const HostTensor> constant;  // contents, when known at build time
   Node* producer = nullptr;
   bool is_graph_input = false;
+  std::shared_ptr<const QuantSource> dequantized_from;  // see QuantSource
 
   bool is_constant() const { return constant != nullptr; }
 };

@@ -55,7 +55,17 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
   if (schema->foldable && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
     bool pending = false;
     for (ir::Value* v : n.outputs) pending |= v && !v->constant;
-    if (pending) KILN_TRY(fold_node(n).with_context(n.describe()));
+    if (pending) {
+      KILN_TRY(fold_node(n).with_context(n.describe()));
+      if (n.op_type == "DequantizeLinear" && n.outputs.size() == 1 && n.outputs[0] && n.input(0) && n.input(1)) {
+        auto src = std::make_shared<ir::QuantSource>();
+        src->quantized = n.input(0)->constant;
+        src->scale = n.input(1)->constant;
+        if (n.input(2)) src->zero_point = n.input(2)->constant;
+        src->axis = n.attrs.get_int("axis", 1);
+        n.outputs[0]->dequantized_from = src;
+      }
+    }
   }
   return Status::ok();
 }

@@ -20,6 +20,10 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset);
 // Drops nodes whose outputs are constants or unused.
 Status run_dead_code(ir::Graph& g, const PassContext& ctx);
 
+// Q/DQ models: DequantizeLinear -> Conv/MatMul/Gemm -> QuantizeLinear into QLinearConv /
+// QLinearMatMul with the integer weights (always on: it is what such a model means).
+Status run_fold_qdq(ir::Graph& g, const PassContext& ctx);
+
 // --precision int8: calibrates and turns Conv/MatMul with constant weights into integer kernels.
 Status run_quantize_int8(ir::Graph& g, const PassContext& ctx);
 

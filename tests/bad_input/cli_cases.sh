@@ -199,5 +199,38 @@ assert float(row[5]) > 0.99, row"
   expect_fail "needs calibration data" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8
   expect_fail "--precision fp16 is not implemented yet" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision fp16
 }
+case_qdq_model_from_onnxruntime() {
+  # The demo CNN quantized by onnxruntime.quantization.quantize_static (QDQ format, per-channel
+  # int8): kiln turns every DQ -> Conv/Gemm -> Q into an integer kernel (no FP32 Conv/Gemm/MatMul
+  # left) and matches onnxruntime's own outputs to within one output quantization step.
+  local VPY="$MODELS/../../.venv/bin/python"
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  "$VPY" - "$MODELS/demo_cnn.onnx" <<'PY'
+import sys, numpy as np, onnxruntime as ort
+from onnxruntime.quantization import quantize_static, CalibrationDataReader, QuantFormat, QuantType
+class Reader(CalibrationDataReader):
+    def __init__(self):
+        r = np.random.default_rng(0)
+        self.it = iter([{"input": r.uniform(0, 1, (1, 3, 32, 32)).astype(np.float32)} for _ in range(8)])
+    def get_next(self):
+        return next(self.it, None)
+quantize_static(sys.argv[1], "qdq.onnx", Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+x = np.random.default_rng(5).uniform(0, 1, (1, 3, 32, 32)).astype(np.float32)
+np.save("x.npy", x)
+np.save("ort.npy", ort.InferenceSession("qdq.onnx", providers=["CPUExecutionProvider"]).run(None, {"input": x})[0])
+PY
+  for dev in cpu opencl; do
+    expect_ok "$KILN" build qdq.onnx -o qdq.plan --device $dev
+    expect_ok "$KILN" inspect qdq.plan
+    expect_out "op=QLinearConv" "op=QLinearMatMul"
+    if grep -Eq "op=(Conv|Gemm|MatMul) " stdout; then die "an FP32 Conv/Gemm/MatMul is left in the Q/DQ plan"; fi
+    expect_ok "$KILN" run qdq.plan -i input=x.npy -o out_$dev --device $dev
+    "$PY" -c "
+import numpy as np
+a, b = np.load('out_$dev/probs.npy'), np.load('ort.npy')
+assert np.abs(a - b).max() <= 1 / 255 + 1e-6 and a.argmax() == b.argmax(), (a, b)"
+  done
+}
 
 run_case

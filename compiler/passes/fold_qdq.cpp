@@ -1,0 +1,162 @@
+// Explicit quantization (Q/DQ models from quantization-aware training or from
+// onnxruntime.quantization in QDQ format): DequantizeLinear -> Conv/MatMul/Gemm ->
+// QuantizeLinear becomes one integer kernel, QLinearConv or QLinearMatMul, reading the int8
+// activation before the DequantizeLinear and the int8 weights the weight-side DequantizeLinear
+// was folded from (constant folding records them in Value::dequantized_from). No FP32
+// convolution or matrix product is left between a dequantize and a quantize.
+#include <cmath>
+
+#include "compiler/passes/passes.h"
+
+namespace kiln {
+namespace {
+
+bool scalar_const(const ir::Value* v) { return v && v->is_constant() && shape_numel(v->shape) == 1; }
+
+ir::Value* constant(ir::Graph& g, const std::string& hint, std::shared_ptr<const HostTensor> t) {
+  ir::Value* v = g.add_unique_value(hint);
+  v->dtype = t->dtype();
+  v->shape = t->shape();
+  v->has_shape = true;
+  v->constant = std::move(t);
+  return v;
+}
+
+// The activation side: x = DequantizeLinear(xq, s, zp) with per-tensor constant parameters.
+ir::Node* activation_dq(const ir::Value* x) {
+  ir::Node* d = x ? x->producer : nullptr;
+  if (!d || d->dead || d->op_type != "DequantizeLinear" || !d->input(0) || d->input(0)->is_constant()) return nullptr;
+  if (!scalar_const(d->input(1)) || (d->input(2) && !scalar_const(d->input(2)))) return nullptr;
+  const DType t = d->input(0)->dtype;
+  return t == DType::kInt8 || t == DType::kUInt8 ? d : nullptr;
+}
+
+// The single QuantizeLinear reading y, with per-tensor constant parameters.
+ir::Node* output_q(const ir::Graph& g, const ir::Value* y,
+                   const std::unordered_map<const ir::Value*, std::vector<ir::Node*>>& readers) {
+  auto it = readers.find(y);
+  if (g.is_graph_output(y) || it == readers.end() || it->second.size() != 1) return nullptr;
+  ir::Node* q = it->second[0];
+  if (q->op_type != "QuantizeLinear" || q->input(0) != y || !scalar_const(q->input(1)) ||
+      (q->input(2) && !scalar_const(q->input(2))) || q->outputs.size() != 1)
+    return nullptr;
+  const DType t = q->outputs[0]->dtype;
+  return t == DType::kInt8 || t == DType::kUInt8 ? q : nullptr;
+}
+
+// Integer weights: per tensor, or per output channel (Conv: axis 0; MatMul [K,N]: axis 1).
+bool integer_weights(const ir::Value* w, int64_t channel_axis) {
+  if (!w || !w->dequantized_from) return false;
+  const ir::QuantSource& s = *w->dequantized_from;
+  const DType t = s.quantized->dtype();
+  if (t != DType::kInt8 && t != DType::kUInt8) return false;
+  return shape_numel(s.scale->shape()) == 1 || (s.axis == channel_axis && s.scale->shape().size() == 1);
+}
+
+std::shared_ptr<const HostTensor> zero_point_or_zero(const ir::QuantSource& s) {
+  if (s.zero_point) return s.zero_point;
+  auto z = std::make_shared<HostTensor>(s.quantized->dtype(), Shape{});
+  std::fill(z->bytes().begin(), z->bytes().end(), uint8_t{0});
+  return z;
+}
+
+}  // namespace
+
+Status run_fold_qdq(ir::Graph& g, const PassContext&) {
+  const int64_t opset = g.opsets.at("");
+  auto readers = g.consumers();
+  std::vector<ir::Node*> nodes;
+  for (const auto& n : g.nodes()) nodes.push_back(n.get());
+  for (ir::Node* n : nodes) {
+    if (n->dead) continue;
+    const bool conv = n->op_type == "Conv";
+    const bool gemm = n->op_type == "Gemm";
+    if (!conv && !gemm && n->op_type != "MatMul") continue;
+    if (gemm && (n->attrs.get_int("transA", 0) || n->attrs.get_float("alpha", 1.f) != 1.f ||
+                 (n->input(2) && n->attrs.get_float("beta", 1.f) != 1.f)))
+      continue;
+    ir::Node* dx = activation_dq(n->input(0));
+    ir::Node* qy = n->outputs.size() == 1 ? output_q(g, n->outputs[0], readers) : nullptr;
+    ir::Value* w = n->input(1);
+    const bool trans_b = gemm && n->attrs.get_int("transB", 0);
+    if (!dx || !qy || !integer_weights(w, conv || trans_b ? 0 : 1)) continue;
+    if (!conv && w->shape.size() != 2) continue;
+    // A bias: int32 at the accumulator's scale (as QDQ exporters store it), or FP32.
+    ir::Value* b = conv || gemm ? n->input(2) : nullptr;
+    if (b && !b->is_constant()) continue;
+
+    const ir::QuantSource& ws = *w->dequantized_from;
+    std::shared_ptr<const HostTensor> wq = ws.quantized, w_scale = ws.scale, w_zp = zero_point_or_zero(ws);
+    if (trans_b) {  // Gemm B^T [N,K] -> [K,N] for QLinearMatMul; the per-N scale stays
+      auto t = std::make_shared<HostTensor>(wq->dtype(), Shape{wq->shape()[1], wq->shape()[0]});
+      const int64_t rows = wq->shape()[0], cols = wq->shape()[1];
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) t->data()[c * rows + r] = wq->data()[r * cols + c];
+      wq = t;
+    }
+    const float sx = static_cast<float>(tensor_double_at(dx->input(1)->constant->view(), 0));
+    std::shared_ptr<const HostTensor> bias32;
+    if (b && conv) {
+      if (b->dequantized_from && b->dequantized_from->quantized->dtype() == DType::kInt32) {
+        bias32 = b->dequantized_from->quantized;
+      } else {
+        auto t = std::make_shared<HostTensor>(DType::kInt32, b->shape);
+        for (int64_t c = 0; c < t->numel(); ++c) {
+          const double s = sx * tensor_double_at(w_scale->view(), shape_numel(w_scale->shape()) == 1 ? 0 : c);
+          t->as<int32_t>()[c] = static_cast<int32_t>(std::nearbyint(tensor_double_at(b->constant->view(), c) / s));
+        }
+        bias32 = t;
+      }
+    }
+    ir::Value* x_zp = dx->input(2) ? dx->input(2) : constant(g, dx->name + "_zero_point", zero_point_or_zero({dx->input(0)->constant, nullptr, nullptr, 0}));
+    ir::Value* y_zp = qy->input(2) ? qy->input(2) : nullptr;
+    if (!y_zp) {
+      auto z = std::make_shared<HostTensor>(DType::kUInt8, Shape{});  // QuantizeLinear's default
+      z->bytes()[0] = 0;
+      y_zp = constant(g, qy->name + "_zero_point", z);
+    }
+
+    ir::Node* qn = g.insert_node_before(n, conv ? "QLinearConv" : "QLinearMatMul", n->name);
+    qn->inputs = {dx->input(0), dx->input(1), x_zp, constant(g, n->name + "_weight_int8", wq),
+                  constant(g, n->name + "_weight_scale", w_scale), constant(g, n->name + "_weight_zero_point", w_zp),
+                  qy->input(1), y_zp};
+    if (conv) {
+      qn->attrs = n->attrs;
+      if (bias32) qn->inputs.push_back(constant(g, n->name + "_bias_int32", bias32));
+    }
+    qn->fused = {dx->name, n->name, qy->name};
+    ir::Node* bias_add = nullptr;
+    if (gemm && b) {
+      // QLinearMatMul has no bias: quantize A*B at the output scale, then add C in FP32 and
+      // quantize again, so the consumers still read qy's int8 value.
+      ir::Value* yq_nobias = g.add_unique_value(n->name + "_int8_no_bias");
+      qn->outputs = {yq_nobias};
+      yq_nobias->producer = qn;
+      ir::Node* dq = g.insert_node_before(n, "DequantizeLinear", n->name + "_dequantize");
+      ir::Value* yf = g.add_unique_value(n->name + "_no_bias");
+      dq->inputs = {yq_nobias, qy->input(1), y_zp};
+      dq->outputs = {yf};
+      yf->producer = dq;
+      bias_add = g.insert_node_before(n, "Add", n->name + "_bias");
+      ir::Value* ybias = g.add_unique_value(n->name + "_with_bias");
+      bias_add->inputs = {yf, b};
+      bias_add->outputs = {ybias};
+      ybias->producer = bias_add;
+      ir::Node* rq = g.insert_node_before(n, "QuantizeLinear", n->name + "_requantize");
+      rq->inputs = {ybias, qy->input(1), y_zp};
+      rq->outputs = {qy->outputs[0]};
+      qy->outputs[0]->producer = rq;
+      for (ir::Node* added : {qn, dq, bias_add, rq}) KILN_TRY(infer_and_fold_node(*added, g, opset));
+    } else {
+      qn->outputs = {qy->outputs[0]};
+      qy->outputs[0]->producer = qn;
+      KILN_TRY(infer_and_fold_node(*qn, g, opset));
+    }
+    n->dead = true;
+    qy->dead = true;
+  }
+  g.erase_dead();
+  return Status::ok();
+}
+
+}  // namespace kiln
