@@ -30,6 +30,15 @@ Value* Graph::add_unique_value(const std::string& hint) {
   return add_value(n);
 }
 
+Value* Graph::add_constant(const std::string& hint, std::shared_ptr<const HostTensor> t) {
+  Value* v = add_unique_value(hint);
+  v->dtype = t->dtype();
+  v->shape = t->shape();
+  v->has_shape = true;
+  v->constant = std::move(t);
+  return v;
+}
+
 Node* Graph::add_node(const std::string& op_type, const std::string& name) {
   auto n = std::make_unique<Node>();
   n->op_type = op_type;

@@ -65,6 +65,8 @@ class Graph {
   Value* find_value(const std::string& name) const;
   // A fresh value named after `hint` that does not clash with existing names.
   Value* add_unique_value(const std::string& hint);
+  // A fresh build-time constant holding `t`.
+  Value* add_constant(const std::string& hint, std::shared_ptr<const HostTensor> t);
   Node* add_node(const std::string& op_type, const std::string& name);
   // Inserts a node just before `before` in the order (for rewrites that need new nodes).
   Node* insert_node_before(Node* before, const std::string& op_type, const std::string& name);

@@ -13,15 +13,6 @@ namespace {
 
 bool scalar_const(const ir::Value* v) { return v && v->is_constant() && shape_numel(v->shape) == 1; }
 
-ir::Value* constant(ir::Graph& g, const std::string& hint, std::shared_ptr<const HostTensor> t) {
-  ir::Value* v = g.add_unique_value(hint);
-  v->dtype = t->dtype();
-  v->shape = t->shape();
-  v->has_shape = true;
-  v->constant = std::move(t);
-  return v;
-}
-
 // The activation side: x = DequantizeLinear(xq, s, zp) with per-tensor constant parameters.
 ir::Node* activation_dq(const ir::Value* x) {
   ir::Node* d = x ? x->producer : nullptr;
@@ -108,21 +99,21 @@ Status run_fold_qdq(ir::Graph& g, const PassContext&) {
         bias32 = t;
       }
     }
-    ir::Value* x_zp = dx->input(2) ? dx->input(2) : constant(g, dx->name + "_zero_point", zero_point_or_zero({dx->input(0)->constant, nullptr, nullptr, 0}));
+    ir::Value* x_zp = dx->input(2) ? dx->input(2) : g.add_constant(dx->name + "_zero_point", zero_point_or_zero({dx->input(0)->constant, nullptr, nullptr, 0}));
     ir::Value* y_zp = qy->input(2) ? qy->input(2) : nullptr;
     if (!y_zp) {
       auto z = std::make_shared<HostTensor>(DType::kUInt8, Shape{});  // QuantizeLinear's default
       z->bytes()[0] = 0;
-      y_zp = constant(g, qy->name + "_zero_point", z);
+      y_zp = g.add_constant(qy->name + "_zero_point", z);
     }
 
     ir::Node* qn = g.insert_node_before(n, conv ? "QLinearConv" : "QLinearMatMul", n->name);
-    qn->inputs = {dx->input(0), dx->input(1), x_zp, constant(g, n->name + "_weight_int8", wq),
-                  constant(g, n->name + "_weight_scale", w_scale), constant(g, n->name + "_weight_zero_point", w_zp),
+    qn->inputs = {dx->input(0), dx->input(1), x_zp, g.add_constant(n->name + "_weight_int8", wq),
+                  g.add_constant(n->name + "_weight_scale", w_scale), g.add_constant(n->name + "_weight_zero_point", w_zp),
                   qy->input(1), y_zp};
     if (conv) {
       qn->attrs = n->attrs;
-      if (bias32) qn->inputs.push_back(constant(g, n->name + "_bias_int32", bias32));
+      if (bias32) qn->inputs.push_back(g.add_constant(n->name + "_bias_int32", bias32));
     }
     qn->fused = {dx->name, n->name, qy->name};
     ir::Node* bias_add = nullptr;

@@ -39,15 +39,6 @@ bool quantizable(const ir::Node& n) {
   return n.outputs.size() == 1 && n.outputs[0] && n.outputs[0]->dtype == DType::kFloat32;
 }
 
-ir::Value* constant(ir::Graph& g, const std::string& hint, std::shared_ptr<HostTensor> t) {
-  ir::Value* v = g.add_unique_value(hint);
-  v->dtype = t->dtype();
-  v->shape = t->shape();
-  v->has_shape = true;
-  v->constant = std::move(t);
-  return v;
-}
-
 std::shared_ptr<HostTensor> scalar_f32(float x) {
   auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{});
   t->as<float>()[0] = x;
@@ -127,9 +118,9 @@ Status run_quantize_int8(ir::Graph& g, const PassContext& ctx) {
       w = t;
     }
     quantize_weights(*w, !conv, &wq, &sw);
-    ir::Value* zero = constant(g, n->name + "_zero_point", scalar_i8(0));
-    ir::Value* x_scale = constant(g, x->name + "_scale", scalar_f32(sx));
-    ir::Value* y_scale = constant(g, y->name + "_scale", scalar_f32(sy));
+    ir::Value* zero = g.add_constant(n->name + "_zero_point", scalar_i8(0));
+    ir::Value* x_scale = g.add_constant(x->name + "_scale", scalar_f32(sx));
+    ir::Value* y_scale = g.add_constant(y->name + "_scale", scalar_f32(sy));
 
     ir::Node* q = g.insert_node_before(n, "QuantizeLinear", n->name + "_quantize_input");
     ir::Value* xq = g.add_unique_value(x->name + "_int8");
@@ -139,7 +130,7 @@ Status run_quantize_int8(ir::Graph& g, const PassContext& ctx) {
 
     ir::Node* qn = g.insert_node_before(n, conv ? "QLinearConv" : "QLinearMatMul", n->name);
     ir::Value* yq = g.add_unique_value(y->name + "_int8");
-    qn->inputs = {xq, x_scale, zero, constant(g, n->name + "_weight_int8", wq), constant(g, n->name + "_weight_scale", sw),
+    qn->inputs = {xq, x_scale, zero, g.add_constant(n->name + "_weight_int8", wq), g.add_constant(n->name + "_weight_scale", sw),
                   zero, y_scale, zero};
     if (conv) {
       qn->attrs = n->attrs;
@@ -149,7 +140,7 @@ Status run_quantize_int8(ir::Graph& g, const PassContext& ctx) {
         const float* bf = b->constant->as<float>();
         for (int64_t c = 0; c < bq->numel(); ++c)
           bq->as<int32_t>()[c] = static_cast<int32_t>(std::nearbyint(bf[c] / (sx * sw->as<float>()[c])));
-        qn->inputs.push_back(constant(g, n->name + "_bias_int32", bq));
+        qn->inputs.push_back(g.add_constant(n->name + "_bias_int32", bq));
       }
     }
     qn->outputs = {yq};
