@@ -21,6 +21,17 @@ std::string human_bytes(uint64_t b) {
   else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
+// What a node computes in: the integer ops' input type, a conversion for Q/DQ, else the dtype
+// of its first output.
+std::string node_precision(const Plan& p, const PlanNode& n) {
+  auto dt = [&](int32_t t) { return t >= 0 ? dtype_name(p.tensors[t].dtype) : std::string("?"); };
+  if (n.op == "QLinearConv" || n.op == "QLinearMatMul" || n.op == "ConvInteger" || n.op == "MatMulInteger")
+    return dt(n.inputs.empty() ? -1 : n.inputs[0]);
+  if ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear") && !n.inputs.empty() && !n.outputs.empty())
+    return dt(n.inputs[0]) + "->" + dt(n.outputs[0]);
+  return n.outputs.empty() ? "?" : dt(n.outputs[0]);
+}
+
 }  // namespace
 
 int cmd_inspect(int argc, char** argv) {
@@ -81,8 +92,8 @@ int cmd_inspect(int argc, char** argv) {
   size_t fused_groups = 0;
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const PlanNode& n = p.nodes[i];
-    std::printf("  [%zu] %s  op=%s  backend=%s  kernel=%s\n", i, n.name.c_str(), n.op.c_str(),
-                backend_name(n.backend), n.kernel.c_str());
+    std::printf("  [%zu] %s  op=%s  backend=%s  kernel=%s  precision=%s\n", i, n.name.c_str(), n.op.c_str(),
+                backend_name(n.backend), n.kernel.c_str(), node_precision(p, n).c_str());
     std::string ins, outs;
     for (int32_t t : n.inputs) ins += (ins.empty() ? "" : ", ") + (t < 0 ? std::string("-") : p.tensors[t].name);
     for (int32_t t : n.outputs) outs += (outs.empty() ? "" : ", ") + p.tensors[t].name + " " + shape_str(p.tensors[t].shape);
