@@ -116,7 +116,8 @@ ClRuntime::~ClRuntime() {
   if (lost_) return;
   if (queue_) clFinish(queue_);
   for (auto& [k, v] : scratch_) clReleaseMemObject(v.first);
-  for (auto& [k, v] : kernels_) clReleaseKernel(v);
+  for (auto& [h, entries] : kernels_)
+    for (auto& e : entries) clReleaseKernel(e.kernel);
   if (queue_) {
     clFinish(queue_);
     clReleaseCommandQueue(queue_);
@@ -170,20 +171,23 @@ Status ClDeviceContext::build_program(const std::string& source, const std::stri
   return Status::ok();
 }
 
-Status ClRuntime::kernel(const std::string& source, const std::string& options,
-                         const std::string& name, cl_kernel* out) {
-  const std::string kkey = sha256_hex(source + '\x1f' + options) + ':' + name;
-  auto kit = kernels_.find(kkey);
-  if (kit != kernels_.end()) {
-    *out = kit->second;
-    return Status::ok();
-  }
+Status ClRuntime::kernel(std::string_view source, std::string_view options, std::string_view name,
+                         cl_kernel* out) {
+  const std::hash<std::string_view> h;
+  const size_t key = h(source) ^ (h(options) * 0x9e3779b97f4a7c15ull) ^ (h(name) * 0xc2b2ae3d27d4eb4full);
+  std::vector<KernelEntry>& bucket = kernels_[key];
+  for (const KernelEntry& e : bucket)
+    if (e.name == name && e.options == options && e.source == source) {
+      *out = e.kernel;
+      return Status::ok();
+    }
   cl_program prog = nullptr;
-  KILN_TRY(device_->program(source, options, &prog));
+  KILN_TRY(device_->program(std::string(source), std::string(options), &prog));
   cl_int err = CL_SUCCESS;
-  cl_kernel k = clCreateKernel(prog, name.c_str(), &err);
-  KILN_CL(err, "clCreateKernel(" + name + ")");
-  kernels_[kkey] = k;
+  const std::string kname(name);
+  cl_kernel k = clCreateKernel(prog, kname.c_str(), &err);
+  KILN_CL(err, "clCreateKernel(" + kname + ")");
+  bucket.push_back({std::string(source), std::string(options), kname, k});
   *out = k;
   return Status::ok();
 }

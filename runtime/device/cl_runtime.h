@@ -10,6 +10,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "runtime/device/cl_check.h"
 #include "runtime/device/devices.h"
@@ -55,8 +58,9 @@ class ClRuntime {
 
   // Kernel `name` from a program built from `source` with `options`. The kernel object is owned
   // by this runtime and reused; callers set all its arguments before each enqueue.
-  Status kernel(const std::string& source, const std::string& options, const std::string& name,
-                cl_kernel* out);
+  // Called on every launch: the lookup hashes and compares the strings in place (no copy, no
+  // sha256), which only happens once, on a miss, to find or build the program.
+  Status kernel(std::string_view source, std::string_view options, std::string_view name, cl_kernel* out);
 
   Status alloc(size_t bytes, cl_mem* out, const std::string& what);
   Status upload(cl_mem dst, const void* src, size_t bytes, const std::string& what);
@@ -83,7 +87,11 @@ class ClRuntime {
   std::shared_ptr<ClDeviceContext> device_;
   cl_command_queue queue_ = nullptr;
   bool lost_ = false;
-  std::map<std::string, cl_kernel> kernels_;  // key: source+options hash + kernel name
+  struct KernelEntry {
+    std::string source, options, name;
+    cl_kernel kernel;
+  };
+  std::unordered_map<size_t, std::vector<KernelEntry>> kernels_;  // by hash of source, options, name
   std::map<int, std::pair<cl_mem, size_t>> scratch_;  // slot -> buffer, size
 };
 
