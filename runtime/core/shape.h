@@ -32,6 +32,15 @@ Status broadcast_shapes(const Shape& a, const Shape& b, Shape* out);
 // Strides of `in` viewed at the broadcast shape `out` (0 where `in` broadcasts), length out.size().
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
 
+// Steps a row-major multi-index over the first `count` dims of `dims` (the last one fastest),
+// wrapping to zeros after the last index.
+inline void advance_index(std::vector<int64_t>& idx, const std::vector<int64_t>& dims, size_t count) {
+  for (size_t d = count; d-- > 0;) {
+    if (++idx[d] < dims[d]) return;
+    idx[d] = 0;
+  }
+}
+
 // Normalizes a possibly negative axis into [0, rank); error names the axis and rank.
 Status normalize_axis(int64_t axis, int64_t rank, int64_t* out);
 

@@ -377,10 +377,7 @@ Status matmul_cpu(const CpuKernelArgs& a) {
       ei.ldr = N;
     }
     linear::sgemm(false, false, M, N, K, A + ao * M * K, K, B + bo * K * N, N, Y + i * M * N, N, ei);
-    for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
-      if (++idx[d] < batch[d]) break;
-      idx[d] = 0;
-    }
+    advance_index(idx, batch, batch.size());
   }
   return Status::ok();
 }

@@ -196,10 +196,7 @@ Status pad_cpu(const CpuKernelArgs& a) {
     const std::vector<int64_t>& last = src[r - 1];
     for (int64_t i = 0; i < inner; ++i)
       std::memcpy(dst + i * es, in + (base + last[i]) * es, static_cast<size_t>(es));
-    for (int d = static_cast<int>(r) - 2; d >= 0; --d) {
-      if (++idx[d] < y.shape[d]) break;
-      idx[d] = 0;
-    }
+    advance_index(idx, y.shape, static_cast<size_t>(r) - 1);
   }
   return Status::ok();
 }
@@ -286,10 +283,7 @@ Status resize_nearest_bytes(const CpuKernelArgs& a, const ResizeTables& t) {
       const uint8_t* src = outside || i < 0 ? fill.data() : in + (base + i) * es;
       std::memcpy(out + o * es, src, static_cast<size_t>(es));
     }
-    for (int d = static_cast<int>(r) - 2; d >= 0; --d) {
-      if (++idx[d] < y.shape[d]) break;
-      idx[d] = 0;
-    }
+    advance_index(idx, y.shape, static_cast<size_t>(r) - 1);
   }
   return Status::ok();
 }
@@ -341,10 +335,7 @@ Status resize_cpu(const CpuKernelArgs& a) {
       }
       out[o] = acc;
     }
-    for (int d = static_cast<int>(r) - 2; d >= 0; --d) {
-      if (++idx[d] < y.shape[d]) break;
-      idx[d] = 0;
-    }
+    advance_index(idx, y.shape, static_cast<size_t>(r) - 1);
   }
   return Status::ok();
 }

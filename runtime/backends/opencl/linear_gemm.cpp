@@ -162,10 +162,7 @@ Status clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
       ao[b] = a;
       bo[b] = bb;
       co[b] = g.c_off + b * g.c_bstride;
-      for (int d = static_cast<int>(g.batch.size()) - 1; d >= 0; --d) {
-        if (++idx[d] < g.batch[d]) break;
-        idx[d] = 0;
-      }
+      advance_index(idx, g.batch, g.batch.size());
     }
     st = CLBlastSgemmBatched(CLBlastLayoutRowMajor, ta, tb, g.M, g.N, g.K, alphas.data(), g.A, ao.data(), g.lda,
                              g.B, bo.data(), g.ldb, betas.data(), g.C, co.data(), g.ldc, nb, &q, &ev);
