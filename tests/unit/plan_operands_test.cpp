@@ -37,8 +37,9 @@ TEST(PlanOperands, NodesShortOfOperandsAreRefused) {
         ASSERT_FALSE(s.is_ok()) << device << " node " << n << " mode " << mode;
         EXPECT_EQ(s.code(), StatusCode::kInvalidPlan) << s.message();
         // Missing outputs surface as the next reader's tensor never being produced.
-        if (mode < 2)
+        if (mode < 2) {
           EXPECT_NE(s.message().find(base.nodes[n].name), std::string::npos) << "mode " << mode << ": " << s.message();
+        }
       }
     }
   }
