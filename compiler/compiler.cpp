@@ -8,6 +8,7 @@
 #include "compiler/import/onnx/onnx_import.h"
 #include "compiler/passes/passes.h"
 #include "compiler/plan/lower.h"
+#include "compiler/quant/precision.h"
 #include "runtime/device/devices.h"
 #include "runtime/plan/plan_format.h"
 
@@ -64,8 +65,14 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_fix_input_shapes(g, ctx));
   KILN_TRY(run_infer_and_fold(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
-  if (opts.precision != "fp32" && opts.precision != "int8")
-    return unsupported("--precision " + opts.precision + " is not implemented yet (fp32 and int8 are)");
+  KILN_TRY(check_layer_precision(g, opts));
+  for (const auto& n : g.nodes()) {
+    const Precision p = node_precision(*n, opts);
+    if (p != Precision::kFp32 && p != Precision::kInt8)
+      return unsupported(std::string("precision ") + precision_name(p) + " (for " + n->describe() +
+                         ") is not implemented yet (fp32 and int8 are)");
+  }
+  if (opts.precision == "best") return unsupported("--precision best is not implemented yet (fp32 and int8 are)");
   KILN_TRY(run_fold_qdq(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.

@@ -25,10 +25,13 @@ struct BuildOptions {
   // --freeze NAME=FILE.npy: inputs whose values are fixed at build time and become constants
   // (like TensorRT's shape tensors: a Reshape's target shape fed as a model input, say).
   std::map<std::string, HostTensor> frozen_inputs;
-  // --precision: "fp32" (default) or "int8" (post-training: Conv and MatMul with constant
-  // weights run as QLinearConv / QLinearMatMul with symmetric per-channel weights and
-  // per-tensor activations calibrated on --calib samples).
+  // --precision: the default precision of every node: "fp32" (default), "fp16", "int8"
+  // (post-training: Conv and MatMul with constant weights run as QLinearConv / QLinearMatMul
+  // with symmetric per-channel weights and per-tensor activations calibrated on --calib
+  // samples), "fp8", "fp8-e5m2" or "best".
   std::string precision = "fp32";
+  // --layer-precision NODE=P: per-node overrides by ONNX node name (see compiler/quant/precision.h).
+  std::map<std::string, std::string> layer_precision;
   std::string calib_dir;                  // --calib DIR
   std::string calibrator = "entropy";     // --calibrator entropy|minmax|percentile[=P]
   std::string calib_cache;                // --calib-cache FILE

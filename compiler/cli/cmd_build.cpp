@@ -6,6 +6,7 @@
 #include "runtime/core/npy.h"
 #include "runtime/cli/verbs.h"
 #include "compiler/compiler.h"
+#include "compiler/quant/precision.h"
 
 namespace kiln::cli {
 
@@ -29,6 +30,9 @@ static const char* kBuildHelp =
     "  --precision P            fp32 (default) or int8: Conv and MatMul with constant weights run as\n"
     "                           integer kernels (int8 weights per output channel, activations\n"
     "                           per tensor, calibrated on --calib samples)\n"
+    "  --layer-precision NODE=P[,NODE=P...]\n"
+    "                           run these ONNX nodes in another precision (fp32, fp16, int8, fp8,\n"
+    "                           fp8-e5m2) than --precision; repeatable\n"
     "  --calib DIR              calibration samples: one .npz per sample with an array per model\n"
     "                           input (a single-input model also takes .npy files)\n"
     "  --calibrator C           entropy (default) | minmax | percentile[=99.99]\n"
@@ -41,7 +45,7 @@ int cmd_build(int argc, char** argv) {
                           {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true}, {"--freeze", "", true, true},
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
-                           {"--calib-cache", ""}, {"--help", "-h", false}},
+                           {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -54,9 +58,13 @@ int cmd_build(int argc, char** argv) {
   opts.device = args.get("--device", "auto");
   opts.fuse = !args.has("--no-fuse");
   opts.precision = args.get("--precision", "fp32");
-  if (opts.precision != "fp32" && opts.precision != "int8" && opts.precision != "fp16" && opts.precision != "fp8" &&
-      opts.precision != "best")
-    return fail("build", "--precision must be fp32, fp16, int8, fp8 or best, got '" + opts.precision + "'");
+  Precision parsed;
+  if (opts.precision != "best" && !parse_precision(opts.precision, &parsed))
+    return fail("build", "--precision must be fp32, fp16, int8, fp8, fp8-e5m2 or best, got '" + opts.precision + "'");
+  for (const std::string& list : args.all("--layer-precision")) {
+    st = parse_layer_precision(list, &opts.layer_precision);
+    if (!st) return fail("build", st.message());
+  }
   opts.calib_dir = args.get("--calib");
   opts.calibrator = args.get("--calibrator", "entropy");
   opts.calib_cache = args.get("--calib-cache");

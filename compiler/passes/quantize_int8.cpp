@@ -13,6 +13,7 @@
 
 #include "compiler/passes/passes.h"
 #include "compiler/quant/calibrate.h"
+#include "compiler/quant/precision.h"
 
 namespace kiln {
 namespace {
@@ -78,12 +79,11 @@ void quantize_weights(const HostTensor& w, bool per_column, std::shared_ptr<Host
 
 Status run_quantize_int8(ir::Graph& g, const PassContext& ctx) {
   const BuildOptions& opts = ctx.options;
-  if (opts.precision != "int8") return Status::ok();
   std::vector<ir::Node*> targets;
   std::vector<std::string> tensors;
   std::set<std::string> seen;
   for (const auto& n : g.nodes()) {
-    if (n->dead || !quantizable(*n)) continue;
+    if (n->dead || node_precision(*n, opts) != Precision::kInt8 || !quantizable(*n)) continue;
     targets.push_back(n.get());
     for (const ir::Value* v : {n->input(0), n->outputs[0]})
       if (seen.insert(v->name).second) tensors.push_back(v->name);

@@ -197,7 +197,14 @@ assert float(row[5]) > 0.99, row"
   sed -i 's/^0x1/0x2/' c.cache
   expect_fail "calibration cache" "corrupted" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --calib-cache c.cache
   expect_fail "needs calibration data" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8
-  expect_fail "--precision fp16 is not implemented yet" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision fp16
+  # --layer-precision keeps a named layer in FP32 inside an INT8 plan; unknown names are errors.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o mixed.plan --precision int8 --calib-cache c2.cache --calib calib \
+    --layer-precision conv_2=fp32,conv_10=fp32
+  expect_ok "$KILN" inspect mixed.plan
+  expect_out "conv_2  op=Conv" "conv_10  op=Conv" "op=QLinearConv"
+  expect_fail "--layer-precision names 'nope'" "not a node" -- "$KILN" build m/resnet_mini.onnx -o x.plan \
+    --precision int8 --calib calib --layer-precision nope=fp32
+  expect_fail "unknown precision 'fp7'" -- "$KILN" build m/resnet_mini.onnx -o x.plan --layer-precision conv_2=fp7
 }
 case_qdq_model_from_onnxruntime() {
   # The demo CNN quantized by onnxruntime.quantization.quantize_static (QDQ format, per-channel

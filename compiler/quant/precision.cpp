@@ -1,0 +1,73 @@
+#include "compiler/quant/precision.h"
+
+#include "compiler/ir/graph.h"
+
+namespace kiln {
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return "fp32";
+    case Precision::kFp16: return "fp16";
+    case Precision::kInt8: return "int8";
+    case Precision::kFp8E4M3: return "fp8";
+    case Precision::kFp8E5M2: return "fp8-e5m2";
+  }
+  return "?";
+}
+
+Status parse_precision(const std::string& text, Precision* out) {
+  for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8, Precision::kFp8E4M3, Precision::kFp8E5M2})
+    if (text == precision_name(p)) {
+      *out = p;
+      return Status::ok();
+    }
+  if (text == "fp8-e4m3") {
+    *out = Precision::kFp8E4M3;
+    return Status::ok();
+  }
+  return invalid_argument("unknown precision '" + text + "': expected fp32, fp16, int8, fp8 (E4M3FN) or fp8-e5m2");
+}
+
+Status parse_layer_precision(const std::string& list, std::map<std::string, std::string>* out) {
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string item = list.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (item.empty()) continue;
+    const size_t eq = item.rfind('=');
+    if (eq == std::string::npos || eq == 0)
+      return invalid_argument("bad --layer-precision item '" + item + "': expected NODE=PRECISION, e.g. conv1=fp32");
+    Precision p;
+    KILN_TRY_CTX(parse_precision(item.substr(eq + 1), &p), "--layer-precision " + item);
+    (*out)[item.substr(0, eq)] = precision_name(p);
+  }
+  return Status::ok();
+}
+
+Status check_layer_precision(const ir::Graph& g, const BuildOptions& opts) {
+  for (const auto& [name, value] : opts.layer_precision) {
+    Precision p;
+    KILN_TRY_CTX(parse_precision(value, &p), "--layer-precision " + name + "=" + value);
+    bool found = false;
+    for (const auto& n : g.nodes()) found |= n->name == name;
+    if (!found) return invalid_argument("--layer-precision names '" + name + "', which is not a node of the model");
+  }
+  return Status::ok();
+}
+
+Precision node_precision(const ir::Node& n, const BuildOptions& opts) {
+  Precision p = Precision::kFp32;
+  auto lookup = [&](const std::string& name) {
+    auto it = opts.layer_precision.find(name);
+    return it != opts.layer_precision.end() && parse_precision(it->second, &p).is_ok();
+  };
+  if (lookup(n.name)) return p;
+  for (const std::string& f : n.fused)
+    if (lookup(f)) return p;
+  if (opts.precision != "best" && parse_precision(opts.precision, &p).is_ok()) return p;
+  return Precision::kFp32;
+}
+
+}  // namespace kiln
