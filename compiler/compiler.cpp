@@ -78,6 +78,7 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.
   if (opts.fuse) KILN_TRY(run_fold_batchnorm(g, ctx));
   KILN_TRY(run_quantize_int8(g, ctx));
+  if (opts.fuse) KILN_TRY(run_fuse_quantized(g, ctx));
   if (opts.fuse) {
     // Linear epilogues: bias/residual Adds before the activation (Conv+Add+Relu), then the
     // activation, then a residual Add after it (Conv+Relu+Add).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "runtime/backends/cpu/linear_epilogue.h"
 
 namespace kiln::linear {
 
@@ -20,6 +21,11 @@ ir::Node* sole_consumer(const ir::Graph& g, const ConsumerMap& consumers, const 
 // Makes `producer` produce `absorbed`'s (single) output in its place, marks `absorbed` dead
 // and records its name in producer->fused (which starts with the producer's own name).
 void absorb(ir::Node* producer, ir::Node* absorbed, ConsumerMap* consumers);
+
+// The epilogue form (act, act_alpha, act_beta) of activation node `n`; false when it cannot be
+// fused. Parameters come from the ONNX attributes; Clip's bounds from evaluating the node at
+// +-FLT_MAX; every result is checked against the node's own CPU kernel on probe values.
+bool activation_epilogue(const ir::Node& n, Epilogue* e);
 
 // A fresh constant value holding `t`.
 ir::Value* new_constant(ir::Graph& g, const std::string& hint, HostTensor t);

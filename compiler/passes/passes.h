@@ -28,6 +28,9 @@ Status run_fold_qdq(ir::Graph& g, const PassContext& ctx);
 Status run_quantize_int8(ir::Graph& g, const PassContext& ctx);
 
 // Fusion passes (skipped with --no-fuse), in pipeline order.
+// Folds DequantizeLinear -> bias/residual/activation -> QuantizeLinear chains after integer
+// kernels into their epilogue, so int8 activations flow between layers.
+Status run_fuse_quantized(ir::Graph& g, const PassContext& ctx);
 // Folds inference BatchNormalization into the Conv/ConvTranspose/Gemm that feeds it.
 Status run_fold_batchnorm(ir::Graph& g, const PassContext& ctx);
 // Fuses bias adds and activations (Relu, Clip, HardSwish, Sigmoid, ...) into the Conv/Gemm/MatMul that feeds them.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/backends/cpu/linear_epilogue.h"
 #include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/kernel_api.h"
@@ -136,7 +137,8 @@ Status dynamic_quantize_linear_cpu(const CpuKernelArgs& a) {
 // How the int32 accumulators become outputs.
 struct Epilogue {
   bool requant = false;
-  const int32_t* bias = nullptr;         // per global row (QLinearConv B)
+  const int32_t* bias = nullptr;         // per global row (QLinearConv B), or per column
+  bool bias_cols = false;
   const float* sa = nullptr;             // row-side scale (a / w)
   bool sa_vec = false;
   const float* sb = nullptr;             // column-side scale (b / x)
@@ -144,6 +146,19 @@ struct Epilogue {
   float sy = 1.f;
   float yzp = 0.f, qlo = 0.f, qhi = 0.f;
   DType out = DType::kInt32;
+  // kiln's fused epilogue (quantize_common.h): activation/residual, float output.
+  bool fused = false;
+  linear::Epilogue ep;
+  const TensorView* res = nullptr;
+  float res_scale = 1.f, res_zp = 0.f;
+
+  float residual(int64_t i) const {
+    switch (res->dtype) {
+      case DType::kInt8: return (static_cast<float>(res->as<int8_t>()[i]) - res_zp) * res_scale;
+      case DType::kUInt8: return (static_cast<float>(res->as<uint8_t>()[i]) - res_zp) * res_scale;
+      default: return res->as<float>()[i];
+    }
+  }
 };
 
 // Writes one batch item's M x N accumulators.
@@ -158,12 +173,25 @@ void write_out(const Epilogue& e, const QGemm& g, const int32_t* acc, int64_t ro
   for (int64_t m = 0; m < g.M; ++m) {
     const int64_t row = row_base + m;
     const float sa = e.sa[e.sa_vec ? sa_boff + row : 0];
-    const int32_t bias = e.bias ? e.bias[row] : 0;
     for (int64_t n = 0; n < g.N; ++n) {
-      const float mult = (sa * e.sb[e.sb_vec ? sb_boff + n : 0]) / e.sy;
-      const float v = round_half_even(static_cast<float>(acc[m * g.N + n] + bias) * mult) + e.yzp;
-      const float q = std::fmin(std::fmax(v, e.qlo), e.qhi);
+      const int32_t bias = e.bias ? e.bias[e.bias_cols ? n : row] : 0;
+      const float sb = e.sb[e.sb_vec ? sb_boff + n : 0];
       const int64_t i = c_off + m * g.N + n;
+      float v;
+      if (!e.fused) {
+        v = round_half_even(static_cast<float>(acc[m * g.N + n] + bias) * ((sa * sb) / e.sy)) + e.yzp;
+      } else {
+        float r = static_cast<float>(acc[m * g.N + n] + bias) * (sa * sb);
+        if (e.ep.residual == linear::kResidualBeforeActivation) r += e.residual(i);
+        r = linear::apply_activation(e.ep.act, r, e.ep.act_alpha, e.ep.act_beta);
+        if (e.ep.residual == linear::kResidualAfterActivation) r += e.residual(i);
+        if (e.out == DType::kFloat32) {
+          static_cast<float*>(out)[i] = r;
+          continue;
+        }
+        v = round_half_even(r / e.sy) + e.yzp;
+      }
+      const float q = std::fmin(std::fmax(v, e.qlo), e.qhi);
       if (e.out == DType::kUInt8) static_cast<uint8_t*>(out)[i] = static_cast<uint8_t>(q);
       else static_cast<int8_t*>(out)[i] = static_cast<int8_t>(q);
     }
@@ -251,6 +279,30 @@ void qgemm_dispatch_b(const QGemm& g, const TensorView& A, const TensorView& B, 
     qgemm_run(g, A.as<TA>(), B.as<int8_t>(), zap, za_vec, zb ? zb->as<int8_t>() : nullptr, zb_vec, e, out);
 }
 
+// The fused-epilogue inputs and attributes, checked (a crafted plan must not make the kernel
+// read past a tensor).
+Status read_qlinear_epilogue(const CpuKernelArgs& a, Epilogue* e) {
+  const std::string what = a.node.op + " '" + a.node.name + "'";
+  e->bias_cols = a.node.attrs.get_int(kAttrBiasColumns, 0) != 0;
+  if (!e->fused) return Status::ok();
+  KILN_TRY_CTX(linear::read_epilogue(a.node.attrs, &e->ep), what);
+  if (e->ep.residual == linear::kResidualNone) return Status::ok();
+  if (!a.has_input(kQResidualInput)) return invalid_plan(what + ": fused residual input is missing");
+  e->res = &a.inputs[kQResidualInput];
+  if (e->res->shape != a.outputs[0].shape) return invalid_plan(what + ": residual shape differs from the output's");
+  if (e->res->dtype == DType::kInt8 || e->res->dtype == DType::kUInt8) {
+    if (!a.has_input(kQResidualScaleInput)) return invalid_plan(what + ": quantized residual without a scale");
+    e->res_scale = *a.inputs[kQResidualScaleInput].as<float>();
+    if (a.has_input(kQResidualZeroPointInput)) {
+      const TensorView& z = a.inputs[kQResidualZeroPointInput];
+      e->res_zp = z.dtype == DType::kUInt8 ? *z.as<uint8_t>() : *z.as<int8_t>();
+    }
+  } else if (e->res->dtype != DType::kFloat32) {
+    return invalid_plan(what + ": residual must be float32, int8 or uint8");
+  }
+  return Status::ok();
+}
+
 Status qgemm_cpu(const CpuKernelArgs& a) {
   const QGemmInputs in = qgemm_inputs(a.node.op);
   auto opt = [&](int i) -> const TensorView* { return i >= 0 && a.has_input(i) ? &a.inputs[i] : nullptr; };
@@ -273,6 +325,10 @@ Status qgemm_cpu(const CpuKernelArgs& a) {
     e.qlo = yzp.dtype == DType::kUInt8 ? 0.f : -128.f;
     e.qhi = yzp.dtype == DType::kUInt8 ? 255.f : 127.f;
     if (const TensorView* bias = opt(in.bias)) e.bias = bias->as<int32_t>();
+    e.fused = has_qlinear_epilogue(a.node, e.out);
+    KILN_TRY(read_qlinear_epilogue(a, &e));
+    if (e.bias && a.inputs[in.bias].numel() < (e.bias_cols ? g.N : g.M * g.groups))
+      return invalid_plan(a.node.op + " '" + a.node.name + "': bias shorter than the output channels");
   }
   if (a.inputs[in.a].dtype == DType::kUInt8)
     qgemm_dispatch_b<uint8_t>(g, a.inputs[in.a], a.inputs[in.b], za, zb, e, a.outputs[0].data);

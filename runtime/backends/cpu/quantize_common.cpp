@@ -17,6 +17,11 @@ std::vector<int64_t> batch_strides(const Shape& in, const Shape& out, int64_t un
 
 }  // namespace
 
+bool has_qlinear_epilogue(const PlanNode& node, DType out_dtype) {
+  return out_dtype == DType::kFloat32 || node.attrs.has("activation") || node.attrs.get_int("residual", 0) != 0 ||
+         node.attrs.get_int(kAttrBiasColumns, 0) != 0;
+}
+
 QuantLayout quant_layout(const PlanNode& node, const Shape& x) {
   QuantLayout l;
   l.qmode = static_cast<int>(node.attrs.get_int("qmode", 0));

@@ -55,7 +55,7 @@ struct QGemmInputs {
 };
 inline QGemmInputs qgemm_inputs(const std::string& op) {
   if (op == "MatMulInteger") return {0, 2, 1, 3, -1, -1, -1, -1, -1};
-  if (op == "QLinearMatMul") return {0, 2, 3, 5, 1, 4, 6, 7, -1};
+  if (op == "QLinearMatMul") return {0, 2, 3, 5, 1, 4, 6, 7, 8};
   if (op == "ConvInteger") return {1, 3, 0, 2, -1, -1, -1, -1, -1};
   return {3, 5, 0, 2, 4, 1, 6, 7, 8};  // QLinearConv
 }
@@ -64,6 +64,24 @@ inline QGemmInputs qgemm_inputs(const std::string& op) {
 // row side and column side (empty vectors for scalars/absent). Fails on malformed nodes.
 Status qgemm_geometry(const PlanNode& node, const Shape& a_shape, const Shape& b_shape, const Shape& za_shape,
                       const Shape& zb_shape, const Shape& out_shape, QGemm* g);
+
+// kiln's fused epilogue of QLinearConv / QLinearMatMul (written by compiler/passes/
+// fuse_quantized.cpp; absent in ONNX models). With r = (acc + bias) * sa * sb the real value
+// of an output element:
+//   r += R (residual mode 1); r = act(r); r += R (mode 2)      (linear_epilogue.h attributes)
+//   output int8/uint8: q = clamp(rint(r / sy) + yzp);  output float32: r itself (the
+//   DequantizeLinear that followed is folded in).
+// Inputs past the ONNX ones: 8 bias (int32; QLinearMatMul too, per column when the attribute
+// `bias_columns` is 1), 9 residual R of the output's shape (float32, or int8/uint8 read as
+// (R - 11) * 10 with scalar scale at 10 and zero point at 11).
+constexpr size_t kQBiasInput = 8;
+constexpr size_t kQResidualInput = 9;
+constexpr size_t kQResidualScaleInput = 10;
+constexpr size_t kQResidualZeroPointInput = 11;
+constexpr const char* kAttrBiasColumns = "bias_columns";
+// Whether node has any of the fused-epilogue features (else the plain ONNX requantization
+// q = clamp(rint((acc + bias) * (sa * sb / sy)) + yzp) applies, bit for bit as before).
+bool has_qlinear_epilogue(const PlanNode& node, DType out_dtype);
 
 // Whether a parameter tensor of `shape` holds one value per row/column (not per tensor).
 inline bool is_vector_param(const Shape& shape) { return shape_numel(shape) != 1; }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "runtime/backends/cpu/linear_epilogue.h"
 #include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/device/cl_runtime.h"
@@ -119,6 +120,46 @@ bool all_zero(const std::vector<int64_t>& v) {
   return std::all_of(v.begin(), v.end(), [](int64_t s) { return s == 0; });
 }
 
+// qgemm.cl with kiln_act in front, for the fused epilogue.
+const std::string& qgemm_epilogue_source() {
+  static const std::string src = std::string(embedded_kernel_source("linear_activation")) + embedded_kernel_source("qgemm");
+  return src;
+}
+
+struct QEpilogueArgs {
+  linear::Epilogue ep;
+  bool bias_cols = false;
+  cl_mem res = nullptr;
+  const char* res_type = "float";
+  cl_mem res_scale = nullptr, res_zp = nullptr;  // int8/uint8 residual only
+};
+
+// The fused-epilogue inputs and attributes (quantize_common.h), checked like the CPU kernel's.
+Status read_qlinear_epilogue_cl(const ClKernelArgs& a, QEpilogueArgs* e) {
+  const std::string w = where(a);
+  e->bias_cols = a.node.attrs.get_int(kAttrBiasColumns, 0) != 0;
+  KILN_TRY_CTX(linear::read_epilogue(a.node.attrs, &e->ep), w);
+  if (e->ep.residual == linear::kResidualNone) return Status::ok();
+  if (!a.has_input(kQResidualInput)) return invalid_plan(w + ": fused residual input is missing");
+  const ClTensor& r = a.inputs[kQResidualInput];
+  if (r.shape != a.outputs[0].shape) return invalid_plan(w + ": residual shape differs from the output's");
+  e->res = r.mem;
+  if (r.dtype == DType::kInt8 || r.dtype == DType::kUInt8) {
+    e->res_type = r.dtype == DType::kInt8 ? "char" : "uchar";
+    if (!a.has_input(kQResidualScaleInput) || !a.has_input(kQResidualZeroPointInput))
+      return invalid_plan(w + ": quantized residual without its scale and zero point");
+    const ClTensor& s = a.inputs[kQResidualScaleInput];
+    const ClTensor& z = a.inputs[kQResidualZeroPointInput];
+    if (s.dtype != DType::kFloat32 || shape_numel(s.shape) != 1 || z.dtype != r.dtype || shape_numel(z.shape) != 1)
+      return invalid_plan(w + ": the residual's scale and zero point must be a float32 and a " + dtype_name(r.dtype) + " scalar");
+    e->res_scale = s.mem;
+    e->res_zp = z.mem;
+  } else if (r.dtype != DType::kFloat32) {
+    return invalid_plan(w + ": residual must be float32, int8 or uint8");
+  }
+  return Status::ok();
+}
+
 Status qgemm_cl(ClKernelArgs& a) {
   const QGemmInputs in = qgemm_inputs(a.node.op);
   auto opt = [&](int i) { return i >= 0 && a.has_input(i); };
@@ -128,15 +169,23 @@ Status qgemm_cl(ClKernelArgs& a) {
                           a.outputs[0].shape, &g));
   const bool requant = in.sa >= 0;
   const DType out = a.outputs[0].dtype;
+  const bool epi = requant && has_qlinear_epilogue(a.node, out);
   std::string options = std::string(kExactDiv) + " -D TA=" + (a.inputs[in.a].dtype == DType::kUInt8 ? "uchar" : "char") +
                         " -D TB=" + (a.inputs[in.b].dtype == DType::kUInt8 ? "uchar" : "char") +
-                        " -D CONV=" + (g.conv ? "1" : "0") + " -D REQUANT=" + (requant ? "1" : "0");
-  if (requant)
-    options += out == DType::kUInt8 ? " -D OUT_T=uchar -D QLO=0 -D QHI=255" : " -D OUT_T=char -D QLO=-128 -D QHI=127";
-  else
-    options += " -D OUT_T=int";
+                        " -D CONV=" + (g.conv ? "1" : "0") + " -D REQUANT=" + (requant ? "1" : "0") +
+                        " -D EPI=" + (epi ? "1" : "0");
+  const bool yzp_u8 = requant && a.inputs[in.yzp].dtype == DType::kUInt8;
+  options += yzp_u8 ? " -D YZP_T=uchar -D QLO=0 -D QHI=255" : " -D YZP_T=char -D QLO=-128 -D QHI=127";
+  if (!requant) options += " -D OUT_T=int";
+  else if (out == DType::kFloat32) options += " -D OUT_T=float -D OUT_FLOAT=1";
+  else options += std::string(" -D OUT_FLOAT=0 -D OUT_T=") + (out == DType::kUInt8 ? "uchar" : "char");
+  QEpilogueArgs ep;
+  if (epi) {
+    KILN_TRY(read_qlinear_epilogue_cl(a, &ep));
+    options += std::string(" -D RES_T=") + ep.res_type + " -D RES_Q=" + (ep.res_scale ? "1" : "0");
+  }
   cl_kernel k;
-  KILN_TRY(a.cl.kernel(embedded_kernel_source("qgemm"), options, "qgemm", &k));
+  KILN_TRY(a.cl.kernel(epi ? qgemm_epilogue_source() : std::string(embedded_kernel_source("qgemm")), options, "qgemm", &k));
 
   auto mode = [&](int i) -> cl_int { return !opt(i) ? 0 : is_vector_param(a.inputs[i].shape) ? 2 : 1; };
   ClDims bdims = cl_dims(g.batch_dims), abs = cl_dims(g.a_bstride), bbs = cl_dims(g.b_bstride);
@@ -168,6 +217,9 @@ Status qgemm_cl(ClKernelArgs& a) {
       .mem(mem(in.sa)).arg(static_cast<cl_int>(mode(in.sa) == 2)).mem(mem(in.sb))
       .arg(static_cast<cl_int>(mode(in.sb) == 2)).mem(mem(in.sy)).mem(mem(in.yzp)).mem(mem(in.bias))
       .arg(static_cast<cl_int>(opt(in.bias)));
+  if (epi)
+    launch.arg(static_cast<cl_int>(ep.bias_cols)).arg(static_cast<cl_int>(ep.ep.act)).arg(ep.ep.act_alpha)
+        .arg(ep.ep.act_beta).arg(static_cast<cl_int>(ep.ep.residual)).mem(ep.res).mem(ep.res_scale).mem(ep.res_zp);
   // 64x64 output tiles of 16x16 items (kernels/qgemm.cl).
   const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(g.N), 64) / 4,
                             ClRuntime::round_up(static_cast<size_t>(g.M), 64) / 4, static_cast<size_t>(g.batches)};

@@ -1,0 +1,289 @@
+// Keeps quantized graphs integer between layers. quantize_int8 (and fold_qdq for Q/DQ models)
+// leave every integer kernel as
+//   QLinearConv/QLinearMatMul -> DequantizeLinear -> [bias Add] [residual Add] [activation]
+//   [residual Add] -> QuantizeLinear -> next integer kernel
+// with the bias, residual and activation in FP32 and a round trip through memory for each.
+// This pass folds the whole chain into the integer kernel's epilogue
+// (runtime/backends/cpu/quantize_common.h): the kernel requantizes straight to the scale of
+// the QuantizeLinear that ends the chain, so int8 activations flow from layer to layer. A
+// residual that is itself a dequantized int8 tensor is read as int8. Consumers that need the
+// FP32 value get one DequantizeLinear of the int8 result; a chain that ends in FP32 consumers
+// only makes the kernel write FP32 directly.
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "compiler/ops/linear_fusion.h"
+#include "compiler/passes/passes.h"
+#include "runtime/backends/cpu/quantize_common.h"
+
+namespace kiln {
+namespace {
+
+bool is_int8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
+
+// A build-time constant float32 scalar (or one-element tensor).
+bool scalar_f32(const ir::Value* v, float* out) {
+  if (!v || !v->constant || v->dtype != DType::kFloat32 || v->constant->numel() != 1) return false;
+  *out = v->constant->as<float>()[0];
+  return true;
+}
+
+// A build-time constant int8/uint8 scalar zero point; a missing one is 0 of type `t`.
+bool scalar_zp(const ir::Value* v, DType t, int* out) {
+  if (!v) {
+    *out = 0;
+    return true;
+  }
+  if (!v->constant || v->dtype != t || v->constant->numel() != 1) return false;
+  *out = t == DType::kUInt8 ? v->constant->as<uint8_t>()[0] : v->constant->as<int8_t>()[0];
+  return true;
+}
+
+// Per-tensor quantization parameters of a QuantizeLinear/DequantizeLinear node.
+struct QParams {
+  float scale = 1.f;
+  int zp = 0;
+  DType type = DType::kUndefined;
+  bool operator==(const QParams& o) const { return scale == o.scale && zp == o.zp && type == o.type; }
+};
+
+// The node's per-tensor parameters, with `type` the quantized side's dtype.
+bool qparams(const ir::Node& n, DType type, QParams* p) {
+  if (n.inputs.size() < 2 || !is_int8(type)) return false;
+  p->type = type;
+  return scalar_f32(n.input(1), &p->scale) && p->scale > 0 && std::isfinite(p->scale) &&
+         scalar_zp(n.input(2), type, &p->zp);
+}
+
+bool is_candidate(const ir::Node& n) {
+  if (n.dead || (n.runtime_op != "QLinearConv" && n.runtime_op != "QLinearMatMul")) return false;
+  if (n.outputs.size() != 1 || !n.outputs[0] || !is_int8(n.outputs[0]->dtype)) return false;
+  if (n.attrs.has(linear::kAttrActivation) || n.attrs.has(linear::kAttrResidual)) return false;
+  return n.inputs.size() >= 8 && n.inputs.size() <= 9;
+}
+
+size_t position(const ir::Graph& g, const ir::Node* n) {
+  for (size_t i = 0; i < g.nodes().size(); ++i)
+    if (g.nodes()[i].get() == n) return i;
+  return g.nodes().size();
+}
+
+// Whether `v` is available before `n` runs (a graph input, constant, or produced earlier).
+bool available_before(const ir::Graph& g, const ir::Value* v, const ir::Node* n) {
+  return !v->producer || position(g, v->producer) < position(g, n);
+}
+
+// An explicit zero point (0 of v's type) where a Q/DQ node left it out.
+ir::Value* zero_point(ir::Graph& g, const ir::Value* v) {
+  auto t = std::make_shared<HostTensor>(v->dtype, Shape{});
+  std::memset(t->data(), 0, dtype_size(v->dtype));
+  return g.add_constant(v->name + "_zero_point", t);
+}
+
+void retire(ir::Node* n) {
+  n->dead = true;
+  n->inputs.clear();
+  n->outputs.clear();
+}
+
+// When `v` is DequantizeLinear(q, scale, zp) of an int8 tensor available before `n`, the
+// epilogue can read q itself.
+bool int8_source(const ir::Graph& g, const ir::Value* v, const ir::Node* n, ir::Node** dq) {
+  ir::Node* p = v->producer;
+  if (!p || p->dead || p->op_type != "DequantizeLinear" || p->inputs.empty() || !p->inputs[0]) return false;
+  QParams rp;
+  if (!qparams(*p, p->inputs[0]->dtype, &rp) || !available_before(g, p->inputs[0], n)) return false;
+  *dq = p;
+  return true;
+}
+
+// What the chain after the integer kernel folds into its epilogue.
+struct Chain {
+  std::vector<ir::Node*> nodes;  // after the DequantizeLinear, in order
+  linear::Epilogue ep;
+  std::string act_op;
+  ir::Value* residual = nullptr;
+  ir::Node* residual_dq = nullptr;  // residual = residual_dq(int8): read the int8 tensor
+  std::shared_ptr<HostTensor> column_bias;  // QLinearMatMul: int32 per output column
+};
+
+// Gemm-style bias [N] (or [1, N]) after a QLinearMatMul becomes an int32 bias at the
+// accumulator's scale s_a * s_b[n]; false when it does not fit that form or int32.
+bool column_bias(const ir::Node& n, const ir::Value* b, std::shared_ptr<HostTensor>* out) {
+  if (n.runtime_op != "QLinearMatMul" || n.input(8) || !b->constant || b->dtype != DType::kFloat32) return false;
+  const Shape& ys = n.outputs[0]->shape;
+  if (ys.empty()) return false;
+  const int64_t cols = ys.back();
+  const Shape& bs = b->shape;
+  if (!(bs == Shape{cols} || bs == Shape{1, cols})) return false;
+  float sa;
+  const ir::Value* sb = n.input(4);
+  if (!scalar_f32(n.input(1), &sa) || !sb || !sb->constant || sb->dtype != DType::kFloat32) return false;
+  if (sb->constant->numel() != 1 && sb->constant->numel() != cols) return false;
+  auto t = std::make_shared<HostTensor>(DType::kInt32, Shape{cols});
+  for (int64_t c = 0; c < cols; ++c) {
+    const double s = static_cast<double>(sa) * sb->constant->as<float>()[sb->constant->numel() == 1 ? 0 : c];
+    const double q = std::nearbyint(b->constant->as<float>()[c] / s);
+    if (!(s > 0) || !(std::fabs(q) < 1e9)) return false;
+    t->as<int32_t>()[c] = static_cast<int32_t>(q);
+  }
+  *out = t;
+  return true;
+}
+
+Chain follow_chain(const ir::Graph& g, const linear::ConsumerMap& consumers, const ir::Node& n, ir::Value* start) {
+  Chain ch;
+  ir::Value* cur = start;
+  for (;;) {
+    ir::Node* c = linear::sole_consumer(g, consumers, cur);
+    if (!c || !c->domain.empty() || c->outputs.size() != 1 || !c->outputs[0]) break;
+    const ir::Value* out = c->outputs[0];
+    if (out->dtype != DType::kFloat32 || out->shape != cur->shape || out->constant) break;
+    if (c->op_type == "Add" && c->inputs.size() == 2) {
+      ir::Value* other = c->inputs[0] == cur ? c->inputs[1] : c->inputs[0];
+      if (ch.nodes.empty() && column_bias(n, other, &ch.column_bias)) {
+        // folded into the int32 bias
+      } else if (ch.ep.residual == linear::kResidualNone && !other->constant && other->dtype == DType::kFloat32 &&
+                 other->shape == cur->shape &&
+                 (available_before(g, other, &n) || int8_source(g, other, &n, &ch.residual_dq))) {
+        ch.ep.residual = ch.ep.act == linear::Activation::kNone ? linear::kResidualBeforeActivation
+                                                                : linear::kResidualAfterActivation;
+        ch.residual = other;
+      } else {
+        break;
+      }
+    } else {
+      linear::Epilogue e;
+      if (ch.ep.act != linear::Activation::kNone || ch.ep.residual == linear::kResidualAfterActivation ||
+          c->inputs.empty() || c->inputs[0] != cur || !linear::activation_epilogue(*c, &e))
+        break;
+      ch.ep.act = e.act;
+      ch.ep.act_alpha = e.act_alpha;
+      ch.ep.act_beta = e.act_beta;
+      ch.act_op = c->op_type;
+    }
+    ch.nodes.push_back(c);
+    cur = c->outputs[0];
+  }
+  return ch;
+}
+
+// Folds the chain after integer kernel `n`; false when there is nothing to fold.
+bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
+  const linear::ConsumerMap consumers = g.consumers();
+  ir::Value* yq = n->outputs[0];
+  ir::Node* dq = linear::sole_consumer(g, consumers, yq);
+  if (!dq || dq->op_type != "DequantizeLinear" || dq->inputs.empty() || dq->inputs[0] != yq || !dq->outputs[0])
+    return false;
+  QParams y, d;
+  if (!qparams(*dq, yq->dtype, &d) || !scalar_f32(n->input(6), &y.scale) || !scalar_zp(n->input(7), yq->dtype, &y.zp))
+    return false;
+  y.type = yq->dtype;
+  if (!(y == d)) return false;
+
+  Chain ch = follow_chain(g, consumers, *n, dq->outputs[0]);
+  ir::Value* end = ch.nodes.empty() ? dq->outputs[0] : ch.nodes.back()->outputs[0];
+
+  // Where the chain's result goes: QuantizeLinear nodes that can take the kernel's int8 output
+  // as theirs, and everything else (which then reads one DequantizeLinear of it).
+  std::vector<ir::Node*> same_q;
+  QParams target;
+  bool others = g.is_graph_output(end);
+  auto it = consumers.find(end);
+  if (it != consumers.end())
+    for (ir::Node* c : it->second) {
+      QParams p;
+      const bool q = c->op_type == "QuantizeLinear" && c->inputs[0] == end && c->outputs.size() == 1 &&
+                     c->outputs[0] && c->attrs.get_int("saturate", 1) == 1 &&
+                     qparams(*c, c->outputs[0]->dtype, &p);
+      // A second QuantizeLinear is merged into the first only when nothing names its output.
+      if (q && (same_q.empty() || (p == target && !g.is_graph_output(c->outputs[0])))) {
+        target = p;
+        same_q.push_back(c);
+      } else {
+        others = true;
+      }
+    }
+  if (same_q.empty() && !others) return false;
+
+  // The epilogue reads an int8 residual directly when it is a dequantized int8 tensor.
+  ir::Value* res = ch.residual;
+  ir::Value *res_scale = nullptr, *res_zp = nullptr;
+  if (res && (ch.residual_dq || int8_source(g, res, n, &ch.residual_dq))) {
+    ir::Node* rdq = ch.residual_dq;
+    res = rdq->inputs[0];
+    res_scale = rdq->input(1);
+    res_zp = rdq->input(2) ? rdq->input(2) : zero_point(g, res);
+  }
+
+  // Rewire: the kernel produces the first QuantizeLinear's output (or `end` in float32).
+  if (n->fused.empty()) n->fused.push_back(n->name);
+  n->fused.push_back(dq->name);
+  for (ir::Node* c : ch.nodes) n->fused.push_back(c->name);
+  ir::Node* insert_at = ch.nodes.empty() ? dq : ch.nodes.back();
+  if (!same_q.empty()) {
+    ir::Node* q0 = same_q[0];
+    ir::Value* out = q0->outputs[0];
+    n->inputs[6] = q0->input(1);
+    n->inputs[7] = q0->input(2) ? q0->input(2) : zero_point(g, out);
+    for (ir::Node* q : same_q) {
+      n->fused.push_back(q->name);
+      if (q != q0) g.replace_uses(q->outputs[0], out);
+    }
+    n->outputs[0] = out;
+    out->producer = n;
+    for (ir::Node* q : same_q) retire(q);
+    if (others) {
+      ir::Node* back = g.insert_node_before(insert_at, "DequantizeLinear", end->name + "_dequantize");
+      back->inputs = {out, n->inputs[6], n->inputs[7]};
+      back->outputs = {end};
+      end->producer = back;
+      *st = infer_and_fold_node(*back, g, opset);
+    }
+  } else {
+    n->outputs[0] = end;
+    end->producer = n;
+  }
+  yq->producer = nullptr;
+  retire(dq);
+  for (ir::Node* c : ch.nodes) retire(c);
+
+  if (ch.ep.act != linear::Activation::kNone) {
+    n->attrs.set(linear::kAttrActivation, ch.act_op);
+    n->attrs.set(linear::kAttrActAlpha, ch.ep.act_alpha);
+    n->attrs.set(linear::kAttrActBeta, ch.ep.act_beta);
+  }
+  n->inputs.resize(std::max<size_t>(n->inputs.size(), kQBiasInput + 1), nullptr);
+  if (ch.column_bias) {
+    n->inputs[kQBiasInput] = g.add_constant(n->name + "_bias_int32", ch.column_bias);
+    n->attrs.set(kAttrBiasColumns, int64_t{1});
+  }
+  if (res) {
+    n->attrs.set(linear::kAttrResidual, static_cast<int64_t>(ch.ep.residual));
+    n->inputs.resize(kQResidualZeroPointInput + 1, nullptr);
+    n->inputs[kQResidualInput] = res;
+    n->inputs[kQResidualScaleInput] = res_scale;
+    n->inputs[kQResidualZeroPointInput] = res_zp;
+  }
+  while (!n->inputs.empty() && !n->inputs.back()) n->inputs.pop_back();
+  return true;
+}
+
+}  // namespace
+
+Status run_fuse_quantized(ir::Graph& g, const PassContext&) {
+  const int64_t opset = g.opsets.count("") ? g.opsets.at("") : 21;
+  std::vector<ir::Node*> kernels;
+  for (const auto& n : g.nodes())
+    if (is_candidate(*n)) kernels.push_back(n.get());
+  for (ir::Node* n : kernels) {
+    Status st;
+    fuse_one(g, n, opset, &st);
+    KILN_TRY_CTX(st, n->describe());
+  }
+  g.erase_dead();
+  return Status::ok();
+}
+
+}  // namespace kiln
