@@ -270,10 +270,92 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
   return true;
 }
 
+// Ops that commute with per-tensor quantization: they only move or select values (MaxPool
+// picks a maximum, which a monotone quantization preserves), so Q(op(x)) == op(Q(x)) exactly.
+bool commutes_with_quantize(const ir::Node& n) {
+  static const char* ops[] = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
+                              "Concat", "Slice", "Identity"};
+  if (n.dead || !n.domain.empty() || n.outputs.size() != 1 || !n.outputs[0]) return false;
+  for (const char* op : ops)
+    if (n.op_type == op) return n.outputs[0]->dtype == DType::kFloat32;
+  return false;
+}
+
+// QuantizeLinear(op(x)) -> op(QuantizeLinear(x)) for the ops above, when every reader of op's
+// output quantizes it the same way: the op then moves int8 values, and the QuantizeLinear
+// moves up to where it can end an integer kernel's epilogue.
+bool hoist_quantize(ir::Graph& g, int64_t opset, Status* st) {
+  const linear::ConsumerMap consumers = g.consumers();
+  for (const auto& np : g.nodes()) {
+    ir::Node* op = np.get();
+    if (!commutes_with_quantize(*op)) continue;
+    ir::Value* v = op->outputs[0];
+    auto it = consumers.find(v);
+    if (g.is_graph_output(v) || it == consumers.end() || it->second.empty()) continue;
+    std::vector<ir::Node*> qs = it->second;
+    QParams target;
+    bool all_same = true;
+    for (size_t i = 0; i < qs.size() && all_same; ++i) {
+      ir::Node* q = qs[i];
+      QParams p;
+      all_same = q->op_type == "QuantizeLinear" && q->inputs[0] == v && q->outputs.size() == 1 && q->outputs[0] &&
+                 q->attrs.get_int("saturate", 1) == 1 && qparams(*q, q->outputs[0]->dtype, &p) &&
+                 (i == 0 || (p == target && !g.is_graph_output(q->outputs[0])));
+      if (i == 0) target = p;
+    }
+    if (!all_same) continue;
+    ir::Node* q0 = qs[0];
+    for (ir::Value*& in : op->inputs) {
+      if (!in || in->dtype != DType::kFloat32) continue;
+      ir::Node* qi = g.insert_node_before(op, "QuantizeLinear", in->name + "_quantize");
+      ir::Value* out = g.add_unique_value(in->name + "_q");
+      qi->inputs = {in, q0->inputs[1]};
+      if (q0->input(2)) qi->inputs.push_back(q0->inputs[2]);
+      qi->outputs = {out};
+      out->producer = qi;
+      *st = infer_and_fold_node(*qi, g, opset);
+      if (!st->is_ok()) return false;
+      in = out;
+    }
+    ir::Value* qv = q0->outputs[0];
+    for (ir::Node* q : qs)
+      if (q != q0) g.replace_uses(q->outputs[0], qv);
+    op->outputs[0] = qv;
+    qv->producer = op;
+    v->producer = nullptr;
+    for (ir::Node* q : qs) retire(q);
+    return true;
+  }
+  return false;
+}
+
+// QuantizeLinear(DequantizeLinear(q)) with the same parameters is q itself.
+void cancel_round_trips(ir::Graph& g) {
+  for (const auto& np : g.nodes()) {
+    ir::Node* q = np.get();
+    if (q->dead || q->op_type != "QuantizeLinear" || q->inputs.empty() || !q->inputs[0] || q->outputs.size() != 1)
+      continue;
+    ir::Node* dq = q->inputs[0]->producer;
+    if (!dq || dq->dead || dq->op_type != "DequantizeLinear" || !dq->inputs[0] || g.is_graph_output(q->outputs[0])) continue;
+    QParams a, b;
+    if (dq->inputs[0]->dtype != q->outputs[0]->dtype || !qparams(*dq, dq->inputs[0]->dtype, &a) ||
+        !qparams(*q, q->outputs[0]->dtype, &b) || !(a == b))
+      continue;
+    g.replace_uses(q->outputs[0], dq->inputs[0]);
+    retire(q);
+  }
+}
+
 }  // namespace
 
 Status run_fuse_quantized(ir::Graph& g, const PassContext&) {
   const int64_t opset = g.opsets.count("") ? g.opsets.at("") : 21;
+  Status hoisted;
+  while (hoist_quantize(g, opset, &hoisted)) {
+  }
+  KILN_TRY(hoisted);
+  cancel_round_trips(g);
+  g.erase_dead();
   std::vector<ir::Node*> kernels;
   for (const auto& n : g.nodes())
     if (is_candidate(*n)) kernels.push_back(n.get());

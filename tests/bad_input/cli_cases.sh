@@ -206,6 +206,59 @@ assert float(row[5]) > 0.99, row"
     --precision int8 --calib calib --layer-precision nope=fp32
   expect_fail "unknown precision 'fp7'" -- "$KILN" build m/resnet_mini.onnx -o x.plan --layer-precision conv_2=fp7
 }
+case_int8_stays_integer_between_layers() {
+  # Conv -> Relu -> MaxPool -> two Convs -> Concat -> Conv -> GAP -> Gemm, INT8: requantization,
+  # bias and activations fuse into the integer kernels, MaxPool and Concat move int8 values, and
+  # the only conversions left are the model input and the GAP (an average is not exact in int8).
+  local VPY="$MODELS/../../.venv/bin/python"
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  "$VPY" - <<'PY'
+import os, numpy as np, onnx, onnxruntime as ort
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+r = np.random.default_rng(0)
+def c(name, shape): return nh.from_array((r.standard_normal(shape) * 0.2).astype(np.float32), name)
+nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+         h.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+         h.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"),
+         h.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+         h.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+         h.make_node("Conv", ["p1", "w3", "b3"], ["c3"], name="conv3"),
+         h.make_node("Relu", ["c3"], ["r3"], name="relu3"),
+         h.make_node("Concat", ["r2", "r3"], ["cat"], axis=1, name="concat"),
+         h.make_node("Conv", ["cat", "w4", "b4"], ["c4"], pads=[1, 1, 1, 1], name="conv4"),
+         h.make_node("GlobalAveragePool", ["c4"], ["g"], name="gap"),
+         h.make_node("Flatten", ["g"], ["f"], name="flat"),
+         h.make_node("Gemm", ["f", "w5", "b5"], ["y"], transB=1, name="fc")]
+inits = [c("w1", (8, 3, 3, 3)), c("b1", (8,)), c("w2", (8, 8, 3, 3)), c("b2", (8,)), c("w3", (8, 8, 1, 1)),
+         c("b3", (8,)), c("w4", (16, 16, 3, 3)), c("b4", (16,)), c("w5", (10, 16)), c("b5", (10,))]
+g = h.make_graph(nodes, "qcnn", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 16, 16])],
+                 [h.make_tensor_value_info("y", T.FLOAT, [1, 10])], inits)
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, "qcnn.onnx")
+os.makedirs("calib", exist_ok=True)
+for i in range(8): np.savez("calib/%d.npz" % i, x=r.uniform(0, 1, (1, 3, 16, 16)).astype(np.float32))
+x = r.uniform(0, 1, (1, 3, 16, 16)).astype(np.float32)
+np.save("x.npy", x)
+np.save("ort.npy", ort.InferenceSession("qcnn.onnx", providers=["CPUExecutionProvider"]).run(None, {"x": x})[0])
+PY
+  for dev in cpu opencl; do
+    expect_ok "$KILN" build qcnn.onnx -o q_$dev.plan --precision int8 --calib calib --device $dev
+    expect_ok "$KILN" inspect q_$dev.plan
+    expect_out "pool1  op=MaxPool" "concat  op=Concat" "flat  op=Reshape"
+    grep -E "(pool1|concat|flat)  op=" stdout | grep -vq "precision=int8" && die "MaxPool/Concat/Reshape not in int8"
+    [ "$(grep -c "op=QuantizeLinear" stdout)" = 2 ] || die "expected 2 QuantizeLinear (model input, after GAP)"
+    if grep -q "op=DequantizeLinear" stdout; then die "a DequantizeLinear is left between integer layers"; fi
+    expect_ok "$KILN" run q_$dev.plan -i x=x.npy -o out_$dev --device $dev
+  done
+  "$PY" -c "
+import numpy as np
+a, b, ref = np.load('out_cpu/y.npy'), np.load('out_opencl/y.npy'), np.load('ort.npy')
+assert (a == b).all(), 'cpu and opencl INT8 plans differ'
+cos = float((a * ref).sum() / np.linalg.norm(a) / np.linalg.norm(ref))
+assert cos > 0.999, cos
+print('cosine vs onnxruntime FP32', cos)"
+}
 case_qdq_model_from_onnxruntime() {
   # The demo CNN quantized by onnxruntime.quantization.quantize_static (QDQ format, per-channel
   # int8): kiln turns every DQ -> Conv/Gemm -> Q into an integer kernel (no FP32 Conv/Gemm/MatMul
