@@ -13,7 +13,18 @@ NodeCost node_cost(const Plan& plan, const PlanNode& node) {
   const PlanTensor* in0 = node.inputs.empty() ? nullptr : tensor(node.inputs[0]);
   const PlanTensor* in1 = node.inputs.size() > 1 ? tensor(node.inputs[1]) : nullptr;
 
-  if ((node.op == "Conv" || node.op == "ConvTranspose") && in0 && in1 && out) {
+  // The integer kernels count their multiply-adds like FLOPs (TensorRT reports INT8 "ops" so).
+  const bool qconv = node.op == "QLinearConv" || node.op == "ConvInteger";
+  if (qconv && out) {
+    const size_t wi = node.op == "QLinearConv" ? 3 : 1;
+    const PlanTensor* w = node.inputs.size() > wi ? tensor(node.inputs[wi]) : nullptr;
+    double kernel = 1;
+    if (w)
+      for (size_t i = 1; i < w->shape.size(); ++i) kernel *= static_cast<double>(w->shape[i]);
+    c.flops = 2.0 * out_elems * kernel;
+  } else if ((node.op == "QLinearMatMul" || node.op == "MatMulInteger") && in0 && out) {
+    c.flops = 2.0 * out_elems * static_cast<double>(in0->shape.empty() ? 1 : in0->shape.back());
+  } else if ((node.op == "Conv" || node.op == "ConvTranspose") && in0 && in1 && out) {
     // W is [Cout, Cin/g, k...] (Conv) or [Cin, Cout/g, k...] (ConvTranspose): each output
     // element of a Conv, or input element of a ConvTranspose, meets prod(W.shape[1:]) weights.
     double kernel = 1;
