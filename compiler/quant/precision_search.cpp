@@ -241,6 +241,19 @@ Status Search::run(Plan* out) {
     say("%s: %zu layers run in it\n", p.c_str(), n);
   }
 
+  // A budget build that already holds in --precision needs no sensitivity measurements.
+  if (!best_) {
+    Measured m;
+    std::shared_ptr<Plan> plan;
+    KILN_TRY(measure(with_layers(opts_.precision, {}), &m, &plan).with_context("measuring the plan in " + opts_.precision));
+    if (m.error.rel_l2 <= budget_) {
+      say("every layer in %s: worst output error %s <= %g: no layer moved\n", opts_.precision.c_str(),
+          fmt_error(m.error).c_str(), budget_);
+      *out = std::move(*plan);
+      return Status::ok();
+    }
+  }
+
   // 2. Each layer alone in each of its candidate precisions.
   BuildOptions all32 = base_;
   all32.precision = "fp32";
