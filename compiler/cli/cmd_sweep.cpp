@@ -1,8 +1,6 @@
 // kiln sweep: one model built in every precision, side by side: plan size, latency,
 // throughput, error against FP32 and (with labels) top-1 accuracy. A precision this kiln
 // cannot build yet shows as "not available" with the reason.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -102,15 +100,6 @@ Status top1(const Plan& plan, const std::vector<std::vector<HostTensor>>& outs, 
   return Status::ok();
 }
 
-struct CacheFile {
-  std::string dir;
-  ~CacheFile() {
-    if (dir.empty()) return;
-    std::remove((dir + "/calib.cache").c_str());
-    ::rmdir(dir.c_str());
-  }
-};
-
 }  // namespace
 
 int cmd_sweep(int argc, char** argv) {
@@ -151,11 +140,10 @@ int cmd_sweep(int argc, char** argv) {
     base.shapes[name] = dims;
   }
   // One calibration shared by the int8 and fp8 builds.
-  CacheFile cache;
-  char dir[] = "/tmp/kiln-sweep-XXXXXX";
-  if (!::mkdtemp(dir)) return fail("sweep", "cannot create a temporary folder for the calibration cache");
-  cache.dir = dir;
-  base.calib_cache = cache.dir + "/calib.cache";
+  ScratchCalibCache cache;
+  st = cache.create();
+  if (!st) return fail("sweep", st.message());
+  base.calib_cache = cache.path();
 
   // The FP32 reference on the cpu backend, and the evaluation samples.
   BuildOptions ref_opts = base;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 
 #include "runtime/exec/execution_context.h"
 
@@ -72,6 +75,20 @@ Status worst_output_error(const Plan& plan, const std::vector<std::vector<HostTe
       if (e > out->rel_l2 || out->output.empty()) *out = WorstError{e, name, s};
     }
   }
+  return Status::ok();
+}
+
+ScratchCalibCache::~ScratchCalibCache() {
+  if (dir_.empty()) return;
+  std::remove(path().c_str());
+  ::rmdir(dir_.c_str());
+}
+
+Status ScratchCalibCache::create() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/kiln-calib-XXXXXX";
+  if (!::mkdtemp(templ.data())) return io_error("cannot create a temporary folder in '" + templ + "' for the calibration cache");
+  dir_ = templ;
   return Status::ok();
 }
 

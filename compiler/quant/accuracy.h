@@ -40,4 +40,19 @@ struct WorstError {
 Status worst_output_error(const Plan& plan, const std::vector<std::vector<HostTensor>>& got, const Plan& reference,
                           const std::vector<std::vector<HostTensor>>& want, WorstError* out);
 
+// A calibration cache in a fresh temporary folder (under $TMPDIR, else /tmp), removed with the
+// object: lets the many builds of one command calibrate once.
+class ScratchCalibCache {
+ public:
+  ScratchCalibCache() = default;
+  ScratchCalibCache(const ScratchCalibCache&) = delete;
+  ScratchCalibCache& operator=(const ScratchCalibCache&) = delete;
+  ~ScratchCalibCache();
+  Status create();
+  std::string path() const { return dir_.empty() ? "" : dir_ + "/calib.cache"; }
+
+ private:
+  std::string dir_;
+};
+
 }  // namespace kiln

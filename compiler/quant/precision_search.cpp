@@ -1,7 +1,5 @@
 #include "compiler/quant/precision_search.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -50,16 +48,6 @@ struct Measured {
   double cost_us = 0;
 };
 
-// Removes the temporary calibration cache the search's builds share.
-struct TempDir {
-  std::string path;
-  ~TempDir() {
-    if (path.empty()) return;
-    std::remove((path + "/calib.cache").c_str());
-    ::rmdir(path.c_str());
-  }
-};
-
 class Search {
  public:
   Search(const PlanBuildFn& build, const BuildOptions& opts) : build_(build), opts_(opts), out_(opts.report) {}
@@ -79,7 +67,7 @@ class Search {
   bool best_ = false;
   double budget_ = 0;
   std::string device_;
-  TempDir tmp_;
+  ScratchCalibCache scratch_cache_;
   std::shared_ptr<Plan> ref_plan_;
   std::vector<CalibrationSample> samples_;
   std::vector<std::vector<HostTensor>> ref_out_;
@@ -112,10 +100,8 @@ Status Search::init() {
   base_.report = nullptr;
   if (base_.calib_cache.empty()) {
     // One calibration for all the builds below.
-    char dir[] = "/tmp/kiln-search-XXXXXX";
-    if (!::mkdtemp(dir)) return io_error("cannot create a temporary folder for the calibration cache");
-    tmp_.path = dir;
-    base_.calib_cache = tmp_.path + "/calib.cache";
+    KILN_TRY(scratch_cache_.create());
+    base_.calib_cache = scratch_cache_.path();
   }
 
   BuildOptions ref = base_;
