@@ -11,6 +11,7 @@
 #include "runtime/cli/args.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/core/npy.h"
+#include "runtime/device/devices.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/plan/plan_format.h"
 
@@ -169,8 +170,11 @@ int cmd_sweep(int argc, char** argv) {
     if (!st) return fail("sweep", st.message());
   }
 
-  std::printf("sweep %s on %s: %zu evaluation samples from %s\n", model.c_str(), device.c_str(), samples.size(),
-              eval_dir.c_str());
+  ResolvedDevice resolved;
+  st = resolve_build_device(device, &resolved);
+  if (!st) return fail("sweep", st.message());
+  std::printf("sweep %s on %s: %zu evaluation samples from %s\n", model.c_str(), resolved.label.c_str(),
+              samples.size(), eval_dir.c_str());
   std::printf("%-9s %11s %12s %12s %12s %10s  %s\n", "precision", "plan size", "latency ms", "inferences/s",
               "max rel L2", "min cosine", labels.numel() ? "top-1" : "");
   for (const char* p : kSweepPrecisions) {

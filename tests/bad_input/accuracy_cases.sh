@@ -198,6 +198,8 @@ PY
   expect_out "big" "int8 -> fp32"
   expect_ok "$KILN" inspect best32.plan
   if grep -q "op=QLinear" stdout; then die "an int8 layer is left under a 1e-6 budget"; fi
+  expect_ok "$KILN" build mlp.onnx -o bestd.plan --device cpu --precision best --calib calib
+  expect_out "relative L2 error <= 0.01 on every output over 6 calibration samples (the default)" "result:"
   expect_fail "--precision best needs --calib DIR" -- "$KILN" build mlp.onnx -o x.plan --precision best
 }
 
