@@ -21,26 +21,32 @@ for i in range(8):
 np.save('x.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
 }
 
-# check_within_budget PLAN X: runs PLAN on every calibration sample with kiln run and asserts
-# that each output's relative L2 error against onnxruntime's FP32 output is at most X (plus the
-# kiln-vs-onnxruntime FP32 noise). Prints the worst error.
-check_within_budget() {
-  local plan=$1 x=$2 i
+# worst_vs_ort PLAN: runs PLAN on every calibration sample with kiln run and writes the worst
+# relative L2 error of its output against onnxruntime's FP32 output to worst.txt.
+worst_vs_ort() {
+  local i
+  rm -rf out_*
   for i in 0 1 2 3 4 5 6 7; do
-    expect_ok "$KILN" run "$plan" -i input=calib_npy/input_$i.npy -o out_$i --device cpu
+    expect_ok "$KILN" run "$1" -i input=calib_npy/input_$i.npy -o out_$i --device cpu
   done
-  "$VPY" - "$x" <<'PY'
-import sys, glob, numpy as np, onnxruntime as ort
-budget = float(sys.argv[1])
+  "$VPY" - <<'PY'
+import glob, numpy as np, onnxruntime as ort
 s = ort.InferenceSession("m/resnet_mini.onnx", providers=["CPUExecutionProvider"])
 worst = 0
 for i in range(8):
     want = s.run(None, {"input": np.load("calib_npy/input_%d.npy" % i)})[0]
     got = np.load(glob.glob("out_%d/*.npy" % i)[0])
-    worst = max(worst, np.linalg.norm(got - want) / np.linalg.norm(want))
-print("worst rel L2 vs onnxruntime: %.5f (budget %g)" % (worst, budget))
-assert worst <= budget + 1e-4, (worst, budget)
+    worst = max(worst, float(np.linalg.norm(got - want) / np.linalg.norm(want)))
+open("worst.txt", "w").write("%.6g" % worst)
 PY
+}
+
+# check_within_budget PLAN X: PLAN's worst error against onnxruntime (worst_vs_ort) is at most
+# X (plus the kiln-vs-onnxruntime FP32 noise).
+check_within_budget() {
+  worst_vs_ort "$1"
+  echo "worst rel L2 vs onnxruntime: $(cat worst.txt) (budget $2)"
+  "$PY" -c "import sys; w = float(open('worst.txt').read()); assert w <= $2 + 1e-4, (w, $2)"
 }
 
 case_compare_per_layer() {
@@ -58,7 +64,9 @@ m = re.search(r"per layer: (\d+) tensors matched by name, (\d+) of the plan's (\
 matched, unmatched, total = map(int, m.groups())
 start = [i for i, l in enumerate(lines) if l.startswith("tensor ")][0] + 1
 rows = [l.split() for l in lines[start:start + matched]]
-assert len(rows) == matched and matched >= 15 and unmatched > 0 and matched + unmatched == total, (matched, unmatched, total)
+assert len(rows) == matched and matched >= 2 and unmatched > 0 and matched + unmatched == total, (matched, unmatched, total)
+outputs = {"gemm_78"}
+assert any(r[0] not in outputs for r in rows), rows   # at least one intermediate compared
 errs = [float(r[5]) for r in rows]
 assert errs == sorted(errs, reverse=True), errs
 # onnxruntime computes every intermediate of the original model.
@@ -112,14 +120,22 @@ case_accuracy_budget() {
   # outputs on every calibration sample; a budget that all-int8 already meets moves nothing, a
   # tight one moves every layer to fp32, one in between moves some and says which and why.
   resnet_mini_with_samples
-  expect_ok "$KILN" build m/resnet_mini.onnx -o loose.plan --device cpu --precision int8 --calib calib --accuracy-budget 5
+  # The budgets are set from the all-INT8 plan's own error E against onnxruntime: 2E needs no
+  # move, E/2 needs some.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o int8.plan --device cpu --precision int8 --calib calib
+  worst_vs_ort int8.plan
+  local loose mid
+  loose=$("$PY" -c "print('%.6g' % (2 * float(open('worst.txt').read())))")
+  mid=$("$PY" -c "print('%.6g' % (0.5 * float(open('worst.txt').read())))")
+  echo "all-int8 error vs onnxruntime $(cat worst.txt): budgets $loose and $mid"
+  expect_ok "$KILN" build m/resnet_mini.onnx -o loose.plan --device cpu --precision int8 --calib calib --accuracy-budget "$loose"
   expect_out "every layer in int8" "no layer moved"
   expect_ok "$KILN" inspect loose.plan
   if grep -Eq "op=(Conv|Gemm|MatMul) " stdout; then die "a layer left int8 under a loose budget"; fi
-  expect_ok "$KILN" build m/resnet_mini.onnx -o mid.plan --device cpu --precision int8 --calib calib --accuracy-budget 0.1
+  expect_ok "$KILN" build m/resnet_mini.onnx -o mid.plan --device cpu --precision int8 --calib calib --accuracy-budget "$mid"
   expect_out "sensitivity" "moved" "int8 -> fp32: alone in int8 it gives output rel L2" "same plan: --precision int8 --layer-precision"
   cp stdout mid.txt
-  check_within_budget mid.plan 0.1
+  check_within_budget mid.plan "$mid"
   expect_ok "$KILN" inspect mid.plan
   "$PY" - <<'PY'
 import re
