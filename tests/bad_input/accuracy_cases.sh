@@ -77,18 +77,23 @@ s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProv
 outs = dict(zip([o.name for o in s.get_outputs()], s.run(None, {"input": np.load("x.npy")})))
 for r in rows:
     got = np.load("d/plan/%s.npy" % r[0]).astype(np.float64)
-    want = outs[r[0]].astype(np.float64)
-    d = got - want
-    nz = want != 0
-    mine = [np.abs(d).max(), np.abs(d).mean(), (np.abs(d[nz]) / np.abs(want[nz])).max(),
-            np.linalg.norm(d) / np.linalg.norm(want), (got * want).sum() / np.linalg.norm(got) / np.linalg.norm(want)]
+    ref = np.load("d/reference/%s.npy" % r[0]).astype(np.float64)
     printed = [float(v) for v in r[2:7]]
-    # kiln prints 4 significant digits (cosine: 6 decimals); its reference differs from
-    # onnxruntime by float32 rounding only. max rel divides by tiny values: looser.
-    for k, (a, b) in enumerate(zip(printed, mine)):
-        tol = (0.05 if k == 2 else 2e-3) * abs(b) + 2e-6
-        assert abs(a - b) <= tol, (r[0], k, a, b)
-    np.testing.assert_allclose(np.load("d/reference/%s.npy" % r[0]), outs[r[0]], rtol=1e-4, atol=1e-4)
+    def stats(want):
+        d = got - want
+        nz = want != 0
+        return [np.abs(d).max(), np.abs(d).mean(), (np.abs(d[nz]) / np.abs(want[nz])).max(),
+                np.linalg.norm(d) / np.linalg.norm(want),
+                (got * want).sum() / np.linalg.norm(got) / np.linalg.norm(want)]
+    # kiln's numbers are numpy's on the dumped pair (printed to 4 significant digits; cosine
+    # to 6 decimals) ...
+    for k, (a, b) in enumerate(zip(printed, stats(ref))):
+        assert abs(a - b) <= 1e-3 * abs(b) + 1e-6, (r[0], k, a, b)
+    # ... the dumped reference is onnxruntime's value of that intermediate, and so the
+    # numbers hold against onnxruntime too (max rel divides by near-zero values: not that one).
+    np.testing.assert_allclose(ref, outs[r[0]], rtol=1e-4, atol=1e-4)
+    for k, (a, b) in enumerate(zip(printed, stats(outs[r[0]].astype(np.float64)))):
+        assert k == 2 or abs(a - b) <= 2e-3 * abs(b) + 2e-6, (r[0], k, a, b)
 print("checked", len(rows), "tensors; worst", rows[0][0], rows[0][5])
 PY
   # The FP32 plan of the same model matches its reference everywhere (tiny errors).
@@ -190,7 +195,7 @@ PY
 
 case_precision_best() {
   # --precision best on a model with one memory-bound layer (a 1024x1024 MatMul at batch 1, whose
-  # int8 weights the cost model finds 4x cheaper to read) and one small one (1024x4, where the added
+  # int8 weights the cost model finds 4x cheaper to read) and one small one (1024x2, where the added
   # Quantize/Dequantize launches cost more than they save): the big layer goes int8, the small
   # stays fp32, and the outputs stay within the budget of onnxruntime's; a budget int8 cannot
   # meet keeps everything fp32.
@@ -200,12 +205,12 @@ import numpy as np, onnx, os
 from onnx import helper, numpy_helper, TensorProto
 r = np.random.default_rng(3)
 w1 = numpy_helper.from_array(r.normal(0, 0.03, (1024, 1024)).astype(np.float32), "w1")
-w2 = numpy_helper.from_array(r.normal(0, 0.1, (1024, 4)).astype(np.float32), "w2")
+w2 = numpy_helper.from_array(r.normal(0, 0.1, (1024, 2)).astype(np.float32), "w2")
 g = helper.make_graph([helper.make_node("MatMul", ["x", "w1"], ["h"], name="big"),
                        helper.make_node("Relu", ["h"], ["hr"], name="relu"),
                        helper.make_node("MatMul", ["hr", "w2"], ["y"], name="small")], "mlp",
                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1024])],
-                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w1, w2])
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [w1, w2])
 onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "mlp.onnx")
 os.makedirs("calib", exist_ok=True)
 for i in range(6):
