@@ -59,6 +59,16 @@ ExecutionContext::TensorObserver keep_all(const Plan& plan, std::map<std::string
   };
 }
 
+// Values of any two float types compare (an fp16 tensor against FP32); a quantized integer
+// tensor that kept a float tensor's name holds codes, not values, so it does not.
+bool comparable(DType a, DType b) {
+  auto is_float = [](DType t) {
+    return t == DType::kFloat32 || t == DType::kFloat64 || t == DType::kFloat16 || t == DType::kBFloat16 ||
+           t == DType::kFloat8E4M3FN || t == DType::kFloat8E5M2;
+  };
+  return a == b || (is_float(a) && is_float(b));
+}
+
 struct LayerRow {
   std::string tensor, node;
   TensorErrors e;
@@ -77,7 +87,7 @@ int per_layer_report(const Plan& plan, const std::map<std::string, HostTensor>& 
     const bool is_output = std::count(outputs.begin(), outputs.end(), name) != 0;
     intermediates += !is_output;
     auto it = want.find(name);
-    if (it == want.end() || it->second.shape() != g.shape()) {
+    if (it == want.end() || it->second.shape() != g.shape() || !comparable(g.dtype(), it->second.dtype())) {
       ++unmatched;
       continue;
     }
