@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "compiler/compiler.h"
 #include "compiler/quant/accuracy.h"
