@@ -9,6 +9,7 @@
 #include "compiler/passes/passes.h"
 #include "compiler/plan/lower.h"
 #include "compiler/quant/precision.h"
+#include "compiler/quant/precision_search.h"
 #include "runtime/device/devices.h"
 #include "runtime/plan/plan_format.h"
 
@@ -72,7 +73,9 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
       return unsupported(std::string("precision ") + precision_name(p) + " (for " + n->describe() +
                          ") is not implemented yet (fp32 and int8 are)");
   }
-  if (opts.precision == "best") return unsupported("--precision best is not implemented yet (fp32 and int8 are)");
+  // The search builds the model many times: it runs from the model file or bytes (below).
+  if (needs_precision_search(opts))
+    return invalid_argument("--precision best and --accuracy-budget need the model file, not an imported graph");
   KILN_TRY(run_fold_qdq(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.
@@ -98,6 +101,14 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
 }
 
 Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& opts, Plan* out) {
+  if (needs_precision_search(opts)) {
+    auto build = [&](const BuildOptions& o, Plan* p) {
+      ir::Graph g;
+      KILN_TRY(import_onnx_file(onnx_path, &g));
+      return build_plan_from_graph(g, o, p);
+    };
+    return build_with_precision_search(build, opts, out).with_context("model '" + onnx_path + "'");
+  }
   ir::Graph g;
   KILN_TRY(import_onnx_file(onnx_path, &g));
   return build_plan_from_graph(g, opts, out).with_context("model '" + onnx_path + "'");
@@ -105,6 +116,10 @@ Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& op
 
 Status build_plan_from_bytes(const std::string& model_bytes, const std::string& base_dir,
                              const BuildOptions& opts, Plan* out) {
+  if (needs_precision_search(opts)) {
+    auto build = [&](const BuildOptions& o, Plan* p) { return build_plan_from_bytes(model_bytes, base_dir, o, p); };
+    return build_with_precision_search(build, opts, out);
+  }
   ir::Graph g;
   KILN_TRY(import_onnx_bytes(model_bytes, base_dir, &g));
   return build_plan_from_graph(g, opts, out);

@@ -32,6 +32,12 @@ struct BuildOptions {
   std::string precision = "fp32";
   // --layer-precision NODE=P: per-node overrides by ONNX node name (see compiler/quant/precision.h).
   std::map<std::string, std::string> layer_precision;
+  // --accuracy-budget X (> 0): the largest relative L2 error any output may have against FP32
+  // over the calibration samples; the build raises the most sensitive layers to higher
+  // precision until it holds (compiler/quant/precision_search.h). 0: no budget.
+  double accuracy_budget = 0;
+  // --tune: `best` ranks precisions per layer by measured latency instead of the cost model.
+  bool tune = false;
   std::string calib_dir;                  // --calib DIR
   std::string calibrator = "entropy";     // --calibrator entropy|minmax|percentile[=P]
   std::string calib_cache;                // --calib-cache FILE

@@ -1,4 +1,6 @@
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 
@@ -29,10 +31,19 @@ static const char* kBuildHelp =
     "                           inputs that carry shapes, e.g. a Reshape target fed as an input\n"
     "  --precision P            fp32 (default) or int8: Conv and MatMul with constant weights run as\n"
     "                           integer kernels (int8 weights per output channel, activations\n"
-    "                           per tensor, calibrated on --calib samples)\n"
+    "                           per tensor, calibrated on --calib samples); best: per layer the\n"
+    "                           fastest precision that builds (by the cost model, or measured with\n"
+    "                           --tune) and keeps the outputs within --accuracy-budget (default\n"
+    "                           0.01)\n"
     "  --layer-precision NODE=P[,NODE=P...]\n"
     "                           run these ONNX nodes in another precision (fp32, fp16, int8, fp8,\n"
     "                           fp8-e5m2) than --precision; repeatable\n"
+    "  --accuracy-budget X      the largest relative L2 error any output may have against FP32 over\n"
+    "                           the --calib samples: the most sensitive layers move to fp32 (with\n"
+    "                           best: towards fp32 through slower candidates) until it holds;\n"
+    "                           prints which layers moved and why\n"
+    "  --tune                   with best: rank precisions by latency measured on the device (the\n"
+    "                           fastest of 15 runs per candidate plan)\n"
     "  --calib DIR              calibration samples: one .npz per sample with an array per model\n"
     "                           input (a single-input model also takes .npy files)\n"
     "  --calibrator C           entropy (default) | minmax | percentile[=99.99]\n"
@@ -45,7 +56,8 @@ int cmd_build(int argc, char** argv) {
                           {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true}, {"--freeze", "", true, true},
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
-                           {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--help", "-h", false}},
+                           {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
+                           {"--tune", "", false}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -65,6 +77,15 @@ int cmd_build(int argc, char** argv) {
     st = parse_layer_precision(list, &opts.layer_precision);
     if (!st) return fail("build", st.message());
   }
+  if (args.has("--accuracy-budget")) {
+    const std::string x = args.get("--accuracy-budget");
+    char* end = nullptr;
+    opts.accuracy_budget = std::strtod(x.c_str(), &end);
+    if (x.empty() || *end || !(opts.accuracy_budget > 0) || !std::isfinite(opts.accuracy_budget))
+      return fail("build", "--accuracy-budget needs a positive number (a relative L2 error such as 0.02), got '" + x + "'");
+  }
+  opts.tune = args.has("--tune");
+  if (opts.tune && opts.precision != "best") return fail("build", "--tune needs --precision best");
   opts.calib_dir = args.get("--calib");
   opts.calibrator = args.get("--calibrator", "entropy");
   opts.calib_cache = args.get("--calib-cache");

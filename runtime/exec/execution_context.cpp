@@ -245,6 +245,22 @@ Status ExecutionContext::run_node(size_t n) {
     on_host_[t] = b == Backend::kCpu;
     on_dev_[t] = b == Backend::kOpenCL;
   }
+  return observer_ ? observe_outputs(n) : Status::ok();
+}
+
+Status ExecutionContext::observe_outputs(size_t n) {
+  const PlanNode& node = plan_->nodes[n];
+  for (int32_t t : node.outputs) {
+    const PlanTensor& pt = plan_->tensors[t];
+    if (backends_[n] == Backend::kCpu) {
+      KILN_TRY(observer_(t, host_view(t)));
+      continue;
+    }
+    // A device-only tensor has no host arena slot: download into scratch memory instead.
+    HostTensor copy(pt.dtype, pt.shape);
+    KILN_TRY(cl_->download(dev_[t], copy.data(), copy.size_bytes(), pt.name));
+    KILN_TRY(observer_(t, copy.view()));
+  }
   return Status::ok();
 }
 

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <memory>
 #include <string>
@@ -44,6 +45,12 @@ class ExecutionContext {
   // Records every node and transfer of the following runs into `profiler` (nullptr: off).
   // The profiler must outlive its use; not for contexts with inferences in flight.
   void set_profiler(class Profiler* profiler) { profiler_ = profiler; }
+  // Debugging (kiln compare --per-layer): after each node, `observer` is handed every output the
+  // node wrote, in host memory, before the arena can reuse it; an error from it stops the run.
+  // Slow (one blocking download per OpenCL output). Empty: off. Not for contexts with
+  // inferences in flight.
+  using TensorObserver = std::function<Status(int32_t tensor, const TensorView& value)>;
+  void set_tensor_observer(TensorObserver observer) { observer_ = std::move(observer); }
   // Waits for every inference enqueued on this context.
   void wait_idle();
 
@@ -78,6 +85,8 @@ class ExecutionContext {
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
   std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
   class Profiler* profiler_ = nullptr;
+  TensorObserver observer_;
+  Status observe_outputs(size_t n);
   bool sync_each_node_ = false;  // KILN_SYNC=1
   // Brackets device work with queue markers when profiling.
   Status marker(cl_event* ev);

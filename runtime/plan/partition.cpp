@@ -39,6 +39,16 @@ BackendModel backend_model(Backend b, const DeviceCaps& device) {
   return m;
 }
 
+double estimated_node_us(const BackendModel& m, const NodeCost& c) {
+  return m.launch_us + std::max(c.flops / (m.gflops * 1e3), c.bytes / (m.gbps * 1e3));
+}
+
+double estimated_plan_us(const Plan& plan) {
+  double us = 0;
+  for (const PlanNode& n : plan.nodes) us += estimated_node_us(backend_model(n.backend, plan.target), node_cost(plan, n));
+  return us;
+}
+
 std::vector<Backend> partition_nodes(const Plan& plan, const DeviceCaps& device, const PartitionOptions& options) {
   std::vector<Backend> out(plan.nodes.size(), Backend::kCpu);
   if (device.kind != "opencl") return out;
@@ -46,9 +56,7 @@ std::vector<Backend> partition_nodes(const Plan& plan, const DeviceCaps& device,
   const bool gpu = is_gpu_like(device);
   const double xfer_gbps = options.transfer_gbps > 0 ? options.transfer_gbps : (gpu ? 12.0 : 8.0);
   const double xfer_us = options.transfer_latency_us >= 0 ? options.transfer_latency_us : (gpu ? 10.0 : 5.0);
-  auto node_us = [](const BackendModel& m, const NodeCost& c) {
-    return m.launch_us + std::max(c.flops / (m.gflops * 1e3), c.bytes / (m.gbps * 1e3));
-  };
+  auto node_us = estimated_node_us;
   auto transfer_us = [&](int32_t t) { return xfer_us + plan.tensors[t].bytes() / (xfer_gbps * 1e3); };
 
   // Where each tensor's bytes are valid so far: bit 0 host, bit 1 device. Inputs start on the

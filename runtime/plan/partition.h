@@ -11,6 +11,8 @@
 
 namespace kiln {
 
+struct NodeCost;
+
 enum class PartitionPolicy : uint8_t {
   kDeviceFirst,  // every node the OpenCL device supports runs there (kiln build's default)
   kCostModel,    // the cheaper backend per node, transfers included (--partition cost)
@@ -32,6 +34,14 @@ struct BackendModel {
   double launch_us = 1;  // fixed cost per node
 };
 BackendModel backend_model(Backend b, const DeviceCaps& device);
+
+// Estimated time of one node on a backend: its launch cost plus the larger of its arithmetic
+// and memory time.
+double estimated_node_us(const BackendModel& m, const NodeCost& c);
+
+// The cost model's estimate of one inference of `plan` as partitioned (nodes only, transfers
+// not counted); compares builds of one model in different precisions.
+double estimated_plan_us(const Plan& plan);
 
 std::vector<Backend> partition_nodes(const Plan& plan, const DeviceCaps& device,
                                      const PartitionOptions& options = {});

@@ -9,8 +9,8 @@ case_version() {
 }
 case_help_every_verb() {
   expect_ok "$KILN" --help
-  expect_out "usage: kiln <verb>" build run inspect devices
-  for verb in build run inspect devices; do
+  expect_out "usage: kiln <verb>" build run inspect devices compare sweep
+  for verb in build run inspect devices compare sweep; do
     expect_ok "$KILN" "$verb" --help
     expect_out "usage: kiln $verb"
     expect_ok "$KILN" "$verb" -h

@@ -1,0 +1,38 @@
+// --precision best and --accuracy-budget X: choose each layer's precision by measurement.
+//
+// Both build candidate plans in-process, run them on the calibration samples on the build's
+// target device and compare every output with an FP32 plan of the model (cpu backend). The
+// error of a plan is the largest relative L2 error of any output over the samples.
+//
+// 1. Each candidate precision (the --precision given, or for `best` every reduced precision)
+//    is built for the whole model; one that fails as unsupported is left out, with its reason.
+//    The layers are the ONNX nodes that build runs in reduced precision.
+// 2. Sensitivity: each layer alone in each candidate precision, the rest FP32: its output error
+//    and its cost (the cost model's estimate of the plan, or the measured latency with --tune).
+// 3. `best` starts every layer at its fastest candidate that is faster than FP32 at all; a
+//    budget build starts every layer at --precision. The moves towards FP32 are ordered by the
+//    solo error of each layer's current precision (worst first; `best` steps a layer through
+//    its slower candidates before FP32), and a binary search finds the shortest prefix of
+//    moves that brings the plan within the budget (each step a real build and measurement).
+// The result is the plan the search settled on (--layer-precision names given by the user are
+// kept and not searched); the decisions, and the --precision / --layer-precision flags that
+// build the same plan, are printed to opts.report.
+#pragma once
+#include <functional>
+
+#include "compiler/compiler.h"
+
+namespace kiln {
+
+// Applied by `best` without --accuracy-budget.
+constexpr double kDefaultAccuracyBudget = 0.01;
+
+// Whether `opts` asks for a search (--precision best or an --accuracy-budget).
+bool needs_precision_search(const BuildOptions& opts);
+
+// Builds a plan of the model being searched with the given options (no search).
+using PlanBuildFn = std::function<Status(const BuildOptions&, Plan*)>;
+
+Status build_with_precision_search(const PlanBuildFn& build, const BuildOptions& opts, Plan* out);
+
+}  // namespace kiln

@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# Accuracy tools: kiln compare --per-layer, build --accuracy-budget / --precision best, kiln sweep.
+# Every number kiln prints is checked against onnxruntime (the tooling venv) or numpy.
+# Run by ctest (accuracy.<case>); by hand:
+#   bash tests/bad_input/accuracy_cases.sh build/kiln tests/models /tmp/w <case>
+source "$(dirname "$0")/lib.sh"
+VPY="$MODELS/../../.venv/bin/python"
+
+# resnet_mini (perf/models) with 8 random calibration samples in calib/ and each sample also
+# as calib_npy/input_N.npy (kiln run takes .npy inputs).
+resnet_mini_with_samples() {
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  "$PY" -c "
+import numpy as np, os
+r = np.random.default_rng(0)
+os.makedirs('calib', exist_ok=True); os.makedirs('calib_npy', exist_ok=True)
+for i in range(8):
+    x = r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32)
+    np.savez('calib/%d.npz' % i, input=x); np.save('calib_npy/input_%d.npy' % i, x)
+np.save('x.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
+}
+
+# worst_vs_ort PLAN: runs PLAN on every calibration sample with kiln run and writes the worst
+# relative L2 error of its output against onnxruntime's FP32 output to worst.txt.
+worst_vs_ort() {
+  local i
+  rm -rf out_*
+  for i in 0 1 2 3 4 5 6 7; do
+    expect_ok "$KILN" run "$1" -i input=calib_npy/input_$i.npy -o out_$i --device cpu
+  done
+  "$VPY" - <<'PY'
+import glob, numpy as np, onnxruntime as ort
+s = ort.InferenceSession("m/resnet_mini.onnx", providers=["CPUExecutionProvider"])
+worst = 0
+for i in range(8):
+    want = s.run(None, {"input": np.load("calib_npy/input_%d.npy" % i)})[0]
+    got = np.load(glob.glob("out_%d/*.npy" % i)[0])
+    worst = max(worst, float(np.linalg.norm(got - want) / np.linalg.norm(want)))
+open("worst.txt", "w").write("%.6g" % worst)
+PY
+}
+
+# check_within_budget PLAN X: PLAN's worst error against onnxruntime (worst_vs_ort) is at most
+# X (plus the kiln-vs-onnxruntime FP32 noise).
+check_within_budget() {
+  worst_vs_ort "$1"
+  echo "worst rel L2 vs onnxruntime: $(cat worst.txt) (budget $2)"
+  "$PY" -c "import sys; w = float(open('worst.txt').read()); assert w <= $2 + 1e-4, (w, $2)"
+}
+
+case_compare_per_layer() {
+  # An INT8 plan's intermediates against the unfused FP32 reference: the table is sorted worst
+  # first, says how many tensors matched, and its numbers for each tensor equal numpy's on
+  # the dumped plan tensor against onnxruntime's value of that intermediate.
+  resnet_mini_with_samples
+  expect_ok "$KILN" build m/resnet_mini.onnx -o int8.plan --device cpu --precision int8 --calib calib
+  expect_ok "$KILN" compare int8.plan --reference m/resnet_mini.onnx -i input=x.npy --device cpu --per-layer --dump d
+  expect_out "per layer:" "tensors matched by name" "not in the reference" "wrote"
+  "$VPY" <<'PY'
+import numpy as np, onnx, onnxruntime as ort, re
+lines = open("stdout").read().split("\n")
+m = re.search(r"per layer: (\d+) tensors matched by name, (\d+) of the plan's (\d+) node outputs", "\n".join(lines))
+matched, unmatched, total = map(int, m.groups())
+start = [i for i, l in enumerate(lines) if l.startswith("tensor ")][0] + 1
+rows = [l.split() for l in lines[start:start + matched]]
+assert len(rows) == matched and matched >= 2 and unmatched > 0 and matched + unmatched == total, (matched, unmatched, total)
+outputs = {"gemm_78"}
+assert any(r[0] not in outputs for r in rows), rows   # at least one intermediate compared
+errs = [float(r[5]) for r in rows]
+assert errs == sorted(errs, reverse=True), errs
+# onnxruntime computes every intermediate of the original model.
+model = onnx.shape_inference.infer_shapes(onnx.load("m/resnet_mini.onnx"))
+names = {r[0] for r in rows}
+model.graph.output.extend([v for v in model.graph.value_info if v.name in names])
+s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+outs = dict(zip([o.name for o in s.get_outputs()], s.run(None, {"input": np.load("x.npy")})))
+for r in rows:
+    got = np.load("d/plan/%s.npy" % r[0]).astype(np.float64)
+    ref = np.load("d/reference/%s.npy" % r[0]).astype(np.float64)
+    printed = [float(v) for v in r[2:7]]
+    def stats(want):
+        d = got - want
+        nz = want != 0
+        return [np.abs(d).max(), np.abs(d).mean(), (np.abs(d[nz]) / np.abs(want[nz])).max(),
+                np.linalg.norm(d) / np.linalg.norm(want),
+                (got * want).sum() / np.linalg.norm(got) / np.linalg.norm(want)]
+    # kiln's numbers are numpy's on the dumped pair (printed to 4 significant digits; cosine
+    # to 6 decimals) ...
+    for k, (a, b) in enumerate(zip(printed, stats(ref))):
+        assert abs(a - b) <= 1e-3 * abs(b) + 1e-6, (r[0], k, a, b)
+    # ... the dumped reference is onnxruntime's value of that intermediate, and so the
+    # numbers hold against onnxruntime too (max rel divides by near-zero values: not that one).
+    np.testing.assert_allclose(ref, outs[r[0]], rtol=1e-4, atol=1e-4)
+    for k, (a, b) in enumerate(zip(printed, stats(outs[r[0]].astype(np.float64)))):
+        assert k == 2 or abs(a - b) <= 2e-3 * abs(b) + 2e-6, (r[0], k, a, b)
+print("checked", len(rows), "tensors; worst", rows[0][0], rows[0][5])
+PY
+  # The FP32 plan of the same model matches its reference everywhere (tiny errors).
+  expect_ok "$KILN" build m/resnet_mini.onnx -o fp32.plan --device opencl
+  expect_ok "$KILN" compare fp32.plan --reference m/resnet_mini.onnx --device opencl --per-layer
+  "$PY" -c "
+lines = open('stdout').read().split('\n')
+start = [i for i, l in enumerate(lines) if l.startswith('tensor ')][0] + 1
+rows = [l.split() for l in lines[start:] if l.strip() and not l.startswith('wrote')]
+assert len(rows) >= 10 and all(float(r[5]) < 1e-4 for r in rows), rows"
+  # Bad input: a plan whose intermediates are all renamed; --dump without --per-layer.
+  "$VPY" -c "
+import onnx
+m = onnx.load('m/resnet_mini.onnx')
+outs = {o.name for o in m.graph.output}
+ren = lambda n: n if n in outs or n == 'input' or not n else 'renamed_' + n
+for node in m.graph.node:
+    node.input[:] = [n if any(n == i.name for i in m.graph.initializer) else ren(n) for n in node.input]
+    node.output[:] = [ren(n) for n in node.output]
+onnx.save(m, 'renamed.onnx')"
+  expect_ok "$KILN" build renamed.onnx -o renamed.plan --device cpu --no-fuse
+  expect_fail "--per-layer" "none of the plan's" "intermediate tensors" "was the plan built from this model" -- \
+    "$KILN" compare renamed.plan --reference m/resnet_mini.onnx --device cpu --per-layer
+  expect_fail "--dump needs --per-layer" -- "$KILN" compare int8.plan --reference m/resnet_mini.onnx --dump d
+}
+
+case_accuracy_budget() {
+  # --precision int8 --accuracy-budget X: the plan's outputs stay within X of onnxruntime's FP32
+  # outputs on every calibration sample; a budget that all-int8 already meets moves nothing, a
+  # tight one moves every layer to fp32, one in between moves some and says which and why.
+  resnet_mini_with_samples
+  # The budgets are set from the all-INT8 plan's own error E against onnxruntime: 2E needs no
+  # move, E/2 needs some.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o int8.plan --device cpu --precision int8 --calib calib
+  worst_vs_ort int8.plan
+  local loose mid
+  loose=$("$PY" -c "print('%.6g' % (2 * float(open('worst.txt').read())))")
+  mid=$("$PY" -c "print('%.6g' % (0.5 * float(open('worst.txt').read())))")
+  echo "all-int8 error vs onnxruntime $(cat worst.txt): budgets $loose and $mid"
+  expect_ok "$KILN" build m/resnet_mini.onnx -o loose.plan --device cpu --precision int8 --calib calib --accuracy-budget "$loose"
+  expect_out "every layer in int8" "no layer moved"
+  expect_ok "$KILN" inspect loose.plan
+  if grep -Eq "op=(Conv|Gemm|MatMul) " stdout; then die "a layer left int8 under a loose budget"; fi
+  expect_ok "$KILN" build m/resnet_mini.onnx -o mid.plan --device cpu --precision int8 --calib calib --accuracy-budget "$mid"
+  expect_out "sensitivity" "moved" "int8 -> fp32: alone in int8 it gives output rel L2" "same plan: --precision int8 --layer-precision"
+  cp stdout mid.txt
+  check_within_budget mid.plan "$mid"
+  expect_ok "$KILN" inspect mid.plan
+  "$PY" - <<'PY'
+import re
+log = open("mid.txt").read()
+moved = re.findall(r"^  (\S+) +int8 -> fp32", log, re.M)
+solo = dict(re.findall(r"^  (\S+) +int8 +output rel L2 (\S+)", log, re.M))
+n = int(re.search(r"moved (\d+) layer", log).group(1))
+assert 0 < n == len(moved) < len(solo), (n, moved, solo)
+# The moved layers are the most sensitive ones alone, in order.
+order = sorted(solo, key=lambda k: -float(solo[k]))
+assert moved == order[:n], (moved, order)
+inspect = open("stdout").read()
+for name in solo:
+    line = [l for l in inspect.split("\n") if re.match(r"\s*\[\d+\] %s " % name, l)]
+    assert line, name
+    assert ("op=Conv " in line[0] or "op=Gemm " in line[0]) == (name in moved), (name, line[0])
+print("moved", moved)
+PY
+  expect_ok "$KILN" build m/resnet_mini.onnx -o tight.plan --device cpu --precision int8 --calib calib --accuracy-budget 1e-4
+  expect_ok "$KILN" inspect tight.plan
+  if grep -q "op=QLinear" stdout; then die "an int8 layer is left under a 1e-4 budget"; fi
+  check_within_budget tight.plan 1e-4
+  # Bad input.
+  for x in abc -1 0 nan inf 0.1x ""; do
+    expect_fail "--accuracy-budget needs a positive number" -- "$KILN" build m/resnet_mini.onnx -o x.plan \
+      --precision int8 --calib calib --accuracy-budget "$x"
+  done
+  expect_fail "--accuracy-budget needs --calib DIR" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 \
+    --calib-cache c.cache --accuracy-budget 0.1
+  expect_fail "--tune needs --precision best" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --tune
+  expect_fail "precision fp16" "not implemented yet" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision fp16 \
+    --calib calib --accuracy-budget 0.1
+}
+
+# mlp_within_budget PLAN X: PLAN's output on each x*.npy is within relative L2 error X of
+# onnxruntime's FP32 output.
+mlp_within_budget() {
+  local i
+  for i in 0 1 2 3 4 5; do expect_ok "$KILN" run "$1" -i x=x$i.npy -o o$i --device cpu; done
+  "$VPY" - "$2" <<'PY'
+import sys, numpy as np, onnxruntime as ort
+s = ort.InferenceSession("mlp.onnx", providers=["CPUExecutionProvider"])
+e = []
+for i in range(6):
+    want = s.run(None, {"x": np.load("x%d.npy" % i)})[0]
+    got = np.load("o%d/y.npy" % i)
+    e.append(float(np.linalg.norm(got - want) / np.linalg.norm(want)))
+print("rel L2 vs onnxruntime:", e)
+assert max(e) <= float(sys.argv[1]) + 1e-5, e
+PY
+}
+
+case_precision_best() {
+  # --precision best on a model with one memory-bound layer (a 1024x1024 MatMul at batch 1, whose
+  # int8 weights the cost model finds 4x cheaper to read) and one small one (1024x2, where the added
+  # Quantize/Dequantize launches cost more than they save): the big layer goes int8, the small
+  # stays fp32, and the outputs stay within the budget of onnxruntime's; a budget int8 cannot
+  # meet keeps everything fp32.
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  "$VPY" - <<'PY'
+import numpy as np, onnx, os
+from onnx import helper, numpy_helper, TensorProto
+r = np.random.default_rng(3)
+w1 = numpy_helper.from_array(r.normal(0, 0.03, (1024, 1024)).astype(np.float32), "w1")
+w2 = numpy_helper.from_array(r.normal(0, 0.1, (1024, 2)).astype(np.float32), "w2")
+g = helper.make_graph([helper.make_node("MatMul", ["x", "w1"], ["h"], name="big"),
+                       helper.make_node("Relu", ["h"], ["hr"], name="relu"),
+                       helper.make_node("MatMul", ["hr", "w2"], ["y"], name="small")], "mlp",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1024])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [w1, w2])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "mlp.onnx")
+os.makedirs("calib", exist_ok=True)
+for i in range(6):
+    x = r.uniform(-1, 1, (1, 1024)).astype(np.float32)
+    np.savez("calib/%d.npz" % i, x=x); np.save("x%d.npy" % i, x)
+PY
+  expect_ok "$KILN" build mlp.onnx -o best.plan --device cpu --precision best --calib calib --accuracy-budget 0.05
+  expect_out "int8: 2 layers run in it" "fp16: not available" "sensitivity" "same plan: --precision fp32 --layer-precision big=int8"
+  expect_ok "$KILN" inspect best.plan
+  expect_out "big  op=QLinearMatMul" "small  op=MatMul"
+  mlp_within_budget best.plan 0.05
+  # --tune ranks by measured latency (which varies with the machine's load): whatever it picks
+  # must still be within the budget.
+  expect_ok "$KILN" build mlp.onnx -o tuned.plan --device cpu --precision best --tune --calib calib --accuracy-budget 0.05
+  expect_out "cost by measured latency" "result:"
+  mlp_within_budget tuned.plan 0.05
+  expect_ok "$KILN" build mlp.onnx -o best32.plan --device cpu --precision best --calib calib --accuracy-budget 1e-6
+  expect_out "big" "int8 -> fp32"
+  expect_ok "$KILN" inspect best32.plan
+  if grep -q "op=QLinear" stdout; then die "an int8 layer is left under a 1e-6 budget"; fi
+  expect_ok "$KILN" build mlp.onnx -o bestd.plan --device cpu --precision best --calib calib
+  expect_out "relative L2 error <= 0.01 on every output over 6 calibration samples (the default)" "result:"
+  expect_fail "--precision best needs --calib DIR" -- "$KILN" build mlp.onnx -o x.plan --precision best
+}
+
+case_sweep() {
+  # kiln sweep: a row per precision (fp16/fp8 either build or say why not), plan sizes equal to
+  # the files kiln build writes, errors and top-1 equal to numpy's on onnxruntime's outputs
+  # (fp32) and on the int8 plan's own outputs (int8).
+  resnet_mini_with_samples
+  "$VPY" - <<'PY'
+import numpy as np, onnxruntime as ort, os
+r = np.random.default_rng(7)
+os.makedirs("ev", exist_ok=True)
+s = ort.InferenceSession("m/resnet_mini.onnx", providers=["CPUExecutionProvider"])
+preds = []
+for i in range(10):
+    x = r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32)
+    np.savez("ev/%02d.npz" % i, input=x); np.save("ev_%02d.npy" % i, x)
+    preds.append(int(s.run(None, {"input": x})[0].argmax()))
+labels = np.array(preds, np.int64)
+labels[::3] = (labels[::3] + 1) % 10   # 4 of 10 wrong for FP32: top-1 0.6
+np.save("labels.npy", labels)
+np.save("labels_short.npy", labels[:7])
+np.save("labels_float.npy", labels.astype(np.float32))
+PY
+  expect_ok "$KILN" sweep m/resnet_mini.onnx --calib calib --eval ev --labels labels.npy --device cpu --duration-s 0.2
+  cp stdout sweep.txt
+  expect_out "precision" "plan size" "latency ms" "inferences/s" "max rel L2" "top-1"
+  expect_ok "$KILN" build m/resnet_mini.onnx -o int8.plan --device cpu --precision int8 --calib calib
+  for i in 00 01 02 03 04 05 06 07 08 09; do
+    expect_ok "$KILN" run int8.plan -i input=ev_$i.npy -o int8_$i --device cpu
+  done
+  "$VPY" - <<'PY'
+import glob, numpy as np, onnxruntime as ort, os, re
+rows = {l.split()[0]: l for l in open("sweep.txt") if re.match(r"(fp32|fp16|int8|fp8) ", l)}
+assert set(rows) == {"fp32", "fp16", "int8", "fp8"}, rows
+for p in ("fp16", "fp8"):
+    assert "not available:" in rows[p] or "(" in rows[p], rows[p]
+s = ort.InferenceSession("m/resnet_mini.onnx", providers=["CPUExecutionProvider"])
+labels = np.load("labels.npy")
+want = [s.run(None, {"input": np.load("ev_%02d.npy" % i)})[0] for i in range(10)]
+got8 = [np.load(glob.glob("int8_%02d/*.npy" % i)[0]) for i in range(10)]
+def fields(p):
+    f = rows[p].split()
+    return float(f[5]), float(f[6]), f[7], f[8]
+relL2 = lambda a, b: np.linalg.norm(a - b) / np.linalg.norm(b)
+cos = lambda a, b: (a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b)
+e32, c32, acc32, frac32 = fields("fp32")
+assert e32 < 1e-5 and c32 > 0.999999 and float(acc32) == 0.6 and frac32 == "(6/10)", rows["fp32"]
+e8, c8, acc8, frac8 = fields("int8")
+worst = max(relL2(g, w) for g, w in zip(got8, want))
+assert abs(e8 - worst) <= 2e-3 * worst + 1e-5, (e8, worst)
+assert abs(c8 - min(cos(g, w) for g, w in zip(got8, want))) < 2e-6, c8
+top1 = np.mean([g.argmax() == l for g, l in zip(got8, labels)])
+assert abs(float(acc8) - top1) < 1e-9, (acc8, top1)
+# Plan sizes: the sweep's figure matches the size of the file kiln build writes.
+size = os.path.getsize("int8.plan") / 1024
+f = rows["int8"].split()
+assert f[2] == "KiB" and abs(float(f[1]) - size) < 0.1, (f, size)
+print(open("sweep.txt").read())
+PY
+  # Bad input.
+  expect_fail "--labels has 7 labels" "10 evaluation samples give 10 rows" -- "$KILN" sweep m/resnet_mini.onnx \
+    --calib calib --eval ev --labels labels_short.npy --device cpu
+  expect_fail "--labels" "expected int64 class labels, got float32" -- "$KILN" sweep m/resnet_mini.onnx \
+    --calib calib --eval ev --labels labels_float.npy --device cpu
+  expect_fail "--labels needs --eval DIR" -- "$KILN" sweep m/resnet_mini.onnx --calib calib --labels labels.npy
+  expect_fail "missing --calib DIR" -- "$KILN" sweep m/resnet_mini.onnx
+  expect_fail "--eval" "nope" -- "$KILN" sweep m/resnet_mini.onnx --calib calib --eval nope --device cpu
+  expect_fail "--duration-s needs a positive number" -- "$KILN" sweep m/resnet_mini.onnx --calib calib --duration-s -2
+}
+
+run_case

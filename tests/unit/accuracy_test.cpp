@@ -1,0 +1,159 @@
+// The pieces of the accuracy tools: error statistics against hand-computed values, the
+// execution context's tensor observer (kiln compare --per-layer) on both backends, and the
+// cost model counting integer convolutions and matrix products like their float forms (what
+// --precision best ranks by).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "compiler/compiler.h"
+#include "compiler/ir/graph.h"
+#include "compiler/quant/accuracy.h"
+#include "runtime/device/devices.h"
+#include "runtime/exec/execution_context.h"
+#include "runtime/profile/node_cost.h"
+#include "tests/ops/op_harness.h"
+
+namespace kiln {
+namespace {
+
+HostTensor vec(std::vector<float> v) {
+  HostTensor t(DType::kFloat32, {static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) t.as<float>()[i] = v[i];
+  return t;
+}
+
+TEST(Accuracy, CompareTensorsMatchesHandComputedErrors) {
+  const HostTensor got = vec({1, 2, 3, 0}), want = vec({1, 2, 4, 0});
+  const TensorErrors e = compare_tensors(got.view(), want.view());
+  EXPECT_DOUBLE_EQ(e.max_abs, 1.0);
+  EXPECT_DOUBLE_EQ(e.mean_abs, 0.25);
+  EXPECT_DOUBLE_EQ(e.max_rel, 0.25);  // |3-4| / 4; the zero reference element is skipped
+  EXPECT_NEAR(e.rel_l2, 1 / std::sqrt(21.0), 1e-12);
+  EXPECT_NEAR(e.cosine, 17 / std::sqrt(14.0 * 21.0), 1e-12);
+  const TensorErrors same = compare_tensors(want.view(), want.view());
+  EXPECT_EQ(same.rel_l2, 0);
+  EXPECT_NEAR(same.cosine, 1, 1e-12);
+  const HostTensor zero = vec({0, 0}), off = vec({3, 4});
+  EXPECT_DOUBLE_EQ(compare_tensors(off.view(), zero.view()).rel_l2, 5.0);  // absolute when want is 0
+}
+
+// in[4,8] -> MatMul(W) -> Relu -> Neg -> out, unfused so every tensor is a node output.
+std::shared_ptr<Plan> matmul_relu_neg(HostTensor* x, HostTensor* w) {
+  std::mt19937 rng(5);
+  *x = test::random_tensor(DType::kFloat32, {4, 8}, rng);
+  *w = test::random_tensor(DType::kFloat32, {8, 6}, rng);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  ir::Value* in = g.add_value("in");
+  in->dtype = DType::kFloat32;
+  in->shape = {4, 8};
+  in->has_shape = true;
+  in->is_graph_input = true;
+  g.inputs.push_back(in);
+  ir::Value* wv = g.add_value("w");
+  wv->dtype = DType::kFloat32;
+  wv->shape = {8, 6};
+  wv->has_shape = true;
+  wv->constant = std::make_shared<HostTensor>(*w);
+  auto node = [&](const std::string& op, const std::string& name, std::vector<ir::Value*> ins) {
+    ir::Node* nd = g.add_node(op, name);
+    ir::Value* out = g.add_value(name + "_out");
+    out->producer = nd;
+    nd->inputs = std::move(ins);
+    nd->outputs = {out};
+    return out;
+  };
+  ir::Value* a = node("MatMul", "mm", {in, wv});
+  ir::Value* b = node("Relu", "relu", {a});
+  g.outputs.push_back(node("Neg", "neg", {b}));
+  BuildOptions opts;
+  opts.device = "cpu";
+  opts.fuse = false;
+  auto p = std::make_shared<Plan>();
+  EXPECT_TRUE(build_plan_from_graph(g, opts, p.get()).is_ok());
+  return p;
+}
+
+TEST(Accuracy, TensorObserverSeesEveryNodeOutputOnEachBackend) {
+  HostTensor x, w;
+  std::shared_ptr<Plan> plan = matmul_relu_neg(&x, &w);
+  ASSERT_EQ(plan->nodes.size(), 3u);
+  // relu(x @ w) computed here.
+  std::vector<float> relu(24);
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 6; ++j) {
+      float s = 0;
+      for (int k = 0; k < 8; ++k) s += x.as<float>()[i * 8 + k] * w.as<float>()[k * 6 + j];
+      relu[i * 6 + j] = std::max(0.f, s);
+    }
+  std::vector<std::string> devices = {"cpu"};
+  if (!opencl_devices().empty()) devices.push_back("opencl");
+  for (const std::string& dev : devices) {
+    SCOPED_TRACE(dev);
+    std::unique_ptr<ExecutionContext> ctx;
+    std::string notice;
+    ASSERT_TRUE(ExecutionContext::create(plan, dev, &ctx, &notice).is_ok());
+    HostTensor out(DType::kFloat32, {4, 6});
+    ASSERT_TRUE(ctx->bind_input("in", x.dtype(), x.shape(), x.data(), x.size_bytes()).is_ok());
+    ASSERT_TRUE(ctx->bind_output("neg_out", out.data(), out.size_bytes()).is_ok());
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<float>> seen;
+    ctx->set_tensor_observer([&](int32_t t, const TensorView& v) {
+      order.push_back(plan->tensors[t].name);
+      const float* f = static_cast<const float*>(v.data);
+      seen[plan->tensors[t].name].assign(f, f + shape_numel(v.shape));
+      return Status::ok();
+    });
+    ASSERT_TRUE(ctx->run().is_ok());
+    EXPECT_EQ(order, (std::vector<std::string>{"mm_out", "relu_out", "neg_out"}));
+    for (int i = 0; i < 24; ++i) {
+      EXPECT_NEAR(seen["relu_out"][i], relu[i], 1e-4) << i;
+      EXPECT_EQ(seen["neg_out"][i], out.as<float>()[i]) << i;
+    }
+    // An observer error stops the run and reaches the caller; clearing it turns it off.
+    ctx->set_tensor_observer([](int32_t, const TensorView&) { return internal_error("observer says no"); });
+    Status st = ctx->run();
+    EXPECT_FALSE(st.is_ok());
+    EXPECT_NE(st.message().find("observer says no"), std::string::npos);
+    ctx->set_tensor_observer(nullptr);
+    EXPECT_TRUE(ctx->run().is_ok());
+  }
+}
+
+TEST(Accuracy, CostModelCountsIntegerLinearOpsLikeFloatOnes) {
+  Plan p;
+  auto tensor = [&](DType dt, Shape s) {
+    PlanTensor t;
+    t.name = "t" + std::to_string(p.tensors.size());
+    t.dtype = dt;
+    t.shape = std::move(s);
+    p.tensors.push_back(t);
+    return static_cast<int32_t>(p.tensors.size() - 1);
+  };
+  const int32_t x = tensor(DType::kFloat32, {1, 8, 16, 16}), w = tensor(DType::kFloat32, {4, 8, 3, 3}),
+                y = tensor(DType::kFloat32, {1, 4, 16, 16});
+  const int32_t xq = tensor(DType::kInt8, {1, 8, 16, 16}), wq = tensor(DType::kInt8, {4, 8, 3, 3}),
+                yq = tensor(DType::kInt8, {1, 4, 16, 16}), s = tensor(DType::kFloat32, {}), z = tensor(DType::kInt8, {});
+  PlanNode conv{"c", "Conv", {}, {x, w}, {y}, Backend::kCpu, "", {}};
+  PlanNode qconv{"q", "QLinearConv", {}, {xq, s, z, wq, s, z, s, z}, {yq}, Backend::kCpu, "", {}};
+  PlanNode iconv{"i", "ConvInteger", {}, {xq, wq}, {y}, Backend::kCpu, "", {}};
+  const double flops = 2.0 * (4 * 16 * 16) * (8 * 3 * 3);
+  EXPECT_DOUBLE_EQ(node_cost(p, conv).flops, flops);
+  EXPECT_DOUBLE_EQ(node_cost(p, qconv).flops, flops);
+  EXPECT_DOUBLE_EQ(node_cost(p, iconv).flops, flops);
+  EXPECT_LT(node_cost(p, qconv).bytes, node_cost(p, conv).bytes);
+
+  const int32_t a = tensor(DType::kFloat32, {2, 32}), b = tensor(DType::kFloat32, {32, 5}), c = tensor(DType::kFloat32, {2, 5});
+  const int32_t aq = tensor(DType::kInt8, {2, 32}), bq = tensor(DType::kInt8, {32, 5}), cq = tensor(DType::kInt8, {2, 5});
+  PlanNode mm{"m", "MatMul", {}, {a, b}, {c}, Backend::kCpu, "", {}};
+  PlanNode qmm{"qm", "QLinearMatMul", {}, {aq, s, z, bq, s, z, s, z}, {cq}, Backend::kCpu, "", {}};
+  PlanNode imm{"im", "MatMulInteger", {}, {aq, bq}, {c}, Backend::kCpu, "", {}};
+  EXPECT_DOUBLE_EQ(node_cost(p, mm).flops, 2.0 * 10 * 32);
+  EXPECT_DOUBLE_EQ(node_cost(p, qmm).flops, 2.0 * 10 * 32);
+  EXPECT_DOUBLE_EQ(node_cost(p, imm).flops, 2.0 * 10 * 32);
+}
+
+}  // namespace
+}  // namespace kiln
