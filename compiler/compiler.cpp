@@ -68,16 +68,17 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(check_layer_precision(g, opts));
   for (const auto& n : g.nodes()) {
     const Precision p = node_precision(*n, opts);
-    if (p != Precision::kFp32 && p != Precision::kInt8)
+    if (p == Precision::kFp16)
       return unsupported(std::string("precision ") + precision_name(p) + " (for " + n->describe() +
-                         ") is not implemented yet (fp32 and int8 are)");
+                         ") is not implemented yet (fp32, int8, fp8 and fp8-e5m2 are)");
   }
-  if (opts.precision == "best") return unsupported("--precision best is not implemented yet (fp32 and int8 are)");
+  if (opts.precision == "best")
+    return unsupported("--precision best is not implemented yet (fp32, int8, fp8 and fp8-e5m2 are)");
   KILN_TRY(run_fold_qdq(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
-  // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.
+  // BN folds into the weights first, so INT8/FP8 calibrate and quantize the folded convolutions.
   if (opts.fuse) KILN_TRY(run_fold_batchnorm(g, ctx));
-  KILN_TRY(run_quantize_int8(g, ctx));
+  KILN_TRY(run_quantize_ptq(g, ctx));
   if (opts.fuse) {
     // Linear epilogues: bias/residual Adds before the activation (Conv+Add+Relu), then the
     // activation, then a residual Add after it (Conv+Relu+Add).

@@ -33,7 +33,9 @@ struct BuildOptions {
   // --layer-precision NODE=P: per-node overrides by ONNX node name (see compiler/quant/precision.h).
   std::map<std::string, std::string> layer_precision;
   std::string calib_dir;                  // --calib DIR
-  std::string calibrator = "entropy";     // --calibrator entropy|minmax|percentile[=P]
+  // --calibrator entropy|minmax|percentile[=P]; empty: entropy when an INT8 layer is calibrated,
+  // else minmax (FP8's wide range loses more to entropy's clipping than it gains).
+  std::string calibrator;
   std::string calib_cache;                // --calib-cache FILE
   std::FILE* report = nullptr;            // where calibration progress and tables go
 };

@@ -66,7 +66,7 @@ void QGemm::offsets(int64_t b, int64_t* a_off, int64_t* b_off, int64_t* c_off, i
 Status qgemm_geometry(const PlanNode& node, const Shape& a_shape, const Shape& b_shape, const Shape& za_shape,
                       const Shape& zb_shape, const Shape& out_shape, QGemm* g) {
   *g = QGemm();
-  if (node.op == "ConvInteger" || node.op == "QLinearConv") {
+  if (node.op == "ConvInteger" || node.op == "QLinearConv" || node.op == "Fp8Conv") {
     // a_shape: w [M, Cg, k...]; b_shape: x [N, C, in...].
     g->conv = true;
     const size_t nd = b_shape.size() - 2;
