@@ -61,8 +61,8 @@ int cmd_build(int argc, char** argv) {
   opts.fuse = !args.has("--no-fuse");
   opts.precision = args.get("--precision", "fp32");
   Precision parsed;
-  if (opts.precision != "best" && !parse_precision(opts.precision, &parsed))
-    return fail("build", "--precision must be fp32, fp16, int8, fp8, fp8-e5m2 or best, got '" + opts.precision + "'");
+  if (opts.precision != "best" && !(st = parse_precision(opts.precision, &parsed)))
+    return fail("build", "--precision: " + st.message());
   for (const std::string& list : args.all("--layer-precision")) {
     st = parse_layer_precision(list, &opts.layer_precision);
     if (!st) return fail("build", st.message());
