@@ -16,26 +16,32 @@
 #define TK 16
 #define WG 16
 
+// FP8 operands decode through a 256-entry table in local memory that the work-group's 256 items
+// fill once (one code each): branch-free lookups in the tile loads.
 #if AK == 0
 typedef float a_t;
 #define DECODE_A(v) (v)
-#elif AK == 1
-typedef uchar a_t;
-#define DECODE_A(v) f8e4m3fn_to_float(v)
 #else
 typedef uchar a_t;
-#define DECODE_A(v) f8e5m2_to_float(v)
+#define DECODE_A(v) lut_a[v]
+#endif
+#if AK == 1
+#define DECODE_A_CODE(c) f8e4m3fn_to_float(c)
+#else
+#define DECODE_A_CODE(c) f8e5m2_to_float(c)
 #endif
 
 #if BK == 0
 typedef float b_t;
 #define DECODE_B(v) (v)
-#elif BK == 1
-typedef uchar b_t;
-#define DECODE_B(v) f8e4m3fn_to_float(v)
 #else
 typedef uchar b_t;
-#define DECODE_B(v) f8e5m2_to_float(v)
+#define DECODE_B(v) lut_b[v]
+#endif
+#if BK == 1
+#define DECODE_B_CODE(c) f8e4m3fn_to_float(c)
+#else
+#define DECODE_B_CODE(c) f8e5m2_to_float(c)
 #endif
 
 #if YK == 0
@@ -66,6 +72,14 @@ void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, i
   const int lid = ty * WG + tx;
   const int n0 = get_group_id(0) * TS, m0 = get_group_id(1) * TS;
   const int b = get_group_id(2);
+#if AK != 0
+  __local float lut_a[256];
+  lut_a[lid] = DECODE_A_CODE((uchar)lid);
+#endif
+#if BK != 0
+  __local float lut_b[256];
+  lut_b[lid] = DECODE_B_CODE((uchar)lid);
+#endif
 
   int a_off = 0, b_off = 0, row_base = 0;
   const int c_off = b * M * N;
@@ -108,6 +122,9 @@ void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, i
   float acc[RT][RT];
   for (int i = 0; i < RT; ++i)
     for (int j = 0; j < RT; ++j) acc[i][j] = 0.f;
+#if AK != 0 || BK != 0
+  barrier(CLK_LOCAL_MEM_FENCE);  // the tables are filled
+#endif
   for (int k0 = 0; k0 < K; k0 += TK) {
     for (int r = 0; r < RT; ++r) {
       const int e = lid + r * WG * WG;
