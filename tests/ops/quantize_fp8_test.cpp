@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "runtime/core/float8.h"
+#include "runtime/ops/kernel_api.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -245,6 +246,33 @@ TEST(QuantizeFp8Ops, ErrorsNameTheNode) {
   OpSpec conv{"Fp8Conv", 19, {}, {values(kE4, {1, 2, 5, 5}, rng), scalar_f(1), values(kE4, {3, 2, 3, 3}, rng),
                                   scalar_f(1), scalar_f(1)}, {false, true, true, true, true}};
   expect_error(conv, "must be explicit");
+}
+
+TEST(QuantizeFp8Ops, MalformedPlanNodesAreRefusedByName) {
+  // A plan is untrusted: the kernel checks the geometry before reading anything.
+  std::mt19937 rng(4);
+  HostTensor x = values(kE4, {1, 4, 5, 5}, rng), w = values(kE4, {6, 2, 3, 3}, rng), s = scalar_f(1);
+  PlanNode node;
+  node.name = "bad_conv";
+  node.op = "Fp8Conv";
+  node.attrs = conv_attrs(w.shape(), {2, {1, 1}, {1, 1}, {0, 0, 0, 0}});
+  auto run = [&](const Shape& out_shape) {
+    HostTensor y(kE4, out_shape);
+    return run_cpu_kernel(node, {x.view(), s.view(), w.view(), s.view(), s.view()}, {y.view()});
+  };
+  ASSERT_TRUE(run({1, 6, 3, 3}).is_ok());
+  Status st = run({1, 6, 4, 4});
+  EXPECT_NE(st.message().find("bad_conv"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("does not match"), std::string::npos) << st.message();
+  node.attrs.set("group", int64_t{0});
+  st = run({1, 6, 3, 3});
+  EXPECT_NE(st.message().find("bad_conv"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("group 0"), std::string::npos) << st.message();
+  node.attrs.set("group", int64_t{2});
+  HostTensor wrong_scale = random_tensor(kF32, {5}, rng);
+  HostTensor y(kE4, {1, 6, 3, 3});
+  st = run_cpu_kernel(node, {x.view(), s.view(), w.view(), wrong_scale.view(), s.view()}, {y.view()});
+  EXPECT_NE(st.message().find("w_scale has 5 elements, expected 1 or 6"), std::string::npos) << st.message();
 }
 
 }  // namespace
