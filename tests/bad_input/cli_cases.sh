@@ -267,6 +267,12 @@ assert a <= 0.30 * b, (a, b)"
     "$PY" -c "
 row = [l for l in open('stdout') if l.startswith('gemm')][0].split()
 assert float(row[5]) >= 0.99, row"
+    # The cpu backend runs the same plan bit for bit like PoCL (same float32 order in both).
+    expect_ok "$KILN" run $prec.plan -i input=x.npy -o out_cpu --device cpu
+    expect_ok "$KILN" run $prec.plan -i input=x.npy -o out_cl --device opencl
+    "$PY" -c "
+import numpy as np
+assert (np.load('out_cpu/gemm_78.npy') == np.load('out_cl/gemm_78.npy')).all()"
   done
   # Per layer: one FP8 layer in an FP32 plan; the FNUZ variants are refused by name.
   expect_ok "$KILN" build m/resnet_mini.onnx -o mixed.plan --calib calib --layer-precision conv_10=fp8-e5m2
