@@ -13,6 +13,7 @@
 //   fp8:  Fp8Conv / Fp8MatMul (compiler/ops/quantize_fp8.cpp): FP8 decoded in the kernel,
 //         float32 accumulation, the float32 bias (also a Gemm's C) added in the kernel, the
 //         output cast to FP8 with the spec's saturating round-to-nearest-even.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <set>
@@ -26,7 +27,8 @@ namespace kiln {
 namespace {
 
 // Gemm qualifies in the form a linear layer has: Y = A * B(^T) + C with alpha = beta = 1, no
-// transposed A, and a 1-D (or [1, N]) constant C, which stays an FP32 Add after dequantization.
+// transposed A, and a 1-D (or [1, N]) constant C (INT8: an FP32 Add after the dequantization;
+// FP8: the kernel's bias).
 bool gemm_as_matmul(const ir::Node& n) {
   if (n.op_type != "Gemm" || n.attrs.get_int("transA", 0) != 0 || n.attrs.get_float("alpha", 1.f) != 1.f) return false;
   const ir::Value* c = n.input(2);
