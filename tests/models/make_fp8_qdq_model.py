@@ -125,14 +125,18 @@ def main():
     # onnxruntime 1.20.1's CPU EP runs float8 Q/DQ, but its extended graph optimizations fuse
     # DQ(float8) -> MatMul into MatMulIntegerToFloat, which rejects float8 inputs: basic
     # optimizations (no fusion) give the plain Q/DQ semantics. onnx's reference evaluator must
-    # agree with it.
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    ref = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    # agree with it, and is the reference where onnxruntime cannot run the model.
     check = ReferenceEvaluator(model).run(None, {"x": x})[0]
-    assert np.allclose(ref, check, rtol=1e-5, atol=1e-6), (ref, check)
-    source = "onnxruntime %s (basic graph optimizations), onnx.reference %s agrees" % (ort.__version__, onnx.__version__)
+    try:
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        ref = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        assert np.allclose(ref, check, rtol=1e-5, atol=1e-6), (ref, check)
+        source = "onnxruntime %s (basic graph optimizations), onnx.reference %s agrees" % (ort.__version__, onnx.__version__)
+    except (ImportError, RuntimeError) as e:  # RuntimeError: onnxruntime's errors (no float8 kernels)
+        print("onnxruntime cannot run the model (%s); using onnx.reference" % str(e).splitlines()[0], file=sys.stderr)
+        ref, source = check, "onnx.reference " + onnx.__version__
     np.save(os.path.join(out, "ref.npy"), ref)
     with open(os.path.join(out, "ref_source.txt"), "w") as f:
         f.write(source + "\n")
