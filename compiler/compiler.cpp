@@ -69,18 +69,18 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(check_layer_precision(g, opts));
   for (const auto& n : g.nodes()) {
     const Precision p = node_precision(*n, opts);
-    if (p != Precision::kFp32 && p != Precision::kInt8)
+    if (p == Precision::kFp16)
       return unsupported(std::string("precision ") + precision_name(p) + " (for " + n->describe() +
-                         ") is not implemented yet (fp32 and int8 are)");
+                         ") is not implemented yet (fp32, int8, fp8 and fp8-e5m2 are)");
   }
   // The search builds the model many times: it runs from the model file or bytes (below).
   if (needs_precision_search(opts))
     return invalid_argument("--precision best and --accuracy-budget need the model file, not an imported graph");
   KILN_TRY(run_fold_qdq(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
-  // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.
+  // BN folds into the weights first, so INT8/FP8 calibrate and quantize the folded convolutions.
   if (opts.fuse) KILN_TRY(run_fold_batchnorm(g, ctx));
-  KILN_TRY(run_quantize_int8(g, ctx));
+  KILN_TRY(run_quantize_ptq(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_quantized(g, ctx));
   if (opts.fuse) {
     // Linear epilogues: bias/residual Adds before the activation (Conv+Add+Relu), then the

@@ -39,8 +39,13 @@ struct BuildOptions {
   // --tune: `best` ranks precisions per layer by measured latency instead of the cost model.
   bool tune = false;
   std::string calib_dir;                  // --calib DIR
-  std::string calibrator = "entropy";     // --calibrator entropy|minmax|percentile[=P]
+  // --calibrator entropy|minmax|percentile[=P]; empty: entropy when an INT8 layer is calibrated,
+  // else minmax (FP8's wide range loses more to entropy's clipping than it gains).
+  std::string calibrator;
   std::string calib_cache;                // --calib-cache FILE
+  // Commands that build one model many times (precision search, sweep) without a --calib-cache:
+  // a scratch folder holding one cache per calibrator, so each build calibrates once.
+  std::string calib_cache_dir;
   std::FILE* report = nullptr;            // where calibration progress and tables go
 };
 

@@ -29,12 +29,12 @@ static const char* kBuildHelp =
     "                           (repeatable; NAME may contain ':')\n"
     "  --freeze NAME=FILE.npy   fix an input's value at build time (it becomes a constant); for\n"
     "                           inputs that carry shapes, e.g. a Reshape target fed as an input\n"
-    "  --precision P            fp32 (default) or int8: Conv and MatMul with constant weights run as\n"
-    "                           integer kernels (int8 weights per output channel, activations\n"
-    "                           per tensor, calibrated on --calib samples); best: per layer the\n"
-    "                           fastest precision that builds (by the cost model, or measured with\n"
-    "                           --tune) and keeps the outputs within --accuracy-budget (default\n"
-    "                           0.01)\n"
+    "  --precision P            fp32 (default), int8, fp8 (E4M3FN) or fp8-e5m2: Conv, MatMul and\n"
+    "                           Gemm with constant weights run as INT8 / FP8 kernels (weights per\n"
+    "                           output channel, activations per tensor, calibrated on --calib\n"
+    "                           samples); best: per layer the fastest precision that builds (by the\n"
+    "                           cost model, or measured with --tune) and keeps the outputs within\n"
+    "                           --accuracy-budget (default 0.01)\n"
     "  --layer-precision NODE=P[,NODE=P...]\n"
     "                           run these ONNX nodes in another precision (fp32, fp16, int8, fp8,\n"
     "                           fp8-e5m2) than --precision; repeatable\n"
@@ -46,7 +46,8 @@ static const char* kBuildHelp =
     "                           fastest of 15 runs per candidate plan)\n"
     "  --calib DIR              calibration samples: one .npz per sample with an array per model\n"
     "                           input (a single-input model also takes .npy files)\n"
-    "  --calibrator C           entropy (default) | minmax | percentile[=99.99]\n"
+    "  --calibrator C           entropy | minmax | percentile[=99.99]; default entropy, or minmax\n"
+    "                           when every calibrated layer is FP8\n"
     "  --calib-cache FILE       calibration ranges: reused when present, written otherwise\n"
     "  --no-fuse                turn graph fusion off (for debugging)\n";
 
@@ -71,8 +72,8 @@ int cmd_build(int argc, char** argv) {
   opts.fuse = !args.has("--no-fuse");
   opts.precision = args.get("--precision", "fp32");
   Precision parsed;
-  if (opts.precision != "best" && !parse_precision(opts.precision, &parsed))
-    return fail("build", "--precision must be fp32, fp16, int8, fp8, fp8-e5m2 or best, got '" + opts.precision + "'");
+  if (opts.precision != "best" && !(st = parse_precision(opts.precision, &parsed)))
+    return fail("build", "--precision: " + st.message());
   for (const std::string& list : args.all("--layer-precision")) {
     st = parse_layer_precision(list, &opts.layer_precision);
     if (!st) return fail("build", st.message());
@@ -87,7 +88,7 @@ int cmd_build(int argc, char** argv) {
   opts.tune = args.has("--tune");
   if (opts.tune && opts.precision != "best") return fail("build", "--tune needs --precision best");
   opts.calib_dir = args.get("--calib");
-  opts.calibrator = args.get("--calibrator", "entropy");
+  opts.calibrator = args.get("--calibrator", "");
   opts.calib_cache = args.get("--calib-cache");
   opts.report = stdout;
   const std::string policy = args.get("--partition", "device");

@@ -141,11 +141,11 @@ int cmd_sweep(int argc, char** argv) {
     if (!st) return fail("sweep", st.message());
     base.shapes[name] = dims;
   }
-  // One calibration shared by the int8 and fp8 builds.
+  // One calibration per calibrator, shared by the int8 and fp8 builds.
   ScratchCalibCache cache;
   st = cache.create();
   if (!st) return fail("sweep", st.message());
-  base.calib_cache = cache.path();
+  base.calib_cache_dir = cache.dir();
 
   // The FP32 reference on the cpu backend, and the evaluation samples.
   BuildOptions ref_opts = base;

@@ -69,6 +69,8 @@ struct OpSchema {
   InferFn infer = nullptr;
   // Whether the node may be evaluated at build time when all its inputs are constants.
   bool foldable = true;
+  // Made by kiln's passes only (the FP8 linear ops); a model naming it is refused at import.
+  bool internal = false;
 };
 
 class SchemaRegistry {

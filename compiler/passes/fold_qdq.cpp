@@ -4,44 +4,114 @@
 // activation before the DequantizeLinear and the int8 weights the weight-side DequantizeLinear
 // was folded from (constant folding records them in Value::dequantized_from). No FP32
 // convolution or matrix product is left between a dequantize and a quantize.
+//
+// FP8 (E4M3FN / E5M2) checkpoints: a Conv/MatMul/Gemm whose weights are dequantized from FP8
+// becomes Fp8Conv / Fp8MatMul (compiler/ops/quantize_fp8.cpp) with the model's FP8 weights and
+// scales stored as they are. Each activation side is taken as it comes: an FP8 DequantizeLinear
+// before it is read through (the kernel decodes the FP8 input), an FP8 QuantizeLinear after it
+// is done by the kernel's output cast; without them the kernel reads / writes float32, so
+// weight-only FP8 models keep their weights in 8 bits too. The bias stays float32.
+#include <algorithm>
 #include <cmath>
 
 #include "compiler/passes/passes.h"
+#include "runtime/core/float8.h"
 
 namespace kiln {
 namespace {
 
 bool scalar_const(const ir::Value* v) { return v && v->is_constant() && shape_numel(v->shape) == 1; }
 
-// The activation side: x = DequantizeLinear(xq, s, zp) with per-tensor constant parameters.
-ir::Node* activation_dq(const ir::Value* x) {
+bool int8ish(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
+
+// The activation side: x = DequantizeLinear(xq, s, zp) with per-tensor constant parameters and
+// xq of a type `accept` takes.
+ir::Node* activation_dq(const ir::Value* x, bool (*accept)(DType) = int8ish) {
   ir::Node* d = x ? x->producer : nullptr;
   if (!d || d->dead || d->op_type != "DequantizeLinear" || !d->input(0) || d->input(0)->is_constant()) return nullptr;
   if (!scalar_const(d->input(1)) || (d->input(2) && !scalar_const(d->input(2)))) return nullptr;
-  const DType t = d->input(0)->dtype;
-  return t == DType::kInt8 || t == DType::kUInt8 ? d : nullptr;
+  return accept(d->input(0)->dtype) ? d : nullptr;
 }
 
-// The single QuantizeLinear reading y, with per-tensor constant parameters.
-ir::Node* output_q(const ir::Graph& g, const ir::Value* y,
-                   const std::unordered_map<const ir::Value*, std::vector<ir::Node*>>& readers) {
+using ConsumerMap = std::unordered_map<const ir::Value*, std::vector<ir::Node*>>;
+
+// The single QuantizeLinear reading y, with per-tensor constant parameters and an output type
+// `accept` takes.
+ir::Node* output_q(const ir::Graph& g, const ir::Value* y, const ConsumerMap& readers,
+                   bool (*accept)(DType) = int8ish) {
   auto it = readers.find(y);
   if (g.is_graph_output(y) || it == readers.end() || it->second.size() != 1) return nullptr;
   ir::Node* q = it->second[0];
   if (q->op_type != "QuantizeLinear" || q->input(0) != y || !scalar_const(q->input(1)) ||
       (q->input(2) && !scalar_const(q->input(2))) || q->outputs.size() != 1)
     return nullptr;
-  const DType t = q->outputs[0]->dtype;
-  return t == DType::kInt8 || t == DType::kUInt8 ? q : nullptr;
+  return accept(q->outputs[0]->dtype) ? q : nullptr;
 }
 
-// Integer weights: per tensor, or per output channel (Conv: axis 0; MatMul [K,N]: axis 1).
-bool integer_weights(const ir::Value* w, int64_t channel_axis) {
+// Quantized weights of a type `accept` takes: per tensor, or per output channel (Conv: axis 0;
+// MatMul [K,N]: axis 1).
+bool quantized_weights(const ir::Value* w, int64_t channel_axis, bool (*accept)(DType)) {
   if (!w || !w->dequantized_from) return false;
   const ir::QuantSource& s = *w->dequantized_from;
-  const DType t = s.quantized->dtype();
-  if (t != DType::kInt8 && t != DType::kUInt8) return false;
+  if (!accept(s.quantized->dtype())) return false;
   return shape_numel(s.scale->shape()) == 1 || (s.axis == channel_axis && s.scale->shape().size() == 1);
+}
+bool integer_weights(const ir::Value* w, int64_t channel_axis) { return quantized_weights(w, channel_axis, int8ish); }
+
+// [R, C] -> [C, R] of a tensor of any element type (Gemm B^T into the matmul kernels' [K, N]).
+std::shared_ptr<HostTensor> transposed(const HostTensor& t) {
+  const int64_t rows = t.shape()[0], cols = t.shape()[1], es = static_cast<int64_t>(dtype_size(t.dtype()));
+  auto out = std::make_shared<HostTensor>(t.dtype(), Shape{cols, rows});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      std::copy_n(t.data() + (r * cols + c) * es, es, out->data() + (c * rows + r) * es);
+  return out;
+}
+
+std::shared_ptr<HostTensor> scalar_one() {
+  auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{});
+  t->as<float>()[0] = 1.f;
+  return t;
+}
+
+// Conv/MatMul/Gemm `n` with FP8 weights -> Fp8Conv / Fp8MatMul (see the top of the file).
+Status fold_fp8(ir::Graph& g, ir::Node* n, const ConsumerMap& readers, int64_t opset) {
+  const bool conv = n->op_type == "Conv";
+  const bool gemm = n->op_type == "Gemm";
+  ir::Value* x = n->input(0);
+  ir::Value* b = conv || gemm ? n->input(2) : nullptr;
+  if (!x || (b && !b->is_constant()) || n->outputs.size() != 1) return Status::ok();
+  ir::Node* dx = activation_dq(x, float8_is_supported);
+  ir::Node* qy = output_q(g, n->outputs[0], readers, float8_is_supported);
+  if (!dx && x->dtype != DType::kFloat32) return Status::ok();
+  const ir::QuantSource& ws = *n->input(1)->dequantized_from;
+  std::shared_ptr<const HostTensor> wq = ws.quantized;
+  if (gemm && n->attrs.get_int("transB", 0)) wq = transposed(*wq);
+  const int64_t channels = conv ? wq->shape()[0] : wq->shape()[1];
+
+  ir::Node* fn = g.insert_node_before(n, conv ? "Fp8Conv" : "Fp8MatMul", n->name);
+  fn->inputs = {dx ? dx->input(0) : x, dx ? dx->input(1) : g.add_constant(n->name + "_input_scale", scalar_one()),
+                g.add_constant(n->name + "_weight_fp8", wq), g.add_constant(n->name + "_weight_scale", ws.scale),
+                qy ? qy->input(1) : g.add_constant(n->name + "_output_scale", scalar_one())};
+  if (b) {
+    // A Gemm's C may be [N], [1, N] or one broadcast value; the kernel takes [N].
+    auto bias = std::make_shared<HostTensor>(DType::kFloat32, Shape{channels});
+    for (int64_t i = 0; i < channels; ++i)
+      bias->as<float>()[i] = static_cast<float>(tensor_double_at(b->constant->view(), b->constant->numel() == 1 ? 0 : i));
+    fn->inputs.push_back(g.add_constant(n->name + "_bias", bias));
+  }
+  if (conv) fn->attrs = n->attrs;
+  ir::Value* y = qy ? qy->outputs[0] : n->outputs[0];
+  fn->attrs.set("output_dtype", static_cast<int64_t>(y->dtype));
+  fn->attrs.set("saturate", qy ? qy->attrs.get_int("saturate", 1) : int64_t{1});
+  fn->outputs = {y};
+  y->producer = fn;
+  fn->fused = {n->name};
+  if (dx) fn->fused.insert(fn->fused.begin(), dx->name);
+  if (qy) fn->fused.push_back(qy->name);
+  n->dead = true;
+  if (qy) qy->dead = true;
+  return infer_and_fold_node(*fn, g, opset);
 }
 
 std::shared_ptr<const HostTensor> zero_point_or_zero(const ir::QuantSource& s) {
@@ -66,25 +136,23 @@ Status run_fold_qdq(ir::Graph& g, const PassContext&) {
     if (gemm && (n->attrs.get_int("transA", 0) || n->attrs.get_float("alpha", 1.f) != 1.f ||
                  (n->input(2) && n->attrs.get_float("beta", 1.f) != 1.f)))
       continue;
-    ir::Node* dx = activation_dq(n->input(0));
-    ir::Node* qy = n->outputs.size() == 1 ? output_q(g, n->outputs[0], readers) : nullptr;
     ir::Value* w = n->input(1);
     const bool trans_b = gemm && n->attrs.get_int("transB", 0);
+    if (!w || (!conv && w->shape.size() != 2)) continue;
+    if (quantized_weights(w, conv || trans_b ? 0 : 1, float8_is_supported)) {
+      KILN_TRY(fold_fp8(g, n, readers, opset));
+      continue;
+    }
+    ir::Node* dx = activation_dq(n->input(0));
+    ir::Node* qy = n->outputs.size() == 1 ? output_q(g, n->outputs[0], readers) : nullptr;
     if (!dx || !qy || !integer_weights(w, conv || trans_b ? 0 : 1)) continue;
-    if (!conv && w->shape.size() != 2) continue;
     // A bias: int32 at the accumulator's scale (as QDQ exporters store it), or FP32.
     ir::Value* b = conv || gemm ? n->input(2) : nullptr;
     if (b && !b->is_constant()) continue;
 
     const ir::QuantSource& ws = *w->dequantized_from;
     std::shared_ptr<const HostTensor> wq = ws.quantized, w_scale = ws.scale, w_zp = zero_point_or_zero(ws);
-    if (trans_b) {  // Gemm B^T [N,K] -> [K,N] for QLinearMatMul; the per-N scale stays
-      auto t = std::make_shared<HostTensor>(wq->dtype(), Shape{wq->shape()[1], wq->shape()[0]});
-      const int64_t rows = wq->shape()[0], cols = wq->shape()[1];
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) t->data()[c * rows + r] = wq->data()[r * cols + c];
-      wq = t;
-    }
+    if (trans_b) wq = transposed(*wq);  // the per-N scale stays
     const float sx = static_cast<float>(tensor_double_at(dx->input(1)->constant->view(), 0));
     std::shared_ptr<const HostTensor> bias32;
     if (b && conv) {

@@ -24,8 +24,9 @@ Status run_dead_code(ir::Graph& g, const PassContext& ctx);
 // QLinearMatMul with the integer weights (always on: it is what such a model means).
 Status run_fold_qdq(ir::Graph& g, const PassContext& ctx);
 
-// --precision int8: calibrates and turns Conv/MatMul with constant weights into integer kernels.
-Status run_quantize_int8(ir::Graph& g, const PassContext& ctx);
+// --precision int8 / fp8 / fp8-e5m2 (or per layer): calibrates and turns Conv/MatMul/Gemm with
+// constant weights into INT8 or FP8 kernels between a QuantizeLinear and a DequantizeLinear.
+Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx);
 
 // Fusion passes (skipped with --no-fuse), in pipeline order.
 // Folds DequantizeLinear -> bias/residual/activation -> QuantizeLinear chains after integer

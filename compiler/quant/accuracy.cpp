@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <unistd.h>
 
 #include "runtime/exec/execution_context.h"
@@ -80,8 +81,8 @@ Status worst_output_error(const Plan& plan, const std::vector<std::vector<HostTe
 
 ScratchCalibCache::~ScratchCalibCache() {
   if (dir_.empty()) return;
-  std::remove(path().c_str());
-  ::rmdir(dir_.c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
 }
 
 Status ScratchCalibCache::create() {

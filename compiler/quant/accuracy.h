@@ -41,7 +41,7 @@ Status worst_output_error(const Plan& plan, const std::vector<std::vector<HostTe
                           const std::vector<std::vector<HostTensor>>& want, WorstError* out);
 
 // A calibration cache in a fresh temporary folder (under $TMPDIR, else /tmp), removed with the
-// object: lets the many builds of one command calibrate once.
+// object with its files: lets the many builds of one command calibrate once per calibrator.
 class ScratchCalibCache {
  public:
   ScratchCalibCache() = default;
@@ -49,7 +49,8 @@ class ScratchCalibCache {
   ScratchCalibCache& operator=(const ScratchCalibCache&) = delete;
   ~ScratchCalibCache();
   Status create();
-  std::string path() const { return dir_.empty() ? "" : dir_ + "/calib.cache"; }
+  // For BuildOptions::calib_cache_dir: one cache file per calibrator in here.
+  const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;

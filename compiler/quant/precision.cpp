@@ -25,6 +25,9 @@ Status parse_precision(const std::string& text, Precision* out) {
     *out = Precision::kFp8E4M3;
     return Status::ok();
   }
+  if (text.find("fnuz") != std::string::npos)
+    return unsupported("precision '" + text + "': the FNUZ FP8 variants are not supported; kiln implements " +
+                       "fp8 (E4M3FN) and fp8-e5m2");
   return invalid_argument("unknown precision '" + text + "': expected fp32, fp16, int8, fp8 (E4M3FN) or fp8-e5m2");
 }
 

@@ -1,7 +1,7 @@
 // Per-layer precision assignment: the one place that says which precision a node runs in.
 // --precision sets the build's default, --layer-precision NODE=P overrides single nodes, and
 // `best` / --accuracy-budget fill BuildOptions::layer_precision before the passes run. Each
-// precision pass (quantize_int8 for int8, ...) converts exactly the nodes assigned to it.
+// precision pass (quantize_ptq for int8 and fp8, ...) converts exactly the nodes assigned to it.
 #pragma once
 #include <map>
 #include <string>

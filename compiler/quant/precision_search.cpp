@@ -101,7 +101,7 @@ Status Search::init() {
   if (base_.calib_cache.empty()) {
     // One calibration for all the builds below.
     KILN_TRY(scratch_cache_.create());
-    base_.calib_cache = scratch_cache_.path();
+    base_.calib_cache_dir = scratch_cache_.dir();
   }
 
   BuildOptions ref = base_;

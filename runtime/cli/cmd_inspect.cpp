@@ -21,10 +21,15 @@ std::string human_bytes(uint64_t b) {
   else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
-// What a node computes in: the integer ops' input type, a conversion for Q/DQ, else the dtype
-// of its first output.
+// What a node computes in: the integer ops' input type, the FP8 ops' weight format
+// (fp8-e4m3 / fp8-e5m2, "-weight-only" when the activations are float32), a conversion for
+// Q/DQ, else the dtype of its first output.
 std::string node_precision(const Plan& p, const PlanNode& n) {
   auto dt = [&](int32_t t) { return t >= 0 ? dtype_name(p.tensors[t].dtype) : std::string("?"); };
+  if ((n.op == "Fp8Conv" || n.op == "Fp8MatMul") && n.inputs.size() > 2 && n.inputs[0] >= 0 && n.inputs[2] >= 0) {
+    const std::string w = p.tensors[n.inputs[2]].dtype == DType::kFloat8E5M2 ? "fp8-e5m2" : "fp8-e4m3";
+    return p.tensors[n.inputs[0]].dtype == DType::kFloat32 ? w + "-weight-only" : w;
+  }
   if (n.op == "QLinearConv" || n.op == "QLinearMatMul" || n.op == "ConvInteger" || n.op == "MatMulInteger")
     return dt(n.inputs.empty() ? -1 : n.inputs[0]);
   if ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear") && !n.inputs.empty() && !n.outputs.empty())

@@ -46,6 +46,8 @@ const std::map<std::string, Arity>& arities() {
       {"ConvInteger", {2, 1}},
       {"QLinearMatMul", {8, 1}},
       {"QLinearConv", {8, 1}},
+      {"Fp8Conv", {5, 1}},
+      {"Fp8MatMul", {5, 1}},
   };
   return table;
 }

@@ -228,7 +228,7 @@ PY
   expect_out "cost by measured latency" "result:"
   mlp_within_budget tuned.plan 0.05
   expect_ok "$KILN" build mlp.onnx -o best32.plan --device cpu --precision best --calib calib --accuracy-budget 1e-6
-  expect_out "big" "int8 -> fp32"
+  expect_out "big" " -> fp32: alone in"
   expect_ok "$KILN" inspect best32.plan
   if grep -q "op=QLinear" stdout; then die "an int8 layer is left under a 1e-6 budget"; fi
   expect_ok "$KILN" build mlp.onnx -o bestd.plan --device cpu --precision best --calib calib

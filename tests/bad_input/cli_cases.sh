@@ -293,4 +293,68 @@ assert np.abs(a - b).max() <= 1 / 255 + 1e-6 and a.argmax() == b.argmax(), (a, b
   done
 }
 
+case_fp8_post_training_quantization() {
+  # The weight-heavy ResNet-style model of perf/models in FP8 E4M3FN and E5M2, calibrated on 8
+  # samples (minmax by default for FP8): every Conv/Gemm becomes an FP8 kernel, the plan is at
+  # most 30% of the FP32 plan, and the output stays close to FP32 on a held-out input.
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  "$PY" -c "
+import numpy as np, os
+r = np.random.default_rng(0)
+os.makedirs('calib', exist_ok=True)
+for i in range(8): np.savez('calib/%d.npz' % i, input=r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))
+np.save('x.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
+  expect_ok "$KILN" build m/resnet_mini.onnx -o fp32.plan --device opencl
+  for p in fp8:fp8-e4m3 fp8-e5m2:fp8-e5m2; do
+    local prec=${p%%:*} shown=${p##*:}
+    expect_ok "$KILN" build m/resnet_mini.onnx -o $prec.plan --device opencl --precision $prec --calib calib
+    expect_out "calibrating (histograms)"
+    expect_ok "$KILN" inspect $prec.plan
+    expect_out "op=Fp8Conv" "op=Fp8MatMul" "precision=$shown"
+    if grep -Eq "op=(Conv|Gemm|MatMul|QLinearConv|QLinearMatMul) " stdout; then die "a non-FP8 Conv/Gemm/MatMul is left in the $prec plan"; fi
+    "$PY" -c "
+import os
+a, b = os.path.getsize('$prec.plan'), os.path.getsize('fp32.plan')
+assert a <= 0.30 * b, (a, b)"
+    expect_ok "$KILN" compare $prec.plan --reference m/resnet_mini.onnx -i input=x.npy --device opencl
+    "$PY" -c "
+row = [l for l in open('stdout') if l.startswith('gemm')][0].split()
+assert float(row[5]) >= 0.99, row"
+    # The cpu backend runs the same plan bit for bit like PoCL (same float32 order in both).
+    expect_ok "$KILN" run $prec.plan -i input=x.npy -o out_cpu --device cpu
+    expect_ok "$KILN" run $prec.plan -i input=x.npy -o out_cl --device opencl
+    "$PY" -c "
+import numpy as np
+assert (np.load('out_cpu/gemm_78.npy') == np.load('out_cl/gemm_78.npy')).all()"
+  done
+  # Per layer: one FP8 layer in an FP32 plan; the FNUZ variants are refused by name.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o mixed.plan --calib calib --layer-precision conv_10=fp8-e5m2
+  expect_ok "$KILN" inspect mixed.plan
+  expect_out "conv_10  op=Fp8Conv" "conv_2  op=Conv"
+  expect_fail "fp8-e4m3fnuz" "FNUZ" "not supported" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision fp8-e4m3fnuz
+}
+case_fp8_qdq_checkpoint() {
+  # An FP8 Q/DQ CNN (float8 weights + DequantizeLinear, E4M3FN/E5M2 activation Q/DQ, a
+  # weight-only FP8 MatMul; tests/models/make_fp8_qdq_model.py): no FP32 Conv/Gemm/MatMul is left,
+  # the weights stay 8-bit, and both backends match onnxruntime's outputs. A FLOAT8E4M3FNUZ
+  # checkpoint is refused by name.
+  local VPY="$MODELS/../../.venv/bin/python"
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  expect_ok "$VPY" "$MODELS/make_fp8_qdq_model.py" .
+  for dev in cpu opencl; do
+    expect_ok "$KILN" build fp8_qdq.onnx -o q.plan --device $dev
+    expect_out "2308 weight bytes"
+    expect_ok "$KILN" inspect q.plan
+    expect_out "conv1  op=Fp8Conv" "precision=fp8-e4m3" "conv2  op=Fp8Conv" "precision=fp8-e5m2" "fc  op=Fp8MatMul" \
+      "head  op=Fp8MatMul"
+    if grep -Eq "op=(Conv|Gemm|MatMul) " stdout; then die "an FP32 Conv/Gemm/MatMul is left in the FP8 Q/DQ plan"; fi
+    expect_ok "$KILN" run q.plan -i x=x.npy -o out_$dev --device $dev
+    "$PY" -c "
+import numpy as np
+a, b = np.load('out_$dev/y.npy'), np.load('ref.npy')
+assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max(), (a, b)"
+  done
+  expect_fail "w1_dq" "float8e4m3fnuz" "not the FNUZ variants" -- "$KILN" build fp8_fnuz.onnx -o x.plan
+}
+
 run_case

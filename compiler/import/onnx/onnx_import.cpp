@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "compiler/ops/op_schema.h"
+
 namespace kiln {
 namespace {
 
@@ -190,6 +192,9 @@ Status import_model(const onnx::ModelProto& model, const std::string& base_dir, 
     ir::Node* n = g->add_node(np.op_type(), name);
     n->domain = np.domain() == "ai.onnx" ? "" : np.domain();
     const std::string where = "node '" + name + "' (" + np.op_type() + ")";
+    const OpSchema* schema = n->domain.empty() ? schema_registry().find(np.op_type()) : nullptr;
+    if (schema && schema->internal)
+      return invalid_model(where + ": " + np.op_type() + " is not an ONNX op (kiln's passes make it internally)");
     for (const auto& a : np.attribute()) KILN_TRY(convert_attribute(a, base_dir, &n->attrs, where));
     for (const std::string& in : np.input()) {
       if (in.empty()) {

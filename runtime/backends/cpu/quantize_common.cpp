@@ -71,13 +71,17 @@ void QGemm::offsets(int64_t b, int64_t* a_off, int64_t* b_off, int64_t* c_off, i
 Status qgemm_geometry(const PlanNode& node, const Shape& a_shape, const Shape& b_shape, const Shape& za_shape,
                       const Shape& zb_shape, const Shape& out_shape, QGemm* g) {
   *g = QGemm();
-  if (node.op == "ConvInteger" || node.op == "QLinearConv") {
+  if (node.op == "ConvInteger" || node.op == "QLinearConv" || node.op == "Fp8Conv") {
     // a_shape: w [M, Cg, k...]; b_shape: x [N, C, in...].
     g->conv = true;
+    if (b_shape.size() < 3) return invalid_plan(node.op + " '" + node.name + "': x must have rank >= 3");
     const size_t nd = b_shape.size() - 2;
     g->images = b_shape[0];
     g->C = b_shape[1];
     g->groups = node.attrs.get_int("group", 1);
+    if (g->groups < 1 || a_shape.empty() || a_shape[0] % g->groups || g->C % g->groups)
+      return invalid_plan(node.op + " '" + node.name + "': group " + std::to_string(g->groups) +
+                          " does not divide the channels");
     g->Cg = g->C / g->groups;
     g->M = a_shape[0] / g->groups;
     g->ks = node.attrs.get_ints("kernel_shape");

@@ -1,0 +1,187 @@
+// FP8 linear kernel behind Fp8Conv and Fp8MatMul (operands and arithmetic:
+// runtime/backends/cpu/quantize_fp8_common.h). Needs kernels/float8.cl prepended. Per batch item
+// (get_group_id(2)):
+//   acc[m][n] = sum_k decode(A[m][k]) * decode(B[k][n])   in float32, k ascending,
+//   y = cast((acc * (sa[m] * sb[n]) + bias) / sy)
+// A and B tiles are decoded once into local memory as float32. Convolutions read B as the
+// implicit im2col of x (padding reads 0). Options:
+//   -D AK=, BK=, YK=  kind of A, B and y: 0 float32, 1 float8e4m3fn, 2 float8e5m2
+//   -D CONV=0|1  -D BIAS_ROW=0|1 (the bias is per row for convolutions, per column for matmul)
+// A work-group of 16x16 items computes a 64x64 tile, 4x4 outputs per item (rows ty + 16i,
+// columns tx + 16j); K steps by 16.
+#pragma OPENCL FP_CONTRACT OFF
+
+#define TS 64
+#define RT 4
+#define TK 16
+#define WG 16
+
+// FP8 operands decode through a 256-entry table in local memory that the work-group's 256 items
+// fill once (one code each): branch-free lookups in the tile loads.
+#if AK == 0
+typedef float a_t;
+#define DECODE_A(v) (v)
+#else
+typedef uchar a_t;
+#define DECODE_A(v) lut_a[v]
+#endif
+#if AK == 1
+#define DECODE_A_CODE(c) f8e4m3fn_to_float(c)
+#else
+#define DECODE_A_CODE(c) f8e5m2_to_float(c)
+#endif
+
+#if BK == 0
+typedef float b_t;
+#define DECODE_B(v) (v)
+#else
+typedef uchar b_t;
+#define DECODE_B(v) lut_b[v]
+#endif
+#if BK == 1
+#define DECODE_B_CODE(c) f8e4m3fn_to_float(c)
+#else
+#define DECODE_B_CODE(c) f8e5m2_to_float(c)
+#endif
+
+#if YK == 0
+typedef float y_t;
+#define ENCODE_Y(v, sat) (v)
+#elif YK == 1
+typedef uchar y_t;
+#define ENCODE_Y(v, sat) float_to_f8e4m3fn(v, sat)
+#else
+typedef uchar y_t;
+#define ENCODE_Y(v, sat) float_to_f8e5m2(v, sat)
+#endif
+
+typedef struct { int v[8]; } Dims;
+// Convolution geometry as in kernels/qgemm.cl: spatial dims right-aligned into 3:
+// [0..2] in, [3..5] out, [6..8] kernel, [9..11] strides, [12..14] dilations, [15..17] pads
+// (begin), [18] C, [19] Cg, [20] groups, [21] in_size, [22] kernel_size.
+typedef struct { int v[24]; } ConvGeo;
+
+__kernel __attribute__((reqd_work_group_size(WG, WG, 1)))
+void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, int M, int N, int K,
+                int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo,
+                __global const float* sa, int sa_vec, __global const float* sb, int sb_vec,
+                __global const float* sy, __global const float* bias, int has_bias, int saturate) {
+  __local float As[TK][TS + 1];
+  __local float Bs[TK][TS + 1];
+  const int tx = get_local_id(0), ty = get_local_id(1);
+  const int lid = ty * WG + tx;
+  const int n0 = get_group_id(0) * TS, m0 = get_group_id(1) * TS;
+  const int b = get_group_id(2);
+#if AK != 0
+  __local float lut_a[256];
+  lut_a[lid] = DECODE_A_CODE((uchar)lid);
+#endif
+#if BK != 0
+  __local float lut_b[256];
+  lut_b[lid] = DECODE_B_CODE((uchar)lid);
+#endif
+
+  int a_off = 0, b_off = 0, row_base = 0;
+  const int c_off = b * M * N;
+#if CONV
+  {
+    const int img = b / geo.v[20], g = b % geo.v[20];
+    a_off = g * M * K;
+    b_off = (img * geo.v[18] + g * geo.v[19]) * geo.v[21];
+    row_base = g * M;
+  }
+#else
+  {
+    int rem = b;
+    for (int d = nbd - 1; d >= 0; --d) {
+      const int i = rem % bdims.v[d];
+      rem /= bdims.v[d];
+      a_off += i * a_bs.v[d];
+      b_off += i * b_bs.v[d];
+    }
+  }
+#endif
+
+  // This item always loads B column nn (rows kb + 4r of each K tile).
+  const int nn = lid % TS, kb = lid / TS;
+  const int n_load = n0 + nn;
+#if CONV
+  int base0 = 0, base1 = 0, base2 = 0;
+  {
+    int p = n_load < N ? n_load : 0;
+    const int o2 = p % geo.v[5];
+    p /= geo.v[5];
+    const int o1 = p % geo.v[4];
+    const int o0 = p / geo.v[4];
+    base0 = o0 * geo.v[9] - geo.v[15];
+    base1 = o1 * geo.v[10] - geo.v[16];
+    base2 = o2 * geo.v[11] - geo.v[17];
+  }
+#endif
+
+  float acc[RT][RT];
+  for (int i = 0; i < RT; ++i)
+    for (int j = 0; j < RT; ++j) acc[i][j] = 0.f;
+#if AK != 0 || BK != 0
+  barrier(CLK_LOCAL_MEM_FENCE);  // the tables are filled
+#endif
+  for (int k0 = 0; k0 < K; k0 += TK) {
+    for (int r = 0; r < RT; ++r) {
+      const int e = lid + r * WG * WG;
+      const int mm = e / TK, kk = e % TK;
+      const int m = m0 + mm, k = k0 + kk;
+      As[kk][mm] = m < M && k < K ? DECODE_A(A[a_off + m * K + k]) : 0.f;
+    }
+    for (int r = 0; r < RT; ++r) {
+      const int kk = kb + r * (WG * WG / TS);
+      const int k = k0 + kk;
+      float v = 0.f;
+      if (n_load < N && k < K) {
+#if CONV
+        const int c = k / geo.v[22];
+        int kr = k % geo.v[22];
+        const int k2 = kr % geo.v[8];
+        kr /= geo.v[8];
+        const int k1 = kr % geo.v[7];
+        const int kd0 = kr / geo.v[7];
+        const int i0 = base0 + kd0 * geo.v[12], i1 = base1 + k1 * geo.v[13], i2 = base2 + k2 * geo.v[14];
+        if (i0 >= 0 && i0 < geo.v[0] && i1 >= 0 && i1 < geo.v[1] && i2 >= 0 && i2 < geo.v[2])
+          v = DECODE_B(B[b_off + c * geo.v[21] + (i0 * geo.v[1] + i1) * geo.v[2] + i2]);
+#else
+        v = DECODE_B(B[b_off + k * N + n_load]);
+#endif
+      }
+      Bs[kk][nn] = v;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // Past K the tiles hold 0; adding 0 * 0 leaves every sum (and the CPU's order) unchanged.
+    for (int kk = 0; kk < TK; ++kk) {
+      float av[RT], bv[RT];
+      for (int i = 0; i < RT; ++i) av[i] = As[kk][ty + i * WG];
+      for (int j = 0; j < RT; ++j) bv[j] = Bs[kk][tx + j * WG];
+      for (int i = 0; i < RT; ++i)
+        for (int j = 0; j < RT; ++j) acc[i][j] += av[i] * bv[j];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+  const float y_scale = sy[0];
+  for (int i = 0; i < RT; ++i) {
+    const int m = m0 + ty + i * WG;
+    if (m >= M) continue;
+    const int row = row_base + m;
+    const float s_row = sa[sa_vec ? row : 0];
+    for (int j = 0; j < RT; ++j) {
+      const int n = n0 + tx + j * WG;
+      if (n >= N) continue;
+      const float mult = s_row * sb[sb_vec ? n : 0];
+#if BIAS_ROW
+      const float add = has_bias ? bias[row] : 0.f;
+#else
+      const float add = has_bias ? bias[n] : 0.f;
+#endif
+      const float v = (acc[i][j] * mult + add) / y_scale;
+      Y[c_off + m * N + n] = ENCODE_Y(v, saturate);
+    }
+  }
+}

@@ -1,0 +1,111 @@
+// CPU reference of the FP8 linear ops Fp8Conv and Fp8MatMul (operands and arithmetic:
+// runtime/backends/cpu/quantize_fp8_common.h): FP8 decoded through the spec's table, float32
+// accumulation in ascending k (the OpenCL kernel's order, so the two agree bit for bit), and the
+// ONNX float8 cast of runtime/core/float8.h for FP8 outputs.
+#include <vector>
+
+#include "runtime/backends/cpu/quantize_fp8_common.h"
+#include "runtime/core/float8.h"
+#include "runtime/ops/kernel_api.h"
+
+namespace kiln {
+namespace {
+
+// A whole operand as float32.
+std::vector<float> decode(const TensorView& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  if (t.dtype == DType::kFloat32) {
+    std::copy(t.as<float>(), t.as<float>() + t.numel(), out.begin());
+    return out;
+  }
+  const float* table = float8_decode_table(t.dtype);
+  const uint8_t* c = t.as<uint8_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = table[c[i]];
+  return out;
+}
+
+// panel[K x N]: the column-side operand of batch item b (im2col of x for a convolution; padding
+// reads as 0).
+void fill_panel(const QGemm& g, const float* B, int64_t b_off, float* panel) {
+  if (!g.conv) {
+    std::copy(B + b_off, B + b_off + g.K * g.N, panel);
+    return;
+  }
+  const size_t nd = g.in_sp.size();
+  int64_t ksz = 1;
+  for (int64_t k : g.ks) ksz *= k;
+  std::vector<int64_t> kp(nd), op(nd);
+  for (int64_t k = 0; k < g.K; ++k) {
+    int64_t r = k % ksz;
+    for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
+      kp[d] = r % g.ks[d];
+      r /= g.ks[d];
+    }
+    const float* xc = B + b_off + (k / ksz) * g.in_size;
+    float* prow = panel + k * g.N;
+    std::fill(op.begin(), op.end(), 0);
+    for (int64_t n = 0; n < g.N; ++n) {
+      int64_t off = 0;
+      bool inside = true;
+      for (size_t d = 0; d < nd; ++d) {
+        const int64_t ic = op[d] * g.strides[d] - g.pads[d] + kp[d] * g.dil[d];
+        inside = inside && ic >= 0 && ic < g.in_sp[d];
+        off = off * g.in_sp[d] + ic;
+      }
+      prow[n] = inside ? xc[off] : 0.f;
+      for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
+        if (++op[d] < g.out_sp[d]) break;
+        op[d] = 0;
+      }
+    }
+  }
+}
+
+Status fp8_linear_cpu(const CpuKernelArgs& a) {
+  std::vector<Fp8Operand> ops;
+  for (const TensorView& t : a.inputs) ops.push_back({t.data ? t.dtype : DType::kUndefined, t.shape});
+  Fp8Linear f;
+  KILN_TRY(fp8_linear_setup(a.node, ops, {a.outputs[0].dtype, a.outputs[0].shape}, &f));
+  const QGemm& g = f.g;
+  const std::vector<float> A = decode(a.inputs[f.a]), B = decode(a.inputs[f.b]);
+  const float* sa = a.inputs[f.sa].as<float>();
+  const float* sb = a.inputs[f.sb].as<float>();
+  const float sy = *a.inputs[Fp8Linear::kYScale].as<float>();
+  const float* bias = f.has_bias ? a.inputs[Fp8Linear::kBias].as<float>() : nullptr;
+  const TensorView& y = a.outputs[0];
+  std::vector<float> panel(static_cast<size_t>(g.K * g.N)), acc(static_cast<size_t>(g.N));
+  for (int64_t b = 0; b < g.batches; ++b) {
+    int64_t a_off, b_off, c_off, row_base, unused0, unused1;
+    g.offsets(b, &a_off, &b_off, &c_off, &row_base, &unused0, &unused1);
+    fill_panel(g, B.data(), b_off, panel.data());
+    for (int64_t m = 0; m < g.M; ++m) {
+      std::fill(acc.begin(), acc.end(), 0.f);
+      const float* arow = A.data() + a_off + m * g.K;
+      for (int64_t k = 0; k < g.K; ++k) {
+        const float av = arow[k];
+        const float* prow = panel.data() + k * g.N;
+        for (int64_t n = 0; n < g.N; ++n) acc[n] += av * prow[n];
+      }
+      const int64_t row = row_base + m;
+      const float s_row = sa[f.sa_vec ? row : 0];
+      for (int64_t n = 0; n < g.N; ++n) {
+        const float mult = s_row * sb[f.sb_vec ? n : 0];
+        const float add = bias ? bias[f.bias_per_row ? row : n] : 0.f;
+        const float v = (acc[n] * mult + add) / sy;
+        const int64_t i = c_off + m * g.N + n;
+        if (f.ky == 0) y.as<float>()[i] = v;
+        else y.as<uint8_t>()[i] = float_to_float8(y.dtype, v, f.saturate);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_quantize_fp8_cpu(CpuRegistry& r) {
+  r.add("Fp8Conv", fp8_linear_cpu);
+  r.add("Fp8MatMul", fp8_linear_cpu);
+}
+
+}  // namespace kiln

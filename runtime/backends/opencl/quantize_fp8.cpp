@@ -1,0 +1,93 @@
+// OpenCL launcher of the FP8 linear ops Fp8Conv and Fp8MatMul (kernels/fp8_linear.cl with the
+// float8 conversions of kernels/float8.cl): FP8 decoded in the kernel, float32 accumulation,
+// the same arithmetic and order as the CPU reference (runtime/backends/cpu/quantize_fp8.cpp).
+#include <algorithm>
+#include <string>
+
+#include "runtime/backends/cpu/quantize_fp8_common.h"
+#include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/device/cl_runtime.h"
+#include "runtime/ops/kernel_api.h"
+
+namespace kiln {
+namespace {
+
+struct ConvGeo {
+  cl_int v[24] = {0};
+};
+
+ConvGeo conv_geo(const QGemm& g) {
+  ConvGeo geo;
+  if (!g.conv) return geo;
+  const size_t nd = g.in_sp.size(), pad = 3 - nd;
+  for (size_t i = 0; i < 3; ++i) {
+    const bool has = i >= pad;
+    const size_t d = has ? i - pad : 0;
+    geo.v[0 + i] = has ? static_cast<cl_int>(g.in_sp[d]) : 1;
+    geo.v[3 + i] = has ? static_cast<cl_int>(g.out_sp[d]) : 1;
+    geo.v[6 + i] = has ? static_cast<cl_int>(g.ks[d]) : 1;
+    geo.v[9 + i] = has ? static_cast<cl_int>(g.strides[d]) : 1;
+    geo.v[12 + i] = has ? static_cast<cl_int>(g.dil[d]) : 1;
+    geo.v[15 + i] = has ? static_cast<cl_int>(g.pads[d]) : 0;
+  }
+  geo.v[18] = static_cast<cl_int>(g.C);
+  geo.v[19] = static_cast<cl_int>(g.Cg);
+  geo.v[20] = static_cast<cl_int>(g.groups);
+  geo.v[21] = static_cast<cl_int>(g.in_size);
+  geo.v[22] = static_cast<cl_int>(g.K / g.Cg);
+  return geo;
+}
+
+Status fp8_linear_cl(ClKernelArgs& a) {
+  std::vector<Fp8Operand> ops;
+  for (const ClTensor& t : a.inputs) ops.push_back({t.mem ? t.dtype : DType::kUndefined, t.shape});
+  Fp8Linear f;
+  KILN_TRY(fp8_linear_setup(a.node, ops, {a.outputs[0].dtype, a.outputs[0].shape}, &f));
+  const QGemm& g = f.g;
+  const std::string options = "-cl-fp32-correctly-rounded-divide-sqrt -D AK=" + std::to_string(f.ka) +
+                              " -D BK=" + std::to_string(f.kb) + " -D YK=" + std::to_string(f.ky) +
+                              " -D CONV=" + (g.conv ? "1" : "0") + " -D BIAS_ROW=" + (f.bias_per_row ? "1" : "0");
+  static const std::string source =
+      std::string(embedded_kernel_source("float8")) + "\n" + embedded_kernel_source("fp8_linear");
+  cl_kernel k;
+  KILN_TRY(a.cl.kernel(source, options, "fp8_linear", &k));
+  const ClDims bdims = cl_dims(g.batch_dims), abs = cl_dims(g.a_bstride), bbs = cl_dims(g.b_bstride);
+  ClLaunch launch(a.cl, k, a.node.op + " '" + a.node.name + "'");
+  launch.mem(a.inputs[f.a].mem).mem(a.inputs[f.b].mem).mem(a.outputs[0].mem)
+      .arg(static_cast<cl_int>(g.M)).arg(static_cast<cl_int>(g.N)).arg(static_cast<cl_int>(g.K))
+      .arg(static_cast<cl_int>(g.batch_dims.size())).arg(bdims).arg(abs).arg(bbs).arg(conv_geo(g))
+      .mem(a.inputs[f.sa].mem).arg(static_cast<cl_int>(f.sa_vec)).mem(a.inputs[f.sb].mem)
+      .arg(static_cast<cl_int>(f.sb_vec)).mem(a.inputs[Fp8Linear::kYScale].mem)
+      .mem(f.has_bias ? a.inputs[Fp8Linear::kBias].mem : nullptr).arg(static_cast<cl_int>(f.has_bias))
+      .arg(static_cast<cl_int>(f.saturate));
+  // 64x64 output tiles of 16x16 items (kernels/fp8_linear.cl).
+  const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(g.N), 64) / 4,
+                            ClRuntime::round_up(static_cast<size_t>(g.M), 64) / 4, static_cast<size_t>(g.batches)};
+  const size_t local[3] = {16, 16, 1};
+  return launch.run(3, global, local);
+}
+
+// Declines what the kernel does not index: more than 3 spatial dims or 8 batch dims, sizes past
+// int32, and malformed nodes (the CPU kernel reports those by name).
+bool fp8_linear_supports(const PlanNode& node, const Plan& plan, const DeviceCaps&) {
+  std::vector<Fp8Operand> ops;
+  for (int32_t t : node.inputs)
+    ops.push_back(t >= 0 ? Fp8Operand{plan.tensors[t].dtype, plan.tensors[t].shape} : Fp8Operand{});
+  const PlanTensor& y = plan.tensors[node.outputs[0]];
+  Fp8Linear f;
+  if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f)) return false;
+  if (f.g.conv && f.g.in_sp.size() > 3) return false;
+  if (f.g.batch_dims.size() > static_cast<size_t>(kClMaxDims) || f.g.batches >= 65536) return false;
+  for (const Fp8Operand& o : ops)
+    if (shape_numel(o.shape) >= INT32_MAX) return false;
+  return shape_numel(y.shape) < INT32_MAX;
+}
+
+}  // namespace
+
+void register_quantize_fp8_opencl(ClRegistry& r) {
+  r.add("Fp8Conv", fp8_linear_cl, fp8_linear_supports);
+  r.add("Fp8MatMul", fp8_linear_cl, fp8_linear_supports);
+}
+
+}  // namespace kiln
