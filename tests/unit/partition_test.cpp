@@ -54,6 +54,7 @@ Plan matmul_relu_matmul(int64_t n) {
 DeviceCaps fake_gpu() {
   DeviceCaps c;
   c.kind = "opencl";
+  c.device_type = CL_DEVICE_TYPE_GPU;
   c.name = "Test GPU";
   c.vendor = "Test";
   c.compute_units = 100;
