@@ -40,8 +40,8 @@ def batch_mlp(path, rng):
 
 
 def attention(path, rng):
-    """x[B,S,16]: single-head-pair attention (2 heads of 8) with Shape-derived Reshapes, so shapes
-    and Reshape targets depend on B, S and B*S."""
+    """x[B,S,16]: attention with 2 heads of 8, Shape-derived Reshape targets and a Slice whose
+    ends is S, so shapes depend on B, S and B*S and an attribute on S; y[B,S-1,16]."""
     d, h, dh = 16, 2, 8
     inits = [_c(rng, n, (d, d)) for n in ("wq", "wk", "wv", "wo")]
     inits += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
@@ -69,10 +69,13 @@ def attention(path, rng):
         helper.make_node("MatMul", ["probs", "vh"], ["ctx"], name="pv"),
         helper.make_node("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3], name="merge_t"),
         helper.make_node("Reshape", ["ctx_t", "merge_shape"], ["merged"], name="merge"),
-        helper.make_node("MatMul", ["merged", "wo"], ["y"], name="out_proj"),
+        helper.make_node("MatMul", ["merged", "wo"], ["proj"], name="out_proj"),
+        # Drops the first token: Slice's ends come from the shape (a shape-dependent attribute).
+        helper.make_node("Slice", ["proj", "one", "s1", "ax1"], ["y"], name="drop_first"),
     ]
+    inits += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("one", [1]), ("ax1", [1]))]
     _save(nodes, "attention", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "S", d])],
-          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "S", d])], inits, path)
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", None, d])], inits, path)
 
 
 def strided_conv(path, rng):
