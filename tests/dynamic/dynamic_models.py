@@ -41,7 +41,8 @@ def batch_mlp(path, rng):
 
 def attention(path, rng):
     """x[B,S,16]: attention with 2 heads of 8, Shape-derived Reshape targets and a Slice whose
-    ends is S, so shapes depend on B, S and B*S and an attribute on S; y[B,S-1,16]."""
+    ends is S, so shapes depend on B, S and B*S; y[B,S-1,16], and last[B,2,16] whose Slice start
+    is S-2."""
     d, h, dh = 16, 2, 8
     inits = [_c(rng, n, (d, d)) for n in ("wq", "wk", "wv", "wo")]
     inits += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
@@ -72,10 +73,14 @@ def attention(path, rng):
         helper.make_node("MatMul", ["merged", "wo"], ["proj"], name="out_proj"),
         # Drops the first token: Slice's ends come from the shape (a shape-dependent attribute).
         helper.make_node("Slice", ["proj", "one", "s1", "ax1"], ["y"], name="drop_first"),
+        # The last two tokens: kiln canonicalizes starts to S-2 (an attribute that depends on S).
+        helper.make_node("Slice", ["proj", "minus2", "big", "ax1"], ["last"], name="last_two"),
     ]
-    inits += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("one", [1]), ("ax1", [1]))]
+    inits += [numpy_helper.from_array(np.array(v, np.int64), n)
+              for n, v in (("one", [1]), ("ax1", [1]), ("minus2", [-2]), ("big", [1 << 30]))]
     _save(nodes, "attention", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "S", d])],
-          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", None, d])], inits, path)
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", None, d]),
+           helper.make_tensor_value_info("last", TensorProto.FLOAT, ["B", 2, d])], inits, path)
 
 
 def strided_conv(path, rng):
