@@ -169,8 +169,9 @@ Status ExecutionContext::bind_output(const std::string& name, void* data, size_t
     const PlanTensor& pt = p.tensors[t];
     if (pt.name != name) continue;
     if (bytes != bytes_[t])
-      return invalid_argument("output '" + name + "': expected " + std::to_string(bytes_[t]) + " bytes (" +
-                              dtype_name(pt.dtype) + " " + shape_str(shape_[t]) + "), got " + std::to_string(bytes));
+      return invalid_argument("output '" + name + "': expected " + std::to_string(bytes_[t]) + " bytes, got " +
+                              std::to_string(bytes) + " (it is " + dtype_name(pt.dtype) + " " + shape_str(shape_[t]) +
+                              ")");
     if (!data && bytes) return invalid_argument("output '" + name + "': data is NULL");
     output_ptr_[t] = data;
     bound_bytes_[t] = bytes;
