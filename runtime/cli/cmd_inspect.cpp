@@ -119,9 +119,19 @@ int cmd_inspect(int argc, char** argv) {
     for (const PlanNode& n : p.nodes) backends.push_back(n.backend);
     const ArenaPlan host = plan_arena(p, backends, Backend::kCpu, 64);
     const SharedBuffersPlan dev = plan_shared_buffers(p, backends, Backend::kOpenCL, 256);
-    std::printf("peak activation memory%s: host %s (%s without reuse), device %s in %zu buffers (%s without reuse)\n",
-                p.is_dynamic() ? " (at the max shapes)" : "", human_bytes(host.size).c_str(), human_bytes(host.unplanned).c_str(), human_bytes(dev.total).c_str(),
-                dev.sizes.size(), human_bytes(dev.unplanned).c_str());
+    const ArenaPlan host_copy = plan_arena(p, backends, Backend::kCpu, 64, false);
+    const SharedBuffersPlan dev_copy = plan_shared_buffers(p, backends, Backend::kOpenCL, 256, false);
+    std::printf("peak activation memory%s: host %s (%s without in-place ops, %s without reuse), device %s in %zu "
+                "buffers (%s without in-place ops, %s without reuse)\n",
+                p.is_dynamic() ? " (at the max shapes)" : "", human_bytes(host.size).c_str(),
+                human_bytes(host_copy.size).c_str(), human_bytes(host.unplanned).c_str(), human_bytes(dev.total).c_str(),
+                dev.sizes.size(), human_bytes(dev_copy.total).c_str(), human_bytes(dev.unplanned).c_str());
+    size_t aliases = 0;
+    for (Backend b : {Backend::kCpu, Backend::kOpenCL}) {
+      const std::vector<int32_t> root = in_place_roots(p, backends, b);
+      for (size_t t = 0; t < root.size(); ++t) aliases += root[t] != static_cast<int32_t>(t);
+    }
+    std::printf("in-place outputs: %zu possible (an output written over an input that dies there; kept where it lowers the peak)\n", aliases);
   }
   if (p.is_dynamic()) {
     std::printf("\ndynamic dims (%zu shape-dependent dims and attributes):\n", p.dyn_exprs.size());

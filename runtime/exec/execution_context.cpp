@@ -77,6 +77,10 @@ Status ExecutionContext::init() {
   const Plan& p = *plan_;
   const char* sync = std::getenv("KILN_SYNC");
   sync_each_node_ = sync && *sync && std::string(sync) != "0";
+  // KILN_NO_INPLACE=1: every activation gets memory of its own (to rule the in-place rule out
+  // when debugging; tests compare results both ways).
+  const char* no_inplace = std::getenv("KILN_NO_INPLACE");
+  const bool in_place = !(no_inplace && *no_inplace && std::string(no_inplace) != "0");
   const size_t nt = p.tensors.size();
   // Before anything reads a node's operands (the partitioner's supports() checks included).
   for (const PlanNode& n : p.nodes) KILN_TRY(check_node_operands(n));
@@ -111,7 +115,7 @@ Status ExecutionContext::init() {
   }
 
   constexpr uint64_t kHostAlign = 64;
-  const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign);
+  const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign, in_place);
   host_offset_ = host.offset;
   host_arena_bytes_ = host.size;
   if (host.size) {
@@ -129,7 +133,7 @@ Status ExecutionContext::init() {
   KILN_TRY(DeviceWeights::get(plan_, device_.opencl_index, backends_, &weights_));
   // Device activations: whole buffers shared by tensors with disjoint lifetimes (no
   // sub-buffers, see plan_shared_buffers).
-  const SharedBuffersPlan devp = plan_shared_buffers(p, backends_, Backend::kOpenCL, dev.base_addr_align);
+  const SharedBuffersPlan devp = plan_shared_buffers(p, backends_, Backend::kOpenCL, dev.base_addr_align, in_place);
   dev_arena_bytes_ = devp.total;
   dev_buffers_.assign(devp.sizes.size(), nullptr);
   for (size_t b = 0; b < devp.sizes.size(); ++b)
