@@ -152,7 +152,11 @@ int cmd_profile(int argc, char** argv) {
   const ExecutionContext* ctx = ctxs[0].get();
   iterations *= concurrency;
 
-  const Plan& plan = *s.plan;
+  // FLOPs and bytes at the shapes that ran (a dynamic plan stores its max shapes).
+  Plan plan;
+  plan.tensors = s.plan->tensors;
+  plan.nodes = s.plan->nodes;
+  for (size_t t = 0; t < plan.tensors.size(); ++t) plan.tensors[t].shape = ctx->tensor_shape(static_cast<int32_t>(t));
   std::map<std::string, Row> rows;
   std::vector<std::string> order;
   double total_ms = 0;
