@@ -122,6 +122,60 @@ TEST(DynamicContext, CppWrapperReportsCurrentShapes) {
   EXPECT_THROW(ctx.set_input_shape("x", {9, 3, 4}), Error);
 }
 
+// Expressions that a damaged (but checksummed) plan could carry: each still agrees with the
+// stored shapes at the max point, so the verifier passes, but gives other values inside the
+// range. Every reshape then either runs or fails with an error, and no output grows past the
+// memory planned for it.
+TEST(DynamicContext, DamagedExpressionsAreErrorsNotCrashes) {
+  const std::vector<uint8_t> good = dynamic_batch_plan("cpu");
+  Plan base;
+  ASSERT_TRUE(parse_plan(good.data(), good.size(), &base).is_ok());
+  ASSERT_FALSE(base.dyn_exprs.empty());
+  std::vector<float> in(72, 1.f), out(72);
+  int refused = 0;
+  for (size_t e = 0; e < base.dyn_exprs.size(); ++e)
+    for (int64_t delta : {-3, -1, 1, 2, 7}) {
+      Plan p = base;
+      DynExpr& x = p.dyn_exprs[e];
+      // u = N - 1 is 5 at the max: moving `delta` from the N term to the constant keeps the max.
+      bool has_var = false;
+      for (DynTerm& t : x.terms)
+        if (t.vars) t.coef += delta, has_var = true;
+      if (!has_var) x.terms.push_back({1, delta});
+      bool has_const = false;
+      for (DynTerm& t : x.terms)
+        if (!t.vars) t.coef -= 5 * delta, has_const = true;
+      if (!has_const) x.terms.push_back({0, -5 * delta});
+      const std::vector<uint8_t> bytes = serialize_plan(p);
+      kiln_plan* plan = nullptr;
+      if (kiln_plan_load_memory(bytes.data(), bytes.size(), &plan) != KILN_OK) {
+        ++refused;
+        continue;
+      }
+      kiln_context* ctx = nullptr;
+      ASSERT_EQ(kiln_context_create(plan, "cpu", &ctx), KILN_OK) << err();
+      for (int64_t n = 1; n <= 6; ++n) {
+        const int64_t dims[3] = {n, 3, 4};
+        if (kiln_context_bind_input(ctx, "x", KILN_DTYPE_FLOAT32, dims, 3, in.data(), n * 48) != KILN_OK) {
+          ++refused;
+          continue;
+        }
+        kiln_tensor_info info;
+        ASSERT_EQ(kiln_context_output_info(ctx, 0, &info), KILN_OK);
+        if (info.size_bytes > out.size() * 4) {
+          ADD_FAILURE() << "output larger than planned: " << info.size_bytes;
+          continue;
+        }
+        if (kiln_context_bind_output(ctx, "y", out.data(), info.size_bytes) != KILN_OK ||
+            kiln_context_run(ctx) != KILN_OK)
+          ++refused;
+      }
+      kiln_context_release(ctx);
+      kiln_plan_release(plan);
+    }
+  EXPECT_GT(refused, 0) << "some damaged expressions must be caught";
+}
+
 TEST(DynamicContext, StaticPlanRefusesOtherShapes) {
   BuildOptions opts;
   opts.device = "cpu";
