@@ -125,9 +125,13 @@ int cmd_build(int argc, char** argv) {
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   size_t on_cl = 0;
   for (const PlanNode& n : plan.nodes) on_cl += n.backend == Backend::kOpenCL;
-  std::printf("built %s: %zu nodes (%zu opencl, %zu cpu), %zu weight bytes, target %s '%s', %.0f ms\n",
+  std::string dynamic;
+  for (const DynVar& v : plan.dyn_vars)
+    dynamic += (dynamic.empty() ? ", dynamic " : ", ") + v.name + " in [" + std::to_string(v.min) + ", " +
+               std::to_string(v.max) + "]";
+  std::printf("built %s: %zu nodes (%zu opencl, %zu cpu), %zu weight bytes, target %s '%s'%s, %.0f ms\n",
               out.c_str(), plan.nodes.size(), on_cl, plan.nodes.size() - on_cl, plan.weights.size(),
-              plan.target.kind.c_str(), plan.target.name.c_str(), ms);
+              plan.target.kind.c_str(), plan.target.name.c_str(), dynamic.c_str(), ms);
   return 0;
 }
 
