@@ -89,3 +89,19 @@ def strided_conv(path, rng):
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv_s2", strides=[2, 2], pads=[1, 1, 1, 1])]
     _save(nodes, "strided_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, "H", 8])],
           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, None, 4])], inits, path)
+
+
+def shrinking(path, rng):
+    """x[1,S] -> Concat with 16 constants -> Slice from 2S: y[1,16-S] shrinks as S grows."""
+    inits = [_c(rng, "c", (1, 16))]
+    inits += [numpy_helper.from_array(np.array(v, np.int64), n)
+              for n, v in (("i1", [1]), ("big", [1 << 30]), ("ax1", [1]))]
+    nodes = [
+        helper.make_node("Concat", ["x", "c"], ["z"], axis=1, name="concat"),
+        helper.make_node("Shape", ["x"], ["xs"]),
+        helper.make_node("Gather", ["xs", "i1"], ["s"], axis=0),
+        helper.make_node("Add", ["s", "s"], ["two_s"]),
+        helper.make_node("Slice", ["z", "two_s", "big", "ax1"], ["y"], name="tail"),
+    ]
+    _save(nodes, "shrinking", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "S"])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None])], inits, path)

@@ -52,6 +52,8 @@ conv = os.path.join(WORK, "strided_conv.onnx")
 dynamic_models.batch_mlp(mlp, rng)
 dynamic_models.attention(att, rng)
 dynamic_models.strided_conv(conv, rng)
+shrink = os.path.join(WORK, "shrinking.onnx")
+dynamic_models.shrinking(shrink, rng)
 
 # A dynamic batch, tuned for N=4.
 mlp_plan = os.path.join(WORK, f"mlp_{DEVICE}.plan")
@@ -97,6 +99,12 @@ r = kiln("build", conv, "-o", os.path.join(WORK, "conv.plan"), "--device", DEVIC
          "--max-shapes", "x=1x2x16x8", expect_ok=False)
 check(r.returncode != 0 and "tensor 'y' (output of node 'conv_s2') dim 2" in r.stderr and "multilinear" in r.stderr,
       f"strided conv over a dynamic dim refused: {r.stderr.strip()}")
+# A dim that shrinks as the input grows (16-S): memory planned at the max would not bound it.
+r = kiln("build", shrink, "-o", os.path.join(WORK, "x.plan"), "--device", DEVICE, "--min-shapes", "x=1x2",
+         "--max-shapes", "x=1x7", expect_ok=False)
+check(r.returncode != 0 and "tensor 'y' (output of node 'tail') dim 1 shrinks as 'S' grows" in r.stderr,
+      f"a shrinking dim is refused: {r.stderr.strip()}")
+
 # The same model with equal min and max is static and builds.
 r = kiln("build", conv, "-o", os.path.join(WORK, "conv.plan"), "--device", DEVICE, "--min-shapes", "x=1x2x9x8",
          "--max-shapes", "x=1x2x9x8", expect_ok=False)
