@@ -105,3 +105,10 @@ def shrinking(path, rng):
     ]
     _save(nodes, "shrinking", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "S"])],
           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None])], inits, path)
+
+
+def two_inputs(path, rng):
+    """a[B,4] + b[B,4] -> Relu -> y[B,4]: one dynamic dim shared by two inputs (dim_param B)."""
+    nodes = [helper.make_node("Add", ["a", "b"], ["s"], name="add"), helper.make_node("Relu", ["s"], ["y"], name="relu")]
+    _save(nodes, "two_inputs", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["B", 4]) for n in "ab"],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", 4])], [], path)

@@ -54,6 +54,8 @@ dynamic_models.attention(att, rng)
 dynamic_models.strided_conv(conv, rng)
 shrink = os.path.join(WORK, "shrinking.onnx")
 dynamic_models.shrinking(shrink, rng)
+two = os.path.join(WORK, "two_inputs.onnx")
+dynamic_models.two_inputs(two, rng)
 
 # A dynamic batch, tuned for N=4.
 mlp_plan = os.path.join(WORK, f"mlp_{DEVICE}.plan")
@@ -82,6 +84,23 @@ for shape, expect in (((2, 13, 16), "input 'x' dim 1 ('S') = 13 is outside the p
     np.save(bad, np.zeros(shape, np.float32))
     r = kiln("run", att_plan, "-i", f"x={bad}", "-o", os.path.join(WORK, "bad_out"), "--device", DEVICE, expect_ok=False)
     check(r.returncode != 0 and expect in r.stderr, f"x {shape} refused: {r.stderr.strip()}")
+
+# Two inputs sharing the dynamic dim B: they move together, and disagreeing shapes are refused.
+two_plan = os.path.join(WORK, f"two_{DEVICE}.plan")
+kiln("build", two, "-o", two_plan, "--device", DEVICE, "--min-shapes", "a=1x4", "--max-shapes", "a=6x4",
+     "--min-shapes", "b=1x4", "--max-shapes", "b=6x4")
+check("B in [1, 6], tuned for 6: a[0], b[0]" in kiln("inspect", two_plan).stdout, "a shared dim_param is one dynamic dim")
+a3, b3 = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(2))
+np.save(os.path.join(WORK, "a3.npy"), a3)
+np.save(os.path.join(WORK, "b3.npy"), b3)
+np.save(os.path.join(WORK, "b2.npy"), b3[:2])
+kiln("run", two_plan, "-i", f"a={WORK}/a3.npy", "-i", f"b={WORK}/b3.npy", "-o", f"{WORK}/two_out", "--device", DEVICE)
+got = np.load(f"{WORK}/two_out/y.npy")
+check(got.shape == (3, 4) and np.array_equal(got, np.maximum(a3 + b3, 0)), "two inputs at B=3 match numpy")
+r = kiln("run", two_plan, "-i", f"a={WORK}/a3.npy", "-i", f"b={WORK}/b2.npy", "-o", f"{WORK}/two_bad", "--device",
+         DEVICE, expect_ok=False)
+check(r.returncode != 0 and "inputs disagree on a shared dynamic dim" in r.stderr,
+      f"inputs disagreeing on B are refused: {r.stderr.strip()}")
 
 # Random inputs of a given shape for bench.
 r = kiln("bench", att_plan, "--shapes", "x=2x3x16", "--iterations", "3", "--warmup-ms", "0", "--device", DEVICE)

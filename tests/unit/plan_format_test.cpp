@@ -288,7 +288,7 @@ TEST(PlanFormat, BadMagic) {
 
 TEST(PlanFormat, WrongVersionNamesBothVersions) {
   std::vector<uint8_t> bytes = serialize_plan(rich_plan());
-  for (uint32_t v : {0u, kPlanFormatVersion + 1, 0xffffffffu}) {
+  for (uint32_t v : {0u, kPlanFormatVersion - 1, kPlanFormatVersion + 1, 0xffffffffu}) {  // older and newer
     std::memcpy(bytes.data() + 8, &v, 4);
     Plan q;
     Status st = parse_plan(bytes.data(), bytes.size(), &q);
