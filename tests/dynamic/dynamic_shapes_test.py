@@ -105,6 +105,8 @@ check(r.returncode != 0 and "inputs disagree on a shared dynamic dim" in r.stder
 # Random inputs of a given shape for bench.
 r = kiln("bench", att_plan, "--shapes", "x=2x3x16", "--iterations", "3", "--warmup-ms", "0", "--device", DEVICE)
 check("latency" in r.stdout.lower() or "median" in r.stdout.lower(), "bench --shapes x=2x3x16 runs")
+r = kiln("profile", att_plan, "--shapes", "x=1x4x16", "--iterations", "2", "--device", DEVICE)
+check("out_proj" in r.stdout and "MatMul" in r.stdout, "profile --shapes x=1x4x16 runs")
 
 # At S=2 the last-two-tokens Slice takes everything and is optimized into a Reshape: the graph
 # differs across the range, which is refused naming the node.
