@@ -1,6 +1,10 @@
 #include "compiler/plan/dynamic_shapes.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "compiler/ir/graph.h"
 #include "runtime/plan/plan_format.h"
@@ -178,9 +182,6 @@ Status same_structure(const Plan& ref, const Plan& p) {
 }  // namespace
 
 Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const BuildOptions& opts, Plan* out) {
-  if (opts.precision != "fp32" || !opts.layer_precision.empty() || !opts.calib_dir.empty())
-    return unsupported("--min-shapes/--max-shapes with --precision/--layer-precision/--calib is not supported yet "
-                       "(calibration runs at one shape); build fp32 or fix the shapes");
   std::vector<InputRange> ranges;
   std::vector<DynVar> vars;
   {
@@ -208,12 +209,38 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
   held_out([](const DynVar& v) { return std::max(v.max - 1, v.min); });
   held_out([](const DynVar& v) { return v.min + (v.max - v.min) / 3; });
 
+  // INT8 calibration runs once, at the --shapes point (the samples' shape); every other point
+  // reads the same ranges from the calibration cache (a temporary one unless --calib-cache is
+  // given), so all points quantize alike.
+  BuildOptions base = opts;
+  std::string temp_cache;
+  if (base.calib_cache.empty() && !base.calib_dir.empty()) {
+    char name[] = "/tmp/kiln-calib-XXXXXX";
+    const int fd = ::mkstemp(name);
+    if (fd < 0) return io_error("cannot create a temporary calibration cache in /tmp");
+    ::close(fd);
+    ::unlink(name);  // the first build writes it
+    temp_cache = base.calib_cache = name;
+  }
+  struct RemoveTemp {
+    const std::string& path;
+    ~RemoveTemp() {
+      if (!path.empty()) std::remove(path.c_str());
+    }
+  } remove_temp{temp_cache};
+  std::vector<int64_t> opt_at;
+  for (const DynVar& v : vars) opt_at.push_back(v.opt);
+  std::vector<size_t> order;
+  order.push_back(static_cast<size_t>(std::find(points.begin(), points.end(), opt_at) - points.begin()));
+  for (size_t i = 0; i < points.size(); ++i)
+    if (i != order[0]) order.push_back(i);
+
   std::vector<Plan> plans(points.size());
-  for (size_t i = 0; i < points.size(); ++i) {
-    BuildOptions o = opts;
+  for (size_t i : order) {
+    BuildOptions o = base;
     o.min_shapes.clear();
     o.max_shapes.clear();
-    if (i + 1 != corners) o.report = nullptr;  // the max corner's build speaks for all
+    if (i != order[0]) o.report = nullptr;  // the --shapes point's build speaks for all
     for (const InputRange& r : ranges) {
       Shape s = r.min;
       for (size_t d = 0; d < s.size(); ++d)

@@ -9,7 +9,8 @@
 // there) with those polynomials attached. Refused with an error naming the node and the value:
 // anything not multilinear (floor division by a conv stride over a dynamic spatial dim), a
 // constant tensor or a non-integer attribute that changes, a graph that changes structure, a
-// tensor dim that shrinks as an input dim grows (the max point would not bound memory).
+// tensor dim that shrinks as an input dim grows (the max point would not bound memory). INT8
+// calibration runs at the --shapes point only; the other points reuse its ranges (cache).
 #pragma once
 #include <functional>
 

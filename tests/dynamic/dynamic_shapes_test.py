@@ -66,6 +66,30 @@ for n in (1, 3, 8, 5):
 inspect = kiln("inspect", mlp_plan).stdout
 check("N in [1, 8], tuned for 4: x[0]" in inspect, "inspect shows the range of N")
 
+# INT8: calibrated once at the --shapes point (the samples' shape); at another N the dynamic plan
+# gives what a static INT8 plan built for that N from the same ranges gives, and stays near fp32.
+calib = os.path.join(WORK, "calib")
+os.makedirs(calib, exist_ok=True)
+for i in range(6):
+    np.save(os.path.join(calib, f"s{i}.npy"), rng.standard_normal((4, 4, 4)).astype(np.float32))
+cache = os.path.join(WORK, f"calib_{DEVICE}.cache")
+if os.path.exists(cache):
+    os.remove(cache)
+int8_plan = os.path.join(WORK, f"mlp_int8_{DEVICE}.plan")
+kiln("build", mlp, "-o", int8_plan, "--device", DEVICE, "--precision", "int8", "--calib", calib, "--calib-cache", cache,
+     "--min-shapes", "x=1x4x4", "--max-shapes", "x=8x4x4", "--shapes", "x=4x4x4")
+x6 = rng.standard_normal((6, 4, 4)).astype(np.float32)
+np.save(os.path.join(WORK, "x6.npy"), x6)
+static_plan = os.path.join(WORK, f"mlp_int8_static_{DEVICE}.plan")
+kiln("build", mlp, "-o", static_plan, "--device", DEVICE, "--precision", "int8", "--calib-cache", cache,
+     "--shapes", "x=6x4x4")
+for plan, out in ((int8_plan, "int8_dyn"), (static_plan, "int8_static")):
+    kiln("run", plan, "-i", f"x={WORK}/x6.npy", "-o", os.path.join(WORK, out), "--device", DEVICE)
+dyn, static = (np.load(os.path.join(WORK, o, "y.npy")) for o in ("int8_dyn", "int8_static"))
+fp32 = ort.InferenceSession(mlp, providers=["CPUExecutionProvider"]).run(None, {"x": x6})[0]
+check(dyn.shape == (6, 8) and np.array_equal(dyn, static) and np.abs(dyn - fp32).max() < 0.1,
+      f"int8 dynamic plan at N=6 equals the static int8 plan, max |diff| to fp32 {np.abs(dyn - fp32).max():.3f}")
+
 # Batch and sequence length (dim_params B and S): shapes with B*S and S-1 in them.
 att_plan = os.path.join(WORK, f"att_{DEVICE}.plan")
 kiln("build", att, "-o", att_plan, "--device", DEVICE, "--min-shapes", "x=1x3x16", "--max-shapes", "x=3x12x16")
