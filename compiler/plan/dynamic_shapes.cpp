@@ -208,6 +208,13 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
   held_out([](const DynVar& v) { return std::min(v.min + 1, v.max); });
   held_out([](const DynVar& v) { return std::max(v.max - 1, v.min); });
   held_out([](const DynVar& v) { return v.min + (v.max - v.min) / 3; });
+  // One variable off its corners at a time, so a dim that is not multilinear in one variable
+  // alone is caught even where the diagonal points above happen to fit.
+  for (size_t i = 0; k > 1 && i < k; ++i) {
+    std::vector<int64_t> at;
+    for (size_t j = 0; j < k; ++j) at.push_back(j == i ? vars[j].min + (vars[j].max - vars[j].min) / 2 : vars[j].max);
+    if (std::find(points.begin(), points.end(), at) == points.end()) points.push_back(at);
+  }
 
   // INT8 calibration runs once, at the --shapes point (the samples' shape); every other point
   // reads the same ranges from the calibration cache (a temporary one unless --calib-cache is

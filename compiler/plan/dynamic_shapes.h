@@ -2,7 +2,8 @@
 //
 // The whole pipeline (inference, folding, fusion, partitioning) stays static: the model is built
 // at every corner of the --min-shapes/--max-shapes box (2^k builds for k dynamic dims) and at a
-// few held-out points inside it (the --shapes point, the centre, min+1, max-1). The plans must
+// few held-out points inside it (the --shapes point, the centre, min+1, max-1, min+range/3, and
+// with several dims each one at its midpoint with the others at the max). The plans must
 // agree on everything but integers; every tensor dim and integer attribute that varies becomes
 // a polynomial, multilinear in the dynamic dims with integer coefficients, fitted exactly from
 // the corners and checked at the held-out points. The max-corner plan is kept (memory is planned
