@@ -7,6 +7,7 @@
 
 #include "compiler/import/onnx/onnx_import.h"
 #include "compiler/passes/passes.h"
+#include "compiler/plan/dynamic_shapes.h"
 #include "compiler/plan/lower.h"
 #include "compiler/quant/precision.h"
 #include "compiler/quant/precision_search.h"
@@ -14,22 +15,6 @@
 #include "runtime/plan/plan_format.h"
 
 namespace kiln {
-
-Status parse_dims(const std::string& text, Shape* out) {
-  out->clear();
-  if (text.empty() || text == "scalar") return Status::ok();
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t end = text.find_first_of("x,", pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string d = text.substr(pos, end - pos);
-    if (d.empty() || d.size() > 12 || d.find_first_not_of("0123456789") != std::string::npos)
-      return invalid_argument("bad dims '" + text + "': expected numbers separated by 'x', e.g. 1x3x224x224");
-    out->push_back(std::stoll(d));
-    pos = end + 1;
-  }
-  return Status::ok();
-}
 
 Status parse_shape_arg(const std::string& arg, std::string* name, Shape* dims) {
   const size_t eq = arg.rfind('=');
@@ -101,6 +86,9 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
 }
 
 Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& opts, Plan* out) {
+  if (!opts.min_shapes.empty() || !opts.max_shapes.empty())
+    return build_dynamic_plan([&](ir::Graph* g) { return import_onnx_file(onnx_path, g); }, opts, out)
+        .with_context("model '" + onnx_path + "'");
   if (needs_precision_search(opts)) {
     auto build = [&](const BuildOptions& o, Plan* p) {
       ir::Graph g;
@@ -116,6 +104,8 @@ Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& op
 
 Status build_plan_from_bytes(const std::string& model_bytes, const std::string& base_dir,
                              const BuildOptions& opts, Plan* out) {
+  if (!opts.min_shapes.empty() || !opts.max_shapes.empty())
+    return build_dynamic_plan([&](ir::Graph* g) { return import_onnx_bytes(model_bytes, base_dir, g); }, opts, out);
   if (needs_precision_search(opts)) {
     auto build = [&](const BuildOptions& o, Plan* p) { return build_plan_from_bytes(model_bytes, base_dir, o, p); };
     return build_with_precision_search(build, opts, out);

@@ -21,6 +21,9 @@ struct BuildOptions {
   std::string device = "auto";
   PartitionOptions partition;             // --partition, --cpu-nodes, --transfer-gbps
   std::map<std::string, Shape> shapes;    // --shapes NAME=DIMS for dynamic input dims
+  // --min-shapes / --max-shapes NAME=DIMS: the range of a dynamic input (see
+  // compiler/plan/dynamic_shapes.h); --shapes then names the point the build optimizes for.
+  std::map<std::string, Shape> min_shapes, max_shapes;
   bool fuse = true;                       // --no-fuse turns fusion passes off
   // --freeze NAME=FILE.npy: inputs whose values are fixed at build time and become constants
   // (like TensorRT's shape tensors: a Reshape's target shape fed as a model input, say).
@@ -53,8 +56,6 @@ struct BuildOptions {
 // device; at most one OpenCL device per plan.
 Status resolve_build_device(const std::string& spec, ResolvedDevice* out);
 
-// Parses "1x3x224x224" (also "1,3,224,224"); "scalar" or "" for rank 0.
-Status parse_dims(const std::string& text, Shape* out);
 // Parses one --shapes argument "NAME=DIMS" (split at the last '=': names may contain ':' or '=').
 Status parse_shape_arg(const std::string& arg, std::string* name, Shape* dims);
 

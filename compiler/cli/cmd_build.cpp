@@ -26,7 +26,11 @@ static const char* kBuildHelp =
     "  --transfer-gbps X        host<->device bandwidth the cost model assumes (default: 12 for\n"
     "                           GPUs, 8 for CPU OpenCL devices)\n"
     "  --shapes NAME=DIMS       fix a dynamic input shape, e.g. --shapes input=1x3x224x224\n"
-    "                           (repeatable; NAME may contain ':')\n"
+    "                           (repeatable; NAME may contain ':'); with a range below, the point\n"
+    "                           the plan is tuned for (default: the max)\n"
+    "  --min-shapes NAME=DIMS   smallest and largest shape of a dynamic input: the plan runs any\n"
+    "  --max-shapes NAME=DIMS   shape in between without rebuilding (memory planned at the max;\n"
+    "                           dims named alike by the model's dim_params move together)\n"
     "  --freeze NAME=FILE.npy   fix an input's value at build time (it becomes a constant); for\n"
     "                           inputs that carry shapes, e.g. a Reshape target fed as an input\n"
     "  --precision P            fp32 (default), int8, fp8 (E4M3FN) or fp8-e5m2: Conv, MatMul and\n"
@@ -54,7 +58,8 @@ static const char* kBuildHelp =
 int cmd_build(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
-                          {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true}, {"--freeze", "", true, true},
+                          {{"--output", "-o"}, {"--device", ""}, {"--shapes", "", true, true}, {"--min-shapes", "", true, true},
+                           {"--max-shapes", "", true, true}, {"--freeze", "", true, true},
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
@@ -118,6 +123,14 @@ int cmd_build(int argc, char** argv) {
     if (!st) return fail("build", st.message());
     opts.shapes[name] = dims;
   }
+  for (const char* flag : {"--min-shapes", "--max-shapes"})
+    for (const std::string& s : args.all(flag)) {
+      std::string name;
+      Shape dims;
+      st = parse_shape_arg(s, &name, &dims);
+      if (!st) return fail("build", std::string(flag) + ": " + st.message());
+      (flag[2] == 'm' && flag[3] == 'i' ? opts.min_shapes : opts.max_shapes)[name] = dims;
+    }
   for (const std::string& s : args.all("--freeze")) {
     std::string name, path;
     st = split_name_value(s, "--freeze", &name, &path);
@@ -134,9 +147,13 @@ int cmd_build(int argc, char** argv) {
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   size_t on_cl = 0;
   for (const PlanNode& n : plan.nodes) on_cl += n.backend == Backend::kOpenCL;
-  std::printf("built %s: %zu nodes (%zu opencl, %zu cpu), %zu weight bytes, target %s '%s', %.0f ms\n",
+  std::string dynamic;
+  for (const DynVar& v : plan.dyn_vars)
+    dynamic += (dynamic.empty() ? ", dynamic " : ", ") + v.name + " in [" + std::to_string(v.min) + ", " +
+               std::to_string(v.max) + "]";
+  std::printf("built %s: %zu nodes (%zu opencl, %zu cpu), %zu weight bytes, target %s '%s'%s, %.0f ms\n",
               out.c_str(), plan.nodes.size(), on_cl, plan.nodes.size() - on_cl, plan.weights.size(),
-              plan.target.kind.c_str(), plan.target.name.c_str(), ms);
+              plan.target.kind.c_str(), plan.target.name.c_str(), dynamic.c_str(), ms);
   return 0;
 }
 

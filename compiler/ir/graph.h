@@ -29,6 +29,8 @@ struct Value {
   DType dtype = DType::kUndefined;
   Shape shape;
   bool has_shape = false;
+  // Graph inputs: each dim's ONNX dim_param ("" if none); dynamic dims sharing a name are one.
+  std::vector<std::string> dim_names;
   std::shared_ptr<const HostTensor> constant;  // contents, when known at build time
   Node* producer = nullptr;
   bool is_graph_input = false;

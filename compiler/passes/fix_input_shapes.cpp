@@ -46,7 +46,7 @@ Status run_fix_input_shapes(ir::Graph& g, const PassContext& ctx) {
           for (size_t i = 0; i < in->shape.size(); ++i)
             s += (i ? "x" : "") + (in->shape[i] < 0 ? std::string("?") : std::to_string(in->shape[i]));
           return s;
-        }() + "); fix it with --shapes " + in->name + "=DIMS");
+        }() + "); fix it with --shapes " + in->name + "=DIMS, or give its range with --min-shapes/--max-shapes");
     if (!dtype_is_storable(in->dtype))
       return unsupported("input '" + in->name + "' has dtype " + dtype_name(in->dtype) +
                          ", which kiln does not support");

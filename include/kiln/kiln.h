@@ -103,6 +103,11 @@ KILN_API int32_t kiln_plan_num_outputs(const kiln_plan* plan);
 /* Fills *info for input/output `index`; KILN_ERROR_INVALID_ARGUMENT when out of range. */
 KILN_API kiln_status kiln_plan_input_info(const kiln_plan* plan, int32_t index, kiln_tensor_info* info);
 KILN_API kiln_status kiln_plan_output_info(const kiln_plan* plan, int32_t index, kiln_tensor_info* info);
+/* Shape range of input `index`: min_dims and max_dims (KILN_MAX_RANK entries each) receive its
+ * smallest and largest dims. Equal for a static plan; a plan built with --min-shapes/--max-shapes
+ * runs any shape in between (kiln_context_set_input_shape). kiln_plan_input_info and
+ * kiln_plan_output_info report the max shapes. */
+KILN_API kiln_status kiln_plan_input_range(const kiln_plan* plan, int32_t index, int64_t* min_dims, int64_t* max_dims);
 /* Name of the device the plan was built for (owned by the plan). */
 KILN_API const char* kiln_plan_target_device(const kiln_plan* plan);
 
@@ -115,15 +120,27 @@ KILN_API kiln_status kiln_context_create(const kiln_plan* plan, const char* devi
 /* Waits for the context's enqueued inferences, then frees it. */
 KILN_API void kiln_context_release(kiln_context* ctx);
 
-/* Binds caller memory for input `name`: `dtype`, `rank` and `dims` must equal the plan's input
- * exactly (no implicit casts or reshapes) and `size_bytes` must equal its size. The memory is
- * borrowed, not copied: it must stay valid and unchanged until the next kiln_context_run
- * returns. Rebinding replaces the previous binding. */
+/* Dynamic plans: sets the shape of input `name` (dims within kiln_plan_input_range) and
+ * recomputes every shape of the context; nothing is reallocated or recompiled for the plan
+ * (an OpenCL kernel specialised on a layout may compile once per new layout). A dim outside the
+ * range, or another rank, is KILN_ERROR_INVALID_ARGUMENT naming the dim and the range. Waits for
+ * the context's enqueued inferences first. Outputs must then be (re)bound with the sizes that
+ * kiln_context_output_info reports. */
+KILN_API kiln_status kiln_context_set_input_shape(kiln_context* ctx, const char* name, const int64_t* dims,
+                                                  int32_t rank);
+/* Input/output `index` at the context's current shapes (the max shapes until reshaped). */
+KILN_API kiln_status kiln_context_input_info(const kiln_context* ctx, int32_t index, kiln_tensor_info* info);
+KILN_API kiln_status kiln_context_output_info(const kiln_context* ctx, int32_t index, kiln_tensor_info* info);
+/* Binds caller memory for input `name`: `dtype` must equal the plan's input, `rank` and `dims`
+ * the context's current shape of it, or, for a dynamic plan, another shape in its range (the
+ * context is then reshaped as by kiln_context_set_input_shape); no implicit casts. `size_bytes`
+ * must equal its size. The memory is borrowed, not copied: it must stay valid and unchanged
+ * until the next kiln_context_run returns. Rebinding replaces the previous binding. */
 KILN_API kiln_status kiln_context_bind_input(kiln_context* ctx, const char* name, int32_t dtype,
                                              const int64_t* dims, int32_t rank, const void* data,
                                              size_t size_bytes);
 /* Binds caller memory that kiln_context_run fills with output `name`; `size_bytes` must equal
- * the output's size. Borrowed like inputs. */
+ * the output's size at the context's current shapes. Borrowed like inputs. */
 KILN_API kiln_status kiln_context_bind_output(kiln_context* ctx, const char* name, void* data,
                                               size_t size_bytes);
 /* Runs one inference synchronously: every input and output must be bound. On failure the

@@ -64,6 +64,21 @@ class ContextHandle {
     check(kiln_context_bind_output(c_.get(), info.name, data, info.size_bytes));
   }
   void run() { check(kiln_context_run(c_.get())); }
+  // Dynamic plans: reshapes the context (see kiln_context_set_input_shape).
+  void set_input_shape(const std::string& name, const std::vector<int64_t>& dims) {
+    check(kiln_context_set_input_shape(c_.get(), name.c_str(), dims.data(), static_cast<int32_t>(dims.size())));
+  }
+  // Inputs and outputs at the context's current shapes.
+  std::vector<kiln_tensor_info> inputs() const {
+    std::vector<kiln_tensor_info> v(kiln_plan_num_inputs(plan_.get()));
+    for (int32_t i = 0; i < static_cast<int32_t>(v.size()); ++i) check(kiln_context_input_info(get(), i, &v[i]));
+    return v;
+  }
+  std::vector<kiln_tensor_info> outputs() const {
+    std::vector<kiln_tensor_info> v(kiln_plan_num_outputs(plan_.get()));
+    for (int32_t i = 0; i < static_cast<int32_t>(v.size()); ++i) check(kiln_context_output_info(get(), i, &v[i]));
+    return v;
+  }
   kiln_context* get() const { return c_.get(); }
 
  private:

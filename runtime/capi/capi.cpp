@@ -41,14 +41,20 @@ kiln_status guarded(F&& f) {
   }
 }
 
-kiln::Status fill_info(const kiln::Plan& p, int32_t tensor, kiln_tensor_info* info) {
+// `shape` and `bytes`: the tensor's in a context (dynamic plans), else the plan's.
+kiln::Status fill_info(const kiln::Plan& p, int32_t tensor, kiln_tensor_info* info,
+                       const kiln::Shape* shape = nullptr, uint64_t bytes = 0) {
   const kiln::PlanTensor& t = p.tensors[tensor];
-  if (t.shape.size() > KILN_MAX_RANK) return kiln::unsupported("tensor rank above KILN_MAX_RANK");
+  if (!shape) {
+    shape = &t.shape;
+    bytes = t.bytes();
+  }
+  if (shape->size() > KILN_MAX_RANK) return kiln::unsupported("tensor rank above KILN_MAX_RANK");
   info->name = t.name.c_str();
   info->dtype = static_cast<int32_t>(t.dtype);
-  info->rank = static_cast<int32_t>(t.shape.size());
-  for (size_t i = 0; i < t.shape.size(); ++i) info->dims[i] = t.shape[i];
-  info->size_bytes = t.bytes();
+  info->rank = static_cast<int32_t>(shape->size());
+  for (size_t i = 0; i < shape->size(); ++i) info->dims[i] = (*shape)[i];
+  info->size_bytes = bytes;
   return kiln::Status::ok();
 }
 }  // namespace
@@ -126,6 +132,22 @@ kiln_status kiln_plan_output_info(const kiln_plan* plan, int32_t index, kiln_ten
   });
 }
 
+kiln_status kiln_plan_input_range(const kiln_plan* plan, int32_t index, int64_t* min_dims, int64_t* max_dims) {
+  return guarded([&] {
+    if (!plan || !min_dims || !max_dims) return kiln::invalid_argument("kiln_plan_input_range: NULL argument");
+    if (index < 0 || index >= kiln_plan_num_inputs(plan))
+      return kiln::invalid_argument("input index " + std::to_string(index) + " out of range");
+    const kiln::Plan& p = *plan->plan;
+    const int32_t t = p.inputs[index];
+    const kiln::Shape& s = p.tensors[t].shape;
+    if (s.size() > KILN_MAX_RANK) return kiln::unsupported("tensor rank above KILN_MAX_RANK");
+    for (size_t d = 0; d < s.size(); ++d) min_dims[d] = max_dims[d] = s[d];
+    for (const kiln::DynInputDim& di : p.dyn_inputs)
+      if (di.tensor == t) min_dims[di.dim] = p.dyn_vars[di.var].min;
+    return kiln::Status::ok();
+  });
+}
+
 const char* kiln_plan_target_device(const kiln_plan* plan) {
   return plan ? plan->plan->target.name.c_str() : "";
 }
@@ -153,6 +175,36 @@ kiln_status kiln_context_bind_input(kiln_context* ctx, const char* name, int32_t
       return kiln::invalid_argument("kiln_context_bind_input: bad argument");
     kiln::Shape shape(dims, dims + rank);
     return ctx->ctx->bind_input(name, static_cast<kiln::DType>(dtype), shape, data, size_bytes);
+  });
+}
+
+kiln_status kiln_context_set_input_shape(kiln_context* ctx, const char* name, const int64_t* dims, int32_t rank) {
+  return guarded([&] {
+    if (!ctx || !name || (rank > 0 && !dims) || rank < 0 || rank > KILN_MAX_RANK)
+      return kiln::invalid_argument("kiln_context_set_input_shape: bad argument");
+    return ctx->ctx->set_input_shape(name, kiln::Shape(dims, dims + rank));
+  });
+}
+
+kiln_status kiln_context_input_info(const kiln_context* ctx, int32_t index, kiln_tensor_info* info) {
+  return guarded([&] {
+    if (!ctx || !info) return kiln::invalid_argument("kiln_context_input_info: NULL argument");
+    const kiln::Plan& p = ctx->ctx->plan();
+    if (index < 0 || index >= static_cast<int32_t>(p.inputs.size()))
+      return kiln::invalid_argument("input index " + std::to_string(index) + " out of range");
+    const int32_t t = p.inputs[index];
+    return fill_info(p, t, info, &ctx->ctx->tensor_shape(t), ctx->ctx->tensor_bytes(t));
+  });
+}
+
+kiln_status kiln_context_output_info(const kiln_context* ctx, int32_t index, kiln_tensor_info* info) {
+  return guarded([&] {
+    if (!ctx || !info) return kiln::invalid_argument("kiln_context_output_info: NULL argument");
+    const kiln::Plan& p = ctx->ctx->plan();
+    if (index < 0 || index >= static_cast<int32_t>(p.outputs.size()))
+      return kiln::invalid_argument("output index " + std::to_string(index) + " out of range");
+    const int32_t t = p.outputs[index];
+    return fill_info(p, t, info, &ctx->ctx->tensor_shape(t), ctx->ctx->tensor_bytes(t));
   });
 }
 

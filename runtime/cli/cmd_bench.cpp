@@ -19,6 +19,8 @@ static const char* kBenchHelp =
     "Measures latency and throughput like trtexec: inputs are random unless given; each of the\n"
     "--concurrency execution contexts (sharing the plan's weights) keeps one inference in flight.\n"
     "  -i, --input NAME=FILE    input from a .npy file\n"
+    "  --shapes NAME=DIMS       random input of this shape (a plan built with --min-shapes/\n"
+    "                           --max-shapes runs any shape in its range; default: the max)\n"
     "  --device D               cpu | opencl | opencl:N | auto (default auto)\n"
     "  --warmup-ms N            warm-up time before measuring (default 200)\n"
     "  --duration-s N           measure for N seconds (default 3)\n"
@@ -72,7 +74,7 @@ std::string stats_json(const Stats& s) {
 int cmd_bench(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
-                          {{"--input", "-i", true, true}, {"--device", ""}, {"--warmup-ms", ""}, {"--duration-s", ""},
+                          {{"--input", "-i", true, true}, {"--shapes", "", true, true}, {"--device", ""}, {"--warmup-ms", ""}, {"--duration-s", ""},
                            {"--iterations", ""}, {"--concurrency", ""}, {"--json", ""}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("bench", st.message());
@@ -94,7 +96,7 @@ int cmd_bench(int argc, char** argv) {
 
   PlanSession s;
   st = s.load(args.positional()[0]);
-  if (st) st = s.prepare_inputs(args.all("--input"));
+  if (st) st = s.prepare_inputs(args.all("--input"), args.all("--shapes"));
   if (!st) return fail("bench", st.message());
   const std::string device = args.get("--device", "auto");
   std::vector<std::unique_ptr<ExecutionContext>> ctxs(concurrency);

@@ -2,6 +2,7 @@
 #include <fstream>
 #include <algorithm>
 #include <iterator>
+#include <map>
 
 #include "runtime/cli/args.h"
 #include "runtime/cli/verbs.h"
@@ -11,8 +12,51 @@
 namespace kiln::cli {
 
 namespace {
-std::string tensor_line(const PlanTensor& t) {
-  return t.name + "  " + dtype_name(t.dtype) + " " + shape_str(t.shape);
+// A dynamic plan's expression in the variables themselves: sum_S b_S prod_{i in S} (v_i - min_i)
+// expanded into monomials, e.g. "B*S" or "2*S+1".
+std::string expr_text(const Plan& p, const DynExpr& e) {
+  std::map<uint32_t, int64_t> mono;
+  for (const DynTerm& t : e.terms)
+    for (uint32_t T = t.vars;; T = (T - 1) & t.vars) {
+      int64_t c = t.coef;
+      for (size_t i = 0; i < p.dyn_vars.size(); ++i)
+        if ((t.vars & ~T) >> i & 1) c *= -p.dyn_vars[i].min;
+      mono[T] += c;
+      if (T == 0) break;
+    }
+  std::string out;
+  for (auto it = mono.rbegin(); it != mono.rend(); ++it) {
+    if (it->second == 0) continue;
+    std::string vars;
+    for (size_t i = 0; i < p.dyn_vars.size(); ++i)
+      if (it->first >> i & 1) vars += (vars.empty() ? "" : "*") + p.dyn_vars[i].name;
+    const int64_t c = it->second;
+    std::string term = vars.empty() ? std::to_string(c < 0 ? -c : c)
+                                    : ((c == 1 || c == -1) ? vars : std::to_string(c < 0 ? -c : c) + "*" + vars);
+    out += out.empty() ? (c < 0 ? "-" : "") + term : (c < 0 ? "-" : "+") + term;
+  }
+  return out.empty() ? "0" : out;
+}
+
+// "1x3x224x224"; a dynamic plan's varying dims as their expressions, e.g. "Bx(S+1)x16".
+std::string shape_text(const Plan& p, int32_t t) {
+  const Shape& s = p.tensors[t].shape;
+  if (!p.is_dynamic() || s.empty()) return shape_str(s);
+  std::string out;
+  for (size_t d = 0; d < s.size(); ++d) {
+    std::string dim = std::to_string(s[d]);
+    for (const DynExpr& e : p.dyn_exprs)
+      if (e.target == DynTarget::kTensorDim && e.index == t && e.pos == d) {
+        dim = expr_text(p, e);
+        if (dim.find_first_of("+-*") != std::string::npos) dim = "(" + dim + ")";
+      }
+    out += (d ? "x" : "") + dim;
+  }
+  return out;
+}
+
+std::string tensor_line(const Plan& p, int32_t t) {
+  return p.tensors[t].name + "  " + dtype_name(p.tensors[t].dtype) + " " + shape_text(p, t);
 }
 std::string human_bytes(uint64_t b) {
   char buf[32];
@@ -46,7 +90,8 @@ int cmd_inspect(int argc, char** argv) {
   if (args.has("--help")) {
     std::puts("usage: kiln inspect PLAN\n\nPrints a plan's format version, target device, inputs, outputs, "
               "segments with their transfers, every node with its backend and kernel, fused groups and "
-              "weight bytes.");
+              "weight bytes; for a plan built with --min-shapes/--max-shapes, each dynamic dim's range and "
+              "every shape-dependent dim and attribute as a formula of them (shapes shown are the max).");
     return 0;
   }
   if (args.positional().size() != 1) return fail("inspect", "expected one PLAN argument (see --help)");
@@ -61,8 +106,13 @@ int cmd_inspect(int argc, char** argv) {
   std::printf("plan: %s\n", path.c_str());
   std::printf("format version: %u (written by %s)\n", p.format_version, p.writer_version.c_str());
   std::printf("model: %s\n", p.model_name.empty() ? "(unnamed)" : p.model_name.c_str());
-  std::printf("target device: %s '%s'%s%s\n", p.target.kind.c_str(), p.target.name.c_str(),
-              p.target.driver_version.empty() ? "" : ", driver ", p.target.driver_version.c_str());
+  std::printf("target device: %s '%s'%s%s%s\n", p.target.kind.c_str(), p.target.name.c_str(),
+              p.target.driver_version.empty() ? "" : ", driver ", p.target.driver_version.c_str(),
+              p.target.kind != "opencl"         ? ""
+              : p.target.device_type & 4        ? ", type gpu"
+              : p.target.device_type & 8        ? ", type accelerator"
+              : p.target.device_type & 2        ? ", type cpu"
+                                                : ", type other");
   std::string caps;
   for (const auto& c : p.required_caps) caps += (caps.empty() ? "" : ", ") + c;
   std::printf("required capabilities: %s\n", caps.empty() ? "(none)" : caps.c_str());
@@ -74,14 +124,35 @@ int cmd_inspect(int argc, char** argv) {
     for (const PlanNode& n : p.nodes) backends.push_back(n.backend);
     const ArenaPlan host = plan_arena(p, backends, Backend::kCpu, 64);
     const SharedBuffersPlan dev = plan_shared_buffers(p, backends, Backend::kOpenCL, 256);
-    std::printf("peak activation memory: host %s (%s without reuse), device %s in %zu buffers (%s without reuse)\n",
-                human_bytes(host.size).c_str(), human_bytes(host.unplanned).c_str(), human_bytes(dev.total).c_str(),
-                dev.sizes.size(), human_bytes(dev.unplanned).c_str());
+    const ArenaPlan host_copy = plan_arena(p, backends, Backend::kCpu, 64, false);
+    const SharedBuffersPlan dev_copy = plan_shared_buffers(p, backends, Backend::kOpenCL, 256, false);
+    std::printf("peak activation memory%s: host %s (%s without in-place ops, %s without reuse), device %s in %zu "
+                "buffers (%s without in-place ops, %s without reuse)\n",
+                p.is_dynamic() ? " (at the max shapes)" : "", human_bytes(host.size).c_str(),
+                human_bytes(host_copy.size).c_str(), human_bytes(host.unplanned).c_str(), human_bytes(dev.total).c_str(),
+                dev.sizes.size(), human_bytes(dev_copy.total).c_str(), human_bytes(dev.unplanned).c_str());
+    size_t aliases = 0;
+    for (Backend b : {Backend::kCpu, Backend::kOpenCL}) {
+      const std::vector<int32_t> root = in_place_roots(p, backends, b);
+      for (size_t t = 0; t < root.size(); ++t) aliases += root[t] != static_cast<int32_t>(t);
+    }
+    std::printf("in-place outputs: %zu possible (an output written over an input that dies there; kept where it lowers the peak)\n", aliases);
+  }
+  if (p.is_dynamic()) {
+    std::printf("\ndynamic dims (%zu shape-dependent dims and attributes):\n", p.dyn_exprs.size());
+    for (size_t v = 0; v < p.dyn_vars.size(); ++v) {
+      std::string where;
+      for (const DynInputDim& d : p.dyn_inputs)
+        if (d.var == v) where += (where.empty() ? "" : ", ") + p.tensors[d.tensor].name + "[" + std::to_string(d.dim) + "]";
+      const DynVar& dv = p.dyn_vars[v];
+      std::printf("  %s in [%lld, %lld], tuned for %lld: %s\n", dv.name.c_str(), static_cast<long long>(dv.min),
+                  static_cast<long long>(dv.max), static_cast<long long>(dv.opt), where.c_str());
+    }
   }
   std::printf("\ninputs:\n");
-  for (int32_t t : p.inputs) std::printf("  %s\n", tensor_line(p.tensors[t]).c_str());
+  for (int32_t t : p.inputs) std::printf("  %s\n", tensor_line(p, t).c_str());
   std::printf("outputs:\n");
-  for (int32_t t : p.outputs) std::printf("  %s\n", tensor_line(p.tensors[t]).c_str());
+  for (int32_t t : p.outputs) std::printf("  %s\n", tensor_line(p, t).c_str());
 
   std::printf("\nsegments:\n");
   for (size_t s = 0; s < p.segments.size(); ++s) {
@@ -101,9 +172,14 @@ int cmd_inspect(int argc, char** argv) {
                 backend_name(n.backend), n.kernel.c_str(), node_precision(p, n).c_str());
     std::string ins, outs;
     for (int32_t t : n.inputs) ins += (ins.empty() ? "" : ", ") + (t < 0 ? std::string("-") : p.tensors[t].name);
-    for (int32_t t : n.outputs) outs += (outs.empty() ? "" : ", ") + p.tensors[t].name + " " + shape_str(p.tensors[t].shape);
+    for (int32_t t : n.outputs) outs += (outs.empty() ? "" : ", ") + p.tensors[t].name + " " + shape_text(p, t);
     std::printf("       in: %s\n       out: %s\n", ins.c_str(), outs.c_str());
     if (!n.attrs.empty()) std::printf("       attrs: %s\n", n.attrs.to_string().c_str());
+    for (const DynExpr& e : p.dyn_exprs)
+      if (e.target != DynTarget::kTensorDim && e.index == static_cast<int32_t>(i))
+        std::printf("       dynamic: %s%s = %s\n", e.attr.c_str(),
+                    e.target == DynTarget::kAttrInts ? ("[" + std::to_string(e.pos) + "]").c_str() : "",
+                    expr_text(p, e).c_str());
     if (n.fused.size() > 1) {
       ++fused_groups;
       std::string names;

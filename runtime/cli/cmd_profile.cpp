@@ -21,6 +21,8 @@ static const char* kProfileHelp =
     "per host<->device transfer, with achieved GB/s and GFLOP/s and whether the node is memory-\n"
     "or compute-bound (arithmetic intensity above 10 FLOP/byte counts as compute-bound).\n"
     "  -i, --input NAME=FILE    input from a .npy file (random values for inputs not given)\n"
+    "  --shapes NAME=DIMS       random input of this shape (a plan built with --min-shapes/\n"
+    "                           --max-shapes runs any shape in its range; default: the max)\n"
     "  --device D               cpu | opencl | opencl:N | auto (default auto)\n"
     "  --iterations N           profiled runs after one warm-up run (default 10)\n"
     "  --concurrency N          run N contexts of the plan at once (inferences in flight); the\n"
@@ -101,7 +103,7 @@ Status write_trace(const std::string& path, const Plan& plan, const std::vector<
 int cmd_profile(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
-                          {{"--input", "-i", true, true}, {"--device", ""}, {"--iterations", ""}, {"--trace", ""}, {"--concurrency", ""},
+                          {{"--input", "-i", true, true}, {"--shapes", "", true, true}, {"--device", ""}, {"--iterations", ""}, {"--trace", ""}, {"--concurrency", ""},
                            {"--help", "-h", false}},
                           &args);
   if (!st) return fail("profile", st.message());
@@ -118,7 +120,7 @@ int cmd_profile(int argc, char** argv) {
 
   PlanSession s;
   st = s.load(args.positional()[0]);
-  if (st) st = s.prepare_inputs(args.all("--input"));
+  if (st) st = s.prepare_inputs(args.all("--input"), args.all("--shapes"));
   std::vector<std::unique_ptr<ExecutionContext>> ctxs(concurrency);
   std::vector<std::vector<HostTensor>> outputs(concurrency);
   std::vector<Profiler> profs(concurrency);
@@ -150,7 +152,11 @@ int cmd_profile(int argc, char** argv) {
   const ExecutionContext* ctx = ctxs[0].get();
   iterations *= concurrency;
 
-  const Plan& plan = *s.plan;
+  // FLOPs and bytes at the shapes that ran (a dynamic plan stores its max shapes).
+  Plan plan;
+  plan.tensors = s.plan->tensors;
+  plan.nodes = s.plan->nodes;
+  for (size_t t = 0; t < plan.tensors.size(); ++t) plan.tensors[t].shape = ctx->tensor_shape(static_cast<int32_t>(t));
   std::map<std::string, Row> rows;
   std::vector<std::string> order;
   double total_ms = 0;

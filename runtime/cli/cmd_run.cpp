@@ -17,6 +17,7 @@ static const char* kRunHelp =
     "usage: kiln run PLAN -i NAME=FILE.npy [-i ...] -o OUTDIR [options]\n"
     "\n"
     "Runs a plan and writes OUTDIR/<output name>.npy for every output ('/' in a name becomes '_').\n"
+    "A plan built with --min-shapes/--max-shapes takes inputs of any shape in its range.\n"
     "  -i, --input NAME=FILE    input tensor from a .npy file (repeat for each input)\n"
     "  -o, --output OUTDIR      folder for the outputs (created if missing)\n"
     "  --device D               cpu | opencl | opencl:N | auto (default: auto)\n"
@@ -86,7 +87,8 @@ int cmd_run(int argc, char** argv) {
       for (const kiln_tensor_info& info : plan.inputs()) known |= name == info.name;
       if (!known) return fail("run", "the plan has no input named '" + name + "'");
     }
-    std::vector<kiln_tensor_info> outs = plan.outputs();
+    // After the inputs: a dynamic plan's outputs take the shapes the inputs were bound with.
+    std::vector<kiln_tensor_info> outs = ctx.outputs();
     std::vector<HostTensor> results;
     for (const kiln_tensor_info& info : outs) {
       results.emplace_back(static_cast<DType>(info.dtype), Shape(info.dims, info.dims + info.rank));

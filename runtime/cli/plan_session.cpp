@@ -20,7 +20,16 @@ Status PlanSession::load(const std::string& path) {
   return Status::ok();
 }
 
-Status PlanSession::prepare_inputs(const std::vector<std::string>& specs) {
+Status PlanSession::prepare_inputs(const std::vector<std::string>& specs, const std::vector<std::string>& shapes) {
+  std::map<std::string, Shape> shape_of;
+  for (const std::string& spec : shapes) {
+    std::string name, dims;
+    KILN_TRY(split_name_value(spec, "--shapes", &name, &dims));
+    bool known = false;
+    for (int32_t t : plan->inputs) known |= plan->tensors[t].name == name;
+    if (!known) return not_found("--shapes " + spec + ": the plan has no input named '" + name + "'");
+    KILN_TRY_CTX(parse_dims(dims, &shape_of[name]), "--shapes " + spec);
+  }
   for (const std::string& spec : specs) {
     std::string name, path;
     KILN_TRY(split_name_value(spec, "-i", &name, &path));
@@ -35,7 +44,8 @@ Status PlanSession::prepare_inputs(const std::vector<std::string>& specs) {
   for (int32_t t : plan->inputs) {
     const PlanTensor& pt = plan->tensors[t];
     if (inputs.count(pt.name)) continue;
-    HostTensor h(pt.dtype, pt.shape);
+    auto given = shape_of.find(pt.name);
+    HostTensor h(pt.dtype, given == shape_of.end() ? pt.shape : given->second);
     for (int64_t i = 0; i < h.numel(); ++i) {
       switch (pt.dtype) {
         case DType::kFloat32: h.as<float>()[i] = uf(rng); break;
@@ -58,9 +68,10 @@ Status PlanSession::open_context(const std::string& device, std::unique_ptr<Exec
     KILN_TRY((*ctx)->bind_input(name, t.dtype(), t.shape(), t.data(), t.size_bytes()));
   outputs->clear();
   outputs->reserve(plan->outputs.size());
+  // After the inputs: a dynamic plan's outputs take the shapes the inputs were bound with.
   for (int32_t t : plan->outputs) {
     const PlanTensor& pt = plan->tensors[t];
-    outputs->emplace_back(pt.dtype, pt.shape);
+    outputs->emplace_back(pt.dtype, (*ctx)->tensor_shape(t));
     KILN_TRY((*ctx)->bind_output(pt.name, outputs->back().data(), outputs->back().size_bytes()));
   }
   return Status::ok();

@@ -18,8 +18,9 @@ struct PlanSession {
 
   Status load(const std::string& path);
   // `specs` are NAME=FILE.npy; inputs not given get random values (floats uniform in [-1,1),
-  // integers in [0,3], bools 0/1) from a fixed seed.
-  Status prepare_inputs(const std::vector<std::string>& specs);
+  // integers in [0,3], bools 0/1) from a fixed seed, of the plan's (max) shape or the one
+  // `shapes` (NAME=DIMS, for dynamic plans) gives.
+  Status prepare_inputs(const std::vector<std::string>& specs, const std::vector<std::string>& shapes = {});
   // A context on `device` with every input bound and every output bound to `outputs`.
   Status open_context(const std::string& device, std::unique_ptr<ExecutionContext>* ctx,
                       std::vector<HostTensor>* outputs, std::string* notice) const;

@@ -25,6 +25,11 @@ class Attributes {
   void set(const std::string& name, AttrValue v) { values_[name] = std::move(v); }
   void erase(const std::string& name) { values_.erase(name); }
   const std::map<std::string, AttrValue>& all() const { return values_; }
+  // In-place access (reshaping a dynamic plan's context rewrites integers without allocating).
+  AttrValue* find_mutable(const std::string& name) {
+    auto it = values_.find(name);
+    return it == values_.end() ? nullptr : &it->second;
+  }
   bool empty() const { return values_.empty(); }
 
   // Typed getters with the ONNX default when the attribute is absent. A present attribute of

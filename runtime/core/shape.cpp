@@ -48,4 +48,20 @@ Status normalize_axis(int64_t axis, int64_t rank, int64_t* out) {
   return Status::ok();
 }
 
+Status parse_dims(const std::string& text, Shape* out) {
+  out->clear();
+  if (text.empty() || text == "scalar") return Status::ok();
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find_first_of("x,", pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string d = text.substr(pos, end - pos);
+    if (d.empty() || d.size() > 12 || d.find_first_not_of("0123456789") != std::string::npos)
+      return invalid_argument("bad dims '" + text + "': expected numbers separated by 'x', e.g. 1x3x224x224");
+    out->push_back(std::stoll(d));
+    pos = end + 1;
+  }
+  return Status::ok();
+}
+
 }  // namespace kiln

@@ -26,6 +26,9 @@ inline std::vector<int64_t> shape_strides(const Shape& s) {
 // "1x3x224x224"; "scalar" for rank 0.
 std::string shape_str(const Shape& s);
 
+// Parses "1x3x224x224" (also "1,3,224,224"); "scalar" or "" for rank 0 (--shapes values).
+Status parse_dims(const std::string& text, Shape* out);
+
 // Numpy/ONNX multidirectional broadcasting of two shapes.
 Status broadcast_shapes(const Shape& a, const Shape& b, Shape* out);
 

@@ -54,6 +54,7 @@ std::vector<ClDeviceInfo> enumerate() {
       info.base_addr_align = std::max<uint64_t>(device_val<cl_uint>(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN) / 8, 64);
       DeviceCaps& c = info.caps;
       c.kind = "opencl";
+      c.device_type = info.type;
       c.name = device_str(d, CL_DEVICE_NAME);
       c.vendor = device_str(d, CL_DEVICE_VENDOR);
       c.driver_version = device_str(d, CL_DRIVER_VERSION);

@@ -77,6 +77,10 @@ Status ExecutionContext::init() {
   const Plan& p = *plan_;
   const char* sync = std::getenv("KILN_SYNC");
   sync_each_node_ = sync && *sync && std::string(sync) != "0";
+  // KILN_NO_INPLACE=1: every activation gets memory of its own (to rule the in-place rule out
+  // when debugging; tests compare results both ways).
+  const char* no_inplace = std::getenv("KILN_NO_INPLACE");
+  const bool in_place = !(no_inplace && *no_inplace && std::string(no_inplace) != "0");
   const size_t nt = p.tensors.size();
   // Before anything reads a node's operands (the partitioner's supports() checks included).
   for (const PlanNode& n : p.nodes) KILN_TRY(check_node_operands(n));
@@ -86,6 +90,19 @@ Status ExecutionContext::init() {
   output_ptr_.assign(nt, nullptr);
   on_host_.assign(nt, 0);
   on_dev_.assign(nt, 0);
+  shape_.resize(nt);
+  bytes_.resize(nt);
+  for (size_t t = 0; t < nt; ++t) {
+    shape_[t] = p.tensors[t].shape;
+    bytes_[t] = p.tensors[t].bytes();
+  }
+  bound_shape_ = shape_;
+  bound_bytes_.assign(nt, 0);
+  if (p.is_dynamic()) {
+    dyn_nodes_ = p.nodes;
+    expr_values_.resize(p.dyn_exprs.size());
+    for (const DynVar& v : p.dyn_vars) vars_.push_back(v.max);
+  }
 
   // Every kernel must exist before the first run, so a plan from a newer writer fails here.
   for (size_t i = 0; i < p.nodes.size(); ++i) {
@@ -98,7 +115,7 @@ Status ExecutionContext::init() {
   }
 
   constexpr uint64_t kHostAlign = 64;
-  const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign);
+  const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign, in_place);
   host_offset_ = host.offset;
   host_arena_bytes_ = host.size;
   if (host.size) {
@@ -116,7 +133,7 @@ Status ExecutionContext::init() {
   KILN_TRY(DeviceWeights::get(plan_, device_.opencl_index, backends_, &weights_));
   // Device activations: whole buffers shared by tensors with disjoint lifetimes (no
   // sub-buffers, see plan_shared_buffers).
-  const SharedBuffersPlan devp = plan_shared_buffers(p, backends_, Backend::kOpenCL, dev.base_addr_align);
+  const SharedBuffersPlan devp = plan_shared_buffers(p, backends_, Backend::kOpenCL, dev.base_addr_align, in_place);
   dev_arena_bytes_ = devp.total;
   dev_buffers_.assign(devp.sizes.size(), nullptr);
   for (size_t b = 0; b < devp.sizes.size(); ++b)
@@ -134,15 +151,17 @@ Status ExecutionContext::bind_input(const std::string& name, DType dtype, const 
   for (int32_t t : p.inputs) {
     const PlanTensor& pt = p.tensors[t];
     if (pt.name != name) continue;
-    if (dtype != pt.dtype || shape != pt.shape)
+    if (p.is_dynamic() && dtype == pt.dtype && shape != shape_[t]) KILN_TRY(set_input_shape(name, shape));
+    if (dtype != pt.dtype || shape != shape_[t])
       return invalid_argument("input '" + name + "': expected " + dtype_name(pt.dtype) + " " +
-                              shape_str(pt.shape) + ", got " + dtype_name(dtype) + " " +
+                              shape_str(shape_[t]) + ", got " + dtype_name(dtype) + " " +
                               shape_str(shape));
-    if (bytes != pt.bytes())
-      return invalid_argument("input '" + name + "': expected " + std::to_string(pt.bytes()) +
+    if (bytes != bytes_[t])
+      return invalid_argument("input '" + name + "': expected " + std::to_string(bytes_[t]) +
                               " bytes, got " + std::to_string(bytes));
     if (!data && bytes) return invalid_argument("input '" + name + "': data is NULL");
     input_ptr_[t] = data;
+    bound_shape_[t] = shape;
     return Status::ok();
   }
   return not_found("the plan has no input named '" + name + "'");
@@ -153,27 +172,104 @@ Status ExecutionContext::bind_output(const std::string& name, void* data, size_t
   for (int32_t t : p.outputs) {
     const PlanTensor& pt = p.tensors[t];
     if (pt.name != name) continue;
-    if (bytes != pt.bytes())
-      return invalid_argument("output '" + name + "': expected " + std::to_string(pt.bytes()) +
-                              " bytes, got " + std::to_string(bytes));
+    if (bytes != bytes_[t])
+      return invalid_argument("output '" + name + "': expected " + std::to_string(bytes_[t]) + " bytes, got " +
+                              std::to_string(bytes) + " (it is " + dtype_name(pt.dtype) + " " + shape_str(shape_[t]) +
+                              ")");
     if (!data && bytes) return invalid_argument("output '" + name + "': data is NULL");
     output_ptr_[t] = data;
+    bound_bytes_[t] = bytes;
     return Status::ok();
   }
   return not_found("the plan has no output named '" + name + "'");
+}
+
+Status ExecutionContext::set_input_shape(const std::string& name, const Shape& shape) {
+  const Plan& p = *plan_;
+  int32_t t = -1;
+  for (int32_t i : p.inputs)
+    if (p.tensors[i].name == name) t = i;
+  if (t < 0) return not_found("the plan has no input named '" + name + "'");
+  const PlanTensor& pt = p.tensors[t];
+  if (!p.is_dynamic()) {
+    if (shape != pt.shape)
+      return invalid_argument("input '" + name + "' has the fixed shape " + shape_str(pt.shape) + ", got " +
+                              shape_str(shape) + " (the plan was built without --min-shapes/--max-shapes)");
+    return Status::ok();
+  }
+  if (shape.size() != pt.shape.size())
+    return invalid_argument("input '" + name + "': expected rank " + std::to_string(pt.shape.size()) + ", got " +
+                            shape_str(shape));
+  std::vector<int64_t> vars = vars_;
+  std::vector<uint8_t> set(vars.size(), 0);
+  for (size_t d = 0; d < shape.size(); ++d) {
+    const DynInputDim* dyn = nullptr;
+    for (const DynInputDim& di : p.dyn_inputs)
+      if (di.tensor == t && di.dim == d) dyn = &di;
+    if (!dyn) {
+      if (shape[d] != pt.shape[d])
+        return invalid_argument("input '" + name + "' dim " + std::to_string(d) + " is fixed to " +
+                                std::to_string(pt.shape[d]) + " in the plan, got " + shape_str(shape));
+      continue;
+    }
+    const DynVar& v = p.dyn_vars[dyn->var];
+    if (shape[d] < v.min || shape[d] > v.max)
+      return invalid_argument("input '" + name + "' dim " + std::to_string(d) + " ('" + v.name + "') = " +
+                              std::to_string(shape[d]) + " is outside the plan's range [" + std::to_string(v.min) +
+                              ", " + std::to_string(v.max) + "] (rebuild with wider --min-shapes/--max-shapes)");
+    if (set[dyn->var] && vars[dyn->var] != shape[d])
+      return invalid_argument("input '" + name + "' shape " + shape_str(shape) + ": dims sharing '" + v.name +
+                              "' differ");
+    vars[dyn->var] = shape[d];
+    set[dyn->var] = 1;
+  }
+  if (vars == vars_) return Status::ok();
+  wait_idle();
+  return apply_vars(vars).with_context("reshaping input '" + name + "' to " + shape_str(shape));
+}
+
+Status ExecutionContext::apply_vars(const std::vector<int64_t>& vars) {
+  const Plan& p = *plan_;
+  for (size_t i = 0; i < p.dyn_exprs.size(); ++i) {
+    const DynExpr& e = p.dyn_exprs[i];
+    int64_t v;
+    if (!eval_dyn_expr(p.dyn_vars, e, vars.data(), &v))
+      return invalid_plan("a shape expression overflows at these input shapes");
+    // Buffers are sized for the max point: a dim beyond it (a corrupted or non-monotone
+    // expression) would overrun them.
+    if (e.target == DynTarget::kTensorDim && (v < 0 || v > p.tensors[e.index].shape[e.pos]))
+      return invalid_plan("tensor '" + p.tensors[e.index].name + "' dim " + std::to_string(e.pos) + " would be " +
+                          std::to_string(v) + ", outside [0, " + std::to_string(p.tensors[e.index].shape[e.pos]) +
+                          "] that its memory was planned for");
+    expr_values_[i] = v;
+  }
+  for (size_t i = 0; i < p.dyn_exprs.size(); ++i) {
+    const DynExpr& e = p.dyn_exprs[i];
+    if (e.target == DynTarget::kTensorDim) {
+      shape_[e.index][e.pos] = expr_values_[i];
+      continue;
+    }
+    AttrValue* a = dyn_nodes_[e.index].attrs.find_mutable(e.attr);
+    if (e.target == DynTarget::kAttrInt) std::get<int64_t>(*a) = expr_values_[i];
+    else std::get<std::vector<int64_t>>(*a)[e.pos] = expr_values_[i];
+  }
+  for (size_t t = 0; t < p.tensors.size(); ++t)
+    bytes_[t] = static_cast<uint64_t>(shape_numel(shape_[t])) * dtype_size(p.tensors[t].dtype);
+  vars_ = vars;
+  return Status::ok();
 }
 
 TensorView ExecutionContext::host_view(int32_t t) {
   const PlanTensor& pt = plan_->tensors[t];
   switch (pt.kind) {
     case TensorKind::kInput:
-      return TensorView{pt.dtype, pt.shape, const_cast<void*>(input_ptr_[t])};
+      return TensorView{pt.dtype, shape_[t], const_cast<void*>(input_ptr_[t])};
     case TensorKind::kConstant:
       return TensorView{pt.dtype, pt.shape, const_cast<uint8_t*>(plan_->weight_data(pt))};
     case TensorKind::kActivation:
       break;
   }
-  return TensorView{pt.dtype, pt.shape, host_arena_.get() + host_offset_[t]};
+  return TensorView{pt.dtype, shape_[t], host_arena_.get() + host_offset_[t]};
 }
 
 Status ExecutionContext::marker(cl_event* ev) {
@@ -192,8 +288,8 @@ Status ExecutionContext::ensure_on(int32_t t, Backend b) {
   KILN_TRY(marker(&before));
   TensorView v = host_view(t);
   // The tensor name alone as context: no string is built on the success path.
-  Status st = b == Backend::kCpu ? cl_->download(dev_[t], v.data, pt.bytes(), pt.name)
-                                 : cl_->upload(dev_[t], v.data, pt.bytes(), pt.name);
+  Status st = b == Backend::kCpu ? cl_->download(dev_[t], v.data, bytes_[t], pt.name)
+                                 : cl_->upload(dev_[t], v.data, bytes_[t], pt.name);
   if (st.is_ok()) st = marker(&after);
   if (profiler_ && st.is_ok())
     profiler_->add_device(b == Backend::kCpu ? ProfileEvent::Kind::kDownload : ProfileEvent::Kind::kUpload, -1, t,
@@ -207,7 +303,7 @@ Status ExecutionContext::ensure_on(int32_t t, Backend b) {
 
 Status ExecutionContext::run_node(size_t n) {
   const Plan& p = *plan_;
-  const PlanNode& node = p.nodes[n];
+  const PlanNode& node = node_at(n);
   const Backend b = backends_[n];
   for (int32_t t : node.inputs)
     if (t >= 0) KILN_TRY(ensure_on(t, b));
@@ -225,10 +321,8 @@ Status ExecutionContext::run_node(size_t n) {
     KILN_TRY(marker(&before));
     ClKernelArgs args{*cl_, p, node, {}, {}};
     for (int32_t t : node.inputs)
-      args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape}
-                                   : ClTensor{});
-    for (int32_t t : node.outputs)
-      args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, p.tensors[t].shape});
+      args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]} : ClTensor{});
+    for (int32_t t : node.outputs) args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]});
     Status st = opencl_registry().find(node.op)->run(args);
     // KILN_SYNC=1 waits for every OpenCL node, so an asynchronous device fault is reported
     // against the node that caused it rather than at the end of the inference.
@@ -266,12 +360,21 @@ Status ExecutionContext::observe_outputs(size_t n) {
 
 Status ExecutionContext::run() {
   const Plan& p = *plan_;
-  for (int32_t t : p.inputs)
-    if (!input_ptr_[t] && p.tensors[t].bytes())
-      return invalid_argument("input '" + p.tensors[t].name + "' was not bound");
-  for (int32_t t : p.outputs)
-    if (!output_ptr_[t] && p.tensors[t].bytes())
-      return invalid_argument("output '" + p.tensors[t].name + "' was not bound");
+  for (int32_t t : p.inputs) {
+    if (!input_ptr_[t] && bytes_[t]) return invalid_argument("input '" + p.tensors[t].name + "' was not bound");
+    // Another input sharing a dynamic dim may have changed this one's shape since it was bound.
+    if (input_ptr_[t] && bound_shape_[t] != shape_[t])
+      return invalid_argument("input '" + p.tensors[t].name + "' was bound with shape " + shape_str(bound_shape_[t]) +
+                              " but the inputs bound since make it " + shape_str(shape_[t]) +
+                              " (inputs disagree on a shared dynamic dim); rebind it");
+  }
+  for (int32_t t : p.outputs) {
+    if (!output_ptr_[t] && bytes_[t]) return invalid_argument("output '" + p.tensors[t].name + "' was not bound");
+    if (output_ptr_[t] && bound_bytes_[t] != bytes_[t])
+      return invalid_argument("output '" + p.tensors[t].name + "' was bound with " + std::to_string(bound_bytes_[t]) +
+                              " bytes but is " + std::to_string(bytes_[t]) + " bytes (" + shape_str(shape_[t]) +
+                              ") at the current input shapes; rebind it");
+  }
   for (size_t t = 0; t < p.tensors.size(); ++t) {
     const TensorKind k = p.tensors[t].kind;
     on_host_[t] = k != TensorKind::kActivation;
@@ -282,7 +385,7 @@ Status ExecutionContext::run() {
   for (size_t i = 0; i < p.outputs.size() && st.is_ok(); ++i) {
     int32_t t = p.outputs[i];
     st = ensure_on(t, Backend::kCpu);
-    if (st.is_ok() && p.tensors[t].bytes()) std::memcpy(output_ptr_[t], host_view(t).data, p.tensors[t].bytes());
+    if (st.is_ok() && bytes_[t]) std::memcpy(output_ptr_[t], host_view(t).data, bytes_[t]);
   }
   // Leave the queue drained even after a failure so the context stays usable.
   if (cl_) {

@@ -37,6 +37,14 @@ class ExecutionContext {
   Status bind_input(const std::string& name, DType dtype, const Shape& shape, const void* data,
                     size_t bytes);
   Status bind_output(const std::string& name, void* data, size_t bytes);
+  // Dynamic plans: sets input `name`'s shape (each dynamic dim within the plan's range, every
+  // other dim as built) and re-evaluates every shape and shape-dependent attribute; memory was
+  // planned at the max shapes, so nothing is reallocated. Waits for enqueued inferences first.
+  // bind_input calls it when given a shape other than the current one.
+  Status set_input_shape(const std::string& name, const Shape& shape);
+  // Current shape / byte size of tensor `t` (the plan's for static plans).
+  const Shape& tensor_shape(int32_t t) const { return shape_[t]; }
+  uint64_t tensor_bytes(int32_t t) const { return bytes_[t]; }
   Status run();
   // Starts one inference on the worker pool and returns its completion event. Inferences of one
   // context run in submission order; the bound buffers must stay valid until the event
@@ -67,6 +75,9 @@ class ExecutionContext {
   Status ensure_on(int32_t tensor, Backend b);
   Status run_node(size_t n);
   TensorView host_view(int32_t tensor);
+  // Evaluates the plan's shape expressions at `vars` and commits them (nothing changes on error).
+  Status apply_vars(const std::vector<int64_t>& vars);
+  const PlanNode& node_at(size_t n) const { return dyn_nodes_.empty() ? plan_->nodes[n] : dyn_nodes_[n]; }
 
   std::shared_ptr<const Plan> plan_;
   ResolvedDevice device_;
@@ -84,6 +95,14 @@ class ExecutionContext {
   std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
   std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
+  // Current shapes (dynamic plans change them on reshape; capacity stays that of the max point).
+  std::vector<Shape> shape_;
+  std::vector<uint64_t> bytes_;
+  std::vector<PlanNode> dyn_nodes_;       // dynamic plans: nodes with attributes evaluated
+  std::vector<int64_t> vars_;             // current value of each dynamic dim
+  std::vector<int64_t> expr_values_;      // scratch for apply_vars
+  std::vector<Shape> bound_shape_;        // shape each input was bound with
+  std::vector<uint64_t> bound_bytes_;     // size each output was bound with
   class Profiler* profiler_ = nullptr;
   TensorObserver observer_;
   Status observe_outputs(size_t n);

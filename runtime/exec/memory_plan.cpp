@@ -2,10 +2,47 @@
 
 #include <algorithm>
 
+#include "runtime/ops/in_place.h"
+
 namespace kiln {
 
+std::vector<int32_t> in_place_roots(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend) {
+  const size_t nt = plan.tensors.size();
+  std::vector<int32_t> root(nt), last_use(nt, -1), producer(nt, -1);
+  for (size_t t = 0; t < nt; ++t) root[t] = static_cast<int32_t>(t);
+  for (size_t n = 0; n < plan.nodes.size(); ++n) {
+    for (int32_t t : plan.nodes[n].inputs)
+      if (t >= 0) last_use[t] = static_cast<int32_t>(n);
+    for (int32_t t : plan.nodes[n].outputs) producer[t] = static_cast<int32_t>(n);
+  }
+  std::vector<uint8_t> is_output(nt, 0);
+  for (int32_t t : plan.outputs) is_output[t] = 1;
+  for (size_t n = 0; n < plan.nodes.size(); ++n) {
+    const PlanNode& node = plan.nodes[n];
+    if (node_backends[n] != backend || node.outputs.size() != 1) continue;
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int32_t in = node.inputs[i];
+      if (in < 0 || plan.tensors[in].kind != TensorKind::kActivation || is_output[in] ||
+          last_use[in] != static_cast<int32_t>(n) || producer[in] < 0 || node_backends[producer[in]] != backend ||
+          !may_write_in_place(plan, node, i))
+        continue;
+      root[node.outputs[0]] = root[in];
+      break;
+    }
+  }
+  return root;
+}
+
+namespace {
+ArenaPlan place_arena(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
+                      uint64_t alignment, bool in_place);
+SharedBuffersPlan place_shared_buffers(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
+                                       uint64_t alignment, bool in_place);
+}  // namespace
+
 std::vector<Lifetime> tensor_lifetimes(const Plan& plan, const std::vector<Backend>& node_backends,
-                                       Backend backend, uint64_t alignment, uint64_t* unplanned) {
+                                       Backend backend, uint64_t alignment, uint64_t* unplanned, bool in_place,
+                                       std::vector<int32_t>* root) {
   const size_t nt = plan.tensors.size();
   const int32_t end = static_cast<int32_t>(plan.nodes.size());
   std::vector<int32_t> first(nt, -1), last_here(nt, -1), last_any(nt, -1);
@@ -38,6 +75,15 @@ std::vector<Lifetime> tensor_lifetimes(const Plan& plan, const std::vector<Backe
     }
   }
 
+  if (in_place) {
+    *root = in_place_roots(plan, node_backends, backend);
+  } else {
+    root->resize(nt);
+    for (size_t t = 0; t < nt; ++t) (*root)[t] = static_cast<int32_t>(t);
+  }
+  // A group lives from its first member's start to its last member's end, as large as its
+  // largest member (members of a group are the same size, see may_write_in_place).
+  std::vector<int> slot(nt, -1);
   std::vector<Lifetime> items;
   *unplanned = 0;
   for (size_t t = 0; t < nt; ++t) {
@@ -46,8 +92,17 @@ std::vector<Lifetime> tensor_lifetimes(const Plan& plan, const std::vector<Backe
     if (pt.kind == TensorKind::kInput && backend == Backend::kCpu) continue;  // caller's memory
     const int32_t stop = produced_here[t] ? std::max(last_here[t], last_any[t]) : last_here[t];
     const uint64_t bytes = (std::max<uint64_t>(pt.bytes(), 1) + alignment - 1) / alignment * alignment;
-    items.push_back({static_cast<int32_t>(t), first[t], stop, bytes});
     *unplanned += bytes;
+    const int32_t r = (*root)[t];
+    if (slot[r] < 0) {
+      slot[r] = static_cast<int>(items.size());
+      items.push_back({r, first[t], stop, bytes});
+    } else {
+      Lifetime& g = items[slot[r]];
+      g.begin = std::min(g.begin, first[t]);
+      g.end = std::max(g.end, stop);
+      g.bytes = std::max(g.bytes, bytes);
+    }
   }
   // Largest first: both placement strategies below are greedy by size.
   std::stable_sort(items.begin(), items.end(), [](const Lifetime& a, const Lifetime& b) { return a.bytes > b.bytes; });
@@ -55,10 +110,25 @@ std::vector<Lifetime> tensor_lifetimes(const Plan& plan, const std::vector<Backe
 }
 
 ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
-                     uint64_t alignment) {
+                     uint64_t alignment, bool in_place) {
+  // Greedy placement is a heuristic: a group that joins two tensors can pack worse than the two
+  // alone, so in-place is kept only where it does not raise the peak.
+  if (in_place) {
+    ArenaPlan separate = place_arena(plan, node_backends, backend, alignment, false);
+    ArenaPlan joined = place_arena(plan, node_backends, backend, alignment, true);
+    return joined.size <= separate.size ? joined : separate;
+  }
+  return place_arena(plan, node_backends, backend, alignment, false);
+}
+
+namespace {
+ArenaPlan place_arena(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
+                      uint64_t alignment, bool in_place) {
   ArenaPlan out;
   out.offset.assign(plan.tensors.size(), -1);
-  const std::vector<Lifetime> items = tensor_lifetimes(plan, node_backends, backend, alignment, &out.unplanned);
+  std::vector<int32_t> root;
+  const std::vector<Lifetime> items =
+      tensor_lifetimes(plan, node_backends, backend, alignment, &out.unplanned, in_place, &root);
   // Each tensor, largest first, at the lowest offset that fits between the already-placed
   // tensors whose lifetimes overlap: TFLite's arena planner strategy.
   std::vector<const Lifetime*> placed;
@@ -77,14 +147,30 @@ ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends
     out.size = std::max(out.size, at + it.bytes);
     placed.push_back(&it);
   }
+  for (size_t t = 0; t < root.size(); ++t)
+    if (root[t] != static_cast<int32_t>(t) && out.offset[root[t]] >= 0) out.offset[t] = out.offset[root[t]];
   return out;
 }
+}  // namespace
 
 SharedBuffersPlan plan_shared_buffers(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
-                                     uint64_t alignment) {
+                                     uint64_t alignment, bool in_place) {
+  if (in_place) {  // as in plan_arena
+    SharedBuffersPlan separate = place_shared_buffers(plan, node_backends, backend, alignment, false);
+    SharedBuffersPlan joined = place_shared_buffers(plan, node_backends, backend, alignment, true);
+    return joined.total <= separate.total ? joined : separate;
+  }
+  return place_shared_buffers(plan, node_backends, backend, alignment, false);
+}
+
+namespace {
+SharedBuffersPlan place_shared_buffers(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
+                                       uint64_t alignment, bool in_place) {
   SharedBuffersPlan out;
   out.buffer.assign(plan.tensors.size(), -1);
-  const std::vector<Lifetime> items = tensor_lifetimes(plan, node_backends, backend, alignment, &out.unplanned);
+  std::vector<int32_t> root;
+  const std::vector<Lifetime> items =
+      tensor_lifetimes(plan, node_backends, backend, alignment, &out.unplanned, in_place, &root);
   // Largest first, each into the first buffer none of whose tensors is alive at the same time;
   // a buffer is as large as its first (largest) tensor, so every later one fits.
   std::vector<std::vector<const Lifetime*>> users;
@@ -103,7 +189,10 @@ SharedBuffersPlan plan_shared_buffers(const Plan& plan, const std::vector<Backen
     users[b].push_back(&it);
     out.buffer[it.tensor] = static_cast<int32_t>(b);
   }
+  for (size_t t = 0; t < root.size(); ++t)
+    if (root[t] != static_cast<int32_t>(t) && out.buffer[root[t]] >= 0) out.buffer[t] = out.buffer[root[t]];
   return out;
 }
+}  // namespace
 
 }  // namespace kiln

@@ -19,8 +19,12 @@ struct ArenaPlan {
 // host arena). Its lifetime starts at its first touch on `backend` and, if produced there,
 // lasts until its last use on any backend (another backend may copy it out late); plan outputs
 // stay alive in the host arena until the end. Offsets are multiples of `alignment`.
+// With `in_place`, a node's output shares its input's memory where may_write_in_place allows
+// and the input dies at that node (produced on `backend`, read by no later node, not a plan
+// output): such tensors form one group placed as one; kept only if the peak does not grow (the
+// greedy placement can pack a group worse than its members alone).
 ArenaPlan plan_arena(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
-                     uint64_t alignment);
+                     uint64_t alignment, bool in_place = true);
 
 // The same liveness, placed into whole buffers instead of offsets: tensors whose lifetimes
 // never overlap share one buffer. Used for device memory, where carving one allocation into
@@ -32,17 +36,23 @@ struct SharedBuffersPlan {
   uint64_t unplanned = 0;        // bytes without reuse
 };
 SharedBuffersPlan plan_shared_buffers(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend,
-                                     uint64_t alignment);
+                                     uint64_t alignment, bool in_place = true);
 
-// One tensor's stay on a backend: node indices [begin, end] (end = nodes.size() for the final
-// copy-out), bytes rounded up to the alignment.
+// For each tensor, the tensor whose memory it uses on `backend`: itself, or (in place) the
+// first tensor of its group.
+std::vector<int32_t> in_place_roots(const Plan& plan, const std::vector<Backend>& node_backends, Backend backend);
+
+// One tensor's (or in-place group's) stay on a backend: node indices [begin, end] (end =
+// nodes.size() for the final copy-out), bytes rounded up to the alignment.
 struct Lifetime {
-  int32_t tensor;
+  int32_t tensor;  // the group's root
   int32_t begin, end;
   uint64_t bytes;
 };
-// The lifetimes plan_arena and plan_shared_buffers place, largest first.
+// The lifetimes plan_arena and plan_shared_buffers place, largest first; *root (by tensor) is
+// the group each tensor belongs to (itself without in-place).
 std::vector<Lifetime> tensor_lifetimes(const Plan& plan, const std::vector<Backend>& node_backends,
-                                       Backend backend, uint64_t alignment, uint64_t* unplanned);
+                                       Backend backend, uint64_t alignment, uint64_t* unplanned,
+                                       bool in_place, std::vector<int32_t>* root);
 
 }  // namespace kiln

@@ -12,6 +12,19 @@ int32_t Plan::find_tensor(const std::string& name) const {
   return -1;
 }
 
+bool eval_dyn_expr(const std::vector<DynVar>& dyn_vars, const DynExpr& e, const int64_t* vars, int64_t* out) {
+  int64_t sum = 0;
+  for (const DynTerm& t : e.terms) {
+    int64_t prod = t.coef;
+    for (size_t v = 0; v < dyn_vars.size(); ++v)
+      if (t.vars >> v & 1)
+        if (__builtin_mul_overflow(prod, vars[v] - dyn_vars[v].min, &prod)) return false;
+    if (__builtin_add_overflow(sum, prod, &sum)) return false;
+  }
+  *out = sum;
+  return true;
+}
+
 std::vector<Segment> compute_segments(const Plan& plan) {
   // Host-resident to begin with: inputs and constants (OpenCL uploads constants once per
   // context, so they are not per-run transfers and are left out of copy_in).

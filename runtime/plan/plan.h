@@ -56,6 +56,9 @@ struct Segment {
 // What the plan was built for, and what a device must offer to run its kernels.
 struct DeviceCaps {
   std::string kind = "cpu";  // "cpu" or "opencl"
+  // CL_DEVICE_TYPE bits of an OpenCL device (CL_DEVICE_TYPE_GPU = 4, _CPU = 2, _ACCELERATOR = 8);
+  // 0 for the cpu backend. The partitioner's cost model reads it.
+  uint64_t device_type = 0;
   std::string name;
   std::string vendor;
   std::string driver_version;
@@ -66,6 +69,38 @@ struct DeviceCaps {
   uint64_t local_mem_bytes = 0;
   uint32_t compute_units = 0;
 };
+
+// Dynamic shapes. A plan built with --min-shapes/--max-shapes stores every shape, attribute and
+// constant at the max point (memory is planned there) plus, for each integer that changes
+// within the range, a polynomial in the dynamic input dims (multilinear, integer coefficients,
+// in u_i = v_i - min_i) that the runtime evaluates when a context is reshaped.
+struct DynVar {
+  std::string name;                 // the ONNX dim_param, or "input[dim]"
+  int64_t min = 0, max = 0, opt = 0;
+};
+// One dynamic dim of a plan input: reshaping sets var `var` from that dim.
+struct DynInputDim {
+  int32_t tensor = 0;
+  uint32_t dim = 0;
+  uint32_t var = 0;
+};
+struct DynTerm {
+  uint32_t vars = 0;  // bit set of the variables multiplied in this term (0: the constant)
+  int64_t coef = 0;
+};
+enum class DynTarget : uint8_t {
+  kTensorDim = 0,  // tensors[index].shape[pos]
+  kAttrInt = 1,    // nodes[index].attrs[attr] (an int)
+  kAttrInts = 2,   // nodes[index].attrs[attr][pos] (an ints element)
+};
+struct DynExpr {
+  DynTarget target = DynTarget::kTensorDim;
+  int32_t index = 0;
+  std::string attr;
+  uint32_t pos = 0;
+  std::vector<DynTerm> terms;
+};
+constexpr size_t kMaxDynVars = 4;
 
 struct Plan {
   uint32_t format_version = 0;
@@ -80,10 +115,17 @@ struct Plan {
   std::vector<Segment> segments;
   std::map<std::string, std::string> kernel_sources;  // generated OpenCL C, by name
   std::vector<uint8_t> weights;
+  std::vector<DynVar> dyn_vars;           // empty: a static plan
+  std::vector<DynInputDim> dyn_inputs;
+  std::vector<DynExpr> dyn_exprs;
 
+  bool is_dynamic() const { return !dyn_vars.empty(); }
   int32_t find_tensor(const std::string& name) const;
   const uint8_t* weight_data(const PlanTensor& t) const { return weights.data() + t.weight_offset; }
 };
+
+// Value of `e` with the variables at `vars` (one per dyn_var); false on int64 overflow.
+bool eval_dyn_expr(const std::vector<DynVar>& dyn_vars, const DynExpr& e, const int64_t* vars, int64_t* out);
 
 // Splits the node list into segments by backend and records cross-backend reads.
 std::vector<Segment> compute_segments(const Plan& plan);

@@ -4,7 +4,9 @@
 //            u32 crc32 of bytes [64, file_bytes) | u32 section_count | u64 section_table_offset |
 //            zero padding to 64
 //   table    section_count x { u32 kind | u32 reserved | u64 offset | u64 size }
-//   META     graph: tensors, nodes, segments, target device, required capabilities
+//   META     graph: tensors, nodes, segments, target device (with its CL_DEVICE_TYPE), required
+//            capabilities, dynamic-shape tables (ranges, input dims, shape expressions)
+// Version 2 added the device type and the dynamic-shape tables.
 //   WEIGHTS  constant tensor bytes, each 64-byte aligned; the section itself starts 64-aligned
 //   KERNELS  generated OpenCL C sources by name
 #pragma once
@@ -18,7 +20,7 @@
 namespace kiln {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 1;
+constexpr uint32_t kPlanFormatVersion = 2;
 constexpr uint32_t kPlanHeaderBytes = 64;
 constexpr uint64_t kWeightAlignment = 64;
 

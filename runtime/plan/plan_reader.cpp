@@ -129,7 +129,7 @@ bool read_meta(ByteReader& r, Plan* p) {
       !r.str(&t.vendor) || !r.str(&t.driver_version) || !r.str(&t.opencl_c_version) ||
       !read_strings(r, &t.extensions) || !r.u64(&t.global_mem_bytes) ||
       !r.u64(&t.max_alloc_bytes) || !r.u64(&t.local_mem_bytes) || !r.u32(&t.compute_units) ||
-      !read_strings(r, &p->required_caps))
+      !r.u64(&t.device_type) || !read_strings(r, &p->required_caps))
     return false;
   uint64_t n;
   if (!r.count(&n, 16)) return false;
@@ -160,6 +160,27 @@ bool read_meta(ByteReader& r, Plan* p) {
     if (!read_backend(r, &s.backend) || !r.i32(&s.first_node) || !r.i32(&s.end_node) ||
         !read_ints(r, &s.copy_in))
       return false;
+  if (!r.count(&n, 32) || n > kMaxDynVars) return false;
+  p->dyn_vars.resize(n);
+  for (DynVar& v : p->dyn_vars)
+    if (!r.str(&v.name) || !r.i64(&v.min) || !r.i64(&v.max) || !r.i64(&v.opt)) return false;
+  if (!r.count(&n, 12)) return false;
+  p->dyn_inputs.resize(n);
+  for (DynInputDim& d : p->dyn_inputs)
+    if (!r.i32(&d.tensor) || !r.u32(&d.dim) || !r.u32(&d.var)) return false;
+  if (!r.count(&n, 25)) return false;
+  p->dyn_exprs.resize(n);
+  for (DynExpr& e : p->dyn_exprs) {
+    uint8_t target;
+    uint64_t terms;
+    if (!r.u8(&target) || target > static_cast<uint8_t>(DynTarget::kAttrInts) || !r.i32(&e.index) ||
+        !r.str(&e.attr) || !r.u32(&e.pos) || !r.count(&terms, 12) || terms > (1u << kMaxDynVars))
+      return false;
+    e.target = static_cast<DynTarget>(target);
+    e.terms.resize(terms);
+    for (DynTerm& t : e.terms)
+      if (!r.u32(&t.vars) || !r.i64(&t.coef)) return false;
+  }
   return r.remaining() == 0;
 }
 
@@ -172,6 +193,63 @@ bool read_kernels(ByteReader& r, Plan* p) {
     p->kernel_sources[name] = std::move(src);
   }
   return r.remaining() == 0;
+}
+
+// The dynamic-shape tables: every index in range, every target an existing dim or integer
+// attribute, every input dim bound to one variable, and the stored (max-point) values equal to
+// the expressions at the max point, so a corrupted expression is caught here rather than when a
+// context evaluates it.
+Status verify_dynamic(const Plan& p) {
+  const size_t nv = p.dyn_vars.size();
+  if (nv > kMaxDynVars) return invalid_plan("too many dynamic dims");
+  if (nv == 0 && (!p.dyn_inputs.empty() || !p.dyn_exprs.empty()))
+    return invalid_plan("shape expressions without dynamic dims");
+  std::vector<int64_t> max_vars;
+  for (const DynVar& v : p.dyn_vars) {
+    if (v.min < 0 || v.max < v.min || v.opt < v.min || v.opt > v.max)
+      return invalid_plan("dynamic dim '" + v.name + "' has a bad range");
+    max_vars.push_back(v.max);
+  }
+  std::vector<uint8_t> var_bound(nv, 0);
+  for (const DynInputDim& d : p.dyn_inputs) {
+    bool is_input = false;
+    for (int32_t t : p.inputs) is_input |= t == d.tensor;
+    if (!is_input || d.dim >= p.tensors[d.tensor].shape.size() || d.var >= nv ||
+        p.tensors[d.tensor].shape[d.dim] != p.dyn_vars[d.var].max)
+      return invalid_plan("dynamic input dim entry is out of range");
+    var_bound[d.var] = 1;
+  }
+  for (size_t v = 0; v < nv; ++v)
+    if (!var_bound[v]) return invalid_plan("dynamic dim '" + p.dyn_vars[v].name + "' belongs to no input");
+  for (const DynExpr& e : p.dyn_exprs) {
+    for (const DynTerm& t : e.terms)
+      if (t.vars >> nv) return invalid_plan("shape expression uses an unknown dynamic dim");
+    int64_t stored = 0;
+    if (e.target == DynTarget::kTensorDim) {
+      if (e.index < 0 || static_cast<size_t>(e.index) >= p.tensors.size() ||
+          e.pos >= p.tensors[e.index].shape.size() || p.tensors[e.index].kind == TensorKind::kConstant)
+        return invalid_plan("shape expression names a tensor dim out of range");
+      stored = p.tensors[e.index].shape[e.pos];
+    } else {
+      if (e.index < 0 || static_cast<size_t>(e.index) >= p.nodes.size())
+        return invalid_plan("shape expression names a node out of range");
+      auto it = p.nodes[e.index].attrs.all().find(e.attr);
+      if (it == p.nodes[e.index].attrs.all().end())
+        return invalid_plan("shape expression names a missing attribute '" + e.attr + "'");
+      if (e.target == DynTarget::kAttrInt && attr_kind(it->second) == AttrKind::kInt) {
+        stored = std::get<int64_t>(it->second);
+      } else if (e.target == DynTarget::kAttrInts && attr_kind(it->second) == AttrKind::kInts &&
+                 e.pos < std::get<std::vector<int64_t>>(it->second).size()) {
+        stored = std::get<std::vector<int64_t>>(it->second)[e.pos];
+      } else {
+        return invalid_plan("shape expression names attribute '" + e.attr + "' of the wrong kind");
+      }
+    }
+    int64_t at_max;
+    if (!eval_dyn_expr(p.dyn_vars, e, max_vars.data(), &at_max) || at_max != stored)
+      return invalid_plan("a shape expression disagrees with the plan's shapes at the max point");
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -289,6 +367,7 @@ Status verify_plan(const Plan& p) {
   for (int32_t t : p.outputs)
     if (t < 0 || t >= nt || !ready[t])
       return invalid_plan("plan output index " + std::to_string(t) + " is never produced");
+  KILN_TRY(verify_dynamic(p));
   for (const Segment& s : p.segments) {
     if (s.first_node < 0 || s.end_node < s.first_node ||
         s.end_node > static_cast<int32_t>(p.nodes.size()))

@@ -65,6 +65,7 @@ std::vector<uint8_t> write_meta(const Plan& p) {
   w.u64(t.max_alloc_bytes);
   w.u64(t.local_mem_bytes);
   w.u32(t.compute_units);
+  w.u64(t.device_type);
   write_strings(w, p.required_caps);
 
   w.u64(p.tensors.size());
@@ -96,6 +97,31 @@ std::vector<uint8_t> write_meta(const Plan& p) {
     w.i32(s.first_node);
     w.i32(s.end_node);
     write_ints(w, s.copy_in);
+  }
+  w.u64(p.dyn_vars.size());
+  for (const DynVar& v : p.dyn_vars) {
+    w.str(v.name);
+    w.i64(v.min);
+    w.i64(v.max);
+    w.i64(v.opt);
+  }
+  w.u64(p.dyn_inputs.size());
+  for (const DynInputDim& d : p.dyn_inputs) {
+    w.i32(d.tensor);
+    w.u32(d.dim);
+    w.u32(d.var);
+  }
+  w.u64(p.dyn_exprs.size());
+  for (const DynExpr& e : p.dyn_exprs) {
+    w.u8(static_cast<uint8_t>(e.target));
+    w.i32(e.index);
+    w.str(e.attr);
+    w.u32(e.pos);
+    w.u64(e.terms.size());
+    for (const DynTerm& t : e.terms) {
+      w.u32(t.vars);
+      w.i64(t.coef);
+    }
   }
   return std::move(w.bytes());
 }

@@ -54,10 +54,24 @@ Plan matmul_relu_matmul(int64_t n) {
 DeviceCaps fake_gpu() {
   DeviceCaps c;
   c.kind = "opencl";
+  c.device_type = CL_DEVICE_TYPE_GPU;
   c.name = "Test GPU";
   c.vendor = "Test";
   c.compute_units = 100;
   return c;
+}
+
+TEST(Partition, DeviceTypeNotNamePicksTheCostModel) {
+  // The CL_DEVICE_TYPE recorded in the plan decides: a GPU named like a CPU gets the GPU model,
+  // and a CPU device named like a GPU the CPU-like one.
+  DeviceCaps gpu = fake_gpu();
+  gpu.name = "pthread-cpu-lookalike";
+  DeviceCaps cpu = fake_gpu();
+  cpu.device_type = CL_DEVICE_TYPE_CPU;
+  const BackendModel g = backend_model(Backend::kOpenCL, gpu), c = backend_model(Backend::kOpenCL, cpu);
+  EXPECT_GT(g.gbps, c.gbps);
+  EXPECT_GT(g.gflops, c.gflops);
+  EXPECT_LT(g.launch_us, c.launch_us);
 }
 
 TEST(Partition, CostModelKeepsWorkOnTheCpuWhenTransfersAreExpensive) {

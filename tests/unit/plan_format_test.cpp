@@ -32,6 +32,7 @@ Plan rich_plan() {
   p.target.max_alloc_bytes = 1ull << 30;
   p.target.local_mem_bytes = 65536;
   p.target.compute_units = 8;
+  p.target.device_type = 4;  // CL_DEVICE_TYPE_GPU
   p.required_caps = {"opencl", "cl_khr_fp64"};
 
   auto tensor = [&](const std::string& name, DType dt, Shape s, TensorKind k) {
@@ -95,6 +96,15 @@ Plan rich_plan() {
   p.segments = compute_segments(p);
   p.kernel_sources["add"] = "__kernel void add(__global float* a) { a[0] += 1.0f; }\n";
   p.kernel_sources["empty"] = "";
+  // Dynamic: x's dim 0 is N in [1, 2] (stored at the max, 2); expressions in u = N - 1.
+  p.dyn_vars = {DynVar{"N", 1, 2, 2}};
+  p.dyn_inputs = {DynInputDim{x, 0, 0}};
+  p.dyn_exprs = {DynExpr{DynTarget::kTensorDim, x, "", 0, {{0, 1}, {1, 1}}},
+                 DynExpr{DynTarget::kTensorDim, a0, "", 0, {{0, 1}, {1, 1}}},
+                 DynExpr{DynTarget::kTensorDim, a1, "", 1, {{0, 1}, {1, 1}}},
+                 DynExpr{DynTarget::kTensorDim, y, "", 0, {{0, 3}, {1, 3}}},
+                 DynExpr{DynTarget::kAttrInt, 0, "i", 0, {{0, -8}, {1, 1}}},
+                 DynExpr{DynTarget::kAttrInts, 0, "is", 0, {{1, 1}}}};
   return p;
 }
 
@@ -128,6 +138,25 @@ TEST(PlanFormat, RoundTripKeepsEveryField) {
   EXPECT_EQ(q.target.max_alloc_bytes, p.target.max_alloc_bytes);
   EXPECT_EQ(q.target.local_mem_bytes, p.target.local_mem_bytes);
   EXPECT_EQ(q.target.compute_units, p.target.compute_units);
+  EXPECT_EQ(q.target.device_type, p.target.device_type);
+  ASSERT_EQ(q.dyn_vars.size(), 1u);
+  EXPECT_EQ(q.dyn_vars[0].name, "N");
+  EXPECT_EQ(q.dyn_vars[0].min, 1);
+  EXPECT_EQ(q.dyn_vars[0].max, 2);
+  ASSERT_EQ(q.dyn_inputs.size(), 1u);
+  EXPECT_EQ(q.dyn_inputs[0].tensor, p.dyn_inputs[0].tensor);
+  ASSERT_EQ(q.dyn_exprs.size(), p.dyn_exprs.size());
+  for (size_t i = 0; i < p.dyn_exprs.size(); ++i) {
+    EXPECT_EQ(q.dyn_exprs[i].target, p.dyn_exprs[i].target);
+    EXPECT_EQ(q.dyn_exprs[i].index, p.dyn_exprs[i].index);
+    EXPECT_EQ(q.dyn_exprs[i].attr, p.dyn_exprs[i].attr);
+    EXPECT_EQ(q.dyn_exprs[i].pos, p.dyn_exprs[i].pos);
+    ASSERT_EQ(q.dyn_exprs[i].terms.size(), p.dyn_exprs[i].terms.size());
+    for (size_t j = 0; j < p.dyn_exprs[i].terms.size(); ++j) {
+      EXPECT_EQ(q.dyn_exprs[i].terms[j].vars, p.dyn_exprs[i].terms[j].vars);
+      EXPECT_EQ(q.dyn_exprs[i].terms[j].coef, p.dyn_exprs[i].terms[j].coef);
+    }
+  }
   EXPECT_EQ(q.required_caps, p.required_caps);
   ASSERT_EQ(q.tensors.size(), p.tensors.size());
   for (size_t i = 0; i < p.tensors.size(); ++i) {
@@ -259,7 +288,7 @@ TEST(PlanFormat, BadMagic) {
 
 TEST(PlanFormat, WrongVersionNamesBothVersions) {
   std::vector<uint8_t> bytes = serialize_plan(rich_plan());
-  for (uint32_t v : {0u, kPlanFormatVersion + 1, 0xffffffffu}) {
+  for (uint32_t v : {0u, kPlanFormatVersion - 1, kPlanFormatVersion + 1, 0xffffffffu}) {  // older and newer
     std::memcpy(bytes.data() + 8, &v, 4);
     Plan q;
     Status st = parse_plan(bytes.data(), bytes.size(), &q);
@@ -312,6 +341,21 @@ const Damage kDamages[] = {
      [](Plan& p) { p.tensors[5].shape = {int64_t{1} << 40, int64_t{1} << 40}; }, "impossible shape"},
     {"huge input shape",
      [](Plan& p) { p.tensors[0].shape = {int64_t{1} << 62}; }, "impossible shape"},
+    {"dynamic dim bound to no input", [](Plan& p) { p.dyn_inputs.clear(); }, "belongs to no input"},
+    {"dynamic input dim out of range", [](Plan& p) { p.dyn_inputs[0].dim = 9; }, "dynamic input dim entry"},
+    {"dynamic input is an activation", [](Plan& p) { p.dyn_inputs[0].tensor = 3; }, "dynamic input dim entry"},
+    {"dynamic range inverted", [](Plan& p) { p.dyn_vars[0].min = 3; }, "bad range"},
+    {"expression disagrees with the stored shape", [](Plan& p) { p.dyn_exprs[3].terms[1].coef = 4; }, "disagrees"},
+    {"expression on a constant", [](Plan& p) { p.dyn_exprs[1].index = 1; }, "tensor dim out of range"},
+    {"expression past the rank", [](Plan& p) { p.dyn_exprs[1].pos = 5; }, "tensor dim out of range"},
+    {"expression on an unknown variable", [](Plan& p) { p.dyn_exprs[2].terms[1].vars = 2; }, "unknown dynamic dim"},
+    {"expression on a missing attribute", [](Plan& p) { p.dyn_exprs[4].attr = "nope"; }, "missing attribute 'nope'"},
+    {"expression on a float attribute", [](Plan& p) { p.dyn_exprs[4].attr = "f"; }, "wrong kind"},
+    {"expression past an ints attribute", [](Plan& p) { p.dyn_exprs[5].pos = 3; }, "wrong kind"},
+    {"expression on a node out of range", [](Plan& p) { p.dyn_exprs[5].index = 9; }, "node out of range"},
+    {"overflowing expression",
+     [](Plan& p) { p.dyn_exprs[3].terms = {{1, int64_t{1} << 62}, {1, int64_t{1} << 62}}; }, "disagrees"},
+    {"expressions in a static plan", [](Plan& p) { p.dyn_vars.clear(); }, "without dynamic dims"},
 };
 
 TEST(PlanFormat, OutOfRangeIndicesWithValidChecksumAreRefused) {

@@ -180,8 +180,10 @@ Status import_model(const onnx::ModelProto& model, const std::string& base_dir, 
     v->dtype = static_cast<DType>(type.tensor_type().elem_type());
     if (type.tensor_type().has_shape()) {
       v->has_shape = true;
-      for (const auto& d : type.tensor_type().shape().dim())
+      for (const auto& d : type.tensor_type().shape().dim()) {
         v->shape.push_back(d.has_dim_value() ? d.dim_value() : -1);  // -1: dynamic, fixed by --shapes
+        v->dim_names.push_back(d.has_dim_param() ? d.dim_param() : "");
+      }
     }
     g->inputs.push_back(v);
   }

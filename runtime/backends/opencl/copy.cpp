@@ -4,6 +4,7 @@
 namespace kiln {
 namespace {
 Status reshape_cl(ClKernelArgs& a) {
+  if (a.inputs[0].mem == a.outputs[0].mem) return Status::ok();  // in place (runtime/ops/in_place.h)
   size_t bytes = static_cast<size_t>(a.outputs[0].numel()) * dtype_size(a.outputs[0].dtype);
   return a.cl.copy(a.inputs[0].mem, a.outputs[0].mem, bytes, "Reshape '" + a.node.name + "'");
 }

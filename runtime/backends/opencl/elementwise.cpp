@@ -83,13 +83,16 @@ bool uses_double(const ew::Program& p) {
   return false;
 }
 
-std::string generate(const ew::Program& p, const ew::Layout& l) {
+// `in_place`: an input is the output buffer (the memory planner's in-place rule), so no pointer
+// may be declared restrict.
+std::string generate(const ew::Program& p, const ew::Layout& l, bool in_place) {
   std::string s = "__kernel void ew(";
   // (The helper prelude is prepended at the end, once the body shows which helpers it needs.)
   const size_t nin = p.inputs.size();
+  const std::string restrict_kw = in_place ? "" : " restrict";
   for (size_t i = 0; i < nin; ++i)
-    s += "__global const " + std::string(storage_name(p.inputs[i])) + "* restrict in" + std::to_string(i) + ", ";
-  s += "__global " + std::string(storage_name(p.out_dtype())) + "* restrict out, const int n";
+    s += "__global const " + std::string(storage_name(p.inputs[i])) + "*" + restrict_kw + " in" + std::to_string(i) + ", ";
+  s += "__global " + std::string(storage_name(p.out_dtype())) + "*" + restrict_kw + " out, const int n";
   bool strided = false;
   for (size_t i = 0; i < nin; ++i) strided |= l.access[i] == ew::Access::kStrided;
   if (strided) {
@@ -221,7 +224,9 @@ Status elementwise_cl(ClKernelArgs& a) {
   KILN_TRY(load(a.node, dt, &p));
   const ClTensor& out = a.outputs[0];
   const ew::Layout l = ew::make_layout(shapes, out.shape);
-  const std::string src = generate(p, l);
+  bool in_place = false;
+  for (const ClTensor& t : a.inputs) in_place |= t.mem == out.mem;
+  const std::string src = generate(p, l, in_place);
   cl_kernel k;
   KILN_TRY(a.cl.kernel(src, "", "ew", &k).with_context("Elementwise '" + a.node.name + "'"));
   ClLaunch launch(a.cl, k, "Elementwise '" + a.node.name + "'");
