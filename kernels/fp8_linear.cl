@@ -7,6 +7,8 @@
 // implicit im2col of x (padding reads 0). Options:
 //   -D AK=, BK=, YK=  kind of A, B and y: 0 float32, 1 float8e4m3fn, 2 float8e5m2
 //   -D CONV=0|1  -D BIAS_ROW=0|1 (the bias is per row for convolutions, per column for matmul)
+//   -D EPI=1 -D RK=  the fused epilogue (kiln_act from kernels/linear_activation.cl prepended):
+//                residual of kind RK (0 float32, 1/2 FP8 times its scale) and activation
 // A work-group of 16x16 items computes a 64x64 tile, 4x4 outputs per item (rows ty + 16i,
 // columns tx + 16j); K steps by 16.
 #pragma OPENCL FP_CONTRACT OFF
@@ -55,6 +57,17 @@ typedef uchar y_t;
 #define ENCODE_Y(v, sat) float_to_f8e5m2(v, sat)
 #endif
 
+#if EPI && RK == 0
+#define RES_T float
+#define RES_LOAD(i) res[i]
+#elif EPI && RK == 1
+#define RES_T uchar
+#define RES_LOAD(i) (f8e4m3fn_to_float(res[i]) * res_scale[0])
+#elif EPI
+#define RES_T uchar
+#define RES_LOAD(i) (f8e5m2_to_float(res[i]) * res_scale[0])
+#endif
+
 typedef struct { int v[8]; } Dims;
 // Convolution geometry as in kernels/qgemm.cl: spatial dims right-aligned into 3:
 // [0..2] in, [3..5] out, [6..8] kernel, [9..11] strides, [12..14] dilations, [15..17] pads
@@ -65,7 +78,12 @@ __kernel __attribute__((reqd_work_group_size(WG, WG, 1)))
 void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, int M, int N, int K,
                 int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo,
                 __global const float* sa, int sa_vec, __global const float* sb, int sb_vec,
-                __global const float* sy, __global const float* bias, int has_bias, int saturate) {
+                __global const float* sy, __global const float* bias, int has_bias, int saturate
+#if EPI
+                , int act, float act_a, float act_b, int res_mode, __global const RES_T* res,
+                __global const float* res_scale
+#endif
+                ) {
   __local float As[TK][TS + 1];
   __local float Bs[TK][TS + 1];
   const int tx = get_local_id(0), ty = get_local_id(1);
@@ -180,7 +198,16 @@ void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, i
 #else
       const float add = has_bias ? bias[n] : 0.f;
 #endif
+#if EPI
+      const int ci = c_off + m * N + n;
+      float v = acc[i][j] * mult + add;
+      if (res_mode == 1) v += RES_LOAD(ci);
+      v = kiln_act(act, v, act_a, act_b);
+      if (res_mode == 2) v += RES_LOAD(ci);
+      v /= y_scale;
+#else
       const float v = (acc[i][j] * mult + add) / y_scale;
+#endif
       Y[c_off + m * N + n] = ENCODE_Y(v, saturate);
     }
   }

@@ -1,14 +1,15 @@
-// Keeps quantized graphs integer between layers. quantize_int8 (and fold_qdq for Q/DQ models)
-// leave every integer kernel as
-//   QLinearConv/QLinearMatMul -> DequantizeLinear -> [bias Add] [residual Add] [activation]
+// Keeps quantized graphs integer (or FP8) between layers. quantize_ptq (and fold_qdq for Q/DQ
+// models) leave every integer / FP8 kernel as
+//   QLinearConv/QLinearMatMul/Fp8Conv/Fp8MatMul -> DequantizeLinear -> [bias Add] [residual Add] [activation]
 //   [residual Add] -> QuantizeLinear -> next integer kernel
 // with the bias, residual and activation in FP32 and a round trip through memory for each.
 // This pass folds the whole chain into the integer kernel's epilogue
-// (runtime/backends/cpu/quantize_common.h): the kernel requantizes straight to the scale of
+// (runtime/backends/cpu/quantize_common.h, quantize_fp8_common.h): the kernel requantizes straight to the scale of
 // the QuantizeLinear that ends the chain, so int8 activations flow from layer to layer. A
 // residual that is itself a dequantized int8 tensor is read as int8. Consumers that need the
 // FP32 value get one DequantizeLinear of the int8 result; a chain that ends in FP32 consumers
 // only makes the kernel write FP32 directly.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -21,6 +22,9 @@ namespace kiln {
 namespace {
 
 bool is_int8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
+bool is_fp8(DType t) { return t == DType::kFloat8E4M3FN || t == DType::kFloat8E5M2; }
+bool is_quantized(DType t) { return is_int8(t) || is_fp8(t); }
+bool is_fp8_kernel(const ir::Node& n) { return n.runtime_op == "Fp8Conv" || n.runtime_op == "Fp8MatMul"; }
 
 // A build-time constant float32 scalar (or one-element tensor).
 bool scalar_f32(const ir::Value* v, float* out) {
@@ -31,12 +35,12 @@ bool scalar_f32(const ir::Value* v, float* out) {
 
 // A build-time constant int8/uint8 scalar zero point; a missing one is 0 of type `t`.
 bool scalar_zp(const ir::Value* v, DType t, int* out) {
-  if (!v) {
-    *out = 0;
-    return true;
-  }
+  *out = 0;
+  if (!v) return true;
   if (!v->constant || v->dtype != t || v->constant->numel() != 1) return false;
-  *out = t == DType::kUInt8 ? v->constant->as<uint8_t>()[0] : v->constant->as<int8_t>()[0];
+  const uint8_t byte = v->constant->as<uint8_t>()[0];
+  if (is_fp8(t)) return (byte & 0x7F) == 0;  // FP8 zero points are (+-) zero
+  *out = t == DType::kUInt8 ? byte : static_cast<int8_t>(byte);
   return true;
 }
 
@@ -50,17 +54,35 @@ struct QParams {
 
 // The node's per-tensor parameters, with `type` the quantized side's dtype.
 bool qparams(const ir::Node& n, DType type, QParams* p) {
-  if (n.inputs.size() < 2 || !is_int8(type)) return false;
+  if (n.inputs.size() < 2 || !is_quantized(type)) return false;
   p->type = type;
   return scalar_f32(n.input(1), &p->scale) && p->scale > 0 && std::isfinite(p->scale) &&
          scalar_zp(n.input(2), type, &p->zp);
 }
 
 bool is_candidate(const ir::Node& n) {
-  if (n.dead || (n.runtime_op != "QLinearConv" && n.runtime_op != "QLinearMatMul")) return false;
-  if (n.outputs.size() != 1 || !n.outputs[0] || !is_int8(n.outputs[0]->dtype)) return false;
+  if (n.dead || n.outputs.size() != 1 || !n.outputs[0]) return false;
   if (n.attrs.has(linear::kAttrActivation) || n.attrs.has(linear::kAttrResidual)) return false;
-  return n.inputs.size() >= 8 && n.inputs.size() <= 9;
+  if (is_fp8_kernel(n)) return is_fp8(n.outputs[0]->dtype) && n.inputs.size() >= 5 && n.inputs.size() <= 6;
+  if (n.runtime_op != "QLinearConv" && n.runtime_op != "QLinearMatMul") return false;
+  return is_int8(n.outputs[0]->dtype) && n.inputs.size() >= 8 && n.inputs.size() <= 9;
+}
+
+// Where each kind of kernel keeps its output scale / zero point, bias and fused residual
+// (quantize_common.h, quantize_fp8_common.h); -1: none.
+struct KernelSlots {
+  int y_scale, y_zp, bias, residual, residual_scale, residual_zp;
+};
+KernelSlots slots_of(const ir::Node& n) {
+  if (is_fp8_kernel(n)) return {4, -1, 5, 6, 7, -1};
+  return {6, 7, static_cast<int>(kQBiasInput), static_cast<int>(kQResidualInput),
+          static_cast<int>(kQResidualScaleInput), static_cast<int>(kQResidualZeroPointInput)};
+}
+
+void set_input(ir::Node* n, int i, ir::Value* v) {
+  if (i < 0) return;
+  if (n->inputs.size() <= static_cast<size_t>(i)) n->inputs.resize(static_cast<size_t>(i) + 1, nullptr);
+  n->inputs[static_cast<size_t>(i)] = v;
 }
 
 size_t position(const ir::Graph& g, const ir::Node* n) {
@@ -81,17 +103,21 @@ ir::Value* zero_point(ir::Graph& g, const ir::Value* v) {
   return g.add_constant(v->name + "_zero_point", t);
 }
 
+// FP8 QuantizeLinear/DequantizeLinear exist from opset 19 on (the same ops as 13 otherwise).
+int64_t qdq_opset(int64_t opset, DType quantized) { return is_fp8(quantized) ? std::max<int64_t>(opset, 19) : opset; }
+
 void retire(ir::Node* n) {
   n->dead = true;
   n->inputs.clear();
   n->outputs.clear();
 }
 
-// When `v` is DequantizeLinear(q, scale, zp) of an int8 tensor available before `n`, the
-// epilogue can read q itself.
-bool int8_source(const ir::Graph& g, const ir::Value* v, const ir::Node* n, ir::Node** dq) {
+// When `v` is DequantizeLinear(q, scale, zp) of a tensor available before `n` whose type n's
+// epilogue reads (int8/uint8 for the integer kernels, FP8 for the FP8 ones), it can read q.
+bool quantized_source(const ir::Graph& g, const ir::Value* v, const ir::Node* n, ir::Node** dq) {
   ir::Node* p = v->producer;
   if (!p || p->dead || p->op_type != "DequantizeLinear" || p->inputs.empty() || !p->inputs[0]) return false;
+  if (is_fp8_kernel(*n) ? !is_fp8(p->inputs[0]->dtype) : !is_int8(p->inputs[0]->dtype)) return false;
   QParams rp;
   if (!qparams(*p, p->inputs[0]->dtype, &rp) || !available_before(g, p->inputs[0], n)) return false;
   *dq = p;
@@ -111,12 +137,19 @@ struct Chain {
 // Gemm-style bias [N] (or [1, N]) after a QLinearMatMul becomes an int32 bias at the
 // accumulator's scale s_a * s_b[n]; false when it does not fit that form or int32.
 bool column_bias(const ir::Node& n, const ir::Value* b, std::shared_ptr<HostTensor>* out) {
-  if (n.runtime_op != "QLinearMatMul" || n.input(8) || !b->constant || b->dtype != DType::kFloat32) return false;
+  const bool fp8 = n.runtime_op == "Fp8MatMul";
+  if ((n.runtime_op != "QLinearMatMul" && !fp8) || n.input(fp8 ? 5 : 8) || !b->constant || b->dtype != DType::kFloat32)
+    return false;
   const Shape& ys = n.outputs[0]->shape;
   if (ys.empty()) return false;
   const int64_t cols = ys.back();
   const Shape& bs = b->shape;
   if (!(bs == Shape{cols} || bs == Shape{1, cols})) return false;
+  if (fp8) {  // the FP8 kernel adds a float32 bias itself
+    *out = std::make_shared<HostTensor>(DType::kFloat32, Shape{cols});
+    std::copy(b->constant->as<float>(), b->constant->as<float>() + cols, (*out)->as<float>());
+    return true;
+  }
   float sa;
   const ir::Value* sb = n.input(4);
   if (!scalar_f32(n.input(1), &sa) || !sb || !sb->constant || sb->dtype != DType::kFloat32) return false;
@@ -146,7 +179,7 @@ Chain follow_chain(const ir::Graph& g, const linear::ConsumerMap& consumers, con
         // folded into the int32 bias
       } else if (ch.ep.residual == linear::kResidualNone && !other->constant && other->dtype == DType::kFloat32 &&
                  other->shape == cur->shape &&
-                 (available_before(g, other, &n) || int8_source(g, other, &n, &ch.residual_dq))) {
+                 (available_before(g, other, &n) || quantized_source(g, other, &n, &ch.residual_dq))) {
         ch.ep.residual = ch.ep.act == linear::Activation::kNone ? linear::kResidualBeforeActivation
                                                                 : linear::kResidualAfterActivation;
         ch.residual = other;
@@ -176,8 +209,10 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
   ir::Node* dq = linear::sole_consumer(g, consumers, yq);
   if (!dq || dq->op_type != "DequantizeLinear" || dq->inputs.empty() || dq->inputs[0] != yq || !dq->outputs[0])
     return false;
+  const KernelSlots slot = slots_of(*n);
   QParams y, d;
-  if (!qparams(*dq, yq->dtype, &d) || !scalar_f32(n->input(6), &y.scale) || !scalar_zp(n->input(7), yq->dtype, &y.zp))
+  if (!qparams(*dq, yq->dtype, &d) || !scalar_f32(n->input(slot.y_scale), &y.scale) ||
+      !scalar_zp(slot.y_zp >= 0 ? n->input(slot.y_zp) : nullptr, yq->dtype, &y.zp))
     return false;
   y.type = yq->dtype;
   if (!(y == d)) return false;
@@ -207,14 +242,14 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
     }
   if (same_q.empty() && !others) return false;
 
-  // The epilogue reads an int8 residual directly when it is a dequantized int8 tensor.
+  // The epilogue reads a quantized residual directly when it is a dequantized tensor of its kind.
   ir::Value* res = ch.residual;
   ir::Value *res_scale = nullptr, *res_zp = nullptr;
-  if (res && (ch.residual_dq || int8_source(g, res, n, &ch.residual_dq))) {
+  if (res && (ch.residual_dq || quantized_source(g, res, n, &ch.residual_dq))) {
     ir::Node* rdq = ch.residual_dq;
     res = rdq->inputs[0];
     res_scale = rdq->input(1);
-    res_zp = rdq->input(2) ? rdq->input(2) : zero_point(g, res);
+    if (slot.residual_zp >= 0) res_zp = rdq->input(2) ? rdq->input(2) : zero_point(g, res);
   }
 
   // Rewire: the kernel produces the first QuantizeLinear's output (or `end` in float32).
@@ -225,8 +260,10 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
   if (!same_q.empty()) {
     ir::Node* q0 = same_q[0];
     ir::Value* out = q0->outputs[0];
-    n->inputs[6] = q0->input(1);
-    n->inputs[7] = q0->input(2) ? q0->input(2) : zero_point(g, out);
+    ir::Value* out_scale = q0->input(1);
+    ir::Value* out_zp = q0->input(2);
+    set_input(n, slot.y_scale, out_scale);
+    set_input(n, slot.y_zp, out_zp ? out_zp : zero_point(g, out));
     for (ir::Node* q : same_q) {
       n->fused.push_back(q->name);
       if (q != q0) g.replace_uses(q->outputs[0], out);
@@ -236,14 +273,21 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
     for (ir::Node* q : same_q) retire(q);
     if (others) {
       ir::Node* back = g.insert_node_before(insert_at, "DequantizeLinear", end->name + "_dequantize");
-      back->inputs = {out, n->inputs[6], n->inputs[7]};
+      back->inputs = {out, out_scale};
+      if (out_zp) back->inputs.push_back(out_zp);
       back->outputs = {end};
       end->producer = back;
-      *st = infer_and_fold_node(*back, g, opset);
+      *st = infer_and_fold_node(*back, g, qdq_opset(opset, out->dtype));
     }
   } else {
     n->outputs[0] = end;
     end->producer = n;
+    // The FP8 kernel divides by its y_scale also for a float32 output.
+    if (is_fp8_kernel(*n)) {
+      auto one = std::make_shared<HostTensor>(DType::kFloat32, Shape{});
+      one->as<float>()[0] = 1.f;
+      set_input(n, slot.y_scale, g.add_constant(n->name + "_unit_scale", one));
+    }
   }
   yq->producer = nullptr;
   retire(dq);
@@ -254,17 +298,15 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
     n->attrs.set(linear::kAttrActAlpha, ch.ep.act_alpha);
     n->attrs.set(linear::kAttrActBeta, ch.ep.act_beta);
   }
-  n->inputs.resize(std::max<size_t>(n->inputs.size(), kQBiasInput + 1), nullptr);
   if (ch.column_bias) {
-    n->inputs[kQBiasInput] = g.add_constant(n->name + "_bias_int32", ch.column_bias);
-    n->attrs.set(kAttrBiasColumns, int64_t{1});
+    set_input(n, slot.bias, g.add_constant(n->name + "_bias", ch.column_bias));
+    if (!is_fp8_kernel(*n)) n->attrs.set(kAttrBiasColumns, int64_t{1});
   }
   if (res) {
     n->attrs.set(linear::kAttrResidual, static_cast<int64_t>(ch.ep.residual));
-    n->inputs.resize(kQResidualZeroPointInput + 1, nullptr);
-    n->inputs[kQResidualInput] = res;
-    n->inputs[kQResidualScaleInput] = res_scale;
-    n->inputs[kQResidualZeroPointInput] = res_zp;
+    set_input(n, slot.residual, res);
+    if (res_scale) set_input(n, slot.residual_scale, res_scale);
+    if (res_zp) set_input(n, slot.residual_zp, res_zp);
   }
   while (!n->inputs.empty() && !n->inputs.back()) n->inputs.pop_back();
   return true;
@@ -313,7 +355,7 @@ bool hoist_quantize(ir::Graph& g, int64_t opset, Status* st) {
       if (q0->input(2)) qi->inputs.push_back(q0->inputs[2]);
       qi->outputs = {out};
       out->producer = qi;
-      *st = infer_and_fold_node(*qi, g, opset);
+      *st = infer_and_fold_node(*qi, g, qdq_opset(opset, target.type));
       if (!st->is_ok()) return false;
       in = out;
     }

@@ -343,7 +343,15 @@ case_fp8_qdq_checkpoint() {
   expect_ok "$VPY" "$MODELS/make_fp8_qdq_model.py" .
   for dev in cpu opencl; do
     expect_ok "$KILN" build fp8_qdq.onnx -o q.plan --device $dev
-    expect_out "2308 weight bytes"
+    # 8-bit weights: the plan holds at most the FP8 weight bytes plus the model's float scales and
+    # biases (64-byte aligned each), far below the 4 bytes per weight FP32 would take.
+    "$VPY" -c "
+import re, onnx, numpy as np
+m = onnx.load('fp8_qdq.onnx')
+f8 = sum(int(np.prod(t.dims)) for t in m.graph.initializer if t.data_type in (17, 19))
+rest = sum(int(np.prod(t.dims)) * 4 + 64 for t in m.graph.initializer if t.data_type not in (17, 19))
+got = int(re.search(r'(\d+) weight bytes', open('stdout').read()).group(1))
+assert f8 <= got <= f8 + 64 * 8 + rest and got < 2 * f8, (got, f8, rest)"
     expect_ok "$KILN" inspect q.plan
     expect_out "conv1  op=Fp8Conv" "precision=fp8-e4m3" "conv2  op=Fp8Conv" "precision=fp8-e5m2" "fc  op=Fp8MatMul" \
       "head  op=Fp8MatMul"

@@ -73,6 +73,12 @@ Status fp8_linear_cpu(const CpuKernelArgs& a) {
   const float sy = *a.inputs[Fp8Linear::kYScale].as<float>();
   const float* bias = f.has_bias ? a.inputs[Fp8Linear::kBias].as<float>() : nullptr;
   const TensorView& y = a.outputs[0];
+  std::vector<float> res;
+  if (f.ep.residual != linear::kResidualNone) {
+    res = decode(a.inputs[Fp8Linear::kResidual]);
+    if (f.kr > 0)
+      for (float& r : res) r *= *a.inputs[Fp8Linear::kResidualScale].as<float>();
+  }
   std::vector<float> panel(static_cast<size_t>(g.K * g.N)), acc(static_cast<size_t>(g.N));
   for (int64_t b = 0; b < g.batches; ++b) {
     int64_t a_off, b_off, c_off, row_base, unused0, unused1;
@@ -91,8 +97,12 @@ Status fp8_linear_cpu(const CpuKernelArgs& a) {
       for (int64_t n = 0; n < g.N; ++n) {
         const float mult = s_row * sb[f.sb_vec ? n : 0];
         const float add = bias ? bias[f.bias_per_row ? row : n] : 0.f;
-        const float v = (acc[n] * mult + add) / sy;
         const int64_t i = c_off + m * g.N + n;
+        float v = acc[n] * mult + add;
+        if (f.ep.residual == linear::kResidualBeforeActivation) v += res[i];
+        v = linear::apply_activation(f.ep.act, v, f.ep.act_alpha, f.ep.act_beta);
+        if (f.ep.residual == linear::kResidualAfterActivation) v += res[i];
+        v /= sy;
         if (f.ky == 0) y.as<float>()[i] = v;
         else y.as<uint8_t>()[i] = float_to_float8(y.dtype, v, f.saturate);
       }

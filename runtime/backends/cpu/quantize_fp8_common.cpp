@@ -87,6 +87,18 @@ Status fp8_linear_setup(const PlanNode& node, const std::vector<Fp8Operand>& in,
   }
   f->bias_per_row = f->conv;
   f->saturate = node.attrs.get_int("saturate", 1) != 0;
+  KILN_TRY_CTX(linear::read_epilogue(node.attrs, &f->ep), where);
+  if (f->ep.residual != linear::kResidualNone) {
+    const int r = Fp8Linear::kResidual, rs = Fp8Linear::kResidualScale;
+    if (in.size() <= static_cast<size_t>(r) || in[r].dtype == DType::kUndefined)
+      return invalid_plan(where + ": fused residual input is missing");
+    if (in[r].shape != out.shape) return invalid_plan(where + ": residual shape differs from the output's");
+    f->kr = fp8_kind(in[r].dtype);
+    if (f->kr < 0) return invalid_plan(where + ": residual must be float32, float8e4m3fn or float8e5m2");
+    if (f->kr > 0 && (in.size() <= static_cast<size_t>(rs) || in[rs].dtype != DType::kFloat32 ||
+                      shape_numel(in[rs].shape) != 1))
+      return invalid_plan(where + ": an FP8 residual needs its float32 scalar scale (input 7)");
+  }
   return Status::ok();
 }
 

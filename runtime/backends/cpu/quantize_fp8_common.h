@@ -9,12 +9,16 @@
 // Arithmetic (both backends, in this order, float32 without contraction):
 //   acc = sum over k ascending of decode(w) * decode(x)    (the QGemm geometry of
 //         runtime/backends/cpu/quantize_common.h: A = w / a rows, B = im2col(x) / b columns)
-//   v   = acc * (s_row * s_col) + bias;   y = cast(v / y_scale) with the ONNX float8 rule
+//   v   = acc * (s_row * s_col) + bias;  then kiln's fused epilogue (compiler/passes/
+//         fuse_quantized.cpp; linear_epilogue.h attributes): v += R (residual mode 1),
+//         v = act(v), v += R (mode 2), with R input 6 of the output's shape (float32, or FP8
+//         decoded times the scalar scale at input 7);   y = cast(v / y_scale) with the ONNX float8 rule
 //         (round to nearest even; saturate to +-max, or NaN / Inf when saturate = 0), or
 //         y = v / y_scale for a float32 output.
 #pragma once
 #include <vector>
 
+#include "runtime/backends/cpu/linear_epilogue.h"
 #include "runtime/backends/cpu/quantize_common.h"
 
 namespace kiln {
@@ -31,10 +35,12 @@ struct Fp8Linear {
   bool conv = false;
   QGemm g;
   int a = 0, b = 0, sa = 0, sb = 0;  // input index of the row side, column side and their scales
-  static constexpr int kYScale = 4, kBias = 5;
+  static constexpr int kYScale = 4, kBias = 5, kResidual = 6, kResidualScale = 7;
   bool sa_vec = false, sb_vec = false, has_bias = false, bias_per_row = false;
   int ka = 0, kb = 0, ky = 0;  // fp8_kind of A, B and the output
   bool saturate = true;
+  linear::Epilogue ep;  // fused activation / residual
+  int kr = 0;           // fp8_kind of the residual
 };
 
 // Checks dtypes and the scale / bias shapes against the geometry (a plan is untrusted input);

@@ -44,11 +44,14 @@ Status fp8_linear_cl(ClKernelArgs& a) {
   Fp8Linear f;
   KILN_TRY(fp8_linear_setup(a.node, ops, {a.outputs[0].dtype, a.outputs[0].shape}, &f));
   const QGemm& g = f.g;
+  const bool epi = f.ep.act != linear::Activation::kNone || f.ep.residual != linear::kResidualNone;
   const std::string options = "-cl-fp32-correctly-rounded-divide-sqrt -D AK=" + std::to_string(f.ka) +
                               " -D BK=" + std::to_string(f.kb) + " -D YK=" + std::to_string(f.ky) +
-                              " -D CONV=" + (g.conv ? "1" : "0") + " -D BIAS_ROW=" + (f.bias_per_row ? "1" : "0");
-  static const std::string source =
-      std::string(embedded_kernel_source("float8")) + "\n" + embedded_kernel_source("fp8_linear");
+                              " -D CONV=" + (g.conv ? "1" : "0") + " -D BIAS_ROW=" + (f.bias_per_row ? "1" : "0") +
+                              " -D EPI=" + (epi ? "1" : "0") + " -D RK=" + std::to_string(f.kr);
+  static const std::string source = std::string(embedded_kernel_source("float8")) + "\n" +
+                                    embedded_kernel_source("linear_activation") + "\n" +
+                                    embedded_kernel_source("fp8_linear");
   cl_kernel k;
   KILN_TRY(a.cl.kernel(source, options, "fp8_linear", &k));
   const ClDims bdims = cl_dims(g.batch_dims), abs = cl_dims(g.a_bstride), bbs = cl_dims(g.b_bstride);
@@ -60,6 +63,12 @@ Status fp8_linear_cl(ClKernelArgs& a) {
       .arg(static_cast<cl_int>(f.sb_vec)).mem(a.inputs[Fp8Linear::kYScale].mem)
       .mem(f.has_bias ? a.inputs[Fp8Linear::kBias].mem : nullptr).arg(static_cast<cl_int>(f.has_bias))
       .arg(static_cast<cl_int>(f.saturate));
+  if (epi) {
+    const bool res = f.ep.residual != linear::kResidualNone;
+    launch.arg(static_cast<cl_int>(f.ep.act)).arg(f.ep.act_alpha).arg(f.ep.act_beta)
+        .arg(static_cast<cl_int>(f.ep.residual)).mem(res ? a.inputs[Fp8Linear::kResidual].mem : nullptr)
+        .mem(res && f.kr > 0 ? a.inputs[Fp8Linear::kResidualScale].mem : nullptr);
+  }
   // 64x64 output tiles of 16x16 items (kernels/fp8_linear.cl).
   const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(g.N), 64) / 4,
                             ClRuntime::round_up(static_cast<size_t>(g.M), 64) / 4, static_cast<size_t>(g.batches)};
