@@ -68,11 +68,11 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(check_layer_precision(g, opts));
   for (const auto& n : g.nodes()) {
     const Precision p = node_precision(*n, opts);
-    if (p != Precision::kFp32 && p != Precision::kInt8)
+    if (p != Precision::kFp32 && p != Precision::kFp16 && p != Precision::kInt8)
       return unsupported(std::string("precision ") + precision_name(p) + " (for " + n->describe() +
-                         ") is not implemented yet (fp32 and int8 are)");
+                         ") is not implemented yet (fp32, fp16 and int8 are)");
   }
-  if (opts.precision == "best") return unsupported("--precision best is not implemented yet (fp32 and int8 are)");
+  if (opts.precision == "best") return unsupported("--precision best is not implemented yet (fp32, fp16 and int8 are)");
   KILN_TRY(run_fold_qdq(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.
@@ -84,9 +84,12 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
     KILN_TRY(run_fuse_residual_add(g, ctx));
     KILN_TRY(run_fuse_activation(g, ctx));
     KILN_TRY(run_fuse_residual_add(g, ctx));
-    KILN_TRY(run_fuse_elementwise(g, ctx));
-    KILN_TRY(run_dead_code(g, ctx));
   }
+  // After the linear epilogues (fused as one fp16 node), before elementwise chains fuse (so
+  // they fuse as float16 programs).
+  KILN_TRY(run_convert_fp16(g, ctx));
+  if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
+  KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));
   for (const std::string& name : opts.partition.cpu_nodes) {
     bool found = false;

@@ -27,6 +27,10 @@ Status run_fold_qdq(ir::Graph& g, const PassContext& ctx);
 // --precision int8: calibrates and turns Conv/MatMul with constant weights into integer kernels.
 Status run_quantize_int8(ir::Graph& g, const PassContext& ctx);
 
+// --precision fp16 / --layer-precision NODE=fp16: float16 tensors and half weights for the
+// nodes assigned fp16 whose ops have float16 kernels, Casts at the fp32 boundaries.
+Status run_convert_fp16(ir::Graph& g, const PassContext& ctx);
+
 // Fusion passes (skipped with --no-fuse), in pipeline order.
 // Folds inference BatchNormalization into the Conv/ConvTranspose/Gemm that feeds it.
 Status run_fold_batchnorm(ir::Graph& g, const PassContext& ctx);
