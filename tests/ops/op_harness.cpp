@@ -49,6 +49,7 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
   }
   BuildOptions opts;
   opts.device = device;
+  opts.precision = spec.precision;
   auto plan = std::make_shared<Plan>();
   KILN_TRY(build_plan_from_graph(g, opts, plan.get()));
   std::unique_ptr<ExecutionContext> ctx;

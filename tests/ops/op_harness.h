@@ -21,6 +21,7 @@ struct OpSpec {
   std::vector<HostTensor> inputs;   // dtype kUndefined: optional input left out
   std::vector<bool> constant;       // per input: true = initializer (build-time constant)
   int num_outputs = 1;
+  std::string precision = "fp32";   // BuildOptions::precision (fp16: the node runs in float16)
 };
 
 // Compiles `spec` for `device` ("cpu", "opencl") and runs it; fills the outputs in order and,

@@ -1,0 +1,200 @@
+// FP16 (--precision fp16) kernels of every family that has them: the one-node graph built in
+// fp16 runs its op on float16 tensors (half weights) on both backends. The reference is the
+// float16-storage definition itself: the FP32 op (conformance-tested) applied to the inputs
+// rounded to half, its result rounded to half; kiln's FP16 output may differ from it only by
+// the float32 accumulation order (at most a half ulp or two). OpenCL must run the node itself
+// (no CPU fallback) and agree with the CPU's widened kernel.
+#include <cmath>
+
+#include "runtime/core/half.h"
+#include "tests/ops/op_harness.h"
+
+namespace kiln::test {
+namespace {
+
+HostTensor round_to_half(const HostTensor& t) {
+  HostTensor r = t;
+  if (t.dtype() != DType::kFloat32) return r;
+  for (int64_t i = 0; i < t.numel(); ++i) r.as<float>()[i] = half_to_float(float_to_half(t.as<float>()[i]));
+  return r;
+}
+
+HostTensor floats(std::initializer_list<float> v) {
+  HostTensor t(DType::kFloat32, {static_cast<int64_t>(v.size())});
+  std::copy(v.begin(), v.end(), t.as<float>());
+  return t;
+}
+
+// The node of `spec` in `plan` (not a boundary Cast) ran on `backend` with a float16 output.
+::testing::AssertionResult ran_in_fp16(const Plan& plan, const OpSpec& spec, Backend backend) {
+  for (const PlanNode& n : plan.nodes) {
+    if (n.name != spec.op_type + "_node") continue;
+    if (n.backend != backend) return ::testing::AssertionFailure() << n.name << " ran on " << backend_name(n.backend);
+    const DType dt = plan.tensors[n.outputs[0]].dtype;
+    if (dt != DType::kFloat16) return ::testing::AssertionFailure() << n.name << " output is " << dtype_name(dt);
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "no node " << spec.op_type << "_node in the plan";
+}
+
+// `data`: the inputs that are float data (rounded to half for the reference); the others
+// (Resize scales) are parameters kept as they are.
+::testing::AssertionResult fp16_matches_reference(OpSpec spec, double rtol = 2e-3, double atol = 2e-3,
+                                                  std::vector<bool> data = {}) {
+  OpSpec ref = spec;
+  for (size_t i = 0; i < ref.inputs.size(); ++i)
+    if (data.empty() || (i < data.size() && data[i])) ref.inputs[i] = round_to_half(ref.inputs[i]);
+  std::vector<HostTensor> want;
+  Status st = run_op(ref, "cpu", &want);
+  if (!st) return ::testing::AssertionFailure() << "fp32 reference: " << st.message();
+  for (HostTensor& w : want) w = round_to_half(w);
+
+  spec.precision = "fp16";
+  std::vector<std::string> devices = {"cpu"};
+  if (have_opencl()) devices.push_back("opencl");
+  std::vector<HostTensor> first;
+  for (const std::string& dev : devices) {
+    std::vector<HostTensor> got;
+    Plan plan;
+    st = run_op(spec, dev, &got, &plan);
+    if (!st) return ::testing::AssertionFailure() << dev << ": " << st.message();
+    auto r = ran_in_fp16(plan, spec, dev == "cpu" ? Backend::kCpu : Backend::kOpenCL);
+    if (!r) return ::testing::AssertionFailure() << dev << ": " << r.message();
+    for (size_t i = 0; i < got.size(); ++i) {
+      r = tensors_close(got[i], want[i], rtol, atol);
+      if (!r) return ::testing::AssertionFailure() << dev << " output " << i << " vs reference: " << r.message();
+    }
+    if (first.empty()) {
+      first = got;
+      continue;
+    }
+    for (size_t i = 0; i < got.size(); ++i) {
+      r = tensors_close(got[i], first[i], rtol, atol);
+      if (!r) return ::testing::AssertionFailure() << dev << " output " << i << " vs cpu: " << r.message();
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+Attributes conv_attrs(int64_t group, std::vector<int64_t> pads, std::vector<int64_t> strides) {
+  Attributes a;
+  a.set("group", group);
+  a.set("pads", pads);
+  a.set("strides", strides);
+  return a;
+}
+
+TEST(Fp16Ops, ConvDirectIm2colAndPointwise) {
+  std::mt19937 rng(16);
+  struct Case {
+    int64_t C, M, group, k, stride;
+  };
+  // Depthwise and few-channel convs take the direct kernel, the others im2col + GEMM, 1x1
+  // stride 1 the GEMM on the input itself.
+  for (const Case& c : {Case{4, 4, 4, 3, 1}, Case{3, 8, 1, 3, 2}, Case{16, 32, 1, 3, 1}, Case{32, 32, 1, 1, 1},
+                        Case{16, 32, 2, 3, 1}}) {
+    SCOPED_TRACE(testing::Message() << "C=" << c.C << " M=" << c.M << " group=" << c.group << " k=" << c.k);
+    const int64_t pad = c.k / 2;
+    OpSpec s{"Conv", 17, conv_attrs(c.group, {pad, pad, pad, pad}, {c.stride, c.stride}),
+             {random_tensor(DType::kFloat32, {2, c.C, 9, 11}, rng),
+              random_tensor(DType::kFloat32, {c.M, c.C / c.group, c.k, c.k}, rng, -0.5, 0.5),
+              random_tensor(DType::kFloat32, {c.M}, rng)},
+             {false, true, true}};
+    EXPECT_TRUE(fp16_matches_reference(s));
+  }
+}
+
+TEST(Fp16Ops, ConvTranspose) {
+  std::mt19937 rng(17);
+  OpSpec s{"ConvTranspose", 17, conv_attrs(1, {1, 1, 1, 1}, {2, 2}),
+           {random_tensor(DType::kFloat32, {1, 4, 5, 6}, rng), random_tensor(DType::kFloat32, {4, 6, 3, 3}, rng),
+            random_tensor(DType::kFloat32, {6}, rng)},
+           {false, true, true}};
+  EXPECT_TRUE(fp16_matches_reference(s));
+}
+
+TEST(Fp16Ops, GemmAndBatchedMatMul) {
+  std::mt19937 rng(18);
+  Attributes ga;
+  ga.set("transB", int64_t{1});
+  ga.set("alpha", 0.5f);
+  OpSpec gemm{"Gemm", 17, ga,
+              {random_tensor(DType::kFloat32, {7, 70}, rng), random_tensor(DType::kFloat32, {90, 70}, rng),
+               random_tensor(DType::kFloat32, {90}, rng)},
+              {false, true, true}};
+  EXPECT_TRUE(fp16_matches_reference(gemm));
+  // Large enough that FP32 takes CLBlast: FP16 keeps kiln's half-storage kernel on PoCL.
+  OpSpec big{"MatMul", 17, {},
+             {random_tensor(DType::kFloat32, {128, 256}, rng), random_tensor(DType::kFloat32, {256, 160}, rng)},
+             {false, true}};
+  EXPECT_TRUE(fp16_matches_reference(big, 2e-3, 4e-3));
+  OpSpec batched{"MatMul", 17, {},
+                 {random_tensor(DType::kFloat32, {2, 3, 5, 19}, rng), random_tensor(DType::kFloat32, {3, 19, 6}, rng)},
+                 {false, false}};
+  EXPECT_TRUE(fp16_matches_reference(batched));
+}
+
+TEST(Fp16Ops, SoftmaxAndNormalizations) {
+  std::mt19937 rng(19);
+  Attributes axis;
+  axis.set("axis", int64_t{-1});
+  for (int64_t n : {7, 300}) {  // one work-item and one work-group per row
+    EXPECT_TRUE(fp16_matches_reference(OpSpec{"Softmax", 17, axis, {random_tensor(DType::kFloat32, {6, n}, rng, -4, 4)}}));
+    EXPECT_TRUE(fp16_matches_reference(
+        OpSpec{"LayerNormalization", 17, axis,
+               {random_tensor(DType::kFloat32, {5, n}, rng, -2, 3), random_tensor(DType::kFloat32, {n}, rng),
+                random_tensor(DType::kFloat32, {n}, rng)},
+               {false, true, true}}));
+  }
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"LogSoftmax", 17, axis, {random_tensor(DType::kFloat32, {4, 9}, rng, -4, 4)}}));
+  EXPECT_TRUE(fp16_matches_reference(
+      OpSpec{"BatchNormalization", 15, {},
+             {random_tensor(DType::kFloat32, {2, 3, 4, 5}, rng), random_tensor(DType::kFloat32, {3}, rng),
+              random_tensor(DType::kFloat32, {3}, rng), random_tensor(DType::kFloat32, {3}, rng),
+              random_tensor(DType::kFloat32, {3}, rng, 0.5, 2)},
+             {false, true, true, true, true}}));
+  EXPECT_TRUE(fp16_matches_reference(
+      OpSpec{"InstanceNormalization", 17, {},
+             {random_tensor(DType::kFloat32, {2, 3, 6, 7}, rng, -1, 3), random_tensor(DType::kFloat32, {3}, rng),
+              random_tensor(DType::kFloat32, {3}, rng)},
+             {false, true, true}}));
+}
+
+TEST(Fp16Ops, PoolingAndReductions) {
+  std::mt19937 rng(20);
+  Attributes pool;
+  pool.set("kernel_shape", std::vector<int64_t>{3, 3});
+  pool.set("strides", std::vector<int64_t>{2, 2});
+  pool.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  const HostTensor x = random_tensor(DType::kFloat32, {2, 3, 9, 10}, rng, -3, 3);
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"MaxPool", 17, pool, {x}}));
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"AveragePool", 17, pool, {x}}));
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"GlobalAveragePool", 17, {}, {x}}));
+  Attributes axes;
+  axes.set("axes", std::vector<int64_t>{1, 3});
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"ReduceMean", 17, axes, {x}}));
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"ReduceMax", 17, axes, {x}}));
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"ReduceSum", 13, {}, {x}}, 2e-3, 2e-2));
+}
+
+TEST(Fp16Ops, ResizeAndMovement) {
+  std::mt19937 rng(21);
+  Attributes lin;
+  lin.set("mode", std::string("linear"));
+  OpSpec resize{"Resize", 13, lin, {random_tensor(DType::kFloat32, {1, 2, 5, 6}, rng), HostTensor(), floats({1, 1, 2, 1.5f})},
+                {false, false, true}};
+  EXPECT_TRUE(fp16_matches_reference(resize, 2e-3, 2e-3, {true, false, false}));
+  Attributes perm;
+  perm.set("perm", std::vector<int64_t>{0, 2, 3, 1});
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"Transpose", 17, perm, {random_tensor(DType::kFloat32, {2, 3, 4, 5}, rng)}}, 0, 0));
+  Attributes ax;
+  ax.set("axis", int64_t{1});
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"Concat", 17, ax,
+                                            {random_tensor(DType::kFloat32, {2, 3, 4}, rng),
+                                             random_tensor(DType::kFloat32, {2, 5, 4}, rng)},
+                                            {false, true}},
+                                     0, 0));
+}
+
+}  // namespace
+}  // namespace kiln::test
