@@ -21,13 +21,24 @@ std::string human_bytes(uint64_t b) {
   else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
-// What a node computes in: the integer ops' input type, a conversion for Q/DQ, else the dtype
-// of its first output.
+// What a node computes in: the integer ops' input type, a conversion for Q/DQ and for the
+// Casts between fp32 and fp16 regions, else the dtype of its first output. Float32/float16
+// read as the --precision names fp32/fp16.
 std::string node_precision(const Plan& p, const PlanNode& n) {
-  auto dt = [&](int32_t t) { return t >= 0 ? dtype_name(p.tensors[t].dtype) : std::string("?"); };
+  auto is_float = [&](int32_t t) {
+    return t >= 0 && (p.tensors[t].dtype == DType::kFloat32 || p.tensors[t].dtype == DType::kFloat16);
+  };
+  auto dt = [&](int32_t t) {
+    if (t < 0) return std::string("?");
+    const DType d = p.tensors[t].dtype;
+    return d == DType::kFloat32 ? std::string("fp32") : d == DType::kFloat16 ? std::string("fp16") : dtype_name(d);
+  };
   if (n.op == "QLinearConv" || n.op == "QLinearMatMul" || n.op == "ConvInteger" || n.op == "MatMulInteger")
     return dt(n.inputs.empty() ? -1 : n.inputs[0]);
   if ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear") && !n.inputs.empty() && !n.outputs.empty())
+    return dt(n.inputs[0]) + "->" + dt(n.outputs[0]);
+  if (n.op == "Elementwise" && n.inputs.size() == 1 && n.outputs.size() == 1 && is_float(n.inputs[0]) &&
+      is_float(n.outputs[0]) && p.tensors[n.inputs[0]].dtype != p.tensors[n.outputs[0]].dtype)
     return dt(n.inputs[0]) + "->" + dt(n.outputs[0]);
   return n.outputs.empty() ? "?" : dt(n.outputs[0]);
 }

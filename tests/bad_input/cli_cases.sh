@@ -206,6 +206,72 @@ assert float(row[5]) > 0.99, row"
     --precision int8 --calib calib --layer-precision nope=fp32
   expect_fail "unknown precision 'fp7'" -- "$KILN" build m/resnet_mini.onnx -o x.plan --layer-precision conv_2=fp7
 }
+case_fp16_precision() {
+  # --precision fp16 on the demo CNN and the perf models (ResNet-style CNN, MLP, attention
+  # block), on cpu and opencl: Conv/Gemm/MatMul run in fp16 with half weights (plan at most 55%
+  # of FP32), outputs stay float32 and match onnxruntime's FP32 to half-precision accuracy;
+  # --layer-precision NODE=fp32 keeps one node in FP32 inside the FP16 plan.
+  local VPY="$MODELS/../../.venv/bin/python"
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  cp "$MODELS/demo_cnn.onnx" m/
+  "$VPY" - <<'PY'
+import numpy as np, onnx, onnxruntime as ort
+r = np.random.default_rng(1)
+for m in ["demo_cnn", "resnet_mini", "mlp", "attention"]:
+    sess = ort.InferenceSession("m/%s.onnx" % m, providers=["CPUExecutionProvider"])
+    i = sess.get_inputs()[0]
+    x = r.uniform(-1, 1, i.shape).astype(np.float32)
+    np.save("%s_x.npy" % m, x)
+    np.save("%s_ref.npy" % m, sess.run(None, {i.name: x})[0])
+    open("%s_names" % m, "w").write("%s %s\n" % (i.name, sess.get_outputs()[0].name))
+PY
+  for m in demo_cnn resnet_mini mlp attention; do
+    read -r in out <"${m}_names"
+    expect_ok "$KILN" build m/$m.onnx -o ${m}32.plan --device opencl
+    for dev in cpu opencl; do
+      expect_ok "$KILN" build m/$m.onnx -o ${m}16_$dev.plan --device $dev --precision fp16
+      expect_out "fp16: " "nodes run in float16"
+      expect_ok "$KILN" inspect ${m}16_$dev.plan
+      expect_out "$in  float32" "$out  float32" "precision=fp32->fp16" "precision=fp16->fp32"
+      if grep -E "op=(Conv|Gemm|MatMul) " stdout | grep -v "precision=fp16"; then die "$m: an FP32 Conv/Gemm/MatMul is left"; fi
+      grep -qE "op=(Conv|Gemm|MatMul) .*backend=$dev .*precision=fp16" stdout || die "$m: no fp16 Conv/Gemm/MatMul on $dev"
+      expect_ok "$KILN" run ${m}16_$dev.plan -i $in=${m}_x.npy -o out_${m}_$dev --device $dev
+      "$PY" - "$m" "$out" "$dev" <<'PY'
+import numpy as np, os, sys
+m, out, dev = sys.argv[1:]
+got = np.load("out_%s_%s/%s.npy" % (m, dev, out)).astype(np.float64).ravel()
+ref = np.load("%s_ref.npy" % m).astype(np.float64).ravel()
+cos = got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref))
+err = np.abs(got - ref).max()
+scale = np.abs(ref).max()
+# Half has an 11-bit significand (2^-11 relative rounding); a few layers of rounded
+# activations and weights stay within 16 such steps of the output's scale, and are not exact.
+assert cos >= 0.999 and err <= 16 * 2.0 ** -11 * scale, (m, dev, cos, err, scale)
+assert err > 0, (m, dev, "identical to FP32: nothing ran in half")
+a, b = os.path.getsize("%s16_%s.plan" % (m, dev)), os.path.getsize("%s32.plan" % m)
+assert m == "demo_cnn" or a <= 0.55 * b, (m, a, b)
+print(m, dev, "cosine %.6f max abs %.3g (scale %.3g) plan %d/%d" % (cos, err, scale, a, b))
+PY
+    done
+  done
+  # One node kept in FP32 inside the FP16 plan: its Conv reads and writes float32.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o mixed.plan --device opencl --precision fp16 --layer-precision conv_10=fp32
+  expect_ok "$KILN" inspect mixed.plan
+  expect_out "conv_2  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16" \
+    "conv_10  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp32" \
+    "conv_18  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16"
+  expect_ok "$KILN" run mixed.plan -i input=resnet_mini_x.npy -o out_mixed --device opencl
+  "$PY" -c "
+import numpy as np
+got, ref = np.load('out_mixed/gemm_78.npy').ravel(), np.load('resnet_mini_ref.npy').ravel()
+assert got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref)) >= 0.999"
+  # The other way round: one fp16 node in an FP32 plan.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o one.plan --device opencl --layer-precision conv_10=fp16
+  expect_ok "$KILN" inspect one.plan
+  expect_out "conv_2  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp32" \
+    "conv_10  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16"
+}
 case_qdq_model_from_onnxruntime() {
   # The demo CNN quantized by onnxruntime.quantization.quantize_static (QDQ format, per-channel
   # int8): kiln turns every DQ -> Conv/Gemm -> Q into an integer kernel (no FP32 Conv/Gemm/MatMul
