@@ -112,3 +112,21 @@ __kernel void gemm_epilogue(int M, int N, __global store_t* C, int c_off, int ld
          kiln_epilogue(LOADF(C, c_off + cidx), batch, i, j, cidx, beta, has_bias, bias, bias_off, bias_rs, bias_cs,
                        bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b));
 }
+
+// The epilogue of a half-storage GEMM that CLBlast's SGEMM computed into the float buffer
+// Cf (laid out like C): C = half(epilogue(Cf)). Global size: (N, M, batches).
+__kernel void gemm_epilogue_from_float(int M, int N, __global const float* Cf, __global store_t* C, int c_off,
+                                       int ldc, int c_bstride, KILN_EPILOGUE_PARAMS) {
+  const int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2);
+  if (i >= M || j >= N) return;
+  const long cidx = (long)batch * c_bstride + (long)i * ldc + j;
+  STOREF(C, c_off + cidx,
+         kiln_epilogue(Cf[c_off + cidx], batch, i, j, cidx, beta, has_bias, bias, bias_off, bias_rs, bias_cs,
+                       bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b));
+}
+
+// Widens n halves to float (the half-storage operands of a CLBlast SGEMM).
+__kernel void widen_half(__global const store_t* x, __global float* y, int n) {
+  const int i = get_global_id(0);
+  if (i < n) y[i] = LOADF(x, i);
+}

@@ -224,6 +224,50 @@ Status clblast_hgemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   return l.run(3, global, nullptr);
 }
 
+// ClRuntime::scratch slots of the float copies a widened half GEMM works on.
+constexpr int kScratchWideA = 0x12, kScratchWideB = 0x13, kScratchWideC = 0x14;
+
+// Half storage without native half: the operands widened to float scratch (whole buffers, so
+// the element offsets and strides stay valid), CLBlast's SGEMM there, and the epilogue
+// rounding into the half C. On PoCL this is as fast as FP32 plus the widening passes, where
+// kiln's own tiled kernel is 2x slower than CLBlast on these sizes.
+Status widened_clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
+  cl_kernel widen;
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), linear_kernel_options(true), "widen_half", &widen));
+  // Elements [0, extent) of each operand: what the GEMM reads/writes at its offsets.
+  auto extent = [&](int64_t off, const std::vector<int64_t>& bstr, int64_t rows, int64_t cols, int64_t ld) {
+    int64_t e = off + (rows - 1) * ld + cols;
+    for (size_t d = 0; d < g.batch.size() && d < bstr.size(); ++d) e += (g.batch[d] - 1) * bstr[d];
+    return e;
+  };
+  auto widened = [&](cl_mem half, int slot, int64_t elems, bool copy, cl_mem* out) -> Status {
+    size_t bytes = 0;
+    KILN_CL(clGetMemObjectInfo(half, CL_MEM_SIZE, sizeof bytes, &bytes, nullptr), "sizing an operand of " + what);
+    if (elems <= 0 || static_cast<size_t>(elems) * 2 > bytes)
+      return internal_error("GEMM operand extent " + std::to_string(elems) + " outside its buffer for " + what);
+    KILN_TRY(cl.scratch(slot, static_cast<size_t>(elems) * sizeof(float), out, "float copy of an operand of " + what));
+    if (!copy) return Status::ok();
+    return ClLaunch(cl, widen, "widen_half (" + what + ")").mem(half).mem(*out).arg(cl_int(elems)).run1d(elems, 256);
+  };
+  ClGemm f = g;
+  f.half = false;
+  f.bias = nullptr;
+  f.residual = nullptr;
+  f.ep = Epilogue{};
+  const int64_t nb = num_batches(g);
+  KILN_TRY(widened(g.A, kScratchWideA, extent(g.a_off, g.a_bstr, g.ta ? g.K : g.M, g.ta ? g.M : g.K, g.lda), true, &f.A));
+  KILN_TRY(widened(g.B, kScratchWideB, extent(g.b_off, g.b_bstr, g.tb ? g.N : g.K, g.tb ? g.K : g.N, g.ldb), true, &f.B));
+  KILN_TRY(widened(g.C, kScratchWideC, g.c_off + (nb - 1) * g.c_bstride + (g.M - 1) * g.ldc + g.N, false, &f.C));
+  KILN_TRY(clblast_gemm(cl, f, what));
+  cl_kernel k;
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), linear_kernel_options(true), "gemm_epilogue_from_float", &k));
+  ClLaunch l(cl, k, "gemm_epilogue_from_float (" + what + ")");
+  l.arg(cl_int(g.M)).arg(cl_int(g.N)).mem(f.C).mem(g.C).arg(cl_int(g.c_off)).arg(cl_int(g.ldc)).arg(cl_int(g.c_bstride));
+  epilogue_args(l, g);
+  const size_t global[3] = {static_cast<size_t>(g.N), static_cast<size_t>(g.M), static_cast<size_t>(nb)};
+  return l.run(3, global, nullptr);
+}
+
 }  // namespace
 
 Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
@@ -232,9 +276,12 @@ Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   const int64_t macs = g.M * g.N * g.K * nb;
   // The tiled kernel handles K == 0 (the epilogue on zeros); CLBlast rejects it.
   const bool large = g.K > 0 && macs >= clblast_min_macs();
-  // Half storage: kiln's kernel with half loads/stores (FP32 math) everywhere; CLBlast's
-  // SGEMM cannot read half, and its HGEMM needs native half arithmetic.
-  if (g.half) return large && nb == 1 && has_extension(cl, "cl_khr_fp16") ? clblast_hgemm(cl, g, what) : own_gemm(cl, g, what);
+  // Half storage: kiln's kernel with half loads/stores (FP32 math) for small GEMMs; large ones
+  // through CLBlast: HGEMM where the device has native half, else SGEMM on widened copies.
+  if (g.half) {
+    if (!large) return own_gemm(cl, g, what);
+    return nb == 1 && has_extension(cl, "cl_khr_fp16") ? clblast_hgemm(cl, g, what) : widened_clblast_gemm(cl, g, what);
+  }
   if (large) return clblast_gemm(cl, g, what);
   return own_gemm(cl, g, what);
 }
