@@ -31,6 +31,11 @@ const std::set<std::string> kFixedOps = {
     "Transpose", "Concat", "Split", "Slice", "Gather", "Expand", "Tile", "Pad", "Resize",  // movement
     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};               // copy
 
+// Of those, the ones that only move data: they follow their producer's precision (converted
+// when a float input already exists in float16), so no Cast pair wraps a lone Reshape.
+const std::set<std::string> kMovers = {"Transpose", "Concat", "Split", "Slice", "Gather", "Expand", "Tile",
+                                       "Pad", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
+
 // Elementwise ops whose float16 form computes the same float math rounded to half: their
 // shape rule runs again on the float16 inputs and builds the float16 program. (Pow goes
 // through float64, comparisons and Cast change meaning with the input's precision: they stay.)
@@ -79,7 +84,15 @@ class Converter {
     return Status::ok();
   }
 
-  Status convert(ir::Node* n) {
+  // Converts `n` (sets *done), or leaves a data mover none of whose inputs is float16 yet.
+  Status convert(ir::Node* n, bool* done) {
+    *done = false;
+    if (kMovers.count(n->op_type)) {
+      bool follows = false;
+      for (ir::Value* v : n->inputs) follows |= v && !v->is_constant() && half_.count(v);
+      if (!follows) return Status::ok();
+    }
+    *done = true;
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       ir::Value* v = n->inputs[i];
       if (v && v->dtype == DType::kFloat32 && is_data_input(*n, i)) KILN_TRY(half_of(v, n, &n->inputs[i]));
@@ -149,10 +162,15 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
   }
   if (targets.empty() && kept.empty()) return Status::ok();
   Converter c(g, g.opsets.at(""));
-  for (ir::Node* n : targets) KILN_TRY_CTX(c.convert(n), "fp16 conversion of " + n->describe());
+  size_t converted = 0;
+  for (ir::Node* n : targets) {
+    bool done = false;
+    KILN_TRY_CTX(c.convert(n, &done), "fp16 conversion of " + n->describe());
+    converted += done;
+  }
   KILN_TRY(c.finish());
   if (std::FILE* r = ctx.options.report) {
-    std::fprintf(r, "fp16: %zu nodes run in float16", targets.size());
+    std::fprintf(r, "fp16: %zu nodes run in float16", converted);
     if (!kept.empty()) {
       std::fprintf(r, "; %zu stay float32 (no float16 kernels):", kept.size());
       for (const std::string& k : kept) std::fprintf(r, " %s", k.c_str());

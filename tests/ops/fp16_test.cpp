@@ -184,16 +184,46 @@ TEST(Fp16Ops, ResizeAndMovement) {
   OpSpec resize{"Resize", 13, lin, {random_tensor(DType::kFloat32, {1, 2, 5, 6}, rng), HostTensor(), floats({1, 1, 2, 1.5f})},
                 {false, false, true}};
   EXPECT_TRUE(fp16_matches_reference(resize, 2e-3, 2e-3, {true, false, false}));
+  // Data movers follow their producer's precision (a lone one stays fp32), so they are tested
+  // on float16 graph inputs: byte moves by element size, bit-exact on both backends.
+  auto half_tensor = [&](const Shape& shape) {
+    const HostTensor f = random_tensor(DType::kFloat32, shape, rng);
+    HostTensor h(DType::kFloat16, shape);
+    for (int64_t i = 0; i < f.numel(); ++i) h.as<uint16_t>()[i] = float_to_half(f.as<float>()[i]);
+    return h;
+  };
   Attributes perm;
   perm.set("perm", std::vector<int64_t>{0, 2, 3, 1});
-  EXPECT_TRUE(fp16_matches_reference(OpSpec{"Transpose", 17, perm, {random_tensor(DType::kFloat32, {2, 3, 4, 5}, rng)}}, 0, 0));
+  OpSpec tr{"Transpose", 17, perm, {half_tensor({2, 3, 4, 5})}};
+  EXPECT_TRUE(opencl_matches_cpu(tr, 0, 0));
+  std::vector<HostTensor> out;
+  ASSERT_TRUE(run_op(tr, "opencl", &out).is_ok());
+  ASSERT_EQ(out[0].dtype(), DType::kFloat16);
+  const uint16_t* x = tr.inputs[0].as<uint16_t>();
+  const uint16_t* y = out[0].as<uint16_t>();
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t h = 0; h < 4; ++h)
+        for (int64_t w = 0; w < 5; ++w) ASSERT_EQ(y[((n * 4 + h) * 5 + w) * 3 + c], x[((n * 3 + c) * 4 + h) * 5 + w]);
   Attributes ax;
   ax.set("axis", int64_t{1});
-  EXPECT_TRUE(fp16_matches_reference(OpSpec{"Concat", 17, ax,
-                                            {random_tensor(DType::kFloat32, {2, 3, 4}, rng),
-                                             random_tensor(DType::kFloat32, {2, 5, 4}, rng)},
-                                            {false, true}},
-                                     0, 0));
+  EXPECT_TRUE(opencl_matches_cpu(OpSpec{"Concat", 17, ax, {half_tensor({2, 3, 4}), half_tensor({2, 5, 4})}, {false, true}}, 0, 0));
+}
+
+// An op without float16 kernels (Pow computes through float64) stays fp32 inside an fp16
+// build: no Casts, the same result as the FP32 plan.
+TEST(Fp16Ops, OpsWithoutFp16KernelsStayFp32) {
+  std::mt19937 rng(23);
+  OpSpec s{"Pow", 17, {}, {random_tensor(DType::kFloat32, {3, 4}, rng, 0.5, 2), random_tensor(DType::kFloat32, {4}, rng)},
+           {false, true}};
+  std::vector<HostTensor> want, got;
+  ASSERT_TRUE(run_op(s, "cpu", &want).is_ok());
+  s.precision = "fp16";
+  Plan plan;
+  ASSERT_TRUE(run_op(s, "cpu", &got, &plan).is_ok());
+  ASSERT_EQ(plan.nodes.size(), 1u);
+  EXPECT_EQ(plan.tensors[plan.nodes[0].outputs[0]].dtype, DType::kFloat32);
+  EXPECT_TRUE(tensors_close(got[0], want[0], 0, 0));
 }
 
 }  // namespace
