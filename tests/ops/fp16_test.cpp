@@ -6,7 +6,9 @@
 // (no CPU fallback) and agree with the CPU's widened kernel.
 #include <cmath>
 
+#include "runtime/core/alloc_stats.h"
 #include "runtime/core/half.h"
+#include "runtime/exec/execution_context.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -224,6 +226,35 @@ TEST(Fp16Ops, OpsWithoutFp16KernelsStayFp32) {
   ASSERT_EQ(plan.nodes.size(), 1u);
   EXPECT_EQ(plan.tensors[plan.nodes[0].outputs[0]].dtype, DType::kFloat32);
   EXPECT_TRUE(tensors_close(got[0], want[0], 0, 0));
+}
+
+// The device scratch of FP16 nodes (widened SGEMM operands, half im2col columns: this Conv
+// takes that path on OpenCL) is allocated on the first inference and reused: no runtime
+// buffer is allocated after warm-up, on either backend.
+TEST(Fp16Ops, NoAllocationsAfterWarmup) {
+  std::mt19937 rng(24);
+  OpSpec conv{"Conv", 17, conv_attrs(1, {1, 1, 1, 1}, {1, 1}),
+              {random_tensor(DType::kFloat32, {1, 32, 48, 48}, rng), random_tensor(DType::kFloat32, {32, 32, 3, 3}, rng),
+               random_tensor(DType::kFloat32, {32}, rng)},
+              {false, true, true}, 1, "fp16"};
+  std::vector<std::string> devices = {"cpu"};
+  if (have_opencl()) devices.push_back("opencl");
+  for (const std::string& dev : devices) {
+    SCOPED_TRACE(dev);
+    auto plan = std::make_shared<Plan>();
+    ASSERT_TRUE(build_op_plan(conv, dev, plan.get()).is_ok());
+    std::unique_ptr<ExecutionContext> ctx;
+    std::string notice;
+    ASSERT_TRUE(ExecutionContext::create(plan, dev, &ctx, &notice).is_ok());
+    const HostTensor& x = conv.inputs[0];
+    HostTensor y(DType::kFloat32, {1, 32, 48, 48});
+    ASSERT_TRUE(ctx->bind_input("in0", x.dtype(), x.shape(), x.data(), x.size_bytes()).is_ok());
+    ASSERT_TRUE(ctx->bind_output("out0", y.data(), y.size_bytes()).is_ok());
+    ASSERT_TRUE(ctx->run().is_ok());
+    const uint64_t before = runtime_allocations();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(ctx->run().is_ok());
+    EXPECT_EQ(runtime_allocations(), before);
+  }
 }
 
 }  // namespace

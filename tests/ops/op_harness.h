@@ -24,6 +24,9 @@ struct OpSpec {
   std::string precision = "fp32";   // BuildOptions::precision (fp16: the node runs in float16)
 };
 
+// Compiles `spec` (a one-node graph: inputs in0.., outputs out0..) for `device`.
+Status build_op_plan(const OpSpec& spec, const std::string& device, Plan* out);
+
 // Compiles `spec` for `device` ("cpu", "opencl") and runs it; fills the outputs in order and,
 // when `plan_out` is given, the compiled plan (to check which backend each node got).
 Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs,
