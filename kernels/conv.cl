@@ -7,7 +7,15 @@
 
 // col[c * ksize + kr][o] for one image: the input value kernel tap kr of channel c sees at
 // output position o (0 in the padding). Global size: (out positions, channels * ksize).
-__kernel void im2col(__global const store_t* x, int x_off, __global store_t* col,
+// -DKILN_COL_FLOAT: float columns from half input (the FP16 GEMM then runs as a widened SGEMM).
+#ifdef KILN_COL_FLOAT
+#define col_t float
+#define STORECOL(p, i, v) ((p)[i] = (v))
+#else
+#define col_t store_t
+#define STORECOL(p, i, v) STOREF(p, i, v)
+#endif
+__kernel void im2col(__global const store_t* x, int x_off, __global col_t* col,
                      int8 in, int8 out, int8 ks, int8 st, int8 dl, int8 pb) {
   const int o = get_global_id(0), row = get_global_id(1);
   const int osz = out.s0 * out.s1 * out.s2;
@@ -22,7 +30,7 @@ __kernel void im2col(__global const store_t* x, int x_off, __global store_t* col
   float v = 0.0f;
   if (i0 >= 0 && i0 < in.s0 && i1 >= 0 && i1 < in.s1 && i2 >= 0 && i2 < in.s2)
     v = LOADF(x, x_off + ((c * in.s0 + i0) * in.s1 + i1) * in.s2 + i2);
-  STOREF(col, (long)row * osz + o, v);
+  STORECOL(col, (long)row * osz + o, v);
 }
 
 // y[n][m][o] = act(bias[m] + sum over the group's channels and taps + residual), one work-item

@@ -104,6 +104,17 @@ TEST(Fp16Ops, ConvDirectIm2colAndPointwise) {
              {false, true, true}};
     EXPECT_TRUE(fp16_matches_reference(s));
   }
+  // Large enough for CLBlast: on devices without native half the GEMM runs as SGEMM on
+  // widened operands, 3x3 with im2col writing float columns, 1x1 widening the input itself.
+  for (int64_t k : {3, 1}) {
+    SCOPED_TRACE(testing::Message() << "large k=" << k);
+    const int64_t C = k == 3 ? 32 : 64, pad = k / 2;
+    OpSpec s{"Conv", 17, conv_attrs(1, {pad, pad, pad, pad}, {1, 1}),
+             {random_tensor(DType::kFloat32, {2, C, 40, 40}, rng),
+              random_tensor(DType::kFloat32, {C, C, k, k}, rng, -0.2, 0.2), random_tensor(DType::kFloat32, {C}, rng)},
+             {false, true, true}};
+    EXPECT_TRUE(fp16_matches_reference(s, 2e-3, 4e-3));
+  }
 }
 
 TEST(Fp16Ops, ConvTranspose) {

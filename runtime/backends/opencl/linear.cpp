@@ -140,15 +140,20 @@ Status conv_cl(ClKernelArgs& a) {
     g.b_bstr = {p.C * p.in_size, Cg * p.in_size};
     return linear::cl_gemm(a.cl, g, node_what(a));
   }
-  cl_mem col;
-  const size_t col_elems = static_cast<size_t>(p.C * p.ksize * p.out_size);
-  KILN_TRY(a.cl.scratch(kScratchIm2col, col_elems * dtype_size(a.outputs[0].dtype), &col, "im2col of " + node_what(a)));
-  cl_kernel k;
-  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"), linear::linear_kernel_options(g.half, false), "im2col", &k));
-  g.B = col;
   g.batch = {p.group};
   g.a_bstr = {Mg * Kg};
   g.b_bstr = {Kg * p.out_size};
+  // A widened FP16 GEMM reads float columns: im2col writes them directly.
+  g.b_float = linear::gemm_widens(a.cl, g);
+  cl_mem col;
+  const size_t col_elems = static_cast<size_t>(p.C * p.ksize * p.out_size);
+  const size_t col_size = g.b_float ? sizeof(float) : dtype_size(a.outputs[0].dtype);
+  KILN_TRY(a.cl.scratch(kScratchIm2col, col_elems * col_size, &col, "im2col of " + node_what(a)));
+  cl_kernel k;
+  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"),
+                       g.b_float ? "-DKILN_HALF -DKILN_COL_FLOAT" : linear::linear_kernel_options(g.half, false), "im2col",
+                       &k));
+  g.B = col;
   for (int64_t n = 0; n < p.N; ++n) {
     ClLaunch l(a.cl, k, "im2col");
     l.mem(a.inputs[0].mem).arg(cl_int(n * p.C * p.in_size)).mem(col);

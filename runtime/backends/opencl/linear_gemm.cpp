@@ -256,7 +256,8 @@ Status widened_clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& w
   f.ep = Epilogue{};
   const int64_t nb = num_batches(g);
   KILN_TRY(widened(g.A, kScratchWideA, extent(g.a_off, g.a_bstr, g.ta ? g.K : g.M, g.ta ? g.M : g.K, g.lda), true, &f.A));
-  KILN_TRY(widened(g.B, kScratchWideB, extent(g.b_off, g.b_bstr, g.tb ? g.N : g.K, g.tb ? g.K : g.N, g.ldb), true, &f.B));
+  if (!g.b_float)
+    KILN_TRY(widened(g.B, kScratchWideB, extent(g.b_off, g.b_bstr, g.tb ? g.N : g.K, g.tb ? g.K : g.N, g.ldb), true, &f.B));
   KILN_TRY(widened(g.C, kScratchWideC, g.c_off + (nb - 1) * g.c_bstride + (g.M - 1) * g.ldc + g.N, false, &f.C));
   KILN_TRY(clblast_gemm(cl, f, what));
   cl_kernel k;
@@ -270,6 +271,12 @@ Status widened_clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& w
 
 }  // namespace
 
+bool gemm_widens(const ClRuntime& cl, const ClGemm& g) {
+  const int64_t nb = num_batches(g);
+  const bool large = g.K > 0 && g.M * g.N * g.K * nb >= clblast_min_macs();
+  return g.half && large && !(nb == 1 && has_extension(cl, "cl_khr_fp16"));
+}
+
 Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   if (g.M <= 0 || g.N <= 0) return Status::ok();
   const int64_t nb = num_batches(g);
@@ -279,8 +286,9 @@ Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   // Half storage: kiln's kernel with half loads/stores (FP32 math) for small GEMMs; large ones
   // through CLBlast: HGEMM where the device has native half, else SGEMM on widened copies.
   if (g.half) {
-    if (!large) return own_gemm(cl, g, what);
-    return nb == 1 && has_extension(cl, "cl_khr_fp16") ? clblast_hgemm(cl, g, what) : widened_clblast_gemm(cl, g, what);
+    if (gemm_widens(cl, g)) return widened_clblast_gemm(cl, g, what);
+    if (g.b_float) return internal_error("float B for a half GEMM that is not widened (" + what + ")");
+    return large ? clblast_hgemm(cl, g, what) : own_gemm(cl, g, what);
   }
   if (large) return clblast_gemm(cl, g, what);
   return own_gemm(cl, g, what);

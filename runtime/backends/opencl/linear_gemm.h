@@ -35,7 +35,13 @@ struct ClGemm {
   Epilogue ep;
   // Every operand (A, B, C, bias, residual) stored as half (FP16 nodes); math stays float.
   bool half = false;
+  // With `half`: B is already float (im2col wrote float columns); only where gemm_widens().
+  bool b_float = false;
 };
+
+// Whether cl_gemm runs this half GEMM as CLBlast SGEMM on float copies of its operands (so a
+// producer of B can write float directly: ClGemm::b_float).
+bool gemm_widens(const ClRuntime& cl, const ClGemm& g);
 
 // Enqueues the GEMM; `what` names the node in errors.
 Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what);
