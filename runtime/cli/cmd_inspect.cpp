@@ -51,7 +51,8 @@ int cmd_inspect(int argc, char** argv) {
   if (!st) return fail("inspect", st.message());
   if (args.has("--help")) {
     std::puts("usage: kiln inspect PLAN\n\nPrints a plan's format version, target device, inputs, outputs, "
-              "segments with their transfers, every node with its backend and kernel, fused groups and "
+              "segments with their transfers, every node with its backend, kernel and precision (fp32, fp16, "
+              "int8, ... and conversions such as fp32->fp16), fused groups and "
               "weight bytes.");
     return 0;
   }
