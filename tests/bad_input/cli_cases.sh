@@ -166,46 +166,6 @@ row = [l for l in open('stdout') if l.startswith('probs')][0].split()
 assert float(row[1]) < 1e-5 and abs(float(row[5]) - 1) < 1e-6, row"
   expect_fail "reference" "not a model input" -- "$KILN" compare d.plan --reference "$MODELS/copy_two_inputs.onnx"
 }
-case_int8_post_training_quantization() {
-  # A weight-heavy ResNet-style model (perf/models) calibrated on 8 samples: every Conv/Gemm
-  # becomes an integer kernel, the plan is at most 30% of the FP32 plan, the outputs stay close
-  # to FP32 on a held-out input, and the calibration cache is reused (and refused when damaged).
-  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
-  "$PY" -c "
-import numpy as np, os
-r = np.random.default_rng(0)
-os.makedirs('calib', exist_ok=True)
-for i in range(8): np.savez('calib/%d.npz' % i, input=r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))
-np.save('x.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
-  expect_ok "$KILN" build m/resnet_mini.onnx -o fp32.plan --device opencl
-  expect_ok "$KILN" build m/resnet_mini.onnx -o int8.plan --device opencl --precision int8 --calib calib --calib-cache c.cache
-  expect_out "calibrating (histograms)" "clipped" "input"
-  expect_ok "$KILN" inspect int8.plan
-  expect_out "op=QLinearConv" "op=QLinearMatMul"
-  if grep -Eq "op=(Conv|Gemm|MatMul) " stdout; then die "an FP32 Conv/Gemm/MatMul is left in the INT8 plan"; fi
-  "$PY" -c "
-import os
-a, b = os.path.getsize('int8.plan'), os.path.getsize('fp32.plan')
-assert a <= 0.30 * b, (a, b)"
-  expect_ok "$KILN" compare int8.plan --reference m/resnet_mini.onnx -i input=x.npy --device opencl
-  "$PY" -c "
-row = [l for l in open('stdout') if l.startswith('gemm')][0].split()
-assert float(row[5]) > 0.99, row"
-  # The cache replaces the samples; a damaged cache is refused by name.
-  expect_ok "$KILN" build m/resnet_mini.onnx -o int8b.plan --precision int8 --calib-cache c.cache
-  expect_out "from cache"
-  sed -i 's/^0x1/0x2/' c.cache
-  expect_fail "calibration cache" "corrupted" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --calib-cache c.cache
-  expect_fail "needs calibration data" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8
-  # --layer-precision keeps a named layer in FP32 inside an INT8 plan; unknown names are errors.
-  expect_ok "$KILN" build m/resnet_mini.onnx -o mixed.plan --precision int8 --calib-cache c2.cache --calib calib \
-    --layer-precision conv_2=fp32,conv_10=fp32
-  expect_ok "$KILN" inspect mixed.plan
-  expect_out "conv_2  op=Conv" "conv_10  op=Conv" "op=QLinearConv"
-  expect_fail "--layer-precision names 'nope'" "not a node" -- "$KILN" build m/resnet_mini.onnx -o x.plan \
-    --precision int8 --calib calib --layer-precision nope=fp32
-  expect_fail "unknown precision 'fp7'" -- "$KILN" build m/resnet_mini.onnx -o x.plan --layer-precision conv_2=fp7
-}
 case_fp16_precision() {
   # --precision fp16 on the demo CNN and the perf models (ResNet-style CNN, MLP, attention
   # block), on cpu and opencl: Conv/Gemm/MatMul run in fp16 with half weights (plan at most 55%
@@ -271,6 +231,46 @@ assert got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref)) >= 0.999"
   expect_ok "$KILN" inspect one.plan
   expect_out "conv_2  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp32" \
     "conv_10  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16"
+}
+case_int8_post_training_quantization() {
+  # A weight-heavy ResNet-style model (perf/models) calibrated on 8 samples: every Conv/Gemm
+  # becomes an integer kernel, the plan is at most 30% of the FP32 plan, the outputs stay close
+  # to FP32 on a held-out input, and the calibration cache is reused (and refused when damaged).
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  "$PY" -c "
+import numpy as np, os
+r = np.random.default_rng(0)
+os.makedirs('calib', exist_ok=True)
+for i in range(8): np.savez('calib/%d.npz' % i, input=r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))
+np.save('x.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
+  expect_ok "$KILN" build m/resnet_mini.onnx -o fp32.plan --device opencl
+  expect_ok "$KILN" build m/resnet_mini.onnx -o int8.plan --device opencl --precision int8 --calib calib --calib-cache c.cache
+  expect_out "calibrating (histograms)" "clipped" "input"
+  expect_ok "$KILN" inspect int8.plan
+  expect_out "op=QLinearConv" "op=QLinearMatMul"
+  if grep -Eq "op=(Conv|Gemm|MatMul) " stdout; then die "an FP32 Conv/Gemm/MatMul is left in the INT8 plan"; fi
+  "$PY" -c "
+import os
+a, b = os.path.getsize('int8.plan'), os.path.getsize('fp32.plan')
+assert a <= 0.30 * b, (a, b)"
+  expect_ok "$KILN" compare int8.plan --reference m/resnet_mini.onnx -i input=x.npy --device opencl
+  "$PY" -c "
+row = [l for l in open('stdout') if l.startswith('gemm')][0].split()
+assert float(row[5]) > 0.99, row"
+  # The cache replaces the samples; a damaged cache is refused by name.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o int8b.plan --precision int8 --calib-cache c.cache
+  expect_out "from cache"
+  sed -i 's/^0x1/0x2/' c.cache
+  expect_fail "calibration cache" "corrupted" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --calib-cache c.cache
+  expect_fail "needs calibration data" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8
+  # --layer-precision keeps a named layer in FP32 inside an INT8 plan; unknown names are errors.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o mixed.plan --precision int8 --calib-cache c2.cache --calib calib \
+    --layer-precision conv_2=fp32,conv_10=fp32
+  expect_ok "$KILN" inspect mixed.plan
+  expect_out "conv_2  op=Conv" "conv_10  op=Conv" "op=QLinearConv"
+  expect_fail "--layer-precision names 'nope'" "not a node" -- "$KILN" build m/resnet_mini.onnx -o x.plan \
+    --precision int8 --calib calib --layer-precision nope=fp32
+  expect_fail "unknown precision 'fp7'" -- "$KILN" build m/resnet_mini.onnx -o x.plan --layer-precision conv_2=fp7
 }
 case_qdq_model_from_onnxruntime() {
   # The demo CNN quantized by onnxruntime.quantization.quantize_static (QDQ format, per-channel
