@@ -231,6 +231,22 @@ assert got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref)) >= 0.999"
   expect_ok "$KILN" inspect one.plan
   expect_out "conv_2  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp32" \
     "conv_10  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16"
+  # An op without float16 kernels stays fp32 between Casts, and the build says so.
+  "$VPY" -c "
+import numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+w = nh.from_array(np.full((4, 4), 0.5, np.float32), 'w')
+e = nh.from_array(np.array(2.0, np.float32), 'e')
+g = h.make_graph([h.make_node('MatMul', ['x', 'w'], ['y'], name='mm'), h.make_node('Pow', ['y', 'e'], ['p'], name='pow'),
+                  h.make_node('MatMul', ['p', 'w'], ['z'], name='mm2')], 'g',
+                 [h.make_tensor_value_info('x', T.FLOAT, [2, 4])], [h.make_tensor_value_info('z', T.FLOAT, [2, 4])], [w, e])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), 'pow.onnx')"
+  expect_ok "$KILN" build pow.onnx -o pow.plan --precision fp16
+  expect_out "fp16: 2 nodes run in float16; 1 stay float32 (no float16 kernels): pow (Pow)"
+  expect_ok "$KILN" inspect pow.plan
+  # (the Casts around Pow fuse with it into one elementwise kernel computing Pow in float32)
+  expect_out "mm  op=MatMul" "mm2  op=MatMul" "precision=fp16->fp32" "precision=fp32->fp16" \
+    "fused: y_to_fp32 + pow + p_to_fp16"
 }
 case_int8_post_training_quantization() {
   # A weight-heavy ResNet-style model (perf/models) calibrated on 8 samples: every Conv/Gemm
