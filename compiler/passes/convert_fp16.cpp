@@ -9,6 +9,7 @@
 // its epilogue computed in float and stored as half) and before fuse_elementwise, so chains of
 // fp16 elementwise ops fuse into one float16 program.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -93,6 +94,15 @@ class Converter {
       if (!follows) return Status::ok();
     }
     *done = true;
+    if (n->op_type == "Clip" && n->version >= 11 && n->inputs.size() == 1) {
+      // Inference moved constant bounds into min/max attributes and dropped the inputs; the
+      // shape rule reads bounds from inputs from opset 11 on, so give them back.
+      for (const char* bound : {"min", "max"}) {
+        auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{});
+        t->as<float>()[0] = n->attrs.get_float(bound, bound[1] == 'i' ? -INFINITY : INFINITY);
+        n->inputs.push_back(g_.add_constant(n->name + "_" + bound, t));
+      }
+    }
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       ir::Value* v = n->inputs[i];
       if (v && v->dtype == DType::kFloat32 && is_data_input(*n, i)) KILN_TRY(half_of(v, n, &n->inputs[i]));
@@ -155,7 +165,10 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
   std::vector<std::string> kept;
   for (const auto& n : g.nodes()) {
     if (n->dead || node_precision(*n, ctx.options) != Precision::kFp16 || !has_float32_data(*n)) continue;
-    if (n->domain.empty() && (kFixedOps.count(n->op_type) || kElementwiseOps.count(n->op_type)))
+    // Clip with runtime bounds: inference compacted its optional inputs, so which bound an
+    // input is cannot be told again; it stays fp32.
+    const bool runtime_clip = n->op_type == "Clip" && n->inputs.size() > 1;
+    if (n->domain.empty() && !runtime_clip && (kFixedOps.count(n->op_type) || kElementwiseOps.count(n->op_type)))
       targets.push_back(n.get());
     else
       kept.push_back(n->name + " (" + n->op_type + ")");

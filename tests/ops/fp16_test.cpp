@@ -4,6 +4,7 @@
 // rounded to half, its result rounded to half; kiln's FP16 output may differ from it only by
 // the float32 accumulation order (at most a half ulp or two). OpenCL must run the node itself
 // (no CPU fallback) and agree with the CPU's widened kernel.
+#include <algorithm>
 #include <cmath>
 
 #include "runtime/core/alloc_stats.h"
@@ -27,16 +28,22 @@ HostTensor floats(std::initializer_list<float> v) {
   return t;
 }
 
-// The node of `spec` in `plan` (not a boundary Cast) ran on `backend` with a float16 output.
+// The node of `spec` in `plan` ran on `backend` in float16: its output is float16, or (an
+// elementwise op) it was fused with its boundary Casts into one float16 program.
 ::testing::AssertionResult ran_in_fp16(const Plan& plan, const OpSpec& spec, Backend backend) {
+  const std::string name = spec.op_type + "_node";
   for (const PlanNode& n : plan.nodes) {
-    if (n.name != spec.op_type + "_node") continue;
-    if (n.backend != backend) return ::testing::AssertionFailure() << n.name << " ran on " << backend_name(n.backend);
+    const bool fused = std::count(n.fused.begin(), n.fused.end(), name) != 0;
+    if (n.name != name && !fused) continue;
+    if (n.backend != backend) return ::testing::AssertionFailure() << name << " ran on " << backend_name(n.backend);
     const DType dt = plan.tensors[n.outputs[0]].dtype;
-    if (dt != DType::kFloat16) return ::testing::AssertionFailure() << n.name << " output is " << dtype_name(dt);
+    bool cast_in = false;
+    for (const std::string& f : n.fused) cast_in |= f.find("_to_fp16") != std::string::npos;
+    if (dt != DType::kFloat16 && !(n.op == "Elementwise" && cast_in))
+      return ::testing::AssertionFailure() << name << " output is " << dtype_name(dt);
     return ::testing::AssertionSuccess();
   }
-  return ::testing::AssertionFailure() << "no node " << spec.op_type << "_node in the plan";
+  return ::testing::AssertionFailure() << "no node " << name << " in the plan";
 }
 
 // `data`: the inputs that are float data (rounded to half for the reference); the others
@@ -221,6 +228,27 @@ TEST(Fp16Ops, ResizeAndMovement) {
   Attributes ax;
   ax.set("axis", int64_t{1});
   EXPECT_TRUE(opencl_matches_cpu(OpSpec{"Concat", 17, ax, {half_tensor({2, 3, 4}), half_tensor({2, 5, 4})}, {false, true}}, 0, 0));
+}
+
+// Elementwise ops (float16 programs), Clip's constant bounds included: inference moves them
+// into attributes, and the fp16 conversion runs the shape rule again on the float16 input.
+TEST(Fp16Ops, ElementwiseAndClipBounds) {
+  std::mt19937 rng(25);
+  auto scalar = [](float v) {
+    HostTensor t(DType::kFloat32, {});
+    t.as<float>()[0] = v;
+    return t;
+  };
+  const HostTensor x = random_tensor(DType::kFloat32, {3, 50}, rng, -8, 8);
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"Clip", 13, {}, {x, scalar(-1.5f), scalar(6.f)}, {false, true, true}}));
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"Clip", 13, {}, {x, HostTensor(), scalar(0.25f)}, {false, false, true}}));
+  Attributes bounds;
+  bounds.set("min", 0.f);
+  bounds.set("max", 6.f);
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"Clip", 6, bounds, {x}}));
+  EXPECT_TRUE(fp16_matches_reference(OpSpec{"Sigmoid", 13, {}, {x}}));
+  EXPECT_TRUE(fp16_matches_reference(
+      OpSpec{"Mul", 14, {}, {x, random_tensor(DType::kFloat32, {50}, rng)}, {false, true}}));
 }
 
 // An op without float16 kernels (Pow computes through float64) stays fp32 inside an fp16
