@@ -231,6 +231,48 @@ assert got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref)) >= 0.999"
   expect_ok "$KILN" inspect one.plan
   expect_out "conv_2  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp32" \
     "conv_10  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16"
+  # Data movers after an fp16 Conv follow it into fp16 (Pad's constant value as half, Split,
+  # Slice, Gather, Transpose), then Resize/Softmax/ReduceMean in fp16; both backends vs ORT.
+  "$VPY" - <<'PY'
+import numpy as np, onnx, onnxruntime as ort
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+r = np.random.default_rng(0)
+a = lambda v, n, t=np.int64: nh.from_array(np.array(v, t), n)
+inits = [nh.from_array((r.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), 'w'),
+         a([0, 0, 1, 2, 0, 0, 2, 1], 'pads'), a(0.5, 'cv', np.float32), a([3, 5], 'split'), a([1], 's0'),
+         a([6], 's1'), a([2], 'ax'), a([0, 2, 4], 'idx'), a([1, 1, 2, 2], 'scales', np.float32)]
+nodes = [h.make_node('Conv', ['x', 'w'], ['c'], pads=[1, 1, 1, 1], name='conv'),
+         h.make_node('Pad', ['c', 'pads', 'cv'], ['p'], name='pad'),
+         h.make_node('Split', ['p', 'split'], ['a', 'b'], axis=1, name='split'),
+         h.make_node('Slice', ['a', 's0', 's1', 'ax'], ['sl'], name='slice'),
+         h.make_node('Gather', ['b', 'idx'], ['g'], axis=1, name='gather'),
+         h.make_node('Transpose', ['g'], ['t'], perm=[0, 1, 3, 2], name='tr'),
+         h.make_node('Resize', ['sl', '', 'scales'], ['rs'], mode='linear', name='resize'),
+         h.make_node('Softmax', ['t'], ['sm'], axis=-1, name='sm'),
+         h.make_node('ReduceMean', ['rs'], ['rm'], axes=[2, 3], keepdims=1, name='rm')]
+g = h.make_graph(nodes, 'g', [h.make_tensor_value_info('x', T.FLOAT, [1, 3, 10, 9])],
+                 [h.make_tensor_value_info('sm', T.FLOAT, None), h.make_tensor_value_info('rm', T.FLOAT, None)], inits)
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), 'movers.onnx')
+x = r.uniform(-1, 1, (1, 3, 10, 9)).astype(np.float32)
+np.save('mx.npy', x)
+sm, rm = ort.InferenceSession('movers.onnx', providers=['CPUExecutionProvider']).run(None, {'x': x})
+np.save('ref_sm.npy', sm)
+np.save('ref_rm.npy', rm)
+PY
+  for dev in cpu opencl; do
+    expect_ok "$KILN" build movers.onnx -o mv_$dev.plan --device $dev --precision fp16
+    expect_out "fp16: 9 nodes run in float16"
+    expect_ok "$KILN" inspect mv_$dev.plan
+    for n in pad split slice gather tr resize sm rm; do
+      grep -qE "\] $n  op=.* backend=$dev .*precision=fp16$" stdout || die "$n is not an fp16 node on $dev"
+    done
+    expect_ok "$KILN" run mv_$dev.plan -i x=mx.npy -o mv_$dev --device $dev
+    "$PY" -c "
+import numpy as np
+for n in ['sm', 'rm']:
+    got, ref = np.load('mv_$dev/%s.npy' % n), np.load('ref_%s.npy' % n)
+    assert got.shape == ref.shape and np.abs(got - ref).max() <= 16 * 2.0 ** -11 * np.abs(ref).max(), n"
+  done
   # An op without float16 kernels stays fp32 between Casts, and the build says so.
   "$VPY" -c "
 import numpy as np, onnx
