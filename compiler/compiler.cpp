@@ -72,7 +72,7 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
       return unsupported(std::string("precision ") + precision_name(p) + " (for " + n->describe() +
                          ") is not implemented yet (fp32, fp16 and int8 are)");
   }
-  if (opts.precision == "best") return unsupported("--precision best is not implemented yet (fp32, fp16 and int8 are)");
+  if (opts.precision == "best") return unsupported("--precision best is not implemented yet (fp32 and int8 are)");
   KILN_TRY(run_fold_qdq(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   // BN folds into the weights first, so INT8 calibrates and quantizes the folded convolutions.
