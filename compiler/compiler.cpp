@@ -52,12 +52,6 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_infer_and_fold(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(check_layer_precision(g, opts));
-  for (const auto& n : g.nodes()) {
-    const Precision p = node_precision(*n, opts);
-    if (p == Precision::kFp16)
-      return unsupported(std::string("precision ") + precision_name(p) + " (for " + n->describe() +
-                         ") is not implemented yet (fp32, int8, fp8 and fp8-e5m2 are)");
-  }
   // The search builds the model many times: it runs from the model file or bytes (below).
   if (needs_precision_search(opts))
     return invalid_argument("--precision best and --accuracy-budget need the model file, not an imported graph");
@@ -73,9 +67,12 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
     KILN_TRY(run_fuse_residual_add(g, ctx));
     KILN_TRY(run_fuse_activation(g, ctx));
     KILN_TRY(run_fuse_residual_add(g, ctx));
-    KILN_TRY(run_fuse_elementwise(g, ctx));
-    KILN_TRY(run_dead_code(g, ctx));
   }
+  // After the linear epilogues (fused as one fp16 node), before elementwise chains fuse (so
+  // they fuse as float16 programs).
+  KILN_TRY(run_convert_fp16(g, ctx));
+  if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
+  KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));
   for (const std::string& name : opts.partition.cpu_nodes) {
     bool found = false;

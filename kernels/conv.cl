@@ -1,4 +1,4 @@
-// Convolution kernels for up to 3 spatial dims (lower ranks are padded with size-1 dims by the
+// Convolution kernels (FP32 or FP16 storage: kernels/float_storage.cl) for up to 3 spatial dims (lower ranks are padded with size-1 dims by the
 // host): im2col for the GEMM path, and direct kernels with the fused epilogue for depthwise /
 // small convolutions and for ConvTranspose. Shapes come as int8 vectors, entries 0..2 used:
 // in, out (spatial sizes), ks (kernel), st (strides), dl (dilations), pb (pads at the start).
@@ -7,7 +7,15 @@
 
 // col[c * ksize + kr][o] for one image: the input value kernel tap kr of channel c sees at
 // output position o (0 in the padding). Global size: (out positions, channels * ksize).
-__kernel void im2col(__global const float* x, int x_off, __global float* col,
+// -DKILN_COL_FLOAT: float columns from half input (the FP16 GEMM then runs as a widened SGEMM).
+#ifdef KILN_COL_FLOAT
+#define col_t float
+#define STORECOL(p, i, v) ((p)[i] = (v))
+#else
+#define col_t store_t
+#define STORECOL(p, i, v) STOREF(p, i, v)
+#endif
+__kernel void im2col(__global const store_t* x, int x_off, __global col_t* col,
                      int8 in, int8 out, int8 ks, int8 st, int8 dl, int8 pb) {
   const int o = get_global_id(0), row = get_global_id(1);
   const int osz = out.s0 * out.s1 * out.s2;
@@ -21,16 +29,16 @@ __kernel void im2col(__global const float* x, int x_off, __global float* col,
   const int i2 = o2 * st.s2 - pb.s2 + k2 * dl.s2;
   float v = 0.0f;
   if (i0 >= 0 && i0 < in.s0 && i1 >= 0 && i1 < in.s1 && i2 >= 0 && i2 < in.s2)
-    v = x[x_off + ((c * in.s0 + i0) * in.s1 + i1) * in.s2 + i2];
-  col[(long)row * osz + o] = v;
+    v = LOADF(x, x_off + ((c * in.s0 + i0) * in.s1 + i1) * in.s2 + i2);
+  STORECOL(col, (long)row * osz + o, v);
 }
 
 // y[n][m][o] = act(bias[m] + sum over the group's channels and taps + residual), one work-item
 // per output. Global size: (out positions, M, N).
-__kernel void conv_direct(__global const float* x, __global const float* w, int has_bias,
-                          __global const float* bias, __global float* y, int C, int M, int group,
+__kernel void conv_direct(__global const store_t* x, __global const store_t* w, int has_bias,
+                          __global const store_t* bias, __global store_t* y, int C, int M, int group,
                           int8 in, int8 out, int8 ks, int8 st, int8 dl, int8 pb,
-                          __global const float* res, int res_mode, int act, float act_a, float act_b) {
+                          __global const store_t* res, int res_mode, int act, float act_a, float act_b) {
   const int o = get_global_id(0), m = get_global_id(1), n = get_global_id(2);
   const int osz = out.s0 * out.s1 * out.s2;
   if (o >= osz) return;
@@ -39,40 +47,40 @@ __kernel void conv_direct(__global const float* x, __global const float* w, int 
   const int o2 = o % out.s2, o1 = (o / out.s2) % out.s1, o0 = o / (out.s2 * out.s1);
   const int b0 = o0 * st.s0 - pb.s0, b1 = o1 * st.s1 - pb.s1, b2 = o2 * st.s2 - pb.s2;
   float acc = 0.0f;
-  __global const float* wm = w + (long)m * Cg * ks.s0 * ks.s1 * ks.s2;
+  const long wm = (long)m * Cg * ks.s0 * ks.s1 * ks.s2;
   for (int c = 0; c < Cg; ++c) {
-    __global const float* xc = x + ((long)n * C + g * Cg + c) * isz;
-    __global const float* wc = wm + c * ks.s0 * ks.s1 * ks.s2;
+    const long xc = ((long)n * C + g * Cg + c) * isz;
+    const long wc = wm + c * ks.s0 * ks.s1 * ks.s2;
     for (int k0 = 0; k0 < ks.s0; ++k0) {
       const int i0 = b0 + k0 * dl.s0;
       if (i0 < 0 || i0 >= in.s0) continue;
       for (int k1 = 0; k1 < ks.s1; ++k1) {
         const int i1 = b1 + k1 * dl.s1;
         if (i1 < 0 || i1 >= in.s1) continue;
-        __global const float* xr = xc + (i0 * in.s1 + i1) * in.s2;
-        __global const float* wr = wc + (k0 * ks.s1 + k1) * ks.s2;
+        const long xr = xc + (i0 * in.s1 + i1) * in.s2;
+        const long wr = wc + (k0 * ks.s1 + k1) * ks.s2;
         for (int k2 = 0; k2 < ks.s2; ++k2) {
           const int i2 = b2 + k2 * dl.s2;
-          if (i2 >= 0 && i2 < in.s2) acc = fma(xr[i2], wr[k2], acc);
+          if (i2 >= 0 && i2 < in.s2) acc = fma(LOADF(x, xr + i2), LOADF(w, wr + k2), acc);
         }
       }
     }
   }
-  if (has_bias) acc += bias[m];
+  if (has_bias) acc += LOADF(bias, m);
   const long yi = ((long)n * M + m) * osz + o;
-  if (res_mode == 1) acc += res[yi];
+  if (res_mode == 1) acc += LOADF(res, yi);
   acc = kiln_act(act, acc, act_a, act_b);
-  if (res_mode == 2) acc += res[yi];
-  y[yi] = acc;
+  if (res_mode == 2) acc += LOADF(res, yi);
+  STOREF(y, yi, acc);
 }
 
 // ConvTranspose in gather form: each output sums the inputs whose scattered taps land on it
 // (in = (out + pad - k * dilation) / stride when divisible). W is [C][M/group][ks...].
 // Global size: (out positions, M, N).
-__kernel void conv_transpose_direct(__global const float* x, __global const float* w, int has_bias,
-                                    __global const float* bias, __global float* y, int C, int M, int group,
+__kernel void conv_transpose_direct(__global const store_t* x, __global const store_t* w, int has_bias,
+                                    __global const store_t* bias, __global store_t* y, int C, int M, int group,
                                     int8 in, int8 out, int8 ks, int8 st, int8 dl, int8 pb,
-                                    __global const float* res, int res_mode, int act, float act_a,
+                                    __global const store_t* res, int res_mode, int act, float act_a,
                                     float act_b) {
   const int o = get_global_id(0), m = get_global_id(1), n = get_global_id(2);
   const int osz = out.s0 * out.s1 * out.s2;
@@ -99,16 +107,16 @@ __kernel void conv_transpose_direct(__global const float* x, __global const floa
         if (i2 >= in.s2) continue;
         const int ipos = (i0 * in.s1 + i1) * in.s2 + i2;
         const int kpos = (k0 * ks.s1 + k1) * ks.s2 + k2;
-        __global const float* xp = x + ((long)n * C + g * Cg) * isz + ipos;
-        __global const float* wp = w + ((long)(g * Cg) * Mg + mg) * ksz + kpos;
-        for (int c = 0; c < Cg; ++c) acc = fma(xp[(long)c * isz], wp[(long)c * Mg * ksz], acc);
+        const long xp = ((long)n * C + g * Cg) * isz + ipos;
+        const long wp = ((long)(g * Cg) * Mg + mg) * ksz + kpos;
+        for (int c = 0; c < Cg; ++c) acc = fma(LOADF(x, xp + (long)c * isz), LOADF(w, wp + (long)c * Mg * ksz), acc);
       }
     }
   }
-  if (has_bias) acc += bias[m];
+  if (has_bias) acc += LOADF(bias, m);
   const long yi = ((long)n * M + m) * osz + o;
-  if (res_mode == 1) acc += res[yi];
+  if (res_mode == 1) acc += LOADF(res, yi);
   acc = kiln_act(act, acc, act_a, act_b);
-  if (res_mode == 2) acc += res[yi];
-  y[yi] = acc;
+  if (res_mode == 2) acc += LOADF(res, yi);
+  STOREF(y, yi, acc);
 }

@@ -1,4 +1,4 @@
-// kiln's own FP32 GEMM with the fused linear epilogue (runtime/backends/cpu/linear_epilogue.h),
+// kiln's own GEMM (FP32, or FP16 storage with FP32 math: kernels/float_storage.cl) with the fused linear epilogue (runtime/backends/cpu/linear_epilogue.h),
 // used where CLBlast's per-process kernel compilation and launch overheads outweigh its speed
 // (small and medium matrices, grouped convolutions), plus the epilogue kernel run after a
 // CLBlast GEMM.
@@ -10,16 +10,16 @@
 //   res, res_off, res_mode, act, act_a, act_b
 // has_bias = 0 / res_mode = 0 disable the bias / residual (their buffers are then dummies).
 #define KILN_EPILOGUE_PARAMS                                                                 \
-  float beta, int has_bias, __global const float* bias, int bias_off, int bias_rs, int bias_cs, \
-      int bias_bstride, int bias_bmod, __global const float* res, int res_off, int res_mode,   \
+  float beta, int has_bias, __global const store_t* bias, int bias_off, int bias_rs, int bias_cs, \
+      int bias_bstride, int bias_bmod, __global const store_t* res, int res_off, int res_mode,   \
       int act, float act_a, float act_b
 
 inline float kiln_epilogue(float v, int batch, int i, int j, long cidx, KILN_EPILOGUE_PARAMS) {
   if (has_bias)
-    v += beta * bias[bias_off + (batch % bias_bmod) * bias_bstride + i * bias_rs + j * bias_cs];
-  if (res_mode == 1) v += res[res_off + cidx];
+    v += beta * LOADF(bias, bias_off + (batch % bias_bmod) * bias_bstride + i * bias_rs + j * bias_cs);
+  if (res_mode == 1) v += LOADF(res, res_off + cidx);
   v = kiln_act(act, v, act_a, act_b);
-  if (res_mode == 2) v += res[res_off + cidx];
+  if (res_mode == 2) v += LOADF(res, res_off + cidx);
   return v;
 }
 
@@ -33,9 +33,9 @@ inline float kiln_epilogue(float v, int batch, int i, int j, long cidx, KILN_EPI
 // b * c_bstride. Global size: (ceil(N/64)*16, ceil(M/64)*16, batches).
 __kernel __attribute__((reqd_work_group_size(16, 16, 1)))
 void gemm_tiled(int M, int N, int K, float alpha,
-                __global const float* A, int a_off, int lda, int ta,
-                __global const float* B, int b_off, int ldb, int tb,
-                __global float* C, int c_off, int ldc, int c_bstride,
+                __global const store_t* A, int a_off, int lda, int ta,
+                __global const store_t* B, int b_off, int ldb, int tb,
+                __global store_t* C, int c_off, int ldc, int c_bstride,
                 int nbd, int8 bshape, int8 astr, int8 bstr,
                 KILN_EPILOGUE_PARAMS) {
   __local float As[TK][TS];
@@ -68,13 +68,13 @@ void gemm_tiled(int M, int N, int K, float alpha,
       if (ta) { mm = idx % TS; kk = idx / TS; } else { kk = idx % TK; mm = idx / TK; }
       const int m = tile_m + mm, k = k0 + kk;
       float v = 0.0f;
-      if (m < M && k < K) v = A[ao + (ta ? k * lda + m : m * lda + k)];
+      if (m < M && k < K) v = LOADF(A, ao + (ta ? k * lda + m : m * lda + k));
       As[kk][mm] = v;
       int nn;
       if (tb) { kk = idx % TK; nn = idx / TK; } else { nn = idx % TS; kk = idx / TS; }
       const int n = tile_n + nn, k2 = k0 + kk;
       float w = 0.0f;
-      if (n < N && k2 < K) w = B[bo + (tb ? n * ldb + k2 : k2 * ldb + n)];
+      if (n < N && k2 < K) w = LOADF(B, bo + (tb ? n * ldb + k2 : k2 * ldb + n));
       Bs[kk][nn] = w;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -94,20 +94,39 @@ void gemm_tiled(int M, int N, int K, float alpha,
       const int n = tile_n + lx + 16 * c;
       if (n >= N) continue;
       const long cidx = (long)batch * c_bstride + (long)m * ldc + n;
-      C[c_off + cidx] = kiln_epilogue(alpha * acc[r][c], batch, m, n, cidx, beta, has_bias, bias, bias_off,
-                                      bias_rs, bias_cs, bias_bstride, bias_bmod, res, res_off, res_mode, act,
-                                      act_a, act_b);
+      STOREF(C, c_off + cidx,
+             kiln_epilogue(alpha * acc[r][c], batch, m, n, cidx, beta, has_bias, bias, bias_off, bias_rs, bias_cs,
+                           bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b));
     }
   }
 }
 
 // In place on C[b] (M x N, row stride ldc, batch stride c_bstride): the epilogue after a
 // CLBlast GEMM (which already applied alpha). Global size: (N, M, batches).
-__kernel void gemm_epilogue(int M, int N, __global float* C, int c_off, int ldc, int c_bstride,
+__kernel void gemm_epilogue(int M, int N, __global store_t* C, int c_off, int ldc, int c_bstride,
                             KILN_EPILOGUE_PARAMS) {
   const int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2);
   if (i >= M || j >= N) return;
   const long cidx = (long)batch * c_bstride + (long)i * ldc + j;
-  C[c_off + cidx] = kiln_epilogue(C[c_off + cidx], batch, i, j, cidx, beta, has_bias, bias, bias_off, bias_rs,
-                                  bias_cs, bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b);
+  STOREF(C, c_off + cidx,
+         kiln_epilogue(LOADF(C, c_off + cidx), batch, i, j, cidx, beta, has_bias, bias, bias_off, bias_rs, bias_cs,
+                       bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b));
+}
+
+// The epilogue of a half-storage GEMM that CLBlast's SGEMM computed into the float buffer
+// Cf (laid out like C): C = half(epilogue(Cf)). Global size: (N, M, batches).
+__kernel void gemm_epilogue_from_float(int M, int N, __global const float* Cf, __global store_t* C, int c_off,
+                                       int ldc, int c_bstride, KILN_EPILOGUE_PARAMS) {
+  const int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2);
+  if (i >= M || j >= N) return;
+  const long cidx = (long)batch * c_bstride + (long)i * ldc + j;
+  STOREF(C, c_off + cidx,
+         kiln_epilogue(Cf[c_off + cidx], batch, i, j, cidx, beta, has_bias, bias, bias_off, bias_rs, bias_cs,
+                       bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b));
+}
+
+// Widens n halves to float (the half-storage operands of a CLBlast SGEMM).
+__kernel void widen_half(__global const store_t* x, __global float* y, int n) {
+  const int i = get_global_id(0);
+  if (i < n) y[i] = LOADF(x, i);
 }

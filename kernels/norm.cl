@@ -1,15 +1,16 @@
-// BatchNormalization (inference) and the row normalizations behind InstanceNormalization and
+// BatchNormalization (inference) and the row normalizations (float or half storage:
+// kernels/float_storage.cl) behind InstanceNormalization and
 // LayerNormalization.
 
 // One work-item per element. Parameters hold one value per channel (pidx_mod == C, inner
 // divides out) or one per (channel, position) for pre-9 spatial=0 (pidx_mod == C * inner).
-__kernel void batchnorm(__global const float* x, __global float* y, __global const float* scale,
-                        __global const float* bias, __global const float* mean, __global const float* var,
+__kernel void batchnorm(__global const store_t* x, __global store_t* y, __global const store_t* scale,
+                        __global const store_t* bias, __global const store_t* mean, __global const store_t* var,
                         int total, int inner, int pmod, int per_channel, float eps) {
   const int i = get_global_id(0);
   if (i >= total) return;
   const int p = per_channel ? (i / inner) % pmod : i % pmod;
-  y[i] = (x[i] - mean[p]) * (scale[p] / sqrt(var[p] + eps)) + bias[p];
+  STOREF(y, i, (LOADF(x, i) - LOADF(mean, p)) * (LOADF(scale, p) / sqrt(LOADF(var, p) + eps)) + LOADF(bias, p));
 }
 
 // Row normalization: each of `rows` contiguous rows of n values gets mean/variance (two-pass:
@@ -21,32 +22,32 @@ typedef struct {
   int w_mod, w_a, w_b, b_mod, b_a, b_b, has_b, want_mean, want_inv;
 } NormParams;
 
-void norm_write(__global const float* xr, __global float* yr, int row, int j, float mean, float inv,
-                       __global const float* w, __global const float* b, NormParams p) {
-  float v = (xr[j] - mean) * inv * w[(row % p.w_mod) * p.w_a + j * p.w_b];
-  if (p.has_b) v += b[(row % p.b_mod) * p.b_a + j * p.b_b];
-  yr[j] = v;
+void norm_write(__global const store_t* x, __global store_t* y, int xr, int row, int j, float mean, float inv,
+                __global const store_t* w, __global const store_t* b, NormParams p) {
+  float v = (LOADF(x, xr + j) - mean) * inv * LOADF(w, (row % p.w_mod) * p.w_a + j * p.w_b);
+  if (p.has_b) v += LOADF(b, (row % p.b_mod) * p.b_a + j * p.b_b);
+  STOREF(y, xr + j, v);
 }
 
 // One work-item per row (short rows).
-__kernel void rownorm_item(__global const float* x, __global float* y, __global const float* w,
-                           __global const float* b, __global float* mean_out, __global float* inv_out, int rows,
+__kernel void rownorm_item(__global const store_t* x, __global store_t* y, __global const store_t* w,
+                           __global const store_t* b, __global store_t* mean_out, __global store_t* inv_out, int rows,
                            int n, float eps, NormParams p) {
   const int row = get_global_id(0);
   if (row >= rows) return;
-  __global const float* xr = x + row * n;
+  const int xr = row * n;
   float s = 0.0f;
-  for (int j = 0; j < n; ++j) s += xr[j];
+  for (int j = 0; j < n; ++j) s += LOADF(x, xr + j);
   const float mean = s / n;
   float v = 0.0f;
   for (int j = 0; j < n; ++j) {
-    const float d = xr[j] - mean;
+    const float d = LOADF(x, xr + j) - mean;
     v += d * d;
   }
   const float inv = 1.0f / sqrt(v / n + eps);
-  if (p.want_mean) mean_out[row] = mean;
-  if (p.want_inv) inv_out[row] = inv;
-  for (int j = 0; j < n; ++j) norm_write(xr, y + row * n, row, j, mean, inv, w, b, p);
+  if (p.want_mean) STOREF(mean_out, row, mean);
+  if (p.want_inv) STOREF(inv_out, row, inv);
+  for (int j = 0; j < n; ++j) norm_write(x, y, xr, row, j, mean, inv, w, b, p);
 }
 
 float group_sum(float v, __local float* part) {
@@ -63,24 +64,24 @@ float group_sum(float v, __local float* part) {
 }
 
 // One work-group per row (long rows).
-__kernel void rownorm_group(__global const float* x, __global float* y, __global const float* w,
-                            __global const float* b, __global float* mean_out, __global float* inv_out, int n,
+__kernel void rownorm_group(__global const store_t* x, __global store_t* y, __global const store_t* w,
+                            __global const store_t* b, __global store_t* mean_out, __global store_t* inv_out, int n,
                             float eps, NormParams p, __local float* part) {
   const int row = get_group_id(0);
   const int lid = get_local_id(0), ls = get_local_size(0);
-  __global const float* xr = x + row * n;
+  const int xr = row * n;
   float s = 0.0f;
-  for (int j = lid; j < n; j += ls) s += xr[j];
+  for (int j = lid; j < n; j += ls) s += LOADF(x, xr + j);
   const float mean = group_sum(s, part) / n;
   float v = 0.0f;
   for (int j = lid; j < n; j += ls) {
-    const float d = xr[j] - mean;
+    const float d = LOADF(x, xr + j) - mean;
     v += d * d;
   }
   const float inv = 1.0f / sqrt(group_sum(v, part) / n + eps);
   if (lid == 0) {
-    if (p.want_mean) mean_out[row] = mean;
-    if (p.want_inv) inv_out[row] = inv;
+    if (p.want_mean) STOREF(mean_out, row, mean);
+    if (p.want_inv) STOREF(inv_out, row, inv);
   }
-  for (int j = lid; j < n; j += ls) norm_write(xr, y + row * n, row, j, mean, inv, w, b, p);
+  for (int j = lid; j < n; j += ls) norm_write(x, y, xr, row, j, mean, inv, w, b, p);
 }

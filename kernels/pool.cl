@@ -1,4 +1,5 @@
-// MaxPool (-DT=float|char|uchar, -DT_LOWEST) and AveragePool (float), one work-item per output
+// MaxPool (-DT=float|char|uchar|half, -DT_LOWEST) and AveragePool (float; half storage with
+// -DKILN_HALF: kernels/float_storage.cl), one work-item per output
 // element, in the 3-D form of runtime/backends/normalization_geometry.h (1-D and 2-D pools
 // have leading unit dims). g: in[3], out[3], win[3], stride[3], dil[3], pad_begin[3],
 // pad_end[3].
@@ -14,6 +15,12 @@ int2 tap_range(int start, int k, int dil, int lo, int hi) {
 }
 
 #ifdef T
+// Values compare as float when T is half (loaded with vload_half).
+#ifdef KILN_HALF
+#define TV float
+#else
+#define TV T
+#endif
 // `ind` is written when want_ind (storage_order: 0 row-major, 1 column-major spatial index).
 __kernel void max_pool(__global const T* x, __global T* y, __global long* ind, int total, PoolGeom g,
                        int want_ind, int col_major, int nsp) {
@@ -31,22 +38,22 @@ __kernel void max_pool(__global const T* x, __global T* y, __global long* ind, i
   const int2 kd = tap_range(sd, g.win[0], g.dil[0], 0, g.in[0]);
   const int2 kh = tap_range(sh, g.win[1], g.dil[1], 0, g.in[1]);
   const int2 kw = tap_range(sw, g.win[2], g.dil[2], 0, g.in[2]);
-  __global const T* xp = x + plane * plane_in;
-  T best = T_LOWEST;
+  const int xp = plane * plane_in;
+  TV best = T_LOWEST;
   int best_at = -1;
   for (int a = kd.x; a < kd.y; ++a)
     for (int b = kh.x; b < kh.y; ++b) {
       const int rowoff = ((sd + a * g.dil[0]) * g.in[1] + sh + b * g.dil[1]) * g.in[2];
       for (int c = kw.x; c < kw.y; ++c) {
         const int at = rowoff + sw + c * g.dil[2];
-        const T v = xp[at];
+        const TV v = LOADF(x, xp + at);
         if (v > best || best_at < 0) {  // strict: the first maximum wins
           best = v;
           best_at = at;
         }
       }
     }
-  y[o] = best;
+  STOREF(y, o, best);
   if (want_ind) {
     long idx = best_at;
     if (col_major && best_at >= 0) {
@@ -58,7 +65,7 @@ __kernel void max_pool(__global const T* x, __global T* y, __global long* ind, i
 }
 #endif
 
-__kernel void average_pool(__global const float* x, __global float* y, int total, PoolGeom g, int count_pad) {
+__kernel void average_pool(__global const store_t* x, __global store_t* y, int total, PoolGeom g, int count_pad) {
   const int o = get_global_id(0);
   if (o >= total) return;
   int r = o;
@@ -81,12 +88,12 @@ __kernel void average_pool(__global const float* x, __global float* y, int total
   } else {
     count = (kd.y - kd.x) * (kh.y - kh.x) * (kw.y - kw.x);
   }
-  __global const float* xp = x + plane * g.in[0] * g.in[1] * g.in[2];
+  const int xp = plane * g.in[0] * g.in[1] * g.in[2];
   float sum = 0.0f;
   for (int a = kd.x; a < kd.y; ++a)
     for (int b = kh.x; b < kh.y; ++b) {
-      __global const float* row = xp + ((sd + a * g.dil[0]) * g.in[1] + sh + b * g.dil[1]) * g.in[2] + sw;
-      for (int c = kw.x; c < kw.y; ++c) sum += row[c * g.dil[2]];
+      const int row = xp + ((sd + a * g.dil[0]) * g.in[1] + sh + b * g.dil[1]) * g.in[2] + sw;
+      for (int c = kw.x; c < kw.y; ++c) sum += LOADF(x, row + c * g.dil[2]);
     }
-  y[o] = count > 0 ? sum / count : NAN;
+  STOREF(y, o, count > 0 ? sum / count : NAN);
 }

@@ -3,10 +3,11 @@
 // tap (the unresized ones, or nearest mode) are folded into a base offset and weight first,
 // so only the interpolated axes enter the tap loop. Built with -DRANK=<output rank> so the
 // per-axis loops have compile-time bounds (they unroll; the private arrays stay in registers).
+// Data is float or half (-DKILN_HALF, kernels/float_storage.cl); the weight table is float.
 typedef struct { int v[8]; } Dims;
 
-__kernel void resize(__global const float* in, __global const int* idx, __global const float* w,
-                     __global float* out, Dims out_dims, Dims in_strides, Dims taps, Dims offsets,
+__kernel void resize(__global const store_t* in, __global const int* idx, __global const float* w,
+                     __global store_t* out, Dims out_dims, Dims in_strides, Dims taps, Dims offsets,
                      float extrapolation, int total) {
   int g = get_global_id(0);
   if (g >= total) return;
@@ -23,7 +24,7 @@ __kernel void resize(__global const float* in, __global const int* idx, __global
   for (int d = 0; d < RANK; ++d) {
     int i0 = idx[row[d]];
     if (i0 < 0) {  // outside the crop box (tf_crop_and_resize)
-      out[g] = extrapolation;
+      STOREF(out, g, extrapolation);
       return;
     }
     if (taps.v[d] == 1) {
@@ -34,7 +35,7 @@ __kernel void resize(__global const float* in, __global const int* idx, __global
     }
   }
   if (m == 0) {
-    out[g] = base_w * in[base];
+    STOREF(out, g, base_w * LOADF(in, base));
     return;
   }
   int t[8];
@@ -49,7 +50,7 @@ __kernel void resize(__global const float* in, __global const int* idx, __global
       off += idx[e] * in_strides.v[d];
       wt *= w[e];
     }
-    acc += wt * in[off];
+    acc += wt * LOADF(in, off);
     int k = m - 1;
     for (; k >= 0; --k) {
       if (++t[k] < taps.v[multi[k]]) break;
@@ -57,5 +58,5 @@ __kernel void resize(__global const float* in, __global const int* idx, __global
     }
     if (k < 0) break;
   }
-  out[g] = acc;
+  STOREF(out, g, acc);
 }

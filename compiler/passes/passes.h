@@ -28,6 +28,10 @@ Status run_fold_qdq(ir::Graph& g, const PassContext& ctx);
 // constant weights into INT8 or FP8 kernels between a QuantizeLinear and a DequantizeLinear.
 Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx);
 
+// --precision fp16 / --layer-precision NODE=fp16: float16 tensors and half weights for the
+// nodes assigned fp16 whose ops have float16 kernels, Casts at the fp32 boundaries.
+Status run_convert_fp16(ir::Graph& g, const PassContext& ctx);
+
 // Fusion passes (skipped with --no-fuse), in pipeline order.
 // Folds DequantizeLinear -> bias/residual/activation -> QuantizeLinear chains after integer
 // kernels into their epilogue, so int8 activations flow between layers.

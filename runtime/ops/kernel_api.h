@@ -55,17 +55,28 @@ struct ClOp {
 };
 
 // ---- registries ----
+// How a CPU kernel meets float16 tensors. kWidened kernels compute in float32 only: for an
+// FP16 node run_cpu_kernel hands them float32 copies of the float16 inputs and rounds their
+// float32 results back to half (runtime/ops/cpu_float16.cpp), which makes every such kernel
+// the CPU reference and fallback of its FP16 form.
+enum class CpuFloat16 { kNative, kWidened };
+
 class CpuRegistry {
  public:
-  void add(const std::string& op, CpuKernelFn fn) { ops_[op] = fn; }
+  void add(const std::string& op, CpuKernelFn fn, CpuFloat16 f16 = CpuFloat16::kNative) {
+    ops_[op] = fn;
+    if (f16 == CpuFloat16::kWidened) widened_[op] = true;
+  }
   CpuKernelFn find(const std::string& op) const {
     auto it = ops_.find(op);
     return it == ops_.end() ? nullptr : it->second;
   }
+  bool widens_float16(const std::string& op) const { return widened_.count(op) != 0; }
   const std::map<std::string, CpuKernelFn>& all() const { return ops_; }
 
  private:
   std::map<std::string, CpuKernelFn> ops_;
+  std::map<std::string, bool> widened_;
 };
 
 class ClRegistry {

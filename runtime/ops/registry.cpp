@@ -1,4 +1,5 @@
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/cpu_float16.h"
 
 namespace kiln {
 
@@ -35,8 +36,9 @@ Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& input
                       const std::vector<TensorView>& outputs) {
   CpuKernelFn fn = cpu_registry().find(node.op);
   if (!fn) return unsupported("no CPU kernel for op " + node.op);
-  CpuKernelArgs args{node, inputs, outputs};
-  Status st = fn(args);
+  Status st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
+                  ? run_widened_float16(fn, node, inputs, outputs)
+                  : fn(CpuKernelArgs{node, inputs, outputs});
   if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ")");
   return st;
 }

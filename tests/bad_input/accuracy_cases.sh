@@ -171,8 +171,9 @@ PY
   expect_fail "--accuracy-budget needs --calib DIR" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 \
     --calib-cache c.cache --accuracy-budget 0.1
   expect_fail "--tune needs --precision best" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --tune
-  expect_fail "precision fp16" "not implemented yet" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision fp16 \
-    --calib calib --accuracy-budget 0.1
+  # FP16 under a budget: within it without moving a layer.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o f16.plan --device cpu --precision fp16 --calib calib --accuracy-budget 0.01
+  check_within_budget f16.plan 0.01
 }
 
 # mlp_within_budget PLAN X: PLAN's output on each x*.npy is within relative L2 error X of
@@ -218,7 +219,7 @@ for i in range(6):
     np.savez("calib/%d.npz" % i, x=x); np.save("x%d.npy" % i, x)
 PY
   expect_ok "$KILN" build mlp.onnx -o best.plan --device cpu --precision best --calib calib --accuracy-budget 0.05
-  expect_out "int8: 2 layers run in it" "fp16: not available" "sensitivity" "same plan: --precision fp32 --layer-precision big=int8"
+  expect_out "int8: 2 layers run in it" "fp16: 2 layers run in it" "sensitivity" "same plan: --precision fp32 --layer-precision big=int8"
   expect_ok "$KILN" inspect best.plan
   expect_out "big  op=QLinearMatMul" "small  op=MatMul"
   mlp_within_budget best.plan 0.05

@@ -166,6 +166,130 @@ row = [l for l in open('stdout') if l.startswith('probs')][0].split()
 assert float(row[1]) < 1e-5 and abs(float(row[5]) - 1) < 1e-6, row"
   expect_fail "reference" "not a model input" -- "$KILN" compare d.plan --reference "$MODELS/copy_two_inputs.onnx"
 }
+case_fp16_precision() {
+  # --precision fp16 on the demo CNN and the perf models (ResNet-style CNN, MLP, attention
+  # block), on cpu and opencl: Conv/Gemm/MatMul run in fp16 with half weights (plan at most 55%
+  # of FP32), outputs stay float32 and match onnxruntime's FP32 to half-precision accuracy;
+  # --layer-precision NODE=fp32 keeps one node in FP32 inside the FP16 plan.
+  local VPY="$MODELS/../../.venv/bin/python"
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  cp "$MODELS/demo_cnn.onnx" m/
+  "$VPY" - <<'PY'
+import numpy as np, onnx, onnxruntime as ort
+r = np.random.default_rng(1)
+for m in ["demo_cnn", "resnet_mini", "mlp", "attention"]:
+    sess = ort.InferenceSession("m/%s.onnx" % m, providers=["CPUExecutionProvider"])
+    i = sess.get_inputs()[0]
+    x = r.uniform(-1, 1, i.shape).astype(np.float32)
+    np.save("%s_x.npy" % m, x)
+    np.save("%s_ref.npy" % m, sess.run(None, {i.name: x})[0])
+    open("%s_names" % m, "w").write("%s %s\n" % (i.name, sess.get_outputs()[0].name))
+PY
+  for m in demo_cnn resnet_mini mlp attention; do
+    read -r in out <"${m}_names"
+    expect_ok "$KILN" build m/$m.onnx -o ${m}32.plan --device opencl
+    for dev in cpu opencl; do
+      expect_ok "$KILN" build m/$m.onnx -o ${m}16_$dev.plan --device $dev --precision fp16
+      expect_out "fp16: " "nodes run in float16"
+      expect_ok "$KILN" inspect ${m}16_$dev.plan
+      expect_out "$in  float32" "$out  float32" "precision=fp32->fp16" "precision=fp16->fp32"
+      if grep -E "op=(Conv|Gemm|MatMul) " stdout | grep -v "precision=fp16"; then die "$m: an FP32 Conv/Gemm/MatMul is left"; fi
+      grep -qE "op=(Conv|Gemm|MatMul) .*backend=$dev .*precision=fp16" stdout || die "$m: no fp16 Conv/Gemm/MatMul on $dev"
+      expect_ok "$KILN" run ${m}16_$dev.plan -i $in=${m}_x.npy -o out_${m}_$dev --device $dev
+      "$PY" - "$m" "$out" "$dev" <<'PY'
+import numpy as np, os, sys
+m, out, dev = sys.argv[1:]
+got = np.load("out_%s_%s/%s.npy" % (m, dev, out)).astype(np.float64).ravel()
+ref = np.load("%s_ref.npy" % m).astype(np.float64).ravel()
+cos = got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref))
+err = np.abs(got - ref).max()
+scale = np.abs(ref).max()
+# Half has an 11-bit significand (2^-11 relative rounding); a few layers of rounded
+# activations and weights stay within 16 such steps of the output's scale, and are not exact.
+assert cos >= 0.999 and err <= 16 * 2.0 ** -11 * scale, (m, dev, cos, err, scale)
+assert err > 0, (m, dev, "identical to FP32: nothing ran in half")
+a, b = os.path.getsize("%s16_%s.plan" % (m, dev)), os.path.getsize("%s32.plan" % m)
+assert m == "demo_cnn" or a <= 0.55 * b, (m, a, b)
+print(m, dev, "cosine %.6f max abs %.3g (scale %.3g) plan %d/%d" % (cos, err, scale, a, b))
+PY
+    done
+  done
+  # One node kept in FP32 inside the FP16 plan: its Conv reads and writes float32.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o mixed.plan --device opencl --precision fp16 --layer-precision conv_10=fp32
+  expect_ok "$KILN" inspect mixed.plan
+  expect_out "conv_2  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16" \
+    "conv_10  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp32" \
+    "conv_18  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16"
+  expect_ok "$KILN" run mixed.plan -i input=resnet_mini_x.npy -o out_mixed --device opencl
+  "$PY" -c "
+import numpy as np
+got, ref = np.load('out_mixed/gemm_78.npy').ravel(), np.load('resnet_mini_ref.npy').ravel()
+assert got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref)) >= 0.999"
+  # The other way round: one fp16 node in an FP32 plan.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o one.plan --device opencl --layer-precision conv_10=fp16
+  expect_ok "$KILN" inspect one.plan
+  expect_out "conv_2  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp32" \
+    "conv_10  op=Conv  backend=opencl  kernel=opencl:Conv  precision=fp16"
+  # Data movers after an fp16 Conv follow it into fp16 (Pad's constant value as half, Split,
+  # Slice, Gather, Transpose), then Resize/Softmax/ReduceMean in fp16; both backends vs ORT.
+  "$VPY" - <<'PY'
+import numpy as np, onnx, onnxruntime as ort
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+r = np.random.default_rng(0)
+a = lambda v, n, t=np.int64: nh.from_array(np.array(v, t), n)
+inits = [nh.from_array((r.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), 'w'),
+         a([0, 0, 1, 2, 0, 0, 2, 1], 'pads'), a(0.5, 'cv', np.float32), a([3, 5], 'split'), a([1], 's0'),
+         a([6], 's1'), a([2], 'ax'), a([0, 2, 4], 'idx'), a([1, 1, 2, 2], 'scales', np.float32)]
+nodes = [h.make_node('Conv', ['x', 'w'], ['c'], pads=[1, 1, 1, 1], name='conv'),
+         h.make_node('Pad', ['c', 'pads', 'cv'], ['p'], name='pad'),
+         h.make_node('Split', ['p', 'split'], ['a', 'b'], axis=1, name='split'),
+         h.make_node('Slice', ['a', 's0', 's1', 'ax'], ['sl'], name='slice'),
+         h.make_node('Gather', ['b', 'idx'], ['g'], axis=1, name='gather'),
+         h.make_node('Transpose', ['g'], ['t'], perm=[0, 1, 3, 2], name='tr'),
+         h.make_node('Resize', ['sl', '', 'scales'], ['rs'], mode='linear', name='resize'),
+         h.make_node('Softmax', ['t'], ['sm'], axis=-1, name='sm'),
+         h.make_node('ReduceMean', ['rs'], ['rm'], axes=[2, 3], keepdims=1, name='rm')]
+g = h.make_graph(nodes, 'g', [h.make_tensor_value_info('x', T.FLOAT, [1, 3, 10, 9])],
+                 [h.make_tensor_value_info('sm', T.FLOAT, None), h.make_tensor_value_info('rm', T.FLOAT, None)], inits)
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), 'movers.onnx')
+x = r.uniform(-1, 1, (1, 3, 10, 9)).astype(np.float32)
+np.save('mx.npy', x)
+sm, rm = ort.InferenceSession('movers.onnx', providers=['CPUExecutionProvider']).run(None, {'x': x})
+np.save('ref_sm.npy', sm)
+np.save('ref_rm.npy', rm)
+PY
+  for dev in cpu opencl; do
+    expect_ok "$KILN" build movers.onnx -o mv_$dev.plan --device $dev --precision fp16
+    expect_out "fp16: 9 nodes run in float16"
+    expect_ok "$KILN" inspect mv_$dev.plan
+    for n in pad split slice gather tr resize sm rm; do
+      grep -qE "\] $n  op=.* backend=$dev .*precision=fp16$" stdout || die "$n is not an fp16 node on $dev"
+    done
+    expect_ok "$KILN" run mv_$dev.plan -i x=mx.npy -o mv_$dev --device $dev
+    "$PY" -c "
+import numpy as np
+for n in ['sm', 'rm']:
+    got, ref = np.load('mv_$dev/%s.npy' % n), np.load('ref_%s.npy' % n)
+    assert got.shape == ref.shape and np.abs(got - ref).max() <= 16 * 2.0 ** -11 * np.abs(ref).max(), n"
+  done
+  # An op without float16 kernels stays fp32 between Casts, and the build says so.
+  "$VPY" -c "
+import numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+w = nh.from_array(np.full((4, 4), 0.5, np.float32), 'w')
+e = nh.from_array(np.array(2.0, np.float32), 'e')
+g = h.make_graph([h.make_node('MatMul', ['x', 'w'], ['y'], name='mm'), h.make_node('Pow', ['y', 'e'], ['p'], name='pow'),
+                  h.make_node('MatMul', ['p', 'w'], ['z'], name='mm2')], 'g',
+                 [h.make_tensor_value_info('x', T.FLOAT, [2, 4])], [h.make_tensor_value_info('z', T.FLOAT, [2, 4])], [w, e])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), 'pow.onnx')"
+  expect_ok "$KILN" build pow.onnx -o pow.plan --precision fp16
+  expect_out "fp16: 2 nodes run in float16; 1 stay float32 (no float16 kernels): pow (Pow)"
+  expect_ok "$KILN" inspect pow.plan
+  # (the Casts around Pow fuse with it into one elementwise kernel computing Pow in float32)
+  expect_out "mm  op=MatMul" "mm2  op=MatMul" "precision=fp16->fp32" "precision=fp32->fp16" \
+    "fused: y_to_fp32 + pow + p_to_fp16"
+}
 case_int8_post_training_quantization() {
   # A weight-heavy ResNet-style model (perf/models) calibrated on 8 samples: every Conv/Gemm
   # becomes an integer kernel, the plan is at most 30% of the FP32 plan, the outputs stay close

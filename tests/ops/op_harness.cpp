@@ -17,7 +17,7 @@ static const bool g_crash_report = [] {
   return true;
 }();
 
-Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs, Plan* plan_out) {
+Status build_op_plan(const OpSpec& spec, const std::string& device, Plan* out) {
   ir::Graph g;
   g.name = spec.op_type + "_test";
   g.opsets[""] = spec.opset;
@@ -49,8 +49,13 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
   }
   BuildOptions opts;
   opts.device = device;
+  opts.precision = spec.precision;
+  return build_plan_from_graph(g, opts, out);
+}
+
+Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs, Plan* plan_out) {
   auto plan = std::make_shared<Plan>();
-  KILN_TRY(build_plan_from_graph(g, opts, plan.get()));
+  KILN_TRY(build_op_plan(spec, device, plan.get()));
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
   KILN_TRY(ExecutionContext::create(plan, device, &ctx, &notice));

@@ -21,7 +21,11 @@ struct OpSpec {
   std::vector<HostTensor> inputs;   // dtype kUndefined: optional input left out
   std::vector<bool> constant;       // per input: true = initializer (build-time constant)
   int num_outputs = 1;
+  std::string precision = "fp32";   // BuildOptions::precision (fp16: the node runs in float16)
 };
+
+// Compiles `spec` (a one-node graph: inputs in0.., outputs out0..) for `device`.
+Status build_op_plan(const OpSpec& spec, const std::string& device, Plan* out);
 
 // Compiles `spec` for `device` ("cpu", "opencl") and runs it; fills the outputs in order and,
 // when `plan_out` is given, the compiled plan (to check which backend each node got).

@@ -385,10 +385,10 @@ Status matmul_cpu(const CpuKernelArgs& a) {
 }  // namespace
 
 void register_linear_cpu(CpuRegistry& r) {
-  r.add("Conv", conv_cpu);
-  r.add("ConvTranspose", conv_transpose_cpu);
-  r.add("Gemm", gemm_cpu);
-  r.add("MatMul", matmul_cpu);
+  r.add("Conv", conv_cpu, CpuFloat16::kWidened);
+  r.add("ConvTranspose", conv_transpose_cpu, CpuFloat16::kWidened);
+  r.add("Gemm", gemm_cpu, CpuFloat16::kWidened);
+  r.add("MatMul", matmul_cpu, CpuFloat16::kWidened);
 }
 
 }  // namespace kiln

@@ -346,7 +346,7 @@ void register_movement_cpu(CpuRegistry& r) {
   for (const char* op : {"Transpose", "Concat", "Split", "Slice", "Expand", "Tile"}) r.add(op, piecewise_cpu);
   r.add("Pad", pad_cpu);
   r.add("Gather", gather_cpu);
-  r.add("Resize", resize_cpu);
+  r.add("Resize", resize_cpu, CpuFloat16::kWidened);
 }
 
 }  // namespace kiln

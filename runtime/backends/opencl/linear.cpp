@@ -1,4 +1,4 @@
-// Conv, ConvTranspose, Gemm, MatMul on OpenCL (float32). GEMMs go through cl_gemm
+// Conv, ConvTranspose, Gemm, MatMul on OpenCL (float32, and float16 storage with float32 math). GEMMs go through cl_gemm
 // (linear_gemm.cpp: kiln's tiled kernel or CLBlast by size). Conv runs as a direct kernel with
 // the fused epilogue where the GEMM would be badly shaped (depthwise, few output channels per
 // group, tiny reductions), else as im2col (kernels/conv.cl, into a reused scratch buffer;
@@ -35,6 +35,9 @@ Status read_ep(const ClKernelArgs& a, linear::Epilogue* ep) {
     return invalid_plan(node_what(a) + ": fused residual input is missing");
   return Status::ok();
 }
+
+// FP16 nodes: every float operand is float16 (supports() checks they agree).
+bool half_storage(const ClKernelArgs& a) { return a.outputs[0].dtype == DType::kFloat16; }
 
 struct ClConv {
   int64_t N = 0, C = 0, M = 0, group = 1, in_size = 1, out_size = 1, ksize = 1;
@@ -86,7 +89,7 @@ cl_int8 dims8(const std::vector<int64_t>& v) {
 Status conv_direct(ClKernelArgs& a, const ClConv& p, const linear::Epilogue& ep, bool transpose) {
   const char* fn = transpose ? "conv_transpose_direct" : "conv_direct";
   cl_kernel k;
-  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"), "-cl-mad-enable", fn, &k));
+  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"), linear::linear_kernel_options(half_storage(a)), fn, &k));
   const bool has_bias = a.has_input(2);
   const cl_mem y = a.outputs[0].mem;
   ClLaunch l(a.cl, k, fn);
@@ -121,6 +124,7 @@ Status conv_cl(ClKernelArgs& a) {
   g.ldc = p.out_size;
   g.c_bstride = Mg * p.out_size;
   g.ep = ep;
+  g.half = half_storage(a);
   if (a.has_input(2)) {
     g.bias = a.inputs[2].mem;
     g.bias_rs = 1;
@@ -136,15 +140,20 @@ Status conv_cl(ClKernelArgs& a) {
     g.b_bstr = {p.C * p.in_size, Cg * p.in_size};
     return linear::cl_gemm(a.cl, g, node_what(a));
   }
-  cl_mem col;
-  const size_t col_elems = static_cast<size_t>(p.C * p.ksize * p.out_size);
-  KILN_TRY(a.cl.scratch(kScratchIm2col, col_elems * sizeof(float), &col, "im2col of " + node_what(a)));
-  cl_kernel k;
-  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"), "", "im2col", &k));
-  g.B = col;
   g.batch = {p.group};
   g.a_bstr = {Mg * Kg};
   g.b_bstr = {Kg * p.out_size};
+  // A widened FP16 GEMM reads float columns: im2col writes them directly.
+  g.b_float = linear::gemm_widens(a.cl, g);
+  cl_mem col;
+  const size_t col_elems = static_cast<size_t>(p.C * p.ksize * p.out_size);
+  const size_t col_size = g.b_float ? sizeof(float) : dtype_size(a.outputs[0].dtype);
+  KILN_TRY(a.cl.scratch(kScratchIm2col, col_elems * col_size, &col, "im2col of " + node_what(a)));
+  cl_kernel k;
+  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"),
+                       g.b_float ? "-DKILN_HALF -DKILN_COL_FLOAT" : linear::linear_kernel_options(g.half, false), "im2col",
+                       &k));
+  g.B = col;
   for (int64_t n = 0; n < p.N; ++n) {
     ClLaunch l(a.cl, k, "im2col");
     l.mem(a.inputs[0].mem).arg(cl_int(n * p.C * p.in_size)).mem(col);
@@ -174,6 +183,7 @@ void bias_strides(const Shape& s, int64_t* rs, int64_t* cs) {
 Status gemm_cl(ClKernelArgs& a) {
   ClGemm g;
   KILN_TRY(read_ep(a, &g.ep));
+  g.half = half_storage(a);
   g.ta = a.attrs().get_int("transA", 0) != 0;
   g.tb = a.attrs().get_int("transB", 0) != 0;
   g.alpha = a.attrs().get_float("alpha", 1.f);
@@ -198,6 +208,7 @@ Status gemm_cl(ClKernelArgs& a) {
 Status matmul_cl(ClKernelArgs& a) {
   ClGemm g;
   KILN_TRY(read_ep(a, &g.ep));
+  g.half = half_storage(a);
   Shape as = a.inputs[0].shape, bs = a.inputs[1].shape;
   if (as.size() == 1) as.insert(as.begin(), 1);
   if (bs.size() == 1) bs.push_back(1);
@@ -235,10 +246,13 @@ Status matmul_cl(ClKernelArgs& a) {
 }
 
 // Plans index with 32-bit ints in the kernels; larger tensors and >3 spatial dims stay on CPU.
+// Every operand has the output's dtype: float32, or float16 (FP16 nodes, half storage).
 bool fits_int32(const PlanNode& n, const Plan& plan) {
   if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0 || n.outputs.size() != 1) return false;
+  const DType dt = plan.tensors[n.outputs[0]].dtype;
+  if (dt != DType::kFloat32 && dt != DType::kFloat16) return false;
   for (int32_t t : n.inputs)
-    if (t >= 0 && (plan.tensors[t].dtype != DType::kFloat32 || shape_numel(plan.tensors[t].shape) >= (1LL << 31)))
+    if (t >= 0 && (plan.tensors[t].dtype != dt || shape_numel(plan.tensors[t].shape) >= (1LL << 31)))
       return false;
   for (int32_t t : n.outputs)
     if (shape_numel(plan.tensors[t].shape) >= (1LL << 31)) return false;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/core/half.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln::linear {
@@ -83,16 +84,23 @@ int64_t num_batches(const ClGemm& g) {
 }  // namespace
 
 const std::string& linear_kernel_source(const std::string& name) {
-  static const std::string conv = std::string(embedded_kernel_source("linear_activation")) + embedded_kernel_source("conv");
-  static const std::string gemm = std::string(embedded_kernel_source("linear_activation")) + embedded_kernel_source("gemm");
+  static const std::string prelude =
+      std::string(embedded_kernel_source("float_storage")) + embedded_kernel_source("linear_activation");
+  static const std::string conv = prelude + embedded_kernel_source("conv");
+  static const std::string gemm = prelude + embedded_kernel_source("gemm");
   return name == "conv" ? conv : gemm;
+}
+
+const char* linear_kernel_options(bool half, bool mad) {
+  if (mad) return half ? "-cl-mad-enable -DKILN_HALF" : "-cl-mad-enable";
+  return half ? "-DKILN_HALF" : "";
 }
 
 namespace {
 
 Status own_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   cl_kernel k;
-  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), "-cl-mad-enable", "gemm_tiled", &k));
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), linear_kernel_options(g.half), "gemm_tiled", &k));
   const int64_t nb = num_batches(g);
   ClLaunch l(cl, k, "gemm_tiled (" + what + ")");
   l.arg(cl_int(g.M)).arg(cl_int(g.N)).arg(cl_int(g.K)).arg(g.alpha);
@@ -174,7 +182,7 @@ Status clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
                                    std::to_string(g.K) + " for " + what));
   if (!g.bias && !g.residual && g.ep.act == Activation::kNone) return Status::ok();
   cl_kernel k;
-  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), "-cl-mad-enable", "gemm_epilogue", &k));
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), linear_kernel_options(g.half), "gemm_epilogue", &k));
   ClLaunch l(cl, k, "gemm_epilogue (" + what + ")");
   l.arg(cl_int(g.M)).arg(cl_int(g.N)).mem(g.C).arg(cl_int(g.c_off)).arg(cl_int(g.ldc)).arg(cl_int(g.c_bstride));
   epilogue_args(l, g);
@@ -182,13 +190,107 @@ Status clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   return l.run(3, global, nullptr);
 }
 
+bool has_extension(const ClRuntime& cl, const char* ext) {
+  for (const std::string& e : cl.info().caps.extensions)
+    if (e == ext) return true;
+  return false;
+}
+
+// Half storage on a device with cl_khr_fp16: CLBlast's native-half GEMM (one matrix; beta 0
+// with C cleared first, as for SGEMM), then the half epilogue kernel.
+// Untested here: neither PoCL nor NVIDIA's OpenCL reports cl_khr_fp16.
+Status clblast_hgemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
+  cl_command_queue q = cl.queue();
+  const cl_half zero = 0;
+  const size_t c_bytes = static_cast<size_t>(((g.M - 1) * g.ldc + g.N) * sizeof(cl_half));
+  KILN_CL(clEnqueueFillBuffer(q, g.C, &zero, sizeof(zero), static_cast<size_t>(g.c_off) * sizeof(cl_half), c_bytes,
+                              0, nullptr, nullptr),
+          "clearing the output of " + what);
+  cl_event ev = nullptr;
+  const CLBlastStatusCode st =
+      CLBlastHgemm(CLBlastLayoutRowMajor, g.ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                   g.tb ? CLBlastTransposeYes : CLBlastTransposeNo, g.M, g.N, g.K, float_to_half(g.alpha), g.A, g.a_off,
+                   g.lda, g.B, g.b_off, g.ldb, zero, g.C, g.c_off, g.ldc, &q, &ev);
+  if (ev) clReleaseEvent(ev);
+  KILN_TRY(clblast_status(st, "HGEMM " + std::to_string(g.M) + "x" + std::to_string(g.N) + "x" +
+                                   std::to_string(g.K) + " for " + what));
+  if (!g.bias && !g.residual && g.ep.act == Activation::kNone) return Status::ok();
+  cl_kernel k;
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), linear_kernel_options(true), "gemm_epilogue", &k));
+  ClLaunch l(cl, k, "gemm_epilogue (" + what + ")");
+  l.arg(cl_int(g.M)).arg(cl_int(g.N)).mem(g.C).arg(cl_int(g.c_off)).arg(cl_int(g.ldc)).arg(cl_int(g.c_bstride));
+  epilogue_args(l, g);
+  const size_t global[3] = {static_cast<size_t>(g.N), static_cast<size_t>(g.M), 1};
+  return l.run(3, global, nullptr);
+}
+
+// ClRuntime::scratch slots of the float copies a widened half GEMM works on.
+constexpr int kScratchWideA = 0x12, kScratchWideB = 0x13, kScratchWideC = 0x14;
+
+// Half storage without native half: the operands widened to float scratch (whole buffers, so
+// the element offsets and strides stay valid), CLBlast's SGEMM there, and the epilogue
+// rounding into the half C. On PoCL this is as fast as FP32 plus the widening passes, where
+// kiln's own tiled kernel is 2x slower than CLBlast on these sizes.
+Status widened_clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
+  cl_kernel widen;
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), linear_kernel_options(true), "widen_half", &widen));
+  // Elements [0, extent) of each operand: what the GEMM reads/writes at its offsets.
+  auto extent = [&](int64_t off, const std::vector<int64_t>& bstr, int64_t rows, int64_t cols, int64_t ld) {
+    int64_t e = off + (rows - 1) * ld + cols;
+    for (size_t d = 0; d < g.batch.size() && d < bstr.size(); ++d) e += (g.batch[d] - 1) * bstr[d];
+    return e;
+  };
+  auto widened = [&](cl_mem half, int slot, int64_t elems, bool copy, cl_mem* out) -> Status {
+    size_t bytes = 0;
+    KILN_CL(clGetMemObjectInfo(half, CL_MEM_SIZE, sizeof bytes, &bytes, nullptr), "sizing an operand of " + what);
+    if (elems <= 0 || static_cast<size_t>(elems) * 2 > bytes)
+      return internal_error("GEMM operand extent " + std::to_string(elems) + " outside its buffer for " + what);
+    KILN_TRY(cl.scratch(slot, static_cast<size_t>(elems) * sizeof(float), out, "float copy of an operand of " + what));
+    if (!copy) return Status::ok();
+    return ClLaunch(cl, widen, "widen_half (" + what + ")").mem(half).mem(*out).arg(cl_int(elems)).run1d(elems, 256);
+  };
+  ClGemm f = g;
+  f.half = false;
+  f.bias = nullptr;
+  f.residual = nullptr;
+  f.ep = Epilogue{};
+  const int64_t nb = num_batches(g);
+  KILN_TRY(widened(g.A, kScratchWideA, extent(g.a_off, g.a_bstr, g.ta ? g.K : g.M, g.ta ? g.M : g.K, g.lda), true, &f.A));
+  if (!g.b_float)
+    KILN_TRY(widened(g.B, kScratchWideB, extent(g.b_off, g.b_bstr, g.tb ? g.N : g.K, g.tb ? g.K : g.N, g.ldb), true, &f.B));
+  KILN_TRY(widened(g.C, kScratchWideC, g.c_off + (nb - 1) * g.c_bstride + (g.M - 1) * g.ldc + g.N, false, &f.C));
+  KILN_TRY(clblast_gemm(cl, f, what));
+  cl_kernel k;
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), linear_kernel_options(true), "gemm_epilogue_from_float", &k));
+  ClLaunch l(cl, k, "gemm_epilogue_from_float (" + what + ")");
+  l.arg(cl_int(g.M)).arg(cl_int(g.N)).mem(f.C).mem(g.C).arg(cl_int(g.c_off)).arg(cl_int(g.ldc)).arg(cl_int(g.c_bstride));
+  epilogue_args(l, g);
+  const size_t global[3] = {static_cast<size_t>(g.N), static_cast<size_t>(g.M), static_cast<size_t>(nb)};
+  return l.run(3, global, nullptr);
+}
+
 }  // namespace
+
+bool gemm_widens(const ClRuntime& cl, const ClGemm& g) {
+  const int64_t nb = num_batches(g);
+  const bool large = g.K > 0 && g.M * g.N * g.K * nb >= clblast_min_macs();
+  return g.half && large && !(nb == 1 && has_extension(cl, "cl_khr_fp16"));
+}
 
 Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   if (g.M <= 0 || g.N <= 0) return Status::ok();
-  const int64_t macs = g.M * g.N * g.K * num_batches(g);
+  const int64_t nb = num_batches(g);
+  const int64_t macs = g.M * g.N * g.K * nb;
   // The tiled kernel handles K == 0 (the epilogue on zeros); CLBlast rejects it.
-  if (g.K > 0 && macs >= clblast_min_macs()) return clblast_gemm(cl, g, what);
+  const bool large = g.K > 0 && macs >= clblast_min_macs();
+  // Half storage: kiln's kernel with half loads/stores (FP32 math) for small GEMMs; large ones
+  // through CLBlast: HGEMM where the device has native half, else SGEMM on widened copies.
+  if (g.half) {
+    if (gemm_widens(cl, g)) return widened_clblast_gemm(cl, g, what);
+    if (g.b_float) return internal_error("float B for a half GEMM that is not widened (" + what + ")");
+    return large ? clblast_hgemm(cl, g, what) : own_gemm(cl, g, what);
+  }
+  if (large) return clblast_gemm(cl, g, what);
   return own_gemm(cl, g, what);
 }
 

@@ -33,12 +33,24 @@ struct ClGemm {
   cl_mem residual = nullptr;
   int64_t res_off = 0;
   Epilogue ep;
+  // Every operand (A, B, C, bias, residual) stored as half (FP16 nodes); math stays float.
+  bool half = false;
+  // With `half`: B is already float (im2col wrote float columns); only where gemm_widens().
+  bool b_float = false;
 };
+
+// Whether cl_gemm runs this half GEMM as CLBlast SGEMM on float copies of its operands (so a
+// producer of B can write float directly: ClGemm::b_float).
+bool gemm_widens(const ClRuntime& cl, const ClGemm& g);
 
 // Enqueues the GEMM; `what` names the node in errors.
 Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what);
 
-// kernels/<name>.cl (conv or gemm) with the shared fused activations prepended; built once.
+// kernels/<name>.cl (conv or gemm) with the float storage macros and the shared fused
+// activations prepended; built once.
 const std::string& linear_kernel_source(const std::string& name);
+
+// Build options of the linear kernels: `base` plus -DKILN_HALF for half storage.
+const char* linear_kernel_options(bool half, bool mad = true);
 
 }  // namespace kiln::linear

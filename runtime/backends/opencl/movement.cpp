@@ -229,8 +229,12 @@ Status resize_cl(ClKernelArgs& a) {
   if (x.shape.size() != y.shape.size() || a.inputs.size() < 3 || a.inputs[1].numel() != entries ||
       a.inputs[2].numel() != entries)
     return invalid_plan(where(a) + ": interpolation tables do not match the shapes");
+  // Looked up by content on every launch: the prefixed source is built once.
+  static const std::string src = std::string(embedded_kernel_source("float_storage")) + embedded_kernel_source("resize");
+  std::string opts = "-DRANK=" + std::to_string(y.shape.size());
+  if (y.dtype == DType::kFloat16) opts += " -DKILN_HALF";
   cl_kernel k;
-  KILN_TRY(get_kernel(a, "resize", "-DRANK=" + std::to_string(y.shape.size()), "resize", &k));
+  KILN_TRY(a.cl.kernel(src, opts, "resize", &k));
   const cl_int n = static_cast<cl_int>(y.numel());
   return ClLaunch(a.cl, k, "resize")
       .mem(x.mem)
@@ -247,7 +251,8 @@ Status resize_cl(ClKernelArgs& a) {
 }
 
 bool resize_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
-  if (!fits(n, p) || p.tensors[n.inputs[0]].dtype != DType::kFloat32) return false;
+  const DType dt = p.tensors[n.inputs[0]].dtype;
+  if (!fits(n, p) || (dt != DType::kFloat32 && dt != DType::kFloat16) || p.tensors[n.outputs[0]].dtype != dt) return false;
   // The plan's tables are trusted on the device only when they index inside the input (the
   // kernel does not bounds-check): verify them here, once, from the plan constants.
   if (n.inputs.size() < 3 || n.inputs[1] < 0 || n.inputs[2] < 0) return false;

@@ -10,13 +10,8 @@ void register_normalization_pool_opencl(ClRegistry& r);
 
 namespace {
 
-// Float32 inputs whose element counts fit the kernels' int indexing.
-bool float32_inputs(const PlanNode& n, const Plan& p, const DeviceCaps&) {
-  for (int32_t t : n.inputs)
-    if (t >= 0 && (p.tensors[t].dtype != DType::kFloat32 || !normcl::fits_int(shape_numel(p.tensors[t].shape))))
-      return false;
-  return true;
-}
+// Float32 or float16 (FP16 nodes) operands whose element counts fit the kernels' int indexing.
+bool float_operands(const PlanNode& n, const Plan& p, const DeviceCaps&) { return normcl::float_operands(n, p, true); }
 
 template <bool kLog>
 Status softmax_cl(ClKernelArgs& a) {
@@ -108,11 +103,11 @@ Status layernorm_cl(ClKernelArgs& a) {
 }  // namespace
 
 void register_normalization_opencl(ClRegistry& r) {
-  r.add("Softmax", softmax_cl<false>, float32_inputs);
-  r.add("LogSoftmax", softmax_cl<true>, float32_inputs);
-  r.add("BatchNormalization", batchnorm_cl, float32_inputs);
-  r.add("InstanceNormalization", instancenorm_cl, float32_inputs);
-  r.add("LayerNormalization", layernorm_cl, float32_inputs);
+  r.add("Softmax", softmax_cl<false>, float_operands);
+  r.add("LogSoftmax", softmax_cl<true>, float_operands);
+  r.add("BatchNormalization", batchnorm_cl, float_operands);
+  r.add("InstanceNormalization", instancenorm_cl, float_operands);
+  r.add("LayerNormalization", layernorm_cl, float_operands);
   register_normalization_reduce_opencl(r);
   register_normalization_pool_opencl(r);
 }

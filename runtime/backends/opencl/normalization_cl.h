@@ -8,13 +8,13 @@
 
 namespace kiln::normcl {
 
-// Kernel `fn` of kernels/<file>.cl built with `options`.
-inline Status kernel(ClKernelArgs& a, const char* file, const std::string& options, const char* fn,
-                     cl_kernel* out) {
-  const char* src = embedded_kernel_source(file);
-  if (!src) return internal_error(std::string("kernel source ") + file + ".cl is not embedded");
-  return a.cl.kernel(src, options, fn, out).with_context("node '" + a.node.name + "'");
-}
+// Kernel `fn` of kernels/<file>.cl (after kernels/float_storage.cl) built with `options`, plus
+// -DKILN_HALF for FP16 nodes (float16 output: the node's float tensors are stored as half).
+Status kernel(ClKernelArgs& a, const char* file, const std::string& options, const char* fn, cl_kernel* out);
+
+// Whether the node's float tensors (inputs, and outputs where `outputs`) are all float32 or
+// all float16, and every element count fits the kernels' int indexing.
+bool float_operands(const PlanNode& n, const Plan& p, bool outputs);
 
 // Work-group size for the one-group-per-row kernels: a power of two (the __local trees halve
 // it) no larger than 256 or what the device allows for this kernel.

@@ -1,4 +1,5 @@
-// OpenCL MaxPool (float32, int8, uint8; optional Indices) and AveragePool (float32), one
+// OpenCL MaxPool (float32, float16, int8, uint8; optional Indices) and AveragePool (float32,
+// float16), one
 // work-item per output element. kernels/pool.cl.
 #include "runtime/backends/normalization_geometry.h"
 #include "runtime/backends/opencl/normalization_cl.h"
@@ -27,7 +28,8 @@ ClPoolGeom to_cl(const normgeo::PoolGeom& g) {
 bool pool_supported(const PlanNode& n, const Plan& p, const DeviceCaps&) {
   const PlanTensor& x = p.tensors[n.inputs[0]];
   const DType t = x.dtype;
-  const bool dtype_ok = t == DType::kFloat32 || (n.op == "MaxPool" && (t == DType::kInt8 || t == DType::kUInt8));
+  const bool dtype_ok = ((t == DType::kFloat32 || t == DType::kFloat16) && p.tensors[n.outputs[0]].dtype == t) ||
+                        (n.op == "MaxPool" && (t == DType::kInt8 || t == DType::kUInt8));
   return dtype_ok && normcl::fits_int(shape_numel(x.shape)) && normcl::fits_int(shape_numel(p.tensors[n.outputs[0]].shape));
 }
 
@@ -37,6 +39,7 @@ Status max_pool_cl(ClKernelArgs& a) {
   std::string opts;
   switch (a.inputs[0].dtype) {
     case DType::kFloat32: opts = "-DT=float -DT_LOWEST=-INFINITY"; break;
+    case DType::kFloat16: opts = "-DT=half -DT_LOWEST=-INFINITY"; break;  // normcl::kernel adds -DKILN_HALF
     case DType::kInt8: opts = "-DT=char -DT_LOWEST=-128"; break;
     case DType::kUInt8: opts = "-DT=uchar -DT_LOWEST=0"; break;
     default: return unsupported("MaxPool on OpenCL: dtype " + dtype_name(a.inputs[0].dtype));

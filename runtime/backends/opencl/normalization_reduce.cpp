@@ -1,4 +1,4 @@
-// OpenCL ReduceSum/Mean/Max/Min (float32; integer reductions stay on the CPU, where constant
+// OpenCL ReduceSum/Mean/Max/Min (float32, float16 storage; integer reductions stay on the CPU, where constant
 // folding runs them anyway). kernels/reduce.cl.
 #include <cmath>
 
@@ -11,8 +11,7 @@ namespace {
 enum Op { kSum = 0, kMax = 1, kMin = 2 };
 
 bool reduce_supported(const PlanNode& n, const Plan& p, const DeviceCaps&) {
-  const PlanTensor& x = p.tensors[n.inputs[0]];
-  return x.dtype == DType::kFloat32 && normcl::fits_int(shape_numel(x.shape));
+  return normcl::float_operands(n, p, true);
 }
 
 template <Op kOp, bool kMean>

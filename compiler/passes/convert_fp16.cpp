@@ -1,0 +1,196 @@
+// FP16 (--precision fp16, --layer-precision NODE=fp16): every node assigned fp16 whose op has
+// float16 kernels reads and writes float16 tensors, and the float32 constants it reads
+// (weights, biases) are stored as half in the plan. The kernels keep float math: OpenCL loads
+// and stores half (vload_half/vstore_half) around float32 arithmetic, and the CPU widens to
+// float32 (runtime/ops/cpu_float16.cpp). Casts join fp16 and fp32 regions; graph inputs and
+// outputs keep their float32 dtype, as TensorRT's do.
+//
+// Runs after the linear fusions (a fused Conv+bias+residual+activation converts as one node,
+// its epilogue computed in float and stored as half) and before fuse_elementwise, so chains of
+// fp16 elementwise ops fuse into one float16 program.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "compiler/passes/passes.h"
+#include "compiler/quant/precision.h"
+#include "runtime/core/half.h"
+
+namespace kiln {
+namespace {
+
+// Ops whose kernels (both backends) take float16 tensors with the float32 shape rule
+// unchanged: every float32 output becomes float16.
+const std::set<std::string> kFixedOps = {
+    "Conv", "ConvTranspose", "Gemm", "MatMul",                                         // linear
+    "Softmax", "LogSoftmax", "BatchNormalization", "InstanceNormalization", "LayerNormalization",
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",                               // reduce
+    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",                    // pool
+    "Transpose", "Concat", "Split", "Slice", "Gather", "Expand", "Tile", "Pad", "Resize",  // movement
+    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};               // copy
+
+// Of those, the ones that only move data: they follow their producer's precision (converted
+// when a float input already exists in float16), so no Cast pair wraps a lone Reshape.
+const std::set<std::string> kMovers = {"Transpose", "Concat", "Split", "Slice", "Gather", "Expand", "Tile",
+                                       "Pad", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
+
+// Elementwise ops whose float16 form computes the same float math rounded to half: their
+// shape rule runs again on the float16 inputs and builds the float16 program. (Pow goes
+// through float64, comparisons and Cast change meaning with the input's precision: they stay.)
+const std::set<std::string> kElementwiseOps = {
+    "Add", "Sub", "Mul", "Div", "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Erf", "Relu",
+    "LeakyRelu", "PRelu", "Elu", "Selu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Softplus",
+    "Clip", "Min", "Max", "Sum", "Mean", "Where"};
+
+bool has_float32_data(const ir::Node& n) {
+  for (const auto* list : {&n.inputs, &n.outputs})
+    for (const ir::Value* v : *list)
+      if (v && !v->is_constant() && v->dtype == DType::kFloat32) return true;
+  return false;
+}
+
+// The float32 inputs that are data (converted); Resize's float32 roi/scales are parameters.
+bool is_data_input(const ir::Node& n, size_t i) { return n.op_type != "Resize" || i == 0; }
+
+std::shared_ptr<HostTensor> to_half_tensor(const HostTensor& t) {
+  auto h = std::make_shared<HostTensor>(DType::kFloat16, t.shape());
+  const float* src = t.as<float>();
+  uint16_t* dst = h->as<uint16_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) dst[i] = float_to_half(src[i]);
+  return h;
+}
+
+class Converter {
+ public:
+  Converter(ir::Graph& g, int64_t opset) : g_(g), opset_(opset) {}
+
+  // The float16 twin of float32 value `v`, read by `reader`: a half constant, the converted
+  // producer's float16 output, or a Cast inserted before `reader`.
+  Status half_of(ir::Value* v, ir::Node* reader, ir::Value** out) {
+    auto it = half_.find(v);
+    if (it != half_.end()) {
+      *out = it->second;
+      return Status::ok();
+    }
+    if (v->is_constant()) {
+      *out = g_.add_constant(v->name + "_fp16", to_half_tensor(*v->constant));
+    } else {
+      ir::Node* cast = g_.insert_node_before(reader, "Cast", v->name + "_to_fp16");
+      KILN_TRY(cast_node(cast, v, DType::kFloat16, out));
+    }
+    half_[v] = *out;
+    return Status::ok();
+  }
+
+  // Converts `n` (sets *done), or leaves a data mover none of whose inputs is float16 yet.
+  Status convert(ir::Node* n, bool* done) {
+    *done = false;
+    if (kMovers.count(n->op_type)) {
+      bool follows = false;
+      for (ir::Value* v : n->inputs) follows |= v && !v->is_constant() && half_.count(v);
+      if (!follows) return Status::ok();
+    }
+    *done = true;
+    if (n->op_type == "Clip" && n->version >= 11 && n->inputs.size() == 1) {
+      // Inference moved constant bounds into min/max attributes and dropped the inputs; the
+      // shape rule reads bounds from inputs from opset 11 on, so give them back.
+      for (const char* bound : {"min", "max"}) {
+        auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{});
+        t->as<float>()[0] = n->attrs.get_float(bound, bound[1] == 'i' ? -INFINITY : INFINITY);
+        n->inputs.push_back(g_.add_constant(n->name + "_" + bound, t));
+      }
+    }
+    for (size_t i = 0; i < n->inputs.size(); ++i) {
+      ir::Value* v = n->inputs[i];
+      if (v && v->dtype == DType::kFloat32 && is_data_input(*n, i)) KILN_TRY(half_of(v, n, &n->inputs[i]));
+    }
+    for (ir::Value*& v : n->outputs) {
+      if (!v || v->dtype != DType::kFloat32) continue;
+      ir::Value* h = g_.add_unique_value(v->name + "_fp16");
+      h->dtype = DType::kFloat16;
+      h->shape = v->shape;
+      h->has_shape = true;
+      h->producer = n;
+      half_[v] = h;
+      upcasts_.push_back({v, h});
+      v->producer = nullptr;
+      v = h;
+    }
+    if (kElementwiseOps.count(n->op_type)) KILN_TRY(infer_and_fold_node(*n, g_, opset_));
+    return Status::ok();
+  }
+
+  // Float32 readers left (fp32 nodes, graph outputs) of values now produced in float16 get
+  // them back through a Cast placed before the first such reader.
+  Status finish() {
+    for (const auto& [f32, f16] : upcasts_) {
+      ir::Node* first = nullptr;
+      for (const auto& n : g_.nodes())
+        if (!first && !n->dead && std::count(n->inputs.begin(), n->inputs.end(), f32)) first = n.get();
+      if (!first && !g_.is_graph_output(f32)) continue;
+      ir::Node* cast = first ? g_.insert_node_before(first, "Cast", f32->name + "_to_fp32")
+                             : g_.add_node("Cast", f32->name + "_to_fp32");
+      cast->inputs = {f16};
+      cast->outputs = {f32};
+      cast->attrs.set("to", static_cast<int64_t>(DType::kFloat32));
+      f32->producer = cast;
+      KILN_TRY(infer_and_fold_node(*cast, g_, opset_));
+    }
+    return Status::ok();
+  }
+
+ private:
+  Status cast_node(ir::Node* cast, ir::Value* from, DType to, ir::Value** out) {
+    *out = g_.add_unique_value(from->name + (to == DType::kFloat16 ? "_fp16" : "_fp32"));
+    cast->inputs = {from};
+    cast->outputs = {*out};
+    cast->attrs.set("to", static_cast<int64_t>(to));
+    (*out)->producer = cast;
+    return infer_and_fold_node(*cast, g_, opset_);
+  }
+
+  ir::Graph& g_;
+  int64_t opset_;
+  std::unordered_map<ir::Value*, ir::Value*> half_;
+  std::vector<std::pair<ir::Value*, ir::Value*>> upcasts_;
+};
+
+}  // namespace
+
+Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
+  std::vector<ir::Node*> targets;
+  std::vector<std::string> kept;
+  for (const auto& n : g.nodes()) {
+    if (n->dead || node_precision(*n, ctx.options) != Precision::kFp16 || !has_float32_data(*n)) continue;
+    // Clip with runtime bounds: inference compacted its optional inputs, so which bound an
+    // input is cannot be told again; it stays fp32.
+    const bool runtime_clip = n->op_type == "Clip" && n->inputs.size() > 1;
+    if (n->domain.empty() && !runtime_clip && (kFixedOps.count(n->op_type) || kElementwiseOps.count(n->op_type)))
+      targets.push_back(n.get());
+    else
+      kept.push_back(n->name + " (" + n->op_type + ")");
+  }
+  if (targets.empty() && kept.empty()) return Status::ok();
+  Converter c(g, g.opsets.at(""));
+  size_t converted = 0;
+  for (ir::Node* n : targets) {
+    bool done = false;
+    KILN_TRY_CTX(c.convert(n, &done), "fp16 conversion of " + n->describe());
+    converted += done;
+  }
+  KILN_TRY(c.finish());
+  if (std::FILE* r = ctx.options.report) {
+    std::fprintf(r, "fp16: %zu nodes run in float16", converted);
+    if (!kept.empty()) {
+      std::fprintf(r, "; %zu stay float32 (no float16 kernels):", kept.size());
+      for (const std::string& k : kept) std::fprintf(r, " %s", k.c_str());
+    }
+    std::fprintf(r, "\n");
+  }
+  return Status::ok();
+}
+
+}  // namespace kiln

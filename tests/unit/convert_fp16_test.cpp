@@ -1,0 +1,114 @@
+// The fp16 conversion's boundaries (compiler/passes/convert_fp16.cpp) on a graph where one
+// fp16 value feeds an fp16 node, an fp32 node and a graph output:
+//   x -> MatMul a (fp16) -> A;  A -> MatMul b (--layer-precision b=fp32) -> B;
+//   Add(A, B) (fp16) -> C;  graph outputs A and C.
+// a and the Add read and write float16 (half weights), b stays float32, exactly one Cast
+// brings A back to float32 (shared by b and the output A), graph I/O stays float32, and the
+// outputs match the FP32 plan to half precision.
+#include <gtest/gtest.h>
+
+#include "compiler/compiler.h"
+#include "compiler/ir/graph.h"
+#include "runtime/exec/execution_context.h"
+#include "tests/ops/op_harness.h"
+
+namespace kiln {
+namespace {
+
+void build(const BuildOptions& opts, Plan* out, const HostTensor& wa, const HostTensor& wb) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  ir::Value* x = g.add_value("x");
+  x->dtype = DType::kFloat32;
+  x->shape = {8, 16};
+  x->has_shape = true;
+  x->is_graph_input = true;
+  g.inputs.push_back(x);
+  auto constant = [&](const std::string& name, const HostTensor& t) {
+    ir::Value* w = g.add_value(name);
+    w->dtype = t.dtype();
+    w->shape = t.shape();
+    w->has_shape = true;
+    w->constant = std::make_shared<HostTensor>(t);
+    return w;
+  };
+  auto node = [&](const std::string& op, const std::string& name, std::vector<ir::Value*> ins) {
+    ir::Node* nd = g.add_node(op, name);
+    ir::Value* v = g.add_value(name + "_out");
+    v->producer = nd;
+    nd->inputs = std::move(ins);
+    nd->outputs = {v};
+    return v;
+  };
+  ir::Value* a = node("MatMul", "a", {x, constant("wa", wa)});
+  ir::Value* b = node("MatMul", "b", {a, constant("wb", wb)});
+  ir::Value* c = node("Add", "add", {a, b});
+  g.outputs = {a, c};
+  ASSERT_TRUE(build_plan_from_graph(g, opts, out).is_ok());
+}
+
+DType out_dtype(const Plan& p, const std::string& node) {
+  for (const PlanNode& n : p.nodes)
+    if (n.name == node) return p.tensors[n.outputs[0]].dtype;
+  ADD_FAILURE() << "no node " << node;
+  return DType::kUndefined;
+}
+
+std::vector<HostTensor> run(const Plan& p, const std::string& device, const HostTensor& x) {
+  auto plan = std::make_shared<Plan>(p);
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  EXPECT_TRUE(ExecutionContext::create(plan, device, &ctx, &notice).is_ok());
+  std::vector<HostTensor> outs;
+  outs.reserve(2);
+  EXPECT_TRUE(ctx->bind_input("x", x.dtype(), x.shape(), x.data(), x.size_bytes()).is_ok());
+  for (const char* name : {"a_out", "add_out"}) {
+    outs.emplace_back(DType::kFloat32, Shape{8, 16});
+    EXPECT_TRUE(ctx->bind_output(name, outs.back().data(), outs.back().size_bytes()).is_ok());
+  }
+  EXPECT_TRUE(ctx->run().is_ok());
+  return outs;
+}
+
+TEST(ConvertFp16, BoundariesBetweenFp16AndFp32Nodes) {
+  std::mt19937 rng(5);
+  const HostTensor wa = test::random_tensor(DType::kFloat32, {16, 16}, rng);
+  const HostTensor wb = test::random_tensor(DType::kFloat32, {16, 16}, rng);
+  const HostTensor x = test::random_tensor(DType::kFloat32, {8, 16}, rng);
+  std::vector<std::string> devices = {"cpu"};
+  if (test::have_opencl()) devices.push_back("opencl");
+  for (const std::string& dev : devices) {
+    SCOPED_TRACE(dev);
+    BuildOptions opts;
+    opts.device = dev;
+    opts.fuse = false;  // keep the Add a node of its own
+    Plan fp32, fp16;
+    build(opts, &fp32, wa, wb);
+    opts.precision = "fp16";
+    opts.layer_precision["b"] = "fp32";
+    build(opts, &fp16, wa, wb);
+
+    EXPECT_EQ(out_dtype(fp16, "a"), DType::kFloat16);
+    EXPECT_EQ(out_dtype(fp16, "b"), DType::kFloat32);
+    EXPECT_EQ(out_dtype(fp16, "add"), DType::kFloat16);
+    int casts = 0;
+    size_t weight_bytes = 0;
+    for (const PlanNode& n : fp16.nodes) casts += n.op == "Elementwise" && n.name != "add";
+    for (const PlanTensor& t : fp16.tensors)
+      if (t.kind == TensorKind::kConstant) weight_bytes += t.bytes();
+    // x -> fp16, A -> fp32 (one, for b and the output), B -> fp16, C -> fp32.
+    EXPECT_EQ(casts, 4);
+    EXPECT_EQ(weight_bytes, 16 * 16 * 2 + 16 * 16 * 4u) << "wa as half, wb (fp32 node) as float";
+    for (int32_t t : fp16.inputs) EXPECT_EQ(fp16.tensors[t].dtype, DType::kFloat32);
+    for (int32_t t : fp16.outputs) EXPECT_EQ(fp16.tensors[t].dtype, DType::kFloat32);
+
+    const std::vector<HostTensor> want = run(fp32, dev, x), got = run(fp16, dev, x);
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_TRUE(test::tensors_close(got[i], want[i], 4e-3, 4e-3)) << "output " << i;
+      EXPECT_FALSE(test::tensors_close(got[i], want[i], 0, 0)) << "output " << i << " is not rounded to half";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kiln
