@@ -24,7 +24,7 @@ case "$2" in
     [ -z "$bad" ] || die "exported symbols outside the C API: $(echo "$bad" | head -20 | tr '\n' ' ')"
     # Every function declared in kiln.h is exported.
     for f in $(grep -oE 'KILN_API [^(]*\(' "$ROOT/include/kiln/kiln.h" | grep -oE 'kiln_[a-z_]+\($' | tr -d '('); do
-      echo "$syms" | grep -qx "$f" || die "kiln.h declares $f but the library does not export it"
+      grep -qx "$f" <<<"$syms" || die "kiln.h declares $f but the library does not export it"
     done
     ;;
   includes)
