@@ -6,8 +6,9 @@ Run with the tooling venv (numpy + onnx; onnxruntime checks the export):
     .venv/bin/python scripts/train_fashion_mnist.py [-o tests/models/fashion_cnn.onnx]
 
 Data: Debian's dataset-fashion-mnist (scripts/setup.sh installs it; --data overrides the folder).
-Training is plain numpy (no torch: PyPI's torch pulls gigabytes of CUDA wheels), seeded, so a
-rerun on the same numpy/BLAS reproduces the model.
+Training is plain numpy (no torch: PyPI's torch pulls gigabytes of CUDA wheels) with a fixed
+seed; a rerun with the same numpy and BLAS should give the same model (not checked bit for bit:
+BLAS threading may reorder sums).
 
 Model (input "input": float32 [N,1,28,28], pixels / 255; output "logits": float32 [N,10]):
     Conv 3x3 1->8 pad 1, Relu, MaxPool 2  ->  Conv 3x3 8->16 pad 1, Relu, MaxPool 2
