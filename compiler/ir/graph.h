@@ -75,7 +75,7 @@ class Graph {
 
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
   const std::vector<std::unique_ptr<Value>>& values() const { return values_; }
-  void erase_dead();
+  void erase_dead();  // frees dead nodes; values they produced get producer = nullptr
   // Map value -> nodes reading it, for passes. Invalidated by rewrites.
   std::unordered_map<const Value*, std::vector<Node*>> consumers() const;
   bool is_graph_output(const Value* v) const;

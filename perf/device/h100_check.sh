@@ -5,6 +5,7 @@
 set -uo pipefail
 source perf/device/env.sh
 export KILN_TEST_MODELS_DIR=$PWD/tests/models
+export KILN_TEST_PYTHON=python3  # numpy lives in that machine's own Python
 OUT=${OUT:-/tmp/kiln-out}
 mkdir -p "$OUT"
 known=(); for f in tests/conformance/known_failures*.txt; do known+=(--known-failures "$f"); done

@@ -11,11 +11,14 @@
 namespace kiln {
 namespace {
 
-// Runs a numpy snippet with `d` bound to the folder (Debian's python3-numpy, from setup.sh).
+// Runs a numpy snippet with `d` bound to the folder: Debian's python3-numpy from setup.sh, or
+// the Python named by KILN_TEST_PYTHON (the GPU machine has numpy only in its own Python).
 void numpy(const std::string& dir, const std::string& code) {
   const std::string script = dir + "/make.py";
   std::ofstream(script) << "import numpy as np, sys\nd = sys.argv[1]\n" << code << "\n";
-  ASSERT_EQ(std::system(("/usr/bin/python3 " + script + " " + dir).c_str()), 0) << code;
+  const char* py = std::getenv("KILN_TEST_PYTHON");
+  const std::string python = py && *py ? py : "/usr/bin/python3";
+  ASSERT_EQ(std::system((python + " " + script + " " + dir).c_str()), 0) << code;
   std::remove(script.c_str());
 }
 

@@ -224,6 +224,11 @@ TEST(DeviceMemory, TooLargeForTheDeviceIsAClearError) {
   opts.device = "opencl";
   auto plan = std::make_shared<Plan>();
   ASSERT_TRUE(build_plan_from_graph(g, opts, plan.get()).is_ok());
+  // Where the largest buffer exceeds what a kernel with 32-bit indices addresses (the H100: 20
+  // GiB), the partitioner already gives such a tensor to the cpu: no device buffer to refuse.
+  if (plan->nodes[0].backend != Backend::kOpenCL)
+    GTEST_SKIP() << "a buffer past CL_DEVICE_MAX_MEM_ALLOC_SIZE (" << max_alloc << " bytes) holds more elements than "
+                 << "the OpenCL kernels index; the node went to the cpu";
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
   Status s = ExecutionContext::create(plan, "opencl", &ctx, &notice);
