@@ -20,14 +20,20 @@ namespace {
 // adds a few launches per call, but its kernels run faster once built (PoCL, steady state:
 // 256^3 3.1 ms vs 5.9 ms, 1x1 conv 256->64 @56x56 14.7 vs 32 ms, 3x3 conv 64->64 @56x56 62 vs
 // 96 ms). So kiln's tiled kernel takes the tiny GEMMs (where the fused epilogue also saves a
-// pass) and CLBlast everything from this many multiply-adds up.
+// pass) and CLBlast everything from this many multiply-adds up. On GPUs the bar is 16x higher:
+// on the H100 CLBlast's calls do not overlap across contexts (resnet_mini at concurrency 4 vs 1:
+// 1.08x with CLBlast for its 38M-MAC convolutions, 1.81x with kiln's kernel, which is also as
+// fast alone; perf/results/2026-11-23-h100-session2.md), while ResNet-18's 100M+ MAC layers keep
+// CLBlast's faster kernels.
 // KILN_CLBLAST_MIN_MACS overrides it (0 = always CLBlast), for measurements.
-int64_t clblast_min_macs() {
-  static const int64_t v = [] {
-    if (const char* e = std::getenv("KILN_CLBLAST_MIN_MACS")) return static_cast<int64_t>(std::atoll(e));
-    return static_cast<int64_t>(1) << 22;
+int64_t clblast_min_macs(const ClRuntime& cl) {
+  static const int64_t env = [] {
+    const char* e = std::getenv("KILN_CLBLAST_MIN_MACS");
+    return e ? static_cast<int64_t>(std::atoll(e)) : int64_t{-1};
   }();
-  return v;
+  if (env >= 0) return env;
+  const bool gpu = (cl.info().caps.device_type & CL_DEVICE_TYPE_GPU) != 0;
+  return static_cast<int64_t>(1) << (gpu ? 26 : 22);
 }
 
 Status clblast_status(CLBlastStatusCode code, const std::string& what) {
@@ -273,7 +279,7 @@ Status widened_clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& w
 
 bool gemm_widens(const ClRuntime& cl, const ClGemm& g) {
   const int64_t nb = num_batches(g);
-  const bool large = g.K > 0 && g.M * g.N * g.K * nb >= clblast_min_macs();
+  const bool large = g.K > 0 && g.M * g.N * g.K * nb >= clblast_min_macs(cl);
   return g.half && large && !(nb == 1 && has_extension(cl, "cl_khr_fp16"));
 }
 
@@ -282,7 +288,7 @@ Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   const int64_t nb = num_batches(g);
   const int64_t macs = g.M * g.N * g.K * nb;
   // The tiled kernel handles K == 0 (the epilogue on zeros); CLBlast rejects it.
-  const bool large = g.K > 0 && macs >= clblast_min_macs();
+  const bool large = g.K > 0 && macs >= clblast_min_macs(cl);
   // Half storage: kiln's kernel with half loads/stores (FP32 math) for small GEMMs; large ones
   // through CLBlast: HGEMM where the device has native half, else SGEMM on widened copies.
   if (g.half) {
