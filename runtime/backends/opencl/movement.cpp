@@ -1,13 +1,16 @@
 // OpenCL kernels of the movement family (runtime forms: runtime/backends/cpu/movement.cpp).
 // Transpose/Concat/Split/Slice/Expand/Tile run as strided-copy pieces: a contiguous piece is a
-// clEnqueueCopyBuffer, any other one kernels/strided_copy.cl on elements widened up to 16
-// bytes. Pad, Gather and Resize have their own kernels. Index math is 32-bit, so supports()
+// clEnqueueCopyBuffer (a kernel on GPUs: see device_copy_by_kernel), any other one
+// kernels/strided_copy.cl on elements widened up to 16 bytes. Pad, Gather and Resize have their own kernels. Index math is 32-bit, so supports()
 // leaves tensors of 2^31 or more elements, or boxes of rank > 8, to the CPU.
+#include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "runtime/backends/cpu/movement_layout.h"
 #include "runtime/backends/cpu/movement_resize.h"
 #include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/backends/opencl/device_copy.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
@@ -69,6 +72,20 @@ bool piecewise_supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
 
 // Runs a piece whose innermost destination dim is strided in the source while another dim is
 // contiguous there through the local-memory tiled kernel; false (nothing enqueued) otherwise.
+// On the H100, clEnqueueCopyBuffer between device buffers kept kernels of other contexts' queues
+// from overlapping (the attention block at concurrency 4 ran no faster than at 1); a copy
+// kernel does not. KILN_DEVICE_COPY_KERNEL=1 takes the kernel path on any device (tests on PoCL).
+bool device_copy_by_kernel(const ClRuntime& cl) {
+  static const bool forced = [] {
+    const char* e = std::getenv("KILN_DEVICE_COPY_KERNEL");
+    return e && std::string(e) == "1";
+  }();
+  return forced || (cl.info().caps.device_type & CL_DEVICE_TYPE_GPU) != 0;
+}
+
+template <typename In, typename Out>
+Status run_copy_pieces(ClKernelArgs& a, std::vector<CopyPiece>& pieces, In in_of, Out out_of);
+
 Status try_transpose_tiled(ClKernelArgs& a, CopyPiece p, cl_mem in, cl_mem out, bool* done) {
   *done = false;
   const size_t r = p.dims.size();
@@ -108,11 +125,17 @@ Status try_transpose_tiled(ClKernelArgs& a, CopyPiece p, cl_mem in, cl_mem out, 
 }
 
 Status run_pieces(ClKernelArgs& a, std::vector<CopyPiece> pieces) {
+  return run_copy_pieces(a, pieces, [&](const CopyPiece& p) { return a.inputs[p.input].mem; },
+                         [&](const CopyPiece& p) { return a.outputs[p.output].mem; });
+}
+
+template <typename In, typename Out>
+Status run_copy_pieces(ClKernelArgs& a, std::vector<CopyPiece>& pieces, In in_of, Out out_of) {
   for (CopyPiece& p : pieces) {
     p.simplify();
     if (p.numel() == 0) continue;
-    const cl_mem in = a.inputs[p.input].mem, out = a.outputs[p.output].mem;
-    if (p.contiguous()) {
+    const cl_mem in = in_of(p), out = out_of(p);
+    if (p.contiguous() && !device_copy_by_kernel(a.cl)) {
       const size_t es = static_cast<size_t>(p.elem_size);
       KILN_CL(clEnqueueCopyBuffer(a.cl.queue(), in, out, static_cast<size_t>(p.in_offset) * es,
                                   static_cast<size_t>(p.out_offset) * es, static_cast<size_t>(p.numel()) * es, 0,
@@ -266,6 +289,17 @@ bool resize_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
 }
 
 }  // namespace
+
+Status cl_device_copy(ClKernelArgs& a, cl_mem in, cl_mem out, size_t bytes) {
+  if (bytes == 0 || in == out) return Status::ok();
+  if (!device_copy_by_kernel(a.cl)) return a.cl.copy(in, out, bytes, a.node.op + " '" + a.node.name + "'");
+  CopyPiece p;
+  p.dims = {static_cast<int64_t>(bytes)};
+  p.in_strides = p.out_strides = {1};
+  p.elem_size = 1;
+  std::vector<CopyPiece> pieces = {p};
+  return run_copy_pieces(a, pieces, [&](const CopyPiece&) { return in; }, [&](const CopyPiece&) { return out; });
+}
 
 void register_movement_opencl(ClRegistry& r) {
   for (const char* op : {"Transpose", "Concat", "Split", "Slice", "Expand", "Tile"})
