@@ -211,35 +211,7 @@ void fill_panel(const QGemm& g, const TB* B, int64_t b_off, const TB* zb, bool z
     return;
   }
   const int32_t z = zb ? static_cast<int32_t>(zb[0]) : 0;
-  const size_t nd = g.in_sp.size();
-  int64_t ksz = 1;
-  for (int64_t k : g.ks) ksz *= k;
-  std::vector<int64_t> kp(nd), op(nd);
-  for (int64_t k = 0; k < g.K; ++k) {
-    const int64_t c = k / ksz;
-    int64_t r = k % ksz;
-    for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
-      kp[d] = r % g.ks[d];
-      r /= g.ks[d];
-    }
-    const TB* xc = B + b_off + c * g.in_size;
-    int32_t* prow = panel + k * g.N;
-    std::fill(op.begin(), op.end(), 0);
-    for (int64_t n = 0; n < g.N; ++n) {
-      int64_t off = 0;
-      bool inside = true;
-      for (size_t d = 0; d < nd; ++d) {
-        const int64_t ic = op[d] * g.strides[d] - g.pads[d] + kp[d] * g.dil[d];
-        inside = inside && ic >= 0 && ic < g.in_sp[d];
-        off = off * g.in_sp[d] + ic;
-      }
-      prow[n] = inside ? static_cast<int32_t>(xc[off]) - z : 0;
-      for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {  // next output position
-        if (++op[d] < g.out_sp[d]) break;
-        op[d] = 0;
-      }
-    }
-  }
+  conv_panel(g, B, b_off, panel, [z](TB v) { return static_cast<int32_t>(v) - z; });
 }
 
 template <typename TA, typename TB>

@@ -31,34 +31,7 @@ void fill_panel(const QGemm& g, const float* B, int64_t b_off, float* panel) {
     std::copy(B + b_off, B + b_off + g.K * g.N, panel);
     return;
   }
-  const size_t nd = g.in_sp.size();
-  int64_t ksz = 1;
-  for (int64_t k : g.ks) ksz *= k;
-  std::vector<int64_t> kp(nd), op(nd);
-  for (int64_t k = 0; k < g.K; ++k) {
-    int64_t r = k % ksz;
-    for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
-      kp[d] = r % g.ks[d];
-      r /= g.ks[d];
-    }
-    const float* xc = B + b_off + (k / ksz) * g.in_size;
-    float* prow = panel + k * g.N;
-    std::fill(op.begin(), op.end(), 0);
-    for (int64_t n = 0; n < g.N; ++n) {
-      int64_t off = 0;
-      bool inside = true;
-      for (size_t d = 0; d < nd; ++d) {
-        const int64_t ic = op[d] * g.strides[d] - g.pads[d] + kp[d] * g.dil[d];
-        inside = inside && ic >= 0 && ic < g.in_sp[d];
-        off = off * g.in_sp[d] + ic;
-      }
-      prow[n] = inside ? xc[off] : 0.f;
-      for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
-        if (++op[d] < g.out_sp[d]) break;
-        op[d] = 0;
-      }
-    }
-  }
+  conv_panel(g, B, b_off, panel, [](float v) { return v; });
 }
 
 Status fp8_linear_cpu(const CpuKernelArgs& a) {

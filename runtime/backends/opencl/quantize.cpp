@@ -7,6 +7,7 @@
 #include "runtime/backends/cpu/linear_epilogue.h"
 #include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/backends/opencl/qgemm_geometry.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
 
@@ -112,10 +113,6 @@ bool dql_supports(const PlanNode& node, const Plan& plan, const DeviceCaps&) {
 
 // ---- integer GEMM family ----
 
-struct ConvGeo {
-  cl_int v[24] = {0};
-};
-
 bool all_zero(const std::vector<int64_t>& v) {
   return std::all_of(v.begin(), v.end(), [](int64_t s) { return s == 0; });
 }
@@ -189,25 +186,7 @@ Status qgemm_cl(ClKernelArgs& a) {
 
   auto mode = [&](int i) -> cl_int { return !opt(i) ? 0 : is_vector_param(a.inputs[i].shape) ? 2 : 1; };
   ClDims bdims = cl_dims(g.batch_dims), abs = cl_dims(g.a_bstride), bbs = cl_dims(g.b_bstride);
-  ConvGeo geo;
-  if (g.conv) {
-    const size_t nd = g.in_sp.size(), pad = 3 - nd;
-    for (int i = 0; i < 3; ++i) {
-      const bool has = static_cast<size_t>(i) >= pad;
-      const size_t d = has ? i - pad : 0;
-      geo.v[0 + i] = has ? static_cast<cl_int>(g.in_sp[d]) : 1;
-      geo.v[3 + i] = has ? static_cast<cl_int>(g.out_sp[d]) : 1;
-      geo.v[6 + i] = has ? static_cast<cl_int>(g.ks[d]) : 1;
-      geo.v[9 + i] = has ? static_cast<cl_int>(g.strides[d]) : 1;
-      geo.v[12 + i] = has ? static_cast<cl_int>(g.dil[d]) : 1;
-      geo.v[15 + i] = has ? static_cast<cl_int>(g.pads[d]) : 0;
-    }
-    geo.v[18] = static_cast<cl_int>(g.C);
-    geo.v[19] = static_cast<cl_int>(g.Cg);
-    geo.v[20] = static_cast<cl_int>(g.groups);
-    geo.v[21] = static_cast<cl_int>(g.in_size);
-    geo.v[22] = static_cast<cl_int>(g.K / g.Cg);
-  }
+  const ClConvGeo geo = cl_conv_geo(g);
   auto mem = [&](int i) -> cl_mem { return opt(i) ? a.inputs[i].mem : nullptr; };
   ClLaunch launch(a.cl, k, where(a));
   launch.mem(a.inputs[in.a].mem).mem(a.inputs[in.b].mem).mem(a.outputs[0].mem)

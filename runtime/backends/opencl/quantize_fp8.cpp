@@ -6,37 +6,12 @@
 
 #include "runtime/backends/cpu/quantize_fp8_common.h"
 #include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/backends/opencl/qgemm_geometry.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
 namespace {
-
-struct ConvGeo {
-  cl_int v[24] = {0};
-};
-
-ConvGeo conv_geo(const QGemm& g) {
-  ConvGeo geo;
-  if (!g.conv) return geo;
-  const size_t nd = g.in_sp.size(), pad = 3 - nd;
-  for (size_t i = 0; i < 3; ++i) {
-    const bool has = i >= pad;
-    const size_t d = has ? i - pad : 0;
-    geo.v[0 + i] = has ? static_cast<cl_int>(g.in_sp[d]) : 1;
-    geo.v[3 + i] = has ? static_cast<cl_int>(g.out_sp[d]) : 1;
-    geo.v[6 + i] = has ? static_cast<cl_int>(g.ks[d]) : 1;
-    geo.v[9 + i] = has ? static_cast<cl_int>(g.strides[d]) : 1;
-    geo.v[12 + i] = has ? static_cast<cl_int>(g.dil[d]) : 1;
-    geo.v[15 + i] = has ? static_cast<cl_int>(g.pads[d]) : 0;
-  }
-  geo.v[18] = static_cast<cl_int>(g.C);
-  geo.v[19] = static_cast<cl_int>(g.Cg);
-  geo.v[20] = static_cast<cl_int>(g.groups);
-  geo.v[21] = static_cast<cl_int>(g.in_size);
-  geo.v[22] = static_cast<cl_int>(g.K / g.Cg);
-  return geo;
-}
 
 Status fp8_linear_cl(ClKernelArgs& a) {
   std::vector<Fp8Operand> ops;
@@ -58,7 +33,7 @@ Status fp8_linear_cl(ClKernelArgs& a) {
   ClLaunch launch(a.cl, k, a.node.op + " '" + a.node.name + "'");
   launch.mem(a.inputs[f.a].mem).mem(a.inputs[f.b].mem).mem(a.outputs[0].mem)
       .arg(static_cast<cl_int>(g.M)).arg(static_cast<cl_int>(g.N)).arg(static_cast<cl_int>(g.K))
-      .arg(static_cast<cl_int>(g.batch_dims.size())).arg(bdims).arg(abs).arg(bbs).arg(conv_geo(g))
+      .arg(static_cast<cl_int>(g.batch_dims.size())).arg(bdims).arg(abs).arg(bbs).arg(cl_conv_geo(g))
       .mem(a.inputs[f.sa].mem).arg(static_cast<cl_int>(f.sa_vec)).mem(a.inputs[f.sb].mem)
       .arg(static_cast<cl_int>(f.sb_vec)).mem(a.inputs[Fp8Linear::kYScale].mem)
       .mem(f.has_bias ? a.inputs[Fp8Linear::kBias].mem : nullptr).arg(static_cast<cl_int>(f.has_bias))
