@@ -46,6 +46,9 @@ struct BuildOptions {
   // else minmax (FP8's wide range loses more to entropy's clipping than it gains).
   std::string calibrator;
   std::string calib_cache;                // --calib-cache FILE
+  // --smooth-quant[=ALPHA]: SmoothQuant outlier migration (compiler/quant/smooth_quant.h) for
+  // the INT8 MatMul/Gemm layers whose input channels spread widely; ALPHA in [0, 1], < 0: off.
+  double smooth_quant_alpha = -1;
   // Commands that build one model many times (precision search, sweep) without a --calib-cache:
   // a scratch folder holding one cache per calibrator, so each build calibrates once.
   std::string calib_cache_dir;

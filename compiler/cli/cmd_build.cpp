@@ -56,6 +56,11 @@ static const char* kBuildHelp =
     "  --calibrator C           entropy | minmax | percentile[=99.99]; default entropy, or minmax\n"
     "                           when every calibrated layer is FP8\n"
     "  --calib-cache FILE       calibration ranges: reused when present, written otherwise\n"
+    "  --smooth-quant[=ALPHA]   int8: SmoothQuant for MatMul/Gemm layers whose input channels\n"
+    "                           spread (largest / median calibrated max |x|) over 4: per input\n"
+    "                           channel k, s_k = max|x_k|^ALPHA / max|w_k|^(1-ALPHA) moves the\n"
+    "                           outliers into the weights (x/s quantized per channel, s*w per\n"
+    "                           column); ALPHA in [0, 1], default 0.5\n"
     "  --no-fuse                turn graph fusion off (for debugging)\n";
 
 int cmd_build(int argc, char** argv) {
@@ -66,7 +71,7 @@ int cmd_build(int argc, char** argv) {
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
-                           {"--tune", "", false}, {"--help", "-h", false}},
+                           {"--tune", "", false}, {"--smooth-quant", "", true, false, true}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -98,6 +103,14 @@ int cmd_build(int argc, char** argv) {
   opts.calib_dir = args.get("--calib");
   opts.calibrator = args.get("--calibrator", "");
   opts.calib_cache = args.get("--calib-cache");
+  if (args.has("--smooth-quant")) {
+    std::string x = args.get("--smooth-quant");
+    if (x.empty()) x = "0.5";  // the bare flag
+    char* end = nullptr;
+    opts.smooth_quant_alpha = std::strtod(x.c_str(), &end);
+    if (*end || !(opts.smooth_quant_alpha >= 0 && opts.smooth_quant_alpha <= 1))
+      return fail("build", "--smooth-quant needs an alpha in [0, 1] (such as --smooth-quant=0.5), got '" + x + "'");
+  }
   opts.report = stdout;
   const std::string policy = args.get("--partition", "device");
   if (policy == "cost") opts.partition.policy = PartitionPolicy::kCostModel;

@@ -13,14 +13,18 @@
 //   fp8:  Fp8Conv / Fp8MatMul (compiler/ops/quantize_fp8.cpp): FP8 decoded in the kernel,
 //         float32 accumulation, the float32 bias (also a Gemm's C) added in the kernel, the
 //         output cast to FP8 with the spec's saturating round-to-nearest-even.
+// --smooth-quant: INT8 MatMul/Gemm layers whose input channels spread widely quantize their
+// input per channel instead (compiler/quant/smooth_quant.h).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <set>
 
 #include "compiler/passes/passes.h"
 #include "compiler/quant/calibrate.h"
 #include "compiler/quant/precision.h"
+#include "compiler/quant/smooth_quant.h"
 #include "runtime/core/float8.h"
 
 namespace kiln {
@@ -116,13 +120,15 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
   const BuildOptions& opts = ctx.options;
   std::vector<std::pair<ir::Node*, Target>> targets;
   std::vector<std::string> tensors;
-  std::set<std::string> seen;
+  std::set<std::string> seen, per_channel;
   bool any_int8 = false;
+  const bool smooth = opts.smooth_quant_alpha >= 0;
   for (const auto& n : g.nodes()) {
     Target t;
     if (n->dead || !target_of(node_precision(*n, opts), &t) || !quantizable(*n)) continue;
     targets.push_back({n.get(), t});
     any_int8 |= !t.fp8();
+    if (smooth && !t.fp8() && n->op_type != "Conv") per_channel.insert(n->input(0)->name);
     for (const ir::Value* v : {n->input(0), n->outputs[0]})
       if (seen.insert(v->name).second) tensors.push_back(v->name);
   }
@@ -132,7 +138,7 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
   if (calib_opts.calibrator.empty()) calib_opts.calibrator = any_int8 ? "entropy" : "minmax";
   if (calib_opts.calib_cache.empty() && !calib_opts.calib_cache_dir.empty())
     calib_opts.calib_cache = calib_opts.calib_cache_dir + "/" + calib_opts.calibrator + ".cache";
-  KILN_TRY(calibrate_ranges(g, tensors, calib_opts, opts.report, &ranges));
+  KILN_TRY(calibrate_ranges(g, tensors, calib_opts, opts.report, &ranges, per_channel));
 
   const int64_t opset = g.opsets.at("");
   for (const auto& [n, target] : targets) {
@@ -150,7 +156,8 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
       for (int64_t i = 0; i < c.numel(); ++i) cmax = std::max(cmax, std::fabs(static_cast<double>(c.as<float>()[i])));
       y_amax += cmax;
     }
-    const float sx = activation_scale(ranges[x->name].amax, target), sy = activation_scale(y_amax, target);
+    float sx = activation_scale(ranges[x->name].amax, target);
+    const float sy = activation_scale(y_amax, target);
     std::shared_ptr<HostTensor> wq, sw;
     std::shared_ptr<const HostTensor> w = n->input(1)->constant;
     if (gemm && n->attrs.get_int("transB", 0)) {  // [N, K] -> [K, N] for the matmul kernels
@@ -159,6 +166,18 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) t->as<float>()[c * rows + r] = w->as<float>()[r * cols + c];
       w = t;
+    }
+    // SmoothQuant: s_x becomes the range of X / s, the weights s W (see smooth_quant.h).
+    std::vector<float> smooth_s;
+    const std::vector<double>& x_channels = ranges[x->name].channel_amax;
+    if (smooth && !target.fp8() && !conv && static_cast<int64_t>(x_channels.size()) == w->shape()[0] &&
+        channel_spread(x_channels) > kSmoothMinSpread) {
+      smooth_s = smooth_factors(x_channels, *w, opts.smooth_quant_alpha);
+      w = scale_weight_rows(*w, smooth_s);
+      sx = activation_scale(smoothed_amax(x_channels, smooth_s), target);
+      if (opts.report)
+        std::fprintf(opts.report, "smooth-quant: %s (input channel spread %.1f)\n", n->name.c_str(),
+                     channel_spread(x_channels));
     }
     quantize_weights(*w, !conv, target, &wq, &sw);
     const std::string suffix = target.fp8() ? "_fp8" : "_int8";
@@ -171,6 +190,16 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
     ir::Node* q = g.insert_node_before(n, "QuantizeLinear", n->name + "_quantize_input");
     ir::Value* xq = g.add_unique_value(x->name + suffix);
     q->inputs = {x, x_scale, zero};
+    if (!smooth_s.empty()) {  // per channel of the last axis: scale s_x * s_k, zero points 0
+      const int64_t k_dim = static_cast<int64_t>(smooth_s.size());
+      auto qs = std::make_shared<HostTensor>(DType::kFloat32, Shape{k_dim});
+      for (int64_t k = 0; k < k_dim; ++k) qs->as<float>()[k] = sx * smooth_s[static_cast<size_t>(k)];
+      auto qz = std::make_shared<HostTensor>(DType::kInt8, Shape{k_dim});
+      std::fill(qz->bytes().begin(), qz->bytes().end(), uint8_t{0});
+      q->inputs = {x, g.add_constant(n->name + "_smoothed_input_scale", qs),
+                   g.add_constant(n->name + "_smoothed_input_zero_point", qz)};
+      q->attrs.set("axis", static_cast<int64_t>(-1));
+    }
     q->outputs = {xq};
     xq->producer = q;
 
@@ -220,7 +249,8 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
     n->dead = true;
     // FP8 Q/DQ exist from opset 19 on (the same ops as 13 for the other types): the added
     // nodes resolve at least that version whatever the model imports.
-    const int64_t q_opset = target.fp8() ? std::max<int64_t>(opset, 19) : opset;
+    // Per-axis QuantizeLinear needs opset 13.
+    const int64_t q_opset = target.fp8() ? std::max<int64_t>(opset, 19) : smooth_s.empty() ? opset : std::max<int64_t>(opset, 13);
     for (ir::Node* added : {q, qn, dq, bias_add})
       if (added) KILN_TRY(infer_and_fold_node(*added, g, q_opset));
   }

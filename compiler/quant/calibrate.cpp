@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -31,7 +33,8 @@ void progress(std::FILE* f, const char* phase, size_t done, size_t total) {
 }  // namespace
 
 Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
-                        std::FILE* report, std::map<std::string, TensorRange>* out) {
+                        std::FILE* report, std::map<std::string, TensorRange>* out,
+                        const std::set<std::string>& per_channel) {
   CalibratorSpec spec;
   KILN_TRY(parse_calibrator(opts.calibrator, &spec));
   if (!opts.calib_cache.empty()) {
@@ -40,7 +43,8 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
       std::map<std::string, TensorRange> cached;
       KILN_TRY(read_calibration_cache(opts.calib_cache, opts.calibrator, &cached));
       bool complete = true;
-      for (const std::string& t : tensors) complete &= cached.count(t) != 0;
+      for (const std::string& t : tensors)
+        complete &= cached.count(t) != 0 && (!per_channel.count(t) || !cached[t].channel_amax.empty());
       if (complete) {
         if (report) std::fprintf(report, "calibration: %zu ranges from cache '%s'\n", cached.size(), opts.calib_cache.c_str());
         *out = std::move(cached);
@@ -84,6 +88,7 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
 
   // Two passes, as TensorRT does: the range first, then histograms over it.
   std::vector<AbsHistogram> hist(tensors.size());
+  std::vector<std::vector<double>> channel_amax(tensors.size());
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t s = 0; s < samples.size(); ++s) {
       for (const auto& [name, t] : samples[s])
@@ -92,8 +97,17 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
       for (size_t i = 0; i < tensors.size(); ++i) {
         const HostTensor& o = outs[i];
         if (o.dtype() != DType::kFloat32) continue;
-        if (pass == 0) hist[i].observe_range(o.as<float>(), static_cast<size_t>(o.numel()));
-        else hist[i].add(o.as<float>(), static_cast<size_t>(o.numel()));
+        if (pass == 0) {
+          hist[i].observe_range(o.as<float>(), static_cast<size_t>(o.numel()));
+          if (per_channel.count(tensors[i]) && !o.shape().empty() && o.shape().back() > 0) {
+            const int64_t k = o.shape().back();
+            std::vector<double>& m = channel_amax[i];
+            m.resize(static_cast<size_t>(k), 0.0);
+            const float* x = o.as<float>();
+            for (int64_t j = 0; j < o.numel(); ++j)
+              m[j % k] = std::max(m[j % k], static_cast<double>(std::fabs(x[j])));
+          }
+        } else hist[i].add(o.as<float>(), static_cast<size_t>(o.numel()));
       }
       progress(report, pass == 0 ? "ranges" : "histograms", s + 1, samples.size());
     }
@@ -104,6 +118,7 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
     TensorRange r;
     r.amax = calibrate_amax(hist[i], spec);
     r.clipped_share = hist[i].clipped_share(r.amax);
+    r.channel_amax = channel_amax[i];
     (*out)[tensors[i]] = r;
     if (report)
       std::fprintf(report, "%-40s %12.5g %12.5g %8.4f%%\n", tensors[i].c_str(), hist[i].max_abs(), r.amax,
@@ -116,11 +131,20 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
 Status write_calibration_cache(const std::string& path, const std::string& calibrator,
                                const std::map<std::string, TensorRange>& ranges) {
   std::ostringstream body;
-  body << "kiln-calibration-cache 1\ncalibrator " << calibrator << "\n";
+  body << "kiln-calibration-cache 2\ncalibrator " << calibrator << "\n";
   char buf[96];
   for (const auto& [name, r] : ranges) {
     std::snprintf(buf, sizeof buf, "%a %a ", r.amax, r.clipped_share);
     body << buf << name << "\n";
+  }
+  for (const auto& [name, r] : ranges) {
+    if (r.channel_amax.empty()) continue;
+    body << "channels " << r.channel_amax.size() << " ";
+    for (size_t c = 0; c < r.channel_amax.size(); ++c) {
+      std::snprintf(buf, sizeof buf, c ? ",%a" : "%a", r.channel_amax[c]);
+      body << buf;
+    }
+    body << " " << name << "\n";
   }
   const std::string text = body.str();
   std::ofstream f(path);
@@ -147,14 +171,41 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
     return bad("checksum mismatch");
   std::istringstream lines(text);
   std::string line;
-  if (!std::getline(lines, line) || line != "kiln-calibration-cache 1") return bad("unknown header");
+  if (!std::getline(lines, line) || (line != "kiln-calibration-cache 1" && line != "kiln-calibration-cache 2"))
+    return bad("unknown header");
+  const bool v2 = line.back() == '2';
   if (!std::getline(lines, line) || line.rfind("calibrator ", 0) != 0) return bad("no calibrator line");
   if (line.substr(11) != calibrator)
     return invalid_argument("calibration cache '" + path + "' was made with calibrator " + line.substr(11) +
                             ", not " + calibrator + "; delete it or pass --calibrator " + line.substr(11));
   ranges->clear();
+  std::vector<std::pair<std::string, std::vector<double>>> channels;
   while (std::getline(lines, line)) {
     std::istringstream ls(line);
+    if (v2 && line.rfind("channels ", 0) == 0) {
+      std::string word, count, list, name;
+      ls >> word >> count >> list;
+      std::getline(ls, name);
+      if (name.size() < 2) return bad("a channels line without a tensor name");
+      name = name.substr(1);
+      char* end = nullptr;
+      const long k = std::strtol(count.c_str(), &end, 10);
+      if (*end || k <= 0) return bad("bad channel count for '" + name + "'");
+      std::vector<double> m;
+      const char* p = list.c_str();
+      while (true) {
+        const double v = std::strtod(p, &end);
+        if (end == p || !(v >= 0)) return bad("bad channel maximum for '" + name + "'");
+        m.push_back(v);
+        if (*end == 0) break;
+        if (*end != ',') return bad("bad channel list for '" + name + "'");
+        p = end + 1;
+      }
+      if (static_cast<long>(m.size()) != k)
+        return bad("'" + name + "' has " + std::to_string(m.size()) + " channel maxima, the line says " + count);
+      channels.push_back({name, std::move(m)});
+      continue;
+    }
     std::string a, c;
     ls >> a >> c;
     std::string name;
@@ -167,6 +218,11 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
     r.clipped_share = std::strtod(c.c_str(), &end);
     if (*end) return bad("bad clipped share for '" + name.substr(1) + "'");
     (*ranges)[name.substr(1)] = r;
+  }
+  for (auto& [name, m] : channels) {
+    auto it = ranges->find(name);
+    if (it == ranges->end()) return bad("channel maxima for '" + name + "', which has no range line");
+    it->second.channel_amax = std::move(m);
   }
   return Status::ok();
 }

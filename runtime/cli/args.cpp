@@ -23,7 +23,9 @@ Status Args::parse(int argc, char** argv, int first, const std::vector<FlagSpec>
     for (const auto& s : specs)
       if (a == s.name || (!s.alias.empty() && a == s.alias)) spec = &s;
     if (!spec) return invalid_argument("unknown option '" + a + "' (see --help)");
-    if (spec->takes_value && !inline_value) {
+    if (spec->optional_value) {
+      // value stays "" without '='
+    } else if (spec->takes_value && !inline_value) {
       if (i + 1 >= argc) return invalid_argument("option " + spec->name + " needs a value");
       value = argv[++i];
     } else if (!spec->takes_value && inline_value) {

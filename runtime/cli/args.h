@@ -1,5 +1,6 @@
 // A small flag parser shared by the verbs (kept dependency-free so the runtime-only `kiln-rt`
-// can reuse it). Flags: "--name value", "--name=value", repeatable; "-x value" short forms.
+// can reuse it). Flags: "--name value", "--name=value", repeatable; "-x value" short forms;
+// "--name[=value]" for flags with optional_value.
 #pragma once
 #include <map>
 #include <string>
@@ -14,6 +15,9 @@ struct FlagSpec {
   std::string alias;  // "-d" or ""
   bool takes_value = true;
   bool repeatable = false;
+  // The value may be left out ("--flag" or "--flag=value"; never the next argument): get() then
+  // returns "".
+  bool optional_value = false;
 };
 
 class Args {

@@ -32,6 +32,8 @@ def read_cache(path):
     ranges = {}
     with open(path) as f:
         for line in f.read().splitlines()[2:-1]:
+            if line.startswith("channels "):  # per-channel maxima (--smooth-quant builds)
+                continue
             amax, _, name = line.split(" ", 2)
             ranges[name] = float.fromhex(amax)
     return ranges
