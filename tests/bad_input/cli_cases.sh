@@ -383,6 +383,92 @@ cos = float((a * ref).sum() / np.linalg.norm(a) / np.linalg.norm(ref))
 assert cos > 0.999, cos
 print('cosine vs onnxruntime FP32', cos)"
 }
+case_int8_smooth_quant() {
+  # A MatMul and a Gemm (transB, bias) whose input has one outlier channel (x60): plain INT8
+  # spends the int8 range on it, --smooth-quant moves it into the weights. kiln's smoothed plan
+  # must match a numpy model of the scheme (per-axis input scale s_x*s_k, weights s_k*W quantized
+  # per column, s_x the range of X/s, s from the cached channel maxima), which equals X W in real
+  # arithmetic, and be much closer to onnxruntime FP32 than plain INT8.
+  local VPY="$MODELS/../../.venv/bin/python"
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  "$VPY" - <<'PY'
+import os, numpy as np, onnx, onnxruntime as ort
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+r = np.random.default_rng(0)
+def acts(shape):
+    x = r.standard_normal(shape).astype(np.float32)
+    x[..., 3] *= 60
+    return x
+w1 = (r.standard_normal((32, 16)) * 0.2).astype(np.float32)
+w2 = (r.standard_normal((16, 32)) * 0.2).astype(np.float32)
+b2 = (r.standard_normal(16) * 0.1).astype(np.float32)
+nodes = [h.make_node("MatMul", ["x", "w1"], ["y1"], name="mm"),
+         h.make_node("Gemm", ["x2", "w2", "b2"], ["y2"], transB=1, name="fc")]
+g = h.make_graph(nodes, "outlier", [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 32]),
+                                    h.make_tensor_value_info("x2", T.FLOAT, [8, 32])],
+                 [h.make_tensor_value_info("y1", T.FLOAT, [2, 8, 16]), h.make_tensor_value_info("y2", T.FLOAT, [8, 16])],
+                 [nh.from_array(w1, "w1"), nh.from_array(w2, "w2"), nh.from_array(b2, "b2")])
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, "outlier.onnx")
+os.makedirs("calib", exist_ok=True)
+for i in range(8): np.savez("calib/%d.npz" % i, x=acts((2, 8, 32)), x2=acts((8, 32)))
+x, x2 = acts((2, 8, 32)), acts((8, 32))
+np.save("x.npy", x)
+np.save("x2.npy", x2)
+ref = ort.InferenceSession("outlier.onnx", providers=["CPUExecutionProvider"]).run(None, {"x": x, "x2": x2})
+np.save("ref1.npy", ref[0])
+np.save("ref2.npy", ref[1])
+PY
+  expect_ok "$KILN" build outlier.onnx -o plain.plan --device opencl --precision int8 --calib calib --calib-cache c.cache
+  if grep -q "smooth-quant" stdout; then die "smoothing without --smooth-quant"; fi
+  expect_ok "$KILN" run plain.plan -i x=x.npy -i x2=x2.npy -o out_plain --device opencl
+  # The plain build's cache has no channel maxima: the smoothed build recalibrates, then reuses.
+  expect_ok "$KILN" build outlier.onnx -o s.plan --device opencl --precision int8 --calib calib --calib-cache c.cache \
+    --smooth-quant
+  expect_out "lacks tensors of this graph; recalibrating" "smooth-quant: mm (input channel spread" "smooth-quant: fc"
+  expect_ok "$KILN" inspect s.plan
+  [ "$(grep -c "op=QuantizeLinear.*" stdout)" = 2 ] || die "expected 2 QuantizeLinear"
+  [ "$(grep -c "qmode=1" stdout)" = 2 ] || die "the input QuantizeLinear nodes are not per-axis"
+  expect_ok "$KILN" build outlier.onnx -o s2.plan --device cpu --precision int8 --calib-cache c.cache --smooth-quant=0.5
+  expect_out "from cache" "smooth-quant: mm"
+  expect_ok "$KILN" run s.plan -i x=x.npy -i x2=x2.npy -o out_s --device opencl
+  expect_ok "$KILN" run s2.plan -i x=x.npy -i x2=x2.npy -o out_s2 --device cpu
+  "$PY" -c "
+import numpy as np, sys
+lines = open('c.cache').read().splitlines()
+assert lines[0] == 'kiln-calibration-cache 2', lines[0]
+chans = {l.split()[3]: np.array([float.fromhex(v) for v in l.split()[2].split(',')]) for l in lines if l.startswith('channels ')}
+assert sorted(chans) == ['x', 'x2'] and all(len(c) == 32 for c in chans.values()), chans.keys()
+x, x2 = np.load('x.npy').astype(np.float64), np.load('x2.npy').astype(np.float64)
+import onnx
+from onnx import numpy_helper as nh
+init = {t.name: nh.to_array(t).astype(np.float64) for t in onnx.load('outlier.onnx').graph.initializer}
+def q(v, s): return np.clip(np.round(v / s), -127, 127)
+def smoothed(xv, cm, w):  # w [K, N]
+    s = np.sqrt(cm) / np.sqrt(np.abs(w).max(1))
+    ws = w * s[:, None]
+    sw = np.abs(ws).max(0) / 127
+    sx = (cm / s).max() / 127
+    assert np.allclose((xv / s) @ ws, xv @ w, rtol=1e-9)  # the identity X/s . sW = X W
+    return sx * sw * (q(xv / s, sx) @ q(ws, sw))
+emu = [smoothed(x, chans['x'], init['w1']), smoothed(x2, chans['x2'], init['w2'].T) + init['b2']]
+def err(a, b): return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+for i in (1, 2):
+    ref, plain, sm, sm_cpu = (np.load(f) for f in ('ref%d.npy' % i, 'out_plain/y%d.npy' % i, 'out_s/y%d.npy' % i, 'out_s2/y%d.npy' % i))
+    e_plain, e_smooth, e_emu = err(plain, ref), err(sm, ref), err(emu[i - 1], ref)
+    print('y%d: plain int8 %.4f, smoothed %.4f (cpu %.4f), numpy model of the scheme %.4f, kiln vs model %.2e'
+          % (i, e_plain, e_smooth, err(sm_cpu, ref), e_emu, err(sm, emu[i - 1])))
+    assert e_plain > 0.03 and e_smooth < 0.015 and err(sm_cpu, ref) < 0.015, (e_plain, e_smooth)
+    assert err(sm, emu[i - 1]) < 1e-3, err(sm, emu[i - 1])
+"
+  # Damaged channel maxima and a bad alpha are refused by name.
+  sed -i 's/^channels 32 /channels 31 /' c.cache
+  expect_fail "calibration cache" "corrupted" -- "$KILN" build outlier.onnx -o x.plan --precision int8 \
+    --calib-cache c.cache --smooth-quant
+  expect_fail "--smooth-quant needs an alpha in [0, 1]" "got '1.5'" -- "$KILN" build outlier.onnx -o x.plan \
+    --precision int8 --calib calib --smooth-quant=1.5
+}
 case_qdq_model_from_onnxruntime() {
   # The demo CNN quantized by onnxruntime.quantization.quantize_static (QDQ format, per-channel
   # int8): kiln turns every DQ -> Conv/Gemm -> Q into an integer kernel (no FP32 Conv/Gemm/MatMul
