@@ -388,7 +388,9 @@ case_int8_smooth_quant() {
   # spends the int8 range on it, --smooth-quant moves it into the weights. kiln's smoothed plan
   # must match a numpy model of the scheme (per-axis input scale s_x*s_k, weights s_k*W quantized
   # per column, s_x the range of X/s, s from the cached channel maxima), which equals X W in real
-  # arithmetic, and be much closer to onnxruntime FP32 than plain INT8.
+  # arithmetic, and be much closer to onnxruntime FP32 than plain INT8. A third branch, two
+  # MatMuls whose first makes the outlier channel, checks that the per-axis QuantizeLinear
+  # between integer layers stays a node of its own (epilogue fusion takes per-tensor ones only).
   local VPY="$MODELS/../../.venv/bin/python"
   [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
   "$VPY" - <<'PY'
@@ -402,44 +404,56 @@ def acts(shape):
 w1 = (r.standard_normal((32, 16)) * 0.2).astype(np.float32)
 w2 = (r.standard_normal((16, 32)) * 0.2).astype(np.float32)
 b2 = (r.standard_normal(16) * 0.1).astype(np.float32)
+w3 = (r.standard_normal((32, 32)) * 0.2).astype(np.float32)
+w3[:, 3] *= 60
+w4 = (r.standard_normal((32, 16)) * 0.2).astype(np.float32)
 nodes = [h.make_node("MatMul", ["x", "w1"], ["y1"], name="mm"),
-         h.make_node("Gemm", ["x2", "w2", "b2"], ["y2"], transB=1, name="fc")]
+         h.make_node("Gemm", ["x2", "w2", "b2"], ["y2"], transB=1, name="fc"),
+         h.make_node("MatMul", ["x3", "w3"], ["hid"], name="mm_a"),
+         h.make_node("MatMul", ["hid", "w4"], ["y3"], name="mm_b")]
 g = h.make_graph(nodes, "outlier", [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 32]),
-                                    h.make_tensor_value_info("x2", T.FLOAT, [8, 32])],
-                 [h.make_tensor_value_info("y1", T.FLOAT, [2, 8, 16]), h.make_tensor_value_info("y2", T.FLOAT, [8, 16])],
-                 [nh.from_array(w1, "w1"), nh.from_array(w2, "w2"), nh.from_array(b2, "b2")])
+                                    h.make_tensor_value_info("x2", T.FLOAT, [8, 32]),
+                                    h.make_tensor_value_info("x3", T.FLOAT, [8, 32])],
+                 [h.make_tensor_value_info("y1", T.FLOAT, [2, 8, 16]), h.make_tensor_value_info("y2", T.FLOAT, [8, 16]),
+                  h.make_tensor_value_info("y3", T.FLOAT, [8, 16])],
+                 [nh.from_array(w1, "w1"), nh.from_array(w2, "w2"), nh.from_array(b2, "b2"), nh.from_array(w3, "w3"),
+                  nh.from_array(w4, "w4")])
 m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
 m.ir_version = 8
 onnx.save(m, "outlier.onnx")
 os.makedirs("calib", exist_ok=True)
-for i in range(8): np.savez("calib/%d.npz" % i, x=acts((2, 8, 32)), x2=acts((8, 32)))
-x, x2 = acts((2, 8, 32)), acts((8, 32))
+gauss = lambda shape: r.standard_normal(shape).astype(np.float32)
+for i in range(8): np.savez("calib/%d.npz" % i, x=acts((2, 8, 32)), x2=acts((8, 32)), x3=gauss((8, 32)))
+x, x2, x3 = acts((2, 8, 32)), acts((8, 32)), gauss((8, 32)) * 0.8  # x3: inside the calibrated range
 np.save("x.npy", x)
 np.save("x2.npy", x2)
-ref = ort.InferenceSession("outlier.onnx", providers=["CPUExecutionProvider"]).run(None, {"x": x, "x2": x2})
-np.save("ref1.npy", ref[0])
-np.save("ref2.npy", ref[1])
+np.save("x3.npy", x3)
+ref = ort.InferenceSession("outlier.onnx", providers=["CPUExecutionProvider"]).run(None, {"x": x, "x2": x2, "x3": x3})
+for i in range(3): np.save("ref%d.npy" % (i + 1), ref[i])
 PY
   expect_ok "$KILN" build outlier.onnx -o plain.plan --device opencl --precision int8 --calib calib --calib-cache c.cache
   if grep -q "smooth-quant" stdout; then die "smoothing without --smooth-quant"; fi
-  expect_ok "$KILN" run plain.plan -i x=x.npy -i x2=x2.npy -o out_plain --device opencl
+  expect_ok "$KILN" run plain.plan -i x=x.npy -i x2=x2.npy -i x3=x3.npy -o out_plain --device opencl
   # The plain build's cache has no channel maxima: the smoothed build recalibrates, then reuses.
   expect_ok "$KILN" build outlier.onnx -o s.plan --device opencl --precision int8 --calib calib --calib-cache c.cache \
     --smooth-quant
-  expect_out "lacks tensors of this graph; recalibrating" "smooth-quant: mm (input channel spread" "smooth-quant: fc"
+  expect_out "lacks tensors of this graph; recalibrating" "smooth-quant: mm (input channel spread" "smooth-quant: fc" \
+    "smooth-quant: mm_b"
+  if grep -q "smooth-quant: mm_a" stdout; then die "mm_a (no outlier channel) was smoothed"; fi
   expect_ok "$KILN" inspect s.plan
-  [ "$(grep -c "op=QuantizeLinear.*" stdout)" = 2 ] || die "expected 2 QuantizeLinear"
-  [ "$(grep -c "qmode=1" stdout)" = 2 ] || die "the input QuantizeLinear nodes are not per-axis"
+  [ "$(grep -c "op=QuantizeLinear" stdout)" = 4 ] || die "expected 4 QuantizeLinear (3 inputs, mm_b's input)"
+  [ "$(grep -c "op=QLinearMatMul" stdout)" = 4 ] || die "expected 4 QLinearMatMul"
+  [ "$(grep -c "qmode=1" stdout)" = 3 ] || die "the smoothed layers' input QuantizeLinear nodes are not per-axis"
   expect_ok "$KILN" build outlier.onnx -o s2.plan --device cpu --precision int8 --calib-cache c.cache --smooth-quant=0.5
   expect_out "from cache" "smooth-quant: mm"
-  expect_ok "$KILN" run s.plan -i x=x.npy -i x2=x2.npy -o out_s --device opencl
-  expect_ok "$KILN" run s2.plan -i x=x.npy -i x2=x2.npy -o out_s2 --device cpu
+  expect_ok "$KILN" run s.plan -i x=x.npy -i x2=x2.npy -i x3=x3.npy -o out_s --device opencl
+  expect_ok "$KILN" run s2.plan -i x=x.npy -i x2=x2.npy -i x3=x3.npy -o out_s2 --device cpu
   "$PY" -c "
 import numpy as np, sys
 lines = open('c.cache').read().splitlines()
 assert lines[0] == 'kiln-calibration-cache 2', lines[0]
 chans = {l.split()[3]: np.array([float.fromhex(v) for v in l.split()[2].split(',')]) for l in lines if l.startswith('channels ')}
-assert sorted(chans) == ['x', 'x2'] and all(len(c) == 32 for c in chans.values()), chans.keys()
+assert sorted(chans) == ['hid', 'x', 'x2', 'x3'] and all(len(c) == 32 for c in chans.values()), chans.keys()
 x, x2 = np.load('x.npy').astype(np.float64), np.load('x2.npy').astype(np.float64)
 import onnx
 from onnx import numpy_helper as nh
@@ -461,6 +475,9 @@ for i in (1, 2):
           % (i, e_plain, e_smooth, err(sm_cpu, ref), e_emu, err(sm, emu[i - 1])))
     assert e_plain > 0.03 and e_smooth < 0.015 and err(sm_cpu, ref) < 0.015, (e_plain, e_smooth)
     assert err(sm, emu[i - 1]) < 1e-3, err(sm, emu[i - 1])
+ref, plain, sm = np.load('ref3.npy'), np.load('out_plain/y3.npy'), np.load('out_s/y3.npy')
+print('y3 (two layers): plain int8 %.4f, smoothed %.4f' % (err(plain, ref), err(sm, ref)))
+assert err(sm, ref) < 0.02 and err(sm, ref) < 0.5 * err(plain, ref), (err(plain, ref), err(sm, ref))
 "
   # Damaged channel maxima and a bad alpha are refused by name.
   sed -i 's/^channels 32 /channels 31 /' c.cache
