@@ -8,7 +8,8 @@ as minilm_accuracy.py) and emulates its scheme in the numpy forward pass: activa
 symmetric per tensor (scale = range / 127), weights symmetric per output channel, and each
 integer MatMul's output requantized to int8 with its own range. Prints the min/mean cosine to
 FP32 with the scheme applied to each group of linear layers alone, to the layers
-minilm_accuracy.py runs in INT8, to all of them, and to all without the output requantization.
+minilm_accuracy.py --no-smooth-quant runs in INT8, to all of them, and to all without the output
+requantization (the emulation has no SmoothQuant).
 """
 import argparse
 import os
