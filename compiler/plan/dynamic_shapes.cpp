@@ -1,12 +1,12 @@
 #include "compiler/plan/dynamic_shapes.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
 #include "compiler/ir/graph.h"
+#include "compiler/quant/accuracy.h"
 #include "runtime/plan/plan_format.h"
 
 namespace kiln {
@@ -216,25 +216,15 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
     if (std::find(points.begin(), points.end(), at) == points.end()) points.push_back(at);
   }
 
-  // INT8 calibration runs once, at the --shapes point (the samples' shape); every other point
-  // reads the same ranges from the calibration cache (a temporary one unless --calib-cache is
-  // given), so all points quantize alike.
+  // INT8/FP8 calibration runs once, at the --shapes point (the samples' shape); every other
+  // point reads the same ranges from the calibration cache (a scratch one unless --calib-cache
+  // is given), so all points quantize alike.
   BuildOptions base = opts;
-  std::string temp_cache;
+  ScratchCalibCache scratch;
   if (base.calib_cache.empty() && !base.calib_dir.empty()) {
-    char name[] = "/tmp/kiln-calib-XXXXXX";
-    const int fd = ::mkstemp(name);
-    if (fd < 0) return io_error("cannot create a temporary calibration cache in /tmp");
-    ::close(fd);
-    ::unlink(name);  // the first build writes it
-    temp_cache = base.calib_cache = name;
+    KILN_TRY(scratch.create());
+    base.calib_cache_dir = scratch.dir();
   }
-  struct RemoveTemp {
-    const std::string& path;
-    ~RemoveTemp() {
-      if (!path.empty()) std::remove(path.c_str());
-    }
-  } remove_temp{temp_cache};
   std::vector<int64_t> opt_at;
   for (const DynVar& v : vars) opt_at.push_back(v.opt);
   std::vector<size_t> order;
