@@ -1,6 +1,5 @@
 #include "compiler/plan/dynamic_shapes.h"
 
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
