@@ -1,5 +1,6 @@
 // FP8 linear kernel behind Fp8Conv and Fp8MatMul (operands and arithmetic:
-// runtime/backends/cpu/quantize_fp8_common.h). Needs kernels/float8.cl prepended. Per batch item
+// runtime/backends/cpu/quantize_fp8_common.h). Needs kernels/float8.cl and kernels/qgemm_geometry.cl
+// (the batch and im2col index math) prepended. Per batch item
 // (get_group_id(2)):
 //   acc[m][n] = sum_k decode(A[m][k]) * decode(B[k][n])   in float32, k ascending,
 //   y = cast((acc * (sa[m] * sb[n]) + bias) / sy)
@@ -68,11 +69,6 @@ typedef uchar y_t;
 #define RES_LOAD(i) (f8e5m2_to_float(res[i]) * res_scale[0])
 #endif
 
-typedef struct { int v[8]; } Dims;
-// Convolution geometry as in kernels/qgemm.cl: spatial dims right-aligned into 3:
-// [0..2] in, [3..5] out, [6..8] kernel, [9..11] strides, [12..14] dilations, [15..17] pads
-// (begin), [18] C, [19] Cg, [20] groups, [21] in_size, [22] kernel_size.
-typedef struct { int v[24]; } ConvGeo;
 
 __kernel __attribute__((reqd_work_group_size(WG, WG, 1)))
 void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, int M, int N, int K,
@@ -99,42 +95,17 @@ void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, i
   lut_b[lid] = DECODE_B_CODE((uchar)lid);
 #endif
 
-  int a_off = 0, b_off = 0, row_base = 0;
+  int a_off, b_off, row_base;
+  qg_batch_offsets(b, M, K, nbd, bdims, a_bs, b_bs, geo, &a_off, &b_off, &row_base);
   const int c_off = b * M * N;
-#if CONV
-  {
-    const int img = b / geo.v[20], g = b % geo.v[20];
-    a_off = g * M * K;
-    b_off = (img * geo.v[18] + g * geo.v[19]) * geo.v[21];
-    row_base = g * M;
-  }
-#else
-  {
-    int rem = b;
-    for (int d = nbd - 1; d >= 0; --d) {
-      const int i = rem % bdims.v[d];
-      rem /= bdims.v[d];
-      a_off += i * a_bs.v[d];
-      b_off += i * b_bs.v[d];
-    }
-  }
-#endif
 
   // This item always loads B column nn (rows kb + 4r of each K tile).
   const int nn = lid % TS, kb = lid / TS;
   const int n_load = n0 + nn;
 #if CONV
-  int base0 = 0, base1 = 0, base2 = 0;
-  {
-    int p = n_load < N ? n_load : 0;
-    const int o2 = p % geo.v[5];
-    p /= geo.v[5];
-    const int o1 = p % geo.v[4];
-    const int o0 = p / geo.v[4];
-    base0 = o0 * geo.v[9] - geo.v[15];
-    base1 = o1 * geo.v[10] - geo.v[16];
-    base2 = o2 * geo.v[11] - geo.v[17];
-  }
+  // Input coordinates of output position n_load before the kernel offset.
+  int base[3];
+  qg_conv_base(n_load < N ? n_load : 0, geo, base);
 #endif
 
   float acc[RT][RT];
@@ -156,15 +127,8 @@ void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, i
       float v = 0.f;
       if (n_load < N && k < K) {
 #if CONV
-        const int c = k / geo.v[22];
-        int kr = k % geo.v[22];
-        const int k2 = kr % geo.v[8];
-        kr /= geo.v[8];
-        const int k1 = kr % geo.v[7];
-        const int kd0 = kr / geo.v[7];
-        const int i0 = base0 + kd0 * geo.v[12], i1 = base1 + k1 * geo.v[13], i2 = base2 + k2 * geo.v[14];
-        if (i0 >= 0 && i0 < geo.v[0] && i1 >= 0 && i1 < geo.v[1] && i2 >= 0 && i2 < geo.v[2])
-          v = DECODE_B(B[b_off + c * geo.v[21] + (i0 * geo.v[1] + i1) * geo.v[2] + i2]);
+        const int idx = qg_im2col_index(k, b_off, base, geo);
+        if (idx >= 0) v = DECODE_B(B[idx]);
 #else
         v = DECODE_B(B[b_off + k * N + n_load]);
 #endif

@@ -2,7 +2,8 @@
 // QGemm in runtime/backends/cpu/quantize_common.h): per batch item (get_group_id(2))
 //   C[m][n] = sum_k (A[m][k] - za(m)) * (B[k][n] - zb(n))   in int32,
 // A and B tiles staged in local memory with the zero points already subtracted. Convolutions
-// read B as the implicit im2col of x (padding adds 0). Options:
+// read B as the implicit im2col of x (padding adds 0); kernels/qgemm_geometry.cl (prepended)
+// has the index math. Options:
 //   -D TA=, TB=   element types of A (rows: a / w) and B (columns: b / x)
 //   -D CONV=0|1   B is x read through the convolution geometry
 //   -D REQUANT=0|1 -D OUT_T= -D QLO= -D QHI=  int32 output, or requantized int8/uint8:
@@ -20,11 +21,6 @@
 #define TK 16
 #define WG 16
 
-typedef struct { int v[8]; } Dims;
-// Convolution geometry, spatial dims right-aligned into 3 (missing leading dims are size 1):
-// [0..2] in, [3..5] out, [6..8] kernel, [9..11] strides, [12..14] dilations, [15..17] pads
-// (begin), [18] C, [19] Cg, [20] groups, [21] in_size, [22] kernel_size.
-typedef struct { int v[24]; } ConvGeo;
 
 __kernel __attribute__((reqd_work_group_size(WG, WG, 1)))
 void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
@@ -46,26 +42,9 @@ void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
   const int n0 = get_group_id(0) * TS, m0 = get_group_id(1) * TS;
   const int b = get_group_id(2);
 
-  int a_off = 0, b_off = 0, row_base = 0;
+  int a_off, b_off, row_base;
+  qg_batch_offsets(b, M, K, nbd, bdims, a_bs, b_bs, geo, &a_off, &b_off, &row_base);
   const int c_off = b * M * N;
-#if CONV
-  {
-    const int img = b / geo.v[20], g = b % geo.v[20];
-    a_off = g * M * K;
-    b_off = (img * geo.v[18] + g * geo.v[19]) * geo.v[21];
-    row_base = g * M;
-  }
-#else
-  {
-    int rem = b;
-    for (int d = nbd - 1; d >= 0; --d) {
-      const int i = rem % bdims.v[d];
-      rem /= bdims.v[d];
-      a_off += i * a_bs.v[d];
-      b_off += i * b_bs.v[d];
-    }
-  }
-#endif
 
   // This item always loads B column nn (and rows kb + 4r of each K tile).
   const int nn = lid % TS, kb = lid / TS;
@@ -73,17 +52,8 @@ void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
   const int zbv = zb_mode == 0 ? 0 : (int)zb[zb_mode == 2 && n_load < N ? n_load : 0];
 #if CONV
   // Input coordinates of output position n_load before the kernel offset.
-  int base0 = 0, base1 = 0, base2 = 0;
-  {
-    int p = n_load < N ? n_load : 0;
-    const int o2 = p % geo.v[5];
-    p /= geo.v[5];
-    const int o1 = p % geo.v[4];
-    const int o0 = p / geo.v[4];
-    base0 = o0 * geo.v[9] - geo.v[15];
-    base1 = o1 * geo.v[10] - geo.v[16];
-    base2 = o2 * geo.v[11] - geo.v[17];
-  }
+  int base[3];
+  qg_conv_base(n_load < N ? n_load : 0, geo, base);
 #endif
 
   int acc[RT][RT];
@@ -109,15 +79,8 @@ void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
       int v = 0;
       if (n_load < N && k < K) {
 #if CONV
-        const int c = k / geo.v[22];
-        int kr = k % geo.v[22];
-        const int k2 = kr % geo.v[8];
-        kr /= geo.v[8];
-        const int k1 = kr % geo.v[7];
-        const int kd0 = kr / geo.v[7];
-        const int i0 = base0 + kd0 * geo.v[12], i1 = base1 + k1 * geo.v[13], i2 = base2 + k2 * geo.v[14];
-        if (i0 >= 0 && i0 < geo.v[0] && i1 >= 0 && i1 < geo.v[1] && i2 >= 0 && i2 < geo.v[2])
-          v = (int)B[b_off + c * geo.v[21] + (i0 * geo.v[1] + i1) * geo.v[2] + i2] - zbv;
+        const int idx = qg_im2col_index(k, b_off, base, geo);
+        if (idx >= 0) v = (int)B[idx] - zbv;
 #else
         v = (int)B[b_off + k * N + n_load] - zbv;
 #endif

@@ -117,10 +117,12 @@ bool all_zero(const std::vector<int64_t>& v) {
   return std::all_of(v.begin(), v.end(), [](int64_t s) { return s == 0; });
 }
 
-// qgemm.cl with kiln_act in front, for the fused epilogue.
-const std::string& qgemm_epilogue_source() {
-  static const std::string src = std::string(embedded_kernel_source("linear_activation")) + embedded_kernel_source("qgemm");
-  return src;
+// qgemm.cl after its index math (qgemm_geometry.cl) and, for the fused epilogue, kiln_act.
+// Built once: ClRuntime::kernel looks kernels up by the source's content on every launch.
+const std::string& qgemm_source(bool epilogue) {
+  static const std::string plain = std::string(embedded_kernel_source("qgemm_geometry")) + embedded_kernel_source("qgemm");
+  static const std::string with_act = std::string(embedded_kernel_source("linear_activation")) + plain;
+  return epilogue ? with_act : plain;
 }
 
 struct QEpilogueArgs {
@@ -182,7 +184,7 @@ Status qgemm_cl(ClKernelArgs& a) {
     options += std::string(" -D RES_T=") + ep.res_type + " -D RES_Q=" + (ep.res_scale ? "1" : "0");
   }
   cl_kernel k;
-  KILN_TRY(a.cl.kernel(epi ? qgemm_epilogue_source() : std::string(embedded_kernel_source("qgemm")), options, "qgemm", &k));
+  KILN_TRY(a.cl.kernel(qgemm_source(epi), options, "qgemm", &k));
 
   auto mode = [&](int i) -> cl_int { return !opt(i) ? 0 : is_vector_param(a.inputs[i].shape) ? 2 : 1; };
   ClDims bdims = cl_dims(g.batch_dims), abs = cl_dims(g.a_bstride), bbs = cl_dims(g.b_bstride);

@@ -26,6 +26,7 @@ Status fp8_linear_cl(ClKernelArgs& a) {
                               " -D EPI=" + (epi ? "1" : "0") + " -D RK=" + std::to_string(f.kr);
   static const std::string source = std::string(embedded_kernel_source("float8")) + "\n" +
                                     embedded_kernel_source("linear_activation") + "\n" +
+                                    embedded_kernel_source("qgemm_geometry") + "\n" +
                                     embedded_kernel_source("fp8_linear");
   cl_kernel k;
   KILN_TRY(a.cl.kernel(source, options, "fp8_linear", &k));
