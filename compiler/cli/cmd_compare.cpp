@@ -13,6 +13,7 @@
 #include "runtime/cli/args.h"
 #include "runtime/cli/plan_session.h"
 #include "runtime/cli/verbs.h"
+#include "runtime/core/float8.h"
 #include "runtime/core/npy.h"
 
 namespace kiln::cli {
@@ -64,7 +65,7 @@ ExecutionContext::TensorObserver keep_all(const Plan& plan, std::map<std::string
 bool comparable(DType a, DType b) {
   auto is_float = [](DType t) {
     return t == DType::kFloat32 || t == DType::kFloat64 || t == DType::kFloat16 || t == DType::kBFloat16 ||
-           t == DType::kFloat8E4M3FN || t == DType::kFloat8E5M2;
+           float8_is_supported(t);
   };
   return a == b || (is_float(a) && is_float(b));
 }

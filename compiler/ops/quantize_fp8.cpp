@@ -5,11 +5,12 @@
 // float8e4m3fn, float8e5m2 or float32), saturate (the output cast's, as QuantizeLinear-19), and
 // for Fp8Conv the canonical Conv attributes (kernel_shape, strides, dilations, pads, group).
 #include "compiler/ops/op_schema.h"
+#include "runtime/core/float8.h"
 
 namespace kiln {
 namespace {
 
-bool fp8_or_float(DType t) { return t == DType::kFloat32 || t == DType::kFloat8E4M3FN || t == DType::kFloat8E5M2; }
+bool fp8_or_float(DType t) { return t == DType::kFloat32 || float8_is_supported(t); }
 
 Status check_scalar(InferContext& c, size_t i, const char* name) {
   if (shape_numel(c.input_shape(i)) != 1) return c.fail(std::string(name) + " must be a scalar, got " + shape_str(c.input_shape(i)));

@@ -17,13 +17,13 @@
 #include "compiler/ops/linear_fusion.h"
 #include "compiler/passes/passes.h"
 #include "runtime/backends/cpu/quantize_common.h"
+#include "runtime/core/float8.h"
 
 namespace kiln {
 namespace {
 
 bool is_int8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
-bool is_fp8(DType t) { return t == DType::kFloat8E4M3FN || t == DType::kFloat8E5M2; }
-bool is_quantized(DType t) { return is_int8(t) || is_fp8(t); }
+bool is_quantized(DType t) { return is_int8(t) || float8_is_supported(t); }
 bool is_fp8_kernel(const ir::Node& n) { return n.runtime_op == "Fp8Conv" || n.runtime_op == "Fp8MatMul"; }
 
 // A build-time constant float32 scalar (or one-element tensor).
@@ -39,7 +39,7 @@ bool scalar_zp(const ir::Value* v, DType t, int* out) {
   if (!v) return true;
   if (!v->constant || v->dtype != t || v->constant->numel() != 1) return false;
   const uint8_t byte = v->constant->as<uint8_t>()[0];
-  if (is_fp8(t)) return (byte & 0x7F) == 0;  // FP8 zero points are (+-) zero
+  if (float8_is_supported(t)) return (byte & 0x7F) == 0;  // FP8 zero points are (+-) zero
   *out = t == DType::kUInt8 ? byte : static_cast<int8_t>(byte);
   return true;
 }
@@ -63,7 +63,7 @@ bool qparams(const ir::Node& n, DType type, QParams* p) {
 bool is_candidate(const ir::Node& n) {
   if (n.dead || n.outputs.size() != 1 || !n.outputs[0]) return false;
   if (n.attrs.has(linear::kAttrActivation) || n.attrs.has(linear::kAttrResidual)) return false;
-  if (is_fp8_kernel(n)) return is_fp8(n.outputs[0]->dtype) && n.inputs.size() >= 5 && n.inputs.size() <= 6;
+  if (is_fp8_kernel(n)) return float8_is_supported(n.outputs[0]->dtype) && n.inputs.size() >= 5 && n.inputs.size() <= 6;
   if (n.runtime_op != "QLinearConv" && n.runtime_op != "QLinearMatMul") return false;
   return is_int8(n.outputs[0]->dtype) && n.inputs.size() >= 8 && n.inputs.size() <= 9;
 }
@@ -104,7 +104,7 @@ ir::Value* zero_point(ir::Graph& g, const ir::Value* v) {
 }
 
 // FP8 QuantizeLinear/DequantizeLinear exist from opset 19 on (the same ops as 13 otherwise).
-int64_t qdq_opset(int64_t opset, DType quantized) { return is_fp8(quantized) ? std::max<int64_t>(opset, 19) : opset; }
+int64_t qdq_opset(int64_t opset, DType quantized) { return float8_is_supported(quantized) ? std::max<int64_t>(opset, 19) : opset; }
 
 void retire(ir::Node* n) {
   n->dead = true;
@@ -117,7 +117,7 @@ void retire(ir::Node* n) {
 bool quantized_source(const ir::Graph& g, const ir::Value* v, const ir::Node* n, ir::Node** dq) {
   ir::Node* p = v->producer;
   if (!p || p->dead || p->op_type != "DequantizeLinear" || p->inputs.empty() || !p->inputs[0]) return false;
-  if (is_fp8_kernel(*n) ? !is_fp8(p->inputs[0]->dtype) : !is_int8(p->inputs[0]->dtype)) return false;
+  if (is_fp8_kernel(*n) ? !float8_is_supported(p->inputs[0]->dtype) : !is_int8(p->inputs[0]->dtype)) return false;
   QParams rp;
   if (!qparams(*p, p->inputs[0]->dtype, &rp) || !available_before(g, p->inputs[0], n)) return false;
   *dq = p;
