@@ -180,8 +180,9 @@ int cmd_inspect(int argc, char** argv) {
   size_t fused_groups = 0;
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const PlanNode& n = p.nodes[i];
-    std::printf("  [%zu] %s  op=%s  backend=%s  kernel=%s  precision=%s\n", i, n.name.c_str(), n.op.c_str(),
-                backend_name(n.backend), n.kernel.c_str(), node_precision(p, n).c_str());
+    const std::string variant = n.choice.empty() ? "" : " " + n.choice.str();
+    std::printf("  [%zu] %s  op=%s  backend=%s  kernel=%s%s  precision=%s\n", i, n.name.c_str(), n.op.c_str(),
+                backend_name(n.backend), n.kernel.c_str(), variant.c_str(), node_precision(p, n).c_str());
     std::string ins, outs;
     for (int32_t t : n.inputs) ins += (ins.empty() ? "" : ", ") + (t < 0 ? std::string("-") : p.tensors[t].name);
     for (int32_t t : n.outputs) outs += (outs.empty() ? "" : ", ") + p.tensors[t].name + " " + shape_text(p, t);

@@ -56,6 +56,7 @@ Status ExecutionContext::create(std::shared_ptr<const Plan> plan, const std::str
   KILN_TRY(resolve_device(device_spec, &ctx->device_));
   KILN_TRY(check_device_compatible(*ctx->plan_, ctx->device_, notice));
   KILN_TRY(ctx->init());
+  if (!ctx->variant_notice_.empty()) *notice += (notice->empty() ? "" : "; ") + ctx->variant_notice_;
   *out = std::move(ctx);
   return Status::ok();
 }
@@ -113,6 +114,21 @@ Status ExecutionContext::init() {
       return unsupported("node '" + n.name + "': this runtime has no OpenCL kernel for op '" +
                          n.op + "'");
   }
+
+  // Kernel variants: a plan built for another device may name variants this one cannot run;
+  // those nodes run their portable kernels (plans stay portable) and one line says so.
+  choices_.assign(p.nodes.size(), KernelChoice{});
+  size_t fallbacks = 0;
+  std::string first_fallback;
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    if (backends_[i] != Backend::kOpenCL || p.nodes[i].choice.empty()) continue;
+    choices_[i] = resolve_choice(p.nodes[i], p, device_.caps);
+    if (choices_[i].empty() && fallbacks++ == 0)
+      first_fallback = "'" + p.nodes[i].name + "' (" + p.nodes[i].choice.str() + ")";
+  }
+  if (fallbacks)
+    variant_notice_ = std::to_string(fallbacks) + " node(s) run their portable kernel: " + device_.label +
+                      " does not offer the kernel variant the plan chose (first: " + first_fallback + ")";
 
   constexpr uint64_t kHostAlign = 64;
   const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign, in_place);
@@ -319,7 +335,7 @@ Status ExecutionContext::run_node(size_t n) {
     const int64_t t0 = Profiler::now_ns();
     cl_event before, after;
     KILN_TRY(marker(&before));
-    ClKernelArgs args{*cl_, p, node, {}, {}};
+    ClKernelArgs args{*cl_, p, node, {}, {}, &choices_[n]};
     for (int32_t t : node.inputs)
       args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]} : ClTensor{});
     for (int32_t t : node.outputs) args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]});

@@ -82,6 +82,9 @@ class ExecutionContext {
   std::shared_ptr<const Plan> plan_;
   ResolvedDevice device_;
   std::vector<Backend> backends_;
+  // OpenCL nodes: the kernel variant each runs (the plan's choice where this device offers it).
+  std::vector<KernelChoice> choices_;
+  std::string variant_notice_;  // set by init() when recorded variants fall back
   std::unique_ptr<ClRuntime> cl_;
   std::shared_ptr<const class DeviceWeights> weights_;  // shared with other contexts of the plan
 

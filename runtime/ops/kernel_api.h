@@ -41,17 +41,31 @@ struct ClKernelArgs {
   const PlanNode& node;
   std::vector<ClTensor> inputs;   // optional input left out: mem == nullptr
   std::vector<ClTensor> outputs;
+  // The kernel variant to run: node.choice where this device offers it, else empty (portable).
+  const KernelChoice* choice = nullptr;
   const Attributes& attrs() const { return node.attrs; }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].mem != nullptr; }
+  const KernelChoice& variant() const {
+    static const KernelChoice portable;
+    return choice ? *choice : portable;
+  }
 };
 using ClKernelFn = Status (*)(ClKernelArgs&);
 // Whether the OpenCL kernel handles this node (dtypes, attributes) on a device with `caps`.
 // Null means "every node of this op".
 using ClSupportsFn = bool (*)(const PlanNode&, const Plan&, const DeviceCaps&);
 
+// The kernel variants the op offers for this node on a device with `caps`, best first by the
+// op's own cost estimate (so the compiler's default pick is the first). The portable kernel is
+// always there and not listed. Null: the op has no variants. The compiler records its pick in
+// PlanNode::choice (timed with `kiln build --tune`); the runtime runs it only if the device
+// still lists it, and otherwise the portable kernel.
+using ClVariantsFn = std::vector<KernelChoice> (*)(const PlanNode&, const Plan&, const DeviceCaps&);
+
 struct ClOp {
   ClKernelFn run = nullptr;
   ClSupportsFn supports = nullptr;
+  ClVariantsFn variants = nullptr;
 };
 
 // ---- registries ----
@@ -81,8 +95,8 @@ class CpuRegistry {
 
 class ClRegistry {
  public:
-  void add(const std::string& op, ClKernelFn fn, ClSupportsFn supports = nullptr) {
-    ops_[op] = ClOp{fn, supports};
+  void add(const std::string& op, ClKernelFn fn, ClSupportsFn supports = nullptr, ClVariantsFn variants = nullptr) {
+    ops_[op] = ClOp{fn, supports, variants};
   }
   const ClOp* find(const std::string& op) const {
     auto it = ops_.find(op);
@@ -93,6 +107,11 @@ class ClRegistry {
  private:
   std::map<std::string, ClOp> ops_;
 };
+
+// The variants of node `n` on `caps` (empty when its op has none or is not an OpenCL op).
+std::vector<KernelChoice> opencl_variants(const PlanNode& n, const Plan& plan, const DeviceCaps& caps);
+// node.choice when `caps` offers it, else the portable kernel (empty).
+KernelChoice resolve_choice(const PlanNode& n, const Plan& plan, const DeviceCaps& caps);
 
 // Filled on first use from runtime/ops/ops.def.
 const CpuRegistry& cpu_registry();

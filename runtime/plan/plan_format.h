@@ -6,7 +6,8 @@
 //   table    section_count x { u32 kind | u32 reserved | u64 offset | u64 size }
 //   META     graph: tensors, nodes, segments, target device (with its CL_DEVICE_TYPE), required
 //            capabilities, dynamic-shape tables (ranges, input dims, shape expressions)
-// Version 2 added the device type and the dynamic-shape tables.
+// Version 2 added the device type and the dynamic-shape tables; version 3 the target's compute
+// capability and each node's kernel choice (variant name and typed parameters).
 //   WEIGHTS  constant tensor bytes, each 64-byte aligned; the section itself starts 64-aligned
 //   KERNELS  generated OpenCL C sources by name
 #pragma once
@@ -20,7 +21,7 @@
 namespace kiln {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 2;
+constexpr uint32_t kPlanFormatVersion = 3;
 constexpr uint32_t kPlanHeaderBytes = 64;
 constexpr uint64_t kWeightAlignment = 64;
 
