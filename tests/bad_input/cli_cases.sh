@@ -633,4 +633,31 @@ PY
   expect_fail "is not a kiln tuning cache" -- "$KILN" build "$x" -o y.plan --device opencl --tune --tuning-cache bad.cache
 }
 
+case_flat_launch_list() {
+  # Runs replay each OpenCL node's recorded kernel launches (arguments set once, re-recorded
+  # after a reshape): the outputs equal those of launching every node through its launcher
+  # (KILN_NO_FLAT_LAUNCH=1) bit for bit, and profile reports the host time per node.
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  "$PY" -c "
+import numpy as np
+r = np.random.default_rng(5)
+np.save('r.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))
+np.save('a.npy', r.uniform(-1, 1, (1, 64, 128)).astype(np.float32))
+np.save('m.npy', r.uniform(-1, 1, (32, 512)).astype(np.float32))"
+  for m in resnet_mini:r attention:a mlp:m; do
+    local name=${m%%:*} in=${m##*:}
+    expect_ok "$KILN" build m/$name.onnx -o $name.plan --device opencl --precision fp16
+    expect_ok "$KILN" run $name.plan -i "input=$in.npy" -o flat_$name --device opencl --repeat 3
+    KILN_NO_FLAT_LAUNCH=1 expect_ok "$KILN" run $name.plan -i "input=$in.npy" -o direct_$name --device opencl
+    "$PY" -c "
+import glob, numpy as np
+fs = glob.glob('flat_$name/*.npy')
+assert fs
+for f in fs:
+    assert np.array_equal(np.load(f), np.load(f.replace('flat_', 'direct_'))), f"
+  done
+  expect_ok "$KILN" profile attention.plan --device opencl --iterations 3
+  expect_out "host us" "host time issuing OpenCL nodes:"
+}
+
 run_case

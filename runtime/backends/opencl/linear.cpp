@@ -219,12 +219,13 @@ Status conv_cl(ClKernelArgs& a) {
   const size_t col_elems = static_cast<size_t>(p.C * p.ksize * p.out_size);
   const size_t col_size = g.b_float ? sizeof(float) : dtype_size(a.outputs[0].dtype);
   KILN_TRY(a.cl.scratch(kScratchIm2col, col_elems * col_size, &col, "im2col of " + node_what(a)));
-  cl_kernel k;
-  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"),
-                       g.b_float ? "-DKILN_HALF -DKILN_COL_FLOAT" : linear::linear_kernel_options(g.half, false), "im2col",
-                       &k));
   g.B = col;
   for (int64_t n = 0; n < p.N; ++n) {
+    // Fetched per launch: a recorded launch keeps its kernel object's arguments.
+    cl_kernel k;
+    KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"),
+                         g.b_float ? "-DKILN_HALF -DKILN_COL_FLOAT" : linear::linear_kernel_options(g.half, false),
+                         "im2col", &k));
     ClLaunch l(a.cl, k, "im2col");
     l.mem(a.inputs[0].mem).arg(cl_int(n * p.C * p.in_size)).mem(col);
     l.arg(dims8(p.in)).arg(dims8(p.out)).arg(dims8(p.ks)).arg(dims8(p.st)).arg(dims8(p.dl)).arg(dims8(p.pb));
