@@ -146,19 +146,19 @@ Status infer_layernorm(InferContext& c) {
 
 void register_normalization_schemas(SchemaRegistry& r) {
   using namespace norm_schema;
-  r.add({"Softmax", {1, 11, 13}, infer_softmax});
-  r.add({"LogSoftmax", {1, 11, 13}, infer_softmax});
-  r.add({"BatchNormalization", {1, 6, 7, 9, 14, 15}, infer_batchnorm});
-  r.add({"InstanceNormalization", {1, 6, 22}, infer_instancenorm});
-  r.add({"LayerNormalization", {17}, infer_layernorm});
-  r.add({"ReduceMean", {1, 11, 13, 18}, infer_reduce});
-  r.add({"ReduceSum", {1, 11, 13}, infer_reduce});
-  r.add({"ReduceMax", {1, 11, 12, 13, 18, 20}, infer_reduce});
-  r.add({"ReduceMin", {1, 11, 12, 13, 18, 20}, infer_reduce});
-  r.add({"MaxPool", {1, 8, 10, 11, 12, 22}, infer_max_pool});
-  r.add({"AveragePool", {1, 7, 10, 11, 19, 22}, infer_average_pool});
-  r.add({"GlobalAveragePool", {1, 22}, infer_global_pool});
-  r.add({"GlobalMaxPool", {1, 22}, infer_global_pool});
+  r.add({"Softmax", {1, 11, 13}, infer_softmax}).fp16(Fp16::kCompute);
+  r.add({"LogSoftmax", {1, 11, 13}, infer_softmax}).fp16(Fp16::kCompute);
+  r.add({"BatchNormalization", {1, 6, 7, 9, 14, 15}, infer_batchnorm}).fp16(Fp16::kCompute);
+  r.add({"InstanceNormalization", {1, 6, 22}, infer_instancenorm}).fp16(Fp16::kCompute);
+  r.add({"LayerNormalization", {17}, infer_layernorm}).fp16(Fp16::kCompute);
+  r.add({"ReduceMean", {1, 11, 13, 18}, infer_reduce}).fp16(Fp16::kCompute);
+  r.add({"ReduceSum", {1, 11, 13}, infer_reduce}).fp16(Fp16::kCompute);
+  r.add({"ReduceMax", {1, 11, 12, 13, 18, 20}, infer_reduce}).fp16(Fp16::kCompute);
+  r.add({"ReduceMin", {1, 11, 12, 13, 18, 20}, infer_reduce}).fp16(Fp16::kCompute);
+  r.add({"MaxPool", {1, 8, 10, 11, 12, 22}, infer_max_pool}).fp16(Fp16::kCompute).commutes_with_quantize();
+  r.add({"AveragePool", {1, 7, 10, 11, 19, 22}, infer_average_pool}).fp16(Fp16::kCompute);
+  r.add({"GlobalAveragePool", {1, 22}, infer_global_pool}).fp16(Fp16::kCompute);
+  r.add({"GlobalMaxPool", {1, 22}, infer_global_pool}).fp16(Fp16::kCompute);
 }
 
 }  // namespace kiln

@@ -9,7 +9,9 @@
 #include <type_traits>
 
 #include "runtime/ops/elementwise_program.h"
+#include "runtime/ops/in_place.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/node_precision.h"
 
 namespace kiln {
 namespace {
@@ -379,8 +381,29 @@ Status elementwise_cpu(const CpuKernelArgs& a) {
   return Status::ok();
 }
 
+// In place over an input read at the output's own shape (not broadcast), in a dynamic plan at
+// every shape in the range (an input equal to the output at the max shapes may broadcast at a
+// smaller one).
+bool elementwise_in_place(const Plan& plan, const PlanNode& node, size_t input) {
+  return dtype_size(plan.tensors[node.inputs[input]].dtype) == dtype_size(plan.tensors[node.outputs[0]].dtype) &&
+         same_shape_everywhere(plan, node.inputs[input], node.outputs[0]);
+}
+
+// A Cast between float32 and float16 (joining fp32 and fp16 regions) reads as the conversion.
+std::string elementwise_precision(const Plan& p, const PlanNode& n) {
+  auto is_float = [&](int32_t t) {
+    return t >= 0 && (p.tensors[t].dtype == DType::kFloat32 || p.tensors[t].dtype == DType::kFloat16);
+  };
+  if (n.inputs.size() == 1 && n.outputs.size() == 1 && is_float(n.inputs[0]) && is_float(n.outputs[0]) &&
+      p.tensors[n.inputs[0]].dtype != p.tensors[n.outputs[0]].dtype)
+    return conversion_precision(p, n);
+  return n.outputs.empty() ? "?" : precision_name(p.tensors[n.outputs[0]].dtype);
+}
+
 }  // namespace
 
-void register_elementwise_cpu(CpuRegistry& r) { r.add(ew::kRuntimeOp, elementwise_cpu); }
+void register_elementwise_cpu(CpuRegistry& r) {
+  r.add(ew::kRuntimeOp, elementwise_cpu).arity(1, 1).in_place(elementwise_in_place).precision(elementwise_precision);
+}
 
 }  // namespace kiln

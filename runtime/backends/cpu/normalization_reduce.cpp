@@ -102,10 +102,10 @@ Status reduce_cpu(const CpuKernelArgs& a) {
 }  // namespace
 
 void register_normalization_reduce_cpu(CpuRegistry& r) {
-  r.add("ReduceSum", reduce_cpu<Kind::kSum>, CpuFloat16::kWidened);
-  r.add("ReduceMean", reduce_cpu<Kind::kMean>, CpuFloat16::kWidened);
-  r.add("ReduceMax", reduce_cpu<Kind::kMax>, CpuFloat16::kWidened);
-  r.add("ReduceMin", reduce_cpu<Kind::kMin>, CpuFloat16::kWidened);
+  r.add("ReduceSum", reduce_cpu<Kind::kSum>, CpuFloat16::kWidened).arity(1, 1);
+  r.add("ReduceMean", reduce_cpu<Kind::kMean>, CpuFloat16::kWidened).arity(1, 1);
+  r.add("ReduceMax", reduce_cpu<Kind::kMax>, CpuFloat16::kWidened).arity(1, 1);
+  r.add("ReduceMin", reduce_cpu<Kind::kMin>, CpuFloat16::kWidened).arity(1, 1);
 }
 
 }  // namespace kiln
