@@ -1,5 +1,5 @@
-// Elementwise ONNX ops: arithmetic, activations, comparisons, Where, Cast/CastLike, Not,
-// Clip, Min/Max/Sum/Mean, and Floor/Ceil/Round/Sign/IsNaN/And/Or/Xor. Each lowers to the runtime op "Elementwise" holding a small program
+// Elementwise ONNX ops: arithmetic (and Mod), activations (and Gelu), comparisons, Where,
+// Cast/CastLike, Not, Clip, Min/Max/Sum/Mean, and Floor/Ceil/Round/Sign/IsNaN/And/Or/Xor. Each lowers to the runtime op "Elementwise" holding a small program
 // (runtime/ops/elementwise_program.h): the infer function validates the node, computes the
 // broadcast output shape and writes the program into the node's attributes next to the ONNX
 // ones (op_type and the ONNX attributes stay, so later passes can still match "Relu" etc.).
@@ -174,6 +174,35 @@ Status infer_pow(InferContext& c) {
     p.emit(Op::Cast, t, p.emit(Op::Pow, DType::kFloat64, x, y));
   }
   return finish(c, p, out);
+}
+
+// Mod: fmod=0 (the default) is Python's % (the divisor's sign) and is defined on integers only;
+// fmod=1 is C's fmod (the dividend's sign).
+Status infer_mod(InferContext& c) {
+  KILN_TRY(c.require_inputs(2, 2));
+  KILN_TRY(c.require_dtype(0, kNumeric));
+  KILN_TRY(require_same_dtype(c));
+  const int64_t fmod = c.attrs().get_int("fmod", 0);
+  if (fmod != 0 && fmod != 1) return c.fail("fmod must be 0 or 1, got " + std::to_string(fmod));
+  if (fmod == 0 && dtype_is_float(c.input_dtype(0)))
+    return c.fail("fmod=0 is defined for integer inputs only; " + dtype_name(c.input_dtype(0)) +
+                  " inputs need fmod=1");
+  Shape out;
+  KILN_TRY(broadcast_all(c, &out));
+  ew::Program p = start(c);
+  p.emit(fmod ? Op::Fmod : Op::Mod, c.input_dtype(0), 0, 1);
+  return finish(c, p, out);
+}
+
+Status infer_gelu(InferContext& c) {
+  KILN_TRY(c.require_inputs(1, 1));
+  KILN_TRY(c.require_dtype(0, kFloats));
+  const std::string approx = c.attrs().get_string("approximate", "none");
+  if (approx != "none" && approx != "tanh")
+    return c.fail("approximate must be \"none\" or \"tanh\", got \"" + approx + "\"");
+  ew::Program p = start(c);
+  p.emit(approx == "tanh" ? Op::GeluTanh : Op::Gelu, c.input_dtype(0), 0);
+  return finish(c, p, c.input_shape(0));
 }
 
 Status infer_prelu(InferContext& c) {
@@ -354,6 +383,8 @@ void register_elementwise_schemas(SchemaRegistry& r) {
   r.add({"Mul", {1, 6, 7, 13, 14}, infer_arith<Op::Mul>}).fp16(Fp16::kReinfer);
   r.add({"Div", {1, 6, 7, 13, 14}, infer_arith<Op::Div>}).fp16(Fp16::kReinfer);
   r.add({"Pow", {1, 7, 12, 13, 15}, infer_pow});
+  r.add({"Mod", {10, 13}, infer_mod}).fp16(Fp16::kReinfer);
+  r.add({"Gelu", {20}, infer_gelu}).fp16(Fp16::kReinfer);
   r.add({"Sqrt", {1, 6, 13}, infer_unary_float<Op::Sqrt>}).fp16(Fp16::kReinfer);
   r.add({"Exp", {1, 6, 13}, infer_unary_float<Op::Exp>}).fp16(Fp16::kReinfer);
   r.add({"Log", {1, 6, 13}, infer_unary_float<Op::Log>}).fp16(Fp16::kReinfer);

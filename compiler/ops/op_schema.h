@@ -51,6 +51,8 @@ class InferContext {
     return unsupported(node_.describe() + ": " + msg);
   }
   Status require_inputs(size_t min, size_t max) const;
+  // `axis` in [-rank, rank) made >= 0 into *out; fails naming the node and attribute otherwise.
+  Status normalize_axis(const std::string& attr, int64_t axis, int64_t rank, int64_t* out) const;
   // Fails unless input i has one of `dtypes`.
   Status require_dtype(size_t i, std::initializer_list<DType> dtypes) const;
 

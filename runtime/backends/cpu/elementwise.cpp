@@ -68,6 +68,32 @@ template <typename T> T ew_div(T a, T b) {
     return a / b;
   }
 }
+// ONNX Mod: ew_fmod is C's fmod / truncated % (the dividend's sign), ew_mod Python's % (the
+// divisor's sign). Integer x % 0 gives 0 and x % -1 gives 0 instead of trapping.
+template <typename T> T ew_fmod(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::fmod(a, b);
+  } else {
+    if (b == T(0)) return T(0);
+    if constexpr (std::is_signed_v<T>)
+      if (b == T(-1)) return T(0);
+    return static_cast<T>(a % b);
+  }
+}
+template <typename T> T ew_mod(T a, T b) {
+  const T r = ew_fmod(a, b);
+  if constexpr (std::is_unsigned_v<T>) return r;
+  else return (r != T(0) && ((r < T(0)) != (b < T(0)))) ? T(r + b) : r;
+}
+template <typename T> T ew_gelu(T a) {
+  if constexpr (std::is_floating_point_v<T>) return T(0.5) * a * (T(1) + std::erf(a * T(0.70710678118654752440)));
+  else return a;  // never emitted on integers
+}
+template <typename T> T ew_gelu_tanh(T a) {
+  if constexpr (std::is_floating_point_v<T>)
+    return T(0.5) * a * (T(1) + std::tanh(T(0.79788456080286535588) * (a + T(0.044715) * a * a * a)));
+  else return a;
+}
 // Integer powers by squaring (exact; negative exponents give 0 except for bases 1 and -1).
 inline int64_t ipow(int64_t a, int64_t b) {
   if (b < 0) return a == 1 ? 1 : a == -1 ? (b & 1 ? -1 : 1) : 0;
@@ -359,7 +385,8 @@ Status elementwise_cpu(const CpuKernelArgs& a) {
   std::vector<Shape> shapes;
   std::vector<const void*> data;
   for (const TensorView& t : a.inputs) {
-    if (!t.data) return internal_error("Elementwise: missing input");
+    // Empty tensors may have no memory at all.
+    if (!t.data && t.numel() != 0) return internal_error("Elementwise: missing input");
     dtypes.push_back(t.dtype);
     shapes.push_back(t.shape);
     data.push_back(t.data);
