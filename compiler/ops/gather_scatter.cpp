@@ -161,8 +161,8 @@ Status infer_scatter_nd(InferContext& c) {
 
 // Data movement: float16 tensors pass through the byte kernels (reductions widen on the CPU).
 void register_gather_scatter_schemas(SchemaRegistry& r) {
-  r.add({"GatherElements", {11, 13}, infer_gather_elements}).fp16(Fp16::kMove);
-  r.add({"GatherND", {11, 12, 13}, infer_gather_nd}).fp16(Fp16::kMove);
+  r.add({"GatherElements", {11, 13}, infer_gather_elements}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"GatherND", {11, 12, 13}, infer_gather_nd}).fp16(Fp16::kMove).commutes_with_quantize();
   r.add({"ScatterElements", {11, 13, 16, 18}, infer_scatter_elements}).fp16(Fp16::kMove);
   r.add({"Scatter", {9, 11}, infer_scatter_elements}).fp16(Fp16::kMove);
   r.add({"ScatterND", {11, 13, 16, 18}, infer_scatter_nd}).fp16(Fp16::kMove);
