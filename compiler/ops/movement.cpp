@@ -435,6 +435,7 @@ void register_movement_schemas(SchemaRegistry& r) {
   r.add({"Tile", {1, 6, 13}, infer_tile}).fp16(Fp16::kMove);
   r.add({"Pad", {1, 2, 11, 13, 18, 19, 21, 23, 24}, infer_pad}).fp16(Fp16::kMove);
   r.add({"Resize", {10, 11, 13, 18, 19}, infer_resize}).fp16(Fp16::kCompute, 1);
+  r.add({"Upsample", {1, 7, 9, 10}, infer_upsample}).fp16(Fp16::kCompute, 1);
   r.add({"Constant", {1, 9, 11, 12, 13, 19, 21, 23, 24}, infer_constant});
   r.add({"ConstantOfShape", {9, 20, 21, 23, 24}, infer_constant_of_shape});
   r.add({"Shape", {1, 13, 15, 19, 21, 23, 24}, infer_shape});
