@@ -1,8 +1,24 @@
-// CumSum (float32 or half storage: kernels/float_storage.cl), Trilu and OneHot (element bytes:
+// CumSum (float32 or half storage: kernels/float_storage.cl; int32/int64), Trilu and OneHot (element bytes:
 // -DT=uchar|ushort|uint|ulong; OneHot's indices -DIDX=int|long|float).
 // runtime/backends/opencl/positional.cpp.
 
-// One work-item per row along the axis: rows of n at stride `inner`.
+// One work-item per row along the axis: rows of n at stride `inner`. Built with
+// -DCT=int|long the sums are integer ones, wrapping (computed unsigned).
+#ifdef CT
+__kernel void cumsum(__global const CT* x, __global CT* y, int rows, int n, int inner, int exclusive, int reverse) {
+  const int r = get_global_id(0);
+  if (r >= rows) return;
+  const int base = (r / inner) * n * inner + r % inner;
+  ulong acc = 0;
+  for (int s = 0; s < n; ++s) {
+    const int at = base + (reverse ? n - 1 - s : s) * inner;
+    const ulong v = (ulong)(long)x[at];
+    if (!exclusive) acc += v;
+    y[at] = (CT)acc;
+    if (exclusive) acc += v;
+  }
+}
+#else
 __kernel void cumsum(__global const store_t* x, __global store_t* y, int rows, int n, int inner, int exclusive,
                      int reverse) {
   const int r = get_global_id(0);
@@ -17,6 +33,7 @@ __kernel void cumsum(__global const store_t* x, __global store_t* y, int rows, i
     if (exclusive) acc += v;
   }
 }
+#endif
 
 #ifdef T
 // Element (i, j) of each rows x cols matrix: kept when j - i >= k (upper) or <= k, else 0.

@@ -112,6 +112,9 @@ TEST(PositionalOps, OpenCLMatchesCpuRandom) {
     EXPECT_TRUE(opencl_matches_cpu(cs, 1e-5, 1e-5)) << "CumSum " << shape_str(shape);
     cs.precision = "fp16";
     EXPECT_TRUE(opencl_matches_cpu(cs, 2e-3, 2e-3)) << "CumSum fp16 " << shape_str(shape);
+    const DType it = iter % 2 ? DType::kInt64 : DType::kInt32;
+    EXPECT_TRUE(opencl_matches_cpu(cumsum(random_tensor(it, shape, rng, -100, 100), 0, iter % 3 == 0, iter % 2), 0, 0))
+        << "CumSum " << dtype_name(it);
 
     Shape m = random_shape(2 + iter % 3, rng, 6);
     const DType dt = dtypes[iter % 4];

@@ -107,14 +107,23 @@ TEST(RankingOps, OpenCLMatchesCpuRandom) {
     HostTensor x = random_tensor(DType::kInt64, shape, rng, -3, 3);
     HostTensor xf(DType::kFloat32, shape);
     for (int64_t i = 0; i < x.numel(); ++i) xf.as<float>()[i] = static_cast<float>(x.as<int64_t>()[i]);
-    for (const char* op : {"ArgMax", "ArgMin"})
+    for (const char* op : {"ArgMax", "ArgMin"}) {
       EXPECT_TRUE(opencl_matches_cpu(arg_spec(op, xf, axis, iter % 3 ? 1 : 0, iter % 2), 0, 0)) << op << shape_str(shape);
+      // int64 and int32 inputs run on OpenCL too.
+      HostTensor xi = x;
+      if (iter % 2) {
+        xi = HostTensor(DType::kInt32, shape);
+        for (int64_t i = 0; i < x.numel(); ++i) xi.as<int32_t>()[i] = static_cast<int32_t>(x.as<int64_t>()[i]);
+      }
+      EXPECT_TRUE(opencl_matches_cpu(arg_spec(op, xi, axis, 1, iter % 3 == 0), 0, 0)) << op << " " << dtype_name(xi.dtype());
+    }
     const int64_t n = shape[axis < 0 ? axis + rank : axis];
     OpSpec t = topk_spec(iter % 2 ? xf : random_tensor(DType::kFloat32, shape, rng), static_cast<int64_t>(rng() % (n + 1)),
                          axis, iter % 3 ? 1 : 0);
     EXPECT_TRUE(opencl_matches_cpu(t, 0, 0)) << "TopK " << shape_str(shape) << " axis " << axis;
     t.precision = "fp16";
     EXPECT_TRUE(opencl_matches_cpu(t, 0, 0)) << "TopK fp16 " << shape_str(shape);
+    EXPECT_TRUE(opencl_matches_cpu(topk_spec(x, t.inputs[1].as<int64_t>()[0], axis, iter % 2), 0, 0)) << "TopK int64";
   }
   // NaNs: the same winners and order on both backends.
   const float nan = std::numeric_limits<float>::quiet_NaN();

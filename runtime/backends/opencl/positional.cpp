@@ -1,4 +1,4 @@
-// OpenCL CumSum (float32, float16 storage; integer sums run on the CPU), Trilu and OneHot
+// OpenCL CumSum (float32, float16 storage, int32, int64), Trilu and OneHot
 // (element bytes, any dtype; OneHot's indices int32, int64 or float32). kernels/positional.cl.
 #include <algorithm>
 #include <string>
@@ -25,8 +25,11 @@ bool fits(const PlanNode& n, const Plan& p) {
   return true;
 }
 
+// Integer sums of int32/int64 data (position ids from an attention mask) as well as floats.
+const char* cumsum_int_type(DType t) { return t == DType::kInt32 ? "int" : t == DType::kInt64 ? "long" : nullptr; }
+
 bool cumsum_supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
-  return fits(n, p) && normcl::float_operands(n, p, true);
+  return fits(n, p) && (normcl::float_operands(n, p, true) || cumsum_int_type(p.tensors[n.inputs[0]].dtype));
 }
 
 bool trilu_supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
@@ -57,7 +60,8 @@ Status cumsum_cl(ClKernelArgs& a) {
   const int rows = n ? static_cast<int>(x.numel() / n) : 0;
   if (rows == 0 || n == 0) return Status::ok();
   cl_kernel k;
-  KILN_TRY(normcl::kernel(a, "positional", "", "cumsum", &k));
+  const char* ct = cumsum_int_type(x.dtype);
+  KILN_TRY(normcl::kernel(a, "positional", ct ? std::string("-DCT=") + ct : std::string(), "cumsum", &k));
   return ClLaunch(a.cl, k, "cumsum")
       .mem(x.mem).mem(a.outputs[0].mem).arg(rows).arg(n).arg(inner)
       .arg(static_cast<cl_int>(a.attrs().get_int("exclusive", 0) != 0))

@@ -1,5 +1,6 @@
-// OpenCL ArgMax, ArgMin and TopK (kernels/ranking.cl) over float32 and float16 storage; the
-// integer and float64 forms run on the CPU. One work-item per row along the axis.
+// OpenCL ArgMax, ArgMin and TopK (kernels/ranking.cl) over float32, float16 storage, int32 and
+// int64 (index arithmetic: ArgMax of a Cast(Equal) finds a token); the other integer types and
+// float64 run on the CPU. One work-item per row along the axis.
 #include <string>
 
 #include "runtime/backends/opencl/normalization_cl.h"
@@ -11,7 +12,7 @@ namespace {
 bool ranking_supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
   const PlanTensor& x = p.tensors[n.inputs[0]];
   if (!normcl::fits_int(shape_numel(x.shape))) return false;
-  return x.dtype == DType::kFloat32 || x.dtype == DType::kFloat16;
+  return x.dtype == DType::kFloat32 || x.dtype == DType::kFloat16 || x.dtype == DType::kInt32 || x.dtype == DType::kInt64;
 }
 
 struct Rows {
@@ -31,6 +32,8 @@ Status rows_of(const ClKernelArgs& a, int64_t axis, Rows* r) {
 Status ranking_kernel(ClKernelArgs& a, bool largest, const char* fn, cl_kernel* k) {
   std::string opts = largest ? "-DLARGEST=1" : "-DLARGEST=0";
   if (a.inputs[0].dtype == DType::kFloat16) opts += " -DKILN_HALF";
+  if (a.inputs[0].dtype == DType::kInt32) opts += " -DVT=int";
+  if (a.inputs[0].dtype == DType::kInt64) opts += " -DVT=long";
   static const std::string src = std::string(embedded_kernel_source("float_storage")) + embedded_kernel_source("ranking");
   return a.cl.kernel(src, opts, fn, k).with_context("node '" + a.node.name + "'");
 }
