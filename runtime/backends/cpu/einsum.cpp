@@ -49,7 +49,8 @@ void einsum_typed(const CpuKernelArgs& a, const einsum::Geom& g) {
 Status einsum_cpu(const CpuKernelArgs& a) {
   std::vector<Shape> shapes;
   for (const TensorView& t : a.inputs) {
-    if (t.dtype != a.outputs[0].dtype) return invalid_plan("Einsum: inputs and output differ in dtype");
+    if (t.dtype != a.outputs[0].dtype || (!t.data && t.numel() != 0))
+      return invalid_plan("Einsum: an input is missing or differs from the output in dtype");
     shapes.push_back(t.shape);
   }
   einsum::Geom g;

@@ -26,7 +26,10 @@ bool einsum_supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
     return false;
   if (!normcl::float_operands(n, p, true)) return false;
   std::vector<Shape> shapes;
-  for (int32_t t : n.inputs) shapes.push_back(p.tensors[t].shape);
+  for (int32_t t : n.inputs) {
+    if (t < 0) return false;
+    shapes.push_back(p.tensors[t].shape);
+  }
   einsum::Geom g;
   if (!einsum::make_geom(n.attrs, shapes, p.tensors[n.outputs[0]].shape, &g)) return false;
   return g.sum_numel <= std::numeric_limits<cl_int>::max();
