@@ -75,22 +75,73 @@ struct ClOp {
 // the CPU reference and fallback of its FP16 form.
 enum class CpuFloat16 { kNative, kWidened };
 
+// Operations a node performs (FLOPs; integer kernels count multiply-adds the same way), for the
+// profiler and the partitioner's cost model (runtime/profile/node_cost.h).
+using OpCostFn = double (*)(const Plan&, const PlanNode&);
+// Whether the node may store its only output over input `input` (the memory planner's
+// in-place rule, runtime/ops/in_place.h; sizes are already checked equal).
+using OpInPlaceFn = bool (*)(const Plan&, const PlanNode&, size_t input);
+// What the node computes in, as `kiln inspect` shows it (runtime/ops/node_precision.h).
+using OpPrecisionFn = std::string (*)(const Plan&, const PlanNode&);
+
+// A runtime op's CPU kernel and the facts about the op that hold on every backend. Every
+// runtime op has a CPU kernel (the backend of last resort), so its registration is the one
+// place that says them: `r.add("Conv", conv_cpu).arity(2, 1).cost(conv_cost)`.
+struct CpuOp {
+  CpuKernelFn run = nullptr;
+  CpuFloat16 float16 = CpuFloat16::kNative;
+  // Fewest inputs (present ones, from input 0) and outputs the kernels read; a plan node with
+  // fewer is refused when a context is created (runtime/ops/op_arity.h). 0: checked by kernels.
+  int min_inputs = 0, min_outputs = 0;
+  OpCostFn cost_fn = nullptr;          // null: one operation per output element
+  OpInPlaceFn in_place_fn = nullptr;   // null: never in place
+  OpPrecisionFn precision_fn = nullptr;  // null: the dtype of output 0
+
+  CpuOp& arity(int inputs, int outputs) {
+    min_inputs = inputs;
+    min_outputs = outputs;
+    return *this;
+  }
+  CpuOp& cost(OpCostFn f) {
+    cost_fn = f;
+    return *this;
+  }
+  CpuOp& in_place(OpInPlaceFn f) {
+    in_place_fn = f;
+    return *this;
+  }
+  CpuOp& precision(OpPrecisionFn f) {
+    precision_fn = f;
+    return *this;
+  }
+};
+
 class CpuRegistry {
  public:
-  void add(const std::string& op, CpuKernelFn fn, CpuFloat16 f16 = CpuFloat16::kNative) {
-    ops_[op] = fn;
-    if (f16 == CpuFloat16::kWidened) widened_[op] = true;
+  CpuOp& add(const std::string& op, CpuKernelFn fn, CpuFloat16 f16 = CpuFloat16::kNative) {
+    CpuOp& e = ops_[op];
+    e = CpuOp{};
+    e.run = fn;
+    e.float16 = f16;
+    return e;
   }
   CpuKernelFn find(const std::string& op) const {
-    auto it = ops_.find(op);
-    return it == ops_.end() ? nullptr : it->second;
+    const CpuOp* e = info(op);
+    return e ? e->run : nullptr;
   }
-  bool widens_float16(const std::string& op) const { return widened_.count(op) != 0; }
-  const std::map<std::string, CpuKernelFn>& all() const { return ops_; }
+  // The op's registration, or nullptr for an op kiln's runtime does not have.
+  const CpuOp* info(const std::string& op) const {
+    auto it = ops_.find(op);
+    return it == ops_.end() ? nullptr : &it->second;
+  }
+  bool widens_float16(const std::string& op) const {
+    const CpuOp* e = info(op);
+    return e && e->float16 == CpuFloat16::kWidened;
+  }
+  const std::map<std::string, CpuOp>& all() const { return ops_; }
 
  private:
-  std::map<std::string, CpuKernelFn> ops_;
-  std::map<std::string, bool> widened_;
+  std::map<std::string, CpuOp> ops_;
 };
 
 class ClRegistry {

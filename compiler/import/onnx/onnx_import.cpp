@@ -197,7 +197,13 @@ Status import_model(const onnx::ModelProto& model, const std::string& base_dir, 
     const OpSchema* schema = n->domain.empty() ? schema_registry().find(np.op_type()) : nullptr;
     if (schema && schema->internal)
       return invalid_model(where + ": " + np.op_type() + " is not an ONNX op (kiln's passes make it internally)");
-    for (const auto& a : np.attribute()) KILN_TRY(convert_attribute(a, base_dir, &n->attrs, where));
+    for (const auto& a : np.attribute()) {
+      Status st = convert_attribute(a, base_dir, &n->attrs, where);
+      // An op kiln does not know is refused by name when the graph is inferred; an attribute
+      // it cannot hold (a subgraph, say) must not hide which op it was.
+      if (!st && !schema) continue;
+      KILN_TRY(st);
+    }
     for (const std::string& in : np.input()) {
       if (in.empty()) {
         n->inputs.push_back(nullptr);
