@@ -1,7 +1,9 @@
 // A plan's constants uploaded once per OpenCL device and shared by every execution context of
 // that plan on that device (contexts are cheap; weights are not).
 #pragma once
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "runtime/device/cl_runtime.h"
@@ -20,6 +22,10 @@ class DeviceWeights {
   // Buffer of constant tensor `t`, or nullptr if it is not on the device.
   cl_mem buffer(int32_t t) const { return t >= 0 && t < static_cast<int32_t>(bufs_.size()) ? bufs_[t] : nullptr; }
   uint64_t bytes() const { return bytes_; }
+  // The 2-D constant `t` ([K, N]) in the packed layout of runtime/ops/kernel_api.h (transposed,
+  // rows padded to kPackedRowBytes), for kernel variants that read it K-contiguous. Made on
+  // first request and shared like the weights themselves.
+  Status transposed(int32_t t, cl_mem* out) const;
 
  private:
   DeviceWeights() = default;
@@ -27,6 +33,8 @@ class DeviceWeights {
   std::shared_ptr<ClDeviceContext> device_;
   std::vector<cl_mem> bufs_;
   uint64_t bytes_ = 0;
+  mutable std::mutex packed_mu_;
+  mutable std::map<int32_t, cl_mem> transposed_;
 };
 
 }  // namespace kiln

@@ -169,6 +169,17 @@ Status ExecutionContext::init() {
     else if (devp.buffer[t] >= 0) dev_[t] = dev_buffers_[devp.buffer[t]];
   }
   planned_dev_ = dev_;
+  // Inputs that the chosen variants read packed (transposed constants), shared across contexts.
+  packed_input_.assign(p.nodes.size(), -1);
+  packed_mem_.assign(p.nodes.size(), nullptr);
+  for (size_t n = 0; n < p.nodes.size(); ++n) {
+    const int64_t i = choices_[n].param(kPackedInputParam, -1);
+    if (i < 0) continue;
+    if (i >= static_cast<int64_t>(p.nodes[n].inputs.size()) || p.nodes[n].inputs[i] < 0)
+      return invalid_plan("node '" + p.nodes[n].name + "': packed input " + std::to_string(i) + " does not exist");
+    KILN_TRY_CTX(weights_->transposed(p.nodes[n].inputs[i], &packed_mem_[n]), "node '" + p.nodes[n].name + "'");
+    packed_input_[n] = static_cast<int32_t>(i);
+  }
   return cl_->finish();
 }
 
@@ -426,6 +437,7 @@ ClKernelArgs ExecutionContext::kernel_args(size_t n) {
   for (int32_t t : node.inputs)
     args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]} : ClTensor{});
   for (int32_t t : node.outputs) args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]});
+  if (packed_input_[n] >= 0) args.inputs[packed_input_[n]].mem = packed_mem_[n];
   return args;
 }
 

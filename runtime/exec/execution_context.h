@@ -100,6 +100,9 @@ class ExecutionContext {
   std::vector<Backend> backends_;
   // OpenCL nodes: the kernel variant each runs (the plan's choice where this device offers it).
   std::vector<KernelChoice> choices_;
+  // By node: the input a variant reads packed (KernelChoice "packed_input"), and its buffer.
+  std::vector<int32_t> packed_input_;
+  std::vector<cl_mem> packed_mem_;
   // The flat launch list: each OpenCL node's kernel launches, recorded once (again after a
   // reshape) with their arguments set, so a run enqueues them without calling the launcher.
   // Nodes whose launcher enqueues other work (CLBlast, copies) run their launcher every time.

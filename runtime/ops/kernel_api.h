@@ -62,6 +62,18 @@ using ClSupportsFn = bool (*)(const PlanNode&, const Plan&, const DeviceCaps&);
 // still lists it, and otherwise the portable kernel.
 using ClVariantsFn = std::vector<KernelChoice> (*)(const PlanNode&, const Plan&, const DeviceCaps&);
 
+// A variant may read one input packed (KernelChoice parameter "packed_input" = its index): a
+// 2-D constant [K, N] stored transposed on the device, [N][Kp] with each row of K elements
+// zero-padded to a multiple of kPackedRowBytes (so every row starts 16-byte aligned). The
+// execution context makes it once per plan and device (DeviceWeights) and hands the kernel that
+// buffer in place of the input's.
+constexpr const char* kPackedInputParam = "packed_input";
+constexpr size_t kPackedRowBytes = 16;
+inline int64_t packed_row_elems(int64_t k, size_t elem_bytes) {
+  const int64_t per = static_cast<int64_t>(kPackedRowBytes / elem_bytes);
+  return (k + per - 1) / per * per;
+}
+
 struct ClOp {
   ClKernelFn run = nullptr;
   ClSupportsFn supports = nullptr;

@@ -48,13 +48,19 @@ HostTensor random_fp8(DType t, const Shape& s, std::mt19937& rng) {
 
 // Runs `spec` on the OpenCL device, checks that its node chose the mma variant, and compares
 // with the CPU.
-::testing::AssertionResult mma_matches_cpu(const OpSpec& spec, double rtol, double atol) {
+// `chosen`, when given, receives the node's choice.
+::testing::AssertionResult mma_matches_cpu(const OpSpec& spec, double rtol, double atol,
+                                           KernelChoice* chosen = nullptr) {
   std::vector<HostTensor> cl, cpu;
   Plan plan;
   Status st = run_op(spec, "opencl", &cl, &plan);
   if (!st) return ::testing::AssertionFailure() << "opencl: " << st.message();
   bool mma = false;
-  for (const PlanNode& n : plan.nodes) mma |= n.backend == Backend::kOpenCL && n.choice.variant == "mma";
+  for (const PlanNode& n : plan.nodes)
+    if (n.backend == Backend::kOpenCL && n.choice.variant == "mma") {
+      mma = true;
+      if (chosen) *chosen = n.choice;
+    }
   if (!mma) return ::testing::AssertionFailure() << spec.op_type << " did not choose the mma variant";
   st = run_op(spec, "cpu", &cpu);
   if (!st) return ::testing::AssertionFailure() << "cpu: " << st.message();
@@ -133,7 +139,10 @@ TEST(MmaVariant, Int8MatMulMatchesCpuExactly) {
               random_tensor(DType::kFloat32, i % 2 ? Shape{N} : Shape{}, rng, 0.01, 0.05), scalar(DType::kInt8, 0),
               scalar(DType::kFloat32, 1.5), scalar(ty, ty == DType::kUInt8 ? 128 : 5)},
              {false, true, true, true, true, true, true, true}};
-    EXPECT_TRUE(mma_matches_cpu(s, 0, 0));
+    KernelChoice chosen;
+    EXPECT_TRUE(mma_matches_cpu(s, 0, 0, &chosen));
+    // A 2-D constant B is read packed (transposed once on the device); a batched one gathered.
+    EXPECT_EQ(chosen.param("packed_input", -1), c.b.size() == 2 ? 3 : -1) << chosen.str();
     ++i;
   }
 }

@@ -139,8 +139,8 @@ void gemm_b_mode(bool tb, mma::Problem* p) {
 }
 
 // Operands of a (possibly batched) GEMM as cl_gemm receives them: A not transposed, no offsets.
-bool gemm_mma_problem(const linear::ClGemm& g, mma::Elem elem, mma::Problem* p) {
-  if (g.ta || g.a_off || g.b_off || g.c_off) return false;
+bool gemm_mma_problem(const linear::ClGemm& g, mma::Elem elem, bool b_packed, mma::Problem* p) {
+  if (g.ta || g.a_off || g.b_off || g.c_off || (b_packed && (g.tb || !g.batch.empty()))) return false;
   p->elem = elem;
   p->M = g.M;
   p->N = g.N;
@@ -154,7 +154,8 @@ bool gemm_mma_problem(const linear::ClGemm& g, mma::Elem elem, mma::Problem* p) 
   for (int64_t d : g.batch) p->batches *= d;
   p->c_bstride = g.c_bstride;
   p->ldc = g.ldc;
-  gemm_b_mode(g.tb, p);
+  if (b_packed) p->ldb = packed_row_elems(g.K, elem == mma::Elem::kF16 ? 2 : 4);
+  gemm_b_mode(g.tb || b_packed, p);
   return mma::fits(*p);
 }
 
@@ -317,7 +318,7 @@ Status run_gemm(ClKernelArgs& a, const ClGemm& g) {
   mma::Problem mp;
   mma::Elem elem;
   if (mma::tile_of(a.variant(), &tile) && mma_elem_of(a.outputs[0].dtype, a.attrs(), &elem) &&
-      gemm_mma_problem(g, elem, &mp)) {
+      gemm_mma_problem(g, elem, mma::reads_packed(a.variant(), 1), &mp)) {
     mp.A = g.A;
     mp.B = g.B;
     return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
@@ -395,18 +396,21 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
   const bool has_bias = n.inputs.size() > 2 && n.inputs[2] >= 0;
   const Shape bias = has_bias ? shape(2) : Shape{};
   const Shape& out = plan.tensors[n.outputs[0]].shape;
-  mma::Problem p;
-  bool ok = false;
+  mma::Problem p, packed;
   if (n.op == "Conv") {
-    ok = conv_mma_problem(conv_geometry(n.attrs, shape(0), shape(1), out), elem, &p);
-  } else if (n.op == "Gemm") {
-    ok = gemm_mma_problem(gemm_layout(n.attrs, shape(0), shape(1), has_bias ? &bias : nullptr, out), elem, &p);
-  } else if (n.op == "MatMul") {
-    ClGemm g;
-    ok = matmul_layout(n.name, shape(0), shape(1), has_bias ? &bias : nullptr, &g).is_ok() &&
-         gemm_mma_problem(g, elem, &p);
+    if (!conv_mma_problem(conv_geometry(n.attrs, shape(0), shape(1), out), elem, &p)) return {};
+    return mma::choices(p.M, p.N, p.batches, caps);
   }
-  return ok ? mma::choices(p.M, p.N, p.batches, caps) : std::vector<KernelChoice>{};
+  ClGemm g;
+  if (n.op == "Gemm") g = gemm_layout(n.attrs, shape(0), shape(1), has_bias ? &bias : nullptr, out);
+  else if (n.op != "MatMul" || !matmul_layout(n.name, shape(0), shape(1), has_bias ? &bias : nullptr, &g)) return {};
+  if (!gemm_mma_problem(g, elem, false, &p)) return {};
+  const std::vector<KernelChoice> plain = mma::choices(p.M, p.N, p.batches, caps);
+  // A constant B that is not K-contiguous already: packed choices too (f16 reads [K][N] fast as
+  // it is, through ldmatrix.trans, so only TF32 gains).
+  if (elem == mma::Elem::kTf32 && mma::packable(n, plan, 1) && gemm_mma_problem(g, elem, true, &packed))
+    return mma::with_packed_input(plain, 1);
+  return plain;
 }
 
 }  // namespace

@@ -104,6 +104,22 @@ bool tile_of(const KernelChoice& c, Tile* t) {
   return false;
 }
 
+std::vector<KernelChoice> with_packed_input(const std::vector<KernelChoice>& plain, int input) {
+  std::vector<KernelChoice> out;
+  for (KernelChoice c : plain) {
+    c.params.push_back({kPackedInputParam, input});
+    out.push_back(std::move(c));
+  }
+  out.insert(out.end(), plain.begin(), plain.end());
+  return out;
+}
+
+bool packable(const PlanNode& n, const Plan& plan, int i) {
+  if (i < 0 || i >= static_cast<int>(n.inputs.size()) || n.inputs[i] < 0) return false;
+  const PlanTensor& t = plan.tensors[n.inputs[i]];
+  return t.kind == TensorKind::kConstant && t.shape.size() == 2;
+}
+
 Status launch(ClRuntime& cl, const Problem& p, const Tile& t, const Epilogue& epi, const std::string& what) {
   if (!fits(p)) return internal_error("the mma kernel does not fit " + what);
   const int es = elem_bytes(p.elem);

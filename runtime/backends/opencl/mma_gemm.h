@@ -14,6 +14,7 @@
 
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/qgemm_geometry.h"
+#include "runtime/ops/kernel_api.h"
 #include "runtime/plan/plan.h"
 
 namespace kiln::mma {
@@ -60,6 +61,14 @@ bool fits(const Problem& p);
 // efficiency on `caps`, as kernel choices (the variant's parameters).
 std::vector<KernelChoice> choices(int64_t M, int64_t N, int64_t batches, const DeviceCaps& caps);
 bool tile_of(const KernelChoice& c, Tile* t);
+// Choices reading input `input` (a 2-D constant B [K, N]) packed (runtime/ops/kernel_api.h:
+// transposed once on the device, rows padded), so B tiles arrive K-contiguous by cp.async
+// instead of gathered. Returns the packed choices first, then `plain`.
+std::vector<KernelChoice> with_packed_input(const std::vector<KernelChoice>& plain, int input);
+// Whether node input `i` is a 2-D constant that a variant may read packed.
+bool packable(const PlanNode& n, const Plan& plan, int i);
+// Whether the chosen variant reads input `i` packed.
+inline bool reads_packed(const KernelChoice& c, int i) { return c.param(kPackedInputParam, -1) == i; }
 
 Status launch(ClRuntime& cl, const Problem& p, const Tile& t, const Epilogue& epi, const std::string& what);
 

@@ -138,7 +138,7 @@ const std::string& qgemm_source(bool epilogue) {
 
 // The tensor-core problem of an integer GEMM: 8-bit operands without zero points (absent, or
 // constant zeros: checked by qgemm_variants). Convolutions run every image in one launch.
-bool qgemm_mma_problem(const QGemm& g, DType a_type, DType b_type, mma::Problem* p) {
+bool qgemm_mma_problem(const QGemm& g, DType a_type, DType b_type, bool b_packed, mma::Problem* p) {
   auto kind = [](DType t) { return t == DType::kUInt8 ? mma::kU8 : mma::kS8; };
   for (DType t : {a_type, b_type})
     if (t != DType::kInt8 && t != DType::kUInt8) return false;
@@ -155,8 +155,8 @@ bool qgemm_mma_problem(const QGemm& g, DType a_type, DType b_type, mma::Problem*
     p->geo = cl_conv_geo(g);
   } else {
     p->N = g.N;
-    p->ldb = g.N;
-    p->bmode = mma::BMode::kKNGather;
+    p->ldb = b_packed ? packed_row_elems(g.K, 1) : g.N;
+    p->bmode = b_packed ? mma::BMode::kNK : mma::BMode::kKNGather;
     p->batches = g.batches;
     p->batch_dims = g.batch_dims;
     p->a_bstride = g.a_bstride;
@@ -239,7 +239,7 @@ Status qgemm_cl(ClKernelArgs& a) {
   mma::Tile tile;
   mma::Problem p;
   if (mma::tile_of(a.variant(), &tile) &&
-      qgemm_mma_problem(g, a.inputs[in.a].dtype, a.inputs[in.b].dtype, &p)) {
+      qgemm_mma_problem(g, a.inputs[in.a].dtype, a.inputs[in.b].dtype, mma::reads_packed(a.variant(), in.b), &p)) {
     p.A = a.inputs[in.a].mem;
     p.B = a.inputs[in.b].mem;
     return mma::launch(a.cl, p, tile, {&qgemm_prelude(epi), options, epilogue_args}, where(a));
@@ -306,10 +306,15 @@ std::vector<KernelChoice> qgemm_variants(const PlanNode& node, const Plan& plan,
   mma::Problem p;
   if (!qgemm_geometry(node, shape(in.a), shape(in.b), shape(in.za), shape(in.zb), plan.tensors[node.outputs[0]].shape,
                       &g) ||
-      !qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, &p) ||
+      !qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, false, &p) ||
       p.M < 16)
     return {};
-  return mma::choices(p.M, p.N, p.batches, caps);
+  const std::vector<KernelChoice> plain = mma::choices(p.M, p.N, p.batches, caps);
+  mma::Problem packed;
+  if (!g.conv && mma::packable(node, plan, in.b) &&
+      qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, true, &packed))
+    return mma::with_packed_input(plain, in.b);
+  return plain;
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ const std::string& fp8_prelude() {
 }
 
 // The tensor-core problem: both operands FP8 (float32 operands take the portable kernel).
-bool fp8_mma_problem(const Fp8Linear& f, mma::Problem* p) {
+bool fp8_mma_problem(const Fp8Linear& f, bool b_packed, mma::Problem* p) {
   auto kind = [](int k) { return k == 1 ? mma::kE4M3 : mma::kE5M2; };
   if (f.ka == 0 || f.kb == 0) return false;
   const QGemm& g = f.g;
@@ -40,8 +40,8 @@ bool fp8_mma_problem(const Fp8Linear& f, mma::Problem* p) {
     p->geo = cl_conv_geo(g);
   } else {
     p->N = g.N;
-    p->ldb = g.N;
-    p->bmode = mma::BMode::kKNGather;
+    p->ldb = b_packed ? packed_row_elems(g.K, 1) : g.N;
+    p->bmode = b_packed ? mma::BMode::kNK : mma::BMode::kKNGather;
     p->batches = g.batches;
     p->batch_dims = g.batch_dims;
     p->a_bstride = g.a_bstride;
@@ -79,7 +79,7 @@ Status fp8_linear_cl(ClKernelArgs& a) {
   };
   mma::Tile tile;
   mma::Problem p;
-  if (mma::tile_of(a.variant(), &tile) && fp8_mma_problem(f, &p)) {
+  if (mma::tile_of(a.variant(), &tile) && fp8_mma_problem(f, mma::reads_packed(a.variant(), f.b), &p)) {
     p.A = a.inputs[f.a].mem;
     p.B = a.inputs[f.b].mem;
     return mma::launch(a.cl, p, tile, {&fp8_prelude(), options, epilogue_args}, what);
@@ -126,8 +126,12 @@ std::vector<KernelChoice> fp8_linear_variants(const PlanNode& node, const Plan& 
   const PlanTensor& y = plan.tensors[node.outputs[0]];
   Fp8Linear f;
   mma::Problem p;
-  if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f) || !fp8_mma_problem(f, &p) || p.M < 16) return {};
-  return mma::choices(p.M, p.N, p.batches, caps);
+  if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f) || !fp8_mma_problem(f, false, &p) || p.M < 16) return {};
+  const std::vector<KernelChoice> plain = mma::choices(p.M, p.N, p.batches, caps);
+  mma::Problem packed;
+  if (!f.g.conv && mma::packable(node, plan, f.b) && fp8_mma_problem(f, true, &packed))
+    return mma::with_packed_input(plain, f.b);
+  return plain;
 }
 
 }  // namespace
