@@ -198,6 +198,7 @@ Status conv_cl(ClKernelArgs& a) {
   g.c_bstride = Mg * p.out_size;
   g.ep = ep;
   g.half = half_storage(a);
+  g.path = linear::gemm_path_of(a.variant());
   if (a.has_input(2)) {
     g.bias = a.inputs[2].mem;
     g.bias_rs = 1;
@@ -332,6 +333,7 @@ Status gemm_cl(ClKernelArgs& a) {
                          a.outputs[0].shape);
   KILN_TRY(read_ep(a, &g.ep));
   g.half = half_storage(a);
+  g.path = linear::gemm_path_of(a.variant());
   g.A = a.inputs[0].mem;
   g.B = a.inputs[1].mem;
   g.C = a.outputs[0].mem;
@@ -346,6 +348,7 @@ Status matmul_cl(ClKernelArgs& a) {
   const bool has_bias = a.has_input(2);
   KILN_TRY(matmul_layout(node_what(a), a.inputs[0].shape, a.inputs[1].shape, has_bias ? &a.inputs[2].shape : nullptr, &g));
   g.half = half_storage(a);
+  g.path = linear::gemm_path_of(a.variant());
   g.A = a.inputs[0].mem;
   g.B = a.inputs[1].mem;
   g.C = a.outputs[0].mem;
@@ -388,29 +391,44 @@ bool supports_matmul(const PlanNode& n, const Plan& plan, const DeviceCaps&) {
 bool supports_gemm(const PlanNode& n, const Plan& plan, const DeviceCaps&) { return fits_int32(n, plan); }
 
 // The mma variant for FP16 nodes (half storage: tensor cores multiply halves, accumulate in
-// float32) and for FP32 nodes built with --allow-tf32.
+// float32) and for FP32 nodes built with --allow-tf32, first where the device has it; then
+// kiln's tiled kernel and CLBlast, ordered by size.
 std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, const DeviceCaps& caps) {
-  mma::Elem elem;
-  if (!mma_elem_of(plan.tensors[n.outputs[0]].dtype, n.attrs, &elem) || !mma::available(caps, elem)) return {};
+  mma::Elem elem = mma::Elem::kF16;
+  const bool tensor_cores = mma_elem_of(plan.tensors[n.outputs[0]].dtype, n.attrs, &elem) && mma::available(caps, elem);
   auto shape = [&](size_t i) { return plan.tensors[n.inputs[i]].shape; };
   const bool has_bias = n.inputs.size() > 2 && n.inputs[2] >= 0;
   const Shape bias = has_bias ? shape(2) : Shape{};
   const Shape& out = plan.tensors[n.outputs[0]].shape;
-  mma::Problem p, packed;
-  if (n.op == "Conv") {
-    if (!conv_mma_problem(conv_geometry(n.attrs, shape(0), shape(1), out), elem, &p)) return {};
-    return mma::choices(p.M, p.N, p.batches, caps);
-  }
+  std::vector<KernelChoice> out_choices;
   ClGemm g;
-  if (n.op == "Gemm") g = gemm_layout(n.attrs, shape(0), shape(1), has_bias ? &bias : nullptr, out);
-  else if (n.op != "MatMul" || !matmul_layout(n.name, shape(0), shape(1), has_bias ? &bias : nullptr, &g)) return {};
-  if (!gemm_mma_problem(g, elem, false, &p)) return {};
-  const std::vector<KernelChoice> plain = mma::choices(p.M, p.N, p.batches, caps);
-  // A constant B that is not K-contiguous already: packed choices too (f16 reads [K][N] fast as
-  // it is, through ldmatrix.trans, so only TF32 gains).
-  if (elem == mma::Elem::kTf32 && mma::packable(n, plan, 1) && gemm_mma_problem(g, elem, true, &packed))
-    return mma::with_packed_input(plain, 1);
-  return plain;
+  int64_t macs = 0;
+  if (n.op == "Conv") {
+    const ClConv c = conv_geometry(n.attrs, shape(0), shape(1), out);
+    const int64_t Mg = c.M / c.group, Kg = c.C / c.group * c.ksize;
+    if (Mg < 16 || Kg < 16) return {};  // the direct kernel, no GEMM to choose for
+    mma::Problem p;
+    if (tensor_cores && conv_mma_problem(c, elem, &p)) out_choices = mma::choices(p.M, p.N, p.batches, caps);
+    bool pointwise = true;
+    for (int i = 0; i < 3; ++i) pointwise &= c.ks[i] == 1 && c.st[i] == 1 && c.pb[i] == 0 && c.in[i] == c.out[i];
+    // The GEMM cl_gemm sees: one per image (im2col), or every image at once (pointwise).
+    macs = Mg * c.out_size * Kg * c.group * (pointwise ? c.N : 1);
+  } else {
+    if (n.op == "Gemm") g = gemm_layout(n.attrs, shape(0), shape(1), has_bias ? &bias : nullptr, out);
+    else if (n.op != "MatMul" || !matmul_layout(n.name, shape(0), shape(1), has_bias ? &bias : nullptr, &g)) return {};
+    macs = g.M * g.N * g.K;
+    for (int64_t d : g.batch) macs *= d;
+    mma::Problem p, packed;
+    if (tensor_cores && gemm_mma_problem(g, elem, false, &p)) {
+      out_choices = mma::choices(p.M, p.N, p.batches, caps);
+      // A constant B that is not K-contiguous already: packed choices too (f16 reads [K][N] fast
+      // as it is, through ldmatrix.trans, so only TF32 gains).
+      if (elem == mma::Elem::kTf32 && mma::packable(n, plan, 1) && gemm_mma_problem(g, elem, true, &packed))
+        out_choices = mma::with_packed_input(out_choices, 1);
+    }
+  }
+  for (const KernelChoice& c : linear::gemm_path_choices(macs, caps)) out_choices.push_back(c);
+  return out_choices;
 }
 
 }  // namespace

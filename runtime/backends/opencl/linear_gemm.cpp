@@ -26,13 +26,13 @@ namespace {
 // fast alone; perf/results/2026-11-23-h100-session2.md), while ResNet-18's 100M+ MAC layers keep
 // CLBlast's faster kernels.
 // KILN_CLBLAST_MIN_MACS overrides it (0 = always CLBlast), for measurements.
-int64_t clblast_min_macs(const ClRuntime& cl) {
+int64_t clblast_min_macs(const DeviceCaps& caps) {
   static const int64_t env = [] {
     const char* e = std::getenv("KILN_CLBLAST_MIN_MACS");
     return e ? static_cast<int64_t>(std::atoll(e)) : int64_t{-1};
   }();
   if (env >= 0) return env;
-  const bool gpu = (cl.info().caps.device_type & CL_DEVICE_TYPE_GPU) != 0;
+  const bool gpu = (caps.device_type & CL_DEVICE_TYPE_GPU) != 0;
   return static_cast<int64_t>(1) << (gpu ? 26 : 22);
 }
 
@@ -294,18 +294,34 @@ Status widened_clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& w
 
 }  // namespace
 
+std::vector<KernelChoice> gemm_path_choices(int64_t macs, const DeviceCaps& caps) {
+  const KernelChoice tiled{kTiledVariant, {}}, clblast{kClblastVariant, {}};
+  if (macs >= clblast_min_macs(caps)) return {clblast, tiled};
+  return {tiled, clblast};
+}
+
+GemmPath gemm_path_of(const KernelChoice& c) {
+  return c.variant == kTiledVariant ? GemmPath::kTiled : c.variant == kClblastVariant ? GemmPath::kClblast : GemmPath::kAuto;
+}
+
+namespace {
+
+// The tiled kernel handles K == 0 (the epilogue on zeros); CLBlast rejects it.
+bool uses_clblast(const ClRuntime& cl, const ClGemm& g) {
+  if (g.K <= 0) return false;
+  if (g.path != GemmPath::kAuto) return g.path == GemmPath::kClblast;
+  return g.M * g.N * g.K * num_batches(g) >= clblast_min_macs(cl.info().caps);
+}
+
+}  // namespace
+
 bool gemm_widens(const ClRuntime& cl, const ClGemm& g) {
-  const int64_t nb = num_batches(g);
-  const bool large = g.K > 0 && g.M * g.N * g.K * nb >= clblast_min_macs(cl);
-  return g.half && large && !(nb == 1 && has_extension(cl, "cl_khr_fp16"));
+  return g.half && uses_clblast(cl, g) && !(num_batches(g) == 1 && has_extension(cl, "cl_khr_fp16"));
 }
 
 Status cl_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   if (g.M <= 0 || g.N <= 0) return Status::ok();
-  const int64_t nb = num_batches(g);
-  const int64_t macs = g.M * g.N * g.K * nb;
-  // The tiled kernel handles K == 0 (the epilogue on zeros); CLBlast rejects it.
-  const bool large = g.K > 0 && macs >= clblast_min_macs(cl);
+  const bool large = uses_clblast(cl, g);
   // Half storage: kiln's kernel with half loads/stores (FP32 math) for small GEMMs; large ones
   // through CLBlast: HGEMM where the device has native half, else SGEMM on widened copies.
   if (g.half) {

@@ -12,6 +12,16 @@
 
 namespace kiln::linear {
 
+// Kiln's tiled kernel or CLBlast: the plan's choice (variants "tiled" / "clblast"), or by size
+// for plans that carry none.
+enum class GemmPath { kAuto, kTiled, kClblast };
+constexpr const char* kTiledVariant = "tiled";
+constexpr const char* kClblastVariant = "clblast";
+// Both, the one the size rule prefers first (CLBlast from 2^26 multiply-adds on GPUs, 2^22
+// elsewhere: its per-process compile and launch costs against its faster large-matrix kernels).
+std::vector<KernelChoice> gemm_path_choices(int64_t macs, const DeviceCaps& caps);
+GemmPath gemm_path_of(const KernelChoice& c);
+
 struct ClGemm {
   int64_t M = 0, N = 0, K = 0;
   float alpha = 1.f;
@@ -38,6 +48,7 @@ struct ClGemm {
   bool half = false;
   // With `half`: B is already float (im2col wrote float columns); only where gemm_widens().
   bool b_float = false;
+  GemmPath path = GemmPath::kAuto;
 };
 
 // Whether cl_gemm runs this half GEMM as CLBlast SGEMM on float copies of its operands (so a
