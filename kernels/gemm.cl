@@ -5,15 +5,24 @@
 
 // KILN_EPILOGUE_PARAMS and kiln_epilogue come from kernels/epilogue_float.cl.
 
+// The tile: TS x TS outputs per work-group of WG x WG items, each computing WPT x WPT of them
+// (rows ly + WG r, columns lx + WG c); K steps by TK. -D TS= -D WPT= choose it (the "tiled"
+// variant's parameters; default 64 and 4).
+#ifndef TS
 #define TS 64
-#define TK 16
+#endif
+#ifndef WPT
 #define WPT 4
+#endif
+#define TK 16
+#define WG (TS / WPT)
+#define LOADS (TS * TK / (WG * WG))  // elements of each operand tile an item loads
 
-// C[b] = epilogue(alpha * op(A[b]) * op(B[b])), 16x16 work-items each computing a 4x4 block of
-// a 64x64 tile. Batch index b (global dim 2) is split over `nbd` batch dims of shape `bshape`;
+// C[b] = epilogue(alpha * op(A[b]) * op(B[b])), WG x WG work-items each computing a WPT x WPT block
+// of a TS x TS tile. Batch index b (global dim 2) is split over `nbd` batch dims of shape `bshape`;
 // A and B offsets use per-dim element strides (0 where an operand broadcasts), C offsets are
-// b * c_bstride. Global size: (ceil(N/64)*16, ceil(M/64)*16, batches).
-__kernel __attribute__((reqd_work_group_size(16, 16, 1)))
+// b * c_bstride. Global size: (ceil(N/TS)*WG, ceil(M/TS)*WG, batches).
+__kernel __attribute__((reqd_work_group_size(WG, WG, 1)))
 void gemm_tiled(int M, int N, int K, float alpha,
                 __global const store_t* A, int a_off, int lda, int ta,
                 __global const store_t* B, int b_off, int ldb, int tb,
@@ -23,7 +32,7 @@ void gemm_tiled(int M, int N, int K, float alpha,
   __local float As[TK][TS];
   __local float Bs[TK][TS];
   const int lx = get_local_id(0), ly = get_local_id(1);
-  const int lid = ly * 16 + lx;
+  const int lid = ly * WG + lx;
   const int tile_n = get_group_id(0) * TS, tile_m = get_group_id(1) * TS;
   const int batch = get_global_id(2);
   int ao = a_off, bo = b_off;
@@ -44,8 +53,8 @@ void gemm_tiled(int M, int N, int K, float alpha,
     for (int c = 0; c < WPT; ++c) acc[r][c] = 0.0f;
 
   for (int k0 = 0; k0 < K; k0 += TK) {
-    for (int l = 0; l < 4; ++l) {
-      const int idx = lid + l * 256;
+    for (int l = 0; l < LOADS; ++l) {
+      const int idx = lid + l * WG * WG;
       int mm, kk;
       if (ta) { mm = idx % TS; kk = idx / TS; } else { kk = idx % TK; mm = idx / TK; }
       const int m = tile_m + mm, k = k0 + kk;
@@ -62,18 +71,18 @@ void gemm_tiled(int M, int N, int K, float alpha,
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int kk = 0; kk < TK; ++kk) {
       float a[WPT], b[WPT];
-      for (int r = 0; r < WPT; ++r) a[r] = As[kk][ly + 16 * r];
-      for (int c = 0; c < WPT; ++c) b[c] = Bs[kk][lx + 16 * c];
+      for (int r = 0; r < WPT; ++r) a[r] = As[kk][ly + WG * r];
+      for (int c = 0; c < WPT; ++c) b[c] = Bs[kk][lx + WG * c];
       for (int r = 0; r < WPT; ++r)
         for (int c = 0; c < WPT; ++c) acc[r][c] = fma(a[r], b[c], acc[r][c]);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   for (int r = 0; r < WPT; ++r) {
-    const int m = tile_m + ly + 16 * r;
+    const int m = tile_m + ly + WG * r;
     if (m >= M) continue;
     for (int c = 0; c < WPT; ++c) {
-      const int n = tile_n + lx + 16 * c;
+      const int n = tile_n + lx + WG * c;
       if (n >= N) continue;
       const long cidx = (long)batch * c_bstride + (long)m * ldc + n;
       STOREF(C, c_off + cidx,

@@ -253,6 +253,41 @@ TEST(LinearOps, ConvGemmPathsOnOpenCL) {
   }
 }
 
+TEST(LinearOps, EveryGemmVariantMatchesCpu) {
+  // The build records a GEMM variant per node (kiln's tiled kernel in each tile shape, CLBlast);
+  // every one the device offers, and the portable path, must compute the same thing.
+  if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  std::mt19937 rng(17);
+  for (const char* precision : {"fp32", "fp16"}) {
+    SCOPED_TRACE(precision);
+    const double tol = std::string(precision) == "fp16" ? 2e-2 : 1e-4;
+    ConvAttrs c;
+    c.group = 2;
+    c.strides = {1, 1};
+    c.dilations = {1, 1};
+    c.pads = {1, 1, 1, 1};
+    OpSpec conv{"Conv", 11, to_attrs(c),
+                {random_tensor(DType::kFloat32, {2, 8, 9, 7}, rng), random_tensor(DType::kFloat32, {40, 4, 3, 3}, rng),
+                 random_tensor(DType::kFloat32, {40}, rng)},
+                {false, true, true}};
+    Attributes g;
+    g.set("transB", int64_t{1});
+    OpSpec gemm{"Gemm", 13, g,
+                {random_tensor(DType::kFloat32, {70, 33}, rng), random_tensor(DType::kFloat32, {130, 33}, rng),
+                 random_tensor(DType::kFloat32, {130}, rng)},
+                {false, true, true}};
+    OpSpec matmul{"MatMul", 13, {},
+                  {random_tensor(DType::kFloat32, {3, 20, 48}, rng), random_tensor(DType::kFloat32, {3, 48, 36}, rng)},
+                  {false, false}};
+    for (OpSpec* s : {&conv, &gemm, &matmul}) {
+      s->precision = precision;
+      int runs = 0;
+      EXPECT_TRUE(every_variant_matches_cpu(*s, tol, tol, &runs)) << s->op_type;
+      EXPECT_GE(runs, 5) << s->op_type << ": three tiles, CLBlast and the portable path";
+    }
+  }
+}
+
 TEST(LinearOps, ConvAutoPadAndErrors) {
   std::mt19937 rng(13);
   OpSpec s{"Conv", 11, {}, {random_tensor(DType::kFloat32, {1, 2, 7, 8}, rng), random_tensor(DType::kFloat32, {3, 2, 4, 3}, rng)},

@@ -147,6 +147,20 @@ TEST(MmaVariant, Int8MatMulMatchesCpuExactly) {
   }
 }
 
+TEST(MmaVariant, EveryTileAndPackingMatchesCpuExactly) {
+  REQUIRE_MMA();
+  std::mt19937 rng(37);
+  // B [96, 80] constant: four tiles, each with B packed (transposed on the device) and gathered.
+  OpSpec s{"QLinearMatMul", 10, {},
+           {random_int8(DType::kInt8, {70, 96}, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kInt8, 0),
+            random_int8(DType::kInt8, {96, 80}, rng), scalar(DType::kFloat32, 0.03), scalar(DType::kInt8, 0),
+            scalar(DType::kFloat32, 1.5), scalar(DType::kInt8, 3)},
+           {false, true, true, true, true, true, true, true}};
+  int runs = 0;
+  EXPECT_TRUE(every_variant_matches_cpu(s, 0, 0, &runs));
+  EXPECT_EQ(runs, 9) << "4 tiles x packed/gathered + the portable kernel";
+}
+
 TEST(MmaVariant, Fp16ConvGemmMatMulMatchCpu) {
   REQUIRE_MMA();
   std::mt19937 rng(33);

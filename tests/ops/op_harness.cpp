@@ -8,6 +8,7 @@
 #include "runtime/device/devices.h"
 #include "runtime/cli/crash_report.h"
 #include "runtime/exec/execution_context.h"
+#include "runtime/ops/kernel_api.h"
 
 namespace kiln::test {
 
@@ -54,9 +55,11 @@ Status build_op_plan(const OpSpec& spec, const std::string& device, Plan* out) {
   return build_plan_from_graph(g, opts, out);
 }
 
-Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs, Plan* plan_out) {
-  auto plan = std::make_shared<Plan>();
-  KILN_TRY(build_op_plan(spec, device, plan.get()));
+namespace {
+
+// Runs a plan of `spec` (inputs in0.. bound from spec.inputs) on `device`.
+Status run_plan(std::shared_ptr<const Plan> plan, const OpSpec& spec, const std::string& device,
+                std::vector<HostTensor>* outputs) {
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
   KILN_TRY(ExecutionContext::create(plan, device, &ctx, &notice));
@@ -72,9 +75,49 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
     outputs->emplace_back(pt.dtype, pt.shape);
     KILN_TRY(ctx->bind_output(pt.name, outputs->back().data(), outputs->back().size_bytes()));
   }
-  KILN_TRY(ctx->run());
+  return ctx->run();
+}
+
+}  // namespace
+
+Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs, Plan* plan_out) {
+  auto plan = std::make_shared<Plan>();
+  KILN_TRY(build_op_plan(spec, device, plan.get()));
+  KILN_TRY(run_plan(plan, spec, device, outputs));
   if (plan_out) *plan_out = *plan;
   return Status::ok();
+}
+
+::testing::AssertionResult every_variant_matches_cpu(const OpSpec& spec, double rtol, double atol, int* variants_run) {
+  std::vector<HostTensor> want;
+  Status st = run_op(spec, "cpu", &want);
+  if (!st) return ::testing::AssertionFailure() << "cpu: " << st.message();
+  Plan built;
+  st = build_op_plan(spec, "opencl", &built);
+  if (!st) return ::testing::AssertionFailure() << "opencl build: " << st.message();
+  ResolvedDevice dev;
+  st = resolve_device("opencl", &dev);
+  if (!st) return ::testing::AssertionFailure() << st.message();
+  int run = 0;
+  for (size_t n = 0; n < built.nodes.size(); ++n) {
+    if (built.nodes[n].backend != Backend::kOpenCL) continue;
+    std::vector<KernelChoice> all = opencl_variants(built.nodes[n], built, dev.caps);
+    all.push_back(KernelChoice{});  // the portable kernel
+    for (const KernelChoice& c : all) {
+      auto plan = std::make_shared<Plan>(built);
+      plan->nodes[n].choice = c;
+      std::vector<HostTensor> got;
+      st = run_plan(plan, spec, "opencl", &got);
+      if (!st) return ::testing::AssertionFailure() << c.str() << ": " << st.message();
+      for (size_t i = 0; i < got.size(); ++i) {
+        auto r = tensors_close(got[i], want[i], rtol, atol);
+        if (!r) return r << " (" << built.nodes[n].op << " with " << c.str() << ", output " << i << ")";
+      }
+      ++run;
+    }
+  }
+  if (variants_run) *variants_run = run;
+  return ::testing::AssertionSuccess();
 }
 
 ::testing::AssertionResult tensors_close(const HostTensor& got, const HostTensor& want, double rtol, double atol) {

@@ -37,6 +37,11 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
 // silent CPU fallback cannot pass as an OpenCL test).
 ::testing::AssertionResult opencl_matches_cpu(const OpSpec& spec, double rtol = 1e-4, double atol = 1e-5);
 
+// Runs the opencl plan once per kernel variant the device offers for each OpenCL node (and its
+// portable kernel) and compares each run with the cpu. `variants_run` counts the runs.
+::testing::AssertionResult every_variant_matches_cpu(const OpSpec& spec, double rtol, double atol,
+                                                     int* variants_run = nullptr);
+
 // |got - want| <= atol + rtol * |want| elementwise, same dtype and shape; NaNs must match.
 ::testing::AssertionResult tensors_close(const HostTensor& got, const HostTensor& want, double rtol,
                                          double atol);

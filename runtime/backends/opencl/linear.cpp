@@ -199,6 +199,7 @@ Status conv_cl(ClKernelArgs& a) {
   g.ep = ep;
   g.half = half_storage(a);
   g.path = linear::gemm_path_of(a.variant());
+  g.tile = linear::gemm_tile_of(a.variant());
   if (a.has_input(2)) {
     g.bias = a.inputs[2].mem;
     g.bias_rs = 1;
@@ -334,6 +335,7 @@ Status gemm_cl(ClKernelArgs& a) {
   KILN_TRY(read_ep(a, &g.ep));
   g.half = half_storage(a);
   g.path = linear::gemm_path_of(a.variant());
+  g.tile = linear::gemm_tile_of(a.variant());
   g.A = a.inputs[0].mem;
   g.B = a.inputs[1].mem;
   g.C = a.outputs[0].mem;
@@ -349,6 +351,7 @@ Status matmul_cl(ClKernelArgs& a) {
   KILN_TRY(matmul_layout(node_what(a), a.inputs[0].shape, a.inputs[1].shape, has_bias ? &a.inputs[2].shape : nullptr, &g));
   g.half = half_storage(a);
   g.path = linear::gemm_path_of(a.variant());
+  g.tile = linear::gemm_tile_of(a.variant());
   g.A = a.inputs[0].mem;
   g.B = a.inputs[1].mem;
   g.C = a.outputs[0].mem;
@@ -402,7 +405,7 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
   const Shape& out = plan.tensors[n.outputs[0]].shape;
   std::vector<KernelChoice> out_choices;
   ClGemm g;
-  int64_t macs = 0;
+  int64_t macs = 0, gm = 0, gn = 0;
   if (n.op == "Conv") {
     const ClConv c = conv_geometry(n.attrs, shape(0), shape(1), out);
     const int64_t Mg = c.M / c.group, Kg = c.C / c.group * c.ksize;
@@ -413,11 +416,15 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     for (int i = 0; i < 3; ++i) pointwise &= c.ks[i] == 1 && c.st[i] == 1 && c.pb[i] == 0 && c.in[i] == c.out[i];
     // The GEMM cl_gemm sees: one per image (im2col), or every image at once (pointwise).
     macs = Mg * c.out_size * Kg * c.group * (pointwise ? c.N : 1);
+    gm = Mg;
+    gn = c.out_size;
   } else {
     if (n.op == "Gemm") g = gemm_layout(n.attrs, shape(0), shape(1), has_bias ? &bias : nullptr, out);
     else if (n.op != "MatMul" || !matmul_layout(n.name, shape(0), shape(1), has_bias ? &bias : nullptr, &g)) return {};
     macs = g.M * g.N * g.K;
     for (int64_t d : g.batch) macs *= d;
+    gm = g.M;
+    gn = g.N;
     mma::Problem p, packed;
     if (tensor_cores && gemm_mma_problem(g, elem, false, &p)) {
       out_choices = mma::choices(p.M, p.N, p.batches, caps);
@@ -427,7 +434,7 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
         out_choices = mma::with_packed_input(out_choices, 1);
     }
   }
-  for (const KernelChoice& c : linear::gemm_path_choices(macs, caps)) out_choices.push_back(c);
+  for (const KernelChoice& c : linear::gemm_path_choices(gm, gn, macs, caps)) out_choices.push_back(c);
   return out_choices;
 }
 

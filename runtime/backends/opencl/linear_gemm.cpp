@@ -2,6 +2,7 @@
 
 #include <clblast_c.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstdint>
 #include <mutex>
@@ -123,7 +124,12 @@ namespace {
 
 Status own_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   cl_kernel k;
-  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), linear_kernel_options(g.half), "gemm_tiled", &k));
+  const GemmTile t = g.tile;
+  if (t.ts <= 0 || t.wpt <= 0 || t.ts % t.wpt || (t.ts / t.wpt) * (t.ts / t.wpt) > 1024)
+    return invalid_plan("bad tiled-GEMM tile " + std::to_string(t.ts) + "/" + std::to_string(t.wpt) + " for " + what);
+  const std::string options = std::string(linear_kernel_options(g.half)) + " -DTS=" + std::to_string(t.ts) +
+                              " -DWPT=" + std::to_string(t.wpt);
+  KILN_TRY(cl.kernel(linear_kernel_source("gemm"), options, "gemm_tiled", &k));
   const int64_t nb = num_batches(g);
   ClLaunch l(cl, k, "gemm_tiled (" + what + ")");
   l.arg(cl_int(g.M)).arg(cl_int(g.N)).arg(cl_int(g.K)).arg(g.alpha);
@@ -132,9 +138,10 @@ Status own_gemm(ClRuntime& cl, const ClGemm& g, const std::string& what) {
   l.mem(g.C).arg(cl_int(g.c_off)).arg(cl_int(g.ldc)).arg(cl_int(g.c_bstride));
   l.arg(cl_int(g.batch.size())).arg(dims8(g.batch)).arg(dims8(g.a_bstr)).arg(dims8(g.b_bstr));
   epilogue_args(l, g);
-  const size_t global[3] = {static_cast<size_t>((g.N + 63) / 64 * 16), static_cast<size_t>((g.M + 63) / 64 * 16),
-                            static_cast<size_t>(nb)};
-  const size_t local[3] = {16, 16, 1};
+  const size_t wg = static_cast<size_t>(t.ts / t.wpt);
+  const size_t global[3] = {static_cast<size_t>((g.N + t.ts - 1) / t.ts) * wg,
+                            static_cast<size_t>((g.M + t.ts - 1) / t.ts) * wg, static_cast<size_t>(nb)};
+  const size_t local[3] = {wg, wg, 1};
   return l.run(3, global, local);
 }
 
@@ -294,14 +301,32 @@ Status widened_clblast_gemm(ClRuntime& cl, const ClGemm& g, const std::string& w
 
 }  // namespace
 
-std::vector<KernelChoice> gemm_path_choices(int64_t macs, const DeviceCaps& caps) {
-  const KernelChoice tiled{kTiledVariant, {}}, clblast{kClblastVariant, {}};
-  if (macs >= clblast_min_macs(caps)) return {clblast, tiled};
-  return {tiled, clblast};
+// The tiles the tiled variant offers (TS, WPT): 64/4 (16x16 items) is the all-round default,
+// 32/2 wastes less on thin matrices, 128/8 reuses operands more on large ones.
+constexpr GemmTile kGemmTiles[] = {{64, 4}, {32, 2}, {128, 8}};
+
+std::vector<KernelChoice> gemm_path_choices(int64_t M, int64_t N, int64_t macs, const DeviceCaps& caps) {
+  std::vector<KernelChoice> tiled;
+  for (const GemmTile& t : kGemmTiles) tiled.push_back({kTiledVariant, {{"ts", t.ts}, {"wpt", t.wpt}}});
+  if (std::min(M, N) <= 32) std::swap(tiled[0], tiled[1]);
+  const KernelChoice clblast{kClblastVariant, {}};
+  std::vector<KernelChoice> out;
+  if (macs >= clblast_min_macs(caps)) out.push_back(clblast);
+  out.insert(out.end(), tiled.begin(), tiled.end());
+  if (macs < clblast_min_macs(caps)) out.push_back(clblast);
+  return out;
 }
 
 GemmPath gemm_path_of(const KernelChoice& c) {
   return c.variant == kTiledVariant ? GemmPath::kTiled : c.variant == kClblastVariant ? GemmPath::kClblast : GemmPath::kAuto;
+}
+
+GemmTile gemm_tile_of(const KernelChoice& c) {
+  GemmTile t;
+  if (c.variant != kTiledVariant) return t;
+  t.ts = static_cast<int>(c.param("ts", t.ts));
+  t.wpt = static_cast<int>(c.param("wpt", t.wpt));
+  return t;
 }
 
 namespace {

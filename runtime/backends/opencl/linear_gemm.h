@@ -17,10 +17,16 @@ namespace kiln::linear {
 enum class GemmPath { kAuto, kTiled, kClblast };
 constexpr const char* kTiledVariant = "tiled";
 constexpr const char* kClblastVariant = "clblast";
-// Both, the one the size rule prefers first (CLBlast from 2^26 multiply-adds on GPUs, 2^22
-// elsewhere: its per-process compile and launch costs against its faster large-matrix kernels).
-std::vector<KernelChoice> gemm_path_choices(int64_t macs, const DeviceCaps& caps);
+// The tiled variant's parameters: TS x TS outputs per work-group, WPT x WPT per item.
+struct GemmTile {
+  int ts = 64, wpt = 4;
+};
+// Both paths (the tiled one in several tiles) for an M x N output of `macs` multiply-adds, the
+// one the size rule prefers first (CLBlast from 2^26 multiply-adds on GPUs, 2^22 elsewhere: its
+// per-process compile and launch costs against its faster large-matrix kernels).
+std::vector<KernelChoice> gemm_path_choices(int64_t M, int64_t N, int64_t macs, const DeviceCaps& caps);
 GemmPath gemm_path_of(const KernelChoice& c);
+GemmTile gemm_tile_of(const KernelChoice& c);
 
 struct ClGemm {
   int64_t M = 0, N = 0, K = 0;
@@ -49,6 +55,7 @@ struct ClGemm {
   // With `half`: B is already float (im2col wrote float columns); only where gemm_widens().
   bool b_float = false;
   GemmPath path = GemmPath::kAuto;
+  GemmTile tile;
 };
 
 // Whether cl_gemm runs this half GEMM as CLBlast SGEMM on float copies of its operands (so a
