@@ -33,12 +33,12 @@ const ClRegistry& opencl_registry() {
 }
 
 Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& inputs,
-                      const std::vector<TensorView>& outputs) {
+                      const std::vector<TensorView>& outputs, SubgraphRunner* subgraphs) {
   CpuKernelFn fn = cpu_registry().find(node.op);
   if (!fn) return unsupported("no CPU kernel for op " + node.op);
   Status st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
                   ? run_widened_float16(fn, node, inputs, outputs)
-                  : fn(CpuKernelArgs{node, inputs, outputs});
+                  : fn(CpuKernelArgs{node, inputs, outputs, subgraphs});
   if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ")");
   return st;
 }
