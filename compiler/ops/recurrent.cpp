@@ -44,7 +44,10 @@ Status canonical_activations(InferContext& c, Cell cell, int64_t dirs, Attribute
   static const std::vector<std::string> kDefaults[] = {{"Tanh"}, {"Sigmoid", "Tanh"}, {"Sigmoid", "Tanh", "Tanh"}};
   const size_t per_dir = static_cast<size_t>(rnngeo::activations_per_direction(cell));
   std::vector<std::string> names = c.attrs().get_strings("activations", kDefaults[static_cast<int>(cell)]);
-  if (names.size() == per_dir && dirs == 2) names.insert(names.end(), names.begin(), names.end());
+  if (names.size() == per_dir && dirs == 2) {
+    const std::vector<std::string> one = names;
+    names.insert(names.end(), one.begin(), one.end());
+  }
   if (names.size() != per_dir * static_cast<size_t>(dirs))
     return c.fail("activations has " + std::to_string(names.size()) + " entries; expected " +
                   std::to_string(per_dir * dirs) + " (" + std::to_string(per_dir) + " per direction)");
