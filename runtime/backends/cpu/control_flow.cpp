@@ -10,6 +10,8 @@
 namespace kiln {
 namespace {
 
+constexpr int64_t kMaxIterations = int64_t{1} << 31;
+
 Status no_runner(const CpuKernelArgs& a) {
   if (a.subgraphs) return Status::ok();
   return unsupported(a.node.op + " runs subgraphs and cannot be evaluated outside an execution context");
@@ -91,6 +93,10 @@ Status loop_cpu(const CpuKernelArgs& a) {
   std::vector<TensorView> formal(2 + n_state), res;
   int64_t i = 0;
   for (; i < trips && cond; ++i) {
+    // A loop the model leaves to its condition alone could run forever: stop at a bound no
+    // real model reaches instead of hanging the inference.
+    if (i == kMaxIterations)
+      return invalid_argument("Loop ran " + std::to_string(kMaxIterations) + " iterations without stopping");
     if (n_scan && i >= planned)
       return invalid_argument("Loop runs more than the " + std::to_string(planned) +
                               " iterations its scan outputs were planned for");
