@@ -39,7 +39,9 @@ const ActivationSpec kActivations[] = {
 };
 
 // activations (case-insensitive; one set may serve both directions) with activation_alpha and
-// activation_beta consumed in order by the functions that take them, as ONNX Runtime does.
+// activation_beta consumed in order by the functions that take them, as ONNX Runtime's GRU and
+// LSTM do (its RNN indexes them by the function's position instead: the two agree whenever
+// every function of a node takes the value, and exporters give none at all).
 Status canonical_activations(InferContext& c, Cell cell, int64_t dirs, Attributes* out) {
   static const std::vector<std::string> kDefaults[] = {{"Tanh"}, {"Sigmoid", "Tanh"}, {"Sigmoid", "Tanh", "Tanh"}};
   const size_t per_dir = static_cast<size_t>(rnngeo::activations_per_direction(cell));

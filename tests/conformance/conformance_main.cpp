@@ -41,7 +41,8 @@ const std::set<std::string> kKilnOpSet = {
     "ReduceMax", "ReduceMin", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat",
     "Split", "Slice", "Gather", "Expand", "Tile", "Pad", "Resize", "Cast", "Where", "Equal",
     "Less", "Greater", "Not", "Identity", "Dropout", "Constant", "ConstantOfShape", "Shape",
-    "Range"};
+    "Range",
+    "LSTM", "GRU", "RNN", "If", "Loop", "Scan"};
 
 // --extra-ops A,B: ops counted as in the set for this run (families not yet in kKilnOpSet).
 // --only-extra-ops: count only the cases that use at least one of them.
