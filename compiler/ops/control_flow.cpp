@@ -175,6 +175,26 @@ Status inline_branch(InferContext& c, ir::Graph& br) {
   return Status::ok();
 }
 
+// "; ... --freeze cond_input": the model inputs an If's condition is computed from, for errors
+// where deciding the If at build time would help.
+std::string freeze_hint(InferContext& c) {
+  std::vector<std::string> names;
+  std::vector<const ir::Value*> todo{c.input(0)};
+  std::unordered_set<const ir::Value*> seen;
+  while (!todo.empty()) {
+    const ir::Value* v = todo.back();
+    todo.pop_back();
+    if (!v || !seen.insert(v).second) continue;
+    if (v->is_graph_input) names.push_back(v->name);
+    if (v->producer)
+      for (const ir::Value* in : v->producer->inputs) todo.push_back(in);
+  }
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  return "; both branches of an If decided at run time must build at these shapes" +
+         (list.empty() ? std::string() : " (--freeze " + list + " to decide it at build time)");
+}
+
 Status infer_if(InferContext& c) {
   KILN_TRY(require_explicit_inputs(c, 1, 1));
   if (c.input_dtype(0) != DType::kBool || shape_numel(c.input_shape(0)) != 1)
@@ -184,8 +204,10 @@ Status infer_if(InferContext& c) {
   KILN_TRY(get_subgraph(c, "then_branch", &then_g));
   KILN_TRY(get_subgraph(c, "else_branch", &else_g));
   if (const HostTensor* cond = c.const_input(0)) return inline_branch(c, cond->as<uint8_t>()[0] ? *then_g : *else_g);
-  KILN_TRY(infer_subgraph(c, "then_branch", *then_g, {}));
-  KILN_TRY(infer_subgraph(c, "else_branch", *else_g, {}));
+  for (auto [attr, g] : {std::pair<const char*, ir::Graph*>{"then_branch", then_g}, {"else_branch", else_g}}) {
+    Status st = infer_subgraph(c, attr, *g, {});
+    if (!st) return Status(st.code(), st.message() + freeze_hint(c));
+  }
   if (then_g->outputs.size() != c.num_outputs() || else_g->outputs.size() != c.num_outputs())
     return c.fail("the branches have " + std::to_string(then_g->outputs.size()) + " and " +
                   std::to_string(else_g->outputs.size()) + " outputs, the If " + std::to_string(c.num_outputs()));

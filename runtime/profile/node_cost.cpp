@@ -38,6 +38,10 @@ NodeCost node_cost(const Plan& plan, const PlanNode& node) {
     int64_t k = in0->shape.empty() ? 1 : in0->shape.back();
     if (node.op == "Gemm" && node.attrs.get_int("transA", 0) && in0->shape.size() == 2) k = in0->shape[0];
     c.flops = 2.0 * out_elems * static_cast<double>(k);
+  } else if ((node.op == "LSTM" || node.op == "GRU" || node.op == "RNN") && in0 && in1 && node.inputs.size() > 2 &&
+             node.inputs[2] >= 0) {  // every step of every sequence: W x + R h (runtime/backends/recurrent_geometry.h)
+    const double steps = in0->shape.size() == 3 && in0->shape[2] ? shape_numel(in0->shape) / in0->shape[2] : 0;
+    c.flops = 2.0 * steps * static_cast<double>(shape_numel(in1->shape) + shape_numel(plan.tensors[node.inputs[2]].shape));
   } else {
     c.flops = out_elems;
   }

@@ -154,6 +154,30 @@ case_op_custom_domain() {
   expect_fail "node 'myop_node'" "MyOp" "com.example" "not supported" -- \
     "$KILN" build "$MODELS/custom_domain.onnx" -o c.plan --device cpu
 }
+case_op_with_graph_attribute() {
+  # An op kiln does not know is named as an op even when it carries a graph attribute.
+  expect_fail "node 'myloop_node'" "op MyLoop" "com.example" "not supported" -- \
+    "$KILN" build "$MODELS/graph_attr_custom_op.onnx" -o g.plan --device cpu
+}
+case_control_flow_in_dynamic_plan() {
+  # Subgraphs have no shape formulas: a dynamic-shape build of a model whose If runs at run
+  # time is refused naming the node and what to do instead.
+  "$PY" -c "
+import onnx
+from onnx import helper, TensorProto
+f = TensorProto.FLOAT
+br = lambda op, n: helper.make_graph([helper.make_node(op, ['x'], [n])], n, [], [helper.make_tensor_value_info(n, f, None)])
+g = helper.make_graph([helper.make_node('If', ['c'], ['y'], name='pick', then_branch=br('Relu', 't'), else_branch=br('Neg', 'e'))],
+                      'g', [helper.make_tensor_value_info('c', TensorProto.BOOL, []),
+                            helper.make_tensor_value_info('x', f, ['N', 3])],
+                      [helper.make_tensor_value_info('y', f, None)])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)])
+onnx.save(m, 'if_dyn.onnx')
+"
+  expect_fail "node 'pick'" "(If)" "subgraphs" "--min-shapes/--max-shapes" -- \
+    "$KILN" build if_dyn.onnx -o d.plan --device cpu --min-shapes x=1x3 --max-shapes x=4x3
+  "$KILN" build if_dyn.onnx -o s.plan --device cpu --shapes x=2x3 >/dev/null 2>&1 || die "a fixed-shape build of the If model failed"
+}
 case_op_kiln_internal() {
   # Fp8MatMul is an op kiln's passes make, not an ONNX op: a model naming it is refused.
   "$PY" -c "
