@@ -174,6 +174,29 @@ def control_flow(rng):
         compare(out("s"), ref["s"], f"loop_with_if m={m} -> s")
 
 
+def dynamic_lstm(rng):
+    """A bidirectional LSTM built once for a range of sequence lengths and batch sizes
+    (--min-shapes/--max-shapes) and run at several of them."""
+    hidden, inp = 6, 4
+    w = (rng.standard_normal((2, 4 * hidden, inp)) * 0.5).astype(np.float32)
+    r = (rng.standard_normal((2, 4 * hidden, hidden)) * 0.5).astype(np.float32)
+    node = onnx.helper.make_node("LSTM", ["x", "W", "R"], ["y", "y_h"], hidden_size=hidden, direction="bidirectional")
+    model = rm.make_model([node], [onnx.helper.make_tensor_value_info("x", rm.F, ["S", "N", inp])],
+                          [onnx.helper.make_tensor_value_info("y", rm.F, None),
+                           onnx.helper.make_tensor_value_info("y_h", rm.F, None)],
+                          [onnx.numpy_helper.from_array(w, "W"), onnx.numpy_helper.from_array(r, "R")])
+    path = os.path.join(WORK, "dynamic_lstm.onnx")
+    onnx.save(model, path)
+    plan = os.path.join(WORK, f"dynamic_lstm_{DEVICE}.plan")
+    kiln("build", path, "-o", plan, "--device", DEVICE, "--min-shapes", f"x=1x1x{inp}", "--max-shapes",
+         f"x=7x3x{inp}")
+    for seq, batch in ((7, 3), (2, 1), (5, 2)):
+        feeds = {"x": rng.standard_normal((seq, batch, inp)).astype(np.float32)}
+        out, ref = run(plan, feeds, f"dynamic_lstm_{seq}_{batch}"), ort_run(model, feeds)
+        for name in ("y", "y_h"):
+            compare(out(name), ref[name], f"dynamic LSTM at seq {seq}, batch {batch} -> {name}")
+
+
 def main():
     rng = np.random.default_rng(20261204)
     for op in ("RNN", "GRU", "LSTM"):
@@ -181,6 +204,10 @@ def main():
             random_recurrent_nodes(op, rng)
         except RuntimeError as e:
             check(False, f"random {op}: {e}")
+    try:
+        dynamic_lstm(rng)
+    except RuntimeError as e:
+        check(False, f"dynamic LSTM: {e}")
     try:
         control_flow(rng)
     except RuntimeError as e:
