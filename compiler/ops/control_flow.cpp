@@ -40,6 +40,17 @@ Status order_subgraphs(InferContext& c, std::initializer_list<const char*> names
   return Status::ok();
 }
 
+// Gives every output left out ("") a value of its own: the kernels find each output at its
+// position (a Loop's scan output nobody reads is still computed).
+void materialize_outputs(InferContext& c) {
+  ir::Node& n = c.node();
+  for (size_t i = 0; i < n.outputs.size(); ++i)
+    if (!n.outputs[i]) {
+      n.outputs[i] = c.graph().add_unique_value(n.name + "_unused_output");
+      n.outputs[i]->producer = &n;
+    }
+}
+
 Status require_explicit_inputs(InferContext& c, size_t min, size_t max) {
   const size_t n = c.node().explicit_inputs();
   if (n < min || n > max)
@@ -200,6 +211,7 @@ Status infer_if(InferContext& c) {
   if (c.input_dtype(0) != DType::kBool || shape_numel(c.input_shape(0)) != 1)
     return c.fail("the condition must be one bool, got " + value_desc(c.input(0)));
   KILN_TRY(order_subgraphs(c, {"then_branch", "else_branch"}));
+  materialize_outputs(c);
   ir::Graph *then_g, *else_g;
   KILN_TRY(get_subgraph(c, "then_branch", &then_g));
   KILN_TRY(get_subgraph(c, "else_branch", &else_g));
@@ -371,6 +383,7 @@ bool has_subgraph_nodes(const ir::Graph& g) {
 Status infer_loop(InferContext& c) {
   KILN_TRY(require_explicit_inputs(c, 2, 1 << 20));
   KILN_TRY(order_subgraphs(c, {"body"}));
+  materialize_outputs(c);
   ir::Graph* body;
   KILN_TRY(get_subgraph(c, "body", &body));
   const size_t n_carried = c.node().explicit_inputs() - 2;
@@ -477,6 +490,7 @@ Status directions(InferContext& c, const char* attr, size_t count, std::vector<i
 // canonical form: normalized axes and directions for every tensor, plus batched=1 for Scan-8.
 Status infer_scan(InferContext& c) {
   KILN_TRY(order_subgraphs(c, {"body"}));
+  materialize_outputs(c);
   ir::Graph* body;
   KILN_TRY(get_subgraph(c, "body", &body));
   const bool batched = c.version() < 9;

@@ -199,9 +199,11 @@ def loop_lstm_stream(rng):
     return model, {"x": x, "h0": h0, "c0": c0}
 
 
-def loop_scan_outputs(rng, trips):
+def loop_scan_outputs(rng, trips, keep_scan=True):
     """Loop with a build-time trip count and scan outputs: s = tanh(s * a + i); each iteration's s
-    is stacked. Past kiln's unrolling limit the body runs at run time."""
+    is stacked (unless keep_scan is false: the scan output is then not a graph output, read by
+    nothing; onnxruntime refuses a Loop output named ""). Past kiln's
+    unrolling limit the body runs at run time."""
     n = 4
     a = numpy_helper.from_array(rng.uniform(0.5, 1.5, size=(n,)).astype(np.float32), "a")
     m = numpy_helper.from_array(np.array(trips, dtype=np.int64), "m")
@@ -219,10 +221,11 @@ def loop_scan_outputs(rng, trips):
         [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), helper.make_tensor_value_info("s_out", F, [n]),
          helper.make_tensor_value_info("stacked", F, [n])])
     s0 = rng.standard_normal((n,)).astype(np.float32)
-    model = make_model([helper.make_node("Loop", ["m", "", "s0"], ["s", "all"], name="iterate", body=body)],
-                       [info("s0", s0)],
-                       [helper.make_tensor_value_info("s", F, [n]), helper.make_tensor_value_info("all", F, [trips, n])],
-                       [a, m])
+    outputs = [helper.make_tensor_value_info("s", F, [n])]
+    if keep_scan:
+        outputs.append(helper.make_tensor_value_info("all", F, [trips, n]))
+    model = make_model([helper.make_node("Loop", ["m", "", "s0"], ["s", "all" if keep_scan else "unread"], name="iterate",
+                                         body=body)], [info("s0", s0)], outputs, [a, m])
     return model, {"s0": s0}
 
 
