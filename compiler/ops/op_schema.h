@@ -71,6 +71,9 @@ struct OpSchema {
   bool foldable = true;
   // Made by kiln's passes only (the FP8 linear ops); a model naming it is refused at import.
   bool internal = false;
+  // Has graph attributes (If, Loop, Scan): its shape rule infers them; any other op with one is
+  // refused.
+  bool subgraphs = false;
 };
 
 class SchemaRegistry {

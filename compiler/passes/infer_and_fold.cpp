@@ -47,6 +47,9 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
       return unsupported(n.describe() + ": input '" + v->name + "' has dtype " + dtype_name(v->dtype) +
                          ", which kiln does not support");
   }
+  if (!n.subgraphs.empty() && !schema->subgraphs)
+    return invalid_model(n.describe() + ": attribute '" + n.subgraphs[0].first + "' is a graph, which " + n.op_type +
+                         " does not take");
   InferContext ctx(n, g);
   KILN_TRY(schema->infer(ctx));
   for (ir::Value* v : n.outputs)

@@ -159,6 +159,18 @@ case_op_with_graph_attribute() {
   expect_fail "node 'myloop_node'" "op MyLoop" "com.example" "not supported" -- \
     "$KILN" build "$MODELS/graph_attr_custom_op.onnx" -o g.plan --device cpu
 }
+case_graph_attribute_on_plain_op() {
+  "$PY" -c "
+import onnx
+from onnx import helper
+b = helper.make_graph([helper.make_node('Neg', ['x'], ['r'])], 'b', [], [helper.make_tensor_value_info('r', 1, None)])
+g = helper.make_graph([helper.make_node('Relu', ['x'], ['y'], name='r0', extra=b)], 'g',
+                      [helper.make_tensor_value_info('x', 1, [2])], [helper.make_tensor_value_info('y', 1, [2])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), 'relu_graph.onnx')
+"
+  expect_fail "node 'r0'" "attribute 'extra' is a graph" "Relu does not take" -- \
+    "$KILN" build relu_graph.onnx -o r.plan --device cpu
+}
 case_control_flow_in_dynamic_plan() {
   # Subgraphs have no shape formulas: a dynamic-shape build of a model whose If runs at run
   # time is refused naming the node and what to do instead.
