@@ -152,6 +152,25 @@ TEST(RecurrentOps, LstmStepMatchesHandComputedValues) {
   EXPECT_TRUE(tensors_close(out[2], t({1, 1, 1}, {c}), 1e-6, 1e-7));
 }
 
+// sequence_lens fed at run time past the sequence: an error on either backend, never a read past X.
+TEST(RecurrentOps, OutOfRangeSequenceLengthIsAnError) {
+  std::mt19937 rng(14);
+  Config c{"LSTM", "bidirectional"};
+  c.lens = true;
+  OpSpec s = make_spec(c, 3, 2, 3, 4, rng, true);
+  s.inputs[4].as<int32_t>()[1] = 4;
+  for (const char* device : {"cpu", "opencl"}) {
+    if (std::string(device) == "opencl" && !have_opencl()) continue;
+    std::vector<HostTensor> out;
+    Status st = run_op(s, device, &out);
+    ASSERT_FALSE(st.is_ok()) << device;
+    EXPECT_NE(st.message().find("sequence_lens[1] = 4 is outside [0, 3]"), std::string::npos) << device << ": "
+                                                                                              << st.message();
+    // The error comes from the backend that ran the node.
+    if (std::string(device) == "opencl") EXPECT_NE(st.message().find("LSTM, opencl"), std::string::npos) << st.message();
+  }
+}
+
 TEST(RecurrentOps, BadNodesAreClearErrors) {
   std::mt19937 rng(13);
   struct Case {

@@ -2,6 +2,7 @@
 // work-group per (direction, batch item). Declined (left to the CPU): non-float32 operands,
 // element counts beyond int indexing, and hidden sizes whose state does not fit local memory.
 #include <algorithm>
+#include <vector>
 
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/recurrent_geometry.h"
@@ -96,6 +97,16 @@ Status recurrent_cl(ClKernelArgs& a) {
                        g.clip};
   const size_t groups = static_cast<size_t>(g.dirs * g.batch);
   if (groups == 0) return Status::ok();
+  if (a.has_input(4)) {
+    // Out-of-range lengths are an error on the CPU too; the kernel must not index past X. A
+    // blocking read of batch ints, only for the (rare) nodes given sequence_lens.
+    std::vector<int32_t> lens_host(static_cast<size_t>(g.batch));
+    KILN_TRY(a.cl.download(a.inputs[4].mem, lens_host.data(), lens_host.size() * sizeof(int32_t), "sequence_lens"));
+    for (size_t b = 0; b < lens_host.size(); ++b)
+      if (lens_host[b] < 0 || lens_host[b] > g.seq)
+        return invalid_argument("node '" + a.node.name + "': sequence_lens[" + std::to_string(b) + "] = " +
+                                std::to_string(lens_host[b]) + " is outside [0, " + std::to_string(g.seq) + "]");
+  }
   cl_kernel k;
   const char* src = embedded_kernel_source("recurrent");
   if (!src) return internal_error("kernel source recurrent.cl is not embedded");
