@@ -254,8 +254,14 @@ Status import_graph(const onnx::GraphProto& gp, const std::string& base_dir, con
     ir::Value* v = g->add_value(in.name());
     v->is_graph_input = true;
     const auto& type = in.type();
-    if (!type.has_tensor_type())
+    if (!type.has_tensor_type()) {
+      // A subgraph's formal input may leave its type to the op (Loop and Scan give it one).
+      if (scope.parent && type.value_case() == onnx::TypeProto::VALUE_NOT_SET) {
+        g->inputs.push_back(v);
+        continue;
+      }
       return unsupported("input '" + in.name() + "': only tensor inputs are supported");
+    }
     v->dtype = static_cast<DType>(type.tensor_type().elem_type());
     if (type.tensor_type().has_shape()) {
       v->has_shape = true;
