@@ -171,6 +171,25 @@ onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), 're
   expect_fail "node 'r0'" "attribute 'extra' is a graph" "Relu does not take" -- \
     "$KILN" build relu_graph.onnx -o r.plan --device cpu
 }
+case_computed_shape_names_inputs_to_freeze() {
+  # A Reshape target computed from a model input: the error names that input, and freezing it
+  # builds.
+  "$PY" -c "
+import numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+g = helper.make_graph([helper.make_node('Add', ['s', 'zero'], ['t'], name='shift'),
+                       helper.make_node('Reshape', ['x', 't'], ['y'], name='reshape')], 'g',
+                      [helper.make_tensor_value_info('x', TensorProto.FLOAT, [2, 3]),
+                       helper.make_tensor_value_info('s', TensorProto.INT64, [2])],
+                      [helper.make_tensor_value_info('y', TensorProto.FLOAT, None)],
+                      initializer=[numpy_helper.from_array(np.zeros(2, np.int64), 'zero')])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), 'computed.onnx')
+np.save('s.npy', np.array([3, 2], np.int64))
+"
+  expect_fail "node 'reshape'" "input 1 ('t') must be known at build time" "computed from the model inputs 's'" \
+    "--freeze" -- "$KILN" build computed.onnx -o c.plan --device cpu
+  "$KILN" build computed.onnx -o c.plan --device cpu --freeze s=s.npy >/dev/null 2>&1 || die "frozen build failed"
+}
 case_control_flow_in_dynamic_plan() {
   # Subgraphs have no shape formulas: a dynamic-shape build of a model whose If runs at run
   # time is refused naming the node and what to do instead.
