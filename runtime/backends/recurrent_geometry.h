@@ -48,7 +48,8 @@ struct Geometry {
   // Direction d runs backwards in time.
   bool reversed(int64_t d) const { return mode == 1 || (mode == 2 && d == 1); }
   // Element offsets of X[t, b, 0], Y[t, d, b, 0] and the states' [d, b, 0] in the layout.
-  int64_t x_at(int64_t t, int64_t b) const { return (layout ? b * seq + t : t * batch + b) * input; }
+  int64_t row_at(int64_t t, int64_t b) const { return layout ? b * seq + t : t * batch + b; }  // of X as [rows, input]
+  int64_t x_at(int64_t t, int64_t b) const { return row_at(t, b) * input; }
   int64_t y_at(int64_t t, int64_t d, int64_t b) const {
     return (layout ? (b * seq + t) * dirs + d : (t * dirs + d) * batch + b) * hidden;
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/backends/cpu/linear_sgemm.h"
 #include "runtime/backends/recurrent_geometry.h"
 #include "runtime/ops/kernel_api.h"
 
@@ -35,13 +36,6 @@ struct Fn {
   float alpha, beta;
   float operator()(float x) const { return activate(code, x, alpha, beta); }
 };
-
-// dot(row[0..n), v[0..n))
-float dot(const float* row, const float* v, int64_t n) {
-  float s = 0;
-  for (int64_t k = 0; k < n; ++k) s += row[k] * v[k];
-  return s;
-}
 
 Status recurrent_cpu(const CpuKernelArgs& a, Cell cell) {
   std::vector<Shape> in_shapes, out_shapes;
@@ -74,72 +68,91 @@ Status recurrent_cpu(const CpuKernelArgs& a, Cell cell) {
   const bool input_forget = a.attrs().get_int("input_forget", 0) != 0;
   auto clip = [&](float v) { return g.has_clip ? std::min(std::max(v, -g.clip), g.clip) : v; };
 
-  std::vector<float> h(H), c(H), h_new(H), pre(G * H), rh(H);
+  std::vector<int64_t> len(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    len[b] = lens ? lens[b] : S;
+    if (len[b] < 0 || len[b] > S)
+      return invalid_argument("sequence_lens[" + std::to_string(b) + "] = " + std::to_string(len[b]) +
+                              " is outside [0, " + std::to_string(S) + "]");
+  }
+  const int64_t steps = B ? *std::max_element(len.begin(), len.end()) : 0;
+  // Per batch item: hidden and cell state, the recurrent products R h of every gate, GRU's
+  // reset gate and (linear_before_reset=0) its (r * h) R_h product.
+  std::vector<float> h(B * H), c(B * H), rr(B * G * H), rg(B * H), rh(B * H), rrh(B * H);
+  std::vector<float> proj(static_cast<size_t>(S * B * G * H)), pbias(G * H);
+  const linear::GemmEpilogue plain;
   for (int64_t d = 0; d < g.dirs; ++d) {
     const float* wd = w + d * G * H * I;
     const float* rd = r + d * G * H * H;
     const float* wb = bias ? bias + d * 2 * G * H : nullptr;
     const float* rb = bias ? wb + G * H : nullptr;
+    // The input's share of every gate at every step at once (one GEMM, rows in X's order):
+    // W x + Wb + Rb, except GRU's hidden gate, whose Rb goes inside the reset product.
+    for (int64_t q = 0; q < G * H; ++q)
+      pbias[q] = bias ? wb[q] + (cell == Cell::kGru && q >= 2 * H ? 0.0f : rb[q]) : 0.0f;
+    linear::GemmEpilogue e;
+    e.bias = pbias.data();
+    e.bias_cs = 1;
+    linear::sgemm(false, true, S * B, G * H, I, x, I, wd, I, proj.data(), G * H, e);
     const float* pd = p ? p + d * 3 * H : nullptr;
     Fn fn[3];
     for (int64_t k = 0; k < n_act; ++k) {
       const size_t at = static_cast<size_t>(d * n_act + k);
       fn[k] = Fn{g.acts[at], g.alpha[at], g.beta[at]};
     }
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t len = lens ? lens[b] : S;
-      if (len < 0 || len > S)
-        return invalid_argument("sequence_lens[" + std::to_string(b) + "] = " + std::to_string(len) +
-                                " is outside [0, " + std::to_string(S) + "]");
-      const int64_t st = g.state_at(d, b);
+    for (int64_t b = 0; b < B; ++b)
       for (int64_t j = 0; j < H; ++j) {
-        h[j] = h0 ? h0[st + j] : 0.0f;
-        c[j] = c0 ? c0[st + j] : 0.0f;
+        h[b * H + j] = h0 ? h0[g.state_at(d, b) + j] : 0.0f;
+        c[b * H + j] = c0 ? c0[g.state_at(d, b) + j] : 0.0f;
       }
-      for (int64_t step = 0; step < len; ++step) {
-        const int64_t t = g.reversed(d) ? len - 1 - step : step;
-        const float* xt = x + g.x_at(t, b);
-        // Pre-activations of every gate: W x + Wb (+ R h + Rb, except GRU's hidden gate).
-        for (int64_t q = 0; q < G * H; ++q) {
-          float v = dot(wd + q * I, xt, I) + (wb ? wb[q] : 0.0f);
-          if (!(cell == Cell::kGru && q >= 2 * H)) v += dot(rd + q * H, h.data(), H) + (rb ? rb[q] : 0.0f);
-          pre[q] = v;
-        }
-        if (cell == Cell::kRnn) {
-          for (int64_t j = 0; j < H; ++j) h_new[j] = fn[0](clip(pre[j]));
-        } else if (cell == Cell::kGru) {  // gates z, r, h
-          for (int64_t j = 0; j < H; ++j) rh[j] = fn[0](clip(pre[H + j]));  // r
+    for (int64_t step = 0; step < steps; ++step) {
+      // Step `step` of every item at once: item b is at time t(b); items past their length
+      // are computed too but left unchanged.
+      linear::sgemm(false, true, B, G * H, H, h.data(), H, rd, H, rr.data(), G * H, plain);
+      auto pre = [&](int64_t b, int64_t q) {
+        const int64_t t = g.reversed(d) ? len[b] - 1 - step : step;
+        return proj[g.row_at(t, b) * G * H + q] + rr[b * G * H + q];
+      };
+      if (cell == Cell::kGru) {
+        for (int64_t b = 0; b < B; ++b)
           for (int64_t j = 0; j < H; ++j) {
-            const float z = fn[0](clip(pre[j]));
-            const float* rh_row = rd + (2 * H + j) * H;
+            rg[b * H + j] = step < len[b] ? fn[0](clip(pre(b, H + j))) : 0.0f;
+            rh[b * H + j] = rg[b * H + j] * h[b * H + j];
+          }
+        if (!lbr) linear::sgemm(false, true, B, H, H, rh.data(), H, rd + 2 * H * H, H, rrh.data(), H, plain);
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        if (step >= len[b]) continue;
+        const int64_t t = g.reversed(d) ? len[b] - 1 - step : step;
+        float* hb = h.data() + b * H;
+        float* cb = c.data() + b * H;
+        for (int64_t j = 0; j < H; ++j) {
+          if (cell == Cell::kRnn) {
+            hb[j] = fn[0](clip(pre(b, j)));
+          } else if (cell == Cell::kGru) {  // gates z, r, h
+            const float z = fn[0](clip(pre(b, j)));
             const float rbh = rb ? rb[2 * H + j] : 0.0f;
-            float hh;
-            if (lbr) {
-              hh = pre[2 * H + j] + rh[j] * (dot(rh_row, h.data(), H) + rbh);
-            } else {
-              float s = rbh;
-              for (int64_t k = 0; k < H; ++k) s += rh_row[k] * rh[k] * h[k];
-              hh = pre[2 * H + j] + s;
-            }
-            h_new[j] = (1.0f - z) * fn[1](clip(hh)) + z * h[j];
-          }
-        } else {  // LSTM gates i, o, f, c; peepholes i, o, f
-          for (int64_t j = 0; j < H; ++j) {
-            const float i_g = fn[0](clip(pre[j] + (pd ? pd[j] * c[j] : 0.0f)));
-            const float f_g = input_forget ? 1.0f - i_g : fn[0](clip(pre[2 * H + j] + (pd ? pd[2 * H + j] * c[j] : 0.0f)));
-            const float c_g = fn[1](clip(pre[3 * H + j]));
-            c[j] = f_g * c[j] + i_g * c_g;
-            const float o_g = fn[0](clip(pre[H + j] + (pd ? pd[H + j] * c[j] : 0.0f)));
-            h_new[j] = o_g * fn[2](c[j]);
+            const float proj_h = proj[g.row_at(t, b) * G * H + 2 * H + j];
+            const float hh = lbr ? proj_h + rg[b * H + j] * (rr[b * G * H + 2 * H + j] + rbh) : proj_h + rrh[b * H + j] + rbh;
+            hb[j] = (1.0f - z) * fn[1](clip(hh)) + z * hb[j];
+          } else {  // LSTM gates i, o, f, c; peepholes i, o, f
+            const float i_g = fn[0](clip(pre(b, j) + (pd ? pd[j] * cb[j] : 0.0f)));
+            const float f_g =
+                input_forget ? 1.0f - i_g : fn[0](clip(pre(b, 2 * H + j) + (pd ? pd[2 * H + j] * cb[j] : 0.0f)));
+            const float c_g = fn[1](clip(pre(b, 3 * H + j)));
+            cb[j] = f_g * cb[j] + i_g * c_g;
+            const float o_g = fn[0](clip(pre(b, H + j) + (pd ? pd[H + j] * cb[j] : 0.0f)));
+            hb[j] = o_g * fn[2](cb[j]);
           }
         }
-        std::copy(h_new.begin(), h_new.end(), h.begin());
-        if (y) std::memcpy(y + g.y_at(t, d, b), h.data(), H * sizeof(float));
+        if (y) std::memcpy(y + g.y_at(t, d, b), hb, H * sizeof(float));
       }
+    }
+    for (int64_t b = 0; b < B; ++b) {
       if (y)
-        for (int64_t t = len; t < S; ++t) std::memset(y + g.y_at(t, d, b), 0, H * sizeof(float));
-      if (y_h) std::memcpy(y_h + st, h.data(), H * sizeof(float));
-      if (y_c) std::memcpy(y_c + st, c.data(), H * sizeof(float));
+        for (int64_t t = len[b]; t < S; ++t) std::memset(y + g.y_at(t, d, b), 0, H * sizeof(float));
+      if (y_h) std::memcpy(y_h + g.state_at(d, b), h.data() + b * H, H * sizeof(float));
+      if (y_c) std::memcpy(y_c + g.state_at(d, b), c.data() + b * H, H * sizeof(float));
     }
   }
   return Status::ok();
