@@ -1,9 +1,11 @@
-// RNN, GRU and LSTM (CELL 0, 1, 2; canonical node: runtime/backends/recurrent_geometry.h). The
-// recurrence is sequential in time, so one work-group runs the whole sequence of one
-// (direction, batch item): each work-item owns hidden units j = lid, lid + size, ..., keeps
-// their cell state in __local memory and computes their gates from the previous hidden state,
-// which the group shares through a double-buffered __local array (one barrier per step; GRU's
-// reset gate needs a second). Steps past the item's sequence_lens entry write zeros to Y.
+// RNN, GRU and LSTM (CELL 0, 1, 2; canonical node: runtime/backends/recurrent_geometry.h).
+// recurrent_project first computes the input's share of every gate at every step, which does
+// not depend on the recurrence, in parallel. The recurrence is sequential in time, so then one
+// work-group runs the whole sequence of one (direction, batch item): each work-item owns hidden
+// units j = lid, lid + size, ..., keeps their cell state in __local memory and adds R h to their
+// projected gates, the previous hidden state shared through a double-buffered __local array
+// (one barrier per step; GRU's reset gate needs a second). Steps past the item's sequence_lens
+// entry write zeros to Y.
 
 #define RNN_BIAS 1
 #define RNN_LENS 2
@@ -68,23 +70,37 @@ float rnn_dot_local(__global const float* row, __local const float* v, int n) {
 #define NACT 1
 #endif
 
-__kernel void recurrent(__global const float* x, __global const float* w, __global const float* r,
-                        __global const float* bias, __global const int* lens, __global const float* h0,
-                        __global const float* c0, __global const float* peep, __global float* y,
-                        __global float* y_h, __global float* y_c, RnnShape s, RnnActs acts,
-                        __local float* hbuf, __local float* cbuf, __local float* rbuf) {
+// proj[d][row][q] = W_d[q] . X[row] + Wb_d[q] + Rb_d[q] (GRU's hidden gate: without Rb, which
+// goes inside the reset product), row in X's own order (layout 0: t * batch + b).
+__kernel void recurrent_project(__global const float* x, __global const float* w, __global const float* bias,
+                                __global float* proj, RnnShape s) {
+  const int gh = GATES * s.hidden, rows = s.seq * s.batch;
+  const int gid = get_global_id(0);
+  if (gid >= s.dirs * rows * gh) return;
+  const int q = gid % gh, row = (gid / gh) % rows, d = gid / (gh * rows);
+  float v = rnn_dot(w + (size_t)(d * gh + q) * s.input, x + (size_t)row * s.input, s.input);
+  if (s.flags & RNN_BIAS) {
+    __global const float* wb = bias + (size_t)d * 2 * gh;
+    v += wb[q];
+    if (!(CELL == 1 && q >= 2 * s.hidden)) v += wb[gh + q];
+  }
+  proj[gid] = v;
+}
+
+__kernel void recurrent(__global const float* proj, __global const float* r, __global const float* bias,
+                        __global const int* lens, __global const float* h0, __global const float* c0,
+                        __global const float* peep, __global float* y, __global float* y_h, __global float* y_c,
+                        RnnShape s, RnnActs acts, __local float* hbuf, __local float* cbuf, __local float* rbuf) {
   const int group = get_group_id(0);
   const int d = group / s.batch, b = group % s.batch;
   const int lid = get_local_id(0), ls = get_local_size(0);
-  const int H = s.hidden, I = s.input, S = s.seq, B = s.batch, D = s.dirs;
+  const int H = s.hidden, S = s.seq, B = s.batch, D = s.dirs;
   const int rev = s.mode == 1 || (s.mode == 2 && d == 1);
   const int has_bias = s.flags & RNN_BIAS;
   const float clip = s.clip;
   const int do_clip = s.flags & RNN_CLIP;
-  __global const float* wd = w + (size_t)d * GATES * H * I;
   __global const float* rd = r + (size_t)d * GATES * H * H;
-  __global const float* wb = bias + (size_t)d * 2 * GATES * H;
-  __global const float* rb = wb + GATES * H;
+  __global const float* rb = bias + (size_t)d * 2 * GATES * H + GATES * H;
   __global const float* pd = peep + (size_t)d * 3 * H;
   const int a0 = d * NACT;
   int len = (s.flags & RNN_LENS) ? lens[b] : S;
@@ -98,14 +114,13 @@ __kernel void recurrent(__global const float* x, __global const float* w, __glob
   int cur = 0;
   for (int step = 0; step < len; ++step) {
     const int t = rev ? len - 1 - step : step;
-    __global const float* xt = x + (size_t)(s.layout ? b * S + t : t * B + b) * I;
+    __global const float* pj = proj + ((size_t)d * S * B + (s.layout ? b * S + t : t * B + b)) * GATES * H;
     __local float* hp = hbuf + cur * H;
     __local float* hn = hbuf + (1 - cur) * H;
 #if CELL == 1
     // Reset gate first: the candidate of every unit needs all of r (unless linear_before_reset).
     for (int j = lid; j < H; j += ls) {
-      float v = rnn_dot(wd + (size_t)(H + j) * I, xt, I) + rnn_dot_local(rd + (size_t)(H + j) * H, hp, H);
-      if (has_bias) v += wb[H + j] + rb[H + j];
+      float v = pj[H + j] + rnn_dot_local(rd + (size_t)(H + j) * H, hp, H);
       if (do_clip) v = clamp(v, -clip, clip);
       const float rg = rnn_act(acts.code[a0], v, acts.alpha[a0], acts.beta[a0]);
       rbuf[j] = (s.flags & RNN_LBR) ? rg : rg * hp[j];
@@ -114,18 +129,16 @@ __kernel void recurrent(__global const float* x, __global const float* w, __glob
 #endif
     for (int j = lid; j < H; j += ls) {
 #if CELL == 0
-      float v = rnn_dot(wd + (size_t)j * I, xt, I) + rnn_dot_local(rd + (size_t)j * H, hp, H);
-      if (has_bias) v += wb[j] + rb[j];
+      float v = pj[j] + rnn_dot_local(rd + (size_t)j * H, hp, H);
       if (do_clip) v = clamp(v, -clip, clip);
       hn[j] = rnn_act(acts.code[a0], v, acts.alpha[a0], acts.beta[a0]);
 #elif CELL == 1
-      float z = rnn_dot(wd + (size_t)j * I, xt, I) + rnn_dot_local(rd + (size_t)j * H, hp, H);
-      if (has_bias) z += wb[j] + rb[j];
+      float z = pj[j] + rnn_dot_local(rd + (size_t)j * H, hp, H);
       if (do_clip) z = clamp(z, -clip, clip);
       z = rnn_act(acts.code[a0], z, acts.alpha[a0], acts.beta[a0]);
       __global const float* rh = rd + (size_t)(2 * H + j) * H;
       const float rbh = has_bias ? rb[2 * H + j] : 0.0f;
-      float hh = rnn_dot(wd + (size_t)(2 * H + j) * I, xt, I) + (has_bias ? wb[2 * H + j] : 0.0f);
+      float hh = pj[2 * H + j];
       if (s.flags & RNN_LBR) hh += rbuf[j] * (rnn_dot_local(rh, hp, H) + rbh);
       else hh += rnn_dot_local(rh, rbuf, H) + rbh;
       if (do_clip) hh = clamp(hh, -clip, clip);
@@ -133,10 +146,7 @@ __kernel void recurrent(__global const float* x, __global const float* w, __glob
       hn[j] = (1.0f - z) * hh + z * hp[j];
 #else
       float g[4];
-      for (int q = 0; q < 4; ++q) {
-        g[q] = rnn_dot(wd + (size_t)(q * H + j) * I, xt, I) + rnn_dot_local(rd + (size_t)(q * H + j) * H, hp, H);
-        if (has_bias) g[q] += wb[q * H + j] + rb[q * H + j];
-      }
+      for (int q = 0; q < 4; ++q) g[q] = pj[q * H + j] + rnn_dot_local(rd + (size_t)(q * H + j) * H, hp, H);
       const int peephole = s.flags & RNN_PEEP;
       const float c_prev = cbuf[j];
       float vi = g[0] + (peephole ? pd[j] * c_prev : 0.0f);

@@ -1,6 +1,7 @@
-// OpenCL RNN, GRU and LSTM (kernels/recurrent.cl): one launch for the whole sequence, one
-// work-group per (direction, batch item). Declined (left to the CPU): non-float32 operands,
-// element counts beyond int indexing, and hidden sizes whose state does not fit local memory.
+// OpenCL RNN, GRU and LSTM (kernels/recurrent.cl): the input projection of every step in one
+// parallel launch, then the recurrence in one launch with a work-group per (direction, batch
+// item). Declined (left to the CPU): non-float32 operands, element counts beyond int indexing,
+// a projection larger than one buffer, and hidden sizes whose state does not fit local memory.
 #include <algorithm>
 #include <vector>
 
@@ -32,6 +33,12 @@ enum Flags : cl_int {
 // Local memory the kernel takes: two hidden-state buffers, the cell state and GRU's reset gate.
 uint64_t local_bytes(int64_t hidden) { return static_cast<uint64_t>(4 * hidden) * sizeof(float); }
 
+constexpr int kScratchProjection = 0x21;  // ClRuntime::scratch slot of the input projection
+// Elements of the input projection: every gate of every step of every item, per direction.
+size_t projection_elems(Cell cell, const rnngeo::Geometry& g) {
+  return static_cast<size_t>(g.dirs * g.seq * g.batch * rnngeo::gates(cell) * g.hidden);
+}
+
 bool recurrent_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
   const Cell cell = rnngeo::cell_of(n.op);
   std::vector<Shape> in, out;
@@ -49,6 +56,9 @@ bool recurrent_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps
   }
   rnngeo::Geometry g;
   if (!rnngeo::check(cell, n.attrs, in, present, out, &g)) return false;
+  // The projection is indexed with int and must fit one buffer.
+  const size_t proj = projection_elems(cell, g);
+  if (proj >= (size_t{1} << 31) || (caps.max_alloc_bytes && proj * sizeof(float) > caps.max_alloc_bytes)) return false;
   return caps.local_mem_bytes == 0 || local_bytes(g.hidden) <= caps.local_mem_bytes / 2;
 }
 
@@ -107,11 +117,20 @@ Status recurrent_cl(ClKernelArgs& a) {
         return invalid_argument("node '" + a.node.name + "': sequence_lens[" + std::to_string(b) + "] = " +
                                 std::to_string(lens_host[b]) + " is outside [0, " + std::to_string(g.seq) + "]");
   }
-  cl_kernel k;
   const char* src = embedded_kernel_source("recurrent");
   if (!src) return internal_error("kernel source recurrent.cl is not embedded");
-  KILN_TRY(a.cl.kernel(src, "-DCELL=" + std::to_string(static_cast<int>(cell)), "recurrent", &k)
-               .with_context("node '" + a.node.name + "'"));
+  const std::string options = "-DCELL=" + std::to_string(static_cast<int>(cell));
+  // The input projection of every step first, into scratch memory (all of it in parallel).
+  const size_t proj_elems = projection_elems(cell, g);
+  cl_mem proj;
+  KILN_TRY(a.cl.scratch(kScratchProjection, proj_elems * sizeof(float), &proj, "input projection of node '" +
+                                                                                   a.node.name + "'"));
+  cl_kernel pk, k;
+  KILN_TRY(a.cl.kernel(src, options, "recurrent_project", &pk).with_context("node '" + a.node.name + "'"));
+  KILN_TRY(ClLaunch(a.cl, pk, "recurrent_project")
+               .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(bias).mem(proj).arg(shape)
+               .run1d(proj_elems, 64));
+  KILN_TRY(a.cl.kernel(src, options, "recurrent", &k).with_context("node '" + a.node.name + "'"));
   size_t max_wg = 0;
   if (clGetKernelWorkGroupInfo(k, a.cl.device(), CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, nullptr) !=
           CL_SUCCESS ||
@@ -123,7 +142,7 @@ Status recurrent_cl(ClKernelArgs& a) {
   const size_t global = groups * ls;
   const size_t hbytes = static_cast<size_t>(g.hidden) * sizeof(float);
   return ClLaunch(a.cl, k, "recurrent")
-      .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.inputs[2].mem).mem(bias).mem(lens).mem(h0).mem(c0).mem(peep)
+      .mem(proj).mem(a.inputs[2].mem).mem(bias).mem(lens).mem(h0).mem(c0).mem(peep)
       .mem(y).mem(y_h).mem(y_c).arg(shape).arg(acts).local(2 * hbytes).local(hbytes).local(hbytes)
       .run(1, &global, &ls);
 }
