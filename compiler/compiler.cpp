@@ -9,6 +9,7 @@
 #include "compiler/passes/passes.h"
 #include "compiler/plan/dynamic_shapes.h"
 #include "compiler/plan/lower.h"
+#include "compiler/plan/select_kernels.h"
 #include "compiler/quant/precision.h"
 #include "compiler/quant/precision_search.h"
 #include "runtime/device/devices.h"
@@ -74,6 +75,8 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));
+  // The cost estimates pick here; tuning (timing on the device) runs once on the finished plan.
+  KILN_TRY(select_kernels(out, target, KernelSelectOptions{}));
   for (const std::string& name : opts.partition.cpu_nodes) {
     bool found = false;
     for (const PlanNode& n : out->nodes) found |= n.name == name || std::count(n.fused.begin(), n.fused.end(), name);
@@ -82,7 +85,17 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   return Status::ok();
 }
 
-Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& opts, Plan* out) {
+namespace {
+
+// --tune: times the kernel variants of the finished plan (static, dynamic or searched alike).
+Status tune_kernels(const BuildOptions& opts, Plan* out) {
+  if (!opts.tune) return Status::ok();
+  ResolvedDevice target;
+  KILN_TRY(resolve_build_device(opts.device, &target));
+  return select_kernels(out, target, KernelSelectOptions{true, opts.tuning_cache, opts.report});
+}
+
+Status build_untuned_from_file(const std::string& onnx_path, const BuildOptions& opts, Plan* out) {
   if (!opts.min_shapes.empty() || !opts.max_shapes.empty())
     return build_dynamic_plan([&](ir::Graph* g) { return import_onnx_file(onnx_path, g); }, opts, out)
         .with_context("model '" + onnx_path + "'");
@@ -99,8 +112,8 @@ Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& op
   return build_plan_from_graph(g, opts, out).with_context("model '" + onnx_path + "'");
 }
 
-Status build_plan_from_bytes(const std::string& model_bytes, const std::string& base_dir,
-                             const BuildOptions& opts, Plan* out) {
+Status build_untuned_from_bytes(const std::string& model_bytes, const std::string& base_dir,
+                                const BuildOptions& opts, Plan* out) {
   if (!opts.min_shapes.empty() || !opts.max_shapes.empty())
     return build_dynamic_plan([&](ir::Graph* g) { return import_onnx_bytes(model_bytes, base_dir, g); }, opts, out);
   if (needs_precision_search(opts)) {
@@ -110,6 +123,21 @@ Status build_plan_from_bytes(const std::string& model_bytes, const std::string& 
   ir::Graph g;
   KILN_TRY(import_onnx_bytes(model_bytes, base_dir, &g));
   return build_plan_from_graph(g, opts, out);
+}
+
+}  // namespace
+
+Status build_plan_from_file(const std::string& onnx_path, const BuildOptions& opts, Plan* out) {
+  if (opts.tune) KILN_TRY(check_tuning_cache(opts.tuning_cache));
+  KILN_TRY(build_untuned_from_file(onnx_path, opts, out));
+  return tune_kernels(opts, out).with_context("model '" + onnx_path + "'");
+}
+
+Status build_plan_from_bytes(const std::string& model_bytes, const std::string& base_dir,
+                             const BuildOptions& opts, Plan* out) {
+  if (opts.tune) KILN_TRY(check_tuning_cache(opts.tuning_cache));
+  KILN_TRY(build_untuned_from_bytes(model_bytes, base_dir, opts, out));
+  return tune_kernels(opts, out);
 }
 
 Status write_plan_file(const Plan& plan, const std::string& path) {

@@ -39,8 +39,10 @@ struct BuildOptions {
   // over the calibration samples; the build raises the most sensitive layers to higher
   // precision until it holds (compiler/quant/precision_search.h). 0: no budget.
   double accuracy_budget = 0;
-  // --tune: `best` ranks precisions per layer by measured latency instead of the cost model.
+  // --tune: kernel variants are timed on the device (compiler/plan/select_kernels.h), and `best`
+  // ranks precisions per layer by measured latency instead of the cost model.
   bool tune = false;
+  std::string tuning_cache;               // --tuning-cache FILE
   std::string calib_dir;                  // --calib DIR
   // --calibrator entropy|minmax|percentile[=P]; empty: entropy when an INT8 layer is calibrated,
   // else minmax (FP8's wide range loses more to entropy's clipping than it gains).

@@ -9,6 +9,14 @@
 #define EW_IDIV(a, b) \
   ((b) == (T)0 ? (T)0 : (((T)-1 < (T)0) && (b) == (T)-1) ? (T)0 - (a) : (a) / (b))
 
+// Integer remainders (ONNX Mod): fmod=1 takes the dividend's sign (C %), fmod=0 the divisor's
+// (Python %); x % 0 gives 0 and x % -1 gives 0 without trapping (MIN % -1 raises SIGFPE too).
+#define EW_IFMOD(a, b) (((b) == (T)0 || (((T)-1 < (T)0) && (b) == (T)-1)) ? (T)0 : (a) % (b))
+#define EW_IPYMOD(a, b) \
+  ((EW_IFMOD(a, b) != (T)0 && ((EW_IFMOD(a, b) < (T)0) != ((b) < (T)0))) ? EW_IFMOD(a, b) + (b) : EW_IFMOD(a, b))
+#define EW_FPYMOD(a, b) \
+  ((fmod(a, b) != (T)0 && ((fmod(a, b) < (T)0) != ((b) < (T)0))) ? fmod(a, b) + (b) : fmod(a, b))
+
 // Exact integer power by squaring; negative exponents give 0 except for bases 1 and -1.
 long ew_ipow(long a, long b) {
   if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;

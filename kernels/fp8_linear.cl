@@ -1,7 +1,7 @@
 // FP8 linear kernel behind Fp8Conv and Fp8MatMul (operands and arithmetic:
-// runtime/backends/cpu/quantize_fp8_common.h). Needs kernels/float8.cl and kernels/qgemm_geometry.cl
-// (the batch and im2col index math) prepended. Per batch item
-// (get_group_id(2)):
+// runtime/backends/cpu/quantize_fp8_common.h). Needs kernels/float8.cl, kernels/qgemm_geometry.cl
+// (the batch and im2col index math) and kernels/epilogue_fp8.cl (the output stage) prepended.
+// Per batch item (get_group_id(2)):
 //   acc[m][n] = sum_k decode(A[m][k]) * decode(B[k][n])   in float32, k ascending,
 //   y = cast((acc * (sa[m] * sb[n]) + bias) / sy)
 // A and B tiles are decoded once into local memory as float32. Convolutions read B as the
@@ -47,39 +47,9 @@ typedef uchar b_t;
 #define DECODE_B_CODE(c) f8e5m2_to_float(c)
 #endif
 
-#if YK == 0
-typedef float y_t;
-#define ENCODE_Y(v, sat) (v)
-#elif YK == 1
-typedef uchar y_t;
-#define ENCODE_Y(v, sat) float_to_f8e4m3fn(v, sat)
-#else
-typedef uchar y_t;
-#define ENCODE_Y(v, sat) float_to_f8e5m2(v, sat)
-#endif
-
-#if EPI && RK == 0
-#define RES_T float
-#define RES_LOAD(i) res[i]
-#elif EPI && RK == 1
-#define RES_T uchar
-#define RES_LOAD(i) (f8e4m3fn_to_float(res[i]) * res_scale[0])
-#elif EPI
-#define RES_T uchar
-#define RES_LOAD(i) (f8e5m2_to_float(res[i]) * res_scale[0])
-#endif
-
-
 __kernel __attribute__((reqd_work_group_size(WG, WG, 1)))
-void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, int M, int N, int K,
-                int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo,
-                __global const float* sa, int sa_vec, __global const float* sb, int sb_vec,
-                __global const float* sy, __global const float* bias, int has_bias, int saturate
-#if EPI
-                , int act, float act_a, float act_b, int res_mode, __global const RES_T* res,
-                __global const float* res_scale
-#endif
-                ) {
+void fp8_linear(__global const a_t* A, __global const b_t* B, int M, int N, int K, int nbd, Dims bdims, Dims a_bs,
+                Dims b_bs, ConvGeo geo, F8EPI_PARAMS) {
   __local float As[TK][TS + 1];
   __local float Bs[TK][TS + 1];
   const int tx = get_local_id(0), ty = get_local_id(1);
@@ -147,32 +117,12 @@ void fp8_linear(__global const a_t* A, __global const b_t* B, __global y_t* Y, i
     barrier(CLK_LOCAL_MEM_FENCE);
   }
 
-  const float y_scale = sy[0];
   for (int i = 0; i < RT; ++i) {
     const int m = m0 + ty + i * WG;
     if (m >= M) continue;
-    const int row = row_base + m;
-    const float s_row = sa[sa_vec ? row : 0];
     for (int j = 0; j < RT; ++j) {
       const int n = n0 + tx + j * WG;
-      if (n >= N) continue;
-      const float mult = s_row * sb[sb_vec ? n : 0];
-#if BIAS_ROW
-      const float add = has_bias ? bias[row] : 0.f;
-#else
-      const float add = has_bias ? bias[n] : 0.f;
-#endif
-#if EPI
-      const int ci = c_off + m * N + n;
-      float v = acc[i][j] * mult + add;
-      if (res_mode == 1) v += RES_LOAD(ci);
-      v = kiln_act(act, v, act_a, act_b);
-      if (res_mode == 2) v += RES_LOAD(ci);
-      v /= y_scale;
-#else
-      const float v = (acc[i][j] * mult + add) / y_scale;
-#endif
-      Y[c_off + m * N + n] = ENCODE_Y(v, saturate);
+      if (n < N) fp8_store(acc[i][j], row_base + m, n, c_off + m * N + n, F8EPI_ARGS);
     }
   }
 }

@@ -3,25 +3,7 @@
 // (small and medium matrices, grouped convolutions), plus the epilogue kernel run after a
 // CLBlast GEMM.
 
-// kiln_act (the fused activation) comes from kernels/linear_activation.cl.
-
-// Epilogue arguments, in this order, for both kernels below:
-//   beta, bias, bias_off, bias_rs, bias_cs, bias_bstride, bias_bmod,
-//   res, res_off, res_mode, act, act_a, act_b
-// has_bias = 0 / res_mode = 0 disable the bias / residual (their buffers are then dummies).
-#define KILN_EPILOGUE_PARAMS                                                                 \
-  float beta, int has_bias, __global const store_t* bias, int bias_off, int bias_rs, int bias_cs, \
-      int bias_bstride, int bias_bmod, __global const store_t* res, int res_off, int res_mode,   \
-      int act, float act_a, float act_b
-
-inline float kiln_epilogue(float v, int batch, int i, int j, long cidx, KILN_EPILOGUE_PARAMS) {
-  if (has_bias)
-    v += beta * LOADF(bias, bias_off + (batch % bias_bmod) * bias_bstride + i * bias_rs + j * bias_cs);
-  if (res_mode == 1) v += LOADF(res, res_off + cidx);
-  v = kiln_act(act, v, act_a, act_b);
-  if (res_mode == 2) v += LOADF(res, res_off + cidx);
-  return v;
-}
+// KILN_EPILOGUE_PARAMS and kiln_epilogue come from kernels/epilogue_float.cl.
 
 #define TS 64
 #define TK 16

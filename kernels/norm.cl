@@ -1,5 +1,5 @@
 // BatchNormalization (inference) and the row normalizations (float or half storage:
-// kernels/float_storage.cl) behind InstanceNormalization and
+// kernels/float_storage.cl) behind InstanceNormalization, GroupNormalization and
 // LayerNormalization.
 
 // One work-item per element. Parameters hold one value per channel (pidx_mod == C, inner
@@ -16,16 +16,18 @@ __kernel void batchnorm(__global const store_t* x, __global store_t* y, __global
 // Row normalization: each of `rows` contiguous rows of n values gets mean/variance (two-pass:
 // mean first, then the mean of squared deviations, which stays accurate for rows with a large
 // offset), then y = (x - mean) * inv_std * W + B. The W/B index of element j of row `row` is
-// (row % mod) * a + j * b: InstanceNormalization uses (C, 1, 0), LayerNormalization (1, 0, 1)
-// or (1, 0, 0) for a single value.
+// (row % mod) * a + (j / j_div) * b: InstanceNormalization uses (C, 1, 0), LayerNormalization
+// (1, 0, 1) or (1, 0, 0) for a single value, GroupNormalization (G, C/G, 1) with j_div = the
+// positions per channel, or (G, 1, 0) for per-group parameters.
 typedef struct {
-  int w_mod, w_a, w_b, b_mod, b_a, b_b, has_b, want_mean, want_inv;
+  int w_mod, w_a, w_b, b_mod, b_a, b_b, has_b, want_mean, want_inv, j_div;
 } NormParams;
 
 void norm_write(__global const store_t* x, __global store_t* y, int xr, int row, int j, float mean, float inv,
                 __global const store_t* w, __global const store_t* b, NormParams p) {
-  float v = (LOADF(x, xr + j) - mean) * inv * LOADF(w, (row % p.w_mod) * p.w_a + j * p.w_b);
-  if (p.has_b) v += LOADF(b, (row % p.b_mod) * p.b_a + j * p.b_b);
+  const int jp = j / p.j_div;
+  float v = (LOADF(x, xr + j) - mean) * inv * LOADF(w, (row % p.w_mod) * p.w_a + jp * p.w_b);
+  if (p.has_b) v += LOADF(b, (row % p.b_mod) * p.b_a + jp * p.b_b);
   STOREF(y, xr + j, v);
 }
 

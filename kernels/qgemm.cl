@@ -12,6 +12,7 @@
 //                 quantize_common.h): r = (acc + bias) * sa * sb, residual and activation
 //                 (kiln_act, from kernels/linear_activation.cl prepended by the host) in float,
 //                 then requantized (q = clamp(rint(r / sy) + yzp)) or stored as float.
+// The output stage is kernels/epilogue_qgemm.cl (prepended by the host).
 // A work-group of 16x16 items computes a 64x64 tile, 4x4 outputs per item (rows ty + 16i,
 // columns tx + 16j, so local reads are conflict-free and global writes coalesce); K steps by 16.
 #pragma OPENCL FP_CONTRACT OFF
@@ -23,18 +24,8 @@
 
 
 __kernel __attribute__((reqd_work_group_size(WG, WG, 1)))
-void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
-           __global const TA* za, int za_mode, __global const TB* zb, int zb_mode,
-           int M, int N, int K, int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo,
-           __global const float* sa, int sa_vec, __global const float* sb, int sb_vec,
-           __global const float* sy, __global const char* yzp_raw, __global const int* bias, int has_bias
-#if EPI
-           , int bias_cols, int act, float act_a, float act_b, int res_mode, __global const RES_T* res,
-           __global const float* res_scale_p, __global const RES_T* res_zp_p
-#endif
-           ) {
-  // The output zero point has the quantized type even where the output is float (OUT_FLOAT).
-  __global const YZP_T* yzp = (__global const YZP_T*)yzp_raw;
+void qgemm(__global const TA* A, __global const TB* B, __global const TA* za, int za_mode, __global const TB* zb,
+           int zb_mode, int M, int N, int K, int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo, QEPI_PARAMS) {
   __local int As[TK][TS + 1];
   __local int Bs[TK][TS + 1];
   const int tx = get_local_id(0), ty = get_local_id(1);
@@ -101,39 +92,9 @@ void qgemm(__global const TA* A, __global const TB* B, __global OUT_T* Cout,
   for (int i = 0; i < RT; ++i) {
     const int m = m0 + ty + i * WG;
     if (m >= M) continue;
-#if REQUANT
-    const int row = row_base + m;
-    const float sa_row = sa[sa_vec ? row : 0];
-#if !EPI
-    const int bias_row = has_bias ? bias[row] : 0;
-#endif
-#endif
     for (int j = 0; j < RT; ++j) {
       const int n = n0 + tx + j * WG;
-      if (n >= N) continue;
-#if REQUANT && EPI
-#if RES_Q
-      const float res_scale = res_scale_p[0], res_zp = (float)res_zp_p[0];
-#else
-      const float res_scale = 1.0f, res_zp = 0.0f;
-#endif
-      const int ci = c_off + m * N + n;
-      float r = (float)(acc[i][j] + (has_bias ? bias[bias_cols ? n : row] : 0)) * (sa_row * sb[sb_vec ? n : 0]);
-      if (res_mode == 1) r += ((float)res[ci] - res_zp) * res_scale;
-      r = kiln_act(act, r, act_a, act_b);
-      if (res_mode == 2) r += ((float)res[ci] - res_zp) * res_scale;
-#if OUT_FLOAT
-      Cout[ci] = r;
-#else
-      Cout[ci] = (OUT_T)fmin(fmax(rint(r / sy[0]) + (float)yzp[0], (float)QLO), (float)QHI);
-#endif
-#elif REQUANT
-      const float mult = (sa_row * sb[sb_vec ? n : 0]) / sy[0];
-      const float q = fmin(fmax(rint((float)(acc[i][j] + bias_row) * mult) + (float)yzp[0], (float)QLO), (float)QHI);
-      Cout[c_off + m * N + n] = (OUT_T)q;
-#else
-      Cout[c_off + m * N + n] = acc[i][j];
-#endif
+      if (n < N) qgemm_store(acc[i][j], row_base + m, n, c_off + m * N + n, QEPI_ARGS);
     }
   }
 }

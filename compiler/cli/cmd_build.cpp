@@ -49,8 +49,12 @@ static const char* kBuildHelp =
     "                           the --calib samples: the most sensitive layers move to fp32 (with\n"
     "                           best: towards fp32 through slower candidates) until it holds;\n"
     "                           prints which layers moved and why\n"
-    "  --tune                   with best: rank precisions by latency measured on the device (the\n"
-    "                           fastest of 15 runs per candidate plan)\n"
+    "  --tune                   time the kernel variants of every distinct layer on the device\n"
+    "                           (tensor-core tiles, portable kernels) and keep the fastest; with\n"
+    "                           best, also rank precisions by measured latency (the fastest of 15\n"
+    "                           runs per candidate plan). Without it a cost estimate picks\n"
+    "  --tuning-cache FILE      with --tune: timings reused from FILE when present and written\n"
+    "                           back (keyed by device, driver, layer and variant)\n"
     "  --calib DIR              calibration samples: one .npz per sample with an array per model\n"
     "                           input (a single-input model also takes .npy files)\n"
     "  --calibrator C           entropy | minmax | percentile[=99.99]; default entropy, or minmax\n"
@@ -71,7 +75,7 @@ int cmd_build(int argc, char** argv) {
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
-                           {"--tune", "", false}, {"--smooth-quant", "", true, false, true}, {"--help", "-h", false}},
+                           {"--tune", "", false}, {"--tuning-cache", ""}, {"--smooth-quant", "", true, false, true}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -99,7 +103,8 @@ int cmd_build(int argc, char** argv) {
       return fail("build", "--accuracy-budget needs a positive number (a relative L2 error such as 0.02), got '" + x + "'");
   }
   opts.tune = args.has("--tune");
-  if (opts.tune && opts.precision != "best") return fail("build", "--tune needs --precision best");
+  opts.tuning_cache = args.get("--tuning-cache");
+  if (!opts.tuning_cache.empty() && !opts.tune) return fail("build", "--tuning-cache needs --tune");
   opts.calib_dir = args.get("--calib");
   opts.calibrator = args.get("--calibrator", "");
   opts.calib_cache = args.get("--calib-cache");

@@ -596,9 +596,9 @@ Status infer_scan(InferContext& c) {
 void register_control_flow_schemas(SchemaRegistry& r) {
   // Not foldable: the kernels need the subgraph runner, which constant folding does not have
   // (an If on a constant condition is inlined instead).
-  r.add({"If", {1, 11, 13, 16, 19, 21, 23, 24}, infer_if, false, false, true});
-  r.add({"Loop", {1, 11, 13, 16, 19, 21, 23, 24}, infer_loop, false, false, true});
-  r.add({"Scan", {8, 9, 11, 16, 19, 21, 23, 24}, infer_scan, false, false, true});
+  r.add({"If", {1, 11, 13, 16, 19, 21, 23, 24}, infer_if, false}).takes_subgraphs();
+  r.add({"Loop", {1, 11, 13, 16, 19, 21, 23, 24}, infer_loop, false}).takes_subgraphs();
+  r.add({"Scan", {8, 9, 11, 16, 19, 21, 23, 24}, infer_scan, false}).takes_subgraphs();
 }
 
 }  // namespace kiln

@@ -149,12 +149,12 @@ Status infer_dropout(InferContext& c) {
 }  // namespace
 
 void register_copy_schemas(SchemaRegistry& r) {
-  r.add({"Reshape", {1, 5, 13, 14, 19, 21, 23, 24}, infer_reshape});
-  r.add({"Flatten", {1, 9, 11, 13, 21, 23, 24}, infer_flatten});
-  r.add({"Squeeze", {1, 11, 13, 21, 23, 24}, infer_squeeze});
-  r.add({"Unsqueeze", {1, 11, 13, 21, 23, 24}, infer_unsqueeze});
-  r.add({"Identity", {1, 13, 14, 16, 19, 21, 23, 24}, infer_identity});
-  r.add({"Dropout", {1, 6, 7, 10, 12, 13, 22}, infer_dropout});
+  r.add({"Reshape", {1, 5, 13, 14, 19, 21, 23, 24}, infer_reshape}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"Flatten", {1, 9, 11, 13, 21, 23, 24}, infer_flatten}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"Squeeze", {1, 11, 13, 21, 23, 24}, infer_squeeze}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"Unsqueeze", {1, 11, 13, 21, 23, 24}, infer_unsqueeze}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"Identity", {1, 13, 14, 16, 19, 21, 23, 24}, infer_identity}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"Dropout", {1, 6, 7, 10, 12, 13, 22}, infer_dropout}).fp16(Fp16::kMove);
 }
 
 }  // namespace kiln

@@ -1,5 +1,5 @@
-// Elementwise ONNX ops: arithmetic, activations, comparisons, Where, Cast/CastLike, Not,
-// Clip, Min/Max/Sum/Mean, and Floor/Ceil/Round/Sign/IsNaN/And/Or/Xor. Each lowers to the runtime op "Elementwise" holding a small program
+// Elementwise ONNX ops: arithmetic (and Mod), activations (and Gelu), comparisons, Where,
+// Cast/CastLike, Not, Clip, Min/Max/Sum/Mean, and Floor/Ceil/Round/Sign/IsNaN/And/Or/Xor. Each lowers to the runtime op "Elementwise" holding a small program
 // (runtime/ops/elementwise_program.h): the infer function validates the node, computes the
 // broadcast output shape and writes the program into the node's attributes next to the ONNX
 // ones (op_type and the ONNX attributes stay, so later passes can still match "Relu" etc.).
@@ -176,6 +176,35 @@ Status infer_pow(InferContext& c) {
   return finish(c, p, out);
 }
 
+// Mod: fmod=0 (the default) is Python's % (the divisor's sign) and is defined on integers only;
+// fmod=1 is C's fmod (the dividend's sign).
+Status infer_mod(InferContext& c) {
+  KILN_TRY(c.require_inputs(2, 2));
+  KILN_TRY(c.require_dtype(0, kNumeric));
+  KILN_TRY(require_same_dtype(c));
+  const int64_t fmod = c.attrs().get_int("fmod", 0);
+  if (fmod != 0 && fmod != 1) return c.fail("fmod must be 0 or 1, got " + std::to_string(fmod));
+  if (fmod == 0 && dtype_is_float(c.input_dtype(0)))
+    return c.fail("fmod=0 is defined for integer inputs only; " + dtype_name(c.input_dtype(0)) +
+                  " inputs need fmod=1");
+  Shape out;
+  KILN_TRY(broadcast_all(c, &out));
+  ew::Program p = start(c);
+  p.emit(fmod ? Op::Fmod : Op::Mod, c.input_dtype(0), 0, 1);
+  return finish(c, p, out);
+}
+
+Status infer_gelu(InferContext& c) {
+  KILN_TRY(c.require_inputs(1, 1));
+  KILN_TRY(c.require_dtype(0, kFloats));
+  const std::string approx = c.attrs().get_string("approximate", "none");
+  if (approx != "none" && approx != "tanh")
+    return c.fail("approximate must be \"none\" or \"tanh\", got \"" + approx + "\"");
+  ew::Program p = start(c);
+  p.emit(approx == "tanh" ? Op::GeluTanh : Op::Gelu, c.input_dtype(0), 0);
+  return finish(c, p, c.input_shape(0));
+}
+
 Status infer_prelu(InferContext& c) {
   KILN_TRY(c.require_inputs(2, 2));
   KILN_TRY(c.require_dtype(0, kSigned));
@@ -345,34 +374,39 @@ Status infer_cast(InferContext& c) {
 
 }  // namespace
 
+// fp16(kReinfer): the float16 program computes the same float math rounded to half. Pow goes
+// through float64, comparisons and Cast change meaning with the input's precision: they stay
+// float32.
 void register_elementwise_schemas(SchemaRegistry& r) {
-  r.add({"Add", {1, 6, 7, 13, 14}, infer_arith<Op::Add>});
-  r.add({"Sub", {1, 6, 7, 13, 14}, infer_arith<Op::Sub>});
-  r.add({"Mul", {1, 6, 7, 13, 14}, infer_arith<Op::Mul>});
-  r.add({"Div", {1, 6, 7, 13, 14}, infer_arith<Op::Div>});
+  r.add({"Add", {1, 6, 7, 13, 14}, infer_arith<Op::Add>}).fp16(Fp16::kReinfer);
+  r.add({"Sub", {1, 6, 7, 13, 14}, infer_arith<Op::Sub>}).fp16(Fp16::kReinfer);
+  r.add({"Mul", {1, 6, 7, 13, 14}, infer_arith<Op::Mul>}).fp16(Fp16::kReinfer);
+  r.add({"Div", {1, 6, 7, 13, 14}, infer_arith<Op::Div>}).fp16(Fp16::kReinfer);
   r.add({"Pow", {1, 7, 12, 13, 15}, infer_pow});
-  r.add({"Sqrt", {1, 6, 13}, infer_unary_float<Op::Sqrt>});
-  r.add({"Exp", {1, 6, 13}, infer_unary_float<Op::Exp>});
-  r.add({"Log", {1, 6, 13}, infer_unary_float<Op::Log>});
-  r.add({"Neg", {1, 6, 13}, infer_unary_signed<Op::Neg>});
-  r.add({"Abs", {1, 6, 13}, infer_unary_signed<Op::Abs>});
-  r.add({"Reciprocal", {1, 6, 13}, infer_unary_float<Op::Reciprocal>});
-  r.add({"Erf", {9, 13}, infer_unary_float<Op::Erf>});
-  r.add({"Relu", {1, 6, 13, 14}, infer_unary_signed<Op::Relu>});
-  r.add({"LeakyRelu", {1, 6, 16}, infer_unary_float<Op::LeakyRelu>});
-  r.add({"PRelu", {1, 6, 7, 9, 16}, infer_prelu});
-  r.add({"Elu", {1, 6, 22}, infer_unary_float<Op::Elu>});
-  r.add({"Selu", {1, 6, 22}, infer_unary_float<Op::Selu>});
-  r.add({"Sigmoid", {1, 6, 13}, infer_unary_float<Op::Sigmoid>});
-  r.add({"HardSigmoid", {1, 6, 22}, infer_unary_float<Op::HardSigmoid>});
-  r.add({"HardSwish", {14, 22}, infer_unary_float<Op::HardSwish>});
-  r.add({"Tanh", {1, 6, 13}, infer_unary_float<Op::Tanh>});
-  r.add({"Softplus", {1, 22}, infer_unary_float<Op::Softplus>});
-  r.add({"Clip", {1, 6, 11, 12, 13}, infer_clip});
-  r.add({"Min", {1, 6, 8, 12, 13}, infer_variadic<Op::Min>});
-  r.add({"Max", {1, 6, 8, 12, 13}, infer_variadic<Op::Max>});
-  r.add({"Sum", {1, 6, 8, 13}, infer_variadic<Op::Add>});
-  r.add({"Where", {9, 16}, infer_where});
+  r.add({"Mod", {10, 13}, infer_mod}).fp16(Fp16::kReinfer);
+  r.add({"Gelu", {20}, infer_gelu}).fp16(Fp16::kReinfer);
+  r.add({"Sqrt", {1, 6, 13}, infer_unary_float<Op::Sqrt>}).fp16(Fp16::kReinfer);
+  r.add({"Exp", {1, 6, 13}, infer_unary_float<Op::Exp>}).fp16(Fp16::kReinfer);
+  r.add({"Log", {1, 6, 13}, infer_unary_float<Op::Log>}).fp16(Fp16::kReinfer);
+  r.add({"Neg", {1, 6, 13}, infer_unary_signed<Op::Neg>}).fp16(Fp16::kReinfer);
+  r.add({"Abs", {1, 6, 13}, infer_unary_signed<Op::Abs>}).fp16(Fp16::kReinfer);
+  r.add({"Reciprocal", {1, 6, 13}, infer_unary_float<Op::Reciprocal>}).fp16(Fp16::kReinfer);
+  r.add({"Erf", {9, 13}, infer_unary_float<Op::Erf>}).fp16(Fp16::kReinfer);
+  r.add({"Relu", {1, 6, 13, 14}, infer_unary_signed<Op::Relu>}).fp16(Fp16::kReinfer);
+  r.add({"LeakyRelu", {1, 6, 16}, infer_unary_float<Op::LeakyRelu>}).fp16(Fp16::kReinfer);
+  r.add({"PRelu", {1, 6, 7, 9, 16}, infer_prelu}).fp16(Fp16::kReinfer);
+  r.add({"Elu", {1, 6, 22}, infer_unary_float<Op::Elu>}).fp16(Fp16::kReinfer);
+  r.add({"Selu", {1, 6, 22}, infer_unary_float<Op::Selu>}).fp16(Fp16::kReinfer);
+  r.add({"Sigmoid", {1, 6, 13}, infer_unary_float<Op::Sigmoid>}).fp16(Fp16::kReinfer);
+  r.add({"HardSigmoid", {1, 6, 22}, infer_unary_float<Op::HardSigmoid>}).fp16(Fp16::kReinfer);
+  r.add({"HardSwish", {14, 22}, infer_unary_float<Op::HardSwish>}).fp16(Fp16::kReinfer);
+  r.add({"Tanh", {1, 6, 13}, infer_unary_float<Op::Tanh>}).fp16(Fp16::kReinfer);
+  r.add({"Softplus", {1, 22}, infer_unary_float<Op::Softplus>}).fp16(Fp16::kReinfer);
+  r.add({"Clip", {1, 6, 11, 12, 13}, infer_clip}).fp16(Fp16::kReinfer);
+  r.add({"Min", {1, 6, 8, 12, 13}, infer_variadic<Op::Min>}).fp16(Fp16::kReinfer);
+  r.add({"Max", {1, 6, 8, 12, 13}, infer_variadic<Op::Max>}).fp16(Fp16::kReinfer);
+  r.add({"Sum", {1, 6, 8, 13}, infer_variadic<Op::Add>}).fp16(Fp16::kReinfer);
+  r.add({"Where", {9, 16}, infer_where}).fp16(Fp16::kReinfer);
   r.add({"Equal", {1, 7, 11, 13, 19}, infer_compare<Op::Equal>});
   r.add({"Less", {1, 7, 9, 13}, infer_compare<Op::Less>});
   r.add({"Greater", {1, 7, 9, 13}, infer_compare<Op::Greater>});
@@ -387,7 +421,7 @@ void register_elementwise_schemas(SchemaRegistry& r) {
   r.add({"Round", {11, 22}, infer_unary_float<Op::Round>});
   r.add({"Sign", {9, 13}, infer_unary_signed<Op::Sign>});
   r.add({"IsNaN", {9, 13, 20}, infer_isnan});
-  r.add({"Mean", {1, 6, 8, 13}, infer_variadic<Op::Add, true>});
+  r.add({"Mean", {1, 6, 8, 13}, infer_variadic<Op::Add, true>}).fp16(Fp16::kReinfer);
   r.add({"And", {1, 7}, infer_logical<Op::And>});
   r.add({"Or", {1, 7}, infer_logical<Op::Or>});
   r.add({"Xor", {1, 7}, infer_logical<Op::Xor>});

@@ -265,10 +265,10 @@ Status infer_matmul(InferContext& c) {
 }  // namespace
 
 void register_linear_schemas(SchemaRegistry& r) {
-  r.add({"Conv", {1, 11, 22}, infer_conv});
-  r.add({"ConvTranspose", {1, 11, 22}, infer_conv_transpose});
-  r.add({"Gemm", {1, 6, 7, 9, 11, 13}, infer_gemm});
-  r.add({"MatMul", {1, 9, 13}, infer_matmul});
+  r.add({"Conv", {1, 11, 22}, infer_conv}).fp16(Fp16::kCompute);
+  r.add({"ConvTranspose", {1, 11, 22}, infer_conv_transpose}).fp16(Fp16::kCompute);
+  r.add({"Gemm", {1, 6, 7, 9, 11, 13}, infer_gemm}).fp16(Fp16::kCompute);
+  r.add({"MatMul", {1, 9, 13}, infer_matmul}).fp16(Fp16::kCompute);
 }
 
 }  // namespace kiln

@@ -426,15 +426,16 @@ Status infer_pad(InferContext& c) {
 }  // namespace
 
 void register_movement_schemas(SchemaRegistry& r) {
-  r.add({"Transpose", {1, 13, 21, 23, 24}, infer_transpose});
-  r.add({"Concat", {1, 4, 11, 13}, infer_concat});
-  r.add({"Split", {1, 2, 11, 13, 18}, infer_split});
-  r.add({"Slice", {1, 10, 11, 13}, infer_slice});
-  r.add({"Gather", {1, 11, 13}, infer_gather});
-  r.add({"Expand", {8, 13}, infer_expand});
-  r.add({"Tile", {1, 6, 13}, infer_tile});
-  r.add({"Pad", {1, 2, 11, 13, 18, 19, 21, 23, 24}, infer_pad});
-  r.add({"Resize", {10, 11, 13, 18, 19}, infer_resize});
+  r.add({"Transpose", {1, 13, 21, 23, 24}, infer_transpose}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"Concat", {1, 4, 11, 13}, infer_concat}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"Split", {1, 2, 11, 13, 18}, infer_split}).fp16(Fp16::kMove);
+  r.add({"Slice", {1, 10, 11, 13}, infer_slice}).fp16(Fp16::kMove).commutes_with_quantize();
+  r.add({"Gather", {1, 11, 13}, infer_gather}).fp16(Fp16::kMove);
+  r.add({"Expand", {8, 13}, infer_expand}).fp16(Fp16::kMove);
+  r.add({"Tile", {1, 6, 13}, infer_tile}).fp16(Fp16::kMove);
+  r.add({"Pad", {1, 2, 11, 13, 18, 19, 21, 23, 24}, infer_pad}).fp16(Fp16::kMove);
+  r.add({"Resize", {10, 11, 13, 18, 19}, infer_resize}).fp16(Fp16::kCompute, 1);
+  r.add({"Upsample", {1, 7, 9, 10}, infer_upsample}).fp16(Fp16::kCompute, 1);
   r.add({"Constant", {1, 9, 11, 12, 13, 19, 21, 23, 24}, infer_constant});
   r.add({"ConstantOfShape", {9, 20, 21, 23, 24}, infer_constant_of_shape});
   r.add({"Shape", {1, 13, 15, 19, 21, 23, 24}, infer_shape});

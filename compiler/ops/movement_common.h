@@ -22,6 +22,7 @@ void store_double(HostTensor& t, int64_t i, double v);
 
 // Shape rules registered by register_movement_schemas, defined in their own files.
 Status infer_resize(InferContext& c);
+Status infer_upsample(InferContext& c);
 Status infer_constant(InferContext& c);
 Status infer_constant_of_shape(InferContext& c);
 Status infer_shape(InferContext& c);

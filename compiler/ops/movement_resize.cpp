@@ -1,4 +1,4 @@
-// Resize (opsets 10..19): computes the output shape and, once per model, the per-axis tap
+// Resize (opsets 10..19) and Upsample (its predecessor): computes the output shape and, once per model, the per-axis tap
 // tables the runtime interpolates with (runtime/backends/cpu/movement_resize.h). Every mode's
 // coordinate mapping and coefficients follow the ONNX reference (onnx/reference/ops/
 // op_resize.py) in double precision: nearest (4 rounding modes), linear and cubic (N-d,
@@ -172,10 +172,50 @@ Status read_string(const InferContext& c, const char* name, const std::string& d
   return c.fail(std::string("attribute ") + name + " has unknown value '" + *out + "'");
 }
 
+// Resize as its version `v` defines it (Upsample borrows version 10's rules).
+Status infer_resize_as(InferContext& c, int v);
+
 }  // namespace
 
-Status infer_resize(InferContext& c) {
+Status infer_resize(InferContext& c) { return infer_resize_as(c, c.version()); }
+
+// Upsample (deprecated at opset 10) is Resize-10 with the scales as an attribute (version 7;
+// version 1: height_scale and width_scale of a 4-D input, mode "bilinear" for linear) or an
+// input (version 9): asymmetric coordinates, nearest or linear. It becomes a Resize node.
+Status infer_upsample(InferContext& c) {
   const int v = c.version();
+  if (v >= 10) return c.fail("Upsample is deprecated from opset 10 (Resize replaces it)");
+  KILN_TRY(c.require_inputs(v >= 9 ? 2 : 1, v >= 9 ? 2 : 1));
+  std::string mode = c.attrs().get_string("mode", "nearest");
+  if (v < 7 && mode == "bilinear") mode = "linear";
+  if (mode != "nearest" && mode != "linear") return c.fail("attribute mode has unknown value '" + mode + "'");
+  if (v < 9) {
+    std::vector<float> scales;
+    if (v >= 7) {
+      if (!c.attrs().has("scales")) return c.fail("attribute scales is required");
+      scales = c.attrs().get_floats("scales");
+    } else {
+      if (c.input_shape(0).size() != 4) return c.fail("input must be 4-D (N x C x H x W), got " + shape_str(c.input_shape(0)));
+      scales = {1.f, 1.f, c.attrs().get_float("height_scale", 0.f), c.attrs().get_float("width_scale", 0.f)};
+    }
+    if (scales.size() != c.input_shape(0).size())
+      return c.fail("scales has " + std::to_string(scales.size()) + " entries for rank " + std::to_string(c.input_shape(0).size()));
+    for (float s : scales)
+      if (!(s >= 1.f)) return c.fail("scales must be >= 1, got " + std::to_string(s));
+    auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{static_cast<int64_t>(scales.size())});
+    std::copy(scales.begin(), scales.end(), t->as<float>());
+    c.node().inputs.push_back(add_constant_value(c, "upsample_scales", t));
+  }
+  Attributes a;
+  a.set("mode", mode);
+  c.mutable_attrs() = a;
+  c.set_runtime_op("Resize");
+  return infer_resize_as(c, 10);
+}
+
+namespace {
+
+Status infer_resize_as(InferContext& c, int v) {
   ResizeOptions o;
   KILN_TRY(read_string(c, "mode", "nearest", {"nearest", "linear", "cubic"}, &o.mode));
   if (v < 11) {
@@ -313,5 +353,7 @@ Status infer_resize(InferContext& c) {
   c.mutable_attrs() = a;
   return Status::ok();
 }
+
+}  // namespace
 
 }  // namespace kiln

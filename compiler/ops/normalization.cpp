@@ -1,4 +1,5 @@
-// Softmax, LogSoftmax, BatchNormalization, InstanceNormalization, LayerNormalization, and the
+// Softmax, LogSoftmax, BatchNormalization, InstanceNormalization, GroupNormalization,
+// LayerNormalization, and the
 // registration of the whole family (reductions: normalization_reduce.cpp, pooling:
 // normalization_pool.cpp).
 //
@@ -8,6 +9,7 @@
 //   BatchNormalization        inputs X, scale, B, mean, var; attrs epsilon. Parameters hold
 //                             either C values (spatial) or C*D1*..*Dn (pre-9 spatial=0)
 //   InstanceNormalization     inputs X, scale, B; attrs epsilon
+//   GroupNormalization        inputs X, scale, bias; attrs num_groups, epsilon, group_params
 //   LayerNormalization        inputs X, Scale[, B]; attrs axis (>= 0), epsilon, output_mask
 //                             (bit i: ONNX output i is produced; the plan lists only those)
 #include "compiler/ops/normalization_internal.h"
@@ -91,6 +93,41 @@ Status infer_instancenorm(InferContext& c) {
   return Status::ok();
 }
 
+// GroupNormalization: X [N, C, ...] in num_groups groups of C/num_groups channels, each group
+// of each sample normalized over its channels and positions, then scaled and shifted per
+// channel (version 21) or per group (version 18, which ONNX deprecated for that). Runtime attrs:
+// num_groups, epsilon, group_params (1: scale and bias hold one value per group).
+Status infer_groupnorm(InferContext& c) {
+  KILN_TRY(c.require_inputs(3, 3));
+  for (size_t i = 0; i < 3; ++i) KILN_TRY(c.require_dtype(i, {DType::kFloat32}));
+  const Shape& x = c.input_shape(0);
+  if (x.size() < 2) return c.fail("input must have rank >= 2 (N x C x ...), got " + shape_str(x));
+  if (!c.attrs().has("num_groups")) return c.fail("attribute num_groups is required");
+  const int64_t groups = c.attrs().get_int("num_groups", 0);
+  if (groups <= 0 || x[1] % groups != 0)
+    return c.fail("num_groups " + std::to_string(groups) + " must be positive and divide the " + std::to_string(x[1]) +
+                  " channels");
+  // stash_type names the precision of the statistics; kiln's are float32 or wider whatever it
+  // asks (float16/bfloat16 statistics would only be less exact).
+  const int64_t stash = c.attrs().get_int("stash_type", 1);
+  const auto st = static_cast<DType>(stash);
+  if (st != DType::kFloat32 && st != DType::kFloat16 && st != DType::kBFloat16 && st != DType::kFloat64)
+    return c.fail("stash_type " + std::to_string(stash) + " is not a floating-point type");
+  const bool per_group = c.version() < 21;
+  const int64_t want = per_group ? groups : x[1];
+  for (size_t i = 1; i < 3; ++i)
+    if (c.input_shape(i).size() != 1 || c.input_shape(i)[0] != want)
+      return c.fail(std::string(i == 1 ? "scale" : "bias") + " has shape " + shape_str(c.input_shape(i)) + ", expected [" +
+                    std::to_string(want) + "] (one per " + (per_group ? "group" : "channel") + ")");
+  Attributes a;
+  a.set("num_groups", groups);
+  a.set("epsilon", c.attrs().get_float("epsilon", 1e-5f));
+  a.set("group_params", int64_t{per_group ? 1 : 0});
+  c.mutable_attrs() = a;
+  c.set_output(0, DType::kFloat32, x);
+  return Status::ok();
+}
+
 // Scale and B must map onto the normalized block X.shape[axis:] as a whole (same element
 // count after dropping leading 1s) or be a single value; general broadcasting inside the
 // block is not implemented.
@@ -146,19 +183,22 @@ Status infer_layernorm(InferContext& c) {
 
 void register_normalization_schemas(SchemaRegistry& r) {
   using namespace norm_schema;
-  r.add({"Softmax", {1, 11, 13}, infer_softmax});
-  r.add({"LogSoftmax", {1, 11, 13}, infer_softmax});
-  r.add({"BatchNormalization", {1, 6, 7, 9, 14, 15}, infer_batchnorm});
-  r.add({"InstanceNormalization", {1, 6, 22}, infer_instancenorm});
-  r.add({"LayerNormalization", {17}, infer_layernorm});
-  r.add({"ReduceMean", {1, 11, 13, 18}, infer_reduce});
-  r.add({"ReduceSum", {1, 11, 13}, infer_reduce});
-  r.add({"ReduceMax", {1, 11, 12, 13, 18, 20}, infer_reduce});
-  r.add({"ReduceMin", {1, 11, 12, 13, 18, 20}, infer_reduce});
-  r.add({"MaxPool", {1, 8, 10, 11, 12, 22}, infer_max_pool});
-  r.add({"AveragePool", {1, 7, 10, 11, 19, 22}, infer_average_pool});
-  r.add({"GlobalAveragePool", {1, 22}, infer_global_pool});
-  r.add({"GlobalMaxPool", {1, 22}, infer_global_pool});
+  r.add({"Softmax", {1, 11, 13}, infer_softmax}).fp16(Fp16::kCompute);
+  r.add({"LogSoftmax", {1, 11, 13}, infer_softmax}).fp16(Fp16::kCompute);
+  r.add({"BatchNormalization", {1, 6, 7, 9, 14, 15}, infer_batchnorm}).fp16(Fp16::kCompute);
+  r.add({"InstanceNormalization", {1, 6, 22}, infer_instancenorm}).fp16(Fp16::kCompute);
+  r.add({"LayerNormalization", {17}, infer_layernorm}).fp16(Fp16::kCompute);
+  r.add({"GroupNormalization", {18, 21}, infer_groupnorm}).fp16(Fp16::kCompute);
+  r.add({"ReduceMean", {1, 11, 13, 18}, infer_reduce}).fp16(Fp16::kCompute);
+  r.add({"ReduceSum", {1, 11, 13}, infer_reduce}).fp16(Fp16::kCompute);
+  r.add({"ReduceMax", {1, 11, 12, 13, 18, 20}, infer_reduce}).fp16(Fp16::kCompute);
+  r.add({"ReduceMin", {1, 11, 12, 13, 18, 20}, infer_reduce}).fp16(Fp16::kCompute);
+  for (const char* op : {"ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"})
+    r.add({op, {1, 11, 13, 18}, infer_reduce}).fp16(Fp16::kCompute);
+  r.add({"MaxPool", {1, 8, 10, 11, 12, 22}, infer_max_pool}).fp16(Fp16::kCompute).commutes_with_quantize();
+  r.add({"AveragePool", {1, 7, 10, 11, 19, 22}, infer_average_pool}).fp16(Fp16::kCompute);
+  r.add({"GlobalAveragePool", {1, 22}, infer_global_pool}).fp16(Fp16::kCompute);
+  r.add({"GlobalMaxPool", {1, 22}, infer_global_pool}).fp16(Fp16::kCompute);
 }
 
 }  // namespace kiln

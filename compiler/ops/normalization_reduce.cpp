@@ -1,9 +1,11 @@
-// ReduceMean/ReduceSum/ReduceMax/ReduceMin and GlobalAveragePool/GlobalMaxPool.
+// ReduceMean/Sum/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp and GlobalAveragePool/
+// GlobalMaxPool.
 //
-// Runtime form: op ReduceMean/ReduceSum/ReduceMax/ReduceMin, one input, attrs axes (sorted,
-// unique, >= 0, never empty) and keepdims. Every version's spelling (axes attribute, axes input
-// from ReduceSum-13 and the others' 18, empty axes = all axes, noop_with_empty_axes) is resolved
-// here; a reduction over nothing becomes the runtime copy op "Reshape".
+// Runtime form: op Reduce<Kind> (the ONNX name), one input, attrs axes (sorted,
+// unique, >= 0; empty when a reduction over nothing still maps elements) and keepdims. Every
+// version's spelling (axes attribute, axes input from ReduceSum-13 and the others' 18, empty
+// axes = all axes, noop_with_empty_axes) is resolved here; a reduction over nothing that leaves
+// elements unchanged becomes the runtime copy op "Reshape".
 #include <algorithm>
 
 #include "compiler/ops/normalization_internal.h"
@@ -48,10 +50,13 @@ Status infer_reduce(InferContext& c) {
   // Versions whose axes come as an optional second input.
   const bool axes_input = op == "ReduceSum" ? c.version() >= 13 : c.version() >= 18;
   KILN_TRY(c.require_inputs(1, axes_input ? 2 : 1));
-  if (op == "ReduceMean")
-    KILN_TRY(c.require_dtype(0, {DType::kFloat32}));
+  // Mean, L2 and the logs have float results; the others are defined on integers too (shape
+  // arithmetic: ReduceProd of a Shape is an element count).
+  // float64 runs on the CPU backend.
+  if (op == "ReduceMean" || op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp")
+    KILN_TRY(c.require_dtype(0, {DType::kFloat32, DType::kFloat64}));
   else
-    KILN_TRY(c.require_dtype(0, {DType::kFloat32, DType::kInt32, DType::kInt64}));
+    KILN_TRY(c.require_dtype(0, {DType::kFloat32, DType::kFloat64, DType::kInt32, DType::kInt64}));
   std::vector<int64_t> axes;
   if (axes_input) {
     if (c.has_input(1)) KILN_TRY(c.const_ints(1, &axes));
@@ -62,6 +67,11 @@ Status infer_reduce(InferContext& c) {
   const bool noop_empty = axes_input && c.attrs().get_int("noop_with_empty_axes", 0) != 0;
   const int64_t rank = static_cast<int64_t>(c.input_shape(0).size());
   if (axes.empty()) {
+    // A reduction over no axes maps each element alone: a copy, except for the kinds that
+    // transform a lone element (|x|, x^2, log x). ONNX's reference leaves the input of every
+    // noop_with_empty_axes reduction as it is but squares ReduceSumSquare's.
+    const bool maps = op == "ReduceL1" || op == "ReduceL2" || op == "ReduceSumSquare" || op == "ReduceLogSum";
+    if ((noop_empty && op == "ReduceSumSquare") || (rank == 0 && maps)) return finish_reduce(c, op, {}, keepdims);
     if (noop_empty || rank == 0) return finish_as_copy(c);
     for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
   }

@@ -74,6 +74,13 @@ Status InferContext::require_inputs(size_t min, size_t max) const {
   return Status::ok();
 }
 
+Status InferContext::normalize_axis(const std::string& attr, int64_t axis, int64_t rank, int64_t* out) const {
+  if (axis < -rank || axis >= rank)
+    return fail(attr + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  *out = axis < 0 ? axis + rank : axis;
+  return Status::ok();
+}
+
 Status InferContext::require_dtype(size_t i, std::initializer_list<DType> dtypes) const {
   DType t = input_dtype(i);
   for (DType d : dtypes)

@@ -51,6 +51,8 @@ class InferContext {
     return unsupported(node_.describe() + ": " + msg);
   }
   Status require_inputs(size_t min, size_t max) const;
+  // `axis` in [-rank, rank) made >= 0 into *out; fails naming the node and attribute otherwise.
+  Status normalize_axis(const std::string& attr, int64_t axis, int64_t rank, int64_t* out) const;
   // Fails unless input i has one of `dtypes`.
   Status require_dtype(size_t i, std::initializer_list<DType> dtypes) const;
 
@@ -61,6 +63,19 @@ class InferContext {
 
 using InferFn = Status (*)(InferContext&);
 
+// How --precision fp16 converts a node of the op (compiler/passes/convert_fp16.cpp).
+enum class Fp16 : uint8_t {
+  kNone,     // no float16 kernels: the node stays float32 between Casts
+  kCompute,  // float16 kernels on both backends, same shape rule: float32 outputs become float16
+  kMove,     // kCompute for an op that only moves data: it follows its producer's precision
+             // (converted when a float input already exists in float16), so no Cast pair wraps
+             // a lone Reshape
+  kReinfer,  // elementwise: the shape rule runs again on the float16 inputs (the float16
+             // program computes the same float math rounded to half)
+};
+
+// Facts are set with chained calls on what SchemaRegistry::add returns:
+//   r.add({"Transpose", {1, 13, 21}, infer_transpose}).fp16(Fp16::kMove).commutes_with_quantize();
 struct OpSchema {
   std::string op_type;
   // Every since-version of the op in ONNX's history, ascending, including versions newer than
@@ -71,14 +86,40 @@ struct OpSchema {
   bool foldable = true;
   // Made by kiln's passes only (the FP8 linear ops); a model naming it is refused at import.
   bool internal = false;
+  Fp16 fp16_form = Fp16::kNone;
+  // Float32 inputs from this index on carry parameters (Resize's interpolation weights) and
+  // stay float32 in an fp16 node; -1: every input is data.
+  int fp16_param_inputs_from = -1;
+  // Only moves or selects values (MaxPool picks a maximum, which a monotone quantization
+  // preserves), so Q(op(x)) == op(Q(x)) exactly for per-tensor quantization
+  // (compiler/passes/fuse_quantized.cpp hoists QuantizeLinear above it).
+  bool quantize_commutes = false;
   // Has graph attributes (If, Loop, Scan): its shape rule infers them; any other op with one is
   // refused.
   bool subgraphs = false;
+
+  OpSchema& fp16(Fp16 f, int params_from = -1) {
+    fp16_form = f;
+    fp16_param_inputs_from = params_from;
+    return *this;
+  }
+  OpSchema& commutes_with_quantize() {
+    quantize_commutes = true;
+    return *this;
+  }
+  OpSchema& takes_subgraphs() {
+    subgraphs = true;
+    return *this;
+  }
 };
 
 class SchemaRegistry {
  public:
-  void add(OpSchema s) { schemas_[s.op_type] = std::move(s); }
+  OpSchema& add(OpSchema s) {
+    OpSchema& e = schemas_[s.op_type];
+    e = std::move(s);
+    return e;
+  }
   const OpSchema* find(const std::string& op_type) const {
     auto it = schemas_.find(op_type);
     return it == schemas_.end() ? nullptr : &it->second;

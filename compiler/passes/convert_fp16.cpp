@@ -11,10 +11,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <set>
 #include <string>
 #include <unordered_map>
 
+#include "compiler/ops/op_schema.h"
 #include "compiler/passes/passes.h"
 #include "compiler/quant/precision.h"
 #include "runtime/core/half.h"
@@ -22,28 +22,11 @@
 namespace kiln {
 namespace {
 
-// Ops whose kernels (both backends) take float16 tensors with the float32 shape rule
-// unchanged: every float32 output becomes float16.
-const std::set<std::string> kFixedOps = {
-    "Conv", "ConvTranspose", "Gemm", "MatMul",                                         // linear
-    "Softmax", "LogSoftmax", "BatchNormalization", "InstanceNormalization", "LayerNormalization",
-    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",                               // reduce
-    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",                    // pool
-    "Transpose", "Concat", "Split", "Slice", "Gather", "Expand", "Tile", "Pad", "Resize",  // movement
-    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};               // copy
-
-// Of those, the ones that only move data: they follow their producer's precision (converted
-// when a float input already exists in float16), so no Cast pair wraps a lone Reshape.
-const std::set<std::string> kMovers = {"Transpose", "Concat", "Split", "Slice", "Gather", "Expand", "Tile",
-                                       "Pad", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
-
-// Elementwise ops whose float16 form computes the same float math rounded to half: their
-// shape rule runs again on the float16 inputs and builds the float16 program. (Pow goes
-// through float64, comparisons and Cast change meaning with the input's precision: they stay.)
-const std::set<std::string> kElementwiseOps = {
-    "Add", "Sub", "Mul", "Div", "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Erf", "Relu",
-    "LeakyRelu", "PRelu", "Elu", "Selu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Softplus",
-    "Clip", "Min", "Max", "Sum", "Mean", "Where"};
+// How the op converts (OpSchema::fp16_form, registered with the op); kNone for other domains.
+Fp16 fp16_form(const ir::Node& n) {
+  const OpSchema* s = n.domain.empty() ? schema_registry().find(n.op_type) : nullptr;
+  return s ? s->fp16_form : Fp16::kNone;
+}
 
 bool has_float32_data(const ir::Node& n) {
   for (const auto* list : {&n.inputs, &n.outputs})
@@ -52,8 +35,12 @@ bool has_float32_data(const ir::Node& n) {
   return false;
 }
 
-// The float32 inputs that are data (converted); Resize's float32 roi/scales are parameters.
-bool is_data_input(const ir::Node& n, size_t i) { return n.op_type != "Resize" || i == 0; }
+// The float32 inputs that are data (converted); parameter inputs (Resize's interpolation
+// weights) stay float32.
+bool is_data_input(const ir::Node& n, size_t i) {
+  const OpSchema* s = schema_registry().find(n.op_type);
+  return !s || s->fp16_param_inputs_from < 0 || static_cast<int>(i) < s->fp16_param_inputs_from;
+}
 
 std::shared_ptr<HostTensor> to_half_tensor(const HostTensor& t) {
   auto h = std::make_shared<HostTensor>(DType::kFloat16, t.shape());
@@ -88,7 +75,7 @@ class Converter {
   // Converts `n` (sets *done), or leaves a data mover none of whose inputs is float16 yet.
   Status convert(ir::Node* n, bool* done) {
     *done = false;
-    if (kMovers.count(n->op_type)) {
+    if (fp16_form(*n) == Fp16::kMove) {
       bool follows = false;
       for (ir::Value* v : n->inputs) follows |= v && !v->is_constant() && half_.count(v);
       if (!follows) return Status::ok();
@@ -119,7 +106,7 @@ class Converter {
       v->producer = nullptr;
       v = h;
     }
-    if (kElementwiseOps.count(n->op_type)) KILN_TRY(infer_and_fold_node(*n, g_, opset_));
+    if (fp16_form(*n) == Fp16::kReinfer) KILN_TRY(infer_and_fold_node(*n, g_, opset_));
     return Status::ok();
   }
 
@@ -168,7 +155,7 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
     // Clip with runtime bounds: inference compacted its optional inputs, so which bound an
     // input is cannot be told again; it stays fp32.
     const bool runtime_clip = n->op_type == "Clip" && n->inputs.size() > 1;
-    if (n->domain.empty() && !runtime_clip && (kFixedOps.count(n->op_type) || kElementwiseOps.count(n->op_type)))
+    if (!runtime_clip && fp16_form(*n) != Fp16::kNone)
       targets.push_back(n.get());
     else
       kept.push_back(n->name + " (" + n->op_type + ")");

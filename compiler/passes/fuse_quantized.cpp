@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "compiler/ops/linear_fusion.h"
+#include "compiler/ops/op_schema.h"
 #include "compiler/passes/passes.h"
 #include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/core/float8.h"
@@ -312,15 +313,12 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
   return true;
 }
 
-// Ops that commute with per-tensor quantization: they only move or select values (MaxPool
-// picks a maximum, which a monotone quantization preserves), so Q(op(x)) == op(Q(x)) exactly.
+// Ops that commute with per-tensor quantization (OpSchema::quantize_commutes): they only move
+// or select values, so Q(op(x)) == op(Q(x)) exactly.
 bool commutes_with_quantize(const ir::Node& n) {
-  static const char* ops[] = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
-                              "Concat", "Slice", "Identity"};
   if (n.dead || !n.domain.empty() || n.outputs.size() != 1 || !n.outputs[0]) return false;
-  for (const char* op : ops)
-    if (n.op_type == op) return n.outputs[0]->dtype == DType::kFloat32;
-  return false;
+  const OpSchema* s = schema_registry().find(n.op_type);
+  return s && s->quantize_commutes && n.outputs[0]->dtype == DType::kFloat32;
 }
 
 // QuantizeLinear(op(x)) -> op(QuantizeLinear(x)) for the ops above, when every reader of op's

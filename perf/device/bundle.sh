@@ -2,7 +2,7 @@
 # Packs a kiln build for the GPU machine (see perf/device/README.md) into .device/:
 # binaries, the runtime library, and the shared libraries that machine lacks (the OpenCL ICD
 # loader, CLBlast, protobuf and onnx_proto from Debian), plus the ONNX node tests.
-# Usage: bash perf/device/bundle.sh [BUILD_DIR]
+# Usage: [KILN_BUNDLE_TESTDATA=0] bash perf/device/bundle.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -21,5 +21,8 @@ cp -L "$BUILD"/libkiln_runtime.so.0 "$OUTDIR/lib/"
 cp "$BUILD/kiln" "$OUTDIR/bin/"
 for t in kiln_conformance kiln_tests; do [ -f "$BUILD/tests/$t" ] && cp "$BUILD/tests/$t" "$OUTDIR/bin/"; done
 [ -f "$BUILD/kiln-rt" ] && cp "$BUILD/kiln-rt" "$OUTDIR/bin/"
-mkdir -p "$OUTDIR/testdata" && cp -r /usr/share/libonnx-testdata/data/node "$OUTDIR/testdata/"
+# The ONNX node tests (27 MB) only for the conformance runs: KILN_BUNDLE_TESTDATA=0 leaves them out.
+if [ "${KILN_BUNDLE_TESTDATA:-1}" != 0 ]; then
+  mkdir -p "$OUTDIR/testdata" && cp -r /usr/share/libonnx-testdata/data/node "$OUTDIR/testdata/"
+fi
 du -sh "$OUTDIR"

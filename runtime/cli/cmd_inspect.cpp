@@ -7,6 +7,7 @@
 #include "runtime/cli/args.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/exec/memory_plan.h"
+#include "runtime/ops/node_precision.h"
 #include "runtime/plan/plan_format.h"
 
 namespace kiln::cli {
@@ -65,33 +66,6 @@ std::string human_bytes(uint64_t b) {
   else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
-// What a node computes in: the integer ops' input type, the FP8 ops' weight format
-// (fp8-e4m3 / fp8-e5m2, "-weight-only" when the activations are float32), a conversion for
-// Q/DQ and for the Casts between fp32 and fp16 regions, else the dtype of its first output.
-// Float32/float16 read as the --precision names fp32/fp16.
-std::string node_precision(const Plan& p, const PlanNode& n) {
-  auto is_float = [&](int32_t t) {
-    return t >= 0 && (p.tensors[t].dtype == DType::kFloat32 || p.tensors[t].dtype == DType::kFloat16);
-  };
-  auto dt = [&](int32_t t) {
-    if (t < 0) return std::string("?");
-    const DType d = p.tensors[t].dtype;
-    return d == DType::kFloat32 ? std::string("fp32") : d == DType::kFloat16 ? std::string("fp16") : dtype_name(d);
-  };
-  if ((n.op == "Fp8Conv" || n.op == "Fp8MatMul") && n.inputs.size() > 2 && n.inputs[0] >= 0 && n.inputs[2] >= 0) {
-    const std::string w = p.tensors[n.inputs[2]].dtype == DType::kFloat8E5M2 ? "fp8-e5m2" : "fp8-e4m3";
-    return p.tensors[n.inputs[0]].dtype == DType::kFloat32 ? w + "-weight-only" : w;
-  }
-  if (n.op == "QLinearConv" || n.op == "QLinearMatMul" || n.op == "ConvInteger" || n.op == "MatMulInteger")
-    return dt(n.inputs.empty() ? -1 : n.inputs[0]);
-  if ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear") && !n.inputs.empty() && !n.outputs.empty())
-    return dt(n.inputs[0]) + "->" + dt(n.outputs[0]);
-  if (n.op == "Elementwise" && n.inputs.size() == 1 && n.outputs.size() == 1 && is_float(n.inputs[0]) &&
-      is_float(n.outputs[0]) && p.tensors[n.inputs[0]].dtype != p.tensors[n.outputs[0]].dtype)
-    return dt(n.inputs[0]) + "->" + dt(n.outputs[0]);
-  return n.outputs.empty() ? "?" : dt(n.outputs[0]);
-}
-
 // Control-flow nodes' subgraphs: who owns each, what it binds and computes (all on the cpu).
 void print_subgraphs(const Plan& p) {
   if (p.graphs.empty()) return;
@@ -210,8 +184,9 @@ int cmd_inspect(int argc, char** argv) {
   size_t fused_groups = 0;
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const PlanNode& n = p.nodes[i];
-    std::printf("  [%zu] %s  op=%s  backend=%s  kernel=%s  precision=%s\n", i, n.name.c_str(), n.op.c_str(),
-                backend_name(n.backend), n.kernel.c_str(), node_precision(p, n).c_str());
+    const std::string variant = n.choice.empty() ? "" : " " + n.choice.str();
+    std::printf("  [%zu] %s  op=%s  backend=%s  kernel=%s%s  precision=%s\n", i, n.name.c_str(), n.op.c_str(),
+                backend_name(n.backend), n.kernel.c_str(), variant.c_str(), node_precision(p, n).c_str());
     std::string ins, outs;
     for (int32_t t : n.inputs) ins += (ins.empty() ? "" : ", ") + (t < 0 ? std::string("-") : p.tensors[t].name);
     for (int32_t t : n.outputs) outs += (outs.empty() ? "" : ", ") + p.tensors[t].name + " " + shape_text(p, t);

@@ -53,6 +53,7 @@ struct Row {
   double total_ms = 0;
   double flops = 0;  // per call
   uint64_t bytes = 0;
+  double host_us = 0;  // total host time issuing the node
 };
 
 }  // namespace
@@ -188,6 +189,7 @@ int cmd_profile(int argc, char** argv) {
     const double ms = (e.end_ns - e.start_ns) / 1e6;
     it->second.calls++;
     it->second.total_ms += ms;
+    it->second.host_us += e.host_ns / 1e3;
     total_ms += ms;
   }
   std::vector<const Row*> sorted;
@@ -195,8 +197,10 @@ int cmd_profile(int argc, char** argv) {
   std::stable_sort(sorted.begin(), sorted.end(), [](const Row* a, const Row* b) { return a->total_ms > b->total_ms; });
 
   std::printf("profile of %s on %s: %d runs\n", args.positional()[0].c_str(), ctx->device().label.c_str(), iterations);
-  std::printf("%-32s %-14s %-7s %6s %10s %9s %6s %9s %10s  %s\n", "node", "op", "backend", "calls", "total ms",
-              "mean ms", "share", "GB/s", "GFLOP/s", "bound");
+  std::printf("%-32s %-14s %-7s %6s %10s %9s %6s %9s %10s %8s  %s\n", "node", "op", "backend", "calls", "total ms",
+              "mean ms", "share", "GB/s", "GFLOP/s", "host us", "bound");
+  double host_cl_us = 0;
+  int host_cl_calls = 0;
   for (const Row* r : sorted) {
     const double mean = r->total_ms / r->calls;
     const double gbs = mean > 0 ? r->bytes / (mean * 1e6) : 0;
@@ -205,11 +209,19 @@ int cmd_profile(int argc, char** argv) {
                         : (r->bytes && r->flops / r->bytes >= kComputeBoundIntensity) ? "compute"
                                                                                        : "memory";
     std::string name = r->name.size() > 32 ? r->name.substr(0, 29) + "..." : r->name;
-    std::printf("%-32s %-14s %-7s %6d %10.3f %9.4f %5.1f%% %9.2f %10.2f  %s\n", name.c_str(), r->op.c_str(),
+    std::printf("%-32s %-14s %-7s %6d %10.3f %9.4f %5.1f%% %9.2f %10.2f %8.1f  %s\n", name.c_str(), r->op.c_str(),
                 r->backend.c_str(), r->calls, r->total_ms, mean, total_ms > 0 ? 100.0 * r->total_ms / total_ms : 0.0,
-                gbs, r->op == "transfer" ? 0.0 : gfs, bound);
+                gbs, r->op == "transfer" ? 0.0 : gfs, r->host_us / r->calls, bound);
+    if (r->backend == std::string("opencl") && r->op != "transfer") {
+      host_cl_us += r->host_us;
+      host_cl_calls += r->calls;
+    }
   }
   std::printf("total %.3f ms over %d runs (%.3f ms per run)\n", total_ms, iterations, total_ms / iterations);
+  // "host us" of an OpenCL node: the time the host spends issuing its launches (the device runs
+  // them asynchronously); the per-inference overhead that no kernel speed-up removes.
+  if (host_cl_calls)
+    std::printf("host time issuing OpenCL nodes: %.1f us per node on average\n", host_cl_us / host_cl_calls);
   if (args.has("--trace")) {
     st = write_trace(args.get("--trace"), plan, prof_list);
     if (!st) return fail("profile", st.message());

@@ -115,6 +115,7 @@ Status ClRuntime::create(std::shared_ptr<ClDeviceContext> device, std::unique_pt
 ClRuntime::~ClRuntime() {
   if (lost_) return;
   if (queue_) clFinish(queue_);
+  release_recordings();
   for (auto& [k, v] : scratch_) clReleaseMemObject(v.first);
   for (auto& [h, entries] : kernels_)
     for (auto& e : entries) clReleaseKernel(e.kernel);
@@ -173,6 +174,17 @@ Status ClDeviceContext::build_program(const std::string& source, const std::stri
 
 Status ClRuntime::kernel(std::string_view source, std::string_view options, std::string_view name,
                          cl_kernel* out) {
+  if (recording_) {
+    cl_program prog = nullptr;
+    KILN_TRY(device_->program(std::string(source), std::string(options), &prog));
+    cl_int err = CL_SUCCESS;
+    const std::string kname(name);
+    cl_kernel k = clCreateKernel(prog, kname.c_str(), &err);
+    KILN_CL(err, "clCreateKernel(" + kname + ")");
+    recorded_kernels_.push_back(k);
+    *out = k;
+    return Status::ok();
+  }
   const std::hash<std::string_view> h;
   const size_t key = h(source) ^ (h(options) * 0x9e3779b97f4a7c15ull) ^ (h(name) * 0xc2b2ae3d27d4eb4full);
   std::vector<KernelEntry>& bucket = kernels_[key];
@@ -206,7 +218,64 @@ Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
   return Status::ok();
 }
 
+Status ClRuntime::enqueue_kernel(cl_kernel k, cl_uint dims, const size_t* global, const size_t* local,
+                                 const std::string& what) {
+  if (recording_) {
+    RecordedLaunch r;
+    r.kernel = k;
+    r.dims = dims;
+    for (cl_uint i = 0; i < dims && i < 3; ++i) {
+      r.global[i] = global[i];
+      if (local) r.local[i] = local[i];
+    }
+    r.has_local = local != nullptr;
+    if (dims > 3) record_direct_ = true;
+    // A kernel object launched twice holds only its last arguments: such a launcher cannot be
+    // replayed (it must fetch the kernel per launch).
+    for (const RecordedLaunch& e : record_)
+      if (e.kernel == k) record_direct_ = true;
+    record_.push_back(r);
+    return Status::ok();
+  }
+  KILN_CL(clEnqueueNDRangeKernel(queue_, k, dims, nullptr, global, local, 0, nullptr, nullptr),
+          "enqueueing kernel " + what);
+  return Status::ok();
+}
+
+void ClRuntime::begin_recording() {
+  recording_ = true;
+  record_direct_ = false;
+  record_.clear();
+}
+
+bool ClRuntime::end_recording(std::vector<RecordedLaunch>* launches) {
+  recording_ = false;
+  if (record_direct_) {
+    launches->clear();
+    return false;
+  }
+  *launches = std::move(record_);
+  record_.clear();
+  return true;
+}
+
+Status ClRuntime::replay(const std::vector<RecordedLaunch>& launches) {
+  for (const RecordedLaunch& r : launches)
+    KILN_CL(clEnqueueNDRangeKernel(queue_, r.kernel, r.dims, nullptr, r.global, r.has_local ? r.local : nullptr, 0,
+                                   nullptr, nullptr),
+            "enqueueing a recorded kernel launch");
+  return Status::ok();
+}
+
+void ClRuntime::release_recordings() {
+  for (cl_kernel k : recorded_kernels_) clReleaseKernel(k);
+  recorded_kernels_.clear();
+  for (cl_mem m : retired_scratch_) clReleaseMemObject(m);
+  retired_scratch_.clear();
+}
+
 Status ClRuntime::upload(cl_mem dst, const void* src, size_t bytes, const std::string& what) {
+  if (recording_) record_direct_ = true;
   if (bytes == 0) return Status::ok();
   KILN_CL(clEnqueueWriteBuffer(queue_, dst, CL_FALSE, 0, bytes, src, 0, nullptr, nullptr),
           "uploading " + what);
@@ -214,6 +283,7 @@ Status ClRuntime::upload(cl_mem dst, const void* src, size_t bytes, const std::s
 }
 
 Status ClRuntime::download(cl_mem src, void* dst, size_t bytes, const std::string& what) {
+  if (recording_) record_direct_ = true;
   if (bytes == 0) return Status::ok();
   KILN_CL(clEnqueueReadBuffer(queue_, src, CL_TRUE, 0, bytes, dst, 0, nullptr, nullptr),
           "downloading " + what);
@@ -221,6 +291,7 @@ Status ClRuntime::download(cl_mem src, void* dst, size_t bytes, const std::strin
 }
 
 Status ClRuntime::copy(cl_mem src, cl_mem dst, size_t bytes, const std::string& what) {
+  if (recording_) record_direct_ = true;
   if (bytes == 0) return Status::ok();
   KILN_CL(clEnqueueCopyBuffer(queue_, src, dst, 0, 0, bytes, 0, nullptr, nullptr), "copying " + what);
   return Status::ok();
@@ -232,7 +303,8 @@ Status ClRuntime::scratch(int slot, size_t bytes, cl_mem* out, const std::string
     *out = s.first;
     return Status::ok();
   }
-  if (s.first) clReleaseMemObject(s.first);
+  // A recorded launch may still name the outgrown buffer: it lives until the recordings go.
+  if (s.first) retired_scratch_.push_back(s.first);
   s = {nullptr, 0};
   KILN_TRY(alloc(bytes, &s.first, "scratch for " + what));
   s.second = bytes;

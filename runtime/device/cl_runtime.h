@@ -51,7 +51,12 @@ class ClRuntime {
   ClRuntime& operator=(const ClRuntime&) = delete;
 
   cl_context context() const { return device_->context(); }
-  cl_command_queue queue() const { return queue_; }
+  // The queue, for work enqueued directly (CLBlast, markers). While recording it marks the
+  // recording as not replayable: that work cannot be captured.
+  cl_command_queue queue() {
+    if (recording_) record_direct_ = true;
+    return queue_;
+  }
   cl_device_id device() const { return device_->info().device; }
   const ClDeviceInfo& info() const { return device_->info(); }
   const std::shared_ptr<ClDeviceContext>& device_context() const { return device_; }
@@ -81,6 +86,36 @@ class ClRuntime {
   // Global-size helper: rounds n up to a multiple of `local`.
   static size_t round_up(size_t n, size_t local) { return (n + local - 1) / local * local; }
 
+  // Every kernel launch goes through here (ClLaunch::run).
+  Status enqueue_kernel(cl_kernel k, cl_uint dims, const size_t* global, const size_t* local, const std::string& what);
+
+  // Launch recording, for the execution context's flat launch list: between begin_recording()
+  // and end_recording(), kernel() hands out a kernel object of its own per call (so the
+  // arguments a launcher sets stay set) and enqueue_kernel() records the launch instead of
+  // enqueueing it. A launcher that needs the queue itself (CLBlast, buffer copies) makes the
+  // recording unusable, and runs as usual every time. Replaying a recording enqueues its
+  // launches with nothing else to do: no lookups, no arguments to set. Recorded kernel objects
+  // and any scratch buffer they may reference live until release_recordings() or the runtime's end.
+  struct RecordedLaunch {
+    cl_kernel kernel = nullptr;
+    cl_uint dims = 1;
+    size_t global[3] = {1, 1, 1};
+    size_t local[3] = {1, 1, 1};
+    bool has_local = false;
+  };
+  void begin_recording();
+  // For a launcher whose launches depend on values on the device (it reads some back first):
+  // true while recording, which it then declines (returning without launching; the recording
+  // is not replayable and the node runs as usual every time, its inputs then in place).
+  bool decline_recording() {
+    if (recording_) record_direct_ = true;
+    return recording_;
+  }
+  // The launches recorded since begin_recording(); false when they cannot be replayed.
+  bool end_recording(std::vector<RecordedLaunch>* launches);
+  Status replay(const std::vector<RecordedLaunch>& launches);
+  void release_recordings();
+
  private:
   ClRuntime() = default;
 
@@ -93,6 +128,10 @@ class ClRuntime {
   };
   std::unordered_map<size_t, std::vector<KernelEntry>> kernels_;  // by hash of source, options, name
   std::map<int, std::pair<cl_mem, size_t>> scratch_;  // slot -> buffer, size
+  bool recording_ = false, record_direct_ = false;
+  std::vector<RecordedLaunch> record_;
+  std::vector<cl_kernel> recorded_kernels_;  // owned
+  std::vector<cl_mem> retired_scratch_;      // outgrown, possibly still in a recording
 };
 
 // The folder program binaries are cached in: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else

@@ -65,6 +65,11 @@ std::vector<ClDeviceInfo> enumerate() {
       c.max_alloc_bytes = device_val<cl_ulong>(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE);
       c.local_mem_bytes = device_val<cl_ulong>(d, CL_DEVICE_LOCAL_MEM_SIZE);
       c.compute_units = device_val<cl_uint>(d, CL_DEVICE_MAX_COMPUTE_UNITS);
+      if (std::find(c.extensions.begin(), c.extensions.end(), "cl_nv_device_attribute_query") != c.extensions.end()) {
+        // CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV / _MINOR_NV (cl_ext.h names them only with the NV headers).
+        constexpr cl_device_info kMajorNV = 0x4000, kMinorNV = 0x4001;
+        c.compute_capability = device_val<cl_uint>(d, kMajorNV) * 10 + device_val<cl_uint>(d, kMinorNV);
+      }
       out.push_back(std::move(info));
     }
   }

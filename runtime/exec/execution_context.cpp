@@ -57,6 +57,7 @@ Status ExecutionContext::create(std::shared_ptr<const Plan> plan, const std::str
   KILN_TRY(resolve_device(device_spec, &ctx->device_));
   KILN_TRY(check_device_compatible(*ctx->plan_, ctx->device_, notice));
   KILN_TRY(ctx->init());
+  if (!ctx->variant_notice_.empty()) *notice += (notice->empty() ? "" : "; ") + ctx->variant_notice_;
   *out = std::move(ctx);
   return Status::ok();
 }
@@ -78,6 +79,8 @@ Status ExecutionContext::init() {
   const Plan& p = *plan_;
   const char* sync = std::getenv("KILN_SYNC");
   sync_each_node_ = sync && *sync && std::string(sync) != "0";
+  const char* no_flat = std::getenv("KILN_NO_FLAT_LAUNCH");
+  flat_enabled_ = !(no_flat && *no_flat && std::string(no_flat) != "0");
   // KILN_NO_INPLACE=1: every activation gets memory of its own (to rule the in-place rule out
   // when debugging; tests compare results both ways).
   const char* no_inplace = std::getenv("KILN_NO_INPLACE");
@@ -116,6 +119,21 @@ Status ExecutionContext::init() {
   }
 
   if (!p.graphs.empty()) KILN_TRY(SubgraphExecutor::create(p, &subgraphs_));
+
+  // Kernel variants: a plan built for another device may name variants this one cannot run;
+  // those nodes run their portable kernels (plans stay portable) and one line says so.
+  choices_.assign(p.nodes.size(), KernelChoice{});
+  size_t fallbacks = 0;
+  std::string first_fallback;
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    if (backends_[i] != Backend::kOpenCL || p.nodes[i].choice.empty()) continue;
+    choices_[i] = resolve_choice(p.nodes[i], p, device_.caps);
+    if (choices_[i].empty() && fallbacks++ == 0)
+      first_fallback = "'" + p.nodes[i].name + "' (" + p.nodes[i].choice.str() + ")";
+  }
+  if (fallbacks)
+    variant_notice_ = std::to_string(fallbacks) + " node(s) run their portable kernel: " + device_.label +
+                      " does not offer the kernel variant the plan chose (first: " + first_fallback + ")";
 
   constexpr uint64_t kHostAlign = 64;
   const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign, in_place);
@@ -259,6 +277,8 @@ Status ExecutionContext::apply_vars(const std::vector<int64_t>& vars) {
   for (size_t t = 0; t < p.tensors.size(); ++t)
     bytes_[t] = static_cast<uint64_t>(shape_numel(shape_[t])) * dtype_size(p.tensors[t].dtype);
   vars_ = vars;
+  // The recorded launches carry the old shapes.
+  flat_ready_ = false;
   return Status::ok();
 }
 
@@ -304,8 +324,37 @@ Status ExecutionContext::ensure_on(int32_t t, Backend b) {
   return Status::ok();
 }
 
-Status ExecutionContext::run_node(size_t n) {
+ClKernelArgs ExecutionContext::kernel_args(size_t n) {
   const Plan& p = *plan_;
+  const PlanNode& node = node_at(n);
+  ClKernelArgs args{*cl_, p, node, {}, {}, &choices_[n]};
+  for (int32_t t : node.inputs)
+    args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]} : ClTensor{});
+  for (int32_t t : node.outputs) args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]});
+  return args;
+}
+
+// Runs before anything of an inference is enqueued: a launcher that turns out not to be
+// replayable may already have enqueued work, which then only writes activations that this
+// inference overwrites.
+Status ExecutionContext::record_launches() {
+  const Plan& p = *plan_;
+  cl_->release_recordings();
+  flat_.assign(p.nodes.size(), NodeLaunches{});
+  for (size_t n = 0; n < p.nodes.size(); ++n) {
+    if (backends_[n] != Backend::kOpenCL) continue;
+    ClKernelArgs args = kernel_args(n);
+    cl_->begin_recording();
+    Status st = opencl_registry().find(args.node.op)->run(args);
+    const bool replayable = cl_->end_recording(&flat_[n].launches);
+    if (!st) return st.with_context("node '" + args.node.name + "' (" + args.node.op + ", opencl)");
+    flat_[n].replay = replayable;
+  }
+  flat_ready_ = true;
+  return Status::ok();
+}
+
+Status ExecutionContext::run_node(size_t n) {
   const PlanNode& node = node_at(n);
   const Backend b = backends_[n];
   for (int32_t t : node.inputs)
@@ -322,18 +371,22 @@ Status ExecutionContext::run_node(size_t n) {
     const int64_t t0 = Profiler::now_ns();
     cl_event before, after;
     KILN_TRY(marker(&before));
-    ClKernelArgs args{*cl_, p, node, {}, {}};
-    for (int32_t t : node.inputs)
-      args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]} : ClTensor{});
-    for (int32_t t : node.outputs) args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]});
-    Status st = opencl_registry().find(node.op)->run(args);
+    Status st;
+    const int64_t h0 = profiler_ ? Profiler::now_ns() : 0;
+    if (flat_ready_ && flat_[n].replay) {
+      st = cl_->replay(flat_[n].launches);
+    } else {
+      ClKernelArgs args = kernel_args(n);
+      st = opencl_registry().find(node.op)->run(args);
+    }
+    const int64_t host_ns = profiler_ ? Profiler::now_ns() - h0 : 0;
     // KILN_SYNC=1 waits for every OpenCL node, so an asynchronous device fault is reported
     // against the node that caused it rather than at the end of the inference.
     if (st.is_ok() && sync_each_node_) st = cl_->finish();
     if (!st) st = st.with_context("node '" + node.name + "' (" + node.op + ", opencl)");
     if (st.is_ok()) st = marker(&after);
     if (profiler_ && st.is_ok())
-      profiler_->add_device(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, before, after, t0);
+      profiler_->add_device(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, before, after, t0, host_ns);
     else if (before)
       clReleaseEvent(before);
     KILN_TRY(st);
@@ -384,6 +437,7 @@ Status ExecutionContext::run() {
     on_dev_[t] = k == TensorKind::kConstant && dev_[t] != nullptr;
   }
   Status st;
+  if (cl_ && flat_enabled_ && !flat_ready_) st = record_launches();
   for (size_t n = 0; n < p.nodes.size() && st.is_ok(); ++n) st = run_node(n);
   for (size_t i = 0; i < p.outputs.size() && st.is_ok(); ++i) {
     int32_t t = p.outputs[i];

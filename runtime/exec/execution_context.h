@@ -15,6 +15,7 @@
 #include "runtime/device/cl_runtime.h"
 #include "runtime/device/devices.h"
 #include "runtime/exec/worker_pool.h"
+#include "runtime/ops/kernel_api.h"
 #include "runtime/plan/plan.h"
 
 namespace kiln {
@@ -82,6 +83,21 @@ class ExecutionContext {
   std::shared_ptr<const Plan> plan_;
   ResolvedDevice device_;
   std::vector<Backend> backends_;
+  // OpenCL nodes: the kernel variant each runs (the plan's choice where this device offers it).
+  std::vector<KernelChoice> choices_;
+  // The flat launch list: each OpenCL node's kernel launches, recorded once (again after a
+  // reshape) with their arguments set, so a run enqueues them without calling the launcher.
+  // Nodes whose launcher enqueues other work (CLBlast, copies) run their launcher every time.
+  struct NodeLaunches {
+    bool replay = false;
+    std::vector<ClRuntime::RecordedLaunch> launches;
+  };
+  std::vector<NodeLaunches> flat_;
+  bool flat_ready_ = false;
+  bool flat_enabled_ = true;  // KILN_NO_FLAT_LAUNCH=1 turns it off (tests compare both)
+  Status record_launches();
+  ClKernelArgs kernel_args(size_t n);
+  std::string variant_notice_;  // set by init() when recorded variants fall back
   std::unique_ptr<ClRuntime> cl_;
   std::shared_ptr<const class DeviceWeights> weights_;  // shared with other contexts of the plan
   std::unique_ptr<class SubgraphExecutor> subgraphs_;   // plans with control flow only

@@ -56,17 +56,31 @@ struct ClKernelArgs {
   const PlanNode& node;
   std::vector<ClTensor> inputs;   // optional input left out: mem == nullptr
   std::vector<ClTensor> outputs;
+  // The kernel variant to run: node.choice where this device offers it, else empty (portable).
+  const KernelChoice* choice = nullptr;
   const Attributes& attrs() const { return node.attrs; }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].mem != nullptr; }
+  const KernelChoice& variant() const {
+    static const KernelChoice portable;
+    return choice ? *choice : portable;
+  }
 };
 using ClKernelFn = Status (*)(ClKernelArgs&);
 // Whether the OpenCL kernel handles this node (dtypes, attributes) on a device with `caps`.
 // Null means "every node of this op".
 using ClSupportsFn = bool (*)(const PlanNode&, const Plan&, const DeviceCaps&);
 
+// The kernel variants the op offers for this node on a device with `caps`, best first by the
+// op's own cost estimate (so the compiler's default pick is the first). The portable kernel is
+// always there and not listed. Null: the op has no variants. The compiler records its pick in
+// PlanNode::choice (timed with `kiln build --tune`); the runtime runs it only if the device
+// still lists it, and otherwise the portable kernel.
+using ClVariantsFn = std::vector<KernelChoice> (*)(const PlanNode&, const Plan&, const DeviceCaps&);
+
 struct ClOp {
   ClKernelFn run = nullptr;
   ClSupportsFn supports = nullptr;
+  ClVariantsFn variants = nullptr;
 };
 
 // ---- registries ----
@@ -76,28 +90,83 @@ struct ClOp {
 // the CPU reference and fallback of its FP16 form.
 enum class CpuFloat16 { kNative, kWidened };
 
+// Operations a node performs (FLOPs; integer kernels count multiply-adds the same way), for the
+// profiler and the partitioner's cost model (runtime/profile/node_cost.h).
+using OpCostFn = double (*)(const Plan&, const PlanNode&);
+// Whether the node may store its only output over input `input` (the memory planner's
+// in-place rule, runtime/ops/in_place.h; sizes are already checked equal).
+using OpInPlaceFn = bool (*)(const Plan&, const PlanNode&, size_t input);
+// What the node computes in, as `kiln inspect` shows it (runtime/ops/node_precision.h).
+using OpPrecisionFn = std::string (*)(const Plan&, const PlanNode&);
+
+// A runtime op's CPU kernel and the facts about the op that hold on every backend. Every
+// runtime op has a CPU kernel (the backend of last resort), so its registration is the one
+// place that says them: `r.add("Conv", conv_cpu).arity(2, 1).cost(conv_cost)`.
+struct CpuOp {
+  CpuKernelFn run = nullptr;
+  CpuFloat16 float16 = CpuFloat16::kNative;
+  // Fewest inputs (present ones, from input 0) and outputs the kernels read; a plan node with
+  // fewer is refused when a context is created (runtime/ops/op_arity.h). 0: checked by kernels.
+  int min_inputs = 0, min_outputs = 0;
+  // How many of those first min_inputs inputs may be left out (-1): ops whose leading inputs
+  // are optional (Loop's trip count and condition) still need their positions.
+  int optional_leading_inputs = 0;
+  OpCostFn cost_fn = nullptr;          // null: one operation per output element
+  OpInPlaceFn in_place_fn = nullptr;   // null: never in place
+  OpPrecisionFn precision_fn = nullptr;  // null: the dtype of output 0
+
+  CpuOp& arity(int inputs, int outputs, int optional_leading = 0) {
+    min_inputs = inputs;
+    min_outputs = outputs;
+    optional_leading_inputs = optional_leading;
+    return *this;
+  }
+  CpuOp& cost(OpCostFn f) {
+    cost_fn = f;
+    return *this;
+  }
+  CpuOp& in_place(OpInPlaceFn f) {
+    in_place_fn = f;
+    return *this;
+  }
+  CpuOp& precision(OpPrecisionFn f) {
+    precision_fn = f;
+    return *this;
+  }
+};
+
 class CpuRegistry {
  public:
-  void add(const std::string& op, CpuKernelFn fn, CpuFloat16 f16 = CpuFloat16::kNative) {
-    ops_[op] = fn;
-    if (f16 == CpuFloat16::kWidened) widened_[op] = true;
+  CpuOp& add(const std::string& op, CpuKernelFn fn, CpuFloat16 f16 = CpuFloat16::kNative) {
+    CpuOp& e = ops_[op];
+    e = CpuOp{};
+    e.run = fn;
+    e.float16 = f16;
+    return e;
   }
   CpuKernelFn find(const std::string& op) const {
-    auto it = ops_.find(op);
-    return it == ops_.end() ? nullptr : it->second;
+    const CpuOp* e = info(op);
+    return e ? e->run : nullptr;
   }
-  bool widens_float16(const std::string& op) const { return widened_.count(op) != 0; }
-  const std::map<std::string, CpuKernelFn>& all() const { return ops_; }
+  // The op's registration, or nullptr for an op kiln's runtime does not have.
+  const CpuOp* info(const std::string& op) const {
+    auto it = ops_.find(op);
+    return it == ops_.end() ? nullptr : &it->second;
+  }
+  bool widens_float16(const std::string& op) const {
+    const CpuOp* e = info(op);
+    return e && e->float16 == CpuFloat16::kWidened;
+  }
+  const std::map<std::string, CpuOp>& all() const { return ops_; }
 
  private:
-  std::map<std::string, CpuKernelFn> ops_;
-  std::map<std::string, bool> widened_;
+  std::map<std::string, CpuOp> ops_;
 };
 
 class ClRegistry {
  public:
-  void add(const std::string& op, ClKernelFn fn, ClSupportsFn supports = nullptr) {
-    ops_[op] = ClOp{fn, supports};
+  void add(const std::string& op, ClKernelFn fn, ClSupportsFn supports = nullptr, ClVariantsFn variants = nullptr) {
+    ops_[op] = ClOp{fn, supports, variants};
   }
   const ClOp* find(const std::string& op) const {
     auto it = ops_.find(op);
@@ -108,6 +177,11 @@ class ClRegistry {
  private:
   std::map<std::string, ClOp> ops_;
 };
+
+// The variants of node `n` on `caps` (empty when its op has none or is not an OpenCL op).
+std::vector<KernelChoice> opencl_variants(const PlanNode& n, const Plan& plan, const DeviceCaps& caps);
+// node.choice when `caps` offers it, else the portable kernel (empty).
+KernelChoice resolve_choice(const PlanNode& n, const Plan& plan, const DeviceCaps& caps);
 
 // Filled on first use from runtime/ops/ops.def.
 const CpuRegistry& cpu_registry();

@@ -34,6 +34,19 @@ const ClRegistry& opencl_registry() {
   return registry;
 }
 
+std::vector<KernelChoice> opencl_variants(const PlanNode& n, const Plan& plan, const DeviceCaps& caps) {
+  const ClOp* op = opencl_registry().find(n.op);
+  if (!op || !op->variants || (op->supports && !op->supports(n, plan, caps))) return {};
+  return op->variants(n, plan, caps);
+}
+
+KernelChoice resolve_choice(const PlanNode& n, const Plan& plan, const DeviceCaps& caps) {
+  if (n.choice.empty()) return {};
+  for (const KernelChoice& c : opencl_variants(n, plan, caps))
+    if (c == n.choice) return c;
+  return {};
+}
+
 Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& inputs,
                       const std::vector<TensorView>& outputs, SubgraphRunner* subgraphs) {
   CpuKernelFn fn = cpu_registry().find(node.op);

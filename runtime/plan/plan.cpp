@@ -54,4 +54,12 @@ std::vector<Segment> compute_segments(const Plan& plan) {
   return segs;
 }
 
+std::string KernelChoice::str() const {
+  if (variant.empty()) return "portable";
+  std::string s = variant;
+  for (size_t i = 0; i < params.size(); ++i)
+    s += (i ? "," : "[") + params[i].first + "=" + std::to_string(params[i].second) + (i + 1 == params.size() ? "]" : "");
+  return s;
+}
+
 }  // namespace kiln

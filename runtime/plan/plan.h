@@ -33,6 +33,25 @@ struct PlanTensor {
   uint64_t bytes() const { return static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype); }
 };
 
+// The kernel variant the compiler chose for a node on its target device (kernel variants of an
+// op family: runtime/backends/opencl/variants.h), with its tunable parameters. Plain data, so the
+// plan format does not depend on the op registry. An empty variant means the op's portable kernel.
+struct KernelChoice {
+  std::string variant;
+  std::vector<std::pair<std::string, int64_t>> params;
+
+  bool empty() const { return variant.empty(); }
+  int64_t param(const std::string& key, int64_t fallback) const {
+    for (const auto& [k, v] : params)
+      if (k == key) return v;
+    return fallback;
+  }
+  // "mma[bm=128,bn=128]" (inspect, notices, the tuning cache); "portable" when empty.
+  std::string str() const;
+  bool operator==(const KernelChoice& o) const { return variant == o.variant && params == o.params; }
+};
+constexpr size_t kMaxKernelParams = 16;
+
 struct PlanNode {
   std::string name;                 // the ONNX node name (or a generated one)
   std::string op;                   // runtime op name, see runtime/ops/ops.def
@@ -42,6 +61,7 @@ struct PlanNode {
   Backend backend = Backend::kCpu;
   std::string kernel;               // kernel chosen by the compiler, shown by `kiln inspect`
   std::vector<std::string> fused;   // original ONNX nodes folded into this one (empty: itself)
+  KernelChoice choice;              // OpenCL nodes: the variant picked for the target device
   // Control flow (If, Loop, Scan): the node's subgraphs, indices into Plan::graphs, in the op's
   // order (If: then, else). Each index is owned by exactly one node.
   std::vector<int32_t> subgraphs;
@@ -85,6 +105,9 @@ struct DeviceCaps {
   uint64_t max_alloc_bytes = 0;
   uint64_t local_mem_bytes = 0;
   uint32_t compute_units = 0;
+  // NVIDIA devices: compute capability as major * 10 + minor (cl_nv_device_attribute_query);
+  // 0 where the device does not say. Tensor-core kernel variants need >= 80 (FP8: 89).
+  uint32_t compute_capability = 0;
 };
 
 // Dynamic shapes. A plan built with --min-shapes/--max-shapes stores every shape, attribute and

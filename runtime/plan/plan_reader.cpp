@@ -114,6 +114,17 @@ bool read_backend(ByteReader& r, Backend* b) {
   return true;
 }
 
+// A kernel choice: a variant name and at most kMaxKernelParams named integers. Whether the
+// variant exists and suits the device is the runtime's call (it falls back to the portable kernel).
+bool read_choice(ByteReader& r, KernelChoice* c) {
+  uint64_t n;
+  if (!r.str(&c->variant) || c->variant.size() > 64 || !r.count(&n, 16) || n > kMaxKernelParams) return false;
+  c->params.resize(n);
+  for (auto& [k, v] : c->params)
+    if (!r.str(&k) || k.empty() || k.size() > 64 || !r.i64(&v)) return false;
+  return c->variant.empty() ? n == 0 : true;
+}
+
 bool read_tensors(ByteReader& r, std::vector<PlanTensor>* tensors) {
   uint64_t n;
   if (!r.count(&n, 16)) return false;
@@ -140,7 +151,7 @@ bool read_nodes(ByteReader& r, std::vector<PlanNode>* nodes) {
     if (!r.str(&node.name) || !r.str(&node.op) || !read_attrs(r, &node.attrs) ||
         !read_ints(r, &node.inputs) || !read_ints(r, &node.outputs) ||
         !read_backend(r, &node.backend) || !r.str(&node.kernel) || !read_strings(r, &node.fused) ||
-        !read_ints(r, &node.subgraphs))
+        !read_choice(r, &node.choice) || !read_ints(r, &node.subgraphs))
       return false;
   }
   return true;
@@ -152,7 +163,7 @@ bool read_meta(ByteReader& r, Plan* p) {
       !r.str(&t.vendor) || !r.str(&t.driver_version) || !r.str(&t.opencl_c_version) ||
       !read_strings(r, &t.extensions) || !r.u64(&t.global_mem_bytes) ||
       !r.u64(&t.max_alloc_bytes) || !r.u64(&t.local_mem_bytes) || !r.u32(&t.compute_units) ||
-      !r.u64(&t.device_type) || !read_strings(r, &p->required_caps))
+      !r.u64(&t.device_type) || !r.u32(&t.compute_capability) || !read_strings(r, &p->required_caps))
     return false;
   uint64_t n;
   if (!read_tensors(r, &p->tensors) || !read_nodes(r, &p->nodes)) return false;

@@ -75,6 +75,12 @@ void write_nodes(ByteWriter& w, const std::vector<PlanNode>& nodes) {
     w.u8(static_cast<uint8_t>(n.backend));
     w.str(n.kernel);
     write_strings(w, n.fused);
+    w.str(n.choice.variant);
+    w.u64(n.choice.params.size());
+    for (const auto& [k, v] : n.choice.params) {
+      w.str(k);
+      w.i64(v);
+    }
     write_ints(w, n.subgraphs);
   }
 }
@@ -95,6 +101,7 @@ std::vector<uint8_t> write_meta(const Plan& p) {
   w.u64(t.local_mem_bytes);
   w.u32(t.compute_units);
   w.u64(t.device_type);
+  w.u32(t.compute_capability);
   write_strings(w, p.required_caps);
 
   write_tensors(w, p.tensors);

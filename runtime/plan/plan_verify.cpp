@@ -177,8 +177,12 @@ Status verify_subgraphs(const Plan& p) {
                             " " + shape_str(sg.tensors[t].shape) + " but operand '" + o.name + "' is " +
                             dtype_name(o.dtype) + " " + shape_str(o.shape));
     }
-    for (const PlanNode& n : sg.nodes)
+    for (const PlanNode& n : sg.nodes) {
       if (n.backend != Backend::kCpu) return invalid_plan(where + "node '" + n.name + "' is not on the cpu backend");
+      if (!n.choice.empty())
+        return invalid_plan(where + "node '" + n.name + "' has kernel choice '" + n.choice.str() +
+                            "' but runs on the cpu");
+    }
     KILN_TRY(verify_nodes(sg.tensors, sg.nodes, where, &ready));
     for (int32_t t : sg.outputs)
       if (t < 0 || t >= nt || !ready[t])

@@ -28,12 +28,14 @@ void Profiler::add_host(ProfileEvent::Kind kind, int32_t node, int32_t tensor, i
   e.start_ns = start_ns;
   e.end_ns = end_ns;
   e.run = run_;
+  e.host_ns = end_ns - start_ns;
   events_.push_back(e);
 }
 
 void Profiler::add_device(ProfileEvent::Kind kind, int32_t node, int32_t tensor, cl_event before,
-                          cl_event after, int64_t enqueued_ns) {
+                          cl_event after, int64_t enqueued_ns, int64_t host_ns) {
   Pending p;
+  p.ev.host_ns = host_ns;
   p.ev.kind = kind;
   p.ev.node = node;
   p.ev.tensor = tensor;

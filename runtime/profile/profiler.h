@@ -20,6 +20,8 @@ struct ProfileEvent {
   int64_t start_ns = 0;    // host steady clock
   int64_t end_ns = 0;
   int32_t run = 0;         // which inference (0-based) of this profiler
+  // Host time spent issuing the work (an OpenCL node's launches; for host work, all of it).
+  int64_t host_ns = 0;
 };
 
 class Profiler {
@@ -31,7 +33,7 @@ class Profiler {
   // Device work bracketed by two events (markers) enqueued at host time `enqueued_ns`: timed
   // from the end of `before` to the end of `after`. Takes ownership of both events.
   void add_device(ProfileEvent::Kind kind, int32_t node, int32_t tensor, cl_event before, cl_event after,
-                  int64_t enqueued_ns);
+                  int64_t enqueued_ns, int64_t host_ns = 0);
   // Reads the device timestamps of this run's events (call after the queue finished).
   Status end_run();
 

@@ -170,7 +170,7 @@ PY
   done
   expect_fail "--accuracy-budget needs --calib DIR" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 \
     --calib-cache c.cache --accuracy-budget 0.1
-  expect_fail "--tune needs --precision best" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --tune
+  expect_fail "--tuning-cache needs --tune" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --tuning-cache t.cache
   # FP16 under a budget: within it without moving a layer.
   expect_ok "$KILN" build m/resnet_mini.onnx -o f16.plan --device cpu --precision fp16 --calib calib --accuracy-budget 0.01
   check_within_budget f16.plan 0.01

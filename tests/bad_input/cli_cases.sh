@@ -33,7 +33,7 @@ case_inspect() {
     expect_ok "$KILN" build "$MODELS/copy_two_inputs.onnx" -o $dev.plan --device $dev
     expect_out "built $dev.plan" "2 nodes" "target $dev"
     expect_ok "$KILN" inspect $dev.plan
-    expect_out "format version: 3" "target device: $dev" "inputs:" "x  float32 2x3x4" "ids  int64 5" \
+    expect_out "format version: 4" "target device: $dev" "inputs:" "x  float32 2x3x4" "ids  int64 5" \
       "outputs:" "y  float32 4x6" "ids_out  int64 5" "nodes (2):" "reshape  op=Reshape  backend=$dev" \
       "identity  op=Reshape  backend=$dev" "kernel=" "segments:"
   done
@@ -99,7 +99,7 @@ case_kiln_rt_runtime_verbs() {
   expect_ok "$rt" run c.plan -i x=x.npy -i ids=ids.npy -o out
   expect_out "y: float32 4x6" "ids_out: int64 5"
   expect_ok "$rt" inspect c.plan
-  expect_out "format version: 3" "nodes (2):"
+  expect_out "format version: 4" "nodes (2):"
   expect_ok "$rt" devices
   expect_out "opencl:0"
   expect_ok "$rt" profile c.plan --iterations 2 --trace trace.json
@@ -590,6 +590,74 @@ a, b = np.load('out_$dev/y.npy'), np.load('ref.npy')
 assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max(), (a, b)"
   done
   expect_fail "w1_dq" "float8e4m3fnuz" "not the FNUZ variants" -- "$KILN" build fp8_fnuz.onnx -o x.plan
+}
+
+case_kernel_variants() {
+  # The build records a kernel variant per OpenCL node (inspect shows it); KILN_MMA_EMULATE=1
+  # offers the tensor-core variant on PoCL (emulated). A plan whose variant the device does not
+  # offer runs its portable kernels with one notice; --tune times the candidates and keeps a
+  # tuning cache that later builds reuse.
+  local x=$MODELS/fashion_cnn.onnx
+  "$PY" -c "import numpy as np; np.save('x.npy', np.random.default_rng(3).uniform(-1, 1, (4, 1, 28, 28)).astype(np.float32))"
+  expect_ok "$KILN" build "$x" -o plain.plan --device opencl --precision fp16 --shapes input=4x1x28x28
+  expect_ok "$KILN" inspect plain.plan
+  if grep -q "mma\[" stdout; then die "PoCL offered the tensor-core variant without KILN_MMA_EMULATE"; fi
+  expect_ok "$KILN" run plain.plan -i input=x.npy -o plain --device opencl
+  KILN_MMA_EMULATE=1 expect_ok "$KILN" build "$x" -o mma.plan --device opencl --precision fp16 --shapes input=4x1x28x28
+  expect_ok "$KILN" inspect mma.plan
+  expect_out "op=Conv" "mma[bm="
+  grep -E "op=(Conv|Gemm|MatMul) " stdout | grep -q "mma\[" || die "no linear node chose the mma variant"
+  KILN_MMA_EMULATE=1 expect_ok "$KILN" run mma.plan -i input=x.npy -o emu --device opencl
+  # Without the emulation the plan still runs: its mma nodes fall back, with one notice.
+  expect_ok "$KILN" run mma.plan -i input=x.npy -o fallback --device opencl
+  grep -qF "run their portable kernel" stderr || die "no fallback notice: $(cat stderr)"
+  "$PY" - <<'PY'
+import glob, numpy as np
+for f in glob.glob("plain/*.npy"):
+    name = f.split("/")[-1]
+    a, b, c = np.load(f), np.load("emu/" + name), np.load("fallback/" + name)
+    assert np.array_equal(a, c), "fallback differs from the portable plan"
+    assert np.allclose(a, b, rtol=2e-2, atol=2e-2), np.abs(a - b).max()
+PY
+  KILN_MMA_EMULATE=1 expect_ok "$KILN" build "$x" -o tuned.plan --device opencl --precision fp16 \
+    --shapes input=4x1x28x28 --tune --tuning-cache t.cache
+  expect_out "tune: " "portable"
+  head -1 t.cache | grep -qx "kiln tuning cache 1" || die "tuning cache header: $(head -1 t.cache)"
+  grep -q "mma\[bm=" t.cache || die "the cache holds no mma timings"
+  cp t.cache t0.cache
+  KILN_MMA_EMULATE=1 expect_ok "$KILN" build "$x" -o tuned2.plan --device opencl --precision fp16 \
+    --shapes input=4x1x28x28 --tune --tuning-cache t.cache
+  cmp -s t.cache t0.cache || die "a build with every timing cached rewrote the cache"
+  expect_fail "--tuning-cache needs --tune" -- "$KILN" build "$x" -o y.plan --tuning-cache t.cache
+  echo "garbage" >bad.cache
+  expect_fail "is not a kiln tuning cache" -- "$KILN" build "$x" -o y.plan --device opencl --tune --tuning-cache bad.cache
+}
+
+case_flat_launch_list() {
+  # Runs replay each OpenCL node's recorded kernel launches (arguments set once, re-recorded
+  # after a reshape): the outputs equal those of launching every node through its launcher
+  # (KILN_NO_FLAT_LAUNCH=1) bit for bit, and profile reports the host time per node.
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  "$PY" -c "
+import numpy as np
+r = np.random.default_rng(5)
+np.save('r.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))
+np.save('a.npy', r.uniform(-1, 1, (1, 64, 128)).astype(np.float32))
+np.save('m.npy', r.uniform(-1, 1, (32, 512)).astype(np.float32))"
+  for m in resnet_mini:r attention:a mlp:m; do
+    local name=${m%%:*} in=${m##*:}
+    expect_ok "$KILN" build m/$name.onnx -o $name.plan --device opencl --precision fp16
+    expect_ok "$KILN" run $name.plan -i "input=$in.npy" -o flat_$name --device opencl --repeat 3
+    KILN_NO_FLAT_LAUNCH=1 expect_ok "$KILN" run $name.plan -i "input=$in.npy" -o direct_$name --device opencl
+    "$PY" -c "
+import glob, numpy as np
+fs = glob.glob('flat_$name/*.npy')
+assert fs
+for f in fs:
+    assert np.array_equal(np.load(f), np.load(f.replace('flat_', 'direct_'))), f"
+  done
+  expect_ok "$KILN" profile attention.plan --device opencl --iterations 3
+  expect_out "host us" "host time issuing OpenCL nodes:"
 }
 
 run_case

@@ -9,7 +9,12 @@ reference implementation; 1.17 still has opset-21 as the newest QuantizeLinear).
 with scripts/setup_python.sh (its venv python imports it), or put a folder holding it on PYTHONPATH or pass it as
 --onnx-dir.
 
-usage: gen_float8_cases.py OUTDIR [--onnx-dir DIR] [--only-float8]
+With --set newer it writes instead every onnx 1.17.0 case that Debian's 1.12 data lacks (ops
+added since, such as Gelu and GroupNormalization, and newer cases of older ops) except the
+float8/4-bit ones above and those whose model imports an opset above 21 (kiln's newest):
+kiln_conformance runs the ones whose ops kiln registers.
+
+usage: gen_float8_cases.py OUTDIR [--onnx-dir DIR] [--only-float8] [--set float8|newer] [--debian DIR]
 Exit status 77 (ctest's skip) when onnx 1.17.0 cannot be imported.
 """
 import argparse
@@ -22,6 +27,8 @@ PINNED = "1.17.0"
 FLOAT8 = re.compile(r"float8|e4m3|e5m2", re.IGNORECASE)
 OPS = re.compile(r"^test_(cast|castlike|quantizelinear|dequantizelinear)_")
 QUANT = re.compile(r"^test_(quantizelinear|dequantizelinear)(_|$)")
+FOUR_BIT = re.compile(r"int4", re.IGNORECASE)
+MAX_OPSET = 21  # kMaxSupportedOpset (compiler/ops/op_schema.h)
 
 
 def main():
@@ -29,6 +36,8 @@ def main():
     ap.add_argument("outdir")
     ap.add_argument("--onnx-dir", help="folder holding onnx 1.17.0 (default: the python running this script)")
     ap.add_argument("--only-float8", action="store_true", help="skip the non-float8 opset-21 quantize cases")
+    ap.add_argument("--set", choices=["float8", "newer"], default="float8")
+    ap.add_argument("--debian", default="/usr/share/libonnx-testdata/data/node", help="Debian's node test folder")
     args = ap.parse_args()
     onnx_dir = args.onnx_dir or os.environ.get("KILN_ONNX117_DIR")
     if onnx_dir:
@@ -48,9 +57,19 @@ def main():
         return 1
 
     def wanted(name):
+        if args.set == "newer":
+            return newer(name)
         if OPS.match(name) and FLOAT8.search(name):
             return True
         return not args.only_float8 and bool(QUANT.match(name))
+
+    debian = set(os.listdir(args.debian)) if os.path.isdir(args.debian) else set()
+
+    def newer(name):
+        if name in debian or FLOAT8.search(name) or FOUR_BIT.search(name):
+            return False
+        model = onnx.load(os.path.join(src, name, "model.onnx"), load_external_data=False)
+        return all(o.version <= MAX_OPSET for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
     names = sorted(n for n in os.listdir(src) if wanted(n))
     os.makedirs(args.outdir, exist_ok=True)

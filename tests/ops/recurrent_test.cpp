@@ -2,7 +2,12 @@
 // attribute combinations, the CPU reference against values worked out by hand, and the errors
 // bad nodes get. (ONNX Runtime is the independent reference in tests/recurrent/.)
 #include <cmath>
+#include <memory>
 
+#include "compiler/compiler.h"
+#include "compiler/ir/graph.h"
+#include "compiler/plan/dynamic_shapes.h"
+#include "runtime/exec/execution_context.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -168,6 +173,86 @@ TEST(RecurrentOps, OutOfRangeSequenceLengthIsAnError) {
                                                                                               << st.message();
     // The error comes from the backend that ran the node.
     if (std::string(device) == "opencl") EXPECT_NE(st.message().find("LSTM, opencl"), std::string::npos) << st.message();
+  }
+}
+
+// The execution context records its OpenCL launches (the flat launch list) before an
+// inference's inputs reach the device, again after every reshape, so a node whose launches
+// depend on sequence_lens must read them when it runs, not while it is recorded. Here a plan
+// with a dynamic sequence length runs at 5 steps with lengths 5, then at 3 steps with lengths
+// 3: recording it again must not see the 5s still on the device.
+TEST(RecurrentOps, SequenceLengthsAreReadWhenTheNodeRuns) {
+  if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  std::mt19937 rng(15);
+  Config c{"LSTM", "bidirectional"};
+  c.lens = true;
+  const OpSpec s5 = make_spec(c, 5, 2, 3, 4, rng, true);
+  auto make_graph = [&](ir::Graph* g) {
+    g->name = "lstm_dynamic_seq";
+    g->opsets[""] = s5.opset;
+    ir::Node* n = g->add_node("LSTM", "lstm");
+    for (size_t i = 0; i < s5.inputs.size(); ++i) {
+      if (s5.inputs[i].dtype() == DType::kUndefined) {
+        n->inputs.push_back(nullptr);
+        continue;
+      }
+      ir::Value* v = g->add_value("in" + std::to_string(i));
+      v->dtype = s5.inputs[i].dtype();
+      v->shape = s5.inputs[i].shape();
+      if (i == 0) v->shape[0] = -1;  // the sequence length: a dim --min/--max-shapes ranges
+      v->has_shape = true;
+      if (s5.constant[i]) {
+        v->constant = std::make_shared<HostTensor>(s5.inputs[i]);
+      } else {
+        v->is_graph_input = true;
+        g->inputs.push_back(v);
+      }
+      n->inputs.push_back(v);
+    }
+    n->attrs = s5.attrs;
+    for (int i = 0; i < s5.num_outputs; ++i) {
+      ir::Value* v = g->add_value("out" + std::to_string(i));
+      v->producer = n;
+      n->outputs.push_back(v);
+      g->outputs.push_back(v);
+    }
+    return Status::ok();
+  };
+  BuildOptions opts;
+  opts.device = "opencl";
+  opts.shapes["in0"] = {5, 2, 3};
+  opts.min_shapes["in0"] = {1, 2, 3};
+  opts.max_shapes["in0"] = {5, 2, 3};
+  auto plan = std::make_shared<Plan>();
+  Status st = build_dynamic_plan(make_graph, opts, plan.get());
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  ASSERT_EQ(plan->nodes.size(), 1u);
+  ASSERT_EQ(plan->nodes[0].backend, Backend::kOpenCL);
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  ASSERT_TRUE(ExecutionContext::create(plan, "opencl", &ctx, &notice).is_ok());
+  for (int64_t seq : {5, 3, 5, 2}) {
+    OpSpec at = s5;
+    at.inputs[0] = random_tensor(DType::kFloat32, {seq, 2, 3}, rng);
+    at.inputs[4].as<int32_t>()[0] = at.inputs[4].as<int32_t>()[1] = static_cast<int32_t>(seq);
+    st = ctx->set_input_shape("in0", at.inputs[0].shape());
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    for (int32_t t : plan->inputs) {
+      const PlanTensor& pt = plan->tensors[t];
+      const HostTensor& src = at.inputs[std::stoi(pt.name.substr(2))];
+      st = ctx->bind_input(pt.name, src.dtype(), src.shape(), src.data(), src.size_bytes());
+      ASSERT_TRUE(st.is_ok()) << st.message();
+    }
+    std::vector<HostTensor> got, want;
+    for (int32_t t : plan->outputs) got.emplace_back(plan->tensors[t].dtype, ctx->tensor_shape(t));
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_TRUE(ctx->bind_output(plan->tensors[plan->outputs[i]].name, got[i].data(), got[i].size_bytes()).is_ok());
+    st = ctx->run();
+    ASSERT_TRUE(st.is_ok()) << seq << " steps: " << st.message();
+    ASSERT_TRUE(run_op(at, "cpu", &want).is_ok());
+    ASSERT_EQ(want.size(), got.size());
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_TRUE(tensors_close(got[i], want[i], 1e-4, 1e-5)) << seq << " steps, output " << i;
   }
 }
 

@@ -113,6 +113,7 @@ TEST(PlanGraphs, RoundTripKeepsSubgraphsAndRuns) {
     for (size_t n = 0; n < p.graphs[g].nodes.size(); ++n) {
       EXPECT_EQ(q.graphs[g].nodes[n].subgraphs, p.graphs[g].nodes[n].subgraphs);
       EXPECT_EQ(q.graphs[g].nodes[n].inputs, p.graphs[g].nodes[n].inputs);
+      EXPECT_TRUE(q.graphs[g].nodes[n].choice.empty());
     }
     ASSERT_EQ(q.graphs[g].tensors.size(), p.graphs[g].tensors.size());
     for (size_t t = 0; t < p.graphs[g].tensors.size(); ++t) EXPECT_EQ(q.graphs[g].tensors[t].name, p.graphs[g].tensors[t].name);
@@ -159,6 +160,9 @@ const Damage kDamages[] = {
     {"subgraph output never produced", [](Plan& p) { p.graphs[2].outputs[0] = 3; }, "output index 3"},
     {"subgraph node writes out of range", [](Plan& p) { p.graphs[1].nodes[0].outputs[0] = 40; }, "writes tensor index 40"},
     {"subgraph node on opencl", [](Plan& p) { p.graphs[1].nodes[0].backend = Backend::kOpenCL; }, "not on the cpu"},
+    {"subgraph node with a kernel choice",
+     [](Plan& p) { p.graphs[1].nodes[0].choice = KernelChoice{"mma", {{"bm", 128}}}; },
+     "has kernel choice 'mma[bm=128]' but runs on the cpu"},
     {"owner on opencl", [](Plan& p) { p.nodes[0].backend = Backend::kOpenCL; }, "not on the cpu backend"},
     {"subgraph constant outside the weights", [](Plan& p) { p.graphs[2].tensors[0].weight_offset = 64; },
      "outside the weights"},

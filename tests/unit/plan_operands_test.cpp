@@ -5,6 +5,7 @@
 
 #include "compiler/compiler.h"
 #include "runtime/exec/execution_context.h"
+#include "runtime/ops/kernel_api.h"
 #include "runtime/plan/plan_format.h"
 #include "tests/ops/op_harness.h"
 #include "tests/unit/unit_util.h"
@@ -42,6 +43,15 @@ TEST(PlanOperands, NodesShortOfOperandsAreRefused) {
         }
       }
     }
+  }
+}
+
+// Every runtime op says with its registration how many operands its kernels read (CpuOp::arity),
+// so the check above covers ops added later too.
+TEST(PlanOperands, EveryRuntimeOpDeclaresItsOperands) {
+  for (const auto& [op, info] : cpu_registry().all()) {
+    EXPECT_GT(info.min_inputs, 0) << op;
+    EXPECT_GT(info.min_outputs, 0) << op;
   }
 }
 

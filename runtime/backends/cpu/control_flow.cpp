@@ -241,10 +241,14 @@ Status scan_cpu(const CpuKernelArgs& a) {
 
 }  // namespace
 
+// Operands: If needs its condition; Loop has the positions of M and cond, both optional;
+// Scan has at least one (Scan-8: sequence_lens, optional). Every node has an output (nodes
+// whose outputs nothing reads are removed). The kernels check the rest against the subgraphs.
+// Cost: one per output element (what the subgraphs compute depends on the values).
 void register_control_flow_cpu(CpuRegistry& r) {
-  r.add("If", if_cpu);
-  r.add("Loop", loop_cpu);
-  r.add("Scan", scan_cpu);
+  r.add("If", if_cpu).arity(1, 1);
+  r.add("Loop", loop_cpu).arity(2, 1, 2);
+  r.add("Scan", scan_cpu).arity(1, 1, 1);
 }
 
 }  // namespace kiln

@@ -9,7 +9,9 @@
 #include <type_traits>
 
 #include "runtime/ops/elementwise_program.h"
+#include "runtime/ops/in_place.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/node_precision.h"
 
 namespace kiln {
 namespace {
@@ -65,6 +67,32 @@ template <typename T> T ew_div(T a, T b) {
       if (b == T(-1)) return static_cast<T>(0ull - static_cast<uint64_t>(a));
     return a / b;
   }
+}
+// ONNX Mod: ew_fmod is C's fmod / truncated % (the dividend's sign), ew_mod Python's % (the
+// divisor's sign). Integer x % 0 gives 0 and x % -1 gives 0 instead of trapping.
+template <typename T> T ew_fmod(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::fmod(a, b);
+  } else {
+    if (b == T(0)) return T(0);
+    if constexpr (std::is_signed_v<T>)
+      if (b == T(-1)) return T(0);
+    return static_cast<T>(a % b);
+  }
+}
+template <typename T> T ew_mod(T a, T b) {
+  const T r = ew_fmod(a, b);
+  if constexpr (std::is_unsigned_v<T>) return r;
+  else return (r != T(0) && ((r < T(0)) != (b < T(0)))) ? T(r + b) : r;
+}
+template <typename T> T ew_gelu(T a) {
+  if constexpr (std::is_floating_point_v<T>) return T(0.5) * a * (T(1) + std::erf(a * T(0.70710678118654752440)));
+  else return a;  // never emitted on integers
+}
+template <typename T> T ew_gelu_tanh(T a) {
+  if constexpr (std::is_floating_point_v<T>)
+    return T(0.5) * a * (T(1) + std::tanh(T(0.79788456080286535588) * (a + T(0.044715) * a * a * a)));
+  else return a;
 }
 // Integer powers by squaring (exact; negative exponents give 0 except for bases 1 and -1).
 inline int64_t ipow(int64_t a, int64_t b) {
@@ -357,7 +385,8 @@ Status elementwise_cpu(const CpuKernelArgs& a) {
   std::vector<Shape> shapes;
   std::vector<const void*> data;
   for (const TensorView& t : a.inputs) {
-    if (!t.data) return internal_error("Elementwise: missing input");
+    // Empty tensors may have no memory at all.
+    if (!t.data && t.numel() != 0) return internal_error("Elementwise: missing input");
     dtypes.push_back(t.dtype);
     shapes.push_back(t.shape);
     data.push_back(t.data);
@@ -379,8 +408,29 @@ Status elementwise_cpu(const CpuKernelArgs& a) {
   return Status::ok();
 }
 
+// In place over an input read at the output's own shape (not broadcast), in a dynamic plan at
+// every shape in the range (an input equal to the output at the max shapes may broadcast at a
+// smaller one).
+bool elementwise_in_place(const Plan& plan, const PlanNode& node, size_t input) {
+  return dtype_size(plan.tensors[node.inputs[input]].dtype) == dtype_size(plan.tensors[node.outputs[0]].dtype) &&
+         same_shape_everywhere(plan, node.inputs[input], node.outputs[0]);
+}
+
+// A Cast between float32 and float16 (joining fp32 and fp16 regions) reads as the conversion.
+std::string elementwise_precision(const Plan& p, const PlanNode& n) {
+  auto is_float = [&](int32_t t) {
+    return t >= 0 && (p.tensors[t].dtype == DType::kFloat32 || p.tensors[t].dtype == DType::kFloat16);
+  };
+  if (n.inputs.size() == 1 && n.outputs.size() == 1 && is_float(n.inputs[0]) && is_float(n.outputs[0]) &&
+      p.tensors[n.inputs[0]].dtype != p.tensors[n.outputs[0]].dtype)
+    return conversion_precision(p, n);
+  return n.outputs.empty() ? "?" : precision_name(p.tensors[n.outputs[0]].dtype);
+}
+
 }  // namespace
 
-void register_elementwise_cpu(CpuRegistry& r) { r.add(ew::kRuntimeOp, elementwise_cpu); }
+void register_elementwise_cpu(CpuRegistry& r) {
+  r.add(ew::kRuntimeOp, elementwise_cpu).arity(1, 1).in_place(elementwise_in_place).precision(elementwise_precision);
+}
 
 }  // namespace kiln

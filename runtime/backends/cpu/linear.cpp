@@ -8,6 +8,7 @@
 #include "runtime/backends/cpu/linear_check.h"
 #include "runtime/backends/cpu/linear_sgemm.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/profile/node_cost.h"
 
 namespace kiln {
 namespace {
@@ -385,10 +386,18 @@ Status matmul_cpu(const CpuKernelArgs& a) {
 }  // namespace
 
 void register_linear_cpu(CpuRegistry& r) {
-  r.add("Conv", conv_cpu, CpuFloat16::kWidened);
-  r.add("ConvTranspose", conv_transpose_cpu, CpuFloat16::kWidened);
-  r.add("Gemm", gemm_cpu, CpuFloat16::kWidened);
-  r.add("MatMul", matmul_cpu, CpuFloat16::kWidened);
+  r.add("Conv", conv_cpu, CpuFloat16::kWidened).arity(2, 1).cost([](const Plan& p, const PlanNode& n) {
+    return conv_flops(p, n, 1);
+  });
+  r.add("ConvTranspose", conv_transpose_cpu, CpuFloat16::kWidened).arity(2, 1).cost([](const Plan& p, const PlanNode& n) {
+    return conv_flops(p, n, 1, true);
+  });
+  r.add("Gemm", gemm_cpu, CpuFloat16::kWidened).arity(2, 1).cost([](const Plan& p, const PlanNode& n) {
+    return matmul_flops(p, n, n.attrs.get_int("transA", 0) != 0);
+  });
+  r.add("MatMul", matmul_cpu, CpuFloat16::kWidened).arity(2, 1).cost([](const Plan& p, const PlanNode& n) {
+    return matmul_flops(p, n);
+  });
 }
 
 }  // namespace kiln

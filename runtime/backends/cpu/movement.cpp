@@ -343,10 +343,10 @@ Status resize_cpu(const CpuKernelArgs& a) {
 }  // namespace
 
 void register_movement_cpu(CpuRegistry& r) {
-  for (const char* op : {"Transpose", "Concat", "Split", "Slice", "Expand", "Tile"}) r.add(op, piecewise_cpu);
-  r.add("Pad", pad_cpu);
-  r.add("Gather", gather_cpu);
-  r.add("Resize", resize_cpu, CpuFloat16::kWidened);
+  for (const char* op : {"Transpose", "Concat", "Split", "Slice", "Expand", "Tile"}) r.add(op, piecewise_cpu).arity(1, 1);
+  r.add("Pad", pad_cpu).arity(1, 1);
+  r.add("Gather", gather_cpu).arity(2, 1);
+  r.add("Resize", resize_cpu, CpuFloat16::kWidened).arity(1, 1);
 }
 
 }  // namespace kiln

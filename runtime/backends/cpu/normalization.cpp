@@ -124,6 +124,38 @@ Status instancenorm_cpu(const CpuKernelArgs& a) {
   return Status::ok();
 }
 
+// Each (sample, group) is one contiguous row of C/G channels x inner positions.
+Status groupnorm_cpu(const CpuKernelArgs& a) {
+  const TensorView& xv = a.inputs[0];
+  const int64_t groups = a.attrs().get_int("num_groups", 0);
+  const bool per_group = a.attrs().get_int("group_params", 0) != 0;
+  if (xv.shape.size() < 2 || groups <= 0 || xv.shape[1] % groups != 0 || a.outputs[0].shape != xv.shape ||
+      a.inputs[1].numel() != (per_group ? groups : xv.shape[1]) || a.inputs[2].numel() != a.inputs[1].numel())
+    return invalid_plan("GroupNormalization: num_groups, scale and bias do not match the input");
+  const int64_t n = xv.shape[0], c = xv.shape[1], cg = c / groups;
+  const int64_t inner = n * c != 0 ? xv.numel() / (n * c) : 0;
+  const float* scale = a.inputs[1].as<float>();
+  const float* bias = a.inputs[2].as<float>();
+  const double eps = a.attrs().get_float("epsilon", 1e-5f);
+  const float* x = xv.as<float>();
+  float* y = a.outputs[0].as<float>();
+  for (int64_t row = 0; row < n * groups; ++row) {
+    const int64_t g = row % groups, base = row * cg * inner;
+    double mean, var;
+    row_stats(x + base, cg * inner, &mean, &var);
+    const double inv = 1.0 / std::sqrt(var + eps);
+    for (int64_t k = 0; k < cg; ++k) {
+      const int64_t p = per_group ? g : g * cg + k;
+      const float mul = static_cast<float>(scale[p] * inv);
+      const float add = static_cast<float>(bias[p] - mean * scale[p] * inv);
+      const float* xr = x + base + k * inner;
+      float* yr = y + base + k * inner;
+      for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] * mul + add;
+    }
+  }
+  return Status::ok();
+}
+
 Status layernorm_cpu(const CpuKernelArgs& a) {
   const TensorView& xv = a.inputs[0];
   const Rows r = normgeo::split_at(xv.shape, a.attrs().get_int("axis", 0));
@@ -160,11 +192,12 @@ Status layernorm_cpu(const CpuKernelArgs& a) {
 }  // namespace
 
 void register_normalization_cpu(CpuRegistry& r) {
-  r.add("Softmax", softmax_cpu<false>, CpuFloat16::kWidened);
-  r.add("LogSoftmax", softmax_cpu<true>, CpuFloat16::kWidened);
-  r.add("BatchNormalization", batchnorm_cpu, CpuFloat16::kWidened);
-  r.add("InstanceNormalization", instancenorm_cpu, CpuFloat16::kWidened);
-  r.add("LayerNormalization", layernorm_cpu, CpuFloat16::kWidened);
+  r.add("Softmax", softmax_cpu<false>, CpuFloat16::kWidened).arity(1, 1);
+  r.add("LogSoftmax", softmax_cpu<true>, CpuFloat16::kWidened).arity(1, 1);
+  r.add("BatchNormalization", batchnorm_cpu, CpuFloat16::kWidened).arity(5, 1);
+  r.add("InstanceNormalization", instancenorm_cpu, CpuFloat16::kWidened).arity(3, 1);
+  r.add("LayerNormalization", layernorm_cpu, CpuFloat16::kWidened).arity(2, 1);
+  r.add("GroupNormalization", groupnorm_cpu, CpuFloat16::kWidened).arity(3, 1);
   register_normalization_reduce_cpu(r);
   register_normalization_pool_cpu(r);
 }

@@ -121,8 +121,8 @@ Status average_pool_cpu(const CpuKernelArgs& a) {
 }  // namespace
 
 void register_normalization_pool_cpu(CpuRegistry& r) {
-  r.add("MaxPool", max_pool_cpu, CpuFloat16::kWidened);
-  r.add("AveragePool", average_pool_cpu, CpuFloat16::kWidened);
+  r.add("MaxPool", max_pool_cpu, CpuFloat16::kWidened).arity(1, 1);
+  r.add("AveragePool", average_pool_cpu, CpuFloat16::kWidened).arity(1, 1);
 }
 
 }  // namespace kiln

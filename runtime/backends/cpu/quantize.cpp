@@ -11,6 +11,8 @@
 #include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/node_precision.h"
+#include "runtime/profile/node_cost.h"
 
 namespace kiln {
 namespace {
@@ -312,13 +314,21 @@ Status qgemm_cpu(const CpuKernelArgs& a) {
 }  // namespace
 
 void register_quantize_cpu(CpuRegistry& r) {
-  r.add("QuantizeLinear", quantize_linear_cpu);
-  r.add("DequantizeLinear", dequantize_linear_cpu);
-  r.add("DynamicQuantizeLinear", dynamic_quantize_linear_cpu);
-  r.add("MatMulInteger", qgemm_cpu);
-  r.add("QLinearMatMul", qgemm_cpu);
-  r.add("ConvInteger", qgemm_cpu);
-  r.add("QLinearConv", qgemm_cpu);
+  r.add("QuantizeLinear", quantize_linear_cpu).arity(2, 1).precision(conversion_precision);
+  r.add("DequantizeLinear", dequantize_linear_cpu).arity(2, 1).precision(conversion_precision);
+  r.add("DynamicQuantizeLinear", dynamic_quantize_linear_cpu).arity(1, 3);
+  // The integer kernels count their multiply-adds like FLOPs (TensorRT reports INT8 "ops" so)
+  // and compute in their input's type.
+  auto in0 = [](const Plan& p, const PlanNode& n) { return input_precision(p, n, 0); };
+  auto matmul_ops = [](const Plan& p, const PlanNode& n) { return matmul_flops(p, n); };
+  r.add("MatMulInteger", qgemm_cpu).arity(2, 1).cost(matmul_ops).precision(in0);
+  r.add("QLinearMatMul", qgemm_cpu).arity(8, 1).cost(matmul_ops).precision(in0);
+  r.add("ConvInteger", qgemm_cpu).arity(2, 1).precision(in0).cost([](const Plan& p, const PlanNode& n) {
+    return conv_flops(p, n, 1);
+  });
+  r.add("QLinearConv", qgemm_cpu).arity(8, 1).precision(in0).cost([](const Plan& p, const PlanNode& n) {
+    return conv_flops(p, n, 3);
+  });
 }
 
 }  // namespace kiln

@@ -7,6 +7,8 @@
 #include "runtime/backends/cpu/quantize_fp8_common.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/node_precision.h"
+#include "runtime/profile/node_cost.h"
 
 namespace kiln {
 namespace {
@@ -86,9 +88,24 @@ Status fp8_linear_cpu(const CpuKernelArgs& a) {
 
 }  // namespace
 
+namespace {
+// The weight format (fp8-e4m3 / fp8-e5m2), "-weight-only" when the activations are float32.
+std::string fp8_precision(const Plan& p, const PlanNode& n) {
+  if (n.inputs.size() <= 2 || n.inputs[0] < 0 || n.inputs[2] < 0 || n.outputs.empty())
+    return n.outputs.empty() ? "?" : precision_name(p.tensors[n.outputs[0]].dtype);
+  const std::string w = p.tensors[n.inputs[2]].dtype == DType::kFloat8E5M2 ? "fp8-e5m2" : "fp8-e4m3";
+  return p.tensors[n.inputs[0]].dtype == DType::kFloat32 ? w + "-weight-only" : w;
+}
+}  // namespace
+
 void register_quantize_fp8_cpu(CpuRegistry& r) {
-  r.add("Fp8Conv", fp8_linear_cpu);
-  r.add("Fp8MatMul", fp8_linear_cpu);
+  // The weights are input 2 (after the input's scale).
+  r.add("Fp8Conv", fp8_linear_cpu).arity(5, 1).precision(fp8_precision).cost([](const Plan& p, const PlanNode& n) {
+    return conv_flops(p, n, 2);
+  });
+  r.add("Fp8MatMul", fp8_linear_cpu).arity(5, 1).precision(fp8_precision).cost([](const Plan& p, const PlanNode& n) {
+    return matmul_flops(p, n);
+  });
 }
 
 }  // namespace kiln

@@ -9,6 +9,7 @@
 #include "runtime/backends/cpu/linear_sgemm.h"
 #include "runtime/backends/recurrent_geometry.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/profile/node_cost.h"
 
 namespace kiln {
 namespace {
@@ -162,12 +163,22 @@ Status rnn_cpu(const CpuKernelArgs& a) { return recurrent_cpu(a, Cell::kRnn); }
 Status gru_cpu(const CpuKernelArgs& a) { return recurrent_cpu(a, Cell::kGru); }
 Status lstm_cpu(const CpuKernelArgs& a) { return recurrent_cpu(a, Cell::kLstm); }
 
+// Multiply-adds of every step of every sequence, all directions: W x + R h
+// (W [dirs, gates x hidden, input], R [dirs, gates x hidden, hidden]).
+double recurrent_cost(const Plan& p, const PlanNode& n) {
+  if (n.inputs.size() < 3 || n.inputs[0] < 0 || n.inputs[1] < 0 || n.inputs[2] < 0) return output_elements(p, n);
+  const Shape& x = p.tensors[n.inputs[0]].shape;
+  const double steps = x.size() == 3 && x[2] ? static_cast<double>(shape_numel(x) / x[2]) : 0.0;
+  return 2.0 * steps * (input_elements(p, n, 1) + input_elements(p, n, 2));
+}
+
 }  // namespace
 
+// X, W and R are required; the outputs present are given by output_mask (at least one).
 void register_recurrent_cpu(CpuRegistry& r) {
-  r.add("RNN", rnn_cpu);
-  r.add("GRU", gru_cpu);
-  r.add("LSTM", lstm_cpu);
+  r.add("RNN", rnn_cpu).arity(3, 1).cost(recurrent_cost);
+  r.add("GRU", gru_cpu).arity(3, 1).cost(recurrent_cost);
+  r.add("LSTM", lstm_cpu).arity(3, 1).cost(recurrent_cost);
 }
 
 }  // namespace kiln

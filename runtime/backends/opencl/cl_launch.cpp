@@ -20,9 +20,7 @@ Status ClLaunch::run(cl_uint dims, const size_t* global, const size_t* local) {
   KILN_TRY(status_);
   for (cl_uint i = 0; i < dims; ++i)
     if (global[i] == 0) return Status::ok();
-  KILN_CL(clEnqueueNDRangeKernel(cl_.queue(), k_, dims, nullptr, global, local, 0, nullptr, nullptr),
-          "enqueueing kernel " + name_);
-  return Status::ok();
+  return cl_.enqueue_kernel(k_, dims, global, local, name_);
 }
 
 ClDims cl_dims(const std::vector<int64_t>& d) {

@@ -44,18 +44,16 @@ struct ClConv {
   std::vector<int64_t> in, out, ks, st, dl, pb;  // padded to 3 spatial dims
 };
 
-ClConv read_cl_conv(const ClKernelArgs& a) {
+ClConv conv_geometry(const Attributes& attrs, const Shape& x, const Shape& w, const Shape& y) {
   ClConv p;
-  const Shape& x = a.inputs[0].shape;
-  const Shape& y = a.outputs[0].shape;
   const size_t sp = x.size() - 2;
   p.N = x[0];
   p.C = x[1];
   p.M = y[1];
-  p.group = a.attrs().get_int("group", 1);
-  const std::vector<int64_t> strides = a.attrs().get_ints("strides", std::vector<int64_t>(sp, 1));
-  const std::vector<int64_t> dil = a.attrs().get_ints("dilations", std::vector<int64_t>(sp, 1));
-  const std::vector<int64_t> pads = a.attrs().get_ints("pads", std::vector<int64_t>(2 * sp, 0));
+  p.group = attrs.get_int("group", 1);
+  const std::vector<int64_t> strides = attrs.get_ints("strides", std::vector<int64_t>(sp, 1));
+  const std::vector<int64_t> dil = attrs.get_ints("dilations", std::vector<int64_t>(sp, 1));
+  const std::vector<int64_t> pads = attrs.get_ints("pads", std::vector<int64_t>(2 * sp, 0));
   // Leading size-1 dims turn 1-D/2-D convolutions into the kernels' 3-D form.
   const size_t lead = 3 - sp;
   p.in.assign(lead, 1);
@@ -67,7 +65,7 @@ ClConv read_cl_conv(const ClKernelArgs& a) {
   for (size_t i = 0; i < sp; ++i) {
     p.in.push_back(x[2 + i]);
     p.out.push_back(y[2 + i]);
-    p.ks.push_back(a.inputs[1].shape[2 + i]);
+    p.ks.push_back(w[2 + i]);
     p.st.push_back(i < strides.size() ? strides[i] : 1);
     p.dl.push_back(i < dil.size() ? dil[i] : 1);
     p.pb.push_back(i < pads.size() ? pads[i] : 0);
@@ -80,10 +78,75 @@ ClConv read_cl_conv(const ClKernelArgs& a) {
   return p;
 }
 
+ClConv read_cl_conv(const ClKernelArgs& a) {
+  return conv_geometry(a.attrs(), a.inputs[0].shape, a.inputs[1].shape, a.outputs[0].shape);
+}
+
 cl_int8 dims8(const std::vector<int64_t>& v) {
   cl_int8 r;
   for (int i = 0; i < 8; ++i) r.s[i] = i < static_cast<int>(v.size()) ? static_cast<cl_int>(v[i]) : 1;
   return r;
+}
+
+// ---- the tensor-core variant (FP16 storage): operand layouts from shapes alone, so the
+// variants function (plan shapes) and the kernels (run-time shapes) derive them alike.
+
+// A convolution with at least 16 output channels per group: every image in one launch.
+bool conv_mma_problem(const ClConv& c, mma::Problem* p) {
+  const int64_t Mg = c.M / c.group, Cg = c.C / c.group;
+  if (Mg < 16) return false;
+  p->elem = mma::Elem::kF16;
+  p->M = Mg;
+  p->K = Cg * c.ksize;
+  p->lda = p->K;
+  p->N = c.N * c.out_size;
+  p->bmode = mma::BMode::kConv;
+  p->batches = c.group;
+  for (int i = 0; i < 3; ++i) {
+    p->geo.v[i] = static_cast<cl_int>(c.in[i]);
+    p->geo.v[3 + i] = static_cast<cl_int>(c.out[i]);
+    p->geo.v[6 + i] = static_cast<cl_int>(c.ks[i]);
+    p->geo.v[9 + i] = static_cast<cl_int>(c.st[i]);
+    p->geo.v[12 + i] = static_cast<cl_int>(c.dl[i]);
+    p->geo.v[15 + i] = static_cast<cl_int>(c.pb[i]);
+  }
+  p->geo.v[18] = static_cast<cl_int>(c.C);
+  p->geo.v[19] = static_cast<cl_int>(Cg);
+  p->geo.v[20] = static_cast<cl_int>(c.group);
+  p->geo.v[21] = static_cast<cl_int>(c.in_size);
+  p->geo.v[22] = static_cast<cl_int>(c.ksize);
+  return mma::fits(*p);
+}
+
+// B of a GEMM: rows of K (transB) copied as vectors, N-contiguous rows as vectors where they
+// are 16-byte aligned, else gathered.
+void gemm_b_mode(bool tb, mma::Problem* p) {
+  if (tb) {
+    p->bmode = mma::BMode::kNK;
+    return;
+  }
+  p->bmode = mma::BMode::kKNVector;
+  if (!mma::fits(*p)) p->bmode = mma::BMode::kKNGather;
+}
+
+// Operands of a (possibly batched) GEMM as cl_gemm receives them: A not transposed, no offsets.
+bool gemm_mma_problem(const linear::ClGemm& g, mma::Problem* p) {
+  if (g.ta || g.a_off || g.b_off || g.c_off) return false;
+  p->elem = mma::Elem::kF16;
+  p->M = g.M;
+  p->N = g.N;
+  p->K = g.K;
+  p->lda = g.lda;
+  p->ldb = g.ldb;
+  p->batch_dims = g.batch;
+  p->a_bstride = g.a_bstr;
+  p->b_bstride = g.b_bstr;
+  p->batches = 1;
+  for (int64_t d : g.batch) p->batches *= d;
+  p->c_bstride = g.c_bstride;
+  p->ldc = g.ldc;
+  gemm_b_mode(g.tb, p);
+  return mma::fits(*p);
 }
 
 Status conv_direct(ClKernelArgs& a, const ClConv& p, const linear::Epilogue& ep, bool transpose) {
@@ -132,6 +195,13 @@ Status conv_cl(ClKernelArgs& a) {
     g.bias_bmod = p.group;
   }
   if (ep.residual) g.residual = a.inputs[3].mem;
+  mma::Tile tile;
+  mma::Problem mp;
+  if (mma::tile_of(a.variant(), &tile) && g.half && conv_mma_problem(p, &mp)) {
+    mp.A = a.inputs[1].mem;
+    mp.B = a.inputs[0].mem;
+    return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
+  }
   if (pointwise) {
     // The input already is the [C][positions] column matrix: every image and group in one launch.
     g.B = a.inputs[0].mem;
@@ -149,12 +219,13 @@ Status conv_cl(ClKernelArgs& a) {
   const size_t col_elems = static_cast<size_t>(p.C * p.ksize * p.out_size);
   const size_t col_size = g.b_float ? sizeof(float) : dtype_size(a.outputs[0].dtype);
   KILN_TRY(a.cl.scratch(kScratchIm2col, col_elems * col_size, &col, "im2col of " + node_what(a)));
-  cl_kernel k;
-  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"),
-                       g.b_float ? "-DKILN_HALF -DKILN_COL_FLOAT" : linear::linear_kernel_options(g.half, false), "im2col",
-                       &k));
   g.B = col;
   for (int64_t n = 0; n < p.N; ++n) {
+    // Fetched per launch: a recorded launch keeps its kernel object's arguments.
+    cl_kernel k;
+    KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"),
+                         g.b_float ? "-DKILN_HALF -DKILN_COL_FLOAT" : linear::linear_kernel_options(g.half, false),
+                         "im2col", &k));
     ClLaunch l(a.cl, k, "im2col");
     l.mem(a.inputs[0].mem).arg(cl_int(n * p.C * p.in_size)).mem(col);
     l.arg(dims8(p.in)).arg(dims8(p.out)).arg(dims8(p.ks)).arg(dims8(p.st)).arg(dims8(p.dl)).arg(dims8(p.pb));
@@ -180,36 +251,27 @@ void bias_strides(const Shape& s, int64_t* rs, int64_t* cs) {
   *rs = cm == 1 ? 0 : cn;
 }
 
-Status gemm_cl(ClKernelArgs& a) {
+// The layout of a Gemm (dims, transposes, bias strides; no buffers) from its shapes.
+ClGemm gemm_layout(const Attributes& attrs, const Shape& a, const Shape& b, const Shape* bias, const Shape& out) {
   ClGemm g;
-  KILN_TRY(read_ep(a, &g.ep));
-  g.half = half_storage(a);
-  g.ta = a.attrs().get_int("transA", 0) != 0;
-  g.tb = a.attrs().get_int("transB", 0) != 0;
-  g.alpha = a.attrs().get_float("alpha", 1.f);
-  g.beta = a.attrs().get_float("beta", 1.f);
-  g.M = a.outputs[0].shape[0];
-  g.N = a.outputs[0].shape[1];
-  g.K = g.ta ? a.inputs[0].shape[0] : a.inputs[0].shape[1];
-  g.A = a.inputs[0].mem;
-  g.lda = a.inputs[0].shape[1];
-  g.B = a.inputs[1].mem;
-  g.ldb = a.inputs[1].shape[1];
-  g.C = a.outputs[0].mem;
+  g.ta = attrs.get_int("transA", 0) != 0;
+  g.tb = attrs.get_int("transB", 0) != 0;
+  g.alpha = attrs.get_float("alpha", 1.f);
+  g.beta = attrs.get_float("beta", 1.f);
+  g.M = out[0];
+  g.N = out[1];
+  g.K = g.ta ? a[0] : a[1];
+  g.lda = a[1];
+  g.ldb = b[1];
   g.ldc = g.N;
-  if (a.has_input(2) && g.beta != 0.f) {
-    g.bias = a.inputs[2].mem;
-    bias_strides(a.inputs[2].shape, &g.bias_rs, &g.bias_cs);
-  }
-  if (g.ep.residual) g.residual = a.inputs[3].mem;
-  return linear::cl_gemm(a.cl, g, node_what(a));
+  if (bias && g.beta != 0.f) bias_strides(*bias, &g.bias_rs, &g.bias_cs);
+  return g;
 }
 
-Status matmul_cl(ClKernelArgs& a) {
-  ClGemm g;
-  KILN_TRY(read_ep(a, &g.ep));
-  g.half = half_storage(a);
-  Shape as = a.inputs[0].shape, bs = a.inputs[1].shape;
+// The layout of a MatMul: one tall GEMM when B is shared (weights), else batched with
+// broadcast strides.
+Status matmul_layout(const std::string& what, Shape as, Shape bs, const Shape* bias, ClGemm* out) {
+  ClGemm& g = *out;
   if (as.size() == 1) as.insert(as.begin(), 1);
   if (bs.size() == 1) bs.push_back(1);
   g.M = as[as.size() - 2];
@@ -218,22 +280,15 @@ Status matmul_cl(ClKernelArgs& a) {
   const Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
   Shape batch;
   KILN_TRY(broadcast_shapes(abatch, bbatch, &batch));
-  g.A = a.inputs[0].mem;
   g.lda = g.K;
-  g.B = a.inputs[1].mem;
   g.ldb = g.N;
-  g.C = a.outputs[0].mem;
   g.ldc = g.N;
   g.c_bstride = g.M * g.N;
-  if (a.has_input(2)) {
-    g.bias = a.inputs[2].mem;
-    bias_strides(a.inputs[2].shape, &g.bias_rs, &g.bias_cs);
-  }
-  if (g.ep.residual) g.residual = a.inputs[3].mem;
+  if (bias) bias_strides(*bias, &g.bias_rs, &g.bias_cs);
   if (shape_numel(bbatch) == 1 && shape_numel(abatch) == shape_numel(batch) && g.bias_rs == 0) {
     // Shared B (weights): one tall GEMM over every batch's rows.
     g.M *= shape_numel(batch);
-    return linear::cl_gemm(a.cl, g, node_what(a));
+    return Status::ok();
   }
   const std::vector<int64_t> ast = broadcast_strides(abatch, batch), bst = broadcast_strides(bbatch, batch);
   g.batch = batch;
@@ -241,8 +296,48 @@ Status matmul_cl(ClKernelArgs& a) {
     g.a_bstr.push_back(ast[d] * g.M * g.K);
     g.b_bstr.push_back(bst[d] * g.K * g.N);
   }
-  if (g.batch.size() > 8) return unsupported(node_what(a) + ": more than 8 batch dims");
+  if (g.batch.size() > 8) return unsupported(what + ": more than 8 batch dims");
+  return Status::ok();
+}
+
+// Runs the GEMM through the mma variant where the node chose it and it applies, else cl_gemm.
+Status run_gemm(ClKernelArgs& a, const ClGemm& g) {
+  mma::Tile tile;
+  mma::Problem mp;
+  if (mma::tile_of(a.variant(), &tile) && g.half && gemm_mma_problem(g, &mp)) {
+    mp.A = g.A;
+    mp.B = g.B;
+    return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
+  }
   return linear::cl_gemm(a.cl, g, node_what(a));
+}
+
+Status gemm_cl(ClKernelArgs& a) {
+  const bool has_bias = a.has_input(2);
+  ClGemm g = gemm_layout(a.attrs(), a.inputs[0].shape, a.inputs[1].shape, has_bias ? &a.inputs[2].shape : nullptr,
+                         a.outputs[0].shape);
+  KILN_TRY(read_ep(a, &g.ep));
+  g.half = half_storage(a);
+  g.A = a.inputs[0].mem;
+  g.B = a.inputs[1].mem;
+  g.C = a.outputs[0].mem;
+  if (has_bias && g.beta != 0.f) g.bias = a.inputs[2].mem;
+  if (g.ep.residual) g.residual = a.inputs[3].mem;
+  return run_gemm(a, g);
+}
+
+Status matmul_cl(ClKernelArgs& a) {
+  ClGemm g;
+  KILN_TRY(read_ep(a, &g.ep));
+  const bool has_bias = a.has_input(2);
+  KILN_TRY(matmul_layout(node_what(a), a.inputs[0].shape, a.inputs[1].shape, has_bias ? &a.inputs[2].shape : nullptr, &g));
+  g.half = half_storage(a);
+  g.A = a.inputs[0].mem;
+  g.B = a.inputs[1].mem;
+  g.C = a.outputs[0].mem;
+  if (has_bias) g.bias = a.inputs[2].mem;
+  if (g.ep.residual) g.residual = a.inputs[3].mem;
+  return run_gemm(a, g);
 }
 
 // Plans index with 32-bit ints in the kernels; larger tensors and >3 spatial dims stay on CPU.
@@ -278,13 +373,34 @@ bool supports_matmul(const PlanNode& n, const Plan& plan, const DeviceCaps&) {
 
 bool supports_gemm(const PlanNode& n, const Plan& plan, const DeviceCaps&) { return fits_int32(n, plan); }
 
+// The mma variant for FP16 nodes (half storage: tensor cores multiply halves, accumulate in
+// float32).
+std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, const DeviceCaps& caps) {
+  if (plan.tensors[n.outputs[0]].dtype != DType::kFloat16 || !mma::available(caps, mma::Elem::kF16)) return {};
+  auto shape = [&](size_t i) { return plan.tensors[n.inputs[i]].shape; };
+  const bool has_bias = n.inputs.size() > 2 && n.inputs[2] >= 0;
+  const Shape bias = has_bias ? shape(2) : Shape{};
+  const Shape& out = plan.tensors[n.outputs[0]].shape;
+  mma::Problem p;
+  bool ok = false;
+  if (n.op == "Conv") {
+    ok = conv_mma_problem(conv_geometry(n.attrs, shape(0), shape(1), out), &p);
+  } else if (n.op == "Gemm") {
+    ok = gemm_mma_problem(gemm_layout(n.attrs, shape(0), shape(1), has_bias ? &bias : nullptr, out), &p);
+  } else if (n.op == "MatMul") {
+    ClGemm g;
+    ok = matmul_layout(n.name, shape(0), shape(1), has_bias ? &bias : nullptr, &g).is_ok() && gemm_mma_problem(g, &p);
+  }
+  return ok ? mma::choices(p.M, p.N, p.batches, caps) : std::vector<KernelChoice>{};
+}
+
 }  // namespace
 
 void register_linear_opencl(ClRegistry& r) {
-  r.add("Conv", conv_cl, supports_conv);
+  r.add("Conv", conv_cl, supports_conv, linear_variants);
   r.add("ConvTranspose", conv_transpose_cl, supports_conv);
-  r.add("Gemm", gemm_cl, supports_gemm);
-  r.add("MatMul", matmul_cl, supports_matmul);
+  r.add("Gemm", gemm_cl, supports_gemm, linear_variants);
+  r.add("MatMul", matmul_cl, supports_matmul, linear_variants);
 }
 
 }  // namespace kiln

@@ -89,12 +89,28 @@ int64_t num_batches(const ClGemm& g) {
 
 }  // namespace
 
-const std::string& linear_kernel_source(const std::string& name) {
+// The float storage macros, the fused activations and the output stage, which every linear
+// kernel (and the mma variant) starts with.
+const std::string& linear_prelude() {
   static const std::string prelude =
-      std::string(embedded_kernel_source("float_storage")) + embedded_kernel_source("linear_activation");
-  static const std::string conv = prelude + embedded_kernel_source("conv");
-  static const std::string gemm = prelude + embedded_kernel_source("gemm");
+      std::string(embedded_kernel_source("float_storage")) + embedded_kernel_source("linear_activation") +
+      embedded_kernel_source("epilogue_float");
+  return prelude;
+}
+
+const std::string& linear_kernel_source(const std::string& name) {
+  static const std::string conv = linear_prelude() + embedded_kernel_source("conv");
+  static const std::string gemm = linear_prelude() + embedded_kernel_source("gemm");
   return name == "conv" ? conv : gemm;
+}
+
+Status mma_linear(ClRuntime& cl, const ClGemm& g, const mma::Problem& p, const mma::Tile& t, const std::string& what) {
+  if (!g.half || g.ta || g.a_off || g.b_off) return internal_error("the mma variant does not take " + what);
+  auto args = [&](ClLaunch& l) {
+    l.mem(g.C).arg(cl_int(g.c_off)).arg(g.alpha);
+    epilogue_args(l, g);
+  };
+  return mma::launch(cl, p, t, {&linear_prelude(), linear_kernel_options(true), args}, what);
 }
 
 const char* linear_kernel_options(bool half, bool mad) {

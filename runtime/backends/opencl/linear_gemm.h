@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/device/cl_runtime.h"
 
 namespace kiln::linear {
@@ -52,5 +53,9 @@ const std::string& linear_kernel_source(const std::string& name);
 
 // Build options of the linear kernels: `base` plus -DKILN_HALF for half storage.
 const char* linear_kernel_options(bool half, bool mad = true);
+
+// The tensor-core variant of an FP16 GEMM: operands as `p` describes them (p.A, p.B set), output
+// and fused epilogue as in `g` (half storage, no transposed A, no operand offsets).
+Status mma_linear(ClRuntime& cl, const ClGemm& g, const mma::Problem& p, const mma::Tile& t, const std::string& what);
 
 }  // namespace kiln::linear

@@ -1,5 +1,7 @@
 // OpenCL Softmax, LogSoftmax, BatchNormalization, InstanceNormalization, LayerNormalization
 // (kernels/softmax.cl, kernels/norm.cl); registers the family's reductions and pooling too.
+#include <algorithm>
+
 #include "runtime/backends/normalization_geometry.h"
 #include "runtime/backends/opencl/normalization_cl.h"
 
@@ -51,7 +53,7 @@ Status batchnorm_cl(ClKernelArgs& a) {
 }
 
 struct NormParams {
-  cl_int w_mod, w_a, w_b, b_mod, b_a, b_b, has_b, want_mean, want_inv;
+  cl_int w_mod, w_a, w_b, b_mod, b_a, b_b, has_b, want_mean, want_inv, j_div;
 };
 
 Status rownorm(ClKernelArgs& a, int64_t rows64, int64_t n64, float eps, cl_mem w, cl_mem b, cl_mem mean_out,
@@ -82,9 +84,26 @@ Status instancenorm_cl(ClKernelArgs& a) {
   const int64_t nc = x.shape[0] * x.shape[1];
   const int64_t inner = nc ? x.numel() / nc : 0;
   const cl_int c = static_cast<cl_int>(x.shape[1]);
-  NormParams p{c, 1, 0, c, 1, 0, 1, 0, 0};
+  NormParams p{c, 1, 0, c, 1, 0, 1, 0, 0, 1};
   return rownorm(a, nc, inner, a.attrs().get_float("epsilon", 1e-5f), a.inputs[1].mem, a.inputs[2].mem, nullptr,
                  nullptr, p);
+}
+
+// Rows of C/G channels x inner positions, one per (sample, group).
+Status groupnorm_cl(ClKernelArgs& a) {
+  const ClTensor& x = a.inputs[0];
+  const int64_t groups = a.attrs().get_int("num_groups", 0);
+  const bool per_group = a.attrs().get_int("group_params", 0) != 0;
+  if (x.shape.size() < 2 || groups <= 0 || x.shape[1] % groups != 0 ||
+      a.inputs[1].numel() != (per_group ? groups : x.shape[1]) || a.inputs[2].numel() != a.inputs[1].numel())
+    return invalid_plan("GroupNormalization: num_groups, scale and bias do not match the input");
+  const int64_t nc = x.shape[0] * x.shape[1];
+  const cl_int inner = static_cast<cl_int>(nc ? x.numel() / nc : 1), g = static_cast<cl_int>(groups),
+               cg = static_cast<cl_int>(x.shape[1] / groups);
+  const NormParams p = per_group ? NormParams{g, 1, 0, g, 1, 0, 1, 0, 0, 1}
+                                                           : NormParams{g, cg, 1, g, cg, 1, 1, 0, 0, std::max(inner, 1)};
+  return rownorm(a, x.shape[0] * groups, static_cast<int64_t>(cg) * inner, a.attrs().get_float("epsilon", 1e-5f),
+                 a.inputs[1].mem, a.inputs[2].mem, nullptr, nullptr, p);
 }
 
 Status layernorm_cl(ClKernelArgs& a) {
@@ -94,7 +113,7 @@ Status layernorm_cl(ClKernelArgs& a) {
   const int inv_slot = normgeo::output_slot(a.outputs.size(), mask, 2);
   const bool has_b = a.has_input(2);
   NormParams p{1, 0, a.inputs[1].numel() == 1 ? 0 : 1, 1, 0, has_b && a.inputs[2].numel() != 1 ? 1 : 0,
-               has_b ? 1 : 0, mean_slot >= 0 ? 1 : 0, inv_slot >= 0 ? 1 : 0};
+               has_b ? 1 : 0, mean_slot >= 0 ? 1 : 0, inv_slot >= 0 ? 1 : 0, 1};
   return rownorm(a, r.outer, r.n, a.attrs().get_float("epsilon", 1e-5f), a.inputs[1].mem,
                  has_b ? a.inputs[2].mem : nullptr, mean_slot >= 0 ? a.outputs[mean_slot].mem : nullptr,
                  inv_slot >= 0 ? a.outputs[inv_slot].mem : nullptr, p);
@@ -108,6 +127,7 @@ void register_normalization_opencl(ClRegistry& r) {
   r.add("BatchNormalization", batchnorm_cl, float_operands);
   r.add("InstanceNormalization", instancenorm_cl, float_operands);
   r.add("LayerNormalization", layernorm_cl, float_operands);
+  r.add("GroupNormalization", groupnorm_cl, float_operands);
   register_normalization_reduce_opencl(r);
   register_normalization_pool_opencl(r);
 }

@@ -7,6 +7,7 @@
 #include "runtime/backends/cpu/linear_epilogue.h"
 #include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/qgemm_geometry.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
@@ -117,12 +118,53 @@ bool all_zero(const std::vector<int64_t>& v) {
   return std::all_of(v.begin(), v.end(), [](int64_t s) { return s == 0; });
 }
 
-// qgemm.cl after its index math (qgemm_geometry.cl) and, for the fused epilogue, kiln_act.
-// Built once: ClRuntime::kernel looks kernels up by the source's content on every launch.
-const std::string& qgemm_source(bool epilogue) {
-  static const std::string plain = std::string(embedded_kernel_source("qgemm_geometry")) + embedded_kernel_source("qgemm");
+// The output stage (epilogue_qgemm.cl, after kiln_act for the fused epilogue): what both the
+// portable kernel and the mma variant end with. Built once: ClRuntime::kernel looks kernels up
+// by the source's content on every launch.
+const std::string& qgemm_prelude(bool epilogue) {
+  static const std::string plain = embedded_kernel_source("epilogue_qgemm");
   static const std::string with_act = std::string(embedded_kernel_source("linear_activation")) + plain;
   return epilogue ? with_act : plain;
+}
+
+// The portable kernel: qgemm.cl after its index math (qgemm_geometry.cl) and the output stage.
+const std::string& qgemm_source(bool epilogue) {
+  static const std::string plain =
+      std::string(embedded_kernel_source("qgemm_geometry")) + qgemm_prelude(false) + embedded_kernel_source("qgemm");
+  static const std::string with_act =
+      std::string(embedded_kernel_source("qgemm_geometry")) + qgemm_prelude(true) + embedded_kernel_source("qgemm");
+  return epilogue ? with_act : plain;
+}
+
+// The tensor-core problem of an integer GEMM: 8-bit operands without zero points (absent, or
+// constant zeros: checked by qgemm_variants). Convolutions run every image in one launch.
+bool qgemm_mma_problem(const QGemm& g, DType a_type, DType b_type, mma::Problem* p) {
+  auto kind = [](DType t) { return t == DType::kUInt8 ? mma::kU8 : mma::kS8; };
+  for (DType t : {a_type, b_type})
+    if (t != DType::kInt8 && t != DType::kUInt8) return false;
+  p->elem = mma::Elem::kInt8;
+  p->a_kind = kind(a_type);
+  p->b_kind = kind(b_type);
+  p->M = g.M;
+  p->K = g.K;
+  p->lda = g.K;
+  if (g.conv) {
+    p->N = g.images * g.N;
+    p->bmode = mma::BMode::kConv;
+    p->batches = g.groups;
+    p->geo = cl_conv_geo(g);
+  } else {
+    p->N = g.N;
+    p->ldb = g.N;
+    p->bmode = mma::BMode::kKNGather;
+    p->batches = g.batches;
+    p->batch_dims = g.batch_dims;
+    p->a_bstride = g.a_bstride;
+    p->b_bstride = g.b_bstride;
+    p->c_bstride = g.M * g.N;
+    p->ldc = g.N;
+  }
+  return mma::fits(*p);
 }
 
 struct QEpilogueArgs {
@@ -183,24 +225,36 @@ Status qgemm_cl(ClKernelArgs& a) {
     KILN_TRY(read_qlinear_epilogue_cl(a, &ep));
     options += std::string(" -D RES_T=") + ep.res_type + " -D RES_Q=" + (ep.res_scale ? "1" : "0");
   }
+  auto mode = [&](int i) -> cl_int { return !opt(i) ? 0 : is_vector_param(a.inputs[i].shape) ? 2 : 1; };
+  auto mem = [&](int i) -> cl_mem { return opt(i) ? a.inputs[i].mem : nullptr; };
+  // The output stage's arguments (epilogue_qgemm.cl's QEPI_PARAMS), the same for both kernels.
+  auto epilogue_args = [&](ClLaunch& l) {
+    l.mem(a.outputs[0].mem).mem(mem(in.sa)).arg(static_cast<cl_int>(mode(in.sa) == 2)).mem(mem(in.sb))
+        .arg(static_cast<cl_int>(mode(in.sb) == 2)).mem(mem(in.sy)).mem(mem(in.yzp)).mem(mem(in.bias))
+        .arg(static_cast<cl_int>(opt(in.bias)));
+    if (epi)
+      l.arg(static_cast<cl_int>(ep.bias_cols)).arg(static_cast<cl_int>(ep.ep.act)).arg(ep.ep.act_alpha)
+          .arg(ep.ep.act_beta).arg(static_cast<cl_int>(ep.ep.residual)).mem(ep.res).mem(ep.res_scale).mem(ep.res_zp);
+  };
+  mma::Tile tile;
+  mma::Problem p;
+  if (mma::tile_of(a.variant(), &tile) &&
+      qgemm_mma_problem(g, a.inputs[in.a].dtype, a.inputs[in.b].dtype, &p)) {
+    p.A = a.inputs[in.a].mem;
+    p.B = a.inputs[in.b].mem;
+    return mma::launch(a.cl, p, tile, {&qgemm_prelude(epi), options, epilogue_args}, where(a));
+  }
+
   cl_kernel k;
   KILN_TRY(a.cl.kernel(qgemm_source(epi), options, "qgemm", &k));
-
-  auto mode = [&](int i) -> cl_int { return !opt(i) ? 0 : is_vector_param(a.inputs[i].shape) ? 2 : 1; };
   ClDims bdims = cl_dims(g.batch_dims), abs = cl_dims(g.a_bstride), bbs = cl_dims(g.b_bstride);
   const ClConvGeo geo = cl_conv_geo(g);
-  auto mem = [&](int i) -> cl_mem { return opt(i) ? a.inputs[i].mem : nullptr; };
   ClLaunch launch(a.cl, k, where(a));
-  launch.mem(a.inputs[in.a].mem).mem(a.inputs[in.b].mem).mem(a.outputs[0].mem)
+  launch.mem(a.inputs[in.a].mem).mem(a.inputs[in.b].mem)
       .mem(mem(in.za)).arg(mode(in.za)).mem(mem(in.zb)).arg(mode(in.zb))
       .arg(static_cast<cl_int>(g.M)).arg(static_cast<cl_int>(g.N)).arg(static_cast<cl_int>(g.K))
-      .arg(static_cast<cl_int>(g.batch_dims.size())).arg(bdims).arg(abs).arg(bbs).arg(geo)
-      .mem(mem(in.sa)).arg(static_cast<cl_int>(mode(in.sa) == 2)).mem(mem(in.sb))
-      .arg(static_cast<cl_int>(mode(in.sb) == 2)).mem(mem(in.sy)).mem(mem(in.yzp)).mem(mem(in.bias))
-      .arg(static_cast<cl_int>(opt(in.bias)));
-  if (epi)
-    launch.arg(static_cast<cl_int>(ep.bias_cols)).arg(static_cast<cl_int>(ep.ep.act)).arg(ep.ep.act_alpha)
-        .arg(ep.ep.act_beta).arg(static_cast<cl_int>(ep.ep.residual)).mem(ep.res).mem(ep.res_scale).mem(ep.res_zp);
+      .arg(static_cast<cl_int>(g.batch_dims.size())).arg(bdims).arg(abs).arg(bbs).arg(geo);
+  epilogue_args(launch);
   // 64x64 output tiles of 16x16 items (kernels/qgemm.cl).
   const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(g.N), 64) / 4,
                             ClRuntime::round_up(static_cast<size_t>(g.M), 64) / 4, static_cast<size_t>(g.batches)};
@@ -229,6 +283,35 @@ bool qgemm_supports(const PlanNode& node, const Plan& plan, const DeviceCaps&) {
   return shape_numel(plan.tensors[node.outputs[0]].shape) < INT32_MAX && g.batches < 65536;
 }
 
+// A tensor (input i of the node) that is absent, or a constant of zeros.
+bool zero_or_absent(const PlanNode& node, const Plan& plan, int i) {
+  if (i < 0 || i >= static_cast<int>(node.inputs.size()) || node.inputs[i] < 0) return true;
+  const PlanTensor& t = plan.tensors[node.inputs[i]];
+  if (t.kind != TensorKind::kConstant) return false;
+  const uint8_t* d = plan.weight_data(t);
+  return std::all_of(d, d + t.weight_bytes, [](uint8_t b) { return b == 0; });
+}
+
+// The mma variant for symmetric 8-bit GEMMs with at least 16 rows per group (a depthwise
+// convolution's single row would leave 15/16 of each tensor-core tile idle).
+std::vector<KernelChoice> qgemm_variants(const PlanNode& node, const Plan& plan, const DeviceCaps& caps) {
+  if (!mma::available(caps, mma::Elem::kInt8)) return {};
+  const QGemmInputs in = qgemm_inputs(node.op);
+  if (!zero_or_absent(node, plan, in.za) || !zero_or_absent(node, plan, in.zb)) return {};
+  auto shape = [&](int i) -> Shape {
+    return i >= 0 && i < static_cast<int>(node.inputs.size()) && node.inputs[i] >= 0 ? plan.tensors[node.inputs[i]].shape
+                                                                                      : Shape{};
+  };
+  QGemm g;
+  mma::Problem p;
+  if (!qgemm_geometry(node, shape(in.a), shape(in.b), shape(in.za), shape(in.zb), plan.tensors[node.outputs[0]].shape,
+                      &g) ||
+      !qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, &p) ||
+      p.M < 16)
+    return {};
+  return mma::choices(p.M, p.N, p.batches, caps);
+}
+
 }  // namespace
 
 void register_quantize_opencl(ClRegistry& r) {
@@ -236,7 +319,7 @@ void register_quantize_opencl(ClRegistry& r) {
   r.add("DequantizeLinear", dequantize_linear_cl, quant_supports);
   r.add("DynamicQuantizeLinear", dynamic_quantize_linear_cl, dql_supports);
   for (const char* op : {"MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv"})
-    r.add(op, qgemm_cl, qgemm_supports);
+    r.add(op, qgemm_cl, qgemm_supports, qgemm_variants);
 }
 
 }  // namespace kiln

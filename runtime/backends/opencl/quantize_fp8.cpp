@@ -6,12 +6,51 @@
 
 #include "runtime/backends/cpu/quantize_fp8_common.h"
 #include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/qgemm_geometry.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
 namespace {
+
+// The output stage (epilogue_fp8.cl with the FP8 conversions and kiln_act before it), shared by
+// the portable kernel and the mma variant.
+const std::string& fp8_prelude() {
+  static const std::string s = std::string(embedded_kernel_source("float8")) + "\n" +
+                               embedded_kernel_source("linear_activation") + "\n" + embedded_kernel_source("epilogue_fp8");
+  return s;
+}
+
+// The tensor-core problem: both operands FP8 (float32 operands take the portable kernel).
+bool fp8_mma_problem(const Fp8Linear& f, mma::Problem* p) {
+  auto kind = [](int k) { return k == 1 ? mma::kE4M3 : mma::kE5M2; };
+  if (f.ka == 0 || f.kb == 0) return false;
+  const QGemm& g = f.g;
+  p->elem = mma::Elem::kFp8;
+  p->a_kind = kind(f.ka);
+  p->b_kind = kind(f.kb);
+  p->M = g.M;
+  p->K = g.K;
+  p->lda = g.K;
+  if (g.conv) {
+    p->N = g.images * g.N;
+    p->bmode = mma::BMode::kConv;
+    p->batches = g.groups;
+    p->geo = cl_conv_geo(g);
+  } else {
+    p->N = g.N;
+    p->ldb = g.N;
+    p->bmode = mma::BMode::kKNGather;
+    p->batches = g.batches;
+    p->batch_dims = g.batch_dims;
+    p->a_bstride = g.a_bstride;
+    p->b_bstride = g.b_bstride;
+    p->c_bstride = g.M * g.N;
+    p->ldc = g.N;
+  }
+  return mma::fits(*p);
+}
 
 Status fp8_linear_cl(ClKernelArgs& a) {
   std::vector<Fp8Operand> ops;
@@ -24,27 +63,37 @@ Status fp8_linear_cl(ClKernelArgs& a) {
                               " -D BK=" + std::to_string(f.kb) + " -D YK=" + std::to_string(f.ky) +
                               " -D CONV=" + (g.conv ? "1" : "0") + " -D BIAS_ROW=" + (f.bias_per_row ? "1" : "0") +
                               " -D EPI=" + (epi ? "1" : "0") + " -D RK=" + std::to_string(f.kr);
-  static const std::string source = std::string(embedded_kernel_source("float8")) + "\n" +
-                                    embedded_kernel_source("linear_activation") + "\n" +
-                                    embedded_kernel_source("qgemm_geometry") + "\n" +
-                                    embedded_kernel_source("fp8_linear");
+  const std::string what = a.node.op + " '" + a.node.name + "'";
+  // The output stage's arguments (epilogue_fp8.cl's F8EPI_PARAMS), the same for both kernels.
+  auto epilogue_args = [&](ClLaunch& l) {
+    l.mem(a.outputs[0].mem).mem(a.inputs[f.sa].mem).arg(static_cast<cl_int>(f.sa_vec)).mem(a.inputs[f.sb].mem)
+        .arg(static_cast<cl_int>(f.sb_vec)).mem(a.inputs[Fp8Linear::kYScale].mem)
+        .mem(f.has_bias ? a.inputs[Fp8Linear::kBias].mem : nullptr).arg(static_cast<cl_int>(f.has_bias))
+        .arg(static_cast<cl_int>(f.saturate));
+    if (epi) {
+      const bool res = f.ep.residual != linear::kResidualNone;
+      l.arg(static_cast<cl_int>(f.ep.act)).arg(f.ep.act_alpha).arg(f.ep.act_beta)
+          .arg(static_cast<cl_int>(f.ep.residual)).mem(res ? a.inputs[Fp8Linear::kResidual].mem : nullptr)
+          .mem(res && f.kr > 0 ? a.inputs[Fp8Linear::kResidualScale].mem : nullptr);
+    }
+  };
+  mma::Tile tile;
+  mma::Problem p;
+  if (mma::tile_of(a.variant(), &tile) && fp8_mma_problem(f, &p)) {
+    p.A = a.inputs[f.a].mem;
+    p.B = a.inputs[f.b].mem;
+    return mma::launch(a.cl, p, tile, {&fp8_prelude(), options, epilogue_args}, what);
+  }
+  static const std::string source = std::string(embedded_kernel_source("qgemm_geometry")) + "\n" + fp8_prelude() +
+                                    "\n" + embedded_kernel_source("fp8_linear");
   cl_kernel k;
   KILN_TRY(a.cl.kernel(source, options, "fp8_linear", &k));
   const ClDims bdims = cl_dims(g.batch_dims), abs = cl_dims(g.a_bstride), bbs = cl_dims(g.b_bstride);
-  ClLaunch launch(a.cl, k, a.node.op + " '" + a.node.name + "'");
-  launch.mem(a.inputs[f.a].mem).mem(a.inputs[f.b].mem).mem(a.outputs[0].mem)
+  ClLaunch launch(a.cl, k, what);
+  launch.mem(a.inputs[f.a].mem).mem(a.inputs[f.b].mem)
       .arg(static_cast<cl_int>(g.M)).arg(static_cast<cl_int>(g.N)).arg(static_cast<cl_int>(g.K))
-      .arg(static_cast<cl_int>(g.batch_dims.size())).arg(bdims).arg(abs).arg(bbs).arg(cl_conv_geo(g))
-      .mem(a.inputs[f.sa].mem).arg(static_cast<cl_int>(f.sa_vec)).mem(a.inputs[f.sb].mem)
-      .arg(static_cast<cl_int>(f.sb_vec)).mem(a.inputs[Fp8Linear::kYScale].mem)
-      .mem(f.has_bias ? a.inputs[Fp8Linear::kBias].mem : nullptr).arg(static_cast<cl_int>(f.has_bias))
-      .arg(static_cast<cl_int>(f.saturate));
-  if (epi) {
-    const bool res = f.ep.residual != linear::kResidualNone;
-    launch.arg(static_cast<cl_int>(f.ep.act)).arg(f.ep.act_alpha).arg(f.ep.act_beta)
-        .arg(static_cast<cl_int>(f.ep.residual)).mem(res ? a.inputs[Fp8Linear::kResidual].mem : nullptr)
-        .mem(res && f.kr > 0 ? a.inputs[Fp8Linear::kResidualScale].mem : nullptr);
-  }
+      .arg(static_cast<cl_int>(g.batch_dims.size())).arg(bdims).arg(abs).arg(bbs).arg(cl_conv_geo(g));
+  epilogue_args(launch);
   // 64x64 output tiles of 16x16 items (kernels/fp8_linear.cl).
   const size_t global[3] = {ClRuntime::round_up(static_cast<size_t>(g.N), 64) / 4,
                             ClRuntime::round_up(static_cast<size_t>(g.M), 64) / 4, static_cast<size_t>(g.batches)};
@@ -68,11 +117,24 @@ bool fp8_linear_supports(const PlanNode& node, const Plan& plan, const DeviceCap
   return shape_numel(y.shape) < INT32_MAX;
 }
 
+// The mma variant where both operands are FP8 and there are at least 16 rows per group.
+std::vector<KernelChoice> fp8_linear_variants(const PlanNode& node, const Plan& plan, const DeviceCaps& caps) {
+  if (!mma::available(caps, mma::Elem::kFp8)) return {};
+  std::vector<Fp8Operand> ops;
+  for (int32_t t : node.inputs)
+    ops.push_back(t >= 0 ? Fp8Operand{plan.tensors[t].dtype, plan.tensors[t].shape} : Fp8Operand{});
+  const PlanTensor& y = plan.tensors[node.outputs[0]];
+  Fp8Linear f;
+  mma::Problem p;
+  if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f) || !fp8_mma_problem(f, &p) || p.M < 16) return {};
+  return mma::choices(p.M, p.N, p.batches, caps);
+}
+
 }  // namespace
 
 void register_quantize_fp8_opencl(ClRegistry& r) {
-  r.add("Fp8Conv", fp8_linear_cl, fp8_linear_supports);
-  r.add("Fp8MatMul", fp8_linear_cl, fp8_linear_supports);
+  r.add("Fp8Conv", fp8_linear_cl, fp8_linear_supports, fp8_linear_variants);
+  r.add("Fp8MatMul", fp8_linear_cl, fp8_linear_supports, fp8_linear_variants);
 }
 
 }  // namespace kiln

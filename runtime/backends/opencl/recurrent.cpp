@@ -108,6 +108,9 @@ Status recurrent_cl(ClKernelArgs& a) {
   const size_t groups = static_cast<size_t>(g.dirs * g.batch);
   if (groups == 0) return Status::ok();
   if (a.has_input(4)) {
+    // The flat launch list is recorded before the inference's values are on the device: the
+    // lengths cannot be read then, so such a node is never recorded (it runs as usual).
+    if (a.cl.decline_recording()) return Status::ok();
     // Out-of-range lengths are an error on the CPU too; the kernel must not index past X. A
     // blocking read of batch ints, only for the (rare) nodes given sequence_lens.
     std::vector<int32_t> lens_host(static_cast<size_t>(g.batch));

@@ -1,0 +1,63 @@
+// The output stage of the FP8 linear ops (Fp8Conv, Fp8MatMul), shared by kernels/fp8_linear.cl
+// and the tensor-core kernels/mma_gemm.cl: float accumulator `acc` of output element ci, at
+// global row `row` and column n:  y = cast((acc * (sa[row] * sb[n]) + bias) / sy), with the
+// fused residual/activation under EPI. Options (see fp8_linear.cl): YK, BIAS_ROW, EPI, RK.
+// Needs kernels/float8.cl (and kernels/linear_activation.cl with EPI) prepended.
+#pragma OPENCL FP_CONTRACT OFF
+
+#if YK == 0
+typedef float y_t;
+#define ENCODE_Y(v, sat) (v)
+#elif YK == 1
+typedef uchar y_t;
+#define ENCODE_Y(v, sat) float_to_f8e4m3fn(v, sat)
+#else
+typedef uchar y_t;
+#define ENCODE_Y(v, sat) float_to_f8e5m2(v, sat)
+#endif
+
+#if EPI && RK == 0
+#define RES_T float
+#define RES_LOAD(i) res[i]
+#elif EPI && RK == 1
+#define RES_T uchar
+#define RES_LOAD(i) (f8e4m3fn_to_float(res[i]) * res_scale[0])
+#elif EPI
+#define RES_T uchar
+#define RES_LOAD(i) (f8e5m2_to_float(res[i]) * res_scale[0])
+#endif
+
+#if EPI
+#define F8EPI_EXTRA_PARAMS , int act, float act_a, float act_b, int res_mode, __global const RES_T* res, \
+    __global const float* res_scale
+#define F8EPI_EXTRA_ARGS , act, act_a, act_b, res_mode, res, res_scale
+#else
+#define F8EPI_EXTRA_PARAMS
+#define F8EPI_EXTRA_ARGS
+#endif
+#define F8EPI_PARAMS __global y_t* Y, __global const float* sa, int sa_vec, __global const float* sb, int sb_vec, \
+    __global const float* sy, __global const float* bias, int has_bias, int saturate F8EPI_EXTRA_PARAMS
+#define F8EPI_ARGS Y, sa, sa_vec, sb, sb_vec, sy, bias, has_bias, saturate F8EPI_EXTRA_ARGS
+
+inline void fp8_store(float acc, int row, int n, int ci, F8EPI_PARAMS) {
+  const float mult = sa[sa_vec ? row : 0] * sb[sb_vec ? n : 0];
+#if BIAS_ROW
+  const float add = has_bias ? bias[row] : 0.f;
+#else
+  const float add = has_bias ? bias[n] : 0.f;
+#endif
+#if EPI
+  float v = acc * mult + add;
+  if (res_mode == 1) v += RES_LOAD(ci);
+  v = kiln_act(act, v, act_a, act_b);
+  if (res_mode == 2) v += RES_LOAD(ci);
+  v /= sy[0];
+#else
+  const float v = (acc * mult + add) / sy[0];
+#endif
+  Y[ci] = ENCODE_Y(v, saturate);
+}
+
+// Binding for kernels/mma_gemm.cl.
+#define MMA_EPI_PARAMS , F8EPI_PARAMS
+#define MMA_EPI_STORE(v, b, row, m, n, ci) fp8_store(v, row, n, ci, F8EPI_ARGS)

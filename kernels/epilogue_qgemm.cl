@@ -1,0 +1,54 @@
+// The output stage of the integer GEMM family (MatMulInteger, QLinearMatMul, ConvInteger,
+// QLinearConv), shared by kernels/qgemm.cl and the tensor-core kernels/mma_gemm.cl: int32
+// accumulator `acc` of output element ci, at global row `row` (per-row scales and bias) and
+// column n (per-column scales, and the bias with bias_cols). Options (see qgemm.cl):
+//   REQUANT=0: store acc as int32.  REQUANT=1, EPI=0: q = clamp(rint((acc + bias) * (sa sb / sy)) + yzp)
+//   EPI=1: kiln's fused epilogue (runtime/backends/cpu/quantize_common.h): r = (acc + bias) sa sb,
+//   residual and activation in float, then requantized, or stored as float (OUT_FLOAT).
+#pragma OPENCL FP_CONTRACT OFF
+
+#if EPI
+#define QEPI_EXTRA_PARAMS , int bias_cols, int act, float act_a, float act_b, int res_mode, __global const RES_T* res, \
+    __global const float* res_scale_p, __global const RES_T* res_zp_p
+#define QEPI_EXTRA_ARGS , bias_cols, act, act_a, act_b, res_mode, res, res_scale_p, res_zp_p
+#else
+#define QEPI_EXTRA_PARAMS
+#define QEPI_EXTRA_ARGS
+#endif
+// The yzp buffer has the quantized type even where the output is float (OUT_FLOAT).
+#define QEPI_PARAMS __global OUT_T* Cout, __global const float* sa, int sa_vec, __global const float* sb, int sb_vec, \
+    __global const float* sy, __global const char* yzp_raw, __global const int* bias, int has_bias QEPI_EXTRA_PARAMS
+#define QEPI_ARGS Cout, sa, sa_vec, sb, sb_vec, sy, yzp_raw, bias, has_bias QEPI_EXTRA_ARGS
+
+inline void qgemm_store(int acc, int row, int n, int ci, QEPI_PARAMS) {
+#if REQUANT
+  __global const YZP_T* yzp = (__global const YZP_T*)yzp_raw;
+  const float sa_row = sa[sa_vec ? row : 0];
+#if EPI
+#if RES_Q
+  const float res_scale = res_scale_p[0], res_zp = (float)res_zp_p[0];
+#else
+  const float res_scale = 1.0f, res_zp = 0.0f;
+#endif
+  float r = (float)(acc + (has_bias ? bias[bias_cols ? n : row] : 0)) * (sa_row * sb[sb_vec ? n : 0]);
+  if (res_mode == 1) r += ((float)res[ci] - res_zp) * res_scale;
+  r = kiln_act(act, r, act_a, act_b);
+  if (res_mode == 2) r += ((float)res[ci] - res_zp) * res_scale;
+#if OUT_FLOAT
+  Cout[ci] = r;
+#else
+  Cout[ci] = (OUT_T)fmin(fmax(rint(r / sy[0]) + (float)yzp[0], (float)QLO), (float)QHI);
+#endif
+#else
+  const float mult = (sa_row * sb[sb_vec ? n : 0]) / sy[0];
+  const int bias_row = has_bias ? bias[row] : 0;
+  Cout[ci] = (OUT_T)fmin(fmax(rint((float)(acc + bias_row) * mult) + (float)yzp[0], (float)QLO), (float)QHI);
+#endif
+#else
+  Cout[ci] = acc;
+#endif
+}
+
+// Binding for kernels/mma_gemm.cl.
+#define MMA_EPI_PARAMS , QEPI_PARAMS
+#define MMA_EPI_STORE(v, b, row, m, n, ci) qgemm_store(v, row, n, ci, QEPI_ARGS)

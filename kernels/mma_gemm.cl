@@ -1,0 +1,387 @@
+// Tensor-core GEMM and implicit-GEMM convolution (mma.sync through kernels/mma_ops.cl, which
+// also emulates it on devices without PTX). Per batch item b (get_group_id(2)):
+//   acc[m][n] = sum_k A[m][k] * B[k][n]
+// A (the row side: weights of a convolution, the left operand of a matmul) is K-contiguous:
+// element (m, k) at A[a_off + m * lda + k]. B (the column side) is, by -D MMA_BMODE:
+//   0  K-contiguous:  B[b_off + n * ldb + k]           (Gemm transB, repacked weights)
+//   1  N-contiguous:  B[b_off + k * ldb + n], f16 only, loaded with cp.async
+//   2  N-contiguous, gathered element by element (8-bit operands, unaligned rows)
+//   3  convolution: the implicit im2col of an NCHW x whose columns n run over (image, output
+//      position) of every image (so small feature maps still fill the tiles); batch item b is
+//      the group. kernels/qgemm_geometry.cl's ConvGeo describes it.
+// Operands: -D MMA_ELEM=1 f16 (m16n8k16), 2 8-bit integers (m16n8k32, int32 accumulation), 3 FP8
+// (m16n8k32, float accumulation); the 8-bit kinds are MMA_A_KIND / MMA_B_KIND (mma_ops.cl).
+// Tiles: a work-group of MMA_WM x MMA_WN warps computes MMA_BM x MMA_BN outputs, stepping K by
+// MMA_BK elements (64 bytes per tile row) through two shared-memory stages: vector tiles arrive by
+// cp.async while the previous stage computes, gathered tiles through registers.
+// Shared-memory rows are padded by 16 bytes so that the 8 rows an ldmatrix reads hit 8 different
+// bank groups. -D MMA_AVEC=1: A rows are 16-byte aligned (cp.async); 0: loaded word by word.
+// Results go through the family epilogue prepended by the host (kernels/epilogue_*.cl), which
+// defines MMA_EPI_PARAMS (its kernel parameters) and MMA_EPI_STORE(v, b, row, m, n, ci).
+
+#define MMA_THREADS (MMA_WM * MMA_WN * 32)
+#if MMA_ELEM == 1
+#define ES 2
+#define KSTEP 16
+typedef float acc_t;
+#elif MMA_ELEM == 2
+#define ES 1
+#define KSTEP 32
+typedef int acc_t;
+#else
+#define ES 1
+#define KSTEP 32
+typedef float acc_t;
+#endif
+#define EPW (4 / ES)                 // elements per 32-bit word
+#define WTM (MMA_BM / MMA_WM)        // warp tile
+#define WTN (MMA_BN / MMA_WN)
+#define MI (WTM / 16)
+#define NI (WTN / 8)
+#define ROWB (MMA_BK * ES)           // bytes of a K-contiguous tile row
+#define SROW (ROWB + 16)
+#define A_BYTES (MMA_BM * SROW)
+// f16 with an N-contiguous B keeps B as [k][n] (ldmatrix.trans); everything else as [n][k].
+#define B_KN (MMA_ELEM == 1 && MMA_BMODE != 0)
+#if B_KN
+#define SROWB (MMA_BN * 2 + 16)
+#define B_BYTES (MMA_BK * SROWB)
+#else
+#define B_BYTES (MMA_BN * SROW)
+#endif
+#define STAGE_BYTES (A_BYTES + B_BYTES)
+#define GATHER_A (!MMA_AVEC)
+#define GATHER_B (MMA_BMODE >= 2)
+// Words each item gathers per tile.
+#define A_WORDS (MMA_BM * ROWB / 4 / MMA_THREADS)
+#if B_KN
+#define B_WORDS (MMA_BK * MMA_BN / 2 / MMA_THREADS)
+#else
+#define B_WORDS (MMA_BN * ROWB / 4 / MMA_THREADS)
+#endif
+
+#if MMA_ELEM == 1
+typedef ushort elem_t;
+#else
+typedef uchar elem_t;
+#endif
+
+// One im2col row k of the current tile: the input offset it adds and its kernel offsets.
+typedef struct { int off, dz, dy, dx; } KDec;
+// One output column n: where its receptive field starts.
+typedef struct { int base, bz, by, bx; } ColBase;
+
+inline ColBase conv_col(int n, int N, int b, ConvGeo geo) {
+  ColBase c;
+  const int P = geo.v[3] * geo.v[4] * geo.v[5];
+  if (n >= N) {
+    c.base = 0;
+    c.bz = -(1 << 29);  // every tap out of bounds, whatever the row adds
+    c.by = c.bx = 0;
+    return c;
+  }
+  const int img = n / P, p = n % P;
+  const int ox = p % geo.v[5], oy = (p / geo.v[5]) % geo.v[4], oz = p / (geo.v[4] * geo.v[5]);
+  c.bz = oz * geo.v[9] - geo.v[15];
+  c.by = oy * geo.v[10] - geo.v[16];
+  c.bx = ox * geo.v[11] - geo.v[17];
+  c.base = (img * geo.v[18] + b * geo.v[19]) * geo.v[21] + (c.bz * geo.v[1] + c.by) * geo.v[2] + c.bx;
+  return c;
+}
+
+inline KDec conv_kdec(int k, int K, ConvGeo geo) {
+  KDec d;
+  if (k >= K) {
+    d.off = 0;
+    d.dz = 1 << 28;  // out of bounds for every column
+    d.dy = d.dx = 0;
+    return d;
+  }
+  const int ks = geo.v[22];
+  const int c = k / ks, kr = k % ks;
+  const int kx = kr % geo.v[8], ky = (kr / geo.v[8]) % geo.v[7], kz = kr / (geo.v[7] * geo.v[8]);
+  d.dz = kz * geo.v[12];
+  d.dy = ky * geo.v[13];
+  d.dx = kx * geo.v[14];
+  d.off = c * geo.v[21] + (d.dz * geo.v[1] + d.dy) * geo.v[2] + d.dx;
+  return d;
+}
+
+inline uint conv_load(__global const elem_t* B, ColBase c, KDec d, ConvGeo geo) {
+  const int iz = c.bz + d.dz, iy = c.by + d.dy, ix = c.bx + d.dx;
+  if ((uint)iz >= (uint)geo.v[0] || (uint)iy >= (uint)geo.v[1] || (uint)ix >= (uint)geo.v[2]) return 0;
+  return (uint)B[c.base + d.off];
+}
+
+__kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1)))
+void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, int K, int lda, int ldb,
+              int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo, int c_bstride, int ldc MMA_EPI_PARAMS) {
+  __local uchar smem[2 * STAGE_BYTES] __attribute__((aligned(16)));
+#if MMA_BMODE == 3
+  __local KDec kdec[2][MMA_BK];
+#endif
+  MMA_XCH_DECL
+  const int tid = get_local_id(0), lane = tid % 32, warp = tid / 32;
+  const int wm0 = (warp % MMA_WM) * WTM, wn0 = (warp / MMA_WM) * WTN;
+  const int n0 = get_group_id(0) * MMA_BN, m0 = get_group_id(1) * MMA_BM;
+  const int b = get_group_id(2);
+
+  int a_off = 0, b_off = 0, row_base = 0;
+#if MMA_BMODE == 3
+  row_base = b * M;
+  a_off = row_base * lda;
+#else
+  {
+    int rem = b;
+    for (int d = nbd - 1; d >= 0; --d) {
+      const int i = rem % bdims.v[d];
+      rem /= bdims.v[d];
+      a_off += i * a_bs.v[d];
+      b_off += i * b_bs.v[d];
+    }
+  }
+#endif
+  __global const uchar* Ab = (__global const uchar*)A;
+  __global const uchar* Bb = (__global const uchar*)B;
+
+#if GATHER_A
+  uint a_reg[A_WORDS];
+#endif
+#if GATHER_B
+  uint b_reg[B_WORDS];
+#if MMA_BMODE == 3
+  // This item's columns: one (8-bit, [n][k]) or two adjacent ones (f16, [k][n] words).
+#if B_KN
+  const int g_col = 2 * (tid % (MMA_BN / 2));
+  const ColBase col0 = conv_col(n0 + g_col, N, b, geo), col1 = conv_col(n0 + g_col + 1, N, b, geo);
+#else
+  const int g_col = tid % MMA_BN;
+  const ColBase col0 = conv_col(n0 + g_col, N, b, geo);
+#endif
+#endif
+#endif
+
+  acc_t acc[MI][NI][4];
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NI; ++j)
+      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
+
+  const int ntiles = (K + MMA_BK - 1) / MMA_BK;
+
+  // ---- tile loading, split into "issue" (global reads) and "commit" (shared-memory writes)
+#define ISSUE_TILE(t)                                                                                      \
+  do {                                                                                                     \
+    const int k0_ = (t) * MMA_BK;                                                                          \
+    const uint st_ = ((t) & 1) * STAGE_BYTES;                                                              \
+    ISSUE_A(k0_, st_);                                                                                     \
+    ISSUE_B(k0_, st_, (t) & 1);                                                                            \
+  } while (0)
+
+#if MMA_AVEC
+#define ISSUE_A(k0, st)                                                                                    \
+  for (int c = tid; c < MMA_BM * ROWB / 16; c += MMA_THREADS) {                                            \
+    const int row = c / (ROWB / 16), col = c % (ROWB / 16);                                                \
+    const int m = m0 + row, k = (k0) + col * (16 / ES);                                                    \
+    uint bytes = 0;                                                                                        \
+    __global const uchar* src = Ab;                                                                        \
+    if (m < M && k < K) {                                                                                  \
+      bytes = min(16, (K - k) * ES);                                                                       \
+      src = Ab + ((long)a_off + (long)m * lda + k) * ES;                                                   \
+    }                                                                                                      \
+    cp_async16(smem, (st) + row * SROW + col * 16, src, bytes);                                            \
+  }
+#define COMMIT_A(st)
+#else
+#define ISSUE_A(k0, st)                                                                                    \
+  for (int i = 0; i < A_WORDS; ++i) {                                                                      \
+    const int w = tid + i * MMA_THREADS;                                                                   \
+    const int row = w / (ROWB / 4), kw = w % (ROWB / 4);                                                   \
+    const int m = m0 + row;                                                                                \
+    uint v = 0;                                                                                            \
+    for (int e = 0; e < EPW; ++e) {                                                                        \
+      const int k = (k0) + kw * EPW + e;                                                                   \
+      if (m < M && k < K) v |= (uint)A[a_off + m * lda + k] << (8 * ES * e);                               \
+    }                                                                                                      \
+    a_reg[i] = v;                                                                                          \
+  }
+#define COMMIT_A(st)                                                                                       \
+  for (int i = 0; i < A_WORDS; ++i) {                                                                      \
+    const int w = tid + i * MMA_THREADS;                                                                   \
+    *(__local uint*)(smem + (st) + (w / (ROWB / 4)) * SROW + (w % (ROWB / 4)) * 4) = a_reg[i];             \
+  }
+#endif
+
+#if MMA_BMODE == 0
+#define ISSUE_B(k0, st, s)                                                                                 \
+  for (int c = tid; c < MMA_BN * ROWB / 16; c += MMA_THREADS) {                                            \
+    const int row = c / (ROWB / 16), col = c % (ROWB / 16);                                                \
+    const int n = n0 + row, k = (k0) + col * (16 / ES);                                                    \
+    uint bytes = 0;                                                                                        \
+    __global const uchar* src = Bb;                                                                        \
+    if (n < N && k < K) {                                                                                  \
+      bytes = min(16, (K - k) * ES);                                                                       \
+      src = Bb + ((long)b_off + (long)n * ldb + k) * ES;                                                   \
+    }                                                                                                      \
+    cp_async16(smem, (st) + A_BYTES + row * SROW + col * 16, src, bytes);                                  \
+  }
+#define COMMIT_B(st)
+#elif MMA_BMODE == 1
+#define ISSUE_B(k0, st, s)                                                                                 \
+  for (int c = tid; c < MMA_BK * MMA_BN / 8; c += MMA_THREADS) {                                           \
+    const int row = c / (MMA_BN / 8), col = c % (MMA_BN / 8);                                              \
+    const int k = (k0) + row, n = n0 + col * 8;                                                            \
+    uint bytes = 0;                                                                                        \
+    __global const uchar* src = Bb;                                                                        \
+    if (n < N && k < K) {                                                                                  \
+      bytes = min(16, (N - n) * 2);                                                                        \
+      src = Bb + ((long)b_off + (long)k * ldb + n) * 2;                                                    \
+    }                                                                                                      \
+    cp_async16(smem, (st) + A_BYTES + row * SROWB + col * 16, src, bytes);                                 \
+  }
+#define COMMIT_B(st)
+#else
+// Gathered B. Element (k, n) of the column side:
+#if MMA_BMODE == 3
+#define B_AT(kd, cb) conv_load(B, cb, kd, geo)
+#define B_KD(s, kk) kdec[s][kk]
+#else
+#define B_AT(k, n) ((k) < K && (n) < N ? (uint)B[b_off + (k) * ldb + (n)] : 0u)
+#endif
+#if B_KN
+// [k][n]: a word holds columns g_col, g_col + 1 of one k.
+#if MMA_BMODE == 3
+#define ISSUE_B(k0, st, s)                                                                                 \
+  for (int i = 0; i < B_WORDS; ++i) {                                                                      \
+    const int kk = tid / (MMA_BN / 2) + i * (MMA_THREADS / (MMA_BN / 2));                                  \
+    const KDec d_ = B_KD(s, kk);                                                                           \
+    b_reg[i] = B_AT(d_, col0) | (B_AT(d_, col1) << 16);                                                    \
+  }
+#else
+#define ISSUE_B(k0, st, s)                                                                                 \
+  for (int i = 0; i < B_WORDS; ++i) {                                                                      \
+    const int kk = tid / (MMA_BN / 2) + i * (MMA_THREADS / (MMA_BN / 2));                                  \
+    const int k = (k0) + kk, n = n0 + 2 * (tid % (MMA_BN / 2));                                            \
+    b_reg[i] = B_AT(k, n) | (B_AT(k, n + 1) << 16);                                                        \
+  }
+#endif
+#define COMMIT_B(st)                                                                                       \
+  for (int i = 0; i < B_WORDS; ++i) {                                                                      \
+    const int kk = tid / (MMA_BN / 2) + i * (MMA_THREADS / (MMA_BN / 2));                                  \
+    *(__local uint*)(smem + (st) + A_BYTES + kk * SROWB + 4 * (tid % (MMA_BN / 2))) = b_reg[i];            \
+  }
+#else
+// [n][k]: a word holds 4 consecutive k of column tid % BN.
+#if MMA_BMODE == 3
+#define ISSUE_B(k0, st, s)                                                                                 \
+  for (int i = 0; i < B_WORDS; ++i) {                                                                      \
+    const int kw = tid / MMA_BN + i * (MMA_THREADS / MMA_BN);                                              \
+    uint v = 0;                                                                                            \
+    for (int e = 0; e < 4; ++e) v |= B_AT(B_KD(s, 4 * kw + e), col0) << (8 * e);                           \
+    b_reg[i] = v;                                                                                          \
+  }
+#else
+#define ISSUE_B(k0, st, s)                                                                                 \
+  for (int i = 0; i < B_WORDS; ++i) {                                                                      \
+    const int kw = tid / MMA_BN + i * (MMA_THREADS / MMA_BN);                                              \
+    const int n = n0 + tid % MMA_BN;                                                                       \
+    uint v = 0;                                                                                            \
+    for (int e = 0; e < 4; ++e) v |= B_AT((k0) + 4 * kw + e, n) << (8 * e);                                \
+    b_reg[i] = v;                                                                                          \
+  }
+#endif
+#define COMMIT_B(st)                                                                                       \
+  for (int i = 0; i < B_WORDS; ++i) {                                                                      \
+    const int kw = tid / MMA_BN + i * (MMA_THREADS / MMA_BN);                                              \
+    *(__local uint*)(smem + (st) + A_BYTES + (tid % MMA_BN) * SROW + 4 * kw) = b_reg[i];                   \
+  }
+#endif
+#endif
+
+#if MMA_BMODE == 3
+  // The im2col rows of tile t, decoded once per work-group into kdec[t & 1].
+#define DECODE_K(t)                                                                                        \
+  for (int kk = tid; kk < MMA_BK; kk += MMA_THREADS) kdec[(t) & 1][kk] = conv_kdec((t) * MMA_BK + kk, K, geo)
+#else
+#define DECODE_K(t)
+#endif
+
+  // Prologue: tile 0 into stage 0.
+  DECODE_K(0);
+  barrier(CLK_LOCAL_MEM_FENCE);
+  ISSUE_TILE(0);
+  COMMIT_A(0);
+  COMMIT_B(0);
+  cp_async_wait_all();
+  barrier(CLK_LOCAL_MEM_FENCE);
+
+  for (int t = 0; t < ntiles; ++t) {
+    const bool more = t + 1 < ntiles;
+    const uint cur = (t & 1) * STAGE_BYTES, nxt = ((t + 1) & 1) * STAGE_BYTES;
+#if MMA_BMODE == 3
+    // Outside the `if`: barriers in conditional code are not portable (PoCL skipped the decode).
+    if (more) DECODE_K(t + 1);
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+    if (more) ISSUE_TILE(t + 1);
+    for (int ks = 0; ks < MMA_BK / KSTEP; ++ks) {
+      uint af[MI][4], bf[NI][2];
+      for (int i = 0; i < MI; ++i) {
+        const int row = wm0 + i * 16 + (lane % 8) + 8 * ((lane / 8) % 2);
+        ldsm_x4(smem, cur + row * SROW + ks * 32 + 16 * (lane / 16), af[i]);
+      }
+      for (int j = 0; j < NI / 2; ++j) {
+        uint r[4];
+#if B_KN
+        const int k = ks * 16 + (lane % 8) + 8 * ((lane / 8) % 2);
+        const int n = wn0 + j * 16 + 8 * (lane / 16);
+        ldsm_x4_trans(smem, cur + A_BYTES + k * SROWB + n * 2, r);
+#else
+        const int n = wn0 + j * 16 + (lane % 8) + 8 * (lane / 16);
+        ldsm_x4(smem, cur + A_BYTES + n * SROW + ks * 32 + 16 * ((lane / 8) % 2), r);
+#endif
+        bf[2 * j][0] = r[0];
+        bf[2 * j][1] = r[1];
+        bf[2 * j + 1][0] = r[2];
+        bf[2 * j + 1][1] = r[3];
+      }
+      for (int i = 0; i < MI; ++i)
+        for (int j = 0; j < NI; ++j) {
+#if MMA_ELEM == 1
+          mma_f16(acc[i][j], af[i], bf[j]);
+#elif MMA_ELEM == 2
+          mma_i8(acc[i][j], af[i], bf[j]);
+#else
+          mma_f8(acc[i][j], af[i], bf[j]);
+#endif
+        }
+    }
+    if (more) {
+      COMMIT_A(nxt);
+      COMMIT_B(nxt);
+    }
+    cp_async_wait_all();
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+  // ---- epilogue: lane holds rows g, g + 8 and columns 2t, 2t + 1 of each 16x8 tile.
+#if MMA_BMODE == 3
+  const int P = geo.v[3] * geo.v[4] * geo.v[5];
+  const int Mtot = M * geo.v[20];
+#endif
+  for (int i = 0; i < MI; ++i)
+    for (int h = 0; h < 2; ++h) {
+      const int m = m0 + wm0 + i * 16 + lane / 4 + 8 * h;
+      if (m >= M) continue;
+      for (int j = 0; j < NI; ++j)
+        for (int e = 0; e < 2; ++e) {
+          const int n = n0 + wn0 + j * 8 + 2 * (lane % 4) + e;
+          if (n >= N) continue;
+#if MMA_BMODE == 3
+          const int ci = ((n / P) * Mtot + row_base + m) * P + n % P;
+#else
+          const int ci = b * c_bstride + m * ldc + n;
+#endif
+          MMA_EPI_STORE(acc[i][j][2 * h + e], b, row_base + m, m, n, ci);
+        }
+    }
+}

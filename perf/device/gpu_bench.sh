@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One call on the GPU machine for issue 8's numbers: the tensor-core variant's tests on the real
+# tensor cores (tests/ops/mma_test.cpp, no emulation), then perf/gpu_bench.py (GEMM sweep and
+# ResNet-50 / BERT-base per precision against torch in the same run). Results go to $OUT
+# (gpu-latest.json, gpu-latest.md, logs); copy them to perf/results/ afterwards.
+# Here:   bash scripts/build.sh && KILN_BUNDLE_TESTDATA=0 bash perf/device/bundle.sh
+# There:  (carry .device) bash perf/device/gpu_bench.sh [gpu_bench.py options]
+set -uo pipefail
+source perf/device/env.sh
+export KILN_TEST_MODELS_DIR=$PWD/tests/models
+export KILN_TEST_PYTHON=python3
+OUT=${OUT:-/tmp/kiln-out}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
+kiln devices | head -4
+echo "== tensor-core variant tests (mma.sync through NVIDIA OpenCL)"
+timeout 400 kiln_tests --gtest_filter="${KILN_GPU_TESTS:-MmaVariant.*}" >"$OUT/mma_tests.txt" 2>&1
+grep -E "^\[  (PASSED|FAILED) |Failure|Actual|trace:|mma_test" "$OUT/mma_tests.txt" | head -40
+echo "== benchmarks"
+python3 perf/gpu_bench.py "$OUT" "$@" 2>&1 | tee "$OUT/bench.log" | grep -vE "^\[ *[0-9.]+s\] (gemm|\{)" | tail -60

@@ -1,0 +1,66 @@
+// The tensor-core GEMM / implicit-GEMM convolution (kernels/mma_gemm.cl) behind the "mma" kernel
+// variant of the float (FP16), integer (INT8) and FP8 linear op families. Each family maps its
+// node onto a Problem and brings its own output stage (kernels/epilogue_*.cl); this file owns the
+// tiles, the build options and the launch.
+//
+// The variant runs as inline PTX (mma.sync, ldmatrix, cp.async) on NVIDIA devices of compute
+// capability 8.0 or newer (8.9 for FP8). KILN_MMA_EMULATE=1 offers it on any OpenCL device,
+// emulated in plain OpenCL C with the same fragment layouts (slow: for testing it on PoCL).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/backends/opencl/qgemm_geometry.h"
+#include "runtime/plan/plan.h"
+
+namespace kiln::mma {
+
+// Operand element types: kernels/mma_gemm.cl's MMA_ELEM.
+enum class Elem : int { kF16 = 1, kInt8 = 2, kFp8 = 3 };
+// Codes of 8-bit operands (kernels/mma_ops.cl).
+enum Kind : int { kS8 = 0, kU8 = 1, kE4M3 = 2, kE5M2 = 3 };
+// How B (the column side) is laid out: kernels/mma_gemm.cl's MMA_BMODE.
+enum class BMode : int { kNK = 0, kKNVector = 1, kKNGather = 2, kConv = 3 };
+
+// The tunable parameters of the variant: output tile and warps (K steps 64 bytes per tile row).
+struct Tile {
+  int bm = 128, bn = 128, wm = 2, wn = 4;
+};
+constexpr const char* kVariant = "mma";
+
+struct Problem {
+  Elem elem = Elem::kF16;
+  int a_kind = kS8, b_kind = kS8;  // 8-bit operands only
+  int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0;
+  cl_mem A = nullptr, B = nullptr;
+  BMode bmode = BMode::kNK;
+  // Batch items (grid z): convolution groups, or the output batch dims of a matmul with the
+  // element strides of A and B over them (0 = broadcast).
+  int64_t batches = 1;
+  std::vector<int64_t> batch_dims, a_bstride, b_bstride;
+  ClConvGeo geo;                  // bmode kConv (all of it), else unused
+  int64_t c_bstride = 0, ldc = 0;  // output of a matmul: ci = b * c_bstride + m * ldc + n
+};
+
+// The family's side of a launch.
+struct Epilogue {
+  const std::string* prelude = nullptr;  // OpenCL C before mma_ops.cl, ending with its epilogue
+  std::string options;                   // its build options
+  std::function<void(ClLaunch&)> args;   // its kernel arguments (MMA_EPI_PARAMS)
+};
+
+// Whether `caps` runs the variant for operands of type `e` (PTX, or KILN_MMA_EMULATE=1).
+bool available(const DeviceCaps& caps, Elem e);
+// Whether the problem's layout suits the kernel (16-byte aligned rows where it copies vectors).
+bool fits(const Problem& p);
+// The tiles to offer for an M x N output over `batches` items, best first by occupancy and tile
+// efficiency on `caps`, as kernel choices (the variant's parameters).
+std::vector<KernelChoice> choices(int64_t M, int64_t N, int64_t batches, const DeviceCaps& caps);
+bool tile_of(const KernelChoice& c, Tile* t);
+
+Status launch(ClRuntime& cl, const Problem& p, const Tile& t, const Epilogue& epi, const std::string& what);
+
+}  // namespace kiln::mma

@@ -1,0 +1,25 @@
+// Where an output element of DepthToSpace/SpaceToDepth comes from, shared by the CPU kernel
+// and (as the same arithmetic in OpenCL C) kernels/space_depth.cl. Shapes are NCHW.
+#pragma once
+#include <cstdint>
+
+namespace kiln::space_depth {
+
+// DepthToSpace: output [n, c, y, x] of [N, C, H*b, W*b] (C = the output's channels) reads input
+// [n, ch, y / b, x / b] of [N, C*b*b, H, W] with ch = (i*b + j)*C + c (DCR) or c*b*b + i*b + j
+// (CRD), i = y % b, j = x % b.
+inline int64_t depth_to_space_src(int64_t n, int64_t c, int64_t y, int64_t x, int64_t C, int64_t H, int64_t W, int64_t b,
+                                  bool crd) {
+  const int64_t i = y % b, j = x % b;
+  const int64_t ch = crd ? c * b * b + i * b + j : (i * b + j) * C + c;
+  return ((n * C * b * b + ch) * H + y / b) * W + x / b;
+}
+
+// SpaceToDepth: output [n, ch, y, x] of [N, C*b*b, H/b, W/b] (C = the input's channels, H, W
+// the input's) reads input [n, c, y*b + i, x*b + j] with ch = (i*b + j)*C + c.
+inline int64_t space_to_depth_src(int64_t n, int64_t ch, int64_t y, int64_t x, int64_t C, int64_t H, int64_t W, int64_t b) {
+  const int64_t c = ch % C, ij = ch / C, i = ij / b, j = ij % b;
+  return ((n * C + c) * H + y * b + i) * W + x * b + j;
+}
+
+}  // namespace kiln::space_depth

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Compiles the tensor-core kernel variant's PTX path (kernels/mma_gemm.cl with -D KILN_PTX=1)
+for sm_90 with the CUDA toolkit's nvcc + ptxas, without a GPU: the inline PTX (mma.sync for
+f16 / s8,u8 / e4m3,e5m2, ldmatrix, cp.async) is checked by the same assembler NVIDIA's OpenCL
+driver uses, and ptxas reports registers, spills and shared memory per configuration.
+
+The OpenCL C sources are assembled in the runtime's order (runtime/backends/opencl/
+mma_gemm.cpp: qgemm_geometry, the family prelude with its epilogue, mma_ops, mma_gemm) and
+compiled as CUDA through a small shim (OpenCL built-ins and address spaces mapped onto CUDA's;
+kernel-scope __local arrays become __shared__).
+
+Usage: check_mma_ptx.py [--nvcc nvcc] [--arch sm_90] [--quick]
+Exit status 0 when every configuration compiles; 77 (skip) when nvcc is not installed.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+SHIM = r"""
+#include <cuda_fp16.h>
+typedef unsigned char uchar;
+typedef unsigned short ushort;
+typedef unsigned int uint;
+typedef __half half;
+#define __kernel extern "C" __global__
+#define __global
+#define __local
+#define __private
+#define __constant const
+#define inline __device__ inline
+#define reqd_work_group_size(x, y, z) unused
+#define CLK_LOCAL_MEM_FENCE 0
+__device__ inline void barrier(int) { __syncthreads(); }
+__device__ inline uint get_local_id(int d) { return d == 0 ? threadIdx.x : d == 1 ? threadIdx.y : threadIdx.z; }
+__device__ inline uint get_group_id(int d) { return d == 0 ? blockIdx.x : d == 1 ? blockIdx.y : blockIdx.z; }
+__device__ inline uint as_uint(float x) { return __float_as_uint(x); }
+__device__ inline float as_float(uint x) { return __uint_as_float(x); }
+__device__ inline float vload_half(long i, const half* p) { return __half2float(p[i]); }
+__device__ inline void vstore_half_rte(float v, long i, half* p) { p[i] = __float2half_rn(v); }
+"""
+
+PRELUDES = {
+    "float": ["float_storage", "linear_activation", "epilogue_float"],
+    "qgemm": ["linear_activation", "epilogue_qgemm"],
+    "fp8": ["float8", "linear_activation", "epilogue_fp8"],
+}
+# Build options of each family's output stage, as its launcher passes them.
+FAMILY_OPTIONS = {
+    "float": {"KILN_HALF": "1"},
+    "qgemm": {"REQUANT": "1", "EPI": "1", "OUT_T": "char", "OUT_FLOAT": "0", "YZP_T": "char", "QLO": "-128",
+              "QHI": "127", "RES_T": "char", "RES_Q": "1", "TA": "char", "TB": "char", "CONV": "0"},
+    "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0"},
+}
+TILES = [(128, 128, 2, 4), (128, 64, 4, 2), (64, 128, 2, 4), (64, 64, 2, 2)]
+
+
+def read(name):
+    return open(os.path.join(ROOT, "kernels", name + ".cl")).read()
+
+
+def source(family):
+    body = "\n".join([read("qgemm_geometry")] + [read(p) for p in PRELUDES[family]] + [read("mma_ops"), read("mma_gemm")])
+    body = body.replace("#pragma OPENCL FP_CONTRACT OFF", "")
+    # Kernel-scope __local arrays are shared memory; __local elsewhere is an address space only.
+    body = re.sub(r"^(\s*)__local (\w+ \w+\[)", r"\1__shared__ \2", body, flags=re.M)
+    body = body.replace("(uint)(size_t)(smem + off)", "(uint)__cvta_generic_to_shared(smem + off)")
+    # Plain (non-inline) helper functions are device functions too.
+    body = re.sub(r"^((?:static )?(?:float|uchar|ushort|uint|int|void|bool) (?!mma_gemm\()\w+\()", r"__device__ \1", body, flags=re.M)
+    return body
+
+
+def configs(quick):
+    out = []
+    for elem, kinds, family in [(1, [(0, 0)], "float"), (2, [(0, 0), (0, 1)], "qgemm"), (3, [(2, 2), (2, 3)], "fp8")]:
+        modes = [0, 1, 2, 3] if elem == 1 else [0, 2, 3]
+        for (ak, bk) in kinds:
+            for mode in modes:
+                for avec in (1, 0):
+                    out.append((family, elem, ak, bk, mode, avec, TILES[0]))
+        if not quick:
+            for t in TILES[1:]:
+                out.append((family, elem, kinds[0][0], kinds[0][1], 3, 1, t))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nvcc", default=shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc")
+    ap.add_argument("--arch", default="sm_90")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    if not os.path.exists(a.nvcc):
+        print("check_mma_ptx: no nvcc (the CUDA toolkit); skipped")
+        return 77
+    work = tempfile.mkdtemp(prefix="kiln-ptx-")
+    failed = 0
+    for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn)) in configs(a.quick):
+        es = 2 if elem == 1 else 1
+        defs = {"MMA_ELEM": elem, "MMA_A_KIND": ak, "MMA_B_KIND": bk, "MMA_BM": bm, "MMA_BN": bn, "MMA_BK": 64 // es,
+                "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "KILN_PTX": 1}
+        defs.update(FAMILY_OPTIONS[family])
+        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}_{bm}x{bn}"
+        cu = os.path.join(work, name + ".cu")
+        with open(cu, "w") as f:
+            f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + source(family))
+        p = subprocess.run([a.nvcc, "-arch=" + a.arch, "-cubin", "-o", cu + ".cubin", "-Xptxas", "-v", cu],
+                           capture_output=True, text=True)
+        if p.returncode:
+            failed += 1
+            print(f"FAIL {name}\n{p.stderr[-3000:]}")
+            continue
+        regs = re.search(r"Used (\d+) registers", p.stderr)
+        smem = re.search(r"(\d+) bytes smem", p.stderr)
+        spill = re.search(r"(\d+) bytes spill stores", p.stderr)
+        print(f"ok   {name}: {regs.group(1) if regs else '?'} registers, {smem.group(1) if smem else '?'} bytes smem, "
+              f"{spill.group(1) if spill else '?'} bytes spill stores")
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"check_mma_ptx: {failed} of {len(configs(a.quick))} configurations failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

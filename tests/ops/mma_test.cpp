@@ -1,0 +1,221 @@
+// The tensor-core ("mma") kernel variant of the linear op families: INT8 QLinearConv /
+// QLinearMatMul, FP16 Conv / Gemm / MatMul and FP8 Fp8Conv / Fp8MatMul, on random shapes (tile
+// edges, K tails, groups, strides, dilations, padding, 1-D to 3-D, batch broadcasts) against the
+// CPU reference kernels. On PoCL the variant runs emulated in plain OpenCL C with the same
+// fragment layouts as the PTX (kernels/mma_ops.cl): ctest runs these tests with
+// KILN_MMA_EMULATE=1 (test mma_variant_emulated); on an NVIDIA GPU they run the real tensor cores
+// (perf/device/). INT8 accumulates exactly in int32, so it must match the CPU bit for bit; FP16
+// and FP8 sum in another order than the CPU, so they match within float rounding.
+#include "runtime/backends/opencl/mma_gemm.h"
+#include "runtime/core/float8.h"
+#include "runtime/device/devices.h"
+#include "tests/ops/op_harness.h"
+
+namespace kiln::test {
+namespace {
+
+// Whether the default OpenCL device offers the variant: tensor cores, or the emulation.
+bool mma_expected(mma::Elem e = mma::Elem::kF16) {
+  if (!have_opencl()) return false;
+  ResolvedDevice d;
+  return resolve_device("opencl", &d).is_ok() && mma::available(d.caps, e);
+}
+
+#define REQUIRE_MMA()                                                                                  \
+  if (!mma_expected(mma::Elem::kFp8)) GTEST_SKIP() << "no tensor cores (KILN_MMA_EMULATE=1 emulates them: ctest mma_variant_emulated)"
+
+HostTensor random_int8(DType t, const Shape& s, std::mt19937& rng) {
+  return random_tensor(t, s, rng, t == DType::kUInt8 ? 0 : -128, t == DType::kUInt8 ? 256 : 128);
+}
+
+HostTensor scalar(DType t, double v) {
+  HostTensor h(t, {});
+  switch (t) {
+    case DType::kFloat32: h.as<float>()[0] = static_cast<float>(v); break;
+    case DType::kInt8: h.as<int8_t>()[0] = static_cast<int8_t>(v); break;
+    case DType::kUInt8: h.as<uint8_t>()[0] = static_cast<uint8_t>(v); break;
+    default: ADD_FAILURE() << "scalar(): " << dtype_name(t);
+  }
+  return h;
+}
+
+// Random FP8 codes (no NaN) of values around [-2, 2].
+HostTensor random_fp8(DType t, const Shape& s, std::mt19937& rng) {
+  HostTensor f = random_tensor(DType::kFloat32, s, rng, -2, 2), h(t, s);
+  for (int64_t i = 0; i < h.numel(); ++i) h.as<uint8_t>()[i] = float_to_float8(t, f.as<float>()[i], true);
+  return h;
+}
+
+// Runs `spec` on the OpenCL device, checks that its node chose the mma variant, and compares
+// with the CPU.
+::testing::AssertionResult mma_matches_cpu(const OpSpec& spec, double rtol, double atol) {
+  std::vector<HostTensor> cl, cpu;
+  Plan plan;
+  Status st = run_op(spec, "opencl", &cl, &plan);
+  if (!st) return ::testing::AssertionFailure() << "opencl: " << st.message();
+  bool mma = false;
+  for (const PlanNode& n : plan.nodes) mma |= n.backend == Backend::kOpenCL && n.choice.variant == "mma";
+  if (!mma) return ::testing::AssertionFailure() << spec.op_type << " did not choose the mma variant";
+  st = run_op(spec, "cpu", &cpu);
+  if (!st) return ::testing::AssertionFailure() << "cpu: " << st.message();
+  for (size_t i = 0; i < cl.size(); ++i) {
+    auto r = tensors_close(cl[i], cpu[i], rtol, atol);
+    if (!r) return r << " (output " << i << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+struct ConvCase {
+  Shape x, w;
+  int64_t group;
+  std::vector<int64_t> strides, dil, pads;
+};
+
+Attributes conv_attrs(const ConvCase& c) {
+  Attributes a;
+  a.set("group", c.group);
+  a.set("strides", c.strides);
+  a.set("dilations", c.dil);
+  a.set("pads", c.pads);
+  a.set("kernel_shape", std::vector<int64_t>(c.w.begin() + 2, c.w.end()));
+  return a;
+}
+
+// Geometries over the kernel's edges: K tails (Cg * kernel not a multiple of the 64-byte tile
+// row), output columns (images x positions) past a tile, groups, 1-D and 3-D, dilation, padding.
+std::vector<ConvCase> conv_cases() {
+  return {
+      {{1, 192, 4, 4}, {16, 192, 1, 1}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}},       // 3 K tiles
+      {{2, 16, 9, 9}, {32, 16, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+      {{1, 3, 17, 15}, {16, 3, 7, 7}, 1, {2, 2}, {1, 1}, {3, 3, 3, 3}},       // the stem: K = 147
+      {{3, 64, 5, 6}, {48, 64, 1, 1}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}},       // 1x1, N = 90
+      {{2, 32, 8, 8}, {32, 16, 3, 3}, 2, {2, 1}, {1, 2}, {0, 1, 1, 0}},       // groups, dilation
+      {{1, 24, 40}, {40, 24, 5}, 1, {1}, {1}, {2, 2}},                        // 1-D
+      {{1, 8, 4, 5, 6}, {16, 8, 3, 3, 3}, 1, {1, 1, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}},  // 3-D
+      {{4, 128, 7, 7}, {130, 128, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}},    // M past a tile
+  };
+}
+
+TEST(MmaVariant, Int8ConvMatchesCpuExactly) {
+  REQUIRE_MMA();
+  std::mt19937 rng(31);
+  int i = 0;
+  for (const ConvCase& c : conv_cases()) {
+    SCOPED_TRACE("x " + shape_str(c.x) + " w " + shape_str(c.w));
+    const DType tx = i % 2 ? DType::kUInt8 : DType::kInt8, ty = i % 3 ? DType::kInt8 : DType::kUInt8;
+    const int64_t M = c.w[0];
+    OpSpec s{"QLinearConv", 10, conv_attrs(c),
+             {random_int8(tx, c.x, rng), scalar(DType::kFloat32, 0.05), scalar(tx, 0), random_int8(DType::kInt8, c.w, rng),
+              random_tensor(DType::kFloat32, i % 2 ? Shape{M} : Shape{}, rng, 0.01, 0.05),
+              i % 2 ? HostTensor(DType::kInt8, {M}) : scalar(DType::kInt8, 0), scalar(DType::kFloat32, 2.0 + i),
+              scalar(ty, ty == DType::kUInt8 ? 100 : -3), random_tensor(DType::kInt32, {M}, rng, -3000, 3000)},
+             {false, true, true, true, true, true, true, true, true}};
+    EXPECT_TRUE(mma_matches_cpu(s, 0, 0));
+    ++i;
+  }
+}
+
+TEST(MmaVariant, Int8MatMulMatchesCpuExactly) {
+  REQUIRE_MMA();
+  std::mt19937 rng(32);
+  struct Case {
+    Shape a, b;
+  };
+  const Case cases[] = {{{64, 64}, {64, 64}}, {{37, 100}, {100, 70}}, {{3, 20, 33}, {33, 130}},
+                        {{2, 3, 16, 9}, {3, 9, 24}}, {{130, 256}, {256, 17}}};
+  int i = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("a " + shape_str(c.a) + " b " + shape_str(c.b));
+    const DType ta = i % 2 ? DType::kUInt8 : DType::kInt8, ty = i % 2 ? DType::kUInt8 : DType::kInt8;
+    const int64_t N = c.b.back();
+    OpSpec s{"QLinearMatMul", 10, {},
+             {random_int8(ta, c.a, rng), scalar(DType::kFloat32, 0.02), scalar(ta, 0), random_int8(DType::kInt8, c.b, rng),
+              random_tensor(DType::kFloat32, i % 2 ? Shape{N} : Shape{}, rng, 0.01, 0.05), scalar(DType::kInt8, 0),
+              scalar(DType::kFloat32, 1.5), scalar(ty, ty == DType::kUInt8 ? 128 : 5)},
+             {false, true, true, true, true, true, true, true}};
+    EXPECT_TRUE(mma_matches_cpu(s, 0, 0));
+    ++i;
+  }
+}
+
+TEST(MmaVariant, Fp16ConvGemmMatMulMatchCpu) {
+  REQUIRE_MMA();
+  std::mt19937 rng(33);
+  for (const ConvCase& c : conv_cases()) {
+    SCOPED_TRACE("x " + shape_str(c.x) + " w " + shape_str(c.w));
+    OpSpec s{"Conv", 17, conv_attrs(c),
+             {random_tensor(DType::kFloat32, c.x, rng), random_tensor(DType::kFloat32, c.w, rng, -0.2, 0.2),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng)},
+             {false, true, true}};
+    s.precision = "fp16";
+    EXPECT_TRUE(mma_matches_cpu(s, 2e-2, 2e-2));
+  }
+  struct Case {
+    Shape a, b;
+    bool b_const;
+  };
+  const Case mm[] = {{{64, 64}, {64, 64}, true},   {{37, 100}, {100, 70}, true},     {{3, 20, 33}, {33, 130}, true},
+                     {{2, 3, 16, 24}, {3, 24, 40}, false}, {{130, 256}, {256, 17}, false}};
+  for (const Case& c : mm) {
+    SCOPED_TRACE("matmul a " + shape_str(c.a) + " b " + shape_str(c.b));
+    OpSpec s{"MatMul", 17, {}, {random_tensor(DType::kFloat32, c.a, rng), random_tensor(DType::kFloat32, c.b, rng)},
+             {false, c.b_const}};
+    s.precision = "fp16";
+    EXPECT_TRUE(mma_matches_cpu(s, 2e-2, 3e-2));
+  }
+  for (int tb = 0; tb < 2; ++tb) {
+    SCOPED_TRACE("gemm transB " + std::to_string(tb));
+    Attributes a;
+    a.set("transB", int64_t{tb});
+    a.set("alpha", 0.5f);
+    OpSpec s{"Gemm", 13, a,
+             {random_tensor(DType::kFloat32, {50, 72}, rng),
+              random_tensor(DType::kFloat32, tb ? Shape{90, 72} : Shape{72, 90}, rng),
+              random_tensor(DType::kFloat32, {90}, rng)},
+             {false, true, true}};
+    s.precision = "fp16";
+    EXPECT_TRUE(mma_matches_cpu(s, 2e-2, 2e-2));
+  }
+}
+
+TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
+  REQUIRE_MMA();
+  std::mt19937 rng(34);
+  const DType e4 = DType::kFloat8E4M3FN, e5 = DType::kFloat8E5M2;
+  int i = 0;
+  for (const ConvCase& c : conv_cases()) {
+    SCOPED_TRACE("x " + shape_str(c.x) + " w " + shape_str(c.w));
+    const DType tx = i % 3 == 2 ? e5 : e4, tw = i % 2 ? e5 : e4, ty = i % 2 ? DType::kFloat32 : e4;
+    OpSpec s{"Fp8Conv", 19, conv_attrs(c),
+             {random_fp8(tx, c.x, rng), scalar(DType::kFloat32, 0.25), random_fp8(tw, c.w, rng),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng, 0.01, 0.05), scalar(DType::kFloat32, ty == e4 ? 0.05 : 1),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng)},
+             {false, true, true, true, true, true}};
+    s.attrs.set("output_dtype", static_cast<int64_t>(ty));
+    // FP8 outputs may land one code apart where the float sums differ in the last bits.
+    EXPECT_TRUE(mma_matches_cpu(s, ty == e4 ? 0.07 : 1e-5, ty == e4 ? 0.02 : 1e-4));
+    ++i;
+  }
+  OpSpec s{"Fp8MatMul", 19, {},
+           {random_fp8(e4, {3, 40, 96}, rng), scalar(DType::kFloat32, 0.5), random_fp8(e5, {96, 72}, rng),
+            random_tensor(DType::kFloat32, {72}, rng, 0.05, 0.5), scalar(DType::kFloat32, 1)},
+           {false, true, true, true, true}};
+  s.attrs.set("output_dtype", static_cast<int64_t>(DType::kFloat32));
+  EXPECT_TRUE(mma_matches_cpu(s, 1e-5, 1e-4));
+}
+
+TEST(MmaVariant, NotOfferedWithoutTensorCores) {
+  if (!have_opencl() || mma_expected()) GTEST_SKIP() << "the device offers the variant";
+  std::mt19937 rng(35);
+  const ConvCase c = conv_cases()[0];
+  OpSpec s{"Conv", 17, conv_attrs(c),
+           {random_tensor(DType::kFloat32, c.x, rng), random_tensor(DType::kFloat32, c.w, rng)}, {false, true}};
+  s.precision = "fp16";
+  Plan plan;
+  std::vector<HostTensor> out;
+  ASSERT_TRUE(run_op(s, "opencl", &out, &plan).is_ok());
+  for (const PlanNode& n : plan.nodes) EXPECT_NE(n.choice.variant, "mma") << n.name;
+}
+
+}  // namespace
+}  // namespace kiln::test
