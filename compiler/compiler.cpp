@@ -12,6 +12,7 @@
 #include "compiler/plan/select_kernels.h"
 #include "compiler/quant/precision.h"
 #include "compiler/quant/precision_search.h"
+#include "runtime/backends/cpu/linear_epilogue.h"
 #include "runtime/device/devices.h"
 #include "runtime/plan/plan_format.h"
 
@@ -75,6 +76,11 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));
+  if (opts.allow_tf32)
+    for (PlanNode& n : out->nodes)
+      if (n.backend == Backend::kOpenCL && (n.op == "Conv" || n.op == "Gemm" || n.op == "MatMul") &&
+          out->tensors[n.outputs[0]].dtype == DType::kFloat32)
+        n.attrs.set(linear::kAttrAllowTf32, int64_t{1});
   // The cost estimates pick here; tuning (timing on the device) runs once on the finished plan.
   KILN_TRY(select_kernels(out, target, KernelSelectOptions{}));
   for (const std::string& name : opts.partition.cpu_nodes) {

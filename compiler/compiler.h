@@ -43,6 +43,9 @@ struct BuildOptions {
   // ranks precisions per layer by measured latency instead of the cost model.
   bool tune = false;
   std::string tuning_cache;               // --tuning-cache FILE
+  // --allow-tf32: FP32 Conv/Gemm/MatMul on OpenCL may run on TF32 tensor cores (10-bit
+  // mantissa products, float32 sums), as TensorRT's TF32 flag; off by default.
+  bool allow_tf32 = false;
   std::string calib_dir;                  // --calib DIR
   // --calibrator entropy|minmax|percentile[=P]; empty: entropy when an INT8 layer is calibrated,
   // else minmax (FP8's wide range loses more to entropy's clipping than it gains).

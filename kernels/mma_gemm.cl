@@ -10,7 +10,8 @@
 //      position) of every image (so small feature maps still fill the tiles); batch item b is
 //      the group. kernels/qgemm_geometry.cl's ConvGeo describes it.
 // Operands: -D MMA_ELEM=1 f16 (m16n8k16), 2 8-bit integers (m16n8k32, int32 accumulation), 3 FP8
-// (m16n8k32, float accumulation); the 8-bit kinds are MMA_A_KIND / MMA_B_KIND (mma_ops.cl).
+// (m16n8k32, float accumulation), 4 FP32 through TF32 (m16n8k8, operands rounded to TF32 as
+// they reach the tensor cores); the 8-bit kinds are MMA_A_KIND / MMA_B_KIND (mma_ops.cl).
 // Tiles: a work-group of MMA_WM x MMA_WN warps computes MMA_BM x MMA_BN outputs, stepping K by
 // MMA_BK elements (64 bytes per tile row) through two shared-memory stages: vector tiles arrive by
 // cp.async while the previous stage computes, gathered tiles through registers.
@@ -28,9 +29,13 @@ typedef float acc_t;
 #define ES 1
 #define KSTEP 32
 typedef int acc_t;
-#else
+#elif MMA_ELEM == 3
 #define ES 1
 #define KSTEP 32
+typedef float acc_t;
+#else
+#define ES 4
+#define KSTEP 8
 typedef float acc_t;
 #endif
 #define EPW (4 / ES)                 // elements per 32-bit word
@@ -62,6 +67,8 @@ typedef float acc_t;
 
 #if MMA_ELEM == 1
 typedef ushort elem_t;
+#elif MMA_ELEM == 4
+typedef uint elem_t;
 #else
 typedef uchar elem_t;
 #endif
@@ -200,7 +207,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     uint v = 0;                                                                                            \
     for (int e = 0; e < EPW; ++e) {                                                                        \
       const int k = (k0) + kw * EPW + e;                                                                   \
-      if (m < M && k < K) v |= (uint)A[a_off + m * lda + k] << (8 * ES * e);                               \
+      if (m < M && k < K) v |= (uint)A[a_off + m * lda + k] << (8 * ES * e % 32);                          \
     }                                                                                                      \
     a_reg[i] = v;                                                                                          \
   }
@@ -270,13 +277,13 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     *(__local uint*)(smem + (st) + A_BYTES + kk * SROWB + 4 * (tid % (MMA_BN / 2))) = b_reg[i];            \
   }
 #else
-// [n][k]: a word holds 4 consecutive k of column tid % BN.
+// [n][k]: a word holds EPW consecutive k of column tid % BN.
 #if MMA_BMODE == 3
 #define ISSUE_B(k0, st, s)                                                                                 \
   for (int i = 0; i < B_WORDS; ++i) {                                                                      \
     const int kw = tid / MMA_BN + i * (MMA_THREADS / MMA_BN);                                              \
     uint v = 0;                                                                                            \
-    for (int e = 0; e < 4; ++e) v |= B_AT(B_KD(s, 4 * kw + e), col0) << (8 * e);                           \
+    for (int e = 0; e < EPW; ++e) v |= B_AT(B_KD(s, EPW * kw + e), col0) << (8 * ES * e % 32);             \
     b_reg[i] = v;                                                                                          \
   }
 #else
@@ -285,7 +292,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     const int kw = tid / MMA_BN + i * (MMA_THREADS / MMA_BN);                                              \
     const int n = n0 + tid % MMA_BN;                                                                       \
     uint v = 0;                                                                                            \
-    for (int e = 0; e < 4; ++e) v |= B_AT((k0) + 4 * kw + e, n) << (8 * e);                                \
+    for (int e = 0; e < EPW; ++e) v |= B_AT((k0) + EPW * kw + e, n) << (8 * ES * e % 32);                  \
     b_reg[i] = v;                                                                                          \
   }
 #endif
@@ -344,14 +351,22 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
         bf[2 * j + 1][0] = r[2];
         bf[2 * j + 1][1] = r[3];
       }
+#if MMA_ELEM == 4
+      for (int i = 0; i < MI; ++i)
+        for (int r = 0; r < 4; ++r) af[i][r] = tf32_round(af[i][r]);
+      for (int j = 0; j < NI; ++j)
+        for (int r = 0; r < 2; ++r) bf[j][r] = tf32_round(bf[j][r]);
+#endif
       for (int i = 0; i < MI; ++i)
         for (int j = 0; j < NI; ++j) {
 #if MMA_ELEM == 1
           mma_f16(acc[i][j], af[i], bf[j]);
 #elif MMA_ELEM == 2
           mma_i8(acc[i][j], af[i], bf[j]);
-#else
+#elif MMA_ELEM == 3
           mma_f8(acc[i][j], af[i], bf[j]);
+#else
+          mma_tf32(acc[i][j], af[i], bf[j]);
 #endif
         }
     }

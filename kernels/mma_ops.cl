@@ -14,6 +14,9 @@
 //   8-bit m16n8k32: A regs: (row g, k 4t..4t+3), (g+8, 4t), (g, 4t+16), (g+8, 4t+16)
 //                  B regs: (k 4t..4t+3, col g), (k 4t+16.., col g)
 //   C (both):      c0, c1: (row g, col 2t, 2t+1); c2, c3: (row g+8, col 2t, 2t+1)
+//   tf32 m16n8k8:  A regs: (row g, k t), (g+8, t), (g, t+4), (g+8, t+4); B regs: (k t, col g),
+//                  (k t+4, col g): in bytes the same places as the 8-bit fragments, so both load
+//                  with the same ldmatrix addressing.
 // Element codes of 8-bit operands (the MMA_*_KIND options of mma_gemm.cl): 0 s8, 1 u8,
 // 2 e4m3, 3 e5m2.
 
@@ -47,6 +50,19 @@ inline void ldsm_x4_trans(__local uchar* smem, uint off, uint r[4]) {
 
 inline void mma_f16(float c[4], const uint a[4], const uint b[2]) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// FP32 values rounded to TF32 (10-bit mantissa, nearest, ties away), as cuBLAS does.
+inline uint tf32_round(uint x) {
+  uint r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(as_float(x)));
+  return r;
+}
+
+inline void mma_tf32(float c[4], const uint a[4], const uint b[2]) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
@@ -162,6 +178,30 @@ inline void mma_f16_emu(float c[4], const uint a[4], const uint b[2], __local ui
   barrier(CLK_LOCAL_MEM_FENCE);
 }
 #define mma_f16(c, a, b) mma_f16_emu(c, a, b, xch)
+
+inline uint tf32_round(uint x) {
+  if ((x & 0x7f800000u) == 0x7f800000u) return x;  // Inf and NaN stay
+  return (x + 0x1000u) & 0xffffe000u;
+}
+
+// Element (row r, k) of a TF32 A and (k, col n) of B.
+inline float emu_a32(__local uint* xch, int r, int k) {
+  return as_float(xch[8 * ((r % 8) * 4 + k % 4) + (r / 8) + (k / 4) * 2]);
+}
+inline float emu_b32(__local uint* xch, int k, int n) { return as_float(xch[8 * (n * 4 + k % 4) + 4 + k / 4]); }
+
+inline void mma_tf32_emu(float c[4], const uint a[4], const uint b[2], __local uint* xch) {
+  emu_publish(a, b, xch);
+  const int g = emu_lane() / 4, t = emu_lane() % 4;
+  for (int i = 0; i < 4; ++i) {
+    const int r = g + 8 * (i / 2), n = 2 * t + i % 2;
+    float s = c[i];
+    for (int k = 0; k < 8; ++k) s += emu_a32(xch, r, k) * emu_b32(xch, k, n);
+    c[i] = s;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+}
+#define mma_tf32(c, a, b) mma_tf32_emu(c, a, b, xch)
 
 inline int emu_i8(uint v, int kind) { return kind == 1 ? (int)v : (int)(char)v; }
 

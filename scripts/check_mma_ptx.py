@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compiles the tensor-core kernel variant's PTX path (kernels/mma_gemm.cl with -D KILN_PTX=1)
 for sm_90 with the CUDA toolkit's nvcc + ptxas, without a GPU: the inline PTX (mma.sync for
-f16 / s8,u8 / e4m3,e5m2, ldmatrix, cp.async) is checked by the same assembler NVIDIA's OpenCL
+f16 / s8,u8 / e4m3,e5m2 / tf32, cvt.rna.tf32, ldmatrix, cp.async) is checked by the same assembler NVIDIA's OpenCL
 driver uses, and ptxas reports registers, spills and shared memory per configuration.
 
 The OpenCL C sources are assembled in the runtime's order (runtime/backends/opencl/
@@ -47,12 +47,14 @@ __device__ inline void vstore_half_rte(float v, long i, half* p) { p[i] = __floa
 
 PRELUDES = {
     "float": ["float_storage", "linear_activation", "epilogue_float"],
+    "float32": ["float_storage", "linear_activation", "epilogue_float"],
     "qgemm": ["linear_activation", "epilogue_qgemm"],
     "fp8": ["float8", "linear_activation", "epilogue_fp8"],
 }
 # Build options of each family's output stage, as its launcher passes them.
 FAMILY_OPTIONS = {
     "float": {"KILN_HALF": "1"},
+    "float32": {},
     "qgemm": {"REQUANT": "1", "EPI": "1", "OUT_T": "char", "OUT_FLOAT": "0", "YZP_T": "char", "QLO": "-128",
               "QHI": "127", "RES_T": "char", "RES_Q": "1", "TA": "char", "TB": "char", "CONV": "0"},
     "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0"},
@@ -77,7 +79,8 @@ def source(family):
 
 def configs(quick):
     out = []
-    for elem, kinds, family in [(1, [(0, 0)], "float"), (2, [(0, 0), (0, 1)], "qgemm"), (3, [(2, 2), (2, 3)], "fp8")]:
+    for elem, kinds, family in [(1, [(0, 0)], "float"), (2, [(0, 0), (0, 1)], "qgemm"), (3, [(2, 2), (2, 3)], "fp8"),
+                                (4, [(0, 0)], "float32")]:
         modes = [0, 1, 2, 3] if elem == 1 else [0, 2, 3]
         for (ak, bk) in kinds:
             for mode in modes:
@@ -101,7 +104,7 @@ def main():
     work = tempfile.mkdtemp(prefix="kiln-ptx-")
     failed = 0
     for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn)) in configs(a.quick):
-        es = 2 if elem == 1 else 1
+        es = {1: 2, 4: 4}.get(elem, 1)
         defs = {"MMA_ELEM": elem, "MMA_A_KIND": ak, "MMA_B_KIND": bk, "MMA_BM": bm, "MMA_BN": bn, "MMA_BK": 64 // es,
                 "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "KILN_PTX": 1}
         defs.update(FAMILY_OPTIONS[family])

@@ -65,6 +65,9 @@ static const char* kBuildHelp =
     "                           channel k, s_k = max|x_k|^ALPHA / max|w_k|^(1-ALPHA) moves the\n"
     "                           outliers into the weights (x/s quantized per channel, s*w per\n"
     "                           column); ALPHA in [0, 1], default 0.5\n"
+    "  --allow-tf32             FP32 Conv/Gemm/MatMul may run on TF32 tensor cores where the\n"
+    "                           device has them (NVIDIA, compute capability 8.0+): operands rounded\n"
+    "                           to a 10-bit mantissa, sums in float32 (kiln compare shows the cost)\n"
     "  --no-fuse                turn graph fusion off (for debugging)\n";
 
 int cmd_build(int argc, char** argv) {
@@ -75,7 +78,7 @@ int cmd_build(int argc, char** argv) {
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
-                           {"--tune", "", false}, {"--tuning-cache", ""}, {"--smooth-quant", "", true, false, true}, {"--help", "-h", false}},
+                           {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--smooth-quant", "", true, false, true}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -104,6 +107,7 @@ int cmd_build(int argc, char** argv) {
   }
   opts.tune = args.has("--tune");
   opts.tuning_cache = args.get("--tuning-cache");
+  opts.allow_tf32 = args.has("--allow-tf32");
   if (!opts.tuning_cache.empty() && !opts.tune) return fail("build", "--tuning-cache needs --tune");
   opts.calib_dir = args.get("--calib");
   opts.calibrator = args.get("--calibrator", "");

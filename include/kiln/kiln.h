@@ -171,6 +171,24 @@ KILN_API void kiln_event_release(kiln_event* event);
 /* Label of the device the context runs on, e.g. "opencl:0 (pthread-...)"; owned by ctx. */
 KILN_API const char* kiln_context_device(const kiln_context* ctx);
 
+/* ---- fast transfers ---- */
+/* Host memory for input or output `name`, owned by ctx and valid until it is released, of the
+ * tensor's largest size (*size_bytes): page-locked on OpenCL devices, so that binding it with
+ * kiln_context_bind_input / _bind_output moves the tensor at DMA speed (on the NVIDIA GPU machine
+ * 55 GB/s against 4-9 GB/s from ordinary memory). Write the input there, or read the output. */
+KILN_API kiln_status kiln_context_host_buffer(kiln_context* ctx, const char* name, void** data, size_t* size_bytes);
+/* Device-resident tensors, so that a pipeline of plans never leaves the device (OpenCL contexts
+ * only; a `cl_mem` here is an OpenCL cl_mem handle):
+ * kiln_context_output_device: output `name` is left on the device: *cl_mem (owned by ctx) holds
+ * it once a run completes, until the context's next run starts. Nothing is downloaded for it;
+ * kiln_context_bind_output undoes it.
+ * kiln_context_bind_input_device: input `name` is read from `cl_mem`, a buffer of at least the
+ * input's size made in kiln's OpenCL context on this device (such as another context's
+ * kiln_context_output_device buffer); retained until rebound. Nothing is uploaded for it; an
+ * input a cpu-backend node reads is refused; kiln_context_bind_input undoes it. */
+KILN_API kiln_status kiln_context_output_device(kiln_context* ctx, const char* name, void** cl_mem);
+KILN_API kiln_status kiln_context_bind_input_device(kiln_context* ctx, const char* name, void* cl_mem);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,6 +64,23 @@ class ContextHandle {
     check(kiln_context_bind_output(c_.get(), info.name, data, info.size_bytes));
   }
   void run() { check(kiln_context_run(c_.get())); }
+  // Page-locked host memory for input/output `name` (see kiln_context_host_buffer).
+  void* host_buffer(const std::string& name, size_t* size_bytes = nullptr) {
+    void* d = nullptr;
+    size_t n = 0;
+    check(kiln_context_host_buffer(c_.get(), name.c_str(), &d, &n));
+    if (size_bytes) *size_bytes = n;
+    return d;
+  }
+  // Device-resident tensors (see kiln_context_output_device / _bind_input_device).
+  void* output_device(const std::string& name) {
+    void* m = nullptr;
+    check(kiln_context_output_device(c_.get(), name.c_str(), &m));
+    return m;
+  }
+  void bind_input_device(const std::string& name, void* cl_mem) {
+    check(kiln_context_bind_input_device(c_.get(), name.c_str(), cl_mem));
+  }
   // Dynamic plans: reshapes the context (see kiln_context_set_input_shape).
   void set_input_shape(const std::string& name, const std::vector<int64_t>& dims) {
     check(kiln_context_set_input_shape(c_.get(), name.c_str(), dims.data(), static_cast<int32_t>(dims.size())));

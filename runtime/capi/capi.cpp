@@ -216,6 +216,33 @@ kiln_status kiln_context_bind_output(kiln_context* ctx, const char* name, void* 
   });
 }
 
+kiln_status kiln_context_host_buffer(kiln_context* ctx, const char* name, void** data, size_t* size_bytes) {
+  return guarded([&] {
+    if (!ctx || !name || !data || !size_bytes) return kiln::invalid_argument("kiln_context_host_buffer: NULL argument");
+    ctx->ctx->wait_idle();
+    return ctx->ctx->host_buffer(name, data, size_bytes);
+  });
+}
+
+kiln_status kiln_context_output_device(kiln_context* ctx, const char* name, void** cl_mem) {
+  return guarded([&] {
+    if (!ctx || !name || !cl_mem) return kiln::invalid_argument("kiln_context_output_device: NULL argument");
+    ctx->ctx->wait_idle();
+    _cl_mem* m = nullptr;
+    KILN_TRY(ctx->ctx->output_device(name, &m));
+    *cl_mem = m;
+    return kiln::Status::ok();
+  });
+}
+
+kiln_status kiln_context_bind_input_device(kiln_context* ctx, const char* name, void* cl_mem) {
+  return guarded([&] {
+    if (!ctx || !name || !cl_mem) return kiln::invalid_argument("kiln_context_bind_input_device: NULL argument");
+    ctx->ctx->wait_idle();
+    return ctx->ctx->bind_input_device(name, static_cast<_cl_mem*>(cl_mem));
+  });
+}
+
 kiln_status kiln_context_run(kiln_context* ctx) {
   return guarded([&] {
     if (!ctx) return kiln::invalid_argument("kiln_context_run: NULL context");

@@ -127,7 +127,7 @@ int cmd_profile(int argc, char** argv) {
   std::vector<Profiler> profs(concurrency);
   for (int c = 0; c < concurrency && st; ++c) {
     std::string notice;
-    st = s.open_context(args.get("--device", "auto"), &ctxs[c], &outputs[c], &notice);
+    st = s.open_context(args.get("--device", "auto"), &ctxs[c], &outputs[c], &notice, /*pinned=*/true);
     if (st && c == 0 && !notice.empty()) std::fprintf(stderr, "kiln: note: %s\n", notice.c_str());
     // Warm-up: program builds and first-touch allocations stay out of the numbers.
     if (st) st = ctxs[c]->run();

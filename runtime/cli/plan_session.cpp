@@ -1,5 +1,6 @@
 #include "runtime/cli/plan_session.h"
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -62,11 +63,31 @@ Status PlanSession::prepare_inputs(const std::vector<std::string>& specs, const 
 }
 
 Status PlanSession::open_context(const std::string& device, std::unique_ptr<ExecutionContext>* ctx,
-                                 std::vector<HostTensor>* outputs, std::string* notice) const {
+                                 std::vector<HostTensor>* outputs, std::string* notice, bool pinned) const {
   KILN_TRY(ExecutionContext::create(plan, device, ctx, notice));
-  for (const auto& [name, t] : inputs)
-    KILN_TRY((*ctx)->bind_input(name, t.dtype(), t.shape(), t.data(), t.size_bytes()));
+  for (const auto& [name, t] : inputs) {
+    const void* data = t.data();
+    if (pinned) {
+      void* buf = nullptr;
+      size_t bytes = 0;
+      KILN_TRY((*ctx)->host_buffer(name, &buf, &bytes));
+      if (bytes < t.size_bytes()) return invalid_argument("input '" + name + "' is larger than the plan allows");
+      std::memcpy(buf, t.data(), t.size_bytes());
+      data = buf;
+    }
+    KILN_TRY((*ctx)->bind_input(name, t.dtype(), t.shape(), data, t.size_bytes()));
+  }
   outputs->clear();
+  if (pinned) {
+    for (int32_t t : plan->outputs) {
+      const PlanTensor& pt = plan->tensors[t];
+      void* buf = nullptr;
+      size_t bytes = 0;
+      KILN_TRY((*ctx)->host_buffer(pt.name, &buf, &bytes));
+      KILN_TRY((*ctx)->bind_output(pt.name, buf, (*ctx)->tensor_bytes(t)));
+    }
+    return Status::ok();
+  }
   outputs->reserve(plan->outputs.size());
   // After the inputs: a dynamic plan's outputs take the shapes the inputs were bound with.
   for (int32_t t : plan->outputs) {

@@ -21,9 +21,12 @@ struct PlanSession {
   // integers in [0,3], bools 0/1) from a fixed seed, of the plan's (max) shape or the one
   // `shapes` (NAME=DIMS, for dynamic plans) gives.
   Status prepare_inputs(const std::vector<std::string>& specs, const std::vector<std::string>& shapes = {});
-  // A context on `device` with every input bound and every output bound to `outputs`.
+  // A context on `device` with every input bound and every output bound to `outputs`. With
+  // `pinned` (bench, profile: how a deployment feeds a GPU, as trtexec does) the inputs are
+  // copied into the context's page-locked host buffers and the outputs land in its own
+  // buffers instead (`outputs` stays empty).
   Status open_context(const std::string& device, std::unique_ptr<ExecutionContext>* ctx,
-                      std::vector<HostTensor>* outputs, std::string* notice) const;
+                      std::vector<HostTensor>* outputs, std::string* notice, bool pinned = false) const;
 };
 
 }  // namespace kiln::cli

@@ -218,6 +218,27 @@ Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
   return Status::ok();
 }
 
+Status ClRuntime::pinned_host(size_t bytes, cl_mem* buf, void** ptr, const std::string& what) {
+  cl_int err = CL_SUCCESS;
+  *buf = clCreateBuffer(context(), CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes ? bytes : 1, nullptr, &err);
+  count_runtime_allocation();
+  KILN_CL(err, "allocating " + std::to_string(bytes) + " bytes of page-locked host memory for " + what);
+  *ptr = clEnqueueMapBuffer(queue_, *buf, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes ? bytes : 1, 0, nullptr,
+                            nullptr, &err);
+  if (err != CL_SUCCESS) {
+    clReleaseMemObject(*buf);
+    *buf = nullptr;
+    return cl_status(err, "mapping the page-locked host memory for " + what);
+  }
+  return Status::ok();
+}
+
+void ClRuntime::unmap_pinned(cl_mem buf, void* ptr) {
+  if (!buf) return;
+  if (!lost_ && clEnqueueUnmapMemObject(queue_, buf, ptr, 0, nullptr, nullptr) == CL_SUCCESS) clFinish(queue_);
+  clReleaseMemObject(buf);
+}
+
 Status ClRuntime::enqueue_kernel(cl_kernel k, cl_uint dims, const size_t* global, const size_t* local,
                                  const std::string& what) {
   if (recording_) {

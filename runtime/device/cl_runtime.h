@@ -68,6 +68,10 @@ class ClRuntime {
   Status kernel(std::string_view source, std::string_view options, std::string_view name, cl_kernel* out);
 
   Status alloc(size_t bytes, cl_mem* out, const std::string& what);
+  // Page-locked host memory (CL_MEM_ALLOC_HOST_PTR, mapped once): transfers from and to it run
+  // at DMA speed (NVIDIA: 55 GB/s vs 4-9 GB/s from pageable memory). unmap_pinned releases it.
+  Status pinned_host(size_t bytes, cl_mem* buf, void** ptr, const std::string& what);
+  void unmap_pinned(cl_mem buf, void* ptr);
   Status upload(cl_mem dst, const void* src, size_t bytes, const std::string& what);
   Status download(cl_mem src, void* dst, size_t bytes, const std::string& what);
   Status copy(cl_mem src, cl_mem dst, size_t bytes, const std::string& what);

@@ -71,6 +71,12 @@ ExecutionContext::~ExecutionContext() {
     return;
   }
   if (cl_) cl_->finish().is_ok();
+  for (auto& [t, h] : host_buffers_) {
+    if (h.mem) cl_->unmap_pinned(h.mem, h.data);
+    else std::free(h.data);
+  }
+  for (size_t t = 0; t < device_input_.size(); ++t)
+    if (device_input_[t]) clReleaseMemObject(dev_[t]);
   for (cl_mem m : dev_buffers_)
     if (m) clReleaseMemObject(m);
 }
@@ -92,6 +98,8 @@ Status ExecutionContext::init() {
   dev_.assign(nt, nullptr);
   input_ptr_.assign(nt, nullptr);
   output_ptr_.assign(nt, nullptr);
+  device_input_.assign(nt, 0);
+  device_output_.assign(nt, 0);
   on_host_.assign(nt, 0);
   on_dev_.assign(nt, 0);
   shape_.resize(nt);
@@ -163,6 +171,7 @@ Status ExecutionContext::init() {
     if (p.tensors[t].kind == TensorKind::kConstant) dev_[t] = weights_->buffer(static_cast<int32_t>(t));
     else if (devp.buffer[t] >= 0) dev_[t] = dev_buffers_[devp.buffer[t]];
   }
+  planned_dev_ = dev_;
   return cl_->finish();
 }
 
@@ -181,6 +190,12 @@ Status ExecutionContext::bind_input(const std::string& name, DType dtype, const 
       return invalid_argument("input '" + name + "': expected " + std::to_string(bytes_[t]) +
                               " bytes, got " + std::to_string(bytes));
     if (!data && bytes) return invalid_argument("input '" + name + "': data is NULL");
+    if (device_input_[t]) {
+      clReleaseMemObject(dev_[t]);
+      dev_[t] = planned_dev_[t];
+      device_input_[t] = 0;
+      flat_ready_ = false;  // the recorded launches read the device binding
+    }
     input_ptr_[t] = data;
     bound_shape_[t] = shape;
     return Status::ok();
@@ -200,9 +215,85 @@ Status ExecutionContext::bind_output(const std::string& name, void* data, size_t
     if (!data && bytes) return invalid_argument("output '" + name + "': data is NULL");
     output_ptr_[t] = data;
     bound_bytes_[t] = bytes;
+    device_output_[t] = 0;
     return Status::ok();
   }
   return not_found("the plan has no output named '" + name + "'");
+}
+
+int32_t ExecutionContext::io_tensor(const std::string& name, bool output) const {
+  for (int32_t t : output ? plan_->outputs : plan_->inputs)
+    if (plan_->tensors[t].name == name) return t;
+  return -1;
+}
+
+Status ExecutionContext::host_buffer(const std::string& name, void** data, size_t* bytes) {
+  int32_t t = io_tensor(name, false);
+  if (t < 0) t = io_tensor(name, true);
+  if (t < 0) return not_found("the plan has no input or output named '" + name + "'");
+  auto it = host_buffers_.find(t);
+  if (it == host_buffers_.end()) {
+    HostBuffer h;
+    h.bytes = plan_->tensors[t].bytes();  // the max shape: valid at every shape of a dynamic plan
+    if (cl_) {
+      KILN_TRY(cl_->pinned_host(h.bytes, &h.mem, &h.data, "'" + name + "'"));
+    } else {
+      h.data = std::aligned_alloc(64, (h.bytes + 63) / 64 * 64 + 64);
+      if (!h.data) return out_of_memory("cannot allocate " + std::to_string(h.bytes) + " bytes of host memory for '" + name + "'");
+    }
+    it = host_buffers_.emplace(t, h).first;
+  }
+  *data = it->second.data;
+  *bytes = it->second.bytes;
+  return Status::ok();
+}
+
+Status ExecutionContext::bind_input_device(const std::string& name, cl_mem mem) {
+  const int32_t t = io_tensor(name, false);
+  if (t < 0) return not_found("the plan has no input named '" + name + "'");
+  if (!cl_) return unsupported("input '" + name + "': device bindings need an OpenCL context, this one runs on " + device_.label);
+  const Plan& p = *plan_;
+  for (size_t n = 0; n < p.nodes.size(); ++n)
+    for (int32_t i : p.nodes[n].inputs)
+      if (i == t && backends_[n] != Backend::kOpenCL)
+        return unsupported("input '" + name + "' is read by node '" + p.nodes[n].name +
+                           "' on the cpu backend; bind it from host memory");
+  cl_context owner = nullptr;
+  size_t size = 0;
+  if (!mem || clGetMemObjectInfo(mem, CL_MEM_CONTEXT, sizeof owner, &owner, nullptr) != CL_SUCCESS ||
+      clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, nullptr) != CL_SUCCESS)
+    return invalid_argument("input '" + name + "': not a valid OpenCL buffer");
+  if (owner != cl_->context())
+    return invalid_argument("input '" + name + "': the buffer belongs to another OpenCL context than kiln's on " +
+                            device_.label + " (use a buffer from a kiln context on this device)");
+  if (size < p.tensors[t].bytes())
+    return invalid_argument("input '" + name + "': the buffer has " + std::to_string(size) + " bytes, the input needs " +
+                            std::to_string(p.tensors[t].bytes()));
+  KILN_CL(clRetainMemObject(mem), "retaining the buffer bound to input '" + name + "'");
+  if (device_input_[t]) clReleaseMemObject(dev_[t]);
+  dev_[t] = mem;
+  device_input_[t] = 1;
+  input_ptr_[t] = nullptr;
+  bound_shape_[t] = shape_[t];
+  flat_ready_ = false;  // the recorded launches read the planned buffer
+  return Status::ok();
+}
+
+Status ExecutionContext::output_device(const std::string& name, cl_mem* mem) {
+  const int32_t t = io_tensor(name, true);
+  if (t < 0) return not_found("the plan has no output named '" + name + "'");
+  const Plan& p = *plan_;
+  bool on_device = false;
+  for (size_t n = 0; n < p.nodes.size(); ++n)
+    for (int32_t o : p.nodes[n].outputs)
+      if (o == t) on_device = backends_[n] == Backend::kOpenCL;
+  if (!cl_ || !on_device || !dev_[t])
+    return unsupported("output '" + name + "' is not produced on an OpenCL device in this context (" + device_.label +
+                       "); bind it to host memory");
+  device_output_[t] = 1;
+  output_ptr_[t] = nullptr;
+  *mem = dev_[t];
+  return Status::ok();
 }
 
 Status ExecutionContext::set_input_shape(const std::string& name, const Shape& shape) {
@@ -303,25 +394,32 @@ Status ExecutionContext::marker(cl_event* ev) {
 }
 
 Status ExecutionContext::ensure_on(int32_t t, Backend b) {
-  const PlanTensor& pt = plan_->tensors[t];
   if (b == Backend::kCpu ? on_host_[t] : on_dev_[t]) return Status::ok();
+  KILN_TRY(transfer(t, b, host_view(t).data));
+  (b == Backend::kCpu ? on_host_ : on_dev_)[t] = 1;
+  return Status::ok();
+}
+
+Status ExecutionContext::download_to(int32_t t, void* dst) { return transfer(t, Backend::kCpu, dst); }
+
+// Moves tensor t between its device buffer and host memory `host` (towards backend b), timed
+// when profiling.
+Status ExecutionContext::transfer(int32_t t, Backend b, void* host) {
+  const PlanTensor& pt = plan_->tensors[t];
   if (!dev_[t]) return internal_error("tensor '" + pt.name + "' has no device buffer");
   const int64_t t0 = Profiler::now_ns();
   cl_event before, after;
   KILN_TRY(marker(&before));
-  TensorView v = host_view(t);
   // The tensor name alone as context: no string is built on the success path.
-  Status st = b == Backend::kCpu ? cl_->download(dev_[t], v.data, bytes_[t], pt.name)
-                                 : cl_->upload(dev_[t], v.data, bytes_[t], pt.name);
+  Status st = b == Backend::kCpu ? cl_->download(dev_[t], host, bytes_[t], pt.name)
+                                 : cl_->upload(dev_[t], host, bytes_[t], pt.name);
   if (st.is_ok()) st = marker(&after);
   if (profiler_ && st.is_ok())
     profiler_->add_device(b == Backend::kCpu ? ProfileEvent::Kind::kDownload : ProfileEvent::Kind::kUpload, -1, t,
                           before, after, t0);
   else if (before)
     clReleaseEvent(before);
-  KILN_TRY(st);
-  (b == Backend::kCpu ? on_host_ : on_dev_)[t] = 1;
-  return Status::ok();
+  return st;
 }
 
 ClKernelArgs ExecutionContext::kernel_args(size_t n) {
@@ -417,6 +515,7 @@ Status ExecutionContext::observe_outputs(size_t n) {
 Status ExecutionContext::run() {
   const Plan& p = *plan_;
   for (int32_t t : p.inputs) {
+    if (device_input_[t]) continue;
     if (!input_ptr_[t] && bytes_[t]) return invalid_argument("input '" + p.tensors[t].name + "' was not bound");
     // Another input sharing a dynamic dim may have changed this one's shape since it was bound.
     if (input_ptr_[t] && bound_shape_[t] != shape_[t])
@@ -425,6 +524,7 @@ Status ExecutionContext::run() {
                               " (inputs disagree on a shared dynamic dim); rebind it");
   }
   for (int32_t t : p.outputs) {
+    if (device_output_[t]) continue;
     if (!output_ptr_[t] && bytes_[t]) return invalid_argument("output '" + p.tensors[t].name + "' was not bound");
     if (output_ptr_[t] && bound_bytes_[t] != bytes_[t])
       return invalid_argument("output '" + p.tensors[t].name + "' was bound with " + std::to_string(bound_bytes_[t]) +
@@ -435,14 +535,24 @@ Status ExecutionContext::run() {
     const TensorKind k = p.tensors[t].kind;
     on_host_[t] = k != TensorKind::kActivation;
     on_dev_[t] = k == TensorKind::kConstant && dev_[t] != nullptr;
+    if (device_input_[t]) {
+      on_host_[t] = 0;
+      on_dev_[t] = 1;
+    }
   }
   Status st;
   if (cl_ && flat_enabled_ && !flat_ready_) st = record_launches();
   for (size_t n = 0; n < p.nodes.size() && st.is_ok(); ++n) st = run_node(n);
   for (size_t i = 0; i < p.outputs.size() && st.is_ok(); ++i) {
-    int32_t t = p.outputs[i];
+    const int32_t t = p.outputs[i];
+    if (device_output_[t] || !bytes_[t]) continue;
+    if (!on_host_[t] && on_dev_[t]) {
+      // Straight into the caller's memory (no copy through the host arena).
+      st = download_to(t, output_ptr_[t]);
+      continue;
+    }
     st = ensure_on(t, Backend::kCpu);
-    if (st.is_ok() && bytes_[t]) std::memcpy(output_ptr_[t], host_view(t).data, bytes_[t]);
+    if (st.is_ok()) std::memcpy(output_ptr_[t], host_view(t).data, bytes_[t]);
   }
   // Leave the queue drained even after a failure so the context stays usable.
   if (cl_) {

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <memory>
 #include <string>
@@ -38,6 +39,18 @@ class ExecutionContext {
   Status bind_input(const std::string& name, DType dtype, const Shape& shape, const void* data,
                     size_t bytes);
   Status bind_output(const std::string& name, void* data, size_t bytes);
+  // Host memory for input or output `name`, sized for its largest shape and owned by the
+  // context (valid until it is destroyed): page-locked on OpenCL devices, so that binding it
+  // makes the transfers run at DMA speed. Write inputs there (or read outputs) and bind it.
+  Status host_buffer(const std::string& name, void** data, size_t* bytes);
+  // Device-resident bindings (OpenCL contexts), so that plans can pass tensors on the device:
+  // input `name` is read from `mem` (a buffer of at least its size in kiln's OpenCL context of
+  // this device, e.g. another context's device output); nothing is uploaded for it.
+  // bind_input(name, ...) undoes it.
+  Status bind_input_device(const std::string& name, cl_mem mem);
+  // Output `name` stays on the device: *mem holds it after each run, until the next run starts;
+  // nothing is downloaded for it. bind_output(name, ...) undoes it.
+  Status output_device(const std::string& name, cl_mem* mem);
   // Dynamic plans: sets input `name`'s shape (each dynamic dim within the plan's range, every
   // other dim as built) and re-evaluates every shape and shape-dependent attribute; memory was
   // planned at the max shapes, so nothing is reallocated. Waits for enqueued inferences first.
@@ -74,6 +87,8 @@ class ExecutionContext {
   ExecutionContext() = default;
   Status init();
   Status ensure_on(int32_t tensor, Backend b);
+  Status transfer(int32_t tensor, Backend b, void* host);
+  Status download_to(int32_t tensor, void* dst);
   Status run_node(size_t n);
   TensorView host_view(int32_t tensor);
   // Evaluates the plan's shape expressions at `vars` and commits them (nothing changes on error).
@@ -111,6 +126,16 @@ class ExecutionContext {
   uint64_t host_arena_bytes_ = 0, dev_arena_bytes_ = 0;
   std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
+  std::vector<cl_mem> planned_dev_;      // dev_ as planned (device bindings replace entries)
+  std::vector<uint8_t> device_input_;    // by tensor: read from a caller's device buffer
+  std::vector<uint8_t> device_output_;   // by tensor: left on the device
+  struct HostBuffer {
+    cl_mem mem = nullptr;  // OpenCL contexts: the page-locked buffer mapped at `data`
+    void* data = nullptr;
+    size_t bytes = 0;
+  };
+  std::map<int32_t, HostBuffer> host_buffers_;  // by tensor
+  int32_t io_tensor(const std::string& name, bool output) const;
   std::vector<uint8_t> on_host_, on_dev_;  // residency during a run
   // Current shapes (dynamic plans change them on reshape; capacity stays that of the max point).
   std::vector<Shape> shape_;

@@ -628,6 +628,21 @@ PY
   KILN_MMA_EMULATE=1 expect_ok "$KILN" build "$x" -o tuned2.plan --device opencl --precision fp16 \
     --shapes input=4x1x28x28 --tune --tuning-cache t.cache
   cmp -s t.cache t0.cache || die "a build with every timing cached rewrote the cache"
+  # FP32 takes the (TF32) tensor cores only with --allow-tf32; kiln compare shows what it costs.
+  KILN_MMA_EMULATE=1 expect_ok "$KILN" build "$x" -o fp32.plan --device opencl --shapes input=4x1x28x28
+  expect_ok "$KILN" inspect fp32.plan
+  if grep -q "mma\[" stdout; then die "an FP32 plan took the tensor cores without --allow-tf32"; fi
+  KILN_MMA_EMULATE=1 expect_ok "$KILN" build "$x" -o tf32.plan --device opencl --shapes input=4x1x28x28 --allow-tf32
+  expect_ok "$KILN" inspect tf32.plan
+  expect_out "allow_tf32=1"
+  grep -E "op=Conv .*mma\[" stdout | grep -q "precision=fp32" || die "no FP32 Conv on the tensor cores with --allow-tf32"
+  KILN_MMA_EMULATE=1 expect_ok "$KILN" compare tf32.plan --reference "$x" -i input=x.npy --device opencl
+  "$PY" - <<'PY'
+rows = [l.split() for l in open("stdout") if l.startswith("logits")]
+assert rows, open("stdout").read()
+rel_l2, cosine = float(rows[0][4]), float(rows[0][5])
+assert 0 < rel_l2 < 1e-3 and cosine > 0.9999, rows
+PY
   expect_fail "--tuning-cache needs --tune" -- "$KILN" build "$x" -o y.plan --tuning-cache t.cache
   echo "garbage" >bad.cache
   expect_fail "is not a kiln tuning cache" -- "$KILN" build "$x" -o y.plan --device opencl --tune --tuning-cache bad.cache

@@ -178,6 +178,31 @@ TEST(MmaVariant, Fp16ConvGemmMatMulMatchCpu) {
   }
 }
 
+TEST(MmaVariant, Tf32OnlyWhenAllowedAndWithinTf32Rounding) {
+  REQUIRE_MMA();
+  std::mt19937 rng(36);
+  // TF32 keeps 10 mantissa bits: products carry ~5e-4 relative error, sums stay float32.
+  for (const ConvCase& c : conv_cases()) {
+    SCOPED_TRACE("x " + shape_str(c.x) + " w " + shape_str(c.w));
+    OpSpec s{"Conv", 17, conv_attrs(c),
+             {random_tensor(DType::kFloat32, c.x, rng), random_tensor(DType::kFloat32, c.w, rng, -0.2, 0.2),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng)},
+             {false, true, true}};
+    s.allow_tf32 = true;
+    EXPECT_TRUE(mma_matches_cpu(s, 5e-3, 5e-3));
+  }
+  OpSpec mm{"MatMul", 17, {}, {random_tensor(DType::kFloat32, {3, 37, 100}, rng), random_tensor(DType::kFloat32, {100, 70}, rng)},
+            {false, true}};
+  mm.allow_tf32 = true;
+  EXPECT_TRUE(mma_matches_cpu(mm, 5e-3, 5e-3));
+  // Without --allow-tf32 an FP32 node never takes the tensor cores.
+  mm.allow_tf32 = false;
+  Plan plan;
+  std::vector<HostTensor> out;
+  ASSERT_TRUE(run_op(mm, "opencl", &out, &plan).is_ok());
+  for (const PlanNode& n : plan.nodes) EXPECT_NE(n.choice.variant, "mma") << n.name;
+}
+
 TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
   REQUIRE_MMA();
   std::mt19937 rng(34);

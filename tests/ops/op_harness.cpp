@@ -50,6 +50,7 @@ Status build_op_plan(const OpSpec& spec, const std::string& device, Plan* out) {
   BuildOptions opts;
   opts.device = device;
   opts.precision = spec.precision;
+  opts.allow_tf32 = spec.allow_tf32;
   return build_plan_from_graph(g, opts, out);
 }
 

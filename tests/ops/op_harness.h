@@ -22,6 +22,7 @@ struct OpSpec {
   std::vector<bool> constant;       // per input: true = initializer (build-time constant)
   int num_outputs = 1;
   std::string precision = "fp32";   // BuildOptions::precision (fp16: the node runs in float16)
+  bool allow_tf32 = false;          // BuildOptions::allow_tf32
 };
 
 // Compiles `spec` (a one-node graph: inputs in0.., outputs out0..) for `device`.

@@ -26,6 +26,9 @@ constexpr const char* kAttrActivation = "activation";
 constexpr const char* kAttrActAlpha = "activation_alpha";
 constexpr const char* kAttrActBeta = "activation_beta";
 constexpr const char* kAttrResidual = "residual";
+// int 1 on an FP32 node of a plan built with --allow-tf32: an OpenCL device may multiply its
+// operands as TF32 on tensor cores (the CPU reference ignores it).
+constexpr const char* kAttrAllowTf32 = "allow_tf32";
 constexpr int kResidualNone = 0;
 constexpr int kResidualBeforeActivation = 1;
 constexpr int kResidualAfterActivation = 2;

@@ -91,11 +91,20 @@ cl_int8 dims8(const std::vector<int64_t>& v) {
 // ---- the tensor-core variant (FP16 storage): operand layouts from shapes alone, so the
 // variants function (plan shapes) and the kernels (run-time shapes) derive them alike.
 
+// FP16 nodes multiply halves; FP32 nodes may run on TF32 tensor cores only when the build
+// allowed it (--allow-tf32 sets the attribute), as TensorRT does.
+bool mma_elem_of(DType out, const Attributes& attrs, mma::Elem* e) {
+  if (out == DType::kFloat16) *e = mma::Elem::kF16;
+  else if (out == DType::kFloat32 && attrs.get_int(linear::kAttrAllowTf32, 0) != 0) *e = mma::Elem::kTf32;
+  else return false;
+  return true;
+}
+
 // A convolution with at least 16 output channels per group: every image in one launch.
-bool conv_mma_problem(const ClConv& c, mma::Problem* p) {
+bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p) {
   const int64_t Mg = c.M / c.group, Cg = c.C / c.group;
   if (Mg < 16) return false;
-  p->elem = mma::Elem::kF16;
+  p->elem = elem;
   p->M = Mg;
   p->K = Cg * c.ksize;
   p->lda = p->K;
@@ -130,9 +139,9 @@ void gemm_b_mode(bool tb, mma::Problem* p) {
 }
 
 // Operands of a (possibly batched) GEMM as cl_gemm receives them: A not transposed, no offsets.
-bool gemm_mma_problem(const linear::ClGemm& g, mma::Problem* p) {
+bool gemm_mma_problem(const linear::ClGemm& g, mma::Elem elem, mma::Problem* p) {
   if (g.ta || g.a_off || g.b_off || g.c_off) return false;
-  p->elem = mma::Elem::kF16;
+  p->elem = elem;
   p->M = g.M;
   p->N = g.N;
   p->K = g.K;
@@ -197,7 +206,9 @@ Status conv_cl(ClKernelArgs& a) {
   if (ep.residual) g.residual = a.inputs[3].mem;
   mma::Tile tile;
   mma::Problem mp;
-  if (mma::tile_of(a.variant(), &tile) && g.half && conv_mma_problem(p, &mp)) {
+  mma::Elem elem;
+  if (mma::tile_of(a.variant(), &tile) && mma_elem_of(a.outputs[0].dtype, a.attrs(), &elem) &&
+      conv_mma_problem(p, elem, &mp)) {
     mp.A = a.inputs[1].mem;
     mp.B = a.inputs[0].mem;
     return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
@@ -304,7 +315,9 @@ Status matmul_layout(const std::string& what, Shape as, Shape bs, const Shape* b
 Status run_gemm(ClKernelArgs& a, const ClGemm& g) {
   mma::Tile tile;
   mma::Problem mp;
-  if (mma::tile_of(a.variant(), &tile) && g.half && gemm_mma_problem(g, &mp)) {
+  mma::Elem elem;
+  if (mma::tile_of(a.variant(), &tile) && mma_elem_of(a.outputs[0].dtype, a.attrs(), &elem) &&
+      gemm_mma_problem(g, elem, &mp)) {
     mp.A = g.A;
     mp.B = g.B;
     return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
@@ -374,9 +387,10 @@ bool supports_matmul(const PlanNode& n, const Plan& plan, const DeviceCaps&) {
 bool supports_gemm(const PlanNode& n, const Plan& plan, const DeviceCaps&) { return fits_int32(n, plan); }
 
 // The mma variant for FP16 nodes (half storage: tensor cores multiply halves, accumulate in
-// float32).
+// float32) and for FP32 nodes built with --allow-tf32.
 std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, const DeviceCaps& caps) {
-  if (plan.tensors[n.outputs[0]].dtype != DType::kFloat16 || !mma::available(caps, mma::Elem::kF16)) return {};
+  mma::Elem elem;
+  if (!mma_elem_of(plan.tensors[n.outputs[0]].dtype, n.attrs, &elem) || !mma::available(caps, elem)) return {};
   auto shape = [&](size_t i) { return plan.tensors[n.inputs[i]].shape; };
   const bool has_bias = n.inputs.size() > 2 && n.inputs[2] >= 0;
   const Shape bias = has_bias ? shape(2) : Shape{};
@@ -384,12 +398,13 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
   mma::Problem p;
   bool ok = false;
   if (n.op == "Conv") {
-    ok = conv_mma_problem(conv_geometry(n.attrs, shape(0), shape(1), out), &p);
+    ok = conv_mma_problem(conv_geometry(n.attrs, shape(0), shape(1), out), elem, &p);
   } else if (n.op == "Gemm") {
-    ok = gemm_mma_problem(gemm_layout(n.attrs, shape(0), shape(1), has_bias ? &bias : nullptr, out), &p);
+    ok = gemm_mma_problem(gemm_layout(n.attrs, shape(0), shape(1), has_bias ? &bias : nullptr, out), elem, &p);
   } else if (n.op == "MatMul") {
     ClGemm g;
-    ok = matmul_layout(n.name, shape(0), shape(1), has_bias ? &bias : nullptr, &g).is_ok() && gemm_mma_problem(g, &p);
+    ok = matmul_layout(n.name, shape(0), shape(1), has_bias ? &bias : nullptr, &g).is_ok() &&
+         gemm_mma_problem(g, elem, &p);
   }
   return ok ? mma::choices(p.M, p.N, p.batches, caps) : std::vector<KernelChoice>{};
 }

@@ -105,12 +105,13 @@ const std::string& linear_kernel_source(const std::string& name) {
 }
 
 Status mma_linear(ClRuntime& cl, const ClGemm& g, const mma::Problem& p, const mma::Tile& t, const std::string& what) {
-  if (!g.half || g.ta || g.a_off || g.b_off) return internal_error("the mma variant does not take " + what);
+  if (g.half != (p.elem == mma::Elem::kF16) || g.ta || g.a_off || g.b_off)
+    return internal_error("the mma variant does not take " + what);
   auto args = [&](ClLaunch& l) {
     l.mem(g.C).arg(cl_int(g.c_off)).arg(g.alpha);
     epilogue_args(l, g);
   };
-  return mma::launch(cl, p, t, {&linear_prelude(), linear_kernel_options(true), args}, what);
+  return mma::launch(cl, p, t, {&linear_prelude(), linear_kernel_options(g.half), args}, what);
 }
 
 const char* linear_kernel_options(bool half, bool mad) {

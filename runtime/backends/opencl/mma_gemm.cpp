@@ -28,7 +28,7 @@ bool ptx(const DeviceCaps& caps, Elem e) {
   return is_nvidia(caps) && caps.compute_capability >= (e == Elem::kFp8 ? 89u : 80u);
 }
 
-int elem_bytes(Elem e) { return e == Elem::kF16 ? 2 : 1; }
+int elem_bytes(Elem e) { return e == Elem::kF16 ? 2 : e == Elem::kTf32 ? 4 : 1; }
 
 // The work-group tile shapes the variant offers.
 constexpr Tile kTiles[] = {{128, 128, 2, 4}, {128, 64, 4, 2}, {64, 128, 2, 4}, {64, 64, 2, 2}};

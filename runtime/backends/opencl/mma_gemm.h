@@ -18,8 +18,8 @@
 
 namespace kiln::mma {
 
-// Operand element types: kernels/mma_gemm.cl's MMA_ELEM.
-enum class Elem : int { kF16 = 1, kInt8 = 2, kFp8 = 3 };
+// Operand element types: kernels/mma_gemm.cl's MMA_ELEM (kTf32: FP32 operands rounded to TF32).
+enum class Elem : int { kF16 = 1, kInt8 = 2, kFp8 = 3, kTf32 = 4 };
 // Codes of 8-bit operands (kernels/mma_ops.cl).
 enum Kind : int { kS8 = 0, kU8 = 1, kE4M3 = 2, kE5M2 = 3 };
 // How B (the column side) is laid out: kernels/mma_gemm.cl's MMA_BMODE.
