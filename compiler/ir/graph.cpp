@@ -8,6 +8,12 @@ std::string Node::describe() const {
   return "node '" + name + "' (" + op_type + (version ? "-" + std::to_string(version) : "") + ")";
 }
 
+const Graph* Node::subgraph(const std::string& attr) const {
+  for (const auto& [name, g] : subgraphs)
+    if (name == attr) return g.get();
+  return nullptr;
+}
+
 Value* Graph::add_value(const std::string& name) {
   auto v = std::make_unique<Value>();
   v->name = name;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "runtime/core/attrs.h"
@@ -14,6 +15,7 @@
 namespace kiln::ir {
 
 struct Node;
+class Graph;
 
 // Where a build-time constant came from when it was folded out of a DequantizeLinear: the
 // quantized tensor and its parameters, so passes can keep the integer weights of Q/DQ models.
@@ -50,8 +52,15 @@ struct Node {
   std::string runtime_op;       // runtime op this node lowers to (set by the op's shape rule)
   std::vector<std::string> fused;  // names of ONNX nodes folded into this one by fusion passes
   bool dead = false;            // removed; erase_dead() drops it
+  // Graph attributes (If's then/else_branch, Loop's and Scan's body), in the op's order.
+  std::vector<std::pair<std::string, std::shared_ptr<Graph>>> subgraphs;
+  // The last `implicit_inputs` inputs are values of the enclosing graph that the subgraphs read
+  // (ONNX outer-scope names): as inputs, passes see them read, keep them alive and order them.
+  size_t implicit_inputs = 0;
 
   Value* input(size_t i) const { return i < inputs.size() ? inputs[i] : nullptr; }
+  size_t explicit_inputs() const { return inputs.size() - implicit_inputs; }
+  const Graph* subgraph(const std::string& attr) const;
   // "node 'conv1' (Conv-11)" for error messages.
   std::string describe() const;
 };
@@ -60,8 +69,15 @@ class Graph {
  public:
   std::string name;
   std::map<std::string, int64_t> opsets;  // domain -> version
-  std::vector<Value*> inputs;   // runtime inputs (initializers excluded)
+  std::vector<Value*> inputs;   // runtime inputs (initializers excluded); a subgraph's formal inputs
   std::vector<Value*> outputs;
+  // A subgraph's outer-scope reads: value `inner` of this graph stands for input `operand` of
+  // the node that owns the graph (an implicit input, see Node::implicit_inputs).
+  struct Capture {
+    Value* inner;
+    size_t operand;
+  };
+  std::vector<Capture> captures;
 
   Value* add_value(const std::string& name);
   Value* find_value(const std::string& name) const;

@@ -1,5 +1,7 @@
 #include "compiler/ops/op_schema.h"
 
+#include <unordered_set>
+
 namespace kiln {
 
 #define KILN_OP_FAMILY(family) void register_##family##_schemas(SchemaRegistry&);
@@ -17,13 +19,33 @@ const SchemaRegistry& schema_registry() {
   return registry;
 }
 
+namespace {
+// " (it is computed from the model inputs 'a', 'b': --freeze them)" when `v` is computed from
+// graph inputs rather than one itself, so the user knows what to freeze.
+std::string model_inputs_hint(const ir::Value* v) {
+  if (!v || v->is_graph_input) return "";
+  std::string names;
+  std::vector<const ir::Value*> todo{v};
+  std::unordered_set<const ir::Value*> seen;
+  while (!todo.empty()) {
+    const ir::Value* u = todo.back();
+    todo.pop_back();
+    if (!u || !seen.insert(u).second) continue;
+    if (u->is_graph_input) names += (names.empty() ? "'" : ", '") + u->name + "'";
+    if (u->producer)
+      for (const ir::Value* in : u->producer->inputs) todo.push_back(in);
+  }
+  return names.empty() ? "" : " (it is computed from the model inputs " + names + ": --freeze them)";
+}
+}  // namespace
+
 Status InferContext::const_ints(size_t i, std::vector<int64_t>* out) const {
   const HostTensor* t = const_input(i);
   if (!t) {
     ir::Value* v = input(i);
     return fail_unsupported("input " + std::to_string(i) + (v ? " ('" + v->name + "')" : "") +
                             " must be known at build time (a constant or computable from "
-                            "shapes); kiln plans have static shapes");
+                            "shapes); kiln plans have static shapes" + model_inputs_hint(v));
   }
   if (!dtype_is_integer(t->dtype()) && t->dtype() != DType::kBool)
     return fail("input " + std::to_string(i) + " must be an integer tensor, got " +

@@ -94,6 +94,9 @@ struct OpSchema {
   // preserves), so Q(op(x)) == op(Q(x)) exactly for per-tensor quantization
   // (compiler/passes/fuse_quantized.cpp hoists QuantizeLinear above it).
   bool quantize_commutes = false;
+  // Has graph attributes (If, Loop, Scan): its shape rule infers them; any other op with one is
+  // refused.
+  bool subgraphs = false;
 
   OpSchema& fp16(Fp16 f, int params_from = -1) {
     fp16_form = f;
@@ -102,6 +105,10 @@ struct OpSchema {
   }
   OpSchema& commutes_with_quantize() {
     quantize_commutes = true;
+    return *this;
+  }
+  OpSchema& takes_subgraphs() {
+    subgraphs = true;
     return *this;
   }
 };

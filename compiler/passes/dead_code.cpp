@@ -4,7 +4,7 @@
 
 namespace kiln {
 
-Status run_dead_code(ir::Graph& g, const PassContext&) {
+void remove_dead_nodes(ir::Graph& g) {
   // Walk backwards from the graph outputs; a node is live when one of its non-constant outputs
   // is read by a live node or is a graph output.
   std::unordered_set<const ir::Value*> needed(g.outputs.begin(), g.outputs.end());
@@ -19,6 +19,10 @@ Status run_dead_code(ir::Graph& g, const PassContext&) {
         if (v) needed.insert(v);
   }
   g.erase_dead();
+}
+
+Status run_dead_code(ir::Graph& g, const PassContext&) {
+  remove_dead_nodes(g);
   return Status::ok();
 }
 

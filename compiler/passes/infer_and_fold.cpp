@@ -47,6 +47,9 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
       return unsupported(n.describe() + ": input '" + v->name + "' has dtype " + dtype_name(v->dtype) +
                          ", which kiln does not support");
   }
+  if (!n.subgraphs.empty() && !schema->subgraphs)
+    return invalid_model(n.describe() + ": attribute '" + n.subgraphs[0].first + "' is a graph, which " + n.op_type +
+                         " does not take");
   InferContext ctx(n, g);
   KILN_TRY(schema->infer(ctx));
   for (ir::Value* v : n.outputs)
@@ -70,11 +73,18 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
   return Status::ok();
 }
 
-Status run_infer_and_fold(ir::Graph& g, const PassContext&) {
+Status infer_graph(ir::Graph& g) {
   auto opset_it = g.opsets.find("");
   if (opset_it == g.opsets.end()) return invalid_model("model does not import the default ONNX opset");
-  for (const auto& np : g.nodes()) KILN_TRY(infer_and_fold_node(*np, g, opset_it->second));
+  // By index: inlining an If inserts its branch's nodes right after it, to be inferred next;
+  // unrolling a Loop inserts copies of its body already inferred (version set).
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    ir::Node& n = *g.nodes()[i];
+    if (!n.dead && n.version == 0) KILN_TRY(infer_and_fold_node(n, g, opset_it->second));
+  }
   return Status::ok();
 }
+
+Status run_infer_and_fold(ir::Graph& g, const PassContext&) { return infer_graph(g); }
 
 }  // namespace kiln

@@ -17,8 +17,11 @@ Status run_fix_input_shapes(ir::Graph& g, const PassContext& ctx);
 Status run_infer_and_fold(ir::Graph& g, const PassContext& ctx);
 // The same for one node (passes that insert nodes after inference use it on those nodes).
 Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset);
+// The same for a whole graph without build options (control-flow ops infer their subgraphs).
+Status infer_graph(ir::Graph& g);
 // Drops nodes whose outputs are constants or unused.
 Status run_dead_code(ir::Graph& g, const PassContext& ctx);
+void remove_dead_nodes(ir::Graph& g);
 
 // Q/DQ models: DequantizeLinear -> Conv/MatMul/Gemm -> QuantizeLinear into QLinearConv /
 // QLinearMatMul with the integer weights (always on: it is what such a model means).

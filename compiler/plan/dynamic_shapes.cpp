@@ -246,6 +246,12 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
     ir::Graph g;
     KILN_TRY(import(&g));
     KILN_TRY_CTX(build_plan_from_graph(g, o, &plans[i]), "building at " + vars_str(vars, points[i]));
+    // Subgraphs have no shape formulas (yet): their shapes are those of one build.
+    for (const PlanNode& n : plans[i].nodes)
+      if (k > 0 && !n.subgraphs.empty())
+        return unsupported("node '" + n.name + "' (" + n.op + ") runs subgraphs at run time, which plans with "
+                           "--min-shapes/--max-shapes cannot hold yet (fix the shapes, or --freeze the inputs an "
+                           "If's condition depends on so it is decided at build time)");
   }
   Plan& ref = plans[corners - 1];
   if (k == 0) {

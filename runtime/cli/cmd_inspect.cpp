@@ -66,6 +66,36 @@ std::string human_bytes(uint64_t b) {
   else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
+// Control-flow nodes' subgraphs: who owns each, what it binds and computes (all on the cpu).
+void print_subgraphs(const Plan& p) {
+  if (p.graphs.empty()) return;
+  std::printf("\nsubgraphs (%zu, run on the cpu by their control-flow node):\n", p.graphs.size());
+  auto names = [](const PlanGraph& g, const std::vector<int32_t>& ts) {
+    std::string s;
+    for (int32_t t : ts) s += (s.empty() ? "" : ", ") + g.tensors[t].name + " " + shape_str(g.tensors[t].shape);
+    return s.empty() ? std::string("-") : s;
+  };
+  auto owner_of = [&](size_t gi) -> std::string {
+    for (const PlanNode& n : p.nodes)
+      for (int32_t s : n.subgraphs)
+        if (s == static_cast<int32_t>(gi)) return n.name;
+    for (const PlanGraph& g : p.graphs)
+      for (const PlanNode& n : g.nodes)
+        for (int32_t s : n.subgraphs)
+          if (s == static_cast<int32_t>(gi)) return n.name;
+    return "?";
+  };
+  for (size_t gi = 0; gi < p.graphs.size(); ++gi) {
+    const PlanGraph& g = p.graphs[gi];
+    std::printf("  #%zu of '%s'\n       inputs: %s\n       captures: %s\n       outputs: %s\n", gi,
+                owner_of(gi).c_str(), names(g, g.inputs).c_str(), names(g, g.captures).c_str(),
+                names(g, g.outputs).c_str());
+    std::string ops;
+    for (const PlanNode& n : g.nodes) ops += (ops.empty() ? "" : ", ") + n.name + " (" + n.op + ")";
+    std::printf("       nodes (%zu): %s\n", g.nodes.size(), ops.empty() ? "-" : ops.c_str());
+  }
+}
+
 }  // namespace
 
 int cmd_inspect(int argc, char** argv) {
@@ -175,6 +205,7 @@ int cmd_inspect(int argc, char** argv) {
     }
   }
   std::printf("\nfused groups: %zu\n", fused_groups);
+  print_subgraphs(p);
   return 0;
 }
 

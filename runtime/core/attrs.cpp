@@ -35,6 +35,10 @@ std::vector<float> Attributes::get_floats(const std::string& name, std::vector<f
   const auto* v = get_if_present<std::vector<float>>(values_, name);
   return v ? *v : def;
 }
+std::vector<std::string> Attributes::get_strings(const std::string& name, std::vector<std::string> def) const {
+  const auto* v = get_if_present<std::vector<std::string>>(values_, name);
+  return v ? *v : def;
+}
 std::shared_ptr<const HostTensor> Attributes::get_tensor(const std::string& name) const {
   const auto* v = get_if_present<std::shared_ptr<const HostTensor>>(values_, name);
   return v ? *v : nullptr;

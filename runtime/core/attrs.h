@@ -1,6 +1,7 @@
 // Node attributes as stored in plans and in the compiler IR. Same value kinds as ONNX
-// (int, float, string, ints, floats, tensor), so the importer copies them through unchanged and
-// each op reads them with the spec's defaults.
+// (int, float, string, ints, floats, tensor, strings), so the importer copies them through
+// unchanged and each op reads them with the spec's defaults. Graph attributes (If/Loop/Scan
+// bodies) are not attributes here: the compiler keeps them on its nodes and plans as subgraphs.
 #pragma once
 #include <map>
 #include <memory>
@@ -12,10 +13,10 @@
 
 namespace kiln {
 
-enum class AttrKind : uint8_t { kInt = 1, kFloat = 2, kString = 3, kInts = 4, kFloats = 5, kTensor = 6 };
+enum class AttrKind : uint8_t { kInt = 1, kFloat = 2, kString = 3, kInts = 4, kFloats = 5, kTensor = 6, kStrings = 7 };
 
 using AttrValue = std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<float>,
-                               std::shared_ptr<const HostTensor>>;
+                               std::shared_ptr<const HostTensor>, std::vector<std::string>>;
 
 AttrKind attr_kind(const AttrValue& v);
 
@@ -40,6 +41,7 @@ class Attributes {
   std::vector<int64_t> get_ints(const std::string& name, std::vector<int64_t> def = {}) const;
   std::vector<float> get_floats(const std::string& name, std::vector<float> def = {}) const;
   std::shared_ptr<const HostTensor> get_tensor(const std::string& name) const;
+  std::vector<std::string> get_strings(const std::string& name, std::vector<std::string> def = {}) const;
 
   // "axis=1 pads=[0,0,1,1]" for inspect and error messages.
   std::string to_string() const;

@@ -108,6 +108,13 @@ class ClRuntime {
     bool has_local = false;
   };
   void begin_recording();
+  // For a launcher whose launches depend on values on the device (it reads some back first):
+  // true while recording, which it then declines (returning without launching; the recording
+  // is not replayable and the node runs as usual every time, its inputs then in place).
+  bool decline_recording() {
+    if (recording_) record_direct_ = true;
+    return recording_;
+  }
   // The launches recorded since begin_recording(); false when they cannot be replayed.
   bool end_recording(std::vector<RecordedLaunch>* launches);
   Status replay(const std::vector<RecordedLaunch>& launches);

@@ -8,6 +8,7 @@
 #include "runtime/core/alloc_stats.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
+#include "runtime/exec/subgraph_runner.h"
 #include "runtime/profile/profiler.h"
 #include "runtime/plan/partition.h"
 
@@ -124,6 +125,8 @@ Status ExecutionContext::init() {
       return unsupported("node '" + n.name + "': this runtime has no OpenCL kernel for op '" +
                          n.op + "'");
   }
+
+  if (!p.graphs.empty()) KILN_TRY(SubgraphExecutor::create(p, &subgraphs_));
 
   // Kernel variants: a plan built for another device may name variants this one cannot run;
   // those nodes run their portable kernels (plans stay portable) and one line says so.
@@ -471,7 +474,7 @@ Status ExecutionContext::run_node(size_t n) {
     for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
     for (int32_t t : node.outputs) out.push_back(host_view(t));
     const int64_t t0 = profiler_ ? Profiler::now_ns() : 0;
-    KILN_TRY(run_cpu_kernel(node, in, out));
+    KILN_TRY(run_cpu_kernel(node, in, out, subgraphs_.get()));
     if (profiler_)
       profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns());
   } else {

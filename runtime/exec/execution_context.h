@@ -118,6 +118,7 @@ class ExecutionContext {
   std::string variant_notice_;  // set by init() when recorded variants fall back
   std::unique_ptr<ClRuntime> cl_;
   std::shared_ptr<const class DeviceWeights> weights_;  // shared with other contexts of the plan
+  std::unique_ptr<class SubgraphExecutor> subgraphs_;   // plans with control flow only
 
   // Host activations live in one arena at offsets from plan_arena(); device activations in
   // buffers shared by tensors with disjoint lifetimes, from plan_shared_buffers().

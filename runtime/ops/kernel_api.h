@@ -18,10 +18,25 @@ namespace kiln {
 class ClRuntime;
 
 // ---- CPU ----
+// Runs the subgraphs of control-flow nodes (If, Loop, Scan) for their CPU kernels; the
+// executor's implementation is runtime/exec/subgraph_runner.h.
+class SubgraphRunner {
+ public:
+  virtual ~SubgraphRunner() = default;
+  // Plan::graphs[index], or nullptr when out of range.
+  virtual const PlanGraph* graph(int32_t index) const = 0;
+  // Runs subgraph `index` with its formal inputs bound to `inputs` and its captures to the
+  // owning node's `operands` (its input views). *outputs receives views of the subgraph's
+  // outputs, valid until the subgraph runs again. Dtypes and shapes are checked.
+  virtual Status run(int32_t index, const std::vector<TensorView>& operands, const std::vector<TensorView>& inputs,
+                     std::vector<TensorView>* outputs) = 0;
+};
+
 struct CpuKernelArgs {
   const PlanNode& node;
   std::vector<TensorView> inputs;   // optional input left out: data == nullptr, dtype kUndefined
   std::vector<TensorView> outputs;  // allocated, shapes set
+  SubgraphRunner* subgraphs = nullptr;  // control-flow nodes only; null in constant folding
   const Attributes& attrs() const { return node.attrs; }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].data != nullptr; }
 };
@@ -105,13 +120,17 @@ struct CpuOp {
   // Fewest inputs (present ones, from input 0) and outputs the kernels read; a plan node with
   // fewer is refused when a context is created (runtime/ops/op_arity.h). 0: checked by kernels.
   int min_inputs = 0, min_outputs = 0;
+  // How many of those first min_inputs inputs may be left out (-1): ops whose leading inputs
+  // are optional (Loop's trip count and condition) still need their positions.
+  int optional_leading_inputs = 0;
   OpCostFn cost_fn = nullptr;          // null: one operation per output element
   OpInPlaceFn in_place_fn = nullptr;   // null: never in place
   OpPrecisionFn precision_fn = nullptr;  // null: the dtype of output 0
 
-  CpuOp& arity(int inputs, int outputs) {
+  CpuOp& arity(int inputs, int outputs, int optional_leading = 0) {
     min_inputs = inputs;
     min_outputs = outputs;
+    optional_leading_inputs = optional_leading;
     return *this;
   }
   CpuOp& cost(OpCostFn f) {
@@ -182,7 +201,7 @@ const ClRegistry& opencl_registry();
 
 // Runs the CPU kernel of `node` (also what the compiler's constant folding calls).
 Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& inputs,
-                      const std::vector<TensorView>& outputs);
+                      const std::vector<TensorView>& outputs, SubgraphRunner* subgraphs = nullptr);
 
 // Source of an OpenCL C file embedded from kernels/ at build time (e.g. "copy" for
 // kernels/copy.cl); nullptr if there is no such file.

@@ -15,7 +15,7 @@ Status check_node_operands(const PlanNode& node) {
   if (static_cast<int>(node.inputs.size()) < op->min_inputs)
     return invalid_plan(where + " has " + std::to_string(node.inputs.size()) + " inputs; the op needs " +
                         std::to_string(op->min_inputs));
-  for (int i = 0; i < op->min_inputs; ++i)
+  for (int i = op->optional_leading_inputs; i < op->min_inputs; ++i)
     if (node.inputs[i] < 0) return invalid_plan(where + " lacks its required input " + std::to_string(i));
   if (static_cast<int>(node.outputs.size()) < op->min_outputs)
     return invalid_plan(where + " has " + std::to_string(node.outputs.size()) + " outputs; the op needs " +

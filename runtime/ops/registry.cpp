@@ -1,6 +1,8 @@
 #include "runtime/ops/kernel_api.h"
 #include "runtime/ops/cpu_float16.h"
 
+#include <new>
+
 namespace kiln {
 
 #define KILN_OP_FAMILY(family) void register_##family##_cpu(CpuRegistry&);
@@ -46,12 +48,19 @@ KernelChoice resolve_choice(const PlanNode& n, const Plan& plan, const DeviceCap
 }
 
 Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& inputs,
-                      const std::vector<TensorView>& outputs) {
+                      const std::vector<TensorView>& outputs, SubgraphRunner* subgraphs) {
   CpuKernelFn fn = cpu_registry().find(node.op);
   if (!fn) return unsupported("no CPU kernel for op " + node.op);
-  Status st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
-                  ? run_widened_float16(fn, node, inputs, outputs)
-                  : fn(CpuKernelArgs{node, inputs, outputs});
+  Status st;
+  try {
+    st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
+             ? run_widened_float16(fn, node, inputs, outputs)
+             : fn(CpuKernelArgs{node, inputs, outputs, subgraphs});
+  } catch (const std::bad_alloc&) {
+    // Kernels' scratch memory (float16 widening, control-flow state) is sized by the plan's
+    // shapes, which may be far beyond this host's memory.
+    st = out_of_memory("host allocation for the kernel's scratch memory failed");
+  }
   if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ")");
   return st;
 }

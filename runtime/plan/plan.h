@@ -62,6 +62,23 @@ struct PlanNode {
   std::string kernel;               // kernel chosen by the compiler, shown by `kiln inspect`
   std::vector<std::string> fused;   // original ONNX nodes folded into this one (empty: itself)
   KernelChoice choice;              // OpenCL nodes: the variant picked for the target device
+  // Control flow (If, Loop, Scan): the node's subgraphs, indices into Plan::graphs, in the op's
+  // order (If: then, else). Each index is owned by exactly one node.
+  std::vector<int32_t> subgraphs;
+};
+
+// The body of a control-flow node: a graph of its own that the node's CPU kernel runs (If
+// picks a branch, Loop iterates, Scan slices), on the host, once or many times per inference.
+// Its tensor indices are into its own `tensors`; its constants live in the plan's weights.
+// Values of the enclosing graph that it reads (ONNX outer-scope names) are operands of the
+// owning node: capture i is tensor captures[i], bound to the owner's input capture_operands[i].
+struct PlanGraph {
+  std::vector<PlanTensor> tensors;
+  std::vector<PlanNode> nodes;             // topological order; every node on the CPU
+  std::vector<int32_t> inputs;             // formal inputs (Loop: iteration, condition, state...)
+  std::vector<int32_t> outputs;
+  std::vector<int32_t> captures;           // kInput tensors bound to the owner's operands
+  std::vector<int32_t> capture_operands;   // owner input index of each capture
 };
 
 // A maximal run of consecutive nodes on one backend. Derived from the node backends by
@@ -141,6 +158,9 @@ struct Plan {
   std::vector<DynVar> dyn_vars;           // empty: a static plan
   std::vector<DynInputDim> dyn_inputs;
   std::vector<DynExpr> dyn_exprs;
+  // Subgraphs of control-flow nodes. A node of graph g (the main graph counts as -1) may own
+  // only graphs with larger indices, so ownership is a tree and nothing recurses.
+  std::vector<PlanGraph> graphs;
 
   bool is_dynamic() const { return !dyn_vars.empty(); }
   int32_t find_tensor(const std::string& name) const;

@@ -5,9 +5,13 @@
 //            zero padding to 64
 //   table    section_count x { u32 kind | u32 reserved | u64 offset | u64 size }
 //   META     graph: tensors, nodes, segments, target device (with its CL_DEVICE_TYPE), required
-//            capabilities, dynamic-shape tables (ranges, input dims, shape expressions)
+//            capabilities, dynamic-shape tables (ranges, input dims, shape expressions),
+//            subgraphs of control-flow nodes (each: tensors, nodes, inputs, outputs, captures)
 // Version 2 added the device type and the dynamic-shape tables; version 3 the target's compute
-// capability and each node's kernel choice (variant name and typed parameters).
+// capability and each node's kernel choice (variant name and typed parameters). Version 4 added
+// the subgraphs (a list of subgraph indices on every node, the subgraph table after the
+// dynamic-shape tables; subgraph nodes carry a kernel choice too, always empty: they run on the
+// CPU) and string-list attributes (kind 7). Older versions are refused: rebuild the plan.
 //   WEIGHTS  constant tensor bytes, each 64-byte aligned; the section itself starts 64-aligned
 //   KERNELS  generated OpenCL C sources by name
 #pragma once
@@ -21,7 +25,7 @@
 namespace kiln {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 3;
+constexpr uint32_t kPlanFormatVersion = 4;
 constexpr uint32_t kPlanHeaderBytes = 64;
 constexpr uint64_t kWeightAlignment = 64;
 
@@ -35,7 +39,8 @@ std::vector<uint8_t> serialize_plan(const Plan& plan);
 Status parse_plan(const uint8_t* data, size_t size, Plan* out);
 
 // Structural checks shared by parse_plan and the compiler's self-check: indices in range,
-// nodes in topological order, each activation produced once, constants inside the weights.
+// nodes in topological order, each activation produced once, constants inside the weights,
+// and the same for every subgraph, with its ownership and captures (runtime/plan/plan_verify.cpp).
 Status verify_plan(const Plan& plan);
 
 }  // namespace kiln

@@ -2,25 +2,10 @@
 
 #include "runtime/plan/byte_io.h"
 #include "runtime/plan/plan_format.h"
+#include "runtime/plan/plan_limits.h"
 
 namespace kiln {
 namespace {
-
-constexpr size_t kMaxRank = 16;
-// No real tensor comes near this (256 TiB); anything above is corruption.
-constexpr uint64_t kMaxTensorBytes = uint64_t{1} << 48;
-
-// Byte size of a dense tensor, or false when it overflows or exceeds kMaxTensorBytes. Checked
-// before anything is allocated, so corrupted dims cannot request absurd amounts of memory.
-bool checked_bytes(DType dt, const Shape& shape, uint64_t* out) {
-  uint64_t bytes = dtype_size(dt);
-  for (int64_t d : shape) {
-    if (d < 0 || (d > 0 && bytes > kMaxTensorBytes / static_cast<uint64_t>(d))) return false;
-    bytes *= static_cast<uint64_t>(d);
-  }
-  *out = bytes;
-  return true;
-}
 
 // Decoding helpers: each returns false on truncation or an impossible value; the caller names
 // the section being read.
@@ -109,6 +94,12 @@ bool read_attrs(ByteReader& r, Attributes* attrs) {
         attrs->set(name, std::shared_ptr<const HostTensor>(t));
         break;
       }
+      case AttrKind::kStrings: {
+        std::vector<std::string> v;
+        if (!read_strings(r, &v)) return false;
+        attrs->set(name, std::move(v));
+        break;
+      }
       default:
         return false;
     }
@@ -134,18 +125,11 @@ bool read_choice(ByteReader& r, KernelChoice* c) {
   return c->variant.empty() ? n == 0 : true;
 }
 
-bool read_meta(ByteReader& r, Plan* p) {
-  DeviceCaps& t = p->target;
-  if (!r.str(&p->writer_version) || !r.str(&p->model_name) || !r.str(&t.kind) || !r.str(&t.name) ||
-      !r.str(&t.vendor) || !r.str(&t.driver_version) || !r.str(&t.opencl_c_version) ||
-      !read_strings(r, &t.extensions) || !r.u64(&t.global_mem_bytes) ||
-      !r.u64(&t.max_alloc_bytes) || !r.u64(&t.local_mem_bytes) || !r.u32(&t.compute_units) ||
-      !r.u64(&t.device_type) || !r.u32(&t.compute_capability) || !read_strings(r, &p->required_caps))
-    return false;
+bool read_tensors(ByteReader& r, std::vector<PlanTensor>* tensors) {
   uint64_t n;
   if (!r.count(&n, 16)) return false;
-  p->tensors.resize(n);
-  for (PlanTensor& pt : p->tensors) {
+  tensors->resize(n);
+  for (PlanTensor& pt : *tensors) {
     int32_t dt;
     uint8_t kind;
     if (!r.str(&pt.name) || !r.i32(&dt) || !read_shape(r, &pt.shape) || !r.u8(&kind) ||
@@ -156,15 +140,33 @@ bool read_meta(ByteReader& r, Plan* p) {
     pt.dtype = static_cast<DType>(dt);
     pt.kind = static_cast<TensorKind>(kind);
   }
+  return true;
+}
+
+bool read_nodes(ByteReader& r, std::vector<PlanNode>* nodes) {
+  uint64_t n;
   if (!r.count(&n, 16)) return false;
-  p->nodes.resize(n);
-  for (PlanNode& node : p->nodes) {
+  nodes->resize(n);
+  for (PlanNode& node : *nodes) {
     if (!r.str(&node.name) || !r.str(&node.op) || !read_attrs(r, &node.attrs) ||
         !read_ints(r, &node.inputs) || !read_ints(r, &node.outputs) ||
         !read_backend(r, &node.backend) || !r.str(&node.kernel) || !read_strings(r, &node.fused) ||
-        !read_choice(r, &node.choice))
+        !read_choice(r, &node.choice) || !read_ints(r, &node.subgraphs))
       return false;
   }
+  return true;
+}
+
+bool read_meta(ByteReader& r, Plan* p) {
+  DeviceCaps& t = p->target;
+  if (!r.str(&p->writer_version) || !r.str(&p->model_name) || !r.str(&t.kind) || !r.str(&t.name) ||
+      !r.str(&t.vendor) || !r.str(&t.driver_version) || !r.str(&t.opencl_c_version) ||
+      !read_strings(r, &t.extensions) || !r.u64(&t.global_mem_bytes) ||
+      !r.u64(&t.max_alloc_bytes) || !r.u64(&t.local_mem_bytes) || !r.u32(&t.compute_units) ||
+      !r.u64(&t.device_type) || !r.u32(&t.compute_capability) || !read_strings(r, &p->required_caps))
+    return false;
+  uint64_t n;
+  if (!read_tensors(r, &p->tensors) || !read_nodes(r, &p->nodes)) return false;
   if (!read_ints(r, &p->inputs) || !read_ints(r, &p->outputs)) return false;
   if (!r.count(&n, 9)) return false;
   p->segments.resize(n);
@@ -193,6 +195,12 @@ bool read_meta(ByteReader& r, Plan* p) {
     for (DynTerm& t : e.terms)
       if (!r.u32(&t.vars) || !r.i64(&t.coef)) return false;
   }
+  if (!r.count(&n, 48)) return false;
+  p->graphs.resize(n);
+  for (PlanGraph& g : p->graphs)
+    if (!read_tensors(r, &g.tensors) || !read_nodes(r, &g.nodes) || !read_ints(r, &g.inputs) ||
+        !read_ints(r, &g.outputs) || !read_ints(r, &g.captures) || !read_ints(r, &g.capture_operands))
+      return false;
   return r.remaining() == 0;
 }
 
@@ -205,63 +213,6 @@ bool read_kernels(ByteReader& r, Plan* p) {
     p->kernel_sources[name] = std::move(src);
   }
   return r.remaining() == 0;
-}
-
-// The dynamic-shape tables: every index in range, every target an existing dim or integer
-// attribute, every input dim bound to one variable, and the stored (max-point) values equal to
-// the expressions at the max point, so a corrupted expression is caught here rather than when a
-// context evaluates it.
-Status verify_dynamic(const Plan& p) {
-  const size_t nv = p.dyn_vars.size();
-  if (nv > kMaxDynVars) return invalid_plan("too many dynamic dims");
-  if (nv == 0 && (!p.dyn_inputs.empty() || !p.dyn_exprs.empty()))
-    return invalid_plan("shape expressions without dynamic dims");
-  std::vector<int64_t> max_vars;
-  for (const DynVar& v : p.dyn_vars) {
-    if (v.min < 0 || v.max < v.min || v.opt < v.min || v.opt > v.max)
-      return invalid_plan("dynamic dim '" + v.name + "' has a bad range");
-    max_vars.push_back(v.max);
-  }
-  std::vector<uint8_t> var_bound(nv, 0);
-  for (const DynInputDim& d : p.dyn_inputs) {
-    bool is_input = false;
-    for (int32_t t : p.inputs) is_input |= t == d.tensor;
-    if (!is_input || d.dim >= p.tensors[d.tensor].shape.size() || d.var >= nv ||
-        p.tensors[d.tensor].shape[d.dim] != p.dyn_vars[d.var].max)
-      return invalid_plan("dynamic input dim entry is out of range");
-    var_bound[d.var] = 1;
-  }
-  for (size_t v = 0; v < nv; ++v)
-    if (!var_bound[v]) return invalid_plan("dynamic dim '" + p.dyn_vars[v].name + "' belongs to no input");
-  for (const DynExpr& e : p.dyn_exprs) {
-    for (const DynTerm& t : e.terms)
-      if (t.vars >> nv) return invalid_plan("shape expression uses an unknown dynamic dim");
-    int64_t stored = 0;
-    if (e.target == DynTarget::kTensorDim) {
-      if (e.index < 0 || static_cast<size_t>(e.index) >= p.tensors.size() ||
-          e.pos >= p.tensors[e.index].shape.size() || p.tensors[e.index].kind == TensorKind::kConstant)
-        return invalid_plan("shape expression names a tensor dim out of range");
-      stored = p.tensors[e.index].shape[e.pos];
-    } else {
-      if (e.index < 0 || static_cast<size_t>(e.index) >= p.nodes.size())
-        return invalid_plan("shape expression names a node out of range");
-      auto it = p.nodes[e.index].attrs.all().find(e.attr);
-      if (it == p.nodes[e.index].attrs.all().end())
-        return invalid_plan("shape expression names a missing attribute '" + e.attr + "'");
-      if (e.target == DynTarget::kAttrInt && attr_kind(it->second) == AttrKind::kInt) {
-        stored = std::get<int64_t>(it->second);
-      } else if (e.target == DynTarget::kAttrInts && attr_kind(it->second) == AttrKind::kInts &&
-                 e.pos < std::get<std::vector<int64_t>>(it->second).size()) {
-        stored = std::get<std::vector<int64_t>>(it->second)[e.pos];
-      } else {
-        return invalid_plan("shape expression names attribute '" + e.attr + "' of the wrong kind");
-      }
-    }
-    int64_t at_max;
-    if (!eval_dyn_expr(p.dyn_vars, e, max_vars.data(), &at_max) || at_max != stored)
-      return invalid_plan("a shape expression disagrees with the plan's shapes at the max point");
-  }
-  return Status::ok();
 }
 
 }  // namespace
@@ -330,63 +281,6 @@ Status parse_plan(const uint8_t* data, size_t size, Plan* out) {
   if (!have_meta) return invalid_plan("plan has no graph section");
   KILN_TRY(verify_plan(p));
   *out = std::move(p);
-  return Status::ok();
-}
-
-Status verify_plan(const Plan& p) {
-  const int32_t nt = static_cast<int32_t>(p.tensors.size());
-  std::vector<uint8_t> ready(p.tensors.size(), 0);
-  for (int32_t i = 0; i < nt; ++i) {
-    const PlanTensor& t = p.tensors[i];
-    // Sizes are computed as int64 products everywhere (PlanTensor::bytes, shape_numel): bound
-    // them here so a corrupted dim cannot overflow them or request an absurd allocation.
-    if (!dtype_is_storable(t.dtype) || t.shape.size() > kMaxRank)
-      return invalid_plan("tensor '" + t.name + "' has a bad dtype or rank");
-    uint64_t bytes;
-    if (!checked_bytes(t.dtype, t.shape, &bytes))
-      return invalid_plan("tensor '" + t.name + "' has an impossible shape " + shape_str(t.shape));
-    if (t.kind == TensorKind::kConstant) {
-      if (t.weight_bytes != t.bytes() || t.weight_offset > p.weights.size() ||
-          t.weight_bytes > p.weights.size() - t.weight_offset)
-        return invalid_plan("constant tensor '" + t.name + "' lies outside the weights section");
-      ready[i] = 1;
-    }
-  }
-  for (int32_t t : p.inputs) {
-    if (t < 0 || t >= nt || p.tensors[t].kind != TensorKind::kInput)
-      return invalid_plan("plan input index " + std::to_string(t) + " is not an input tensor");
-    ready[t] = 1;
-  }
-  for (size_t n = 0; n < p.nodes.size(); ++n) {
-    const PlanNode& node = p.nodes[n];
-    for (int32_t t : node.inputs) {
-      if (t == -1) continue;
-      if (t < 0 || t >= nt)
-        return invalid_plan("node '" + node.name + "' reads tensor index " + std::to_string(t) +
-                            " of " + std::to_string(nt));
-      if (!ready[t])
-        return invalid_plan("node '" + node.name + "' reads tensor '" + p.tensors[t].name +
-                            "' before it is produced");
-    }
-    for (int32_t t : node.outputs) {
-      if (t < 0 || t >= nt)
-        return invalid_plan("node '" + node.name + "' writes tensor index " + std::to_string(t));
-      if (ready[t] || p.tensors[t].kind != TensorKind::kActivation)
-        return invalid_plan("tensor '" + p.tensors[t].name + "' is produced twice");
-      ready[t] = 1;
-    }
-  }
-  for (int32_t t : p.outputs)
-    if (t < 0 || t >= nt || !ready[t])
-      return invalid_plan("plan output index " + std::to_string(t) + " is never produced");
-  KILN_TRY(verify_dynamic(p));
-  for (const Segment& s : p.segments) {
-    if (s.first_node < 0 || s.end_node < s.first_node ||
-        s.end_node > static_cast<int32_t>(p.nodes.size()))
-      return invalid_plan("segment node range out of bounds");
-    for (int32_t t : s.copy_in)
-      if (t < 0 || t >= nt) return invalid_plan("segment transfer names tensor index out of range");
-  }
   return Status::ok();
 }
 

@@ -6,6 +6,11 @@
 namespace kiln {
 namespace {
 
+void write_strings(ByteWriter& w, const std::vector<std::string>& v) {
+  w.u64(v.size());
+  for (const auto& s : v) w.str(s);
+}
+
 void write_attrs(ByteWriter& w, const Attributes& attrs) {
   w.u64(attrs.all().size());
   for (const auto& [name, v] : attrs.all()) {
@@ -36,18 +41,48 @@ void write_attrs(ByteWriter& w, const Attributes& attrs) {
         w.raw(t.data(), t.size_bytes());
         break;
       }
+      case AttrKind::kStrings: write_strings(w, std::get<std::vector<std::string>>(v)); break;
     }
   }
-}
-
-void write_strings(ByteWriter& w, const std::vector<std::string>& v) {
-  w.u64(v.size());
-  for (const auto& s : v) w.str(s);
 }
 
 void write_ints(ByteWriter& w, const std::vector<int32_t>& v) {
   w.u64(v.size());
   for (int32_t x : v) w.i32(x);
+}
+
+void write_tensors(ByteWriter& w, const std::vector<PlanTensor>& tensors) {
+  w.u64(tensors.size());
+  for (const PlanTensor& pt : tensors) {
+    w.str(pt.name);
+    w.i32(static_cast<int32_t>(pt.dtype));
+    w.u64(pt.shape.size());
+    for (int64_t d : pt.shape) w.i64(d);
+    w.u8(static_cast<uint8_t>(pt.kind));
+    w.u64(pt.weight_offset);
+    w.u64(pt.weight_bytes);
+  }
+}
+
+void write_nodes(ByteWriter& w, const std::vector<PlanNode>& nodes) {
+  w.u64(nodes.size());
+  for (const PlanNode& n : nodes) {
+    w.str(n.name);
+    w.str(n.op);
+    write_attrs(w, n.attrs);
+    write_ints(w, n.inputs);
+    write_ints(w, n.outputs);
+    w.u8(static_cast<uint8_t>(n.backend));
+    w.str(n.kernel);
+    write_strings(w, n.fused);
+    w.str(n.choice.variant);
+    w.u64(n.choice.params.size());
+    for (const auto& [k, v] : n.choice.params) {
+      w.str(k);
+      w.i64(v);
+    }
+    write_ints(w, n.subgraphs);
+  }
 }
 
 std::vector<uint8_t> write_meta(const Plan& p) {
@@ -69,33 +104,8 @@ std::vector<uint8_t> write_meta(const Plan& p) {
   w.u32(t.compute_capability);
   write_strings(w, p.required_caps);
 
-  w.u64(p.tensors.size());
-  for (const PlanTensor& pt : p.tensors) {
-    w.str(pt.name);
-    w.i32(static_cast<int32_t>(pt.dtype));
-    w.u64(pt.shape.size());
-    for (int64_t d : pt.shape) w.i64(d);
-    w.u8(static_cast<uint8_t>(pt.kind));
-    w.u64(pt.weight_offset);
-    w.u64(pt.weight_bytes);
-  }
-  w.u64(p.nodes.size());
-  for (const PlanNode& n : p.nodes) {
-    w.str(n.name);
-    w.str(n.op);
-    write_attrs(w, n.attrs);
-    write_ints(w, n.inputs);
-    write_ints(w, n.outputs);
-    w.u8(static_cast<uint8_t>(n.backend));
-    w.str(n.kernel);
-    write_strings(w, n.fused);
-    w.str(n.choice.variant);
-    w.u64(n.choice.params.size());
-    for (const auto& [k, v] : n.choice.params) {
-      w.str(k);
-      w.i64(v);
-    }
-  }
+  write_tensors(w, p.tensors);
+  write_nodes(w, p.nodes);
   write_ints(w, p.inputs);
   write_ints(w, p.outputs);
   w.u64(p.segments.size());
@@ -129,6 +139,15 @@ std::vector<uint8_t> write_meta(const Plan& p) {
       w.u32(t.vars);
       w.i64(t.coef);
     }
+  }
+  w.u64(p.graphs.size());
+  for (const PlanGraph& g : p.graphs) {
+    write_tensors(w, g.tensors);
+    write_nodes(w, g.nodes);
+    write_ints(w, g.inputs);
+    write_ints(w, g.outputs);
+    write_ints(w, g.captures);
+    write_ints(w, g.capture_operands);
   }
   return std::move(w.bytes());
 }

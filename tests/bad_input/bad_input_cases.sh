@@ -154,6 +154,61 @@ case_op_custom_domain() {
   expect_fail "node 'myop_node'" "MyOp" "com.example" "not supported" -- \
     "$KILN" build "$MODELS/custom_domain.onnx" -o c.plan --device cpu
 }
+case_op_with_graph_attribute() {
+  # An op kiln does not know is named as an op even when it carries a graph attribute.
+  expect_fail "node 'myloop_node'" "op MyLoop" "com.example" "not supported" -- \
+    "$KILN" build "$MODELS/graph_attr_custom_op.onnx" -o g.plan --device cpu
+}
+case_graph_attribute_on_plain_op() {
+  "$PY" -c "
+import onnx
+from onnx import helper
+b = helper.make_graph([helper.make_node('Neg', ['x'], ['r'])], 'b', [], [helper.make_tensor_value_info('r', 1, None)])
+g = helper.make_graph([helper.make_node('Relu', ['x'], ['y'], name='r0', extra=b)], 'g',
+                      [helper.make_tensor_value_info('x', 1, [2])], [helper.make_tensor_value_info('y', 1, [2])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), 'relu_graph.onnx')
+"
+  expect_fail "node 'r0'" "attribute 'extra' is a graph" "Relu does not take" -- \
+    "$KILN" build relu_graph.onnx -o r.plan --device cpu
+}
+case_computed_shape_names_inputs_to_freeze() {
+  # A Reshape target computed from a model input: the error names that input, and freezing it
+  # builds.
+  "$PY" -c "
+import numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+g = helper.make_graph([helper.make_node('Add', ['s', 'zero'], ['t'], name='shift'),
+                       helper.make_node('Reshape', ['x', 't'], ['y'], name='reshape')], 'g',
+                      [helper.make_tensor_value_info('x', TensorProto.FLOAT, [2, 3]),
+                       helper.make_tensor_value_info('s', TensorProto.INT64, [2])],
+                      [helper.make_tensor_value_info('y', TensorProto.FLOAT, None)],
+                      initializer=[numpy_helper.from_array(np.zeros(2, np.int64), 'zero')])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), 'computed.onnx')
+np.save('s.npy', np.array([3, 2], np.int64))
+"
+  expect_fail "node 'reshape'" "input 1 ('t') must be known at build time" "computed from the model inputs 's'" \
+    "--freeze" -- "$KILN" build computed.onnx -o c.plan --device cpu
+  "$KILN" build computed.onnx -o c.plan --device cpu --freeze s=s.npy >/dev/null 2>&1 || die "frozen build failed"
+}
+case_control_flow_in_dynamic_plan() {
+  # Subgraphs have no shape formulas: a dynamic-shape build of a model whose If runs at run
+  # time is refused naming the node and what to do instead.
+  "$PY" -c "
+import onnx
+from onnx import helper, TensorProto
+f = TensorProto.FLOAT
+br = lambda op, n: helper.make_graph([helper.make_node(op, ['x'], [n])], n, [], [helper.make_tensor_value_info(n, f, None)])
+g = helper.make_graph([helper.make_node('If', ['c'], ['y'], name='pick', then_branch=br('Relu', 't'), else_branch=br('Neg', 'e'))],
+                      'g', [helper.make_tensor_value_info('c', TensorProto.BOOL, []),
+                            helper.make_tensor_value_info('x', f, ['N', 3])],
+                      [helper.make_tensor_value_info('y', f, None)])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)])
+onnx.save(m, 'if_dyn.onnx')
+"
+  expect_fail "node 'pick'" "(If)" "subgraphs" "--min-shapes/--max-shapes" -- \
+    "$KILN" build if_dyn.onnx -o d.plan --device cpu --min-shapes x=1x3 --max-shapes x=4x3
+  "$KILN" build if_dyn.onnx -o s.plan --device cpu --shapes x=2x3 >/dev/null 2>&1 || die "a fixed-shape build of the If model failed"
+}
 case_op_kiln_internal() {
   # Fp8MatMul is an op kiln's passes make, not an ONNX op: a model naming it is refused.
   "$PY" -c "

@@ -165,7 +165,7 @@ CaseResult run_case(const std::string& dir, const std::string& device, std::set<
     bool froze = false;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const std::string& name = g.inputs[i]->name;
-      if (st.message().find("('" + name + "')") == std::string::npos || opts.frozen_inputs.count(name)) continue;
+      if (st.message().find("'" + name + "'") == std::string::npos || opts.frozen_inputs.count(name)) continue;
       opts.frozen_inputs[name] = inputs[i];
       opts.shapes.erase(name);
       froze = true;

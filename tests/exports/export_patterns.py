@@ -203,16 +203,20 @@ def opset9_decoder(path, rng):
             "what": rng.standard_normal((2, 2)).astype(np.float32), "cls": np.array([3, -1, 0], np.int64)}
 
 
-def if_with_lstm(path):
-    """An If whose branches hold an LSTM (as silero's voice-activity detector has): kiln must
-    name the op it refuses, not the GRAPH attribute type."""
-    def branch(name):
-        lstm = helper.make_node("LSTM", ["x", "W", "R"], ["", "h"], name=name + "_lstm", hidden_size=2)
+def if_with_lstm(path, rng, cond, op="If"):
+    """An If whose branches hold an LSTM each (as silero's voice-activity detector has), the
+    condition a run-time input: the If runs its branches on the CPU. With `op` another name (an
+    op kiln lacks that has GRAPH attributes), kiln must name that op, not the attribute type."""
+    def branch(name, direction):
+        lstm = helper.make_node("LSTM", ["x", "W", "R"], ["", "h"], name=name + "_lstm", hidden_size=2,
+                                direction=direction)
         return helper.make_graph([lstm], name, [], [helper.make_tensor_value_info("h", F, None)])
-    init = [numpy_helper.from_array(np.zeros((1, 8, 3), np.float32), "W"),
-            numpy_helper.from_array(np.zeros((1, 8, 2), np.float32), "R")]
-    node = helper.make_node("If", ["c"], ["y"], name="vad_if", then_branch=branch("then"), else_branch=branch("else"))
+    init = [numpy_helper.from_array(rng.standard_normal((1, 8, 3)).astype(np.float32), "W"),
+            numpy_helper.from_array(rng.standard_normal((1, 8, 2)).astype(np.float32), "R")]
+    node = helper.make_node(op, ["c"], ["y"], name="vad_if", then_branch=branch("then", "forward"),
+                            else_branch=branch("else", "reverse"))
     g = helper.make_graph([node], "if_lstm", [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
-                                              helper.make_tensor_value_info("x", F, [1, 1, 3])],
+                                              helper.make_tensor_value_info("x", F, [4, 1, 3])],
                           [helper.make_tensor_value_info("y", F, None)], init)
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return {"c": np.array(cond), "x": rng.standard_normal((4, 1, 3)).astype(np.float32)}

@@ -64,13 +64,17 @@ compare("encoder_head", ep.encoder_head, rng)
 compare("vision_block", ep.vision_block, rng)
 compare("opset9_decoder", ep.opset9_decoder, rng)
 
-# Refused ops are named as ops (here If, whose branches are GRAPH attributes).
-model = os.path.join(WORK, "if_lstm.onnx")
-ep.if_with_lstm(model)
-r = kiln("build", model, "-o", os.path.join(WORK, "if.plan"), "--device", DEVICE, "--shapes", "x=1x1x3")
+# An If with LSTM branches and a run-time condition runs either branch.
+for cond in (True, False):
+    compare(f"if_lstm_{str(cond).lower()}", ep.if_with_lstm, rng, cond)
+
+# Refused ops are named as ops (here one kiln lacks whose branches are GRAPH attributes).
+model = os.path.join(WORK, "unknown_graph_op.onnx")
+ep.if_with_lstm(model, rng, True, op="SequenceMap")
+r = kiln("build", model, "-o", os.path.join(WORK, "unknown.plan"), "--device", DEVICE, "--shapes", "x=4x1x3")
 err = r.stderr.strip()
-check(r.returncode != 0 and "op If" in err and "not supported" in err and "GRAPH" not in err,
-      f"an If with LSTM branches is refused naming the op: {err}")
+check(r.returncode != 0 and "op SequenceMap" in err and "not supported" in err and "GRAPH" not in err,
+      f"an unknown op with graph attributes is refused naming the op: {err}")
 
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

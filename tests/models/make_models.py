@@ -17,6 +17,11 @@ Models:
   dropout_opset22.onnx    Dropout at opset 22, where Dropout changed (refused: Dropout-22)
   conv_opset22.onnx       Conv at opset 22, where Conv changed (refused: Conv-22)
   reshape_opset22.onnx    Reshape importing opset 22; Reshape did not change in 22 (accepted)
+  control_flow.onnx       control flow run at run time: cond, flag bool, x float32[3,4], m int64 ->
+                          y_if = If(cond, then: If(flag, Relu(x), Neg(x)), else: x * 3),
+                          y_loop = Loop(m, state x: state + x), Scan(state zeros[4] over the rows
+                          of x: state + row; scan output 2 * state) -> y_state, y_scan
+  graph_attr_custom_op.onnx  a custom-domain op with a graph attribute (refused, naming the op)
 """
 import os
 
@@ -131,6 +136,62 @@ def single_op(name, op, opset, out_shape, domain="", extra_opsets=(), check=True
     save(graph, name, opset, extra_opsets, check)
 
 
+def control_flow():
+    f = TensorProto.FLOAT
+    x_info = helper.make_tensor_value_info("x", f, [3, 4])
+    inner_then = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="relu")], "inner_then", [],
+                                   [helper.make_tensor_value_info("r", f, [3, 4])])
+    inner_else = helper.make_graph([helper.make_node("Neg", ["x"], ["n"], name="neg")], "inner_else", [],
+                                   [helper.make_tensor_value_info("n", f, [3, 4])])
+    then_g = helper.make_graph(
+        [helper.make_node("If", ["flag"], ["t"], name="inner_if", then_branch=inner_then, else_branch=inner_else)],
+        "then", [], [helper.make_tensor_value_info("t", f, [3, 4])])
+    three = numpy_helper.from_array(np.array(3.0, dtype=np.float32), "three")
+    else_g = helper.make_graph([helper.make_node("Mul", ["x", "three"], ["e"], name="times3")], "else", [],
+                               [helper.make_tensor_value_info("e", f, [3, 4])], initializer=[three])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"], name="keep_going"),
+         helper.make_node("Add", ["s_in", "x"], ["s_out"], name="accumulate")],
+        "loop_body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("s_in", f, [3, 4])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("s_out", f, [3, 4])])
+    two = numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")
+    scan_body = helper.make_graph(
+        [helper.make_node("Add", ["acc", "row"], ["acc_out"], name="scan_add"),
+         helper.make_node("Mul", ["acc_out", "two"], ["doubled"], name="scan_double")],
+        "scan_body",
+        [helper.make_tensor_value_info("acc", f, [4]), helper.make_tensor_value_info("row", f, [4])],
+        [helper.make_tensor_value_info("acc_out", f, [4]), helper.make_tensor_value_info("doubled", f, [4])],
+        initializer=[two])
+    zeros = numpy_helper.from_array(np.zeros(4, dtype=np.float32), "zeros")
+    graph = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["y_if"], name="outer_if", then_branch=then_g, else_branch=else_g),
+         helper.make_node("Loop", ["m", "", "x"], ["y_loop"], name="loop", body=body),
+         helper.make_node("Scan", ["zeros", "x"], ["y_state", "y_scan"], name="scan", body=scan_body,
+                          num_scan_inputs=1)],
+        "control_flow",
+        [helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("flag", TensorProto.BOOL, []), x_info,
+         helper.make_tensor_value_info("m", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y_if", f, [3, 4]), helper.make_tensor_value_info("y_loop", f, [3, 4]),
+         helper.make_tensor_value_info("y_state", f, [4]), helper.make_tensor_value_info("y_scan", f, [3, 4])],
+        initializer=[zeros])
+    save(graph, "control_flow.onnx", 13)
+
+
+def graph_attr_custom_op():
+    body = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="relu")], "body", [],
+                             [helper.make_tensor_value_info("r", TensorProto.FLOAT, [2, 3])])
+    graph = helper.make_graph(
+        [helper.make_node("MyLoop", ["x"], ["y"], name="myloop_node", domain="com.example", body=body)],
+        "graph_attr_custom_op", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    save(graph, "graph_attr_custom_op.onnx", 17, [("com.example", 1)], check=False)
+
+
 def main():
     rng = np.random.default_rng(20240611)
     demo_cnn(rng)
@@ -146,6 +207,8 @@ def main():
               inputs=[("x", [1, 3, 8, 8]), ("w", w)], kernel_shape=[3, 3])
     single_op("reshape_opset22.onnx", "Reshape", 22, [3, 2], check=False,
               inputs=[("x", [2, 3]), ("shape", np.array([3, 2], dtype=np.int64))])
+    control_flow()
+    graph_attr_custom_op()
 
 
 if __name__ == "__main__":

@@ -127,6 +127,9 @@ Status convert_attribute(const onnx::AttributeProto& a, const std::string& base_
     case onnx::AttributeProto::FLOATS:
       attrs->set(a.name(), std::vector<float>(a.floats().begin(), a.floats().end()));
       break;
+    case onnx::AttributeProto::STRINGS:
+      attrs->set(a.name(), std::vector<std::string>(a.strings().begin(), a.strings().end()));
+      break;
     case onnx::AttributeProto::TENSOR: {
       auto t = std::make_shared<HostTensor>();
       KILN_TRY_CTX(convert_tensor(a.t(), base_dir, t.get()), where + " attribute '" + a.name() + "'");
@@ -140,6 +143,7 @@ Status convert_attribute(const onnx::AttributeProto& a, const std::string& base_
       else if (a.has_s()) attrs->set(a.name(), a.s());
       else if (a.ints_size()) attrs->set(a.name(), std::vector<int64_t>(a.ints().begin(), a.ints().end()));
       else if (a.floats_size()) attrs->set(a.name(), std::vector<float>(a.floats().begin(), a.floats().end()));
+      else if (a.strings_size()) attrs->set(a.name(), std::vector<std::string>(a.strings().begin(), a.strings().end()));
       else return invalid_model(where + ": attribute '" + a.name() + "' has no type");
       break;
     default:
@@ -149,16 +153,91 @@ Status convert_attribute(const onnx::AttributeProto& a, const std::string& base_
   return Status::ok();
 }
 
-Status import_model(const onnx::ModelProto& model, const std::string& base_dir, ir::Graph* g) {
-  if (!model.has_graph()) return invalid_model("model has no graph");
-  for (const auto& op : model.opset_import()) {
-    const std::string dom = op.domain() == "ai.onnx" ? "" : op.domain();
-    g->opsets[dom] = op.version();
-  }
-  if (model.opset_import_size() == 0) g->opsets[""] = 1;  // IR v1/v2 models omit it
-  const onnx::GraphProto& gp = model.graph();
-  g->name = gp.name();
+// A graph being imported and the graphs around it. A name a subgraph does not define resolves
+// outward (an ONNX outer-scope name) and becomes a capture of every subgraph in between, each
+// bound to an implicit input of the node owning that subgraph.
+struct Scope {
+  ir::Graph* g;
+  const Scope* parent;  // null for the main graph
+  ir::Node* owner;      // the node of parent->g whose graph attribute `g` is
+};
 
+ir::Value* resolve(const Scope& s, const std::string& name) {
+  if (ir::Value* v = s.g->find_value(name)) return v;
+  if (!s.parent) return nullptr;
+  ir::Value* outer = resolve(*s.parent, name);
+  if (!outer) return nullptr;
+  s.owner->inputs.push_back(outer);
+  ++s.owner->implicit_inputs;
+  ir::Value* inner = s.g->add_value(name);
+  s.g->captures.push_back({inner, s.owner->inputs.size() - 1});
+  return inner;
+}
+
+// "node 'x': op Foo (opset N) is not supported by kiln", as inference says it, for a node whose
+// op kiln does not know at all (its attributes may be of kinds kiln never reads).
+Status unknown_op(const ir::Node& n, const ir::Graph& g) {
+  if (!n.domain.empty())
+    return unsupported("node '" + n.name + "': op " + n.op_type + " of domain '" + n.domain +
+                       "' is not supported (kiln implements the default ONNX domain)");
+  auto it = g.opsets.find("");
+  return unsupported("node '" + n.name + "': op " + n.op_type + " (opset " +
+                     std::to_string(it == g.opsets.end() ? 1 : it->second) + ") is not supported by kiln");
+}
+
+Status import_graph(const onnx::GraphProto& gp, const std::string& base_dir, const Scope& scope);
+
+Status import_node(const onnx::NodeProto& np, int index, const std::string& base_dir, const Scope& scope) {
+  ir::Graph* g = scope.g;
+  const std::string name = np.name().empty() ? np.op_type() + "_" + std::to_string(index) : np.name();
+  ir::Node* n = g->add_node(np.op_type(), name);
+  n->domain = np.domain() == "ai.onnx" ? "" : np.domain();
+  const std::string where = "node '" + name + "' (" + np.op_type() + ")";
+  const OpSchema* schema = n->domain.empty() ? schema_registry().find(np.op_type()) : nullptr;
+  if (schema && schema->internal)
+    return invalid_model(where + ": " + np.op_type() + " is not an ONNX op (kiln's passes make it internally)");
+  // Explicit inputs first: importing a graph attribute appends the implicit ones.
+  for (const std::string& in : np.input()) {
+    if (in.empty()) {
+      n->inputs.push_back(nullptr);
+      continue;
+    }
+    ir::Value* v = resolve(scope, in);
+    if (!v)
+      return invalid_model(where + " reads '" + in + "', which no earlier node, input or initializer produces");
+    n->inputs.push_back(v);
+  }
+  for (const auto& a : np.attribute()) {
+    if (a.type() == onnx::AttributeProto::GRAPH) {
+      auto sub = std::make_shared<ir::Graph>();
+      sub->name = a.g().name();
+      sub->opsets = g->opsets;
+      KILN_TRY_CTX(import_graph(a.g(), base_dir, Scope{sub.get(), &scope, n}),
+                   where + " attribute '" + a.name() + "'");
+      n->subgraphs.emplace_back(a.name(), std::move(sub));
+      continue;
+    }
+    Status st = convert_attribute(a, base_dir, &n->attrs, where);
+    if (!st && st.code() == StatusCode::kUnsupported && !schema) return unknown_op(*n, *g);
+    KILN_TRY(st);
+  }
+  for (const std::string& out : np.output()) {
+    if (out.empty()) {
+      n->outputs.push_back(nullptr);
+      continue;
+    }
+    if (g->find_value(out)) return invalid_model(where + " writes '" + out + "', which already exists");
+    ir::Value* v = g->add_value(out);
+    v->producer = n;
+    n->outputs.push_back(v);
+  }
+  return Status::ok();
+}
+
+// The main graph (scope.parent == null) or a subgraph. A subgraph's inputs are its formal
+// parameters (Loop: iteration, condition, state...); the op's shape rule gives them shapes.
+Status import_graph(const onnx::GraphProto& gp, const std::string& base_dir, const Scope& scope) {
+  ir::Graph* g = scope.g;
   for (const auto& init : gp.initializer()) {
     if (init.name().empty()) return invalid_model("an initializer has no name");
     auto t = std::make_shared<HostTensor>();
@@ -175,8 +254,14 @@ Status import_model(const onnx::ModelProto& model, const std::string& base_dir, 
     ir::Value* v = g->add_value(in.name());
     v->is_graph_input = true;
     const auto& type = in.type();
-    if (!type.has_tensor_type())
+    if (!type.has_tensor_type()) {
+      // A subgraph's formal input may leave its type to the op (Loop and Scan give it one).
+      if (scope.parent && type.value_case() == onnx::TypeProto::VALUE_NOT_SET) {
+        g->inputs.push_back(v);
+        continue;
+      }
       return unsupported("input '" + in.name() + "': only tensor inputs are supported");
+    }
     v->dtype = static_cast<DType>(type.tensor_type().elem_type());
     if (type.tensor_type().has_shape()) {
       v->has_shape = true;
@@ -187,52 +272,25 @@ Status import_model(const onnx::ModelProto& model, const std::string& base_dir, 
     }
     g->inputs.push_back(v);
   }
-
-  for (int i = 0; i < gp.node_size(); ++i) {
-    const onnx::NodeProto& np = gp.node(i);
-    const std::string name = np.name().empty() ? np.op_type() + "_" + std::to_string(i) : np.name();
-    ir::Node* n = g->add_node(np.op_type(), name);
-    n->domain = np.domain() == "ai.onnx" ? "" : np.domain();
-    const std::string where = "node '" + name + "' (" + np.op_type() + ")";
-    const OpSchema* schema = n->domain.empty() ? schema_registry().find(np.op_type()) : nullptr;
-    if (schema && schema->internal)
-      return invalid_model(where + ": " + np.op_type() + " is not an ONNX op (kiln's passes make it internally)");
-    for (const auto& a : np.attribute()) {
-      Status st = convert_attribute(a, base_dir, &n->attrs, where);
-      // An op kiln does not know is refused by name when the graph is inferred; an attribute
-      // it cannot hold (a subgraph, say) must not hide which op it was.
-      if (!st && !schema) continue;
-      KILN_TRY(st);
-    }
-    for (const std::string& in : np.input()) {
-      if (in.empty()) {
-        n->inputs.push_back(nullptr);
-        continue;
-      }
-      ir::Value* v = g->find_value(in);
-      if (!v)
-        return invalid_model(where + " reads '" + in +
-                             "', which no earlier node, input or initializer produces");
-      n->inputs.push_back(v);
-    }
-    for (const std::string& out : np.output()) {
-      if (out.empty()) {
-        n->outputs.push_back(nullptr);
-        continue;
-      }
-      if (g->find_value(out)) return invalid_model(where + " writes '" + out + "', which already exists");
-      ir::Value* v = g->add_value(out);
-      v->producer = n;
-      n->outputs.push_back(v);
-    }
-  }
+  for (int i = 0; i < gp.node_size(); ++i) KILN_TRY(import_node(gp.node(i), i, base_dir, scope));
   for (const auto& out : gp.output()) {
-    ir::Value* v = g->find_value(out.name());
+    ir::Value* v = resolve(scope, out.name());
     if (!v) return invalid_model("graph output '" + out.name() + "' is never produced");
     g->outputs.push_back(v);
   }
-  if (g->outputs.empty()) return invalid_model("model has no outputs");
+  if (g->outputs.empty()) return invalid_model(scope.parent ? "subgraph has no outputs" : "model has no outputs");
   return Status::ok();
+}
+
+Status import_model(const onnx::ModelProto& model, const std::string& base_dir, ir::Graph* g) {
+  if (!model.has_graph()) return invalid_model("model has no graph");
+  for (const auto& op : model.opset_import()) {
+    const std::string dom = op.domain() == "ai.onnx" ? "" : op.domain();
+    g->opsets[dom] = op.version();
+  }
+  if (model.opset_import_size() == 0) g->opsets[""] = 1;  // IR v1/v2 models omit it
+  g->name = model.graph().name();
+  return import_graph(model.graph(), base_dir, Scope{g, nullptr, nullptr});
 }
 
 }  // namespace
@@ -253,15 +311,26 @@ Status import_onnx_file(const std::string& path, ir::Graph* out) {
   return import_onnx_bytes(bytes, dir, out).with_context("model '" + path + "'");
 }
 
+namespace {
+// Subgraphs' ops count too: a model uses every op its If branches and loop bodies run.
+void list_graph_ops(const onnx::GraphProto& g, std::vector<std::string>* ops) {
+  for (const auto& n : g.node()) {
+    const std::string dom = n.domain() == "ai.onnx" ? "" : n.domain();
+    ops->push_back(dom.empty() ? n.op_type() : dom + "::" + n.op_type());
+    for (const auto& a : n.attribute()) {
+      if (a.type() == onnx::AttributeProto::GRAPH) list_graph_ops(a.g(), ops);
+      for (const auto& sub : a.graphs()) list_graph_ops(sub, ops);
+    }
+  }
+}
+}  // namespace
+
 Status list_onnx_ops(const std::string& bytes, std::vector<std::string>* ops) {
   onnx::ModelProto model;
   if (bytes.empty() || !model.ParseFromString(bytes))
     return invalid_model("not a valid ONNX model (protobuf parse failed)");
   ops->clear();
-  for (const auto& n : model.graph().node()) {
-    const std::string dom = n.domain() == "ai.onnx" ? "" : n.domain();
-    ops->push_back(dom.empty() ? n.op_type() : dom + "::" + n.op_type());
-  }
+  list_graph_ops(model.graph(), ops);
   return Status::ok();
 }
 
