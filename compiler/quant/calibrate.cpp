@@ -34,7 +34,7 @@ void progress(std::FILE* f, const char* phase, size_t done, size_t total) {
 
 Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
                         std::FILE* report, std::map<std::string, TensorRange>* out,
-                        const std::set<std::string>& per_channel) {
+                        const std::set<std::string>& per_channel, const std::map<std::string, QuantGrid>& grids) {
   CalibratorSpec spec;
   KILN_TRY(parse_calibrator(opts.calibrator, &spec));
   if (!opts.calib_cache.empty()) {
@@ -113,17 +113,38 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
     }
   }
   out->clear();
-  if (report) std::fprintf(report, "%-40s %12s %12s %9s\n", "tensor", "max |x|", "range", "clipped");
+  const bool clips = spec.kind == CalibratorSpec::Kind::kEntropy || spec.kind == CalibratorSpec::Kind::kPercentile;
+  std::vector<std::string> replaced;
+  if (report) std::fprintf(report, "%-40s %12s %12s %9s %10s\n", "tensor", "max |x|", "range", "clipped", "error");
   for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto g_it = grids.find(tensors[i]);
+    const QuantGrid grid = g_it == grids.end() ? QuantGrid::kInt8 : g_it->second;
     TensorRange r;
-    r.amax = calibrate_amax(hist[i], spec);
+    r.amax = calibrate_amax(hist[i], spec, grid);
+    r.mse_amax = calibrate_amax(hist[i], {CalibratorSpec::Kind::kMse}, grid);
+    double err = quantization_error(hist[i], r.amax, grid);
+    // The guard: a clipping calibrator's range whose error is far out of line with the best
+    // range for the same values (a spike the KL divergence misjudges, say) is replaced.
+    const double mse_err = quantization_error(hist[i], r.mse_amax, grid);
+    if (clips && err > kNegligibleError && err > kFarWorseError * mse_err) {
+      char line[320];
+      std::snprintf(line, sizeof line,
+                    "calibration: %s: %s range %.4g clips %.2f%% (error %.2g, mse's %.2g); using the mse range %.4g",
+                    tensors[i].c_str(), opts.calibrator.c_str(), r.amax, 100.0 * hist[i].clipped_share(r.amax), err,
+                    mse_err, r.mse_amax);
+      replaced.push_back(line);
+      r.amax = r.mse_amax;
+      err = mse_err;
+    }
     r.clipped_share = hist[i].clipped_share(r.amax);
     r.channel_amax = channel_amax[i];
     (*out)[tensors[i]] = r;
     if (report)
-      std::fprintf(report, "%-40s %12.5g %12.5g %8.4f%%\n", tensors[i].c_str(), hist[i].max_abs(), r.amax,
-                   100.0 * r.clipped_share);
+      std::fprintf(report, "%-40s %12.5g %12.5g %8.4f%% %10.2g\n", tensors[i].c_str(), hist[i].max_abs(), r.amax,
+                   100.0 * r.clipped_share, err);
   }
+  if (report)
+    for (const std::string& line : replaced) std::fprintf(report, "%s\n", line.c_str());
   if (!opts.calib_cache.empty()) KILN_TRY(write_calibration_cache(opts.calib_cache, opts.calibrator, *out));
   return Status::ok();
 }
