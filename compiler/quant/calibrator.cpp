@@ -30,8 +30,16 @@ Status parse_calibrator(const std::string& text, CalibratorSpec* out) {
 
 void AbsHistogram::observe_range(const float* x, size_t n) {
   double m = max_abs_;
-  for (size_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(std::fabs(x[i])));
+  double lo = seen_ ? min_value_ : std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < n; ++i) {
+    m = std::max(m, static_cast<double>(std::fabs(x[i])));
+    lo = std::min(lo, static_cast<double>(x[i]));
+  }
   max_abs_ = m;
+  if (n) {
+    min_value_ = lo;
+    seen_ = true;
+  }
 }
 
 void AbsHistogram::add(const float* x, size_t n) {
@@ -74,8 +82,7 @@ double kl_divergence(const std::vector<double>& p, const std::vector<double>& q)
   return kl;
 }
 
-double entropy_amax(const AbsHistogram& h) {
-  constexpr int kLevels = 128;
+double entropy_amax(const AbsHistogram& h, int levels) {
   std::vector<double> bins(h.bins().begin(), h.bins().end());
   // A ReLU's (or padding's) zeros all land in bin 0. Left there, that spike decides the
   // divergence: merging it with its neighbours into one quantization level costs more than
@@ -89,17 +96,17 @@ double entropy_amax(const AbsHistogram& h) {
   int best_i = n;
   double best_kl = std::numeric_limits<double>::infinity();
   std::vector<double> p, q;
-  for (int i = kLevels; i <= n; ++i) {
+  for (int i = levels; i <= n; ++i) {
     // Reference: the first i bins, everything beyond folded into the last one (clipping).
     p.assign(bins.begin(), bins.begin() + i);
     p[i - 1] += suffix[i];
-    // Candidate: the first i bins merged into kLevels levels, each level's mass spread evenly
+    // Candidate: the first i bins merged into levels levels, each level's mass spread evenly
     // over the bins of it that were non-empty (the outliers are not in it: they are what the
     // range loses).
     q.assign(i, 0.0);
-    for (int level = 0; level < kLevels; ++level) {
-      const int start = static_cast<int>(static_cast<int64_t>(level) * i / kLevels);
-      const int stop = static_cast<int>(static_cast<int64_t>(level + 1) * i / kLevels);
+    for (int level = 0; level < levels; ++level) {
+      const int start = static_cast<int>(static_cast<int64_t>(level) * i / levels);
+      const int stop = static_cast<int>(static_cast<int64_t>(level + 1) * i / levels);
       double mass = 0;
       int nonzero = 0;
       for (int b = start; b < stop; ++b) {
@@ -123,6 +130,7 @@ double entropy_amax(const AbsHistogram& h) {
 double grid_qmax(QuantGrid grid) {
   switch (grid) {
     case QuantGrid::kInt8: return 127.0;
+    case QuantGrid::kUnsignedInt8: return 255.0;
     case QuantGrid::kFp8E4M3: return 448.0;
     case QuantGrid::kFp8E5M2: return 57344.0;
   }
@@ -133,7 +141,7 @@ double grid_qmax(QuantGrid grid) {
 // FP8: mantissa of 3 (E4M3) or 2 (E5M2) bits, subnormals below 2^-6 (2^-14).
 double grid_round(double v, QuantGrid grid, double qmax) {
   if (v >= qmax) return qmax;
-  if (grid == QuantGrid::kInt8) return std::nearbyint(v);
+  if (grid == QuantGrid::kInt8 || grid == QuantGrid::kUnsignedInt8) return std::nearbyint(v);
   if (v <= 0) return 0;
   const int mantissa = grid == QuantGrid::kFp8E4M3 ? 3 : 2;
   const int min_exp = grid == QuantGrid::kFp8E4M3 ? -6 : -14;
@@ -209,7 +217,7 @@ double calibrate_amax(const AbsHistogram& h, const CalibratorSpec& spec, QuantGr
       // at the narrowest range and would clip nearly everything (a classifier's logits see a
       // few hundred values). Such tensors keep their full range.
       if (h.total() < kEntropyMinValues) return h.max_abs();
-      return std::min(h.max_abs(), entropy_amax(h));
+      return std::min(h.max_abs(), entropy_amax(h, grid == QuantGrid::kUnsignedInt8 ? 256 : 128));
     case CalibratorSpec::Kind::kMse:
       return mse_amax(h, grid);
   }

@@ -37,12 +37,14 @@ class AbsHistogram {
  public:
   static constexpr int kBins = 2048;
 
-  // Pass 1: widen the range.
+  // Pass 1: widen the range (and track the smallest signed value: a tensor that is never
+  // negative is quantized on the unsigned grid).
   void observe_range(const float* x, size_t n);
   // Pass 2: count |x| into bins over [0, max_abs()]. NaN/Inf are reported by the caller first.
   void add(const float* x, size_t n);
 
   double max_abs() const { return max_abs_; }
+  double min_value() const { return min_value_; }
   uint64_t total() const { return total_; }
   const std::vector<uint64_t>& bins() const { return bins_; }
   double bin_width() const { return max_abs_ > 0 ? max_abs_ / kBins : 0; }
@@ -51,6 +53,8 @@ class AbsHistogram {
 
  private:
   double max_abs_ = 0;
+  double min_value_ = 0;
+  bool seen_ = false;
   uint64_t total_ = 0;
   std::vector<uint64_t> bins_ = std::vector<uint64_t>(kBins, 0);
 };
@@ -58,11 +62,13 @@ class AbsHistogram {
 // Fewer calibration values than this and the entropy calibrator uses the full range (minmax).
 constexpr uint64_t kEntropyMinValues = 16 * 2048;
 
-// The grid a tensor is quantized to with scale amax / qmax: symmetric INT8 (qmax 127) or FP8
-// (E4M3FN qmax 448, E5M2 qmax 57344).
-enum class QuantGrid { kInt8, kFp8E4M3, kFp8E5M2 };
+// The grid a tensor is quantized to with scale amax / qmax: symmetric INT8 (qmax 127), INT8
+// with zero point -128 for a tensor that is never negative (a ReLU's: [0, amax] on 255 steps,
+// as onnxruntime's uint8 activations), or FP8 (E4M3FN qmax 448, E5M2 qmax 57344).
+enum class QuantGrid { kInt8, kUnsignedInt8, kFp8E4M3, kFp8E5M2 };
 
-// The clipping range chosen by `spec` from a histogram (entropy and percentile ignore the grid).
+// The clipping range chosen by `spec` from a histogram (entropy uses 256 levels on the
+// unsigned grid, as ModelOpt does for unsigned tensors; percentile ignores the grid).
 double calibrate_amax(const AbsHistogram& h, const CalibratorSpec& spec, QuantGrid grid = QuantGrid::kInt8);
 
 // The histogram's mean squared error when quantized with range `amax` on `grid` (each bin's

@@ -99,7 +99,8 @@ std::vector<size_t> outlier_layers(const std::vector<LayerError>& errors) {
   std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
   const double median = sorted[sorted.size() / 2];
   for (size_t i = 0; i < own.size(); ++i)
-    if (own[i] > kLayerErrorFloor && own[i] > kLayerOutlierFactor * median) out.push_back(i);
+    if ((own[i] > kLayerErrorFloor && own[i] > kLayerOutlierFactor * median) || own[i] > kLayerErrorCeiling)
+      out.push_back(i);
   return out;
 }
 

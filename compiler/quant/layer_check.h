@@ -16,10 +16,12 @@
 namespace kiln {
 
 constexpr size_t kLayerCheckSamples = 8;
-// A layer's own error is far out of line when it exceeds both this and kLayerOutlierFactor
-// times the median own error of the layers.
+// A layer's own error is far out of line when it exceeds both kLayerErrorFloor and
+// kLayerOutlierFactor times the median own error of the layers, or kLayerErrorCeiling alone
+// (when every layer is bad, the median says nothing).
 constexpr double kLayerErrorFloor = 0.10;
 constexpr double kLayerOutlierFactor = 4.0;
+constexpr double kLayerErrorCeiling = 0.20;
 
 struct LayerError {
   double input = 0, output = 0;  // relative L2 error of the layer's input and output vs FP32

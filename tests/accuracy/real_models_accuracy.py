@@ -120,6 +120,9 @@ def main():
     ap.add_argument("--calib", type=int, default=64, help="calibration samples (images, crops, sentences)")
     ap.add_argument("--quick", action="store_true", help="scikit-image's photos only (the ctest case)")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--floor", type=float, default=None,
+                    help="exit 1 when a reduced precision's agreement is below this (a regression floor, "
+                         "for the ctest case) or kiln fp32 disagrees with onnxruntime")
     ap.add_argument("--build-flags", default="", help="extra kiln build flags for calibrated precisions")
     ap.add_argument("--dir", default=fetch_real_models.default_dir(), help="where the models are fetched")
     ap.add_argument("--work", default=None)
@@ -153,6 +156,12 @@ def main():
         print("\nmissed:\n  " + "\n  ".join(failures))
         if args.check:
             sys.exit(1)
+    if args.floor is not None:
+        broken = [r for r in rows if r[1] == "fp32" and r[-1] != "ok" or
+                  r[1] != "fp32" and not (r[2].replace(".", "").isdigit() and float(r[2]) >= args.floor)]
+        if broken:
+            sys.exit(f"real_models_accuracy: below the floor {args.floor}% (or fp32 off): {broken}")
+        print(f"every precision at or above the floor {args.floor}%")
 
 
 if __name__ == "__main__":
