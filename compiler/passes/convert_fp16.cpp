@@ -52,6 +52,19 @@ bool has_float32_data(const ir::Node& n) {
   return false;
 }
 
+// A float32 constant input with finite values beyond float16's range (torch's attention masks
+// multiply by float32's lowest value): as half it becomes infinity, and 0 * inf is NaN, so the
+// node stays float32 (paraphrase-MiniLM-L3-v2's FP16 embeddings were all NaN).
+bool overflows_half(const ir::Node& n) {
+  for (const ir::Value* v : n.inputs) {
+    if (!v || !v->is_constant() || v->dtype != DType::kFloat32) continue;
+    const float* x = v->constant->as<float>();
+    for (int64_t i = 0; i < v->constant->numel(); ++i)
+      if (std::isfinite(x[i]) && std::fabs(x[i]) > 65504.f) return true;
+  }
+  return false;
+}
+
 // The float32 inputs that are data (converted); Resize's float32 roi/scales are parameters.
 bool is_data_input(const ir::Node& n, size_t i) { return n.op_type != "Resize" || i == 0; }
 
@@ -168,7 +181,9 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
     // Clip with runtime bounds: inference compacted its optional inputs, so which bound an
     // input is cannot be told again; it stays fp32.
     const bool runtime_clip = n->op_type == "Clip" && n->inputs.size() > 1;
-    if (n->domain.empty() && !runtime_clip && (kFixedOps.count(n->op_type) || kElementwiseOps.count(n->op_type)))
+    if (overflows_half(*n))
+      kept.push_back(n->name + " (" + n->op_type + ", a constant beyond float16's range)");
+    else if (n->domain.empty() && !runtime_clip && (kFixedOps.count(n->op_type) || kElementwiseOps.count(n->op_type)))
       targets.push_back(n.get());
     else
       kept.push_back(n->name + " (" + n->op_type + ")");

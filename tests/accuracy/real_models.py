@@ -382,10 +382,11 @@ class MiniLML3:
         with open(os.path.join(HERE, "sentences.txt"), encoding="utf-8") as f:
             return self._samples([s.strip() for s in f if s.strip()])
 
-    def embedding(self, out, sample):
-        tokens = out["output"][0] if "output" in out else out[next(iter(out))][0]
-        m = sample["attention_mask"][0][:, None].astype(np.float32)
-        return (tokens * m).sum(0) / m.sum()
+    @staticmethod
+    def embedding(out, sample):
+        # The export's outputs: "output" echoes input_ids, "onnx::Shape_422" holds the token
+        # embeddings [1, seq, 384] and "461" the pooled sentence embedding [1, 384].
+        return out["461"][0]
 
     def metric(self, ref, got, samples):
         cos = []
