@@ -398,16 +398,18 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
   if (calib_opts.calibrator.empty()) calib_opts.calibrator = any_int8 ? "entropy" : "minmax";
   if (calib_opts.calib_cache.empty() && !calib_opts.calib_cache_dir.empty())
     calib_opts.calib_cache = calib_opts.calib_cache_dir + "/" + calib_opts.calibrator + ".cache";
-  KILN_TRY(calibrate_ranges(g, tensors, calib_opts, opts.report, &ranges, per_channel, grids));
+  bool from_cache = false;
+  KILN_TRY(calibrate_ranges(g, tensors, calib_opts, opts.report, &ranges, per_channel, grids, &from_cache));
   for (const auto& [y, view] : output_view) ranges[y] = ranges[view];
 
-  // Builds that measure accuracy themselves (--precision best, --accuracy-budget, kiln sweep)
-  // and the several builds of a dynamic plan share a scratch calibration cache: they skip the
-  // check, which would repeat for each of them.
+  // The check runs where the build calibrated: builds that read their ranges from a cache
+  // (a --calib-cache, the other points of a dynamic plan, whose samples have another shape)
+  // skip it, and so do builds that measure accuracy themselves (--precision best,
+  // --accuracy-budget, kiln sweep share a scratch cache).
   std::set<size_t> keep_fp32;
   if (opts.calib_cache_dir.empty()) {
-    if (opts.calib_dir.empty()) {
-      if (opts.report) std::fprintf(opts.report, "layer check: skipped (ranges from the cache, no --calib samples to measure on)\n");
+    if (from_cache || opts.calib_dir.empty()) {
+      if (opts.report) std::fprintf(opts.report, "layer check: skipped (ranges from the calibration cache)\n");
     } else {
       bool changed = false;
       KILN_TRY(check_layers(g, targets, ranges, output_view, calib_opts, &keep_fp32, &changed));

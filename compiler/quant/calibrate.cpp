@@ -34,7 +34,9 @@ void progress(std::FILE* f, const char* phase, size_t done, size_t total) {
 
 Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
                         std::FILE* report, std::map<std::string, TensorRange>* out,
-                        const std::set<std::string>& per_channel, const std::map<std::string, QuantGrid>& grids) {
+                        const std::set<std::string>& per_channel, const std::map<std::string, QuantGrid>& grids,
+                        bool* from_cache) {
+  if (from_cache) *from_cache = false;
   CalibratorSpec spec;
   KILN_TRY(parse_calibrator(opts.calibrator, &spec));
   if (!opts.calib_cache.empty()) {
@@ -48,6 +50,7 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
       if (complete) {
         if (report) std::fprintf(report, "calibration: %zu ranges from cache '%s'\n", cached.size(), opts.calib_cache.c_str());
         *out = std::move(cached);
+        if (from_cache) *from_cache = true;
         return Status::ok();
       }
       if (report) std::fprintf(report, "calibration: cache '%s' lacks tensors of this graph; recalibrating\n",

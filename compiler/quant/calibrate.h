@@ -43,7 +43,7 @@ constexpr double kNegligibleError = 1e-4;
 Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
                         std::FILE* report, std::map<std::string, TensorRange>* out,
                         const std::set<std::string>& per_channel = {},
-                        const std::map<std::string, QuantGrid>& grids = {});
+                        const std::map<std::string, QuantGrid>& grids = {}, bool* from_cache = nullptr);
 
 // The cache: "kiln-calibration-cache 3", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
 // tensor, one "channels K A1,...,AK NAME" line per tensor with channel maxima, one
