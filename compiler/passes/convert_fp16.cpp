@@ -42,6 +42,20 @@ bool is_data_input(const ir::Node& n, size_t i) {
   return !s || s->fp16_param_inputs_from < 0 || static_cast<int>(i) < s->fp16_param_inputs_from;
 }
 
+// A float32 constant data input with finite values beyond float16's range (torch's attention
+// masks multiply by float32's lowest value): as half it becomes infinity, and 0 * inf is NaN, so
+// the node stays float32 (paraphrase-MiniLM-L3-v2's FP16 embeddings were all NaN).
+bool overflows_half(const ir::Node& n) {
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const ir::Value* v = n.inputs[i];
+    if (!v || !v->is_constant() || v->dtype != DType::kFloat32 || !is_data_input(n, i)) continue;
+    const float* x = v->constant->as<float>();
+    for (int64_t j = 0; j < v->constant->numel(); ++j)
+      if (std::isfinite(x[j]) && std::fabs(x[j]) > 65504.f) return true;
+  }
+  return false;
+}
+
 std::shared_ptr<HostTensor> to_half_tensor(const HostTensor& t) {
   auto h = std::make_shared<HostTensor>(DType::kFloat16, t.shape());
   const float* src = t.as<float>();
@@ -155,10 +169,12 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
     // Clip with runtime bounds: inference compacted its optional inputs, so which bound an
     // input is cannot be told again; it stays fp32.
     const bool runtime_clip = n->op_type == "Clip" && n->inputs.size() > 1;
-    if (!runtime_clip && fp16_form(*n) != Fp16::kNone)
-      targets.push_back(n.get());
-    else
+    if (runtime_clip || fp16_form(*n) == Fp16::kNone)
       kept.push_back(n->name + " (" + n->op_type + ")");
+    else if (overflows_half(*n))
+      kept.push_back(n->name + " (" + n->op_type + ", a constant beyond float16's range)");
+    else
+      targets.push_back(n.get());
   }
   if (targets.empty() && kept.empty()) return Status::ok();
   Converter c(g, g.opsets.at(""));

@@ -23,6 +23,9 @@
 
 #include "compiler/passes/passes.h"
 #include "compiler/quant/calibrate.h"
+#include "compiler/quant/calibration_set.h"
+#include "compiler/quant/graph_copy.h"
+#include "compiler/quant/layer_check.h"
 #include "compiler/quant/precision.h"
 #include "compiler/quant/smooth_quant.h"
 #include "runtime/core/float8.h"
@@ -82,6 +85,12 @@ std::shared_ptr<HostTensor> zero_of(DType t) {
   return z;
 }
 
+std::shared_ptr<HostTensor> int8_scalar(int8_t v) {
+  auto z = std::make_shared<HostTensor>(DType::kInt8, Shape{});
+  z->as<int8_t>()[0] = v;
+  return z;
+}
+
 float activation_scale(double amax, const Target& t) { return amax > 0 ? static_cast<float>(amax / t.qmax) : 1.0f; }
 
 // Symmetric weights with one scale per `channels` slice: Conv weights [M, ...] per row,
@@ -114,146 +123,302 @@ std::shared_ptr<HostTensor> bias_vector(const HostTensor& c, int64_t n) {
   return b;
 }
 
+// Replaces `n` by QuantizeLinear -> quantized kernel -> DequantizeLinear with `ranges`;
+// `report` (may be null) gets the SmoothQuant lines.
+Status quantize_layer(ir::Graph& g, ir::Node* n, const Target& target, std::map<std::string, TensorRange>& ranges,
+                      const BuildOptions& opts, std::FILE* report) {
+  const bool smooth = opts.smooth_quant_alpha >= 0;
+  // kiln's own nodes are not bound by the opset the model imports (PP-OCR exports at opset 9,
+  // before QuantizeLinear existed): they resolve at least opset 13 (per-axis QuantizeLinear),
+  // 19 for FP8 Q/DQ.
+  const int64_t opset = g.opsets.count("") ? g.opsets.at("") : 13;
+  ir::Value* x = n->input(0);
+  ir::Value* y = n->outputs[0];
+  const bool conv = n->op_type == "Conv";
+  const bool gemm = n->op_type == "Gemm";
+  ir::Value* c_in = gemm ? n->input(2) : nullptr;
+  double y_amax = ranges[y->name].amax;
+  if (c_in && !target.fp8()) {
+    // The integer kernel produces A*B before C is added: widen the calibrated range of
+    // A*B + C by max|C| so the bias-free product is not clipped.
+    const HostTensor& c = *c_in->constant;
+    double cmax = 0;
+    for (int64_t i = 0; i < c.numel(); ++i) cmax = std::max(cmax, std::fabs(static_cast<double>(c.as<float>()[i])));
+    y_amax += cmax;
+  }
+  // Never-negative activations (ReLU outputs, and a layer's output whose range is its
+  // clamp's) use all 255 steps of INT8 on [0, amax] with zero point -128, instead of 127
+  // (half the rounding error). Not a Gemm's output: the kernel's product precedes C.
+  const bool y_unsigned = !target.fp8() && ranges[y->name].non_negative && !c_in;
+  float sx = activation_scale(ranges[x->name].amax, target);
+  const float sy = y_unsigned ? static_cast<float>(y_amax / 255.0) : activation_scale(y_amax, target);
+  std::shared_ptr<HostTensor> wq, sw;
+  std::shared_ptr<const HostTensor> w = n->input(1)->constant;
+  if (gemm && n->attrs.get_int("transB", 0)) {  // [N, K] -> [K, N] for the matmul kernels
+    auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{w->shape()[1], w->shape()[0]});
+    const int64_t rows = w->shape()[0], cols = w->shape()[1];
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) t->as<float>()[c * rows + r] = w->as<float>()[r * cols + c];
+    w = t;
+  }
+  // SmoothQuant: s_x becomes the range of X / s, the weights s W (see smooth_quant.h).
+  std::vector<float> smooth_s;
+  const std::vector<double>& x_channels = ranges[x->name].channel_amax;
+  if (smooth && !target.fp8() && !conv && static_cast<int64_t>(x_channels.size()) == w->shape()[0] &&
+      channel_spread(x_channels) > kSmoothMinSpread) {
+    smooth_s = smooth_factors(x_channels, *w, opts.smooth_quant_alpha);
+    w = scale_weight_rows(*w, smooth_s);
+    sx = activation_scale(smoothed_amax(x_channels, smooth_s), target);
+    if (report)
+      std::fprintf(report, "smooth-quant: %s (input channel spread %.1f)\n", n->name.c_str(),
+                   channel_spread(x_channels));
+  }
+  const bool x_unsigned = !target.fp8() && smooth_s.empty() && ranges[x->name].non_negative;
+  if (x_unsigned && ranges[x->name].amax > 0) sx = static_cast<float>(ranges[x->name].amax / 255.0);
+  quantize_weights(*w, !conv, target, &wq, &sw);
+  const std::string suffix = target.fp8() ? "_fp8" : "_int8";
+  ir::Value* zero = g.add_constant(n->name + "_zero_point", zero_of(target.dtype));
+  ir::Value* x_zero = x_unsigned ? g.add_constant(x->name + "_zero_point", int8_scalar(-128)) : zero;
+  ir::Value* y_zero = y_unsigned && y_amax > 0 ? g.add_constant(y->name + "_zero_point", int8_scalar(-128)) : zero;
+  ir::Value* x_scale = g.add_constant(x->name + "_scale", scalar_f32(sx));
+  ir::Value* y_scale = g.add_constant(y->name + "_scale", scalar_f32(sy));
+  ir::Value* w_q = g.add_constant(n->name + "_weight" + suffix, wq);
+  ir::Value* w_scale = g.add_constant(n->name + "_weight_scale", sw);
+
+  ir::Node* q = g.insert_node_before(n, "QuantizeLinear", n->name + "_quantize_input");
+  ir::Value* xq = g.add_unique_value(x->name + suffix);
+  q->inputs = {x, x_scale, x_zero};
+  if (!smooth_s.empty()) {  // per channel of the last axis: scale s_x * s_k, zero points 0
+    const int64_t k_dim = static_cast<int64_t>(smooth_s.size());
+    auto qs = std::make_shared<HostTensor>(DType::kFloat32, Shape{k_dim});
+    for (int64_t k = 0; k < k_dim; ++k) qs->as<float>()[k] = sx * smooth_s[static_cast<size_t>(k)];
+    auto qz = std::make_shared<HostTensor>(DType::kInt8, Shape{k_dim});
+    std::fill(qz->bytes().begin(), qz->bytes().end(), uint8_t{0});
+    q->inputs = {x, g.add_constant(n->name + "_smoothed_input_scale", qs),
+                 g.add_constant(n->name + "_smoothed_input_zero_point", qz)};
+    q->attrs.set("axis", static_cast<int64_t>(-1));
+  }
+  q->outputs = {xq};
+  xq->producer = q;
+
+  ir::Node* qn;
+  if (target.fp8()) {
+    qn = g.insert_node_before(n, conv ? "Fp8Conv" : "Fp8MatMul", n->name);
+    qn->inputs = {xq, x_scale, w_q, w_scale, y_scale};
+    if (conv) qn->attrs = n->attrs;
+    if (ir::Value* b = conv ? n->input(2) : c_in)
+      qn->inputs.push_back(conv ? b : g.add_constant(n->name + "_bias", bias_vector(*b->constant, w->shape()[1])));
+    qn->attrs.set("output_dtype", static_cast<int64_t>(target.dtype));
+  } else {
+    qn = g.insert_node_before(n, conv ? "QLinearConv" : "QLinearMatMul", n->name);
+    qn->inputs = {xq, x_scale, x_zero, w_q, w_scale, zero, y_scale, y_zero};
+    if (conv) {
+      qn->attrs = n->attrs;
+      if (ir::Value* b = n->input(2)) {
+        // Bias in int32 at the accumulator's scale s_x * s_w[c].
+        auto bq = std::make_shared<HostTensor>(DType::kInt32, b->shape);
+        const float* bf = b->constant->as<float>();
+        for (int64_t c = 0; c < bq->numel(); ++c)
+          bq->as<int32_t>()[c] = static_cast<int32_t>(std::nearbyint(bf[c] / (sx * sw->as<float>()[c])));
+        qn->inputs.push_back(g.add_constant(n->name + "_bias_int32", bq));
+      }
+    }
+  }
+  qn->fused = {n->name};
+  const int64_t q_opset = std::max<int64_t>(opset, target.fp8() ? 19 : 13);
+  ir::Value* yq = g.add_unique_value(y->name + suffix);
+  qn->outputs = {yq};
+  yq->producer = qn;
+
+  ir::Node* dq = g.insert_node_before(n, "DequantizeLinear", n->name + "_dequantize_output");
+  ir::Node* bias_add = nullptr;
+  if (c_in && !target.fp8()) {  // Gemm's C: an FP32 Add after dequantization
+    ir::Value* yf = g.add_unique_value(y->name + "_no_bias");
+    dq->outputs = {yf};
+    yf->producer = dq;
+    bias_add = g.insert_node_before(n, "Add", n->name + "_bias");
+    bias_add->inputs = {yf, c_in};
+    bias_add->outputs = {y};
+    y->producer = bias_add;
+  } else {
+    dq->outputs = {y};
+    y->producer = dq;
+  }
+  dq->inputs = {yq, y_scale, y_zero};
+  n->dead = true;
+  for (ir::Node* added : {q, qn, dq, bias_add})
+    if (added) KILN_TRY(infer_and_fold_node(*added, g, q_opset));
+  return Status::ok();
+}
+
+// The layer check (compiler/quant/layer_check.h): measures the quantized layers against FP32 on
+// the calibration samples; the layers far out of line get the mse ranges of their input and
+// output, and those still out of line go into `keep_fp32` (indices into `targets`).
+Status check_layers(ir::Graph& g, const std::vector<std::pair<ir::Node*, Target>>& targets,
+                    std::map<std::string, TensorRange>& ranges, const std::map<std::string, std::string>& output_view,
+                    const BuildOptions& opts, std::set<size_t>* keep_fp32, bool* ranges_changed) {
+  std::FILE* report = opts.report;
+  std::vector<CalibrationInput> inputs;
+  for (const ir::Value* v : g.inputs) inputs.push_back({v->name, v->dtype, v->shape});
+  std::vector<CalibrationSample> samples;
+  KILN_TRY(load_calibration_set(opts.calib_dir, inputs, &samples));
+  if (samples.size() > kLayerCheckSamples) samples.resize(kLayerCheckSamples);
+  std::map<const ir::Node*, size_t> position;
+  for (size_t i = 0; i < g.nodes().size(); ++i) position[g.nodes()[i].get()] = i;
+  std::vector<std::pair<std::string, std::string>> layers;
+  // A layer's output is measured where its range was calibrated: after its clamp, if any.
+  for (const auto& [n, t] : targets) {
+    auto v = output_view.find(n->outputs[0]->name);
+    layers.push_back({n->input(0)->name, v == output_view.end() ? n->outputs[0]->name : v->second});
+  }
+  auto sync_views = [&] {
+    for (const auto& [y, view] : output_view) ranges[y] = ranges[view];
+  };
+
+  auto measure = [&](std::vector<LayerError>* errors) {
+    ir::Graph q;
+    copy_graph(g, &q);
+    // The copies of the targets, found before quantize_layer inserts nodes and shifts positions.
+    std::vector<ir::Node*> nodes;
+    for (const auto& t : targets) nodes.push_back(q.nodes()[position.at(t.first)].get());
+    for (size_t i = 0; i < targets.size(); ++i)
+      if (!keep_fp32->count(i)) KILN_TRY(quantize_layer(q, nodes[i], targets[i].second, ranges, opts, nullptr));
+    q.erase_dead();
+    return measure_layer_errors(g, q, layers, samples, errors);
+  };
+  auto describe = [&](size_t i, const LayerError& e) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "layer check: %s (%s): output error %.3g, input error %.3g on %zu calibration samples",
+                  targets[i].first->name.c_str(), targets[i].second.fp8() ? "fp8" : "int8", e.output, e.input,
+                  samples.size());
+    return std::string(buf);
+  };
+  std::vector<LayerError> errors;
+  KILN_TRY(measure(&errors));
+  std::vector<size_t> flagged = outlier_layers(errors);
+  for (size_t i : flagged) {
+    TensorRange& rx = ranges[layers[i].first];
+    TensorRange& ry = ranges[layers[i].second];
+    auto differs = [](const TensorRange& r) { return r.mse_amax > 0 && std::fabs(r.mse_amax - r.amax) > 0.01 * r.amax; };
+    if (differs(rx) || differs(ry)) {
+      if (report) std::fprintf(report, "%s; trying the mse ranges of its input and output\n", describe(i, errors[i]).c_str());
+      for (TensorRange* r : {&rx, &ry})
+        if (r->mse_amax > 0) r->amax = r->mse_amax;
+      *ranges_changed = true;
+      sync_views();
+    } else {
+      if (report) std::fprintf(report, "%s; kept in fp32\n", describe(i, errors[i]).c_str());
+      keep_fp32->insert(i);
+    }
+  }
+  if (!flagged.empty()) {
+    KILN_TRY(measure(&errors));
+    for (size_t i : outlier_layers(errors)) {
+      if (keep_fp32->count(i)) continue;
+      if (report) std::fprintf(report, "%s; kept in fp32\n", describe(i, errors[i]).c_str());
+      keep_fp32->insert(i);
+    }
+  }
+  if (report) {
+    size_t worst = 0;
+    for (size_t i = 0; i < errors.size(); ++i)
+      if (!keep_fp32->count(i) && (keep_fp32->count(worst) || errors[i].own() > errors[worst].own())) worst = i;
+    std::fprintf(report, "layer check: %zu of %zu quantized layers within line on %zu calibration samples",
+                 targets.size() - keep_fp32->size(), targets.size(), samples.size());
+    if (!keep_fp32->count(worst))
+      std::fprintf(report, " (largest own error %.3g: %s)", errors[worst].own(), targets[worst].first->name.c_str());
+    std::fprintf(report, "\n");
+  }
+  return Status::ok();
+}
+
 }  // namespace
+
+constexpr int kFp8MinGroupChannels = 8;
+
+// The value whose range y's quantization should have: when y's only reader is a clamp (Relu,
+// Clip), the clamp's output, as TensorRT calibrates a convolution fused with its activation.
+// Quantizing y with that range changes nothing the clamp lets through, while y's own range
+// would spend the INT8 levels on values the clamp discards (a ReLU6 input reaches +-100 on
+// EfficientNet-Lite0, its output stays in [0, 6]).
+const ir::Value* clamped_view(const ir::Graph& g, const ir::Value* y,
+                              const std::unordered_map<const ir::Value*, std::vector<ir::Node*>>& readers) {
+  auto it = readers.find(y);
+  if (g.is_graph_output(y) || it == readers.end() || it->second.size() != 1) return y;
+  const ir::Node* a = it->second[0];
+  if ((a->op_type != "Relu" && a->op_type != "Clip") || a->outputs.size() != 1 || !a->outputs[0] ||
+      a->outputs[0]->dtype != DType::kFloat32)
+    return y;
+  for (size_t i = 1; i < a->inputs.size(); ++i)
+    if (a->inputs[i] && !a->inputs[i]->is_constant()) return y;  // bounds known only at run time
+  return a->outputs[0];
+}
 
 Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
   const BuildOptions& opts = ctx.options;
   std::vector<std::pair<ir::Node*, Target>> targets;
   std::vector<std::string> tensors;
   std::set<std::string> seen, per_channel;
+  std::map<std::string, QuantGrid> grids;
+  std::map<std::string, std::string> output_view;  // y -> the clamp output whose range it takes
+  std::vector<std::string> fp8_skipped;
+  const auto readers = g.consumers();
   bool any_int8 = false;
   const bool smooth = opts.smooth_quant_alpha >= 0;
   for (const auto& n : g.nodes()) {
     Target t;
     if (n->dead || !target_of(node_precision(*n, opts), &t) || !quantizable(*n)) continue;
+    // FP8 convolutions with few input channels per group (depthwise, an RGB stem) stay FP32:
+    // E4M3 keeps 3 mantissa bits, and on a handful of taps the rounding of weights and inputs
+    // does not average out (EfficientNet-Lite0's logits: relative error 0.55 with them in FP8,
+    // 0.42 without the depthwise ones, 0.34 without the stem too). They are memory-bound;
+    // TensorRT has no FP8 kernels for them either.
+    if (t.fp8() && n->op_type == "Conv" && n->input(1)->shape.size() > 1 && n->input(1)->shape[1] < kFp8MinGroupChannels) {
+      fp8_skipped.push_back(n->name);
+      continue;
+    }
     targets.push_back({n.get(), t});
     any_int8 |= !t.fp8();
     if (smooth && !t.fp8() && n->op_type != "Conv") per_channel.insert(n->input(0)->name);
-    for (const ir::Value* v : {n->input(0), n->outputs[0]})
+    const ir::Value* y_view = clamped_view(g, n->outputs[0], readers);
+    if (y_view != n->outputs[0]) output_view[n->outputs[0]->name] = y_view->name;
+    for (const ir::Value* v : {static_cast<const ir::Value*>(n->input(0)), y_view}) {
       if (seen.insert(v->name).second) tensors.push_back(v->name);
+      // A tensor read by an INT8 and an FP8 layer is scored on the coarser INT8 grid.
+      if (t.fp8() && !grids.count(v->name)) grids[v->name] = t.dtype == DType::kFloat8E4M3FN ? QuantGrid::kFp8E4M3 : QuantGrid::kFp8E5M2;
+      if (!t.fp8()) grids[v->name] = QuantGrid::kInt8;
+    }
   }
+  if (!fp8_skipped.empty() && opts.report)
+    std::fprintf(opts.report, "fp8: %zu convolutions with fewer than %d input channels per group stay in fp32 (%s%s)\n",
+                 fp8_skipped.size(), kFp8MinGroupChannels, fp8_skipped[0].c_str(), fp8_skipped.size() > 1 ? ", ..." : "");
   if (targets.empty()) return Status::ok();
   std::map<std::string, TensorRange> ranges;
   BuildOptions calib_opts = opts;
   if (calib_opts.calibrator.empty()) calib_opts.calibrator = any_int8 ? "entropy" : "minmax";
   if (calib_opts.calib_cache.empty() && !calib_opts.calib_cache_dir.empty())
     calib_opts.calib_cache = calib_opts.calib_cache_dir + "/" + calib_opts.calibrator + ".cache";
-  KILN_TRY(calibrate_ranges(g, tensors, calib_opts, opts.report, &ranges, per_channel));
+  bool from_cache = false;
+  KILN_TRY(calibrate_ranges(g, tensors, calib_opts, opts.report, &ranges, per_channel, grids, &from_cache));
+  for (const auto& [y, view] : output_view) ranges[y] = ranges[view];
 
-  const int64_t opset = g.opsets.at("");
-  for (const auto& [n, target] : targets) {
-    ir::Value* x = n->input(0);
-    ir::Value* y = n->outputs[0];
-    const bool conv = n->op_type == "Conv";
-    const bool gemm = n->op_type == "Gemm";
-    ir::Value* c_in = gemm ? n->input(2) : nullptr;
-    double y_amax = ranges[y->name].amax;
-    if (c_in && !target.fp8()) {
-      // The integer kernel produces A*B before C is added: widen the calibrated range of
-      // A*B + C by max|C| so the bias-free product is not clipped.
-      const HostTensor& c = *c_in->constant;
-      double cmax = 0;
-      for (int64_t i = 0; i < c.numel(); ++i) cmax = std::max(cmax, std::fabs(static_cast<double>(c.as<float>()[i])));
-      y_amax += cmax;
-    }
-    float sx = activation_scale(ranges[x->name].amax, target);
-    const float sy = activation_scale(y_amax, target);
-    std::shared_ptr<HostTensor> wq, sw;
-    std::shared_ptr<const HostTensor> w = n->input(1)->constant;
-    if (gemm && n->attrs.get_int("transB", 0)) {  // [N, K] -> [K, N] for the matmul kernels
-      auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{w->shape()[1], w->shape()[0]});
-      const int64_t rows = w->shape()[0], cols = w->shape()[1];
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) t->as<float>()[c * rows + r] = w->as<float>()[r * cols + c];
-      w = t;
-    }
-    // SmoothQuant: s_x becomes the range of X / s, the weights s W (see smooth_quant.h).
-    std::vector<float> smooth_s;
-    const std::vector<double>& x_channels = ranges[x->name].channel_amax;
-    if (smooth && !target.fp8() && !conv && static_cast<int64_t>(x_channels.size()) == w->shape()[0] &&
-        channel_spread(x_channels) > kSmoothMinSpread) {
-      smooth_s = smooth_factors(x_channels, *w, opts.smooth_quant_alpha);
-      w = scale_weight_rows(*w, smooth_s);
-      sx = activation_scale(smoothed_amax(x_channels, smooth_s), target);
-      if (opts.report)
-        std::fprintf(opts.report, "smooth-quant: %s (input channel spread %.1f)\n", n->name.c_str(),
-                     channel_spread(x_channels));
-    }
-    quantize_weights(*w, !conv, target, &wq, &sw);
-    const std::string suffix = target.fp8() ? "_fp8" : "_int8";
-    ir::Value* zero = g.add_constant(n->name + "_zero_point", zero_of(target.dtype));
-    ir::Value* x_scale = g.add_constant(x->name + "_scale", scalar_f32(sx));
-    ir::Value* y_scale = g.add_constant(y->name + "_scale", scalar_f32(sy));
-    ir::Value* w_q = g.add_constant(n->name + "_weight" + suffix, wq);
-    ir::Value* w_scale = g.add_constant(n->name + "_weight_scale", sw);
-
-    ir::Node* q = g.insert_node_before(n, "QuantizeLinear", n->name + "_quantize_input");
-    ir::Value* xq = g.add_unique_value(x->name + suffix);
-    q->inputs = {x, x_scale, zero};
-    if (!smooth_s.empty()) {  // per channel of the last axis: scale s_x * s_k, zero points 0
-      const int64_t k_dim = static_cast<int64_t>(smooth_s.size());
-      auto qs = std::make_shared<HostTensor>(DType::kFloat32, Shape{k_dim});
-      for (int64_t k = 0; k < k_dim; ++k) qs->as<float>()[k] = sx * smooth_s[static_cast<size_t>(k)];
-      auto qz = std::make_shared<HostTensor>(DType::kInt8, Shape{k_dim});
-      std::fill(qz->bytes().begin(), qz->bytes().end(), uint8_t{0});
-      q->inputs = {x, g.add_constant(n->name + "_smoothed_input_scale", qs),
-                   g.add_constant(n->name + "_smoothed_input_zero_point", qz)};
-      q->attrs.set("axis", static_cast<int64_t>(-1));
-    }
-    q->outputs = {xq};
-    xq->producer = q;
-
-    ir::Node* qn;
-    if (target.fp8()) {
-      qn = g.insert_node_before(n, conv ? "Fp8Conv" : "Fp8MatMul", n->name);
-      qn->inputs = {xq, x_scale, w_q, w_scale, y_scale};
-      if (conv) qn->attrs = n->attrs;
-      if (ir::Value* b = conv ? n->input(2) : c_in)
-        qn->inputs.push_back(conv ? b : g.add_constant(n->name + "_bias", bias_vector(*b->constant, w->shape()[1])));
-      qn->attrs.set("output_dtype", static_cast<int64_t>(target.dtype));
+  // The check runs where the build calibrated: builds that read their ranges from a cache
+  // (a --calib-cache, the other points of a dynamic plan, whose samples have another shape)
+  // skip it, and so do builds that measure accuracy themselves (--precision best,
+  // --accuracy-budget, kiln sweep share a scratch cache).
+  std::set<size_t> keep_fp32;
+  if (opts.calib_cache_dir.empty()) {
+    if (from_cache || opts.calib_dir.empty()) {
+      if (opts.report) std::fprintf(opts.report, "layer check: skipped (ranges from the calibration cache)\n");
     } else {
-      qn = g.insert_node_before(n, conv ? "QLinearConv" : "QLinearMatMul", n->name);
-      qn->inputs = {xq, x_scale, zero, w_q, w_scale, zero, y_scale, zero};
-      if (conv) {
-        qn->attrs = n->attrs;
-        if (ir::Value* b = n->input(2)) {
-          // Bias in int32 at the accumulator's scale s_x * s_w[c].
-          auto bq = std::make_shared<HostTensor>(DType::kInt32, b->shape);
-          const float* bf = b->constant->as<float>();
-          for (int64_t c = 0; c < bq->numel(); ++c)
-            bq->as<int32_t>()[c] = static_cast<int32_t>(std::nearbyint(bf[c] / (sx * sw->as<float>()[c])));
-          qn->inputs.push_back(g.add_constant(n->name + "_bias_int32", bq));
-        }
-      }
+      bool changed = false;
+      KILN_TRY(check_layers(g, targets, ranges, output_view, calib_opts, &keep_fp32, &changed));
+      if (changed && !calib_opts.calib_cache.empty())
+        KILN_TRY(write_calibration_cache(calib_opts.calib_cache, calib_opts.calibrator, ranges));
     }
-    ir::Value* yq = g.add_unique_value(y->name + suffix);
-    qn->outputs = {yq};
-    yq->producer = qn;
-    qn->fused = {n->name};
-
-    ir::Node* dq = g.insert_node_before(n, "DequantizeLinear", n->name + "_dequantize_output");
-    ir::Node* bias_add = nullptr;
-    if (c_in && !target.fp8()) {  // Gemm's C: an FP32 Add after dequantization
-      ir::Value* yf = g.add_unique_value(y->name + "_no_bias");
-      dq->outputs = {yf};
-      yf->producer = dq;
-      bias_add = g.insert_node_before(n, "Add", n->name + "_bias");
-      bias_add->inputs = {yf, c_in};
-      bias_add->outputs = {y};
-      y->producer = bias_add;
-    } else {
-      dq->outputs = {y};
-      y->producer = dq;
-    }
-    dq->inputs = {yq, y_scale, zero};
-    n->dead = true;
-    // FP8 Q/DQ exist from opset 19 on (the same ops as 13 for the other types): the added
-    // nodes resolve at least that version whatever the model imports.
-    // Per-axis QuantizeLinear needs opset 13.
-    const int64_t q_opset = target.fp8() ? std::max<int64_t>(opset, 19) : smooth_s.empty() ? opset : std::max<int64_t>(opset, 13);
-    for (ir::Node* added : {q, qn, dq, bias_add})
-      if (added) KILN_TRY(infer_and_fold_node(*added, g, q_opset));
   }
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (!keep_fp32.count(i)) KILN_TRY(quantize_layer(g, targets[i].first, targets[i].second, ranges, opts, opts.report));
   g.erase_dead();
   return Status::ok();
 }

@@ -34,7 +34,9 @@ void progress(std::FILE* f, const char* phase, size_t done, size_t total) {
 
 Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
                         std::FILE* report, std::map<std::string, TensorRange>* out,
-                        const std::set<std::string>& per_channel) {
+                        const std::set<std::string>& per_channel, const std::map<std::string, QuantGrid>& grids,
+                        bool* from_cache) {
+  if (from_cache) *from_cache = false;
   CalibratorSpec spec;
   KILN_TRY(parse_calibrator(opts.calibrator, &spec));
   if (!opts.calib_cache.empty()) {
@@ -48,6 +50,7 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
       if (complete) {
         if (report) std::fprintf(report, "calibration: %zu ranges from cache '%s'\n", cached.size(), opts.calib_cache.c_str());
         *out = std::move(cached);
+        if (from_cache) *from_cache = true;
         return Status::ok();
       }
       if (report) std::fprintf(report, "calibration: cache '%s' lacks tensors of this graph; recalibrating\n",
@@ -113,17 +116,40 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
     }
   }
   out->clear();
-  if (report) std::fprintf(report, "%-40s %12s %12s %9s\n", "tensor", "max |x|", "range", "clipped");
+  const bool clips = spec.kind == CalibratorSpec::Kind::kEntropy || spec.kind == CalibratorSpec::Kind::kPercentile;
+  std::vector<std::string> replaced;
+  if (report) std::fprintf(report, "%-40s %12s %12s %9s %10s\n", "tensor", "max |x|", "range", "clipped", "error");
   for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto g_it = grids.find(tensors[i]);
+    QuantGrid grid = g_it == grids.end() ? QuantGrid::kInt8 : g_it->second;
     TensorRange r;
-    r.amax = calibrate_amax(hist[i], spec);
+    r.non_negative = hist[i].total() > 0 && hist[i].min_value() >= 0;
+    if (grid == QuantGrid::kInt8 && r.non_negative) grid = QuantGrid::kUnsignedInt8;
+    r.amax = calibrate_amax(hist[i], spec, grid);
+    r.mse_amax = calibrate_amax(hist[i], {CalibratorSpec::Kind::kMse}, grid);
+    double err = quantization_error(hist[i], r.amax, grid);
+    // The guard: a clipping calibrator's range whose error is far out of line with the best
+    // range for the same values (a spike the KL divergence misjudges, say) is replaced.
+    const double mse_err = quantization_error(hist[i], r.mse_amax, grid);
+    if (clips && err > kNegligibleError && err > kFarWorseError * mse_err) {
+      char line[320];
+      std::snprintf(line, sizeof line,
+                    "calibration: %s: %s range %.4g clips %.2f%% (error %.2g, mse's %.2g); using the mse range %.4g",
+                    tensors[i].c_str(), opts.calibrator.c_str(), r.amax, 100.0 * hist[i].clipped_share(r.amax), err,
+                    mse_err, r.mse_amax);
+      replaced.push_back(line);
+      r.amax = r.mse_amax;
+      err = mse_err;
+    }
     r.clipped_share = hist[i].clipped_share(r.amax);
     r.channel_amax = channel_amax[i];
     (*out)[tensors[i]] = r;
     if (report)
-      std::fprintf(report, "%-40s %12.5g %12.5g %8.4f%%\n", tensors[i].c_str(), hist[i].max_abs(), r.amax,
-                   100.0 * r.clipped_share);
+      std::fprintf(report, "%-40s %12.5g %12.5g %8.4f%% %10.2g\n", tensors[i].c_str(), hist[i].max_abs(), r.amax,
+                   100.0 * r.clipped_share, err);
   }
+  if (report)
+    for (const std::string& line : replaced) std::fprintf(report, "%s\n", line.c_str());
   if (!opts.calib_cache.empty()) KILN_TRY(write_calibration_cache(opts.calib_cache, opts.calibrator, *out));
   return Status::ok();
 }
@@ -131,7 +157,9 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
 Status write_calibration_cache(const std::string& path, const std::string& calibrator,
                                const std::map<std::string, TensorRange>& ranges) {
   std::ostringstream body;
-  body << "kiln-calibration-cache 2\ncalibrator " << calibrator << "\n";
+  bool any_unsigned = false;
+  for (const auto& [name, r] : ranges) any_unsigned |= r.non_negative;
+  body << "kiln-calibration-cache " << (any_unsigned ? 3 : 2) << "\ncalibrator " << calibrator << "\n";
   char buf[96];
   for (const auto& [name, r] : ranges) {
     std::snprintf(buf, sizeof buf, "%a %a ", r.amax, r.clipped_share);
@@ -146,6 +174,8 @@ Status write_calibration_cache(const std::string& path, const std::string& calib
     }
     body << " " << name << "\n";
   }
+  for (const auto& [name, r] : ranges)
+    if (r.non_negative) body << "unsigned " << name << "\n";
   const std::string text = body.str();
   std::ofstream f(path);
   if (!f) return io_error("cannot write calibration cache '" + path + "'");
@@ -171,17 +201,25 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
     return bad("checksum mismatch");
   std::istringstream lines(text);
   std::string line;
-  if (!std::getline(lines, line) || (line != "kiln-calibration-cache 1" && line != "kiln-calibration-cache 2"))
+  if (!std::getline(lines, line) || (line != "kiln-calibration-cache 1" && line != "kiln-calibration-cache 2" &&
+                                     line != "kiln-calibration-cache 3"))
     return bad("unknown header");
-  const bool v2 = line.back() == '2';
+  const bool v2 = line.back() != '1';
+  const bool v3 = line.back() == '3';
   if (!std::getline(lines, line) || line.rfind("calibrator ", 0) != 0) return bad("no calibrator line");
   if (line.substr(11) != calibrator)
     return invalid_argument("calibration cache '" + path + "' was made with calibrator " + line.substr(11) +
                             ", not " + calibrator + "; delete it or pass --calibrator " + line.substr(11));
   ranges->clear();
   std::vector<std::pair<std::string, std::vector<double>>> channels;
+  std::vector<std::string> unsigned_names;
   while (std::getline(lines, line)) {
     std::istringstream ls(line);
+    if (v3 && line.rfind("unsigned ", 0) == 0) {
+      if (line.size() <= 9) return bad("an unsigned line without a tensor name");
+      unsigned_names.push_back(line.substr(9));
+      continue;
+    }
     if (v2 && line.rfind("channels ", 0) == 0) {
       std::string word, count, list, name;
       ls >> word >> count >> list;
@@ -218,6 +256,11 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
     r.clipped_share = std::strtod(c.c_str(), &end);
     if (*end) return bad("bad clipped share for '" + name.substr(1) + "'");
     (*ranges)[name.substr(1)] = r;
+  }
+  for (const std::string& name : unsigned_names) {
+    auto it = ranges->find(name);
+    if (it == ranges->end()) return bad("'" + name + "' is marked unsigned but has no range line");
+    it->second.non_negative = true;
   }
   for (auto& [name, m] : channels) {
     auto it = ranges->find(name);

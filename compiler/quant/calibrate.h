@@ -17,23 +17,39 @@ namespace kiln {
 struct TensorRange {
   double amax = 0;           // symmetric clipping range [-amax, amax]
   double clipped_share = 0;  // share of calibration values beyond it
+  // The mse calibrator's range for the same values (0 when the ranges came from a cache):
+  // the range the layer check (compiler/quant/layer_check.h) falls back to.
+  double mse_amax = 0;
+  // Never negative on the calibration samples: INT8 layers quantize it on the unsigned grid
+  // (scale amax / 255, zero point -128).
+  bool non_negative = false;
   // max |x| per channel of the last axis over all samples; only for the tensors asked for
   // (SmoothQuant, compiler/quant/smooth_quant.h), empty otherwise.
   std::vector<double> channel_amax;
 };
 
+// A calibrated range this many times worse in squared quantization error than the mse
+// calibrator's range for the same tensor is "far out of line": the mse range replaces it.
+constexpr double kFarWorseError = 4.0;
+// ... unless its error is below this (relative mean square: 1e-4 is a 1% RMS error), which
+// no layer notices.
+constexpr double kNegligibleError = 1e-4;
+
 // Ranges of the graph values named in `tensors` (graph inputs or node outputs). The graph must
-// be shape-inferred; it is not modified. `report` (may be null) gets the progress bar and the
-// per-tensor table. The tensors named in `per_channel` (a subset of `tensors`) also get their
-// channel_amax.
+// be shape-inferred; it is not modified. `report` (may be null) gets the progress bar, the
+// per-tensor table and one line per range the guard above replaced. The tensors named in
+// `per_channel` (a subset of `tensors`) also get their channel_amax. `grids` names the FP8
+// tensors' grid (others are INT8), for the mse calibrator and the error estimates.
 Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
                         std::FILE* report, std::map<std::string, TensorRange>* out,
-                        const std::set<std::string>& per_channel = {});
+                        const std::set<std::string>& per_channel = {},
+                        const std::map<std::string, QuantGrid>& grids = {}, bool* from_cache = nullptr);
 
-// The cache: "kiln-calibration-cache 2", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
-// tensor, one "channels K A1,...,AK NAME" line per tensor with channel maxima, and a CRC-32 of
-// the lines before it. Version 1 caches (no channel lines) are still read. Reading fails
-// (naming the file) on any damage.
+// The cache: "kiln-calibration-cache 3", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
+// tensor, one "channels K A1,...,AK NAME" line per tensor with channel maxima, one
+// "unsigned NAME" line per never-negative tensor, and a CRC-32 of the lines before it. A cache
+// without unsigned tensors is written as version 2; versions 1 (no channel lines) and 2 are
+// still read. Reading fails (naming the file) on any damage.
 Status write_calibration_cache(const std::string& path, const std::string& calibrator,
                                const std::map<std::string, TensorRange>& ranges);
 Status read_calibration_cache(const std::string& path, const std::string& calibrator,

@@ -305,4 +305,84 @@ PY
   expect_fail "--duration-s needs a positive number" -- "$KILN" sweep m/resnet_mini.onnx --calib calib --duration-s -2
 }
 
+# A two-convolution model (Conv-Relu-Conv) importing opset `$1`, with 16 calibration samples
+# whose values sit mostly on one spike (-0.8, the normalized background of an image) in calib/,
+# and x.npy, another sample.
+spiky_conv_model() {
+  "$PY" - "$1" <<'PY'
+import os, sys
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper, save
+r = np.random.default_rng(1)
+w1 = numpy_helper.from_array(r.normal(0, 0.3, (8, 1, 3, 3)).astype(np.float32), "w1")
+w2 = numpy_helper.from_array(r.normal(0, 0.3, (4, 8, 3, 3)).astype(np.float32), "w2")
+b1 = numpy_helper.from_array(r.normal(0, 0.1, 8).astype(np.float32), "b1")
+nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+         helper.make_node("Conv", ["r1", "w2"], ["y"], name="conv2", pads=[1, 1, 1, 1])]
+g = helper.make_graph(nodes, "spiky", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 28, 28])], [w1, w2, b1])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", int(sys.argv[1]))])
+m.ir_version = 4 if int(sys.argv[1]) < 10 else 7
+save(m, "spiky.onnx")
+def sample():
+    x = np.full((1, 1, 28, 28), -0.8, np.float32)
+    m = r.random((1, 1, 28, 28)) < 0.25  # a quarter of the pixels carry the "object"
+    x[m] = r.uniform(-0.8, 2.8, m.sum())
+    return x
+os.makedirs("calib", exist_ok=True)
+for i in range(16):
+    np.save("calib/%02d.npy" % i, sample())
+np.save("x.npy", sample())
+PY
+}
+
+# spiky_error PLAN: the relative L2 error of PLAN's output on x.npy against onnxruntime.
+spiky_error() {
+  rm -rf out
+  expect_ok "$KILN" run "$1" -i x=x.npy -o out --device cpu
+  "$VPY" -c "
+import numpy as np, onnxruntime as ort
+want = ort.InferenceSession('spiky.onnx', providers=['CPUExecutionProvider']).run(None, {'x': np.load('x.npy')})[0]
+got = np.load('out/y.npy')
+print('%.6g' % (np.linalg.norm(got - want) / np.linalg.norm(want)))"
+}
+
+case_int8_below_opset_10() {
+  # paddle2onnx exports PP-OCR at opset 9, before QuantizeLinear existed: kiln's own Q/DQ
+  # nodes are not bound by the model's opset, so INT8 and FP8 builds work and stay accurate.
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  spiky_conv_model 9
+  # Limits: INT8 measures 0.023 here; FP8 E4M3 0.058 (three roundings of a 3-bit mantissa
+  # per layer: input, weights, output).
+  for pl in int8:0.05 fp8:0.08; do
+    p=${pl%%:*}
+    expect_ok "$KILN" build spiky.onnx -o $p.plan --device cpu --precision $p --calib calib
+    err=$(spiky_error $p.plan | tail -1)
+    echo "$p at opset 9: rel L2 vs onnxruntime $err (limit ${pl#*:})"
+    "$PY" -c "assert float('$err') < ${pl#*:}, '$p: error $err'"
+  done
+}
+
+case_calibration_guard() {
+  # A range that clips half of every tensor (percentile=50) is far out of line with the mse
+  # range: the build replaces it, says so in one line per tensor, and the plan is as accurate
+  # as the minmax one. The default build says how its layer check went.
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  spiky_conv_model 13
+  expect_ok "$KILN" build spiky.onnx -o minmax.plan --device cpu --precision int8 --calib calib --calibrator minmax
+  expect_out "layer check: 2 of 2 quantized layers within line"
+  expect_ok "$KILN" build spiky.onnx -o p50.plan --device cpu --precision int8 --calib calib --calibrator percentile=50
+  expect_out "calibration: x: percentile=50 range" "calibration: r1: percentile=50 range" "using the mse range"
+  expect_ok "$KILN" build spiky.onnx -o default.plan --device cpu --precision int8 --calib calib
+  expect_out "layer check: 2 of 2 quantized layers within line"
+  e_p50=$(spiky_error p50.plan | tail -1)
+  e_default=$(spiky_error default.plan | tail -1)
+  e_minmax=$(spiky_error minmax.plan | tail -1)
+  echo "rel L2 vs onnxruntime: percentile=50 after the guard $e_p50, default $e_default, minmax $e_minmax"
+  for e in $e_p50 $e_default; do
+    "$PY" -c "assert float('$e') <= 1.5 * float('$e_minmax') + 1e-3, ('$e', '$e_minmax')"
+  done
+}
+
 run_case

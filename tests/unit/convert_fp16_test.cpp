@@ -112,3 +112,67 @@ TEST(ConvertFp16, BoundariesBetweenFp16AndFp32Nodes) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// torch's attention-mask pattern: (1 - mask) * float32's lowest, added to the scores. In
+// float16 the constant is -inf and 0 * -inf is NaN; the Mul must stay float32 (so unmasked
+// positions add -0) and the output stay finite.
+TEST(ConvertFp16, ConstantsBeyondHalfRangeStayFloat32) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  auto input = [&](const std::string& name) {
+    ir::Value* v = g.add_value(name);
+    v->dtype = DType::kFloat32;
+    v->shape = {4};
+    v->has_shape = true;
+    v->is_graph_input = true;
+    g.inputs.push_back(v);
+    return v;
+  };
+  ir::Value* keep = input("keep");  // 1 where attended, 0 where masked
+  ir::Value* scores = input("scores");
+  auto scalar = [&](const std::string& name, float x) {
+    ir::Value* c = g.add_value(name);
+    auto t = std::make_shared<HostTensor>(DType::kFloat32, Shape{});
+    t->as<float>()[0] = x;
+    c->dtype = DType::kFloat32;
+    c->has_shape = true;
+    c->constant = t;
+    return c;
+  };
+  auto node = [&](const std::string& op, std::vector<ir::Value*> ins) {
+    ir::Node* nd = g.add_node(op, op);
+    ir::Value* v = g.add_value(op + "_out");
+    v->producer = nd;
+    nd->inputs = std::move(ins);
+    nd->outputs = {v};
+    return v;
+  };
+  ir::Value* inv = node("Sub", {scalar("one", 1.f), keep});
+  ir::Value* bias = node("Mul", {inv, scalar("lowest", -3.4028234663852886e38f)});
+  g.outputs = {node("Add", {scores, bias})};
+  BuildOptions opts;
+  opts.device = "cpu";
+  opts.precision = "fp16";
+  opts.fuse = false;
+  Plan p;
+  ASSERT_TRUE(build_plan_from_graph(g, opts, &p).is_ok());
+  EXPECT_EQ(out_dtype(p, "Mul"), DType::kFloat32);
+  auto plan = std::make_shared<Plan>(p);
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+  const float k[4] = {1, 1, 0, 1}, s[4] = {0.5f, -1.f, 2.f, 3.f};
+  float out[4];
+  ASSERT_TRUE(ctx->bind_input("keep", DType::kFloat32, {4}, k, sizeof k).is_ok());
+  ASSERT_TRUE(ctx->bind_input("scores", DType::kFloat32, {4}, s, sizeof s).is_ok());
+  ASSERT_TRUE(ctx->bind_output("Add_out", out, sizeof out).is_ok());
+  ASSERT_TRUE(ctx->run().is_ok());
+  for (int i : {0, 1, 3}) EXPECT_NEAR(out[i], s[i], 1e-3) << i;  // attended: the score itself
+  EXPECT_TRUE(std::isinf(out[2]) || out[2] < -1e30f) << out[2];   // masked: -inf in half, or lowest
+}
+
+}  // namespace
+}  // namespace kiln

@@ -30,13 +30,13 @@ struct Model {
   std::shared_ptr<HostTensor> w, b, gw, gc;
 };
 
-// x [1,3,6,6] -> Conv(w [4,3,3,3], b) -> Flatten -> Gemm(transB: gw [5,64], gc [5]) -> y
+// x [1,8,6,6] -> Conv(w [4,8,3,3], b) -> Flatten -> Gemm(transB: gw [5,64], gc [5]) -> y
 void build_graph(const Model& m, ir::Graph* g) {
   g->name = "ptq";
   g->opsets[""] = 13;
   ir::Value* x = g->add_value("x");
   x->dtype = DType::kFloat32;
-  x->shape = {1, 3, 6, 6};
+  x->shape = {1, 8, 6, 6};
   x->has_shape = true;
   x->is_graph_input = true;
   g->inputs.push_back(x);
@@ -78,17 +78,17 @@ std::vector<float> run(const std::shared_ptr<Plan>& plan, const HostTensor& x) {
 
 TEST(QuantizePtq, Fp8WeightsScalesAndOutputs) {
   std::mt19937 rng(8);
-  const Model m{random_f32({4, 3, 3, 3}, rng, -0.7f, 0.7f), random_f32({4}, rng, -0.1f, 0.1f),
+  const Model m{random_f32({4, 8, 3, 3}, rng, -0.7f, 0.7f), random_f32({4}, rng, -0.1f, 0.1f),
                 random_f32({5, 64}, rng, -0.2f, 0.2f), random_f32({5}, rng, -0.1f, 0.1f)};
   m.w->as<float>()[30] = 3.f;  // one outlier channel: per-channel scales keep the others fine
   const std::string dir = scratch_dir("ptq_calib");
   float x_amax = 0;
   for (int i = 0; i < 3; ++i) {
-    auto s = random_f32({1, 3, 6, 6}, rng, -1.5f, 1.5f);
+    auto s = random_f32({1, 8, 6, 6}, rng, -1.5f, 1.5f);
     for (int64_t j = 0; j < s->numel(); ++j) x_amax = std::max(x_amax, std::fabs(s->as<float>()[j]));
     ASSERT_TRUE(write_npy(dir + "/" + std::to_string(i) + ".npy", *s).is_ok());
   }
-  const HostTensor x = *random_f32({1, 3, 6, 6}, rng, -1.f, 1.f);
+  const HostTensor x = *random_f32({1, 8, 6, 6}, rng, -1.f, 1.f);
   auto fp32 = std::make_shared<Plan>();
   {
     ir::Graph g;
@@ -129,10 +129,10 @@ TEST(QuantizePtq, Fp8WeightsScalesAndOutputs) {
     ASSERT_EQ(ws.shape(), (Shape{4}));
     for (int c = 0; c < 4; ++c) {
       float amax = 0;
-      for (int i = 0; i < 27; ++i) amax = std::max(amax, std::fabs(m.w->as<float>()[c * 27 + i]));
+      for (int i = 0; i < 72; ++i) amax = std::max(amax, std::fabs(m.w->as<float>()[c * 72 + i]));
       EXPECT_EQ(ws.as<float>()[c], amax / qmax) << "channel " << c;
-      for (int i = 0; i < 27; ++i)
-        ASSERT_EQ(wq.as<uint8_t>()[c * 27 + i], float_to_float8(dtype, m.w->as<float>()[c * 27 + i] / (amax / qmax), true))
+      for (int i = 0; i < 72; ++i)
+        ASSERT_EQ(wq.as<uint8_t>()[c * 72 + i], float_to_float8(dtype, m.w->as<float>()[c * 72 + i] / (amax / qmax), true))
             << "channel " << c << " element " << i;
     }
     // Gemm: B^T stored as [K, N] with a scale per column N, C as the kernel's bias.

@@ -93,6 +93,30 @@ TEST(CalibrationCache, RoundTripsChannelMaxima) {
   EXPECT_EQ(out["y with space"].clipped_share, 0.01);
 }
 
+TEST(CalibrationCache, RoundTripsUnsignedTensorsAsVersion3) {
+  const std::string path = temp_path("kiln_cache_v3.cache");
+  std::map<std::string, TensorRange> in;
+  in["relu out"].amax = 6;
+  in["relu out"].non_negative = true;
+  in["x"].amax = 2;
+  ASSERT_TRUE(write_calibration_cache(path, "entropy", in).is_ok());
+  std::ifstream f(path);
+  std::string header;
+  std::getline(f, header);
+  EXPECT_EQ(header, "kiln-calibration-cache 3");
+  std::map<std::string, TensorRange> out;
+  Status st = read_calibration_cache(path, "entropy", &out);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  EXPECT_TRUE(out["relu out"].non_negative);
+  EXPECT_FALSE(out["x"].non_negative);
+  // An unsigned line is a version 3 feature, and must name a tensor with a range.
+  write_checksummed(path, "kiln-calibration-cache 2\ncalibrator minmax\n0x1p+1 0x0p+0 x\nunsigned x\n");
+  EXPECT_FALSE(read_calibration_cache(path, "minmax", &out).is_ok());
+  write_checksummed(path, "kiln-calibration-cache 3\ncalibrator minmax\n0x1p+1 0x0p+0 x\nunsigned y\n");
+  st = read_calibration_cache(path, "minmax", &out);
+  EXPECT_NE(st.message().find("'y' is marked unsigned but has no range line"), std::string::npos) << st.message();
+}
+
 TEST(CalibrationCache, ReadsVersion1AndRefusesBadChannelLines) {
   const std::string path = temp_path("kiln_cache_bad.cache");
   std::map<std::string, TensorRange> out;
