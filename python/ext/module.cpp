@@ -1,6 +1,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <nanobind/stl/string.h>
+
 #include "ext.h"
 
 namespace kiln_py {

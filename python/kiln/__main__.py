@@ -9,6 +9,9 @@ def cli_path() -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["serve"]:  # Triton serving is Python (kiln/serve.py)
+        from .serve import main as serve_main
+        sys.exit(serve_main(sys.argv[2:]))
     exe = cli_path()
     if not os.access(exe, os.X_OK):
         sys.exit("kiln: the command line is missing from this installation (%s)" % exe)
