@@ -23,8 +23,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   /usr/bin/python3 -m venv "$VENV"
 fi
 PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
-if ! "$VENV/bin/python" -c "import pytest, onnxruntime, onnx, numpy" 2>/dev/null; then
-  "${PIP[@]}" "numpy<2.3" "pytest==8.4.2" "onnx==1.17.0" "onnxruntime==1.20.1"
+if ! "$VENV/bin/python" -c "import pytest, onnxruntime, onnx, numpy, pytriton, tritonclient.grpc" 2>/dev/null; then
+  # nvidia-pytriton ships the real tritonserver (and pulls tritonclient): the serving tests.
+  "${PIP[@]}" "numpy<2.3" "pytest==8.4.2" "onnx==1.17.0" "onnxruntime==1.20.1" "nvidia-pytriton==0.7.0"
 fi
 "${PIP[@]}" --force-reinstall --no-deps "$wheel"
 # From outside the tree, so that `import kiln` can only find the installed package.
