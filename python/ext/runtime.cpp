@@ -120,6 +120,12 @@ class Context {
 
   void close() {
     if (!ctx_) return;
+    // At interpreter exit a run in flight could never take the GIL for its callback: leave the
+    // context to the process's end instead of waiting on it.
+    if (Py_IsFinalizing()) {
+      ctx_ = nullptr;
+      return;
+    }
     // Runs still in flight call back into Python: wait for them without the GIL.
     nb::gil_scoped_release r;
     std::lock_guard<std::mutex> lock(mu_);
