@@ -208,10 +208,7 @@ kiln_status kiln_build_options_set_shape_range(kiln_build_options* o, const char
     kiln::Shape lo, hi;
     KILN_TRY(kiln::build_capi::shape_from((std::string("min shape of '") + input + "'").c_str(), min_dims, rank, &lo));
     KILN_TRY(kiln::build_capi::shape_from((std::string("max shape of '") + input + "'").c_str(), max_dims, rank, &hi));
-    for (int32_t d = 0; d < rank; ++d)
-      if (lo[d] > hi[d])
-        return kiln::invalid_argument(std::string("shape range of '") + input + "': min " + kiln::shape_str(lo) +
-                                      " exceeds max " + kiln::shape_str(hi) + " at dim " + std::to_string(d));
+    // min <= (shape) <= max is checked by the build against the model, with the other ranges.
     o->opts.min_shapes[input] = lo;
     o->opts.max_shapes[input] = hi;
     return kiln::Status::ok();

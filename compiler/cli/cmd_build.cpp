@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -71,10 +73,19 @@ static const char* kBuildHelp =
 
 namespace {
 
-// The compiler's report (calibration tables, progress, moved layers) on stdout.
+// The compiler's report (calibration tables, progress, moved layers) on stdout: a progress
+// update redrawn in place on a terminal; in a log only the line that completes it.
 void print_log(int32_t level, const char* line, void*) {
-  if (level == KILN_LOG_PROGRESS) std::printf("\r%s", line);
-  else std::printf("%s\n", line);
+  static const bool tty = ::isatty(::fileno(stdout));
+  static bool redrawing = false;
+  if (level == KILN_LOG_PROGRESS) {
+    if (!tty) return;
+    std::printf("\r%s", line);
+    redrawing = true;
+  } else {
+    std::printf("%s%s\n", redrawing ? "\r" : "", line);
+    redrawing = false;
+  }
   std::fflush(stdout);
 }
 

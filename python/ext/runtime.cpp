@@ -11,6 +11,14 @@
 namespace kiln_py {
 namespace {
 
+bool finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
 using PlanPtr = std::shared_ptr<kiln_plan>;
 
 PlanPtr adopt(kiln_plan* p) {
@@ -122,7 +130,7 @@ class Context {
     if (!ctx_) return;
     // At interpreter exit a run in flight could never take the GIL for its callback: leave the
     // context to the process's end instead of waiting on it.
-    if (Py_IsFinalizing()) {
+    if (finalizing()) {
       ctx_ = nullptr;
       return;
     }
