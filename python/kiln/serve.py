@@ -99,10 +99,10 @@ def serve(plans: Sequence[str], *, instances: int = 1, max_batch: int = 8, http_
         raise kiln.Error("--instances needs a positive number")
     if not plans:
         raise kiln.Error("kiln serve needs at least one PLAN")
-    served = [Served(p, instances, max_batch, device) for p in plans]
-    names = [s.name for s in served]
+    names = [model_name(p) for p in plans]
     if len(set(names)) != len(names):
         raise kiln.Error("two plans give the same model name (%s): rename one file" % ", ".join(names))
+    served = [Served(p, instances, max_batch, device) for p in plans]
     config = TritonConfig(http_address=address, http_port=http_port, grpc_address=address, grpc_port=grpc_port,
                           metrics_address=address, metrics_port=metrics_port, exit_timeout_secs=exit_timeout_s,
                           log_verbose=1 if verbose else 0)

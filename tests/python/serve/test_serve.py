@@ -174,3 +174,12 @@ def test_clean_shutdown_answers_requests_in_flight(plans, tmp_path):
         assert "kiln serve: stopped" in s.text()
     finally:
         s.stop()
+
+
+def test_bad_command_lines_are_one_line_errors(plans, tmp_path):
+    for args, pattern in ((["missing.plan"], "missing.plan"), ([plans["demo"], "--instances", "0"], "--instances"),
+                          ([plans["demo"], plans["demo"]], "same model name")):
+        r = subprocess.run([sys.executable, "-m", "kiln", "serve", *args, "--address", "127.0.0.1", "--device", DEVICE],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1 and pattern in r.stderr, (args, r.stderr)
+        assert r.stderr.strip().count("\n") == 0, r.stderr
