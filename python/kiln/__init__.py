@@ -300,11 +300,14 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32",
     "1x3x224x224"); `min_shapes`/`max_shapes` make a dynamic plan; `log(level, line)` receives
     the build's report (level "info" or "progress")."""
     path, data, base_dir = _model_arg(model)
-    opts = _options(device=device, precision=precision, shapes=shapes, min_shapes=min_shapes, max_shapes=max_shapes,
-                    layer_precision=layer_precision, accuracy_budget=accuracy_budget, calibrator=calibrator,
-                    calib_dir=calib_dir, calib_cache=calib_cache, smooth_quant=smooth_quant, fuse=fuse,
-                    partition=partition, cpu_nodes=cpu_nodes, transfer_gbps=transfer_gbps, freeze=freeze, tune=tune,
-                    tuning_cache=tuning_cache)
+    try:
+        opts = _options(device=device, precision=precision, shapes=shapes, min_shapes=min_shapes,
+                        max_shapes=max_shapes, layer_precision=layer_precision, accuracy_budget=accuracy_budget,
+                        calibrator=calibrator, calib_dir=calib_dir, calib_cache=calib_cache,
+                        smooth_quant=smooth_quant, fuse=fuse, partition=partition, cpu_nodes=cpu_nodes,
+                        transfer_gbps=transfer_gbps, freeze=freeze, tune=tune, tuning_cache=tuning_cache)
+    except (TypeError, ValueError, AttributeError) as e:  # a keyword of the wrong kind
+        raise Error("build options: %s" % e) from None
     if calib is not None and calib_dir is not None:
         raise Error("give calib (samples) or calib_dir (a folder), not both")
     if log is not None and not callable(log):
@@ -357,7 +360,10 @@ def sweep(model: Union[str, os.PathLike], *, calib: Optional[Iterable[Mapping[st
         raise Error("sweep: model must be the path of the ONNX model")
     if (calib is None) == (calib_dir is None):
         raise Error("sweep needs calibration samples: calib (an iterable) or calib_dir (a folder), one of them")
-    opts = _options(device=device, shapes=shapes, calibrator=calibrator, calib_dir=calib_dir)
+    try:
+        opts = _options(device=device, shapes=shapes, calibrator=calibrator, calib_dir=calib_dir)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise Error("sweep options: %s" % e) from None
     label_list: List[int] = []
     if labels is not None:
         arr = np.asarray(labels)
