@@ -143,35 +143,36 @@ def test_health_readiness_metrics(server):
 
 
 def test_clean_shutdown_answers_requests_in_flight(plans, tmp_path):
-    s = Server([plans["fashion"]], str(tmp_path), instances=1)
+    # Triton holds requests up to 1 s to fill a batch of 8: the 4 sent are certainly in flight
+    # (queued in the batcher) when SIGINT arrives, and must all be answered.
+    s = Server([plans["fashion"]], str(tmp_path), instances=1, extra=["--max-queue-delay-us", "1000000"])
     try:
         ctx = kiln.load(plans["fashion"]).context(DEVICE)
-        inputs = [images(4, seed=i) for i in range(48)]
+        inputs = [images(1, seed=i) for i in range(4)]
         wants = [ctx.run({"input": x})["logits"] for x in inputs]
-        started = threading.Barrier(25)
         results = {}
 
         def one(i):
-            cl = httpclient.InferenceServerClient("127.0.0.1:%d" % s.http)
-            if i < 24:
-                started.wait()
+            cl = httpclient.InferenceServerClient("127.0.0.1:%d" % s.http, network_timeout=60)
             try:
                 results[i] = infer(cl, httpclient, "fashion", "input", inputs[i], "logits")
             except Exception as e:  # noqa: BLE001 - checked below
                 results[i] = e
 
-        with concurrent.futures.ThreadPoolExecutor(48) as ex:
-            futs = [ex.submit(one, i) for i in range(24)]
-            started.wait()
-            time.sleep(0.3)  # 24 requests on their way
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            futs = [ex.submit(one, i) for i in range(4)]
+            time.sleep(0.4)
+            assert not any(f.done() for f in futs), "answered before the batcher's delay: not in flight"
+            t0 = time.time()
             code = s.stop()
             for f in futs:
                 f.result()
         assert code == 0, s.text()
-        for i in range(24):
+        for i in range(4):
             assert not isinstance(results[i], Exception), results[i]
             np.testing.assert_allclose(results[i], wants[i], rtol=1e-5, atol=1e-5)
         assert "kiln serve: stopped" in s.text()
+        assert time.time() - t0 < 60
     finally:
         s.stop()
 
