@@ -146,8 +146,9 @@ Status build_plan_from_bytes(const std::string& model_bytes, const std::string& 
   return tune_kernels(opts, out);
 }
 
-Status write_plan_file(const Plan& plan, const std::string& path) {
-  const std::vector<uint8_t> bytes = serialize_plan(plan);
+Status write_plan_file(const Plan& plan, const std::string& path) { return write_plan_bytes(serialize_plan(plan), path); }
+
+Status write_plan_bytes(const std::vector<uint8_t>& bytes, const std::string& path) {
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary);

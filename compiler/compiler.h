@@ -2,9 +2,11 @@
 #pragma once
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "compiler/quant/calibration_set.h"
 #include "runtime/core/shape.h"
 #include "runtime/core/tensor.h"
 #include "runtime/core/status.h"
@@ -47,6 +49,10 @@ struct BuildOptions {
   // mantissa products, float32 sums), as TensorRT's TF32 flag; off by default.
   bool allow_tf32 = false;
   std::string calib_dir;                  // --calib DIR
+  // Calibration samples given in memory (kiln_build_options_set_calib_source, Python's calib=):
+  // used instead of calib_dir when set.
+  std::shared_ptr<const std::vector<CalibrationSample>> calib_samples;
+  bool has_calibration_data() const { return calib_samples || !calib_dir.empty(); }
   // --calibrator entropy|minmax|percentile[=P]; empty: entropy when an INT8 layer is calibrated,
   // else minmax (FP8's wide range loses more to entropy's clipping than it gains).
   std::string calibrator;
@@ -80,5 +86,7 @@ Status build_plan_from_bytes(const std::string& model_bytes, const std::string& 
 // Writes serialize_plan(plan) to `path` (via a temporary file, so a failed write never leaves
 // a truncated plan behind).
 Status write_plan_file(const Plan& plan, const std::string& path);
+// The same for an already serialized plan.
+Status write_plan_bytes(const std::vector<uint8_t>& bytes, const std::string& path);
 
 }  // namespace kiln

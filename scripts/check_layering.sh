@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Layering checks (ctest: layering.*): the runtime library an application embeds pulls in no
 # compiler dependency and exports the C API only, and runtime/ + include/ never include compiler/.
-#   bash scripts/check_layering.sh BUILD_DIR CHECK     CHECK: deps | exports | includes
+#   bash scripts/check_layering.sh BUILD_DIR CHECK     CHECK: deps | exports | compiler-exports | includes
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$1" && pwd)
@@ -26,6 +26,18 @@ case "$2" in
     for f in $(grep -oE 'KILN_API [^(]*\(' "$ROOT/include/kiln/kiln.h" | grep -oE 'kiln_[a-z_]+\($' | tr -d '('); do
       grep -qx "$f" <<<"$syms" || die "kiln.h declares $f but the library does not export it"
     done
+    ;;
+  compiler-exports)
+    # libkiln_compiler.so: the compiler C API (kiln_build_*) only, all of kiln_build.h, plain C.
+    CLIB=$BUILD/libkiln_compiler.so
+    [ -f "$CLIB" ] || die "$CLIB not built"
+    syms=$(nm -D --defined-only "$CLIB" | awk '{print $NF}')
+    bad=$(echo "$syms" | grep -v '^kiln_build_' || true)
+    [ -z "$bad" ] || die "libkiln_compiler.so exports symbols outside kiln_build_*: $(echo "$bad" | head -20 | tr '\n' ' ')"
+    for f in $(grep -oE 'KILN_API [^(]*\(' "$ROOT/include/kiln/kiln_build.h" | grep -oE 'kiln_[a-z_]+\($' | tr -d '('); do
+      grep -qx "$f" <<<"$syms" || die "kiln_build.h declares $f but libkiln_compiler.so does not export it"
+    done
+    cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -I"$ROOT/include" -x c "$ROOT/include/kiln/kiln_build.h"
     ;;
   includes)
     if grep -rn '#include "compiler/' "$ROOT/runtime" "$ROOT/include"; then die "runtime/ or include/ includes compiler/"; fi

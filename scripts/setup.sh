@@ -13,6 +13,7 @@ PACKAGES=(
   libonnx-testdata                               # ONNX backend node tests (conformance)
   python3 python3-numpy python3-onnx             # test inputs, demo input, tests/models
   python3-venv zlib1g-dev                        # tooling venv (scripts/setup_python.sh); npz reading
+  ninja-build                                    # the Python wheel's CMake build (pip install .)
   dataset-fashion-mnist                          # real images for the accuracy tests (tests/accuracy)
   alsa-utils                                     # spoken-word WAVs for the silero VAD test (tests/recurrent)
 )

@@ -30,4 +30,9 @@ fi
 if ! "$VENV/bin/python" -c "import PIL" 2>/dev/null; then
   "${PIP[@]}" "pillow==11.0.0" >&2
 fi
+# The Python package's build tools (pip wheel --no-build-isolation in tests/python/make_venv.sh)
+# and its test runner.
+if ! "$VENV/bin/python" -c "import nanobind, scikit_build_core, pytest" 2>/dev/null; then
+  "${PIP[@]}" "nanobind==2.9.2" "scikit-build-core==0.11.6" "pytest==8.4.2" >&2
+fi
 echo "$VENV/bin/python"

@@ -1,14 +1,18 @@
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "runtime/cli/args.h"
 #include "runtime/core/npy.h"
 #include "runtime/cli/verbs.h"
 #include "compiler/compiler.h"
 #include "compiler/quant/precision.h"
+#include "kiln/kiln_build.h"
 
 namespace kiln::cli {
 
@@ -74,6 +78,34 @@ static const char* kBuildHelp =
     "                           to a 10-bit mantissa, sums in float32 (kiln compare shows the cost)\n"
     "  --no-fuse                turn graph fusion off (for debugging)\n";
 
+namespace {
+
+// The compiler's report (calibration tables, progress, moved layers) on stdout: a progress
+// update redrawn in place on a terminal; in a log only the line that completes it.
+void print_log(int32_t level, const char* line, void*) {
+  static const bool tty = ::isatty(::fileno(stdout));
+  static bool redrawing = false;
+  if (level == KILN_LOG_PROGRESS) {
+    if (!tty) return;
+    std::printf("\r%s", line);
+    redrawing = true;
+  } else {
+    std::printf("%s%s\n", redrawing ? "\r" : "", line);
+    redrawing = false;
+  }
+  std::fflush(stdout);
+}
+
+// The C API's options, released on every path.
+struct OptionsHandle {
+  kiln_build_options* o = nullptr;
+  ~OptionsHandle() { kiln_build_options_release(o); }
+};
+
+}  // namespace
+
+// Everything goes through the compiler C API (include/kiln/kiln_build.h), the functions the
+// Python package calls; the flags are parsed and checked here, turned into typed options there.
 int cmd_build(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
@@ -91,98 +123,141 @@ int cmd_build(int argc, char** argv) {
   }
   if (args.positional().size() != 1) return fail("build", "expected one MODEL.onnx argument (see --help)");
   if (!args.has("--output")) return fail("build", "missing -o PLAN");
-  BuildOptions opts;
-  opts.device = args.get("--device", "auto");
-  opts.fuse = !args.has("--no-fuse");
-  opts.precision = args.get("--precision", "fp32");
-  Precision parsed;
-  if (opts.precision != "best" && !(st = parse_precision(opts.precision, &parsed)))
-    return fail("build", "--precision: " + st.message());
+  OptionsHandle h;
+  if (kiln_build_options_create(&h.o) != KILN_OK) return fail("build", kiln_build_last_error());
+  kiln_build_options* o = h.o;
+  auto api = [](kiln_status s, const std::string& what = "") {
+    return s == KILN_OK ? Status::ok() : Status(static_cast<StatusCode>(s), what.empty() ? kiln_build_last_error() : what + ": " + kiln_build_last_error());
+  };
+  st = api(kiln_build_options_set_device(o, args.get("--device", "auto").c_str()));
+  if (!st) return fail("build", st.message());
+  if (args.has("--no-fuse")) kiln_build_options_set_fusion(o, 0);
+  kiln_precision precision;
+  st = api(kiln_build_parse_precision(args.get("--precision", "fp32").c_str(), &precision), "--precision");
+  if (st) st = api(kiln_build_options_set_precision(o, precision));
+  if (!st) return fail("build", st.message());
   for (const std::string& list : args.all("--layer-precision")) {
-    st = parse_layer_precision(list, &opts.layer_precision);
+    std::map<std::string, std::string> layers;
+    st = parse_layer_precision(list, &layers);
     if (!st) return fail("build", st.message());
+    for (const auto& [node, p] : layers) {
+      kiln_precision lp;
+      st = api(kiln_build_parse_precision(p.c_str(), &lp), "--layer-precision " + node);
+      if (st) st = api(kiln_build_options_set_layer_precision(o, node.c_str(), lp), "--layer-precision");
+      if (!st) return fail("build", st.message());
+    }
   }
   if (args.has("--accuracy-budget")) {
     const std::string x = args.get("--accuracy-budget");
     char* end = nullptr;
-    opts.accuracy_budget = std::strtod(x.c_str(), &end);
-    if (x.empty() || *end || !(opts.accuracy_budget > 0) || !std::isfinite(opts.accuracy_budget))
+    const double budget = std::strtod(x.c_str(), &end);
+    if (x.empty() || *end || !(budget > 0) || !std::isfinite(budget))
       return fail("build", "--accuracy-budget needs a positive number (a relative L2 error such as 0.02), got '" + x + "'");
+    kiln_build_options_set_accuracy_budget(o, budget);
   }
-  opts.tune = args.has("--tune");
-  opts.tuning_cache = args.get("--tuning-cache");
-  opts.allow_tf32 = args.has("--allow-tf32");
-  if (!opts.tuning_cache.empty() && !opts.tune) return fail("build", "--tuning-cache needs --tune");
-  opts.calib_dir = args.get("--calib");
-  opts.calibrator = args.get("--calibrator", "");
-  opts.calib_cache = args.get("--calib-cache");
+  if (args.has("--tuning-cache") && !args.has("--tune")) return fail("build", "--tuning-cache needs --tune");
+  if (args.has("--tune")) kiln_build_options_set_tune(o, 1, args.get("--tuning-cache").c_str());
+  if (args.has("--allow-tf32")) kiln_build_options_set_allow_tf32(o, 1);
+  if (args.has("--calib")) kiln_build_options_set_calib_dir(o, args.get("--calib").c_str());
+  if (args.has("--calib-cache")) kiln_build_options_set_calib_cache(o, args.get("--calib-cache").c_str());
+  if (args.has("--calibrator")) {
+    const std::string c = args.get("--calibrator");
+    kiln_calibrator kind = KILN_CALIBRATOR_DEFAULT;
+    double percentile = 0;
+    if (c == "entropy") kind = KILN_CALIBRATOR_ENTROPY;
+    else if (c == "minmax") kind = KILN_CALIBRATOR_MINMAX;
+    else if (c == "mse") kind = KILN_CALIBRATOR_MSE;
+    else if (c.compare(0, 10, "percentile") == 0) {
+      kind = KILN_CALIBRATOR_PERCENTILE;
+      if (c.size() > 10) {
+        char* end = nullptr;
+        percentile = c[10] == '=' ? std::strtod(c.c_str() + 11, &end) : -1;
+        if (c[10] != '=' || c.size() == 11 || *end) percentile = -1;
+      }
+    } else
+      return fail("build", "--calibrator: unknown calibrator '" + c + "' (entropy, minmax, mse or percentile[=P])");
+    st = api(kiln_build_options_set_calibrator(o, kind, percentile), "--calibrator");
+    if (!st) return fail("build", st.message());
+  }
   if (args.has("--smooth-quant")) {
     std::string x = args.get("--smooth-quant");
     if (x.empty()) x = "0.5";  // the bare flag
     char* end = nullptr;
-    opts.smooth_quant_alpha = std::strtod(x.c_str(), &end);
-    if (*end || !(opts.smooth_quant_alpha >= 0 && opts.smooth_quant_alpha <= 1))
+    const double alpha = std::strtod(x.c_str(), &end);
+    if (*end || !(alpha >= 0 && alpha <= 1))
       return fail("build", "--smooth-quant needs an alpha in [0, 1] (such as --smooth-quant=0.5), got '" + x + "'");
+    kiln_build_options_set_smooth_quant(o, alpha);
   }
-  opts.report = stdout;
+  kiln_build_options_set_log(o, print_log, nullptr);
   const std::string policy = args.get("--partition", "device");
-  if (policy == "cost") opts.partition.policy = PartitionPolicy::kCostModel;
+  if (policy == "cost") kiln_build_options_set_partition(o, KILN_PARTITION_COST);
   else if (policy != "device") return fail("build", "--partition must be 'device' or 'cost', got '" + policy + "'");
   for (const std::string& list : args.all("--cpu-nodes")) {
     size_t pos = 0;
     while (pos <= list.size()) {
       size_t comma = list.find(',', pos);
       if (comma == std::string::npos) comma = list.size();
-      if (comma > pos) opts.partition.cpu_nodes.insert(list.substr(pos, comma - pos));
+      if (comma > pos) kiln_build_options_add_cpu_node(o, list.substr(pos, comma - pos).c_str());
       pos = comma + 1;
     }
   }
   if (args.has("--transfer-gbps")) {
-    try {
-      opts.partition.transfer_gbps = std::stod(args.get("--transfer-gbps"));
-    } catch (...) {
-      opts.partition.transfer_gbps = -1;
-    }
-    if (!(opts.partition.transfer_gbps > 0)) return fail("build", "--transfer-gbps needs a positive number");
+    char* end = nullptr;
+    const std::string x = args.get("--transfer-gbps");
+    const double gbps = std::strtod(x.c_str(), &end);
+    if (x.empty() || *end || kiln_build_options_set_transfer_gbps(o, gbps) != KILN_OK)
+      return fail("build", "--transfer-gbps needs a positive number");
   }
   for (const std::string& s : args.all("--shapes")) {
     std::string name;
     Shape dims;
     st = parse_shape_arg(s, &name, &dims);
+    if (st) st = api(kiln_build_options_set_shape(o, name.c_str(), dims.data(), static_cast<int32_t>(dims.size())), "--shapes " + s);
     if (!st) return fail("build", st.message());
-    opts.shapes[name] = dims;
   }
-  for (const char* flag : {"--min-shapes", "--max-shapes"})
+  std::map<std::string, Shape> range[2];
+  for (int which = 0; which < 2; ++which) {
+    const char* flag = which ? "--max-shapes" : "--min-shapes";
     for (const std::string& s : args.all(flag)) {
       std::string name;
       Shape dims;
       st = parse_shape_arg(s, &name, &dims);
       if (!st) return fail("build", std::string(flag) + ": " + st.message());
-      (flag[2] == 'm' && flag[3] == 'i' ? opts.min_shapes : opts.max_shapes)[name] = dims;
+      range[which][name] = dims;
     }
+  }
+  for (const auto& [name, lo] : range[0]) {
+    auto hi = range[1].find(name);
+    if (hi == range[1].end()) return fail("build", "--min-shapes names '" + name + "' but --max-shapes does not");
+    if (hi->second.size() != lo.size())
+      return fail("build", "input '" + name + "': --min-shapes " + shape_str(lo) + " and --max-shapes " +
+                               shape_str(hi->second) + " must have the same rank");
+    st = api(kiln_build_options_set_shape_range(o, name.c_str(), lo.data(), hi->second.data(), static_cast<int32_t>(lo.size())));
+    if (!st) return fail("build", st.message());
+  }
+  for (const auto& [name, hi] : range[1])
+    if (!range[0].count(name)) return fail("build", "--max-shapes names '" + name + "' but --min-shapes does not");
   for (const std::string& s : args.all("--freeze")) {
     std::string name, path;
+    HostTensor t;
     st = split_name_value(s, "--freeze", &name, &path);
-    if (st) st = read_npy(path, &opts.frozen_inputs[name]);
+    if (st) st = read_npy(path, &t);
+    if (st)
+      st = api(kiln_build_options_freeze_input(o, name.c_str(), static_cast<int32_t>(t.dtype()), t.shape().data(),
+                                               static_cast<int32_t>(t.shape().size()), t.data(), t.size_bytes()));
     if (!st) return fail("build", "--freeze " + s + ": " + st.message());
   }
   const auto t0 = std::chrono::steady_clock::now();
-  Plan plan;
-  st = build_plan_from_file(args.positional()[0], opts, &plan);
+  kiln_build_result* result = nullptr;
+  st = api(kiln_build_from_file(args.positional()[0].c_str(), o, &result));
   if (!st) return fail("build", st.message());
   const std::string out = args.get("--output");
-  st = write_plan_file(plan, out);
+  st = api(kiln_build_result_write(result, out.c_str()));
+  const std::string summary = kiln_build_result_summary(result);
+  kiln_build_result_release(result);
   if (!st) return fail("build", st.message());
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  size_t on_cl = 0;
-  for (const PlanNode& n : plan.nodes) on_cl += n.backend == Backend::kOpenCL;
-  std::string dynamic;
-  for (const DynVar& v : plan.dyn_vars)
-    dynamic += (dynamic.empty() ? ", dynamic " : ", ") + v.name + " in [" + std::to_string(v.min) + ", " +
-               std::to_string(v.max) + "]";
-  std::printf("built %s: %zu nodes (%zu opencl, %zu cpu), %zu weight bytes, target %s '%s'%s, %.0f ms\n",
-              out.c_str(), plan.nodes.size(), on_cl, plan.nodes.size() - on_cl, plan.weights.size(),
-              plan.target.kind.c_str(), plan.target.name.c_str(), dynamic.c_str(), ms);
+  std::printf("built %s: %s, %.0f ms\n", out.c_str(), summary.c_str(), ms);
   return 0;
 }
 

@@ -7,14 +7,15 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <sys/stat.h>
+
+#include <vector>
+
 #include "compiler/compiler.h"
-#include "compiler/quant/accuracy.h"
+#include "kiln/kiln_build.h"
 #include "runtime/cli/args.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/core/npy.h"
-#include "runtime/device/devices.h"
-#include "runtime/exec/execution_context.h"
-#include "runtime/plan/plan_format.h"
 
 namespace kiln::cli {
 
@@ -32,78 +33,30 @@ static const char* kSweepHelp =
     "                           axis holds the classes) over the --eval samples in sorted file order\n"
     "  --device D               cpu | opencl | opencl:N | auto (default auto)\n"
     "  --shapes NAME=DIMS       fix a dynamic input dimension (repeatable)\n"
-    "  --calibrator C           entropy (default) | minmax | percentile[=99.99]\n"
+    "  --calibrator C           entropy (default) | minmax | mse | percentile[=99.99]\n"
     "  --duration-s X           time each plan for X seconds (default 1)\n";
 
 namespace {
 
-const char* const kSweepPrecisions[] = {"fp32", "fp16", "int8", "fp8"};
-
-std::string human_size(size_t b) {
+std::string human_size(uint64_t b) {
   char buf[32];
   if (b >= (1u << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
   else std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
   return buf;
 }
 
-// Median latency (ms) and throughput (inferences/s) of sequential runs on the first sample.
-Status time_plan(std::shared_ptr<const Plan> plan, const std::string& device, const CalibrationSample& sample,
-                 double seconds, double* median_ms, double* per_s) {
-  std::unique_ptr<ExecutionContext> ctx;
-  std::string notice;
-  KILN_TRY(ExecutionContext::create(plan, device, &ctx, &notice));
-  std::vector<HostTensor> outs;
-  for (int32_t t : plan->outputs) outs.emplace_back(plan->tensors[t].dtype, plan->tensors[t].shape);
-  for (size_t i = 0; i < outs.size(); ++i)
-    KILN_TRY(ctx->bind_output(plan->tensors[plan->outputs[i]].name, outs[i].data(), outs[i].size_bytes()));
-  for (const auto& [name, t] : sample) KILN_TRY(ctx->bind_input(name, t.dtype(), t.shape(), t.data(), t.size_bytes()));
-  KILN_TRY(ctx->run());  // program builds and caches outside the measurement
-  using clock = std::chrono::steady_clock;
-  std::vector<double> ms;
-  const auto t0 = clock::now();
-  while (ms.size() < 3 || std::chrono::duration<double>(clock::now() - t0).count() < seconds) {
-    const auto a = clock::now();
-    KILN_TRY(ctx->run());
-    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - a).count());
+struct Handles {
+  kiln_build_options* o = nullptr;
+  kiln_build_sweep* s = nullptr;
+  ~Handles() {
+    kiln_build_options_release(o);
+    kiln_build_sweep_release(s);
   }
-  const double wall = std::chrono::duration<double>(clock::now() - t0).count();
-  std::sort(ms.begin(), ms.end());
-  *median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-  *per_s = ms.size() / wall;
-  return Status::ok();
-}
-
-// Rows of the first output whose argmax is the label, given labels for every row.
-Status top1(const Plan& plan, const std::vector<std::vector<HostTensor>>& outs, const HostTensor& labels,
-            int64_t* correct, int64_t* rows) {
-  *correct = *rows = 0;
-  const PlanTensor& out = plan.tensors[plan.outputs[0]];
-  const int64_t classes = out.shape.empty() ? 1 : out.shape.back();
-  const int64_t per_sample = classes ? shape_numel(out.shape) / classes : 0;
-  if (labels.numel() != per_sample * static_cast<int64_t>(outs.size()))
-    return invalid_argument("--labels has " + std::to_string(labels.numel()) + " labels; the " +
-                            std::to_string(outs.size()) + " evaluation samples give " +
-                            std::to_string(per_sample * static_cast<int64_t>(outs.size())) + " rows of output '" +
-                            out.name + "' " + shape_str(out.shape) + " (one label per row)");
-  for (size_t s = 0; s < outs.size(); ++s) {
-    const TensorView v = outs[s][0].view();
-    for (int64_t r = 0; r < per_sample; ++r, ++*rows) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < classes; ++c)
-        if (tensor_double_at(v, r * classes + c) > tensor_double_at(v, r * classes + best)) best = c;
-      const int64_t label = tensor_int_at(labels.view(), *rows);
-      if (label < 0 || label >= classes)
-        return invalid_argument("--labels: label " + std::to_string(label) + " at row " + std::to_string(*rows) +
-                                " is not a class index of output '" + out.name + "' (0.." +
-                                std::to_string(classes - 1) + ")");
-      *correct += best == label;
-    }
-  }
-  return Status::ok();
-}
+};
 
 }  // namespace
 
+// A thin caller of kiln_build_sweep_run_dir (include/kiln/kiln_build.h), as Python's kiln.sweep.
 int cmd_sweep(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
@@ -127,100 +80,73 @@ int cmd_sweep(int argc, char** argv) {
     if (x.empty() || *end || !(seconds > 0) || !std::isfinite(seconds))
       return fail("sweep", "--duration-s needs a positive number of seconds, got '" + x + "'");
   }
+  struct stat sb;
+  if (args.has("--eval") && (::stat(args.get("--eval").c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)))
+    return fail("sweep", "--eval: folder '" + args.get("--eval") + "' does not exist");
   const std::string model = args.positional()[0];
-  const std::string device = args.get("--device", "auto");
-
-  BuildOptions base;
-  base.device = device;
-  base.calib_dir = args.get("--calib");
-  base.calibrator = args.get("--calibrator", "entropy");
+  Handles h;
+  auto api = [](kiln_status s) { return s == KILN_OK ? Status::ok() : Status(static_cast<StatusCode>(s), kiln_build_last_error()); };
+  st = api(kiln_build_options_create(&h.o));
+  if (st) st = api(kiln_build_options_set_device(h.o, args.get("--device", "auto").c_str()));
+  if (st) st = api(kiln_build_options_set_calib_dir(h.o, args.get("--calib").c_str()));
+  if (!st) return fail("sweep", st.message());
+  const std::string calibrator = args.get("--calibrator", "entropy");
+  if (calibrator == "minmax") st = api(kiln_build_options_set_calibrator(h.o, KILN_CALIBRATOR_MINMAX, 0));
+  else if (calibrator == "entropy") st = api(kiln_build_options_set_calibrator(h.o, KILN_CALIBRATOR_ENTROPY, 0));
+  else if (calibrator == "mse") st = api(kiln_build_options_set_calibrator(h.o, KILN_CALIBRATOR_MSE, 0));
+  else if (calibrator.compare(0, 10, "percentile") == 0) {
+    double p = 0;
+    if (calibrator.size() > 10) {
+      char* end = nullptr;
+      p = calibrator[10] == '=' ? std::strtod(calibrator.c_str() + 11, &end) : -1;
+      if (calibrator[10] != '=' || calibrator.size() == 11 || *end) p = -1;
+    }
+    st = api(kiln_build_options_set_calibrator(h.o, KILN_CALIBRATOR_PERCENTILE, p));
+  } else
+    st = invalid_argument("unknown calibrator '" + calibrator + "' (entropy, minmax, mse or percentile[=P])");
+  if (!st) return fail("sweep", "--calibrator: " + st.message());
   for (const std::string& s : args.all("--shapes")) {
     std::string name;
     Shape dims;
     st = parse_shape_arg(s, &name, &dims);
+    if (st) st = api(kiln_build_options_set_shape(h.o, name.c_str(), dims.data(), static_cast<int32_t>(dims.size())));
     if (!st) return fail("sweep", st.message());
-    base.shapes[name] = dims;
   }
-  // One calibration per calibrator, shared by the int8 and fp8 builds.
-  ScratchCalibCache cache;
-  st = cache.create();
-  if (!st) return fail("sweep", st.message());
-  base.calib_cache_dir = cache.dir();
-
-  // The FP32 reference on the cpu backend, and the evaluation samples.
-  BuildOptions ref_opts = base;
-  ref_opts.device = "cpu";
-  auto ref_plan = std::make_shared<Plan>();
-  st = build_plan_from_file(model, ref_opts, ref_plan.get());
-  if (!st) return fail("sweep", "building the FP32 reference: " + st.message());
-  std::vector<CalibrationSample> samples;
-  const std::string eval_dir = args.get("--eval", base.calib_dir);
-  st = load_calibration_set(eval_dir, plan_input_specs(*ref_plan), &samples);
-  if (!st) return fail("sweep", (args.has("--eval") ? "--eval: " : "--calib: ") + st.message());
-  std::vector<std::vector<HostTensor>> want;
-  st = run_on_samples(ref_plan, "cpu", samples, &want);
-  if (!st) return fail("sweep", "running the FP32 reference: " + st.message());
-  HostTensor labels;
+  std::vector<int64_t> labels;
   if (args.has("--labels")) {
-    st = read_npy(args.get("--labels"), &labels);
-    if (st && labels.dtype() != DType::kInt64 && labels.dtype() != DType::kInt32)
-      st = invalid_argument("expected int64 class labels, got " + dtype_name(labels.dtype()));
+    HostTensor t;
+    st = read_npy(args.get("--labels"), &t);
+    if (st && t.dtype() != DType::kInt64 && t.dtype() != DType::kInt32)
+      st = invalid_argument("expected int64 class labels, got " + dtype_name(t.dtype()));
     if (!st) return fail("sweep", "--labels " + args.get("--labels") + ": " + st.message());
-    int64_t correct, rows;
-    st = top1(*ref_plan, want, labels, &correct, &rows);  // the count check, before any build
-    if (!st) return fail("sweep", st.message());
+    for (int64_t i = 0; i < t.numel(); ++i) labels.push_back(tensor_int_at(t.view(), i));
+    if (labels.empty()) return fail("sweep", "--labels " + args.get("--labels") + ": no labels");
   }
-
-  ResolvedDevice resolved;
-  st = resolve_build_device(device, &resolved);
+  const std::string eval_dir = args.get("--eval", args.get("--calib"));
+  st = api(kiln_build_sweep_run_dir(model.c_str(), h.o, nullptr, 0, args.has("--eval") ? eval_dir.c_str() : nullptr,
+                                    labels.data(), labels.size(), seconds, &h.s));
   if (!st) return fail("sweep", st.message());
-  std::printf("sweep %s on %s: %zu evaluation samples from %s\n", model.c_str(), resolved.label.c_str(),
-              samples.size(), eval_dir.c_str());
+  std::printf("sweep %s on %s: %d evaluation samples from %s\n", model.c_str(), kiln_build_sweep_device(h.s),
+              kiln_build_sweep_num_samples(h.s), eval_dir.c_str());
   std::printf("%-9s %11s %12s %12s %12s %10s  %s\n", "precision", "plan size", "latency ms", "inferences/s",
-              "max rel L2", "min cosine", labels.numel() ? "top-1" : "");
-  for (const char* p : kSweepPrecisions) {
-    BuildOptions o = base;
-    o.precision = p;
-    auto plan = std::make_shared<Plan>();
-    st = build_plan_from_file(model, o, plan.get());
-    if (st.code() == StatusCode::kUnsupported) {
-      std::string why = st.message();
-      const std::string ctx = "model '" + model + "': ";
-      if (why.compare(0, ctx.size(), ctx) == 0) why = why.substr(ctx.size());
-      std::printf("%-9s not available: %s\n", p, why.c_str());
-      std::fflush(stdout);
+              "max rel L2", "min cosine", labels.empty() ? "" : "top-1");
+  for (int32_t i = 0; i < kiln_build_sweep_num_rows(h.s); ++i) {
+    kiln_build_sweep_row r;
+    kiln_build_sweep_row_get(h.s, i, &r);
+    const char* p = kiln_build_precision_name(static_cast<kiln_precision>(r.precision));
+    if (!r.available) {
+      std::printf("%-9s not available: %s\n", p, r.reason);
       continue;
     }
-    if (!st) return fail("sweep", std::string("building ") + p + ": " + st.message());
-    const size_t size = serialize_plan(*plan).size();
-    std::vector<std::vector<HostTensor>> got;
-    st = run_on_samples(plan, device, samples, &got);
-    double median_ms = 0, per_s = 0;
-    if (st) st = time_plan(plan, device, samples[0], seconds, &median_ms, &per_s);
-    if (!st) return fail("sweep", std::string("running the ") + p + " plan: " + st.message());
-    WorstError worst;
-    st = worst_output_error(*plan, got, *ref_plan, want, &worst);
-    if (!st) return fail("sweep", st.message());
-    double min_cos = 1;
-    for (size_t s = 0; s < got.size(); ++s)
-      for (size_t i = 0; i < got[s].size(); ++i) {
-        const int32_t r = ref_plan->find_tensor(plan->tensors[plan->outputs[i]].name);
-        for (size_t ri = 0; ri < ref_plan->outputs.size(); ++ri)
-          if (ref_plan->outputs[ri] == r) min_cos = std::min(min_cos, compare_tensors(got[s][i].view(), want[s][ri].view()).cosine);
-      }
     std::string acc;
-    if (labels.numel()) {
-      int64_t correct = 0, rows = 0;
-      st = top1(*plan, got, labels, &correct, &rows);
-      if (!st) return fail("sweep", st.message());
+    if (!labels.empty()) {
       char buf[64];
-      std::snprintf(buf, sizeof buf, "%.4f (%lld/%lld)", rows ? double(correct) / rows : 0.0,
-                    static_cast<long long>(correct), static_cast<long long>(rows));
+      std::snprintf(buf, sizeof buf, "%.4f (%lld/%lld)", r.top1_rows ? double(r.top1_correct) / r.top1_rows : 0.0,
+                    static_cast<long long>(r.top1_correct), static_cast<long long>(r.top1_rows));
       acc = buf;
     }
-    std::printf("%-9s %11s %12.4f %12.2f %12.4g %10.6f  %s\n", p, human_size(size).c_str(), median_ms, per_s,
-                worst.rel_l2, min_cos, acc.c_str());
-    std::fflush(stdout);
+    std::printf("%-9s %11s %12.4f %12.2f %12.4g %10.6f  %s\n", p, human_size(r.plan_bytes).c_str(), r.latency_ms,
+                r.per_second, r.max_rel_l2, r.min_cosine, acc.c_str());
   }
   return 0;
 }

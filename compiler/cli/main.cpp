@@ -5,6 +5,7 @@ namespace kiln::cli {
 int cmd_build(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
@@ -17,6 +18,9 @@ int main(int argc, char** argv) {
                    "compare PLAN --reference MODEL.onnx [-i NAME=FILE.npy ...] [--device D] [--per-layer]"});
   verbs.push_back({"sweep", kiln::cli::cmd_sweep,
                    "sweep MODEL.onnx --calib DIR [--eval DIR --labels FILE.npy] [--device D]"});
+  verbs.push_back({"serve", kiln::cli::cmd_serve,
+                   "serve PLAN... [--instances N] [--max-batch B] [--http-port P] [--grpc-port Q]  (Triton; runs\n"
+                   "        $KILN_PYTHON -m kiln.serve)"});
   for (const auto& v : kiln::cli::runtime_verbs()) verbs.push_back(v);
   return kiln::cli::cli_main(argc, argv, "kiln", "ONNX to OpenCL inference compiler", verbs);
 }

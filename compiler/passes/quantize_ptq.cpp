@@ -261,7 +261,7 @@ Status check_layers(ir::Graph& g, const std::vector<std::pair<ir::Node*, Target>
   std::vector<CalibrationInput> inputs;
   for (const ir::Value* v : g.inputs) inputs.push_back({v->name, v->dtype, v->shape});
   std::vector<CalibrationSample> samples;
-  KILN_TRY(load_calibration_set(opts.calib_dir, inputs, &samples));
+  KILN_TRY(calibration_samples(opts.calib_dir, opts.calib_samples.get(), inputs, &samples));
   if (samples.size() > kLayerCheckSamples) samples.resize(kLayerCheckSamples);
   std::map<const ir::Node*, size_t> position;
   for (size_t i = 0; i < g.nodes().size(); ++i) position[g.nodes()[i].get()] = i;
@@ -408,7 +408,7 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
   // --accuracy-budget, kiln sweep share a scratch cache).
   std::set<size_t> keep_fp32;
   if (opts.calib_cache_dir.empty()) {
-    if (from_cache || opts.calib_dir.empty()) {
+    if (from_cache || !opts.has_calibration_data()) {
       if (opts.report) std::fprintf(opts.report, "layer check: skipped (ranges from the calibration cache)\n");
     } else {
       bool changed = false;

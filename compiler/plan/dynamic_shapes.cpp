@@ -220,7 +220,7 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
   // is given), so all points quantize alike.
   BuildOptions base = opts;
   ScratchCalibCache scratch;
-  if (base.calib_cache.empty() && !base.calib_dir.empty()) {
+  if (base.calib_cache.empty() && base.has_calibration_data()) {
     KILN_TRY(scratch.create());
     base.calib_cache_dir = scratch.dir();
   }

@@ -57,12 +57,12 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
                                opts.calib_cache.c_str());
     }
   }
-  if (opts.calib_dir.empty()) return invalid_argument("--precision int8 needs calibration data: --calib DIR (or a --calib-cache)");
+  if (!opts.has_calibration_data()) return invalid_argument("--precision int8 needs calibration data: --calib DIR (or a --calib-cache)");
 
   std::vector<CalibrationInput> inputs;
   for (const ir::Value* v : g.inputs) inputs.push_back({v->name, v->dtype, v->shape});
   std::vector<CalibrationSample> samples;
-  KILN_TRY(load_calibration_set(opts.calib_dir, inputs, &samples));
+  KILN_TRY(calibration_samples(opts.calib_dir, opts.calib_samples.get(), inputs, &samples));
 
   // An FP32 CPU plan of the graph whose outputs are the tensors to calibrate.
   const std::vector<ir::Value*> saved = g.outputs;

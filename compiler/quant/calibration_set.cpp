@@ -29,7 +29,42 @@ Status check_finite(const HostTensor& t, const std::string& where) {
   return Status::ok();
 }
 
+Status check_sample(const CalibrationSample& s, const std::vector<CalibrationInput>& inputs, const std::string& what) {
+  for (const auto& [name, t] : s) {
+    const std::string where = what + " array '" + name + "'";
+    auto it = std::find_if(inputs.begin(), inputs.end(), [&](const CalibrationInput& i) { return i.name == name; });
+    if (it == inputs.end()) {
+      std::string names;
+      for (const auto& i : inputs) names += (names.empty() ? "" : ", ") + i.name;
+      return invalid_argument(where + " is not a model input (inputs: " + names + ")");
+    }
+    if (t.dtype() != it->dtype || t.shape() != it->shape)
+      return invalid_argument(where + ": expected " + dtype_name(it->dtype) + " " + shape_str(it->shape) + ", got " +
+                              dtype_name(t.dtype()) + " " + shape_str(t.shape()));
+    KILN_TRY(check_finite(t, where));
+  }
+  for (const auto& i : inputs)
+    if (!s.count(i.name)) return invalid_argument(what + " has no array for input '" + i.name + "'");
+  return Status::ok();
+}
+
 }  // namespace
+
+Status check_calibration_samples(const std::vector<CalibrationSample>& samples,
+                                 const std::vector<CalibrationInput>& inputs) {
+  if (samples.empty()) return invalid_argument("the calibration source gave no samples");
+  for (size_t i = 0; i < samples.size(); ++i)
+    KILN_TRY(check_sample(samples[i], inputs, "calibration sample #" + std::to_string(i)));
+  return Status::ok();
+}
+
+Status calibration_samples(const std::string& dir, const std::vector<CalibrationSample>* given,
+                           const std::vector<CalibrationInput>& inputs, std::vector<CalibrationSample>* samples) {
+  if (!given) return load_calibration_set(dir, inputs, samples);
+  KILN_TRY(check_calibration_samples(*given, inputs));
+  *samples = *given;
+  return Status::ok();
+}
 
 Status load_calibration_set(const std::string& dir, const std::vector<CalibrationInput>& inputs,
                             std::vector<CalibrationSample>* samples) {
@@ -59,22 +94,7 @@ Status load_calibration_set(const std::string& dir, const std::vector<Calibratio
     } else {
       KILN_TRY(read_npz(path, &s));
     }
-    for (const auto& [name, t] : s) {
-      const std::string where = "calibration sample '" + path + "' array '" + name + "'";
-      auto it = std::find_if(inputs.begin(), inputs.end(), [&](const CalibrationInput& i) { return i.name == name; });
-      if (it == inputs.end()) {
-        std::string names;
-        for (const auto& i : inputs) names += (names.empty() ? "" : ", ") + i.name;
-        return invalid_argument(where + " is not a model input (inputs: " + names + ")");
-      }
-      if (t.dtype() != it->dtype || t.shape() != it->shape)
-        return invalid_argument(where + ": expected " + dtype_name(it->dtype) + " " + shape_str(it->shape) + ", got " +
-                                dtype_name(t.dtype()) + " " + shape_str(t.shape()));
-      KILN_TRY(check_finite(t, where));
-    }
-    for (const auto& i : inputs)
-      if (!s.count(i.name))
-        return invalid_argument("calibration sample '" + path + "' has no array for input '" + i.name + "'");
+    KILN_TRY(check_sample(s, inputs, "calibration sample '" + path + "'"));
     samples->push_back(std::move(s));
   }
   return Status::ok();

@@ -26,4 +26,13 @@ using CalibrationSample = std::map<std::string, HostTensor>;
 Status load_calibration_set(const std::string& dir, const std::vector<CalibrationInput>& inputs,
                             std::vector<CalibrationSample>* samples);
 
+// The same checks for samples given in memory (the C API's and Python's calibration sources);
+// errors name the sample by its index.
+Status check_calibration_samples(const std::vector<CalibrationSample>& samples,
+                                 const std::vector<CalibrationInput>& inputs);
+
+// The build's samples: `given` (in memory) when set, else the folder `dir`.
+Status calibration_samples(const std::string& dir, const std::vector<CalibrationSample>* given,
+                           const std::vector<CalibrationInput>& inputs, std::vector<CalibrationSample>* samples);
+
 }  // namespace kiln

@@ -88,7 +88,7 @@ Status Search::init() {
   best_ = opts_.precision == "best";
   budget_ = opts_.accuracy_budget > 0 ? opts_.accuracy_budget : kDefaultAccuracyBudget;
   const std::string what = best_ ? "--precision best" : "--accuracy-budget";
-  if (opts_.calib_dir.empty())
+  if (!opts_.has_calibration_data())
     return invalid_argument(what + " needs --calib DIR: the samples on which the outputs are measured against FP32");
   ResolvedDevice target;
   KILN_TRY(resolve_build_device(opts_.device, &target));
@@ -115,7 +115,7 @@ Status Search::init() {
     onnx_names_.insert(n.name);
     onnx_names_.insert(n.fused.begin(), n.fused.end());
   }
-  KILN_TRY(load_calibration_set(opts_.calib_dir, plan_input_specs(*ref_plan_), &samples_));
+  KILN_TRY(calibration_samples(opts_.calib_dir, opts_.calib_samples.get(), plan_input_specs(*ref_plan_), &samples_));
   KILN_TRY_CTX(run_on_samples(ref_plan_, "cpu", samples_, &ref_out_), "running the FP32 reference");
   say("accuracy budget: relative L2 error <= %g on every output over %zu calibration samples%s (measured on %s)\n",
       budget_, samples_.size(), opts_.accuracy_budget > 0 ? "" : " (the default)", device_.c_str());

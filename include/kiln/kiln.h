@@ -189,6 +189,55 @@ KILN_API kiln_status kiln_context_host_buffer(kiln_context* ctx, const char* nam
 KILN_API kiln_status kiln_context_output_device(kiln_context* ctx, const char* name, void** cl_mem);
 KILN_API kiln_status kiln_context_bind_input_device(kiln_context* ctx, const char* name, void* cl_mem);
 
+/* ---- context options, profile records, the plan's inspect view (for the Python package) ---- */
+typedef struct kiln_context_options kiln_context_options;
+KILN_API kiln_status kiln_context_options_create(kiln_context_options** out);
+KILN_API void kiln_context_options_release(kiln_context_options* opts);
+/* Device spec as for kiln_context_create (NULL or "": auto). */
+KILN_API kiln_status kiln_context_options_set_device(kiln_context_options* opts, const char* device);
+/* Threads one CPU kernel of this context may use (intra-op parallelism; 1..1024); 0 (default):
+ * KILN_CPU_THREADS, else the hardware's. */
+KILN_API kiln_status kiln_context_options_set_cpu_threads(kiln_context_options* opts, int32_t threads);
+/* 1: every run of the context records per-node and per-transfer timings (kiln_context_profile_*). */
+KILN_API kiln_status kiln_context_options_set_profiling(kiln_context_options* opts, int32_t enabled);
+/* kiln_context_create with options (NULL: the defaults). A device note, if any, goes to stderr. */
+KILN_API kiln_status kiln_context_create_with_options(const kiln_plan* plan, const kiln_context_options* opts,
+                                                      kiln_context** out);
+
+typedef enum kiln_profile_kind {
+  KILN_PROFILE_NODE = 0,
+  KILN_PROFILE_UPLOAD = 1,  /* host -> device copy of a tensor */
+  KILN_PROFILE_DOWNLOAD = 2 /* device -> host */
+} kiln_profile_kind;
+
+typedef struct kiln_profile_record {
+  int32_t kind;        /* a kiln_profile_kind */
+  int32_t run;         /* which profiled run (0-based) since profiling started or was cleared */
+  int32_t node;        /* plan node index (NODE), else -1 */
+  const char* name;    /* node name or transferred tensor name; owned by the plan */
+  const char* op;      /* node op ("" for transfers); owned by the plan */
+  const char* backend; /* "cpu" or "opencl"; static */
+  int64_t start_ns, end_ns; /* host steady clock; device work mapped onto it */
+  int64_t host_ns;     /* host time spent issuing the work */
+  double flops;        /* estimated floating-point operations of the node at the shapes that ran */
+  uint64_t bytes;      /* bytes the node reads and writes, or the transfer moves */
+} kiln_profile_record;
+
+/* Records of the context's completed profiled runs (a context created with profiling). Call
+ * between runs (none in flight). */
+KILN_API int32_t kiln_context_profile_count(const kiln_context* ctx);
+KILN_API kiln_status kiln_context_profile_record(const kiln_context* ctx, int32_t index, kiln_profile_record* rec);
+KILN_API kiln_status kiln_context_profile_clear(kiln_context* ctx);
+
+/* The plan as `kiln inspect` shows it, as a JSON document: format and writer version, model,
+ * target device, required capabilities, weight bytes, peak activation memory, dynamic dims,
+ * inputs and outputs (name, dtype, shape, min/max shape), segments, and every node (name, op,
+ * backend, kernel, variant, precision, input and output tensors, attributes, the indices of its
+ * control-flow subgraphs, fused ONNX nodes), then the subgraphs (inputs, captures, outputs, nodes).
+ * snprintf-style: writes at most `capacity` bytes (NUL included) to `buffer` (may be NULL when
+ * capacity is 0) and sets *needed to the full length plus one. */
+KILN_API kiln_status kiln_plan_inspect_json(const kiln_plan* plan, char* buffer, size_t capacity, size_t* needed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kiln/kiln.h"
+#include "runtime/capi/capi_internal.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/plan/plan_format.h"
 #include "runtime/version.h"
@@ -16,6 +17,8 @@ struct kiln_plan {
   std::shared_ptr<const kiln::Plan> plan;
 };
 struct kiln_context {
+  // Declared first so it outlives ctx, whose destructor waits for runs that use it.
+  std::unique_ptr<kiln::capi::ContextExtras> extras;  // capi_options.cpp
   std::unique_ptr<kiln::ExecutionContext> ctx;
 };
 struct kiln_event {
@@ -58,6 +61,17 @@ kiln::Status fill_info(const kiln::Plan& p, int32_t tensor, kiln_tensor_info* in
   return kiln::Status::ok();
 }
 }  // namespace
+
+// For the C API's other files (capi_internal.h).
+namespace kiln::capi {
+std::shared_ptr<const Plan> plan_of(const kiln_plan* plan) { return plan ? plan->plan : nullptr; }
+ExecutionContext* context_of(const kiln_context* ctx) { return ctx ? ctx->ctx.get() : nullptr; }
+ContextExtras* extras_of(const kiln_context* ctx) { return ctx ? ctx->extras.get() : nullptr; }
+kiln_context* adopt_context(std::unique_ptr<ExecutionContext> ctx, std::unique_ptr<ContextExtras> extras) {
+  return new kiln_context{std::move(extras), std::move(ctx)};
+}
+kiln_status report(const Status& s) { return ::report(s); }
+}  // namespace kiln::capi
 
 extern "C" {
 
@@ -160,7 +174,7 @@ kiln_status kiln_context_create(const kiln_plan* plan, const char* device, kiln_
     std::string notice;
     KILN_TRY(kiln::ExecutionContext::create(plan->plan, device ? device : "", &ctx, &notice));
     if (!notice.empty()) std::fprintf(stderr, "kiln: note: %s\n", notice.c_str());
-    *out = new kiln_context{std::move(ctx)};
+    *out = new kiln_context{nullptr, std::move(ctx)};
     return kiln::Status::ok();
   });
 }

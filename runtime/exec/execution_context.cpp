@@ -6,6 +6,7 @@
 #include "runtime/ops/kernel_api.h"
 #include "runtime/ops/op_arity.h"
 #include "runtime/core/alloc_stats.h"
+#include "runtime/exec/cpu_threads.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/exec/subgraph_runner.h"
@@ -526,6 +527,7 @@ Status ExecutionContext::observe_outputs(size_t n) {
 
 Status ExecutionContext::run() {
   const Plan& p = *plan_;
+  CpuThreadsScope threads(cpu_threads_);
   for (int32_t t : p.inputs) {
     if (device_input_[t]) continue;
     if (!input_ptr_[t] && bytes_[t]) return invalid_argument("input '" + p.tensors[t].name + "' was not bound");

@@ -67,6 +67,9 @@ class ExecutionContext {
   // Records every node and transfer of the following runs into `profiler` (nullptr: off).
   // The profiler must outlive its use; not for contexts with inferences in flight.
   void set_profiler(class Profiler* profiler) { profiler_ = profiler; }
+  // Threads each CPU kernel of this context's runs may use (runtime/exec/cpu_threads.h); 0: the
+  // process default. Not for contexts with inferences in flight.
+  void set_cpu_threads(int threads) { cpu_threads_ = threads; }
   // Debugging (kiln compare --per-layer): after each node, `observer` is handed every output the
   // node wrote, in host memory, before the arena can reuse it; an error from it stops the run.
   // Slow (one blocking download per OpenCL output). Empty: off. Not for contexts with
@@ -149,6 +152,7 @@ class ExecutionContext {
   std::vector<Shape> bound_shape_;        // shape each input was bound with
   std::vector<uint64_t> bound_bytes_;     // size each output was bound with
   class Profiler* profiler_ = nullptr;
+  int cpu_threads_ = 0;
   TensorObserver observer_;
   Status observe_outputs(size_t n);
   bool sync_each_node_ = false;  // KILN_SYNC=1

@@ -295,7 +295,7 @@ assert f[2] == "KiB" and abs(float(f[1]) - size) < 0.1, (f, size)
 print(open("sweep.txt").read())
 PY
   # Bad input.
-  expect_fail "--labels has 7 labels" "10 evaluation samples give 10 rows" -- "$KILN" sweep m/resnet_mini.onnx \
+  expect_fail "7 labels" "10 evaluation samples give 10 rows" -- "$KILN" sweep m/resnet_mini.onnx \
     --calib calib --eval ev --labels labels_short.npy --device cpu
   expect_fail "--labels" "expected int64 class labels, got float32" -- "$KILN" sweep m/resnet_mini.onnx \
     --calib calib --eval ev --labels labels_float.npy --device cpu

@@ -1,4 +1,5 @@
 #include "runtime/backends/cpu/linear_sgemm.h"
+#include "runtime/exec/cpu_threads.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -113,6 +114,7 @@ void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float
 
 // Worker threads for one large GEMM: KILN_CPU_THREADS, else the hardware's, at most 16.
 int max_threads() {
+  if (const int per_context = cpu_threads_override()) return per_context;
   static const int n = [] {
     if (const char* v = std::getenv("KILN_CPU_THREADS")) return std::max(1, std::atoi(v));
     return static_cast<int>(std::min(16u, std::max(1u, std::thread::hardware_concurrency())));

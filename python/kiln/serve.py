@@ -1,0 +1,158 @@
+"""kiln serve: kiln plans behind Triton Inference Server (the real `tritonserver` that PyPI's
+nvidia-pytriton wheel ships), one Triton model per plan.
+
+    python -m kiln.serve model.plan [more.plan ...] --instances 2 --max-batch 8 \\
+        --http-port 8000 --grpc-port 8001 --metrics-port 8002
+
+Each model has N instances, each its own kiln context over one shared plan (weights uploaded
+once per context's device); a plan with a dynamic batch dimension (built with
+--min-shapes/--max-shapes on dim 0 from 1) gets Triton's dynamic batching up to --max-batch
+(capped at the plan's max). Triton's health, readiness and metrics endpoints come with it
+(/v2/health/ready, /v2/models/NAME/ready, :METRICS/metrics). SIGINT or SIGTERM stops the
+server after the requests in flight are answered.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+import kiln
+
+
+def model_name(path: str) -> str:
+    """The Triton model name of a plan file: its stem, with characters Triton refuses as '_'."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem) or "model"
+
+
+def batch_range(plan: kiln.Plan) -> Optional[int]:
+    """The largest batch of a plan whose every input and output has a dynamic dim 0 from 1, or
+    None when the plan cannot batch requests."""
+    ins = plan.inputs
+    if not ins or any(len(i["shape"]) == 0 or i["min_shape"][0] != 1 or i["max_shape"][0] < 2 for i in ins):
+        return None
+    if len({i["max_shape"][0] for i in ins}) != 1 or any(len(o["shape"]) == 0 for o in plan.outputs):
+        return None
+    return ins[0]["max_shape"][0]
+
+
+def triton_dims(t: Dict[str, Any], batched: bool) -> tuple:
+    lo = t.get("min_shape", t["shape"])
+    dims = [d if lo[k] == d else -1 for k, d in enumerate(t["shape"])]
+    return tuple(dims[1:] if batched else dims)
+
+
+class Served:
+    """One plan as a Triton model: its tensors, batching and one inference function per instance."""
+
+    def __init__(self, path: str, instances: int, max_batch: int, device: str):
+        self.path = path
+        self.name = model_name(path)
+        self.plan = kiln.load(path)
+        limit = batch_range(self.plan)
+        self.max_batch = min(max_batch, limit) if (limit and max_batch > 0) else 0
+        self.contexts = [self.plan.context(device) for _ in range(instances)]
+        self.outputs = [o["name"] for o in self.plan.outputs]
+
+    def tensors(self):
+        from pytriton.model_config import Tensor
+        batched = self.max_batch > 0
+        ins = [Tensor(name=i["name"], dtype=np.dtype(i["dtype"]).type, shape=triton_dims(i, batched))
+               for i in self.plan.inputs]
+        # Output dims are checked by kiln (they follow the inputs): any size on each axis.
+        outs = [Tensor(name=o["name"], dtype=np.dtype(o["dtype"]).type, shape=(-1,) * (len(o["shape"]) - batched))
+                for o in self.plan.outputs]
+        return ins, outs
+
+    def infer_functions(self) -> List[Any]:
+        from pytriton.decorators import batch
+        funcs = []
+        for ctx in self.contexts:
+            if self.max_batch > 0:
+                def run_batch(_ctx=ctx, **inputs):
+                    return _ctx.run(inputs)
+                funcs.append(batch(run_batch))
+            else:
+                def run_each(requests, _ctx=ctx):
+                    return [_ctx.run(dict(r.data)) for r in requests]
+                funcs.append(run_each)
+        return funcs
+
+
+def serve(plans: Sequence[str], *, instances: int = 1, max_batch: int = 8, http_port: int = 8000,
+          grpc_port: int = 8001, metrics_port: int = 8002, device: str = "auto", address: str = "0.0.0.0",
+          max_queue_delay_us: int = 100, exit_timeout_s: int = 30, verbose: bool = False) -> None:
+    """Starts Triton with one model per plan and blocks until SIGINT/SIGTERM."""
+    try:
+        from pytriton.model_config import DynamicBatcher, ModelConfig
+        from pytriton.triton import Triton, TritonConfig
+    except ImportError:
+        raise kiln.Error("kiln serve needs nvidia-pytriton (pip install 'nvidia-pytriton==0.7.0', in a venv made "
+                         "from Debian's python3; see README 'Serving')") from None
+    if instances < 1:
+        raise kiln.Error("--instances needs a positive number")
+    if not plans:
+        raise kiln.Error("kiln serve needs at least one PLAN")
+    names = [model_name(p) for p in plans]
+    if len(set(names)) != len(names):
+        raise kiln.Error("two plans give the same model name (%s): rename one file" % ", ".join(names))
+    served = [Served(p, instances, max_batch, device) for p in plans]
+    config = TritonConfig(http_address=address, http_port=http_port, grpc_address=address, grpc_port=grpc_port,
+                          metrics_address=address, metrics_port=metrics_port, exit_timeout_secs=exit_timeout_s,
+                          log_verbose=1 if verbose else 0)
+
+    def terminate(signum, frame):  # SIGTERM as SIGINT: Triton's own graceful stop
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, terminate)
+    with Triton(config=config) as triton:
+        for s in served:
+            ins, outs = s.tensors()
+            batcher = DynamicBatcher(max_queue_delay_microseconds=max_queue_delay_us)
+            cfg = ModelConfig(batching=s.max_batch > 0, max_batch_size=max(s.max_batch, 0), batcher=batcher)
+            triton.bind(model_name=s.name, infer_func=s.infer_functions(), inputs=ins, outputs=outs, config=cfg,
+                        strict=False)
+            print("kiln serve: model '%s' from %s on %s, %d instance(s), %s" %
+                  (s.name, s.path, s.contexts[0].device, instances,
+                   "dynamic batching up to %d" % s.max_batch if s.max_batch else "no batching"), flush=True)
+        triton.run()
+        print("kiln serve: ready: http %s:%d, grpc %s:%d, metrics %s:%d" %
+              (address, http_port, address, grpc_port, address, metrics_port), flush=True)
+        triton.serve()
+    for s in served:
+        for c in s.contexts:
+            c.close()
+    print("kiln serve: stopped", flush=True)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="kiln serve", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("plans", nargs="+", metavar="PLAN", help="plan files (each becomes a model named after its file)")
+    p.add_argument("--instances", type=int, default=1, help="model instances per plan, each its own kiln context")
+    p.add_argument("--max-batch", type=int, default=8, help="dynamic batching limit for plans with a dynamic batch dim")
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--grpc-port", type=int, default=8001)
+    p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--address", default="0.0.0.0", help="address to listen on (127.0.0.1: this machine only)")
+    p.add_argument("--device", default="auto", help="cpu | opencl | opencl:N | auto")
+    p.add_argument("--max-queue-delay-us", type=int, default=100, help="how long Triton waits to fill a batch")
+    p.add_argument("--verbose", action="store_true", help="Triton's verbose log")
+    a = p.parse_args(argv)
+    try:
+        serve(a.plans, instances=a.instances, max_batch=a.max_batch, http_port=a.http_port, grpc_port=a.grpc_port,
+              metrics_port=a.metrics_port, device=a.device, address=a.address,
+              max_queue_delay_us=a.max_queue_delay_us, verbose=a.verbose)
+    except kiln.Error as e:
+        print("kiln serve: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

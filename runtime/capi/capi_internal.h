@@ -1,0 +1,40 @@
+// What the C API's other files need from capi.cpp's handles: look a handle up (nullptr when it
+// is NULL or not a live handle), hand a new context out, report a status. Keeps the additions
+// (capi_options.cpp, capi_inspect.cpp) out of capi.cpp.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/kiln.h"
+#include "runtime/core/status.h"
+#include "runtime/exec/execution_context.h"
+#include "runtime/profile/profiler.h"
+
+namespace kiln::capi {
+
+// Per-context state of the additions: the profiler of a context created with profiling.
+struct ContextExtras {
+  std::unique_ptr<Profiler> profiler;
+  std::vector<double> node_flops;      // per node at the shapes that ran, refreshed by profile_count
+  std::vector<uint64_t> node_bytes;
+};
+
+std::shared_ptr<const Plan> plan_of(const kiln_plan* plan);
+ExecutionContext* context_of(const kiln_context* ctx);
+ContextExtras* extras_of(const kiln_context* ctx);
+kiln_context* adopt_context(std::unique_ptr<ExecutionContext> ctx, std::unique_ptr<ContextExtras> extras);
+kiln_status report(const Status& s);
+
+template <typename F>
+kiln_status guarded(const char* fn, F&& f) {
+  try {
+    return report(f());
+  } catch (const std::bad_alloc&) {
+    return report(out_of_memory(std::string(fn) + ": a host allocation failed (out of memory)"));
+  } catch (const std::exception& e) {
+    return report(internal_error(std::string(fn) + ": unexpected exception: " + e.what()));
+  }
+}
+
+}  // namespace kiln::capi
