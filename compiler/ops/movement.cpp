@@ -256,7 +256,9 @@ Status infer_slice(InferContext& c) {
     }
     out[a] = n;
     eff_start[a] = n ? s : 0;
-    eff_step[a] = step;
+    // A step is only walked between elements: with at most one it is 1, which keeps every
+    // step within its axis (the runtime's rule refuses longer ones).
+    eff_step[a] = n > 1 ? step : 1;
   }
   c.set_output(0, c.input_dtype(0), out);
   c.keep_inputs(1);

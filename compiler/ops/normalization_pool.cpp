@@ -81,6 +81,8 @@ Status infer_pool(InferContext& c, bool is_max) {
     out.push_back(o);
   }
   Attributes a;
+  // The runtime's rule re-derives the output shape (runtime/ops/rules/normalization.cpp).
+  if (ceil_mode && auto_pad == "NOTSET") a.set("ceil_mode", int64_t{1});
   a.set("kernel_shape", kernel);
   a.set("strides", strides);
   a.set("dilations", dil);

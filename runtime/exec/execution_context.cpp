@@ -4,12 +4,13 @@
 #include <cstring>
 
 #include "runtime/ops/kernel_api.h"
-#include "runtime/ops/op_arity.h"
 #include "runtime/core/alloc_stats.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/profile/profiler.h"
 #include "runtime/plan/partition.h"
+#include "runtime/plan/plan_format.h"
+#include "runtime/plan/plan_verifier.h"
 
 namespace kiln {
 
@@ -82,10 +83,13 @@ Status ExecutionContext::init() {
   const char* no_inplace = std::getenv("KILN_NO_INPLACE");
   const bool in_place = !(no_inplace && *no_inplace && std::string(no_inplace) != "0");
   const size_t nt = p.tensors.size();
-  // Before anything reads a node's operands (the partitioner's supports() checks included).
-  for (const PlanNode& n : p.nodes) KILN_TRY(check_node_operands(n));
+  // Before anything reads a node's operands (the partitioner's supports() checks included):
+  // a Plan handed over in memory gets the checks parse_plan gives a file.
+  KILN_TRY(verify_plan(p));
   backends_ = node_backends_for(p, device_);
+  if (device_.backend == Backend::kOpenCL) KILN_TRY(verify_backends(p, backends_, device_.caps));
   dev_.assign(nt, nullptr);
+  dev_cap_.assign(nt, 0);
   input_ptr_.assign(nt, nullptr);
   output_ptr_.assign(nt, nullptr);
   on_host_.assign(nt, 0);
@@ -141,6 +145,7 @@ Status ExecutionContext::init() {
   for (size_t t = 0; t < nt; ++t) {
     if (p.tensors[t].kind == TensorKind::kConstant) dev_[t] = weights_->buffer(static_cast<int32_t>(t));
     else if (devp.buffer[t] >= 0) dev_[t] = dev_buffers_[devp.buffer[t]];
+    if (dev_[t]) dev_cap_[t] = p.tensors[t].kind == TensorKind::kConstant ? p.tensors[t].bytes() : devp.sizes[devp.buffer[t]];
   }
   return cl_->finish();
 }
@@ -255,8 +260,14 @@ Status ExecutionContext::apply_vars(const std::vector<int64_t>& vars) {
   }
   for (size_t t = 0; t < p.tensors.size(); ++t)
     bytes_[t] = static_cast<uint64_t>(shape_numel(shape_[t])) * dtype_size(p.tensors[t].dtype);
+  // Every node again at these shapes: the expressions are checked at the max point only.
+  Status st = verify_nodes_at(p, dyn_nodes_, shape_);
+  if (!st && vars != vars_) {
+    (void)apply_vars(vars_);  // back to the shapes that were verified
+    return st;
+  }
   vars_ = vars;
-  return Status::ok();
+  return st;
 }
 
 TensorView ExecutionContext::host_view(int32_t t) {
@@ -316,6 +327,14 @@ Status ExecutionContext::run_node(size_t n) {
     if (profiler_)
       profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns());
   } else {
+    // The last line of defence for device memory: whatever a launcher computes from the shapes,
+    // the shapes fit the buffers (the verifier ties the launcher's index math to the shapes).
+    for (const std::vector<int32_t>* list : {&node.inputs, &node.outputs})
+      for (int32_t t : *list)
+        if (t >= 0 && (!dev_[t] || bytes_[t] > dev_cap_[t]))
+          return internal_error("node '" + node.name + "': tensor '" + p.tensors[t].name + "' (" +
+                                std::to_string(bytes_[t]) + " bytes) does not fit its device buffer (" +
+                                std::to_string(dev_cap_[t]) + " bytes)");
     const int64_t t0 = Profiler::now_ns();
     cl_event before, after;
     KILN_TRY(marker(&before));

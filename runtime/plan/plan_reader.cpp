@@ -2,6 +2,7 @@
 
 #include "runtime/plan/byte_io.h"
 #include "runtime/plan/plan_format.h"
+#include "runtime/plan/plan_verifier.h"
 
 namespace kiln {
 namespace {
@@ -11,11 +12,14 @@ constexpr size_t kMaxRank = 16;
 constexpr uint64_t kMaxTensorBytes = uint64_t{1} << 48;
 
 // Byte size of a dense tensor, or false when it overflows or exceeds kMaxTensorBytes. Checked
-// before anything is allocated, so corrupted dims cannot request absurd amounts of memory.
+// before anything is allocated, so corrupted dims cannot request absurd amounts of memory. The
+// product of the non-zero dims is bounded too: an empty tensor [0, 2^62, 2^62] would otherwise
+// pass, and kernels multiply partial dims (rows, strides) in int64.
 bool checked_bytes(DType dt, const Shape& shape, uint64_t* out) {
-  uint64_t bytes = dtype_size(dt);
+  uint64_t bytes = dtype_size(dt), nonzero = dtype_size(dt);
   for (int64_t d : shape) {
-    if (d < 0 || (d > 0 && bytes > kMaxTensorBytes / static_cast<uint64_t>(d))) return false;
+    if (d < 0 || (d > 0 && nonzero > kMaxTensorBytes / static_cast<uint64_t>(d))) return false;
+    if (d > 0) nonzero *= static_cast<uint64_t>(d);
     bytes *= static_cast<uint64_t>(d);
   }
   *out = bytes;
@@ -254,7 +258,7 @@ Status verify_dynamic(const Plan& p) {
 
 }  // namespace
 
-Status parse_plan(const uint8_t* data, size_t size, Plan* out) {
+Status decode_plan(const uint8_t* data, size_t size, Plan* out) {
   if (size < kPlanHeaderBytes)
     return invalid_plan("file is " + std::to_string(size) + " bytes, smaller than the " +
                         std::to_string(kPlanHeaderBytes) + "-byte plan header (truncated?)");
@@ -316,12 +320,25 @@ Status parse_plan(const uint8_t* data, size_t size, Plan* out) {
     }
   }
   if (!have_meta) return invalid_plan("plan has no graph section");
-  KILN_TRY(verify_plan(p));
+  KILN_TRY(verify_plan_structure(p));
+  *out = std::move(p);
+  return Status::ok();
+}
+
+Status parse_plan(const uint8_t* data, size_t size, Plan* out) {
+  Plan p;
+  KILN_TRY(decode_plan(data, size, &p));
+  KILN_TRY(verify_plan_nodes(p));
   *out = std::move(p);
   return Status::ok();
 }
 
 Status verify_plan(const Plan& p) {
+  KILN_TRY(verify_plan_structure(p));
+  return verify_plan_nodes(p);
+}
+
+Status verify_plan_structure(const Plan& p) {
   const int32_t nt = static_cast<int32_t>(p.tensors.size());
   std::vector<uint8_t> ready(p.tensors.size(), 0);
   for (int32_t i = 0; i < nt; ++i) {

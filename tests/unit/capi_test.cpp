@@ -310,16 +310,15 @@ std::vector<uint8_t> edited_plan(const std::string& device, void (*edit)(Plan&))
   return serialize_plan(p);
 }
 
-TEST_F(CApi, UnknownRuntimeOpIsRefusedAtContextCreation) {
+TEST_F(CApi, UnknownRuntimeOpIsRefusedAtLoad) {
+  // The verifier re-derives every node when the plan is loaded, so an op this runtime lacks is
+  // refused there, naming the node and the op.
   const std::vector<uint8_t> bytes = edited_plan("cpu", [](Plan& p) { p.nodes[0].op = "FutureOp"; });
   kiln_plan* p = nullptr;
-  ASSERT_EQ(kiln_plan_load_memory(bytes.data(), bytes.size(), &p), KILN_OK) << msg();
-  kiln_context* c = nullptr;
-  EXPECT_EQ(kiln_context_create(p, "cpu", &c), KILN_ERROR_UNSUPPORTED);
+  EXPECT_EQ(kiln_plan_load_memory(bytes.data(), bytes.size(), &p), KILN_ERROR_UNSUPPORTED);
   EXPECT_TRUE(has(msg(), "node 'reshape'"));
-  EXPECT_TRUE(has(msg(), "no CPU kernel for op 'FutureOp'"));
-  EXPECT_EQ(c, nullptr);
-  kiln_plan_release(p);
+  EXPECT_TRUE(has(msg(), "no op 'FutureOp'"));
+  EXPECT_EQ(p, nullptr);
 }
 
 TEST_F(CApi, MissingDeviceCapabilityIsNamed) {
