@@ -12,6 +12,7 @@
 
 #include "compiler/plan/lower.h"
 #include "compiler/quant/calibration_set.h"
+#include "runtime/core/file_io.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/plan/byte_io.h"
 
@@ -156,11 +157,9 @@ Status write_calibration_cache(const std::string& path, const std::string& calib
 
 Status read_calibration_cache(const std::string& path, const std::string& calibrator,
                               std::map<std::string, TensorRange>* ranges) {
-  std::ifstream f(path);
-  if (!f) return not_found("cannot open calibration cache '" + path + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string all = ss.str();
+  // A cache is a few text lines per tensor: 256 MiB is far beyond any real one.
+  std::string all;
+  KILN_TRY(read_regular_file(path, "calibration cache", uint64_t{1} << 28, &all));
   const auto bad = [&](const std::string& why) {
     return invalid_argument("calibration cache '" + path + "' is corrupted (" + why + "); delete it to recalibrate");
   };

@@ -94,6 +94,10 @@ KILN_API const char* kiln_device_name(int32_t index);
 /* ---- plans ---- */
 /* Loads and verifies a plan file. On success *out is owned by the caller. */
 KILN_API kiln_status kiln_plan_load_file(const char* path, kiln_plan** out);
+/* Same, refusing a plan file whose content differs from the one a deployment pinned:
+ * `expect_sha256` is the SHA-256 of the file's bytes as 64 hex digits (`kiln inspect` and
+ * `kiln build` print it); NULL or "" pins nothing. A mismatch is KILN_ERROR_INVALID_PLAN. */
+KILN_API kiln_status kiln_plan_load_file_pinned(const char* path, const char* expect_sha256, kiln_plan** out);
 /* Same, from memory. The bytes are copied: the caller may free `data` afterwards. */
 KILN_API kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out);
 KILN_API void kiln_plan_release(kiln_plan* plan);

@@ -9,6 +9,7 @@
 
 #include "kiln/kiln.h"
 #include "runtime/exec/execution_context.h"
+#include "runtime/plan/plan_file.h"
 #include "runtime/plan/plan_format.h"
 #include "runtime/version.h"
 
@@ -88,18 +89,14 @@ kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out
   });
 }
 
-kiln_status kiln_plan_load_file(const char* path, kiln_plan** out) {
+kiln_status kiln_plan_load_file(const char* path, kiln_plan** out) { return kiln_plan_load_file_pinned(path, nullptr, out); }
+
+kiln_status kiln_plan_load_file_pinned(const char* path, const char* expect_sha256, kiln_plan** out) {
   return guarded([&] {
     if (!path || !out) return kiln::invalid_argument("kiln_plan_load_file: NULL argument");
     *out = nullptr;
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return kiln::not_found(std::string("cannot open plan file '") + path + "'");
-    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (f.bad()) return kiln::io_error(std::string("error reading plan file '") + path + "'");
     auto plan = std::make_shared<kiln::Plan>();
-    KILN_TRY_CTX(kiln::parse_plan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                                  plan.get()),
-                 std::string("plan '") + path + "'");
+    KILN_TRY(kiln::load_plan_file(path, expect_sha256 ? expect_sha256 : "", plan.get()));
     *out = new kiln_plan{std::move(plan)};
     return kiln::Status::ok();
   });
