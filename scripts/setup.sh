@@ -14,6 +14,7 @@ PACKAGES=(
   python3 python3-numpy python3-onnx             # test inputs, demo input, tests/models
   python3-venv zlib1g-dev                        # tooling venv (scripts/setup_python.sh); npz reading
   dataset-fashion-mnist                          # real images for the accuracy tests (tests/accuracy)
+  clang libclang-rt-14-dev                       # sanitizer build (scripts/sanitize.sh) and libFuzzer (scripts/fuzz.sh)
 )
 
 if [ -r /etc/os-release ]; then

@@ -275,8 +275,83 @@ TEST_F(CApi, NullArgumentsAreErrorsNotCrashes) {
   EXPECT_EQ(kiln_context_bind_output(ctx_, nullptr, y_, sizeof y_), KILN_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(kiln_context_run(nullptr), KILN_ERROR_INVALID_ARGUMENT);
   EXPECT_STREQ(kiln_context_device(nullptr), "");
-  kiln_plan_release(nullptr);
-  kiln_context_release(nullptr);
+  EXPECT_EQ(kiln_plan_release(nullptr), KILN_OK);
+  EXPECT_EQ(kiln_context_release(nullptr), KILN_OK);
+  EXPECT_EQ(kiln_event_release(nullptr), KILN_OK);
+}
+
+// Issue 10: a second release of a context, plan or event crashed (SIGSEGV, SIGABRT, SIGBUS).
+// Every handle is now checked against the live ones.
+TEST_F(CApi, ReleasedAndForeignHandlesAreErrorsNotCrashes) {
+  kiln_plan* p = nullptr;
+  kiln_context* c = nullptr;
+  kiln_event* e = nullptr;
+  ASSERT_EQ(kiln_plan_load_memory(bytes_->data(), bytes_->size(), &p), KILN_OK) << msg();
+  ASSERT_EQ(kiln_context_create(p, "cpu", &c), KILN_OK) << msg();
+  ASSERT_EQ(kiln_context_bind_input(c, "x", KILN_DTYPE_FLOAT32, kXDims, 3, x_, sizeof x_), KILN_OK);
+  ASSERT_EQ(kiln_context_bind_input(c, "ids", KILN_DTYPE_INT64, kIdsDims, 1, ids_, sizeof ids_), KILN_OK);
+  ASSERT_EQ(kiln_context_bind_output(c, "y", y_, sizeof y_), KILN_OK);
+  ASSERT_EQ(kiln_context_bind_output(c, "ids_out", ids_out_, sizeof ids_out_), KILN_OK);
+  ASSERT_EQ(kiln_enqueue(c, &e), KILN_OK) << msg();
+  ASSERT_EQ(kiln_wait(e), KILN_OK) << msg();
+  expect_outputs();
+
+  EXPECT_EQ(kiln_event_release(e), KILN_OK);
+  EXPECT_EQ(kiln_event_release(e), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(msg(), "kiln_event_release: the event handle is NULL or was already released")) << msg();
+  EXPECT_EQ(kiln_wait(e), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_event_is_done(e), 0);
+  EXPECT_EQ(kiln_event_set_callback(e, [](kiln_status, const char*, void*) {}, nullptr), KILN_ERROR_INVALID_ARGUMENT);
+
+  // The plan may go first: its contexts keep what they need.
+  EXPECT_EQ(kiln_plan_release(p), KILN_OK);
+  EXPECT_EQ(kiln_plan_release(p), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(msg(), "plan handle")) << msg();
+  kiln_tensor_info info;
+  EXPECT_EQ(kiln_plan_input_info(p, 0, &info), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_plan_num_inputs(p), 0);
+  kiln_context* c2 = nullptr;
+  EXPECT_EQ(kiln_context_create(p, "cpu", &c2), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(c2, nullptr);
+  EXPECT_EQ(kiln_context_run(c), KILN_OK) << msg();
+
+  EXPECT_EQ(kiln_context_release(c), KILN_OK);
+  EXPECT_EQ(kiln_context_release(c), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(msg(), "context handle")) << msg();
+  EXPECT_EQ(kiln_context_run(c), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_enqueue(c, &e), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_context_bind_output(c, "y", y_, sizeof y_), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(kiln_context_device(c), "");
+
+  // Pointers that were never handles (another handle's type, stack memory).
+  int junk[16] = {};
+  EXPECT_EQ(kiln_context_run(reinterpret_cast<kiln_context*>(plan_)), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_plan_release(reinterpret_cast<kiln_plan*>(ctx_)), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_event_release(reinterpret_cast<kiln_event*>(junk)), KILN_ERROR_INVALID_ARGUMENT);
+  // The fixture's own handles are untouched by all of this.
+  ASSERT_EQ(bind_x(), KILN_OK);
+  ASSERT_EQ(bind_ids(), KILN_OK);
+  ASSERT_EQ(bind_outputs(), KILN_OK);
+  ASSERT_EQ(kiln_context_run(ctx_), KILN_OK) << msg();
+}
+
+// An event released before its inference completes: the inference still finishes, and a
+// context released with inferences in flight waits for them.
+TEST_F(CApi, ReleasingEventsAndContextsWithWorkInFlight) {
+  ASSERT_EQ(bind_x(), KILN_OK);
+  ASSERT_EQ(bind_ids(), KILN_OK);
+  ASSERT_EQ(bind_outputs(), KILN_OK);
+  for (int i = 0; i < 20; ++i) {
+    kiln_event* e = nullptr;
+    ASSERT_EQ(kiln_enqueue(ctx_, &e), KILN_OK) << msg();
+    EXPECT_EQ(kiln_event_release(e), KILN_OK);
+  }
+  kiln_context* c = nullptr;
+  ASSERT_EQ(kiln_context_create(plan_, "cpu", &c), KILN_OK) << msg();
+  std::swap(c, ctx_);
+  EXPECT_EQ(kiln_context_release(c), KILN_OK);  // waits for the 20 inferences
+  EXPECT_EQ(kiln_context_release(c), KILN_ERROR_INVALID_ARGUMENT);
+  expect_outputs();
 }
 
 TEST_F(CApi, ContextOnAnotherDevice) {
