@@ -5,6 +5,7 @@
 
 #include "runtime/ops/kernel_api.h"
 #include "runtime/core/alloc_stats.h"
+#include "runtime/backends/opencl/device_errors.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/profile/profiler.h"
@@ -135,6 +136,9 @@ Status ExecutionContext::init() {
   KILN_TRY(ClDeviceContext::get(device_.opencl_index, &dc));
   KILN_TRY(ClRuntime::create(dc, &cl_));
   KILN_TRY(DeviceWeights::get(plan_, device_.opencl_index, backends_, &weights_));
+  for (size_t i = 0; i < p.nodes.size(); ++i)
+    device_checks_ |= backends_[i] == Backend::kOpenCL && sets_device_errors(p, p.nodes[i]);
+  if (device_checks_) KILN_TRY(reset_device_errors(*cl_));
   // Device activations: whole buffers shared by tensors with disjoint lifetimes (no
   // sub-buffers, see plan_shared_buffers).
   const SharedBuffersPlan devp = plan_shared_buffers(p, backends_, Backend::kOpenCL, dev.base_addr_align, in_place);
@@ -339,6 +343,7 @@ Status ExecutionContext::run_node(size_t n) {
     cl_event before, after;
     KILN_TRY(marker(&before));
     ClKernelArgs args{*cl_, p, node, {}, {}};
+    args.node_index = static_cast<int32_t>(n);
     for (int32_t t : node.inputs)
       args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]} : ClTensor{});
     for (int32_t t : node.outputs) args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]});
@@ -410,6 +415,8 @@ Status ExecutionContext::run() {
   if (cl_) {
     Status f = cl_->finish();
     if (st.is_ok()) st = f;
+    // A value a device kernel refused (runtime/backends/opencl/device_errors.h).
+    if (st.is_ok() && device_checks_) st = check_device_errors(*cl_, p, &dyn_nodes_);
   }
   if (profiler_) {
     Status f = profiler_->end_run();

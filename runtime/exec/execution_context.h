@@ -108,6 +108,7 @@ class ExecutionContext {
   TensorObserver observer_;
   Status observe_outputs(size_t n);
   bool sync_each_node_ = false;  // KILN_SYNC=1
+  bool device_checks_ = false;   // an OpenCL node may set the device error flag
   // Brackets device work with queue markers when profiling.
   Status marker(cl_event* ev);
 

@@ -41,6 +41,7 @@ struct ClKernelArgs {
   const PlanNode& node;
   std::vector<ClTensor> inputs;   // optional input left out: mem == nullptr
   std::vector<ClTensor> outputs;
+  int32_t node_index = -1;  // position in the plan (device error flags name the node by it)
   const Attributes& attrs() const { return node.attrs; }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].mem != nullptr; }
 };
