@@ -9,6 +9,7 @@
 #include "compiler/passes/passes.h"
 #include "compiler/plan/dynamic_shapes.h"
 #include "compiler/plan/lower.h"
+#include "runtime/plan/plan_memory.h"
 #include "compiler/quant/precision.h"
 #include "compiler/quant/precision_search.h"
 #include "runtime/device/devices.h"
@@ -74,6 +75,17 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));
+  // What the plan needs against the target device's memory and the host's (or --max-memory),
+  // before anything writes it: a plan that cannot fit is an error here, not at run time.
+  if (!opts.allow_over_memory) {
+    std::vector<Backend> backends;
+    for (const PlanNode& n : out->nodes) backends.push_back(n.backend);
+    const uint64_t align = target.backend == Backend::kOpenCL ? opencl_devices()[target.opencl_index].base_addr_align : 64;
+    const uint64_t host_limit = opts.max_memory ? opts.max_memory : host_physical_memory();
+    KILN_TRY(check_plan_memory(plan_memory(*out, backends, align), host_limit, "allowed", &target.caps,
+                               std::string(opts.max_memory ? "--max-memory" : "the host's physical memory") +
+                                   "; --allow-over-memory writes the plan anyway"));
+  }
   for (const std::string& name : opts.partition.cpu_nodes) {
     bool found = false;
     for (const PlanNode& n : out->nodes) found |= n.name == name || std::count(n.fused.begin(), n.fused.end(), name);

@@ -9,6 +9,7 @@
 #include "runtime/cli/verbs.h"
 #include "compiler/compiler.h"
 #include "compiler/quant/precision.h"
+#include "runtime/plan/plan_memory.h"
 
 namespace kiln::cli {
 
@@ -61,6 +62,10 @@ static const char* kBuildHelp =
     "                           channel k, s_k = max|x_k|^ALPHA / max|w_k|^(1-ALPHA) moves the\n"
     "                           outliers into the weights (x/s quantized per channel, s*w per\n"
     "                           column); ALPHA in [0, 1], default 0.5\n"
+    "  --max-memory SIZE        the most host memory the plan may need (activations at their peak\n"
+    "                           plus weights), e.g. 8G (default: the host's physical memory); an\n"
+    "                           OpenCL plan must also fit the device's memory\n"
+    "  --allow-over-memory      write a plan that exceeds those bounds anyway\n"
     "  --no-fuse                turn graph fusion off (for debugging)\n";
 
 int cmd_build(int argc, char** argv) {
@@ -71,7 +76,8 @@ int cmd_build(int argc, char** argv) {
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
-                           {"--tune", "", false}, {"--smooth-quant", "", true, false, true}, {"--help", "-h", false}},
+                           {"--tune", "", false}, {"--smooth-quant", "", true, false, true},
+                           {"--max-memory", ""}, {"--allow-over-memory", "", false}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -111,6 +117,10 @@ int cmd_build(int argc, char** argv) {
     if (*end || !(opts.smooth_quant_alpha >= 0 && opts.smooth_quant_alpha <= 1))
       return fail("build", "--smooth-quant needs an alpha in [0, 1] (such as --smooth-quant=0.5), got '" + x + "'");
   }
+  if (args.has("--max-memory") && !parse_byte_size(args.get("--max-memory"), &opts.max_memory))
+    return fail("build", "--max-memory needs a size such as 4G, 512M or a number of bytes, got '" +
+                             args.get("--max-memory") + "'");
+  opts.allow_over_memory = args.has("--allow-over-memory");
   opts.report = stdout;
   const std::string policy = args.get("--partition", "device");
   if (policy == "cost") opts.partition.policy = PartitionPolicy::kCostModel;

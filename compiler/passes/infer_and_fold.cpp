@@ -1,6 +1,10 @@
+#include <algorithm>
+
 #include "compiler/ops/op_schema.h"
 #include "compiler/passes/passes.h"
+#include "runtime/core/checked_math.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/plan/plan_memory.h"
 
 namespace kiln {
 namespace {
@@ -17,7 +21,22 @@ Status fold_node(ir::Node& n) {
   std::vector<std::shared_ptr<HostTensor>> results;
   std::vector<TensorView> out;
   for (ir::Value* v : n.outputs) {
-    results.push_back(v && !v->constant ? std::make_shared<HostTensor>(v->dtype, v->shape) : nullptr);
+    if (v && !v->constant) {
+      // A constant is held in memory (and in the plan): its size is checked before it is
+      // allocated, so a tiny model cannot make the compiler allocate terabytes.
+      int64_t numel;
+      if (!numel_ok(v->shape, &numel) || static_cast<uint64_t>(numel) > host_physical_memory() / std::max<size_t>(1, dtype_size(v->dtype)))
+        return out_of_memory("constant folding output '" + v->name + "' " + dtype_name(v->dtype) + " " +
+                             shape_str(v->shape) + " would not fit in the host's memory");
+      try {
+        results.push_back(std::make_shared<HostTensor>(v->dtype, v->shape));
+      } catch (const std::bad_alloc&) {
+        return out_of_memory("constant folding: no host memory for output '" + v->name + "' (" +
+                             byte_size_str(static_cast<uint64_t>(numel) * dtype_size(v->dtype)) + ")");
+      }
+    } else {
+      results.push_back(nullptr);
+    }
     out.push_back(results.back() ? results.back()->view() : TensorView{});
   }
   KILN_TRY(run_cpu_kernel(pn, in, out).with_context("constant folding"));

@@ -61,15 +61,17 @@ kiln_status report(const kiln::Status& s) {
 }
 
 template <typename F>
-kiln_status guarded(F&& f) {
+kiln_status guarded_as(const char* fn, F&& f) {
   try {
     return report(f());
   } catch (const std::bad_alloc&) {
-    return report(kiln::out_of_memory("host allocation failed"));
+    return report(kiln::out_of_memory(std::string(fn) + ": a host allocation failed (out of memory)"));
   } catch (const std::exception& e) {
-    return report(kiln::internal_error(std::string("unexpected exception: ") + e.what()));
+    return report(kiln::internal_error(std::string(fn) + ": unexpected exception: " + e.what()));
   }
 }
+// Errors name the API function that failed.
+#define guarded(...) guarded_as(__func__, __VA_ARGS__)
 
 // `shape` and `bytes`: the tensor's in a context (dynamic plans), else the plan's.
 kiln::Status fill_info(const kiln::Plan& p, int32_t tensor, kiln_tensor_info* info,

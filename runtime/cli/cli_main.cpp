@@ -76,7 +76,10 @@ int cli_main(int argc, char** argv, const char* program, const char* tagline, co
   try {
     return dispatch(argc, argv, tagline, verbs);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: out of memory\n", program);
+    // Sizes are checked before the large allocations (plans, tensors, arenas), so this is a
+    // small one failing: the machine itself is out of memory.
+    std::fprintf(stderr, "%s %s: out of memory (a host allocation failed; the system has no memory left)\n", program,
+                 argc > 1 ? argv[1] : "");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());
   }

@@ -11,6 +11,7 @@
 #include "runtime/profile/profiler.h"
 #include "runtime/plan/partition.h"
 #include "runtime/plan/plan_format.h"
+#include "runtime/plan/plan_memory.h"
 #include "runtime/plan/plan_verifier.h"
 
 namespace kiln {
@@ -119,6 +120,15 @@ Status ExecutionContext::init() {
                          n.op + "'");
   }
 
+  // What this context will allocate, against what the host has available and the device holds,
+  // before any of it is allocated: one line naming the memory and the tensor at the peak.
+  {
+    const bool cl = device_.backend == Backend::kOpenCL;
+    PlanMemory need = plan_memory(p, backends_, cl ? opencl_devices()[device_.opencl_index].base_addr_align : 64);
+    need.host_weights = 0;  // loaded with the plan already
+    KILN_TRY(check_plan_memory(need, host_available_memory(), "available", cl ? &device_.caps : nullptr, "")
+                 .with_context("creating a context on " + device_.label));
+  }
   constexpr uint64_t kHostAlign = 64;
   const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign, in_place);
   host_offset_ = host.offset;
@@ -453,7 +463,7 @@ void ExecutionContext::drain() {
     try {
       st = run();
     } catch (const std::bad_alloc&) {
-      st = out_of_memory("host allocation failed");
+      st = out_of_memory("an inference on " + device_.label + ": a host allocation failed (out of memory)");
     } catch (const std::exception& e) {
       st = internal_error(std::string("unexpected exception: ") + e.what());
     }

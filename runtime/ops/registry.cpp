@@ -1,6 +1,8 @@
 #include "runtime/ops/kernel_api.h"
 #include "runtime/ops/cpu_float16.h"
 
+#include <new>
+
 namespace kiln {
 
 #define KILN_OP_FAMILY(family) void register_##family##_cpu(CpuRegistry&);
@@ -36,9 +38,15 @@ Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& input
                       const std::vector<TensorView>& outputs) {
   CpuKernelFn fn = cpu_registry().find(node.op);
   if (!fn) return unsupported("no CPU kernel for op " + node.op);
-  Status st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
-                  ? run_widened_float16(fn, node, inputs, outputs)
-                  : fn(CpuKernelArgs{node, inputs, outputs});
+  Status st;
+  try {
+    st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
+             ? run_widened_float16(fn, node, inputs, outputs)
+             : fn(CpuKernelArgs{node, inputs, outputs});
+  } catch (const std::bad_alloc&) {
+    // Kernels allocate scratch (im2col panels, float16 widening, index tables) per call.
+    st = out_of_memory("no host memory for the CPU kernel's scratch buffers");
+  }
   if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ")");
   return st;
 }

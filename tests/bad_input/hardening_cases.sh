@@ -157,4 +157,29 @@ case_pinned_plan_hash() {
   expect_fail "is not 64 hex digits" -- "$KILN" run copy.plan --plan-sha256 xyz -i x=x.npy -o out
 }
 
+case_memory_bounds_at_build_and_context_creation() {
+  # A Conv+Relu with free H, W: --shapes 1x3x100000x100000 needs 298 GiB of activations.
+  "$PY" - <<'PY'
+import numpy as np, onnx
+from onnx import helper, TensorProto, numpy_helper
+w = numpy_helper.from_array(np.ones((8, 3, 3, 3), np.float32), "w")
+g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1]),
+                       helper.make_node("Relu", ["y"], ["z"])], "g",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", "W"])],
+                      [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [w])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "conv.onnx")
+PY
+  expect_fail "298.0 GiB of activations" "largest tensor 'z' float32 1x8x100000x100000" "--allow-over-memory" -- \
+    "$KILN" build conv.onnx -o big.plan --shapes x=1x3x100000x100000 --device cpu
+  [ ! -e big.plan ] || die "the oversized plan was written"
+  expect_fail "30.5 MiB of host memory" "more than the 10.0 MiB allowed (--max-memory" -- \
+    "$KILN" build conv.onnx -o mid.plan --shapes x=1x3x1000x1000 --device cpu --max-memory 10M
+  expect_ok "$KILN" build conv.onnx -o mid.plan --shapes x=1x3x1000x1000 --device cpu --max-memory 64M
+  expect_fail "--max-memory needs a size" -- "$KILN" build conv.onnx -o mid.plan --shapes x=1x3x8x8 --max-memory lots
+  # Allowed at build, refused when a context is created, before anything is allocated.
+  expect_ok "$KILN" build conv.onnx -o big.plan --shapes x=1x3x100000x100000 --device cpu --allow-over-memory
+  expect_fail "creating a context on cpu" "298.0 GiB of activations" "available" -- \
+    bash -c "ulimit -v 2097152; exec \"\$@\"" _ "$KILN" run big.plan -o out --device cpu
+}
+
 run_case
