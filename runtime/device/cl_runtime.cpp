@@ -1,5 +1,7 @@
 #include "runtime/device/cl_runtime.h"
 
+#include "runtime/core/fault_injection.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,6 +132,8 @@ Status ClDeviceContext::build_program(const std::string& source, const std::stri
                                      info_.caps.driver_version + '\x1f' + info_.platform_version);
   const std::string dir = program_cache_dir();
   const std::string path = dir.empty() ? "" : dir + "/" + key + ".bin";
+  if (fault_now(FaultSite::kProgramBuild))
+    return cl_status(CL_BUILD_PROGRAM_FAILURE, "building OpenCL program on " + info_.caps.name + " (injected fault)");
   cl_int err = CL_SUCCESS;
   std::vector<unsigned char> bin;
   if (!path.empty() && read_file(path, &bin)) {
@@ -200,7 +204,8 @@ Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
                          " allows in one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
   cl_int err = CL_SUCCESS;
   // Zero-size tensors still get a 1-byte buffer so kernels always receive a valid cl_mem.
-  *out = clCreateBuffer(context(), CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
+  *out = fault_now(FaultSite::kDeviceAlloc) ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, nullptr)
+                                            : clCreateBuffer(context(), CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
   count_runtime_allocation();
   KILN_CL(err, "allocating " + std::to_string(bytes) + " bytes for " + what);
   return Status::ok();

@@ -5,7 +5,9 @@
 
 #include "runtime/ops/kernel_api.h"
 #include "runtime/core/alloc_stats.h"
+#include "runtime/core/fault_injection.h"
 #include "runtime/backends/opencl/device_errors.h"
+#include "runtime/exec/arena_poison.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/profile/profiler.h"
@@ -65,6 +67,7 @@ Status ExecutionContext::create(std::shared_ptr<const Plan> plan, const std::str
 
 ExecutionContext::~ExecutionContext() {
   wait_idle();
+  arena_unpoison(host_arena_.get(), host_arena_bytes_);
   if (cl_ && cl_->lost()) {
     // See ClRuntime::finish: leak rather than call into a faulted driver.
     (void)cl_.release();
@@ -134,7 +137,8 @@ Status ExecutionContext::init() {
   host_offset_ = host.offset;
   host_arena_bytes_ = host.size;
   if (host.size) {
-    host_arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kHostAlign, host.size)));
+    host_arena_.reset(fault_now(FaultSite::kHostArena) ? nullptr
+                                                       : static_cast<uint8_t*>(std::aligned_alloc(kHostAlign, host.size)));
     count_runtime_allocation();
     if (!host_arena_) return out_of_memory("cannot allocate " + std::to_string(host.size) + " bytes of host activations");
   }
@@ -294,7 +298,9 @@ TensorView ExecutionContext::host_view(int32_t t) {
     case TensorKind::kActivation:
       break;
   }
-  return TensorView{pt.dtype, shape_[t], host_arena_.get() + host_offset_[t]};
+  uint8_t* at = host_arena_.get() + host_offset_[t];
+  arena_unpoison(at, bytes_[t]);  // ASan builds: the arena is poisoned around the running node's tensors
+  return TensorView{pt.dtype, shape_[t], at};
 }
 
 Status ExecutionContext::marker(cl_event* ev) {
@@ -333,6 +339,7 @@ Status ExecutionContext::run_node(size_t n) {
   for (int32_t t : node.inputs)
     if (t >= 0) KILN_TRY(ensure_on(t, b));
   if (b == Backend::kCpu) {
+    arena_poison(host_arena_.get(), host_arena_bytes_);  // host_view unpoisons this node's tensors
     std::vector<TensorView> in, out;
     for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
     for (int32_t t : node.outputs) out.push_back(host_view(t));

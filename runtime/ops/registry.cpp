@@ -1,5 +1,6 @@
 #include "runtime/ops/kernel_api.h"
 #include "runtime/ops/cpu_float16.h"
+#include "runtime/core/fault_injection.h"
 
 #include <new>
 
@@ -40,6 +41,7 @@ Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& input
   if (!fn) return unsupported("no CPU kernel for op " + node.op);
   Status st;
   try {
+    if (fault_now(FaultSite::kKernelScratch)) throw std::bad_alloc();
     st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
              ? run_widened_float16(fn, node, inputs, outputs)
              : fn(CpuKernelArgs{node, inputs, outputs});

@@ -1,5 +1,7 @@
 #include "runtime/backends/opencl/cl_launch.h"
 
+#include "runtime/core/fault_injection.h"
+
 namespace kiln {
 
 void ClLaunch::set(size_t size, const void* p) {
@@ -20,7 +22,9 @@ Status ClLaunch::run(cl_uint dims, const size_t* global, const size_t* local) {
   KILN_TRY(status_);
   for (cl_uint i = 0; i < dims; ++i)
     if (global[i] == 0) return Status::ok();
-  KILN_CL(clEnqueueNDRangeKernel(cl_.queue(), k_, dims, nullptr, global, local, 0, nullptr, nullptr),
+  KILN_CL(fault_now(FaultSite::kKernelLaunch)
+              ? CL_OUT_OF_RESOURCES
+              : clEnqueueNDRangeKernel(cl_.queue(), k_, dims, nullptr, global, local, 0, nullptr, nullptr),
           "enqueueing kernel " + name_);
   return Status::ok();
 }
