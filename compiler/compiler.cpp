@@ -1,4 +1,5 @@
 #include "compiler/compiler.h"
+#include "runtime/core/file_io.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -129,16 +130,17 @@ Status write_plan_file(const Plan& plan, const std::string& path) {
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary);
-    if (!f) return io_error("cannot write '" + path + "'");
+    if (!f) return io_error("cannot write '" + path + "': " + last_os_error());
     f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     if (!f) {
       std::remove(tmp.c_str());
-      return io_error("error writing '" + path + "' (disk full?)");
+      return io_error("error writing '" + path + "': " + last_os_error());
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = last_os_error();
     std::remove(tmp.c_str());
-    return io_error("cannot move the plan into place at '" + path + "'");
+    return io_error("cannot write the plan to '" + path + "': " + why);
   }
   return Status::ok();
 }

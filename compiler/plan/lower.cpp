@@ -96,7 +96,11 @@ Status lower_to_plan(const ir::Graph& g, const ResolvedDevice& target, const Par
   // must be read by the op's rule (runtime/ops/rules/).
   for (PlanNode& n : p.nodes)
     for (const std::string& a : unread_attributes(p, n)) n.attrs.erase(a);
-  KILN_TRY(verify_plan(p).with_context("compiler produced an inconsistent plan (kiln bug)"));
+  KILN_TRY(verify_plan_structure(p).with_context("compiler produced an inconsistent plan (kiln bug)"));
+  // A node the runtime's op rule refuses: the model is within the compiler's rules but past a
+  // runtime limit (extents of 2^31 and more, say), so it is reported as unsupported, not a bug.
+  Status nodes = verify_plan_nodes(p);
+  if (!nodes) return unsupported("kiln's runtime cannot run this model: " + nodes.message());
   *out = std::move(p);
   return Status::ok();
 }

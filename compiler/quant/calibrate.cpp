@@ -149,9 +149,9 @@ Status write_calibration_cache(const std::string& path, const std::string& calib
   }
   const std::string text = body.str();
   std::ofstream f(path);
-  if (!f) return io_error("cannot write calibration cache '" + path + "'");
+  if (!f) return io_error("cannot write calibration cache '" + path + "': " + last_os_error());
   f << text << "crc32 " << crc32(reinterpret_cast<const uint8_t*>(text.data()), text.size()) << "\n";
-  if (!f) return io_error("error writing calibration cache '" + path + "'");
+  if (!f) return io_error("error writing calibration cache '" + path + "': " + last_os_error());
   return Status::ok();
 }
 

@@ -79,6 +79,7 @@ int cmd_run(int argc, char** argv) {
       for (size_t i = 0; i < infos.size(); ++i)
         if (name == infos[i].name) info = &infos[i], index = static_cast<int32_t>(i);
       if (!info) return fail("run", "the plan has no input named '" + name + "'");
+      if (inputs.count(name)) return fail("run", "input '" + name + "' is given twice (-i " + spec + ")");
       int64_t lo[KILN_MAX_RANK], hi[KILN_MAX_RANK];
       check(kiln_plan_input_range(plan.get(), index, lo, hi));
       // The header alone decides: a file of another dtype or shape is refused before its data

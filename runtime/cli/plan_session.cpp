@@ -25,8 +25,8 @@ Status fits_plan_input(const PlanTensor& pt, DType dt, const Shape& shape) {
   bool fits = dt == pt.dtype && shape.size() == pt.shape.size();
   for (size_t d = 0; fits && d < shape.size(); ++d) fits = shape[d] >= 0 && shape[d] <= pt.shape[d];
   if (fits) return Status::ok();
-  return invalid_argument("expected " + dtype_name(pt.dtype) + " " + shape_str(pt.shape) + " (or smaller dims for a "
-                          "dynamic plan), got " + dtype_name(dt) + " " + shape_str(shape));
+  return invalid_argument("expected " + dtype_name(pt.dtype) + " " + shape_str(pt.shape) + ", got " + dtype_name(dt) +
+                          " " + shape_str(shape));
 }
 
 const PlanTensor* input_named(const Plan& p, const std::string& name) {
@@ -52,6 +52,7 @@ Status PlanSession::prepare_inputs(const std::vector<std::string>& specs, const 
     KILN_TRY(split_name_value(spec, "-i", &name, &path));
     const PlanTensor* pt = input_named(*plan, name);
     if (!pt) return not_found("the plan has no input named '" + name + "'");
+    if (inputs.count(name)) return invalid_argument("input '" + name + "' is given twice (-i " + spec + ")");
     KILN_TRY_CTX(read_npy(path, &inputs[name], [&](DType dt, const Shape& shape) { return fits_plan_input(*pt, dt, shape); }),
                  "input '" + name + "'");
   }

@@ -163,6 +163,8 @@ bool parse_uint64(const std::string& text, uint64_t* out) {
   return true;
 }
 
+std::string last_os_error() { return errno ? errno_text(errno) : "unknown error"; }
+
 Status make_directories(const std::string& dir) {
   if (dir.empty()) return Status::ok();
   for (size_t i = 1; i <= dir.size(); ++i) {

@@ -48,6 +48,10 @@ Status read_regular_file(const std::string& path, const std::string& what, uint6
 // Parses a non-negative decimal integer (no sign, spaces or suffix); false otherwise.
 bool parse_uint64(const std::string& text, uint64_t* out);
 
+// strerror(errno) of the call that just failed ("No such file or directory", "Is a directory"):
+// what a "cannot write 'x'" message needs to say why.
+std::string last_os_error();
+
 // Creates `dir` and every missing parent (mkdir -p); an error names the component that failed.
 Status make_directories(const std::string& dir);
 

@@ -178,13 +178,13 @@ Status write_npy(const std::string& path, const HostTensor& t) {
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
   std::ofstream f(path, std::ios::binary);
-  if (!f) return io_error("cannot write '" + path + "'");
+  if (!f) return io_error("cannot write '" + path + "': " + last_os_error());
   f.write("\x93NUMPY\x01\x00", 8);
   uint16_t hlen = static_cast<uint16_t>(header.size());
   f.write(reinterpret_cast<const char*>(&hlen), 2);
   f.write(header.data(), static_cast<std::streamsize>(header.size()));
   f.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size_bytes()));
-  if (!f) return io_error("error writing '" + path + "'");
+  if (!f) return io_error("error writing '" + path + "': " + last_os_error());
   return Status::ok();
 }
 

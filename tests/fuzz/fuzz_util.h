@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+
+#include "runtime/core/status.h"
 
 namespace kiln::fuzz {
 
@@ -25,6 +28,16 @@ inline std::string as_file(const uint8_t* data, size_t size) {
     done += static_cast<size_t>(n);
   }
   return "/proc/self/fd/" + std::to_string(fd);
+}
+
+// Bad input must get one clear line: a failure labelled internal (a kiln bug by definition) or
+// spanning several lines is a finding, reported like a crash.
+inline void check_refusal(const Status& st) {
+  if (st.is_ok()) return;
+  if (st.code() == StatusCode::kInternal || st.message().find('\n') != std::string::npos || st.message().empty()) {
+    std::fprintf(stderr, "fuzz: unclear refusal (%s): %s\n", status_code_name(st.code()), st.message().c_str());
+    std::abort();
+  }
 }
 
 }  // namespace kiln::fuzz

@@ -7,6 +7,7 @@
 #include "compiler/compiler.h"
 #include "compiler/import/onnx/onnx_import.h"
 #include "compiler/ir/graph.h"
+#include "tests/fuzz/fuzz_util.h"
 
 namespace {
 std::string empty_dir() {
@@ -22,12 +23,14 @@ std::string empty_dir() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   kiln::ir::Graph g;
-  if (!kiln::import_onnx_bytes(bytes, empty_dir(), &g).is_ok()) return 0;
+  const kiln::Status imported = kiln::import_onnx_bytes(bytes, empty_dir(), &g);
+  kiln::fuzz::check_refusal(imported);
+  if (!imported) return 0;
   // Bound the work per input: the compile of a large graph is not what is being fuzzed here.
   if (g.nodes().size() > 64) return 0;
   kiln::BuildOptions o;
   o.device = "cpu";
   kiln::Plan p;
-  (void)kiln::build_plan_from_graph(g, o, &p);
+  kiln::fuzz::check_refusal(kiln::build_plan_from_graph(g, o, &p));
   return 0;
 }

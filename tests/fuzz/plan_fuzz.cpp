@@ -16,6 +16,7 @@
 #include "runtime/plan/byte_io.h"
 #include "runtime/plan/plan_format.h"
 #include "runtime/profile/node_cost.h"
+#include "tests/fuzz/fuzz_util.h"
 
 #ifdef KILN_LIBFUZZER
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
@@ -121,7 +122,9 @@ void run_on_cpu(std::shared_ptr<const Plan> plan) {
   if (flops > 2e7) return;
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
-  if (!ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok()) return;
+  Status created = ExecutionContext::create(plan, "cpu", &ctx, &notice);
+  fuzz::check_refusal(created);
+  if (!created) return;
   if (ctx->host_arena_bytes() > (64u << 20)) return;
   std::vector<std::vector<uint8_t>> buffers;
   for (int32_t t : plan->inputs) {
@@ -138,7 +141,7 @@ void run_on_cpu(std::shared_ptr<const Plan> plan) {
     buffers.emplace_back(ctx->tensor_bytes(t));
     if (!ctx->bind_output(plan->tensors[t].name, buffers.back().data(), buffers.back().size()).is_ok()) return;
   }
-  (void)ctx->run();
+  fuzz::check_refusal(ctx->run());
 }
 
 }  // namespace
@@ -165,7 +168,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> bytes(data, data + size);
   kiln::fix_checksum(&bytes);
   auto plan = std::make_shared<kiln::Plan>();
-  if (!kiln::parse_plan(bytes.data(), bytes.size(), plan.get()).is_ok()) return 0;
+  const kiln::Status parsed = kiln::parse_plan(bytes.data(), bytes.size(), plan.get());
+  kiln::fuzz::check_refusal(parsed);
+  if (!parsed) return 0;
   kiln::run_on_cpu(plan);
   return 0;
 }
