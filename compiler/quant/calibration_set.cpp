@@ -61,7 +61,8 @@ Status load_calibration_set(const std::string& dir, const std::vector<Calibratio
     }
     for (const auto& [name, t] : s) {
       const std::string where = "calibration sample '" + path + "' array '" + name + "'";
-      auto it = std::find_if(inputs.begin(), inputs.end(), [&](const CalibrationInput& i) { return i.name == name; });
+      const std::string& key = name;  // clang before C++20 cannot capture a structured binding
+      auto it = std::find_if(inputs.begin(), inputs.end(), [&](const CalibrationInput& i) { return i.name == key; });
       if (it == inputs.end()) {
         std::string names;
         for (const auto& i : inputs) names += (names.empty() ? "" : ", ") + i.name;

@@ -95,7 +95,7 @@ g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x],
 onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "empty_init.onnx")
 PY
   expect_fail "tensor 'w'" "has 0 values for shape 1048576x4096" -- \
-    bash -c "ulimit -v 4194304; exec timeout 60 \"\$0\" build empty_init.onnx -o e.plan --device cpu" "$KILN"
+    with_vm_limit 4194304 timeout 60 "$KILN" build empty_init.onnx -o e.plan --device cpu
 }
 
 case_special_files_as_model_plan_input() {
@@ -129,7 +129,7 @@ with open("huge.npy", "wb") as f:
 PY
   local t0=$(date +%s%N)
   expect_fail "input 'x'" "expected float32 2x3x4, got float32 805306368" -- \
-    bash -c "ulimit -v 2097152; exec \"\$@\"" _ "$KILN" run copy.plan -i x=huge.npy -i ids=ids.npy -o out --device cpu
+    with_vm_limit 2097152 "$KILN" run copy.plan -i x=huge.npy -i ids=ids.npy -o out --device cpu
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   [ "$ms" -lt 5000 ] || die "refusing the huge .npy took $ms ms"
 }
@@ -179,7 +179,7 @@ PY
   # Allowed at build, refused when a context is created, before anything is allocated.
   expect_ok "$KILN" build conv.onnx -o big.plan --shapes x=1x3x100000x100000 --device cpu --allow-over-memory
   expect_fail "creating a context on cpu" "298.0 GiB of activations" "available" -- \
-    bash -c "ulimit -v 2097152; exec \"\$@\"" _ "$KILN" run big.plan -o out --device cpu
+    with_vm_limit 2097152 "$KILN" run big.plan -o out --device cpu
 }
 
 run_case
