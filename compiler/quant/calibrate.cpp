@@ -13,6 +13,7 @@
 #include "compiler/plan/lower.h"
 #include "compiler/quant/calibration_set.h"
 #include "runtime/core/file_io.h"
+#include "runtime/core/text.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/plan/byte_io.h"
 
@@ -161,7 +162,8 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
   std::string all;
   KILN_TRY(read_regular_file(path, "calibration cache", uint64_t{1} << 28, &all));
   const auto bad = [&](const std::string& why) {
-    return invalid_argument("calibration cache '" + path + "' is corrupted (" + why + "); delete it to recalibrate");
+    return invalid_argument("calibration cache '" + path + "' is corrupted (" + clip_text(why, 200) +
+                            "); delete it to recalibrate");
   };
   const size_t tail = all.rfind("crc32 ");
   if (tail == std::string::npos) return bad("no checksum line");
@@ -175,8 +177,8 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
   const bool v2 = line.back() == '2';
   if (!std::getline(lines, line) || line.rfind("calibrator ", 0) != 0) return bad("no calibrator line");
   if (line.substr(11) != calibrator)
-    return invalid_argument("calibration cache '" + path + "' was made with calibrator " + line.substr(11) +
-                            ", not " + calibrator + "; delete it or pass --calibrator " + line.substr(11));
+    return invalid_argument("calibration cache '" + path + "' was made with calibrator " + clip_text(line.substr(11)) +
+                            ", not " + calibrator + "; delete it or pass --calibrator " + clip_text(line.substr(11)));
   ranges->clear();
   std::vector<std::pair<std::string, std::vector<double>>> channels;
   while (std::getline(lines, line)) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/core/file_io.h"
+#include "runtime/core/text.h"
 #include "runtime/core/npy.h"
 
 namespace kiln {
@@ -92,11 +93,11 @@ Status parse_npz(const uint8_t* d, size_t n, const std::string& what, std::map<s
       x += 4 + len;
     }
     p += 46 + name_len + extra_len + comment_len;
-    if (n < 30 || local > n - 30 || u32(d + local) != 0x04034b50) return invalid_argument(what + ": corrupted entry '" + name + "'");
+    if (n < 30 || local > n - 30 || u32(d + local) != 0x04034b50) return invalid_argument(what + ": corrupted entry '" + clip_text(name) + "'");
     const uint64_t data_at = local + 30 + u16(d + local + 26) + u16(d + local + 28);
-    if (data_at > n || csize > n - data_at) return invalid_argument(what + ": entry '" + name + "' is truncated");
+    if (data_at > n || csize > n - data_at) return invalid_argument(what + ": entry '" + clip_text(name) + "' is truncated");
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
-    const std::string member = what + " member '" + name + "'";
+    const std::string member = what + " member '" + clip_text(name) + "'";
     HostTensor t;
     if (method == 0) {
       KILN_TRY(parse_npy(d + data_at, static_cast<size_t>(csize), member, &t));

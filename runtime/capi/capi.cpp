@@ -9,6 +9,7 @@
 
 #include "kiln/kiln.h"
 #include "runtime/capi/handle_table.h"
+#include "runtime/core/text.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/plan/plan_file.h"
 #include "runtime/plan/plan_format.h"
@@ -56,7 +57,7 @@ kiln::Status stale(const char* fn, const char* what) {
 }
 
 kiln_status report(const kiln::Status& s) {
-  g_last_error = s.is_ok() ? "" : s.message();
+  g_last_error = s.is_ok() ? "" : kiln::one_line(s.message());
   return static_cast<kiln_status>(s.code());
 }
 

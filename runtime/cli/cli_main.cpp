@@ -6,6 +6,7 @@
 #include <new>
 
 #include "runtime/cli/crash_report.h"
+#include "runtime/core/text.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/version.h"
 
@@ -17,17 +18,7 @@ const char* g_program = "kiln";
 int fail(const char* verb, const std::string& message) {
   // Errors are one line: names taken from a damaged model or plan may hold control
   // characters (newlines even), so those are printed as \xNN escapes.
-  std::string line;
-  for (unsigned char c : message) {
-    if (c < 0x20 || c == 0x7f) {
-      char esc[8];
-      std::snprintf(esc, sizeof esc, "\\x%02x", c);
-      line += esc;
-    } else {
-      line += static_cast<char>(c);
-    }
-  }
-  std::fprintf(stderr, "%s %s: %s\n", g_program, verb, line.c_str());
+  std::fprintf(stderr, "%s %s: %s\n", g_program, verb, one_line(message).c_str());
   return 1;
 }
 

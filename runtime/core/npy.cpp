@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/core/file_io.h"
+#include "runtime/core/text.h"
 
 namespace kiln {
 namespace {
@@ -138,7 +139,7 @@ Status parse_npy_header(const uint8_t* data, size_t size, const std::string& wha
     if (descr == d.descr || (descr.size() == 3 && descr[0] == '=' && descr.substr(1) == std::string(d.descr).substr(1)))
       dt = d.dtype;
   if (dt == DType::kUndefined)
-    return unsupported(what + ": numpy dtype '" + descr + "' is not supported (big-endian or unknown)");
+    return unsupported(what + ": numpy dtype '" + clip_text(descr) + "' is not supported (big-endian or unknown)");
   if (dict_value(header, "fortran_order").find("True") != std::string::npos)
     return unsupported(what + ": Fortran-order arrays are not supported; save with np.ascontiguousarray");
   std::string shape_text = dict_value(header, "shape");
@@ -154,7 +155,7 @@ Status parse_npy_header(const uint8_t* data, size_t size, const std::string& wha
     d.erase(d.find_last_not_of(' ') + 1);
     if (!d.empty()) {
       if (d.find_first_not_of("0123456789") != std::string::npos || d.size() > 12)
-        return invalid_argument(what + ": bad shape " + shape_text);
+        return invalid_argument(what + ": bad shape " + clip_text(shape_text));
       shape.push_back(std::stoll(d));
     }
     pos = end + 1;

@@ -39,8 +39,11 @@ int64_t interesting(std::mt19937_64& rng, int64_t old) {
                                     std::numeric_limits<int64_t>::min()};
   switch (rng() % 4) {
     case 0: return kValues[rng() % (sizeof kValues / sizeof kValues[0])];
-    case 1: return old + static_cast<int64_t>(rng() % 5) - 2;
-    case 2: return -old;
+    case 1: {  // a neighbour, wrapping rather than overflowing
+      const uint64_t v = static_cast<uint64_t>(old) + rng() % 5 - 2;
+      return static_cast<int64_t>(v);
+    }
+    case 2: return old == std::numeric_limits<int64_t>::min() ? 0 : -old;
     default: return static_cast<int64_t>(rng() % 32);
   }
 }
