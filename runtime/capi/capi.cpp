@@ -1,6 +1,7 @@
 // The C API over Plan/ExecutionContext. Every entry point catches C++ exceptions (bad_alloc
 // included) so nothing escapes into C callers.
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -97,7 +98,11 @@ extern "C" {
 const char* kiln_version(void) { return KILN_VERSION_STRING; }
 
 const char* kiln_status_string(kiln_status status) {
-  return kiln::status_code_name(static_cast<kiln::StatusCode>(status));
+  // A C caller may pass any int: read the bytes, since loading an enum outside its values is
+  // undefined in C++.
+  int code;
+  std::memcpy(&code, &status, sizeof code);
+  return kiln::status_code_name(static_cast<kiln::StatusCode>(code));
 }
 
 const char* kiln_last_error(void) { return g_last_error.c_str(); }

@@ -92,11 +92,12 @@ Status check_plan_memory(const PlanMemory& need, uint64_t host_limit, const std:
   if (device->max_alloc_bytes && need.largest_device_buffer > device->max_alloc_bytes)
     return out_of_memory("an activation buffer of " + byte_size_str(need.largest_device_buffer) + " (largest tensor " +
                          need.device_peak + ") exceeds the " + byte_size_str(device->max_alloc_bytes) +
-                         " one allocation on " + dev + " may have" + hint);
+                         " one allocation on " + dev + " may have (CL_DEVICE_MAX_MEM_ALLOC_SIZE)" + hint);
   if (device->max_alloc_bytes && need.largest_device_weight > device->max_alloc_bytes)
     return out_of_memory("weights '" + need.largest_device_weight_name + "' (" +
                          byte_size_str(need.largest_device_weight) + ") exceed the " +
-                         byte_size_str(device->max_alloc_bytes) + " one allocation on " + dev + " may have" + hint);
+                         byte_size_str(device->max_alloc_bytes) + " one allocation on " + dev +
+                         " may have (CL_DEVICE_MAX_MEM_ALLOC_SIZE)" + hint);
   return Status::ok();
 }
 
