@@ -70,6 +70,7 @@ void mutate_plan(Plan& p, std::mt19937_64& rng) {
     case 2: {  // a dim of a tensor this node touches
       std::vector<int32_t> ts = n.inputs;
       ts.insert(ts.end(), n.outputs.begin(), n.outputs.end());
+      if (ts.empty()) break;
       const int32_t t = ts[rng() % ts.size()];
       if (t < 0 || t >= static_cast<int32_t>(p.tensors.size())) break;
       Shape& s = p.tensors[t].shape;
