@@ -1,7 +1,8 @@
 // Rules of the normalization family (runtime forms written by compiler/ops/normalization*.cpp):
 //   Softmax/LogSoftmax {axis, coerce_2d}   BatchNormalization {epsilon}
 //   InstanceNormalization {epsilon}   LayerNormalization {axis, epsilon, output_mask}
-//   ReduceSum/Mean/Max/Min {axes (sorted, unique), keepdims}
+//   GroupNormalization {num_groups, epsilon, group_params}
+//   ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp {axes (sorted, unique), keepdims}
 //   MaxPool {kernel_shape, strides, dilations, pads, storage_order, ceil_mode}
 //   AveragePool {kernel_shape, strides, dilations, pads, count_include_pad, ceil_mode}
 // Float operands of one node share one dtype: float32, or float16 after --precision fp16 (the
@@ -118,10 +119,33 @@ Status layernorm_rule(RuleContext& c) {
   return Status::ok();
 }
 
+// GroupNormalization {num_groups, epsilon, group_params}: scale and bias hold one value per
+// group (group_params 1, opset 18) or per channel.
+Status groupnorm_rule(RuleContext& c) {
+  KILN_TRY(c.inputs(3, 3));
+  KILN_TRY(c.outputs(1, 1));
+  DType dt;
+  KILN_TRY(same_float(c, &dt));
+  int64_t groups, per_group;
+  float eps;
+  KILN_TRY(c.int_attr("num_groups", 0, &groups));
+  KILN_TRY(c.int_attr_in("group_params", 0, 0, 1, &per_group));
+  KILN_TRY(c.float_attr("epsilon", 1e-5f, &eps));
+  const Shape& x = c.shape(0);
+  if (x.size() < 2) return c.fail("input must have rank >= 2, got " + shape_str(x));
+  if (groups < 1 || x[1] % groups) return c.fail("num_groups " + std::to_string(groups) + " does not divide the " +
+                                                 std::to_string(x[1]) + " channels");
+  const Shape want = {per_group ? groups : x[1]};
+  for (size_t i = 1; i < 3; ++i)
+    if (c.shape(i) != want) return c.fail("input " + std::to_string(i) + " must be " + shape_str(want));
+  c.set_output(0, dt, x);
+  return Status::ok();
+}
+
 Status reduce_rule(RuleContext& c) {
   KILN_TRY(c.inputs(1, 1));
   KILN_TRY(c.outputs(1, 1));
-  KILN_TRY(c.dtype_in(0, {DType::kFloat32, DType::kFloat16, DType::kInt32, DType::kInt64}));
+  KILN_TRY(c.dtype_in(0, {DType::kFloat32, DType::kFloat16, DType::kFloat64, DType::kInt32, DType::kInt64}));
   std::vector<int64_t> axes;
   int64_t keepdims;
   KILN_TRY(c.ints_attr("axes", &axes));
@@ -208,7 +232,10 @@ void register_normalization_rules(RuleRegistry& r) {
   r.add("BatchNormalization", batchnorm_rule);
   r.add("InstanceNormalization", instancenorm_rule);
   r.add("LayerNormalization", layernorm_rule);
-  for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"}) r.add(op, reduce_rule);
+  for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                         "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"})
+    r.add(op, reduce_rule);
+  r.add("GroupNormalization", groupnorm_rule);
   r.add("MaxPool", pool_rule);
   r.add("AveragePool", pool_rule);
 }
