@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <climits>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -82,13 +83,14 @@ int cmd_run(int argc, char** argv) {
       if (inputs.count(name)) return fail("run", "input '" + name + "' is given twice (-i " + spec + ")");
       int64_t lo[KILN_MAX_RANK], hi[KILN_MAX_RANK];
       check(kiln_plan_input_range(plan.get(), index, lo, hi));
-      // The header alone decides: a file of another dtype or shape is refused before its data
-      // is read.
+      // The header alone decides whether the data is worth reading: more bytes than the input
+      // can ever take (at its largest shape) is refused before they are read; anything smaller
+      // goes to binding, which names the dim that is wrong.
       HostTensor t;
       st = read_npy(path, &t, [&](DType dt, const Shape& shape) {
-        bool fits = static_cast<int32_t>(dt) == info->dtype && static_cast<int32_t>(shape.size()) == info->rank;
-        for (size_t d = 0; fits && d < shape.size(); ++d) fits = shape[d] >= lo[d] && shape[d] <= hi[d];
-        if (fits) return Status::ok();
+        int64_t n = 1;
+        for (int64_t d : shape) n = d && n > INT64_MAX / d ? INT64_MAX : n * d;
+        if (n <= static_cast<int64_t>(info->size_bytes / std::max<size_t>(1, dtype_size(dt)))) return Status::ok();
         const Shape want_lo(lo, lo + info->rank), want_hi(hi, hi + info->rank);
         return invalid_argument("expected " + dtype_name(static_cast<DType>(info->dtype)) + " " + shape_str(want_hi) +
                                 (want_lo == want_hi ? "" : " (or dims down to " + shape_str(want_lo) + ")") + ", got " +
