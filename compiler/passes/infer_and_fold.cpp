@@ -68,8 +68,18 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
   }
   InferContext ctx(n, g);
   KILN_TRY(schema->infer(ctx));
-  for (ir::Value* v : n.outputs)
+  for (ir::Value* v : n.outputs) {
     if (v && !v->has_shape) return internal_error(n.describe() + ": shape rule left output '" + v->name + "' unset");
+    // Bounded like plan tensors (2^48 elements of the non-empty dims): a shape rule fed huge
+    // attribute values must not hand later passes dims whose products overflow.
+    uint64_t nonzero = 1;
+    for (int64_t d : v ? v->shape : Shape{}) {
+      if (d < 0 || (d > 0 && nonzero > (uint64_t{1} << 48) / static_cast<uint64_t>(d)))
+        return unsupported(n.describe() + ": output '" + v->name + "' would have the shape " + shape_str(v->shape) +
+                           ", beyond what kiln can hold");
+      if (d > 0) nonzero *= static_cast<uint64_t>(d);
+    }
+  }
 
   if (schema->foldable && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
     bool pending = false;

@@ -200,7 +200,16 @@ Status import_model(const onnx::ModelProto& model, const std::string& base_dir, 
     v->dtype = static_cast<DType>(type.tensor_type().elem_type());
     if (type.tensor_type().has_shape()) {
       v->has_shape = true;
+      uint64_t nonzero = 1;
       for (const auto& d : type.tensor_type().shape().dim()) {
+        // Bounded like initializers, so the shape arithmetic of every op stays within int64.
+        if (d.has_dim_value()) {
+          const int64_t v = d.dim_value();
+          if (v < 0 || v > (int64_t{1} << 40) || (v > 0 && nonzero > (uint64_t{1} << 48) / static_cast<uint64_t>(v)))
+            return invalid_model("input '" + in.name() + "': dim " + std::to_string(v) +
+                                 " is negative or makes the tensor impossibly large");
+          if (v > 0) nonzero *= static_cast<uint64_t>(v);
+        }
         v->shape.push_back(d.has_dim_value() ? d.dim_value() : -1);  // -1: dynamic, fixed by --shapes
         v->dim_names.push_back(d.has_dim_param() ? d.dim_param() : "");
       }
