@@ -432,8 +432,12 @@ Status ExecutionContext::run() {
   if (cl_) {
     Status f = cl_->finish();
     if (st.is_ok()) st = f;
-    // A value a device kernel refused (runtime/backends/opencl/device_errors.h).
-    if (st.is_ok() && device_checks_) st = check_device_errors(*cl_, p, &dyn_nodes_);
+    // A value a device kernel refused (runtime/backends/opencl/device_errors.h); read (and
+    // cleared) after a failed run too, so it is never reported against the next one.
+    if (device_checks_ && !cl_->lost()) {
+      Status e = check_device_errors(*cl_, p, &dyn_nodes_);
+      if (st.is_ok()) st = e;
+    }
   }
   if (profiler_) {
     Status f = profiler_->end_run();
