@@ -69,7 +69,10 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
   InferContext ctx(n, g);
   KILN_TRY(schema->infer(ctx));
   for (ir::Value* v : n.outputs) {
-    if (v && !v->has_shape) return internal_error(n.describe() + ": shape rule left output '" + v->name + "' unset");
+    // Shape rules set every output their op has: one left unset is an output the model gave the
+    // node beyond those (Softmax with two outputs, say).
+    if (v && !v->has_shape)
+      return invalid_model(n.describe() + ": output '" + v->name + "' is not an output " + n.op_type + " has");
     // Bounded like plan tensors (2^48 elements of the non-empty dims): a shape rule fed huge
     // attribute values must not hand later passes dims whose products overflow.
     uint64_t nonzero = 1;

@@ -182,4 +182,20 @@ PY
     with_vm_limit 2097152 "$KILN" run big.plan -o out --device cpu
 }
 
+case_node_with_an_output_its_op_lacks() {
+  # Found by fuzz_onnx_import: an output slot the op does not have was reported as an internal
+  # error ("shape rule left output unset").
+  "$PY" - <<'PY'
+import onnx
+from onnx import helper, TensorProto
+n = helper.make_node("Softmax", ["x"], ["y", "extra"], name="sm", axis=1)
+g = helper.make_graph([n], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+open("extra_out.onnx", "wb").write(m.SerializeToString())
+PY
+  expect_fail "node 'sm'" "output 'extra' is not an output Softmax has" -- "$KILN" build extra_out.onnx -o e.plan --device cpu
+  if grep -q "internal error" "$WORK/stderr"; then die "reported as an internal error"; fi
+}
+
 run_case
