@@ -338,7 +338,7 @@ Status infer_tile(InferContext& c) {
   Shape out = in;
   for (int64_t d = 0; d < r; ++d) {
     if (reps[d] < 0) return c.fail("repeats must be non-negative");
-    out[d] *= reps[d];
+    if (__builtin_mul_overflow(out[d], reps[d], &out[d])) return c.fail("repeats " + std::to_string(reps[d]) + " overflow dim " + std::to_string(d));
   }
   c.set_output(0, c.input_dtype(0), out);
   c.keep_inputs(1);
@@ -405,7 +405,8 @@ Status infer_pad(InferContext& c) {
   Shape out = in;
   bool nothing = true;
   for (int64_t d = 0; d < r; ++d) {
-    out[d] = in[d] + pads[d] + pads[r + d];
+    if (__builtin_add_overflow(in[d], pads[d], &out[d]) || __builtin_add_overflow(out[d], pads[r + d], &out[d]))
+      return c.fail("pads overflow axis " + std::to_string(d));
     nothing &= pads[d] == 0 && pads[r + d] == 0;
     if (out[d] < 0) return c.fail("pads remove more than axis " + std::to_string(d) + " holds");
     if (mode_id != 0 && in[d] == 0 && out[d] > 0)

@@ -14,6 +14,11 @@ namespace kiln {
 // long as none of its ops changed after this one.
 constexpr int kMaxSupportedOpset = 21;
 
+// The largest spatial extent, kernel, stride, dilation and pad the convolution and pooling
+// shape rules take: the runtime's limit is 2^31 (OpenCL kernels index in 32 bits), and at 2^30
+// the rules' products and sums of these values cannot overflow int64.
+constexpr int64_t kMaxGeometry = int64_t{1} << 30;
+
 class InferContext {
  public:
   InferContext(ir::Node& node, ir::Graph& graph) : node_(node), graph_(graph) {}
