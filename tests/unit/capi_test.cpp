@@ -3,6 +3,8 @@
 // the committed copy-ops model (x float32[2,3,4] -> Reshape [4,6] -> y; ids int64[5] -> ids_out).
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "compiler/compiler.h"
 #include "kiln/kiln.h"
+#include "runtime/core/sha256.h"
 #include "runtime/plan/plan_format.h"
 #include "tests/unit/unit_util.h"
 
@@ -87,6 +90,27 @@ TEST_F(CApi, LoadFromFileAndMemoryAgree) {
   EXPECT_STREQ(kiln_plan_target_device(f), "host cpu");
   EXPECT_STREQ(kiln_plan_target_device(plan_), "host cpu");
   kiln_plan_release(f);
+}
+
+// A deployment pins the plan's content: the SHA-256 of the file (as kiln inspect prints it).
+TEST_F(CApi, PinnedPlanHash) {
+  const std::string sum = sha256_hex(std::string(bytes_->begin(), bytes_->end()));
+  kiln_plan* p = nullptr;
+  ASSERT_EQ(kiln_plan_load_file_pinned(path_->c_str(), sum.c_str(), &p), KILN_OK) << msg();
+  EXPECT_EQ(kiln_plan_release(p), KILN_OK);
+  std::string upper = sum;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  ASSERT_EQ(kiln_plan_load_file_pinned(path_->c_str(), upper.c_str(), &p), KILN_OK) << msg();
+  EXPECT_EQ(kiln_plan_release(p), KILN_OK);
+  ASSERT_EQ(kiln_plan_load_file_pinned(path_->c_str(), "", &p), KILN_OK) << msg();  // "" pins nothing
+  EXPECT_EQ(kiln_plan_release(p), KILN_OK);
+  std::string other = sum;
+  other[10] = other[10] == '0' ? '1' : '0';
+  EXPECT_EQ(kiln_plan_load_file_pinned(path_->c_str(), other.c_str(), &p), KILN_ERROR_INVALID_PLAN);
+  EXPECT_TRUE(has(msg(), "has SHA-256 " + sum + ", not the pinned " + other)) << msg();
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(kiln_plan_load_file_pinned(path_->c_str(), "abc", &p), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(msg(), "not 64 hex digits")) << msg();
 }
 
 TEST_F(CApi, LoadMemoryCopiesTheBytes) {
