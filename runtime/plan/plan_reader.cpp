@@ -354,6 +354,11 @@ Status verify_plan_structure(const Plan& p) {
       if (t.weight_bytes != t.bytes() || t.weight_offset > p.weights.size() ||
           t.weight_bytes > p.weights.size() - t.weight_offset)
         return invalid_plan("constant tensor '" + t.name + "' lies outside the weights section");
+      // Kernels read constants as their element type: an offset off the writer's alignment
+      // would make those reads misaligned (found by fuzz_plan).
+      if (t.weight_offset % kWeightAlignment)
+        return invalid_plan("constant tensor '" + t.name + "' starts at weights offset " + std::to_string(t.weight_offset) +
+                            ", not a multiple of " + std::to_string(kWeightAlignment));
       ready[i] = 1;
     }
   }
