@@ -19,6 +19,22 @@ constexpr int kMaxSupportedOpset = 21;
 // the rules' products and sums of these values cannot overflow int64.
 constexpr int64_t kMaxGeometry = int64_t{1} << 30;
 
+// The largest constant the compiler computes itself (ConstantOfShape, Range, constant folding):
+// a few bytes of model must not make it allocate gigabytes.
+constexpr uint64_t kMaxComputedConstantBytes = uint64_t{1} << 30;
+// Whether a computed constant of `dt` and `shape` stays within that bound (checked arithmetic).
+inline bool computed_constant_fits(DType dt, const Shape& shape) {
+  uint64_t bytes = dtype_size(dt);
+  for (int64_t d : shape) {
+    if (d < 0) return false;
+    if (d == 0) return true;
+  }
+  for (int64_t d : shape)
+    if (bytes > kMaxComputedConstantBytes / static_cast<uint64_t>(d)) return false;
+    else bytes *= static_cast<uint64_t>(d);
+  return true;
+}
+
 class InferContext {
  public:
   InferContext(ir::Node& node, ir::Graph& graph) : node_(node), graph_(graph) {}

@@ -84,7 +84,11 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
     }
   }
 
-  if (schema->foldable && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
+  // A constant beyond kMaxComputedConstantBytes is not folded: the node stays, to run at run
+  // time (where the plan's memory bound applies), rather than allocate it here.
+  bool small = true;
+  for (ir::Value* v : n.outputs) small &= !v || computed_constant_fits(v->dtype, v->shape);
+  if (schema->foldable && small && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
     bool pending = false;
     for (ir::Value* v : n.outputs) pending |= v && !v->constant;
     if (pending) {
