@@ -38,7 +38,8 @@ inline void check_refusal(const Status& st) {
   // of file content is not clear either.
   if (st.code() == StatusCode::kInternal || st.message().size() > 2000 || st.message().empty()) {
     std::fprintf(stderr, "fuzz: unclear refusal (%s): %s\n", status_code_name(st.code()), st.message().c_str());
-    std::abort();
+    // A trap, not abort(): libFuzzer then writes the input that did it to artifacts/.
+    __builtin_trap();
   }
 }
 

@@ -8,11 +8,13 @@
 
 #include "compiler/ops/op_schema.h"
 #include "runtime/core/file_io.h"
+#include "runtime/core/text.h"
 
 namespace kiln {
 namespace {
 
 constexpr int kMaxRank = 16;
+constexpr size_t kMaxNameBytes = 512;
 
 // Protobuf parses at most 2 GiB; bigger models keep their weights in external data files.
 constexpr uint64_t kMaxModelBytes = (uint64_t{1} << 31) - 1;
@@ -178,6 +180,28 @@ Status import_model(const onnx::ModelProto& model, const std::string& base_dir, 
   if (model.opset_import_size() == 0) g->opsets[""] = 1;  // IR v1/v2 models omit it
   const onnx::GraphProto& gp = model.graph();
   g->name = gp.name();
+  // Names end up in plans and in every error message: kilobytes of one (damaged or hostile
+  // model) would make both unreadable.
+  auto name_ok = [](const std::string& n) { return n.size() <= kMaxNameBytes; };
+  auto too_long = [](const char* what, const std::string& n) {
+    return invalid_model(std::string(what) + " name of " + std::to_string(n.size()) + " bytes ('" + clip_text(n, 40) +
+                         "') is longer than the " + std::to_string(kMaxNameBytes) + " kiln takes");
+  };
+  for (const auto& t : gp.initializer())
+    if (!name_ok(t.name())) return too_long("an initializer", t.name());
+  for (const auto& v : gp.input())
+    if (!name_ok(v.name())) return too_long("an input", v.name());
+  for (const auto& v : gp.output())
+    if (!name_ok(v.name())) return too_long("an output", v.name());
+  for (const auto& np : gp.node()) {
+    for (const std::string* n : {&np.name(), &np.op_type(), &np.domain()})
+      if (!name_ok(*n)) return too_long("a node's", *n);
+    for (const auto& list : {np.input(), np.output()})
+      for (const std::string& n : list)
+        if (!name_ok(n)) return too_long("a node operand's", n);
+    for (const auto& a : np.attribute())
+      if (!name_ok(a.name())) return too_long("an attribute", a.name());
+  }
 
   for (const auto& init : gp.initializer()) {
     if (init.name().empty()) return invalid_model("an initializer has no name");
