@@ -315,6 +315,7 @@ Status infer_expand(InferContext& c) {
 }
 
 Status infer_tile(InferContext& c) {
+  if (!c.has_input(0)) return c.fail("input 0 (the data) is missing");
   const Shape& in = c.input_shape(0);
   const int64_t r = rank_of(c, 0);
   std::vector<int64_t> reps;
@@ -348,6 +349,7 @@ Status infer_tile(InferContext& c) {
 }
 
 Status infer_pad(InferContext& c) {
+  if (!c.has_input(0)) return c.fail("input 0 (the data) is missing");
   const Shape& in = c.input_shape(0);
   const int64_t r = rank_of(c, 0);
   const DType dt = c.input_dtype(0);

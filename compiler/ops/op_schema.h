@@ -48,8 +48,14 @@ class InferContext {
   size_t num_inputs() const { return node_.inputs.size(); }
   bool has_input(size_t i) const { return node_.input(i) != nullptr; }
   ir::Value* input(size_t i) const { return node_.input(i); }
-  DType input_dtype(size_t i) const { return node_.inputs[i]->dtype; }
-  const Shape& input_shape(size_t i) const { return node_.inputs[i]->shape; }
+  // An input the model leaves out (or never gave) reads as undefined with no dims, so a shape rule
+  // that forgets to check has_input() refuses the node instead of reading through a null
+  // pointer (models are untrusted).
+  DType input_dtype(size_t i) const { return has_input(i) ? node_.inputs[i]->dtype : DType::kUndefined; }
+  const Shape& input_shape(size_t i) const {
+    static const Shape kNone;
+    return has_input(i) ? node_.inputs[i]->shape : kNone;
+  }
   // Contents of input i when known at build time, else nullptr.
   const HostTensor* const_input(size_t i) const {
     ir::Value* v = node_.input(i);
