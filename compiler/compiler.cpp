@@ -1,4 +1,5 @@
 #include "compiler/compiler.h"
+#include "runtime/core/file_io.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,9 +11,10 @@
 #include "compiler/plan/dynamic_shapes.h"
 #include "compiler/plan/lower.h"
 #include "compiler/plan/select_kernels.h"
+#include "runtime/plan/plan_memory.h"
 #include "compiler/quant/precision.h"
 #include "compiler/quant/precision_search.h"
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/device/devices.h"
 #include "runtime/plan/plan_format.h"
 
@@ -83,6 +85,17 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
         n.attrs.set(linear::kAttrAllowTf32, int64_t{1});
   // The cost estimates pick here; tuning (timing on the device) runs once on the finished plan.
   KILN_TRY(select_kernels(out, target, KernelSelectOptions{}));
+  // What the plan needs against the target device's memory and the host's (or --max-memory),
+  // before anything writes it: a plan that cannot fit is an error here, not at run time.
+  if (!opts.allow_over_memory) {
+    std::vector<Backend> backends;
+    for (const PlanNode& n : out->nodes) backends.push_back(n.backend);
+    const uint64_t align = target.backend == Backend::kOpenCL ? opencl_devices()[target.opencl_index].base_addr_align : 64;
+    const uint64_t host_limit = opts.max_memory ? opts.max_memory : host_physical_memory();
+    KILN_TRY(check_plan_memory(plan_memory(*out, backends, align), host_limit, "allowed", &target.caps,
+                               std::string(opts.max_memory ? "--max-memory" : "the host's physical memory") +
+                                   "; --allow-over-memory writes the plan anyway"));
+  }
   for (const std::string& name : opts.partition.cpu_nodes) {
     bool found = false;
     for (const PlanNode& n : out->nodes) found |= n.name == name || std::count(n.fused.begin(), n.fused.end(), name);
@@ -152,16 +165,17 @@ Status write_plan_bytes(const std::vector<uint8_t>& bytes, const std::string& pa
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary);
-    if (!f) return io_error("cannot write '" + path + "'");
+    if (!f) return io_error("cannot write '" + path + "': " + last_os_error());
     f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     if (!f) {
       std::remove(tmp.c_str());
-      return io_error("error writing '" + path + "' (disk full?)");
+      return io_error("error writing '" + path + "': " + last_os_error());
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = last_os_error();
     std::remove(tmp.c_str());
-    return io_error("cannot move the plan into place at '" + path + "'");
+    return io_error("cannot write the plan to '" + path + "': " + why);
   }
   return Status::ok();
 }

@@ -64,6 +64,10 @@ struct BuildOptions {
   // a scratch folder holding one cache per calibrator, so each build calibrates once.
   std::string calib_cache_dir;
   std::FILE* report = nullptr;            // where calibration progress and tables go
+  // --max-memory BYTES: the most host memory the plan may need (activations at the peak plus
+  // weights); 0: the host's physical memory. Device plans are held to the device's memory too.
+  uint64_t max_memory = 0;
+  bool allow_over_memory = false;         // --allow-over-memory: write the plan anyway
 };
 
 // Resolves a --device value, which may be a preference list ("opencl:0,cpu"), to the target

@@ -1,5 +1,5 @@
 // The output stage of the float linear ops (Conv, ConvTranspose, Gemm, MatMul in FP32 or FP16
-// storage): the fused epilogue of runtime/backends/cpu/linear_epilogue.h, shared by kernels/gemm.cl
+// storage): the fused epilogue of runtime/ops/linear_epilogue.h, shared by kernels/gemm.cl
 // and the tensor-core kernels/mma_gemm.cl. Needs kernels/float_storage.cl and
 // kernels/linear_activation.cl (kiln_act) prepended.
 

@@ -1,4 +1,4 @@
-// kiln's own GEMM (FP32, or FP16 storage with FP32 math: kernels/float_storage.cl) with the fused linear epilogue (runtime/backends/cpu/linear_epilogue.h),
+// kiln's own GEMM (FP32, or FP16 storage with FP32 math: kernels/float_storage.cl) with the fused linear epilogue (runtime/ops/linear_epilogue.h),
 // used where CLBlast's per-process kernel compilation and launch overheads outweigh its speed
 // (small and medium matrices, grouped convolutions), plus the epilogue kernel run after a
 // CLBlast GEMM.

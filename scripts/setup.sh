@@ -16,6 +16,7 @@ PACKAGES=(
   ninja-build                                    # the Python wheel's CMake build (pip install .)
   dataset-fashion-mnist                          # real images for the accuracy tests (tests/accuracy)
   alsa-utils                                     # spoken-word WAVs for the silero VAD test (tests/recurrent)
+  clang libclang-rt-14-dev                       # sanitizer build (scripts/sanitize.sh) and libFuzzer (scripts/fuzz.sh)
 )
 
 if [ -r /etc/os-release ]; then

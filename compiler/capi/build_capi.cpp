@@ -362,6 +362,22 @@ kiln_status kiln_build_options_set_allow_tf32(kiln_build_options* o, int32_t ena
   });
 }
 
+kiln_status kiln_build_options_set_max_memory(kiln_build_options* o, uint64_t bytes) {
+  return guarded(__func__, [&] {
+    KILN_TRY(need(__func__, o));
+    o->opts.max_memory = bytes;
+    return kiln::Status::ok();
+  });
+}
+
+kiln_status kiln_build_options_set_allow_over_memory(kiln_build_options* o, int32_t enabled) {
+  return guarded(__func__, [&] {
+    KILN_TRY(need(__func__, o));
+    o->opts.allow_over_memory = enabled != 0;
+    return kiln::Status::ok();
+  });
+}
+
 kiln_status kiln_build_options_set_log(kiln_build_options* o, kiln_build_log_fn fn, void* user) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));

@@ -13,6 +13,7 @@
 #include "compiler/compiler.h"
 #include "compiler/quant/precision.h"
 #include "kiln/kiln_build.h"
+#include "runtime/plan/plan_memory.h"
 
 namespace kiln::cli {
 
@@ -76,6 +77,10 @@ static const char* kBuildHelp =
     "  --allow-tf32             FP32 Conv/Gemm/MatMul may run on TF32 tensor cores where the\n"
     "                           device has them (NVIDIA, compute capability 8.0+): operands rounded\n"
     "                           to a 10-bit mantissa, sums in float32 (kiln compare shows the cost)\n"
+    "  --max-memory SIZE        the most host memory the plan may need (activations at their peak\n"
+    "                           plus weights), e.g. 8G (default: the host's physical memory); an\n"
+    "                           OpenCL plan must also fit the device's memory\n"
+    "  --allow-over-memory      write a plan that exceeds those bounds anyway\n"
     "  --no-fuse                turn graph fusion off (for debugging)\n";
 
 namespace {
@@ -114,7 +119,8 @@ int cmd_build(int argc, char** argv) {
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
-                           {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--smooth-quant", "", true, false, true}, {"--help", "-h", false}},
+                           {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--smooth-quant", "", true, false, true},
+                           {"--max-memory", ""}, {"--allow-over-memory", "", false}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
   if (args.has("--help")) {
@@ -188,6 +194,14 @@ int cmd_build(int argc, char** argv) {
       return fail("build", "--smooth-quant needs an alpha in [0, 1] (such as --smooth-quant=0.5), got '" + x + "'");
     kiln_build_options_set_smooth_quant(o, alpha);
   }
+  if (args.has("--max-memory")) {
+    uint64_t bytes = 0;
+    if (!parse_byte_size(args.get("--max-memory"), &bytes) || bytes == 0)
+      return fail("build", "--max-memory needs a size such as 4G, 512M or a number of bytes, got '" +
+                               args.get("--max-memory") + "'");
+    kiln_build_options_set_max_memory(o, bytes);
+  }
+  if (args.has("--allow-over-memory")) kiln_build_options_set_allow_over_memory(o, 1);
   kiln_build_options_set_log(o, print_log, nullptr);
   const std::string policy = args.get("--partition", "device");
   if (policy == "cost") kiln_build_options_set_partition(o, KILN_PARTITION_COST);

@@ -41,7 +41,7 @@ Status infer_reshape(InferContext& c) {
     }
     if (d < 0) return c.fail("invalid dim " + std::to_string(d) + " in shape");
     out[i] = d;
-    known *= d;
+    if (__builtin_mul_overflow(known, d, &known)) return c.fail("shape " + shape_str(target) + " has too many elements");
   }
   const int64_t n = shape_numel(in);
   if (infer_at >= 0) {

@@ -1,11 +1,11 @@
 // Conv, ConvTranspose, Gemm, MatMul. The shape rules canonicalize every attribute to its
 // explicit form (pads, strides, dilations, group, kernel_shape, output_padding for
 // convolutions; transA/transB/alpha/beta for Gemm) so the runtime kernels never re-derive
-// auto_pad or defaults. Fused-epilogue attributes: runtime/backends/cpu/linear_epilogue.h.
+// auto_pad or defaults. Fused-epilogue attributes: runtime/ops/linear_epilogue.h.
 #include <string>
 
 #include "compiler/ops/op_schema.h"
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 
 namespace kiln {
 namespace {
@@ -17,7 +17,7 @@ std::string ints_str(const std::vector<int64_t>& v) {
 }
 
 // Inputs beyond the ONNX ones: the residual (input 3) of the fused-epilogue form
-// (runtime/backends/cpu/linear_epilogue.h), which the fusion passes write and which a graph
+// (runtime/ops/linear_epilogue.h), which the fusion passes write and which a graph
 // may carry when inferred again; only present together with its `residual` attribute.
 size_t fused_inputs(InferContext& c) {
   return c.attrs().get_int(linear::kAttrResidual, 0) != 0 ? 1 : 0;
@@ -51,8 +51,10 @@ Status spatial_attr(InferContext& c, const char* name, size_t n, int64_t def, in
   if (out->size() != n)
     return c.fail(std::string(name) + " has " + std::to_string(out->size()) + " entries, expected " +
                   std::to_string(n));
-  for (int64_t v : *out)
+  for (int64_t v : *out) {
     if (v < min) return c.fail(std::string(name) + " " + ints_str(*out) + " has a value below " + std::to_string(min));
+    if (v > kMaxGeometry) return c.fail_unsupported(std::string(name) + " " + ints_str(*out) + " has a value above 2^30");
+  }
   return Status::ok();
 }
 
@@ -97,6 +99,9 @@ Status read_conv_common(InferContext& c, bool transpose, ConvGeometry* g) {
                   " does not match W's spatial dims " + shape_str(g->kernel));
   for (int64_t k : g->kernel)
     if (k < 1) return c.fail("W " + shape_str(w) + " has an empty kernel");
+  for (size_t i = 0; i < g->kernel.size(); ++i)
+    if (g->kernel[i] > kMaxGeometry || x[2 + i] > kMaxGeometry)
+      return c.fail_unsupported("X " + shape_str(x) + " or W " + shape_str(w) + " has a spatial dim above 2^30");
   KILN_TRY(spatial_attr(c, "strides", sp, 1, 1, &g->strides));
   KILN_TRY(spatial_attr(c, "dilations", sp, 1, 1, &g->dilations));
   KILN_TRY(spatial_attr(c, "pads", 2 * sp, 0, 0, &g->pads));
@@ -168,6 +173,8 @@ Status infer_conv_transpose(InferContext& c) {
   if (target.size() == sp + 2) target.erase(target.begin(), target.begin() + 2);
   if (!target.empty() && target.size() != sp)
     return c.fail("output_shape " + ints_str(c.attrs().get_ints("output_shape")) + " has the wrong length");
+  for (int64_t t : target)
+    if (t < 0 || t > kMaxGeometry) return c.fail("output_shape " + ints_str(target) + " must be in [0, 2^30]");
   const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
   if (auto_pad == "VALID") std::fill(g.pads.begin(), g.pads.end(), 0);
   Shape out = {x[0], c.input_shape(1)[1] * g.group};

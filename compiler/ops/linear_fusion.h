@@ -1,12 +1,12 @@
 // Helpers shared by the fusion passes that grow a Conv/ConvTranspose/Gemm/MatMul node's
 // epilogue (fold_batchnorm, fuse_residual_add, fuse_activation). The attribute and input
-// convention they write is runtime/backends/cpu/linear_epilogue.h.
+// convention they write is runtime/ops/linear_epilogue.h.
 #pragma once
 #include <unordered_map>
 #include <vector>
 
 #include "compiler/ir/graph.h"
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 
 namespace kiln::linear {
 

@@ -256,7 +256,9 @@ Status infer_slice(InferContext& c) {
     }
     out[a] = n;
     eff_start[a] = n ? s : 0;
-    eff_step[a] = step;
+    // A step is only walked between elements: with at most one it is 1, which keeps every
+    // step within its axis (the runtime's rule refuses longer ones).
+    eff_step[a] = n > 1 ? step : 1;
   }
   c.set_output(0, c.input_dtype(0), out);
   c.keep_inputs(1);
@@ -313,6 +315,7 @@ Status infer_expand(InferContext& c) {
 }
 
 Status infer_tile(InferContext& c) {
+  if (!c.has_input(0)) return c.fail("input 0 (the data) is missing");
   const Shape& in = c.input_shape(0);
   const int64_t r = rank_of(c, 0);
   std::vector<int64_t> reps;
@@ -336,7 +339,7 @@ Status infer_tile(InferContext& c) {
   Shape out = in;
   for (int64_t d = 0; d < r; ++d) {
     if (reps[d] < 0) return c.fail("repeats must be non-negative");
-    out[d] *= reps[d];
+    if (__builtin_mul_overflow(out[d], reps[d], &out[d])) return c.fail("repeats " + std::to_string(reps[d]) + " overflow dim " + std::to_string(d));
   }
   c.set_output(0, c.input_dtype(0), out);
   c.keep_inputs(1);
@@ -346,6 +349,7 @@ Status infer_tile(InferContext& c) {
 }
 
 Status infer_pad(InferContext& c) {
+  if (!c.has_input(0)) return c.fail("input 0 (the data) is missing");
   const Shape& in = c.input_shape(0);
   const int64_t r = rank_of(c, 0);
   const DType dt = c.input_dtype(0);
@@ -403,7 +407,8 @@ Status infer_pad(InferContext& c) {
   Shape out = in;
   bool nothing = true;
   for (int64_t d = 0; d < r; ++d) {
-    out[d] = in[d] + pads[d] + pads[r + d];
+    if (__builtin_add_overflow(in[d], pads[d], &out[d]) || __builtin_add_overflow(out[d], pads[r + d], &out[d]))
+      return c.fail("pads overflow axis " + std::to_string(d));
     nothing &= pads[d] == 0 && pads[r + d] == 0;
     if (out[d] < 0) return c.fail("pads remove more than axis " + std::to_string(d) + " holds");
     if (mode_id != 0 && in[d] == 0 && out[d] > 0)

@@ -66,6 +66,8 @@ Status infer_constant_of_shape(InferContext& c) {
     dt = v->dtype();
     value.assign(v->data(), v->data() + v->size_bytes());
   }
+  if (!computed_constant_fits(dt, shape))
+    return c.fail_unsupported("the constant of shape " + shape_str(shape) + " would take more than 1 GiB");
   auto t = std::make_shared<HostTensor>(dt, shape);
   const size_t es = value.size();
   bool zero = true;
@@ -120,6 +122,7 @@ Status infer_range(InferContext& c) {
   const double count = std::ceil((limit - start) / delta);
   if (!(count < 1e9)) return c.fail("output would have " + std::to_string(count) + " elements");
   const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
+  if (!computed_constant_fits(dt, Shape{n})) return c.fail_unsupported("a Range of " + std::to_string(n) + " elements would take more than 1 GiB");
   auto t = std::make_shared<HostTensor>(dt, Shape{n});
   if (dt == DType::kInt64) {
     // Integers exactly, without a round trip through double.

@@ -44,6 +44,9 @@ Status infer_pool(InferContext& c, bool is_max) {
     if (kernel[i] < 1 || strides[i] < 1 || dil[i] < 1)
       return c.fail("kernel_shape, strides and dilations must be >= 1");
     if (pads[i] < 0 || pads[i + nsp] < 0) return c.fail("pads must be >= 0, got " + ints_str(pads));
+    for (int64_t v : {kernel[i], strides[i], dil[i], pads[i], pads[i + nsp], in[i + 2]})
+      if (v > kMaxGeometry)
+        return c.fail_unsupported("X " + shape_str(in) + ", kernel_shape, strides, dilations or pads hold a value above 2^30");
   }
   const std::string auto_pad = at.get_string("auto_pad", "NOTSET");
   const bool ceil_mode = c.version() >= 10 && at.get_int("ceil_mode", 0) != 0;
@@ -81,6 +84,8 @@ Status infer_pool(InferContext& c, bool is_max) {
     out.push_back(o);
   }
   Attributes a;
+  // The runtime's rule re-derives the output shape (runtime/ops/rules/normalization.cpp).
+  if (ceil_mode && auto_pad == "NOTSET") a.set("ceil_mode", int64_t{1});
   a.set("kernel_shape", kernel);
   a.set("strides", strides);
   a.set("dilations", dil);

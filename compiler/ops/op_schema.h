@@ -14,6 +14,27 @@ namespace kiln {
 // long as none of its ops changed after this one.
 constexpr int kMaxSupportedOpset = 21;
 
+// The largest spatial extent, kernel, stride, dilation and pad the convolution and pooling
+// shape rules take: the runtime's limit is 2^31 (OpenCL kernels index in 32 bits), and at 2^30
+// the rules' products and sums of these values cannot overflow int64.
+constexpr int64_t kMaxGeometry = int64_t{1} << 30;
+
+// The largest constant the compiler computes itself (ConstantOfShape, Range, constant folding):
+// a few bytes of model must not make it allocate gigabytes.
+constexpr uint64_t kMaxComputedConstantBytes = uint64_t{1} << 30;
+// Whether a computed constant of `dt` and `shape` stays within that bound (checked arithmetic).
+inline bool computed_constant_fits(DType dt, const Shape& shape) {
+  uint64_t bytes = dtype_size(dt);
+  for (int64_t d : shape) {
+    if (d < 0) return false;
+    if (d == 0) return true;
+  }
+  for (int64_t d : shape)
+    if (bytes > kMaxComputedConstantBytes / static_cast<uint64_t>(d)) return false;
+    else bytes *= static_cast<uint64_t>(d);
+  return true;
+}
+
 class InferContext {
  public:
   InferContext(ir::Node& node, ir::Graph& graph) : node_(node), graph_(graph) {}
@@ -27,8 +48,14 @@ class InferContext {
   size_t num_inputs() const { return node_.inputs.size(); }
   bool has_input(size_t i) const { return node_.input(i) != nullptr; }
   ir::Value* input(size_t i) const { return node_.input(i); }
-  DType input_dtype(size_t i) const { return node_.inputs[i]->dtype; }
-  const Shape& input_shape(size_t i) const { return node_.inputs[i]->shape; }
+  // An input the model leaves out (or never gave) reads as undefined with no dims, so a shape rule
+  // that forgets to check has_input() refuses the node instead of reading through a null
+  // pointer (models are untrusted).
+  DType input_dtype(size_t i) const { return has_input(i) ? node_.inputs[i]->dtype : DType::kUndefined; }
+  const Shape& input_shape(size_t i) const {
+    static const Shape kNone;
+    return has_input(i) ? node_.inputs[i]->shape : kNone;
+  }
   // Contents of input i when known at build time, else nullptr.
   const HostTensor* const_input(size_t i) const {
     ir::Value* v = node_.input(i);

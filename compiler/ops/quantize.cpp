@@ -274,6 +274,8 @@ Status resolve_conv(InferContext& c, size_t xi, size_t wi, Shape* out) {
     if (ks[d] != w[2 + d]) return c.fail("kernel_shape differs from w " + dims_str(w));
     if (strides[d] < 1 || dil[d] < 1) return c.fail("strides and dilations must be >= 1");
     if (pads[d] < 0 || pads[nd + d] < 0) return c.fail("pads must be >= 0");
+    for (int64_t v : {ks[d], strides[d], dil[d], pads[d], pads[nd + d], x[2 + d]})
+      if (v > kMaxGeometry) return c.fail_unsupported("a spatial dim or convolution attribute is above 2^30");
   }
   *out = {x[0], w[0]};
   for (size_t d = 0; d < nd; ++d) {

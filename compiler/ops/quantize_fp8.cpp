@@ -60,6 +60,8 @@ Status infer_fp8_conv(InferContext& c) {
     return c.fail("kernel_shape/strides/dilations/pads must be explicit for " + std::to_string(nd) + " spatial dims");
   Shape out = {x[0], w[0]};
   for (size_t d = 0; d < nd; ++d) {
+    for (int64_t v : {ks[d], st[d], dil[d], pads[d], pads[nd + d], x[2 + d]})
+      if (v < 0 || v > kMaxGeometry) return c.fail("convolution attributes do not fit x " + shape_str(x) + " and w " + shape_str(w));
     const int64_t span = x[2 + d] + pads[d] + pads[nd + d] - ((ks[d] - 1) * dil[d] + 1);
     if (ks[d] != w[2 + d] || st[d] < 1 || dil[d] < 1 || pads[d] < 0 || pads[nd + d] < 0 || span < 0)
       return c.fail("convolution attributes do not fit x " + shape_str(x) + " and w " + shape_str(w));

@@ -6,7 +6,10 @@
 namespace kiln {
 
 Status run_fix_input_shapes(ir::Graph& g, const PassContext& ctx) {
-  for (const auto& [name, value] : ctx.options.frozen_inputs) {
+  for (const auto& frozen : ctx.options.frozen_inputs) {
+    // Not a structured binding: clang before C++20 cannot capture one in the lambda below.
+    const std::string& name = frozen.first;
+    const HostTensor& value = frozen.second;
     auto it = std::find_if(g.inputs.begin(), g.inputs.end(), [&](ir::Value* v) { return v->name == name; });
     if (it == g.inputs.end()) return invalid_argument("--freeze names '" + name + "', which is not a model input");
     ir::Value* v = *it;

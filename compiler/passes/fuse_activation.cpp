@@ -1,13 +1,13 @@
 // Fuses an activation (Relu, LeakyRelu, Clip with constant bounds, HardSigmoid, HardSwish,
 // Sigmoid, Tanh, Elu, Selu, Softplus) into the Conv/ConvTranspose/Gemm/MatMul that feeds it,
-// as the `activation` attributes of runtime/backends/cpu/linear_epilogue.h.
+// as the `activation` attributes of runtime/ops/linear_epilogue.h.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "compiler/ops/linear_fusion.h"
 #include "compiler/passes/passes.h"
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {

@@ -232,7 +232,10 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
       QParams p;
       const bool q = c->op_type == "QuantizeLinear" && c->inputs[0] == end && c->outputs.size() == 1 &&
                      c->outputs[0] && c->attrs.get_int("saturate", 1) == 1 &&
-                     qparams(*c, c->outputs[0]->dtype, &p);
+                     qparams(*c, c->outputs[0]->dtype, &p) &&
+                     // An integer kernel writes int8/uint8 only, an FP8 kernel FP8 only (a
+                     // mixed-precision plan may quantize the next layer to the other kind).
+                     (is_fp8_kernel(*n) ? float8_is_supported(p.type) : is_int8(p.type));
       // A second QuantizeLinear is merged into the first only when nothing names its output.
       if (q && (same_q.empty() || (p == target && !g.is_graph_output(c->outputs[0])))) {
         target = p;

@@ -1,5 +1,5 @@
 // Fuses the Adds after a Conv/ConvTranspose/Gemm/MatMul into its epilogue
-// (runtime/backends/cpu/linear_epilogue.h):
+// (runtime/ops/linear_epilogue.h):
 //  - Add of a constant that broadcasts like a bias (per output channel for convolutions, over
 //    the [M, N] result for Gemm/MatMul) is folded into the bias input (a new constant);
 //  - Add of a runtime tensor of exactly the output's shape becomes the residual input (before
@@ -9,7 +9,7 @@
 
 #include "compiler/ops/linear_fusion.h"
 #include "compiler/passes/passes.h"
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 
 namespace kiln {
 namespace {

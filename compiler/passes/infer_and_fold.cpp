@@ -1,6 +1,10 @@
+#include <algorithm>
+
 #include "compiler/ops/op_schema.h"
 #include "compiler/passes/passes.h"
+#include "runtime/core/checked_math.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/plan/plan_memory.h"
 
 namespace kiln {
 namespace {
@@ -17,7 +21,22 @@ Status fold_node(ir::Node& n) {
   std::vector<std::shared_ptr<HostTensor>> results;
   std::vector<TensorView> out;
   for (ir::Value* v : n.outputs) {
-    results.push_back(v && !v->constant ? std::make_shared<HostTensor>(v->dtype, v->shape) : nullptr);
+    if (v && !v->constant) {
+      // A constant is held in memory (and in the plan): its size is checked before it is
+      // allocated, so a tiny model cannot make the compiler allocate terabytes.
+      int64_t numel;
+      if (!numel_ok(v->shape, &numel) || static_cast<uint64_t>(numel) > host_physical_memory() / std::max<size_t>(1, dtype_size(v->dtype)))
+        return out_of_memory("constant folding output '" + v->name + "' " + dtype_name(v->dtype) + " " +
+                             shape_str(v->shape) + " would not fit in the host's memory");
+      try {
+        results.push_back(std::make_shared<HostTensor>(v->dtype, v->shape));
+      } catch (const std::bad_alloc&) {
+        return out_of_memory("constant folding: no host memory for output '" + v->name + "' (" +
+                             byte_size_str(static_cast<uint64_t>(numel) * dtype_size(v->dtype)) + ")");
+      }
+    } else {
+      results.push_back(nullptr);
+    }
     out.push_back(results.back() ? results.back()->view() : TensorView{});
   }
   KILN_TRY(run_cpu_kernel(pn, in, out).with_context("constant folding"));
@@ -52,10 +71,27 @@ Status infer_and_fold_node(ir::Node& n, ir::Graph& g, int64_t opset) {
                          " does not take");
   InferContext ctx(n, g);
   KILN_TRY(schema->infer(ctx));
-  for (ir::Value* v : n.outputs)
-    if (v && !v->has_shape) return internal_error(n.describe() + ": shape rule left output '" + v->name + "' unset");
+  for (ir::Value* v : n.outputs) {
+    // Shape rules set every output their op has: one left unset is an output the model gave the
+    // node beyond those (Softmax with two outputs, say).
+    if (v && !v->has_shape)
+      return invalid_model(n.describe() + ": output '" + v->name + "' is not an output " + n.op_type + " has");
+    // Bounded like plan tensors (2^48 elements of the non-empty dims): a shape rule fed huge
+    // attribute values must not hand later passes dims whose products overflow.
+    uint64_t nonzero = 1;
+    for (int64_t d : v ? v->shape : Shape{}) {
+      if (d < 0 || (d > 0 && nonzero > (uint64_t{1} << 48) / static_cast<uint64_t>(d)))
+        return unsupported(n.describe() + ": output '" + v->name + "' would have the shape " + shape_str(v->shape) +
+                           ", beyond what kiln can hold");
+      if (d > 0) nonzero *= static_cast<uint64_t>(d);
+    }
+  }
 
-  if (schema->foldable && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
+  // A constant beyond kMaxComputedConstantBytes is not folded: the node stays, to run at run
+  // time (where the plan's memory bound applies), rather than allocate it here.
+  bool small = true;
+  for (ir::Value* v : n.outputs) small &= !v || computed_constant_fits(v->dtype, v->shape);
+  if (schema->foldable && small && all_inputs_constant(n) && cpu_registry().find(n.runtime_op)) {
     bool pending = false;
     for (ir::Value* v : n.outputs) pending |= v && !v->constant;
     if (pending) {

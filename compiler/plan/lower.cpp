@@ -5,6 +5,7 @@
 
 #include "runtime/plan/partition.h"
 #include "runtime/plan/plan_format.h"
+#include "runtime/plan/plan_verifier.h"
 #include "runtime/version.h"
 
 namespace kiln {
@@ -126,7 +127,20 @@ Status lower_to_plan(const ir::Graph& g, const ResolvedDevice& target, const Par
     any_opencl |= n.backend == Backend::kOpenCL;
   }
   if (any_opencl) p.required_caps.push_back("opencl");
-  KILN_TRY(verify_plan(p).with_context("compiler produced an inconsistent plan (kiln bug)"));
+  // The runtime refuses attributes its op rules do not read (an edited plan could otherwise drop
+  // a fused activation silently), so leftovers of the ONNX form that no kernel reads (an
+  // elementwise op's alpha, now in its program) are not written. An attribute a kernel reads
+  // must be read by the op's rule (runtime/ops/rules/).
+  for (PlanNode& n : p.nodes)
+    for (const std::string& a : unread_attributes(p, n)) n.attrs.erase(a);
+  for (PlanGraph& sg : p.graphs)
+    for (PlanNode& n : sg.nodes)
+      for (const std::string& a : unread_attributes(p, n, &sg.tensors)) n.attrs.erase(a);
+  KILN_TRY(verify_plan_structure(p).with_context("compiler produced an inconsistent plan (kiln bug)"));
+  // A node the runtime's op rule refuses: the model is within the compiler's rules but past a
+  // runtime limit (extents of 2^31 and more, say), so it is reported as unsupported, not a bug.
+  Status nodes = verify_plan_nodes(p);
+  if (!nodes) return unsupported("kiln's runtime cannot run this model: " + nodes.message());
   *out = std::move(p);
   return Status::ok();
 }

@@ -12,6 +12,8 @@
 
 #include "compiler/plan/lower.h"
 #include "compiler/quant/calibration_set.h"
+#include "runtime/core/file_io.h"
+#include "runtime/core/text.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/plan/byte_io.h"
 
@@ -178,21 +180,20 @@ Status write_calibration_cache(const std::string& path, const std::string& calib
     if (r.non_negative) body << "unsigned " << name << "\n";
   const std::string text = body.str();
   std::ofstream f(path);
-  if (!f) return io_error("cannot write calibration cache '" + path + "'");
+  if (!f) return io_error("cannot write calibration cache '" + path + "': " + last_os_error());
   f << text << "crc32 " << crc32(reinterpret_cast<const uint8_t*>(text.data()), text.size()) << "\n";
-  if (!f) return io_error("error writing calibration cache '" + path + "'");
+  if (!f) return io_error("error writing calibration cache '" + path + "': " + last_os_error());
   return Status::ok();
 }
 
 Status read_calibration_cache(const std::string& path, const std::string& calibrator,
                               std::map<std::string, TensorRange>* ranges) {
-  std::ifstream f(path);
-  if (!f) return not_found("cannot open calibration cache '" + path + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string all = ss.str();
+  // A cache is a few text lines per tensor: 256 MiB is far beyond any real one.
+  std::string all;
+  KILN_TRY(read_regular_file(path, "calibration cache", uint64_t{1} << 28, &all));
   const auto bad = [&](const std::string& why) {
-    return invalid_argument("calibration cache '" + path + "' is corrupted (" + why + "); delete it to recalibrate");
+    return invalid_argument("calibration cache '" + path + "' is corrupted (" + clip_text(why, 200) +
+                            "); delete it to recalibrate");
   };
   const size_t tail = all.rfind("crc32 ");
   if (tail == std::string::npos) return bad("no checksum line");
@@ -208,8 +209,8 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
   const bool v3 = line.back() == '3';
   if (!std::getline(lines, line) || line.rfind("calibrator ", 0) != 0) return bad("no calibrator line");
   if (line.substr(11) != calibrator)
-    return invalid_argument("calibration cache '" + path + "' was made with calibrator " + line.substr(11) +
-                            ", not " + calibrator + "; delete it or pass --calibrator " + line.substr(11));
+    return invalid_argument("calibration cache '" + path + "' was made with calibrator " + clip_text(line.substr(11)) +
+                            ", not " + calibrator + "; delete it or pass --calibrator " + clip_text(line.substr(11)));
   ranges->clear();
   std::vector<std::pair<std::string, std::vector<double>>> channels;
   std::vector<std::string> unsigned_names;

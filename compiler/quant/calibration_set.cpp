@@ -32,7 +32,8 @@ Status check_finite(const HostTensor& t, const std::string& where) {
 Status check_sample(const CalibrationSample& s, const std::vector<CalibrationInput>& inputs, const std::string& what) {
   for (const auto& [name, t] : s) {
     const std::string where = what + " array '" + name + "'";
-    auto it = std::find_if(inputs.begin(), inputs.end(), [&](const CalibrationInput& i) { return i.name == name; });
+    const std::string& key = name;  // clang before C++20 cannot capture a structured binding
+    auto it = std::find_if(inputs.begin(), inputs.end(), [&](const CalibrationInput& i) { return i.name == key; });
     if (it == inputs.end()) {
       std::string names;
       for (const auto& i : inputs) names += (names.empty() ? "" : ", ") + i.name;

@@ -2,11 +2,12 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <vector>
 
+#include "runtime/core/file_io.h"
+#include "runtime/core/text.h"
 #include "runtime/core/npy.h"
 
 namespace kiln {
@@ -16,16 +17,26 @@ uint16_t u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8);
 uint32_t u32(const uint8_t* p) { return static_cast<uint32_t>(u16(p)) | static_cast<uint32_t>(u16(p + 2)) << 16; }
 uint64_t u64(const uint8_t* p) { return static_cast<uint64_t>(u32(p)) | static_cast<uint64_t>(u32(p + 4)) << 32; }
 
-// Raw deflate (zip method 8) into exactly `out_size` bytes.
+// Raw deflate (zip method 8) into exactly `out_size` bytes. The buffer grows with the data
+// actually produced, so a header that claims gigabytes costs nothing until they inflate.
 bool inflate_raw(const uint8_t* in, size_t in_size, std::vector<uint8_t>* out, size_t out_size) {
-  out->resize(out_size);
+  out->clear();
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) return false;
   zs.next_in = const_cast<Bytef*>(in);
   zs.avail_in = static_cast<uInt>(in_size);
-  zs.next_out = out->data();
-  zs.avail_out = static_cast<uInt>(out_size);
-  const int rc = inflate(&zs, Z_FINISH);
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    const size_t have = out->size();
+    const size_t grow = std::min<size_t>(out_size + 1 - have, std::max<size_t>(have, 1 << 16));
+    if (grow == 0) break;
+    out->resize(have + grow);
+    zs.next_out = out->data() + have;
+    zs.avail_out = static_cast<uInt>(grow);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out->resize(have + grow - zs.avail_out);
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0) break;  // input ended early
+  }
   const bool ok = rc == Z_STREAM_END && zs.total_out == out_size;
   inflateEnd(&zs);
   return ok;
@@ -34,12 +45,12 @@ bool inflate_raw(const uint8_t* in, size_t in_size, std::vector<uint8_t>* out, s
 }  // namespace
 
 Status read_npz(const std::string& path, std::map<std::string, HostTensor>* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return not_found("cannot open '" + path + "'");
-  const std::string file((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const uint8_t* d = reinterpret_cast<const uint8_t*>(file.data());
-  const size_t n = file.size();
-  const std::string what = "'" + path + "'";
+  std::string file;
+  KILN_TRY(read_regular_file(path, ".npz file", UINT64_MAX, &file));
+  return parse_npz(reinterpret_cast<const uint8_t*>(file.data()), file.size(), "'" + path + "'", out);
+}
+
+Status parse_npz(const uint8_t* d, size_t n, const std::string& what, std::map<std::string, HostTensor>* out) {
   // End of central directory: the last "PK\5\6" within the final 64 KiB + 22 bytes.
   size_t eocd = std::string::npos;
   for (size_t i = n >= 22 ? n - 22 : 0; n >= 22; --i) {
@@ -54,7 +65,7 @@ Status read_npz(const std::string& path, std::map<std::string, HostTensor>* out)
   if (cd_off == 0xffffffffu || entries == 0xffff) {  // zip64: locator just before the EOCD
     if (eocd < 20 || u32(d + eocd - 20) != 0x07064b50) return invalid_argument(what + ": broken zip64 archive");
     const uint64_t z64 = u64(d + eocd - 12);
-    if (z64 > n - 56 || u32(d + z64) != 0x06064b50) return invalid_argument(what + ": broken zip64 archive");
+    if (n < 56 || z64 > n - 56 || u32(d + z64) != 0x06064b50) return invalid_argument(what + ": broken zip64 archive");
     entries = u64(d + z64 + 32);
     cd_size = u64(d + z64 + 40);
     cd_off = u64(d + z64 + 48);
@@ -69,27 +80,30 @@ Status read_npz(const std::string& path, std::map<std::string, HostTensor>* out)
     if (p + 46 + name_len + extra_len + comment_len > cd_off + cd_size) return invalid_argument(what + ": corrupted zip directory");
     std::string name(reinterpret_cast<const char*>(d + p + 46), name_len);
     // zip64 extra field: the sizes and offset that overflowed 32 bits, in this order.
-    for (size_t x = p + 46 + name_len; x + 4 <= p + 46 + name_len + extra_len;) {
+    const size_t extra_end = p + 46 + name_len + extra_len;
+    for (size_t x = p + 46 + name_len; x + 4 <= extra_end;) {
       const uint16_t id = u16(d + x), len = u16(d + x + 2);
+      const size_t field_end = std::min<size_t>(x + 4 + len, extra_end);
       size_t v = x + 4;
       if (id == 0x0001) {
-        if (usize == 0xffffffffu && v + 8 <= x + 4 + len) usize = u64(d + v), v += 8;
-        if (csize == 0xffffffffu && v + 8 <= x + 4 + len) csize = u64(d + v), v += 8;
-        if (local == 0xffffffffu && v + 8 <= x + 4 + len) local = u64(d + v);
+        if (usize == 0xffffffffu && v + 8 <= field_end) usize = u64(d + v), v += 8;
+        if (csize == 0xffffffffu && v + 8 <= field_end) csize = u64(d + v), v += 8;
+        if (local == 0xffffffffu && v + 8 <= field_end) local = u64(d + v);
       }
       x += 4 + len;
     }
     p += 46 + name_len + extra_len + comment_len;
-    if (local > n - 30 || u32(d + local) != 0x04034b50) return invalid_argument(what + ": corrupted entry '" + name + "'");
+    if (n < 30 || local > n - 30 || u32(d + local) != 0x04034b50) return invalid_argument(what + ": corrupted entry '" + clip_text(name) + "'");
     const uint64_t data_at = local + 30 + u16(d + local + 26) + u16(d + local + 28);
-    if (data_at > n || csize > n - data_at) return invalid_argument(what + ": entry '" + name + "' is truncated");
+    if (data_at > n || csize > n - data_at) return invalid_argument(what + ": entry '" + clip_text(name) + "' is truncated");
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
-    const std::string member = what + " member '" + name + "'";
+    const std::string member = what + " member '" + clip_text(name) + "'";
     HostTensor t;
     if (method == 0) {
       KILN_TRY(parse_npy(d + data_at, static_cast<size_t>(csize), member, &t));
     } else if (method == 8) {
-      if (usize > (uint64_t{1} << 36)) return invalid_argument(member + " is implausibly large");
+      // Deflate expands at most ~1032:1: a larger claim is a corrupted (or hostile) header.
+      if (usize > (uint64_t{1} << 36) || usize / 1032 > csize + 64) return invalid_argument(member + " is implausibly large");
       std::vector<uint8_t> raw;
       if (!inflate_raw(d + data_at, static_cast<size_t>(csize), &raw, static_cast<size_t>(usize)))
         return invalid_argument(member + ": corrupted compressed data");

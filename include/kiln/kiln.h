@@ -11,6 +11,8 @@
  *    and stays valid until that thread's next kiln call.
  *  - Objects are created by kiln_*_create/load functions, which return ownership to the caller,
  *    and released by the matching kiln_*_release function. Release functions accept NULL.
+ *  - Every handle passed in is checked against the live ones: a released (or never issued)
+ *    handle gets KILN_ERROR_INVALID_ARGUMENT, never a crash; a second release included.
  *  - Strings returned by query functions are owned by the object queried and live as long as it.
  *
  * Thread safety
@@ -94,9 +96,13 @@ KILN_API const char* kiln_device_name(int32_t index);
 /* ---- plans ---- */
 /* Loads and verifies a plan file. On success *out is owned by the caller. */
 KILN_API kiln_status kiln_plan_load_file(const char* path, kiln_plan** out);
+/* Same, refusing a plan file whose content differs from the one a deployment pinned:
+ * `expect_sha256` is the SHA-256 of the file's bytes as 64 hex digits (`kiln inspect` and
+ * `kiln build` print it); NULL or "" pins nothing. A mismatch is KILN_ERROR_INVALID_PLAN. */
+KILN_API kiln_status kiln_plan_load_file_pinned(const char* path, const char* expect_sha256, kiln_plan** out);
 /* Same, from memory. The bytes are copied: the caller may free `data` afterwards. */
 KILN_API kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out);
-KILN_API void kiln_plan_release(kiln_plan* plan);
+KILN_API kiln_status kiln_plan_release(kiln_plan* plan);
 
 KILN_API int32_t kiln_plan_num_inputs(const kiln_plan* plan);
 KILN_API int32_t kiln_plan_num_outputs(const kiln_plan* plan);
@@ -118,7 +124,7 @@ KILN_API const char* kiln_plan_target_device(const kiln_plan* plan);
  * KILN_ERROR_UNSUPPORTED naming it. */
 KILN_API kiln_status kiln_context_create(const kiln_plan* plan, const char* device, kiln_context** out);
 /* Waits for the context's enqueued inferences, then frees it. */
-KILN_API void kiln_context_release(kiln_context* ctx);
+KILN_API kiln_status kiln_context_release(kiln_context* ctx);
 
 /* Dynamic plans: sets the shape of input `name` (dims within kiln_plan_input_range) and
  * recomputes every shape of the context; nothing is reallocated or recompiled for the plan
@@ -166,7 +172,7 @@ KILN_API int32_t kiln_event_is_done(kiln_event* event);
 KILN_API kiln_status kiln_event_set_callback(kiln_event* event,
                                              void (*callback)(kiln_status status, const char* message, void* user),
                                              void* user);
-KILN_API void kiln_event_release(kiln_event* event);
+KILN_API kiln_status kiln_event_release(kiln_event* event);
 
 /* Label of the device the context runs on, e.g. "opencl:0 (pthread-...)"; owned by ctx. */
 KILN_API const char* kiln_context_device(const kiln_context* ctx);

@@ -22,9 +22,10 @@ inline void check(kiln_status s) {
 
 class PlanHandle {
  public:
-  static PlanHandle load_file(const std::string& path) {
+  // `expect_sha256`: "" or the content hash the file must have (kiln_plan_load_file_pinned).
+  static PlanHandle load_file(const std::string& path, const std::string& expect_sha256 = "") {
     kiln_plan* p = nullptr;
-    check(kiln_plan_load_file(path.c_str(), &p));
+    check(kiln_plan_load_file_pinned(path.c_str(), expect_sha256.c_str(), &p));
     return PlanHandle(p);
   }
   static PlanHandle load_memory(const void* data, size_t size) {

@@ -133,6 +133,12 @@ KILN_API kiln_status kiln_build_options_set_tune(kiln_build_options* opts, int32
  * (NVIDIA, compute capability 8.0+; operands rounded to a 10-bit mantissa, float32 sums), as
  * TensorRT's TF32 flag; 0 (default): never. */
 KILN_API kiln_status kiln_build_options_set_allow_tf32(kiln_build_options* opts, int32_t enabled);
+/* `kiln build --max-memory`: the most host memory the plan may need (activations at their peak
+ * plus weights); 0 (default): the host's physical memory. An OpenCL plan must also fit the
+ * target device's memory. A plan over either bound is refused, naming its peak. */
+KILN_API kiln_status kiln_build_options_set_max_memory(kiln_build_options* opts, uint64_t bytes);
+/* 1: write a plan over those bounds anyway (`--allow-over-memory`). */
+KILN_API kiln_status kiln_build_options_set_allow_over_memory(kiln_build_options* opts, int32_t enabled);
 /* Where the report goes (default: nowhere). */
 KILN_API kiln_status kiln_build_options_set_log(kiln_build_options* opts, kiln_build_log_fn fn, void* user);
 

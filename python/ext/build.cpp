@@ -110,78 +110,91 @@ kiln_precision precision_of(const std::string& name) {
 }
 
 // The typed options from kiln/__init__.py's keyword arguments (already normalized there).
+void apply_option(kiln_build_options* o, const std::string& key, nb::handle v);
+
 void apply_options(kiln_build_options* o, nb::dict opts) {
   for (auto [k, v] : opts) {
     const std::string key = nb::cast<std::string>(k);
-    if (v.is_none()) continue;
-    if (key == "device") check_build(kiln_build_options_set_device(o, nb::cast<std::string>(v).c_str()));
-    else if (key == "precision") check_build(kiln_build_options_set_precision(o, precision_of(nb::cast<std::string>(v))));
-    else if (key == "layer_precision")
-      for (auto [node, p] : nb::borrow<nb::dict>(v))
-        check_build(kiln_build_options_set_layer_precision(o, nb::cast<std::string>(node).c_str(),
-                                                           precision_of(nb::cast<std::string>(p))));
-    else if (key == "shapes")
-      for (auto [name, dims] : nb::borrow<nb::dict>(v)) {
-        const std::string n = nb::cast<std::string>(name);
-        std::vector<int64_t> d = dims_of(dims, "shapes['" + n + "']");
-        check_build(kiln_build_options_set_shape(o, n.c_str(), d.data(), static_cast<int32_t>(d.size())));
-      }
-    else if (key == "shape_ranges")
-      for (auto [name, range] : nb::borrow<nb::dict>(v)) {
-        const std::string n = nb::cast<std::string>(name);
-        nb::tuple t = nb::borrow<nb::tuple>(range);
-        std::vector<int64_t> lo = dims_of(t[0], "min_shapes['" + n + "']"), hi = dims_of(t[1], "max_shapes['" + n + "']");
-        if (lo.size() != hi.size())
-          throw Error("input '" + n + "': min_shapes and max_shapes must have the same rank");
-        check_build(kiln_build_options_set_shape_range(o, n.c_str(), lo.data(), hi.data(), static_cast<int32_t>(lo.size())));
-      }
-    else if (key == "freeze")
-      for (auto [name, arr] : nb::borrow<nb::dict>(v)) {
-        const std::string n = nb::cast<std::string>(name);
-        Array a;
-        if (!nb::try_cast<Array>(arr, a, false)) throw Error("freeze['" + n + "']: expected a C-contiguous numpy array");
-        int64_t dims[KILN_MAX_RANK];
-        if (a.ndim() > KILN_MAX_RANK) throw Error("freeze['" + n + "']: rank too high");
-        for (size_t d = 0; d < a.ndim(); ++d) dims[d] = static_cast<int64_t>(a.shape(d));
-        check_build(kiln_build_options_freeze_input(o, n.c_str(), kiln_dtype_of(a.dtype(), "freeze['" + n + "']"), dims,
-                                                    static_cast<int32_t>(a.ndim()), a.data(), a.nbytes()));
-      }
-    else if (key == "fuse") check_build(kiln_build_options_set_fusion(o, nb::cast<bool>(v)));
-    else if (key == "partition") {
-      const std::string p = nb::cast<std::string>(v);
-      if (p != "device" && p != "cost") throw Error("partition must be 'device' or 'cost', got '" + p + "'");
-      check_build(kiln_build_options_set_partition(o, p == "cost" ? KILN_PARTITION_COST : KILN_PARTITION_DEVICE));
-    } else if (key == "cpu_nodes")
-      for (nb::handle n : v) check_build(kiln_build_options_add_cpu_node(o, nb::cast<std::string>(n).c_str()));
-    else if (key == "transfer_gbps") check_build(kiln_build_options_set_transfer_gbps(o, nb::cast<double>(v)));
-    else if (key == "accuracy_budget") check_build(kiln_build_options_set_accuracy_budget(o, nb::cast<double>(v)));
-    else if (key == "smooth_quant") check_build(kiln_build_options_set_smooth_quant(o, nb::cast<double>(v)));
-    else if (key == "calibrator") {
-      const std::string c = nb::cast<std::string>(v);
-      kiln_calibrator kind;
-      double pct = 0;
-      if (c == "entropy") kind = KILN_CALIBRATOR_ENTROPY;
-      else if (c == "minmax") kind = KILN_CALIBRATOR_MINMAX;
-      else if (c == "mse") kind = KILN_CALIBRATOR_MSE;
-      else if (c == "percentile") kind = KILN_CALIBRATOR_PERCENTILE;
-      else if (c.rfind("percentile=", 0) == 0) {
-        kind = KILN_CALIBRATOR_PERCENTILE;
-        char* end = nullptr;
-        pct = std::strtod(c.c_str() + 11, &end);
-        if (c.size() == 11 || *end) pct = -1;
-      } else
-        throw Error("unknown calibrator '" + c + "' (entropy, minmax, mse or percentile[=P])");
-      check_build(kiln_build_options_set_calibrator(o, kind, pct));
-    } else if (key == "calib_dir") check_build(kiln_build_options_set_calib_dir(o, nb::cast<std::string>(v).c_str()));
-    else if (key == "calib_cache") check_build(kiln_build_options_set_calib_cache(o, nb::cast<std::string>(v).c_str()));
-    else if (key == "tune") {
-      nb::tuple t = nb::borrow<nb::tuple>(v);
-      const std::string cache = t[1].is_none() ? "" : nb::cast<std::string>(t[1]);
-      check_build(kiln_build_options_set_tune(o, nb::cast<bool>(t[0]), cache.c_str()));
-    } else if (key == "allow_tf32") check_build(kiln_build_options_set_allow_tf32(o, nb::cast<bool>(v)));
-    else
-      throw Error("unknown build option '" + key + "'");
+    try {
+      apply_option(o, key, v);
+    } catch (const std::bad_cast&) {  // nb::cast_error: a str with lone surrogates, a float for an int...
+      PyErr_Clear();
+      throw Error("build option '" + key + "': a value of the wrong kind");
+    }
   }
+}
+
+void apply_option(kiln_build_options* o, const std::string& key, nb::handle v) {
+  if (v.is_none()) return;
+  if (key == "device") check_build(kiln_build_options_set_device(o, nb::cast<std::string>(v).c_str()));
+  else if (key == "precision") check_build(kiln_build_options_set_precision(o, precision_of(nb::cast<std::string>(v))));
+  else if (key == "layer_precision")
+    for (auto [node, p] : nb::borrow<nb::dict>(v))
+      check_build(kiln_build_options_set_layer_precision(o, nb::cast<std::string>(node).c_str(),
+                                                         precision_of(nb::cast<std::string>(p))));
+  else if (key == "shapes")
+    for (auto [name, dims] : nb::borrow<nb::dict>(v)) {
+      const std::string n = nb::cast<std::string>(name);
+      std::vector<int64_t> d = dims_of(dims, "shapes['" + n + "']");
+      check_build(kiln_build_options_set_shape(o, n.c_str(), d.data(), static_cast<int32_t>(d.size())));
+    }
+  else if (key == "shape_ranges")
+    for (auto [name, range] : nb::borrow<nb::dict>(v)) {
+      const std::string n = nb::cast<std::string>(name);
+      nb::tuple t = nb::borrow<nb::tuple>(range);
+      std::vector<int64_t> lo = dims_of(t[0], "min_shapes['" + n + "']"), hi = dims_of(t[1], "max_shapes['" + n + "']");
+      if (lo.size() != hi.size())
+        throw Error("input '" + n + "': min_shapes and max_shapes must have the same rank");
+      check_build(kiln_build_options_set_shape_range(o, n.c_str(), lo.data(), hi.data(), static_cast<int32_t>(lo.size())));
+    }
+  else if (key == "freeze")
+    for (auto [name, arr] : nb::borrow<nb::dict>(v)) {
+      const std::string n = nb::cast<std::string>(name);
+      Array a;
+      if (!nb::try_cast<Array>(arr, a, false)) throw Error("freeze['" + n + "']: expected a C-contiguous numpy array");
+      int64_t dims[KILN_MAX_RANK];
+      if (a.ndim() > KILN_MAX_RANK) throw Error("freeze['" + n + "']: rank too high");
+      for (size_t d = 0; d < a.ndim(); ++d) dims[d] = static_cast<int64_t>(a.shape(d));
+      check_build(kiln_build_options_freeze_input(o, n.c_str(), kiln_dtype_of(a.dtype(), "freeze['" + n + "']"), dims,
+                                                  static_cast<int32_t>(a.ndim()), a.data(), a.nbytes()));
+    }
+  else if (key == "fuse") check_build(kiln_build_options_set_fusion(o, nb::cast<bool>(v)));
+  else if (key == "partition") {
+    const std::string p = nb::cast<std::string>(v);
+    if (p != "device" && p != "cost") throw Error("partition must be 'device' or 'cost', got '" + p + "'");
+    check_build(kiln_build_options_set_partition(o, p == "cost" ? KILN_PARTITION_COST : KILN_PARTITION_DEVICE));
+  } else if (key == "cpu_nodes")
+    for (nb::handle n : v) check_build(kiln_build_options_add_cpu_node(o, nb::cast<std::string>(n).c_str()));
+  else if (key == "transfer_gbps") check_build(kiln_build_options_set_transfer_gbps(o, nb::cast<double>(v)));
+  else if (key == "accuracy_budget") check_build(kiln_build_options_set_accuracy_budget(o, nb::cast<double>(v)));
+  else if (key == "smooth_quant") check_build(kiln_build_options_set_smooth_quant(o, nb::cast<double>(v)));
+  else if (key == "calibrator") {
+    const std::string c = nb::cast<std::string>(v);
+    kiln_calibrator kind;
+    double pct = 0;
+    if (c == "entropy") kind = KILN_CALIBRATOR_ENTROPY;
+    else if (c == "minmax") kind = KILN_CALIBRATOR_MINMAX;
+    else if (c == "mse") kind = KILN_CALIBRATOR_MSE;
+    else if (c == "percentile") kind = KILN_CALIBRATOR_PERCENTILE;
+    else if (c.rfind("percentile=", 0) == 0) {
+      kind = KILN_CALIBRATOR_PERCENTILE;
+      char* end = nullptr;
+      pct = std::strtod(c.c_str() + 11, &end);
+      if (c.size() == 11 || *end) pct = -1;
+    } else
+      throw Error("unknown calibrator '" + c + "' (entropy, minmax, mse or percentile[=P])");
+    check_build(kiln_build_options_set_calibrator(o, kind, pct));
+  } else if (key == "calib_dir") check_build(kiln_build_options_set_calib_dir(o, nb::cast<std::string>(v).c_str()));
+  else if (key == "calib_cache") check_build(kiln_build_options_set_calib_cache(o, nb::cast<std::string>(v).c_str()));
+  else if (key == "tune") {
+    nb::tuple t = nb::borrow<nb::tuple>(v);
+    const std::string cache = t[1].is_none() ? "" : nb::cast<std::string>(t[1]);
+    check_build(kiln_build_options_set_tune(o, nb::cast<bool>(t[0]), cache.c_str()));
+  } else if (key == "allow_tf32") check_build(kiln_build_options_set_allow_tf32(o, nb::cast<bool>(v)));
+  else if (key == "max_memory") check_build(kiln_build_options_set_max_memory(o, nb::cast<uint64_t>(v)));
+  else if (key == "allow_over_memory") check_build(kiln_build_options_set_allow_over_memory(o, nb::cast<bool>(v)));
+  else
+    throw Error("unknown build option '" + key + "'");
 }
 
 struct Options {

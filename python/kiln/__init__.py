@@ -88,7 +88,7 @@ def _dims(value: Any, what: str) -> List[int]:
 def _options(device=None, precision=None, shapes=None, min_shapes=None, max_shapes=None, layer_precision=None,
              accuracy_budget=None, calibrator=None, calib_dir=None, calib_cache=None, smooth_quant=None, fuse=True,
              partition=None, cpu_nodes=None, transfer_gbps=None, freeze=None, tune=False, tuning_cache=None,
-             allow_tf32=False):
+             allow_tf32=False, max_memory=None, allow_over_memory=False):
     opts: Dict[str, Any] = {}
     if device is not None:
         opts["device"] = str(device)
@@ -124,13 +124,19 @@ def _options(device=None, precision=None, shapes=None, min_shapes=None, max_shap
     if calibrator is not None:
         opts["calibrator"] = str(calibrator)
     if calib_dir is not None:
-        opts["calib_dir"] = os.fspath(calib_dir)
+        opts["calib_dir"] = os.fsdecode(os.fspath(calib_dir))
     if calib_cache is not None:
-        opts["calib_cache"] = os.fspath(calib_cache)
+        opts["calib_cache"] = os.fsdecode(os.fspath(calib_cache))
     if tune or tuning_cache:
-        opts["tune"] = (bool(tune), None if tuning_cache is None else os.fspath(tuning_cache))
+        opts["tune"] = (bool(tune), None if tuning_cache is None else os.fsdecode(os.fspath(tuning_cache)))
     if allow_tf32:
         opts["allow_tf32"] = bool(allow_tf32)
+    if max_memory is not None:
+        if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory <= 0:
+            raise Error("max_memory: expected a positive number of bytes, got %r" % (max_memory,))
+        opts["max_memory"] = max_memory
+    if allow_over_memory:
+        opts["allow_over_memory"] = True
     return opts
 
 
@@ -296,14 +302,16 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32",
           calib_cache: Optional[str] = None, smooth_quant: Optional[float] = None, fuse: bool = True,
           partition: str = "device", cpu_nodes: Optional[Sequence[str]] = None,
           transfer_gbps: Optional[float] = None, freeze: Optional[Mapping[str, Any]] = None, tune: bool = False,
-          tuning_cache: Optional[str] = None, allow_tf32: bool = False,
-          log: Optional[Callable[[str, str], None]] = None) -> Plan:
+          tuning_cache: Optional[str] = None, allow_tf32: bool = False, max_memory: Optional[int] = None,
+          allow_over_memory: bool = False, log: Optional[Callable[[str, str], None]] = None) -> Plan:
     """Compiles an ONNX model (a path, bytes or an onnx.ModelProto) into a Plan: `kiln build`'s
     options as keywords. `calib` is an iterable of {input name: array} samples (INT8/FP8
     calibration, the accuracy budget); `shapes` fixes dynamic dims ({"x": (1, 3, 224, 224)} or
     "1x3x224x224"); `min_shapes`/`max_shapes` make a dynamic plan; `tune` times the kernel
     variants on the device (any precision; `tuning_cache` keeps the timings); `allow_tf32` lets
-    FP32 Conv/Gemm/MatMul use TF32 tensor cores; `log(level, line)` receives the build's report
+    FP32 Conv/Gemm/MatMul use TF32 tensor cores; `max_memory` (bytes, default the host's memory)
+    bounds the plan's peak memory, `allow_over_memory` writes it anyway; `log(level, line)`
+    receives the build's report
     (level "info" or "progress")."""
     path, data, base_dir = _model_arg(model)
     try:
@@ -312,7 +320,7 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32",
                         calibrator=calibrator, calib_dir=calib_dir, calib_cache=calib_cache,
                         smooth_quant=smooth_quant, fuse=fuse, partition=partition, cpu_nodes=cpu_nodes,
                         transfer_gbps=transfer_gbps, freeze=freeze, tune=tune, tuning_cache=tuning_cache,
-                        allow_tf32=allow_tf32)
+                        allow_tf32=allow_tf32, max_memory=max_memory, allow_over_memory=allow_over_memory)
     except (TypeError, ValueError, AttributeError) as e:  # a keyword of the wrong kind
         raise Error("build options: %s" % e) from None
     if calib is not None and calib_dir is not None:

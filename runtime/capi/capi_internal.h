@@ -21,8 +21,9 @@ struct ContextExtras {
 };
 
 std::shared_ptr<const Plan> plan_of(const kiln_plan* plan);
-ExecutionContext* context_of(const kiln_context* ctx);
-ContextExtras* extras_of(const kiln_context* ctx);
+// Shared references: a release racing with the call frees nothing under it.
+std::shared_ptr<ExecutionContext> context_of(const kiln_context* ctx);
+std::shared_ptr<ContextExtras> extras_of(const kiln_context* ctx);
 kiln_context* adopt_context(std::unique_ptr<ExecutionContext> ctx, std::unique_ptr<ContextExtras> extras);
 kiln_status report(const Status& s);
 

@@ -81,8 +81,8 @@ kiln_status kiln_context_create_with_options(const kiln_plan* plan, const kiln_c
 }
 
 int32_t kiln_context_profile_count(const kiln_context* ctx) {
-  kiln::capi::ContextExtras* x = kiln::capi::extras_of(ctx);
-  kiln::ExecutionContext* c = kiln::capi::context_of(ctx);
+  auto x = kiln::capi::extras_of(ctx);
+  auto c = kiln::capi::context_of(ctx);
   if (!x || !x->profiler || !c) return 0;
   try {
     // Costs at the shapes that ran (a dynamic plan stores its max shapes).
@@ -107,8 +107,8 @@ int32_t kiln_context_profile_count(const kiln_context* ctx) {
 kiln_status kiln_context_profile_record(const kiln_context* ctx, int32_t index, kiln_profile_record* rec) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, rec));
-    kiln::capi::ContextExtras* x = kiln::capi::extras_of(ctx);
-    kiln::ExecutionContext* c = kiln::capi::context_of(ctx);
+    auto x = kiln::capi::extras_of(ctx);
+    auto c = kiln::capi::context_of(ctx);
     if (!c) return kiln::invalid_argument("kiln_context_profile_record: NULL context");
     if (!x || !x->profiler)
       return kiln::invalid_argument("the context was not created with profiling (kiln_context_options_set_profiling)");
@@ -147,7 +147,7 @@ kiln_status kiln_context_profile_record(const kiln_context* ctx, int32_t index, 
 
 kiln_status kiln_context_profile_clear(kiln_context* ctx) {
   return guarded(__func__, [&] {
-    kiln::capi::ContextExtras* x = kiln::capi::extras_of(ctx);
+    auto x = kiln::capi::extras_of(ctx);
     if (!kiln::capi::context_of(ctx)) return kiln::invalid_argument("kiln_context_profile_clear: NULL context");
     if (!x || !x->profiler)
       return kiln::invalid_argument("the context was not created with profiling (kiln_context_options_set_profiling)");

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "runtime/cli/crash_report.h"
+#include "runtime/core/text.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/version.h"
 
@@ -17,17 +18,7 @@ const char* g_program = "kiln";
 int fail(const char* verb, const std::string& message) {
   // Errors are one line: names taken from a damaged model or plan may hold control
   // characters (newlines even), so those are printed as \xNN escapes.
-  std::string line;
-  for (unsigned char c : message) {
-    if (c < 0x20 || c == 0x7f) {
-      char esc[8];
-      std::snprintf(esc, sizeof esc, "\\x%02x", c);
-      line += esc;
-    } else {
-      line += static_cast<char>(c);
-    }
-  }
-  std::fprintf(stderr, "%s %s: %s\n", g_program, verb, line.c_str());
+  std::fprintf(stderr, "%s %s: %s\n", g_program, verb, one_line(message).c_str());
   return 1;
 }
 
@@ -76,7 +67,10 @@ int cli_main(int argc, char** argv, const char* program, const char* tagline, co
   try {
     return dispatch(argc, argv, tagline, verbs);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: out of memory\n", program);
+    // Sizes are checked before the large allocations (plans, tensors, arenas), so this is a
+    // small one failing: the machine itself is out of memory.
+    std::fprintf(stderr, "%s %s: out of memory (a host allocation failed; the system has no memory left)\n", program,
+                 argc > 1 ? argv[1] : "");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());
   }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "runtime/cli/args.h"
+#include "runtime/core/file_io.h"
 #include "runtime/cli/plan_session.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/profile/profiler.h"
@@ -212,7 +213,7 @@ int cmd_bench(int argc, char** argv) {
       << ",\n  \"warnings\": [";
     for (size_t i = 0; i < warnings.size(); ++i) f << (i ? ", " : "") << "\"" << warnings[i] << "\"";
     f << "]\n}\n";
-    if (!f) return fail("bench", "cannot write '" + args.get("--json") + "'");
+    if (!f) return fail("bench", "cannot write '" + args.get("--json") + "': " + last_os_error());
   }
   return 0;
 }

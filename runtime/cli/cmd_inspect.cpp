@@ -8,6 +8,7 @@
 #include "runtime/cli/verbs.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/ops/node_precision.h"
+#include "runtime/plan/plan_file.h"
 #include "runtime/plan/plan_format.h"
 
 namespace kiln::cli {
@@ -105,21 +106,21 @@ int cmd_inspect(int argc, char** argv) {
   if (args.has("--help")) {
     std::puts("usage: kiln inspect PLAN\n\nPrints a plan's format version, target device, inputs, outputs, "
               "segments with their transfers, every node with its backend, kernel and precision (fp32, fp16, "
-              "int8, fp8-e4m3, ... and conversions such as fp32->fp16), fused groups and weight bytes; for a "
+              "int8, fp8-e4m3, ... and conversions such as fp32->fp16), fused groups and weight bytes, and the plan file's "
+              "SHA-256 (the content hash --plan-sha256 pins); for a "
               "plan built with --min-shapes/--max-shapes, each dynamic dim's range and every shape-dependent "
               "dim and attribute as a formula of them (shapes shown are the max).");
     return 0;
   }
   if (args.positional().size() != 1) return fail("inspect", "expected one PLAN argument (see --help)");
   const std::string path = args.positional()[0];
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return fail("inspect", "cannot open plan file '" + path + "'");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   Plan p;
-  st = parse_plan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &p);
-  if (!st) return fail("inspect", "plan '" + path + "': " + st.message());
+  std::string sha256;
+  st = load_plan_file(path, "", &p, &sha256);
+  if (!st) return fail("inspect", st.message());
 
   std::printf("plan: %s\n", path.c_str());
+  std::printf("sha256: %s (pin it with --plan-sha256 / kiln_plan_load_file_pinned)\n", sha256.c_str());
   std::printf("format version: %u (written by %s)\n", p.format_version, p.writer_version.c_str());
   std::printf("model: %s\n", p.model_name.empty() ? "(unnamed)" : p.model_name.c_str());
   std::printf("target device: %s '%s'%s%s%s\n", p.target.kind.c_str(), p.target.name.c_str(),

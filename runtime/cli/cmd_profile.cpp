@@ -6,6 +6,7 @@
 #include <map>
 
 #include "runtime/cli/args.h"
+#include "runtime/core/file_io.h"
 #include "runtime/cli/plan_session.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/profile/node_cost.h"
@@ -61,7 +62,7 @@ struct Row {
 // One process per execution context (pid = context + 1), one track per queue in each.
 Status write_trace(const std::string& path, const Plan& plan, const std::vector<const Profiler*>& contexts) {
   std::ofstream f(path);
-  if (!f) return io_error("cannot write trace '" + path + "'");
+  if (!f) return io_error("cannot write trace '" + path + "': " + last_os_error());
   int64_t t0 = INT64_MAX;
   for (const Profiler* p : contexts)
     for (const auto& e : p->events()) t0 = std::min(t0, e.start_ns);
@@ -97,7 +98,7 @@ Status write_trace(const std::string& path, const Plan& plan, const std::vector<
     f << buf << "\"pid\":" << c + 1 << ",\"tid\":" << tid << ",\"args\":{\"run\":" << e.run << "}}";
   }
   f << "\n]}\n";
-  if (!f) return io_error("error writing trace '" + path + "'");
+  if (!f) return io_error("error writing trace '" + path + "': " + last_os_error());
   return Status::ok();
 }
 

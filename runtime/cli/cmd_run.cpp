@@ -1,12 +1,12 @@
-#include <sys/stat.h>
-
 #include <algorithm>
+#include <climits>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <vector>
 
 #include "runtime/cli/args.h"
+#include "runtime/core/file_io.h"
 #include "runtime/core/npy.h"
 #include "runtime/cli/verbs.h"
 #include "kiln/kiln.hpp"
@@ -21,7 +21,8 @@ static const char* kRunHelp =
     "  -i, --input NAME=FILE    input tensor from a .npy file (repeat for each input)\n"
     "  -o, --output OUTDIR      folder for the outputs (created if missing)\n"
     "  --device D               cpu | opencl | opencl:N | auto (default: auto)\n"
-    "  --repeat N               run N times and report the median latency (default 1)\n";
+    "  --repeat N               run N times and report the median latency (default 1)\n"
+    "  --plan-sha256 HEX        refuse a plan file whose SHA-256 differs (pin a deployed plan)\n";
 
 namespace {
 std::string file_name_for(const std::string& tensor) {
@@ -47,7 +48,7 @@ int cmd_run(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
                           {{"--input", "-i", true, true}, {"--output", "-o"}, {"--device", ""},
-                           {"--repeat", ""}, {"--help", "-h", false}},
+                           {"--repeat", ""}, {"--plan-sha256", ""}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("run", st.message());
   if (args.has("--help")) {
@@ -63,14 +64,38 @@ int cmd_run(int argc, char** argv) {
   const int repeat = std::stoi(rep_text);
 
   try {
-    PlanHandle plan = PlanHandle::load_file(args.positional()[0]);
+    PlanHandle plan = PlanHandle::load_file(args.positional()[0], args.get("--plan-sha256", ""));
+    // The output folder first: a bad -o is reported before any work.
+    const std::string outdir = args.get("--output");
+    st = make_directories(outdir);
+    if (!st) return fail("run", st.message());
     std::map<std::string, HostTensor> inputs;
     for (const std::string& spec : args.all("--input")) {
       std::string name, path;
       st = split_name_value(spec, "-i", &name, &path);
       if (!st) return fail("run", st.message());
+      const kiln_tensor_info* info = nullptr;
+      std::vector<kiln_tensor_info> infos = plan.inputs();
+      int32_t index = -1;
+      for (size_t i = 0; i < infos.size(); ++i)
+        if (name == infos[i].name) info = &infos[i], index = static_cast<int32_t>(i);
+      if (!info) return fail("run", "the plan has no input named '" + name + "'");
+      if (inputs.count(name)) return fail("run", "input '" + name + "' is given twice (-i " + spec + ")");
+      int64_t lo[KILN_MAX_RANK], hi[KILN_MAX_RANK];
+      check(kiln_plan_input_range(plan.get(), index, lo, hi));
+      // The header alone decides whether the data is worth reading: more bytes than the input
+      // can ever take (at its largest shape) is refused before they are read; anything smaller
+      // goes to binding, which names the dim that is wrong.
       HostTensor t;
-      st = read_npy(path, &t);
+      st = read_npy(path, &t, [&](DType dt, const Shape& shape) {
+        int64_t n = 1;
+        for (int64_t d : shape) n = d && n > INT64_MAX / d ? INT64_MAX : n * d;
+        if (n <= static_cast<int64_t>(info->size_bytes / std::max<size_t>(1, dtype_size(dt)))) return Status::ok();
+        const Shape want_lo(lo, lo + info->rank), want_hi(hi, hi + info->rank);
+        return invalid_argument("expected " + dtype_name(static_cast<DType>(info->dtype)) + " " + shape_str(want_hi) +
+                                (want_lo == want_hi ? "" : " (or dims down to " + shape_str(want_lo) + ")") + ", got " +
+                                dtype_name(dt) + " " + shape_str(shape) + " in '" + path + "'");
+      });
       if (!st) return fail("run", "input '" + name + "': " + st.message());
       inputs[name] = std::move(t);
     }
@@ -81,11 +106,6 @@ int cmd_run(int argc, char** argv) {
       const HostTensor& t = it->second;
       check(kiln_context_bind_input(ctx.get(), info.name, static_cast<int32_t>(t.dtype()), t.shape().data(),
                                     static_cast<int32_t>(t.shape().size()), t.data(), t.size_bytes()));
-    }
-    for (const auto& [name, t] : inputs) {
-      bool known = false;
-      for (const kiln_tensor_info& info : plan.inputs()) known |= name == info.name;
-      if (!known) return fail("run", "the plan has no input named '" + name + "'");
     }
     // After the inputs: a dynamic plan's outputs take the shapes the inputs were bound with.
     std::vector<kiln_tensor_info> outs = ctx.outputs();
@@ -100,8 +120,6 @@ int cmd_run(int argc, char** argv) {
       ctx.run();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
-    const std::string outdir = args.get("--output");
-    ::mkdir(outdir.c_str(), 0755);
     for (size_t i = 0; i < outs.size(); ++i) {
       const std::string path = outdir + "/" + file_name_for(outs[i].name) + ".npy";
       st = write_npy(path, results[i]);

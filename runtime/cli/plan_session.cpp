@@ -6,38 +6,56 @@
 
 #include "runtime/cli/args.h"
 #include "runtime/core/npy.h"
+#include "runtime/plan/plan_file.h"
 #include "runtime/plan/plan_format.h"
 
 namespace kiln::cli {
 
-Status PlanSession::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return not_found("cannot open plan file '" + path + "'");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+Status PlanSession::load(const std::string& path, const std::string& expect_sha256) {
   auto p = std::make_shared<Plan>();
-  KILN_TRY_CTX(parse_plan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), p.get()),
-               "plan '" + path + "'");
+  KILN_TRY(load_plan_file(path, expect_sha256, p.get()));
   plan = std::move(p);
   return Status::ok();
 }
+
+namespace {
+
+// An input of `dt` and `shape` the plan could take: its dtype, its rank, no dim beyond the
+// (max) shape it was built for. Checked before anything of that size is allocated or read.
+Status fits_plan_input(const PlanTensor& pt, DType dt, const Shape& shape) {
+  bool fits = dt == pt.dtype && shape.size() == pt.shape.size();
+  for (size_t d = 0; fits && d < shape.size(); ++d) fits = shape[d] >= 0 && shape[d] <= pt.shape[d];
+  if (fits) return Status::ok();
+  return invalid_argument("expected " + dtype_name(pt.dtype) + " " + shape_str(pt.shape) + ", got " + dtype_name(dt) +
+                          " " + shape_str(shape));
+}
+
+const PlanTensor* input_named(const Plan& p, const std::string& name) {
+  for (int32_t t : p.inputs)
+    if (p.tensors[t].name == name) return &p.tensors[t];
+  return nullptr;
+}
+
+}  // namespace
 
 Status PlanSession::prepare_inputs(const std::vector<std::string>& specs, const std::vector<std::string>& shapes) {
   std::map<std::string, Shape> shape_of;
   for (const std::string& spec : shapes) {
     std::string name, dims;
     KILN_TRY(split_name_value(spec, "--shapes", &name, &dims));
-    bool known = false;
-    for (int32_t t : plan->inputs) known |= plan->tensors[t].name == name;
-    if (!known) return not_found("--shapes " + spec + ": the plan has no input named '" + name + "'");
+    const PlanTensor* pt = input_named(*plan, name);
+    if (!pt) return not_found("--shapes " + spec + ": the plan has no input named '" + name + "'");
     KILN_TRY_CTX(parse_dims(dims, &shape_of[name]), "--shapes " + spec);
+    KILN_TRY_CTX(fits_plan_input(*pt, pt->dtype, shape_of[name]), "--shapes " + spec);
   }
   for (const std::string& spec : specs) {
     std::string name, path;
     KILN_TRY(split_name_value(spec, "-i", &name, &path));
-    bool known = false;
-    for (int32_t t : plan->inputs) known |= plan->tensors[t].name == name;
-    if (!known) return not_found("the plan has no input named '" + name + "'");
-    KILN_TRY_CTX(read_npy(path, &inputs[name]), "input '" + name + "'");
+    const PlanTensor* pt = input_named(*plan, name);
+    if (!pt) return not_found("the plan has no input named '" + name + "'");
+    if (inputs.count(name)) return invalid_argument("input '" + name + "' is given twice (-i " + spec + ")");
+    KILN_TRY_CTX(read_npy(path, &inputs[name], [&](DType dt, const Shape& shape) { return fits_plan_input(*pt, dt, shape); }),
+                 "input '" + name + "'");
   }
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> uf(-1.f, 1.f);

@@ -16,7 +16,8 @@ struct PlanSession {
   std::shared_ptr<const Plan> plan;
   std::map<std::string, HostTensor> inputs;  // by input name
 
-  Status load(const std::string& path);
+  // `expect_sha256` (--plan-sha256): "" or the content hash the plan file must have.
+  Status load(const std::string& path, const std::string& expect_sha256 = "");
   // `specs` are NAME=FILE.npy; inputs not given get random values (floats uniform in [-1,1),
   // integers in [0,3], bools 0/1) from a fixed seed, of the plan's (max) shape or the one
   // `shapes` (NAME=DIMS, for dynamic plans) gives.

@@ -4,6 +4,10 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <vector>
+
+#include "runtime/core/file_io.h"
+#include "runtime/core/text.h"
 
 namespace kiln {
 namespace {
@@ -37,6 +41,31 @@ std::string dict_value(const std::string& h, const std::string& key) {
   size_t end = h.find_first_of(",}", start);
   return h.substr(start, end - start);
 }
+
+// An empty array with huge other dims ([0, 2^40, 2^40]) needs no data but would overflow the
+// int64 element counts and strides kernels compute: bounded like plan tensors (2^48 elements of
+// the non-empty dims).
+Status check_extent(const Shape& shape, const std::string& what) {
+  uint64_t nonzero = 1;
+  for (int64_t d : shape) {
+    if (d == 0) continue;
+    if (nonzero > (uint64_t{1} << 48) / static_cast<uint64_t>(d))
+      return invalid_argument(what + ": shape " + shape_str(shape) + " is too large");
+    nonzero *= static_cast<uint64_t>(d);
+  }
+  return Status::ok();
+}
+
+// Data bytes of `shape`, or UINT64_MAX when they exceed `available` (checked without overflow).
+uint64_t data_bytes(DType dt, const Shape& shape, uint64_t available) {
+  uint64_t need = dtype_size(dt);
+  for (int64_t d : shape)
+    if (d == 0) return 0;  // an empty array needs no data, whatever the other dims say
+  for (int64_t d : shape)
+    need = need > available / static_cast<uint64_t>(d) ? UINT64_MAX : need * static_cast<uint64_t>(d);
+  return need;
+}
+
 }  // namespace
 
 std::string npy_descr(DType t) {
@@ -45,15 +74,46 @@ std::string npy_descr(DType t) {
   return "";
 }
 
-Status read_npy(const std::string& path, HostTensor* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return not_found("cannot open '" + path + "'");
-  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) return io_error("error reading '" + path + "'");
-  return parse_npy(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "'" + path + "'", out);
+Status read_npy(const std::string& path, HostTensor* out, const NpyAccept& accept) {
+  InputFile f;
+  KILN_TRY(InputFile::open(path, ".npy file", &f));
+  const std::string what = "'" + path + "'";
+  std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(f.size(), kNpyMaxHeader + 12)));
+  KILN_TRY(f.read_at(0, head.data(), head.size()));
+  DType dt;
+  Shape shape;
+  size_t at;
+  KILN_TRY(parse_npy_header(head.data(), head.size(), what, &dt, &shape, &at));
+  // Only what the header justifies, and only once the caller accepts the shape.
+  const uint64_t need = data_bytes(dt, shape, f.size() - at);
+  if (need > f.size() - at)
+    return invalid_argument(what + ": file is shorter than its shape " + shape_str(shape) + " needs");
+  KILN_TRY(check_extent(shape, what));
+  if (accept) KILN_TRY(accept(dt, shape));
+  HostTensor t(dt, shape);
+  if (t.size_bytes()) KILN_TRY(f.read_at(at, t.data(), t.size_bytes()));
+  *out = std::move(t);
+  return Status::ok();
 }
 
 Status parse_npy(const uint8_t* data, size_t size, const std::string& what, HostTensor* out) {
+  DType dt;
+  Shape shape;
+  size_t at;
+  KILN_TRY(parse_npy_header(data, size, what, &dt, &shape, &at));
+  // Check the shape against the bytes actually present before allocating, so a corrupted
+  // header cannot ask for terabytes (or overflow the element count).
+  if (data_bytes(dt, shape, size - at) > size - at)
+    return invalid_argument(what + ": file is shorter than its shape " + shape_str(shape) + " needs");
+  KILN_TRY(check_extent(shape, what));
+  HostTensor t(dt, shape);
+  if (t.size_bytes()) std::memcpy(t.data(), data + at, t.size_bytes());
+  *out = std::move(t);
+  return Status::ok();
+}
+
+Status parse_npy_header(const uint8_t* data, size_t size, const std::string& what, DType* dtype, Shape* shape_out,
+                        size_t* data_offset) {
   if (size < 8 || std::memcmp(data, "\x93NUMPY", 6) != 0) return invalid_argument(what + " is not a .npy file");
   if (size < 10) return invalid_argument(what + ": bad .npy header");
   const int major = data[6];
@@ -69,7 +129,7 @@ Status parse_npy(const uint8_t* data, size_t size, const std::string& what, Host
   } else {
     return invalid_argument(what + ": unsupported .npy version " + std::to_string(major));
   }
-  if (hlen > (1u << 20) || hlen > size - at) return invalid_argument(what + ": truncated .npy header");
+  if (hlen > kNpyMaxHeader || hlen > size - at) return invalid_argument(what + ": truncated .npy header");
   const std::string header(reinterpret_cast<const char*>(data + at), hlen);
   at += hlen;
 
@@ -79,7 +139,7 @@ Status parse_npy(const uint8_t* data, size_t size, const std::string& what, Host
     if (descr == d.descr || (descr.size() == 3 && descr[0] == '=' && descr.substr(1) == std::string(d.descr).substr(1)))
       dt = d.dtype;
   if (dt == DType::kUndefined)
-    return unsupported(what + ": numpy dtype '" + descr + "' is not supported (big-endian or unknown)");
+    return unsupported(what + ": numpy dtype '" + clip_text(descr) + "' is not supported (big-endian or unknown)");
   if (dict_value(header, "fortran_order").find("True") != std::string::npos)
     return unsupported(what + ": Fortran-order arrays are not supported; save with np.ascontiguousarray");
   std::string shape_text = dict_value(header, "shape");
@@ -95,26 +155,15 @@ Status parse_npy(const uint8_t* data, size_t size, const std::string& what, Host
     d.erase(d.find_last_not_of(' ') + 1);
     if (!d.empty()) {
       if (d.find_first_not_of("0123456789") != std::string::npos || d.size() > 12)
-        return invalid_argument(what + ": bad shape " + shape_text);
+        return invalid_argument(what + ": bad shape " + clip_text(shape_text));
       shape.push_back(std::stoll(d));
     }
     pos = end + 1;
   }
-  // Check the shape against the bytes actually present before allocating, so a corrupted
-  // header cannot ask for terabytes (or overflow the element count).
-  const uint64_t available = size - at;
-  uint64_t need = dtype_size(dt);
-  for (int64_t d : shape) {
-    if (d == 0) {
-      need = 0;  // an empty array needs no data, whatever the other dims say
-      break;
-    }
-    need = need > available / static_cast<uint64_t>(d) ? UINT64_MAX : need * static_cast<uint64_t>(d);
-  }
-  if (need > available) return invalid_argument(what + ": file is shorter than its shape " + shape_str(shape) + " needs");
-  HostTensor t(dt, shape);
-  if (t.size_bytes()) std::memcpy(t.data(), data + at, t.size_bytes());
-  *out = std::move(t);
+  if (shape.size() > 16) return invalid_argument(what + ": rank " + std::to_string(shape.size()) + " is above 16");
+  *dtype = dt;
+  *shape_out = std::move(shape);
+  *data_offset = at;
   return Status::ok();
 }
 
@@ -130,13 +179,13 @@ Status write_npy(const std::string& path, const HostTensor& t) {
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
   std::ofstream f(path, std::ios::binary);
-  if (!f) return io_error("cannot write '" + path + "'");
+  if (!f) return io_error("cannot write '" + path + "': " + last_os_error());
   f.write("\x93NUMPY\x01\x00", 8);
   uint16_t hlen = static_cast<uint16_t>(header.size());
   f.write(reinterpret_cast<const char*>(&hlen), 2);
   f.write(header.data(), static_cast<std::streamsize>(header.size()));
   f.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size_bytes()));
-  if (!f) return io_error("error writing '" + path + "'");
+  if (!f) return io_error("error writing '" + path + "': " + last_os_error());
   return Status::ok();
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/device/cl_runtime.h"
 
+#include "runtime/core/fault_injection.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,6 +133,8 @@ Status ClDeviceContext::build_program(const std::string& source, const std::stri
                                      info_.caps.driver_version + '\x1f' + info_.platform_version);
   const std::string dir = program_cache_dir();
   const std::string path = dir.empty() ? "" : dir + "/" + key + ".bin";
+  if (fault_now(FaultSite::kProgramBuild))
+    return cl_status(CL_BUILD_PROGRAM_FAILURE, "building OpenCL program on " + info_.caps.name + " (injected fault)");
   cl_int err = CL_SUCCESS;
   std::vector<unsigned char> bin;
   if (!path.empty() && read_file(path, &bin)) {
@@ -212,7 +216,8 @@ Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
                          " allows in one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
   cl_int err = CL_SUCCESS;
   // Zero-size tensors still get a 1-byte buffer so kernels always receive a valid cl_mem.
-  *out = clCreateBuffer(context(), CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
+  *out = fault_now(FaultSite::kDeviceAlloc) ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, nullptr)
+                                            : clCreateBuffer(context(), CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
   count_runtime_allocation();
   KILN_CL(err, "allocating " + std::to_string(bytes) + " bytes for " + what);
   return Status::ok();
@@ -258,7 +263,9 @@ Status ClRuntime::enqueue_kernel(cl_kernel k, cl_uint dims, const size_t* global
     record_.push_back(r);
     return Status::ok();
   }
-  KILN_CL(clEnqueueNDRangeKernel(queue_, k, dims, nullptr, global, local, 0, nullptr, nullptr),
+  KILN_CL(fault_now(FaultSite::kKernelLaunch)
+              ? CL_OUT_OF_RESOURCES
+              : clEnqueueNDRangeKernel(queue_, k, dims, nullptr, global, local, 0, nullptr, nullptr),
           "enqueueing kernel " + what);
   return Status::ok();
 }
@@ -282,8 +289,10 @@ bool ClRuntime::end_recording(std::vector<RecordedLaunch>* launches) {
 
 Status ClRuntime::replay(const std::vector<RecordedLaunch>& launches) {
   for (const RecordedLaunch& r : launches)
-    KILN_CL(clEnqueueNDRangeKernel(queue_, r.kernel, r.dims, nullptr, r.global, r.has_local ? r.local : nullptr, 0,
-                                   nullptr, nullptr),
+    KILN_CL(fault_now(FaultSite::kKernelLaunch)
+                ? CL_OUT_OF_RESOURCES
+                : clEnqueueNDRangeKernel(queue_, r.kernel, r.dims, nullptr, r.global, r.has_local ? r.local : nullptr, 0,
+                                         nullptr, nullptr),
             "enqueueing a recorded kernel launch");
   return Status::ok();
 }

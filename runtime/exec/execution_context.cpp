@@ -4,14 +4,19 @@
 #include <cstring>
 
 #include "runtime/ops/kernel_api.h"
-#include "runtime/ops/op_arity.h"
 #include "runtime/core/alloc_stats.h"
 #include "runtime/exec/cpu_threads.h"
+#include "runtime/core/fault_injection.h"
+#include "runtime/backends/opencl/device_errors.h"
+#include "runtime/exec/arena_poison.h"
 #include "runtime/exec/device_weights.h"
 #include "runtime/exec/memory_plan.h"
 #include "runtime/exec/subgraph_runner.h"
 #include "runtime/profile/profiler.h"
 #include "runtime/plan/partition.h"
+#include "runtime/plan/plan_format.h"
+#include "runtime/plan/plan_memory.h"
+#include "runtime/plan/plan_verifier.h"
 
 namespace kiln {
 
@@ -65,6 +70,7 @@ Status ExecutionContext::create(std::shared_ptr<const Plan> plan, const std::str
 
 ExecutionContext::~ExecutionContext() {
   wait_idle();
+  arena_unpoison(host_arena_.get(), host_arena_bytes_);
   if (cl_ && cl_->lost()) {
     // See ClRuntime::finish: leak rather than call into a faulted driver.
     (void)cl_.release();
@@ -93,10 +99,13 @@ Status ExecutionContext::init() {
   const char* no_inplace = std::getenv("KILN_NO_INPLACE");
   const bool in_place = !(no_inplace && *no_inplace && std::string(no_inplace) != "0");
   const size_t nt = p.tensors.size();
-  // Before anything reads a node's operands (the partitioner's supports() checks included).
-  for (const PlanNode& n : p.nodes) KILN_TRY(check_node_operands(n));
+  // Before anything reads a node's operands (the partitioner's supports() checks included):
+  // a Plan handed over in memory gets the checks parse_plan gives a file.
+  KILN_TRY(verify_plan(p));
   backends_ = node_backends_for(p, device_);
+  if (device_.backend == Backend::kOpenCL) KILN_TRY(verify_backends(p, backends_, device_.caps));
   dev_.assign(nt, nullptr);
+  dev_cap_.assign(nt, 0);
   input_ptr_.assign(nt, nullptr);
   output_ptr_.assign(nt, nullptr);
   device_input_.assign(nt, 0);
@@ -127,6 +136,16 @@ Status ExecutionContext::init() {
                          n.op + "'");
   }
 
+  // What this context will allocate, against what the host has available and the device holds,
+  // before any of it is allocated: one line naming the memory and the tensor at the peak.
+  {
+    const bool cl = device_.backend == Backend::kOpenCL;
+    PlanMemory need = plan_memory(p, backends_, cl ? opencl_devices()[device_.opencl_index].base_addr_align : 64);
+    need.host_weights = 0;  // loaded with the plan already
+    KILN_TRY(check_plan_memory(need, host_available_memory(), "available", cl ? &device_.caps : nullptr, "")
+                 .with_context("creating a context on " + device_.label));
+  }
+
   if (!p.graphs.empty()) KILN_TRY(SubgraphExecutor::create(p, &subgraphs_));
 
   // Kernel variants: a plan built for another device may name variants this one cannot run;
@@ -149,7 +168,8 @@ Status ExecutionContext::init() {
   host_offset_ = host.offset;
   host_arena_bytes_ = host.size;
   if (host.size) {
-    host_arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kHostAlign, host.size)));
+    host_arena_.reset(fault_now(FaultSite::kHostArena) ? nullptr
+                                                       : static_cast<uint8_t*>(std::aligned_alloc(kHostAlign, host.size)));
     count_runtime_allocation();
     if (!host_arena_) return out_of_memory("cannot allocate " + std::to_string(host.size) + " bytes of host activations");
   }
@@ -161,6 +181,9 @@ Status ExecutionContext::init() {
   KILN_TRY(ClDeviceContext::get(device_.opencl_index, &dc));
   KILN_TRY(ClRuntime::create(dc, &cl_));
   KILN_TRY(DeviceWeights::get(plan_, device_.opencl_index, backends_, &weights_));
+  for (size_t i = 0; i < p.nodes.size(); ++i)
+    device_checks_ |= backends_[i] == Backend::kOpenCL && sets_device_errors(p, p.nodes[i]);
+  if (device_checks_) KILN_TRY(reset_device_errors(*cl_));
   // Device activations: whole buffers shared by tensors with disjoint lifetimes (no
   // sub-buffers, see plan_shared_buffers).
   const SharedBuffersPlan devp = plan_shared_buffers(p, backends_, Backend::kOpenCL, dev.base_addr_align, in_place);
@@ -171,6 +194,7 @@ Status ExecutionContext::init() {
   for (size_t t = 0; t < nt; ++t) {
     if (p.tensors[t].kind == TensorKind::kConstant) dev_[t] = weights_->buffer(static_cast<int32_t>(t));
     else if (devp.buffer[t] >= 0) dev_[t] = dev_buffers_[devp.buffer[t]];
+    if (dev_[t]) dev_cap_[t] = p.tensors[t].kind == TensorKind::kConstant ? p.tensors[t].bytes() : devp.sizes[devp.buffer[t]];
   }
   planned_dev_ = dev_;
   // Inputs that the chosen variants read packed (transposed constants), shared across contexts.
@@ -379,10 +403,16 @@ Status ExecutionContext::apply_vars(const std::vector<int64_t>& vars) {
   }
   for (size_t t = 0; t < p.tensors.size(); ++t)
     bytes_[t] = static_cast<uint64_t>(shape_numel(shape_[t])) * dtype_size(p.tensors[t].dtype);
+  // Every node again at these shapes: the expressions are checked at the max point only.
+  Status st = verify_nodes_at(p, dyn_nodes_, shape_);
+  if (!st && vars != vars_) {
+    (void)apply_vars(vars_);  // back to the shapes that were verified
+    return st;
+  }
   vars_ = vars;
   // The recorded launches carry the old shapes.
   flat_ready_ = false;
-  return Status::ok();
+  return st;
 }
 
 TensorView ExecutionContext::host_view(int32_t t) {
@@ -395,7 +425,9 @@ TensorView ExecutionContext::host_view(int32_t t) {
     case TensorKind::kActivation:
       break;
   }
-  return TensorView{pt.dtype, shape_[t], host_arena_.get() + host_offset_[t]};
+  uint8_t* at = host_arena_.get() + host_offset_[t];
+  arena_unpoison(at, bytes_[t]);  // ASan builds: the arena is poisoned around the running node's tensors
+  return TensorView{pt.dtype, shape_[t], at};
 }
 
 Status ExecutionContext::marker(cl_event* ev) {
@@ -438,6 +470,7 @@ ClKernelArgs ExecutionContext::kernel_args(size_t n) {
   const Plan& p = *plan_;
   const PlanNode& node = node_at(n);
   ClKernelArgs args{*cl_, p, node, {}, {}, &choices_[n]};
+  args.node_index = static_cast<int32_t>(n);
   for (int32_t t : node.inputs)
     args.inputs.push_back(t >= 0 ? ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]} : ClTensor{});
   for (int32_t t : node.outputs) args.outputs.push_back(ClTensor{dev_[t], p.tensors[t].dtype, shape_[t]});
@@ -471,6 +504,7 @@ Status ExecutionContext::run_node(size_t n) {
   for (int32_t t : node.inputs)
     if (t >= 0) KILN_TRY(ensure_on(t, b));
   if (b == Backend::kCpu) {
+    arena_poison(host_arena_.get(), host_arena_bytes_);  // host_view unpoisons this node's tensors
     std::vector<TensorView> in, out;
     for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
     for (int32_t t : node.outputs) out.push_back(host_view(t));
@@ -479,6 +513,14 @@ Status ExecutionContext::run_node(size_t n) {
     if (profiler_)
       profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns());
   } else {
+    // The last line of defence for device memory: whatever a launcher computes from the shapes,
+    // the shapes fit the buffers (the verifier ties the launcher's index math to the shapes).
+    for (const std::vector<int32_t>* list : {&node.inputs, &node.outputs})
+      for (int32_t t : *list)
+        if (t >= 0 && (!dev_[t] || bytes_[t] > dev_cap_[t]))
+          return internal_error("node '" + node.name + "': tensor '" + plan_->tensors[t].name + "' (" +
+                                std::to_string(bytes_[t]) + " bytes) does not fit its device buffer (" +
+                                std::to_string(dev_cap_[t]) + " bytes)");
     const int64_t t0 = Profiler::now_ns();
     cl_event before, after;
     KILN_TRY(marker(&before));
@@ -572,6 +614,12 @@ Status ExecutionContext::run() {
   if (cl_) {
     Status f = cl_->finish();
     if (st.is_ok()) st = f;
+    // A value a device kernel refused (runtime/backends/opencl/device_errors.h); read (and
+    // cleared) after a failed run too, so it is never reported against the next one.
+    if (device_checks_ && !cl_->lost()) {
+      Status e = check_device_errors(*cl_, p, &dyn_nodes_);
+      if (st.is_ok()) st = e;
+    }
   }
   if (profiler_) {
     Status f = profiler_->end_run();
@@ -608,7 +656,7 @@ void ExecutionContext::drain() {
     try {
       st = run();
     } catch (const std::bad_alloc&) {
-      st = out_of_memory("host allocation failed");
+      st = out_of_memory("an inference on " + device_.label + ": a host allocation failed (out of memory)");
     } catch (const std::exception& e) {
       st = internal_error(std::string("unexpected exception: ") + e.what());
     }

@@ -129,6 +129,7 @@ class ExecutionContext {
   std::vector<int64_t> host_offset_;     // by tensor; -1 = not in the host arena
   std::vector<cl_mem> dev_buffers_;      // owned
   std::vector<cl_mem> dev_;              // by tensor: a weights buffer or one of dev_buffers_
+  std::vector<uint64_t> dev_cap_;        // by tensor: bytes of its device buffer (checked per launch)
   uint64_t host_arena_bytes_ = 0, dev_arena_bytes_ = 0;
   std::vector<const void*> input_ptr_;   // bound input memory, by tensor index
   std::vector<void*> output_ptr_;        // bound output memory, by tensor index
@@ -156,6 +157,7 @@ class ExecutionContext {
   TensorObserver observer_;
   Status observe_outputs(size_t n);
   bool sync_each_node_ = false;  // KILN_SYNC=1
+  bool device_checks_ = false;   // an OpenCL node may set the device error flag
   // Brackets device work with queue markers when profiling.
   Status marker(cl_event* ev);
 

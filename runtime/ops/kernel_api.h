@@ -58,6 +58,7 @@ struct ClKernelArgs {
   std::vector<ClTensor> outputs;
   // The kernel variant to run: node.choice where this device offers it, else empty (portable).
   const KernelChoice* choice = nullptr;
+  int32_t node_index = -1;  // position in the plan (device error flags name the node by it)
   const Attributes& attrs() const { return node.attrs; }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].mem != nullptr; }
   const KernelChoice& variant() const {

@@ -1,5 +1,8 @@
 #include "runtime/ops/kernel_api.h"
 #include "runtime/ops/cpu_float16.h"
+#include "runtime/core/fault_injection.h"
+
+#include <new>
 
 #include <new>
 
@@ -53,13 +56,14 @@ Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& input
   if (!fn) return unsupported("no CPU kernel for op " + node.op);
   Status st;
   try {
+    if (fault_now(FaultSite::kKernelScratch)) throw std::bad_alloc();
     st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
              ? run_widened_float16(fn, node, inputs, outputs)
              : fn(CpuKernelArgs{node, inputs, outputs, subgraphs});
   } catch (const std::bad_alloc&) {
-    // Kernels' scratch memory (float16 widening, control-flow state) is sized by the plan's
-    // shapes, which may be far beyond this host's memory.
-    st = out_of_memory("host allocation for the kernel's scratch memory failed");
+    // Kernels allocate scratch (im2col panels, float16 widening, control-flow state, index
+    // tables) per call, sized by the plan's shapes, which may be far beyond this host's memory.
+    st = out_of_memory("no host memory for the CPU kernel's scratch buffers");
   }
   if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ")");
   return st;

@@ -38,9 +38,19 @@ std::vector<uint8_t> serialize_plan(const Plan& plan);
 // saying what was wrong (truncated, bad checksum, index out of range, ...).
 Status parse_plan(const uint8_t* data, size_t size, Plan* out);
 
-// Structural checks shared by parse_plan and the compiler's self-check: indices in range,
-// nodes in topological order, each activation produced once, constants inside the weights,
-// and the same for every subgraph, with its ownership and captures (runtime/plan/plan_verify.cpp).
+// Everything parse_plan checks after decoding, shared with the compiler's self-check and
+// context creation: verify_plan_structure, then every node re-derived by its op rule
+// (runtime/plan/plan_verifier.h).
 Status verify_plan(const Plan& plan);
+
+// The structural half (runtime/plan/plan_verify.cpp): indices in range, nodes in topological
+// order, each activation produced once, constants inside the weights at the writer's alignment,
+// dynamic-shape tables consistent, and the same for every subgraph, with its ownership and
+// captures.
+Status verify_plan_structure(const Plan& plan);
+
+// parse_plan without the op rules: for tests of the file format itself (plans of made-up ops).
+// Contexts verify fully whatever the plan's origin.
+Status decode_plan(const uint8_t* data, size_t size, Plan* out);
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 #include "runtime/plan/byte_io.h"
 #include "runtime/plan/plan_format.h"
 #include "runtime/plan/plan_limits.h"
+#include "runtime/plan/plan_verifier.h"
 
 namespace kiln {
 namespace {
@@ -217,7 +218,7 @@ bool read_kernels(ByteReader& r, Plan* p) {
 
 }  // namespace
 
-Status parse_plan(const uint8_t* data, size_t size, Plan* out) {
+Status decode_plan(const uint8_t* data, size_t size, Plan* out) {
   if (size < kPlanHeaderBytes)
     return invalid_plan("file is " + std::to_string(size) + " bytes, smaller than the " +
                         std::to_string(kPlanHeaderBytes) + "-byte plan header (truncated?)");
@@ -279,7 +280,15 @@ Status parse_plan(const uint8_t* data, size_t size, Plan* out) {
     }
   }
   if (!have_meta) return invalid_plan("plan has no graph section");
-  KILN_TRY(verify_plan(p));
+  KILN_TRY(verify_plan_structure(p));
+  *out = std::move(p);
+  return Status::ok();
+}
+
+Status parse_plan(const uint8_t* data, size_t size, Plan* out) {
+  Plan p;
+  KILN_TRY(decode_plan(data, size, &p));
+  KILN_TRY(verify_plan_nodes(p));
   *out = std::move(p);
   return Status::ok();
 }

@@ -5,6 +5,7 @@
 
 #include "runtime/plan/plan_format.h"
 #include "runtime/plan/plan_limits.h"
+#include "runtime/plan/plan_verifier.h"
 
 namespace kiln {
 namespace {
@@ -84,6 +85,11 @@ Status verify_tensors(const Plan& p, const std::vector<PlanTensor>& tensors, con
       if (t.weight_bytes != t.bytes() || t.weight_offset > p.weights.size() ||
           t.weight_bytes > p.weights.size() - t.weight_offset)
         return invalid_plan(where + "constant tensor '" + t.name + "' lies outside the weights section");
+      // Kernels read constants as their element type: an offset off the writer's alignment
+      // would make those reads misaligned (found by fuzz_plan).
+      if (t.weight_offset % kWeightAlignment)
+        return invalid_plan(where + "constant tensor '" + t.name + "' starts at weights offset " +
+                            std::to_string(t.weight_offset) + ", not a multiple of " + std::to_string(kWeightAlignment));
       (*ready)[i] = 1;
     }
   }
@@ -194,6 +200,11 @@ Status verify_subgraphs(const Plan& p) {
 }  // namespace
 
 Status verify_plan(const Plan& p) {
+  KILN_TRY(verify_plan_structure(p));
+  return verify_plan_nodes(p);
+}
+
+Status verify_plan_structure(const Plan& p) {
   const int32_t nt = static_cast<int32_t>(p.tensors.size());
   std::vector<uint8_t> ready;
   KILN_TRY(verify_tensors(p, p.tensors, "", &ready));

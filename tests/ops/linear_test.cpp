@@ -425,7 +425,7 @@ TEST(LinearOps, LargeGemmTakesClblastPath) {
 
 // ---------------------------------------------------------------- fused epilogue form
 
-// What the fusion passes produce (runtime/backends/cpu/linear_epilogue.h): `activation`
+// What the fusion passes produce (runtime/ops/linear_epilogue.h): `activation`
 // attributes and a residual input 3, before (residual=1) or after (residual=2) the activation.
 float ref_act(const std::string& act, float x, float a, float b) {
   if (act == "Relu") return std::max(x, 0.f);

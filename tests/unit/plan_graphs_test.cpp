@@ -131,7 +131,8 @@ TEST(PlanGraphs, StringListAttributesRoundTrip) {
   p.graphs[1].nodes[0].attrs.set("names", std::vector<std::string>{"Sigmoid", "", "Tanh"});
   const std::vector<uint8_t> bytes = serialize_plan(p);
   Plan q;
-  ASSERT_TRUE(parse_plan(bytes.data(), bytes.size(), &q).is_ok());
+  // The file format only: no op rule reads "names", so parse_plan would refuse the node.
+  ASSERT_TRUE(decode_plan(bytes.data(), bytes.size(), &q).is_ok());
   EXPECT_EQ(q.graphs[1].nodes[0].attrs.get_strings("names"), (std::vector<std::string>{"Sigmoid", "", "Tanh"}));
 }
 
@@ -255,7 +256,8 @@ TEST(PlanGraphs, RandomMutationsNeverCrashLoaderOrExecutor) {
     Status st = parse_plan(bad.data(), bad.size(), q.get());
     if (!st) {
       ++refused;
-      ASSERT_EQ(st.code(), StatusCode::kInvalidPlan) << st.message();
+      // An edited op name is an op this runtime lacks (unsupported); anything else is invalid.
+      ASSERT_TRUE(st.code() == StatusCode::kInvalidPlan || st.code() == StatusCode::kUnsupported) << st.message();
       continue;
     }
     // A mutated dim can make a tensor of terabytes, which is legal but not worth allocating here.

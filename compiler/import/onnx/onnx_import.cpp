@@ -7,21 +7,17 @@
 #include <sstream>
 
 #include "compiler/ops/op_schema.h"
+#include "runtime/core/file_io.h"
+#include "runtime/core/text.h"
 
 namespace kiln {
 namespace {
 
 constexpr int kMaxRank = 16;
+constexpr size_t kMaxNameBytes = 512;
 
-Status read_whole_file(const std::string& path, std::string* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return not_found("cannot open '" + path + "'");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return io_error("error reading '" + path + "'");
-  *out = ss.str();
-  return Status::ok();
-}
+// Protobuf parses at most 2 GiB; bigger models keep their weights in external data files.
+constexpr uint64_t kMaxModelBytes = (uint64_t{1} << 31) - 1;
 
 // Copies a repeated numeric field into a tensor of `dt`, converting element by element.
 template <typename Field>
@@ -51,30 +47,40 @@ Status copy_field(const Field& f, HostTensor* t, const std::string& what) {
   return Status::ok();
 }
 
-Status load_external(const onnx::TensorProto& tp, const std::string& base_dir, HostTensor* t,
-                     const std::string& what) {
+// Reads the tensor's bytes from its external data file. The location is opened beneath the
+// model's folder with no symlink on the way (file_io.h), must be a regular file, and offset and
+// length are checked against the file's size before the tensor is allocated.
+Status load_external(const onnx::TensorProto& tp, const std::string& base_dir, DType dt, const Shape& shape,
+                     uint64_t need, HostTensor* t, const std::string& what) {
   std::string location;
-  int64_t offset = 0, length = -1;
+  uint64_t offset = 0, length = 0;
+  bool has_length = false;
   for (const auto& kv : tp.external_data()) {
-    if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::stoll(kv.value());
-    else if (kv.key() == "length") length = std::stoll(kv.value());
+    if (kv.key() == "location") {
+      location = kv.value();
+    } else if (kv.key() == "offset" || kv.key() == "length") {
+      uint64_t v;
+      if (!parse_uint64(kv.value(), &v))
+        return invalid_model(what + ": external data " + kv.key() + " '" + kv.value() + "' is not a non-negative number");
+      (kv.key() == "offset" ? offset : length) = v;
+      has_length |= kv.key() == "length";
+    }
   }
   if (location.empty()) return invalid_model(what + ": external data without a location");
-  if (location.find("..") != std::string::npos || location[0] == '/')
-    return invalid_model(what + ": external data location '" + location +
-                         "' must be a relative path inside the model's folder");
-  const std::string path = (base_dir.empty() ? "" : base_dir + "/") + location;
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return not_found(what + ": external data file '" + path + "' not found");
-  const int64_t need = static_cast<int64_t>(t->size_bytes());
-  if (length >= 0 && length != need)
+  if (location.find('\0') != std::string::npos) return invalid_model(what + ": external data location holds a NUL byte");
+  InputFile f;
+  Status st = InputFile::open_beneath(base_dir, location, "external data file", &f);
+  if (!st) return Status(st.code() == StatusCode::kInvalidArgument ? StatusCode::kInvalidModel : st.code(),
+                         what + ": " + st.message());
+  if (has_length && length != need)
     return invalid_model(what + ": external data length " + std::to_string(length) +
                          " does not match the tensor's " + std::to_string(need) + " bytes");
-  f.seekg(offset);
-  f.read(reinterpret_cast<char*>(t->data()), need);
-  if (f.gcount() != need)
-    return invalid_model(what + ": external data file '" + path + "' is too short");
+  if (offset > f.size() || need > f.size() - offset)
+    return invalid_model(what + ": external data file '" + f.path() + "' has " + std::to_string(f.size()) +
+                         " bytes; the tensor needs " + std::to_string(need) + " at offset " + std::to_string(offset));
+  HostTensor out(dt, shape);
+  KILN_TRY_CTX(f.read_at(offset, out.data(), static_cast<size_t>(need)), what);
+  *t = std::move(out);
   return Status::ok();
 }
 
@@ -92,13 +98,29 @@ Status convert_tensor(const onnx::TensorProto& tp, const std::string& base_dir, 
     numel *= d;
     shape.push_back(d);
   }
-  HostTensor t(dt, shape);
+  const uint64_t need = static_cast<uint64_t>(numel) * dtype_size(dt);
   if (tp.data_location() == onnx::TensorProto::EXTERNAL) {
-    KILN_TRY(load_external(tp, base_dir, &t, what));
-  } else if (tp.has_raw_data()) {
-    if (tp.raw_data().size() != t.size_bytes())
-      return invalid_model(what + ": raw_data has " + std::to_string(tp.raw_data().size()) +
-                           " bytes, expected " + std::to_string(t.size_bytes()));
+    HostTensor t;
+    KILN_TRY(load_external(tp, base_dir, dt, shape, need, &t, what));
+    *out = std::move(t);
+    return Status::ok();
+  }
+  // The data present must match the shape before the tensor is allocated: a declared
+  // [2^20, 2^20] initializer with no data is refused, not zero-filled.
+  if (tp.has_raw_data() && tp.raw_data().size() != need)
+    return invalid_model(what + ": raw_data has " + std::to_string(tp.raw_data().size()) + " bytes, expected " +
+                         std::to_string(need) + " for shape " + shape_str(shape));
+  if (!tp.has_raw_data()) {
+    const int64_t values = dt == DType::kFloat32   ? tp.float_data_size()
+                           : dt == DType::kInt64   ? tp.int64_data_size()
+                           : dt == DType::kFloat64 ? tp.double_data_size()
+                           : dt == DType::kUInt32 || dt == DType::kUInt64 ? tp.uint64_data_size()
+                                                                          : tp.int32_data_size();
+    if (values != numel)
+      return invalid_model(what + ": has " + std::to_string(values) + " values for shape " + shape_str(shape));
+  }
+  HostTensor t(dt, shape);
+  if (tp.has_raw_data()) {
     if (t.size_bytes()) std::memcpy(t.data(), tp.raw_data().data(), t.size_bytes());
   } else if (dt == DType::kFloat32) {
     KILN_TRY(copy_field(tp.float_data(), &t, what));
@@ -185,6 +207,32 @@ Status unknown_op(const ir::Node& n, const ir::Graph& g) {
                      std::to_string(it == g.opsets.end() ? 1 : it->second) + ") is not supported by kiln");
 }
 
+// Names end up in plans and in every error message: kilobytes of one (damaged or hostile
+// model) would make both unreadable.
+Status check_name_lengths(const onnx::GraphProto& gp) {
+  auto name_ok = [](const std::string& n) { return n.size() <= kMaxNameBytes; };
+  auto too_long = [](const char* what, const std::string& n) {
+    return invalid_model(std::string(what) + " name of " + std::to_string(n.size()) + " bytes ('" + clip_text(n, 40) +
+                         "') is longer than the " + std::to_string(kMaxNameBytes) + " kiln takes");
+  };
+  for (const auto& t : gp.initializer())
+    if (!name_ok(t.name())) return too_long("an initializer", t.name());
+  for (const auto& v : gp.input())
+    if (!name_ok(v.name())) return too_long("an input", v.name());
+  for (const auto& v : gp.output())
+    if (!name_ok(v.name())) return too_long("an output", v.name());
+  for (const auto& np : gp.node()) {
+    for (const std::string* n : {&np.name(), &np.op_type(), &np.domain()})
+      if (!name_ok(*n)) return too_long("a node's", *n);
+    for (const auto& list : {np.input(), np.output()})
+      for (const std::string& n : list)
+        if (!name_ok(n)) return too_long("a node operand's", n);
+    for (const auto& a : np.attribute())
+      if (!name_ok(a.name())) return too_long("an attribute", a.name());
+  }
+  return Status::ok();
+}
+
 Status import_graph(const onnx::GraphProto& gp, const std::string& base_dir, const Scope& scope);
 
 Status import_node(const onnx::NodeProto& np, int index, const std::string& base_dir, const Scope& scope) {
@@ -238,6 +286,7 @@ Status import_node(const onnx::NodeProto& np, int index, const std::string& base
 // parameters (Loop: iteration, condition, state...); the op's shape rule gives them shapes.
 Status import_graph(const onnx::GraphProto& gp, const std::string& base_dir, const Scope& scope) {
   ir::Graph* g = scope.g;
+  KILN_TRY(check_name_lengths(gp));
   for (const auto& init : gp.initializer()) {
     if (init.name().empty()) return invalid_model("an initializer has no name");
     auto t = std::make_shared<HostTensor>();
@@ -265,7 +314,16 @@ Status import_graph(const onnx::GraphProto& gp, const std::string& base_dir, con
     v->dtype = static_cast<DType>(type.tensor_type().elem_type());
     if (type.tensor_type().has_shape()) {
       v->has_shape = true;
+      uint64_t nonzero = 1;
       for (const auto& d : type.tensor_type().shape().dim()) {
+        // Bounded like initializers, so the shape arithmetic of every op stays within int64.
+        if (d.has_dim_value()) {
+          const int64_t v = d.dim_value();
+          if (v < 0 || v > (int64_t{1} << 40) || (v > 0 && nonzero > (uint64_t{1} << 48) / static_cast<uint64_t>(v)))
+            return invalid_model("input '" + in.name() + "': dim " + std::to_string(v) +
+                                 " is negative or makes the tensor impossibly large");
+          if (v > 0) nonzero *= static_cast<uint64_t>(v);
+        }
         v->shape.push_back(d.has_dim_value() ? d.dim_value() : -1);  // -1: dynamic, fixed by --shapes
         v->dim_names.push_back(d.has_dim_param() ? d.dim_param() : "");
       }
@@ -305,7 +363,9 @@ Status import_onnx_bytes(const std::string& bytes, const std::string& base_dir, 
 
 Status import_onnx_file(const std::string& path, ir::Graph* out) {
   std::string bytes;
-  KILN_TRY(read_whole_file(path, &bytes));
+  InputFile f;
+  KILN_TRY(InputFile::open(path, "model", &f));
+  KILN_TRY(f.read_all(kMaxModelBytes, "protobuf reads at most 2 GiB: save the weights as external data", &bytes));
   const size_t slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
   return import_onnx_bytes(bytes, dir, out).with_context("model '" + path + "'");

@@ -87,14 +87,15 @@ void apply_epilogue_row(const GemmEpilogue& e, int64_t i, int64_t j0, int64_t n,
   if (r && e.ep.residual == kResidualBeforeActivation)
     for (int64_t j = 0; j < n; ++j) c[j] += r[j];
   const float a = e.ep.act_alpha, b = e.ep.act_beta;
-  // One loop per activation so each stays a simple vectorizable loop.
+  // One loop per activation so each stays a simple vectorizable loop; NaN propagates as in
+  // apply_activation (runtime/ops/linear_epilogue.h).
   switch (e.ep.act) {
     case Activation::kNone: break;
     case Activation::kRelu:
-      for (int64_t j = 0; j < n; ++j) c[j] = c[j] > 0.f ? c[j] : 0.f;
+      for (int64_t j = 0; j < n; ++j) c[j] = c[j] < 0.f ? 0.f : c[j];
       break;
     case Activation::kClip:
-      for (int64_t j = 0; j < n; ++j) c[j] = std::min(std::max(c[j], a), b);
+      for (int64_t j = 0; j < n; ++j) c[j] = linear::clamp_keep_nan(c[j], a, b);
       break;
     case Activation::kLeakyRelu:
       for (int64_t j = 0; j < n; ++j) c[j] = c[j] >= 0.f ? c[j] : a * c[j];

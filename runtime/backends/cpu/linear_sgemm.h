@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 
 namespace kiln::linear {
 

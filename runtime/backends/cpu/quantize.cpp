@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/kernel_api.h"

@@ -18,7 +18,7 @@
 #pragma once
 #include <vector>
 
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/backends/cpu/quantize_common.h"
 
 namespace kiln {

@@ -1,5 +1,7 @@
 #include "runtime/backends/opencl/cl_launch.h"
 
+#include "runtime/core/fault_injection.h"
+
 namespace kiln {
 
 void ClLaunch::set(size_t size, const void* p) {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "runtime/backends/cpu/linear_check.h"
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/linear_gemm.h"
 #include "runtime/ops/kernel_api.h"
@@ -382,7 +382,8 @@ bool supports_conv(const PlanNode& n, const Plan& plan, const DeviceCaps&) {
   const Shape& w = plan.tensors[n.inputs[1]].shape;
   const Shape& y = plan.tensors[n.outputs[0]].shape;
   int64_t cols = plan.tensors[n.inputs[0]].shape[1];
-  for (size_t i = 2; i < rank; ++i) cols *= w[i] * y[i];
+  for (size_t i = 2; i < rank; ++i)
+    if (__builtin_mul_overflow(cols, w[i], &cols) || __builtin_mul_overflow(cols, y[i], &cols)) return false;
   return cols < (1LL << 31);
 }
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/device/cl_runtime.h"
 

@@ -11,6 +11,7 @@
 #include "runtime/backends/cpu/movement_resize.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/device_copy.h"
+#include "runtime/backends/opencl/device_errors.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
@@ -226,6 +227,8 @@ Status gather_cl(ClKernelArgs& a) {
   KILN_TRY(get_kernel(a, "gather", opts, "gather", &k));
   const int64_t total = outer * ind.numel() * inner;
   if (total * es != y.numel() * static_cast<int64_t>(dtype_size(y.dtype))) return invalid_plan(where(a) + ": output does not match");
+  cl_mem err;
+  KILN_TRY(device_error_flag(a.cl, &err));
   return ClLaunch(a.cl, k, "gather")
       .mem(x.mem)
       .mem(ind.mem)
@@ -234,6 +237,8 @@ Status gather_cl(ClKernelArgs& a) {
       .arg(static_cast<cl_int>(ind.numel()))
       .arg(static_cast<cl_int>(x.shape[axis]))
       .arg(static_cast<cl_int>(total))
+      .mem(err)
+      .arg(static_cast<cl_int>(a.node_index))
       .run1d(static_cast<size_t>(total), 64);
 }
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <string>
 
-#include "runtime/backends/cpu/linear_epilogue.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/mma_gemm.h"

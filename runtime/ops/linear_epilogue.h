@@ -87,14 +87,23 @@ inline Status read_epilogue(const Attributes& a, Epilogue* e) {
   return Status::ok();
 }
 
+// NaN propagates through every activation, as in ONNX Runtime and in the unfused Elementwise
+// ops (fmin/fmax would turn a NaN into a bound: a fused Conv+Relu gave 0 where Relu gives NaN).
+// Comparisons are false for NaN, so "x < lo ? lo : ..." keeps it. kernels/linear_activation.cl
+// is the OpenCL copy of this function.
+inline float clamp_keep_nan(float x, float lo, float hi) {
+  const float t = x < lo ? lo : x;
+  return t > hi ? hi : t;
+}
+
 inline float apply_activation(Activation act, float x, float a, float b) {
   switch (act) {
     case Activation::kNone: return x;
-    case Activation::kRelu: return x > 0.f ? x : 0.f;
+    case Activation::kRelu: return x < 0.f ? 0.f : x;
     case Activation::kLeakyRelu: return x >= 0.f ? x : a * x;
-    case Activation::kClip: return std::fmin(std::fmax(x, a), b);
-    case Activation::kHardSigmoid: return std::fmax(0.f, std::fmin(1.f, a * x + b));
-    case Activation::kHardSwish: return x * std::fmax(0.f, std::fmin(1.f, x / 6.f + 0.5f));
+    case Activation::kClip: return clamp_keep_nan(x, a, b);
+    case Activation::kHardSigmoid: return clamp_keep_nan(a * x + b, 0.f, 1.f);
+    case Activation::kHardSwish: return x * clamp_keep_nan(x / 6.f + 0.5f, 0.f, 1.f);
     case Activation::kSigmoid: return 1.f / (1.f + std::exp(-x));
     case Activation::kTanh: return std::tanh(x);
     case Activation::kElu: return x >= 0.f ? x : a * (std::exp(x) - 1.f);
