@@ -132,6 +132,8 @@ Status ExecutionContext::init() {
     variant_notice_ = std::to_string(fallbacks) + " node(s) run their portable kernel: " + device_.label +
                       " does not offer the kernel variant the plan chose (first: " + first_fallback + ")";
 
+  KILN_TRY(FastCpu::create(plan_, backends_, &fast_cpu_));
+
   constexpr uint64_t kHostAlign = 64;
   const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign, in_place);
   host_offset_ = host.offset;
@@ -361,7 +363,8 @@ Status ExecutionContext::run_node(size_t n) {
     for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
     for (int32_t t : node.outputs) out.push_back(host_view(t));
     const int64_t t0 = profiler_ ? Profiler::now_ns() : 0;
-    KILN_TRY(run_cpu_kernel(node, in, out));
+    if (fast_cpu_ && fast_cpu_->handles(n)) KILN_TRY(fast_cpu_->run(n, node, in, out));
+    else KILN_TRY(run_cpu_kernel(node, in, out));
     if (profiler_)
       profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns());
   } else {
@@ -434,6 +437,8 @@ Status ExecutionContext::run() {
     on_dev_[t] = k == TensorKind::kConstant && dev_[t] != nullptr;
   }
   Status st;
+  // A tensor observer reads activations as stored: keep them all plain then.
+  FastCpu::Run fast_run(fast_cpu_.get(), observer_ != nullptr);
   if (cl_ && flat_enabled_ && !flat_ready_) st = record_launches();
   for (size_t n = 0; n < p.nodes.size() && st.is_ok(); ++n) st = run_node(n);
   for (size_t i = 0; i < p.outputs.size() && st.is_ok(); ++i) {

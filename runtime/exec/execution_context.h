@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/backends/cpu/fast_cpu.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
 #include "runtime/device/cl_runtime.h"
@@ -62,6 +63,13 @@ class ExecutionContext {
   void set_tensor_observer(TensorObserver observer) { observer_ = std::move(observer); }
   // Waits for every inference enqueued on this context.
   void wait_idle();
+  // Threads the cpu backend's fast kernels use per inference (<= 0: the process default,
+  // runtime/backends/cpu/cpu_threads.h). Not for contexts with inferences in flight.
+  void set_cpu_threads(int n) {
+    if (fast_cpu_) fast_cpu_->set_threads(n);
+  }
+  // The cpu fast path (null when every CPU node runs its reference kernel).
+  const FastCpu* fast_cpu() const { return fast_cpu_.get(); }
 
   const Plan& plan() const { return *plan_; }
   const ResolvedDevice& device() const { return device_; }
@@ -100,6 +108,7 @@ class ExecutionContext {
   std::string variant_notice_;  // set by init() when recorded variants fall back
   std::unique_ptr<ClRuntime> cl_;
   std::shared_ptr<const class DeviceWeights> weights_;  // shared with other contexts of the plan
+  std::unique_ptr<FastCpu> fast_cpu_;  // oneDNN/threaded kernels of the CPU nodes
 
   // Host activations live in one arena at offsets from plan_arena(); device activations in
   // buffers shared by tensors with disjoint lifetimes, from plan_shared_buffers().

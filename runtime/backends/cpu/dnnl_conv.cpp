@@ -1,0 +1,243 @@
+// Conv and ConvTranspose (float32) on oneDNN's convolution / deconvolution primitives, with
+// kiln's fused epilogue (linear_epilogue.h) as post-ops: bias as the primitive's bias, the
+// residual as a binary add before or after the activation's eltwise post-ops.
+//
+// Weights are reordered once per plan into the layout the primitive picks for the plan's
+// shapes; activations arrive plain or channels-last (fast_cpu.h) and are reordered only where
+// the primitive wants another layout.
+#include <algorithm>
+
+#include "runtime/backends/cpu/dnnl_common.h"
+#include "runtime/backends/cpu/dnnl_epilogue.h"
+#include "runtime/backends/cpu/dnnl_packed.h"
+#include "runtime/backends/cpu/linear_check.h"
+
+namespace kiln {
+namespace {
+
+using dnnl::memory;
+using namespace dnnl_util;
+
+struct ConvGeom {
+  memory::dims strides, dil, pad_l, pad_r;
+  int64_t groups = 1;
+};
+
+// Geometry of `node` at input shape x, weights w; false when oneDNN cannot express it.
+bool conv_geom(const PlanNode& node, const Shape& x, const Shape& w, bool transpose, ConvGeom* g) {
+  const size_t sp = x.size() - 2;
+  const Attributes& a = node.attrs;
+  g->groups = a.get_int("group", 1);
+  const auto st = a.get_ints("strides", std::vector<int64_t>(sp, 1));
+  const auto dl = a.get_ints("dilations", std::vector<int64_t>(sp, 1));
+  const auto pd = a.get_ints("pads", std::vector<int64_t>(2 * sp, 0));
+  const auto op = a.get_ints("output_padding", std::vector<int64_t>(sp, 0));
+  if (st.size() != sp || dl.size() != sp || pd.size() != 2 * sp || op.size() != sp) return false;
+  g->strides.assign(st.begin(), st.end());
+  g->dil.clear();
+  g->pad_l.clear();
+  g->pad_r.clear();
+  for (size_t i = 0; i < sp; ++i) {
+    g->dil.push_back(dl[i] - 1);  // oneDNN counts the gaps
+    g->pad_l.push_back(pd[i]);
+    // ConvTranspose's output_padding extends the end: oneDNN's end padding shrinks by it.
+    g->pad_r.push_back(transpose ? pd[sp + i] - op[i] : pd[sp + i]);
+    if (g->pad_l.back() < 0 || g->pad_r.back() < 0) return false;
+  }
+  (void)w;
+  return true;
+}
+
+// The ONNX weights as oneDNN sees them: Conv [M, C/g, k...] is oihw (goihw with groups);
+// ConvTranspose [C, M/g, k...] holds, per group, i-major blocks: giohw.
+memory::desc onnx_weights_md(const Shape& w, int64_t groups, bool transpose) {
+  const size_t sp = w.size() - 2;
+  int64_t ksz = 1;
+  for (size_t i = 0; i < sp; ++i) ksz *= w[2 + i];
+  memory::dims dims, strides;
+  const int64_t o = transpose ? w[1] * groups : w[0], i = transpose ? w[0] : w[1] * groups;
+  const int64_t og = o / groups, ig = i / groups;
+  if (groups > 1) {
+    dims = {groups, og, ig};
+    strides = transpose ? memory::dims{ig * og * ksz, ksz, og * ksz} : memory::dims{og * ig * ksz, ig * ksz, ksz};
+  } else {
+    dims = {o, i};
+    strides = transpose ? memory::dims{ksz, o * ksz} : memory::dims{i * ksz, ksz};
+  }
+  int64_t s = ksz;
+  for (size_t d = 0; d < sp; ++d) {
+    s /= w[2 + d];
+    dims.push_back(w[2 + d]);
+    strides.push_back(s);
+  }
+  return memory::desc(dims, dt::f32, strides);
+}
+
+memory::desc any_weights_md(const memory::desc& onnx) { return memory::desc(onnx.dims(), dt::f32, tag::any); }
+
+class ConvPlan : public FastNodePlan {
+ public:
+  bool transpose = false;
+  linear::Epilogue ep;
+  bool has_bias = false;
+  PackedWeights weights;   // reordered once for the primitive at the plan's shapes
+  ConstOperand bias;       // a constant bias, or empty (read from the run's input)
+
+  LayoutUse input_use(size_t i) const override {
+    return i == 0 || i == linear::kResidualInput ? LayoutUse::kAny : LayoutUse::kPlain;
+  }
+  LayoutUse output_use(size_t) const override { return LayoutUse::kAny; }
+  const char* name() const override { return transpose ? "onednn:deconvolution" : "onednn:convolution"; }
+  std::unique_ptr<FastKernel> instance() const override;
+};
+
+// The primitive descriptor for geometry `g` with src/dst descriptors as given ("any" lets
+// oneDNN pick) and post-ops `po`.
+dnnl::primitive_desc make_pd(const ConvPlan& p, const memory::desc& src, const memory::desc& wei,
+                             const memory::desc& dst, const ConvGeom& g, const dnnl::post_ops& po, int64_t M) {
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const memory::desc bias_md = p.has_bias ? memory::desc({M}, dt::f32, tag::x) : memory::desc();
+  const auto prop = dnnl::prop_kind::forward_inference;
+  if (p.transpose) {
+    dnnl::deconvolution_forward::desc d(prop, dnnl::algorithm::deconvolution_direct, src, wei, bias_md, dst, g.strides,
+                                        g.dil, g.pad_l, g.pad_r);
+    return dnnl::deconvolution_forward::primitive_desc(d, attr, engine());
+  }
+  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, src, wei, bias_md, dst, g.strides,
+                                    g.dil, g.pad_l, g.pad_r);
+  return dnnl::convolution_forward::primitive_desc(d, attr, engine());
+}
+
+dnnl::post_ops activation_only(const linear::Epilogue& ep) {
+  dnnl::post_ops po;
+  append_activation(po, ep);
+  return po;
+}
+
+memory::desc any_md(const Shape& s) { return memory::desc(dims_of(s), dt::f32, tag::any); }
+
+class ConvKernel : public FastKernel {
+ public:
+  explicit ConvKernel(const ConvPlan& p) : p_(p) {}
+  Status run(const FastRunArgs& a) override;
+
+ private:
+  struct Entry {
+    dnnl::primitive prim;
+    memory::desc src_md, dst_md, user_src, user_dst;
+    bool src_reorder = false, dst_reorder = false;
+    dnnl::reorder src_r, dst_r;
+    memory::desc scratch_md;
+    FusedEpilogue epilogue;
+  };
+  Status build(const FastRunArgs& a, Entry* e);
+  const ConvPlan& p_;
+  ShapeCache<Entry> cache_;
+};
+
+std::unique_ptr<FastKernel> ConvPlan::instance() const { return std::make_unique<ConvKernel>(*this); }
+
+Status ConvKernel::build(const FastRunArgs& a, Entry* e) {
+  const Shape& x = a.inputs[0].shape;
+  const Shape& y = a.outputs[0].shape;
+  ConvGeom g;
+  if (!conv_geom(a.node, x, a.inputs[1].shape, p_.transpose, &g))
+    return invalid_plan("convolution attributes oneDNN cannot express at this shape");
+  return guard("convolution", [&] {
+    // The layouts the primitive prefers at this shape, asked with the activation only (a
+    // residual's descriptor must name a layout).
+    const dnnl::primitive_desc probe = make_pd(p_, any_md(x), p_.weights.md, any_md(y), g, activation_only(p_.ep), y[1]);
+    e->src_md = probe.query_md(dnnl::query::src_md);
+    e->dst_md = probe.query_md(dnnl::query::dst_md);
+    const dnnl::primitive_desc pd = e->epilogue.choose(p_.ep, e->dst_md, [&](const dnnl::post_ops& po) {
+      return make_pd(p_, e->src_md, p_.weights.md, e->dst_md, g, po, y[1]);
+    });
+    e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
+    e->prim = dnnl::primitive(pd);
+    e->user_src = layout_md(x, dt::f32, a.in_layout[0]);
+    e->user_dst = layout_md(y, dt::f32, a.out_layout[0]);
+    e->src_reorder = e->user_src != e->src_md;
+    e->dst_reorder = e->user_dst != e->dst_md;
+    if (e->src_reorder) e->src_r = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->user_src, engine(), e->src_md));
+    if (e->dst_reorder) e->dst_r = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->dst_md, engine(), e->user_dst));
+    if (p_.ep.residual != linear::kResidualNone)
+      e->epilogue.set_residual_md(
+          layout_md(a.inputs[linear::kResidualInput].shape, dt::f32, a.in_layout[linear::kResidualInput]));
+  });
+}
+
+Status ConvKernel::run(const FastRunArgs& a) {
+  Entry* e = nullptr;
+  KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) { return build(a, &n); }));
+  FastRunContext& c = a.ctx;
+  dnnl::stream& s = c.stream();
+  memory src(e->user_src, engine(), a.inputs[0].data);
+  if (e->src_reorder) {
+    memory tmp = c.scratch_memory(1, e->src_md);
+    e->src_r.execute(s, src, tmp);
+    src = tmp;
+  }
+  memory dst = e->dst_reorder ? c.scratch_memory(2, e->dst_md) : memory(e->user_dst, engine(), a.outputs[0].data);
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, src},
+      {DNNL_ARG_WEIGHTS, p_.weights.memory()},
+      {DNNL_ARG_DST, dst},
+      {DNNL_ARG_SCRATCHPAD, c.scratch_memory(kScratchpadSlot, e->scratch_md)},
+  };
+  if (p_.has_bias)
+    args[DNNL_ARG_BIAS] = p_.bias.data ? p_.bias.memory()
+                                       : memory({{a.outputs[0].shape[1]}, dt::f32, tag::x}, engine(),
+                                                a.inputs[linear::kBiasInput].data);
+  if (p_.ep.residual != linear::kResidualNone)
+    e->epilogue.before(c, a.inputs[linear::kResidualInput].data, dst, args);
+  e->prim.execute(s, args);
+  e->epilogue.after(c, dst);
+  if (e->dst_reorder) {
+    memory user(e->user_dst, engine(), a.outputs[0].data);
+    e->dst_r.execute(s, dst, user);
+  }
+  s.wait();
+  return Status::ok();
+}
+
+Status prepare_conv(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
+  const bool transpose = node.op == "ConvTranspose";
+  auto p = std::make_shared<ConvPlan>();
+  p->transpose = transpose;
+  if (!operands_are(plan, node, DType::kFloat32)) return Status::ok();
+  if (node.inputs.size() < 2 || !is_constant(plan, node.inputs[1])) return Status::ok();
+  std::vector<const Shape*> shapes;
+  for (int32_t t : node.inputs) shapes.push_back(t >= 0 ? &plan.tensors[t].shape : nullptr);
+  const Shape& y = plan.tensors[node.outputs[0]].shape;
+  KILN_TRY(linear::check_linear_shapes(node.op, node.name, node.attrs, shapes, y));
+  KILN_TRY(linear::read_epilogue(node.attrs, &p->ep));
+  const Shape& x = plan.tensors[node.inputs[0]].shape;
+  const PlanTensor& w = plan.tensors[node.inputs[1]];
+  if (x.size() < 3 || x.size() > 5) return Status::ok();
+  ConvGeom g;
+  if (!conv_geom(node, x, w.shape, transpose, &g)) return Status::ok();
+  p->has_bias = has_operand(node, linear::kBiasInput);
+  if (p->has_bias && is_constant(plan, node.inputs[linear::kBiasInput]))
+    p->bias = ConstOperand::of(plan, node.inputs[linear::kBiasInput]);
+  const memory::desc wmd = onnx_weights_md(w.shape, g.groups, transpose);
+  dnnl::primitive_desc pd;
+  try {
+    pd = make_pd(*p, any_md(x), any_weights_md(wmd), any_md(y), g, activation_only(p->ep), y[1]);
+  } catch (const dnnl::error&) {
+    return Status::ok();  // a configuration oneDNN lacks: the reference kernel runs it
+  }
+  KILN_TRY(p->weights.pack(wmd, plan.weight_data(w), pd.query_md(dnnl::query::weights_md)));
+  *out = std::move(p);
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_dnnl_conv_fast(FastRegistry& r) {
+  r.add("Conv", prepare_conv);
+  r.add("ConvTranspose", prepare_conv);
+}
+
+}  // namespace kiln
