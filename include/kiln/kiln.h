@@ -119,6 +119,13 @@ KILN_API const char* kiln_plan_target_device(const kiln_plan* plan);
 KILN_API kiln_status kiln_context_create(const kiln_plan* plan, const char* device, kiln_context** out);
 /* Waits for the context's enqueued inferences, then frees it. */
 KILN_API void kiln_context_release(kiln_context* ctx);
+/* Threads the context's CPU nodes use per inference (oneDNN primitives and kiln's threaded
+ * loops). 0 restores the default: KILN_NUM_THREADS if set, else the physical cores. Contexts
+ * inferring at the same time share the cores: each inference takes at most cores / (inferences
+ * running) threads, at least one, so several contexts do not oversubscribe the host (unless
+ * `threads` itself exceeds the cores). Waits for the context's enqueued inferences first; a
+ * negative count is KILN_ERROR_INVALID_ARGUMENT. */
+KILN_API kiln_status kiln_context_set_threads(kiln_context* ctx, int32_t threads);
 
 /* Dynamic plans: sets the shape of input `name` (dims within kiln_plan_input_range) and
  * recomputes every shape of the context; nothing is reallocated or recompiled for the plan

@@ -64,6 +64,8 @@ class ContextHandle {
     check(kiln_context_bind_output(c_.get(), info.name, data, info.size_bytes));
   }
   void run() { check(kiln_context_run(c_.get())); }
+  // Threads of the CPU nodes per inference (0: default; see kiln_context_set_threads).
+  void set_threads(int32_t threads) { check(kiln_context_set_threads(c_.get(), threads)); }
   // Dynamic plans: reshapes the context (see kiln_context_set_input_shape).
   void set_input_shape(const std::string& name, const std::vector<int64_t>& dims) {
     check(kiln_context_set_input_shape(c_.get(), name.c_str(), dims.data(), static_cast<int32_t>(dims.size())));
