@@ -67,6 +67,22 @@ TEST(CpuFastOps, ReduceRandom) {
   }
 }
 
+// The loops behind GlobalAveragePool on channels-last data and BERT's mean pooling (a middle
+// axis): plain layouts here (ChannelsLastChainMatchesReference covers the other).
+TEST(CpuFastOps, ReduceMiddleAndSpatialAxes) {
+  std::mt19937 rng(1208);
+  const std::pair<Shape, std::vector<int64_t>> cases[] = {
+      {{2, 37, 40}, {1}}, {{1, 128, 384}, {1}}, {{3, 5, 7, 9}, {2, 3}}, {{4, 6, 3, 16}, {1, 2}}};
+  for (const auto& [x, axes] : cases)
+    for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"}) {
+      OpSpec spec{op, 13, {}, {random_tensor(DType::kFloat32, x, rng)}, {false}};
+      spec.attrs.set("axes", axes);
+      spec.attrs.set("keepdims", int64_t{1});
+      SCOPED_TRACE(std::string(op) + " " + shape_str(x));
+      EXPECT_TRUE(cpu_fast_matches_reference(spec, 1e-5, 1e-5));
+    }
+}
+
 TEST(CpuFastOps, SoftmaxAndLayerNormRandom) {
   std::mt19937 rng(1203);
   for (int it = 0; it < 24; ++it) {

@@ -186,6 +186,46 @@ bool spatial_reduce(const PlanNode& node, const FastRunArgs& a, bool mean, bool 
   return true;
 }
 
+// A plain reduction over a middle run of dims, [outer, R, inner] with inner > 1 after merging
+// (BERT's mean pooling over the sequence): oneDNN 2.6 has only ref:any for it. Each output row
+// of `inner` values accumulates R input rows (contiguous, vectorized).
+bool middle_reduce(const FastRunArgs& a, dnnl::algorithm alg) {
+  using A = dnnl::algorithm;
+  if (alg != A::reduction_sum && alg != A::reduction_mean && alg != A::reduction_max && alg != A::reduction_min)
+    return false;
+  if (a.in_layout[0] != HostLayout::kPlain) return false;
+  const normgeo::ReduceGeom g = normgeo::reduce_geom(a.inputs[0].shape, a.node.attrs.get_ints("axes"));
+  int64_t outer = 1, R = 1, inner = 1;
+  const size_t nd = g.dims.size();
+  if (nd == 3 && !g.reduced[0] && g.reduced[1] && !g.reduced[2]) outer = g.dims[0], R = g.dims[1], inner = g.dims[2];
+  else if (nd == 2 && g.reduced[0] && !g.reduced[1]) R = g.dims[0], inner = g.dims[1];
+  else return false;
+  if (inner < 8 || R < 1) return false;
+  const float* in = a.inputs[0].as<float>();
+  float* out = a.outputs[0].as<float>();
+  const bool max = alg == A::reduction_max, min = alg == A::reduction_min;
+  const float scale = alg == A::reduction_mean ? 1.f / static_cast<float>(R) : 1.f;
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.ctx.threads, outer * R * inner / 16384)));
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t o = 0; o < outer; ++o) {
+    float* y = out + o * inner;
+    const float* x = in + o * R * inner;
+    for (int64_t i = 0; i < inner; ++i) y[i] = x[i];
+    for (int64_t r = 1; r < R; ++r) {
+      const float* row = x + r * inner;
+      if (max)
+        for (int64_t i = 0; i < inner; ++i) y[i] = row[i] > y[i] || row[i] != row[i] ? row[i] : y[i];
+      else if (min)
+        for (int64_t i = 0; i < inner; ++i) y[i] = row[i] < y[i] || row[i] != row[i] ? row[i] : y[i];
+      else
+        for (int64_t i = 0; i < inner; ++i) y[i] += row[i];
+    }
+    if (scale != 1.f)
+      for (int64_t i = 0; i < inner; ++i) y[i] *= scale;
+  }
+  return true;
+}
+
 class ReduceKernel : public SrcDstKernel {
  public:
   ReduceKernel(const SrcDstPlan& p, dnnl::algorithm alg) : SrcDstKernel(p), alg_(alg) {}
@@ -193,6 +233,7 @@ class ReduceKernel : public SrcDstKernel {
     const bool mean = alg_ == dnnl::algorithm::reduction_mean, max = alg_ == dnnl::algorithm::reduction_max;
     // Output [N, C, 1, 1] is the same bytes in either layout.
     if ((mean || max) && spatial_reduce(a.node, a, mean, max)) return Status::ok();
+    if (middle_reduce(a, alg_)) return Status::ok();
     return SrcDstKernel::run(a);
   }
 

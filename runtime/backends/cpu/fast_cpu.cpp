@@ -6,6 +6,8 @@
 
 #include "runtime/backends/cpu/cpu_threads.h"
 #include "runtime/backends/cpu/dnnl_common.h"
+#include "runtime/profile/cpu_speed.h"
+#include "runtime/profile/node_cost.h"
 
 namespace kiln {
 
@@ -96,6 +98,18 @@ Status FastCpu::create(const std::shared_ptr<const Plan>& plan, const std::vecto
   if (!any) return Status::ok();
   f->ctx_ = std::make_unique<FastRunContext>();
   f->solve_layouts(backends);
+  // A node whose single-thread time (by the measured host speed) is below ~20 us runs on one
+  // thread: an OpenMP fork/join and oneDNN's split cost more than that, and far more on a
+  // loaded host where the team's threads wait to be scheduled.
+  constexpr double kParallelMinUs = 20;
+  const CpuSpeed& speed = measured_cpu_speed();
+  f->one_thread_.assign(nn, 0);
+  for (size_t n = 0; n < nn; ++n) {
+    if (!f->kernels_[n]) continue;
+    const NodeCost c = node_cost(*plan, plan->nodes[n]);
+    const double us = std::max(c.flops / (speed.gflops_one_thread * 1e3), static_cast<double>(c.bytes) / (speed.gbps * 1e3));
+    f->one_thread_[n] = us < kParallelMinUs;
+  }
   *out = std::move(f);
   return Status::ok();
 }
@@ -165,8 +179,8 @@ FastCpu::Run::Run(FastCpu* f, bool plain_only) : f_(f) {
   f_->plain_only_ = plain_only;
   share_ = std::make_unique<CpuThreadShare>(f_->threads_);
   saved_team_ = thread_team_size();
-  set_thread_team_size(share_->threads());
-  f_->ctx_->threads = share_->threads();
+  f_->run_threads_ = share_->threads();
+  f_->team_ = saved_team_;
 }
 
 FastCpu::Run::~Run() {
@@ -176,6 +190,12 @@ FastCpu::Run::~Run() {
 
 Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView>& inputs,
                     const std::vector<TensorView>& outputs) {
+  const int team = one_thread_[n] ? 1 : run_threads_;
+  if (team != team_) {
+    set_thread_team_size(team);
+    team_ = team;
+  }
+  ctx_->threads = team;
   in_l_.assign(inputs.size(), HostLayout::kPlain);
   out_l_.assign(outputs.size(), HostLayout::kPlain);
   if (!plain_only_) {

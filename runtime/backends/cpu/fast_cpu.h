@@ -147,6 +147,11 @@ class FastCpu {
   std::vector<std::shared_ptr<const FastNodePlan>> plans_;
   std::vector<std::unique_ptr<FastKernel>> kernels_;
   std::vector<HostLayout> layouts_;  // by tensor
+  // Nodes too small to gain from a team of threads (forking one costs more than the node):
+  // they run on the calling thread alone.
+  std::vector<uint8_t> one_thread_;
+  int run_threads_ = 1;   // this run's share of the cores
+  int team_ = 0;          // the team size set on the running thread now
   bool plain_only_ = false;
   int threads_ = 0;
   std::unique_ptr<FastRunContext> ctx_;
