@@ -163,5 +163,29 @@ TEST(CpuFastLinear, MatMulRandom) {
   }
 }
 
+// FP16 plans (--precision fp16): the nodes run on float16 tensors; the fast path widens their
+// weights once at plan load and only the activations per run, like the reference's float32
+// arithmetic, and rounds the results to half.
+TEST(CpuFastLinear, Float16NodesWidenedOnce) {
+  std::mt19937 rng(1104);
+  OpSpec conv{"Conv", 13, {}, {random_tensor(DType::kFloat32, {2, 6, 9, 9}, rng), random_tensor(DType::kFloat32, {8, 6, 3, 3}, rng),
+                               random_tensor(DType::kFloat32, {8}, rng)},
+              {false, true, true}};
+  conv.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  OpSpec gemm{"Gemm", 13, {}, {random_tensor(DType::kFloat32, {7, 33}, rng), random_tensor(DType::kFloat32, {21, 33}, rng),
+                               random_tensor(DType::kFloat32, {21}, rng)},
+              {false, true, true}};
+  gemm.attrs.set("transB", int64_t{1});
+  OpSpec matmul{"MatMul", 13, {}, {random_tensor(DType::kFloat32, {3, 5, 40}, rng), random_tensor(DType::kFloat32, {40, 24}, rng)},
+                {false, true}};
+  OpSpec softmax{"Softmax", 13, {}, {random_tensor(DType::kFloat32, {4, 50}, rng, -3, 3)}, {false}};
+  for (OpSpec* s : {&conv, &gemm, &matmul, &softmax}) {
+    s->precision = "fp16";
+    SCOPED_TRACE(s->op_type);
+    // Both sides compute in float32 from the same half inputs; summation orders differ.
+    EXPECT_TRUE(cpu_fast_matches_reference(*s, 2e-3, 2e-3));
+  }
+}
+
 }  // namespace
 }  // namespace kiln::test

@@ -1,6 +1,6 @@
 // Threads of the cpu device's fast path (runtime/backends/cpu/cpu_threads.h): the fair share of
 // the cores between inferences in flight, the process default (--threads, KILN_NUM_THREADS),
-// and the C API's per-context setting.
+// and the C API's per-context setting; the measured CPU speed the partitioner uses.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -9,7 +9,9 @@
 #include "compiler/compiler.h"
 #include "kiln/kiln.h"
 #include "runtime/backends/cpu/cpu_threads.h"
+#include "runtime/plan/partition.h"
 #include "runtime/plan/plan_format.h"
+#include "runtime/profile/cpu_speed.h"
 #include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
@@ -84,6 +86,19 @@ TEST(CpuThreads, CApiSetsThreadsPerContext) {
   EXPECT_EQ(kiln_context_set_threads(nullptr, 1), KILN_ERROR_INVALID_ARGUMENT);
   kiln_context_release(c);
   kiln_plan_release(p);
+}
+
+// The partitioner's CPU model is this host's measured speed, not a guess.
+TEST(CpuThreads, PartitionerUsesTheMeasuredCpuSpeed) {
+  const CpuSpeed& s = measured_cpu_speed();
+  EXPECT_GT(s.gflops, 0.5);
+  EXPECT_GT(s.gflops_one_thread, 0.1);
+  EXPECT_GT(s.gbps, 0.1);
+  EXPECT_LT(s.launch_us, 1000.0);
+  const BackendModel m = backend_model(Backend::kCpu, DeviceCaps{});
+  EXPECT_EQ(m.gflops, s.gflops);
+  EXPECT_EQ(m.gbps, s.gbps);
+  EXPECT_EQ(m.launch_us, s.launch_us);
 }
 
 }  // namespace

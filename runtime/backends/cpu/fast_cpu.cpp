@@ -6,6 +6,7 @@
 
 #include "runtime/backends/cpu/cpu_threads.h"
 #include "runtime/backends/cpu/dnnl_common.h"
+#include "runtime/backends/cpu/fast_float16.h"
 #include "runtime/profile/cpu_speed.h"
 #include "runtime/profile/node_cost.h"
 
@@ -58,7 +59,15 @@ Status FastCpuPlan::node(size_t n, std::shared_ptr<const FastNodePlan>* out) {
       set_thread_team_size(default_cpu_threads());
       Status st;
       try {
-        st = fn(*plan_, node, &nodes_[n]);
+        if (widens_float16(*plan_, node)) {
+          // Prepared on the float32 view of the plan: weights widened once, here.
+          if (!widened_) widened_ = widened_plan(*plan_);
+          std::shared_ptr<const FastNodePlan> inner;
+          st = fn(*widened_, widened_->nodes[n], &inner);
+          if (st.is_ok() && inner) nodes_[n] = float16_node(std::move(inner));
+        } else {
+          st = fn(*plan_, node, &nodes_[n]);
+        }
       } catch (const dnnl::error& e) {
         st = internal_error(std::string("oneDNN: ") + e.what());
       } catch (const std::bad_alloc&) {

@@ -100,6 +100,7 @@ class FastCpuPlan {
 
  private:
   std::shared_ptr<const Plan> plan_;
+  std::unique_ptr<Plan> widened_;  // float32 view for FP16 nodes (fast_float16.h), made on demand
   std::mutex mu_;
   std::vector<uint8_t> tried_;
   std::vector<std::shared_ptr<const FastNodePlan>> nodes_;
