@@ -201,5 +201,48 @@ TEST(CpuFastQuant, PtqResNetBlockMatchesReference) {
   EXPECT_TRUE(tensors_close(got[0], want[0], 1e-3, 2e-3));
 }
 
+// FP8 post-training quantization (--precision fp8, fp8-e5m2): Fp8Conv / Fp8MatMul with the
+// weights decoded once at plan load and oneDNN's float32 kernels; the reference's epilogue and
+// float8 casts. Accumulation order differs, so an FP8 intermediate may move by one step.
+TEST(CpuFastQuant, Fp8PtqMatchesReference) {
+  std::mt19937 rng(1303);
+  for (const char* precision : {"fp8", "fp8-e5m2"}) {
+    GraphBuilder g;
+    const std::string x = g.input(random_tensor(DType::kFloat32, {2, 6, 12, 12}, rng));
+    Attributes pads;
+    pads.set("pads", std::vector<int64_t>(4, 1));
+    std::string v = g.node("Relu", {g.node("Conv", {x, g.constant(random_tensor(DType::kFloat32, {16, 6, 3, 3}, rng, -0.3, 0.3)),
+                                                   g.constant(random_tensor(DType::kFloat32, {16}, rng, -0.1, 0.1))},
+                                          pads)});
+    v = g.node("Conv", {v, g.constant(random_tensor(DType::kFloat32, {8, 16, 3, 3}, rng, -0.2, 0.2))}, pads);
+    v = g.node("Flatten", {g.node("GlobalAveragePool", {v})});
+    v = g.node("Gemm", {v, g.constant(random_tensor(DType::kFloat32, {8, 5}, rng))});
+    g.output(v);
+    const std::string dir = ::testing::TempDir() + "/kiln_cpu_fast_fp8_calib";
+    std::filesystem::create_directories(dir);
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE(write_npy(dir + "/" + std::to_string(i) + ".npy", random_tensor(DType::kFloat32, {2, 6, 12, 12}, rng)).is_ok());
+    BuildOptions o;
+    o.precision = precision;
+    o.calib_dir = dir;
+    std::shared_ptr<Plan> plan;
+    Status st = g.build(&plan, o);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    size_t fp8 = 0;
+    for (const PlanNode& n : plan->nodes) fp8 += n.op == "Fp8Conv" || n.op == "Fp8MatMul";
+    ASSERT_GE(fp8, 2u);
+    SCOPED_TRACE(precision);
+    std::vector<HostTensor> want, got;
+    {
+      ScopedEnv ref("KILN_CPU_REFERENCE", "1");
+      ASSERT_TRUE(run_plan(plan, g.inputs(), &want).is_ok());
+    }
+    size_t fast = 0;
+    ASSERT_TRUE(run_plan(plan, g.inputs(), &got, &fast).is_ok());
+    EXPECT_GE(fast, fp8);
+    EXPECT_TRUE(tensors_close(got[0], want[0], 3e-2, 3e-2));
+  }
+}
+
 }  // namespace
 }  // namespace kiln::test

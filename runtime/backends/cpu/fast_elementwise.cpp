@@ -4,11 +4,11 @@
 // layout-blind and follows its output's layout, so it can sit inside a channels-last chain.
 //
 // One exception: a program of one input and scalar constants that computes GELU (the Erf form
-// 0.5 x (1 + erf(x / sqrt 2)) every exporter writes, or the tanh approximation) runs as
-// oneDNN's vectorized gelu eltwise instead. The interpreter calls libm's scalar erf (~8 ns an
-// element, most of a BERT FFN's non-GEMM time); oneDNN's polynomial agrees with it to ~1e-7
-// relative. Which programs are GELU is decided by evaluating the program itself at sample
-// points, so any spelling of the formula (Div or Mul by 1/sqrt 2, operand order) qualifies.
+// 0.5 x (1 + erf(x / sqrt 2)) every exporter writes, ONNX's Gelu, or the tanh approximation)
+// runs as kiln's vectorized GELU (fast_gelu.h: relative error < 1.3e-7, no worse than the
+// interpreter's libm erf, which costs ~8 ns an element, most of a BERT FFN's non-GEMM time).
+// Which programs are GELU is decided by evaluating the program itself at sample points, so any
+// spelling of the formula (Div or Mul by 1/sqrt 2, operand order) qualifies.
 #include <omp.h>
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/elementwise_job.h"
+#include "runtime/backends/cpu/fast_gelu.h"
 #include "runtime/ops/in_place.h"
 
 namespace kiln {
@@ -25,9 +26,11 @@ namespace {
 constexpr int64_t kMinParallel = 1 << 14;
 constexpr int64_t kChunk = 1 << 12;  // elements per task, a multiple of the interpreter's block
 
+enum class GeluForm { kNone, kErf, kTanh };
+
 class ElementwisePlan : public FastNodePlan {
  public:
-  dnnl::algorithm gelu = dnnl::algorithm::undef;  // the program is this oneDNN eltwise
+  GeluForm gelu = GeluForm::kNone;  // the program computes GELU
   size_t gelu_input = 0;
   std::vector<uint8_t> follows;  // per input: read at the output's own index
   bool layout_blind = false;
@@ -43,7 +46,7 @@ class ElementwiseKernel : public FastKernel {
  public:
   explicit ElementwiseKernel(const ElementwisePlan& p) : p_(p) {}
   Status run(const FastRunArgs& a) override {
-    if (p_.gelu != dnnl::algorithm::undef) return run_eltwise(a);
+    if (p_.gelu != GeluForm::kNone) return run_gelu(a);
     ElementwiseJob job;
     KILN_TRY(job.prepare(CpuKernelArgs{a.node, a.inputs, a.outputs}));
     const int64_t chunks = (job.total + kChunk - 1) / kChunk;
@@ -58,45 +61,40 @@ class ElementwiseKernel : public FastKernel {
   }
 
  private:
-  Status run_eltwise(const FastRunArgs& a) {
-    GeluEntry* e = nullptr;
-    KILN_TRY(cache_.get(run_key(a), &e, [&](GeluEntry& n) {
-      n.md = dnnl_util::plain_md({a.outputs[0].numel()}, dnnl_util::dt::f32);
-      return dnnl_util::guard("gelu", [&] {
-        n.prim = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(
-            {dnnl::prop_kind::forward_inference, p_.gelu, n.md, 0.f, 0.f}, dnnl_util::engine()));
-      });
-    }));
-    dnnl::memory src(e->md, dnnl_util::engine(), a.inputs[p_.gelu_input].data);
-    dnnl::memory dst(e->md, dnnl_util::engine(), a.outputs[0].data);
-    e->prim.execute(a.ctx.stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-    a.ctx.stream().wait();
+  Status run_gelu(const FastRunArgs& a) {
+    const float* x = a.inputs[p_.gelu_input].as<float>();
+    float* y = a.outputs[0].as<float>();
+    const int64_t n = a.outputs[0].numel();
+    const bool erf = p_.gelu == GeluForm::kErf;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    const int threads = static_cast<int>(std::min<int64_t>(a.ctx.threads, chunks));
+#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t b = c * kChunk, len = std::min(n, b + kChunk) - b;
+      if (erf) gelu_erf(x + b, y + b, len);
+      else gelu_tanh(x + b, y + b, len);
+    }
     return Status::ok();
   }
-  struct GeluEntry {
-    dnnl::eltwise_forward prim;
-    dnnl::memory::desc md;
-  };
   const ElementwisePlan& p_;
-  ShapeCache<GeluEntry> cache_;
 };
 
 std::unique_ptr<FastKernel> ElementwisePlan::instance() const { return std::make_unique<ElementwiseKernel>(*this); }
 
-// The oneDNN eltwise algorithm `node` computes (undef: none): the program is evaluated on
-// sample points with its constant scalars and compared with GELU's two forms.
-dnnl::algorithm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_input) {
+// Which GELU `node` computes (kNone: none): the program is evaluated on sample points with its
+// constant scalars and compared with GELU's two forms.
+GeluForm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_input) {
   int x = -1;
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     const int32_t t = node.inputs[i];
-    if (t < 0 || plan.tensors[t].dtype != DType::kFloat32) return dnnl::algorithm::undef;
+    if (t < 0 || plan.tensors[t].dtype != DType::kFloat32) return GeluForm::kNone;
     if (plan.tensors[t].kind == TensorKind::kConstant && shape_numel(plan.tensors[t].shape) == 1) continue;
-    if (x >= 0) return dnnl::algorithm::undef;
+    if (x >= 0) return GeluForm::kNone;
     x = static_cast<int>(i);
   }
   const int32_t y = node.outputs[0];
   if (x < 0 || plan.tensors[y].dtype != DType::kFloat32 || !same_shape_everywhere(plan, node.inputs[x], y))
-    return dnnl::algorithm::undef;
+    return GeluForm::kNone;
   constexpr int kPoints = 161;
   std::vector<float> xs(kPoints), ys(kPoints);
   for (int i = 0; i < kPoints; ++i) xs[i] = -8.f + 0.1f * static_cast<float>(i);
@@ -108,7 +106,7 @@ dnnl::algorithm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_inpu
   }
   std::vector<TensorView> out{TensorView{DType::kFloat32, {kPoints}, ys.data()}};
   ElementwiseJob job;
-  if (!job.prepare(CpuKernelArgs{node, in, out}).is_ok()) return dnnl::algorithm::undef;
+  if (!job.prepare(CpuKernelArgs{node, in, out}).is_ok()) return GeluForm::kNone;
   job.run(0, kPoints);
   bool erf_form = true, tanh_form = true;
   for (int i = 0; i < kPoints; ++i) {
@@ -120,9 +118,9 @@ dnnl::algorithm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_inpu
     tanh_form &= std::fabs(ys[i] - g_tanh) <= tol;
   }
   *x_input = static_cast<size_t>(x);
-  if (erf_form) return dnnl::algorithm::eltwise_gelu_erf;
-  if (tanh_form) return dnnl::algorithm::eltwise_gelu_tanh;
-  return dnnl::algorithm::undef;
+  if (erf_form) return GeluForm::kErf;
+  if (tanh_form) return GeluForm::kTanh;
+  return GeluForm::kNone;
 }
 
 Status prepare_elementwise(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
