@@ -117,26 +117,50 @@ void* Buffer::get(size_t bytes) {
 
 }  // namespace dnnl_util
 
-std::string run_key(const FastRunArgs& a) {
-  std::string k;
-  k.reserve(96);
-  auto add = [&](int64_t v) {
-    k += std::to_string(v);
-    k += ',';
-  };
-  add(a.ctx.threads);
+void BoundArgs::add(int arg, const dnnl::memory::desc& md) {
+  mems_.emplace_back(md, dnnl_util::engine(), static_cast<void*>(nullptr));  // no buffer until set()
+  args_.push_back({arg, mems_.back().get()});
+}
+
+bool BoundArgs::has(int arg) const {
+  for (const dnnl_exec_arg_t& a : args_)
+    if (a.arg == arg) return true;
+  return false;
+}
+
+void BoundArgs::set(int arg, const void* data) {
+  for (size_t i = 0; i < args_.size(); ++i)
+    if (args_[i].arg == arg) {
+      mems_[i].set_data_handle(const_cast<void*>(data));
+      return;
+    }
+  throw dnnl::error(dnnl_invalid_arguments, "argument not bound");
+}
+
+void BoundArgs::execute(const dnnl::primitive& p, dnnl::stream& s) const {
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(p.get(), s.get(), static_cast<int>(args_.size()), args_.data()),
+                          "could not execute a primitive");
+}
+
+void BoundReorder::init(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+  prim = dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_util::engine(), from, dnnl_util::engine(), to));
+  args.add(DNNL_ARG_FROM, from);
+  args.add(DNNL_ARG_TO, to);
+}
+
+void run_signature(const FastRunArgs& a, std::vector<int64_t>* sig) {
+  sig->clear();
+  sig->push_back(a.ctx.threads);
   for (size_t i = 0; i < a.inputs.size(); ++i) {
-    k += i < a.in_layout.size() && a.in_layout[i] == HostLayout::kChannelsLast ? 'c' : 'p';
-    if (!a.inputs[i].data) k += '-';
-    for (int64_t d : a.inputs[i].shape) add(d);
-    k += ';';
+    const bool cl = i < a.in_layout.size() && a.in_layout[i] == HostLayout::kChannelsLast;
+    sig->push_back((a.inputs[i].data ? 1 : 0) | (cl ? 2 : 0) | static_cast<int64_t>(a.inputs[i].shape.size()) << 8);
+    sig->insert(sig->end(), a.inputs[i].shape.begin(), a.inputs[i].shape.end());
   }
   for (size_t i = 0; i < a.outputs.size(); ++i) {
-    k += i < a.out_layout.size() && a.out_layout[i] == HostLayout::kChannelsLast ? 'c' : 'p';
-    for (int64_t d : a.outputs[i].shape) add(d);
-    k += ';';
+    const bool cl = i < a.out_layout.size() && a.out_layout[i] == HostLayout::kChannelsLast;
+    sig->push_back(-1 - ((cl ? 2 : 0) | static_cast<int64_t>(a.outputs[i].shape.size()) << 8));
+    sig->insert(sig->end(), a.outputs[i].shape.begin(), a.outputs[i].shape.end());
   }
-  return k;
 }
 
 }  // namespace kiln

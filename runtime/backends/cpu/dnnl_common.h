@@ -67,6 +67,34 @@ class Buffer {
 
 }  // namespace dnnl_util
 
+// A primitive's arguments as memory objects made once (when its cache entry is built); a run
+// only points them at its data. Building an unordered_map of fresh memory objects per run cost
+// a few microseconds a node, which small models (many small nodes) feel.
+class BoundArgs {
+ public:
+  void add(int arg, const dnnl::memory::desc& md);
+  bool has(int arg) const;
+  // Points argument `arg` (added before) at `data`.
+  void set(int arg, const void* data);
+  void execute(const dnnl::primitive& p, dnnl::stream& s) const;
+
+ private:
+  std::vector<dnnl::memory> mems_;
+  std::vector<dnnl_exec_arg_t> args_;
+};
+
+// A reorder between two descriptors with its source and destination bound once.
+struct BoundReorder {
+  dnnl::reorder prim;
+  BoundArgs args;
+  void init(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
+  void run(dnnl::stream& s, const void* from, void* to) {
+    args.set(DNNL_ARG_FROM, from);
+    args.set(DNNL_ARG_TO, to);
+    args.execute(prim, s);
+  }
+};
+
 // Per context: the stream primitives run on, this run's team size, and scratch memory that
 // is valid until the next node runs (user-managed oneDNN scratchpads, reorder buffers).
 class FastRunContext {
@@ -76,6 +104,7 @@ class FastRunContext {
   int threads = 1;
   // Scratch slot `slot` (0..7) of at least `bytes`.
   void* scratch(int slot, size_t bytes) { return bufs_[slot].get(bytes); }
+  void* scratch_for(int slot, const dnnl::memory::desc& md) { return scratch(slot, md.get_size()); }
   // A memory object over scratch slot `slot` for `md`.
   dnnl::memory scratch_memory(int slot, const dnnl::memory::desc& md) {
     return dnnl::memory(md, dnnl_util::engine(), scratch(slot, md.get_size()));
@@ -89,28 +118,39 @@ class FastRunContext {
 // Scratch slots: 0 oneDNN's scratchpad; the rest for kernels' reorders.
 constexpr int kScratchpadSlot = 0;
 
-// A per-kernel cache of what was built for one input shape and team size.
+// The shapes, layouts and team size of a run as integers (what a kernel's primitives depend on).
+void run_signature(const FastRunArgs& a, std::vector<int64_t>* sig);
+
+// A per-kernel cache of what was built for one input shape, layout and team size. A run like
+// the previous one (the usual case: static plans) finds its entry without a lookup.
 template <typename Entry>
 class ShapeCache {
  public:
-  // `key` identifies the shapes/layouts/threads; `build` fills a new entry.
+  // `build` fills a new entry for the run's signature.
   template <typename Build>
-  Status get(const std::string& key, Entry** out, Build&& build) {
+  Status get(const FastRunArgs& a, Entry** out, Build&& build) {
+    run_signature(a, &sig_);
+    if (last_ && sig_ == last_sig_) {
+      *out = last_;
+      return Status::ok();
+    }
+    std::string key(reinterpret_cast<const char*>(sig_.data()), sig_.size() * sizeof(int64_t));
     auto it = map_.find(key);
     if (it == map_.end()) {
       auto e = std::make_unique<Entry>();
       KILN_TRY(build(*e));
-      it = map_.emplace(key, std::move(e)).first;
+      it = map_.emplace(std::move(key), std::move(e)).first;
     }
-    *out = it->second.get();
+    last_ = it->second.get();
+    last_sig_ = sig_;
+    *out = last_;
     return Status::ok();
   }
 
  private:
   std::unordered_map<std::string, std::unique_ptr<Entry>> map_;
+  std::vector<int64_t> sig_, last_sig_;
+  Entry* last_ = nullptr;
 };
-
-// Key text of the shapes and layouts of a run, plus its team size.
-std::string run_key(const FastRunArgs& a);
 
 }  // namespace kiln

@@ -74,10 +74,10 @@ class ConvKernel : public FastKernel {
  private:
   struct Entry {
     dnnl::primitive prim;
-    memory::desc src_md, dst_md, user_src, user_dst;
+    BoundArgs args;
+    memory::desc src_md, dst_md, scratch_md;
     bool src_reorder = false, dst_reorder = false;
-    dnnl::reorder src_r, dst_r;
-    memory::desc scratch_md;
+    BoundReorder src_r, dst_r;
     FusedEpilogue epilogue;
   };
   Status build(const FastRunArgs& a, Entry* e);
@@ -104,48 +104,45 @@ Status ConvKernel::build(const FastRunArgs& a, Entry* e) {
     });
     e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
     e->prim = dnnl::primitive(pd);
-    e->user_src = layout_md(x, dt::f32, a.in_layout[0]);
-    e->user_dst = layout_md(y, dt::f32, a.out_layout[0]);
-    e->src_reorder = e->user_src != e->src_md;
-    e->dst_reorder = e->user_dst != e->dst_md;
-    if (e->src_reorder) e->src_r = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->user_src, engine(), e->src_md));
-    if (e->dst_reorder) e->dst_r = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->dst_md, engine(), e->user_dst));
+    const memory::desc user_src = layout_md(x, dt::f32, a.in_layout[0]);
+    const memory::desc user_dst = layout_md(y, dt::f32, a.out_layout[0]);
+    e->src_reorder = user_src != e->src_md;
+    e->dst_reorder = user_dst != e->dst_md;
+    if (e->src_reorder) e->src_r.init(user_src, e->src_md);
+    if (e->dst_reorder) e->dst_r.init(e->dst_md, user_dst);
+    e->args.add(DNNL_ARG_SRC, e->src_md);
+    e->args.add(DNNL_ARG_WEIGHTS, p_.weights.md);
+    e->args.add(DNNL_ARG_DST, e->dst_md);
+    e->args.add(DNNL_ARG_SCRATCHPAD, e->scratch_md);
+    if (p_.has_bias) e->args.add(DNNL_ARG_BIAS, memory::desc({y[1]}, dt::f32, tag::x));
     if (p_.ep.residual != linear::kResidualNone)
       e->epilogue.set_residual_md(
-          layout_md(a.inputs[linear::kResidualInput].shape, dt::f32, a.in_layout[linear::kResidualInput]));
+          layout_md(a.inputs[linear::kResidualInput].shape, dt::f32, a.in_layout[linear::kResidualInput]), &e->args);
   });
 }
 
 Status ConvKernel::run(const FastRunArgs& a) {
   Entry* e = nullptr;
-  KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) { return build(a, &n); }));
+  KILN_TRY(cache_.get(a, &e, [&](Entry& n) { return build(a, &n); }));
   FastRunContext& c = a.ctx;
   dnnl::stream& s = c.stream();
-  memory src(e->user_src, engine(), a.inputs[0].data);
+  const void* src = a.inputs[0].data;
   if (e->src_reorder) {
-    memory tmp = c.scratch_memory(1, e->src_md);
-    e->src_r.execute(s, src, tmp);
+    void* tmp = c.scratch_for(1, e->src_md);
+    e->src_r.run(s, src, tmp);
     src = tmp;
   }
-  memory dst = e->dst_reorder ? c.scratch_memory(2, e->dst_md) : memory(e->user_dst, engine(), a.outputs[0].data);
-  std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, src},
-      {DNNL_ARG_WEIGHTS, p_.weights.memory()},
-      {DNNL_ARG_DST, dst},
-      {DNNL_ARG_SCRATCHPAD, c.scratch_memory(kScratchpadSlot, e->scratch_md)},
-  };
-  if (p_.has_bias)
-    args[DNNL_ARG_BIAS] = p_.bias.data ? p_.bias.memory()
-                                       : memory({{a.outputs[0].shape[1]}, dt::f32, tag::x}, engine(),
-                                                a.inputs[linear::kBiasInput].data);
+  void* dst = e->dst_reorder ? c.scratch_for(2, e->dst_md) : a.outputs[0].data;
+  e->args.set(DNNL_ARG_SRC, src);
+  e->args.set(DNNL_ARG_WEIGHTS, p_.weights.data.get());
+  e->args.set(DNNL_ARG_DST, dst);
+  e->args.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(kScratchpadSlot, e->scratch_md));
+  if (p_.has_bias) e->args.set(DNNL_ARG_BIAS, p_.bias.data ? p_.bias.data : a.inputs[linear::kBiasInput].data);
   if (p_.ep.residual != linear::kResidualNone)
-    e->epilogue.before(c, a.inputs[linear::kResidualInput].data, dst, args);
-  e->prim.execute(s, args);
+    e->epilogue.before(c, a.inputs[linear::kResidualInput].data, dst, e->args);
+  e->args.execute(e->prim, s);
   e->epilogue.after(c, dst);
-  if (e->dst_reorder) {
-    memory user(e->user_dst, engine(), a.outputs[0].data);
-    e->dst_r.execute(s, dst, user);
-  }
+  if (e->dst_reorder) e->dst_r.run(s, dst, a.outputs[0].data);
   s.wait();
   return Status::ok();
 }

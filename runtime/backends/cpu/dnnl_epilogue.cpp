@@ -63,44 +63,49 @@ dnnl::primitive_desc FusedEpilogue::choose(const linear::Epilogue& ep, const mem
                                      dnnl_util::engine());
     separate_scratch_ = bpd.scratchpad_desc();
     separate_ = dnnl::binary(bpd);
+    for (int arg : {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST}) separate_args_.add(arg, dst_md);
+    separate_args_.add(DNNL_ARG_SCRATCHPAD, separate_scratch_);
   }
   return first;
 }
 
-void FusedEpilogue::set_residual_md(const memory::desc& user_md) {
+void FusedEpilogue::set_residual_md(const memory::desc& user_md, BoundArgs* args) {
   user_md_ = user_md;
   reorder_ = user_md != dst_md_;
-  if (reorder_ && mode_ != Mode::kNone)
-    reorder_r_ = dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_util::engine(), user_md, dnnl_util::engine(), dst_md_));
+  if (reorder_ && mode_ != Mode::kNone) reorder_r_.init(user_md, dst_md_);
+  if (mode_ == Mode::kBinary) {
+    const int idx = ep_.residual == linear::kResidualBeforeActivation ? 0 : activation_post_ops(ep_);
+    args->add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1, dst_md_);
+  }
 }
 
-void FusedEpilogue::before(FastRunContext& c, const void* r, memory& dst, std::unordered_map<int, memory>& args) {
+void FusedEpilogue::before(FastRunContext& c, const void* r, void* dst, BoundArgs& args) {
   if (mode_ == Mode::kNone) return;
-  memory user(user_md_, dnnl_util::engine(), const_cast<void*>(r));
   if (mode_ == Mode::kSum) {
     // dst starts as R: the primitive adds its result to it.
-    if (reorder_) reorder_r_.execute(c.stream(), user, dst);
-    else if (dst.get_data_handle() != r) std::memcpy(dst.get_data_handle(), r, dst_md_.get_size());
+    if (reorder_) reorder_r_.run(c.stream(), r, dst);
+    else if (dst != r) std::memcpy(dst, r, dst_md_.get_size());
     return;
   }
+  res_ = r;
   if (reorder_) {
-    res_ = c.scratch_memory(3, dst_md_);
-    reorder_r_.execute(c.stream(), user, res_);
-  } else {
-    res_ = user;
+    void* tmp = c.scratch_for(3, dst_md_);
+    reorder_r_.run(c.stream(), r, tmp);
+    res_ = tmp;
   }
   if (mode_ == Mode::kBinary) {
     const int idx = ep_.residual == linear::kResidualBeforeActivation ? 0 : activation_post_ops(ep_);
-    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1] = res_;
+    args.set(DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1, res_);
   }
 }
 
-void FusedEpilogue::after(FastRunContext& c, memory& dst) {
+void FusedEpilogue::after(FastRunContext& c, void* dst) {
   if (mode_ != Mode::kSeparate) return;
-  separate_.execute(c.stream(), {{DNNL_ARG_SRC_0, dst},
-                                 {DNNL_ARG_SRC_1, res_},
-                                 {DNNL_ARG_DST, dst},
-                                 {DNNL_ARG_SCRATCHPAD, c.scratch_memory(4, separate_scratch_)}});
+  separate_args_.set(DNNL_ARG_SRC_0, dst);
+  separate_args_.set(DNNL_ARG_SRC_1, res_);
+  separate_args_.set(DNNL_ARG_DST, dst);
+  separate_args_.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(4, separate_scratch_));
+  separate_args_.execute(separate_, c.stream());
 }
 
 }  // namespace kiln

@@ -21,13 +21,14 @@ class FusedEpilogue {
   // Builds the primitive descriptor through `make` with the epilogue's post-ops; `dst_md` is the
   // primitive's destination descriptor (the layout R must be read in). Throws dnnl::error.
   dnnl::primitive_desc choose(const linear::Epilogue& ep, const dnnl::memory::desc& dst_md, const MakePd& make);
-  // The residual's descriptor as stored (once, after choose).
-  void set_residual_md(const dnnl::memory::desc& user_md);
+  // The residual's descriptor as stored (once, after choose); adds the arguments the residual
+  // post-op reads to the primitive's `args`.
+  void set_residual_md(const dnnl::memory::desc& user_md, BoundArgs* args);
   Mode mode() const { return mode_; }
 
-  // Around the primitive's execute: `dst` is its destination, `r` the residual's data.
-  void before(FastRunContext& c, const void* r, dnnl::memory& dst, std::unordered_map<int, dnnl::memory>& args);
-  void after(FastRunContext& c, dnnl::memory& dst);
+  // Around the primitive's execute: `dst` is its destination's data, `r` the residual's.
+  void before(FastRunContext& c, const void* r, void* dst, BoundArgs& args);
+  void after(FastRunContext& c, void* dst);
 
  private:
   dnnl::post_ops post_ops(Mode m) const;
@@ -35,10 +36,11 @@ class FusedEpilogue {
   Mode mode_ = Mode::kNone;
   dnnl::memory::desc dst_md_, user_md_;
   bool reorder_ = false;
-  dnnl::reorder reorder_r_;
+  BoundReorder reorder_r_;
   dnnl::binary separate_;
+  BoundArgs separate_args_;
   dnnl::memory::desc separate_scratch_;
-  dnnl::memory res_;  // this run's residual in dst_md_ layout
+  const void* res_ = nullptr;  // this run's residual in dst_md_ layout
 };
 
 // Whether `pd` runs oneDNN's reference (unoptimized) implementation.

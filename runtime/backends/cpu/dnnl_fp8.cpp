@@ -53,7 +53,7 @@ class Fp8Kernel : public FastKernel {
     const TensorView& x = a.inputs[0];
     const TensorView& y = a.outputs[0];
     Entry* e = nullptr;
-    KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) {
+    KILN_TRY(cache_.get(a, &e, [&](Entry& n) {
       return guard(a.node.op, [&] {
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

@@ -126,6 +126,7 @@ class MatmulKernel : public FastKernel {
  private:
   struct Entry {
     dnnl::primitive prim;
+    BoundArgs args;
     FusedEpilogue epilogue;
     Problem prob;
     bool packed = false;  // runs on the plan's packed weights
@@ -140,7 +141,7 @@ std::unique_ptr<FastKernel> MatmulPlan::instance() const { return std::make_uniq
 Status MatmulKernel::run(const FastRunArgs& a) {
   const bool res = p_.ep.residual != linear::kResidualNone;
   Entry* e = nullptr;
-  KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) {
+  KILN_TRY(cache_.get(a, &e, [&](Entry& n) {
     const Shape* bias = a.has_input(linear::kBiasInput) ? &a.inputs[linear::kBiasInput].shape : nullptr;
     n.prob = p_.problem(a.node, a.inputs[0].shape, a.inputs[1].shape, bias, a.outputs[0].shape);
     return guard("matmul", [&] {
@@ -157,27 +158,28 @@ Status MatmulKernel::run(const FastRunArgs& a) {
       if (!n.packed) pd = make_pd(p_, n.prob, n.prob.wei, &n.epilogue);
       n.scratch_md = pd.query_md(dnnl::query::scratchpad_md);
       n.prim = dnnl::primitive(pd);
-      if (res) n.epilogue.set_residual_md(n.prob.dst);
+      n.args.add(DNNL_ARG_SRC, n.prob.src);
+      n.args.add(DNNL_ARG_WEIGHTS, n.packed ? p_.weights.md : n.prob.wei);
+      n.args.add(DNNL_ARG_DST, n.prob.dst);
+      n.args.add(DNNL_ARG_SCRATCHPAD, n.scratch_md);
+      if (p_.has_bias) n.args.add(DNNL_ARG_BIAS, n.prob.bias);
+      if (res) n.epilogue.set_residual_md(n.prob.dst, &n.args);
     });
   }));
   FastRunContext& c = a.ctx;
-  std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, memory(e->prob.src, engine(), a.inputs[0].data)},
-      {DNNL_ARG_DST, memory(e->prob.dst, engine(), a.outputs[0].data)},
-      {DNNL_ARG_SCRATCHPAD, c.scratch_memory(kScratchpadSlot, e->scratch_md)},
-  };
-  if (e->packed) args[DNNL_ARG_WEIGHTS] = p_.weights.memory();
-  else args[DNNL_ARG_WEIGHTS] = memory(e->prob.wei, engine(), a.inputs[1].data);
+  e->args.set(DNNL_ARG_SRC, a.inputs[0].data);
+  e->args.set(DNNL_ARG_WEIGHTS, e->packed ? p_.weights.data.get() : a.inputs[1].data);
+  e->args.set(DNNL_ARG_DST, a.outputs[0].data);
+  e->args.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(kScratchpadSlot, e->scratch_md));
   if (p_.has_bias) {
     const void* b = !p_.scaled_bias.empty() ? p_.scaled_bias.data.get()
                     : p_.bias.data          ? p_.bias.data
                                             : a.inputs[linear::kBiasInput].data;
-    args[DNNL_ARG_BIAS] = memory(e->prob.bias, engine(), const_cast<void*>(b));
+    e->args.set(DNNL_ARG_BIAS, b);
   }
-  memory dst = args[DNNL_ARG_DST];
-  if (res) e->epilogue.before(c, a.inputs[linear::kResidualInput].data, dst, args);
-  e->prim.execute(c.stream(), args);
-  e->epilogue.after(c, dst);
+  if (res) e->epilogue.before(c, a.inputs[linear::kResidualInput].data, a.outputs[0].data, e->args);
+  e->args.execute(e->prim, c.stream());
+  e->epilogue.after(c, a.outputs[0].data);
   c.stream().wait();
   return Status::ok();
 }

@@ -15,7 +15,6 @@ using namespace dnnl_util;
 
 class SoftmaxPlan : public FastNodePlan {
  public:
-  bool log = false;
   const char* name() const override { return "onednn:softmax"; }
   std::unique_ptr<FastKernel> instance() const override;
 };
@@ -25,28 +24,26 @@ class SoftmaxKernel : public FastKernel {
   explicit SoftmaxKernel(const SoftmaxPlan& p) : p_(p) {}
   Status run(const FastRunArgs& a) override {
     Entry* e = nullptr;
-    KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) {
+    KILN_TRY(cache_.get(a, &e, [&](Entry& n) {
       const normgeo::Rows r = normgeo::softmax_rows(a.inputs[0].shape, a.node.attrs);
       n.md = plain_md({r.outer, r.n, r.inner}, dt::f32);
       return guard("softmax", [&] {
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         const auto prop = dnnl::prop_kind::forward_inference;
-        if (p_.log) {
-          dnnl::logsoftmax_forward::primitive_desc pd({prop, n.md, 1}, attr, engine());
-          n.scratch_md = pd.scratchpad_desc();
-          n.prim = dnnl::logsoftmax_forward(pd);
-        } else {
-          dnnl::softmax_forward::primitive_desc pd({prop, n.md, 1}, attr, engine());
-          n.scratch_md = pd.scratchpad_desc();
-          n.prim = dnnl::softmax_forward(pd);
-        }
+        dnnl::softmax_forward::primitive_desc pd({prop, n.md, 1}, attr, engine());
+        n.scratch_md = pd.scratchpad_desc();
+        n.prim = dnnl::softmax_forward(pd);
+        n.args.add(DNNL_ARG_SRC, n.md);
+        n.args.add(DNNL_ARG_DST, n.md);
+        n.args.add(DNNL_ARG_SCRATCHPAD, n.scratch_md);
       });
     }));
     FastRunContext& c = a.ctx;
-    e->prim.execute(c.stream(), {{DNNL_ARG_SRC, memory(e->md, engine(), a.inputs[0].data)},
-                                 {DNNL_ARG_DST, memory(e->md, engine(), a.outputs[0].data)},
-                                 {DNNL_ARG_SCRATCHPAD, c.scratch_memory(kScratchpadSlot, e->scratch_md)}});
+    e->args.set(DNNL_ARG_SRC, a.inputs[0].data);
+    e->args.set(DNNL_ARG_DST, a.outputs[0].data);
+    e->args.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(kScratchpadSlot, e->scratch_md));
+    e->args.execute(e->prim, c.stream());
     c.stream().wait();
     return Status::ok();
   }
@@ -54,6 +51,7 @@ class SoftmaxKernel : public FastKernel {
  private:
   struct Entry {
     dnnl::primitive prim;
+    BoundArgs args;
     memory::desc md, scratch_md;
   };
   const SoftmaxPlan& p_;
@@ -65,9 +63,7 @@ std::unique_ptr<FastKernel> SoftmaxPlan::instance() const { return std::make_uni
 Status prepare_softmax(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
   if (node.inputs.size() != 1 || node.outputs.size() != 1 || !operands_are(plan, node, DType::kFloat32)) return Status::ok();
   if (shape_numel(plan.tensors[node.inputs[0]].shape) == 0) return Status::ok();
-  auto p = std::make_shared<SoftmaxPlan>();
-  p->log = node.op == "LogSoftmax";
-  *out = std::move(p);
+  *out = std::make_shared<SoftmaxPlan>();
   return Status::ok();
 }
 
@@ -83,7 +79,7 @@ class LayerNormKernel : public FastKernel {
   explicit LayerNormKernel(const LayerNormPlan& p) : p_(p) {}
   Status run(const FastRunArgs& a) override {
     Entry* e = nullptr;
-    KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) {
+    KILN_TRY(cache_.get(a, &e, [&](Entry& n) {
       const normgeo::Rows r = normgeo::split_at(a.inputs[0].shape, a.node.attrs.get_int("axis", 0));
       if (a.inputs[1].numel() != r.n || (p_.has_bias && a.inputs[2].numel() != r.n))
         return invalid_plan("LayerNormalization: scale/bias do not match the normalized size");
@@ -99,16 +95,20 @@ class LayerNormKernel : public FastKernel {
             {dnnl::prop_kind::forward_inference, n.md, eps, flags}, attr, engine());
         n.scratch_md = pd.scratchpad_desc();
         n.prim = dnnl::layer_normalization_forward(pd);
+        n.args.add(DNNL_ARG_SRC, n.md);
+        n.args.add(DNNL_ARG_DST, n.md);
+        n.args.add(DNNL_ARG_SCALE, n.vec);
+        n.args.add(DNNL_ARG_SCRATCHPAD, n.scratch_md);
+        if (p_.has_bias) n.args.add(DNNL_ARG_SHIFT, n.vec);
       });
     }));
     FastRunContext& c = a.ctx;
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, memory(e->md, engine(), a.inputs[0].data)},
-        {DNNL_ARG_DST, memory(e->md, engine(), a.outputs[0].data)},
-        {DNNL_ARG_SCALE, memory(e->vec, engine(), a.inputs[1].data)},
-        {DNNL_ARG_SCRATCHPAD, c.scratch_memory(kScratchpadSlot, e->scratch_md)}};
-    if (p_.has_bias) args[DNNL_ARG_SHIFT] = memory(e->vec, engine(), a.inputs[2].data);
-    e->prim.execute(c.stream(), args);
+    e->args.set(DNNL_ARG_SRC, a.inputs[0].data);
+    e->args.set(DNNL_ARG_DST, a.outputs[0].data);
+    e->args.set(DNNL_ARG_SCALE, a.inputs[1].data);
+    e->args.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(kScratchpadSlot, e->scratch_md));
+    if (p_.has_bias) e->args.set(DNNL_ARG_SHIFT, a.inputs[2].data);
+    e->args.execute(e->prim, c.stream());
     c.stream().wait();
     return Status::ok();
   }
@@ -116,6 +116,7 @@ class LayerNormKernel : public FastKernel {
  private:
   struct Entry {
     dnnl::primitive prim;
+    BoundArgs args;
     memory::desc md, vec, scratch_md;
   };
   const LayerNormPlan& p_;

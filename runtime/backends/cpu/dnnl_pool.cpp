@@ -34,17 +34,14 @@ class SrcDstKernel : public FastKernel {
   explicit SrcDstKernel(const SrcDstPlan& p) : p_(p) {}
   Status run(const FastRunArgs& a) override {
     Entry* e = nullptr;
-    KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) { return build(a, &n); }));
+    KILN_TRY(cache_.get(a, &e, [&](Entry& n) { return build(a, &n); }));
     FastRunContext& c = a.ctx;
-    memory src(e->user_src, engine(), a.inputs[0].data);
-    memory dst = e->dst_reorder ? c.scratch_memory(2, e->dst_md) : memory(e->user_dst, engine(), a.outputs[0].data);
-    e->prim.execute(c.stream(), {{DNNL_ARG_SRC, src},
-                                 {DNNL_ARG_DST, dst},
-                                 {DNNL_ARG_SCRATCHPAD, c.scratch_memory(kScratchpadSlot, e->scratch_md)}});
-    if (e->dst_reorder) {
-      memory user(e->user_dst, engine(), a.outputs[0].data);
-      e->dst_r.execute(c.stream(), dst, user);
-    }
+    void* dst = e->dst_reorder ? c.scratch_for(2, e->dst_md) : a.outputs[0].data;
+    e->args.set(DNNL_ARG_SRC, a.inputs[0].data);
+    e->args.set(DNNL_ARG_DST, dst);
+    e->args.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(kScratchpadSlot, e->scratch_md));
+    e->args.execute(e->prim, c.stream());
+    if (e->dst_reorder) e->dst_r.run(c.stream(), dst, a.outputs[0].data);
     c.stream().wait();
     return Status::ok();
   }
@@ -52,9 +49,10 @@ class SrcDstKernel : public FastKernel {
  private:
   struct Entry {
     dnnl::primitive prim;
+    BoundArgs args;
     memory::desc user_src, user_dst, dst_md, scratch_md;
     bool dst_reorder = false;
-    dnnl::reorder dst_r;
+    BoundReorder dst_r;
   };
   Status build(const FastRunArgs& a, Entry* e) {
     const dt type = dtype_of(a.inputs[0].dtype);
@@ -71,7 +69,10 @@ class SrcDstKernel : public FastKernel {
       e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
       e->prim = dnnl::primitive(pd);
       e->dst_reorder = e->dst_md != e->user_dst;
-      if (e->dst_reorder) e->dst_r = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->dst_md, engine(), e->user_dst));
+      if (e->dst_reorder) e->dst_r.init(e->dst_md, e->user_dst);
+      e->args.add(DNNL_ARG_SRC, e->user_src);
+      e->args.add(DNNL_ARG_DST, e->dst_md);
+      e->args.add(DNNL_ARG_SCRATCHPAD, e->scratch_md);
     });
   }
   const SrcDstPlan& p_;

@@ -124,10 +124,11 @@ class QKernel : public FastKernel {
  private:
   struct Entry {
     dnnl::primitive prim;
+    BoundArgs args;
     memory::desc src_md, dst_md, user_src, user_dst, scratch_md;
     memory::desc res_from, res_want;  // the residual as stored, and as the epilogue reads it
     bool src_reorder = false, dst_reorder = false, res_reorder = false;
-    dnnl::reorder src_r, dst_r, res_r;
+    BoundReorder src_r, dst_r, res_r;
   };
   Status build(const FastRunArgs& a, Entry* e);
   void loop_epilogue(const FastRunArgs& a, const float* r, const void* res) const;
@@ -186,18 +187,26 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
     e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
     e->prim = dnnl::primitive(pd);
     e->src_reorder = e->user_src != src;
-    if (e->src_reorder) e->src_r = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->user_src, engine(), src));
+    if (e->src_reorder) e->src_r.init(e->user_src, src);
+    e->args.add(DNNL_ARG_SRC, src);
+    e->args.add(DNNL_ARG_WEIGHTS, p_.weights.md);
+    e->args.add(DNNL_ARG_DST, dst);
+    e->args.add(DNNL_ARG_SCRATCHPAD, e->scratch_md);
+    if (p_.has_bias) e->args.add(DNNL_ARG_BIAS, p_.bias.md);
+    if (divides(p_)) e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(divide_post_op_index(p_)) | DNNL_ARG_SRC_1, p_.sy_md);
     // kLoop: the primitive writes float32, which the loop reads in the output's own layout.
     if (p_.res == ResidualJoin::kLoop) e->user_dst = with_type(e->user_dst, dt::f32);
     e->dst_reorder = e->user_dst != dst;
-    if (e->dst_reorder) e->dst_r = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), dst, engine(), e->user_dst));
+    if (e->dst_reorder) e->dst_r.init(dst, e->user_dst);
     if (p_.res != ResidualJoin::kNone) {
       const TensorView& r = a.inputs[kQResidualInput];
       const dt rt = dtype_of(r.dtype);
       e->res_from = p_.conv ? layout_md(r.shape, rt, a.in_layout[kQResidualInput]) : plain_md(y_view, rt);
       e->res_want = with_type(p_.res == ResidualJoin::kLoop ? e->user_dst : dst, rt);
       e->res_reorder = e->res_from != e->res_want;
-      if (e->res_reorder) e->res_r = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->res_from, engine(), e->res_want));
+      if (e->res_reorder) e->res_r.init(e->res_from, e->res_want);
+      if (p_.res == ResidualJoin::kBinary)
+        e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, e->res_want);
     }
   });
 }
@@ -232,53 +241,47 @@ void QKernel::loop_epilogue(const FastRunArgs& a, const float* r, const void* re
 
 Status QKernel::run(const FastRunArgs& a) {
   Entry* e = nullptr;
-  KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) { return build(a, &n); }));
+  KILN_TRY(cache_.get(a, &e, [&](Entry& n) { return build(a, &n); }));
   FastRunContext& c = a.ctx;
   dnnl::stream& s = c.stream();
-  memory src(e->user_src, engine(), a.inputs[p_.act].data);
+  const void* src = a.inputs[p_.act].data;
   if (e->src_reorder) {
-    memory tmp = c.scratch_memory(1, e->src_md);
-    e->src_r.execute(s, src, tmp);
+    void* tmp = c.scratch_for(1, e->src_md);
+    e->src_r.run(s, src, tmp);
     src = tmp;
   }
   const bool loop = p_.res == ResidualJoin::kLoop;
-  memory dst = e->dst_reorder || loop ? c.scratch_memory(2, e->dst_md) : memory(e->user_dst, engine(), a.outputs[0].data);
-  std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, src},
-      {DNNL_ARG_WEIGHTS, p_.weights.memory()},
-      {DNNL_ARG_DST, dst},
-      {DNNL_ARG_SCRATCHPAD, c.scratch_memory(kScratchpadSlot, e->scratch_md)},
-  };
-  if (p_.has_bias) args[DNNL_ARG_BIAS] = p_.bias.memory();
+  void* dst = e->dst_reorder || loop ? c.scratch_for(2, e->dst_md) : a.outputs[0].data;
+  e->args.set(DNNL_ARG_SRC, src);
+  e->args.set(DNNL_ARG_WEIGHTS, p_.weights.data.get());
+  e->args.set(DNNL_ARG_DST, dst);
+  e->args.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(kScratchpadSlot, e->scratch_md));
+  if (p_.has_bias) e->args.set(DNNL_ARG_BIAS, p_.bias.data);
   const void* res = nullptr;
   if (p_.res != ResidualJoin::kNone) {
     res = a.inputs[kQResidualInput].data;
     if (e->res_reorder) {
-      memory from(e->res_from, engine(), const_cast<void*>(res)), to = c.scratch_memory(3, e->res_want);
-      e->res_r.execute(s, from, to);
-      res = to.get_data_handle();
+      void* to = c.scratch_for(3, e->res_want);
+      e->res_r.run(s, res, to);
+      res = to;
     }
     if (p_.res == ResidualJoin::kBinary)
-      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1] =
-          memory(e->res_want, engine(), const_cast<void*>(res));
-    else if (p_.res == ResidualJoin::kSum && dst.get_data_handle() != res)
-      std::memcpy(dst.get_data_handle(), res, e->dst_md.get_size());  // the sum post-op adds to dst
+      e->args.set(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, res);
+    else if (p_.res == ResidualJoin::kSum && dst != res)
+      std::memcpy(dst, res, e->dst_md.get_size());  // the sum post-op adds to dst
   }
-  if (divides(p_))
-    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(divide_post_op_index(p_)) | DNNL_ARG_SRC_1] =
-        memory(p_.sy_md, engine(), p_.sy_value.get());
-  e->prim.execute(s, args);
+  if (divides(p_)) e->args.set(DNNL_ARG_ATTR_MULTIPLE_POST_OP(divide_post_op_index(p_)) | DNNL_ARG_SRC_1, p_.sy_value.get());
+  e->args.execute(e->prim, s);
   if (loop) {
-    const float* r = static_cast<const float*>(dst.get_data_handle());
+    const float* r = static_cast<const float*>(dst);
     if (e->dst_reorder) {
-      memory tmp = c.scratch_memory(4, e->user_dst);
-      e->dst_r.execute(s, dst, tmp);
-      r = static_cast<const float*>(tmp.get_data_handle());
+      void* tmp = c.scratch_for(4, e->user_dst);
+      e->dst_r.run(s, dst, tmp);
+      r = static_cast<const float*>(tmp);
     }
     loop_epilogue(a, r, res);
   } else if (e->dst_reorder) {
-    memory user(e->user_dst, engine(), a.outputs[0].data);
-    e->dst_r.execute(s, dst, user);
+    e->dst_r.run(s, dst, a.outputs[0].data);
   }
   s.wait();
   return Status::ok();

@@ -20,7 +20,7 @@ class TransposeKernel : public FastKernel {
  public:
   Status run(const FastRunArgs& a) override {
     Entry* e = nullptr;
-    KILN_TRY(cache_.get(run_key(a), &e, [&](Entry& n) {
+    KILN_TRY(cache_.get(a, &e, [&](Entry& n) {
       const Shape& x = a.inputs[0].shape;
       const std::vector<int64_t> perm = a.node.attrs.get_ints("perm");
       if (perm.size() != x.size()) return invalid_plan("Transpose: perm does not match the input rank");
@@ -34,17 +34,16 @@ class TransposeKernel : public FastKernel {
       }
       n.src = memory::desc(dims, type, strides);
       n.dst = plain_md(a.outputs[0].shape, type);
-      return guard("transpose", [&] { n.prim = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), n.src, engine(), n.dst)); });
+      return guard("transpose", [&] { n.reorder.init(n.src, n.dst); });
     }));
-    memory src(e->src, engine(), a.inputs[0].data), dst(e->dst, engine(), a.outputs[0].data);
-    e->prim.execute(a.ctx.stream(), src, dst);
+    e->reorder.run(a.ctx.stream(), a.inputs[0].data, a.outputs[0].data);
     a.ctx.stream().wait();
     return Status::ok();
   }
 
  private:
   struct Entry {
-    dnnl::reorder prim;
+    BoundReorder reorder;
     memory::desc src, dst;
   };
   ShapeCache<Entry> cache_;
