@@ -181,6 +181,17 @@ kiln_status kiln_context_create(const kiln_plan* plan, const char* device, kiln_
 
 void kiln_context_release(kiln_context* ctx) { delete ctx; }
 
+kiln_status kiln_context_set_threads(kiln_context* ctx, int32_t threads) {
+  return guarded([&] {
+    if (!ctx) return kiln::invalid_argument("kiln_context_set_threads: NULL context");
+    if (threads < 0 || threads > 1024)
+      return kiln::invalid_argument("cpu threads must be 0 (the default) or 1..1024, got " + std::to_string(threads));
+    ctx->ctx->wait_idle();
+    ctx->ctx->set_cpu_threads(threads);
+    return kiln::Status::ok();
+  });
+}
+
 kiln_status kiln_context_bind_input(kiln_context* ctx, const char* name, int32_t dtype,
                                     const int64_t* dims, int32_t rank, const void* data,
                                     size_t size_bytes) {
