@@ -14,6 +14,12 @@ case "$2" in
     needed=$(readelf -d "$LIB" | grep NEEDED || true)
     echo "$needed"
     if echo "$needed" | grep -Eiq 'protobuf|onnx|boost'; then die "libkiln_runtime.so links a compiler dependency"; fi
+    # What the runtime may link: OpenCL, CLBlast, oneDNN (the cpu device's kernels) and GNU
+    # OpenMP (its threads and kiln's loops), plus the C/C++ runtime. A new dependency is a
+    # decision: add it here, to cmake/kilnConfig.cmake.in and to cmake/kiln.pc.in.
+    allowed='libOpenCL\.so|libclblast\.so|libdnnl\.so|libgomp\.so|libstdc\+\+\.so|libm\.so|libgcc_s\.so|libc\.so|libpthread\.so|libdl\.so|ld-linux'
+    extra=$(echo "$needed" | grep -oE '\[[^]]+\]' | tr -d '[]' | grep -Ev "^($allowed)" || true)
+    [ -z "$extra" ] || die "libkiln_runtime.so links libraries outside the allowed list: $extra"
     # ldd also shows what those libraries pull in.
     if ldd "$LIB" | grep -Eiq 'protobuf|onnx|boost'; then ldd "$LIB"; die "a compiler dependency is loaded with libkiln_runtime.so"; fi
     ;;

@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config               # compilers, binutils (readelf/nm for tests)
   ocl-icd-opencl-dev opencl-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo
   libclblast-dev                                 # GEMM/conv backend of the OpenCL kernels
+  libdnnl-dev                                    # oneDNN: the cpu device's convolutions, GEMMs, int8
   libonnx-dev libprotobuf-dev protobuf-compiler  # the compiler's ONNX importer
   libboost-dev
   libgtest-dev googletest

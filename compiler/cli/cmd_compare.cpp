@@ -84,11 +84,13 @@ int cmd_compare(int argc, char** argv) {
                            {"--device", ""},
                            {"--per-layer", "", false},
                            {"--dump", ""},
-                           {"--help", "-h", false}},
+                           {"--threads", ""}, {"--help", "-h", false}},
                           &args);
+  if (st) st = apply_threads_option(args);
   if (!st) return fail("compare", st.message());
   if (args.has("--help")) {
     std::fputs(kCompareHelp, stdout);
+    std::fputs(kThreadsHelp, stdout);
     return 0;
   }
   if (args.positional().size() != 1) return fail("compare", "expected one PLAN argument (see --help)");

@@ -125,6 +125,14 @@ KILN_API const char* kiln_plan_target_device(const kiln_plan* plan);
 KILN_API kiln_status kiln_context_create(const kiln_plan* plan, const char* device, kiln_context** out);
 /* Waits for the context's enqueued inferences, then frees it. */
 KILN_API kiln_status kiln_context_release(kiln_context* ctx);
+/* Threads the context's CPU nodes use per inference (oneDNN primitives, kiln's threaded loops
+ * and GEMM), 1..1024. 0 restores the default: the CLI's --threads, else KILN_CPU_THREADS if
+ * set, else the physical cores. Contexts inferring at the same time share the cores: each
+ * inference takes at most cores / (inferences running) threads, at least one, so several
+ * contexts do not oversubscribe the host (unless `threads` itself exceeds the cores). The same
+ * setting as kiln_context_options_set_cpu_threads, for a context already created. Waits for the
+ * context's enqueued inferences first; a count outside 0..1024 is KILN_ERROR_INVALID_ARGUMENT. */
+KILN_API kiln_status kiln_context_set_threads(kiln_context* ctx, int32_t threads);
 
 /* Dynamic plans: sets the shape of input `name` (dims within kiln_plan_input_range) and
  * recomputes every shape of the context; nothing is reallocated or recompiled for the plan
@@ -201,8 +209,8 @@ KILN_API kiln_status kiln_context_options_create(kiln_context_options** out);
 KILN_API void kiln_context_options_release(kiln_context_options* opts);
 /* Device spec as for kiln_context_create (NULL or "": auto). */
 KILN_API kiln_status kiln_context_options_set_device(kiln_context_options* opts, const char* device);
-/* Threads one CPU kernel of this context may use (intra-op parallelism; 1..1024); 0 (default):
- * KILN_CPU_THREADS, else the hardware's. */
+/* The context's CPU threads per inference at creation (intra-op parallelism; 1..1024; 0, the
+ * default: the process default), as kiln_context_set_threads sets them later. */
 KILN_API kiln_status kiln_context_options_set_cpu_threads(kiln_context_options* opts, int32_t threads);
 /* 1: every run of the context records per-node and per-transfer timings (kiln_context_profile_*). */
 KILN_API kiln_status kiln_context_options_set_profiling(kiln_context_options* opts, int32_t enabled);

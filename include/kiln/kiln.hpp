@@ -82,6 +82,8 @@ class ContextHandle {
   void bind_input_device(const std::string& name, void* cl_mem) {
     check(kiln_context_bind_input_device(c_.get(), name.c_str(), cl_mem));
   }
+  // Threads of the CPU nodes per inference (0: default; see kiln_context_set_threads).
+  void set_threads(int32_t threads) { check(kiln_context_set_threads(c_.get(), threads)); }
   // Dynamic plans: reshapes the context (see kiln_context_set_input_shape).
   void set_input_shape(const std::string& name, const std::vector<int64_t>& dims) {
     check(kiln_context_set_input_shape(c_.get(), name.c_str(), dims.data(), static_cast<int32_t>(dims.size())));

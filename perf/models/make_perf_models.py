@@ -8,7 +8,9 @@
                      MatMul, Reshape/Transpose to 4 heads, Softmax, output projection, MLP with
                      Erf-GELU, residual Adds).
 
-Usage: make_perf_models.py OUTDIR   (needs numpy and onnx >= 1.12)
+Usage: make_perf_models.py OUTDIR [--batch B]   (needs numpy and onnx >= 1.12)
+--batch sets every model's batch dim (default: 1, and 32 rows for mlp); the weights are the same
+for every batch.
 """
 import os
 import sys
@@ -57,7 +59,7 @@ class Builder:
         return m
 
 
-def resnet_mini():
+def resnet_mini(batch=1):
     b = Builder()
     x = b.conv_bn_relu("input", 3, 32)
     cin = 32
@@ -71,11 +73,11 @@ def resnet_mini():
     w = b.const(rng.normal(0, 0.05, (10, cin)).astype(np.float32))
     c = b.const(np.zeros(10, np.float32))
     out = b.op("Gemm", [x, w, c], transB=1)
-    return b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 64, 64])],
-                   [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 10])], "resnet_mini")
+    return b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, 64, 64])],
+                   [helper.make_tensor_value_info(out, TensorProto.FLOAT, [batch, 10])], "resnet_mini")
 
 
-def mlp():
+def mlp(batch=32):
     b = Builder()
     x, d = "input", 512
     for width in [1024, 1024, 512]:
@@ -83,11 +85,11 @@ def mlp():
         x = b.op("Relu", [b.op("Add", [b.op("MatMul", [x, w]), b.const(np.zeros(width, np.float32))])])
         d = width
     out = b.op("MatMul", [x, b.const(rng.normal(0, 0.05, (d, 10)).astype(np.float32))])
-    return b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [32, 512])],
-                   [helper.make_tensor_value_info(out, TensorProto.FLOAT, [32, 10])], "mlp")
+    return b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 512])],
+                   [helper.make_tensor_value_info(out, TensorProto.FLOAT, [batch, 10])], "mlp")
 
 
-def attention():
+def attention(batch=1):
     b = Builder()
     seq, dim, heads = 64, 128, 4
     hd = dim // heads
@@ -101,7 +103,7 @@ def attention():
         return b.op("Add", [b.op("MatMul", [x, w]), b.const(rng.normal(0, 0.02, dout).astype(np.float32))])
 
     def split_heads(x):
-        shape = b.const(np.array([1, seq, heads, hd], np.int64), "shape")
+        shape = b.const(np.array([batch, seq, heads, hd], np.int64), "shape")
         return b.op("Transpose", [b.op("Reshape", [x, shape])], perm=[0, 2, 1, 3])
 
     h = layernorm("input")
@@ -109,24 +111,31 @@ def attention():
     kt = b.op("Transpose", [k], perm=[0, 1, 3, 2])
     scores = b.op("Mul", [b.op("MatMul", [q, kt]), b.const(np.array(hd ** -0.5, np.float32))])
     ctx = b.op("MatMul", [b.op("Softmax", [scores], axis=-1), v])
-    ctx = b.op("Reshape", [b.op("Transpose", [ctx], perm=[0, 2, 1, 3]), b.const(np.array([1, seq, dim], np.int64))])
+    ctx = b.op("Reshape", [b.op("Transpose", [ctx], perm=[0, 2, 1, 3]), b.const(np.array([batch, seq, dim], np.int64))])
     x = b.op("Add", ["input", linear(ctx, dim, dim)])
     h = linear(layernorm(x), dim, 4 * dim)
     gelu = b.op("Mul", [b.op("Mul", [h, b.op("Add", [b.op("Erf", [b.op("Div", [h, b.const(np.array(2 ** 0.5, np.float32))])]),
                                                        b.const(np.array(1.0, np.float32))])]),
                         b.const(np.array(0.5, np.float32))])
     out = b.op("Add", [x, linear(gelu, 4 * dim, dim)])
-    return b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, seq, dim])],
-                   [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, seq, dim])], "attention")
+    return b.model([helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, seq, dim])],
+                   [helper.make_tensor_value_info(out, TensorProto.FLOAT, [batch, seq, dim])], "attention")
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    batch = None
+    if len(args) == 3 and args[1] == "--batch" and args[2].isdigit() and int(args[2]) > 0:
+        batch = int(args[2])
+        args = args[:1]
+    if len(args) != 1:
         sys.exit(__doc__)
-    os.makedirs(sys.argv[1], exist_ok=True)
+    os.makedirs(args[0], exist_ok=True)
+    global rng
     for fn in (resnet_mini, mlp, attention):
-        path = os.path.join(sys.argv[1], fn.__name__ + ".onnx")
-        onnx.save(fn(), path)
+        rng = np.random.default_rng(2026)  # the same weights whatever the batch
+        path = os.path.join(args[0], fn.__name__ + ".onnx")
+        onnx.save(fn() if batch is None else fn(batch), path)
         print("wrote", path)
 
 

@@ -253,6 +253,18 @@ kiln_status kiln_context_release(kiln_context* ctx) {
   });
 }
 
+kiln_status kiln_context_set_threads(kiln_context* ctx, int32_t threads) {
+  return guarded([&] {
+    auto c = context_of(ctx);
+    if (!c) return stale("kiln_context_set_threads", "context");
+    if (threads < 0 || threads > 1024)
+      return kiln::invalid_argument("cpu threads must be 0 (the default) or 1..1024, got " + std::to_string(threads));
+    c->wait_idle();
+    c->set_cpu_threads(threads);
+    return kiln::Status::ok();
+  });
+}
+
 kiln_status kiln_context_bind_input(kiln_context* ctx, const char* name, int32_t dtype,
                                     const int64_t* dims, int32_t rank, const void* data,
                                     size_t size_bytes) {

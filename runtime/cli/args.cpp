@@ -1,5 +1,7 @@
 #include "runtime/cli/args.h"
 
+#include "runtime/backends/cpu/cpu_threads.h"
+
 namespace kiln::cli {
 
 Status Args::parse(int argc, char** argv, int first, const std::vector<FlagSpec>& specs, Args* out) {
@@ -53,6 +55,15 @@ bool parse_positive(const std::string& text, int* out) {
   if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) return false;
   *out = std::stoi(text);
   return *out > 0;
+}
+
+Status apply_threads_option(const Args& args) {
+  if (!args.has("--threads")) return Status::ok();
+  int n = 0;
+  if (!parse_positive(args.get("--threads"), &n) || n > 1024)
+    return invalid_argument("--threads needs a number from 1 to 1024, got '" + args.get("--threads") + "'");
+  set_default_cpu_threads(n);
+  return Status::ok();
 }
 
 }  // namespace kiln::cli

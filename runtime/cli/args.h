@@ -47,4 +47,12 @@ Status split_name_value(const std::string& arg, const std::string& flag, std::st
 // Parses a positive decimal integer (at most 9 digits).
 bool parse_positive(const std::string& text, int* out);
 
+// --threads N (run, bench, profile, compare): the threads each inference's CPU nodes use, for
+// every context this process opens (runtime/backends/cpu/cpu_threads.h). Fails on a bad N.
+Status apply_threads_option(const Args& args);
+// Its line in a verb's --help.
+constexpr const char* kThreadsHelp =
+    "  --threads N              CPU threads per inference (default: KILN_CPU_THREADS, else the\n"
+    "                           physical cores; concurrent inferences share the cores)\n";
+
 }  // namespace kiln::cli

@@ -78,11 +78,13 @@ int cmd_bench(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
                           {{"--input", "-i", true, true}, {"--shapes", "", true, true}, {"--device", ""}, {"--warmup-ms", ""}, {"--duration-s", ""},
-                           {"--iterations", ""}, {"--concurrency", ""}, {"--json", ""}, {"--help", "-h", false}},
+                           {"--iterations", ""}, {"--concurrency", ""}, {"--json", ""}, {"--threads", ""}, {"--help", "-h", false}},
                           &args);
+  if (st) st = apply_threads_option(args);
   if (!st) return fail("bench", st.message());
   if (args.has("--help")) {
     std::fputs(kBenchHelp, stdout);
+    std::fputs(kThreadsHelp, stdout);
     return 0;
   }
   if (args.positional().size() != 1) return fail("bench", "expected one PLAN argument (see --help)");

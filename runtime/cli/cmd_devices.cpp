@@ -18,7 +18,7 @@ int cmd_devices(int argc, char** argv) {
   }
   ResolvedDevice def;
   st = resolve_device("auto", &def);
-  std::printf("cpu        host CPU backend (reference and fallback; every op)%s\n",
+  std::printf("cpu        host CPU backend (oneDNN fast path, reference kernels for the rest; every op)%s\n",
               def.backend == Backend::kCpu ? "  [auto]" : "");
   const auto& devs = opencl_devices();
   for (size_t i = 0; i < devs.size(); ++i) {

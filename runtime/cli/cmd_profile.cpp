@@ -106,11 +106,13 @@ int cmd_profile(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
                           {{"--input", "-i", true, true}, {"--shapes", "", true, true}, {"--device", ""}, {"--iterations", ""}, {"--trace", ""}, {"--concurrency", ""},
-                           {"--help", "-h", false}},
+                           {"--threads", ""}, {"--help", "-h", false}},
                           &args);
+  if (st) st = apply_threads_option(args);
   if (!st) return fail("profile", st.message());
   if (args.has("--help")) {
     std::fputs(kProfileHelp, stdout);
+    std::fputs(kThreadsHelp, stdout);
     return 0;
   }
   if (args.positional().size() != 1) return fail("profile", "expected one PLAN argument (see --help)");

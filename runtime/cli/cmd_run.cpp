@@ -48,11 +48,13 @@ int cmd_run(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
                           {{"--input", "-i", true, true}, {"--output", "-o"}, {"--device", ""},
-                           {"--repeat", ""}, {"--plan-sha256", ""}, {"--help", "-h", false}},
+                           {"--repeat", ""}, {"--plan-sha256", ""}, {"--threads", ""}, {"--help", "-h", false}},
                           &args);
+  if (st) st = apply_threads_option(args);
   if (!st) return fail("run", st.message());
   if (args.has("--help")) {
     std::fputs(kRunHelp, stdout);
+    std::fputs(kThreadsHelp, stdout);
     return 0;
   }
   if (args.positional().size() != 1) return fail("run", "expected one PLAN argument (see --help)");

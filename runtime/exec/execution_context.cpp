@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
+#include "runtime/backends/cpu/cpu_threads.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/core/alloc_stats.h"
-#include "runtime/exec/cpu_threads.h"
 #include "runtime/core/fault_injection.h"
 #include "runtime/backends/opencl/device_errors.h"
 #include "runtime/exec/arena_poison.h"
@@ -104,6 +105,7 @@ Status ExecutionContext::init() {
   KILN_TRY(verify_plan(p));
   backends_ = node_backends_for(p, device_);
   if (device_.backend == Backend::kOpenCL) KILN_TRY(verify_backends(p, backends_, device_.caps));
+  has_cpu_nodes_ = std::find(backends_.begin(), backends_.end(), Backend::kCpu) != backends_.end();
   dev_.assign(nt, nullptr);
   dev_cap_.assign(nt, 0);
   input_ptr_.assign(nt, nullptr);
@@ -162,6 +164,8 @@ Status ExecutionContext::init() {
   if (fallbacks)
     variant_notice_ = std::to_string(fallbacks) + " node(s) run their portable kernel: " + device_.label +
                       " does not offer the kernel variant the plan chose (first: " + first_fallback + ")";
+
+  KILN_TRY(FastCpu::create(plan_, backends_, &fast_cpu_));
 
   constexpr uint64_t kHostAlign = 64;
   const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign, in_place);
@@ -509,7 +513,8 @@ Status ExecutionContext::run_node(size_t n) {
     for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
     for (int32_t t : node.outputs) out.push_back(host_view(t));
     const int64_t t0 = profiler_ ? Profiler::now_ns() : 0;
-    KILN_TRY(run_cpu_kernel(node, in, out, subgraphs_.get()));
+    if (fast_cpu_ && fast_cpu_->handles(n)) KILN_TRY(fast_cpu_->run(n, node, in, out));
+    else KILN_TRY(run_cpu_kernel(node, in, out, subgraphs_.get()));
     if (profiler_)
       profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns());
   } else {
@@ -569,7 +574,10 @@ Status ExecutionContext::observe_outputs(size_t n) {
 
 Status ExecutionContext::run() {
   const Plan& p = *plan_;
-  CpuThreadsScope threads(cpu_threads_);
+  // This inference's share of the cores, read by every CPU kernel it runs (plans with CPU
+  // nodes only: an all-OpenCL inference takes none).
+  std::optional<CpuThreadShare> threads;
+  if (has_cpu_nodes_) threads.emplace(cpu_threads_);
   for (int32_t t : p.inputs) {
     if (device_input_[t]) continue;
     if (!input_ptr_[t] && bytes_[t]) return invalid_argument("input '" + p.tensors[t].name + "' was not bound");
@@ -597,6 +605,8 @@ Status ExecutionContext::run() {
     }
   }
   Status st;
+  // A tensor observer reads activations as stored: keep them all plain then.
+  FastCpu::Run fast_run(fast_cpu_.get(), observer_ != nullptr);
   if (cl_ && flat_enabled_ && !flat_ready_) st = record_launches();
   for (size_t n = 0; n < p.nodes.size() && st.is_ok(); ++n) st = run_node(n);
   for (size_t i = 0; i < p.outputs.size() && st.is_ok(); ++i) {

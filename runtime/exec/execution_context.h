@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/backends/cpu/fast_cpu.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
 #include "runtime/device/cl_runtime.h"
@@ -67,9 +68,11 @@ class ExecutionContext {
   // Records every node and transfer of the following runs into `profiler` (nullptr: off).
   // The profiler must outlive its use; not for contexts with inferences in flight.
   void set_profiler(class Profiler* profiler) { profiler_ = profiler; }
-  // Threads each CPU kernel of this context's runs may use (runtime/exec/cpu_threads.h); 0: the
-  // process default. Not for contexts with inferences in flight.
-  void set_cpu_threads(int threads) { cpu_threads_ = threads; }
+  // Threads the CPU nodes of each of this context's inferences use (oneDNN primitives, kiln's
+  // threaded loops and GEMM); <= 0: the process default. Each inference takes a fair share of
+  // it (runtime/backends/cpu/cpu_threads.h). Not for contexts with inferences in flight.
+  void set_cpu_threads(int threads) { cpu_threads_ = threads > 0 ? threads : 0; }
+  int cpu_threads() const { return cpu_threads_; }
   // Debugging (kiln compare --per-layer): after each node, `observer` is handed every output the
   // node wrote, in host memory, before the arena can reuse it; an error from it stops the run.
   // Slow (one blocking download per OpenCL output). Empty: off. Not for contexts with
@@ -78,6 +81,8 @@ class ExecutionContext {
   void set_tensor_observer(TensorObserver observer) { observer_ = std::move(observer); }
   // Waits for every inference enqueued on this context.
   void wait_idle();
+  // The cpu fast path (null when every CPU node runs its reference kernel).
+  const FastCpu* fast_cpu() const { return fast_cpu_.get(); }
 
   const Plan& plan() const { return *plan_; }
   const ResolvedDevice& device() const { return device_; }
@@ -122,6 +127,7 @@ class ExecutionContext {
   std::unique_ptr<ClRuntime> cl_;
   std::shared_ptr<const class DeviceWeights> weights_;  // shared with other contexts of the plan
   std::unique_ptr<class SubgraphExecutor> subgraphs_;   // plans with control flow only
+  std::unique_ptr<FastCpu> fast_cpu_;  // oneDNN/threaded kernels of the CPU nodes
 
   // Host activations live in one arena at offsets from plan_arena(); device activations in
   // buffers shared by tensors with disjoint lifetimes, from plan_shared_buffers().
@@ -153,7 +159,8 @@ class ExecutionContext {
   std::vector<Shape> bound_shape_;        // shape each input was bound with
   std::vector<uint64_t> bound_bytes_;     // size each output was bound with
   class Profiler* profiler_ = nullptr;
-  int cpu_threads_ = 0;
+  int cpu_threads_ = 0;        // set_cpu_threads; 0: the process default
+  bool has_cpu_nodes_ = false;  // some node runs on the cpu backend
   TensorObserver observer_;
   Status observe_outputs(size_t n);
   bool sync_each_node_ = false;  // KILN_SYNC=1

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "runtime/ops/kernel_api.h"
+#include "runtime/profile/cpu_speed.h"
 #include "runtime/profile/node_cost.h"
 
 namespace kiln {
@@ -22,9 +23,11 @@ BackendModel backend_model(Backend b, const DeviceCaps& device) {
   const double cores = std::max(1u, std::thread::hardware_concurrency());
   BackendModel m;
   if (b == Backend::kCpu) {
-    m.gflops = 8 * cores;
-    m.gbps = 10;
-    m.launch_us = 1;
+    // The cpu device's oneDNN kernels, as measured on this host (runtime/profile/cpu_speed.h).
+    const CpuSpeed& s = measured_cpu_speed();
+    m.gflops = s.gflops;
+    m.gbps = s.gbps;
+    m.launch_us = s.launch_us;
   } else if (is_gpu_like(device)) {
     m.gflops = 100.0 * std::max(1u, device.compute_units);
     m.gbps = 300;

@@ -683,5 +683,27 @@ for f in fs:
   expect_ok "$KILN" profile attention.plan --device opencl --iterations 3
   expect_out "host us" "host time issuing OpenCL nodes:"
 }
+case_cpu_threads_and_reference() {
+  # The cpu device's fast path (oneDNN) at 1 and 2 threads, and with concurrent contexts,
+  # agrees with its reference kernels (KILN_CPU_REFERENCE=1); --threads is checked.
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  "$PY" -c "
+import numpy as np
+np.save('r.npy', np.random.default_rng(6).uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
+  expect_ok "$KILN" build m/resnet_mini.onnx -o r.plan --device cpu
+  expect_ok "$KILN" run r.plan -i input=r.npy -o t1 --device cpu --threads 1
+  expect_ok "$KILN" run r.plan -i input=r.npy -o t2 --device cpu --threads 2
+  KILN_CPU_REFERENCE=1 expect_ok "$KILN" run r.plan -i input=r.npy -o ref --device cpu
+  "$PY" -c "
+import glob, numpy as np
+for f in glob.glob('ref/*.npy'):
+    want = np.load(f)
+    for d in ('t1', 't2'):
+        got = np.load(f.replace('ref/', d + '/'))
+        assert np.allclose(got, want, rtol=1e-4, atol=1e-5), (d, np.abs(got - want).max())"
+  expect_ok "$KILN" bench r.plan --device cpu --iterations 20 --concurrency 2 --threads 2
+  expect_fail "--threads needs a number from 1 to 1024, got '0'" -- "$KILN" bench r.plan --device cpu --threads 0
+  KILN_CPU_THREADS=1 expect_ok "$KILN" profile r.plan --device cpu --iterations 2
+}
 
 run_case

@@ -1,6 +1,7 @@
 #include "tests/ops/op_harness.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 #include "compiler/compiler.h"
@@ -157,9 +158,85 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
                                        << ")";
 }
 
+ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+  const char* old = std::getenv(name);
+  had_ = old != nullptr;
+  if (had_) old_ = old;
+  if (value) setenv(name, value, 1);
+  else unsetenv(name);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+  else unsetenv(name_.c_str());
+}
+
+Status run_plan(const std::shared_ptr<const Plan>& plan, const std::vector<HostTensor>& inputs,
+                std::vector<HostTensor>* outputs, size_t* fast_nodes) {
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  KILN_TRY(ExecutionContext::create(plan, "cpu", &ctx, &notice));
+  for (size_t i = 0; i < plan->inputs.size(); ++i) {
+    const PlanTensor& pt = plan->tensors[plan->inputs[i]];
+    KILN_TRY(ctx->bind_input(pt.name, inputs[i].dtype(), inputs[i].shape(), inputs[i].data(), inputs[i].size_bytes()));
+  }
+  outputs->clear();
+  outputs->reserve(plan->outputs.size());
+  for (int32_t t : plan->outputs) {
+    const PlanTensor& pt = plan->tensors[t];
+    outputs->emplace_back(pt.dtype, pt.shape);
+    KILN_TRY(ctx->bind_output(pt.name, outputs->back().data(), outputs->back().size_bytes()));
+  }
+  KILN_TRY(ctx->run());
+  if (fast_nodes) {
+    *fast_nodes = 0;
+    for (size_t n = 0; n < plan->nodes.size(); ++n) *fast_nodes += ctx->fast_cpu() && ctx->fast_cpu()->handles(n);
+  }
+  return Status::ok();
+}
+
+::testing::AssertionResult cpu_fast_matches_reference(const std::shared_ptr<const Plan>& plan,
+                                                      const std::vector<HostTensor>& inputs, double rtol, double atol,
+                                                      size_t min_fast_nodes) {
+  std::vector<HostTensor> want, got;
+  {
+    ScopedEnv ref("KILN_CPU_REFERENCE", "1");
+    size_t fast = 0;
+    Status st = run_plan(plan, inputs, &want, &fast);
+    if (!st) return ::testing::AssertionFailure() << "reference: " << st.message();
+    if (fast) return ::testing::AssertionFailure() << "KILN_CPU_REFERENCE=1 still ran " << fast << " fast node(s)";
+  }
+  size_t fast = 0;
+  Status st = run_plan(plan, inputs, &got, &fast);
+  if (!st) return ::testing::AssertionFailure() << "fast path: " << st.message();
+  // A node the fast path declines runs its reference kernel: that must not pass as a test of it.
+  if (fast < min_fast_nodes)
+    return ::testing::AssertionFailure() << "only " << fast << " of " << plan->nodes.size()
+                                         << " node(s) ran on the fast path, expected " << min_fast_nodes;
+  for (size_t i = 0; i < got.size(); ++i) {
+    auto r = tensors_close(got[i], want[i], rtol, atol);
+    if (!r) return ::testing::AssertionFailure() << "output " << i << ": " << r.message();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult cpu_fast_matches_reference(const OpSpec& spec, double rtol, double atol) {
+  auto plan = std::make_shared<Plan>();
+  Status st = build_op_plan(spec, "cpu", plan.get());
+  if (!st) return ::testing::AssertionFailure() << "build: " << st.message();
+  std::vector<HostTensor> inputs;
+  for (int32_t t : plan->inputs) inputs.push_back(spec.inputs[std::stoi(plan->tensors[t].name.substr(2))]);
+  return cpu_fast_matches_reference(plan, inputs, rtol, atol, plan->nodes.size());
+}
+
 ::testing::AssertionResult opencl_matches_cpu(const OpSpec& spec, double rtol, double atol) {
   std::vector<HostTensor> want, got;
-  Status st = run_op(spec, "cpu", &want);
+  Status st;
+  {
+    // The CPU reference kernels are the oracle, not the cpu device's fast path.
+    ScopedEnv ref("KILN_CPU_REFERENCE", "1");
+    st = run_op(spec, "cpu", &want);
+  }
   if (!st) return ::testing::AssertionFailure() << "cpu: " << st.message();
   Plan plan;
   st = run_op(spec, "opencl", &got, &plan);

@@ -4,6 +4,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,6 +42,29 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
 // portable kernel) and compares each run with the cpu. `variants_run` counts the runs.
 ::testing::AssertionResult every_variant_matches_cpu(const OpSpec& spec, double rtol, double atol,
                                                      int* variants_run = nullptr);
+
+// The cpu device's fast path (oneDNN, threaded loops) against its reference kernels
+// (KILN_CPU_REFERENCE=1) on the same plan and inputs; fails unless every node of the one-node
+// plan (or at least `min_fast_nodes` of a plan's nodes) ran on the fast path.
+::testing::AssertionResult cpu_fast_matches_reference(const OpSpec& spec, double rtol = 1e-4, double atol = 1e-5);
+::testing::AssertionResult cpu_fast_matches_reference(const std::shared_ptr<const Plan>& plan,
+                                                      const std::vector<HostTensor>& inputs, double rtol, double atol,
+                                                      size_t min_fast_nodes);
+// Runs `plan` on the cpu device with `inputs` in plan input order; *fast_nodes counts the nodes
+// the fast path ran.
+Status run_plan(const std::shared_ptr<const Plan>& plan, const std::vector<HostTensor>& inputs,
+                std::vector<HostTensor>* outputs, size_t* fast_nodes = nullptr);
+
+// Sets (value null: unsets) an environment variable for a scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
 
 // |got - want| <= atol + rtol * |want| elementwise, same dtype and shape; NaNs must match.
 ::testing::AssertionResult tensors_close(const HostTensor& got, const HostTensor& want, double rtol,

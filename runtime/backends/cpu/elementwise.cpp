@@ -8,6 +8,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "runtime/backends/cpu/elementwise_job.h"
 #include "runtime/ops/elementwise_program.h"
 #include "runtime/ops/in_place.h"
 #include "runtime/ops/kernel_api.h"
@@ -356,7 +357,8 @@ struct Exec {
     });
   }
 
-  void run(int64_t total) {
+  // Output elements [begin, end): separate Execs may run disjoint ranges on separate threads.
+  void run(int64_t begin, int64_t total) {
     const size_t nin = prog.inputs.size();
     const size_t nreg = static_cast<size_t>(prog.num_regs());
     regs.resize(nreg);
@@ -370,7 +372,7 @@ struct Exec {
     // A result stored in its compute type is computed straight into the output.
     const bool direct_out = !ew::needs_normalize(prog.out_dtype());
     const size_t out_size = dtype_size(prog.out_dtype());
-    for (int64_t start = 0; start < total; start += kBlock) {
+    for (int64_t start = begin; start < total; start += kBlock) {
       const int n = static_cast<int>(std::min<int64_t>(kBlock, total - start));
       for (size_t i = 0; i < nin; ++i) load_input(i, start, n);
       if (direct_out) regs.back().p = static_cast<uint8_t*>(out_data) + start * out_size;
@@ -380,7 +382,9 @@ struct Exec {
   }
 };
 
-Status elementwise_cpu(const CpuKernelArgs& a) {
+}  // namespace
+
+Status ElementwiseJob::prepare(const CpuKernelArgs& a) {
   std::vector<DType> dtypes;
   std::vector<Shape> shapes;
   std::vector<const void*> data;
@@ -391,7 +395,6 @@ Status elementwise_cpu(const CpuKernelArgs& a) {
     shapes.push_back(t.shape);
     data.push_back(t.data);
   }
-  ew::Program prog;
   KILN_TRY(ew::Program::from_attrs(a.attrs(), dtypes, &prog));
   const TensorView& out = a.outputs[0];
   if (out.dtype != prog.out_dtype())
@@ -402,9 +405,24 @@ Status elementwise_cpu(const CpuKernelArgs& a) {
     KILN_TRY(broadcast_shapes(s, out.shape, &b));
     if (b != out.shape) return invalid_plan("Elementwise: input " + shape_str(s) + " does not broadcast to output " + shape_str(out.shape));
   }
-  const ew::Layout layout = ew::make_layout(shapes, out.shape);
-  Exec e{prog, layout, data, out.data, {}, {}, {}};
-  e.run(out.numel());
+  layout = ew::make_layout(shapes, out.shape);
+  in_data = std::move(data);
+  out_data = out.data;
+  total = out.numel();
+  return Status::ok();
+}
+
+void ElementwiseJob::run(int64_t begin, int64_t end) const {
+  Exec e{prog, layout, in_data, out_data, {}, {}, {}};
+  e.run(begin, end);
+}
+
+namespace {
+
+Status elementwise_cpu(const CpuKernelArgs& a) {
+  ElementwiseJob job;
+  KILN_TRY(job.prepare(a));
+  job.run(0, job.total);
   return Status::ok();
 }
 

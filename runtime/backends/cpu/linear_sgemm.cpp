@@ -1,5 +1,5 @@
 #include "runtime/backends/cpu/linear_sgemm.h"
-#include "runtime/exec/cpu_threads.h"
+#include "runtime/backends/cpu/cpu_threads.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -113,14 +113,11 @@ namespace {
 void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                   int64_t ldb, float* C, int64_t ldc, const GemmEpilogue& e);
 
-// Worker threads for one large GEMM: KILN_CPU_THREADS, else the hardware's, at most 16.
+// Worker threads for one large GEMM: the running inference's share of the cores, else the
+// process default (runtime/backends/cpu/cpu_threads.h).
 int max_threads() {
-  if (const int per_context = cpu_threads_override()) return per_context;
-  static const int n = [] {
-    if (const char* v = std::getenv("KILN_CPU_THREADS")) return std::max(1, std::atoi(v));
-    return static_cast<int>(std::min(16u, std::max(1u, std::thread::hardware_concurrency())));
-  }();
-  return n;
+  const int share = inference_cpu_threads();
+  return share > 0 ? share : default_cpu_threads();
 }
 
 // Below this many multiply-adds per thread, starting threads costs more than it saves.

@@ -1,0 +1,188 @@
+// Conv and ConvTranspose (float32) on oneDNN's convolution / deconvolution primitives, with
+// kiln's fused epilogue (linear_epilogue.h) as post-ops: bias as the primitive's bias, the
+// residual as a binary add before or after the activation's eltwise post-ops.
+//
+// Weights are reordered once per plan into the layout the primitive picks for the plan's
+// shapes; activations arrive plain or channels-last (fast_cpu.h) and are reordered only where
+// the primitive wants another layout.
+#include <algorithm>
+
+#include "runtime/backends/cpu/dnnl_common.h"
+#include "runtime/backends/cpu/dnnl_conv_geom.h"
+#include "runtime/backends/cpu/dnnl_epilogue.h"
+#include "runtime/backends/cpu/dnnl_packed.h"
+#include "runtime/backends/cpu/linear_check.h"
+
+namespace kiln {
+namespace {
+
+using namespace dnnl_conv;
+
+using dnnl::memory;
+using namespace dnnl_util;
+
+memory::desc any_weights_md(const memory::desc& onnx) { return memory::desc(onnx.dims(), dt::f32, tag::any); }
+
+class ConvPlan : public FastNodePlan {
+ public:
+  bool transpose = false;
+  linear::Epilogue ep;
+  bool has_bias = false;
+  PackedWeights weights;   // reordered once for the primitive at the plan's shapes
+  ConstOperand bias;       // a constant bias, or empty (read from the run's input)
+
+  LayoutUse input_use(size_t i) const override {
+    return i == 0 || i == linear::kResidualInput ? LayoutUse::kAny : LayoutUse::kPlain;
+  }
+  LayoutUse output_use(size_t) const override { return LayoutUse::kAny; }
+  const char* name() const override { return transpose ? "onednn:deconvolution" : "onednn:convolution"; }
+  std::unique_ptr<FastKernel> instance() const override;
+};
+
+// The primitive descriptor for geometry `g` with src/dst descriptors as given ("any" lets
+// oneDNN pick) and post-ops `po`.
+dnnl::primitive_desc make_pd(const ConvPlan& p, const memory::desc& src, const memory::desc& wei,
+                             const memory::desc& dst, const ConvGeom& g, const dnnl::post_ops& po, int64_t M) {
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const memory::desc bias_md = p.has_bias ? memory::desc({M}, dt::f32, tag::x) : memory::desc();
+  const auto prop = dnnl::prop_kind::forward_inference;
+  if (p.transpose) {
+    dnnl::deconvolution_forward::desc d(prop, dnnl::algorithm::deconvolution_direct, src, wei, bias_md, dst, g.strides,
+                                        g.dil, g.pad_l, g.pad_r);
+    return dnnl::deconvolution_forward::primitive_desc(d, attr, engine());
+  }
+  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, src, wei, bias_md, dst, g.strides,
+                                    g.dil, g.pad_l, g.pad_r);
+  return dnnl::convolution_forward::primitive_desc(d, attr, engine());
+}
+
+dnnl::post_ops activation_only(const linear::Epilogue& ep) {
+  dnnl::post_ops po;
+  append_activation(po, ep);
+  return po;
+}
+
+memory::desc any_md(const Shape& s) { return memory::desc(dims_of(s), dt::f32, tag::any); }
+
+class ConvKernel : public FastKernel {
+ public:
+  explicit ConvKernel(const ConvPlan& p) : p_(p) {}
+  Status run(const FastRunArgs& a) override;
+
+ private:
+  struct Entry {
+    dnnl::primitive prim;
+    BoundArgs args;
+    memory::desc src_md, dst_md, scratch_md;
+    bool src_reorder = false, dst_reorder = false;
+    BoundReorder src_r, dst_r;
+    FusedEpilogue epilogue;
+  };
+  Status build(const FastRunArgs& a, Entry* e);
+  const ConvPlan& p_;
+  ShapeCache<Entry> cache_;
+};
+
+std::unique_ptr<FastKernel> ConvPlan::instance() const { return std::make_unique<ConvKernel>(*this); }
+
+Status ConvKernel::build(const FastRunArgs& a, Entry* e) {
+  const Shape& x = a.inputs[0].shape;
+  const Shape& y = a.outputs[0].shape;
+  ConvGeom g;
+  if (!conv_geom(a.node, x, a.inputs[1].shape, p_.transpose, &g))
+    return invalid_plan("convolution attributes oneDNN cannot express at this shape");
+  return guard("convolution", [&] {
+    // The layouts the primitive prefers at this shape, asked with the activation only (a
+    // residual's descriptor must name a layout).
+    const dnnl::primitive_desc probe = make_pd(p_, any_md(x), p_.weights.md, any_md(y), g, activation_only(p_.ep), y[1]);
+    e->src_md = probe.query_md(dnnl::query::src_md);
+    e->dst_md = probe.query_md(dnnl::query::dst_md);
+    const dnnl::primitive_desc pd = e->epilogue.choose(p_.ep, e->dst_md, [&](const dnnl::post_ops& po) {
+      return make_pd(p_, e->src_md, p_.weights.md, e->dst_md, g, po, y[1]);
+    });
+    e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
+    e->prim = dnnl::primitive(pd);
+    const memory::desc user_src = layout_md(x, dt::f32, a.in_layout[0]);
+    const memory::desc user_dst = layout_md(y, dt::f32, a.out_layout[0]);
+    e->src_reorder = user_src != e->src_md;
+    e->dst_reorder = user_dst != e->dst_md;
+    if (e->src_reorder) e->src_r.init(user_src, e->src_md);
+    if (e->dst_reorder) e->dst_r.init(e->dst_md, user_dst);
+    e->args.add(DNNL_ARG_SRC, e->src_md);
+    e->args.add(DNNL_ARG_WEIGHTS, p_.weights.md);
+    e->args.add(DNNL_ARG_DST, e->dst_md);
+    e->args.add(DNNL_ARG_SCRATCHPAD, e->scratch_md);
+    if (p_.has_bias) e->args.add(DNNL_ARG_BIAS, memory::desc({y[1]}, dt::f32, tag::x));
+    if (p_.ep.residual != linear::kResidualNone)
+      e->epilogue.set_residual_md(
+          layout_md(a.inputs[linear::kResidualInput].shape, dt::f32, a.in_layout[linear::kResidualInput]), &e->args);
+  });
+}
+
+Status ConvKernel::run(const FastRunArgs& a) {
+  Entry* e = nullptr;
+  KILN_TRY(cache_.get(a, &e, [&](Entry& n) { return build(a, &n); }));
+  FastRunContext& c = a.ctx;
+  dnnl::stream& s = c.stream();
+  const void* src = a.inputs[0].data;
+  if (e->src_reorder) {
+    void* tmp = c.scratch_for(1, e->src_md);
+    e->src_r.run(s, src, tmp);
+    src = tmp;
+  }
+  void* dst = e->dst_reorder ? c.scratch_for(2, e->dst_md) : a.outputs[0].data;
+  e->args.set(DNNL_ARG_SRC, src);
+  e->args.set(DNNL_ARG_WEIGHTS, p_.weights.data.get());
+  e->args.set(DNNL_ARG_DST, dst);
+  e->args.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(kScratchpadSlot, e->scratch_md));
+  if (p_.has_bias) e->args.set(DNNL_ARG_BIAS, p_.bias.data ? p_.bias.data : a.inputs[linear::kBiasInput].data);
+  if (p_.ep.residual != linear::kResidualNone)
+    e->epilogue.before(c, a.inputs[linear::kResidualInput].data, dst, e->args);
+  e->args.execute(e->prim, s);
+  e->epilogue.after(c, dst);
+  if (e->dst_reorder) e->dst_r.run(s, dst, a.outputs[0].data);
+  s.wait();
+  return Status::ok();
+}
+
+Status prepare_conv(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
+  const bool transpose = node.op == "ConvTranspose";
+  auto p = std::make_shared<ConvPlan>();
+  p->transpose = transpose;
+  if (!operands_are(plan, node, DType::kFloat32)) return Status::ok();
+  if (node.inputs.size() < 2 || !is_constant(plan, node.inputs[1])) return Status::ok();
+  std::vector<const Shape*> shapes;
+  for (int32_t t : node.inputs) shapes.push_back(t >= 0 ? &plan.tensors[t].shape : nullptr);
+  const Shape& y = plan.tensors[node.outputs[0]].shape;
+  KILN_TRY(linear::check_linear_shapes(node.op, node.name, node.attrs, shapes, y));
+  KILN_TRY(linear::read_epilogue(node.attrs, &p->ep));
+  const Shape& x = plan.tensors[node.inputs[0]].shape;
+  const PlanTensor& w = plan.tensors[node.inputs[1]];
+  if (x.size() < 3 || x.size() > 5) return Status::ok();
+  ConvGeom g;
+  if (!conv_geom(node, x, w.shape, transpose, &g)) return Status::ok();
+  p->has_bias = has_operand(node, linear::kBiasInput);
+  if (p->has_bias && is_constant(plan, node.inputs[linear::kBiasInput]))
+    p->bias = ConstOperand::of(plan, node.inputs[linear::kBiasInput]);
+  const memory::desc wmd = onnx_weights_md(w.shape, g.groups, transpose);
+  dnnl::primitive_desc pd;
+  try {
+    pd = make_pd(*p, any_md(x), any_weights_md(wmd), any_md(y), g, activation_only(p->ep), y[1]);
+  } catch (const dnnl::error&) {
+    return Status::ok();  // a configuration oneDNN lacks: the reference kernel runs it
+  }
+  KILN_TRY(p->weights.pack(wmd, plan.weight_data(w), pd.query_md(dnnl::query::weights_md)));
+  *out = std::move(p);
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_dnnl_conv_fast(FastRegistry& r) {
+  r.add("Conv", prepare_conv);
+  r.add("ConvTranspose", prepare_conv);
+}
+
+}  // namespace kiln

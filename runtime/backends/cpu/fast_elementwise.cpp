@@ -1,0 +1,146 @@
+// Elementwise programs on the cpu fast path: the reference interpreter (elementwise_job.h),
+// its output split into ranges run by the run's OpenMP team, so results are bit-identical to
+// the reference. A program whose inputs all have the output's shape (or one element) is
+// layout-blind and follows its output's layout, so it can sit inside a channels-last chain.
+//
+// One exception: a program of one input and scalar constants that computes GELU (the Erf form
+// 0.5 x (1 + erf(x / sqrt 2)) every exporter writes, ONNX's Gelu, or the tanh approximation)
+// runs as kiln's vectorized GELU (fast_gelu.h: relative error < 1.3e-7, no worse than the
+// interpreter's libm erf, which costs ~8 ns an element, most of a BERT FFN's non-GEMM time).
+// Which programs are GELU is decided by evaluating the program itself at sample points, so any
+// spelling of the formula (Div or Mul by 1/sqrt 2, operand order) qualifies.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/backends/cpu/dnnl_common.h"
+#include "runtime/backends/cpu/elementwise_job.h"
+#include "runtime/backends/cpu/fast_gelu.h"
+#include "runtime/ops/in_place.h"
+
+namespace kiln {
+namespace {
+
+// Below this many output elements one thread does the whole node (the team costs more).
+constexpr int64_t kMinParallel = 1 << 14;
+constexpr int64_t kChunk = 1 << 12;  // elements per task, a multiple of the interpreter's block
+
+enum class GeluForm { kNone, kErf, kTanh };
+
+class ElementwisePlan : public FastNodePlan {
+ public:
+  GeluForm gelu = GeluForm::kNone;  // the program computes GELU
+  size_t gelu_input = 0;
+  std::vector<uint8_t> follows;  // per input: read at the output's own index
+  bool layout_blind = false;
+  LayoutUse input_use(size_t i) const override {
+    return layout_blind && i < follows.size() && follows[i] ? LayoutUse::kFollow : LayoutUse::kPlain;
+  }
+  LayoutUse output_use(size_t) const override { return layout_blind ? LayoutUse::kFollow : LayoutUse::kPlain; }
+  const char* name() const override { return "fast:elementwise"; }
+  std::unique_ptr<FastKernel> instance() const override;
+};
+
+class ElementwiseKernel : public FastKernel {
+ public:
+  explicit ElementwiseKernel(const ElementwisePlan& p) : p_(p) {}
+  Status run(const FastRunArgs& a) override {
+    if (p_.gelu != GeluForm::kNone) return run_gelu(a);
+    ElementwiseJob job;
+    KILN_TRY(job.prepare(CpuKernelArgs{a.node, a.inputs, a.outputs}));
+    const int64_t chunks = (job.total + kChunk - 1) / kChunk;
+    const int threads = static_cast<int>(std::min<int64_t>(a.ctx.threads, chunks));
+    if (job.total < kMinParallel || threads <= 1) {
+      job.run(0, job.total);
+      return Status::ok();
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) job.run(c * kChunk, std::min(job.total, (c + 1) * kChunk));
+    return Status::ok();
+  }
+
+ private:
+  Status run_gelu(const FastRunArgs& a) {
+    const float* x = a.inputs[p_.gelu_input].as<float>();
+    float* y = a.outputs[0].as<float>();
+    const int64_t n = a.outputs[0].numel();
+    const bool erf = p_.gelu == GeluForm::kErf;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    const int threads = static_cast<int>(std::min<int64_t>(a.ctx.threads, chunks));
+#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t b = c * kChunk, len = std::min(n, b + kChunk) - b;
+      if (erf) gelu_erf(x + b, y + b, len);
+      else gelu_tanh(x + b, y + b, len);
+    }
+    return Status::ok();
+  }
+  const ElementwisePlan& p_;
+};
+
+std::unique_ptr<FastKernel> ElementwisePlan::instance() const { return std::make_unique<ElementwiseKernel>(*this); }
+
+// Which GELU `node` computes (kNone: none): the program is evaluated on sample points with its
+// constant scalars and compared with GELU's two forms.
+GeluForm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_input) {
+  int x = -1;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const int32_t t = node.inputs[i];
+    if (t < 0 || plan.tensors[t].dtype != DType::kFloat32) return GeluForm::kNone;
+    if (plan.tensors[t].kind == TensorKind::kConstant && shape_numel(plan.tensors[t].shape) == 1) continue;
+    if (x >= 0) return GeluForm::kNone;
+    x = static_cast<int>(i);
+  }
+  const int32_t y = node.outputs[0];
+  if (x < 0 || plan.tensors[y].dtype != DType::kFloat32 || !same_shape_everywhere(plan, node.inputs[x], y))
+    return GeluForm::kNone;
+  constexpr int kPoints = 161;
+  std::vector<float> xs(kPoints), ys(kPoints);
+  for (int i = 0; i < kPoints; ++i) xs[i] = -8.f + 0.1f * static_cast<float>(i);
+  std::vector<TensorView> in;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const PlanTensor& t = plan.tensors[node.inputs[i]];
+    if (static_cast<int>(i) == x) in.push_back(TensorView{DType::kFloat32, {kPoints}, xs.data()});
+    else in.push_back(TensorView{DType::kFloat32, t.shape, const_cast<uint8_t*>(plan.weight_data(t))});
+  }
+  std::vector<TensorView> out{TensorView{DType::kFloat32, {kPoints}, ys.data()}};
+  ElementwiseJob job;
+  if (!job.prepare(CpuKernelArgs{node, in, out}).is_ok()) return GeluForm::kNone;
+  job.run(0, kPoints);
+  bool erf_form = true, tanh_form = true;
+  for (int i = 0; i < kPoints; ++i) {
+    const double v = xs[i];
+    const double g_erf = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+    const double g_tanh = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+    const double tol = 1e-6 + 1e-5 * std::fabs(g_erf);
+    erf_form &= std::fabs(ys[i] - g_erf) <= tol;
+    tanh_form &= std::fabs(ys[i] - g_tanh) <= tol;
+  }
+  *x_input = static_cast<size_t>(x);
+  if (erf_form) return GeluForm::kErf;
+  if (tanh_form) return GeluForm::kTanh;
+  return GeluForm::kNone;
+}
+
+Status prepare_elementwise(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
+  if (node.outputs.size() != 1 || node.outputs[0] < 0) return Status::ok();
+  auto p = std::make_shared<ElementwisePlan>();
+  p->gelu = gelu_form(plan, node, &p->gelu_input);
+  const int32_t y = node.outputs[0];
+  p->layout_blind = true;
+  for (int32_t t : node.inputs) {
+    const bool scalar = t >= 0 && shape_numel(plan.tensors[t].shape) == 1;
+    const bool same = t >= 0 && same_shape_everywhere(plan, t, y);
+    p->follows.push_back(same);
+    p->layout_blind &= t >= 0 && (same || scalar);
+  }
+  *out = std::move(p);
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_fast_elementwise_fast(FastRegistry& r) { r.add("Elementwise", prepare_elementwise); }
+
+}  // namespace kiln

@@ -1,0 +1,248 @@
+// The cpu fast path's INT8 kernels (dnnl_qlinear.cpp: QLinearConv / QLinearMatMul on oneDNN,
+// kiln's fused integer epilogue as output scales and post-ops) against the reference kernels,
+// on Q/DQ graphs the compiler turns into fused integer kernels: random shapes, u8/s8
+// activations with zero points, per-channel weights, bias, residual (float or int8, before or
+// after the activation) and float outputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "runtime/core/npy.h"
+#include "tests/ops/graph_builder.h"
+#include "tests/ops/op_harness.h"
+
+namespace kiln::test {
+namespace {
+
+int64_t pick(std::mt19937& rng, int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); }
+
+HostTensor scalar(DType t, double v) {
+  HostTensor s(t, {});
+  if (t == DType::kFloat32) s.as<float>()[0] = static_cast<float>(v);
+  else if (t == DType::kUInt8) s.as<uint8_t>()[0] = static_cast<uint8_t>(v);
+  else s.as<int8_t>()[0] = static_cast<int8_t>(v);
+  return s;
+}
+
+struct Quantizer {
+  GraphBuilder& g;
+  std::mt19937& rng;
+  // Q -> DQ of `v` with a random scale and zero point of dtype `t`.
+  std::string qdq(const std::string& v, DType t, double scale) {
+    const double zp = t == DType::kUInt8 ? static_cast<double>(pick(rng, 100, 150)) : static_cast<double>(pick(rng, -10, 10));
+    const std::string s = g.constant(scalar(DType::kFloat32, scale)), z = g.constant(scalar(t, zp));
+    return g.node("DequantizeLinear", {g.node("QuantizeLinear", {v, s, z}), s, z});
+  }
+  // DQ of random int8 weights with per-channel scales along `axis` (zero points 0).
+  std::string weights(const Shape& shape, int64_t axis) {
+    HostTensor w = random_tensor(DType::kInt8, shape, rng, -127, 127);
+    HostTensor s(DType::kFloat32, {shape[axis]});
+    for (int64_t i = 0; i < shape[axis]; ++i) s.as<float>()[i] = static_cast<float>(0.002 + 0.004 * (i % 7));
+    HostTensor z(DType::kInt8, {shape[axis]});
+    for (int64_t i = 0; i < shape[axis]; ++i) z.as<int8_t>()[i] = 0;
+    Attributes a;
+    a.set("axis", axis);
+    return g.node("DequantizeLinear", {g.constant(w), g.constant(s), g.constant(z)}, a);
+  }
+};
+
+// Compares integer-valued results up to one quantization step `step`: every element within a
+// step, and at most `max_off` elements off at all.
+::testing::AssertionResult within_one_step(const HostTensor& got, const HostTensor& want, double step, int64_t max_off) {
+  int64_t off = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double d = std::fabs(static_cast<double>(got.as<float>()[i]) - want.as<float>()[i]);
+    if (d > 1e-6 * std::fabs(want.as<float>()[i]) + 1e-6) ++off;
+    if (d > step * 1.001 + 1e-6)
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got.as<float>()[i] << ", want "
+                                           << want.as<float>()[i] << " (more than one step " << step << ")";
+  }
+  if (off > max_off) return ::testing::AssertionFailure() << off << " of " << got.numel() << " elements differ";
+  return ::testing::AssertionSuccess();
+}
+
+TEST(CpuFastQuant, QdqBlocksRandom) {
+  std::mt19937 rng(1301);
+  const char* acts[] = {"", "Relu", "Clip", "Sigmoid"};
+  for (int it = 0; it < 24; ++it) {
+    const bool conv = it % 3 != 2;
+    const DType xt = it % 2 ? DType::kUInt8 : DType::kInt8;
+    const std::string act = acts[it % 4];
+    const int res = static_cast<int>(pick(rng, 0, 3));  // none, float before, int8 before, int8 after act
+    GraphBuilder g;
+    Quantizer q{g, rng};
+    Shape xs, ys;
+    const int64_t C = pick(rng, 1, 24), M = pick(rng, 1, 40);
+    if (conv) {
+      xs = {pick(rng, 1, 2), C, pick(rng, 3, 12), pick(rng, 3, 12)};
+    } else {
+      xs = {pick(rng, 1, 3), pick(rng, 1, 20), C};
+    }
+    const std::string x = g.input(random_tensor(DType::kFloat32, xs, rng, -1, 1));
+    std::string v = q.qdq(x, xt, 2.0 / 250);
+    if (conv) {
+      const int64_t k = pick(rng, 1, 3), s = pick(rng, 1, 2);
+      Attributes a;
+      a.set("pads", std::vector<int64_t>(4, k / 2));
+      a.set("strides", std::vector<int64_t>{s, s});
+      v = g.node("Conv", {v, q.weights({M, C, k, k}, 0), g.constant(random_tensor(DType::kFloat32, {M}, rng, -0.2, 0.2))}, a);
+      ys = {xs[0], M, (xs[2] + 2 * (k / 2) - k) / s + 1, (xs[3] + 2 * (k / 2) - k) / s + 1};
+    } else {
+      v = g.node("MatMul", {v, q.weights({C, M}, 1)});
+      ys = {xs[0], xs[1], M};
+    }
+    // Q/DQ after the product (as exporters write it); the compiler folds the rest into the
+    // integer kernel's epilogue (a MatMul's bias Add too).
+    v = q.qdq(v, xt, 1.0 / 60);
+    if (!conv) v = g.node("Add", {v, g.constant(random_tensor(DType::kFloat32, {M}, rng, -0.2, 0.2))});
+    auto residual = [&](std::string in) {
+      std::string r = g.input(random_tensor(DType::kFloat32, ys, rng, -0.5, 0.5));
+      if (res >= 2) r = q.qdq(r, xt, 1.0 / 250);
+      return g.node("Add", {in, r});
+    };
+    if (res == 1 || res == 2) v = residual(v);
+    if (act == "Clip") {
+      v = g.node("Clip", {v, g.constant(scalar(DType::kFloat32, -0.1)), g.constant(scalar(DType::kFloat32, 0.3))});
+    } else if (!act.empty()) {
+      v = g.node(act, {v});
+    }
+    if (res == 3) v = residual(v);
+    // An int8 output (read by a second integer layer) or the float output of the last one.
+    const double ystep = 1.0 / 100;
+    v = q.qdq(v, xt, ystep);
+    const bool second = it % 4 >= 2;
+    double final_step = ystep;
+    if (second && conv) {
+      v = g.node("Conv", {v, q.weights({4, M, 1, 1}, 0)});
+      final_step = 1.0 / 50;
+      v = q.qdq(v, xt, final_step);
+    }
+    g.output(v);
+    std::shared_ptr<Plan> plan;
+    ASSERT_TRUE(g.build(&plan).is_ok());
+    size_t qlinear = 0;
+    for (const PlanNode& n : plan->nodes) qlinear += n.op == "QLinearConv" || n.op == "QLinearMatMul";
+    std::string ops;
+    for (const PlanNode& n : plan->nodes) ops += n.op + " ";
+    ASSERT_GE(qlinear, 1u) << ops;
+    SCOPED_TRACE(std::string(conv ? "conv" : "matmul") + " x " + shape_str(xs) + " " + dtype_name(xt) + " act '" + act +
+                 "' residual " + std::to_string(res) + (second ? " + second layer" : "") + ", " +
+                 std::to_string(plan->nodes.size()) + " nodes");
+    std::vector<HostTensor> want, got;
+    size_t fast = 0;
+    {
+      ScopedEnv ref("KILN_CPU_REFERENCE", "1");
+      ASSERT_TRUE(run_plan(plan, g.inputs(), &want).is_ok());
+    }
+    ASSERT_TRUE(run_plan(plan, g.inputs(), &got, &fast).is_ok());
+    EXPECT_GE(fast, qlinear);
+    // Exact where oneDNN reproduces the reference's arithmetic (no activation or a piecewise-
+    // linear one, no int8 residual's multiply-add); else within one step on a few elements.
+    const bool exact = (act.empty() || act == "Relu" || act == "Clip") && res < 2;
+    // Behind a second layer, a one-step difference of the first moves the second's
+    // accumulation by less than one of its steps.
+    const double step = second && conv ? 2 * final_step : ystep;
+    EXPECT_TRUE(within_one_step(got[0], want[0], step, exact ? 0 : std::max<int64_t>(2, got[0].numel() / 50)));
+  }
+}
+
+// kiln's own post-training INT8 (--precision int8) of a ResNet-style graph: int8 residuals read
+// by the integer kernels, float outputs of the last layers, u8/s8 chains kept channels-last.
+TEST(CpuFastQuant, PtqResNetBlockMatchesReference) {
+  std::mt19937 rng(1302);
+  GraphBuilder g;
+  const std::string x = g.input(random_tensor(DType::kFloat32, {1, 8, 16, 16}, rng));
+  auto conv = [&](const std::string& in, int64_t cin, int64_t cout, int64_t stride) {
+    Attributes a;
+    a.set("pads", std::vector<int64_t>(4, 1));
+    a.set("strides", std::vector<int64_t>{stride, stride});
+    return g.node("Conv", {in, g.constant(random_tensor(DType::kFloat32, {cout, cin, 3, 3}, rng, -0.2, 0.2)),
+                           g.constant(random_tensor(DType::kFloat32, {cout}, rng, -0.1, 0.1))},
+                  a);
+  };
+  const std::string c1 = g.node("Relu", {conv(x, 8, 16, 1)});
+  const std::string c2 = g.node("Relu", {conv(c1, 16, 16, 1)});
+  const std::string b1 = g.node("Relu", {g.node("Add", {conv(c2, 16, 16, 1), c1})});
+  const std::string c3 = g.node("Relu", {conv(b1, 16, 32, 2)});
+  const std::string b2 = g.node("Relu", {g.node("Add", {conv(c3, 32, 32, 1), conv(b1, 16, 32, 2)})});
+  const std::string gap = g.node("GlobalAveragePool", {b2});
+  const std::string y = g.node("Gemm", {g.node("Flatten", {gap}), g.constant(random_tensor(DType::kFloat32, {32, 10}, rng))});
+  g.output(y);
+  const std::string dir = ::testing::TempDir() + "/kiln_cpu_fast_quant_calib";
+  std::filesystem::create_directories(dir);
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(write_npy(dir + "/" + std::to_string(i) + ".npy", random_tensor(DType::kFloat32, {1, 8, 16, 16}, rng)).is_ok());
+  BuildOptions o;
+  o.precision = "int8";
+  o.calib_dir = dir;
+  std::shared_ptr<Plan> plan;
+  Status st = g.build(&plan, o);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  size_t qlinear = 0, int8_residual = 0;
+  for (const PlanNode& n : plan->nodes) {
+    qlinear += n.op == "QLinearConv";
+    int8_residual += n.op == "QLinearConv" && n.inputs.size() > 11;
+  }
+  EXPECT_GE(qlinear, 6u);
+  EXPECT_GE(int8_residual, 1u);
+  std::vector<HostTensor> want, got;
+  {
+    ScopedEnv ref("KILN_CPU_REFERENCE", "1");
+    ASSERT_TRUE(run_plan(plan, g.inputs(), &want).is_ok());
+  }
+  size_t fast = 0;
+  ASSERT_TRUE(run_plan(plan, g.inputs(), &got, &fast).is_ok());
+  EXPECT_GE(fast, qlinear);
+  // Bit-exact on this host (AMX); a kernel that fuses the int8 residual's multiply-add may move a
+  // value by one step.
+  EXPECT_TRUE(tensors_close(got[0], want[0], 1e-3, 2e-3));
+}
+
+// FP8 post-training quantization (--precision fp8, fp8-e5m2): Fp8Conv / Fp8MatMul with the
+// weights decoded once at plan load and oneDNN's float32 kernels; the reference's epilogue and
+// float8 casts. Accumulation order differs, so an FP8 intermediate may move by one step.
+TEST(CpuFastQuant, Fp8PtqMatchesReference) {
+  std::mt19937 rng(1303);
+  for (const char* precision : {"fp8", "fp8-e5m2"}) {
+    GraphBuilder g;
+    const std::string x = g.input(random_tensor(DType::kFloat32, {2, 6, 12, 12}, rng));
+    Attributes pads;
+    pads.set("pads", std::vector<int64_t>(4, 1));
+    std::string v = g.node("Relu", {g.node("Conv", {x, g.constant(random_tensor(DType::kFloat32, {16, 6, 3, 3}, rng, -0.3, 0.3)),
+                                                   g.constant(random_tensor(DType::kFloat32, {16}, rng, -0.1, 0.1))},
+                                          pads)});
+    v = g.node("Conv", {v, g.constant(random_tensor(DType::kFloat32, {8, 16, 3, 3}, rng, -0.2, 0.2))}, pads);
+    v = g.node("Flatten", {g.node("GlobalAveragePool", {v})});
+    v = g.node("Gemm", {v, g.constant(random_tensor(DType::kFloat32, {8, 5}, rng))});
+    g.output(v);
+    const std::string dir = ::testing::TempDir() + "/kiln_cpu_fast_fp8_calib";
+    std::filesystem::create_directories(dir);
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE(write_npy(dir + "/" + std::to_string(i) + ".npy", random_tensor(DType::kFloat32, {2, 6, 12, 12}, rng)).is_ok());
+    BuildOptions o;
+    o.precision = precision;
+    o.calib_dir = dir;
+    std::shared_ptr<Plan> plan;
+    Status st = g.build(&plan, o);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    size_t fp8 = 0;
+    for (const PlanNode& n : plan->nodes) fp8 += n.op == "Fp8Conv" || n.op == "Fp8MatMul";
+    ASSERT_GE(fp8, 2u);
+    SCOPED_TRACE(precision);
+    std::vector<HostTensor> want, got;
+    {
+      ScopedEnv ref("KILN_CPU_REFERENCE", "1");
+      ASSERT_TRUE(run_plan(plan, g.inputs(), &want).is_ok());
+    }
+    size_t fast = 0;
+    ASSERT_TRUE(run_plan(plan, g.inputs(), &got, &fast).is_ok());
+    EXPECT_GE(fast, fp8);
+    EXPECT_TRUE(tensors_close(got[0], want[0], 3e-2, 3e-2));
+  }
+}
+
+}  // namespace
+}  // namespace kiln::test
