@@ -42,11 +42,15 @@ bool is_data_input(const ir::Node& n, size_t i) {
   return !s || s->fp16_param_inputs_from < 0 || static_cast<int>(i) < s->fp16_param_inputs_from;
 }
 
+// Finite constants beyond half's range saturate to +-65504 (as onnxconverter-common's float16
+// conversion does): transformers' additive masks are (1 - mask) * finfo(float32).min, and an
+// infinite factor would turn every kept position into 0 * -inf = NaN.
 std::shared_ptr<HostTensor> to_half_tensor(const HostTensor& t) {
   auto h = std::make_shared<HostTensor>(DType::kFloat16, t.shape());
   const float* src = t.as<float>();
   uint16_t* dst = h->as<uint16_t>();
-  for (int64_t i = 0; i < t.numel(); ++i) dst[i] = float_to_half(src[i]);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    dst[i] = float_to_half(std::isfinite(src[i]) ? std::clamp(src[i], -65504.f, 65504.f) : src[i]);
   return h;
 }
 
