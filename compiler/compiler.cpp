@@ -76,6 +76,7 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   // they fuse as float16 programs).
   KILN_TRY(run_convert_fp16(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
+  if (opts.fuse) KILN_TRY(run_fuse_attention(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));
   if (opts.allow_tf32)

@@ -47,5 +47,7 @@ Status run_fuse_activation(ir::Graph& g, const PassContext& ctx);
 Status run_fuse_residual_add(ir::Graph& g, const PassContext& ctx);
 // Fuses chains of elementwise ops into one Elementwise kernel.
 Status run_fuse_elementwise(ir::Graph& g, const PassContext& ctx);
+// Fuses Softmax(Q K^T * scale [+ mask]) V patterns into one Attention node; runs last.
+Status run_fuse_attention(ir::Graph& g, const PassContext& ctx);
 
 }  // namespace kiln

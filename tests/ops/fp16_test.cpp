@@ -6,6 +6,7 @@
 // (no CPU fallback) and agree with the CPU's widened kernel.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "runtime/core/alloc_stats.h"
 #include "runtime/core/half.h"
@@ -265,6 +266,39 @@ TEST(Fp16Ops, OpsWithoutFp16KernelsStayFp32) {
   ASSERT_EQ(plan.nodes.size(), 1u);
   EXPECT_EQ(plan.tensors[plan.nodes[0].outputs[0]].dtype, DType::kFloat32);
   EXPECT_TRUE(tensors_close(got[0], want[0], 0, 0));
+}
+
+// The one rule for float32 constants beyond float16's range (compiler/passes/convert_fp16.cpp):
+// a node reading a finite one (torch's (1 - mask) * finfo(float32).min) stays float32 and
+// computes exactly what the FP32 plan does, on both backends (as half the constant would be
+// -inf and 0 * -inf NaN); infinite constants (masks that are -inf already) do not count, so
+// such a node converts.
+TEST(Fp16Ops, ConstantsBeyondHalfRangeKeepTheirNodeFp32) {
+  std::mt19937 rng(26);
+  HostTensor keep = random_tensor(DType::kFloat32, {2, 1, 1, 40}, rng, 0, 1);
+  for (int64_t i = 0; i < keep.numel(); ++i) keep.as<float>()[i] = keep.as<float>()[i] < 0.3f ? 0.f : 1.f;
+  HostTensor lowest(DType::kFloat32, {});
+  lowest.as<float>()[0] = std::numeric_limits<float>::lowest();
+  OpSpec s{"Mul", 14, {}, {keep, lowest}, {false, true}};
+  std::vector<std::string> devices = {"cpu"};
+  if (have_opencl()) devices.push_back("opencl");
+  for (const std::string& dev : devices) {
+    std::vector<HostTensor> want, got;
+    s.precision = "fp32";
+    ASSERT_TRUE(run_op(s, dev, &want).is_ok()) << dev;
+    s.precision = "fp16";
+    Plan plan;
+    ASSERT_TRUE(run_op(s, dev, &got, &plan).is_ok()) << dev;
+    ASSERT_EQ(plan.nodes.size(), 1u) << dev;
+    EXPECT_EQ(plan.tensors[plan.nodes[0].outputs[0]].dtype, DType::kFloat32) << dev;
+    EXPECT_EQ(plan.nodes[0].backend, dev == "cpu" ? Backend::kCpu : Backend::kOpenCL) << dev;
+    EXPECT_TRUE(tensors_close(got[0], want[0], 0, 0)) << dev;
+    for (int64_t i = 0; i < got[0].numel(); ++i) ASSERT_FALSE(std::isnan(got[0].as<float>()[i])) << dev << " " << i;
+  }
+  HostTensor ninf(DType::kFloat32, {});
+  ninf.as<float>()[0] = -std::numeric_limits<float>::infinity();
+  OpSpec masked{"Add", 14, {}, {random_tensor(DType::kFloat32, {2, 40}, rng), ninf}, {false, true}};
+  EXPECT_TRUE(fp16_matches_reference(masked));
 }
 
 // The device scratch of FP16 nodes (widened SGEMM operands, half im2col columns: this Conv

@@ -1,0 +1,117 @@
+// The Attention runtime op (made only by compiler/passes/fuse_attention.cpp; no ONNX schema):
+//   Y = Softmax(scale * Q K^T + mask, axis=-1) V
+//   inputs  0 Q    [batch..., Sq, D]
+//           1 K    [batch..., Sk, D], or its transpose [batch..., D, Sk] with k_transposed=1
+//           2 V    [batch..., Sk, Dv]
+//           3 mask optional, additive, broadcastable to the scores [batch..., Sq, Sk]
+//   output  0 Y    [batch..., Sq, Dv]
+//   attrs   scale (float, default 1), k_transposed (int, default 0)
+// with 0..2 batch dims, the same on Q, K, V and Y. A row whose scores are all -inf gives NaN,
+// as ONNX Runtime's (and kiln's) Softmax does on such a row.
+//
+// Both backends index every operand through element strides over one [batch, heads, row, col]
+// space, derived here from the shapes they get at launch (dynamic plans change them), so the
+// CPU and OpenCL kernels agree on the layout by construction.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "runtime/core/attrs.h"
+#include "runtime/core/shape.h"
+#include "runtime/core/status.h"
+
+namespace kiln::attngeo {
+
+constexpr const char* kOp = "Attention";
+constexpr const char* kAttrScale = "scale";
+constexpr const char* kAttrKTransposed = "k_transposed";
+constexpr size_t kMaskInput = 3;
+
+// Element strides of one operand over [batch, heads, row, col]; 0 where it broadcasts.
+using Strides = std::array<int64_t, 4>;
+
+struct Geometry {
+  int64_t batch = 1, heads = 1;  // rank 4: [B, H]; rank 3: [1, N]; rank 2: [1, 1]
+  int64_t sq = 0, sk = 0, d = 0, dv = 0;
+  Strides q{}, k{}, v{}, y{}, mask{};  // k: over [.., key, d] whatever its memory layout
+  bool has_mask = false;
+  float scale = 1.f;
+};
+
+namespace detail {
+
+inline std::string dims(const Shape& s) { return shape_str(s); }
+
+// Row-major strides of `s` (rank 2..4) over [batch, heads, row, col].
+inline Strides dense(const Shape& s) {
+  Strides st{};
+  const size_t r = s.size();
+  st[3] = 1;
+  st[2] = s[r - 1];
+  st[1] = r >= 3 ? s[r - 1] * s[r - 2] : 0;
+  st[0] = r >= 4 ? st[1] * s[r - 3] : 0;
+  return st;
+}
+
+}  // namespace detail
+
+// Validates the operands' shapes against each other (the plan is untrusted) and fills `g`.
+inline Status geometry(const Shape& q, const Shape& k, const Shape& v, const Shape* mask, const Shape& y,
+                       const Attributes& attrs, Geometry* g) {
+  const size_t r = q.size();
+  const bool kt = attrs.get_int(kAttrKTransposed, 0) != 0;
+  auto bad = [&](const std::string& why) {
+    return invalid_plan("Attention: " + why + " (Q " + detail::dims(q) + ", K " + detail::dims(k) + ", V " +
+                        detail::dims(v) + (mask ? ", mask " + detail::dims(*mask) : std::string()) + ", Y " +
+                        detail::dims(y) + ")");
+  };
+  if (r < 2 || r > 4) return bad("Q must have rank 2 to 4");
+  if (k.size() != r || v.size() != r || y.size() != r) return bad("Q, K, V and Y must have the same rank");
+  for (size_t i = 0; i + 2 < r; ++i)
+    if (k[i] != q[i] || v[i] != q[i] || y[i] != q[i]) return bad("Q, K, V and Y must have the same batch dims");
+  for (const Shape* s : {&q, &k, &v, &y})
+    for (int64_t dim : *s)
+      if (dim < 0) return bad("negative dim");
+  g->sq = q[r - 2];
+  g->d = q[r - 1];
+  g->sk = kt ? k[r - 1] : k[r - 2];
+  if ((kt ? k[r - 2] : k[r - 1]) != g->d) return bad("K's head dim differs from Q's");
+  if (v[r - 2] != g->sk) return bad("V's key count differs from K's");
+  g->dv = v[r - 1];
+  if (y[r - 2] != g->sq || y[r - 1] != g->dv) return bad("Y must be [.., Sq, Dv]");
+  g->batch = r == 4 ? q[0] : 1;
+  g->heads = r == 4 ? q[1] : r == 3 ? q[0] : 1;
+  g->q = detail::dense(q);
+  g->v = detail::dense(v);
+  g->y = detail::dense(y);
+  g->k = detail::dense(k);
+  if (kt) std::swap(g->k[2], g->k[3]);
+  g->has_mask = mask != nullptr;
+  if (mask) {
+    const Shape& m = *mask;
+    if (m.size() > r) return bad("the mask has a higher rank than the scores");
+    // Right-aligned onto the scores [batch..., Sq, Sk]; size-1 dims broadcast.
+    const Shape scores = [&] {
+      Shape s(q.begin(), q.end() - 1);
+      s.push_back(g->sk);
+      return s;
+    }();
+    Shape full(r - m.size(), 1);
+    full.insert(full.end(), m.begin(), m.end());
+    for (size_t i = 0; i < r; ++i)
+      if (full[i] != 1 && full[i] != scores[i]) return bad("the mask does not broadcast to the scores");
+    Strides st = detail::dense(full);
+    // Slot of each aligned dim in [batch, heads, row, col].
+    const size_t first = 4 - r;
+    for (size_t i = 0; i < r; ++i)
+      if (full[i] == 1) st[first + i] = 0;
+    for (size_t s = 0; s < first; ++s) st[s] = 0;
+    g->mask = st;
+  }
+  g->scale = attrs.get_float(kAttrScale, 1.f);
+  return Status::ok();
+}
+
+}  // namespace kiln::attngeo

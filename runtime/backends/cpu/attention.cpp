@@ -1,0 +1,82 @@
+// CPU reference kernel of the fused Attention op (runtime/backends/attention_geometry.h): one
+// query row at a time, the scores of the row kept in a buffer, float32 dot products and a
+// double softmax denominator and weighted sum, so it stays a trustworthy reference for the
+// OpenCL kernel's online softmax. FP16 nodes run it on widened float32 copies.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "runtime/backends/attention_geometry.h"
+#include "runtime/ops/kernel_api.h"
+#include "runtime/profile/node_cost.h"
+
+namespace kiln {
+namespace {
+
+Status attention_cpu(const CpuKernelArgs& a) {
+  const bool has_mask = a.has_input(attngeo::kMaskInput);
+  attngeo::Geometry g;
+  KILN_TRY(attngeo::geometry(a.inputs[0].shape, a.inputs[1].shape, a.inputs[2].shape,
+                             has_mask ? &a.inputs[attngeo::kMaskInput].shape : nullptr, a.outputs[0].shape,
+                             a.attrs(), &g));
+  for (size_t i = 0; i < 3 + (has_mask ? 1 : 0); ++i)
+    if (a.inputs[i].dtype != DType::kFloat32) return invalid_plan("Attention: operands must be float32 or float16");
+  if (a.outputs[0].dtype != DType::kFloat32) return invalid_plan("Attention: the output must be float32 or float16");
+  const float* q = a.inputs[0].as<float>();
+  const float* k = a.inputs[1].as<float>();
+  const float* v = a.inputs[2].as<float>();
+  const float* m = has_mask ? a.inputs[attngeo::kMaskInput].as<float>() : nullptr;
+  float* y = a.outputs[0].as<float>();
+  std::vector<float> s(static_cast<size_t>(g.sk));
+  std::vector<double> acc(static_cast<size_t>(g.dv));
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t h = 0; h < g.heads; ++h) {
+      const float* qb = q + b * g.q[0] + h * g.q[1];
+      const float* kb = k + b * g.k[0] + h * g.k[1];
+      const float* vb = v + b * g.v[0] + h * g.v[1];
+      float* yb = y + b * g.y[0] + h * g.y[1];
+      for (int64_t i = 0; i < g.sq; ++i) {
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < g.sk; ++j) {
+          float dot = 0.f;
+          for (int64_t c = 0; c < g.d; ++c) dot += qb[i * g.q[2] + c * g.q[3]] * kb[j * g.k[2] + c * g.k[3]];
+          float x = dot * g.scale;
+          if (m) x += m[b * g.mask[0] + h * g.mask[1] + i * g.mask[2] + j * g.mask[3]];
+          s[j] = x;
+          mx = std::fmax(mx, x);
+        }
+        // All -inf: exp(-inf - -inf) is NaN, so the row is NaN, as Softmax gives.
+        double sum = 0.0;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t j = 0; j < g.sk; ++j) {
+          const double p = std::exp(static_cast<double>(s[j]) - mx);
+          sum += p;
+          for (int64_t c = 0; c < g.dv; ++c) acc[c] += p * vb[j * g.v[2] + c * g.v[3]];
+        }
+        // No keys at all: an empty MatMul, zeros.
+        for (int64_t c = 0; c < g.dv; ++c) yb[i * g.y[2] + c * g.y[3]] = g.sk ? static_cast<float>(acc[c] / sum) : 0.f;
+      }
+    }
+  return Status::ok();
+}
+
+// Two multiply-adds per score and key/value element (Q K^T and P V) plus about five operations
+// per score for the scale, mask, max, exp and sum.
+double attention_cost(const Plan& p, const PlanNode& n) {
+  if (n.inputs.size() < 3 || n.inputs[0] < 0 || n.inputs[2] < 0) return output_elements(p, n);
+  const Shape& q = p.tensors[n.inputs[0]].shape;
+  const Shape& v = p.tensors[n.inputs[2]].shape;
+  if (q.size() < 2 || v.size() < 2) return output_elements(p, n);
+  const double rows = static_cast<double>(shape_numel(q)) / std::max<int64_t>(q.back(), 1);
+  const double scores = rows * static_cast<double>(v[v.size() - 2]);
+  return scores * (2.0 * static_cast<double>(q.back() + v.back()) + 5.0);
+}
+
+}  // namespace
+
+void register_attention_cpu(CpuRegistry& r) {
+  r.add(attngeo::kOp, attention_cpu, CpuFloat16::kWidened).arity(3, 1).cost(attention_cost);
+}
+
+}  // namespace kiln

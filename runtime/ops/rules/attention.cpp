@@ -1,0 +1,38 @@
+// Rule of the attention family (the fused Attention op of compiler/passes/fuse_attention.cpp;
+// geometry and attributes in runtime/backends/attention_geometry.h, shared with both kernels):
+// Q, K, V and Y of one float dtype (float32, or float16 in FP16 plans), an optional additive
+// mask of either, Y = [batch..., Sq, Dv].
+#include "runtime/backends/attention_geometry.h"
+#include "runtime/ops/op_rules.h"
+
+namespace kiln {
+namespace {
+
+Status attention_rule(RuleContext& c) {
+  KILN_TRY(c.inputs(3, 4));
+  KILN_TRY(c.outputs(1, 1));
+  float scale;
+  int64_t kt;
+  KILN_TRY(c.float_attr(attngeo::kAttrScale, 1.f, &scale));
+  KILN_TRY(c.int_attr_in(attngeo::kAttrKTransposed, 0, 0, 1, &kt));
+  KILN_TRY(c.dtype_in(0, {DType::kFloat32, DType::kFloat16}));
+  for (size_t i = 1; i < 3; ++i) KILN_TRY(c.dtype_is(i, c.dtype(0)));
+  const bool has_mask = c.has_input(attngeo::kMaskInput);
+  if (has_mask) KILN_TRY(c.dtype_in(attngeo::kMaskInput, {DType::kFloat32, DType::kFloat16}));
+  const Shape& q = c.shape(0);
+  if (q.size() < 2 || q.size() > 4) return c.fail("Q must have rank 2 to 4, got " + shape_str(q));
+  Shape y(q.begin(), q.end() - 1);
+  y.push_back(c.shape(2).empty() ? 0 : c.shape(2).back());
+  attngeo::Geometry g;
+  Status st = attngeo::geometry(q, c.shape(1), c.shape(2), has_mask ? &c.shape(attngeo::kMaskInput) : nullptr, y,
+                                c.node().attrs, &g);
+  if (!st) return c.fail(st.message());
+  c.set_output(0, c.dtype(0), y);
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_attention_rules(RuleRegistry& r) { r.add(attngeo::kOp, attention_rule); }
+
+}  // namespace kiln

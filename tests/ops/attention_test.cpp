@@ -1,0 +1,406 @@
+// The fused Attention op (runtime/backends/attention_geometry.h) and the pass that makes it
+// (compiler/passes/fuse_attention.cpp). Each case builds an attention graph the way exporters
+// write it (Transpose/MatMul/Mul|Div/Add/Softmax/MatMul), checks that the plan holds one
+// Attention node in place of the pattern, and compares three runs: the OpenCL kernel against
+// the CPU kernel (the reference), and the CPU kernel against the unfused graph on the CPU (the
+// separate MatMul/Softmax/elementwise kernels: the pass must preserve what the graph computes).
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "compiler/compiler.h"
+#include "compiler/ir/graph.h"
+#include "runtime/core/half.h"
+#include "runtime/exec/execution_context.h"
+#include "tests/ops/op_harness.h"
+
+namespace kiln::test {
+namespace {
+
+enum class Mask { kNone, kPerBatch, kPerHead, kFull, kCausal, kComputed, kRowMasked };
+enum class Scale { kDivScores, kMulScores, kMulQ, kBoth };
+
+struct Case {
+  int rank = 4;  // 2, 3 or 4
+  int64_t b = 1, h = 1, sq = 1, sk = 1, d = 16, dv = 16;
+  Mask mask = Mask::kNone;
+  Scale scale = Scale::kDivScores;
+  bool k_transposed = false;  // the model holds K^T (no Transpose node)
+  std::string precision = "fp32";
+  uint32_t seed = 1;
+
+  std::string str() const {
+    std::ostringstream s;
+    s << "rank " << rank << " B" << b << " H" << h << " Sq" << sq << " Sk" << sk << " D" << d << " Dv" << dv << " mask "
+      << static_cast<int>(mask) << " scale " << static_cast<int>(scale) << (k_transposed ? " K^T" : "") << " "
+      << precision;
+    return s.str();
+  }
+  Shape dims(int64_t rows, int64_t cols) const {
+    Shape s;
+    if (rank == 4) s = {b, h};
+    if (rank == 3) s = {b * h};
+    s.push_back(rows);
+    s.push_back(cols);
+    return s;
+  }
+};
+
+HostTensor scalar(float v) {
+  HostTensor t(DType::kFloat32, {});
+  t.as<float>()[0] = v;
+  return t;
+}
+
+struct Graph {
+  std::map<std::string, HostTensor> inputs, weights;
+};
+
+// Inputs and weights of a case, with its masks.
+Graph make_data(const Case& c) {
+  std::mt19937 rng(c.seed);
+  Graph m;
+  m.inputs["Q"] = random_tensor(DType::kFloat32, c.dims(c.sq, c.d), rng, -1.5, 1.5);
+  m.inputs["K"] = c.k_transposed ? random_tensor(DType::kFloat32, c.dims(c.d, c.sk), rng, -1.5, 1.5)
+                                 : random_tensor(DType::kFloat32, c.dims(c.sk, c.d), rng, -1.5, 1.5);
+  m.inputs["V"] = random_tensor(DType::kFloat32, c.dims(c.sk, c.dv), rng);
+  const float inf = std::numeric_limits<float>::infinity();
+  switch (c.mask) {
+    case Mask::kNone: break;
+    case Mask::kPerBatch: {
+      Shape s = c.rank == 4 ? Shape{c.b, 1, 1, c.sk} : c.rank == 3 ? Shape{c.b * c.h, 1, c.sk} : Shape{1, c.sk};
+      m.inputs["M"] = random_tensor(DType::kFloat32, s, rng, -4, 0);
+      break;
+    }
+    case Mask::kPerHead: {
+      Shape s = c.rank == 4 ? Shape{1, c.h, c.sq, c.sk} : Shape{c.sq, c.sk};
+      m.inputs["M"] = random_tensor(DType::kFloat32, s, rng, -4, 0);
+      break;
+    }
+    case Mask::kFull: m.inputs["M"] = random_tensor(DType::kFloat32, c.dims(c.sq, c.sk), rng, -4, 0); break;
+    case Mask::kCausal: {
+      // Constant, -inf above the diagonal (aligned to the last key, so every row keeps one).
+      HostTensor t(DType::kFloat32, {c.sq, c.sk});
+      for (int64_t i = 0; i < c.sq; ++i)
+        for (int64_t j = 0; j < c.sk; ++j) t.as<float>()[i * c.sk + j] = j > i + (c.sk - c.sq) ? -inf : 0.f;
+      m.weights["M"] = t;
+      break;
+    }
+    case Mask::kComputed: {
+      // BERT's extended mask, (1 - mask) * -10000 over [B, 1, 1, Sk], computed in the graph.
+      HostTensor t(DType::kFloat32, {c.b, c.sk});
+      for (int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = (i % c.sk) < std::max<int64_t>(1, c.sk - i % 3) ? 1.f : 0.f;
+      m.inputs["M01"] = t;
+      m.weights["one"] = scalar(1.f);
+      m.weights["neg"] = scalar(-10000.f);
+      HostTensor axes(DType::kInt64, {2});
+      axes.as<int64_t>()[0] = 1;
+      axes.as<int64_t>()[1] = 2;
+      m.weights["axes"] = axes;
+      break;
+    }
+    case Mask::kRowMasked: {
+      // Every row of query 0 masked with -inf: Softmax gives NaN there (as ONNX Runtime does).
+      HostTensor t = random_tensor(DType::kFloat32, c.dims(c.sq, c.sk), rng, -4, 0);
+      const int64_t rows = t.numel() / c.sk;
+      for (int64_t r = 0; r < rows; r += c.sq)
+        for (int64_t j = 0; j < c.sk; ++j) t.as<float>()[r * c.sk + j] = -inf;
+      m.inputs["M"] = t;
+      break;
+    }
+  }
+  const float s = 1.f / std::sqrt(static_cast<float>(c.d));
+  m.weights["scale"] = scalar(c.scale == Scale::kDivScores ? std::sqrt(static_cast<float>(c.d)) : s);
+  m.weights["sqrt_scale"] = scalar(std::sqrt(s));
+  return m;
+}
+
+void build_graph(const Case& c, const Graph& m, ir::Graph* g, bool scores_output = false) {
+  g->name = "attention_test";
+  g->opsets[""] = 17;
+  auto value = [&](const std::string& name) {
+    if (ir::Value* v = g->find_value(name)) return v;
+    ir::Value* v = g->add_value(name);
+    auto in = m.inputs.find(name);
+    auto w = m.weights.find(name);
+    const HostTensor* t = in != m.inputs.end() ? &in->second : w != m.weights.end() ? &w->second : nullptr;
+    if (t) {
+      v->dtype = t->dtype();
+      v->shape = t->shape();
+      v->has_shape = true;
+      if (in != m.inputs.end()) {
+        v->is_graph_input = true;
+        g->inputs.push_back(v);
+      } else {
+        v->constant = std::make_shared<HostTensor>(*t);
+      }
+    }
+    return v;
+  };
+  auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out, Attributes a = {}) {
+    ir::Node* n = g->add_node(op, out + "_node");
+    for (const std::string& i : ins) n->inputs.push_back(value(i));
+    ir::Value* o = value(out);
+    o->producer = n;
+    n->outputs.push_back(o);
+    n->attrs = std::move(a);
+    return out;
+  };
+  std::string q = "Q", kt = "K";
+  if (!c.k_transposed) {
+    std::vector<int64_t> perm(c.rank);
+    for (int i = 0; i < c.rank; ++i) perm[i] = i;
+    std::swap(perm[c.rank - 1], perm[c.rank - 2]);
+    Attributes a;
+    a.set("perm", perm);
+    kt = node("Transpose", {"K"}, "KT", a);
+  }
+  if (c.scale == Scale::kMulQ) q = node("Mul", {"Q", "scale"}, "Qs");
+  if (c.scale == Scale::kBoth) {
+    q = node("Mul", {"Q", "sqrt_scale"}, "Qs");
+    kt = node("Mul", {kt, "sqrt_scale"}, "KTs");
+  }
+  std::string s = node("MatMul", {q, kt}, "S");
+  if (c.scale == Scale::kDivScores) s = node("Div", {s, "scale"}, "Ss");
+  if (c.scale == Scale::kMulScores) s = node("Mul", {"scale", s}, "Ss");
+  if (c.mask == Mask::kComputed) {
+    node("Sub", {"one", "M01"}, "Minv");
+    node("Mul", {"Minv", "neg"}, "Mneg");
+    node("Unsqueeze", {"Mneg", "axes"}, "M");
+  }
+  if (c.mask != Mask::kNone) s = node("Add", {"M", s}, "Sm");
+  Attributes sm;
+  sm.set("axis", int64_t{-1});
+  node("Softmax", {s}, "P", sm);
+  node("MatMul", {"P", "V"}, "Y");
+  g->outputs.push_back(g->find_value("Y"));
+  if (scores_output) g->outputs.push_back(g->find_value(s));
+}
+
+struct CaseRun {
+  std::vector<HostTensor> outputs;
+  std::shared_ptr<Plan> plan;
+};
+
+Status run_case(const Case& c, const std::string& device, bool fuse, CaseRun* r, bool scores_output = false,
+                const std::string& precision = "") {
+  const Graph m = make_data(c);
+  ir::Graph g;
+  build_graph(c, m, &g, scores_output);
+  BuildOptions opts;
+  opts.device = device;
+  opts.fuse = fuse;
+  opts.precision = precision.empty() ? c.precision : precision;
+  r->plan = std::make_shared<Plan>();
+  KILN_TRY(build_plan_from_graph(g, opts, r->plan.get()));
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  KILN_TRY(ExecutionContext::create(r->plan, device, &ctx, &notice));
+  for (int32_t t : r->plan->inputs) {
+    const HostTensor& src = m.inputs.at(r->plan->tensors[t].name);
+    KILN_TRY(ctx->bind_input(r->plan->tensors[t].name, src.dtype(), src.shape(), src.data(), src.size_bytes()));
+  }
+  r->outputs.clear();
+  r->outputs.reserve(r->plan->outputs.size());
+  for (int32_t t : r->plan->outputs) {
+    const PlanTensor& pt = r->plan->tensors[t];
+    r->outputs.emplace_back(pt.dtype, pt.shape);
+    KILN_TRY(ctx->bind_output(pt.name, r->outputs.back().data(), r->outputs.back().size_bytes()));
+  }
+  return ctx->run();
+}
+
+const PlanNode* attention_node(const Plan& p) {
+  const PlanNode* found = nullptr;
+  for (const PlanNode& n : p.nodes) {
+    if (n.op == "Attention") {
+      if (found) return nullptr;
+      found = &n;
+    }
+  }
+  return found;
+}
+
+// What the plan must hold after fusion: one Attention node and none of the ops it replaced.
+// FP16 plans keep K's Transpose: it reads a float32 graph input, so it stays float32 and a Cast
+// separates it from the pattern (in a real model K comes from an fp16 projection).
+::testing::AssertionResult fused_once(const Plan& p, bool fp16) {
+  if (!attention_node(p)) return ::testing::AssertionFailure() << "no single Attention node";
+  for (const PlanNode& n : p.nodes)
+    if (n.op == "MatMul" || n.op == "Softmax" || (n.op == "Transpose" && !fp16))
+      return ::testing::AssertionFailure() << "node " << n.name << " (" << n.op << ") was left unfused";
+  return ::testing::AssertionSuccess();
+}
+
+// The three-way comparison of the file's top comment; `backend` is where the Attention node
+// must run in the OpenCL plan.
+void check_case(const Case& c, Backend backend = Backend::kOpenCL) {
+  SCOPED_TRACE(c.str());
+  const bool fp16 = c.precision == "fp16";
+  CaseRun ref, cpu, cl;
+  ASSERT_TRUE(run_case(c, "cpu", false, &ref, false, "fp32").is_ok());
+  Status st = run_case(c, "cpu", true, &cpu);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  EXPECT_TRUE(fused_once(*cpu.plan, fp16));
+  EXPECT_TRUE(tensors_close(cpu.outputs[0], ref.outputs[0], fp16 ? 2e-2 : 2e-5, fp16 ? 1e-2 : 2e-6));
+  if (!have_opencl()) return;
+  st = run_case(c, "opencl", true, &cl);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  EXPECT_TRUE(fused_once(*cl.plan, fp16));
+  const PlanNode* at = attention_node(*cl.plan);
+  ASSERT_NE(at, nullptr);
+  EXPECT_EQ(at->backend, backend);
+  EXPECT_TRUE(tensors_close(cl.outputs[0], cpu.outputs[0], fp16 ? 2e-3 : 1e-4, fp16 ? 2e-3 : 1e-5));
+}
+
+TEST(AttentionOps, BertPattern) {
+  Case c;
+  c.b = 2, c.h = 3, c.sq = c.sk = 7, c.d = c.dv = 16, c.mask = Mask::kComputed, c.scale = Scale::kDivScores;
+  check_case(c);
+}
+
+TEST(AttentionOps, MultiheadAttentionPattern) {
+  // nn.MultiheadAttention: [B*H, S, D], Q scaled before the MatMul, a per-batch mask.
+  Case c;
+  c.rank = 3, c.b = 2, c.h = 2, c.sq = c.sk = 9, c.d = c.dv = 32, c.mask = Mask::kPerBatch, c.scale = Scale::kMulQ;
+  check_case(c);
+}
+
+TEST(AttentionOps, SdpaPatternWithCausalMask) {
+  // torch's scaled_dot_product_attention export: sqrt(scale) on Q and on K^T; the constant
+  // causal mask Add follows the MatMul directly, so it arrives as the MatMul's fused bias.
+  Case c;
+  c.b = 1, c.h = 2, c.sq = c.sk = 33, c.d = c.dv = 64, c.mask = Mask::kCausal, c.scale = Scale::kBoth;
+  check_case(c);
+  c.scale = Scale::kMulQ;
+  check_case(c);
+}
+
+TEST(AttentionOps, FullMaskAsResidual) {
+  // A runtime mask of the scores' shape right after the MatMul becomes its residual input.
+  Case c;
+  c.b = 2, c.h = 2, c.sq = 5, c.sk = 11, c.d = 24, c.dv = 40, c.mask = Mask::kFull, c.scale = Scale::kMulQ;
+  check_case(c);
+}
+
+TEST(AttentionOps, KeyAlreadyTransposed) {
+  // MiniLM's export: K^T comes from a Transpose(0, 2, 3, 1) of the head split, read as is.
+  Case c;
+  c.b = 2, c.h = 2, c.sq = c.sk = 24, c.d = c.dv = 32, c.k_transposed = true, c.mask = Mask::kPerBatch;
+  c.scale = Scale::kMulScores;
+  check_case(c);
+}
+
+TEST(AttentionOps, FullyMaskedRowsGiveNaN) {
+  // ONNX Runtime's Softmax of an all -inf row is NaN (checked in tests/attention); the fused
+  // kernels give NaN on exactly those rows, the others are unaffected.
+  Case c;
+  c.b = 2, c.h = 2, c.sq = 6, c.sk = 45, c.d = c.dv = 16, c.mask = Mask::kRowMasked, c.scale = Scale::kDivScores;
+  check_case(c);
+  CaseRun cpu;
+  ASSERT_TRUE(run_case(c, "cpu", true, &cpu).is_ok());
+  const HostTensor& y = cpu.outputs[0];
+  for (int64_t r = 0; r < y.numel() / c.dv; ++r)
+    EXPECT_EQ(std::isnan(y.as<float>()[r * c.dv]), r % c.sq == 0) << "row " << r;
+}
+
+TEST(AttentionOps, RandomShapes) {
+  std::mt19937 rng(2024);
+  const int64_t dims[] = {16, 20, 32, 48, 64, 80, 128};
+  const int64_t seqs[] = {1, 2, 7, 13, 31, 32, 33, 64, 65, 130};
+  auto pick = [&](auto& arr) { return arr[std::uniform_int_distribution<size_t>(0, std::size(arr) - 1)(rng)]; };
+  for (int i = 0; i < 24; ++i) {
+    Case c;
+    c.seed = 100 + i;
+    c.rank = 2 + i % 3;
+    c.b = c.rank == 4 ? 1 + i % 2 : 1;
+    c.h = c.rank >= 3 ? 1 + (i / 3) % 3 : 1;
+    c.sq = pick(seqs);
+    c.sk = i % 4 == 0 ? c.sq : pick(seqs);
+    c.d = pick(dims);
+    c.dv = i % 5 == 0 ? pick(dims) : c.d;
+    const Mask masks[] = {Mask::kNone, Mask::kPerBatch, Mask::kPerHead, Mask::kFull, Mask::kCausal};
+    c.mask = masks[i % 5];
+    if (c.mask == Mask::kCausal && c.sq > c.sk) c.mask = Mask::kFull;
+    c.scale = static_cast<Scale>(i % 4);
+    c.k_transposed = i % 7 == 3;
+    c.precision = i % 6 == 5 ? "fp16" : "fp32";
+    check_case(c);
+  }
+}
+
+TEST(AttentionOps, Float16) {
+  Case c;
+  c.b = 2, c.h = 4, c.sq = c.sk = 65, c.d = c.dv = 64, c.mask = Mask::kComputed, c.precision = "fp16";
+  check_case(c);
+  c.k_transposed = true, c.mask = Mask::kCausal, c.scale = Scale::kBoth, c.sq = c.sk = 17, c.d = c.dv = 128;
+  check_case(c);
+}
+
+TEST(AttentionOps, LongSequence) {
+  Case c;
+  c.b = 1, c.h = 2, c.sq = 200, c.sk = 517, c.d = c.dv = 64, c.mask = Mask::kPerBatch, c.scale = Scale::kDivScores;
+  check_case(c);
+}
+
+TEST(AttentionOps, WideHeadsRunOnTheCpu) {
+  // Head dims above the OpenCL kernel's limit: still fused, the node goes to the CPU.
+  Case c;
+  c.b = 1, c.h = 2, c.sq = c.sk = 9, c.d = 160, c.dv = 160, c.mask = Mask::kPerBatch;
+  check_case(c, Backend::kCpu);
+}
+
+TEST(AttentionOps, SharedScoresAreNotFused) {
+  // The scores are also a graph output: fusing would drop them.
+  Case c;
+  c.b = 1, c.h = 2, c.sq = c.sk = 5, c.mask = Mask::kPerBatch;
+  CaseRun r;
+  ASSERT_TRUE(run_case(c, "cpu", true, &r, true).is_ok());
+  EXPECT_EQ(attention_node(*r.plan), nullptr);
+  CaseRun ref;
+  ASSERT_TRUE(run_case(c, "cpu", false, &ref, true).is_ok());
+  EXPECT_TRUE(tensors_close(r.outputs[0], ref.outputs[0], 1e-6, 1e-7));
+}
+
+TEST(AttentionOps, NoFuseKeepsThePattern) {
+  Case c;
+  c.b = 1, c.h = 2, c.sq = c.sk = 5;
+  CaseRun r;
+  ASSERT_TRUE(run_case(c, "cpu", false, &r).is_ok());
+  EXPECT_EQ(attention_node(*r.plan), nullptr);
+}
+
+// The runtime checks an (untrusted) plan's Attention operands against each other.
+TEST(AttentionOps, InconsistentShapesAreRefused) {
+  Case c;
+  c.b = 1, c.h = 2, c.sq = c.sk = 5, c.mask = Mask::kPerBatch;
+  for (const char* device : {"cpu", "opencl"}) {
+    if (std::string(device) == "opencl" && !have_opencl()) continue;
+    CaseRun r;
+    ASSERT_TRUE(run_case(c, device, true, &r).is_ok());
+    auto plan = std::make_shared<Plan>(*r.plan);
+    PlanNode* at = const_cast<PlanNode*>(attention_node(*plan));
+    ASSERT_NE(at, nullptr);
+    at->attrs.set("k_transposed", int64_t{1});  // K read as [.., D, Sk]: D 16 vs Sk 5
+    std::unique_ptr<ExecutionContext> ctx;
+    std::string notice;
+    Status st = ExecutionContext::create(plan, device, &ctx, &notice);
+    if (st.is_ok()) {
+      const Graph m = make_data(c);
+      for (int32_t t : plan->inputs) {
+        const HostTensor& src = m.inputs.at(plan->tensors[t].name);
+        ASSERT_TRUE(ctx->bind_input(plan->tensors[t].name, src.dtype(), src.shape(), src.data(), src.size_bytes()).is_ok());
+      }
+      HostTensor y(DType::kFloat32, plan->tensors[plan->outputs[0]].shape);
+      ASSERT_TRUE(ctx->bind_output(plan->tensors[plan->outputs[0]].name, y.data(), y.size_bytes()).is_ok());
+      st = ctx->run();
+    }
+    ASSERT_FALSE(st.is_ok()) << device;
+    EXPECT_NE(st.message().find("Attention"), std::string::npos) << st.message();
+  }
+}
+
+}  // namespace
+}  // namespace kiln::test
