@@ -1,6 +1,7 @@
 // The cpu fast path's other kernels (pooling, reductions, Softmax, LayerNormalization,
 // Elementwise programs, Transpose) against the reference kernels on random shapes and
 // attributes, and channels-last chains of fast nodes against the reference end to end.
+#include <cmath>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -236,6 +237,49 @@ TEST(CpuFastOps, ChannelsLastChainMatchesReference) {
     SCOPED_TRACE("tensor " + plan->tensors[t].name);
     EXPECT_TRUE(tensors_close(got.at(t), w, 1e-4, 1e-5));
   }
+}
+
+// NaN and Inf through fused Relu/Clip/HardSigmoid convolutions (oneDNN's min/max post-ops would
+// turn a NaN into the bound): the nodes holding non-finite inputs run their reference kernels,
+// also on channels-last operands between two convolutions, so NaNs land where the reference
+// kernels put them.
+TEST(CpuFastOps, NonFiniteInputsKeepNaNThroughFusedActivations) {
+  std::mt19937 rng(77);
+  GraphBuilder g;
+  HostTensor in = random_tensor(DType::kFloat32, {1, 4, 9, 9}, rng);
+  float* v = in.as<float>();
+  v[5] = std::nanf("");
+  v[100] = INFINITY;
+  v[200] = -INFINITY;
+  const std::string x = g.input(in);
+  auto conv = [&](const std::string& src, int64_t cin, int64_t cout) {
+    Attributes a;
+    a.set("pads", std::vector<int64_t>(4, 1));
+    return g.node("Conv", {src, g.constant(random_tensor(DType::kFloat32, {cout, cin, 3, 3}, rng, -0.3, 0.3)),
+                           g.constant(random_tensor(DType::kFloat32, {cout}, rng))},
+                  a);
+  };
+  Attributes clip;
+  HostTensor lo(DType::kFloat32, {}), hi(DType::kFloat32, {});
+  lo.as<float>()[0] = -0.5f;
+  hi.as<float>()[0] = 0.5f;
+  const std::string c1 = g.node("Relu", {conv(x, 4, 8)});
+  const std::string c2 = g.node("Clip", {conv(c1, 8, 8), g.constant(lo), g.constant(hi)});
+  const std::string c3 = g.node("HardSigmoid", {conv(c2, 8, 4)});
+  g.output(c3);
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(g.build(&plan).is_ok());
+  ASSERT_EQ(plan->nodes.size(), 3u) << "each activation fuses into its convolution";
+  std::vector<HostTensor> fast, ref;
+  ASSERT_TRUE(run_plan(plan, g.inputs(), &fast).is_ok());
+  {
+    ScopedEnv env("KILN_CPU_REFERENCE", "1");
+    ASSERT_TRUE(run_plan(plan, g.inputs(), &ref).is_ok());
+  }
+  int nans = 0;
+  for (int64_t i = 0; i < ref[0].numel(); ++i) nans += std::isnan(ref[0].as<float>()[i]);
+  EXPECT_GT(nans, 0) << "the NaN reaches the output";
+  EXPECT_TRUE(tensors_close(fast[0], ref[0], 1e-4, 1e-5));
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include "runtime/backends/cpu/cpu_threads.h"
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/fast_float16.h"
+#include "runtime/backends/cpu/fast_nonfinite.h"
+#include "runtime/core/fault_injection.h"
 #include "runtime/profile/cpu_speed.h"
 #include "runtime/profile/node_cost.h"
 
@@ -213,10 +215,18 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
     for (size_t i = 0; i < node.outputs.size() && i < outputs.size(); ++i) out_l_[i] = layouts_[node.outputs[i]];
   }
   Status st;
+  if (activation_drops_nan(node) && has_non_finite_operand(*plan_, node, inputs))
+    return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
+        .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: non-finite input)");
   try {
+    if (fault_now(FaultSite::kKernelScratch)) throw std::bad_alloc();
     st = kernels_[n]->run(FastRunArgs{node, inputs, outputs, in_l_, out_l_, *ctx_});
   } catch (const dnnl::error& e) {
-    st = internal_error(std::string("oneDNN: ") + e.what());
+    st = e.status == dnnl_out_of_memory ? out_of_memory("oneDNN could not allocate the kernel's scratch buffers")
+                                        : internal_error(std::string("oneDNN: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    // Primitives and their scratch buffers are made on a context's first run at each shape.
+    st = out_of_memory("no host memory for the CPU kernel's scratch buffers");
   }
   if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ", cpu " + plans_[n]->name() + ")");
   return st;
