@@ -115,8 +115,16 @@ inline Status run_once(std::shared_ptr<const Plan> plan, const std::string& devi
     const PlanTensor& pt = plan->tensors[t];
     if (pt.bytes() > (16u << 20)) return Status::ok();
     buffers.emplace_back(pt.bytes());
-    // Small values: valid indices for most gathers, some out of range.
-    for (size_t i = 0; i < buffers.back().size(); ++i) buffers.back()[i] = static_cast<uint8_t>(i % 3);
+    // Small values: valid indices for most gathers, some out of range. Integers get them per
+    // element (0, 1, 2, ...): a byte pattern made an int64 Loop trip count 7.2e16, and a Loop
+    // whose condition stays true then ran to its 2^31-iteration guard (tens of minutes), which
+    // is the model doing what it says, not a finding. Other types keep the byte pattern.
+    const size_t es = dtype_size(pt.dtype);
+    if (dtype_is_integer(pt.dtype) && es > 1) {
+      for (size_t e = 0; e * es < buffers.back().size(); ++e) buffers.back()[e * es] = static_cast<uint8_t>(e % 3);
+    } else {
+      for (size_t i = 0; i < buffers.back().size(); ++i) buffers.back()[i] = static_cast<uint8_t>(i % 3);
+    }
     KILN_TRY(ctx->bind_input(pt.name, pt.dtype, ctx->tensor_shape(t), buffers.back().data(), buffers.back().size()));
   }
   for (int32_t t : plan->outputs) {
