@@ -248,11 +248,14 @@ Status infer_slice(InferContext& c) {
     } else if (step > 0) {
       s = std::clamp<int64_t>(s, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
-      n = e > s ? (e - s + step - 1) / step : 0;
+      // ceil((e - s) / step) without forming e - s + step (a step near INT64_MAX overflows).
+      n = e > s ? (e - s - 1) / step + 1 : 0;
     } else {
       s = std::clamp<int64_t>(s, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      n = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      // -step overflows for INT64_MIN; any magnitude of at least dim takes one element.
+      const int64_t mag = step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
+      n = s > e ? (s - e - 1) / mag + 1 : 0;
     }
     out[a] = n;
     eff_start[a] = n ? s : 0;
