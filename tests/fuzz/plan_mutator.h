@@ -2,6 +2,7 @@
 // what the verifier accepts: shared by the plan fuzz target (cpu, under ASan) and
 // tests/unit/plan_mutation_test.cpp (the same edits run on PoCL).
 #pragma once
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -106,6 +107,17 @@ inline Status run_once(std::shared_ptr<const Plan> plan, const std::string& devi
   double flops = 0;
   for (const PlanNode& n : plan->nodes) flops += node_cost(*plan, n).flops;
   if (flops > 2e7) return Status::ok();
+  // The context allocates its arena in create(): bound it before, not after (a verified plan
+  // may ask for gigabytes of activations, which a host with them available gives it). The sum
+  // of every non-constant tensor, subgraphs' included, bounds what the arenas can need.
+  uint64_t activations = 0;
+  auto add = [&activations](const std::vector<PlanTensor>& ts) {
+    for (const PlanTensor& t : ts)
+      if (t.kind != TensorKind::kConstant) activations += std::min<uint64_t>(t.bytes(), uint64_t{1} << 40) + 64;
+  };
+  add(plan->tensors);
+  for (const PlanGraph& g : plan->graphs) add(g.tensors);
+  if (activations > (64u << 20)) return Status::ok();
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
   KILN_TRY(ExecutionContext::create(plan, device, &ctx, &notice));
