@@ -107,6 +107,16 @@ inline Status run_once(std::shared_ptr<const Plan> plan, const std::string& devi
   double flops = 0;
   for (const PlanNode& n : plan->nodes) flops += node_cost(*plan, n).flops;
   if (flops > 2e7) return Status::ok();
+  // A Loop without a trip count stops only on its condition: a body that keeps it true is an
+  // infinite loop (ONNX semantics), which the kernel cuts at 2^31 iterations, hours under the
+  // sanitizers. Not within a fuzzing budget; such plans are loaded and verified, not run.
+  auto unbounded_loop = [](const std::vector<PlanNode>& nodes) {
+    return std::any_of(nodes.begin(), nodes.end(),
+                       [](const PlanNode& n) { return n.op == "Loop" && (n.inputs.empty() || n.inputs[0] < 0); });
+  };
+  if (unbounded_loop(plan->nodes)) return Status::ok();
+  for (const PlanGraph& g : plan->graphs)
+    if (unbounded_loop(g.nodes)) return Status::ok();
   // The context allocates its arena in create(): bound it before, not after (a verified plan
   // may ask for gigabytes of activations, which a host with them available gives it). The sum
   // of every non-constant tensor, subgraphs' included, bounds what the arenas can need.
