@@ -71,14 +71,17 @@ Status loop_cpu(const CpuKernelArgs& a) {
   const size_t n_state = body->inputs.size() - 2, n_scan = body->outputs.size() - 1 - n_state;
   if (a.inputs.size() < 2 + n_state || a.outputs.size() != n_state + n_scan)
     return invalid_plan("Loop node's operands do not match its body");
+  // Left out means no operand (-1), not no data: a present trip count or condition of zero
+  // elements has a null data pointer, and taken as left out it made the loop unbounded.
+  auto given = [&a](size_t i) { return i < a.node.inputs.size() && a.node.inputs[i] >= 0 && i < a.inputs.size(); };
   int64_t trips = std::numeric_limits<int64_t>::max();
-  if (a.has_input(0)) {
+  if (given(0)) {
     if (a.inputs[0].numel() != 1 || !dtype_is_integer(a.inputs[0].dtype))
       return invalid_argument("Loop trip count must be one integer");
     trips = tensor_int_at(a.inputs[0], 0);
   }
   bool cond = true;
-  if (a.has_input(1) && !bool_scalar(a.inputs[1], &cond)) return invalid_argument("Loop condition must be one bool");
+  if (given(1) && !bool_scalar(a.inputs[1], &cond)) return invalid_argument("Loop condition must be one bool");
   HostTensor iter = scratch_for(*body, 0), cond_in = scratch_for(*body, 1);
   if (iter.dtype() != DType::kInt64 || iter.numel() != 1 || cond_in.dtype() != DType::kBool || cond_in.numel() != 1)
     return invalid_plan("Loop body's iteration and condition inputs must be one int64 and one bool");
