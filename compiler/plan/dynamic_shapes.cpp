@@ -461,7 +461,8 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
     if (i != opt_corner)
       KILN_TRY_CTX(build_at(points[i], &plans[i]), "the range's corner (--min-shapes/--max-shapes) does not build");
   // Held-out points: every size first; if the model refuses one (a detector that takes only
-  // multiples of 32), the lattice of the largest power of two dividing every min and max.
+  // multiples of 32), the finest lattice min + j*2^n (2^n <= 64 dividing every min and max) at
+  // which every probe builds.
   std::vector<int64_t> aligns{1};
   for (int64_t g = 2; g <= 64; g *= 2) {
     bool divides = true;
@@ -473,8 +474,8 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
   std::vector<Plan> held;
   std::vector<std::vector<int64_t>> held_at;
   for (size_t a = 0; a < aligns.size() && !align; ++a) {
-    // Largest alignment next once every size failed: it has the best chance.
-    const int64_t g = a == 0 ? 1 : aligns[aligns.size() - a];
+    // The finest lattice that builds: the most sizes probed, so the formulas are pinned down best.
+    const int64_t g = aligns[a];
     held_at = held_out_points(g);
     held.assign(held_at.size(), Plan());
     Status failed = Status::ok();
@@ -490,12 +491,11 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
     } else if (first_failure.empty()) {
       first_failure = failed.message();
     }
-    if (a == 1) break;  // every size, then the coarsest lattice min and max share
   }
   if (!align)
     return unsupported("the range's probe sizes do not build: " + first_failure +
-                       (aligns.size() > 1 ? " (probing at multiples of " + std::to_string(aligns.back()) +
-                                                " between min and max failed too)"
+                       (aligns.size() > 1 ? " (probing at min + multiples of 2 up to " + std::to_string(aligns.back()) +
+                                                " failed too)"
                                           : " (min and max share no power-of-two factor to probe at multiples of)") +
                        "; the model does not take every size between --min-shapes and --max-shapes: give a min and "
                        "max that are multiples of the model's stride (e.g. 32 for a detector)");

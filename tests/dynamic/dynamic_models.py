@@ -111,6 +111,23 @@ def strided_cnn(path, rng):
            helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, None])], inits, path)
 
 
+def upsample_add(path, rng):
+    """An FPN step: x[1,2,H,W] -> Conv 3x3/2 -> Resize nearest x2 -> + Conv 3x3/1 of x: takes even H
+    and W only (ceil(H/2)*2 must equal H)."""
+    inits = [_c(rng, "w1", (4, 2, 3, 3)), _c(rng, "w2", (4, 2, 3, 3)),
+             numpy_helper.from_array(np.array([], np.float32), "roi"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="down", strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Resize", ["c1", "roi", "scales"], ["u"], name="up", mode="nearest",
+                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        helper.make_node("Conv", ["x", "w2"], ["c2"], name="lateral", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["u", "c2"], ["y"], name="merge"),
+    ]
+    _save(nodes, "upsample_add", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, "H", "W"])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, None, None])], inits, path)
+
+
 def shrinking(path, rng):
     """x[1,S] -> Concat with 16 constants -> Slice from 2S: y[1,16-S] shrinks as S grows."""
     inits = [_c(rng, "c", (1, 16))]

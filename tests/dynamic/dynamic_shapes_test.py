@@ -172,6 +172,36 @@ for h, w in ((9, 12), (40, 33), (17, 20), (23, 31), (32, 32), (10, 13), (40, 12)
           f"{same}, max |diff| to onnxruntime {err:.2e}")
 print(f"strided cnn: max |diff| to onnxruntime over all sizes {worst:.2e}")
 
+# A model that takes even sizes only (a stride-2 map upsampled x2 and added to a full-size one):
+# the probe at min+1 fails, so the build probes at even sizes and says so; odd sizes are refused
+# when bound, even ones run bit-exact against fixed-shape plans. The nearest x2 Resize has no
+# shape-sized tables, so it stays the same across the range.
+fpn = os.path.join(WORK, "upsample_add.onnx")
+dynamic_models.upsample_add(fpn, rng)
+fpn_plan = os.path.join(WORK, f"fpn_{DEVICE}.plan")
+r = kiln("build", fpn, "-o", fpn_plan, "--device", DEVICE, "--min-shapes", "x=1x2x8x8", "--max-shapes", "x=1x2x32x24")
+check("probed at sizes min + multiples of 2" in r.stdout + r.stderr and "cannot be broadcast" in r.stdout + r.stderr,
+      "a model taking even sizes only is probed at even sizes, with a notice naming the size that failed")
+for h, w in ((8, 8), (32, 24), (14, 20), (10, 22)):
+    x = rng.standard_normal((1, 2, h, w)).astype(np.float32)
+    tag = f"fpn_{h}x{w}"
+    np.save(os.path.join(WORK, f"{tag}_x.npy"), x)
+    fixed = os.path.join(WORK, f"{tag}_{DEVICE}.plan")
+    kiln("build", fpn, "-o", fixed, "--device", DEVICE, "--shapes", f"x=1x2x{h}x{w}")
+    outs = []
+    for plan, o in ((fpn_plan, "dyn"), (fixed, "fixed")):
+        kiln("run", plan, "-i", f"x={WORK}/{tag}_x.npy", "-o", os.path.join(WORK, f"{tag}_{o}"), "--device", DEVICE)
+        outs.append(np.load(os.path.join(WORK, f"{tag}_{o}", "y.npy")))
+    want = ort.InferenceSession(fpn, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    err = np.abs(outs[0] - want).max() if outs[0].shape == want.shape else float("inf")
+    check(outs[0].shape == outs[1].shape and np.array_equal(outs[0], outs[1]) and err < 1e-4,
+          f"upsample+add at {h}x{w}: {outs[0].shape} bit-exact with the fixed-shape plan, max |diff| to onnxruntime "
+          f"{err:.2e}")
+np.save(bad, np.zeros((1, 2, 9, 8), np.float32))
+r = kiln("run", fpn_plan, "-i", f"x={bad}", "-o", os.path.join(WORK, "bad_out"), "--device", DEVICE, expect_ok=False)
+check(r.returncode != 0 and "reshaping input 'x' to 1x2x9x8" in r.stderr,
+      f"an odd size is refused when bound: {r.stderr.strip()[:300]}")
+
 # A dim that shrinks as the input grows (16-S): memory planned at the max would not bound it.
 r = kiln("build", shrink, "-o", os.path.join(WORK, "x.plan"), "--device", DEVICE, "--min-shapes", "x=1x2",
          "--max-shapes", "x=1x7", expect_ok=False)

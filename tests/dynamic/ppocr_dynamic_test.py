@@ -12,13 +12,17 @@ import sys
 import numpy as np
 
 KILN, WORK, DEVICE = sys.argv[1], sys.argv[2], sys.argv[3]
-MODELS = sys.argv[4] if len(sys.argv) > 4 else (
-    os.environ.get("KILN_REAL_MODELS") or os.path.join(os.path.expanduser("~"), ".cache", "kiln", "real-models"))
-DIR = os.path.join(MODELS, "ppocr", "rapidocr_onnxruntime", "models")
-REC = os.path.join(DIR, "ch_PP-OCRv4_rec_infer.onnx")
-DET = os.path.join(DIR, "ch_PP-OCRv4_det_infer.onnx")
-if not (os.path.exists(REC) and os.path.exists(DET)):
-    print(f"PP-OCR models not in {DIR} (scripts/fetch_real_models.py --only ppocr): skipped")
+CANDIDATES = [sys.argv[4]] if len(sys.argv) > 4 else [
+    d for d in (os.environ.get("KILN_REAL_MODELS"), os.environ.get("KILN_BUILD_REAL_MODELS"),
+                os.path.join(os.path.expanduser("~"), ".cache", "kiln", "real-models")) if d]
+for MODELS in CANDIDATES:
+    DIR = os.path.join(MODELS, "ppocr", "rapidocr_onnxruntime", "models")
+    REC = os.path.join(DIR, "ch_PP-OCRv4_rec_infer.onnx")
+    DET = os.path.join(DIR, "ch_PP-OCRv4_det_infer.onnx")
+    if os.path.exists(REC) and os.path.exists(DET):
+        break
+else:
+    print(f"PP-OCR models not in {CANDIDATES} (scripts/fetch_real_models.py --only ppocr): skipped")
     sys.exit(77)
 import onnxruntime as ort  # noqa: E402
 
@@ -59,11 +63,16 @@ def case(model, tag, lo, hi, sizes, rng):
             kiln("run", plan, "-i", f"x={xin}", "-o", d, "--device", DEVICE)
             got[o] = np.load(os.path.join(d, out_name + ".npy"))
         want = sess.run(None, {"x": x})[0]
-        same = got["dyn"].shape == got["fixed"].shape and np.array_equal(got["dyn"], got["fixed"])
+        same_shape = got["dyn"].shape == got["fixed"].shape
+        same = same_shape and np.array_equal(got["dyn"], got["fixed"])
+        vs_fixed = np.abs(got["dyn"] - got["fixed"]).max() if same_shape else float("inf")
         err = np.abs(got["dyn"] - want).max() if got["dyn"].shape == want.shape else float("inf")
         worst = max(worst, err)
-        check(same and err < 2e-3, f"{tag} at {shape}: {got['dyn'].shape} bit-exact with the fixed-shape plan: {same}, "
-              f"max |diff| to onnxruntime {err:.2e}")
+        # Bit-exact, except where the cpu device's oneDNN path packs a MatMul's weights for the
+        # plan's (max) shapes: the recognizer's attention MatMuls then sum in another order.
+        close = same or (DEVICE == "cpu" and vs_fixed <= 1e-5)
+        check(close and err < 2e-3, f"{tag} at {shape}: {got['dyn'].shape}, bit-exact with the fixed-shape plan: "
+              f"{same} (max |diff| {vs_fixed:.2e}), max |diff| to onnxruntime {err:.2e}")
     print(f"{tag}: {len(sizes)} sizes, max |diff| to onnxruntime {worst:.2e}")
 
 
