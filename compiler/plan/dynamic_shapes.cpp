@@ -407,6 +407,9 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
     held_out([](int64_t) { return 2; });
     held_out([](int64_t) { return 3; });
     held_out([](int64_t n) { return n - 2; });
+    // Inside the range at other residues, so a formula fitted near the ends is checked far from them.
+    held_out([](int64_t n) { return n * 2 / 5 + 1; });
+    held_out([](int64_t n) { return n * 3 / 4 - 1; });
     // One variable off its corners at a time, so a dim that is not multilinear in one variable
     // alone is caught even where the diagonal points above happen to fit.
     for (size_t i = 0; k > 1 && i < k; ++i) {
