@@ -41,8 +41,9 @@ std::string terms_text(const Plan& p, const DynExpr& e, const std::vector<DynTer
         atom = p.dyn_vars[i].name;
       } else if (i - nv < e.divs.size()) {
         const DynDiv& d = e.divs[i - nv];
-        atom = std::string(d.ceil ? "ceil" : "floor") + "((" + terms_text(p, e, d.terms) + ")/" +
-               std::to_string(d.divisor) + ")";
+        std::string num = terms_text(p, e, d.terms);
+        if (num.find_first_of("+-*") != std::string::npos) num = "(" + num + ")";
+        atom = std::string(d.ceil ? "ceil" : "floor") + "(" + num + "/" + std::to_string(d.divisor) + ")";
       }
       vars += (vars.empty() ? "" : "*") + atom;
     }
