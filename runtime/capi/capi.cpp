@@ -10,6 +10,7 @@
 
 #include "kiln/kiln.h"
 #include "runtime/capi/capi_internal.h"
+#include "runtime/core/guarded_call.h"
 #include "runtime/capi/handle_table.h"
 #include "runtime/core/text.h"
 #include "runtime/exec/execution_context.h"
@@ -73,13 +74,7 @@ kiln_status report(const kiln::Status& s) {
 
 template <typename F>
 kiln_status guarded_as(const char* fn, F&& f) {
-  try {
-    return report(f());
-  } catch (const std::bad_alloc&) {
-    return report(kiln::out_of_memory(std::string(fn) + ": a host allocation failed (out of memory)"));
-  } catch (const std::exception& e) {
-    return report(kiln::internal_error(std::string(fn) + ": unexpected exception: " + e.what()));
-  }
+  return report(kiln::guarded_call(fn, std::forward<F>(f)));
 }
 // Errors name the API function that failed.
 #define guarded(...) guarded_as(__func__, __VA_ARGS__)
