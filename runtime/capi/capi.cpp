@@ -10,6 +10,7 @@
 
 #include "kiln/kiln.h"
 #include "runtime/capi/capi_internal.h"
+#include "runtime/core/c_enum.h"
 #include "runtime/core/guarded_call.h"
 #include "runtime/capi/handle_table.h"
 #include "runtime/core/text.h"
@@ -119,11 +120,7 @@ extern "C" {
 const char* kiln_version(void) { return KILN_VERSION_STRING; }
 
 const char* kiln_status_string(kiln_status status) {
-  // A C caller may pass any int: read the bytes, since loading an enum outside its values is
-  // undefined in C++.
-  int code;
-  std::memcpy(&code, &status, sizeof code);
-  return kiln::status_code_name(static_cast<kiln::StatusCode>(code));
+  return kiln::status_code_name(static_cast<kiln::StatusCode>(kiln::c_enum_value(status)));
 }
 
 const char* kiln_last_error(void) { return g_last_error.c_str(); }
