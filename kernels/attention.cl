@@ -11,7 +11,8 @@
 
 __kernel void attention(__global const store_t* q, __global const store_t* k, __global const store_t* v,
                         __global const store_t* mask, __global store_t* y, int heads, int sq, int sk, int d,
-                        int dv, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms, int has_mask) {
+                        int dv, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms, int has_mask,
+                        int half_scores) {
   __local float kt[BLOCK_N * DMAX];
   __local float vt[BLOCK_N * DMAX];
   const int lid = get_local_id(0), bm = get_local_size(0);
@@ -58,6 +59,11 @@ __kernel void attention(__global const store_t* q, __global const store_t* k, __
         float dot = 0.0f;
         for (int c = 0; c < DMAX; ++c) dot = mad(qv[c], kt[jj * DMAX + c], dot);
         if (has_mask && jj < nb) dot += LOADF(mask, mrow + (j0 + jj) * ms.w);
+        if (half_scores) {  // as the separate FP16 Add stores the score (attention_geometry.h)
+          ushort hs;
+          vstore_half_rte(dot, 0, (__private half*)&hs);
+          dot = vload_half(0, (const __private half*)&hs);
+        }
         s[jj] = jj < nb ? dot : -INFINITY;
         mt = fmax(mt, s[jj]);
       }

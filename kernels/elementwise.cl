@@ -4,6 +4,9 @@
 
 // numpy.clip: NaN stays NaN, lo > hi yields hi.
 #define EW_CLAMP(a, lo, hi) ((((a) < (lo) ? (lo) : (a)) > (hi)) ? (hi) : ((a) < (lo) ? (lo) : (a)))
+// CastSat (kiln's fp32->fp16 boundary Casts): finite values clamped to +-m before the
+// conversion rounds them; NaN and +-inf stay.
+#define EW_SATURATE(a, m) (isinf(a) ? (a) : EW_CLAMP(a, -(m), (m)))
 // Integer division truncating like C; x/0 gives 0 and MIN/-1 wraps instead of trapping (PoCL
 // runs kernels on the host CPU, where both raise SIGFPE).
 #define EW_IDIV(a, b) \

@@ -166,17 +166,24 @@ inline uint emu_b8(__local uint* xch, int k, int n) {
   return (xch[8 * (n * 4 + (k % 16) / 4) + 4 + k / 16] >> (8 * (k % 4))) & 0xff;
 }
 
-inline void mma_f16_emu(float c[4], const uint a[4], const uint b[2], __local uint* xch) {
-  emu_publish(a, b, xch);
-  const int g = emu_lane() / 4, t = emu_lane() % 4;
-  for (int i = 0; i < 4; ++i) {
-    const int r = g + 8 * (i / 2), n = 2 * t + i % 2;
-    float s = c[i];
-    for (int k = 0; k < 16; ++k) s += emu_a16(xch, r, k) * emu_b16(xch, k, n);
-    c[i] = s;
+// One emulated mma.sync: each lane sums its four C elements (rows g, g + 8; columns 2t, 2t + 1)
+// over k from the fragments every lane published.
+#define EMU_MMA(name, acc_t, KDIM, A_AT, B_AT)                                             \
+  inline void name(acc_t c[4], const uint a[4], const uint b[2], __local uint* xch) {      \
+    emu_publish(a, b, xch);                                                                \
+    const int g = emu_lane() / 4, t = emu_lane() % 4;                                      \
+    for (int i = 0; i < 4; ++i) {                                                          \
+      const int r = g + 8 * (i / 2), n = 2 * t + i % 2;                                    \
+      acc_t s = c[i];                                                                      \
+      for (int k = 0; k < KDIM; ++k) s += A_AT(r, k) * B_AT(k, n);                         \
+      c[i] = s;                                                                            \
+    }                                                                                      \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                          \
   }
-  barrier(CLK_LOCAL_MEM_FENCE);
-}
+
+#define F16_A(r, k) emu_a16(xch, r, k)
+#define F16_B(k, n) emu_b16(xch, k, n)
+EMU_MMA(mma_f16_emu, float, 16, F16_A, F16_B)
 #define mma_f16(c, a, b) mma_f16_emu(c, a, b, xch)
 
 inline uint tf32_round(uint x) {
@@ -190,49 +197,25 @@ inline float emu_a32(__local uint* xch, int r, int k) {
 }
 inline float emu_b32(__local uint* xch, int k, int n) { return as_float(xch[8 * (n * 4 + k % 4) + 4 + k / 4]); }
 
-inline void mma_tf32_emu(float c[4], const uint a[4], const uint b[2], __local uint* xch) {
-  emu_publish(a, b, xch);
-  const int g = emu_lane() / 4, t = emu_lane() % 4;
-  for (int i = 0; i < 4; ++i) {
-    const int r = g + 8 * (i / 2), n = 2 * t + i % 2;
-    float s = c[i];
-    for (int k = 0; k < 8; ++k) s += emu_a32(xch, r, k) * emu_b32(xch, k, n);
-    c[i] = s;
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-}
+#define TF32_A(r, k) emu_a32(xch, r, k)
+#define TF32_B(k, n) emu_b32(xch, k, n)
+EMU_MMA(mma_tf32_emu, float, 8, TF32_A, TF32_B)
 #define mma_tf32(c, a, b) mma_tf32_emu(c, a, b, xch)
 
 inline int emu_i8(uint v, int kind) { return kind == 1 ? (int)v : (int)(char)v; }
 
-inline void mma_i8_emu(int c[4], const uint a[4], const uint b[2], __local uint* xch) {
-  emu_publish(a, b, xch);
-  const int g = emu_lane() / 4, t = emu_lane() % 4;
-  for (int i = 0; i < 4; ++i) {
-    const int r = g + 8 * (i / 2), n = 2 * t + i % 2;
-    int s = c[i];
-    for (int k = 0; k < 32; ++k) s += emu_i8(emu_a8(xch, r, k), MMA_A_KIND) * emu_i8(emu_b8(xch, k, n), MMA_B_KIND);
-    c[i] = s;
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-}
+#define I8_A(r, k) emu_i8(emu_a8(xch, r, k), MMA_A_KIND)
+#define I8_B(k, n) emu_i8(emu_b8(xch, k, n), MMA_B_KIND)
+EMU_MMA(mma_i8_emu, int, 32, I8_A, I8_B)
 #define mma_i8(c, a, b) mma_i8_emu(c, a, b, xch)
 
 #if MMA_ELEM == 3
 // FP8 decoding from kernels/float8.cl (in the FP8 family's prelude).
 inline float emu_f8(uint v, int kind) { return kind == 2 ? f8e4m3fn_to_float((uchar)v) : f8e5m2_to_float((uchar)v); }
 
-inline void mma_f8_emu(float c[4], const uint a[4], const uint b[2], __local uint* xch) {
-  emu_publish(a, b, xch);
-  const int g = emu_lane() / 4, t = emu_lane() % 4;
-  for (int i = 0; i < 4; ++i) {
-    const int r = g + 8 * (i / 2), n = 2 * t + i % 2;
-    float s = c[i];
-    for (int k = 0; k < 32; ++k) s += emu_f8(emu_a8(xch, r, k), MMA_A_KIND) * emu_f8(emu_b8(xch, k, n), MMA_B_KIND);
-    c[i] = s;
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-}
+#define F8_A(r, k) emu_f8(emu_a8(xch, r, k), MMA_A_KIND)
+#define F8_B(k, n) emu_f8(emu_b8(xch, k, n), MMA_B_KIND)
+EMU_MMA(mma_f8_emu, float, 32, F8_A, F8_B)
 #define mma_f8(c, a, b) mma_f8_emu(c, a, b, xch)
 #endif
 

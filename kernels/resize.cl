@@ -60,3 +60,18 @@ __kernel void resize(__global const store_t* in, __global const int* idx, __glob
   }
   STOREF(out, g, acc);
 }
+
+// Resize by whole factors in nearest mode (attribute "repeats", no tables): output coordinate c
+// of axis d reads input coordinate c / repeats[d]: a copy of the element.
+__kernel void resize_repeat(__global const store_t* in, __global store_t* out, Dims out_dims, Dims in_strides,
+                            Dims repeats, int total) {
+  int g = get_global_id(0);
+  if (g >= total) return;
+  int rem = g, base = 0;
+  for (int d = RANK - 1; d >= 0; --d) {
+    int c = rem % out_dims.v[d];
+    rem /= out_dims.v[d];
+    base += (c / repeats.v[d]) * in_strides.v[d];
+  }
+  STOREF(out, g, LOADF(in, base));
+}

@@ -6,8 +6,9 @@
 #include "compiler/capi/log_stream.h"
 #include "compiler/quant/calibrator.h"
 #include "compiler/quant/precision.h"
-#include "runtime/plan/plan_format.h"
+#include "runtime/core/c_enum.h"
 #include "runtime/device/devices.h"
+#include "runtime/plan/plan_format.h"
 #include "runtime/version.h"
 
 using kiln::build_capi::guarded;
@@ -21,9 +22,10 @@ namespace {
 
 const char* const kPrecisionNames[] = {"fp32", "fp16", "int8", "fp8", "fp8-e5m2", "best"};
 
-kiln::Status precision_arg(const char* fn, kiln_precision p, bool allow_best, std::string* out) {
+kiln::Status precision_arg(const char* fn, kiln_precision precision, bool allow_best, std::string* out) {
+  const int32_t p = kiln::c_enum_value(precision);
   if (p < KILN_PRECISION_FP32 || p > KILN_PRECISION_BEST || (p == KILN_PRECISION_BEST && !allow_best))
-    return kiln::invalid_argument(std::string(fn) + ": precision " + std::to_string(static_cast<int>(p)) +
+    return kiln::invalid_argument(std::string(fn) + ": precision " + std::to_string(p) +
                                   " is not a kiln_precision" + (allow_best ? "" : " for one layer (best is not)"));
   *out = kPrecisionNames[p];
   return kiln::Status::ok();
@@ -71,7 +73,8 @@ extern "C" {
 const char* kiln_build_last_error(void) { return kiln::build_capi::last_error(); }
 const char* kiln_build_version(void) { return KILN_VERSION_STRING; }
 
-const char* kiln_build_precision_name(kiln_precision p) {
+const char* kiln_build_precision_name(kiln_precision precision) {
+  const int32_t p = kiln::c_enum_value(precision);
   return p >= KILN_PRECISION_FP32 && p <= KILN_PRECISION_BEST ? kPrecisionNames[p] : nullptr;
 }
 
@@ -236,9 +239,10 @@ kiln_status kiln_build_options_set_fusion(kiln_build_options* o, int32_t enabled
   });
 }
 
-kiln_status kiln_build_options_set_partition(kiln_build_options* o, kiln_partition_policy policy) {
+kiln_status kiln_build_options_set_partition(kiln_build_options* o, kiln_partition_policy partition) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));
+    const int32_t policy = kiln::c_enum_value(partition);
     if (policy != KILN_PARTITION_DEVICE && policy != KILN_PARTITION_COST)
       return kiln::invalid_argument(std::string(__func__) + ": not a kiln_partition_policy");
     o->opts.partition.policy =
@@ -287,11 +291,11 @@ kiln_status kiln_build_options_set_smooth_quant(kiln_build_options* o, double al
   });
 }
 
-kiln_status kiln_build_options_set_calibrator(kiln_build_options* o, kiln_calibrator c, double percentile) {
+kiln_status kiln_build_options_set_calibrator(kiln_build_options* o, kiln_calibrator calibrator, double percentile) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));
     std::string text;
-    switch (c) {
+    switch (kiln::c_enum_value(calibrator)) {
       case KILN_CALIBRATOR_DEFAULT: text = ""; break;
       case KILN_CALIBRATOR_ENTROPY: text = "entropy"; break;
       case KILN_CALIBRATOR_MINMAX: text = "minmax"; break;

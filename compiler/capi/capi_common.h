@@ -10,6 +10,7 @@
 #include "compiler/tools/compare.h"
 #include "compiler/tools/sweep.h"
 #include "kiln/kiln_build.h"
+#include "runtime/core/guarded_call.h"
 
 struct kiln_build_tensors {
   std::map<std::string, kiln::HostTensor> tensors;
@@ -31,13 +32,7 @@ const char* last_error();
 
 template <typename F>
 kiln_status guarded(const char* fn, F&& f) {
-  try {
-    return report(f());
-  } catch (const std::bad_alloc&) {
-    return report(out_of_memory(std::string(fn) + ": a host allocation failed (out of memory)"));
-  } catch (const std::exception& e) {
-    return report(internal_error(std::string(fn) + ": unexpected exception: " + e.what()));
-  }
+  return report(guarded_call(fn, std::forward<F>(f)));
 }
 
 // A dense C-order tensor from caller memory, every argument checked (dtype, rank, dims, size).

@@ -368,7 +368,15 @@ Status infer_cast(InferContext& c) {
   if (!ew::dtype_supported(c.input_dtype(0)))
     return c.fail_unsupported("Cast from " + dtype_name(c.input_dtype(0)) + " is not supported");
   ew::Program p = start(c);
-  p.emit(c.input_dtype(0) == to ? Op::Identity : Op::Cast, to, 0);
+  // kCastSaturateAttr: set by convert_fp16 on the Casts it inserts (not ONNX's `saturate`, which
+  // concerns float8 targets only: a model's own Cast to float16 overflows to inf).
+  const DType from = c.input_dtype(0);
+  const bool saturate = c.attrs().get_int(kCastSaturateAttr, 0) != 0 && from != to &&
+                        ew::saturation_bound(to) > 0.f && (from == DType::kFloat32 || from == DType::kFloat64);
+  if (saturate)
+    p.emit(Op::CastSat, to, 0, -1, -1, ew::saturation_bound(to));
+  else
+    p.emit(from == to ? Op::Identity : Op::Cast, to, 0);
   return finish(c, p, c.input_shape(0));
 }
 

@@ -323,10 +323,17 @@ Status infer_resize_as(InferContext& c, int v) {
   std::vector<int32_t> idx;
   std::vector<float> w;
   bool identity = out == in;
+  // Nearest by whole factors (an FPN's x2 upsample): every output element copies input o / k.
+  // That form needs no tables, so no constant whose size follows the shapes (dynamic plans).
+  bool repeat = true;
+  std::vector<int64_t> reps(static_cast<size_t>(r), 1);
   for (int64_t d = 0; d < r; ++d) {
     AxisTable t = axis_table(o, p[d]);
     taps[d] = t.taps;
     for (int64_t x = 0; identity && x < p[d].out; ++x) identity = t.taps == 1 && t.idx[x] == x && t.w[x] == 1.f;
+    repeat = repeat && t.taps == 1 && in[d] > 0 && p[d].out % in[d] == 0;
+    if (repeat) reps[d] = p[d].out / in[d];
+    for (int64_t x = 0; repeat && x < p[d].out; ++x) repeat = t.idx[x] == x / reps[d] && t.w[x] == 1.f;
     idx.insert(idx.end(), t.idx.begin(), t.idx.end());
     w.insert(w.end(), t.w.begin(), t.w.end());
   }
@@ -335,6 +342,14 @@ Status infer_resize_as(InferContext& c, int v) {
     std::vector<ir::Value*>& inputs = c.node().inputs;
     inputs.erase(inputs.begin() + 1, inputs.end());  // keep_inputs(1) trips a GCC 12 -Warray-bounds false positive here
     c.mutable_attrs() = Attributes();
+    return Status::ok();
+  }
+  if (repeat) {
+    std::vector<ir::Value*>& inputs = c.node().inputs;
+    inputs.erase(inputs.begin() + 1, inputs.end());
+    Attributes a;
+    a.set("repeats", reps);
+    c.mutable_attrs() = a;
     return Status::ok();
   }
   auto ti = std::make_shared<HostTensor>(DType::kInt32, Shape{static_cast<int64_t>(idx.size())});

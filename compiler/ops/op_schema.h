@@ -101,6 +101,11 @@ enum class Fp16 : uint8_t {
              // program computes the same float math rounded to half)
 };
 
+// Attribute (int 1) that --precision fp16 sets on the float32->float16 Casts it inserts: they
+// saturate (finite values beyond half's range become +-65504, the runtime's CastSat) where an
+// ONNX Cast overflows to inf. kiln's own: a model carrying it is refused at import.
+inline constexpr const char* kCastSaturateAttr = "kiln_saturate";
+
 // Facts are set with chained calls on what SchemaRegistry::add returns:
 //   r.add({"Transpose", {1, 13, 21}, infer_transpose}).fp16(Fp16::kMove).commutes_with_quantize();
 struct OpSchema {

@@ -149,6 +149,10 @@ class Converter {
     cast->inputs = {from};
     cast->outputs = {*out};
     cast->attrs.set("to", static_cast<int64_t>(to));
+    // Values computed in float32 beyond half's range (a mask's float32 lowest) become +-65504,
+    // not +-inf, as TensorRT's conversions give them: softmax over a fully masked row then
+    // averages as in float32 instead of giving NaN.
+    if (to == DType::kFloat16) cast->attrs.set(kCastSaturateAttr, int64_t{1});
     (*out)->producer = cast;
     return infer_and_fold_node(*cast, g_, opset_);
   }

@@ -282,6 +282,9 @@ class Matcher {
     Attributes a;
     a.set(attngeo::kAttrScale, static_cast<float>(m.scale));
     a.set(attngeo::kAttrKTransposed, static_cast<int64_t>(m.k_transposed ? 1 : 0));
+    // FP16 with a mask: scores rounded to half as the separate Add stored them, so a saturated
+    // mask (-65504) masks a whole row as float32's lowest does (attention_geometry.h).
+    if (m.mask && m.pv->outputs[0]->dtype == DType::kFloat16) a.set(attngeo::kAttrHalfScores, int64_t{1});
     return a;
   }
 

@@ -1,17 +1,21 @@
 // Dynamic shapes for statically shaped plans.
 //
 // The whole pipeline (inference, folding, fusion, partitioning) stays static: the model is built
-// at every corner of the --min-shapes/--max-shapes box (2^k builds for k dynamic dims) and at a
-// few held-out points inside it (the --shapes point, the centre, min+1, max-1, min+range/3, and
-// with several dims each one at its midpoint with the others at the max). The plans must
-// agree on everything but integers; every tensor dim and integer attribute that varies becomes
-// a polynomial, multilinear in the dynamic dims with integer coefficients, fitted exactly from
-// the corners and checked at the held-out points. The max-corner plan is kept (memory is planned
-// there) with those polynomials attached. Refused with an error naming the node and the value:
-// anything not multilinear (floor division by a conv stride over a dynamic spatial dim), a
-// constant tensor or a non-integer attribute that changes, a graph that changes structure, a
-// tensor dim that shrinks as an input dim grows (the max point would not bound memory). INT8
-// calibration runs at the --shapes point only; the other points reuse its ranges (cache).
+// at every corner of the --min-shapes/--max-shapes box (2^k builds for k dynamic dims) and at
+// held-out points inside it (the --shapes point, the centre, min+1..3, max-1..2, a third, 2/5
+// and 3/4 of the way, and with several dims each one at its midpoint with the others at the
+// max). A model that does not take a held-out size (a detector takes multiples of 32) is probed
+// instead on the finest lattice min + j*2^n (2^n <= 64 dividing every min and max) that builds.
+// The plans must agree on everything but integers; every tensor dim and integer attribute that
+// varies becomes a formula (runtime/plan/plan.h DynExpr): a multilinear polynomial with integer
+// coefficients of the dynamic dims, fitted exactly from the corners, or else derived from the
+// dims of the node's operands (m*X+e, floor((X+c)/s)+e for a strided window, m*X*Y+e for a
+// flatten), nesting floor divisions; every formula is checked at every probe. The max-corner
+// plan is kept (memory is planned there) with those formulas attached. Refused with an error
+// naming the node and the value: a value none of those forms fits, a constant tensor or a
+// non-integer attribute that changes, a graph that changes structure, a tensor dim that is not
+// largest at the max point. INT8 calibration runs at the --shapes point only; the other points
+// reuse its ranges (cache).
 #pragma once
 #include <functional>
 

@@ -5,7 +5,11 @@
 //           2 V    [batch..., Sk, Dv]
 //           3 mask optional, additive, broadcastable to the scores [batch..., Sq, Sk]
 //   output  0 Y    [batch..., Sq, Dv]
-//   attrs   scale (float, default 1), k_transposed (int, default 0)
+//   attrs   scale (float, default 1), k_transposed (int, default 0), half_scores (int, default
+//           0: FP16 nodes with a mask set it) rounds each score, mask added, to float16 before
+//           the softmax, as the separate FP16 Add would store it: a mask of -65504 (float32's
+//           lowest after the saturating fp32->fp16 Cast) then absorbs the scores as the lowest
+//           does in float32, so a fully masked row averages V as it does there
 // with 0..2 batch dims, the same on Q, K, V and Y. A row whose scores are all -inf gives NaN,
 // as ONNX Runtime's (and kiln's) Softmax does on such a row.
 //
@@ -27,6 +31,7 @@ namespace kiln::attngeo {
 constexpr const char* kOp = "Attention";
 constexpr const char* kAttrScale = "scale";
 constexpr const char* kAttrKTransposed = "k_transposed";
+constexpr const char* kAttrHalfScores = "half_scores";
 constexpr size_t kMaskInput = 3;
 
 // Element strides of one operand over [batch, heads, row, col]; 0 where it broadcasts.
@@ -38,6 +43,7 @@ struct Geometry {
   Strides q{}, k{}, v{}, y{}, mask{};  // k: over [.., key, d] whatever its memory layout
   bool has_mask = false;
   float scale = 1.f;
+  bool half_scores = false;
 };
 
 namespace detail {
@@ -111,6 +117,7 @@ inline Status geometry(const Shape& q, const Shape& k, const Shape& v, const Sha
     g->mask = st;
   }
   g->scale = attrs.get_float(kAttrScale, 1.f);
+  g->half_scores = attrs.get_int(kAttrHalfScores, 0) != 0;
   return Status::ok();
 }
 

@@ -10,6 +10,8 @@
 
 #include "kiln/kiln.h"
 #include "runtime/capi/capi_internal.h"
+#include "runtime/core/c_enum.h"
+#include "runtime/core/guarded_call.h"
 #include "runtime/capi/handle_table.h"
 #include "runtime/core/text.h"
 #include "runtime/exec/execution_context.h"
@@ -73,13 +75,7 @@ kiln_status report(const kiln::Status& s) {
 
 template <typename F>
 kiln_status guarded_as(const char* fn, F&& f) {
-  try {
-    return report(f());
-  } catch (const std::bad_alloc&) {
-    return report(kiln::out_of_memory(std::string(fn) + ": a host allocation failed (out of memory)"));
-  } catch (const std::exception& e) {
-    return report(kiln::internal_error(std::string(fn) + ": unexpected exception: " + e.what()));
-  }
+  return report(kiln::guarded_call(fn, std::forward<F>(f)));
 }
 // Errors name the API function that failed.
 #define guarded(...) guarded_as(__func__, __VA_ARGS__)
@@ -124,11 +120,7 @@ extern "C" {
 const char* kiln_version(void) { return KILN_VERSION_STRING; }
 
 const char* kiln_status_string(kiln_status status) {
-  // A C caller may pass any int: read the bytes, since loading an enum outside its values is
-  // undefined in C++.
-  int code;
-  std::memcpy(&code, &status, sizeof code);
-  return kiln::status_code_name(static_cast<kiln::StatusCode>(code));
+  return kiln::status_code_name(static_cast<kiln::StatusCode>(kiln::c_enum_value(status)));
 }
 
 const char* kiln_last_error(void) { return g_last_error.c_str(); }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kiln/kiln.h"
+#include "runtime/core/guarded_call.h"
 #include "runtime/core/status.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/profile/profiler.h"
@@ -29,13 +30,7 @@ kiln_status report(const Status& s);
 
 template <typename F>
 kiln_status guarded(const char* fn, F&& f) {
-  try {
-    return report(f());
-  } catch (const std::bad_alloc&) {
-    return report(out_of_memory(std::string(fn) + ": a host allocation failed (out of memory)"));
-  } catch (const std::exception& e) {
-    return report(internal_error(std::string(fn) + ": unexpected exception: " + e.what()));
-  }
+  return report(guarded_call(fn, std::forward<F>(f)));
 }
 
 }  // namespace kiln::capi

@@ -15,23 +15,38 @@ namespace kiln::cli {
 
 namespace {
 // A dynamic plan's expression in the variables themselves: sum_S b_S prod_{i in S} (v_i - min_i)
-// expanded into monomials, e.g. "B*S" or "2*S+1".
-std::string expr_text(const Plan& p, const DynExpr& e) {
+// expanded into monomials, e.g. "B*S" or "2*S+1"; divisions as "floor((H-1)/2)" (nested).
+std::string terms_text(const Plan& p, const DynExpr& e, const std::vector<DynTerm>& terms) {
+  const size_t nv = p.dyn_vars.size();
+  const uint32_t var_mask = (1u << nv) - 1;
   std::map<uint32_t, int64_t> mono;
-  for (const DynTerm& t : e.terms)
-    for (uint32_t T = t.vars;; T = (T - 1) & t.vars) {
+  for (const DynTerm& t : terms) {
+    const uint32_t vb = t.vars & var_mask, db = t.vars & ~var_mask;
+    for (uint32_t T = vb;; T = (T - 1) & vb) {
       int64_t c = t.coef;
-      for (size_t i = 0; i < p.dyn_vars.size(); ++i)
-        if ((t.vars & ~T) >> i & 1) c *= -p.dyn_vars[i].min;
-      mono[T] += c;
+      for (size_t i = 0; i < nv; ++i)
+        if ((vb & ~T) >> i & 1) c *= -p.dyn_vars[i].min;
+      mono[T | db] += c;
       if (T == 0) break;
     }
+  }
   std::string out;
   for (auto it = mono.rbegin(); it != mono.rend(); ++it) {
     if (it->second == 0) continue;
     std::string vars;
-    for (size_t i = 0; i < p.dyn_vars.size(); ++i)
-      if (it->first >> i & 1) vars += (vars.empty() ? "" : "*") + p.dyn_vars[i].name;
+    for (size_t i = 0; i < 32; ++i) {
+      if (!(it->first >> i & 1)) continue;
+      std::string atom;
+      if (i < nv) {
+        atom = p.dyn_vars[i].name;
+      } else if (i - nv < e.divs.size()) {
+        const DynDiv& d = e.divs[i - nv];
+        std::string num = terms_text(p, e, d.terms);
+        if (num.find_first_of("+-*") != std::string::npos) num = "(" + num + ")";
+        atom = std::string(d.ceil ? "ceil" : "floor") + "(" + num + "/" + std::to_string(d.divisor) + ")";
+      }
+      vars += (vars.empty() ? "" : "*") + atom;
+    }
     const int64_t c = it->second;
     std::string term = vars.empty() ? std::to_string(c < 0 ? -c : c)
                                     : ((c == 1 || c == -1) ? vars : std::to_string(c < 0 ? -c : c) + "*" + vars);
@@ -39,6 +54,8 @@ std::string expr_text(const Plan& p, const DynExpr& e) {
   }
   return out.empty() ? "0" : out;
 }
+
+std::string expr_text(const Plan& p, const DynExpr& e) { return terms_text(p, e, e.terms); }
 
 // "1x3x224x224"; a dynamic plan's varying dims as their expressions, e.g. "Bx(S+1)x16".
 std::string shape_text(const Plan& p, int32_t t) {

@@ -176,17 +176,22 @@ Status ClDeviceContext::build_program(const std::string& source, const std::stri
   return Status::ok();
 }
 
+Status ClRuntime::new_kernel(std::string_view source, std::string_view options, std::string_view name,
+                             cl_kernel* out) {
+  cl_program prog = nullptr;
+  KILN_TRY(device_->program(std::string(source), std::string(options), &prog));
+  cl_int err = CL_SUCCESS;
+  const std::string kname(name);
+  *out = clCreateKernel(prog, kname.c_str(), &err);
+  KILN_CL(err, "clCreateKernel(" + kname + ")");
+  return Status::ok();
+}
+
 Status ClRuntime::kernel(std::string_view source, std::string_view options, std::string_view name,
                          cl_kernel* out) {
   if (recording_) {
-    cl_program prog = nullptr;
-    KILN_TRY(device_->program(std::string(source), std::string(options), &prog));
-    cl_int err = CL_SUCCESS;
-    const std::string kname(name);
-    cl_kernel k = clCreateKernel(prog, kname.c_str(), &err);
-    KILN_CL(err, "clCreateKernel(" + kname + ")");
-    recorded_kernels_.push_back(k);
-    *out = k;
+    KILN_TRY(new_kernel(source, options, name, out));
+    recorded_kernels_.push_back(*out);
     return Status::ok();
   }
   const std::hash<std::string_view> h;
@@ -197,14 +202,8 @@ Status ClRuntime::kernel(std::string_view source, std::string_view options, std:
       *out = e.kernel;
       return Status::ok();
     }
-  cl_program prog = nullptr;
-  KILN_TRY(device_->program(std::string(source), std::string(options), &prog));
-  cl_int err = CL_SUCCESS;
-  const std::string kname(name);
-  cl_kernel k = clCreateKernel(prog, kname.c_str(), &err);
-  KILN_CL(err, "clCreateKernel(" + kname + ")");
-  bucket.push_back({std::string(source), std::string(options), kname, k});
-  *out = k;
+  KILN_TRY(new_kernel(source, options, name, out));
+  bucket.push_back({std::string(source), std::string(options), std::string(name), *out});
   return Status::ok();
 }
 

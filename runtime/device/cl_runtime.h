@@ -122,6 +122,8 @@ class ClRuntime {
 
  private:
   ClRuntime() = default;
+  // A kernel object of its own from the program for (source, options).
+  Status new_kernel(std::string_view source, std::string_view options, std::string_view name, cl_kernel* out);
 
   std::shared_ptr<ClDeviceContext> device_;
   cl_command_queue queue_ = nullptr;

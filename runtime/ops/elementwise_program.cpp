@@ -41,6 +41,14 @@ bool dtype_supported(DType t) {
   }
 }
 
+float saturation_bound(DType t) {
+  switch (t) {
+    case DType::kFloat16: return 65504.f;
+    case DType::kBFloat16: return 0x1.fep+127f;  // bits 0x7f7f: bfloat16's largest finite value
+    default: return 0.f;
+  }
+}
+
 int Program::emit(Op op, DType dtype, int a, int b, int c, float p0, float p1) {
   Instr in;
   in.op = op;
@@ -118,6 +126,10 @@ Status Program::validate() const {
         ok = ct(0) == Ct::I64 && ct(1) == r && ct(2) == r;
         break;
       case Kind::Conv:
+        // CastSat: float operands to float16/bfloat16, clamped to exactly that dtype's bound.
+        if (in.op == Op::CastSat)
+          ok = (ct(0) == Ct::F32 || ct(0) == Ct::F64) && saturation_bound(in.dtype) > 0.f &&
+               in.p0 == saturation_bound(in.dtype);
         break;
     }
     if (!ok) return invalid_plan(where + ": operand dtypes do not fit result dtype " + dtype_name(in.dtype));

@@ -52,6 +52,9 @@ Ct compute_type(DType t);
 bool needs_normalize(DType t);
 // dtypes an Elementwise program can load, compute and store.
 bool dtype_supported(DType t);
+// The largest finite value of float16 (65504) or bfloat16, what CastSat to `t` saturates to;
+// 0 for other dtypes (CastSat converts to these two only).
+float saturation_bound(DType t);
 
 struct Instr {
   Op op = Op::Identity;

@@ -15,9 +15,7 @@ bool same_shape_everywhere(const Plan& plan, int32_t a, int32_t b) {
       }
     if (!ea != !eb) return false;
     if (!ea) continue;
-    if (ea->terms.size() != eb->terms.size()) return false;
-    for (size_t i = 0; i < ea->terms.size(); ++i)
-      if (ea->terms[i].vars != eb->terms[i].vars || ea->terms[i].coef != eb->terms[i].coef) return false;
+    if (!(ea->terms == eb->terms) || !(ea->divs == eb->divs)) return false;
   }
   return true;
 }

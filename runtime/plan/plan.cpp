@@ -12,17 +12,40 @@ int32_t Plan::find_tensor(const std::string& name) const {
   return -1;
 }
 
-bool eval_dyn_expr(const std::vector<DynVar>& dyn_vars, const DynExpr& e, const int64_t* vars, int64_t* out) {
+namespace {
+// sum_t coef_t * prod_{a in t.vars} atoms[a], checked; atoms beyond `n_atoms` are refused.
+bool eval_terms(const std::vector<DynTerm>& terms, const int64_t* atoms, size_t n_atoms, int64_t* out) {
   int64_t sum = 0;
-  for (const DynTerm& t : e.terms) {
+  for (const DynTerm& t : terms) {
+    if (n_atoms < 32 && (t.vars >> n_atoms) != 0) return false;
     int64_t prod = t.coef;
-    for (size_t v = 0; v < dyn_vars.size(); ++v)
-      if (t.vars >> v & 1)
-        if (__builtin_mul_overflow(prod, vars[v] - dyn_vars[v].min, &prod)) return false;
+    for (size_t a = 0; a < n_atoms; ++a)
+      if (t.vars >> a & 1)
+        if (__builtin_mul_overflow(prod, atoms[a], &prod)) return false;
     if (__builtin_add_overflow(sum, prod, &sum)) return false;
   }
   *out = sum;
   return true;
+}
+}  // namespace
+
+bool eval_dyn_expr(const std::vector<DynVar>& dyn_vars, const DynExpr& e, const int64_t* vars, int64_t* out) {
+  const size_t nv = dyn_vars.size();
+  if (nv + e.divs.size() > 32) return false;
+  int64_t atoms[32];
+  for (size_t v = 0; v < nv; ++v)
+    if (__builtin_sub_overflow(vars[v], dyn_vars[v].min, &atoms[v])) return false;
+  for (size_t j = 0; j < e.divs.size(); ++j) {
+    const DynDiv& d = e.divs[j];
+    int64_t num;
+    if (d.divisor <= 0 || !eval_terms(d.terms, atoms, nv + j, &num)) return false;
+    int64_t q = num / d.divisor;  // truncates toward zero; divisor > 0 so no overflow
+    const int64_t r = num % d.divisor;
+    if (r != 0 && !d.ceil && num < 0) q -= 1;
+    if (r != 0 && d.ceil && num > 0) q += 1;
+    atoms[nv + j] = q;
+  }
+  return eval_terms(e.terms, atoms, nv + e.divs.size(), out);
 }
 
 std::vector<Segment> compute_segments(const Plan& plan) {

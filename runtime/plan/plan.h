@@ -133,14 +133,31 @@ enum class DynTarget : uint8_t {
   kAttrInt = 1,    // nodes[index].attrs[attr] (an int)
   kAttrInts = 2,   // nodes[index].attrs[attr][pos] (an ints element)
 };
+// A floor or ceil division of a multilinear sum by a positive constant: floor(sum / divisor).
+// Its terms' bit sets name the variables (bits 0..nv-1) and the expression's earlier divisions
+// (bit nv + j: divs[j]), so divisions nest: floor((floor((W-1)/2)+1-1)/2)+1.
+struct DynDiv {
+  bool ceil = false;
+  int64_t divisor = 1;
+  std::vector<DynTerm> terms;
+};
 struct DynExpr {
   DynTarget target = DynTarget::kTensorDim;
   int32_t index = 0;
   std::string attr;
   uint32_t pos = 0;
+  // The value: sum of coef * product of the atoms in `vars`, an atom being u_i = v_i - min_i
+  // (bit i < nv) or the value of divs[j] (bit nv + j). A plain polynomial has no divs.
   std::vector<DynTerm> terms;
+  std::vector<DynDiv> divs;
 };
 constexpr size_t kMaxDynVars = 4;
+constexpr size_t kMaxDynDivs = 24;   // nv + divs fit the 32-bit atom sets
+constexpr size_t kMaxDynTerms = 64;  // per sum (the expression's, each division's)
+inline bool operator==(const DynTerm& a, const DynTerm& b) { return a.vars == b.vars && a.coef == b.coef; }
+inline bool operator==(const DynDiv& a, const DynDiv& b) {
+  return a.ceil == b.ceil && a.divisor == b.divisor && a.terms == b.terms;
+}
 
 struct Plan {
   uint32_t format_version = 0;
@@ -167,7 +184,8 @@ struct Plan {
   const uint8_t* weight_data(const PlanTensor& t) const { return weights.data() + t.weight_offset; }
 };
 
-// Value of `e` with the variables at `vars` (one per dyn_var); false on int64 overflow.
+// Value of `e` with the variables at `vars` (one per dyn_var); false on int64 overflow, a
+// divisor that is not positive or an atom index out of range (verify_plan refuses those first).
 bool eval_dyn_expr(const std::vector<DynVar>& dyn_vars, const DynExpr& e, const int64_t* vars, int64_t* out);
 
 // Splits the node list into segments by backend and records cross-backend reads.

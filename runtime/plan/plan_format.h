@@ -11,7 +11,11 @@
 // capability and each node's kernel choice (variant name and typed parameters). Version 4 added
 // the subgraphs (a list of subgraph indices on every node, the subgraph table after the
 // dynamic-shape tables; subgraph nodes carry a kernel choice too, always empty: they run on the
-// CPU) and string-list attributes (kind 7). Older versions are refused: rebuild the plan.
+// CPU) and string-list attributes (kind 7). Version 5 made shape expressions nestable floor/ceil
+// divisions by constants: each expression's term list (u64 count <= 64 of {u32 atoms, i64 coef})
+// is followed by its divisions (u64 count <= 24 of {u8 0 floor / 1 ceil, i64 divisor > 0, term
+// list}); an atom set's bit nv + j is division j, which may read only the variables and the
+// divisions before it. Older versions are refused: rebuild the plan.
 //   WEIGHTS  constant tensor bytes, each 64-byte aligned; the section itself starts 64-aligned
 //   KERNELS  generated OpenCL C sources by name
 #pragma once
@@ -25,7 +29,7 @@
 namespace kiln {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 4;
+constexpr uint32_t kPlanFormatVersion = 5;
 constexpr uint32_t kPlanHeaderBytes = 64;
 constexpr uint64_t kWeightAlignment = 64;
 

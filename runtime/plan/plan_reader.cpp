@@ -28,6 +28,15 @@ bool read_strings(ByteReader& r, std::vector<std::string>* v) {
   return true;
 }
 
+bool read_terms(ByteReader& r, std::vector<DynTerm>* terms) {
+  uint64_t n;
+  if (!r.count(&n, 12) || n > kMaxDynTerms) return false;
+  terms->resize(n);
+  for (DynTerm& t : *terms)
+    if (!r.u32(&t.vars) || !r.i64(&t.coef)) return false;
+  return true;
+}
+
 bool read_ints(ByteReader& r, std::vector<int32_t>* v) {
   uint64_t n;
   if (!r.count(&n, 4)) return false;
@@ -183,18 +192,21 @@ bool read_meta(ByteReader& r, Plan* p) {
   p->dyn_inputs.resize(n);
   for (DynInputDim& d : p->dyn_inputs)
     if (!r.i32(&d.tensor) || !r.u32(&d.dim) || !r.u32(&d.var)) return false;
-  if (!r.count(&n, 25)) return false;
+  if (!r.count(&n, 33)) return false;
   p->dyn_exprs.resize(n);
   for (DynExpr& e : p->dyn_exprs) {
     uint8_t target;
-    uint64_t terms;
+    uint64_t divs;
     if (!r.u8(&target) || target > static_cast<uint8_t>(DynTarget::kAttrInts) || !r.i32(&e.index) ||
-        !r.str(&e.attr) || !r.u32(&e.pos) || !r.count(&terms, 12) || terms > (1u << kMaxDynVars))
+        !r.str(&e.attr) || !r.u32(&e.pos) || !read_terms(r, &e.terms) || !r.count(&divs, 17) || divs > kMaxDynDivs)
       return false;
     e.target = static_cast<DynTarget>(target);
-    e.terms.resize(terms);
-    for (DynTerm& t : e.terms)
-      if (!r.u32(&t.vars) || !r.i64(&t.coef)) return false;
+    e.divs.resize(divs);
+    for (DynDiv& d : e.divs) {
+      uint8_t kind;
+      if (!r.u8(&kind) || kind > 1 || !r.i64(&d.divisor) || !read_terms(r, &d.terms)) return false;
+      d.ceil = kind == 1;
+    }
   }
   if (!r.count(&n, 48)) return false;
   p->graphs.resize(n);

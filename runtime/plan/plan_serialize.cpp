@@ -46,6 +46,14 @@ void write_attrs(ByteWriter& w, const Attributes& attrs) {
   }
 }
 
+void write_terms(ByteWriter& w, const std::vector<DynTerm>& terms) {
+  w.u64(terms.size());
+  for (const DynTerm& t : terms) {
+    w.u32(t.vars);
+    w.i64(t.coef);
+  }
+}
+
 void write_ints(ByteWriter& w, const std::vector<int32_t>& v) {
   w.u64(v.size());
   for (int32_t x : v) w.i32(x);
@@ -134,10 +142,12 @@ std::vector<uint8_t> write_meta(const Plan& p) {
     w.i32(e.index);
     w.str(e.attr);
     w.u32(e.pos);
-    w.u64(e.terms.size());
-    for (const DynTerm& t : e.terms) {
-      w.u32(t.vars);
-      w.i64(t.coef);
+    write_terms(w, e.terms);
+    w.u64(e.divs.size());
+    for (const DynDiv& d : e.divs) {
+      w.u8(d.ceil ? 1 : 0);
+      w.i64(d.divisor);
+      write_terms(w, d.terms);
     }
   }
   w.u64(p.graphs.size());

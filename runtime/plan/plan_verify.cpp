@@ -37,8 +37,19 @@ Status verify_dynamic(const Plan& p) {
   for (size_t v = 0; v < nv; ++v)
     if (!var_bound[v]) return invalid_plan("dynamic dim '" + p.dyn_vars[v].name + "' belongs to no input");
   for (const DynExpr& e : p.dyn_exprs) {
+    // Atoms: the variables, then the divisions in order; a division reads only the variables
+    // and the divisions before it, so nothing is circular.
+    if (e.divs.size() > kMaxDynDivs || e.terms.size() > kMaxDynTerms)
+      return invalid_plan("shape expression is too large");
+    for (size_t j = 0; j < e.divs.size(); ++j) {
+      const DynDiv& d = e.divs[j];
+      if (d.divisor <= 0) return invalid_plan("shape expression divides by " + std::to_string(d.divisor));
+      if (d.terms.size() > kMaxDynTerms) return invalid_plan("shape expression is too large");
+      for (const DynTerm& t : d.terms)
+        if (t.vars >> (nv + j)) return invalid_plan("shape expression's division uses an unknown or later atom");
+    }
     for (const DynTerm& t : e.terms)
-      if (t.vars >> nv) return invalid_plan("shape expression uses an unknown dynamic dim");
+      if (t.vars >> (nv + e.divs.size())) return invalid_plan("shape expression uses an unknown dynamic dim");
     int64_t stored = 0;
     if (e.target == DynTarget::kTensorDim) {
       if (e.index < 0 || static_cast<size_t>(e.index) >= p.tensors.size() ||

@@ -115,6 +115,11 @@ if plan:
                         {"hidden_states": rng.standard_normal((b, s, 64)).astype(np.float32), "attention_mask": mask},
                         1e-4, f"_b{b}_s{s}")
 
+# A fully padded sequence: its mask row is all finfo(float32).min, which the FP16 plan's boundary
+# Cast saturates to -65504 (not -inf), so its softmax averages V as float32 does instead of NaN.
+for precision in ("fp32", "fp16"):
+    case("bert_padded", ap.bert_self_attention, 17, rng, batch=3, seq=12, padded_batch=1, precision=precision)
+
 # all-MiniLM-L6-v2 (its wheel is in the tooling venv): six layers, six Attention nodes.
 try:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts"))

@@ -70,8 +70,9 @@ class _Graph:
         return self.node("Add", [self.node("Mul", [self.node("Div", [dev, std]), g]), b])
 
 
-def bert_self_attention(path, opset, rng, batch=2, seq=7, hidden=64, heads=4):
-    """BertSelfAttention + BertSelfOutput as exported with dynamic batch and sequence axes."""
+def bert_self_attention(path, opset, rng, batch=2, seq=7, hidden=64, heads=4, padded_batch=None):
+    """BertSelfAttention + BertSelfOutput as exported with dynamic batch and sequence axes.
+    padded_batch: that batch element's attention_mask is all zeros (a fully padded sequence)."""
     g = _Graph(rng)
     d = hidden // heads
     x = "hidden_states"
@@ -102,6 +103,8 @@ def bert_self_attention(path, opset, rng, batch=2, seq=7, hidden=64, heads=4):
     mask = np.ones((batch, seq), np.int64)
     for b in range(1, batch):
         mask[b, seq - b:] = 0  # right padding, every row keeps a token
+    if padded_batch is not None:
+        mask[padded_batch, :] = 0
     return {x: rng.standard_normal((batch, seq, hidden)).astype(np.float32), "attention_mask": mask}
 
 

@@ -219,6 +219,17 @@ g = helper.make_graph([helper.make_node('Fp8MatMul', ['a', 's', 'b', 's', 's'], 
 open('internal.onnx', 'wb').write(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]).SerializeToString())"
   expect_fail "node 'fake'" "Fp8MatMul is not an ONNX op" -- "$KILN" build internal.onnx -o i.plan --device cpu
 }
+case_cast_kiln_saturate_attribute() {
+  # kiln_saturate marks the fp32->fp16 Casts --precision fp16 inserts (they saturate); a model's
+  # own Cast keeps ONNX semantics, so a model carrying the attribute is refused.
+  "$PY" -c "
+from onnx import helper, TensorProto
+g = helper.make_graph([helper.make_node('Cast', ['x'], ['y'], name='c', to=TensorProto.FLOAT16, kiln_saturate=1)], 'g',
+                      [helper.make_tensor_value_info('x', TensorProto.FLOAT, [2])],
+                      [helper.make_tensor_value_info('y', TensorProto.FLOAT16, [2])])
+open('sat.onnx', 'wb').write(helper.make_model(g, opset_imports=[helper.make_opsetid('', 19)]).SerializeToString())"
+  expect_fail "node 'c'" "kiln_saturate" "not ONNX's" -- "$KILN" build sat.onnx -o s.plan --device cpu
+}
 case_op_changed_in_opset22() {
   expect_fail "node 'dropout_node'" "Dropout-22" "opset 21" -- \
     "$KILN" build "$MODELS/dropout_opset22.onnx" -o d.plan --device cpu

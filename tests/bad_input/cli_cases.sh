@@ -33,7 +33,7 @@ case_inspect() {
     expect_ok "$KILN" build "$MODELS/copy_two_inputs.onnx" -o $dev.plan --device $dev
     expect_out "built $dev.plan" "2 nodes" "target $dev"
     expect_ok "$KILN" inspect $dev.plan
-    expect_out "format version: 4" "target device: $dev" "inputs:" "x  float32 2x3x4" "ids  int64 5" \
+    expect_out "format version: 5" "target device: $dev" "inputs:" "x  float32 2x3x4" "ids  int64 5" \
       "outputs:" "y  float32 4x6" "ids_out  int64 5" "nodes (2):" "reshape  op=Reshape  backend=$dev" \
       "identity  op=Reshape  backend=$dev" "kernel=" "segments:"
   done
@@ -99,7 +99,7 @@ case_kiln_rt_runtime_verbs() {
   expect_ok "$rt" run c.plan -i x=x.npy -i ids=ids.npy -o out
   expect_out "y: float32 4x6" "ids_out: int64 5"
   expect_ok "$rt" inspect c.plan
-  expect_out "format version: 4" "nodes (2):"
+  expect_out "format version: 5" "nodes (2):"
   expect_ok "$rt" devices
   expect_out "opencl:0"
   expect_ok "$rt" profile c.plan --iterations 2 --trace trace.json

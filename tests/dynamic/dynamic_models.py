@@ -91,6 +91,43 @@ def strided_conv(path, rng):
           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, None, 4])], inits, path)
 
 
+def strided_cnn(path, rng):
+    """x[1,2,H,W] -> Conv 3x3/2 pad 1 -> Relu -> MaxPool 3x3/2 pad 1 -> Conv 3x3/2 pad 1 -> AveragePool
+    2x2/2 ceil_mode: every spatial dim a nest of floor divisions of H or W; y2 flattens it (a
+    product of a floor of H and a floor of W)."""
+    inits = [_c(rng, "w1", (4, 2, 3, 3)), _c(rng, "b1", (4,)), _c(rng, "w2", (3, 4, 3, 3))]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["p1", "w2"], ["c2"], name="conv2", strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("AveragePool", ["c2"], ["y"], name="pool2", kernel_shape=[2, 2], strides=[2, 2],
+                         ceil_mode=1),
+        helper.make_node("Flatten", ["y"], ["y2"], name="flat", axis=1),
+    ]
+    _save(nodes, "strided_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, "H", "W"])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, None, None]),
+           helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, None])], inits, path)
+
+
+def upsample_add(path, rng):
+    """An FPN step: x[1,2,H,W] -> Conv 3x3/2 -> Resize nearest x2 -> + Conv 3x3/1 of x: takes even H
+    and W only (ceil(H/2)*2 must equal H)."""
+    inits = [_c(rng, "w1", (4, 2, 3, 3)), _c(rng, "w2", (4, 2, 3, 3)),
+             numpy_helper.from_array(np.array([], np.float32), "roi"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="down", strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Resize", ["c1", "roi", "scales"], ["u"], name="up", mode="nearest",
+                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        helper.make_node("Conv", ["x", "w2"], ["c2"], name="lateral", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["u", "c2"], ["y"], name="merge"),
+    ]
+    _save(nodes, "upsample_add", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, "H", "W"])],
+          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, None, None])], inits, path)
+
+
 def shrinking(path, rng):
     """x[1,S] -> Concat with 16 constants -> Slice from 2S: y[1,16-S] shrinks as S grows."""
     inits = [_c(rng, "c", (1, 16))]

@@ -4,6 +4,7 @@
 // Attention node in place of the pattern, and compares three runs: the OpenCL kernel against
 // the CPU kernel (the reference), and the CPU kernel against the unfused graph on the CPU (the
 // separate MatMul/Softmax/elementwise kernels: the pass must preserve what the graph computes).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "compiler/compiler.h"
 #include "compiler/ir/graph.h"
+#include "runtime/backends/attention_geometry.h"
 #include "runtime/core/half.h"
 #include "runtime/exec/execution_context.h"
 #include "tests/ops/op_harness.h"
@@ -28,6 +30,8 @@ struct Case {
   Mask mask = Mask::kNone;
   Scale scale = Scale::kDivScores;
   bool k_transposed = false;  // the model holds K^T (no Transpose node)
+  // kComputed: torch's (1 - mask) * finfo(float32).min instead of -10000, batch 0 fully padded.
+  bool padded_lowest = false;
   std::string precision = "fp32";
   uint32_t seed = 1;
 
@@ -92,9 +96,10 @@ Graph make_data(const Case& c) {
       // BERT's extended mask, (1 - mask) * -10000 over [B, 1, 1, Sk], computed in the graph.
       HostTensor t(DType::kFloat32, {c.b, c.sk});
       for (int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = (i % c.sk) < std::max<int64_t>(1, c.sk - i % 3) ? 1.f : 0.f;
+      if (c.padded_lowest) std::fill(t.as<float>(), t.as<float>() + c.sk, 0.f);
       m.inputs["M01"] = t;
       m.weights["one"] = scalar(1.f);
-      m.weights["neg"] = scalar(-10000.f);
+      m.weights["neg"] = scalar(c.padded_lowest ? std::numeric_limits<float>::lowest() : -10000.f);
       HostTensor axes(DType::kInt64, {2});
       axes.as<int64_t>()[0] = 1;
       axes.as<int64_t>()[1] = 2;
@@ -331,12 +336,74 @@ TEST(AttentionOps, RandomShapes) {
   }
 }
 
+// The cpu device's fast Attention kernel (runtime/backends/cpu/fast_attention.cpp: blocked SGEMMs
+// and a threaded loop over heads) against the reference kernel on the same fused plans: ranks,
+// masks (fully masked rows give NaN in both), K given transposed, keyless and single-key rows.
+TEST(AttentionOps, CpuFastKernelMatchesReference) {
+  std::mt19937 rng(77);
+  const int64_t seqs[] = {1, 3, 16, 33, 64, 130};
+  auto pick = [&](auto& arr) { return arr[std::uniform_int_distribution<size_t>(0, std::size(arr) - 1)(rng)]; };
+  for (int i = 0; i < 12; ++i) {
+    Case c;
+    c.seed = 500 + i;
+    c.rank = 2 + i % 3;
+    c.b = c.rank == 4 ? 2 : 1;
+    c.h = c.rank >= 3 ? 1 + i % 3 : 1;
+    c.sq = pick(seqs);
+    c.sk = pick(seqs);
+    c.d = 16 + 16 * (i % 3);
+    c.dv = i % 4 == 0 ? 24 : c.d;
+    const Mask masks[] = {Mask::kNone, Mask::kPerBatch, Mask::kPerHead, Mask::kFull, Mask::kRowMasked};
+    c.mask = masks[i % 5];
+    c.scale = static_cast<Scale>(i % 4);
+    c.k_transposed = i % 3 == 1;
+    SCOPED_TRACE(c.str());
+    CaseRun r;
+    ASSERT_TRUE(run_case(c, "cpu", true, &r).is_ok());
+    ASSERT_NE(attention_node(*r.plan), nullptr);
+    const Graph m = make_data(c);
+    std::vector<HostTensor> inputs;
+    for (int32_t t : r.plan->inputs) inputs.push_back(m.inputs.at(r.plan->tensors[t].name));
+    EXPECT_TRUE(cpu_fast_matches_reference(r.plan, inputs, 1e-4, 1e-5, 1));
+  }
+}
+
 TEST(AttentionOps, Float16) {
   Case c;
   c.b = 2, c.h = 4, c.sq = c.sk = 65, c.d = c.dv = 64, c.mask = Mask::kComputed, c.precision = "fp16";
   check_case(c);
   c.k_transposed = true, c.mask = Mask::kCausal, c.scale = Scale::kBoth, c.sq = c.sk = 17, c.d = c.dv = 128;
   check_case(c);
+}
+
+// A fully padded sequence in FP16: the mask row is all float32's lowest, computed in float32
+// (the constant overflows half) and saturated to -65504 by the boundary Cast; the fused node
+// rounds scores to half as the separate Add would (half_scores), so the row averages V as in
+// float32 (and onnxruntime: tests/attention), instead of NaN (-inf) or ignoring the mask.
+TEST(AttentionOps, Float16FullyPaddedSequenceAveragesValues) {
+  Case c;
+  c.b = 2, c.h = 2, c.sq = c.sk = 9, c.d = c.dv = 16, c.mask = Mask::kComputed, c.padded_lowest = true;
+  c.precision = "fp16";
+  check_case(c);
+  for (const std::string dev : {"cpu", "opencl"}) {
+    if (dev == "opencl" && !have_opencl()) continue;
+    CaseRun r;
+    ASSERT_TRUE(run_case(c, dev, true, &r).is_ok());
+    const PlanNode* at = attention_node(*r.plan);
+    ASSERT_NE(at, nullptr);
+    EXPECT_EQ(at->attrs.get_int(attngeo::kAttrHalfScores, 0), 1) << dev;
+    // Batch 0: every query row is the mean of V's rows (rounded to half).
+    const Graph m = make_data(c);
+    const HostTensor& v = m.inputs.at("V");
+    for (int64_t h = 0; h < c.h; ++h)
+      for (int64_t col = 0; col < c.dv; ++col) {
+        double mean = 0;
+        for (int64_t j = 0; j < c.sk; ++j) mean += half_to_float(float_to_half(v.as<float>()[(h * c.sk + j) * c.dv + col]));
+        mean /= static_cast<double>(c.sk);
+        for (int64_t i = 0; i < c.sq; ++i)
+          ASSERT_NEAR(r.outputs[0].as<float>()[(h * c.sq + i) * c.dv + col], mean, 2e-3) << dev << " h" << h << " row " << i;
+      }
+  }
 }
 
 TEST(AttentionOps, LongSequence) {

@@ -11,6 +11,8 @@
 #include "runtime/core/alloc_stats.h"
 #include "runtime/core/half.h"
 #include "runtime/exec/execution_context.h"
+#include "runtime/ops/elementwise_program.h"
+#include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -327,6 +329,85 @@ TEST(Fp16Ops, NoAllocationsAfterWarmup) {
     const uint64_t before = runtime_allocations();
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(ctx->run().is_ok());
     EXPECT_EQ(runtime_allocations(), before);
+  }
+}
+
+// A value computed in float32 beyond half's range and read by float16 nodes: BERT's extended
+// mask (1 - mask) * finfo(float32).min stays float32 (its constant overflows half), and the
+// boundary Cast that --precision fp16 inserts saturates it to -65504 instead of -inf. A fully
+// padded sequence (mask all zeros) then softmaxes over equal finite scores, as in float32,
+// where -inf everywhere gave NaN; the FP16 plan matches the FP32 plan within half's precision.
+TEST(Fp16Ops, ComputedValuesBeyondHalfRangeSaturateAtTheBoundary) {
+  std::mt19937 rng(27);
+  HostTensor keep(DType::kFloat32, {2, 1, 1, 8});
+  for (int64_t j = 0; j < 8; ++j) {
+    keep.as<float>()[j] = 0.f;                  // batch 0: fully padded
+    keep.as<float>()[8 + j] = j < 5 ? 1.f : 0.f;  // batch 1: three padded keys
+  }
+  HostTensor one(DType::kFloat32, {}), lowest(DType::kFloat32, {});
+  one.as<float>()[0] = 1.f;
+  lowest.as<float>()[0] = std::numeric_limits<float>::lowest();
+  const HostTensor scores = random_tensor(DType::kFloat32, {2, 2, 8, 8}, rng, -6, 6);
+  const HostTensor v = random_tensor(DType::kFloat32, {2, 2, 8, 4}, rng, -2, 2);
+  std::vector<std::string> devs = {"cpu"};
+  if (have_opencl()) devs.push_back("opencl");
+  for (const std::string& dev : devs) {
+    SCOPED_TRACE(dev);
+    std::vector<HostTensor> out[2];
+    for (int fp16 = 0; fp16 < 2; ++fp16) {
+      GraphBuilder b(14);
+      const std::string k = b.input(keep), s = b.input(scores), vv = b.input(v);
+      const std::string mask = b.node("Mul", {b.node("Sub", {b.constant(one), k}), b.constant(lowest)});
+      Attributes ax;
+      ax.set("axis", int64_t{-1});
+      const std::string p = b.node("Softmax", {b.node("Add", {s, mask})}, ax);
+      b.output(b.node("MatMul", {p, vv}));
+      b.output(p);
+      BuildOptions opts;
+      opts.device = dev;
+      opts.precision = fp16 ? "fp16" : "fp32";
+      std::shared_ptr<Plan> plan;
+      Status st = b.build(&plan, opts);
+      ASSERT_TRUE(st.is_ok()) << st.message();
+      if (fp16) {
+        // The mask (and every graph input) reaches the float16 nodes through a saturating
+        // conversion; no plain Cast to float16 is left.
+        int sat = 0, plain = 0;
+        for (const PlanNode& n : plan->nodes) {
+          if (n.op != ew::kRuntimeOp) continue;
+          std::vector<DType> dt;
+          for (int32_t t : n.inputs) dt.push_back(plan->tensors[t].dtype);
+          ew::Program prog;
+          ASSERT_TRUE(ew::Program::from_attrs(n.attrs, dt, &prog).is_ok());
+          for (const ew::Instr& in : prog.code) {
+            sat += in.op == ew::Op::CastSat;
+            plain += in.op == ew::Op::Cast && in.dtype == DType::kFloat16;
+          }
+        }
+        EXPECT_EQ(sat, 4);  // the inputs keep, scores and V, and the float32 mask
+        EXPECT_EQ(plain, 0);
+      }
+      std::unique_ptr<ExecutionContext> ctx;
+      std::string notice;
+      ASSERT_TRUE(ExecutionContext::create(plan, dev, &ctx, &notice).is_ok());
+      for (size_t i = 0; i < plan->inputs.size(); ++i) {
+        const HostTensor& t = b.inputs()[i];
+        ASSERT_TRUE(ctx->bind_input(plan->tensors[plan->inputs[i]].name, t.dtype(), t.shape(), t.data(), t.size_bytes())
+                        .is_ok());
+      }
+      for (int32_t t : plan->outputs) {
+        out[fp16].emplace_back(plan->tensors[t].dtype, plan->tensors[t].shape);
+        ASSERT_TRUE(ctx->bind_output(plan->tensors[t].name, out[fp16].back().data(), out[fp16].back().size_bytes())
+                        .is_ok());
+      }
+      ASSERT_TRUE(ctx->run().is_ok());
+    }
+    for (size_t o = 0; o < 2; ++o) {
+      for (int64_t i = 0; i < out[1][o].numel(); ++i) ASSERT_TRUE(std::isfinite(out[1][o].as<float>()[i])) << o << " " << i;
+      EXPECT_TRUE(tensors_close(out[1][o], out[0][o], 1e-2, 1e-2)) << "output " << o;
+    }
+    // The fully padded batch averages V uniformly (probabilities 1/8), as float32 does.
+    for (int64_t i = 0; i < 2 * 8 * 8; ++i) EXPECT_EQ(out[1][1].as<float>()[i], half_to_float(float_to_half(0.125f)));
   }
 }
 

@@ -3,6 +3,7 @@
 // attribute kind is covered, plus one compiled from a committed model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -476,6 +477,127 @@ TEST(PlanFormat, RandomBytesAreRefused) {
     if (iter % 2 && junk.size() >= 8) std::memcpy(junk.data(), kPlanMagic, 8);
     Plan q;
     EXPECT_EQ(parse_plan(junk.data(), junk.size(), &q).code(), StatusCode::kInvalidPlan);
+  }
+}
+
+// Shape expressions with floor and ceil divisions (format version 5): evaluation, the round
+// trip, and damaged forms refused by the verifier.
+TEST(PlanFormat, DynamicDivisionsEvaluate) {
+  const std::vector<DynVar> vars = {DynVar{"H", 4, 64, 64}, DynVar{"W", 1, 9, 9}};
+  // floor((floor((H-1)/2)+1-1)/2)+1 with u = H - 4: div0 = floor((u+3)/2), div1 = floor(div0/2).
+  DynExpr nested{DynTarget::kTensorDim, 0, "", 0, {{1u << 3, 1}, {0, 1}},
+                 {DynDiv{false, 2, {{1, 1}, {0, 3}}}, DynDiv{false, 2, {{1u << 2, 1}}}}};
+  for (int64_t h = 4; h <= 64; ++h) {
+    const int64_t at[2] = {h, 1};
+    int64_t v;
+    ASSERT_TRUE(eval_dyn_expr(vars, nested, at, &v));
+    EXPECT_EQ(v, ((h - 1) / 2 + 1 - 1) / 2 + 1) << h;
+  }
+  // Negative numerators round toward -inf (floor) and +inf (ceil); products of atoms of two vars.
+  DynExpr fl{DynTarget::kTensorDim, 0, "", 0, {{1u << 2, 1}}, {DynDiv{false, 4, {{2, 1}, {0, -7}}}}};
+  DynExpr ce{DynTarget::kTensorDim, 0, "", 0, {{1u << 2, 1}}, {DynDiv{true, 4, {{2, 1}, {0, -7}}}}};
+  DynExpr prod{DynTarget::kTensorDim, 0, "", 0, {{(1u << 2) | (1u << 3), 3}},
+               {DynDiv{false, 2, {{1, 1}}}, DynDiv{true, 3, {{2, 1}}}}};
+  for (int64_t w = 1; w <= 9; ++w) {
+    const int64_t at[2] = {10, w};
+    const int64_t n = w - 1 - 7;
+    int64_t v;
+    ASSERT_TRUE(eval_dyn_expr(vars, fl, at, &v));
+    EXPECT_EQ(v, n >= 0 ? n / 4 : -((-n + 3) / 4)) << w;
+    ASSERT_TRUE(eval_dyn_expr(vars, ce, at, &v));
+    EXPECT_EQ(v, n >= 0 ? (n + 3) / 4 : -(-n / 4)) << w;
+    ASSERT_TRUE(eval_dyn_expr(vars, prod, at, &v));
+    EXPECT_EQ(v, 3 * (6 / 2) * ((w - 1 + 2) / 3)) << w;
+  }
+  // Overflow, a zero or negative divisor and atoms out of range fail instead of giving a value.
+  const int64_t at[2] = {64, 9};
+  int64_t v;
+  DynExpr bad = fl;
+  bad.divs[0].divisor = 0;
+  EXPECT_FALSE(eval_dyn_expr(vars, bad, at, &v));
+  bad.divs[0].divisor = -2;
+  EXPECT_FALSE(eval_dyn_expr(vars, bad, at, &v));
+  bad = fl;
+  bad.divs[0].terms = {{2, int64_t{1} << 62}, {2, int64_t{1} << 62}};
+  EXPECT_FALSE(eval_dyn_expr(vars, bad, at, &v));
+  bad = fl;
+  bad.divs[0].terms = {{1u << 2, 1}};  // reads itself
+  EXPECT_FALSE(eval_dyn_expr(vars, bad, at, &v));
+  bad = fl;
+  bad.terms = {{1u << 3, 1}};  // a division that is not there
+  EXPECT_FALSE(eval_dyn_expr(vars, bad, at, &v));
+}
+
+// rich_plan with its ints attribute "is" = {1, -2, 3} given by divisions of N (u = N - 1 = 1 at
+// the max): is[1] = floor(u/2) - 2, is[2] = ceil((floor((u+3)/2)+1)/2) + 1.
+Plan plan_with_divisions() {
+  Plan p = rich_plan();
+  p.dyn_exprs.push_back(DynExpr{DynTarget::kAttrInts, 0, "is", 1, {{2, 1}, {0, -2}}, {DynDiv{false, 2, {{1, 1}}}}});
+  p.dyn_exprs.push_back(DynExpr{DynTarget::kAttrInts, 0, "is", 2, {{4, 1}, {0, 1}},
+                                {DynDiv{false, 2, {{1, 1}, {0, 3}}}, DynDiv{true, 2, {{2, 1}, {0, 1}}}}});
+  return p;
+}
+
+TEST(PlanFormat, DynamicDivisionsRoundTrip) {
+  const Plan p = plan_with_divisions();
+  ASSERT_TRUE(verify_plan_structure(p).is_ok()) << verify_plan_structure(p).message();
+  const std::vector<uint8_t> bytes = serialize_plan(p);
+  Plan q;
+  Status st = decode_plan(bytes.data(), bytes.size(), &q);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  ASSERT_EQ(q.dyn_exprs.size(), p.dyn_exprs.size());
+  for (size_t i = 0; i < p.dyn_exprs.size(); ++i) {
+    EXPECT_TRUE(q.dyn_exprs[i].terms == p.dyn_exprs[i].terms) << i;
+    EXPECT_TRUE(q.dyn_exprs[i].divs == p.dyn_exprs[i].divs) << i;
+  }
+  EXPECT_TRUE(q.dyn_exprs.back().divs[1].ceil);
+  // A division kind other than floor (0) and ceil (1) in the bytes is refused: the kind byte of
+  // the last expression's last division sits before its divisor (2), its term count (1) and term.
+  std::vector<uint8_t> bad = bytes;
+  const std::vector<uint8_t> tail = {1, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0};
+  auto it = std::find_end(bad.begin(), bad.end(), tail.begin(), tail.end());
+  ASSERT_NE(it, bad.end());
+  *it = 2;
+  // Re-seal the checksum so the reader's own check of the kind is what refuses it.
+  const uint32_t crc = crc32(bad.data() + kPlanHeaderBytes, bad.size() - kPlanHeaderBytes);
+  std::memcpy(bad.data() + 24, &crc, 4);
+  st = decode_plan(bad.data(), bad.size(), &q);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidPlan);
+}
+
+TEST(PlanFormat, DamagedDivisionsAreRefused) {
+  const struct {
+    const char* what;
+    void (*apply)(Plan&);
+    const char* expect;
+  } damages[] = {
+      {"divisor zero", [](Plan& p) { p.dyn_exprs.back().divs[0].divisor = 0; }, "divides by 0"},
+      {"divisor negative", [](Plan& p) { p.dyn_exprs.back().divs[1].divisor = -2; }, "divides by -2"},
+      {"division reads itself", [](Plan& p) { p.dyn_exprs.back().divs[0].terms[0].vars = 2; }, "unknown or later atom"},
+      {"division reads a later one", [](Plan& p) { p.dyn_exprs.back().divs[0].terms[0].vars = 4; },
+       "unknown or later atom"},
+      {"term reads a missing division", [](Plan& p) { p.dyn_exprs.back().terms[0].vars = 8; }, "unknown dynamic dim"},
+      {"division changes the value at the max", [](Plan& p) { p.dyn_exprs.back().divs[1].ceil = false; }, "disagrees"},
+      {"divisor changes the value at the max", [](Plan& p) { p.dyn_exprs.back().divs[0].divisor = 3; }, "disagrees"},
+      {"overflowing division",
+       [](Plan& p) { p.dyn_exprs.back().divs[0].terms = {{1, int64_t{1} << 62}, {1, int64_t{1} << 62}}; },
+       "disagrees"},
+      {"too many divisions", [](Plan& p) { p.dyn_exprs.back().divs.resize(kMaxDynDivs + 1, DynDiv{false, 1, {}}); },
+       "too large"},
+  };
+  for (const auto& d : damages) {
+    Plan p = plan_with_divisions();
+    d.apply(p);
+    const Status vs = verify_plan_structure(p);
+    EXPECT_EQ(vs.code(), StatusCode::kInvalidPlan) << d.what;
+    EXPECT_NE(vs.message().find(d.expect), std::string::npos) << d.what << ": " << vs.message();
+    // From bytes: the reader refuses a count past its limits itself, the verifier the rest.
+    const std::vector<uint8_t> bytes = serialize_plan(p);
+    Plan q;
+    Status st = decode_plan(bytes.data(), bytes.size(), &q);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidPlan) << d.what;
+    const bool too_many = std::string(d.expect) == "too large";
+    EXPECT_NE(st.message().find(too_many ? "malformed" : d.expect), std::string::npos) << d.what << ": " << st.message();
   }
 }
 

@@ -256,6 +256,8 @@ Status import_node(const onnx::NodeProto& np, int index, const std::string& base
     n->inputs.push_back(v);
   }
   for (const auto& a : np.attribute()) {
+    if (a.name() == kCastSaturateAttr)
+      return invalid_model(where + ": attribute '" + a.name() + "' is not ONNX's (kiln's fp16 conversion sets it)");
     if (a.type() == onnx::AttributeProto::GRAPH) {
       auto sub = std::make_shared<ir::Graph>();
       sub->name = a.g().name();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/backends/attention_geometry.h"
+#include "runtime/core/half.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/profile/node_cost.h"
 
@@ -43,6 +44,7 @@ Status attention_cpu(const CpuKernelArgs& a) {
           for (int64_t c = 0; c < g.d; ++c) dot += qb[i * g.q[2] + c * g.q[3]] * kb[j * g.k[2] + c * g.k[3]];
           float x = dot * g.scale;
           if (m) x += m[b * g.mask[0] + h * g.mask[1] + i * g.mask[2] + j * g.mask[3]];
+          if (g.half_scores) x = half_to_float(float_to_half(x));
           s[j] = x;
           mx = std::fmax(mx, x);
         }

@@ -55,6 +55,11 @@ template <typename T> T ew_clamp(T a, T lo, T hi) {
   const T t = a < lo ? lo : a;
   return t > hi ? hi : t;
 }
+// CastSat's clamp: finite values to [-m, m]; NaN and +-inf unchanged.
+template <typename T> T ew_saturate(T a, T m) {
+  if constexpr (std::is_floating_point_v<T>) return std::isinf(a) ? a : ew_clamp(a, T(-m), m);
+  else return a;  // validate() allows float operands only
+}
 template <typename T> T ew_min(T a, T b) { return (a < b || a != a) ? a : b; }
 template <typename T> T ew_max(T a, T b) { return (a > b || a != a) ? a : b; }
 // Integer division truncates like C; x/0 (undefined in C) gives 0 instead of trapping, and
@@ -325,6 +330,10 @@ struct Exec {
             T* out = static_cast<T*>(r.p);
             if (in.dtype == DType::kBool) {
               for (int i = 0; i < n; ++i) out[i] = src[i] != S(0) ? T(1) : T(0);
+            } else if (in.op == Op::CastSat) {
+              // Clamped in the source type (a float64 1e300 must not become inf on the way).
+              const S m = static_cast<S>(in.p0);
+              for (int i = 0; i < n; ++i) out[i] = static_cast<T>(ew_saturate(src[i], m));
             } else if constexpr (std::is_floating_point_v<S> && std::is_integral_v<T>) {
               // Through int64 so float -> narrow int truncates then wraps, as numpy does on x86.
               for (int i = 0; i < n; ++i) out[i] = static_cast<T>(static_cast<int64_t>(src[i]));

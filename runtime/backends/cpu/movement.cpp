@@ -293,7 +293,14 @@ Status resize_cpu(const CpuKernelArgs& a) {
   const TensorView& y = a.outputs[0];
   if (y.numel() == 0) return Status::ok();
   ResizeTables t;
-  KILN_TRY(resize_tables_from_inputs(a.node, x.shape, y.shape, a.inputs[1], a.inputs[2], &t));
+  std::vector<int32_t> rep_idx;
+  std::vector<float> rep_w;
+  if (a.node.attrs.has("repeats")) {
+    KILN_TRY(resize_repeat_tables(a.node, x.shape, y.shape, &rep_idx, &rep_w, &t));
+  } else {
+    if (a.inputs.size() < 3) return invalid_plan(where(a) + ": interpolation tables missing");
+    KILN_TRY(resize_tables_from_inputs(a.node, x.shape, y.shape, a.inputs[1], a.inputs[2], &t));
+  }
   if (x.dtype != y.dtype) return invalid_plan(where(a) + ": input and output dtypes differ");
   if (x.dtype != DType::kFloat32) return resize_nearest_bytes(a, t);
   const float* in = x.as<float>();

@@ -1,5 +1,7 @@
 #include "runtime/backends/cpu/movement_resize.h"
 
+#include <climits>
+
 namespace kiln {
 
 Status resize_table_layout(const PlanNode& n, const Shape& out, std::vector<int64_t>* taps,
@@ -38,6 +40,28 @@ Status resize_tables_from_inputs(const PlanNode& n, const Shape& in, const Shape
           return invalid_plan("node '" + n.name + "' (Resize): interpolation table index out of range");
       }
     }
+  return Status::ok();
+}
+
+Status resize_repeat_tables(const PlanNode& n, const Shape& in, const Shape& out, std::vector<int32_t>* idx,
+                            std::vector<float>* w, ResizeTables* t) {
+  const std::vector<int64_t> rep = n.attrs.get_ints("repeats");
+  if (rep.size() != out.size() || in.size() != out.size())
+    return invalid_plan("node '" + n.name + "' (Resize): repeats do not match the rank");
+  t->taps.assign(out.size(), 1);
+  t->offsets.assign(out.size(), 0);
+  idx->clear();
+  for (size_t d = 0; d < out.size(); ++d) {
+    int64_t want;
+    if (rep[d] < 1 || in[d] > INT32_MAX || __builtin_mul_overflow(in[d], rep[d], &want) || want != out[d])
+      return invalid_plan("node '" + n.name + "' (Resize): output " + shape_str(out) + " is not the input " +
+                          shape_str(in) + " repeated by the node's repeats");
+    t->offsets[d] = static_cast<int64_t>(idx->size());
+    for (int64_t o = 0; o < out[d]; ++o) idx->push_back(static_cast<int32_t>(o / rep[d]));
+  }
+  w->assign(idx->size(), 1.f);
+  t->idx = idx->data();
+  t->w = w->data();
   return Status::ok();
 }
 

@@ -32,4 +32,11 @@ Status resize_table_layout(const PlanNode& node, const Shape& out, std::vector<i
 Status resize_tables_from_inputs(const PlanNode& node, const Shape& in, const Shape& out,
                                  const TensorView& idx, const TensorView& w, ResizeTables* t);
 
+// Resize by whole factors in nearest mode (the compiler's table-free form, attribute "repeats":
+// output coordinate o of axis d reads input o / repeats[d]): checks the shapes (out = in *
+// repeats) and fills `idx`/`w` with the equivalent one-tap tables, `t` pointing at them. The
+// form needs no constant whose size depends on the shapes, so it runs in dynamic plans.
+Status resize_repeat_tables(const PlanNode& node, const Shape& in, const Shape& out, std::vector<int32_t>* idx,
+                            std::vector<float>* w, ResizeTables* t);
+
 }  // namespace kiln

@@ -81,7 +81,7 @@ Status attention_cl(ClKernelArgs& a) {
       .arg(static_cast<cl_int>(g.heads)).arg(static_cast<cl_int>(g.sq)).arg(static_cast<cl_int>(g.sk))
       .arg(static_cast<cl_int>(g.d)).arg(static_cast<cl_int>(g.dv)).arg(g.scale)
       .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask))
-      .arg(static_cast<cl_int>(has_mask ? 1 : 0))
+      .arg(static_cast<cl_int>(has_mask ? 1 : 0)).arg(static_cast<cl_int>(g.half_scores ? 1 : 0))
       .run(2, global, local);
 }
 

@@ -141,7 +141,8 @@ std::string generate(const ew::Program& p, const ew::Layout& l, bool in_place) {
         expr = info.cl_float;
         break;
       case ew::Kind::Conv:
-        expr = in.dtype == DType::kBool ? "(long)(a != 0)" : "(" + T + ")a";
+        // The source-typed expression (Cast: "a"; CastSat: its clamp), converted.
+        expr = in.dtype == DType::kBool ? "(long)(a != 0)" : "(" + T + ")(" + info.cl_float + ")";
         break;
     }
     // One line per instruction: "float r3; { typedef float T; const float a = r0; ... r3 = a * b; }"

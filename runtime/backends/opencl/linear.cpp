@@ -314,8 +314,17 @@ Status matmul_layout(const std::string& what, Shape as, Shape bs, const Shape* b
   return Status::ok();
 }
 
-// Runs the GEMM through the mma variant where the node chose it and it applies, else cl_gemm.
-Status run_gemm(ClKernelArgs& a, const ClGemm& g) {
+// Binds a Gemm/MatMul's buffers and the node's variant to `g` (its layout and epilogue set), then
+// runs it through the mma variant where the node chose it and it applies, else cl_gemm.
+Status run_gemm(ClKernelArgs& a, ClGemm& g, bool use_bias) {
+  g.half = half_storage(a);
+  g.path = linear::gemm_path_of(a.variant());
+  g.tile = linear::gemm_tile_of(a.variant());
+  g.A = a.inputs[0].mem;
+  g.B = a.inputs[1].mem;
+  g.C = a.outputs[0].mem;
+  if (use_bias) g.bias = a.inputs[2].mem;
+  if (g.ep.residual) g.residual = a.inputs[3].mem;
   mma::Tile tile;
   mma::Problem mp;
   mma::Elem elem;
@@ -333,15 +342,7 @@ Status gemm_cl(ClKernelArgs& a) {
   ClGemm g = gemm_layout(a.attrs(), a.inputs[0].shape, a.inputs[1].shape, has_bias ? &a.inputs[2].shape : nullptr,
                          a.outputs[0].shape);
   KILN_TRY(read_ep(a, &g.ep));
-  g.half = half_storage(a);
-  g.path = linear::gemm_path_of(a.variant());
-  g.tile = linear::gemm_tile_of(a.variant());
-  g.A = a.inputs[0].mem;
-  g.B = a.inputs[1].mem;
-  g.C = a.outputs[0].mem;
-  if (has_bias && g.beta != 0.f) g.bias = a.inputs[2].mem;
-  if (g.ep.residual) g.residual = a.inputs[3].mem;
-  return run_gemm(a, g);
+  return run_gemm(a, g, has_bias && g.beta != 0.f);
 }
 
 Status matmul_cl(ClKernelArgs& a) {
@@ -349,15 +350,7 @@ Status matmul_cl(ClKernelArgs& a) {
   KILN_TRY(read_ep(a, &g.ep));
   const bool has_bias = a.has_input(2);
   KILN_TRY(matmul_layout(node_what(a), a.inputs[0].shape, a.inputs[1].shape, has_bias ? &a.inputs[2].shape : nullptr, &g));
-  g.half = half_storage(a);
-  g.path = linear::gemm_path_of(a.variant());
-  g.tile = linear::gemm_tile_of(a.variant());
-  g.A = a.inputs[0].mem;
-  g.B = a.inputs[1].mem;
-  g.C = a.outputs[0].mem;
-  if (has_bias) g.bias = a.inputs[2].mem;
-  if (g.ep.residual) g.residual = a.inputs[3].mem;
-  return run_gemm(a, g);
+  return run_gemm(a, g, has_bias);
 }
 
 // Plans index with 32-bit ints in the kernels; larger tensors and >3 spatial dims stay on CPU.

@@ -68,6 +68,32 @@ bool fits(const Problem& p) {
   return p.batches >= 1 && p.batches < 65536;
 }
 
+bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b_packed, Problem* p) {
+  p->elem = elem;
+  p->a_kind = a_kind;
+  p->b_kind = b_kind;
+  p->M = g.M;
+  p->K = g.K;
+  p->lda = g.K;
+  if (g.conv) {
+    p->N = g.images * g.N;
+    p->bmode = BMode::kConv;
+    p->batches = g.groups;
+    p->geo = cl_conv_geo(g);
+  } else {
+    p->N = g.N;
+    p->ldb = b_packed ? packed_row_elems(g.K, 1) : g.N;
+    p->bmode = b_packed ? BMode::kNK : BMode::kKNGather;
+    p->batches = g.batches;
+    p->batch_dims = g.batch_dims;
+    p->a_bstride = g.a_bstride;
+    p->b_bstride = g.b_bstride;
+    p->c_bstride = g.M * g.N;
+    p->ldc = g.N;
+  }
+  return fits(*p);
+}
+
 std::vector<KernelChoice> choices(int64_t M, int64_t N, int64_t batches, const DeviceCaps& caps) {
   // Estimated time ~ waves of work-groups x the work of one, where a work-group's throughput
   // grows with its tile (operand reuse): 256-item groups run 2 per compute unit, 128-item ones 4.

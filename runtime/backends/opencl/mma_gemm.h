@@ -57,6 +57,10 @@ struct Epilogue {
 bool available(const DeviceCaps& caps, Elem e);
 // Whether the problem's layout suits the kernel (16-byte aligned rows where it copies vectors).
 bool fits(const Problem& p);
+// The problem of an integer or FP8 GEMM in QGemm geometry (runtime/backends/cpu/quantize_common.h):
+// a convolution over every image at once, or a matmul whose B is gathered from [K][N] or, with
+// `b_packed`, read from the packed layout. False where the kernel does not fit it.
+bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b_packed, Problem* p);
 // The tiles to offer for an M x N output over `batches` items, best first by occupancy and tile
 // efficiency on `caps`, as kernel choices (the variant's parameters).
 std::vector<KernelChoice> choices(int64_t M, int64_t N, int64_t batches, const DeviceCaps& caps);

@@ -251,6 +251,29 @@ bool gather_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
 Status resize_cl(ClKernelArgs& a) {
   const ClTensor& x = a.inputs[0];
   const ClTensor& y = a.outputs[0];
+  static const std::string src = std::string(embedded_kernel_source("float_storage")) + embedded_kernel_source("resize");
+  if (a.node.attrs.has("repeats")) {  // nearest by whole factors: each output element copies one input
+    const std::vector<int64_t> rep = a.node.attrs.get_ints("repeats");
+    if (rep.size() != y.shape.size() || x.shape.size() != y.shape.size())
+      return invalid_plan(where(a) + ": repeats do not match the rank");
+    for (size_t d = 0; d < rep.size(); ++d)
+      if (rep[d] < 1 || x.shape[d] * rep[d] != y.shape[d])
+        return invalid_plan(where(a) + ": output is not the input repeated by the node's repeats");
+    if (y.numel() == 0) return Status::ok();
+    std::string opts = "-DRANK=" + std::to_string(y.shape.size());
+    if (y.dtype == DType::kFloat16) opts += " -DKILN_HALF";
+    cl_kernel k;
+    KILN_TRY(a.cl.kernel(src, opts, "resize_repeat", &k));
+    const cl_int n = static_cast<cl_int>(y.numel());
+    return ClLaunch(a.cl, k, "resize_repeat")
+        .mem(x.mem)
+        .mem(y.mem)
+        .arg(cl_dims(y.shape))
+        .arg(cl_dims(shape_strides(x.shape)))
+        .arg(cl_dims(rep))
+        .arg(n)
+        .run1d(static_cast<size_t>(n), 64);
+  }
   std::vector<int64_t> taps, offsets;
   int64_t entries = 0;
   KILN_TRY(resize_table_layout(a.node, y.shape, &taps, &offsets, &entries));
@@ -258,7 +281,6 @@ Status resize_cl(ClKernelArgs& a) {
       a.inputs[2].numel() != entries)
     return invalid_plan(where(a) + ": interpolation tables do not match the shapes");
   // Looked up by content on every launch: the prefixed source is built once.
-  static const std::string src = std::string(embedded_kernel_source("float_storage")) + embedded_kernel_source("resize");
   std::string opts = "-DRANK=" + std::to_string(y.shape.size());
   if (y.dtype == DType::kFloat16) opts += " -DKILN_HALF";
   cl_kernel k;
@@ -281,6 +303,7 @@ Status resize_cl(ClKernelArgs& a) {
 bool resize_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
   const DType dt = p.tensors[n.inputs[0]].dtype;
   if (!fits(n, p) || (dt != DType::kFloat32 && dt != DType::kFloat16) || p.tensors[n.outputs[0]].dtype != dt) return false;
+  if (n.attrs.has("repeats")) return true;  // table-free; the launcher checks the shapes
   // The plan's tables are trusted on the device only when they index inside the input (the
   // kernel does not bounds-check): verify them here, once, from the plan constants.
   if (n.inputs.size() < 3 || n.inputs[1] < 0 || n.inputs[2] < 0) return false;

@@ -142,29 +142,7 @@ bool qgemm_mma_problem(const QGemm& g, DType a_type, DType b_type, bool b_packed
   auto kind = [](DType t) { return t == DType::kUInt8 ? mma::kU8 : mma::kS8; };
   for (DType t : {a_type, b_type})
     if (t != DType::kInt8 && t != DType::kUInt8) return false;
-  p->elem = mma::Elem::kInt8;
-  p->a_kind = kind(a_type);
-  p->b_kind = kind(b_type);
-  p->M = g.M;
-  p->K = g.K;
-  p->lda = g.K;
-  if (g.conv) {
-    p->N = g.images * g.N;
-    p->bmode = mma::BMode::kConv;
-    p->batches = g.groups;
-    p->geo = cl_conv_geo(g);
-  } else {
-    p->N = g.N;
-    p->ldb = b_packed ? packed_row_elems(g.K, 1) : g.N;
-    p->bmode = b_packed ? mma::BMode::kNK : mma::BMode::kKNGather;
-    p->batches = g.batches;
-    p->batch_dims = g.batch_dims;
-    p->a_bstride = g.a_bstride;
-    p->b_bstride = g.b_bstride;
-    p->c_bstride = g.M * g.N;
-    p->ldc = g.N;
-  }
-  return mma::fits(*p);
+  return mma::quantized_problem(g, mma::Elem::kInt8, kind(a_type), kind(b_type), b_packed, p);
 }
 
 struct QEpilogueArgs {

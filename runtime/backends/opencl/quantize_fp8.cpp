@@ -26,30 +26,7 @@ const std::string& fp8_prelude() {
 bool fp8_mma_problem(const Fp8Linear& f, bool b_packed, mma::Problem* p) {
   auto kind = [](int k) { return k == 1 ? mma::kE4M3 : mma::kE5M2; };
   if (f.ka == 0 || f.kb == 0) return false;
-  const QGemm& g = f.g;
-  p->elem = mma::Elem::kFp8;
-  p->a_kind = kind(f.ka);
-  p->b_kind = kind(f.kb);
-  p->M = g.M;
-  p->K = g.K;
-  p->lda = g.K;
-  if (g.conv) {
-    p->N = g.images * g.N;
-    p->bmode = mma::BMode::kConv;
-    p->batches = g.groups;
-    p->geo = cl_conv_geo(g);
-  } else {
-    p->N = g.N;
-    p->ldb = b_packed ? packed_row_elems(g.K, 1) : g.N;
-    p->bmode = b_packed ? mma::BMode::kNK : mma::BMode::kKNGather;
-    p->batches = g.batches;
-    p->batch_dims = g.batch_dims;
-    p->a_bstride = g.a_bstride;
-    p->b_bstride = g.b_bstride;
-    p->c_bstride = g.M * g.N;
-    p->ldc = g.N;
-  }
-  return mma::fits(*p);
+  return mma::quantized_problem(f.g, mma::Elem::kFp8, kind(f.ka), kind(f.kb), b_packed, p);
 }
 
 Status fp8_linear_cl(ClKernelArgs& a) {

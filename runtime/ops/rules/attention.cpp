@@ -12,9 +12,10 @@ Status attention_rule(RuleContext& c) {
   KILN_TRY(c.inputs(3, 4));
   KILN_TRY(c.outputs(1, 1));
   float scale;
-  int64_t kt;
+  int64_t kt, half_scores;
   KILN_TRY(c.float_attr(attngeo::kAttrScale, 1.f, &scale));
   KILN_TRY(c.int_attr_in(attngeo::kAttrKTransposed, 0, 0, 1, &kt));
+  KILN_TRY(c.int_attr_in(attngeo::kAttrHalfScores, 0, 0, 1, &half_scores));
   KILN_TRY(c.dtype_in(0, {DType::kFloat32, DType::kFloat16}));
   for (size_t i = 1; i < 3; ++i) KILN_TRY(c.dtype_is(i, c.dtype(0)));
   const bool has_mask = c.has_input(attngeo::kMaskInput);

@@ -192,6 +192,23 @@ Status gather_rule(RuleContext& c) {
 }
 
 Status resize_rule(RuleContext& c) {
+  if (c.has_attr("repeats")) {  // nearest by whole factors: no tables, out = in * repeats
+    KILN_TRY(c.inputs(1, 1));
+    KILN_TRY(c.outputs(1, 1));
+    std::vector<int64_t> rep;
+    KILN_TRY(c.ints_attr("repeats", &rep));
+    const Shape& x = c.shape(0);
+    if (rep.size() != x.size()) return c.fail("repeats " + rules::ints_str(rep) + " do not match the input rank");
+    Shape y(x.size());
+    for (size_t d = 0; d < x.size(); ++d) {
+      if (rep[d] < 1 || rep[d] > (1 << 20) || __builtin_mul_overflow(x[d], rep[d], &y[d]))
+        return c.fail("repeats " + rules::ints_str(rep) + " must be in [1, 2^20]");
+    }
+    int64_t n;
+    KILN_TRY(rules::numel(c, y, "output", &n));
+    c.set_output(0, c.dtype(0), y);
+    return Status::ok();
+  }
   KILN_TRY(c.inputs(3, 3));
   KILN_TRY(c.outputs(1, 1));
   std::vector<int64_t> taps;
