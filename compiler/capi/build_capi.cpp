@@ -22,8 +22,8 @@ namespace {
 
 const char* const kPrecisionNames[] = {"fp32", "fp16", "int8", "fp8", "fp8-e5m2", "best"};
 
-kiln::Status precision_arg(const char* fn, kiln_precision precision, bool allow_best, std::string* out) {
-  const int32_t p = kiln::c_enum_value(precision);
+// `p`: the caller's kiln_precision as an int (kiln::c_enum_value).
+kiln::Status precision_arg(const char* fn, int32_t p, bool allow_best, std::string* out) {
   if (p < KILN_PRECISION_FP32 || p > KILN_PRECISION_BEST || (p == KILN_PRECISION_BEST && !allow_best))
     return kiln::invalid_argument(std::string(fn) + ": precision " + std::to_string(p) +
                                   " is not a kiln_precision" + (allow_best ? "" : " for one layer (best is not)"));
@@ -176,7 +176,7 @@ kiln_status kiln_build_options_set_device(kiln_build_options* o, const char* dev
 kiln_status kiln_build_options_set_precision(kiln_build_options* o, kiln_precision p) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));
-    return precision_arg(__func__, p, true, &o->opts.precision);
+    return precision_arg(__func__, kiln::c_enum_value(p), true, &o->opts.precision);
   });
 }
 
@@ -185,7 +185,7 @@ kiln_status kiln_build_options_set_layer_precision(kiln_build_options* o, const 
     KILN_TRY(need(__func__, o));
     KILN_TRY(need(__func__, node));
     std::string name;
-    KILN_TRY(precision_arg(__func__, p, false, &name));
+    KILN_TRY(precision_arg(__func__, kiln::c_enum_value(p), false, &name));
     if (!*node) return kiln::invalid_argument(std::string(__func__) + ": empty node name");
     o->opts.layer_precision[node] = name;
     return kiln::Status::ok();
