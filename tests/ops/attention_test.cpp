@@ -16,6 +16,7 @@
 #include "runtime/backends/attention_geometry.h"
 #include "runtime/core/half.h"
 #include "runtime/exec/execution_context.h"
+#include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -125,25 +126,7 @@ Graph make_data(const Case& c) {
 void build_graph(const Case& c, const Graph& m, ir::Graph* g, bool scores_output = false) {
   g->name = "attention_test";
   g->opsets[""] = 17;
-  auto value = [&](const std::string& name) {
-    if (ir::Value* v = g->find_value(name)) return v;
-    ir::Value* v = g->add_value(name);
-    auto in = m.inputs.find(name);
-    auto w = m.weights.find(name);
-    const HostTensor* t = in != m.inputs.end() ? &in->second : w != m.weights.end() ? &w->second : nullptr;
-    if (t) {
-      v->dtype = t->dtype();
-      v->shape = t->shape();
-      v->has_shape = true;
-      if (in != m.inputs.end()) {
-        v->is_graph_input = true;
-        g->inputs.push_back(v);
-      } else {
-        v->constant = std::make_shared<HostTensor>(*t);
-      }
-    }
-    return v;
-  };
+  auto value = [&](const std::string& name) { return named_value(g, m.inputs, m.weights, name); };
   auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out, Attributes a = {}) {
     ir::Node* n = g->add_node(op, out + "_node");
     for (const std::string& i : ins) n->inputs.push_back(value(i));

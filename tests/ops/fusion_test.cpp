@@ -9,6 +9,7 @@
 #include "compiler/ir/graph.h"
 #include "compiler/ops/op_schema.h"
 #include "runtime/exec/execution_context.h"
+#include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -49,25 +50,7 @@ Model make_model() {
 void build_graph(const Model& m, ir::Graph* g) {
   g->name = "fusion_test";
   g->opsets[""] = 13;
-  auto value = [&](const std::string& name) {
-    if (ir::Value* v = g->find_value(name)) return v;
-    ir::Value* v = g->add_value(name);
-    auto in = m.inputs.find(name);
-    auto w = m.weights.find(name);
-    const HostTensor* t = in != m.inputs.end() ? &in->second : w != m.weights.end() ? &w->second : nullptr;
-    if (t) {
-      v->dtype = t->dtype();
-      v->shape = t->shape();
-      v->has_shape = true;
-      if (in != m.inputs.end()) {
-        v->is_graph_input = true;
-        g->inputs.push_back(v);
-      } else {
-        v->constant = std::make_shared<HostTensor>(*t);
-      }
-    }
-    return v;
-  };
+  auto value = [&](const std::string& name) { return named_value(g, m.inputs, m.weights, name); };
   auto node = [&](const std::string& op, const std::string& name, std::vector<std::string> ins, const std::string& out,
                   Attributes a = {}) {
     ir::Node* n = g->add_node(op, name);
@@ -126,25 +109,7 @@ Model make_model2() {
 void build_graph2(const Model& m, ir::Graph* g) {
   g->name = "fusion_test2";
   g->opsets[""] = 13;
-  auto value = [&](const std::string& name) {
-    if (ir::Value* v = g->find_value(name)) return v;
-    ir::Value* v = g->add_value(name);
-    auto in = m.inputs.find(name);
-    auto w = m.weights.find(name);
-    const HostTensor* t = in != m.inputs.end() ? &in->second : w != m.weights.end() ? &w->second : nullptr;
-    if (t) {
-      v->dtype = t->dtype();
-      v->shape = t->shape();
-      v->has_shape = true;
-      if (in != m.inputs.end()) {
-        v->is_graph_input = true;
-        g->inputs.push_back(v);
-      } else {
-        v->constant = std::make_shared<HostTensor>(*t);
-      }
-    }
-    return v;
-  };
+  auto value = [&](const std::string& name) { return named_value(g, m.inputs, m.weights, name); };
   auto node = [&](const std::string& op, const std::string& name, std::vector<std::string> ins, const std::string& out,
                   Attributes a = {}) {
     ir::Node* n = g->add_node(op, name);

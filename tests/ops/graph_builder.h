@@ -1,6 +1,7 @@
 // Multi-node test graphs for the real compiler: named values, constants, nodes, outputs, built
 // into a plan like `kiln build` would (fusion included).
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,30 @@
 #include "runtime/core/tensor.h"
 
 namespace kiln::test {
+
+// The value `name` of `g`, added on first use: a graph input when `inputs` holds it, a constant
+// when `weights` does, else a plain value for a node to produce. For tests that write their IR
+// graph with fixed value names.
+inline ir::Value* named_value(ir::Graph* g, const std::map<std::string, HostTensor>& inputs,
+                              const std::map<std::string, HostTensor>& weights, const std::string& name) {
+  if (ir::Value* v = g->find_value(name)) return v;
+  ir::Value* v = g->add_value(name);
+  auto in = inputs.find(name);
+  auto w = weights.find(name);
+  const HostTensor* t = in != inputs.end() ? &in->second : w != weights.end() ? &w->second : nullptr;
+  if (t) {
+    v->dtype = t->dtype();
+    v->shape = t->shape();
+    v->has_shape = true;
+    if (in != inputs.end()) {
+      v->is_graph_input = true;
+      g->inputs.push_back(v);
+    } else {
+      v->constant = std::make_shared<HostTensor>(*t);
+    }
+  }
+  return v;
+}
 
 class GraphBuilder {
  public:
