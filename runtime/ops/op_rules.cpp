@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/ops/rules/linear_rules.h"
+
 namespace kiln {
 
 #define KILN_OP_FAMILY(family) void register_##family##_rules(RuleRegistry&);
@@ -201,6 +203,54 @@ std::string ints_str(const std::vector<int64_t>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
   return s + "]";
+}
+
+// The convolution attributes of ConvInteger/QLinearConv/Fp8Conv and the output shape they give
+// x and w (w [M, C/group, k...]).
+Status conv_geometry(RuleContext& c, const Shape& x, const Shape& w, Shape* out) {
+  int64_t group;
+  std::vector<int64_t> ks, st, dl, pd;
+  KILN_TRY(c.int_attr_in("group", 1, 1, rules::kMaxGeometry, &group));
+  KILN_TRY(c.ints_attr("kernel_shape", &ks));
+  KILN_TRY(c.ints_attr("strides", &st));
+  KILN_TRY(c.ints_attr("dilations", &dl));
+  KILN_TRY(c.ints_attr("pads", &pd));
+  if (x.size() < 3 || x.size() > 5 || w.size() != x.size())
+    return c.fail("x " + shape_str(x) + " and w " + shape_str(w) + " do not fit a 1- to 3-D convolution");
+  const size_t nd = x.size() - 2;
+  if (ks.size() != nd || st.size() != nd || dl.size() != nd || pd.size() != 2 * nd)
+    return c.fail("kernel_shape, strides, dilations and pads must be explicit for " + std::to_string(nd) + " spatial dims");
+  int64_t wc;
+  if (w[0] % group || x[1] % group || !mul_ok(w[1], group, &wc) || wc != x[1])
+    return c.fail("w " + shape_str(w) + " with group " + std::to_string(group) + " does not fit x " + shape_str(x));
+  *out = {x[0], w[0]};
+  for (size_t d = 0; d < nd; ++d) {
+    int64_t o;
+    if (ks[d] != w[2 + d] || !linear::conv_extent(false, x[2 + d], ks[d], st[d], dl[d], pd[d], pd[nd + d], 0, &o))
+      return c.fail("kernel_shape " + rules::ints_str(ks) + ", strides " + rules::ints_str(st) + ", dilations " +
+                    rules::ints_str(dl) + " and pads " + rules::ints_str(pd) + " do not fit x " + shape_str(x) +
+                    " and w " + shape_str(w));
+    out->push_back(o);
+  }
+  return Status::ok();
+}
+
+// The fused epilogue attributes, read strictly (every name the kernels read).
+Status fused_epilogue(RuleContext& c, linear::Epilogue* e) {
+  std::string act;
+  int64_t residual;
+  KILN_TRY(c.string_attr(linear::kAttrActivation, "", &act));
+  KILN_TRY(c.float_attr(linear::kAttrActAlpha, 0.f, &e->act_alpha));
+  KILN_TRY(c.float_attr(linear::kAttrActBeta, 0.f, &e->act_beta));
+  KILN_TRY(c.int_attr_in(linear::kAttrResidual, linear::kResidualNone, linear::kResidualNone,
+                         linear::kResidualAfterActivation, &residual));
+  e->residual = static_cast<int>(residual);
+  e->act = linear::Activation::kNone;
+  if (!act.empty()) {
+    e->act = linear::activation_from_name(act);
+    if (e->act == linear::Activation::kNone) return c.fail("unknown fused activation '" + act + "'");
+  }
+  return Status::ok();
 }
 
 }  // namespace rules

@@ -21,6 +21,7 @@
 #include "runtime/core/checked_math.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/plan/plan.h"
 
 namespace kiln {
@@ -131,6 +132,14 @@ std::string ints_str(const std::vector<int64_t>& v);
 // Largest value a geometry attribute (kernel, stride, dilation, pad) may hold: OpenCL kernels
 // index in 32-bit ints, and no real model comes near it.
 constexpr int64_t kMaxGeometry = (int64_t{1} << 31) - 1;
+// The fused epilogue attributes of the linear ops and their quantized forms (activation,
+// activation_alpha/beta, residual; runtime/ops/linear_epilogue.h), read strictly: an unknown
+// activation name is refused.
+Status fused_epilogue(RuleContext& c, linear::Epilogue* e);
+// The convolution attributes (group, kernel_shape, strides, dilations, pads: explicit) of the
+// quantized convolutions ConvInteger/QLinearConv/Fp8Conv, read and checked against x and w
+// (w [M, C/group, k...]), and the output shape they give.
+Status conv_geometry(RuleContext& c, const Shape& x, const Shape& w, Shape* out);
 }  // namespace rules
 
 }  // namespace kiln

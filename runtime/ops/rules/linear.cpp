@@ -147,28 +147,10 @@ Status linear_output(const std::string& op, const Attributes& a, const std::vect
 
 namespace {
 
-// The fused epilogue attributes, read strictly (every name the kernels read).
-Status epilogue_rule(RuleContext& c, linear::Epilogue* e) {
-  std::string act;
-  int64_t residual;
-  KILN_TRY(c.string_attr(linear::kAttrActivation, "", &act));
-  KILN_TRY(c.float_attr(linear::kAttrActAlpha, 0.f, &e->act_alpha));
-  KILN_TRY(c.float_attr(linear::kAttrActBeta, 0.f, &e->act_beta));
-  KILN_TRY(c.int_attr_in(linear::kAttrResidual, linear::kResidualNone, linear::kResidualNone,
-                         linear::kResidualAfterActivation, &residual));
-  e->residual = static_cast<int>(residual);
-  e->act = linear::Activation::kNone;
-  if (!act.empty()) {
-    e->act = linear::activation_from_name(act);
-    if (e->act == linear::Activation::kNone) return c.fail("unknown fused activation '" + act + "'");
-  }
-  return Status::ok();
-}
-
 Status linear_rule(RuleContext& c) {
   const std::string& op = c.node().op;
   linear::Epilogue e;
-  KILN_TRY(epilogue_rule(c, &e));
+  KILN_TRY(rules::fused_epilogue(c, &e));
   KILN_TRY(c.inputs(2, e.residual ? 4 : 3));
   if (e.residual && !c.has_input(linear::kResidualInput)) return c.fail("fused residual input 3 is missing");
   KILN_TRY(c.outputs(1, 1));

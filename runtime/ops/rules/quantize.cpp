@@ -129,36 +129,6 @@ Status per_tensor(RuleContext& c, size_t i) {
   return Status::ok();
 }
 
-// The convolution attributes of ConvInteger/QLinearConv/Fp8Conv and the output shape they give
-// x and w (w [M, C/group, k...]).
-Status conv_geometry_rule(RuleContext& c, const Shape& x, const Shape& w, Shape* out) {
-  int64_t group;
-  std::vector<int64_t> ks, st, dl, pd;
-  KILN_TRY(c.int_attr_in("group", 1, 1, rules::kMaxGeometry, &group));
-  KILN_TRY(c.ints_attr("kernel_shape", &ks));
-  KILN_TRY(c.ints_attr("strides", &st));
-  KILN_TRY(c.ints_attr("dilations", &dl));
-  KILN_TRY(c.ints_attr("pads", &pd));
-  if (x.size() < 3 || x.size() > 5 || w.size() != x.size())
-    return c.fail("x " + shape_str(x) + " and w " + shape_str(w) + " do not fit a 1- to 3-D convolution");
-  const size_t nd = x.size() - 2;
-  if (ks.size() != nd || st.size() != nd || dl.size() != nd || pd.size() != 2 * nd)
-    return c.fail("kernel_shape, strides, dilations and pads must be explicit for " + std::to_string(nd) + " spatial dims");
-  int64_t wc;
-  if (w[0] % group || x[1] % group || !mul_ok(w[1], group, &wc) || wc != x[1])
-    return c.fail("w " + shape_str(w) + " with group " + std::to_string(group) + " does not fit x " + shape_str(x));
-  *out = {x[0], w[0]};
-  for (size_t d = 0; d < nd; ++d) {
-    int64_t o;
-    if (ks[d] != w[2 + d] || !linear::conv_extent(false, x[2 + d], ks[d], st[d], dl[d], pd[d], pd[nd + d], 0, &o))
-      return c.fail("kernel_shape " + rules::ints_str(ks) + ", strides " + rules::ints_str(st) + ", dilations " +
-                    rules::ints_str(dl) + " and pads " + rules::ints_str(pd) + " do not fit x " + shape_str(x) +
-                    " and w " + shape_str(w));
-    out->push_back(o);
-  }
-  return Status::ok();
-}
-
 Status matmul_shape(RuleContext& c, const Shape& a0, const Shape& b0, Shape* out, Shape* batch, int64_t* M,
                     int64_t* N) {
   if (a0.empty() || b0.empty()) return c.fail("operands must have rank >= 1");
@@ -177,16 +147,11 @@ Status matmul_shape(RuleContext& c, const Shape& a0, const Shape& b0, Shape* out
 
 // kiln's fused epilogue of QLinearConv / QLinearMatMul (quantize_common.h).
 Status qlinear_epilogue_rule(RuleContext& c, const Shape& out, int64_t bias_len_rows, int64_t bias_len_cols) {
-  std::string act;
-  float alpha, beta;
-  int64_t residual, bias_cols;
-  KILN_TRY(c.string_attr(linear::kAttrActivation, "", &act));
-  KILN_TRY(c.float_attr(linear::kAttrActAlpha, 0.f, &alpha));
-  KILN_TRY(c.float_attr(linear::kAttrActBeta, 0.f, &beta));
-  KILN_TRY(c.int_attr_in(linear::kAttrResidual, 0, 0, 2, &residual));
+  linear::Epilogue ep;
+  KILN_TRY(rules::fused_epilogue(c, &ep));
+  const int64_t residual = ep.residual;
+  int64_t bias_cols;
   KILN_TRY(c.int_attr_in(kAttrBiasColumns, 0, 0, 1, &bias_cols));
-  if (!act.empty() && linear::activation_from_name(act) == linear::Activation::kNone)
-    return c.fail("unknown fused activation '" + act + "'");
   if (c.has_input(kQBiasInput)) {
     KILN_TRY(c.dtype_is(kQBiasInput, DType::kInt32));
     const int64_t want = bias_cols ? bias_len_cols : bias_len_rows;
@@ -227,7 +192,7 @@ Status qgemm_rule(RuleContext& c) {
   Shape out, batch;
   int64_t rows, cols;
   if (conv) {
-    KILN_TRY(conv_geometry_rule(c, c.shape(x), c.shape(w), &out));
+    KILN_TRY(rules::conv_geometry(c, c.shape(x), c.shape(w), &out));
     rows = c.shape(w)[0];
     cols = 1;
     KILN_TRY(per_tensor(c, in.zb));  // the input's zero point
