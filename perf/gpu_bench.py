@@ -13,7 +13,7 @@ user would have them); torch eager FP32 and FP16 (channels-last for ResNet), CUD
 
 Writes OUT/gpu-latest.json ({"device", "gemm": [...], "models": [...]}) and OUT/gpu-latest.md.
 Usage: gpu_bench.py OUT [--kiln kiln] [--parts gemm,resnet50,bert] [--sizes 4096,8192]
-       [--batches 1,128] [--precisions fp32,fp16,int8,fp8] [--duration 2]
+       [--batches 1,128] [--precisions fp32,fp16,int8,fp8] [--duration 2] [--profile 128]
 """
 import argparse
 import json
@@ -281,6 +281,11 @@ def model_bench(a, work, name, rng):
                     ms = b["latency_ms"]["median"]
                     row.update({"kiln_per_s": round(b["throughput_per_s"] * batch, 1), "kiln_ms": round(ms, 3),
                                 "h2d_ms": b.get("h2d_ms"), "compute_ms": b.get("compute_ms"), "d2h_ms": b.get("d2h_ms")})
+                if a.profile and batch in [int(v) for v in a.profile.split(",")]:
+                    rc, out = sh([a.kiln, "profile", plan, "--device", "opencl", "--iterations", "3"] + args_in,
+                                 timeout=300)
+                    with open(os.path.join(a.out, "profiles.txt"), "a") as f:
+                        f.write(f"\n===== {name} batch {batch} {prec} (rc {rc})\n{out}\n")
             tf = torch_ms.get("fp16")
             if tf:
                 row["torch_fp16_ms"] = round(tf, 3)
@@ -324,6 +329,8 @@ def main():
     ap.add_argument("--batches", default="1,128")
     ap.add_argument("--precisions", default="fp32,fp16,int8,fp8")
     ap.add_argument("--duration", default="2")
+    ap.add_argument("--profile", default="", help="batch sizes whose plans `kiln profile` also runs "
+                    "(OUT/profiles.txt)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     try:

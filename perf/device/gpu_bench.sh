@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 kiln devices | head -4
 echo "== tensor-core variant tests (mma.sync through NVIDIA OpenCL)"
-timeout 400 kiln_tests --gtest_filter="${KILN_GPU_TESTS:-MmaVariant.*}" >"$OUT/mma_tests.txt" 2>&1
+timeout "${KILN_GPU_TEST_TIMEOUT:-300}" kiln_tests --gtest_filter="${KILN_GPU_TESTS:-MmaVariant.*}" >"$OUT/mma_tests.txt" 2>&1
 grep -E "^\[  (PASSED|FAILED) |Failure|Actual|trace:|mma_test" "$OUT/mma_tests.txt" | head -40
 echo "== benchmarks"
 python3 perf/gpu_bench.py "$OUT" "$@" 2>&1 | tee "$OUT/bench.log" | grep -vE "^\[ *[0-9.]+s\] (gemm|\{)" | tail -60
