@@ -161,7 +161,7 @@ KILN_API kiln_status kiln_context_bind_output(kiln_context* ctx, const char* nam
  * context stays usable. Waits for inferences enqueued earlier on the context first. */
 KILN_API kiln_status kiln_context_run(kiln_context* ctx);
 /* ---- asynchronous inference ----
- * kiln_enqueue starts one inference on kiln's CPU worker pool and returns at once. Inferences
+ * kiln_enqueue starts one inference on the context's worker thread and returns at once. Inferences
  * enqueued on one context run in submission order (a context holds one set of activations);
  * inferences on different contexts of the same plan run concurrently, sharing the plan's
  * weights, so create one context per inference you want in flight. The bound buffers must stay

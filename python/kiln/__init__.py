@@ -245,7 +245,7 @@ class Context:
 
     def run_async(self, feeds: Mapping[str, Any],
                   output_names: Optional[Sequence[str]] = None) -> "concurrent.futures.Future[Dict[str, np.ndarray]]":
-        """Starts one inference on kiln's worker pool; the Future gets the outputs (or kiln.Error).
+        """Starts one inference on the context's worker thread; the Future gets the outputs (or kiln.Error).
         The inputs must stay unchanged until it completes."""
         arrays = self._feeds(feeds)
         fut: concurrent.futures.Future = concurrent.futures.Future()

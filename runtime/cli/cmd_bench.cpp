@@ -19,6 +19,8 @@ static const char* kBenchHelp =
     "\n"
     "Measures latency and throughput like trtexec: inputs are random unless given; each of the\n"
     "--concurrency execution contexts (sharing the plan's weights) keeps one inference in flight.\n"
+    "One context runs synchronously on the calling thread (kiln_context_run); several run\n"
+    "asynchronously (kiln_enqueue), each on its context's thread.\n"
     "Inputs and outputs live in each context's page-locked host buffers (kiln_context_host_buffer),\n"
     "as a deployment feeding a GPU would keep them, so transfers run at DMA speed.\n"
     "  -i, --input NAME=FILE    input from a .npy file\n"
@@ -115,15 +117,32 @@ int cmd_bench(int argc, char** argv) {
 
   using clock = std::chrono::steady_clock;
   auto ms_since = [](clock::time_point t) { return std::chrono::duration<double, std::milli>(clock::now() - t).count(); };
+  // One context runs synchronously on this thread, as an application with one inference in
+  // flight would (and as onnxruntime's and trtexec's loops do): no hand-off to the context's
+  // thread and back. Several contexts run asynchronously, each on its own thread.
+  const bool sync = concurrency == 1;
+  auto infer = [&](int c, std::string* msg) {
+    if (sync) {
+      const Status r = ctxs[c]->run();
+      if (!r) *msg = r.message();
+      return r.is_ok();
+    }
+    return ctxs[c]->enqueue()->wait(msg) == 0;
+  };
   // Warm-up: program builds, caches and clocks settle outside the measurement.
   const auto warm0 = clock::now();
   do {
+    if (sync) {
+      std::string msg;
+      if (!infer(0, &msg)) return fail("bench", msg);
+      continue;
+    }
     for (auto& c : ctxs) c->enqueue();
     for (auto& c : ctxs) c->wait_idle();
   } while (ms_since(warm0) < warmup_ms);
   {
     std::string msg;
-    if (ctxs[0]->enqueue()->wait(&msg) != 0) return fail("bench", msg);
+    if (!infer(0, &msg)) return fail("bench", msg);
   }
 
   std::atomic<long> started{0};
@@ -132,23 +151,30 @@ int cmd_bench(int argc, char** argv) {
   const auto t0 = clock::now();
   const auto deadline = t0 + std::chrono::seconds(duration_s);
   std::vector<std::thread> threads;
-  for (int c = 0; c < concurrency; ++c) {
-    threads.emplace_back([&, c] {
-      for (;;) {
-        if (iterations ? started.fetch_add(1) >= iterations : clock::now() >= deadline) break;
-        const auto a = clock::now();
+  auto measure = [&](int c) {
+    for (;;) {
+      if (iterations ? started.fetch_add(1) >= iterations : clock::now() >= deadline) break;
+      const auto a = clock::now();
+      std::string msg;
+      double e = 0;
+      bool ok;
+      if (sync) {
+        ok = infer(c, &msg);
+      } else {
         auto ev = ctxs[c]->enqueue();
-        const double e = ms_since(a);
-        std::string msg;
-        if (ev->wait(&msg) != 0) {
-          errors[c] = msg;
-          break;
-        }
-        lat[c].push_back(ms_since(a));
-        enq[c].push_back(e);
+        e = ms_since(a);
+        ok = ev->wait(&msg) == 0;
       }
-    });
-  }
+      if (!ok) {
+        errors[c] = msg;
+        break;
+      }
+      lat[c].push_back(ms_since(a));
+      if (!sync) enq[c].push_back(e);
+    }
+  };
+  if (sync) measure(0);
+  for (int c = 0; !sync && c < concurrency; ++c) threads.emplace_back(measure, c);
   for (auto& t : threads) t.join();
   const double wall_s = ms_since(t0) / 1e3;
   for (const auto& e : errors)
@@ -201,7 +227,8 @@ int cmd_bench(int argc, char** argv) {
   std::printf("throughput: %.2f inferences/s\n", throughput);
   std::printf("latency ms: min %.4f  mean %.4f  median %.4f  p90 %.4f  p95 %.4f  p99 %.4f  max %.4f\n", L.min, L.mean,
               L.median, L.p90, L.p95, L.p99, L.max);
-  std::printf("enqueue ms: mean %.4f  median %.4f\n", E.mean, E.median);
+  if (sync) std::printf("enqueue ms: - (one context: synchronous runs)\n");
+  else std::printf("enqueue ms: mean %.4f  median %.4f\n", E.mean, E.median);
   std::printf("per inference (profiled): H2D %.4f ms, compute %.4f ms, D2H %.4f ms\n", h2d, compute, d2h);
   for (const auto& warning : warnings) std::printf("warning: %s\n", warning.c_str());
 

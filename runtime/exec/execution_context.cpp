@@ -165,7 +165,22 @@ Status ExecutionContext::init() {
     variant_notice_ = std::to_string(fallbacks) + " node(s) run their portable kernel: " + device_.label +
                       " does not offer the kernel variant the plan chose (first: " + first_fallback + ")";
 
-  KILN_TRY(FastCpu::create(plan_, backends_, &fast_cpu_));
+  {
+    // Prepared on a thread of its own that then ends, taking with it the OpenMP team that
+    // packing weights and measuring the host start: the thread that runs inferences is then
+    // the process's only team owner (runtime/exec/inference_thread.h says why that matters).
+    Status st;
+    run_on_passing_thread([&] {
+      try {
+        st = FastCpu::create(plan_, backends_, &fast_cpu_);
+      } catch (const std::bad_alloc&) {
+        st = out_of_memory("preparing the cpu kernels: a host allocation failed (out of memory)");
+      } catch (const std::exception& e) {
+        st = internal_error(std::string("preparing the cpu kernels: unexpected exception: ") + e.what());
+      }
+    });
+    KILN_TRY(st);
+  }
 
   constexpr uint64_t kHostAlign = 64;
   const ArenaPlan host = plan_arena(p, backends_, Backend::kCpu, kHostAlign, in_place);
@@ -572,6 +587,16 @@ Status ExecutionContext::observe_outputs(size_t n) {
   return Status::ok();
 }
 
+Status ExecutionContext::run_caught() {
+  try {
+    return run();
+  } catch (const std::bad_alloc&) {
+    return out_of_memory("an inference on " + device_.label + ": a host allocation failed (out of memory)");
+  } catch (const std::exception& e) {
+    return internal_error(std::string("unexpected exception: ") + e.what());
+  }
+}
+
 Status ExecutionContext::run() {
   const Plan& p = *plan_;
   // This inference's share of the cores, read by every CPU kernel it runs (plans with CPU
@@ -644,7 +669,7 @@ std::shared_ptr<InferenceEvent> ExecutionContext::enqueue() {
   pending_.push_back(ev);
   if (!draining_) {
     draining_ = true;
-    WorkerPool::instance().submit([this] { drain(); });
+    worker_.submit([this] { drain(); });
   }
   return ev;
 }
@@ -662,14 +687,7 @@ void ExecutionContext::drain() {
       ev = pending_.front();
       pending_.pop_front();
     }
-    Status st;
-    try {
-      st = run();
-    } catch (const std::bad_alloc&) {
-      st = out_of_memory("an inference on " + device_.label + ": a host allocation failed (out of memory)");
-    } catch (const std::exception& e) {
-      st = internal_error(std::string("unexpected exception: ") + e.what());
-    }
+    const Status st = run_caught();
     ev->complete(static_cast<int>(st.code()), st.message());
   }
 }

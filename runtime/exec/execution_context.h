@@ -16,7 +16,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/device/devices.h"
-#include "runtime/exec/worker_pool.h"
+#include "runtime/exec/inference_thread.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/plan/plan.h"
 
@@ -61,8 +61,8 @@ class ExecutionContext {
   const Shape& tensor_shape(int32_t t) const { return shape_[t]; }
   uint64_t tensor_bytes(int32_t t) const { return bytes_[t]; }
   Status run();
-  // Starts one inference on the worker pool and returns its completion event. Inferences of one
-  // context run in submission order; the bound buffers must stay valid until the event
+  // Starts one inference on the context's thread (worker_) and returns its completion event.
+  // Inferences of one context run in submission order; the bound buffers must stay valid until the event
   // completes. Different contexts run concurrently.
   std::shared_ptr<InferenceEvent> enqueue();
   // Records every node and transfer of the following runs into `profiler` (nullptr: off).
@@ -168,12 +168,14 @@ class ExecutionContext {
   // Brackets device work with queue markers when profiling.
   Status marker(cl_event* ev);
 
-  // Asynchronous inferences waiting to run on this context, drained by one pool task at a time.
+  // Asynchronous inferences waiting to run on this context, drained on worker_'s thread.
   void drain();
+  Status run_caught();  // run() with exceptions turned into a status
   std::mutex queue_mu_;
   std::condition_variable idle_cv_;
   std::deque<std::shared_ptr<InferenceEvent>> pending_;
   bool draining_ = false;
+  InferenceThread worker_;  // last: its thread ends before the members drain() uses go
 };
 
 }  // namespace kiln

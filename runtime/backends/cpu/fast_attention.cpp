@@ -1,9 +1,10 @@
-// The fused Attention op on the cpu fast path: per (batch, head), scores = Q K^T and Y = P V as
-// kiln's blocked SGEMM (linear_sgemm.h) with the scale, mask and softmax applied row by row in
-// between, the (batch, head) pairs spread over the run's OpenMP team. The reference kernel
+// The fused Attention op on the cpu fast path: per (batch, head), scores = scale Q K^T and
+// Y = P V as oneDNN's SGEMM (JIT for the host's ISA), with the mask and a vectorized softmax
+// (fast_softmax.h) applied row by row in between, the (batch, head) pairs spread over the run's
+// OpenMP team (each pair's GEMMs then run on its thread alone). The reference kernel
 // (runtime/backends/cpu/attention.cpp) computes one dot product at a time in double and stays
-// the oracle; this one differs by float summation order only. Dense row-major operands only
-// (what the fusion pass makes); others run the reference kernel.
+// the oracle; this one differs by float summation order and exp's last ulps. Dense row-major
+// operands only (what the fusion pass makes); others run the reference kernel.
 #include <omp.h>
 
 #include <algorithm>
@@ -13,7 +14,7 @@
 
 #include "runtime/backends/attention_geometry.h"
 #include "runtime/backends/cpu/dnnl_common.h"  // FastRunContext
-#include "runtime/backends/cpu/linear_sgemm.h"
+#include "runtime/backends/cpu/fast_softmax.h"
 #include "runtime/core/half.h"
 #include "runtime/ops/kernel_api.h"
 
@@ -26,40 +27,35 @@ class AttentionPlan : public FastNodePlan {
   std::unique_ptr<FastKernel> instance() const override;
 };
 
-// One (batch, head): rows of scores in `s` ([sq, sk]).
-void attend(const attngeo::Geometry& g, const float* q, const float* k, const float* v, const float* mask, float* y,
-            int64_t b, int64_t h, std::vector<float>* scratch) {
+// One (batch, head): rows of scores in `scratch` ([sq, sk]).
+dnnl_status_t attend(const attngeo::Geometry& g, const float* q, const float* k, const float* v, const float* mask,
+                     float* y, int64_t b, int64_t h, std::vector<float>* scratch) {
   const float* qb = q + b * g.q[0] + h * g.q[1];
   const float* kb = k + b * g.k[0] + h * g.k[1];
   const float* vb = v + b * g.v[0] + h * g.v[1];
   float* yb = y + b * g.y[0] + h * g.y[1];
   if (g.sk == 0) {
     for (int64_t i = 0; i < g.sq; ++i) std::fill(yb + i * g.y[2], yb + i * g.y[2] + g.dv, 0.f);
-    return;
+    return dnnl_success;
   }
   scratch->resize(static_cast<size_t>(g.sq * g.sk));
   float* s = scratch->data();
-  const linear::GemmEpilogue none;
   // K is [sk, d] (k[3] == 1) or, transposed, [d, sk] (k[2] == 1).
   const bool k_rows = g.k[3] == 1;
-  linear::sgemm(false, k_rows, g.sq, g.sk, g.d, qb, g.q[2], kb, k_rows ? g.k[2] : g.k[3], s, g.sk, none);
+  dnnl_status_t st = dnnl_sgemm('N', k_rows ? 'T' : 'N', g.sq, g.sk, g.d, g.scale, qb, g.q[2], kb,
+                                k_rows ? g.k[2] : g.k[3], 0.f, s, g.sk);
+  if (st != dnnl_success) return st;
   for (int64_t i = 0; i < g.sq; ++i) {
     float* row = s + i * g.sk;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < g.sk; ++j) {
-      float x = row[j] * g.scale;
-      if (mask) x += mask[b * g.mask[0] + h * g.mask[1] + i * g.mask[2] + j * g.mask[3]];
-      if (g.half_scores) x = half_to_float(float_to_half(x));
-      row[j] = x;
-      mx = std::fmax(mx, x);
+    if (mask) {
+      const float* m = mask + b * g.mask[0] + h * g.mask[1] + i * g.mask[2];
+      for (int64_t j = 0; j < g.sk; ++j) row[j] += m[j * g.mask[3]];
     }
-    // All -inf: exp(-inf - -inf) is NaN, so the row is NaN, as Softmax gives.
-    float sum = 0.f;
-    for (int64_t j = 0; j < g.sk; ++j) sum += row[j] = std::exp(row[j] - mx);
-    const float inv = 1.f / sum;
-    for (int64_t j = 0; j < g.sk; ++j) row[j] *= inv;
+    if (g.half_scores)
+      for (int64_t j = 0; j < g.sk; ++j) row[j] = half_to_float(float_to_half(row[j]));
+    softmax_row(row, g.sk);
   }
-  linear::sgemm(false, false, g.sq, g.dv, g.sk, s, g.sk, vb, g.v[2], yb, g.y[2], none);
+  return dnnl_sgemm('N', 'N', g.sq, g.dv, g.sk, 1.f, s, g.sk, vb, g.v[2], 0.f, yb, g.y[2]);
 }
 
 class AttentionKernel : public FastKernel {
@@ -79,12 +75,21 @@ class AttentionKernel : public FastKernel {
     float* y = a.outputs[0].as<float>();
     const int64_t pairs = g.batch * g.heads;
     const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.ctx.threads, pairs)));
+    dnnl_status_t failed = dnnl_success;
 #pragma omp parallel num_threads(threads)
     {
       std::vector<float> scratch;
 #pragma omp for schedule(static)
-      for (int64_t p = 0; p < pairs; ++p) attend(g, q, k, v, m, y, p / g.heads, p % g.heads, &scratch);
+      for (int64_t p = 0; p < pairs; ++p) {
+        const dnnl_status_t st = attend(g, q, k, v, m, y, p / g.heads, p % g.heads, &scratch);
+        if (st != dnnl_success) {
+#pragma omp critical
+          failed = st;
+        }
+      }
     }
+    if (failed != dnnl_success)
+      return internal_error("Attention '" + a.node.name + "': oneDNN sgemm failed (status " + std::to_string(failed) + ")");
     return Status::ok();
   }
 };

@@ -118,7 +118,10 @@ Status FastCpu::create(const std::shared_ptr<const Plan>& plan, const std::vecto
   for (size_t n = 0; n < nn; ++n) {
     if (!f->kernels_[n]) continue;
     const NodeCost c = node_cost(*plan, plan->nodes[n]);
-    const double us = std::max(c.flops / (speed.gflops_one_thread * 1e3), static_cast<double>(c.bytes) / (speed.gbps * 1e3));
+    double us = std::max(c.flops / (speed.gflops_one_thread * 1e3), static_cast<double>(c.bytes) / (speed.gbps * 1e3));
+    const PlanNode& node = plan->nodes[n];
+    if (!node.outputs.empty() && node.outputs[0] >= 0)
+      us = std::max(us, f->plans_[n]->ns_per_output() * static_cast<double>(shape_numel(plan->tensors[node.outputs[0]].shape)) / 1e3);
     f->one_thread_[n] = us < kParallelMinUs;
   }
   *out = std::move(f);

@@ -69,6 +69,9 @@ class FastNodePlan {
   virtual std::unique_ptr<FastKernel> instance() const = 0;
   // What `kiln profile` could show as the kernel ("onednn:conv", "fast:softmax").
   virtual const char* name() const = 0;
+  // Single-thread time per output element, for kernels whose cost the plan's FLOP and byte
+  // counts understate (transcendental functions): decides whether the node gets a team.
+  virtual double ns_per_output() const { return 0; }
 };
 
 // Prepares `node` of `plan`. Leaves *out null (and returns OK) when the node is outside what

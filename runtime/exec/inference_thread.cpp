@@ -1,37 +1,34 @@
-#include "runtime/exec/worker_pool.h"
+#include "runtime/exec/inference_thread.h"
 
 namespace kiln {
 
-WorkerPool& WorkerPool::instance() {
-  // Leaked on purpose: joining threads from a static destructor at exit races with the OpenCL
-  // ICD unloading its drivers; the OS reclaims the threads.
-  static WorkerPool* pool = new WorkerPool();
-  return *pool;
-}
+void run_on_passing_thread(const std::function<void()>& task) { std::thread(task).join(); }
 
-WorkerPool::~WorkerPool() {
+InferenceThread::~InferenceThread() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  if (!thread_.joinable()) return;
+  // Never from a task of its own (~ExecutionContext first waits for its inferences, which a
+  // task of this thread would wait for forever); detach rather than throw if it ever is.
+  if (thread_.get_id() == std::this_thread::get_id()) thread_.detach();
+  else thread_.join();
 }
 
-void WorkerPool::submit(std::function<void()> task) {
+void InferenceThread::submit(std::function<void()> task) {
   std::lock_guard<std::mutex> lock(mu_);
   tasks_.push_back(std::move(task));
-  if (idle_ < tasks_.size() && threads_.size() < 64) threads_.emplace_back([this] { loop(); });
+  if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
   cv_.notify_one();
 }
 
-void WorkerPool::loop() {
+void InferenceThread::loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    ++idle_;
     cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
-    --idle_;
-    if (stop_ && tasks_.empty()) return;
+    if (tasks_.empty()) return;  // stop_ and nothing left
     auto task = std::move(tasks_.front());
     tasks_.pop_front();
     lock.unlock();
