@@ -282,5 +282,59 @@ TEST(CpuFastOps, NonFiniteInputsKeepNaNThroughFusedActivations) {
   EXPECT_TRUE(tensors_close(fast[0], ref[0], 1e-4, 1e-5));
 }
 
+// The scan is split over the team for large tensors and kept per tensor within a run: a NaN in
+// the last chunk of a big input that two convolutions read must reach both outputs, and runs
+// of the same context before and after must not reuse another run's answer.
+TEST(CpuFastOps, NonFiniteScanOfLargeSharedInput) {
+  std::mt19937 rng(78);
+  GraphBuilder g;
+  HostTensor in = random_tensor(DType::kFloat32, {1, 4, 256, 256}, rng);
+  const std::string x = g.input(in);
+  auto conv_relu = [&](const std::string& src) {
+    Attributes a;
+    a.set("pads", std::vector<int64_t>(4, 1));
+    return g.node("Relu", {g.node("Conv", {src, g.constant(random_tensor(DType::kFloat32, {2, 4, 3, 3}, rng, -0.3, 0.3)),
+                                           g.constant(random_tensor(DType::kFloat32, {2}, rng))},
+                                  a)});
+  };
+  g.output(conv_relu(x));
+  g.output(conv_relu(x));
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(g.build(&plan).is_ok());
+  std::vector<HostTensor> inputs = g.inputs();
+  auto nans = [](const HostTensor& t) {
+    int n = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) n += std::isnan(t.as<float>()[i]);
+    return n;
+  };
+  // One context, three runs over the same bound buffers: finite, NaN, finite again.
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+  const PlanTensor& pin = plan->tensors[plan->inputs[0]];
+  ASSERT_TRUE(ctx->bind_input(pin.name, DType::kFloat32, inputs[0].shape(), inputs[0].data(), inputs[0].size_bytes()).is_ok());
+  std::vector<HostTensor> out;
+  for (int32_t t : plan->outputs) {
+    out.emplace_back(DType::kFloat32, plan->tensors[t].shape);
+    ASSERT_TRUE(ctx->bind_output(plan->tensors[t].name, out.back().data(), out.back().size_bytes()).is_ok());
+  }
+  float* last = inputs[0].as<float>() + inputs[0].numel() - 3;
+  const float saved = *last;
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("run " + std::to_string(round));
+    *last = round == 1 ? std::nanf("") : saved;
+    ASSERT_TRUE(ctx->run().is_ok());
+    std::vector<HostTensor> ref;
+    {
+      ScopedEnv env("KILN_CPU_REFERENCE", "1");
+      ASSERT_TRUE(run_plan(plan, inputs, &ref).is_ok());
+    }
+    for (size_t o = 0; o < 2; ++o) {
+      EXPECT_EQ(nans(ref[o]) > 0, round == 1) << "output " << o;
+      EXPECT_TRUE(tensors_close(out[o], ref[o], 1e-4, 1e-5)) << "output " << o;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::test

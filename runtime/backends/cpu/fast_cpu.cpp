@@ -195,6 +195,7 @@ FastCpu::Run::Run(FastCpu* f, bool plain_only) : f_(f) {
   const int share = inference_cpu_threads();
   f_->run_threads_ = share > 0 ? share : default_cpu_threads();
   f_->team_ = saved_team_;
+  f_->finite_.assign(f_->plan_->tensors.size(), 0);
 }
 
 FastCpu::Run::~Run() {
@@ -218,7 +219,7 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
     for (size_t i = 0; i < node.outputs.size() && i < outputs.size(); ++i) out_l_[i] = layouts_[node.outputs[i]];
   }
   Status st;
-  if (activation_drops_nan(node) && has_non_finite_operand(*plan_, node, inputs))
+  if (activation_drops_nan(node) && has_non_finite_operand(*plan_, node, inputs, &finite_, team))
     return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
         .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: non-finite input)");
   try {

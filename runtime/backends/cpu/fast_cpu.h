@@ -154,6 +154,7 @@ class FastCpu {
   std::vector<uint8_t> one_thread_;
   int run_threads_ = 1;   // this run's share of the cores
   int team_ = 0;          // the team size set on the running thread now
+  std::vector<uint8_t> finite_;  // by tensor, this run: 0 not checked, 1 finite, 2 NaN/Inf seen
   bool plain_only_ = false;
   std::unique_ptr<FastRunContext> ctx_;
   std::vector<HostLayout> in_l_, out_l_;  // scratch
