@@ -4,7 +4,7 @@
 # NVIDIA's OpenCL has no cl_khr_fp16: FP16 runs as half storage with FP32 math there.
 # Runs here too with the build on PATH: PATH=$PWD/build:$PATH bash perf/device/fp16_check.sh
 set -uo pipefail
-[ -f .device/bin/kiln ] && source perf/device/env.sh
+[ -f .device/kiln-bundle.tgz ] && source perf/device/env.sh
 OUT=${OUT:-/tmp/kiln-out}
 mkdir -p "$OUT" /tmp/f16 && cd /tmp/f16
 python3 "$OLDPWD/perf/models/make_perf_models.py" m >/dev/null

@@ -12,7 +12,7 @@ known=(); for f in tests/conformance/known_failures*.txt; do known+=(--known-fai
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 kiln devices | tee "$OUT/devices.txt"
 echo "== conformance (NVIDIA OpenCL)"
-kiln_conformance --device opencl --data .device/testdata/node "${known[@]}" 2>&1 | tee "$OUT/conformance.txt" | tail -5
+kiln_conformance --device opencl --data "$KILN_BUNDLE/testdata/node" "${known[@]}" 2>&1 | tee "$OUT/conformance.txt" | tail -5
 echo "== unit and op tests (NVIDIA OpenCL)"
 kiln_tests 2>&1 | tee "$OUT/kiln_tests.txt" | grep -E "FAILED|PASSED|Failure" | head -40
 echo "== demo"
