@@ -1,74 +1,47 @@
 #include "runtime/backends/cpu/fast_gelu.h"
 
 #include <cmath>
-#include <cstring>
+
+#include "runtime/backends/cpu/fast_math.h"
 
 namespace kiln {
 namespace {
 
-// exp(x) for x in [-700, 700]: x = k ln2 + r, |r| <= ln2 / 2, Taylor to degree 12 (error far
-// below float's), then 2^k through the exponent bits. Branch-free so the loops vectorize.
-inline double exp_d(double x) {
-  // Quiet comparisons (isless: no FP exception on NaN), so GCC may if-convert them to selects.
-  x = std::isless(x, -700.0) ? -700.0 : x;
-  x = std::isgreater(x, 700.0) ? 700.0 : x;
-  // k = round(x / ln2) by the 1.5 * 2^52 shifter: its low mantissa bits then hold k.
-  const double shifted = x * 1.4426950408889634074 + 6755399441055744.0;
-  const double k = shifted - 6755399441055744.0;
-  int64_t kbits;
-  std::memcpy(&kbits, &shifted, sizeof kbits);
-  const double r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
-  double p = 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  // The low 12 bits of `shifted`'s bits are those of k; the shift drops everything above them,
-  // so this is (k + 1023) << 52, the bits of 2^k.
-  const int64_t bits = static_cast<int64_t>((static_cast<uint64_t>(kbits) + 1023) << 52);
-  double scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-// erfc(z), Numerical Recipes' erfcc (relative error < 1.2e-7 for all z).
-inline double erfc_d(double z) {
-  const double a = std::fabs(z);
-  const double t = 1.0 / (1.0 + 0.5 * a);
-  const double poly =
-      -1.26551223 +
-      t * (1.00002368 +
-           t * (0.37409196 +
-                t * (0.09678418 +
-                     t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  const double r = t * exp_d(-a * a + poly);
-  return std::isless(z, 0.0) ? 2.0 - r : r;
+// erfc(z) for z = -x / sqrt 2, from x: Numerical Recipes' erfcc, t exp(-z^2 + P(t)) with
+// t = 1 / (1 + |z| / 2) (relative error < 1.2e-7 for every z), in float. z^2 = x^2 / 2 is taken
+// exactly as hi + lo (an FMA gives x*x's rounding error) and exp(-hi) exp(P - lo) evaluated as
+// two exps: rounding -z^2 + P to float would cost |z|^2 ulps, 2e-6 relative at x = -8. Beyond
+// |x| = 20 erfc is 0 or 2 to float precision: x is clamped there, so x*x cannot overflow.
+inline float erfc_of_minus_x_over_sqrt2(float x_in) {
+  float x = std::isless(x_in, -20.f) ? -20.f : x_in;
+  x = std::isgreater(x, 20.f) ? 20.f : x;
+  const float a = std::fabs(x) * 0.70710678118654752440f;
+  const float t = 1.f / (1.f + 0.5f * a);
+  const float poly =
+      -1.26551223f +
+      t * (1.00002368f +
+           t * (0.37409196f +
+                t * (0.09678418f +
+                     t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+  const float xx = x * x;
+  const float hi = 0.5f * xx, lo = 0.5f * std::fma(x, x, -xx);
+  const float r = t * fastmath::exp_f(-hi) * fastmath::exp_f(poly - lo);
+  return std::isgreater(x, 0.f) ? 2.f - r : r;  // z < 0: erfc(z) = 2 - erfc(-z)
 }
 
 }  // namespace
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void gelu_erf(const float* x, float* y, int64_t n) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = x[i];
-    y[i] = static_cast<float>(0.5 * v * erfc_d(-v * 0.70710678118654752440));
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * erfc_of_minus_x_over_sqrt2(x[i]);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void gelu_tanh(const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const double v = x[i];
-    const double u = 0.79788456080286535588 * (v + 0.044715 * v * v * v);
-    y[i] = static_cast<float>(v / (1.0 + exp_d(-2.0 * u)));
+    const float v = x[i];
+    const float u = 0.79788456080286535588f * (v + 0.044715f * v * v * v);
+    y[i] = v / (1.f + fastmath::exp_f(-2.f * u));
   }
 }
 
