@@ -244,5 +244,36 @@ TEST(CpuFastQuant, Fp8PtqMatchesReference) {
   }
 }
 
+// Standalone per-tensor QuantizeLinear / DequantizeLinear: the fast path's vectorized loops give
+// the reference's bits on halfway values (round half to even), values past the integer range,
+// NaN, infinities and -0, for int8 and uint8 with and without a zero point, on a tensor large
+// enough to be split over the team.
+TEST(CpuFastQuant, QuantizeDequantizeBitExact) {
+  std::mt19937 rng(91);
+  const float specials[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 127.5f, -128.5f, 255.5f, 1e9f, -1e9f, -0.f,
+                            std::nanf(""), INFINITY, -INFINITY};
+  for (DType t : {DType::kInt8, DType::kUInt8}) {
+    for (bool with_zp : {true, false}) {
+      SCOPED_TRACE(std::string(dtype_name(t)) + (with_zp ? " zp" : " no zp"));
+      GraphBuilder g;
+      HostTensor x = random_tensor(DType::kFloat32, {3, 50000}, rng, -300, 300);
+      for (size_t i = 0; i < std::size(specials); ++i) x.as<float>()[i * 7919] = specials[i];
+      for (int64_t i = 0; i < 200; ++i) x.as<float>()[i * 701 + 3] = static_cast<float>(pick(rng, -300, 300)) + 0.5f;
+      const std::string in = g.input(x);
+      const std::string s = g.constant(scalar(DType::kFloat32, 1.0));
+      std::vector<std::string> qi = {in, s};
+      if (with_zp) qi.push_back(g.constant(scalar(t, t == DType::kUInt8 ? 120 : -7)));
+      const std::string q = g.node("QuantizeLinear", qi);
+      std::vector<std::string> di = {q, g.constant(scalar(DType::kFloat32, 0.37))};
+      if (with_zp) di.push_back(qi[2]);
+      g.output(q);
+      g.output(g.node("DequantizeLinear", di));
+      std::shared_ptr<Plan> plan;
+      ASSERT_TRUE(g.build(&plan).is_ok());
+      EXPECT_TRUE(cpu_fast_matches_reference(plan, g.inputs(), 0, 0, 2));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::test

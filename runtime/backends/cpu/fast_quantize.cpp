@@ -1,9 +1,13 @@
-// Per-tensor QuantizeLinear / DequantizeLinear on the cpu fast path: the reference kernels run
-// on ranges of the flattened tensor by the run's OpenMP team (elementwise with one scale and
-// zero point, so the result is exactly the reference's, in either layout).
+// Per-tensor QuantizeLinear / DequantizeLinear (float32 <-> int8/uint8) on the cpu fast path:
+// vectorized loops over ranges of the flattened tensor, run by the run's OpenMP team. They
+// compute the reference kernel's formula (runtime/backends/cpu/quantize.cpp) with the same
+// float operations, so the result is bit for bit the reference's, in either layout: quantize
+// q = clamp(rint(x / s), lo - zp, hi - zp) + zp (NaN to lo), dequantize (float(q) - zp) * s.
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/ops/kernel_api.h"
@@ -13,9 +17,52 @@ namespace {
 
 constexpr int64_t kChunk = 1 << 14;
 
+template <typename T>
+inline __attribute__((always_inline)) void quantize_range(const float* x, int64_t n, float s, float z, T* y) {
+  constexpr float kLo = std::is_signed<T>::value ? -128.f : 0.f, kHi = std::is_signed<T>::value ? 127.f : 255.f;
+  const float lo = kLo - z, hi = kHi - z;
+  const int32_t zi = static_cast<int32_t>(z);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    float v = std::nearbyint(x[i] / s);
+    v = !(v >= lo) ? lo : v;  // fmax(v, lo) as the reference has it: NaN becomes lo
+    v = v > hi ? hi : v;
+    y[i] = static_cast<T>(static_cast<int32_t>(v) + zi);
+  }
+}
+
+template <typename T>
+inline __attribute__((always_inline)) void dequantize_range(const T* x, int64_t n, float s, float z, float* y) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = (static_cast<float>(x[i]) - z) * s;
+}
+
+#define KILN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+KILN_CLONES void quantize_s8(const float* x, int64_t n, float s, float z, int8_t* y) { quantize_range(x, n, s, z, y); }
+KILN_CLONES void quantize_u8(const float* x, int64_t n, float s, float z, uint8_t* y) { quantize_range(x, n, s, z, y); }
+KILN_CLONES void dequantize_s8(const int8_t* x, int64_t n, float s, float z, float* y) { dequantize_range(x, n, s, z, y); }
+KILN_CLONES void dequantize_u8(const uint8_t* x, int64_t n, float s, float z, float* y) { dequantize_range(x, n, s, z, y); }
+#undef KILN_CLONES
+
+// Elements [b, b + len) of the node's output from its input.
+void convert_range(const FastRunArgs& a, int64_t b, int64_t len) {
+  const TensorView& x = a.inputs[0];
+  const TensorView& y = a.outputs[0];
+  const float s = a.inputs[1].as<float>()[0];
+  const bool zp = a.has_input(2);
+  if (a.node.op == "QuantizeLinear") {
+    const float* in = x.as<float>() + b;
+    if (y.dtype == DType::kInt8) quantize_s8(in, len, s, zp ? a.inputs[2].as<int8_t>()[0] : 0.f, y.as<int8_t>() + b);
+    else quantize_u8(in, len, s, zp ? a.inputs[2].as<uint8_t>()[0] : 0.f, y.as<uint8_t>() + b);
+    return;
+  }
+  float* out = y.as<float>() + b;
+  if (x.dtype == DType::kInt8) dequantize_s8(x.as<int8_t>() + b, len, s, zp ? a.inputs[2].as<int8_t>()[0] : 0.f, out);
+  else dequantize_u8(x.as<uint8_t>() + b, len, s, zp ? a.inputs[2].as<uint8_t>()[0] : 0.f, out);
+}
+
 class QuantizePlan : public FastNodePlan {
  public:
-  CpuKernelFn ref = nullptr;
   LayoutUse input_use(size_t i) const override { return i == 0 ? LayoutUse::kFollow : LayoutUse::kPlain; }
   LayoutUse output_use(size_t) const override { return LayoutUse::kFollow; }
   const char* name() const override { return "fast:quantize"; }
@@ -29,21 +76,13 @@ class QuantizeKernel : public FastKernel {
     const int64_t n = a.inputs[0].numel();
     const int64_t chunks = (n + kChunk - 1) / kChunk;
     const int threads = static_cast<int>(std::min<int64_t>(a.ctx.threads, chunks));
-    if (threads <= 1) return p_.ref(CpuKernelArgs{a.node, a.inputs, a.outputs});
-    Status first;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t b = c * kChunk, len = std::min(n, b + kChunk) - b;
-      std::vector<TensorView> in = a.inputs, out = a.outputs;
-      in[0] = TensorView{in[0].dtype, {len}, static_cast<uint8_t*>(in[0].data) + b * dtype_size(in[0].dtype)};
-      out[0] = TensorView{out[0].dtype, {len}, static_cast<uint8_t*>(out[0].data) + b * dtype_size(out[0].dtype)};
-      Status st = p_.ref(CpuKernelArgs{a.node, in, out});
-      if (!st) {
-#pragma omp critical
-        if (first.is_ok()) first = st;
-      }
+    if (threads <= 1) {
+      convert_range(a, 0, n);
+      return Status::ok();
     }
-    return first;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) convert_range(a, c * kChunk, std::min(n, (c + 1) * kChunk) - c * kChunk);
+    return Status::ok();
   }
 
  private:
@@ -62,10 +101,9 @@ Status prepare_quantize(const Plan& plan, const PlanNode& node, std::shared_ptr<
   const bool q = node.op == "QuantizeLinear";
   const DType f = q ? x : y, i = q ? y : x;
   if (f != DType::kFloat32 || (i != DType::kInt8 && i != DType::kUInt8)) return Status::ok();
-  auto p = std::make_shared<QuantizePlan>();
-  p->ref = cpu_registry().find(node.op);
-  if (!p->ref) return Status::ok();
-  *out = std::move(p);
+  // The zero point (when given) has the integer type, as the op rules check.
+  if (node.inputs.size() > 2 && node.inputs[2] >= 0 && plan.tensors[node.inputs[2]].dtype != i) return Status::ok();
+  *out = std::make_shared<QuantizePlan>();
   return Status::ok();
 }
 
