@@ -26,6 +26,7 @@
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/dnnl_conv_geom.h"
 #include "runtime/backends/cpu/dnnl_epilogue.h"
+#include "runtime/backends/cpu/fast_epilogue_loop.h"
 #include "runtime/backends/cpu/dnnl_packed.h"
 #include "runtime/backends/cpu/quantize_common.h"
 
@@ -215,28 +216,20 @@ void QKernel::loop_epilogue(const FastRunArgs& a, const float* r, const void* re
   // kiln's fused epilogue from r = float(acc + bias) * sa * sb (quantize.cpp, write_out).
   const TensorView& y = a.outputs[0];
   const int64_t n = y.numel();
-  const DType rt = p_.r_dt;
-  const linear::Epilogue& ep = p_.ep;
-  const float qlo = y.dtype == DType::kUInt8 ? 0.f : -128.f, qhi = y.dtype == DType::kUInt8 ? 255.f : 127.f;
-  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.ctx.threads, n / 16384)));
+  LoopEpilogue e;
+  e.ep = p_.ep;
+  e.res_type = p_.r_dt;
+  e.res_zp = p_.res_zp;
+  e.res_scale = p_.res_scale;
+  e.out_type = y.dtype;
+  e.sy = p_.sy;
+  e.yzp = p_.yzp;
+  constexpr int64_t kChunk = 16384;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.ctx.threads, chunks)));
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    float v = r[i];
-    float rv = 0.f;
-    if (rt == DType::kInt8) rv = (static_cast<float>(static_cast<const int8_t*>(res)[i]) - p_.res_zp) * p_.res_scale;
-    else if (rt == DType::kUInt8) rv = (static_cast<float>(static_cast<const uint8_t*>(res)[i]) - p_.res_zp) * p_.res_scale;
-    else rv = static_cast<const float*>(res)[i];
-    if (ep.residual == linear::kResidualBeforeActivation) v += rv;
-    v = linear::apply_activation(ep.act, v, ep.act_alpha, ep.act_beta);
-    if (ep.residual == linear::kResidualAfterActivation) v += rv;
-    if (y.dtype == DType::kFloat32) {
-      y.as<float>()[i] = v;
-      continue;
-    }
-    const float q = std::fmin(std::fmax(round_half_even(v / p_.sy) + p_.yzp, qlo), qhi);
-    if (y.dtype == DType::kUInt8) y.as<uint8_t>()[i] = static_cast<uint8_t>(q);
-    else y.as<int8_t>()[i] = static_cast<int8_t>(q);
-  }
+  for (int64_t c = 0; c < chunks; ++c)
+    loop_epilogue_range(e, r, res, y.data, c * kChunk, std::min(n, (c + 1) * kChunk) - c * kChunk);
 }
 
 Status QKernel::run(const FastRunArgs& a) {
