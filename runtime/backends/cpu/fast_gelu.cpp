@@ -9,8 +9,9 @@ namespace {
 
 // erfc(z) for z = -x / sqrt 2, from x: Numerical Recipes' erfcc, t exp(-z^2 + P(t)) with
 // t = 1 / (1 + |z| / 2) (relative error < 1.2e-7 for every z), in float. z^2 = x^2 / 2 is taken
-// exactly as hi + lo (an FMA gives x*x's rounding error) and exp(-hi) exp(P - lo) evaluated as
-// two exps: rounding -z^2 + P to float would cost |z|^2 ulps, 2e-6 relative at x = -8. Beyond
+// exactly as hi + lo (an FMA gives x*x's rounding error) and exp(-hi + (P - lo)) reduced from
+// -hi exactly (exp_sum_f): rounding -z^2 + P to float would cost |z|^2 ulps, 2e-6 relative at
+// x = -8. Beyond
 // |x| = 20 erfc is 0 or 2 to float precision: x is clamped there, so x*x cannot overflow.
 inline float erfc_of_minus_x_over_sqrt2(float x_in) {
   float x = std::isless(x_in, -20.f) ? -20.f : x_in;
@@ -25,7 +26,7 @@ inline float erfc_of_minus_x_over_sqrt2(float x_in) {
                      t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
   const float xx = x * x;
   const float hi = 0.5f * xx, lo = 0.5f * std::fma(x, x, -xx);
-  const float r = t * fastmath::exp_f(-hi) * fastmath::exp_f(poly - lo);
+  const float r = t * fastmath::exp_sum_f(-hi, poly - lo);
   return std::isgreater(x, 0.f) ? 2.f - r : r;  // z < 0: erfc(z) = 2 - erfc(-z)
 }
 

@@ -9,9 +9,10 @@ namespace kiln {
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void softmax_row(float* row, int64_t n) {
   float mx = -std::numeric_limits<float>::infinity();
-  bool nan = false;
+  int nan = 0;
+#pragma omp simd reduction(max : mx) reduction(| : nan)
   for (int64_t j = 0; j < n; ++j) {
-    nan |= std::isnan(row[j]);
+    nan |= row[j] != row[j];
     mx = row[j] > mx ? row[j] : mx;
   }
   if (nan || mx == -std::numeric_limits<float>::infinity() || mx == std::numeric_limits<float>::infinity()) {
