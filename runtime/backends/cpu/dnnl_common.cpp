@@ -1,5 +1,6 @@
 #include "runtime/backends/cpu/dnnl_common.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -160,6 +161,21 @@ void run_signature(const FastRunArgs& a, std::vector<int64_t>* sig) {
     const bool cl = i < a.out_layout.size() && a.out_layout[i] == HostLayout::kChannelsLast;
     sig->push_back(-1 - ((cl ? 2 : 0) | static_cast<int64_t>(a.outputs[i].shape.size()) << 8));
     sig->insert(sig->end(), a.outputs[i].shape.begin(), a.outputs[i].shape.end());
+  }
+}
+
+void FastRunContext::copy(void* dst, const void* src, size_t bytes) const {
+  constexpr size_t kChunk = 1 << 20;
+  const int64_t chunks = static_cast<int64_t>((bytes + kChunk - 1) / kChunk);
+  const int team = static_cast<int>(std::min<int64_t>(threads, chunks));
+  if (team <= 1) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#pragma omp parallel for num_threads(team) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t b = static_cast<size_t>(c) * kChunk;
+    std::memcpy(static_cast<uint8_t*>(dst) + b, static_cast<const uint8_t*>(src) + b, std::min(kChunk, bytes - b));
   }
 }
 

@@ -105,6 +105,9 @@ class FastRunContext {
   // Scratch slot `slot` (0..7) of at least `bytes`.
   void* scratch(int slot, size_t bytes) { return bufs_[slot].get(bytes); }
   void* scratch_for(int slot, const dnnl::memory::desc& md) { return scratch(slot, md.get_size()); }
+  // memcpy split over this node's team (a residual copied into a convolution's output before
+  // its sum post-op is a full activation tensor).
+  void copy(void* dst, const void* src, size_t bytes) const;
   // A memory object over scratch slot `slot` for `md`.
   dnnl::memory scratch_memory(int slot, const dnnl::memory::desc& md) {
     return dnnl::memory(md, dnnl_util::engine(), scratch(slot, md.get_size()));

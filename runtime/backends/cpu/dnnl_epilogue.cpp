@@ -84,7 +84,7 @@ void FusedEpilogue::before(FastRunContext& c, const void* r, void* dst, BoundArg
   if (mode_ == Mode::kSum) {
     // dst starts as R: the primitive adds its result to it.
     if (reorder_) reorder_r_.run(c.stream(), r, dst);
-    else if (dst != r) std::memcpy(dst, r, dst_md_.get_size());
+    else if (dst != r) c.copy(dst, r, dst_md_.get_size());
     return;
   }
   res_ = r;

@@ -261,7 +261,7 @@ Status QKernel::run(const FastRunArgs& a) {
     if (p_.res == ResidualJoin::kBinary)
       e->args.set(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, res);
     else if (p_.res == ResidualJoin::kSum && dst != res)
-      std::memcpy(dst, res, e->dst_md.get_size());  // the sum post-op adds to dst
+      c.copy(dst, res, e->dst_md.get_size());  // the sum post-op adds to dst
   }
   if (divides(p_)) e->args.set(DNNL_ARG_ATTR_MULTIPLE_POST_OP(divide_post_op_index(p_)) | DNNL_ARG_SRC_1, p_.sy_value.get());
   e->args.execute(e->prim, s);
