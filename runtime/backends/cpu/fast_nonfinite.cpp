@@ -12,10 +12,11 @@
 namespace kiln {
 namespace {
 
-// The largest exponent field among n IEEE values of `Bits` (all ones: a NaN or an infinity).
-// Integer max reductions vectorize at every target_clones ISA, unlike isfinite.
+// The largest exponent field among n IEEE values (all ones: a NaN or an infinity). Integer max
+// reductions vectorize at every target_clones ISA, unlike isfinite. (Two functions, not one
+// template: clang takes target_clones on plain functions only.)
 template <typename Bits>
-__attribute__((target_clones("avx512f", "avx2", "default"))) Bits max_exponent(const Bits* p, int64_t n, Bits mask) {
+inline __attribute__((always_inline)) Bits max_exponent_of(const Bits* p, int64_t n, Bits mask) {
   Bits m = 0;
   for (int64_t i = 0; i < n; ++i) {
     const Bits e = p[i] & mask;
@@ -23,18 +24,27 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) Bits max_exponent(c
   }
   return m;
 }
+__attribute__((target_clones("avx512f", "avx2", "default"))) uint32_t max_exponent32(const uint32_t* p, int64_t n, uint32_t mask) {
+  return max_exponent_of(p, n, mask);
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) uint16_t max_exponent16(const uint16_t* p, int64_t n, uint16_t mask) {
+  return max_exponent_of(p, n, mask);
+}
+
+inline uint32_t max_exponent(const uint32_t* p, int64_t n, uint32_t mask) { return max_exponent32(p, n, mask); }
+inline uint16_t max_exponent(const uint16_t* p, int64_t n, uint16_t mask) { return max_exponent16(p, n, mask); }
 
 template <typename Bits>
 bool any_non_finite(const void* data, int64_t n, Bits mask, int threads) {
   const Bits* p = static_cast<const Bits*>(data);
   constexpr int64_t kChunk = 1 << 16;  // elements per task: below this one thread scans
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-  if (threads <= 1 || chunks <= 1) return max_exponent<Bits>(p, n, mask) == mask;
+  if (threads <= 1 || chunks <= 1) return max_exponent(p, n, mask) == mask;
   Bits m = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(max : m)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t b = c * kChunk;
-    const Bits e = max_exponent<Bits>(p + b, std::min(n, b + kChunk) - b, mask);
+    const Bits e = max_exponent(p + b, std::min(n, b + kChunk) - b, mask);
     m = e > m ? e : m;
   }
   return m == mask;
@@ -42,7 +52,7 @@ bool any_non_finite(const void* data, int64_t n, Bits mask, int threads) {
 
 bool non_finite(const TensorView& t, int threads) {
   if (t.dtype == DType::kFloat32) return any_non_finite<uint32_t>(t.data, t.numel(), 0x7f800000u, threads);
-  if (t.dtype == DType::kFloat16) return any_non_finite<uint16_t>(t.data, t.numel(), 0x7c00u, threads);
+  if (t.dtype == DType::kFloat16) return any_non_finite<uint16_t>(t.data, t.numel(), static_cast<uint16_t>(0x7c00u), threads);
   return false;
 }
 
