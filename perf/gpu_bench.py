@@ -263,7 +263,7 @@ def model_bench(a, work, name, rng):
                     rc, out = sh(c1, timeout=900)
                     if rc:
                         log(name, prec, "calibration failed:", last_line(out))
-                cmd += ["--calib-cache", cache]
+                cmd += ["--calib-cache", cache, "--calibrator", "minmax"]
             t = time.time()
             rc, out = sh(cmd, timeout=900)
             row = {"model": name, "batch": batch, "precision": prec}

@@ -85,11 +85,9 @@ std::shared_ptr<HostTensor> zero_of(DType t) {
   return z;
 }
 
-std::shared_ptr<HostTensor> int8_scalar(int8_t v) {
-  auto z = std::make_shared<HostTensor>(DType::kInt8, Shape{});
-  z->as<int8_t>()[0] = v;
-  return z;
-}
+// The unsigned grid's zero point: uint8 0 (the same 256 levels as int8 with zero point -128,
+// but a zero zero point, which the tensor-core kernels need: mma_gemm.h).
+std::shared_ptr<HostTensor> unsigned_zero() { return zero_of(DType::kUInt8); }
 
 float activation_scale(double amax, const Target& t) { return amax > 0 ? static_cast<float>(amax / t.qmax) : 1.0f; }
 
@@ -147,7 +145,7 @@ Status quantize_layer(ir::Graph& g, ir::Node* n, const Target& target, std::map<
     y_amax += cmax;
   }
   // Never-negative activations (ReLU outputs, and a layer's output whose range is its
-  // clamp's) use all 255 steps of INT8 on [0, amax] with zero point -128, instead of 127
+  // clamp's) use all 255 steps of UINT8 on [0, amax] with zero point 0, instead of 127
   // (half the rounding error). Not a Gemm's output: the kernel's product precedes C.
   const bool y_unsigned = !target.fp8() && ranges[y->name].non_negative && !c_in;
   float sx = activation_scale(ranges[x->name].amax, target);
@@ -178,8 +176,8 @@ Status quantize_layer(ir::Graph& g, ir::Node* n, const Target& target, std::map<
   quantize_weights(*w, !conv, target, &wq, &sw);
   const std::string suffix = target.fp8() ? "_fp8" : "_int8";
   ir::Value* zero = g.add_constant(n->name + "_zero_point", zero_of(target.dtype));
-  ir::Value* x_zero = x_unsigned ? g.add_constant(x->name + "_zero_point", int8_scalar(-128)) : zero;
-  ir::Value* y_zero = y_unsigned && y_amax > 0 ? g.add_constant(y->name + "_zero_point", int8_scalar(-128)) : zero;
+  ir::Value* x_zero = x_unsigned ? g.add_constant(x->name + "_zero_point", unsigned_zero()) : zero;
+  ir::Value* y_zero = y_unsigned && y_amax > 0 ? g.add_constant(y->name + "_zero_point", unsigned_zero()) : zero;
   ir::Value* x_scale = g.add_constant(x->name + "_scale", scalar_f32(sx));
   ir::Value* y_scale = g.add_constant(y->name + "_scale", scalar_f32(sy));
   ir::Value* w_q = g.add_constant(n->name + "_weight" + suffix, wq);

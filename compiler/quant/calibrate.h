@@ -21,7 +21,7 @@ struct TensorRange {
   // the range the layer check (compiler/quant/layer_check.h) falls back to.
   double mse_amax = 0;
   // Never negative on the calibration samples: INT8 layers quantize it on the unsigned grid
-  // (scale amax / 255, zero point -128).
+  // (UINT8, scale amax / 255, zero point 0).
   bool non_negative = false;
   // max |x| per channel of the last axis over all samples; only for the tensors asked for
   // (SmoothQuant, compiler/quant/smooth_quant.h), empty otherwise.

@@ -62,8 +62,8 @@ class AbsHistogram {
 // Fewer calibration values than this and the entropy calibrator uses the full range (minmax).
 constexpr uint64_t kEntropyMinValues = 16 * 2048;
 
-// The grid a tensor is quantized to with scale amax / qmax: symmetric INT8 (qmax 127), INT8
-// with zero point -128 for a tensor that is never negative (a ReLU's: [0, amax] on 255 steps,
+// The grid a tensor is quantized to with scale amax / qmax: symmetric INT8 (qmax 127), UINT8
+// with zero point 0 for a tensor that is never negative (a ReLU's: [0, amax] on 255 steps,
 // as onnxruntime's uint8 activations), or FP8 (E4M3FN qmax 448, E5M2 qmax 57344).
 enum class QuantGrid { kInt8, kUnsignedInt8, kFp8E4M3, kFp8E5M2 };
 
