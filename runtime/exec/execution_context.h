@@ -62,8 +62,8 @@ class ExecutionContext {
   uint64_t tensor_bytes(int32_t t) const { return bytes_[t]; }
   Status run();
   // Starts one inference on the context's thread (worker_) and returns its completion event.
-  // Inferences of one context run in submission order; the bound buffers must stay valid until the event
-  // completes. Different contexts run concurrently.
+  // Inferences of one context run in submission order; the bound buffers must stay valid until
+  // the event completes. Different contexts run concurrently.
   std::shared_ptr<InferenceEvent> enqueue();
   // Records every node and transfer of the following runs into `profiler` (nullptr: off).
   // The profiler must outlive its use; not for contexts with inferences in flight.
