@@ -13,6 +13,7 @@
 #include "runtime/core/half.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/ops/elementwise_program.h"
+#include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -149,21 +150,9 @@ TEST(CastSaturate, FusedProgramMatchesSeparateNodes) {
       ir::Graph g;
       g.name = "sat";
       g.opsets[""] = 17;
-      auto input = [&](const std::string& name, const HostTensor& t) {
-        ir::Value* v = g.add_value(name);
-        v->dtype = t.dtype();
-        v->shape = t.shape();
-        v->has_shape = true;
-        v->is_graph_input = true;
-        g.inputs.push_back(v);
-      };
-      input("keep", keep);
-      input("k", k);
-      ir::Value* lo = g.add_value("lowest");
-      lo->dtype = DType::kFloat32;
-      lo->has_shape = true;
-      lo->constant = std::make_shared<HostTensor>(f32({std::numeric_limits<float>::lowest()}));
-      lo->shape = lo->constant->shape();
+      const std::map<std::string, HostTensor> ins = {{"keep", keep}, {"k", k}};
+      const std::map<std::string, HostTensor> consts = {{"lowest", f32({std::numeric_limits<float>::lowest()})}};
+      for (const char* name : {"keep", "k", "lowest"}) named_value(&g, ins, consts, name);
       auto node = [&](const std::string& op, std::vector<std::string> in, const std::string& out, Attributes a) {
         ir::Node* n = g.add_node(op, op + "_" + out);
         for (const std::string& s : in) n->inputs.push_back(g.find_value(s));

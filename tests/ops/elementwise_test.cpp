@@ -8,6 +8,7 @@
 #include "runtime/exec/execution_context.h"
 #include "runtime/ops/elementwise_program.h"
 #include "runtime/ops/kernel_api.h"
+#include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -182,21 +183,8 @@ Status run_graph(const std::vector<GNode>& nodes, const std::map<std::string, Ho
   ir::Graph g;
   g.name = "chain";
   g.opsets[""] = 17;
-  for (const auto& [name, t] : inputs) {
-    ir::Value* v = g.add_value(name);
-    v->dtype = t.dtype();
-    v->shape = t.shape();
-    v->has_shape = true;
-    v->is_graph_input = true;
-    g.inputs.push_back(v);
-  }
-  for (const auto& [name, t] : consts) {
-    ir::Value* v = g.add_value(name);
-    v->dtype = t.dtype();
-    v->shape = t.shape();
-    v->has_shape = true;
-    v->constant = std::make_shared<HostTensor>(t);
-  }
+  for (const auto& [name, t] : inputs) named_value(&g, inputs, consts, name);
+  for (const auto& [name, t] : consts) named_value(&g, inputs, consts, name);
   for (size_t i = 0; i < nodes.size(); ++i) {
     ir::Node* n = g.add_node(nodes[i].op, nodes[i].op + "_" + std::to_string(i));
     for (const std::string& s : nodes[i].in) n->inputs.push_back(g.find_value(s));
