@@ -251,7 +251,11 @@ bool gather_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
 Status resize_cl(ClKernelArgs& a) {
   const ClTensor& x = a.inputs[0];
   const ClTensor& y = a.outputs[0];
+  // Looked up by content on every launch: the prefixed source is built once.
   static const std::string src = std::string(embedded_kernel_source("float_storage")) + embedded_kernel_source("resize");
+  // Both kernels (repeat and table-driven) are built for the output's rank and storage type.
+  std::string opts = "-DRANK=" + std::to_string(y.shape.size());
+  if (y.dtype == DType::kFloat16) opts += " -DKILN_HALF";
   if (a.node.attrs.has("repeats")) {  // nearest by whole factors: each output element copies one input
     const std::vector<int64_t> rep = a.node.attrs.get_ints("repeats");
     if (rep.size() != y.shape.size() || x.shape.size() != y.shape.size())
@@ -260,8 +264,6 @@ Status resize_cl(ClKernelArgs& a) {
       if (rep[d] < 1 || x.shape[d] * rep[d] != y.shape[d])
         return invalid_plan(where(a) + ": output is not the input repeated by the node's repeats");
     if (y.numel() == 0) return Status::ok();
-    std::string opts = "-DRANK=" + std::to_string(y.shape.size());
-    if (y.dtype == DType::kFloat16) opts += " -DKILN_HALF";
     cl_kernel k;
     KILN_TRY(a.cl.kernel(src, opts, "resize_repeat", &k));
     const cl_int n = static_cast<cl_int>(y.numel());
@@ -280,9 +282,6 @@ Status resize_cl(ClKernelArgs& a) {
   if (x.shape.size() != y.shape.size() || a.inputs.size() < 3 || a.inputs[1].numel() != entries ||
       a.inputs[2].numel() != entries)
     return invalid_plan(where(a) + ": interpolation tables do not match the shapes");
-  // Looked up by content on every launch: the prefixed source is built once.
-  std::string opts = "-DRANK=" + std::to_string(y.shape.size());
-  if (y.dtype == DType::kFloat16) opts += " -DKILN_HALF";
   cl_kernel k;
   KILN_TRY(a.cl.kernel(src, opts, "resize", &k));
   const cl_int n = static_cast<cl_int>(y.numel());
