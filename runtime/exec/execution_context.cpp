@@ -165,10 +165,11 @@ Status ExecutionContext::init() {
     variant_notice_ = std::to_string(fallbacks) + " node(s) run their portable kernel: " + device_.label +
                       " does not offer the kernel variant the plan chose (first: " + first_fallback + ")";
 
-  {
+  if (has_cpu_nodes_) {
     // Prepared on a thread of its own that then ends, taking with it the OpenMP team that
     // packing weights and measuring the host start: the thread that runs inferences is then
     // the process's only team owner (runtime/exec/inference_thread.h says why that matters).
+    // An all-OpenCL plan has no cpu kernels to prepare and needs no such thread.
     Status st;
     run_on_passing_thread([&] {
       try {
