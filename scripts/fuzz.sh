@@ -59,7 +59,7 @@ run_target() {
   local rc=0
   # A failure (crash, leak, -timeout, -rss_limit_mb OOM) makes libFuzzer exit non-zero and write
   # the input to artifacts/.
-  (cd "$WORK/$t" && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  (cd "$WORK/$t" && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:intercept_tls_get_addr=0 \
     "$ROOT/$BUILD/tests/fuzz/fuzz_$t" corpus seeds -max_total_time="$SECONDS_PER_TARGET" -timeout=20 -rss_limit_mb=2048 \
     -malloc_limit_mb=2048 -max_len=262144 -use_value_profile=1 -print_final_stats=1 -artifact_prefix=artifacts/ \
     ${KILN_FUZZ_ARGS:-}) >"$log" 2>&1 || rc=$?
