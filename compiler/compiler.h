@@ -60,6 +60,9 @@ struct BuildOptions {
   // --smooth-quant[=ALPHA]: SmoothQuant outlier migration (compiler/quant/smooth_quant.h) for
   // the INT8 MatMul/Gemm layers whose input channels spread widely; ALPHA in [0, 1], < 0: off.
   double smooth_quant_alpha = -1;
+  // Bias correction of INT8/FP8 layers (compiler/quant/bias_correction.h); --no-bias-correction
+  // turns it off.
+  bool bias_correction = true;
   // Commands that build one model many times (precision search, sweep) without a --calib-cache:
   // a scratch folder holding one cache per calibrator, so each build calibrates once.
   std::string calib_cache_dir;

@@ -74,6 +74,9 @@ static const char* kBuildHelp =
     "                           channel k, s_k = max|x_k|^ALPHA / max|w_k|^(1-ALPHA) moves the\n"
     "                           outliers into the weights (x/s quantized per channel, s*w per\n"
     "                           column); ALPHA in [0, 1], default 0.5\n"
+    "  --no-bias-correction     int8/fp8: keep each layer's bias as it is (by default a Conv's\n"
+    "                           bias and a Gemm's C absorb the mean output shift that rounding\n"
+    "                           the weights causes, measured on the --calib samples)\n"
     "  --allow-tf32             FP32 Conv/Gemm/MatMul may run on TF32 tensor cores where the\n"
     "                           device has them (NVIDIA, compute capability 8.0+): operands rounded\n"
     "                           to a 10-bit mantissa, sums in float32 (kiln compare shows the cost)\n"
@@ -120,6 +123,7 @@ int cmd_build(int argc, char** argv) {
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
                            {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--smooth-quant", "", true, false, true},
+                           {"--no-bias-correction", "", false},
                            {"--max-memory", ""}, {"--allow-over-memory", "", false}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
@@ -194,6 +198,7 @@ int cmd_build(int argc, char** argv) {
       return fail("build", "--smooth-quant needs an alpha in [0, 1] (such as --smooth-quant=0.5), got '" + x + "'");
     kiln_build_options_set_smooth_quant(o, alpha);
   }
+  if (args.has("--no-bias-correction")) kiln_build_options_set_bias_correction(o, 0);
   if (args.has("--max-memory")) {
     uint64_t bytes = 0;
     if (!parse_byte_size(args.get("--max-memory"), &bytes) || bytes == 0)

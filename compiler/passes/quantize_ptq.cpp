@@ -15,6 +15,8 @@
 //         output cast to FP8 with the spec's saturating round-to-nearest-even.
 // --smooth-quant: INT8 MatMul/Gemm layers whose input channels spread widely quantize their
 // input per channel instead (compiler/quant/smooth_quant.h).
+// Bias correction (on unless --no-bias-correction): a Conv's bias, and a Gemm's C, absorb the
+// mean output shift that rounding the weights causes (compiler/quant/bias_correction.h).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +24,7 @@
 #include <set>
 
 #include "compiler/passes/passes.h"
+#include "compiler/quant/bias_correction.h"
 #include "compiler/quant/calibrate.h"
 #include "compiler/quant/calibration_set.h"
 #include "compiler/quant/graph_copy.h"
@@ -114,10 +117,29 @@ void quantize_weights(const HostTensor& w, bool per_column, const Target& target
   }
 }
 
-// A Gemm's C ([N], [1, N] or one broadcast value) as the [N] bias of an FP8 kernel.
-std::shared_ptr<HostTensor> bias_vector(const HostTensor& c, int64_t n) {
+// The float32 values of quantized weights (`per_column` as quantize_weights).
+std::vector<float> dequantized_weights(const HostTensor& wq, const HostTensor& scales, bool per_column,
+                                       const Target& target) {
+  const int64_t n = wq.numel();
+  const int64_t channels = scales.numel();
+  const float* s = scales.as<float>();
+  const uint8_t* q = wq.data();
+  std::vector<float> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = target.fp8() ? float8_to_float(target.dtype, q[i]) : static_cast<float>(static_cast<int8_t>(q[i]));
+    out[static_cast<size_t>(i)] = v * s[per_column ? i % channels : i / (n / channels)];
+  }
+  return out;
+}
+
+// A bias ([N], [1, N] or one broadcast value; null: zeros) as an [N] vector, plus `shift` when
+// given (the bias correction).
+std::shared_ptr<HostTensor> bias_vector(const HostTensor* c, int64_t n, const std::vector<double>& shift = {}) {
   auto b = std::make_shared<HostTensor>(DType::kFloat32, Shape{n});
-  for (int64_t i = 0; i < n; ++i) b->as<float>()[i] = c.as<float>()[c.numel() == 1 ? 0 : i];
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = c ? c->as<float>()[c->numel() == 1 ? 0 : i] : 0.0;
+    b->as<float>()[i] = static_cast<float>(v + (shift.empty() ? 0.0 : shift[static_cast<size_t>(i)]));
+  }
   return b;
 }
 
@@ -174,6 +196,17 @@ Status quantize_layer(ir::Graph& g, ir::Node* n, const Target& target, std::map<
   const bool x_unsigned = !target.fp8() && smooth_s.empty() && ranges[x->name].non_negative;
   if (x_unsigned && ranges[x->name].amax > 0) sx = static_cast<float>(ranges[x->name].amax / 255.0);
   quantize_weights(*w, !conv, target, &wq, &sw);
+  // Bias correction: the output mean shift of the rounded weights goes into the bias (a Conv's,
+  // a Gemm's C); a MatMul has no bias to take it.
+  std::vector<double> shift;
+  if (opts.bias_correction && (conv || c_in) && smooth_s.empty())
+    output_mean_shift(*n, *w, dequantized_weights(*wq, *sw, !conv, target), ranges[x->name].channel_mean, &shift);
+  ir::Value* conv_bias = conv ? n->input(2) : nullptr;
+  if (conv && !shift.empty())
+    conv_bias = g.add_constant(n->name + "_corrected_bias",
+                               bias_vector(conv_bias ? conv_bias->constant.get() : nullptr, w->shape()[0], shift));
+  if (c_in && !shift.empty())
+    c_in = g.add_constant(n->name + "_corrected_bias", bias_vector(c_in->constant.get(), w->shape()[1], shift));
   const std::string suffix = target.fp8() ? "_fp8" : "_int8";
   ir::Value* zero = g.add_constant(n->name + "_zero_point", zero_of(target.dtype));
   ir::Value* x_zero = x_unsigned ? g.add_constant(x->name + "_zero_point", unsigned_zero()) : zero;
@@ -204,15 +237,15 @@ Status quantize_layer(ir::Graph& g, ir::Node* n, const Target& target, std::map<
     qn = g.insert_node_before(n, conv ? "Fp8Conv" : "Fp8MatMul", n->name);
     qn->inputs = {xq, x_scale, w_q, w_scale, y_scale};
     if (conv) qn->attrs = n->attrs;
-    if (ir::Value* b = conv ? n->input(2) : c_in)
-      qn->inputs.push_back(conv ? b : g.add_constant(n->name + "_bias", bias_vector(*b->constant, w->shape()[1])));
+    if (ir::Value* b = conv ? conv_bias : c_in)
+      qn->inputs.push_back(conv ? b : g.add_constant(n->name + "_bias", bias_vector(b->constant.get(), w->shape()[1])));
     qn->attrs.set("output_dtype", static_cast<int64_t>(target.dtype));
   } else {
     qn = g.insert_node_before(n, conv ? "QLinearConv" : "QLinearMatMul", n->name);
     qn->inputs = {xq, x_scale, x_zero, w_q, w_scale, zero, y_scale, y_zero};
     if (conv) {
       qn->attrs = n->attrs;
-      if (ir::Value* b = n->input(2)) {
+      if (ir::Value* b = conv_bias) {
         // Bias in int32 at the accumulator's scale s_x * s_w[c].
         auto bq = std::make_shared<HostTensor>(DType::kInt32, b->shape);
         const float* bf = b->constant->as<float>();
@@ -355,9 +388,11 @@ const ir::Value* clamped_view(const ir::Graph& g, const ir::Value* y,
 Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
   const BuildOptions& opts = ctx.options;
   std::vector<std::pair<ir::Node*, Target>> targets;
-  std::vector<std::string> tensors;
-  std::set<std::string> seen, per_channel;
-  std::map<std::string, QuantGrid> grids;
+  CalibrationRequest request;
+  std::vector<std::string>& tensors = request.tensors;
+  std::set<std::string>& per_channel = request.per_channel;
+  std::map<std::string, QuantGrid>& grids = request.grids;
+  std::set<std::string> seen;
   std::map<std::string, std::string> output_view;  // y -> the clamp output whose range it takes
   std::vector<std::string> fp8_skipped;
   const auto readers = g.consumers();
@@ -378,6 +413,8 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
     targets.push_back({n.get(), t});
     any_int8 |= !t.fp8();
     if (smooth && !t.fp8() && n->op_type != "Conv") per_channel.insert(n->input(0)->name);
+    if (opts.bias_correction && (n->op_type == "Conv" || (n->op_type == "Gemm" && n->input(2))))
+      request.channel_means.insert(n->input(0)->name);
     const ir::Value* y_view = clamped_view(g, n->outputs[0], readers);
     if (y_view != n->outputs[0]) output_view[n->outputs[0]->name] = y_view->name;
     for (const ir::Value* v : {static_cast<const ir::Value*>(n->input(0)), y_view}) {
@@ -397,7 +434,7 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
   if (calib_opts.calib_cache.empty() && !calib_opts.calib_cache_dir.empty())
     calib_opts.calib_cache = calib_opts.calib_cache_dir + "/" + calib_opts.calibrator + ".cache";
   bool from_cache = false;
-  KILN_TRY(calibrate_ranges(g, tensors, calib_opts, opts.report, &ranges, per_channel, grids, &from_cache));
+  KILN_TRY(calibrate_ranges(g, request, calib_opts, opts.report, &ranges, &from_cache));
   for (const auto& [y, view] : output_view) ranges[y] = ranges[view];
 
   // The check runs where the build calibrated: builds that read their ranges from a cache
@@ -414,6 +451,17 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
       if (changed && !calib_opts.calib_cache.empty())
         KILN_TRY(write_calibration_cache(calib_opts.calib_cache, calib_opts.calibrator, ranges));
     }
+  }
+  if (opts.report && !request.channel_means.empty()) {
+    size_t with_means = 0;
+    for (const std::string& x : request.channel_means) with_means += !ranges[x].channel_mean.empty();
+    if (with_means == request.channel_means.size())
+      std::fprintf(opts.report, "bias correction: the layers reading %zu calibrated inputs\n", with_means);
+    else
+      std::fprintf(opts.report,
+                   "bias correction: skipped for layers reading %zu of %zu inputs (the calibration cache has no channel "
+                   "means for them; delete it to recalibrate)\n",
+                   request.channel_means.size() - with_means, request.channel_means.size());
   }
   for (size_t i = 0; i < targets.size(); ++i)
     if (!keep_fp32.count(i)) KILN_TRY(quantize_layer(g, targets[i].first, targets[i].second, ranges, opts, opts.report));

@@ -32,12 +32,32 @@ void progress(std::FILE* f, const char* phase, size_t done, size_t total) {
   std::fflush(f);
 }
 
+// Adds x's values per channel of axis 1 to *sums ([N, C, ...]: each channel's N x spatial
+// values) and their count per channel to *count.
+void add_channel_sums(const HostTensor& x, std::vector<double>* sums, int64_t* count) {
+  const Shape& s = x.shape();
+  const int64_t c = s[1];
+  if (c <= 0) return;
+  int64_t inner = 1;
+  for (size_t d = 2; d < s.size(); ++d) inner *= s[d];
+  sums->resize(static_cast<size_t>(c), 0.0);
+  const float* p = x.as<float>();
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      double t = 0;
+      for (int64_t i = 0; i < inner; ++i) t += p[(n * c + ch) * inner + i];
+      (*sums)[static_cast<size_t>(ch)] += t;
+    }
+  *count += s[0] * inner;
+}
+
 }  // namespace
 
-Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
-                        std::FILE* report, std::map<std::string, TensorRange>* out,
-                        const std::set<std::string>& per_channel, const std::map<std::string, QuantGrid>& grids,
-                        bool* from_cache) {
+Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const BuildOptions& opts,
+                        std::FILE* report, std::map<std::string, TensorRange>* out, bool* from_cache) {
+  const std::vector<std::string>& tensors = request.tensors;
+  const std::set<std::string>& per_channel = request.per_channel;
+  const std::map<std::string, QuantGrid>& grids = request.grids;
   if (from_cache) *from_cache = false;
   CalibratorSpec spec;
   KILN_TRY(parse_calibrator(opts.calibrator, &spec));
@@ -94,6 +114,8 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
   // Two passes, as TensorRT does: the range first, then histograms over it.
   std::vector<AbsHistogram> hist(tensors.size());
   std::vector<std::vector<double>> channel_amax(tensors.size());
+  std::vector<std::vector<double>> channel_sum(tensors.size());
+  std::vector<int64_t> channel_count(tensors.size(), 0);
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t s = 0; s < samples.size(); ++s) {
       for (const auto& [name, t] : samples[s])
@@ -112,6 +134,8 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
             for (int64_t j = 0; j < o.numel(); ++j)
               m[j % k] = std::max(m[j % k], static_cast<double>(std::fabs(x[j])));
           }
+          if (request.channel_means.count(tensors[i]) && o.shape().size() >= 2)
+            add_channel_sums(o, &channel_sum[i], &channel_count[i]);
         } else hist[i].add(o.as<float>(), static_cast<size_t>(o.numel()));
       }
       progress(report, pass == 0 ? "ranges" : "histograms", s + 1, samples.size());
@@ -145,6 +169,7 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
     }
     r.clipped_share = hist[i].clipped_share(r.amax);
     r.channel_amax = channel_amax[i];
+    for (double sum : channel_sum[i]) r.channel_mean.push_back(sum / static_cast<double>(channel_count[i]));
     (*out)[tensors[i]] = r;
     if (report)
       std::fprintf(report, "%-40s %12.5g %12.5g %8.4f%% %10.2g\n", tensors[i].c_str(), hist[i].max_abs(), r.amax,
@@ -159,25 +184,34 @@ Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, c
 Status write_calibration_cache(const std::string& path, const std::string& calibrator,
                                const std::map<std::string, TensorRange>& ranges) {
   std::ostringstream body;
-  bool any_unsigned = false;
-  for (const auto& [name, r] : ranges) any_unsigned |= r.non_negative;
-  body << "kiln-calibration-cache " << (any_unsigned ? 3 : 2) << "\ncalibrator " << calibrator << "\n";
+  bool any_unsigned = false, any_means = false;
+  for (const auto& [name, r] : ranges) {
+    any_unsigned |= r.non_negative;
+    any_means |= !r.channel_mean.empty();
+  }
+  body << "kiln-calibration-cache " << (any_means ? 4 : any_unsigned ? 3 : 2) << "\ncalibrator " << calibrator << "\n";
   char buf[96];
   for (const auto& [name, r] : ranges) {
     std::snprintf(buf, sizeof buf, "%a %a ", r.amax, r.clipped_share);
     body << buf << name << "\n";
   }
-  for (const auto& [name, r] : ranges) {
-    if (r.channel_amax.empty()) continue;
-    body << "channels " << r.channel_amax.size() << " ";
-    for (size_t c = 0; c < r.channel_amax.size(); ++c) {
-      std::snprintf(buf, sizeof buf, c ? ",%a" : "%a", r.channel_amax[c]);
-      body << buf;
+  // "WORD K V1,...,VK NAME" for every tensor with per-channel values of that kind.
+  auto channel_lines = [&](const char* word, std::vector<double> TensorRange::*values) {
+    for (const auto& [name, r] : ranges) {
+      const std::vector<double>& v = r.*values;
+      if (v.empty()) continue;
+      body << word << " " << v.size() << " ";
+      for (size_t c = 0; c < v.size(); ++c) {
+        std::snprintf(buf, sizeof buf, c ? ",%a" : "%a", v[c]);
+        body << buf;
+      }
+      body << " " << name << "\n";
     }
-    body << " " << name << "\n";
-  }
+  };
+  channel_lines("channels", &TensorRange::channel_amax);
   for (const auto& [name, r] : ranges)
     if (r.non_negative) body << "unsigned " << name << "\n";
+  channel_lines("means", &TensorRange::channel_mean);
   const std::string text = body.str();
   std::ofstream f(path);
   if (!f) return io_error("cannot write calibration cache '" + path + "': " + last_os_error());
@@ -202,18 +236,45 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
     return bad("checksum mismatch");
   std::istringstream lines(text);
   std::string line;
-  if (!std::getline(lines, line) || (line != "kiln-calibration-cache 1" && line != "kiln-calibration-cache 2" &&
-                                     line != "kiln-calibration-cache 3"))
+  if (!std::getline(lines, line) || line.size() != 24 || line.rfind("kiln-calibration-cache ", 0) != 0 ||
+      line.back() < '1' || line.back() > '4')
     return bad("unknown header");
-  const bool v2 = line.back() != '1';
-  const bool v3 = line.back() == '3';
+  const int version = line.back() - '0';
+  const bool v2 = version >= 2, v3 = version >= 3, v4 = version >= 4;
   if (!std::getline(lines, line) || line.rfind("calibrator ", 0) != 0) return bad("no calibrator line");
   if (line.substr(11) != calibrator)
     return invalid_argument("calibration cache '" + path + "' was made with calibrator " + clip_text(line.substr(11)) +
                             ", not " + calibrator + "; delete it or pass --calibrator " + clip_text(line.substr(11)));
   ranges->clear();
-  std::vector<std::pair<std::string, std::vector<double>>> channels;
+  std::vector<std::pair<std::string, std::vector<double>>> channels, means;
   std::vector<std::string> unsigned_names;
+  // "WORD K V1,...,VK NAME" (channel maxima: >= 0; means: finite) into *out.
+  auto channel_line = [&](std::istringstream& ls, const char* one, const char* many, bool signed_values,
+                          std::vector<std::pair<std::string, std::vector<double>>>* out) -> Status {
+    std::string word, count, list, name;
+    ls >> word >> count >> list;
+    std::getline(ls, name);
+    if (name.size() < 2) return bad(std::string("a ") + word + " line without a tensor name");
+    name = name.substr(1);
+    char* end = nullptr;
+    const long k = std::strtol(count.c_str(), &end, 10);
+    if (*end || k <= 0) return bad("bad channel count for '" + name + "'");
+    std::vector<double> m;
+    const char* p = list.c_str();
+    while (true) {
+      const double v = std::strtod(p, &end);
+      if (end == p || !std::isfinite(v) || (!signed_values && v < 0))
+        return bad(std::string("bad channel ") + one + " for '" + name + "'");
+      m.push_back(v);
+      if (*end == 0) break;
+      if (*end != ',') return bad("bad channel list for '" + name + "'");
+      p = end + 1;
+    }
+    if (static_cast<long>(m.size()) != k)
+      return bad("'" + name + "' has " + std::to_string(m.size()) + " channel " + many + ", the line says " + count);
+    out->push_back({name, std::move(m)});
+    return Status::ok();
+  };
   while (std::getline(lines, line)) {
     std::istringstream ls(line);
     if (v3 && line.rfind("unsigned ", 0) == 0) {
@@ -222,27 +283,11 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
       continue;
     }
     if (v2 && line.rfind("channels ", 0) == 0) {
-      std::string word, count, list, name;
-      ls >> word >> count >> list;
-      std::getline(ls, name);
-      if (name.size() < 2) return bad("a channels line without a tensor name");
-      name = name.substr(1);
-      char* end = nullptr;
-      const long k = std::strtol(count.c_str(), &end, 10);
-      if (*end || k <= 0) return bad("bad channel count for '" + name + "'");
-      std::vector<double> m;
-      const char* p = list.c_str();
-      while (true) {
-        const double v = std::strtod(p, &end);
-        if (end == p || !(v >= 0)) return bad("bad channel maximum for '" + name + "'");
-        m.push_back(v);
-        if (*end == 0) break;
-        if (*end != ',') return bad("bad channel list for '" + name + "'");
-        p = end + 1;
-      }
-      if (static_cast<long>(m.size()) != k)
-        return bad("'" + name + "' has " + std::to_string(m.size()) + " channel maxima, the line says " + count);
-      channels.push_back({name, std::move(m)});
+      KILN_TRY(channel_line(ls, "maximum", "maxima", false, &channels));
+      continue;
+    }
+    if (v4 && line.rfind("means ", 0) == 0) {
+      KILN_TRY(channel_line(ls, "mean", "means", true, &means));
       continue;
     }
     std::string a, c;
@@ -267,6 +312,11 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
     auto it = ranges->find(name);
     if (it == ranges->end()) return bad("channel maxima for '" + name + "', which has no range line");
     it->second.channel_amax = std::move(m);
+  }
+  for (auto& [name, m] : means) {
+    auto it = ranges->find(name);
+    if (it == ranges->end()) return bad("channel means for '" + name + "', which has no range line");
+    it->second.channel_mean = std::move(m);
   }
   return Status::ok();
 }

@@ -26,6 +26,20 @@ struct TensorRange {
   // max |x| per channel of the last axis over all samples; only for the tensors asked for
   // (SmoothQuant, compiler/quant/smooth_quant.h), empty otherwise.
   std::vector<double> channel_amax;
+  // The mean per channel of axis 1 over all samples; only for the tensors asked for (the inputs
+  // of the layers whose bias is corrected, compiler/quant/bias_correction.h), empty otherwise.
+  std::vector<double> channel_mean;
+};
+
+// What to calibrate: the graph values (graph inputs or node outputs) to get ranges for; of
+// those, the ones that also get their channel_amax (`per_channel`) or channel_mean
+// (`channel_means`); and the FP8 tensors' grid (`grids`; others are INT8), for the mse
+// calibrator and the error estimates.
+struct CalibrationRequest {
+  std::vector<std::string> tensors;
+  std::set<std::string> per_channel;
+  std::set<std::string> channel_means;
+  std::map<std::string, QuantGrid> grids;
 };
 
 // A calibrated range this many times worse in squared quantization error than the mse
@@ -35,21 +49,19 @@ constexpr double kFarWorseError = 4.0;
 // no layer notices.
 constexpr double kNegligibleError = 1e-4;
 
-// Ranges of the graph values named in `tensors` (graph inputs or node outputs). The graph must
-// be shape-inferred; it is not modified. `report` (may be null) gets the progress bar, the
-// per-tensor table and one line per range the guard above replaced. The tensors named in
-// `per_channel` (a subset of `tensors`) also get their channel_amax. `grids` names the FP8
-// tensors' grid (others are INT8), for the mse calibrator and the error estimates.
-Status calibrate_ranges(ir::Graph& g, const std::vector<std::string>& tensors, const BuildOptions& opts,
-                        std::FILE* report, std::map<std::string, TensorRange>* out,
-                        const std::set<std::string>& per_channel = {},
-                        const std::map<std::string, QuantGrid>& grids = {}, bool* from_cache = nullptr);
+// Ranges of the values `request` names. The graph must be shape-inferred; it is not modified.
+// `report` (may be null) gets the progress bar, the per-tensor table and one line per range the
+// guard above replaced. A cache whose ranges are complete is used even when it lacks channel
+// means (an older cache): those tensors' channel_mean stays empty.
+Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const BuildOptions& opts,
+                        std::FILE* report, std::map<std::string, TensorRange>* out, bool* from_cache = nullptr);
 
-// The cache: "kiln-calibration-cache 3", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
+// The cache: "kiln-calibration-cache 4", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
 // tensor, one "channels K A1,...,AK NAME" line per tensor with channel maxima, one
-// "unsigned NAME" line per never-negative tensor, and a CRC-32 of the lines before it. A cache
-// without unsigned tensors is written as version 2; versions 1 (no channel lines) and 2 are
-// still read. Reading fails (naming the file) on any damage.
+// "unsigned NAME" line per never-negative tensor, one "means K M1,...,MK NAME" line per tensor
+// with channel means, and a CRC-32 of the lines before it. A cache is written with the lowest
+// version that holds its lines (2 without unsigned tensors, 3 without means); versions 1 (no
+// channel lines) to 3 are still read. Reading fails (naming the file) on any damage.
 Status write_calibration_cache(const std::string& path, const std::string& calibrator,
                                const std::map<std::string, TensorRange>& ranges);
 Status read_calibration_cache(const std::string& path, const std::string& calibrator,

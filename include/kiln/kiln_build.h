@@ -115,6 +115,9 @@ KILN_API kiln_status kiln_build_options_set_transfer_gbps(kiln_build_options* op
 KILN_API kiln_status kiln_build_options_set_accuracy_budget(kiln_build_options* opts, double budget);
 /* SmoothQuant for INT8 MatMul/Gemm: alpha in [0, 1]; a negative alpha turns it off (default). */
 KILN_API kiln_status kiln_build_options_set_smooth_quant(kiln_build_options* opts, double alpha);
+/* Bias correction of INT8/FP8 layers (a Conv's bias and a Gemm's C absorb the output mean shift
+ * that rounding the weights causes, from the calibration samples' input means); on by default. */
+KILN_API kiln_status kiln_build_options_set_bias_correction(kiln_build_options* opts, int32_t enabled);
 /* `percentile` is used by KILN_CALIBRATOR_PERCENTILE only (0: the default 99.99). */
 KILN_API kiln_status kiln_build_options_set_calibrator(kiln_build_options* opts, kiln_calibrator calibrator,
                                                        double percentile);

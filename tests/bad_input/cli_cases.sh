@@ -307,7 +307,7 @@ for i in range(8): np.savez('calib/%d.npz' % i, input=r.uniform(-1, 1, (1, 3, 64
 np.save('x.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
   expect_ok "$KILN" build m/resnet_mini.onnx -o fp32.plan --device opencl
   expect_ok "$KILN" build m/resnet_mini.onnx -o int8.plan --device opencl --precision int8 --calib calib --calib-cache c.cache
-  expect_out "calibrating (histograms)" "clipped" "input"
+  expect_out "calibrating (histograms)" "clipped" "input" "bias correction: the layers reading"
   expect_ok "$KILN" inspect int8.plan
   expect_out "op=QLinearConv" "op=QLinearMatMul"
   if grep -Eq "op=(Conv|Gemm|MatMul) " stdout; then die "an FP32 Conv/Gemm/MatMul is left in the INT8 plan"; fi
@@ -319,9 +319,14 @@ assert a <= 0.30 * b, (a, b)"
   "$PY" -c "
 row = [l for l in open('stdout') if l.startswith('gemm')][0].split()
 assert float(row[5]) > 0.99, row"
-  # The cache replaces the samples; a damaged cache is refused by name.
+  expect_ok "$KILN" build m/resnet_mini.onnx -o nobc.plan --device opencl --precision int8 --calib calib \
+    --no-bias-correction
+  if grep -q "bias correction:" stdout; then die "--no-bias-correction still corrected"; fi
+  # The cache replaces the samples (channel means included: the bias correction is the same);
+  # a damaged cache is refused by name.
   expect_ok "$KILN" build m/resnet_mini.onnx -o int8b.plan --precision int8 --calib-cache c.cache
-  expect_out "from cache"
+  expect_out "from cache" "bias correction: the layers reading"
+  grep -q "^means " c.cache || die "the calibration cache has no channel means"
   sed -i 's/^0x1/0x2/' c.cache
   expect_fail "calibration cache" "corrupted" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8 --calib-cache c.cache
   expect_fail "needs calibration data" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision int8
@@ -455,7 +460,7 @@ PY
   "$PY" -c "
 import numpy as np, sys
 lines = open('c.cache').read().splitlines()
-assert lines[0] in ('kiln-calibration-cache 2', 'kiln-calibration-cache 3'), lines[0]
+assert lines[0] in ('kiln-calibration-cache 2', 'kiln-calibration-cache 3', 'kiln-calibration-cache 4'), lines[0]
 chans = {l.split()[3]: np.array([float.fromhex(v) for v in l.split()[2].split(',')]) for l in lines if l.startswith('channels ')}
 assert sorted(chans) == ['hid', 'x', 'x2', 'x3'] and all(len(c) == 32 for c in chans.values()), chans.keys()
 x, x2 = np.load('x.npy').astype(np.float64), np.load('x2.npy').astype(np.float64)

@@ -125,6 +125,15 @@ def test_int8_mse_calibrator(tmp_path):
     got = plan.context(DEVICE).run(x)["probs"]
     want = ort_session(path).run(None, x)[0]
     assert np.abs(got - want).max() < 0.1 and got.argmax() == want.argmax(), (got, want)
+    # bias_correction=False (--no-bias-correction): the build says nothing of it, and the same
+    # ranges give another plan (the corrected biases differ).
+    lines = []
+    plain = kiln.build(path, device=DEVICE, precision="int8", calibrator="mse", calib_cache=str(cache),
+                       bias_correction=False,
+                       log=lambda level, line: lines.append(line))
+    assert not any("bias correction" in line for line in lines), lines
+    again = kiln.build(path, device=DEVICE, precision="int8", calibrator="mse", calib_cache=str(cache))
+    assert again.bytes == plan.bytes and plain.bytes != plan.bytes
 
 
 @pytest.mark.skipif(DEVICE != "opencl", reason="kernel variants and TF32 are OpenCL's")

@@ -9,8 +9,10 @@
 #include "compiler/quant/calibrate.h"
 #include "compiler/quant/smooth_quant.h"
 #include "runtime/plan/byte_io.h"
+#include "tests/unit/unit_util.h"
 
 namespace kiln {
+using test::write_checksummed_cache;
 namespace {
 
 HostTensor matrix(int64_t k, int64_t n, std::vector<float> v) {
@@ -69,12 +71,6 @@ TEST(SmoothQuant, ChannelSpreadIsLargestOverMedian) {
 
 std::string temp_path(const char* name) { return ::testing::TempDir() + name; }
 
-// Writes `body` with a valid checksum line, so only the format checks can refuse it.
-void write_checksummed(const std::string& path, const std::string& body) {
-  std::ofstream f(path);
-  f << body << "crc32 " << crc32(reinterpret_cast<const uint8_t*>(body.data()), body.size()) << "\n";
-}
-
 TEST(CalibrationCache, RoundTripsChannelMaxima) {
   const std::string path = temp_path("kiln_cache_v2.cache");
   std::map<std::string, TensorRange> in;
@@ -110,9 +106,9 @@ TEST(CalibrationCache, RoundTripsUnsignedTensorsAsVersion3) {
   EXPECT_TRUE(out["relu out"].non_negative);
   EXPECT_FALSE(out["x"].non_negative);
   // An unsigned line is a version 3 feature, and must name a tensor with a range.
-  write_checksummed(path, "kiln-calibration-cache 2\ncalibrator minmax\n0x1p+1 0x0p+0 x\nunsigned x\n");
+  write_checksummed_cache(path, "kiln-calibration-cache 2\ncalibrator minmax\n0x1p+1 0x0p+0 x\nunsigned x\n");
   EXPECT_FALSE(read_calibration_cache(path, "minmax", &out).is_ok());
-  write_checksummed(path, "kiln-calibration-cache 3\ncalibrator minmax\n0x1p+1 0x0p+0 x\nunsigned y\n");
+  write_checksummed_cache(path, "kiln-calibration-cache 3\ncalibrator minmax\n0x1p+1 0x0p+0 x\nunsigned y\n");
   st = read_calibration_cache(path, "minmax", &out);
   EXPECT_NE(st.message().find("'y' is marked unsigned but has no range line"), std::string::npos) << st.message();
 }
@@ -120,12 +116,12 @@ TEST(CalibrationCache, RoundTripsUnsignedTensorsAsVersion3) {
 TEST(CalibrationCache, ReadsVersion1AndRefusesBadChannelLines) {
   const std::string path = temp_path("kiln_cache_bad.cache");
   std::map<std::string, TensorRange> out;
-  write_checksummed(path, "kiln-calibration-cache 1\ncalibrator minmax\n0x1p+1 0x0p+0 x\n");
+  write_checksummed_cache(path, "kiln-calibration-cache 1\ncalibrator minmax\n0x1p+1 0x0p+0 x\n");
   ASSERT_TRUE(read_calibration_cache(path, "minmax", &out).is_ok());
   EXPECT_EQ(out["x"].amax, 2.0);
   EXPECT_TRUE(out["x"].channel_amax.empty());
   // Channel lines are a version 2 feature.
-  write_checksummed(path, "kiln-calibration-cache 1\ncalibrator minmax\n0x1p+1 0x0p+0 x\nchannels 1 0x1p+0 x\n");
+  write_checksummed_cache(path, "kiln-calibration-cache 1\ncalibrator minmax\n0x1p+1 0x0p+0 x\nchannels 1 0x1p+0 x\n");
   EXPECT_FALSE(read_calibration_cache(path, "minmax", &out).is_ok());
   const std::pair<std::string, std::string> bad[] = {
       {"channels 3 0x1p+0,0x1p+1 x\n", "2 channel maxima, the line says 3"},
@@ -136,7 +132,7 @@ TEST(CalibrationCache, ReadsVersion1AndRefusesBadChannelLines) {
       {"channels 1 0x1p+0\n", "without a tensor name"},
   };
   for (const auto& [line, why] : bad) {
-    write_checksummed(path, "kiln-calibration-cache 2\ncalibrator minmax\n0x1p+1 0x0p+0 x\n" + line);
+    write_checksummed_cache(path, "kiln-calibration-cache 2\ncalibrator minmax\n0x1p+1 0x0p+0 x\n" + line);
     Status st = read_calibration_cache(path, "minmax", &out);
     ASSERT_FALSE(st.is_ok()) << line;
     EXPECT_NE(st.message().find("corrupted"), std::string::npos) << st.message();

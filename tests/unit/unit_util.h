@@ -1,10 +1,11 @@
-// Helpers shared by the unit tests: where the committed test models live, and a way to damage
-// a plan file while keeping its checksum valid (to reach the decoder and verify_plan).
+// Helpers shared by the unit tests: where the committed test models live, and ways to damage a
+// plan file or a calibration cache while keeping its checksum valid (to reach the decoders).
 #pragma once
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <unistd.h>
 #include <string>
 #include <vector>
@@ -25,6 +26,13 @@ inline std::string model_path(const std::string& name) {
 inline void fix_plan_checksum(std::vector<uint8_t>* bytes) {
   const uint32_t crc = crc32(bytes->data() + kPlanHeaderBytes, bytes->size() - kPlanHeaderBytes);
   std::memcpy(bytes->data() + 24, &crc, 4);
+}
+
+// Writes a calibration cache `body` with a valid checksum line, so that only the format checks
+// of read_calibration_cache can refuse it.
+inline void write_checksummed_cache(const std::string& path, const std::string& body) {
+  std::ofstream f(path);
+  f << body << "crc32 " << crc32(reinterpret_cast<const uint8_t*>(body.data()), body.size()) << "\n";
 }
 
 // A fresh, empty directory under the system temp dir, unique per process.
