@@ -83,6 +83,18 @@ def plans(tmp_path_factory):
     return {"fashion": str(d / "fashion.plan"), "demo": str(d / "demo.plan")}
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that used the server shows the server's log too (the log file itself goes
+    with pytest's temp folder, and the failure may be on the server's side: a stub that stopped
+    answering, say)."""
+    outcome = yield
+    report = outcome.get_result()
+    server = item.funcargs.get("server") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(server, Server):
+        report.sections.append(("kiln serve log (last 6000 characters)", server.text()))
+
+
 @pytest.fixture(scope="session")
 def server(plans, tmp_path_factory):
     s = Server([plans["fashion"], plans["demo"]], str(tmp_path_factory.mktemp("serve")))
