@@ -27,8 +27,8 @@ bool conv_shift(const ir::Node& n, const HostTensor& w, const std::vector<float>
   const Shape& x = n.input(0)->shape;
   const Shape& y = n.outputs[0]->shape;
   const Shape& ws = w.shape();
-  const size_t sp = ws.size() - 2;
   if (ws.size() < 3 || x.size() != ws.size() || y.size() != ws.size()) return false;
+  const size_t sp = ws.size() - 2;
   const int64_t m = ws[0], cg = ws[1];
   const int64_t group = n.attrs.get_int("group", 1);
   if (group <= 0 || m % group != 0 || cg * group != x[1] || static_cast<int64_t>(mean.size()) != x[1]) return false;
