@@ -94,15 +94,20 @@ std::shared_ptr<HostTensor> unsigned_zero() { return zero_of(DType::kUInt8); }
 
 float activation_scale(double amax, const Target& t) { return amax > 0 ? static_cast<float>(amax / t.qmax) : 1.0f; }
 
-// Symmetric weights with one scale per `channels` slice: Conv weights [M, ...] per row,
-// MatMul weights [K, N] per column. int8 rounds half to even and clamps to [-127, 127]; FP8
-// uses the spec's saturating round-to-nearest-even cast.
+// The scale channel of element i of n weights with `channels` scales: Conv weights [M, ...] per
+// row, MatMul weights [K, N] per column.
+int64_t weight_channel(int64_t i, int64_t n, int64_t channels, bool per_column) {
+  return per_column ? i % channels : i / (n / channels);
+}
+
+// Symmetric weights with one scale per channel (weight_channel). int8 rounds half to even and
+// clamps to [-127, 127]; FP8 uses the spec's saturating round-to-nearest-even cast.
 void quantize_weights(const HostTensor& w, bool per_column, const Target& target, std::shared_ptr<HostTensor>* wq,
                       std::shared_ptr<HostTensor>* scales) {
   const int64_t channels = per_column ? w.shape()[1] : w.shape()[0];
   const int64_t n = w.numel();
   const float* src = w.as<float>();
-  auto channel_of = [&](int64_t i) { return per_column ? i % channels : i / (n / channels); };
+  auto channel_of = [&](int64_t i) { return weight_channel(i, n, channels, per_column); };
   *scales = std::make_shared<HostTensor>(DType::kFloat32, Shape{channels});
   float* s = (*scales)->as<float>();
   for (int64_t c = 0; c < channels; ++c) s[c] = 0;
@@ -127,7 +132,7 @@ std::vector<float> dequantized_weights(const HostTensor& wq, const HostTensor& s
   std::vector<float> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const float v = target.fp8() ? float8_to_float(target.dtype, q[i]) : static_cast<float>(static_cast<int8_t>(q[i]));
-    out[static_cast<size_t>(i)] = v * s[per_column ? i % channels : i / (n / channels)];
+    out[static_cast<size_t>(i)] = v * s[weight_channel(i, n, channels, per_column)];
   }
   return out;
 }

@@ -1,8 +1,9 @@
 #include "runtime/backends/cpu/dnnl_common.h"
 
-#include <algorithm>
 #include <cstring>
 #include <sstream>
+
+#include "runtime/backends/cpu/fast_loops.h"
 
 namespace kiln {
 namespace dnnl_util {
@@ -165,18 +166,9 @@ void run_signature(const FastRunArgs& a, std::vector<int64_t>* sig) {
 }
 
 void FastRunContext::copy(void* dst, const void* src, size_t bytes) const {
-  constexpr size_t kChunk = 1 << 20;
-  const int64_t chunks = static_cast<int64_t>((bytes + kChunk - 1) / kChunk);
-  const int team = static_cast<int>(std::min<int64_t>(threads, chunks));
-  if (team <= 1) {
-    std::memcpy(dst, src, bytes);
-    return;
-  }
-#pragma omp parallel for num_threads(team) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const size_t b = static_cast<size_t>(c) * kChunk;
-    std::memcpy(static_cast<uint8_t*>(dst) + b, static_cast<const uint8_t*>(src) + b, std::min(kChunk, bytes - b));
-  }
+  for_each_chunk(threads, static_cast<int64_t>(bytes), int64_t{1} << 20, [&](int64_t b, int64_t len) {
+    std::memcpy(static_cast<uint8_t*>(dst) + b, static_cast<const uint8_t*>(src) + b, static_cast<size_t>(len));
+  });
 }
 
 }  // namespace kiln

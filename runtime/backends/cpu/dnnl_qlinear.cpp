@@ -27,6 +27,7 @@
 #include "runtime/backends/cpu/dnnl_conv_geom.h"
 #include "runtime/backends/cpu/dnnl_epilogue.h"
 #include "runtime/backends/cpu/fast_epilogue_loop.h"
+#include "runtime/backends/cpu/fast_loops.h"
 #include "runtime/backends/cpu/dnnl_packed.h"
 #include "runtime/backends/cpu/quantize_common.h"
 
@@ -224,12 +225,7 @@ void QKernel::loop_epilogue(const FastRunArgs& a, const float* r, const void* re
   e.out_type = y.dtype;
   e.sy = p_.sy;
   e.yzp = p_.yzp;
-  constexpr int64_t kChunk = 16384;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.ctx.threads, chunks)));
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c)
-    loop_epilogue_range(e, r, res, y.data, c * kChunk, std::min(n, (c + 1) * kChunk) - c * kChunk);
+  for_each_chunk(a.ctx.threads, n, 16384, [&](int64_t b, int64_t len) { loop_epilogue_range(e, r, res, y.data, b, len); });
 }
 
 Status QKernel::run(const FastRunArgs& a) {

@@ -9,14 +9,13 @@
 // interpreter's libm erf costs ~8 ns an element, most of a BERT FFN's non-GEMM time).
 // Which programs are GELU is decided by evaluating the program itself at sample points, so any
 // spelling of the formula (Div or Mul by 1/sqrt 2, operand order) qualifies.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/elementwise_job.h"
 #include "runtime/backends/cpu/fast_gelu.h"
+#include "runtime/backends/cpu/fast_loops.h"
 #include "runtime/ops/in_place.h"
 
 namespace kiln {
@@ -52,14 +51,8 @@ class ElementwiseKernel : public FastKernel {
     if (p_.gelu != GeluForm::kNone) return run_gelu(a);
     ElementwiseJob job;
     KILN_TRY(job.prepare(CpuKernelArgs{a.node, a.inputs, a.outputs}));
-    const int64_t chunks = (job.total + kChunk - 1) / kChunk;
-    const int threads = static_cast<int>(std::min<int64_t>(a.ctx.threads, chunks));
-    if (job.total < kMinParallel || threads <= 1) {
-      job.run(0, job.total);
-      return Status::ok();
-    }
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) job.run(c * kChunk, std::min(job.total, (c + 1) * kChunk));
+    for_each_chunk(job.total < kMinParallel ? 1 : a.ctx.threads, job.total, kChunk,
+                   [&](int64_t b, int64_t len) { job.run(b, b + len); });
     return Status::ok();
   }
 
@@ -69,14 +62,10 @@ class ElementwiseKernel : public FastKernel {
     float* y = a.outputs[0].as<float>();
     const int64_t n = a.outputs[0].numel();
     const bool erf = p_.gelu == GeluForm::kErf;
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    const int threads = static_cast<int>(std::min<int64_t>(a.ctx.threads, chunks));
-#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t b = c * kChunk, len = std::min(n, b + kChunk) - b;
+    for_each_chunk(a.ctx.threads, n, kChunk, [&](int64_t b, int64_t len) {
       if (erf) gelu_erf(x + b, y + b, len);
       else gelu_tanh(x + b, y + b, len);
-    }
+    });
     return Status::ok();
   }
   const ElementwisePlan& p_;

@@ -3,25 +3,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/backends/cpu/fast_loops.h"
+#include "runtime/backends/cpu/fast_quantize.h"
+
 namespace kiln {
 namespace {
 
 constexpr int64_t kBlock = 1024;
 
-#define KILN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
-KILN_CLONES void widen_s8(const int8_t* x, int64_t n, float zp, float s, float* out) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) out[i] = (static_cast<float>(x[i]) - zp) * s;
-}
-KILN_CLONES void widen_u8(const uint8_t* x, int64_t n, float zp, float s, float* out) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) out[i] = (static_cast<float>(x[i]) - zp) * s;
-}
-
 // v = act(r + res) (before) or act(r) + res (after); Relu and none inline, others by the shared
 // scalar formula.
-KILN_CLONES void combine(const linear::Epilogue& ep, const float* r, const float* res, int64_t n, float* v) {
+KILN_SIMD_CLONES void combine(const linear::Epilogue& ep, const float* r, const float* res, int64_t n, float* v) {
   const bool before = ep.residual == linear::kResidualBeforeActivation;
   const bool after = ep.residual == linear::kResidualAfterActivation;
   if (ep.act == linear::Activation::kNone || ep.act == linear::Activation::kRelu) {
@@ -42,7 +34,7 @@ KILN_CLONES void combine(const linear::Epilogue& ep, const float* r, const float
 }
 
 // q = min(max(rint(v / sy) + yzp, lo), hi), NaN to lo (fmax's choice in the reference).
-KILN_CLONES void requant_s8(const float* v, int64_t n, float sy, float yzp, int8_t* y) {
+KILN_SIMD_CLONES void requant_s8(const float* v, int64_t n, float sy, float yzp, int8_t* y) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     float q = std::nearbyint(v[i] / sy) + yzp;
@@ -50,7 +42,7 @@ KILN_CLONES void requant_s8(const float* v, int64_t n, float sy, float yzp, int8
     y[i] = static_cast<int8_t>(q > 127.f ? 127.f : q);
   }
 }
-KILN_CLONES void requant_u8(const float* v, int64_t n, float sy, float yzp, uint8_t* y) {
+KILN_SIMD_CLONES void requant_u8(const float* v, int64_t n, float sy, float yzp, uint8_t* y) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     float q = std::nearbyint(v[i] / sy) + yzp;
@@ -59,8 +51,6 @@ KILN_CLONES void requant_u8(const float* v, int64_t n, float sy, float yzp, uint
   }
 }
 
-#undef KILN_CLONES
-
 }  // namespace
 
 void loop_epilogue_range(const LoopEpilogue& e, const float* r, const void* res, void* y, int64_t b, int64_t n) {
@@ -68,8 +58,8 @@ void loop_epilogue_range(const LoopEpilogue& e, const float* r, const void* res,
   for (int64_t o = b; o < b + n; o += kBlock) {
     const int64_t len = std::min(kBlock, b + n - o);
     const float* rv = rbuf;
-    if (e.res_type == DType::kInt8) widen_s8(static_cast<const int8_t*>(res) + o, len, e.res_zp, e.res_scale, rbuf);
-    else if (e.res_type == DType::kUInt8) widen_u8(static_cast<const uint8_t*>(res) + o, len, e.res_zp, e.res_scale, rbuf);
+    if (e.res_type == DType::kInt8) dequantize_s8(static_cast<const int8_t*>(res) + o, len, e.res_scale, e.res_zp, rbuf);
+    else if (e.res_type == DType::kUInt8) dequantize_u8(static_cast<const uint8_t*>(res) + o, len, e.res_scale, e.res_zp, rbuf);
     else rv = static_cast<const float*>(res) + o;
     float* v = e.out_type == DType::kFloat32 ? static_cast<float*>(y) + o : vbuf;
     combine(e.ep, r + o, rv, len, v);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "runtime/backends/cpu/fast_loops.h"
 #include "runtime/backends/cpu/fast_math.h"
 
 namespace kiln {
@@ -32,12 +33,12 @@ inline float erfc_of_minus_x_over_sqrt2(float x_in) {
 
 }  // namespace
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void gelu_erf(const float* x, float* y, int64_t n) {
+KILN_SIMD_CLONES void gelu_erf(const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * erfc_of_minus_x_over_sqrt2(x[i]);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void gelu_tanh(const float* x, float* y, int64_t n) {
+KILN_SIMD_CLONES void gelu_tanh(const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];

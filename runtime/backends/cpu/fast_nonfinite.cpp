@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "runtime/backends/cpu/fast_loops.h"
 #include "runtime/core/half.h"
 #include "runtime/core/tensor.h"
 #include "runtime/ops/kernel_api.h"
@@ -14,7 +15,7 @@ namespace {
 
 // The largest exponent field among n IEEE values (all ones: a NaN or an infinity). Integer max
 // reductions vectorize at every target_clones ISA, unlike isfinite. (Two functions, not one
-// template: clang takes target_clones on plain functions only.)
+// template: see fast_loops.h.)
 template <typename Bits>
 inline __attribute__((always_inline)) Bits max_exponent_of(const Bits* p, int64_t n, Bits mask) {
   Bits m = 0;
@@ -24,10 +25,10 @@ inline __attribute__((always_inline)) Bits max_exponent_of(const Bits* p, int64_
   }
   return m;
 }
-__attribute__((target_clones("avx512f", "avx2", "default"))) uint32_t max_exponent32(const uint32_t* p, int64_t n, uint32_t mask) {
+KILN_SIMD_CLONES uint32_t max_exponent32(const uint32_t* p, int64_t n, uint32_t mask) {
   return max_exponent_of(p, n, mask);
 }
-__attribute__((target_clones("avx512f", "avx2", "default"))) uint16_t max_exponent16(const uint16_t* p, int64_t n, uint16_t mask) {
+KILN_SIMD_CLONES uint16_t max_exponent16(const uint16_t* p, int64_t n, uint16_t mask) {
   return max_exponent_of(p, n, mask);
 }
 

@@ -3,16 +3,25 @@
 // compute the reference kernel's formula (runtime/backends/cpu/quantize.cpp) with the same
 // float operations, so the result is bit for bit the reference's, in either layout: quantize
 // q = clamp(rint(x / s), lo - zp, hi - zp) + zp (NaN to lo), dequantize (float(q) - zp) * s.
-#include <omp.h>
+#include "runtime/backends/cpu/fast_quantize.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 
 #include "runtime/backends/cpu/dnnl_common.h"
+#include "runtime/backends/cpu/fast_loops.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
+
+template <typename T>
+inline __attribute__((always_inline)) void dequantize_range(const T* x, int64_t n, float s, float z, float* y) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = (static_cast<float>(x[i]) - z) * s;
+}
+KILN_SIMD_CLONES void dequantize_s8(const int8_t* x, int64_t n, float s, float z, float* y) { dequantize_range(x, n, s, z, y); }
+KILN_SIMD_CLONES void dequantize_u8(const uint8_t* x, int64_t n, float s, float z, float* y) { dequantize_range(x, n, s, z, y); }
+
 namespace {
 
 constexpr int64_t kChunk = 1 << 14;
@@ -31,18 +40,8 @@ inline __attribute__((always_inline)) void quantize_range(const float* x, int64_
   }
 }
 
-template <typename T>
-inline __attribute__((always_inline)) void dequantize_range(const T* x, int64_t n, float s, float z, float* y) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = (static_cast<float>(x[i]) - z) * s;
-}
-
-#define KILN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-KILN_CLONES void quantize_s8(const float* x, int64_t n, float s, float z, int8_t* y) { quantize_range(x, n, s, z, y); }
-KILN_CLONES void quantize_u8(const float* x, int64_t n, float s, float z, uint8_t* y) { quantize_range(x, n, s, z, y); }
-KILN_CLONES void dequantize_s8(const int8_t* x, int64_t n, float s, float z, float* y) { dequantize_range(x, n, s, z, y); }
-KILN_CLONES void dequantize_u8(const uint8_t* x, int64_t n, float s, float z, float* y) { dequantize_range(x, n, s, z, y); }
-#undef KILN_CLONES
+KILN_SIMD_CLONES void quantize_s8(const float* x, int64_t n, float s, float z, int8_t* y) { quantize_range(x, n, s, z, y); }
+KILN_SIMD_CLONES void quantize_u8(const float* x, int64_t n, float s, float z, uint8_t* y) { quantize_range(x, n, s, z, y); }
 
 // Elements [b, b + len) of the node's output from its input.
 void convert_range(const FastRunArgs& a, int64_t b, int64_t len) {
@@ -73,15 +72,7 @@ class QuantizeKernel : public FastKernel {
  public:
   explicit QuantizeKernel(const QuantizePlan& p) : p_(p) {}
   Status run(const FastRunArgs& a) override {
-    const int64_t n = a.inputs[0].numel();
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    const int threads = static_cast<int>(std::min<int64_t>(a.ctx.threads, chunks));
-    if (threads <= 1) {
-      convert_range(a, 0, n);
-      return Status::ok();
-    }
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) convert_range(a, c * kChunk, std::min(n, (c + 1) * kChunk) - c * kChunk);
+    for_each_chunk(a.ctx.threads, a.inputs[0].numel(), kChunk, [&](int64_t b, int64_t len) { convert_range(a, b, len); });
     return Status::ok();
   }
 

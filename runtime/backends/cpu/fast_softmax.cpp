@@ -3,11 +3,12 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/backends/cpu/fast_loops.h"
 #include "runtime/backends/cpu/fast_math.h"
 
 namespace kiln {
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void softmax_row(float* row, int64_t n) {
+KILN_SIMD_CLONES void softmax_row(float* row, int64_t n) {
   float mx = -std::numeric_limits<float>::infinity();
   int nan = 0;
 #pragma omp simd reduction(max : mx) reduction(| : nan)
