@@ -56,8 +56,10 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_infer_and_fold(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(check_layer_precision(g, opts));
-  // The search builds the model many times: it runs from the model file or bytes (below).
-  if (needs_precision_search(opts))
+  // The search builds the model many times: it runs from the model file or bytes (below), and
+  // this function builds each of its plans (the default accuracy check of a calibrated build,
+  // precision_search.h, is left to those callers too).
+  if (opts.precision == "best" || opts.accuracy_budget > 0)
     return invalid_argument("--precision best and --accuracy-budget need the model file, not an imported graph");
   KILN_TRY(run_fold_qdq(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
@@ -137,7 +139,11 @@ Status build_untuned_from_bytes(const std::string& model_bytes, const std::strin
   if (!opts.min_shapes.empty() || !opts.max_shapes.empty())
     return build_dynamic_plan([&](ir::Graph* g) { return import_onnx_bytes(model_bytes, base_dir, g); }, opts, out);
   if (needs_precision_search(opts)) {
-    auto build = [&](const BuildOptions& o, Plan* p) { return build_plan_from_bytes(model_bytes, base_dir, o, p); };
+    auto build = [&](const BuildOptions& o, Plan* p) {
+      ir::Graph g;
+      KILN_TRY(import_onnx_bytes(model_bytes, base_dir, &g));
+      return build_plan_from_graph(g, o, p);
+    };
     return build_with_precision_search(build, opts, out);
   }
   ir::Graph g;

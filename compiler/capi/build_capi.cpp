@@ -299,6 +299,14 @@ kiln_status kiln_build_options_set_bias_correction(kiln_build_options* o, int32_
   });
 }
 
+kiln_status kiln_build_options_set_accuracy_check(kiln_build_options* o, int32_t enabled) {
+  return guarded(__func__, [&] {
+    KILN_TRY(need(__func__, o));
+    o->opts.accuracy_check = enabled != 0;
+    return kiln::Status::ok();
+  });
+}
+
 kiln_status kiln_build_options_set_calibrator(kiln_build_options* o, kiln_calibrator calibrator, double percentile) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));

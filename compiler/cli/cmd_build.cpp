@@ -53,7 +53,10 @@ static const char* kBuildHelp =
     "  --accuracy-budget X      the largest relative L2 error any output may have against FP32 over\n"
     "                           the --calib samples: the most sensitive layers move to fp32 (with\n"
     "                           best: towards fp32 through slower candidates) until it holds;\n"
-    "                           prints which layers moved and why\n"
+    "                           prints which layers moved and why. int8/fp8 builds check a\n"
+    "                           budget of 0.1 by default (static shapes)\n"
+    "  --no-accuracy-check      int8/fp8: skip the default checks (the layer check and the 0.1\n"
+    "                           output budget); the plan quantizes every layer it can\n"
     "  --tune                   time the kernel variants of every distinct layer on the device\n"
     "                           (tensor-core tiles, portable kernels) and keep the fastest; with\n"
     "                           best, also rank precisions by measured latency (the fastest of 15\n"
@@ -123,7 +126,7 @@ int cmd_build(int argc, char** argv) {
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
                            {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--smooth-quant", "", true, false, true},
-                           {"--no-bias-correction", "", false},
+                           {"--no-bias-correction", "", false}, {"--no-accuracy-check", "", false},
                            {"--max-memory", ""}, {"--allow-over-memory", "", false}, {"--help", "-h", false}},
                           &args);
   if (!st) return fail("build", st.message());
@@ -199,6 +202,7 @@ int cmd_build(int argc, char** argv) {
     kiln_build_options_set_smooth_quant(o, alpha);
   }
   if (args.has("--no-bias-correction")) kiln_build_options_set_bias_correction(o, 0);
+  if (args.has("--no-accuracy-check")) kiln_build_options_set_accuracy_check(o, 0);
   if (args.has("--max-memory")) {
     uint64_t bytes = 0;
     if (!parse_byte_size(args.get("--max-memory"), &bytes) || bytes == 0)

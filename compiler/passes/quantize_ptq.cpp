@@ -70,6 +70,7 @@ struct Target {
   DType dtype = DType::kUndefined;
   float qmax = 0;
   bool fp8() const { return dtype != DType::kInt8; }
+  const char* name() const { return dtype == DType::kInt8 ? "int8" : dtype == DType::kFloat8E4M3FN ? "fp8" : "fp8-e5m2"; }
 };
 
 bool target_of(Precision p, Target* t) {
@@ -287,20 +288,30 @@ Status quantize_layer(ir::Graph& g, ir::Node* n, const Target& target, std::map<
   return Status::ok();
 }
 
+// A copy of `g` with the targets in `quantized` (indices) quantized.
+Status quantized_copy(const ir::Graph& g, const std::vector<std::pair<ir::Node*, Target>>& targets,
+                      const std::set<size_t>& quantized, const std::map<std::string, TensorRange>& ranges,
+                      const BuildOptions& opts, ir::Graph* q) {
+  std::map<const ir::Node*, size_t> position;
+  for (size_t i = 0; i < g.nodes().size(); ++i) position[g.nodes()[i].get()] = i;
+  copy_graph(g, q);
+  // The copies of the targets, found before quantize_layer inserts nodes and shifts positions.
+  std::vector<ir::Node*> nodes;
+  for (const auto& t : targets) nodes.push_back(q->nodes()[position.at(t.first)].get());
+  std::map<std::string, TensorRange> r = ranges;
+  for (size_t i : quantized) KILN_TRY(quantize_layer(*q, nodes[i], targets[i].second, r, opts, nullptr));
+  q->erase_dead();
+  return Status::ok();
+}
+
 // The layer check (compiler/quant/layer_check.h): measures the quantized layers against FP32 on
 // the calibration samples; the layers far out of line get the mse ranges of their input and
 // output, and those still out of line go into `keep_fp32` (indices into `targets`).
 Status check_layers(ir::Graph& g, const std::vector<std::pair<ir::Node*, Target>>& targets,
                     std::map<std::string, TensorRange>& ranges, const std::map<std::string, std::string>& output_view,
-                    const BuildOptions& opts, std::set<size_t>* keep_fp32, bool* ranges_changed) {
+                    const BuildOptions& opts, const std::vector<CalibrationSample>& samples, std::set<size_t>* keep_fp32,
+                    bool* ranges_changed) {
   std::FILE* report = opts.report;
-  std::vector<CalibrationInput> inputs;
-  for (const ir::Value* v : g.inputs) inputs.push_back({v->name, v->dtype, v->shape});
-  std::vector<CalibrationSample> samples;
-  KILN_TRY(calibration_samples(opts.calib_dir, opts.calib_samples.get(), inputs, &samples));
-  if (samples.size() > kLayerCheckSamples) samples.resize(kLayerCheckSamples);
-  std::map<const ir::Node*, size_t> position;
-  for (size_t i = 0; i < g.nodes().size(); ++i) position[g.nodes()[i].get()] = i;
   std::vector<std::pair<std::string, std::string>> layers;
   // A layer's output is measured where its range was calibrated: after its clamp, if any.
   for (const auto& [n, t] : targets) {
@@ -312,20 +323,17 @@ Status check_layers(ir::Graph& g, const std::vector<std::pair<ir::Node*, Target>
   };
 
   auto measure = [&](std::vector<LayerError>* errors) {
-    ir::Graph q;
-    copy_graph(g, &q);
-    // The copies of the targets, found before quantize_layer inserts nodes and shifts positions.
-    std::vector<ir::Node*> nodes;
-    for (const auto& t : targets) nodes.push_back(q.nodes()[position.at(t.first)].get());
+    std::set<size_t> quantized;
     for (size_t i = 0; i < targets.size(); ++i)
-      if (!keep_fp32->count(i)) KILN_TRY(quantize_layer(q, nodes[i], targets[i].second, ranges, opts, nullptr));
-    q.erase_dead();
+      if (!keep_fp32->count(i)) quantized.insert(i);
+    ir::Graph q;
+    KILN_TRY(quantized_copy(g, targets, quantized, ranges, opts, &q));
     return measure_layer_errors(g, q, layers, samples, errors);
   };
   auto describe = [&](size_t i, const LayerError& e) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "layer check: %s (%s): output error %.3g, input error %.3g on %zu calibration samples",
-                  targets[i].first->name.c_str(), targets[i].second.fp8() ? "fp8" : "int8", e.output, e.input,
+                  targets[i].first->name.c_str(), targets[i].second.name(), e.output, e.input,
                   samples.size());
     return std::string(buf);
   };
@@ -439,23 +447,36 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
   if (calib_opts.calib_cache.empty() && !calib_opts.calib_cache_dir.empty())
     calib_opts.calib_cache = calib_opts.calib_cache_dir + "/" + calib_opts.calibrator + ".cache";
   bool from_cache = false;
-  KILN_TRY(calibrate_ranges(g, request, calib_opts, opts.report, &ranges, &from_cache));
+  std::set<std::string> kept_names;  // layers a calibration cache records as kept in fp32
+  KILN_TRY(calibrate_ranges(g, request, calib_opts, opts.report, &ranges, &from_cache, &kept_names));
   for (const auto& [y, view] : output_view) ranges[y] = ranges[view];
 
-  // The check runs where the build calibrated: builds that read their ranges from a cache
-  // (a --calib-cache, the other points of a dynamic plan, whose samples have another shape)
-  // skip it, and so do builds that measure accuracy themselves (--precision best,
-  // --accuracy-budget, kiln sweep share a scratch cache).
+  // The layer check runs where the build calibrated, on the samples it calibrated on; builds
+  // that read their ranges from a cache (a --calib-cache, the other points of a dynamic plan,
+  // the later builds of a precision search or sweep) take the check's decisions from it, so
+  // that they quantize the same layers alike.
   std::set<size_t> keep_fp32;
-  if (opts.calib_cache_dir.empty()) {
-    if (from_cache || !opts.has_calibration_data()) {
-      if (opts.report) std::fprintf(opts.report, "layer check: skipped (ranges from the calibration cache)\n");
-    } else {
-      bool changed = false;
-      KILN_TRY(check_layers(g, targets, ranges, output_view, calib_opts, &keep_fp32, &changed));
-      if (changed && !calib_opts.calib_cache.empty())
-        KILN_TRY(write_calibration_cache(calib_opts.calib_cache, calib_opts.calibrator, ranges));
-    }
+  if (from_cache || !opts.has_calibration_data()) {
+    for (size_t i = 0; i < targets.size(); ++i)
+      if (kept_names.count(targets[i].first->name)) keep_fp32.insert(i);
+    if (opts.report)
+      std::fprintf(opts.report, "layer check: skipped (ranges from the calibration cache%s)\n",
+                   keep_fp32.empty() ? ""
+                                     : ("; " + std::to_string(keep_fp32.size()) + " layers kept in fp32 as it records").c_str());
+  } else if (!opts.accuracy_check) {
+    if (opts.report) std::fprintf(opts.report, "layer check: skipped (--no-accuracy-check)\n");
+  } else {
+    bool changed = false;
+    std::vector<CalibrationInput> inputs;
+    for (const ir::Value* v : g.inputs) inputs.push_back({v->name, v->dtype, v->shape});
+    std::vector<CalibrationSample> samples;
+    KILN_TRY(calibration_samples(calib_opts.calib_dir, calib_opts.calib_samples.get(), inputs, &samples));
+    if (samples.size() > kLayerCheckSamples) samples.resize(kLayerCheckSamples);
+    KILN_TRY(check_layers(g, targets, ranges, output_view, calib_opts, samples, &keep_fp32, &changed));
+    std::set<std::string> kept;
+    for (size_t i : keep_fp32) kept.insert(targets[i].first->name);
+    if ((changed || !kept.empty()) && !calib_opts.calib_cache.empty())
+      KILN_TRY(write_calibration_cache(calib_opts.calib_cache, calib_opts.calibrator, ranges, kept));
   }
   if (opts.report && !request.channel_means.empty()) {
     size_t with_means = 0;

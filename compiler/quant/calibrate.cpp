@@ -10,11 +10,10 @@
 #include <set>
 #include <sstream>
 
-#include "compiler/plan/lower.h"
 #include "compiler/quant/calibration_set.h"
+#include "compiler/quant/graph_runner.h"
 #include "runtime/core/file_io.h"
 #include "runtime/core/text.h"
-#include "runtime/exec/execution_context.h"
 #include "runtime/plan/byte_io.h"
 
 namespace kiln {
@@ -54,7 +53,8 @@ void add_channel_sums(const HostTensor& x, std::vector<double>* sums, int64_t* c
 }  // namespace
 
 Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const BuildOptions& opts,
-                        std::FILE* report, std::map<std::string, TensorRange>* out, bool* from_cache) {
+                        std::FILE* report, std::map<std::string, TensorRange>* out, bool* from_cache,
+                        std::set<std::string>* kept) {
   const std::vector<std::string>& tensors = request.tensors;
   const std::set<std::string>& per_channel = request.per_channel;
   const std::map<std::string, QuantGrid>& grids = request.grids;
@@ -65,7 +65,8 @@ Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const B
     std::ifstream probe(opts.calib_cache);
     if (probe) {
       std::map<std::string, TensorRange> cached;
-      KILN_TRY(read_calibration_cache(opts.calib_cache, opts.calibrator, &cached));
+      std::set<std::string> cached_kept;
+      KILN_TRY(read_calibration_cache(opts.calib_cache, opts.calibrator, &cached, &cached_kept));
       bool complete = true;
       for (const std::string& t : tensors)
         complete &= cached.count(t) != 0 && (!per_channel.count(t) || !cached[t].channel_amax.empty());
@@ -73,6 +74,7 @@ Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const B
         if (report) std::fprintf(report, "calibration: %zu ranges from cache '%s'\n", cached.size(), opts.calib_cache.c_str());
         *out = std::move(cached);
         if (from_cache) *from_cache = true;
+        if (kept) *kept = std::move(cached_kept);
         return Status::ok();
       }
       if (report) std::fprintf(report, "calibration: cache '%s' lacks tensors of this graph; recalibrating\n",
@@ -87,29 +89,9 @@ Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const B
   KILN_TRY(calibration_samples(opts.calib_dir, opts.calib_samples.get(), inputs, &samples));
 
   // An FP32 CPU plan of the graph whose outputs are the tensors to calibrate.
-  const std::vector<ir::Value*> saved = g.outputs;
-  g.outputs.clear();
-  for (const std::string& name : tensors) {
-    ir::Value* v = g.find_value(name);
-    if (!v || v->is_constant()) return internal_error("calibration target '" + name + "' is not an activation");
-    g.outputs.push_back(v);
-  }
-  ResolvedDevice cpu;
-  KILN_TRY(resolve_device("cpu", &cpu));
-  auto plan = std::make_shared<Plan>();
-  Status st = lower_to_plan(g, cpu, PartitionOptions{}, plan.get());
-  g.outputs = saved;
-  KILN_TRY(st.with_context("building the calibration plan"));
-  std::unique_ptr<ExecutionContext> ctx;
-  std::string notice;
-  KILN_TRY(ExecutionContext::create(plan, "cpu", &ctx, &notice));
-  std::vector<HostTensor> outs;
-  outs.reserve(plan->outputs.size());
-  for (int32_t t : plan->outputs) {
-    const PlanTensor& pt = plan->tensors[t];
-    outs.emplace_back(pt.dtype, pt.shape);
-    KILN_TRY(ctx->bind_output(pt.name, outs.back().data(), outs.back().size_bytes()));
-  }
+  GraphRunner runner;
+  KILN_TRY(runner.create(g, tensors).with_context("building the calibration plan"));
+  const std::vector<HostTensor>& outs = runner.outs;
 
   // Two passes, as TensorRT does: the range first, then histograms over it.
   std::vector<AbsHistogram> hist(tensors.size());
@@ -118,9 +100,7 @@ Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const B
   std::vector<int64_t> channel_count(tensors.size(), 0);
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t s = 0; s < samples.size(); ++s) {
-      for (const auto& [name, t] : samples[s])
-        KILN_TRY(ctx->bind_input(name, t.dtype(), t.shape(), t.data(), t.size_bytes()));
-      KILN_TRY(ctx->run().with_context("calibration sample " + std::to_string(s + 1)));
+      KILN_TRY(runner.run(samples[s]).with_context("calibration sample " + std::to_string(s + 1)));
       for (size_t i = 0; i < tensors.size(); ++i) {
         const HostTensor& o = outs[i];
         if (o.dtype() != DType::kFloat32) continue;
@@ -182,14 +162,15 @@ Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const B
 }
 
 Status write_calibration_cache(const std::string& path, const std::string& calibrator,
-                               const std::map<std::string, TensorRange>& ranges) {
+                               const std::map<std::string, TensorRange>& ranges, const std::set<std::string>& kept) {
   std::ostringstream body;
   bool any_unsigned = false, any_means = false;
   for (const auto& [name, r] : ranges) {
     any_unsigned |= r.non_negative;
     any_means |= !r.channel_mean.empty();
   }
-  body << "kiln-calibration-cache " << (any_means ? 4 : any_unsigned ? 3 : 2) << "\ncalibrator " << calibrator << "\n";
+  body << "kiln-calibration-cache " << (!kept.empty() ? 5 : any_means ? 4 : any_unsigned ? 3 : 2) << "\ncalibrator "
+       << calibrator << "\n";
   char buf[96];
   for (const auto& [name, r] : ranges) {
     std::snprintf(buf, sizeof buf, "%a %a ", r.amax, r.clipped_share);
@@ -212,6 +193,7 @@ Status write_calibration_cache(const std::string& path, const std::string& calib
   for (const auto& [name, r] : ranges)
     if (r.non_negative) body << "unsigned " << name << "\n";
   channel_lines("means", &TensorRange::channel_mean);
+  for (const std::string& node : kept) body << "keep " << node << "\n";
   const std::string text = body.str();
   std::ofstream f(path);
   if (!f) return io_error("cannot write calibration cache '" + path + "': " + last_os_error());
@@ -221,7 +203,7 @@ Status write_calibration_cache(const std::string& path, const std::string& calib
 }
 
 Status read_calibration_cache(const std::string& path, const std::string& calibrator,
-                              std::map<std::string, TensorRange>* ranges) {
+                              std::map<std::string, TensorRange>* ranges, std::set<std::string>* kept) {
   // A cache is a few text lines per tensor: 256 MiB is far beyond any real one.
   std::string all;
   KILN_TRY(read_regular_file(path, "calibration cache", uint64_t{1} << 28, &all));
@@ -237,15 +219,16 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
   std::istringstream lines(text);
   std::string line;
   if (!std::getline(lines, line) || line.size() != 24 || line.rfind("kiln-calibration-cache ", 0) != 0 ||
-      line.back() < '1' || line.back() > '4')
+      line.back() < '1' || line.back() > '5')
     return bad("unknown header");
   const int version = line.back() - '0';
-  const bool v2 = version >= 2, v3 = version >= 3, v4 = version >= 4;
+  const bool v2 = version >= 2, v3 = version >= 3, v4 = version >= 4, v5 = version >= 5;
   if (!std::getline(lines, line) || line.rfind("calibrator ", 0) != 0) return bad("no calibrator line");
   if (line.substr(11) != calibrator)
     return invalid_argument("calibration cache '" + path + "' was made with calibrator " + clip_text(line.substr(11)) +
                             ", not " + calibrator + "; delete it or pass --calibrator " + clip_text(line.substr(11)));
   ranges->clear();
+  if (kept) kept->clear();
   std::vector<std::pair<std::string, std::vector<double>>> channels, means;
   std::vector<std::string> unsigned_names;
   // "WORD K V1,...,VK NAME" (channel maxima: >= 0; means: finite) into *out.
@@ -280,6 +263,11 @@ Status read_calibration_cache(const std::string& path, const std::string& calibr
     if (v3 && line.rfind("unsigned ", 0) == 0) {
       if (line.size() <= 9) return bad("an unsigned line without a tensor name");
       unsigned_names.push_back(line.substr(9));
+      continue;
+    }
+    if (v5 && line.rfind("keep ", 0) == 0) {
+      if (line.size() <= 5) return bad("a keep line without a node name");
+      if (kept) kept->insert(line.substr(5));
       continue;
     }
     if (v2 && line.rfind("channels ", 0) == 0) {

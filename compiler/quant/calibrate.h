@@ -53,18 +53,23 @@ constexpr double kNegligibleError = 1e-4;
 // `report` (may be null) gets the progress bar, the per-tensor table and one line per range the
 // guard above replaced. A cache whose ranges are complete is used even when it lacks channel
 // means (an older cache): those tensors' channel_mean stays empty.
+// `kept` (may be null) gets the layers a cache records as kept in FP32 by the layer check.
 Status calibrate_ranges(ir::Graph& g, const CalibrationRequest& request, const BuildOptions& opts,
-                        std::FILE* report, std::map<std::string, TensorRange>* out, bool* from_cache = nullptr);
+                        std::FILE* report, std::map<std::string, TensorRange>* out, bool* from_cache = nullptr,
+                        std::set<std::string>* kept = nullptr);
 
 // The cache: "kiln-calibration-cache 4", "calibrator SPEC", one "AMAX CLIPPED NAME" line per
 // tensor, one "channels K A1,...,AK NAME" line per tensor with channel maxima, one
 // "unsigned NAME" line per never-negative tensor, one "means K M1,...,MK NAME" line per tensor
-// with channel means, and a CRC-32 of the lines before it. A cache is written with the lowest
-// version that holds its lines (2 without unsigned tensors, 3 without means); versions 1 (no
-// channel lines) to 3 are still read. Reading fails (naming the file) on any damage.
+// with channel means, one "keep NODE" line per layer the layer check kept in FP32 (so that
+// every build reading the cache - the other points of a dynamic plan, the builds of a precision
+// search, a later build with the same --calib-cache - quantizes the same layers), and a CRC-32
+// of the lines before it. A cache is written with the lowest version that holds its lines (2
+// without unsigned tensors, 3 without means, 4 without kept layers); versions 1 (no channel
+// lines) to 4 are still read. Reading fails (naming the file) on any damage.
 Status write_calibration_cache(const std::string& path, const std::string& calibrator,
-                               const std::map<std::string, TensorRange>& ranges);
+                               const std::map<std::string, TensorRange>& ranges, const std::set<std::string>& kept = {});
 Status read_calibration_cache(const std::string& path, const std::string& calibrator,
-                              std::map<std::string, TensorRange>* ranges);
+                              std::map<std::string, TensorRange>* ranges, std::set<std::string>* kept = nullptr);
 
 }  // namespace kiln

@@ -17,7 +17,29 @@
 
 namespace kiln {
 
-bool needs_precision_search(const BuildOptions& opts) { return opts.precision == "best" || opts.accuracy_budget > 0; }
+namespace {
+
+bool calibrated(const std::string& precision) {
+  Precision p;
+  return parse_precision(precision, &p).is_ok() &&
+         (p == Precision::kInt8 || p == Precision::kFp8E4M3 || p == Precision::kFp8E5M2);
+}
+
+// The accuracy check applies: a static build with calibration data in which some layer is INT8/FP8.
+bool default_check(const BuildOptions& opts) {
+  if (!opts.accuracy_check || !opts.has_calibration_data() || !opts.min_shapes.empty() || !opts.max_shapes.empty())
+    return false;
+  if (calibrated(opts.precision)) return true;
+  for (const auto& [node, p] : opts.layer_precision)
+    if (calibrated(p)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool needs_precision_search(const BuildOptions& opts) {
+  return opts.precision == "best" || opts.accuracy_budget > 0 || default_check(opts);
+}
 
 namespace {
 
@@ -56,6 +78,7 @@ class Search {
  private:
   Status init();
   Status measure(const BuildOptions& o, Measured* m, std::shared_ptr<Plan>* plan = nullptr);
+  Status measure_plan(const std::shared_ptr<Plan>& plan, Measured* m);
   Status time_plan(std::shared_ptr<const Plan> plan, double* us);
   Status find_layers(const std::string& precision, const Plan& plan);
   BuildOptions with_layers(const std::string& default_precision, const std::map<size_t, std::string>& assignment) const;
@@ -65,6 +88,7 @@ class Search {
   BuildOptions opts_, base_;
   std::FILE* out_;
   bool best_ = false;
+  bool check_ = false;  // the default accuracy check of a calibrated build
   double budget_ = 0;
   std::string device_;
   ScratchCalibCache scratch_cache_;
@@ -86,7 +110,8 @@ void Search::say(const char* fmt, ...) const {
 
 Status Search::init() {
   best_ = opts_.precision == "best";
-  budget_ = opts_.accuracy_budget > 0 ? opts_.accuracy_budget : kDefaultAccuracyBudget;
+  check_ = !best_ && !(opts_.accuracy_budget > 0);
+  budget_ = opts_.accuracy_budget > 0 ? opts_.accuracy_budget : check_ ? kCheckAccuracyBudget : kDefaultAccuracyBudget;
   const std::string what = best_ ? "--precision best" : "--accuracy-budget";
   if (!opts_.has_calibration_data())
     return invalid_argument(what + " needs --calib DIR: the samples on which the outputs are measured against FP32");
@@ -117,8 +142,13 @@ Status Search::init() {
   }
   KILN_TRY(calibration_samples(opts_.calib_dir, opts_.calib_samples.get(), plan_input_specs(*ref_plan_), &samples_));
   KILN_TRY_CTX(run_on_samples(ref_plan_, "cpu", samples_, &ref_out_), "running the FP32 reference");
-  say("accuracy budget: relative L2 error <= %g on every output over %zu calibration samples%s (measured on %s)\n",
-      budget_, samples_.size(), opts_.accuracy_budget > 0 ? "" : " (the default)", device_.c_str());
+  if (check_)
+    say("accuracy check: relative L2 error <= %g on every output over %zu calibration samples (measured on %s; "
+        "--accuracy-budget X sets another budget, --no-accuracy-check skips the check)\n",
+        budget_, samples_.size(), device_.c_str());
+  else
+    say("accuracy budget: relative L2 error <= %g on every output over %zu calibration samples%s (measured on %s)\n",
+        budget_, samples_.size(), opts_.accuracy_budget > 0 ? "" : " (the default)", device_.c_str());
   return Status::ok();
 }
 
@@ -146,12 +176,16 @@ Status Search::time_plan(std::shared_ptr<const Plan> plan, double* us) {
 Status Search::measure(const BuildOptions& o, Measured* m, std::shared_ptr<Plan>* keep) {
   auto plan = std::make_shared<Plan>();
   KILN_TRY(build_(o, plan.get()));
+  if (keep) *keep = plan;
+  return measure_plan(plan, m);
+}
+
+Status Search::measure_plan(const std::shared_ptr<Plan>& plan, Measured* m) {
   std::vector<std::vector<HostTensor>> got;
   KILN_TRY(run_on_samples(plan, device_, samples_, &got));
   KILN_TRY(worst_output_error(*plan, got, *ref_plan_, ref_out_, &m->error));
   if (opts_.tune) KILN_TRY(time_plan(plan, &m->cost_us));
   else m->cost_us = estimated_plan_us(*plan);
-  if (keep) *keep = plan;
   return Status::ok();
 }
 
@@ -208,12 +242,14 @@ Status Search::run(Plan* out) {
   if (best_) candidates.assign(std::begin(kReducedPrecisions), std::end(kReducedPrecisions));
   else candidates.push_back(opts_.precision);
   bool calibration_shown = false;
+  std::shared_ptr<Plan> whole;  // the plan in --precision (not for best): the search's start
   for (const std::string& p : candidates) {
     if (p == "fp32") continue;
     BuildOptions o = base_;
     o.precision = p;
     o.report = calibration_shown ? nullptr : opts_.report;  // the calibration table, once
-    Plan plan;
+    auto built = std::make_shared<Plan>();
+    Plan& plan = *built;
     Status st = build_(o, &plan);
     if (st.code() == StatusCode::kUnsupported && best_) {
       say("%s: not available: %s\n", p.c_str(), st.message().c_str());
@@ -221,6 +257,7 @@ Status Search::run(Plan* out) {
     }
     KILN_TRY_CTX(st, "building the model in " + p);
     calibration_shown = true;
+    if (!best_) whole = built;
     KILN_TRY(find_layers(p, plan));
     size_t n = 0;
     for (const Layer& l : layers_) n += std::count(l.candidates.begin(), l.candidates.end(), p);
@@ -230,12 +267,13 @@ Status Search::run(Plan* out) {
   // A budget build that already holds in --precision needs no sensitivity measurements.
   if (!best_) {
     Measured m;
-    std::shared_ptr<Plan> plan;
-    KILN_TRY(measure(with_layers(opts_.precision, {}), &m, &plan).with_context("measuring the plan in " + opts_.precision));
+    // (--precision fp32 with reduced --layer-precision overrides builds no candidate above.)
+    if (whole) KILN_TRY(measure_plan(whole, &m).with_context("measuring the plan in " + opts_.precision));
+    else KILN_TRY(measure(with_layers(opts_.precision, {}), &m, &whole).with_context("measuring the plan in " + opts_.precision));
     if (m.error.rel_l2 <= budget_) {
-      say("every layer in %s: worst output error %s <= %g: no layer moved\n", opts_.precision.c_str(),
-          fmt_error(m.error).c_str(), budget_);
-      *out = std::move(*plan);
+      say("every layer in %s%s: worst output error %s <= %g: no layer moved\n", opts_.precision.c_str(),
+          opts_.layer_precision.empty() ? "" : " (but the --layer-precision ones)", fmt_error(m.error).c_str(), budget_);
+      *out = std::move(*whole);
       return Status::ok();
     }
   }
@@ -315,6 +353,14 @@ Status Search::run(Plan* out) {
     Measured hi_m;
     std::shared_ptr<Plan> hi_plan;
     KILN_TRY(evaluate(moves.size(), &hi_m, &hi_plan));
+    if (!(hi_m.error.rel_l2 <= budget_) && check_) {
+      // What the search cannot move (layers fixed by --layer-precision, the device's own FP32
+      // error) is beyond the check's budget: keep the most accurate plan it found, and say so.
+      say("accuracy check: with every searched layer in fp32 the worst output error is still %s > %g; keeping that "
+          "plan\n", fmt_error(hi_m.error).c_str(), budget_);
+      *out = std::move(*hi_plan);
+      return Status::ok();
+    }
     if (!(hi_m.error.rel_l2 <= budget_)) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%g", budget_);

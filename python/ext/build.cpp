@@ -169,6 +169,7 @@ void apply_option(kiln_build_options* o, const std::string& key, nb::handle v) {
   else if (key == "accuracy_budget") check_build(kiln_build_options_set_accuracy_budget(o, nb::cast<double>(v)));
   else if (key == "smooth_quant") check_build(kiln_build_options_set_smooth_quant(o, nb::cast<double>(v)));
   else if (key == "bias_correction") check_build(kiln_build_options_set_bias_correction(o, nb::cast<bool>(v)));
+  else if (key == "accuracy_check") check_build(kiln_build_options_set_accuracy_check(o, nb::cast<bool>(v)));
   else if (key == "calibrator") {
     const std::string c = nb::cast<std::string>(v);
     kiln_calibrator kind;

@@ -87,7 +87,7 @@ def _dims(value: Any, what: str) -> List[int]:
 
 def _options(device=None, precision=None, shapes=None, min_shapes=None, max_shapes=None, layer_precision=None,
              accuracy_budget=None, calibrator=None, calib_dir=None, calib_cache=None, smooth_quant=None, fuse=True,
-             partition=None, bias_correction=True, cpu_nodes=None, transfer_gbps=None, freeze=None, tune=False, tuning_cache=None,
+             partition=None, bias_correction=True, accuracy_check=True, cpu_nodes=None, transfer_gbps=None, freeze=None, tune=False, tuning_cache=None,
              allow_tf32=False, max_memory=None, allow_over_memory=False):
     opts: Dict[str, Any] = {}
     if device is not None:
@@ -109,6 +109,7 @@ def _options(device=None, precision=None, shapes=None, min_shapes=None, max_shap
         opts["freeze"] = {str(k): _array(v, "freeze['%s']" % k) for k, v in dict(freeze).items()}
     opts["fuse"] = bool(fuse)
     opts["bias_correction"] = bool(bias_correction)
+    opts["accuracy_check"] = bool(accuracy_check)
     if partition is not None:
         opts["partition"] = str(partition)
     if cpu_nodes:
@@ -301,7 +302,7 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32",
           max_shapes: Optional[Mapping[str, Any]] = None, layer_precision: Optional[Mapping[str, str]] = None,
           accuracy_budget: Optional[float] = None, calibrator: Optional[str] = None,
           calib_cache: Optional[str] = None, smooth_quant: Optional[float] = None,
-          bias_correction: bool = True, fuse: bool = True, partition: str = "device", cpu_nodes: Optional[Sequence[str]] = None,
+          bias_correction: bool = True, accuracy_check: bool = True, fuse: bool = True, partition: str = "device", cpu_nodes: Optional[Sequence[str]] = None,
           transfer_gbps: Optional[float] = None, freeze: Optional[Mapping[str, Any]] = None, tune: bool = False,
           tuning_cache: Optional[str] = None, allow_tf32: bool = False, max_memory: Optional[int] = None,
           allow_over_memory: bool = False, log: Optional[Callable[[str, str], None]] = None) -> Plan:
@@ -311,7 +312,8 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32",
     "1x3x224x224"); `min_shapes`/`max_shapes` make a dynamic plan; `tune` times the kernel
     variants on the device (any precision; `tuning_cache` keeps the timings); `allow_tf32` lets
     FP32 Conv/Gemm/MatMul use TF32 tensor cores; `bias_correction=False` keeps
-    INT8/FP8 layers' biases as they are (`--no-bias-correction`); `max_memory` (bytes, default the host's memory)
+    INT8/FP8 layers' biases as they are (`--no-bias-correction`); `accuracy_check=False` skips
+    the checks of calibrated INT8/FP8 builds (`--no-accuracy-check`); `max_memory` (bytes, default the host's memory)
     bounds the plan's peak memory, `allow_over_memory` writes it anyway; `log(level, line)`
     receives the build's report
     (level "info" or "progress")."""
@@ -320,7 +322,8 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32",
         opts = _options(device=device, precision=precision, shapes=shapes, min_shapes=min_shapes,
                         max_shapes=max_shapes, layer_precision=layer_precision, accuracy_budget=accuracy_budget,
                         calibrator=calibrator, calib_dir=calib_dir, calib_cache=calib_cache,
-                        smooth_quant=smooth_quant, bias_correction=bias_correction, fuse=fuse, partition=partition, cpu_nodes=cpu_nodes,
+                        smooth_quant=smooth_quant, bias_correction=bias_correction,
+                        accuracy_check=accuracy_check, fuse=fuse, partition=partition, cpu_nodes=cpu_nodes,
                         transfer_gbps=transfer_gbps, freeze=freeze, tune=tune, tuning_cache=tuning_cache,
                         allow_tf32=allow_tf32, max_memory=max_memory, allow_over_memory=allow_over_memory)
     except (TypeError, ValueError, AttributeError) as e:  # a keyword of the wrong kind

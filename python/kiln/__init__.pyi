@@ -47,7 +47,7 @@ def build(model: Union[str, os.PathLike, bytes, Any], *, device: str = ..., prec
           shapes: Optional[Mapping[str, Any]] = ..., min_shapes: Optional[Mapping[str, Any]] = ...,
           max_shapes: Optional[Mapping[str, Any]] = ..., layer_precision: Optional[Mapping[str, str]] = ...,
           accuracy_budget: Optional[float] = ..., calibrator: Optional[str] = ..., calib_cache: Optional[str] = ...,
-          smooth_quant: Optional[float] = ..., bias_correction: bool = ..., fuse: bool = ..., partition: str = ...,
+          smooth_quant: Optional[float] = ..., bias_correction: bool = ..., accuracy_check: bool = ..., fuse: bool = ..., partition: str = ...,
           cpu_nodes: Optional[Sequence[str]] = ..., transfer_gbps: Optional[float] = ...,
           freeze: Optional[Mapping[str, Any]] = ..., tune: bool = ..., tuning_cache: Optional[str] = ...,
           allow_tf32: bool = ..., max_memory: Optional[int] = ..., allow_over_memory: bool = ...,

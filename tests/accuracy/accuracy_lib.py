@@ -38,9 +38,12 @@ class Kiln:
         self.exe, self.device, self.work = exe, device, work
         os.makedirs(work, exist_ok=True)
 
-    def _call(self, args, what):
+    def _call(self, args, what, log=None):
         t0 = time.time()
         proc = subprocess.run([self.exe] + args, capture_output=True, text=True)
+        if log:  # the build's report (calibration table, layer decisions), kept next to the plan
+            with open(log, "w") as f:
+                f.write(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             sys.exit(f"{what} failed (exit {proc.returncode}):\n  {' '.join([self.exe] + args)}\n"
                      f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
@@ -52,7 +55,7 @@ class Kiln:
             args += ["--shapes", f"{name}={'x'.join(map(str, dims))}"]
         if precision in CALIBRATED:
             args += ["--calib", calib_dir]
-        return self._call(args + list(extra), f"kiln build --precision {precision}")
+        return self._call(args + list(extra), f"kiln build --precision {precision}", log=plan + ".log")
 
     def run(self, plan, inputs, tag):
         """Runs the plan once on `inputs` (name -> array); returns {output name: array}."""

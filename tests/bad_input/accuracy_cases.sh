@@ -385,4 +385,108 @@ case_calibration_guard() {
   done
 }
 
+# rep_model: x [1, 8, 16, 16] -> conv_rep -> Sub(100 x) -> conv_b -> y, and conv_outlier,
+# reading an input whose channel 0 is 1000x the others with near-zero weights for it, -> y2.
+# conv_rep's kernel is 100 at the centre tap of its own channel plus small taps (the identity
+# branch of a re-parameterized block folded in): per-channel INT8 weights round the small taps
+# away, and once the Sub removes the identity what is left is mostly rounding error, while
+# conv_rep's own output (dominated by 100 x) is within 1%. conv_outlier's INT8 input keeps only
+# channel 0, so its own output error is far beyond the others' (the layer check's case).
+rep_model() {
+  "$PY" - <<'PY'
+import os
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper, save
+r = np.random.default_rng(5)
+w_rep = r.uniform(-0.3, 0.3, (8, 8, 3, 3)).astype(np.float32)
+for c in range(8):
+    w_rep[c, c, 1, 1] += 100
+w_b = r.uniform(-1, 1, (4, 8, 3, 3)).astype(np.float32)
+w_out = r.uniform(-1, 1, (4, 8, 1, 1)).astype(np.float32)
+w_out[:, 0] = 1e-4
+inits = [numpy_helper.from_array(w_rep, "w_rep"), numpy_helper.from_array(w_b, "w_b"),
+         numpy_helper.from_array(w_out, "w_out"), numpy_helper.from_array(np.array(100, np.float32), "k")]
+nodes = [helper.make_node("Conv", ["x", "w_rep"], ["c"], name="conv_rep", pads=[1, 1, 1, 1]),
+         helper.make_node("Mul", ["x", "k"], ["kx"], name="scale"),
+         helper.make_node("Sub", ["c", "kx"], ["d"], name="identity_removed"),
+         helper.make_node("Conv", ["d", "w_b"], ["y"], name="conv_b", pads=[1, 1, 1, 1]),
+         helper.make_node("Conv", ["x2", "w_out"], ["y2"], name="conv_outlier")]
+g = helper.make_graph(nodes, "rep", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16, 16]),
+                                     helper.make_tensor_value_info("x2", TensorProto.FLOAT, [1, 8, 16, 16])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 16, 16]),
+                       helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 4, 16, 16])], inits)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 7
+save(m, "rep.onnx")
+def sample():
+    x2 = r.uniform(-1, 1, (1, 8, 16, 16)).astype(np.float32)
+    x2[:, 0] *= 1000
+    return {"x": r.uniform(-1, 1, (1, 8, 16, 16)).astype(np.float32), "x2": x2}
+os.makedirs("calib", exist_ok=True)
+for i in range(8):
+    np.savez("calib/%d.npz" % i, **sample())
+PY
+}
+
+# rep_errors PLAN: PLAN's worst relative L2 error of y and of y2 over the calibration samples
+# against onnxruntime, as "Y Y2".
+rep_errors() {
+  local i
+  rm -rf out_*
+  for i in 0 1 2 3 4 5 6 7; do
+    "$PY" -c "import numpy as np; z = np.load('calib/$i.npz'); np.save('x_$i.npy', z['x']); np.save('x2_$i.npy', z['x2'])"
+    expect_ok "$KILN" run "$1" -i x=x_$i.npy -i x2=x2_$i.npy -o out_$i --device cpu
+  done
+  "$VPY" - <<'PY'
+import numpy as np, onnxruntime as ort
+s = ort.InferenceSession("rep.onnx", providers=["CPUExecutionProvider"])
+worst = [0.0, 0.0]
+for i in range(8):
+    z = np.load("calib/%d.npz" % i)
+    want = s.run(None, {"x": z["x"], "x2": z["x2"]})
+    for k, name in enumerate(["y", "y2"]):
+        got = np.load("out_%d/%s.npy" % (i, name))
+        worst[k] = max(worst[k], float(np.linalg.norm(got - want[k]) / np.linalg.norm(want[k])))
+print("%.6g %.6g" % tuple(worst))
+PY
+}
+
+case_accuracy_check() {
+  # A default INT8 build checks its outputs against FP32 on the calibration samples (budget
+  # 0.1): conv_rep, which alone wrecks y, moves to fp32 and says why; conv_b stays int8; the
+  # layer check keeps conv_outlier in fp32. The plan is within 0.1 of onnxruntime.
+  # --no-accuracy-check quantizes all three, and y is then far off; a build from the
+  # calibration cache makes the same decisions without rerunning the checks.
+  [ -x "$VPY" ] || die "no tooling venv (bash scripts/setup_python.sh)"
+  rep_model
+  expect_ok "$KILN" build rep.onnx -o default.plan --device cpu --precision int8 --calib calib --calib-cache c.cache
+  expect_out "accuracy check: relative L2 error <= 0.1 on every output over 8 calibration samples" \
+    "layer check: conv_outlier (int8): output error" "kept in fp32" "moved 1 layer" \
+    "conv_rep                     int8 -> fp32: alone in int8 it gives output rel L2"
+  if grep -q "conv_b .*int8 -> fp32" stdout; then die "conv_b moved to fp32"; fi
+  grep -q "^keep conv_outlier$" c.cache || die "the cache does not record the layer check's decision"
+  errs=$(rep_errors default.plan | tail -1)
+  echo "default: worst rel L2 of y, y2 vs onnxruntime: $errs"
+  "$PY" -c "y, y2 = map(float, '$errs'.split()); assert y <= 0.1 and y2 <= 0.1, (y, y2)"
+  expect_ok "$KILN" inspect default.plan
+  grep -Eq "conv_b .*op=QLinearConv" stdout || die "conv_b is not int8"
+  grep -Eq "conv_rep .*op=Conv " stdout || die "conv_rep is not fp32"
+  grep -Eq "conv_outlier .*op=Conv " stdout || die "conv_outlier is not fp32"
+
+  expect_ok "$KILN" build rep.onnx -o unchecked.plan --device cpu --precision int8 --calib calib --no-accuracy-check
+  expect_out "layer check: skipped (--no-accuracy-check)"
+  if grep -q "accuracy check" stdout; then die "--no-accuracy-check still checked"; fi
+  expect_ok "$KILN" inspect unchecked.plan
+  [ "$(grep -c "op=QLinearConv" stdout)" = 3 ] || die "--no-accuracy-check left a layer in fp32"
+  errs=$(rep_errors unchecked.plan | tail -1)
+  echo "unchecked: worst rel L2 of y, y2 vs onnxruntime: $errs"
+  "$PY" -c "y, y2 = map(float, '$errs'.split()); assert y > 0.3 and y2 > 0.3, (y, y2)"
+
+  # The cache's decisions: the same layers stay fp32 when its ranges are reused.
+  expect_ok "$KILN" build rep.onnx -o cached.plan --device cpu --precision int8 --calib calib --calib-cache c.cache
+  expect_out "ranges from the calibration cache; 1 layers kept in fp32 as it records" "moved 1 layer"
+  cmp <("$KILN" inspect default.plan | grep -o "op=[A-Za-z]*") <("$KILN" inspect cached.plan | grep -o "op=[A-Za-z]*") ||
+    die "the plan built from the cache differs in its ops"
+}
+
 run_case

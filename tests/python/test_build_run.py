@@ -100,6 +100,13 @@ def test_int8_calibration_from_an_iterable(tmp_path):
     assert any("calibrat" in line for _, line in lines), lines
     # The layer check measures the quantized layers on the iterable's samples too.
     assert any(line.startswith("layer check: ") and "within line" in line for _, line in lines), lines
+    # ... and so does the default output budget; accuracy_check=False skips both.
+    assert any(line.startswith("accuracy check: relative L2 error <= 0.1") for _, line in lines), lines
+    lines.clear()
+    kiln.build(path, device=DEVICE, precision="int8", calib=iter(calib_samples()), accuracy_check=False,
+               log=lambda level, line: lines.append((level, line)))
+    assert ("info", "layer check: skipped (--no-accuracy-check)") in lines, lines
+    assert not any(line.startswith("accuracy check") for _, line in lines), lines
     # The same samples from a folder give the same plan (calibration is deterministic).
     d = tmp_path / "calib"
     d.mkdir()

@@ -181,7 +181,7 @@ TEST(BiasCorrection, CalibrationCacheKeepsChannelMeansAsVersion4) {
       {"kiln-calibration-cache 4\ncalibrator minmax\n0x1p+1 0x0p+0 x\nmeans 2 0x1p+0,nan x\n", "bad channel mean for 'x'"},
       {"kiln-calibration-cache 4\ncalibrator minmax\n0x1p+1 0x0p+0 x\nmeans 3 0x1p+0,-0x1p+0 x\n", "2 channel means, the line says 3"},
       {"kiln-calibration-cache 4\ncalibrator minmax\n0x1p+1 0x0p+0 x\nmeans 1 0x1p+0 z\n", "means for 'z', which has no range line"},
-      {"kiln-calibration-cache 5\ncalibrator minmax\n0x1p+1 0x0p+0 x\n", "unknown header"},
+      {"kiln-calibration-cache 6\ncalibrator minmax\n0x1p+1 0x0p+0 x\n", "unknown header"},
   };
   for (const auto& [body, why] : bad) {
     write_checksummed_cache(path, body);

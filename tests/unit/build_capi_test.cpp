@@ -26,6 +26,19 @@ struct Samples {
   int32_t calls = 0;
 };
 
+// n uniform [-1, 1) inputs of demo_cnn ([1, 3, 32, 32]).
+Samples random_samples(int n, unsigned seed) {
+  Samples samples;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int s = 0; s < n; ++s) {
+    samples.data.emplace_back(3 * 32 * 32);
+    for (float& v : samples.data.back()) v = u(rng);
+  }
+  return samples;
+}
+
+
 int32_t next_sample(void* user, int32_t index, kiln_build_tensors* sample) {
   auto* s = static_cast<Samples*>(user);
   ++s->calls;
@@ -44,6 +57,17 @@ int32_t failing_sample(void*, int32_t, kiln_build_tensors* sample) {
 
 void collect(int32_t level, const char* line, void* user) {
   static_cast<std::vector<std::pair<int32_t, std::string>>*>(user)->push_back({level, line});
+}
+
+// An INT8 build of demo_cnn from the callback's samples on the cpu, its report lines into *log.
+kiln_build_options* int8_options(Samples* samples, std::vector<std::pair<int32_t, std::string>>* log) {
+  kiln_build_options* o = nullptr;
+  EXPECT_EQ(kiln_build_options_create(&o), KILN_OK);
+  EXPECT_EQ(kiln_build_options_set_device(o, "cpu"), KILN_OK);
+  EXPECT_EQ(kiln_build_options_set_precision(o, KILN_PRECISION_INT8), KILN_OK);
+  EXPECT_EQ(kiln_build_options_set_calib_source(o, next_sample, samples), KILN_OK);
+  EXPECT_EQ(kiln_build_options_set_log(o, collect, log), KILN_OK);
+  return o;
 }
 
 std::vector<float> run_demo(const void* plan_bytes, size_t size, const std::vector<float>& input, int profiling,
@@ -89,23 +113,32 @@ std::vector<float> run_demo(const void* plan_bytes, size_t size, const std::vect
   return probs;
 }
 
+TEST(BuildCApi, AccuracyCheckOffSkipsTheLayerCheckAndTheOutputBudget) {
+  const std::string model = read_file(kiln::test::model_path("demo_cnn.onnx"));
+  Samples samples = random_samples(3, 4);
+  std::vector<std::pair<int32_t, std::string>> log;
+  kiln_build_options* o = int8_options(&samples, &log);
+  ASSERT_EQ(kiln_build_options_set_accuracy_check(o, 0), KILN_OK);
+  EXPECT_EQ(kiln_build_options_set_accuracy_check(nullptr, 0), KILN_ERROR_INVALID_ARGUMENT);
+  kiln_build_result* int8 = nullptr;
+  ASSERT_EQ(kiln_build_from_memory(model.data(), model.size(), nullptr, o, &int8), KILN_OK) << kiln_build_last_error();
+  bool skipped = false, budget = false;
+  for (const auto& [level, line] : log) {
+    skipped |= line == "layer check: skipped (--no-accuracy-check)";
+    budget |= line.rfind("accuracy check", 0) == 0;
+  }
+  EXPECT_TRUE(skipped);
+  EXPECT_FALSE(budget);
+  kiln_build_result_release(int8);
+  kiln_build_options_release(o);
+}
+
 TEST(BuildCApi, Int8FromCallbackEqualsFp32WithinQuantizationAndRuns) {
   const std::string model = read_file(kiln::test::model_path("demo_cnn.onnx"));
-  Samples samples;
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> u(-1, 1);
-  for (int s = 0; s < 6; ++s) {
-    samples.data.emplace_back(3 * 32 * 32);
-    for (float& v : samples.data.back()) v = u(rng);
-  }
+  Samples samples = random_samples(6, 3);
   std::vector<std::pair<int32_t, std::string>> log;
-  kiln_build_options* o = nullptr;
-  ASSERT_EQ(kiln_build_options_create(&o), KILN_OK);
-  ASSERT_EQ(kiln_build_options_set_device(o, "cpu"), KILN_OK);
-  ASSERT_EQ(kiln_build_options_set_precision(o, KILN_PRECISION_INT8), KILN_OK);
+  kiln_build_options* o = int8_options(&samples, &log);
   ASSERT_EQ(kiln_build_options_set_calibrator(o, KILN_CALIBRATOR_MINMAX, 0), KILN_OK);
-  ASSERT_EQ(kiln_build_options_set_calib_source(o, next_sample, &samples), KILN_OK);
-  ASSERT_EQ(kiln_build_options_set_log(o, collect, &log), KILN_OK);
   kiln_build_result* int8 = nullptr;
   ASSERT_EQ(kiln_build_from_memory(model.data(), model.size(), nullptr, o, &int8), KILN_OK) << kiln_build_last_error();
   EXPECT_EQ(samples.calls, 7);  // six samples and the end
@@ -116,6 +149,10 @@ TEST(BuildCApi, Int8FromCallbackEqualsFp32WithinQuantizationAndRuns) {
   bool checked = false;
   for (const auto& [level, line] : log) checked |= line.rfind("layer check: ", 0) == 0 && line.find("within line") != std::string::npos;
   EXPECT_TRUE(checked) << "no layer check on the callback's samples";
+  // So does the default output budget of a calibrated build.
+  bool budget = false;
+  for (const auto& [level, line] : log) budget |= line.rfind("accuracy check: relative L2 error <= 0.1", 0) == 0;
+  EXPECT_TRUE(budget) << "no accuracy check on the callback's samples";
   EXPECT_NE(std::string(kiln_build_result_summary(int8)).find("nodes"), std::string::npos);
 
   ASSERT_EQ(kiln_build_options_set_precision(o, KILN_PRECISION_FP32), KILN_OK);
