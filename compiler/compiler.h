@@ -61,7 +61,7 @@ struct BuildOptions {
   // the INT8 MatMul/Gemm layers whose input channels spread widely; ALPHA in [0, 1], < 0: off.
   double smooth_quant_alpha = -1;
   // The accuracy checks of calibrated INT8/FP8 builds (--no-accuracy-check turns them off): the
-  // layer check (compiler/quant/layer_check.h) and, for static builds without --accuracy-budget,
+  // layer check (compiler/quant/layer_check.h) and, without --accuracy-budget,
   // the precision search with the default budget kCheckAccuracyBudget
   // (compiler/quant/precision_search.h).
   bool accuracy_check = true;

@@ -54,7 +54,7 @@ static const char* kBuildHelp =
     "                           the --calib samples: the most sensitive layers move to fp32 (with\n"
     "                           best: towards fp32 through slower candidates) until it holds;\n"
     "                           prints which layers moved and why. int8/fp8 builds check a\n"
-    "                           budget of 0.1 by default (static shapes)\n"
+    "                           budget of 0.1 by default (a dynamic plan: at its --shapes point)\n"
     "  --no-accuracy-check      int8/fp8: skip the default checks (the layer check and the 0.1\n"
     "                           output budget); the plan quantizes every layer it can\n"
     "  --tune                   time the kernel variants of every distinct layer on the device\n"

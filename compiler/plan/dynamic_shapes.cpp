@@ -8,6 +8,7 @@
 
 #include "compiler/ir/graph.h"
 #include "compiler/quant/accuracy.h"
+#include "compiler/quant/precision_search.h"
 #include "runtime/plan/plan_format.h"
 
 namespace kiln {
@@ -421,10 +422,39 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
     return out;
   };
 
+  // The options of one point: the range's inputs fixed at `at`.
+  auto at_point = [&](const BuildOptions& from, const std::vector<int64_t>& at) {
+    BuildOptions o = from;
+    o.min_shapes.clear();
+    o.max_shapes.clear();
+    for (const InputRange& r : ranges) {
+      Shape s = r.min;
+      for (size_t d = 0; d < s.size(); ++d)
+        if (r.var[d] >= 0) s[d] = at[r.var[d]];
+      o.shapes[r.name] = s;
+    }
+    return o;
+  };
   // INT8/FP8 calibration runs once, at the --shapes point (the samples' shape); every other
   // point reads the same ranges from the calibration cache (a scratch one unless --calib-cache
-  // is given), so all points quantize alike.
+  // is given), so all points quantize alike. A precision search (--precision best,
+  // --accuracy-budget, the accuracy check of a calibrated build) runs there too, and every
+  // point takes the precisions it chose.
   BuildOptions base = opts;
+  if (needs_precision_search(opts)) {
+    auto build_opt_point = [&](const BuildOptions& o, Plan* plan) {
+      ir::Graph g;
+      KILN_TRY(import(&g));
+      return build_plan_from_graph(g, o, plan);
+    };
+    Plan searched;
+    KILN_TRY_CTX(build_with_precision_search(build_opt_point, at_point(opts, opt_at), &searched, &base),
+                 "choosing the layers' precisions at " + vars_str(vars, opt_at));
+    base.min_shapes = opts.min_shapes;
+    base.max_shapes = opts.max_shapes;
+    base.shapes = opts.shapes;
+    base.report = opts.report;
+  }
   ScratchCalibCache scratch;
   if (base.calib_cache.empty() && base.has_calibration_data()) {
     KILN_TRY(scratch.create());
@@ -432,17 +462,9 @@ Status build_dynamic_plan(const std::function<Status(ir::Graph*)>& import, const
   }
   bool first_build = true;
   auto build_at = [&](const std::vector<int64_t>& at, Plan* plan) -> Status {
-    BuildOptions o = base;
-    o.min_shapes.clear();
-    o.max_shapes.clear();
+    BuildOptions o = at_point(base, at);
     if (!first_build) o.report = nullptr;  // the --shapes point's build speaks for all
     first_build = false;
-    for (const InputRange& r : ranges) {
-      Shape s = r.min;
-      for (size_t d = 0; d < s.size(); ++d)
-        if (r.var[d] >= 0) s[d] = at[r.var[d]];
-      o.shapes[r.name] = s;
-    }
     ir::Graph g;
     KILN_TRY(import(&g));
     KILN_TRY_CTX(build_plan_from_graph(g, o, plan), "building at " + vars_str(vars, at));

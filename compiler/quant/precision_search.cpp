@@ -25,10 +25,9 @@ bool calibrated(const std::string& precision) {
          (p == Precision::kInt8 || p == Precision::kFp8E4M3 || p == Precision::kFp8E5M2);
 }
 
-// The accuracy check applies: a static build with calibration data in which some layer is INT8/FP8.
+// The accuracy check applies: a build with calibration data in which some layer is INT8/FP8.
 bool default_check(const BuildOptions& opts) {
-  if (!opts.accuracy_check || !opts.has_calibration_data() || !opts.min_shapes.empty() || !opts.max_shapes.empty())
-    return false;
+  if (!opts.accuracy_check || !opts.has_calibration_data()) return false;
   if (calibrated(opts.precision)) return true;
   for (const auto& [node, p] : opts.layer_precision)
     if (calibrated(p)) return true;
@@ -72,7 +71,8 @@ struct Measured {
 
 class Search {
  public:
-  Search(const PlanBuildFn& build, const BuildOptions& opts) : build_(build), opts_(opts), out_(opts.report) {}
+  Search(const PlanBuildFn& build, const BuildOptions& opts, BuildOptions* chosen)
+      : build_(build), opts_(opts), out_(opts.report), chosen_(chosen) {}
   Status run(Plan* out);
 
  private:
@@ -83,10 +83,13 @@ class Search {
   Status find_layers(const std::string& precision, const Plan& plan);
   BuildOptions with_layers(const std::string& default_precision, const std::map<size_t, std::string>& assignment) const;
   void say(const char* fmt, ...) const;
+  // *chosen_ (when given): options that build the plan the search settled on without searching.
+  void choose(const std::string& default_precision, const std::map<size_t, std::string>& assignment);
 
   PlanBuildFn build_;
   BuildOptions opts_, base_;
   std::FILE* out_;
+  BuildOptions* chosen_;
   bool best_ = false;
   bool check_ = false;  // the default accuracy check of a calibrated build
   double budget_ = 0;
@@ -106,6 +109,16 @@ void Search::say(const char* fmt, ...) const {
   va_start(ap, fmt);
   std::vfprintf(out_, fmt, ap);
   va_end(ap);
+}
+
+void Search::choose(const std::string& default_precision, const std::map<size_t, std::string>& assignment) {
+  if (!chosen_) return;
+  *chosen_ = opts_;
+  chosen_->precision = default_precision;
+  chosen_->accuracy_budget = 0;
+  for (const auto& [li, p] : assignment)
+    if (p != default_precision)
+      for (const std::string& key : layers_[li].keys) chosen_->layer_precision[key] = p;
 }
 
 Status Search::init() {
@@ -274,6 +287,7 @@ Status Search::run(Plan* out) {
       say("every layer in %s%s: worst output error %s <= %g: no layer moved\n", opts_.precision.c_str(),
           opts_.layer_precision.empty() ? "" : " (but the --layer-precision ones)", fmt_error(m.error).c_str(), budget_);
       *out = std::move(*whole);
+      choose(opts_.precision, {});
       return Status::ok();
     }
   }
@@ -359,6 +373,7 @@ Status Search::run(Plan* out) {
       say("accuracy check: with every searched layer in fp32 the worst output error is still %s > %g; keeping that "
           "plan\n", fmt_error(hi_m.error).c_str(), budget_);
       *out = std::move(*hi_plan);
+      choose(start_default, assignment_after(moves.size()));
       return Status::ok();
     }
     if (!(hi_m.error.rel_l2 <= budget_)) {
@@ -408,13 +423,15 @@ Status Search::run(Plan* out) {
   say("same plan: --precision %s%s%s\n", start_default.c_str(), overrides.empty() ? "" : " --layer-precision ",
       overrides.c_str());
   *out = std::move(*plan);
+  choose(start_default, final_assignment);
   return Status::ok();
 }
 
 }  // namespace
 
-Status build_with_precision_search(const PlanBuildFn& build, const BuildOptions& opts, Plan* out) {
-  Search s(build, opts);
+Status build_with_precision_search(const PlanBuildFn& build, const BuildOptions& opts, Plan* out,
+                                   BuildOptions* chosen) {
+  Search s(build, opts, chosen);
   return s.run(out);
 }
 

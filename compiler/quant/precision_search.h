@@ -1,5 +1,5 @@
 // --precision best and --accuracy-budget X: choose each layer's precision by measurement (and
-// the accuracy check of every static calibrated INT8/FP8 build: the same search with the budget
+// the accuracy check of every calibrated INT8/FP8 build: the same search with the budget
 // kCheckAccuracyBudget).
 //
 // Both build candidate plans in-process, run them on the calibration samples on the build's
@@ -41,12 +41,16 @@ constexpr double kDefaultAccuracyBudget = 0.01;
 constexpr double kCheckAccuracyBudget = 0.1;
 
 // Whether `opts` asks for a search: --precision best, an --accuracy-budget, or the accuracy
-// check of a static calibrated INT8/FP8 build.
+// check of a calibrated INT8/FP8 build (a dynamic plan searches at its --shapes point).
 bool needs_precision_search(const BuildOptions& opts);
 
 // Builds a plan of the model being searched with the given options (no search).
 using PlanBuildFn = std::function<Status(const BuildOptions&, Plan*)>;
 
-Status build_with_precision_search(const PlanBuildFn& build, const BuildOptions& opts, Plan* out);
+// `chosen` (may be null) gets options that build the same plan without a search (the precision
+// and --layer-precision overrides it settled on): how a dynamic plan's points take the choice
+// made at its --shapes point.
+Status build_with_precision_search(const PlanBuildFn& build, const BuildOptions& opts, Plan* out,
+                                   BuildOptions* chosen = nullptr);
 
 }  // namespace kiln

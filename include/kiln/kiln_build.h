@@ -119,7 +119,7 @@ KILN_API kiln_status kiln_build_options_set_smooth_quant(kiln_build_options* opt
  * that rounding the weights causes, from the calibration samples' input means); on by default. */
 KILN_API kiln_status kiln_build_options_set_bias_correction(kiln_build_options* opts, int32_t enabled);
 /* The accuracy checks of calibrated INT8/FP8 builds (on by default): the layer check (a layer far
- * out of line with the others gets other ranges or stays FP32) and, for static shapes without an
+ * out of line with the others gets other ranges or stays FP32) and, without an
  * accuracy budget, a budget of 0.1 relative L2 error on every output over every calibration
  * sample, kept by moving the most sensitive layers to FP32. 0 turns both off. */
 KILN_API kiln_status kiln_build_options_set_accuracy_check(kiln_build_options* opts, int32_t enabled);

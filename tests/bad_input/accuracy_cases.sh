@@ -396,6 +396,7 @@ rep_model() {
   "$PY" - <<'PY'
 import os
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper, save
 r = np.random.default_rng(5)
 w_rep = r.uniform(-0.3, 0.3, (8, 8, 3, 3)).astype(np.float32)
@@ -418,6 +419,9 @@ g = helper.make_graph(nodes, "rep", [helper.make_tensor_value_info("x", TensorPr
 m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 m.ir_version = 7
 save(m, "rep.onnx")
+for v in list(m.graph.input) + list(m.graph.output):  # rep_dyn.onnx: the same with a dynamic batch
+    v.type.tensor_type.shape.dim[0].dim_param = "N"
+save(m, "rep_dyn.onnx")
 def sample():
     x2 = r.uniform(-1, 1, (1, 8, 16, 16)).astype(np.float32)
     x2[:, 0] *= 1000
@@ -487,6 +491,22 @@ case_accuracy_check() {
   expect_out "ranges from the calibration cache; 1 layers kept in fp32 as it records" "moved 1 layer"
   cmp <("$KILN" inspect default.plan | grep -o "op=[A-Za-z]*") <("$KILN" inspect cached.plan | grep -o "op=[A-Za-z]*") ||
     die "the plan built from the cache differs in its ops"
+
+  # A dynamic batch: the check runs at the --shapes point (the samples' batch of 1) and every
+  # point of the range takes its choice.
+  expect_ok "$KILN" build rep_dyn.onnx -o dyn.plan --device cpu --precision int8 --calib calib \
+    --min-shapes x=1x8x16x16 --min-shapes x2=1x8x16x16 --max-shapes x=4x8x16x16 --max-shapes x2=4x8x16x16 \
+    --shapes x=1x8x16x16 --shapes x2=1x8x16x16
+  expect_out "accuracy check: relative L2 error <= 0.1" "conv_rep                     int8 -> fp32"
+  expect_ok "$KILN" inspect dyn.plan
+  grep -Eq "conv_b .*op=QLinearConv" stdout || die "dynamic: conv_b is not int8"
+  grep -Eq "conv_rep .*op=Conv " stdout || die "dynamic: conv_rep is not fp32"
+  grep -Eq "conv_outlier .*op=Conv " stdout || die "dynamic: conv_outlier is not fp32"
+  # --accuracy-budget on a dynamic plan searches there too (it used to be refused).
+  expect_ok "$KILN" build rep_dyn.onnx -o dyn_budget.plan --device cpu --precision int8 --calib calib \
+    --min-shapes x=1x8x16x16 --min-shapes x2=1x8x16x16 --max-shapes x=4x8x16x16 --max-shapes x2=4x8x16x16 \
+    --shapes x=1x8x16x16 --shapes x2=1x8x16x16 --accuracy-budget 0.05
+  expect_out "accuracy budget: relative L2 error <= 0.05" "conv_rep                     int8 -> fp32"
 }
 
 run_case
