@@ -492,6 +492,17 @@ case_accuracy_check() {
   cmp <("$KILN" inspect default.plan | grep -o "op=[A-Za-z]*") <("$KILN" inspect cached.plan | grep -o "op=[A-Za-z]*") ||
     die "the plan built from the cache differs in its ops"
 
+  # For an OpenCL CPU device (PoCL here) the check measures on the cpu backend, which runs the
+  # same plans alike and much faster; the plan still targets the OpenCL device.
+  if "$KILN" devices | grep -q "type: cpu"; then
+    expect_ok "$KILN" build rep.onnx -o cl.plan --device opencl --precision int8 --calib calib
+    expect_out "(measured on cpu for opencl:0, a CPU device;" "conv_rep                     int8 -> fp32"
+    expect_ok "$KILN" inspect cl.plan
+    expect_out "target device: opencl"
+    grep -Eq "conv_b .*op=QLinearConv" stdout || die "opencl: conv_b is not int8"
+    grep -Eq "conv_rep .*op=Conv " stdout || die "opencl: conv_rep is not fp32"
+  fi
+
   # A dynamic batch: the check runs at the --shapes point (the samples' batch of 1) and every
   # point of the range takes its choice.
   expect_ok "$KILN" build rep_dyn.onnx -o dyn.plan --device cpu --precision int8 --calib calib \
