@@ -416,13 +416,65 @@ class MiniLML3:
 
 # ---------------------------------------------------------------- silero VAD (LSTM)
 class SileroVad:
+    """Windows of 16 chunks (512 samples each, plus the 64 before it) of Debian alsa-utils'
+    spoken-word and noise WAVs at 16 kHz, each window from a zero LSTM state; the metric is the
+    speech/non-speech decision (p > 0.5) of every chunk, against fp32's."""
     name = "silero_vad"
-    what = "silero VAD 16k (Conv + LSTM), build only"
-    kind = "lstm"
+    what = "silero VAD 16k (Conv + LSTM), per-chunk speech decisions agreeing with fp32 %"
+    kind = "vad"
+    sounds = "/usr/share/sounds/alsa"
+    chunks, chunk, context = 16, 512, 64
 
     def __init__(self, models_dir, quick):
         self.onnx = os.path.join(models_dir, "silero_vad", "silero_vad", "data", "silero_vad_16k_sequence.onnx")
-        self.shapes = {"input": (4, 576), "h": (1, 1, 128), "c": (1, 1, 128)}
+        self.shapes = {"input": (self.chunks, self.chunk + self.context), "h": (1, 1, 128), "c": (1, 1, 128)}
+
+    def _audio(self, files):
+        """Each file at 16 kHz (box-filter decimation from 48 kHz), between 0.3 s of near-silence."""
+        import wave
+        rng = np.random.default_rng(7)
+        out = []
+        for f in files:
+            with wave.open(f) as w:
+                if w.getnchannels() != 1 or w.getsampwidth() != 2 or w.getframerate() != 48000:
+                    continue
+                x = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
+            x = x[: len(x) // 3 * 3].reshape(-1, 3).mean(axis=1)
+            quiet = (rng.standard_normal(4800) * 1e-3).astype(np.float32)
+            out.append(np.concatenate([quiet, x, quiet]))
+        return out
+
+    def _windows(self, files, offsets):
+        """Every window of `chunks` chunks, starting at each offset (in samples) of each file."""
+        n = self.chunks * self.chunk
+        out = []
+        for x in self._audio(files):
+            for off in offsets:
+                for start in range(off, len(x) - n + 1, n):
+                    rows = [x[max(s - self.context, 0):s + self.chunk] for s in range(start, start + n, self.chunk)]
+                    rows = [np.pad(r, (self.chunk + self.context - len(r), 0)) for r in rows]
+                    out.append({"input": np.stack(rows).astype(np.float32),
+                                "h": np.zeros((1, 1, 128), np.float32), "c": np.zeros((1, 1, 128), np.float32)})
+        return out
+
+    def _files(self):
+        files = sorted(glob.glob(os.path.join(self.sounds, "*.wav")))
+        if not files:
+            sys.exit(f"real_models: no WAVs in {self.sounds} (apt install alsa-utils; scripts/setup.sh does)")
+        return split(files)
+
+    def calib(self, n):
+        return self._windows(self._files()[0], [0, 2048, 4096, 6144])[:n]
+
+    def inputs(self):
+        return self._windows(self._files()[1], [0, 1024, 3072, 5120])
+
+    def metric(self, ref, got):
+        a = np.concatenate([r["speech_probs"].reshape(-1) for r in ref])
+        b = np.concatenate([g["speech_probs"].reshape(-1) for g in got])
+        same = float(((a > 0.5) == (b > 0.5)).mean() * 100)
+        return same, (f"{int(((a > 0.5) != (b > 0.5)).sum())} of {len(a)} chunks differ "
+                      f"({int((a > 0.5).sum())} speech), max |p - p_fp32| {np.abs(a - b).max():.3f}")
 
 
 MODELS = {m.name: m for m in (EfficientNetLite0, YoloV8nNudeNet, PPOCRv4Det, PPOCRv4Rec, MiniLML3, SileroVad)}
