@@ -1,6 +1,6 @@
-// Runs a copy of a graph on the CPU backend with chosen values as its outputs: how the
-// quantization checks (layer_check.h, output_check.h) compare a quantized graph with FP32
-// without building a plan of the model.
+// Runs a copy of a graph on the CPU backend with chosen values as its outputs: how calibration
+// reads the activations it calibrates and the layer check (layer_check.h) compares a quantized
+// graph with FP32, without building a plan of the model.
 #pragma once
 #include <memory>
 #include <string>
