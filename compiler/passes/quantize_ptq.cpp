@@ -69,15 +69,16 @@ std::shared_ptr<HostTensor> scalar_f32(float x) {
 struct Target {
   DType dtype = DType::kUndefined;
   float qmax = 0;
+  Precision precision = Precision::kFp32;
   bool fp8() const { return dtype != DType::kInt8; }
-  const char* name() const { return dtype == DType::kInt8 ? "int8" : dtype == DType::kFloat8E4M3FN ? "fp8" : "fp8-e5m2"; }
+  const char* name() const { return precision_name(precision); }
 };
 
 bool target_of(Precision p, Target* t) {
   switch (p) {
-    case Precision::kInt8: *t = {DType::kInt8, 127.f}; return true;
-    case Precision::kFp8E4M3: *t = {DType::kFloat8E4M3FN, 448.f}; return true;
-    case Precision::kFp8E5M2: *t = {DType::kFloat8E5M2, 57344.f}; return true;
+    case Precision::kInt8: *t = {DType::kInt8, 127.f, p}; return true;
+    case Precision::kFp8E4M3: *t = {DType::kFloat8E4M3FN, 448.f, p}; return true;
+    case Precision::kFp8E5M2: *t = {DType::kFloat8E5M2, 57344.f, p}; return true;
     default: return false;
   }
 }

@@ -15,6 +15,10 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
+bool calibrated_precision(Precision p) {
+  return p == Precision::kInt8 || p == Precision::kFp8E4M3 || p == Precision::kFp8E5M2;
+}
+
 Status parse_precision(const std::string& text, Precision* out) {
   for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8, Precision::kFp8E4M3, Precision::kFp8E5M2})
     if (text == precision_name(p)) {

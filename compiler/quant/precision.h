@@ -19,6 +19,9 @@ enum class Precision { kFp32, kFp16, kInt8, kFp8E4M3, kFp8E5M2 };
 
 // "fp32", "fp16", "int8", "fp8" (E4M3FN), "fp8-e5m2".
 const char* precision_name(Precision p);
+
+// INT8 and the FP8 formats: the precisions whose layers post-training quantization calibrates.
+bool calibrated_precision(Precision p);
 Status parse_precision(const std::string& text, Precision* out);
 
 // Parses one --layer-precision value "NODE=P[,NODE=P...]" into `out` (split at the last '='

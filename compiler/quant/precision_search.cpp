@@ -21,8 +21,7 @@ namespace {
 
 bool calibrated(const std::string& precision) {
   Precision p;
-  return parse_precision(precision, &p).is_ok() &&
-         (p == Precision::kInt8 || p == Precision::kFp8E4M3 || p == Precision::kFp8E5M2);
+  return parse_precision(precision, &p).is_ok() && calibrated_precision(p);
 }
 
 // The accuracy check applies: a build with calibration data in which some layer is INT8/FP8.
