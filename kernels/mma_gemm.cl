@@ -13,10 +13,16 @@
 // (m16n8k32, float accumulation), 4 FP32 through TF32 (m16n8k8, operands rounded to TF32 as
 // they reach the tensor cores); the 8-bit kinds are MMA_A_KIND / MMA_B_KIND (mma_ops.cl).
 // Tiles: a work-group of MMA_WM x MMA_WN warps computes MMA_BM x MMA_BN outputs, stepping K by
-// MMA_BK elements (64 bytes per tile row) through two shared-memory stages: vector tiles arrive by
-// cp.async while the previous stage computes, gathered tiles through registers.
-// Shared-memory rows are padded by 16 bytes so that the 8 rows an ldmatrix reads hit 8 different
-// bank groups. -D MMA_AVEC=1: A rows are 16-byte aligned (cp.async); 0: loaded word by word.
+// MMA_BK elements (MMA_BK * ES = 32 or 64 bytes per tile row) through MMA_STAGES shared-memory
+// stages. When both operands arrive by cp.async, MMA_STAGES - 1 tiles are in flight while one
+// computes (MMA_PENDING = MMA_STAGES - 2 copy groups may still be pending when a tile is used):
+// the latency of global/L2 reads is hidden only by enough tiles in flight, and the 48 KB of
+// __local an OpenCL work-group gets allows 4 stages of 32-byte rows at 128x128. Gathered tiles
+// (word by word through registers) use two stages: the next tile's words are loaded into
+// registers while the current one computes.
+// Shared memory is not padded but XOR-swizzled in 16-byte chunks (SWZ), so the 8 rows an
+// ldmatrix reads hit 8 different bank groups without wasting a fifth of the 48 KB on padding.
+// -D MMA_AVEC=1: A rows are 16-byte aligned (cp.async); 0: loaded word by word.
 // Results go through the family epilogue prepended by the host (kernels/epilogue_*.cl), which
 // defines MMA_EPI_PARAMS (its kernel parameters) and MMA_EPI_STORE(v, b, row, m, n, ci).
 
@@ -44,19 +50,32 @@ typedef float acc_t;
 #define MI (WTM / 16)
 #define NI (WTN / 8)
 #define ROWB (MMA_BK * ES)           // bytes of a K-contiguous tile row
-#define SROW (ROWB + 16)
+#define SROW ROWB
 #define A_BYTES (MMA_BM * SROW)
 // f16 with an N-contiguous B keeps B as [k][n] (ldmatrix.trans); everything else as [n][k].
 #define B_KN (MMA_ELEM == 1 && MMA_BMODE != 0)
 #if B_KN
-#define SROWB (MMA_BN * 2 + 16)
+#define SROWB (MMA_BN * 2)
 #define B_BYTES (MMA_BK * SROWB)
 #else
+#define SROWB SROW
 #define B_BYTES (MMA_BN * SROW)
 #endif
+// Byte `byte` of row `row` in a tile of `rowb`-byte rows: its 16-byte chunk XOR-ed with the row's
+// place among the rows that share a 128-byte bank line, so that 8 consecutive rows read at one
+// logical chunk land in 8 distinct bank groups.
+#define SWZ_L(rowb) ((rowb) >= 128 ? 1 : 128 / (rowb))
+#define SWZ_X(rowb) ((rowb) / 16 < 8 ? (rowb) / 16 : 8)
+#define SWZ(row, byte, rowb) \
+  ((row) * (rowb) + ((((byte) >> 4) ^ (((row) / SWZ_L(rowb)) % SWZ_X(rowb))) << 4) + ((byte) & 15))
 #define STAGE_BYTES (A_BYTES + B_BYTES)
 #define GATHER_A (!MMA_AVEC)
 #define GATHER_B (MMA_BMODE >= 2)
+#define PIPELINED (!GATHER_A && !GATHER_B)
+#if !PIPELINED && MMA_STAGES != 2
+#error "gathered tiles use two stages"
+#endif
+#define STAGE(t) (((t) % MMA_STAGES) * STAGE_BYTES)
 // Words each item gathers per tile.
 #define A_WORDS (MMA_BM * ROWB / 4 / MMA_THREADS)
 #if B_KN
@@ -123,7 +142,7 @@ inline uint conv_load(__global const elem_t* B, ColBase c, KDec d, ConvGeo geo) 
 __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1)))
 void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, int K, int lda, int ldb,
               int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo, int c_bstride, int ldc MMA_EPI_PARAMS) {
-  __local uchar smem[2 * STAGE_BYTES] __attribute__((aligned(16)));
+  __local uchar smem[MMA_STAGES * STAGE_BYTES] __attribute__((aligned(16)));
 #if MMA_BMODE == 3
   __local KDec kdec[2][MMA_BK];
 #endif
@@ -179,7 +198,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define ISSUE_TILE(t)                                                                                      \
   do {                                                                                                     \
     const int k0_ = (t) * MMA_BK;                                                                          \
-    const uint st_ = ((t) & 1) * STAGE_BYTES;                                                              \
+    const uint st_ = STAGE(t);                                                                           \
     ISSUE_A(k0_, st_);                                                                                     \
     ISSUE_B(k0_, st_, (t) & 1);                                                                            \
   } while (0)
@@ -195,7 +214,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
       bytes = min(16, (K - k) * ES);                                                                       \
       src = Ab + ((long)a_off + (long)m * lda + k) * ES;                                                   \
     }                                                                                                      \
-    cp_async16(smem, (st) + row * SROW + col * 16, src, bytes);                                            \
+    cp_async16(smem, (st) + SWZ(row, col * 16, SROW), src, bytes);                                       \
   }
 #define COMMIT_A(st)
 #else
@@ -214,7 +233,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define COMMIT_A(st)                                                                                       \
   for (int i = 0; i < A_WORDS; ++i) {                                                                      \
     const int w = tid + i * MMA_THREADS;                                                                   \
-    *(__local uint*)(smem + (st) + (w / (ROWB / 4)) * SROW + (w % (ROWB / 4)) * 4) = a_reg[i];             \
+    *(__local uint*)(smem + (st) + SWZ(w / (ROWB / 4), (w % (ROWB / 4)) * 4, SROW)) = a_reg[i];             \
   }
 #endif
 
@@ -229,7 +248,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
       bytes = min(16, (K - k) * ES);                                                                       \
       src = Bb + ((long)b_off + (long)n * ldb + k) * ES;                                                   \
     }                                                                                                      \
-    cp_async16(smem, (st) + A_BYTES + row * SROW + col * 16, src, bytes);                                  \
+    cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROW), src, bytes);                                  \
   }
 #define COMMIT_B(st)
 #elif MMA_BMODE == 1
@@ -243,7 +262,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
       bytes = min(16, (N - n) * 2);                                                                        \
       src = Bb + ((long)b_off + (long)k * ldb + n) * 2;                                                    \
     }                                                                                                      \
-    cp_async16(smem, (st) + A_BYTES + row * SROWB + col * 16, src, bytes);                                 \
+    cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROWB), src, bytes);                                 \
   }
 #define COMMIT_B(st)
 #else
@@ -274,7 +293,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define COMMIT_B(st)                                                                                       \
   for (int i = 0; i < B_WORDS; ++i) {                                                                      \
     const int kk = tid / (MMA_BN / 2) + i * (MMA_THREADS / (MMA_BN / 2));                                  \
-    *(__local uint*)(smem + (st) + A_BYTES + kk * SROWB + 4 * (tid % (MMA_BN / 2))) = b_reg[i];            \
+    *(__local uint*)(smem + (st) + A_BYTES + SWZ(kk, 4 * (tid % (MMA_BN / 2)), SROWB)) = b_reg[i];            \
   }
 #else
 // [n][k]: a word holds EPW consecutive k of column tid % BN.
@@ -299,7 +318,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define COMMIT_B(st)                                                                                       \
   for (int i = 0; i < B_WORDS; ++i) {                                                                      \
     const int kw = tid / MMA_BN + i * (MMA_THREADS / MMA_BN);                                              \
-    *(__local uint*)(smem + (st) + A_BYTES + (tid % MMA_BN) * SROW + 4 * kw) = b_reg[i];                   \
+    *(__local uint*)(smem + (st) + A_BYTES + SWZ(tid % MMA_BN, 4 * kw, SROW)) = b_reg[i];                   \
   }
 #endif
 #endif
@@ -312,6 +331,74 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define DECODE_K(t)
 #endif
 
+  // One tile's products from the stage at byte `cur`.
+#if MMA_ELEM == 1
+#define MMA_OP mma_f16
+#elif MMA_ELEM == 2
+#define MMA_OP mma_i8
+#elif MMA_ELEM == 3
+#define MMA_OP mma_f8
+#else
+#define MMA_OP mma_tf32
+#endif
+#define COMPUTE_TILE(cur)                                                                                  \
+  for (int ks = 0; ks < MMA_BK / KSTEP; ++ks) {                                                            \
+    uint af[MI][4], bf[NI][2];                                                                             \
+    for (int i = 0; i < MI; ++i) {                                                                         \
+      const int row = wm0 + i * 16 + (lane % 8) + 8 * ((lane / 8) % 2);                                    \
+      ldsm_x4(smem, (cur) + SWZ(row, ks * 32 + 16 * (lane / 16), SROW), af[i]);                           \
+    }                                                                                                      \
+    for (int j = 0; j < NI / 2; ++j) {                                                                     \
+      uint r[4];                                                                                           \
+      LOAD_B_FRAGS(cur, ks, j, r);                                                                         \
+      bf[2 * j][0] = r[0];                                                                                 \
+      bf[2 * j][1] = r[1];                                                                                 \
+      bf[2 * j + 1][0] = r[2];                                                                             \
+      bf[2 * j + 1][1] = r[3];                                                                             \
+    }                                                                                                      \
+    ROUND_TF32(af, bf);                                                                                    \
+    for (int i = 0; i < MI; ++i)                                                                           \
+      for (int j = 0; j < NI; ++j) MMA_OP(acc[i][j], af[i], bf[j]);                                        \
+  }
+#if B_KN
+#define LOAD_B_FRAGS(cur, ks, j, r)                                                                        \
+  ldsm_x4_trans(smem,                                                                                      \
+                (cur) + A_BYTES +                                                                          \
+                    SWZ((ks) * 16 + (lane % 8) + 8 * ((lane / 8) % 2), (wn0 + (j) * 16 + 8 * (lane / 16)) * 2, SROWB), \
+                r)
+#else
+#define LOAD_B_FRAGS(cur, ks, j, r)                                                                        \
+  ldsm_x4(smem, (cur) + A_BYTES + SWZ(wn0 + (j) * 16 + (lane % 8) + 8 * (lane / 16), (ks) * 32 + 16 * ((lane / 8) % 2), SROW), r)
+#endif
+#if MMA_ELEM == 4
+#define ROUND_TF32(af, bf)                                                                                 \
+  do {                                                                                                     \
+    for (int i = 0; i < MI; ++i)                                                                           \
+      for (int r = 0; r < 4; ++r) af[i][r] = tf32_round(af[i][r]);                                         \
+    for (int j = 0; j < NI; ++j)                                                                           \
+      for (int r = 0; r < 2; ++r) bf[j][r] = tf32_round(bf[j][r]);                                         \
+  } while (0)
+#else
+#define ROUND_TF32(af, bf)
+#endif
+
+#if PIPELINED
+  // MMA_STAGES - 1 tiles in flight: a tile's copies are one commit group; before tile t computes,
+  // at most MMA_PENDING newer groups may still be pending. The barrier also tells every warp that
+  // tile t - 1's stage, which tile t + MMA_STAGES - 1 now overwrites, is no longer read.
+  for (int s = 0; s < MMA_STAGES - 1; ++s) {
+    if (s < ntiles) ISSUE_TILE(s);
+    cp_async_commit();
+  }
+  for (int t = 0; t < ntiles; ++t) {
+    cp_async_wait_pending();
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int tn = t + MMA_STAGES - 1;
+    if (tn < ntiles) ISSUE_TILE(tn);
+    cp_async_commit();
+    COMPUTE_TILE(STAGE(t));
+  }
+#else
   // Prologue: tile 0 into stage 0.
   DECODE_K(0);
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -323,53 +410,14 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 
   for (int t = 0; t < ntiles; ++t) {
     const bool more = t + 1 < ntiles;
-    const uint cur = (t & 1) * STAGE_BYTES, nxt = ((t + 1) & 1) * STAGE_BYTES;
+    const uint cur = STAGE(t), nxt = STAGE(t + 1);
 #if MMA_BMODE == 3
     // Outside the `if`: barriers in conditional code are not portable (PoCL skipped the decode).
     if (more) DECODE_K(t + 1);
     barrier(CLK_LOCAL_MEM_FENCE);
 #endif
     if (more) ISSUE_TILE(t + 1);
-    for (int ks = 0; ks < MMA_BK / KSTEP; ++ks) {
-      uint af[MI][4], bf[NI][2];
-      for (int i = 0; i < MI; ++i) {
-        const int row = wm0 + i * 16 + (lane % 8) + 8 * ((lane / 8) % 2);
-        ldsm_x4(smem, cur + row * SROW + ks * 32 + 16 * (lane / 16), af[i]);
-      }
-      for (int j = 0; j < NI / 2; ++j) {
-        uint r[4];
-#if B_KN
-        const int k = ks * 16 + (lane % 8) + 8 * ((lane / 8) % 2);
-        const int n = wn0 + j * 16 + 8 * (lane / 16);
-        ldsm_x4_trans(smem, cur + A_BYTES + k * SROWB + n * 2, r);
-#else
-        const int n = wn0 + j * 16 + (lane % 8) + 8 * (lane / 16);
-        ldsm_x4(smem, cur + A_BYTES + n * SROW + ks * 32 + 16 * ((lane / 8) % 2), r);
-#endif
-        bf[2 * j][0] = r[0];
-        bf[2 * j][1] = r[1];
-        bf[2 * j + 1][0] = r[2];
-        bf[2 * j + 1][1] = r[3];
-      }
-#if MMA_ELEM == 4
-      for (int i = 0; i < MI; ++i)
-        for (int r = 0; r < 4; ++r) af[i][r] = tf32_round(af[i][r]);
-      for (int j = 0; j < NI; ++j)
-        for (int r = 0; r < 2; ++r) bf[j][r] = tf32_round(bf[j][r]);
-#endif
-      for (int i = 0; i < MI; ++i)
-        for (int j = 0; j < NI; ++j) {
-#if MMA_ELEM == 1
-          mma_f16(acc[i][j], af[i], bf[j]);
-#elif MMA_ELEM == 2
-          mma_i8(acc[i][j], af[i], bf[j]);
-#elif MMA_ELEM == 3
-          mma_f8(acc[i][j], af[i], bf[j]);
-#else
-          mma_tf32(acc[i][j], af[i], bf[j]);
-#endif
-        }
-    }
+    COMPUTE_TILE(cur);
     if (more) {
       COMMIT_A(nxt);
       COMMIT_B(nxt);
@@ -377,6 +425,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     cp_async_wait_all();
     barrier(CLK_LOCAL_MEM_FENCE);
   }
+#endif
 
   // ---- epilogue: lane holds rows g, g + 8 and columns 2t, 2t + 1 of each 16x8 tile.
 #if MMA_BMODE == 3

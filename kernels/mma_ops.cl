@@ -33,6 +33,12 @@ inline void cp_async16(__local uchar* smem, uint off, __global const uchar* src,
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(smem, off)), "l"(src), "r"(bytes));
 }
 inline void cp_async_wait_all(void) { asm volatile("cp.async.commit_group;\n\tcp.async.wait_group 0;"); }
+// Closes the copies issued since the last commit into one group.
+inline void cp_async_commit(void) { asm volatile("cp.async.commit_group;"); }
+#define MMA_STR2(x) #x
+#define MMA_STR(x) MMA_STR2(x)
+// Waits until at most MMA_PENDING (a build option: an immediate in the PTX) groups are pending.
+inline void cp_async_wait_pending(void) { asm volatile("cp.async.wait_group " MMA_STR(MMA_PENDING) ";"); }
 
 // ldmatrix.x4: lane l gives the byte offset of row l % 8 of matrix l / 8; r[j] is matrix j's
 // fragment (row lane / 4, bytes 4 * (lane % 4) ..+3).
@@ -110,6 +116,8 @@ inline void cp_async16(__local uchar* smem, uint off, __global const uchar* src,
   for (uint i = 0; i < 16; ++i) smem[off + i] = i < bytes ? src[i] : (uchar)0;
 }
 inline void cp_async_wait_all(void) {}
+inline void cp_async_commit(void) {}
+inline void cp_async_wait_pending(void) {}
 
 inline uint emu_lane(void) { return get_local_id(0) % 32; }
 

@@ -13,7 +13,7 @@ user would have them); torch eager FP32 and FP16 (channels-last for ResNet), CUD
 
 Writes OUT/gpu-latest.json ({"device", "gemm": [...], "models": [...]}) and OUT/gpu-latest.md.
 Usage: gpu_bench.py OUT [--kiln kiln] [--parts gemm,resnet50,bert] [--sizes 4096,8192]
-       [--batches 1,128] [--precisions fp32,fp16,int8,fp8] [--duration 2] [--profile 128]
+       [--batches 1,128] [--precisions fp32,fp16,int8,fp8] [--duration 2] [--profile 128] [--tune]
 """
 import argparse
 import json
@@ -85,8 +85,9 @@ def kiln_gemm_ms(a, work, m, n, k, prec, rng):
     if not os.path.exists(model):
         gemm_model(model, m, n, k, rng)
     plan = os.path.join(work, f"g{m}x{n}x{k}_{prec}.plan")
-    cmd = [a.kiln, "build", model, "-o", plan, "--device", "opencl", "--precision", prec]
+    cmd = [a.kiln, "build", model, "-o", plan, "--device", "opencl", "--precision", prec] + tune_flags(a, work)
     if prec in ("int8", "fp8"):
+        cmd += ["--no-accuracy-check"]  # random data: nothing to check
         calib = os.path.join(work, f"calib_{m}x{k}")
         if not os.path.isdir(calib):
             os.makedirs(calib)
@@ -112,6 +113,12 @@ def kiln_gemm_ms(a, work, m, n, k, prec, rng):
         if "op=MatMul" in line or "op=QLinearMatMul" in line or "op=Fp8MatMul" in line:
             variant = line.split("kernel=")[1].split("  precision")[0] if "kernel=" in line else ""
     return float(np.median(durs)), variant
+
+
+def tune_flags(a, work):
+    """`kiln build --tune` with one tuning cache for the whole run (copied to OUT/tuning.cache:
+    every candidate's time per layer)."""
+    return ["--tune", "--tuning-cache", os.path.join(work, "tuning.cache")] if a.tune else []
 
 
 def torch_gemm_ms(m, n, k, prec):
@@ -250,14 +257,18 @@ def model_bench(a, work, name, rng):
         log(name, batch, "torch", torch_ms)
         for prec in a.precisions.split(","):
             plan = os.path.join(work, f"{name}_{prec}_{batch}.plan")
-            cmd = [a.kiln, "build", path, "-o", plan, "--device", "opencl", "--precision", prec]
+            cmd = [a.kiln, "build", path, "-o", plan, "--device", "opencl", "--precision", prec] + tune_flags(a, work)
+            if prec in ("int8", "fp8"):
+                # Random weights and inputs: the default accuracy check would measure noise and
+                # move layers to FP32 at random; speed is measured on the plan as quantized.
+                cmd += ["--no-accuracy-check"]
             for s in shape(batch):
                 cmd += ["--shapes", s]
             if prec in ("int8", "fp8"):
                 cache = os.path.join(work, f"{name}_{prec}.calib")
                 if not os.path.exists(cache):
                     c1 = [a.kiln, "build", path, "-o", plan + ".b1", "--device", "opencl", "--precision", prec,
-                          "--calib", calib, "--calib-cache", cache, "--calibrator", "minmax"]
+                          "--calib", calib, "--calib-cache", cache, "--calibrator", "minmax", "--no-accuracy-check"]
                     for s in shape(1):
                         c1 += ["--shapes", s]
                     rc, out = sh(c1, timeout=900)
@@ -329,6 +340,8 @@ def main():
     ap.add_argument("--batches", default="1,128")
     ap.add_argument("--precisions", default="fp32,fp16,int8,fp8")
     ap.add_argument("--duration", default="2")
+    ap.add_argument("--tune", action="store_true", help="build with --tune (one tuning cache, copied to "
+                    "OUT/tuning.cache)")
     ap.add_argument("--profile", default="", help="batch sizes whose plans `kiln profile` also runs "
                     "(OUT/profiles.txt)")
     a = ap.parse_args()
@@ -353,6 +366,9 @@ def main():
         write_table(a.out)
     save(a.out)
     write_table(a.out)
+    if a.tune and os.path.exists(os.path.join(work, "tuning.cache")):
+        import shutil
+        shutil.copy(os.path.join(work, "tuning.cache"), os.path.join(a.out, "tuning.cache"))
     print(open(os.path.join(a.out, "gpu-latest.md")).read())
 
 

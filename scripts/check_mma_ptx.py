@@ -59,7 +59,12 @@ FAMILY_OPTIONS = {
               "QHI": "127", "RES_T": "char", "RES_Q": "1", "TA": "char", "TB": "char", "CONV": "0"},
     "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0"},
 }
-TILES = [(128, 128, 2, 4), (128, 64, 4, 2), (64, 128, 2, 4), (64, 64, 2, 2)]
+# Work-group shapes (bm, bn, wm, wn) and pipelines (bytes of K per tile row, stages), as
+# runtime/backends/opencl/mma_gemm.cpp offers them (kShapes, kPipelines, kLocalBytes).
+TILES = [(128, 128, 2, 4), (128, 128, 2, 2), (256, 128, 4, 2), (128, 256, 2, 4), (128, 64, 4, 2), (64, 128, 2, 4),
+         (64, 64, 2, 2)]
+PIPELINES = [(64, 2), (32, 2), (64, 3), (32, 3), (32, 4), (32, 5)]
+LOCAL_BYTES = 44 * 1024
 
 
 def read(name):
@@ -85,10 +90,22 @@ def configs(quick):
         for (ak, bk) in kinds:
             for mode in modes:
                 for avec in (1, 0):
-                    out.append((family, elem, ak, bk, mode, avec, TILES[0]))
+                    out.append((family, elem, ak, bk, mode, avec, TILES[0], PIPELINES[0]))
+        # The deepest pipeline of the default tile, and (not --quick) every shape with every
+        # pipeline that fits: pipelined (mode 0) and gathered (mode 3, two stages).
+        out.append((family, elem, kinds[0][0], kinds[0][1], 0, 1, TILES[0], (32, 4)))
         if not quick:
-            for t in TILES[1:]:
-                out.append((family, elem, kinds[0][0], kinds[0][1], 3, 1, t))
+            for t in TILES:
+                for (kb, st) in PIPELINES:
+                    for mode in (0, 3):
+                        if (t, (kb, st)) == (TILES[0], PIPELINES[0]) or (mode == 3 and st != 2):
+                            continue
+                        es = {1: 2, 4: 4}.get(elem, 1)
+                        if kb // es < {1: 16, 4: 8}.get(elem, 32):
+                            continue
+                        local = st * (t[0] + t[1]) * kb + (2 * (kb // es) * 16 if mode == 3 else 0)
+                        if local <= LOCAL_BYTES:
+                            out.append((family, elem, kinds[0][0], kinds[0][1], mode, 1, t, (kb, st)))
     return out
 
 
@@ -103,12 +120,13 @@ def main():
         return 77
     work = tempfile.mkdtemp(prefix="kiln-ptx-")
     failed = 0
-    for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn)) in configs(a.quick):
+    for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn), (kb, st)) in configs(a.quick):
         es = {1: 2, 4: 4}.get(elem, 1)
-        defs = {"MMA_ELEM": elem, "MMA_A_KIND": ak, "MMA_B_KIND": bk, "MMA_BM": bm, "MMA_BN": bn, "MMA_BK": 64 // es,
-                "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "KILN_PTX": 1}
+        defs = {"MMA_ELEM": elem, "MMA_A_KIND": ak, "MMA_B_KIND": bk, "MMA_BM": bm, "MMA_BN": bn, "MMA_BK": kb // es,
+                "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "MMA_STAGES": st,
+                "MMA_PENDING": st - 2, "KILN_PTX": 1}
         defs.update(FAMILY_OPTIONS[family])
-        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}_{bm}x{bn}"
+        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}"
         cu = os.path.join(work, name + ".cu")
         with open(cu, "w") as f:
             f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + source(family))

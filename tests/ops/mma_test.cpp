@@ -147,18 +147,60 @@ TEST(MmaVariant, Int8MatMulMatchesCpuExactly) {
   }
 }
 
+bool only_64x64(const KernelChoice& c) {
+  return c.variant == mma::kVariant && c.param("bm", 0) == 64 && c.param("bn", 0) == 64;
+}
+
+// Every work-group shape with 32-byte rows in two stages (the one pipeline every shape runs
+// packed and gathered), and every pipeline of the 64x64 shape.
+bool shape_or_pipeline_sweep(const KernelChoice& c) {
+  return only_64x64(c) || (c.variant == mma::kVariant && c.param("kb", 64) == 32 && c.param("st", 2) == 2);
+}
+
 TEST(MmaVariant, EveryTileAndPackingMatchesCpuExactly) {
   REQUIRE_MMA();
   std::mt19937 rng(37);
-  // B [96, 80] constant: four tiles, each with B packed (transposed on the device) and gathered.
+  // B [96, 80] constant: every tile, with B packed (transposed on the device: both operands by
+  // cp.async, so every pipeline) and gathered (two stages).
   OpSpec s{"QLinearMatMul", 10, {},
            {random_int8(DType::kInt8, {70, 96}, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kInt8, 0),
             random_int8(DType::kInt8, {96, 80}, rng), scalar(DType::kFloat32, 0.03), scalar(DType::kInt8, 0),
             scalar(DType::kFloat32, 1.5), scalar(DType::kInt8, 3)},
            {false, true, true, true, true, true, true, true}};
+  // Emulated, every variant would take minutes: a sweep of the shapes, and one of the pipelines.
   int runs = 0;
-  EXPECT_TRUE(every_variant_matches_cpu(s, 0, 0, &runs));
-  EXPECT_EQ(runs, 9) << "4 tiles x packed/gathered + the portable kernel";
+  EXPECT_TRUE(every_variant_matches_cpu(s, 0, 0, &runs, shape_or_pipeline_sweep));
+  // 7 shapes x packed/gathered, 5 more pipelines packed and 1 more gathered at 64x64, portable.
+  EXPECT_EQ(runs, 14 + 6 + 1);
+}
+
+// Every pipeline (of the 64x64 shape) of the 16-bit (ldmatrix.trans for a [K][N] B) and 32-bit
+// (TF32) layouts, several K tiles deep so that the deeper pipelines wrap around their stages.
+TEST(MmaVariant, EveryPipelineOfFp16AndTf32MatchesCpu) {
+  REQUIRE_MMA();
+  std::mt19937 rng(38);
+  for (int tb = 0; tb < 2; ++tb) {
+    SCOPED_TRACE("fp16 gemm transB " + std::to_string(tb));
+    Attributes a;
+    a.set("transB", int64_t{tb});
+    OpSpec s{"Gemm", 13, a,
+             {random_tensor(DType::kFloat32, {40, 200}, rng),
+              random_tensor(DType::kFloat32, tb ? Shape{72, 200} : Shape{200, 72}, rng, -0.2, 0.2),
+              random_tensor(DType::kFloat32, {72}, rng)},
+             {false, true, true}};
+    s.precision = "fp16";
+    int runs = 0;
+    EXPECT_TRUE(every_variant_matches_cpu(s, 2e-2, 2e-2, &runs, only_64x64));
+    // Both layouts arrive by cp.async: every pipeline; then the portable kernels of the Gemm and of
+    // the plan's two FP16 conversions.
+    EXPECT_EQ(runs, 6 + 3);
+  }
+  OpSpec mm{"MatMul", 17, {}, {random_tensor(DType::kFloat32, {33, 136}, rng), random_tensor(DType::kFloat32, {136, 24}, rng)},
+            {false, true}};
+  mm.allow_tf32 = true;
+  int runs = 0;
+  EXPECT_TRUE(every_variant_matches_cpu(mm, 5e-3, 5e-3, &runs, only_64x64));
+  EXPECT_EQ(runs, 6 + 2 + 1) << "B packed: every pipeline; gathered: two; portable";
 }
 
 TEST(MmaVariant, Fp16ConvGemmMatMulMatchCpu) {

@@ -89,7 +89,8 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
   return Status::ok();
 }
 
-::testing::AssertionResult every_variant_matches_cpu(const OpSpec& spec, double rtol, double atol, int* variants_run) {
+::testing::AssertionResult every_variant_matches_cpu(const OpSpec& spec, double rtol, double atol, int* variants_run,
+                                                     const std::function<bool(const KernelChoice&)>& only) {
   std::vector<HostTensor> want;
   Status st = run_op(spec, "cpu", &want);
   if (!st) return ::testing::AssertionFailure() << "cpu: " << st.message();
@@ -105,6 +106,7 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
     std::vector<KernelChoice> all = opencl_variants(built.nodes[n], built, dev.caps);
     all.push_back(KernelChoice{});  // the portable kernel
     for (const KernelChoice& c : all) {
+      if (only && !c.empty() && !only(c)) continue;
       auto plan = std::make_shared<Plan>(built);
       plan->nodes[n].choice = c;
       std::vector<HostTensor> got;

@@ -2,6 +2,7 @@
 // device with the real compiler, runs both through the real runtime and compares the outputs.
 // The CPU backend is the reference; numpy/ONNX references live in the conformance tests.
 #pragma once
+#include <functional>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -39,9 +40,11 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
 ::testing::AssertionResult opencl_matches_cpu(const OpSpec& spec, double rtol = 1e-4, double atol = 1e-5);
 
 // Runs the opencl plan once per kernel variant the device offers for each OpenCL node (and its
-// portable kernel) and compares each run with the cpu. `variants_run` counts the runs.
+// portable kernel) and compares each run with the cpu. `variants_run` counts the runs; `only`,
+// when given, picks the variants to run (the portable kernel always runs).
 ::testing::AssertionResult every_variant_matches_cpu(const OpSpec& spec, double rtol, double atol,
-                                                     int* variants_run = nullptr);
+                                                     int* variants_run = nullptr,
+                                                     const std::function<bool(const KernelChoice&)>& only = nullptr);
 
 // The cpu device's fast path (oneDNN, threaded loops) against its reference kernels
 // (KILN_CPU_REFERENCE=1) on the same plan and inputs; fails unless every node of the one-node

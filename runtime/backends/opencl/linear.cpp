@@ -405,7 +405,7 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     const int64_t Mg = c.M / c.group, Kg = c.C / c.group * c.ksize;
     if (Mg < 16 || Kg < 16) return {};  // the direct kernel, no GEMM to choose for
     mma::Problem p;
-    if (tensor_cores && conv_mma_problem(c, elem, &p)) out_choices = mma::choices(p.M, p.N, p.batches, caps);
+    if (tensor_cores && conv_mma_problem(c, elem, &p)) out_choices = mma::choices(p, caps);
     bool pointwise = true;
     for (int i = 0; i < 3; ++i) pointwise &= c.ks[i] == 1 && c.st[i] == 1 && c.pb[i] == 0 && c.in[i] == c.out[i];
     // The GEMM cl_gemm sees: one per image (im2col), or every image at once (pointwise).
@@ -421,11 +421,11 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     gn = g.N;
     mma::Problem p, packed;
     if (tensor_cores && gemm_mma_problem(g, elem, false, &p)) {
-      out_choices = mma::choices(p.M, p.N, p.batches, caps);
+      out_choices = mma::choices(p, caps);
       // A constant B that is not K-contiguous already: packed choices too (f16 reads [K][N] fast
       // as it is, through ldmatrix.trans, so only TF32 gains).
       if (elem == mma::Elem::kTf32 && mma::packable(n, plan, 1) && gemm_mma_problem(g, elem, true, &packed))
-        out_choices = mma::with_packed_input(out_choices, 1);
+        out_choices = mma::with_packed_input(out_choices, mma::choices(packed, caps), 1);
     }
   }
   for (const KernelChoice& c : linear::gemm_path_choices(gm, gn, macs, caps)) out_choices.push_back(c);

@@ -30,8 +30,14 @@ bool ptx(const DeviceCaps& caps, Elem e) {
 
 int elem_bytes(Elem e) { return e == Elem::kF16 ? 2 : e == Elem::kTf32 ? 4 : 1; }
 
-// The work-group tile shapes the variant offers.
-constexpr Tile kTiles[] = {{128, 128, 2, 4}, {128, 64, 4, 2}, {64, 128, 2, 4}, {64, 64, 2, 2}};
+// The work-group tile shapes the variant offers ({bm, bn, wm, wn}; the pipeline is chosen apart).
+constexpr Tile kShapes[] = {{128, 128, 2, 4}, {128, 128, 2, 2}, {256, 128, 4, 2}, {128, 256, 2, 4},
+                            {128, 64, 4, 2},  {64, 128, 2, 4},  {64, 64, 2, 2}};
+// Bytes of K per tile row and stages: {kb, stages}.
+constexpr int kPipelines[][2] = {{64, 2}, {32, 2}, {64, 3}, {32, 3}, {32, 4}, {32, 5}};
+// __local a work-group may use on NVIDIA's OpenCL: 48 KB, less what the driver keeps (a 48 KB
+// launch fails, 44 KB runs: ../shared/DEVICE.md).
+constexpr int64_t kLocalBytes = 44 * 1024;
 
 // The full program for one family: the index-math types, the family's prelude (its epilogue),
 // the warp operations and the kernel. Built once per prelude.
@@ -47,6 +53,55 @@ const std::string& program_source(const std::string* prelude) {
 }
 
 bool aligned16(int64_t elems, int es) { return (elems * es) % 16 == 0; }
+
+// Whether A's rows start 16-byte aligned in every batch item (copied by cp.async).
+bool a_vector(const Problem& p) {
+  const int es = elem_bytes(p.elem);
+  bool v = aligned16(p.lda, es);
+  for (int64_t s : p.a_bstride) v &= aligned16(s, es);
+  return v;
+}
+
+// Whether both operands arrive by cp.async, so that more than two stages can be in flight.
+bool pipelined(const Problem& p) {
+  return a_vector(p) && (p.bmode == BMode::kNK || p.bmode == BMode::kKNVector);
+}
+
+int64_t local_bytes(const Problem& p, const Tile& t) {
+  const int64_t bk = t.kb / elem_bytes(p.elem);
+  return int64_t{t.stages} * (t.bm + t.bn) * t.kb + (p.bmode == BMode::kConv ? 2 * bk * 16 : 0);
+}
+
+bool runs(const Problem& p, const Tile& t) {
+  if (t.kb / elem_bytes(p.elem) < (p.elem == Elem::kF16 ? 16 : p.elem == Elem::kTf32 ? 8 : 32)) return false;
+  if (t.stages != 2 && !pipelined(p)) return false;
+  return local_bytes(p, t) <= kLocalBytes;
+}
+
+// Registers per work-item, roughly as ptxas allots them (scripts/check_mma_ptx.py): the
+// accumulators, one k-step's fragments and ~40 for addresses.
+int registers(const Tile& t) {
+  const int mi = t.bm / t.wm / 16, ni = t.bn / t.wn / 8;
+  return std::min(255, 40 + mi * ni * 4 + mi * 4 + ni * 2);
+}
+
+// Estimated time of `p` with tile `t`, in arbitrary units: waves of work-groups, each wave as long
+// as the work of the work-groups an SM holds divided by how well they feed the tensor cores.
+double estimate(const Problem& p, const Tile& t, const DeviceCaps& caps) {
+  const double cus = std::max<uint32_t>(caps.compute_units, 1);
+  const int threads = t.wm * t.wn * 32;
+  const int per_sm = std::max<int64_t>(
+      1, std::min<int64_t>({2048 / threads, 228 * 1024 / (local_bytes(p, t) + 1024), 65536 / (registers(t) * threads)}));
+  const double groups = static_cast<double>((p.M + t.bm - 1) / t.bm) * ((p.N + t.bn - 1) / t.bn) * p.batches;
+  const double waves = std::ceil(groups / (cus * per_sm));
+  // Operand reuse: shared-memory bytes per multiply of a warp tile (wtm x wtn) ~ 1/wtm + 1/wtn.
+  const double wtm = t.bm / t.wm, wtn = t.bn / t.wn;
+  const double reuse = std::min(1.0, (wtm * wtn / (wtm + wtn)) / 32.0);
+  // Latency hiding: tiles in flight per SM while one computes.
+  const double in_flight = per_sm * (t.stages - 1);
+  const double hiding = std::min(1.0, 0.35 + 0.15 * in_flight);
+  return waves * t.bm * t.bn * per_sm / (reuse * hiding);
+}
 
 }  // namespace
 
@@ -94,45 +149,50 @@ bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b
   return fits(*p);
 }
 
-std::vector<KernelChoice> choices(int64_t M, int64_t N, int64_t batches, const DeviceCaps& caps) {
-  // Estimated time ~ waves of work-groups x the work of one, where a work-group's throughput
-  // grows with its tile (operand reuse): 256-item groups run 2 per compute unit, 128-item ones 4.
+std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
   struct Scored {
     Tile t;
     double cost;
   };
   std::vector<Scored> scored;
-  const double cus = std::max<uint32_t>(caps.compute_units, 1);
-  for (const Tile& t : kTiles) {
-    const double groups = static_cast<double>((M + t.bm - 1) / t.bm) * ((N + t.bn - 1) / t.bn) * batches;
-    const int threads = t.wm * t.wn * 32;
-    const double per_cu = threads >= 256 ? 2 : 4;
-    const double waves = std::ceil(groups / (cus * per_cu));
-    const double rate = t.bm * t.bn >= 128 * 128 ? 1.0 : t.bm * t.bn >= 128 * 64 ? 0.8 : 0.6;
-    scored.push_back({t, waves * (t.bm * t.bn) / (rate * per_cu)});
-  }
+  for (const Tile& shape : kShapes)
+    for (const auto& pipe : kPipelines) {
+      Tile t = shape;
+      t.kb = pipe[0];
+      t.stages = pipe[1];
+      if (runs(p, t)) scored.push_back({t, estimate(p, t, caps)});
+    }
   std::stable_sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) { return a.cost < b.cost; });
   std::vector<KernelChoice> out;
-  for (const Scored& s : scored)
-    out.push_back({kVariant, {{"bm", s.t.bm}, {"bn", s.t.bn}, {"wm", s.t.wm}, {"wn", s.t.wn}}});
+  for (const Scored& s : scored) {
+    KernelChoice c{kVariant, {{"bm", s.t.bm}, {"bn", s.t.bn}, {"wm", s.t.wm}, {"wn", s.t.wn}}};
+    // Listed only where they differ from the first pipeline, so plans written before they
+    // existed still name a choice the device lists.
+    if (s.t.kb != 64 || s.t.stages != 2) {
+      c.params.push_back({"kb", s.t.kb});
+      c.params.push_back({"st", s.t.stages});
+    }
+    out.push_back(std::move(c));
+  }
   return out;
 }
 
 bool tile_of(const KernelChoice& c, Tile* t) {
   if (c.variant != kVariant) return false;
   Tile r{static_cast<int>(c.param("bm", 0)), static_cast<int>(c.param("bn", 0)), static_cast<int>(c.param("wm", 0)),
-         static_cast<int>(c.param("wn", 0))};
-  for (const Tile& k : kTiles)
-    if (k.bm == r.bm && k.bn == r.bn && k.wm == r.wm && k.wn == r.wn) {
-      *t = r;
-      return true;
-    }
-  return false;
+         static_cast<int>(c.param("wn", 0)),  static_cast<int>(c.param("kb", 64)), static_cast<int>(c.param("st", 2))};
+  bool shape = false, pipe = false;
+  for (const Tile& k : kShapes) shape |= k.bm == r.bm && k.bn == r.bn && k.wm == r.wm && k.wn == r.wn;
+  for (const auto& k : kPipelines) pipe |= k[0] == r.kb && k[1] == r.stages;
+  if (!shape || !pipe) return false;
+  *t = r;
+  return true;
 }
 
-std::vector<KernelChoice> with_packed_input(const std::vector<KernelChoice>& plain, int input) {
+std::vector<KernelChoice> with_packed_input(const std::vector<KernelChoice>& plain,
+                                            const std::vector<KernelChoice>& packed, int input) {
   std::vector<KernelChoice> out;
-  for (KernelChoice c : plain) {
+  for (KernelChoice c : packed) {
     c.params.push_back({kPackedInputParam, input});
     out.push_back(std::move(c));
   }
@@ -146,16 +206,25 @@ bool packable(const PlanNode& n, const Plan& plan, int i) {
   return t.kind == TensorKind::kConstant && t.shape.size() == 2;
 }
 
-Status launch(ClRuntime& cl, const Problem& p, const Tile& t, const Epilogue& epi, const std::string& what) {
+Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogue& epi, const std::string& what) {
   if (!fits(p)) return internal_error("the mma kernel does not fit " + what);
+  // A dynamic plan's choice was made at one shape; at another, an operand may have to be gathered
+  // (unaligned rows), which runs two stages only, in 32-byte rows where 64 would not fit.
+  Tile t = chosen;
+  if (!runs(p, t)) t.stages = 2;
+  if (!runs(p, t)) t.kb = 32;
+  if (!runs(p, t))
+    return internal_error("the mma tile " + std::to_string(t.bm) + "x" + std::to_string(t.bn) + " with " +
+                          std::to_string(t.stages) + " stages of " + std::to_string(t.kb) + "-byte rows does not run " +
+                          what);
   const int es = elem_bytes(p.elem);
-  bool a_vec = aligned16(p.lda, es);
-  for (int64_t s : p.a_bstride) a_vec &= aligned16(s, es);
+  const bool a_vec = a_vector(p);
   const bool use_ptx = ptx(cl.info().caps, p.elem) && !emulation_requested();
   std::string options = "-D MMA_ELEM=" + std::to_string(static_cast<int>(p.elem)) +
                         " -D MMA_A_KIND=" + std::to_string(p.a_kind) + " -D MMA_B_KIND=" + std::to_string(p.b_kind) +
                         " -D MMA_BM=" + std::to_string(t.bm) + " -D MMA_BN=" + std::to_string(t.bn) +
-                        " -D MMA_BK=" + std::to_string(64 / es) + " -D MMA_WM=" + std::to_string(t.wm) +
+                        " -D MMA_BK=" + std::to_string(t.kb / es) +
+                        " -D MMA_STAGES=" + std::to_string(t.stages) + " -D MMA_PENDING=" + std::to_string(t.stages - 2) + " -D MMA_WM=" + std::to_string(t.wm) +
                         " -D MMA_WN=" + std::to_string(t.wn) +
                         " -D MMA_BMODE=" + std::to_string(static_cast<int>(p.bmode)) +
                         " -D MMA_AVEC=" + (a_vec ? "1" : "0") + " -D KILN_PTX=" + (use_ptx ? "1 " : "0 ") + epi.options;

@@ -26,9 +26,11 @@ enum Kind : int { kS8 = 0, kU8 = 1, kE4M3 = 2, kE5M2 = 3 };
 // How B (the column side) is laid out: kernels/mma_gemm.cl's MMA_BMODE.
 enum class BMode : int { kNK = 0, kKNVector = 1, kKNGather = 2, kConv = 3 };
 
-// The tunable parameters of the variant: output tile and warps (K steps 64 bytes per tile row).
+// The tunable parameters of the variant: the output tile and its warps, the bytes of K a tile row
+// holds per stage (32 or 64) and the shared-memory stages (more than 2 only where both operands
+// arrive by cp.async; all of them within the 48 KB of __local an OpenCL work-group gets).
 struct Tile {
-  int bm = 128, bn = 128, wm = 2, wn = 4;
+  int bm = 128, bn = 128, wm = 2, wn = 4, kb = 64, stages = 2;
 };
 constexpr const char* kVariant = "mma";
 
@@ -61,14 +63,15 @@ bool fits(const Problem& p);
 // a convolution over every image at once, or a matmul whose B is gathered from [K][N] or, with
 // `b_packed`, read from the packed layout. False where the kernel does not fit it.
 bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b_packed, Problem* p);
-// The tiles to offer for an M x N output over `batches` items, best first by occupancy and tile
-// efficiency on `caps`, as kernel choices (the variant's parameters).
-std::vector<KernelChoice> choices(int64_t M, int64_t N, int64_t batches, const DeviceCaps& caps);
+// The tiles and pipelines that run `p`, best first by the estimate in mma_gemm.cpp (occupancy,
+// operand reuse, latency hiding) on `caps`, as kernel choices (the variant's parameters).
+std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps);
 bool tile_of(const KernelChoice& c, Tile* t);
 // Choices reading input `input` (a 2-D constant B [K, N]) packed (runtime/ops/kernel_api.h:
 // transposed once on the device, rows padded), so B tiles arrive K-contiguous by cp.async
-// instead of gathered. Returns the packed choices first, then `plain`.
-std::vector<KernelChoice> with_packed_input(const std::vector<KernelChoice>& plain, int input);
+// instead of gathered: `packed`'s choices (of the packed problem) marked so, first, then `plain`.
+std::vector<KernelChoice> with_packed_input(const std::vector<KernelChoice>& plain,
+                                            const std::vector<KernelChoice>& packed, int input);
 // Whether node input `i` is a 2-D constant that a variant may read packed.
 bool packable(const PlanNode& n, const Plan& plan, int i);
 // Whether the chosen variant reads input `i` packed.

@@ -287,11 +287,11 @@ std::vector<KernelChoice> qgemm_variants(const PlanNode& node, const Plan& plan,
       !qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, false, &p) ||
       p.M < 16)
     return {};
-  const std::vector<KernelChoice> plain = mma::choices(p.M, p.N, p.batches, caps);
+  const std::vector<KernelChoice> plain = mma::choices(p, caps);
   mma::Problem packed;
   if (!g.conv && mma::packable(node, plan, in.b) &&
       qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, true, &packed))
-    return mma::with_packed_input(plain, in.b);
+    return mma::with_packed_input(plain, mma::choices(packed, caps), in.b);
   return plain;
 }
 

@@ -104,10 +104,10 @@ std::vector<KernelChoice> fp8_linear_variants(const PlanNode& node, const Plan& 
   Fp8Linear f;
   mma::Problem p;
   if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f) || !fp8_mma_problem(f, false, &p) || p.M < 16) return {};
-  const std::vector<KernelChoice> plain = mma::choices(p.M, p.N, p.batches, caps);
+  const std::vector<KernelChoice> plain = mma::choices(p, caps);
   mma::Problem packed;
   if (!f.g.conv && mma::packable(node, plan, f.b) && fp8_mma_problem(f, true, &packed))
-    return mma::with_packed_input(plain, f.b);
+    return mma::with_packed_input(plain, mma::choices(packed, caps), f.b);
   return plain;
 }
 
