@@ -9,6 +9,9 @@
 //   3  convolution: the implicit im2col of an NCHW x whose columns n run over (image, output
 //      position) of every image (so small feature maps still fill the tiles); batch item b is
 //      the group. kernels/qgemm_geometry.cl's ConvGeo describes it.
+//   4  pointwise convolution (1x1, stride 1, no padding) of f16 with positions per image a
+//      multiple of 8: as 3, but B is [k][position] in each image, so 8 columns arrive by one
+//      cp.async like mode 1.
 // Operands: -D MMA_ELEM=1 f16 (m16n8k16), 2 8-bit integers (m16n8k32, int32 accumulation), 3 FP8
 // (m16n8k32, float accumulation), 4 FP32 through TF32 (m16n8k8, operands rounded to TF32 as
 // they reach the tensor cores); the 8-bit kinds are MMA_A_KIND / MMA_B_KIND (mma_ops.cl).
@@ -70,7 +73,8 @@ typedef float acc_t;
   ((row) * (rowb) + ((((byte) >> 4) ^ (((row) / SWZ_L(rowb)) % SWZ_X(rowb))) << 4) + ((byte) & 15))
 #define STAGE_BYTES (A_BYTES + B_BYTES)
 #define GATHER_A (!MMA_AVEC)
-#define GATHER_B (MMA_BMODE >= 2)
+#define GATHER_B (MMA_BMODE == 2 || MMA_BMODE == 3)
+#define IS_CONV (MMA_BMODE >= 3)
 #define PIPELINED (!GATHER_A && !GATHER_B)
 #if !PIPELINED && MMA_STAGES != 2
 #error "gathered tiles use two stages"
@@ -153,7 +157,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   const int b = get_group_id(2);
 
   int a_off = 0, b_off = 0, row_base = 0;
-#if MMA_BMODE == 3
+#if IS_CONV
   row_base = b * M;
   a_off = row_base * lda;
 #else
@@ -263,6 +267,20 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
       src = Bb + ((long)b_off + (long)k * ldb + n) * 2;                                                    \
     }                                                                                                      \
     cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROWB), src, bytes);                                 \
+  }
+#define COMMIT_B(st)
+#elif MMA_BMODE == 4
+#define ISSUE_B(k0, st, s)                                                                                 \
+  for (int c = tid; c < MMA_BK * MMA_BN / 8; c += MMA_THREADS) {                                           \
+    const int row = c / (MMA_BN / 8), col = c % (MMA_BN / 8);                                              \
+    const int k = (k0) + row, n = n0 + col * 8;                                                            \
+    uint bytes = 0;                                                                                        \
+    __global const uchar* src = Bb;                                                                        \
+    if (n < N && k < K) {                                                                                  \
+      bytes = 16;                                                                                          \
+      src = Bb + ((long)((n / geo.v[21]) * geo.v[18] + b * geo.v[19] + k) * geo.v[21] + n % geo.v[21]) * 2; \
+    }                                                                                                      \
+    cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROWB), src, bytes);                              \
   }
 #define COMMIT_B(st)
 #else
@@ -428,7 +446,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #endif
 
   // ---- epilogue: lane holds rows g, g + 8 and columns 2t, 2t + 1 of each 16x8 tile.
-#if MMA_BMODE == 3
+#if IS_CONV
   const int P = geo.v[3] * geo.v[4] * geo.v[5];
   const int Mtot = M * geo.v[20];
 #endif
@@ -440,7 +458,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
         for (int e = 0; e < 2; ++e) {
           const int n = n0 + wn0 + j * 8 + 2 * (lane % 4) + e;
           if (n >= N) continue;
-#if MMA_BMODE == 3
+#if IS_CONV
           const int ci = ((n / P) * Mtot + row_base + m) * P + n % P;
 #else
           const int ci = b * c_bstride + m * ldc + n;

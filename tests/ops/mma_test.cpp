@@ -99,6 +99,7 @@ std::vector<ConvCase> conv_cases() {
       {{1, 24, 40}, {40, 24, 5}, 1, {1}, {1}, {2, 2}},                        // 1-D
       {{1, 8, 4, 5, 6}, {16, 8, 3, 3, 3}, 1, {1, 1, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}},  // 3-D
       {{4, 128, 7, 7}, {130, 128, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}},    // M past a tile
+      {{3, 32, 4, 6}, {48, 16, 1, 1}, 2, {1, 1}, {1, 1}, {0, 0, 0, 0}},       // pointwise, 8 | H*W
   };
 }
 
@@ -174,8 +175,9 @@ TEST(MmaVariant, EveryTileAndPackingMatchesCpuExactly) {
   EXPECT_EQ(runs, 14 + 6 + 1);
 }
 
-// Every pipeline (of the 64x64 shape) of the 16-bit (ldmatrix.trans for a [K][N] B) and 32-bit
-// (TF32) layouts, several K tiles deep so that the deeper pipelines wrap around their stages.
+// Every pipeline (of the 64x64 shape) of the 16-bit (ldmatrix.trans for a [K][N] B, also a
+// pointwise convolution's) and 32-bit (TF32) layouts, several K tiles deep so that the deeper
+// pipelines wrap around their stages.
 TEST(MmaVariant, EveryPipelineOfFp16AndTf32MatchesCpu) {
   REQUIRE_MMA();
   std::mt19937 rng(38);
@@ -193,6 +195,17 @@ TEST(MmaVariant, EveryPipelineOfFp16AndTf32MatchesCpu) {
     EXPECT_TRUE(every_variant_matches_cpu(s, 2e-2, 2e-2, &runs, only_64x64));
     // Both layouts arrive by cp.async: every pipeline; then the portable kernels of the Gemm and of
     // the plan's two FP16 conversions.
+    EXPECT_EQ(runs, 6 + 3);
+  }
+  {
+    SCOPED_TRACE("fp16 pointwise conv");
+    const ConvCase c{{3, 96, 4, 6}, {40, 96, 1, 1}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}};
+    OpSpec s{"Conv", 17, conv_attrs(c),
+             {random_tensor(DType::kFloat32, c.x, rng), random_tensor(DType::kFloat32, c.w, rng, -0.2, 0.2)},
+             {false, true}};
+    s.precision = "fp16";
+    int runs = 0;
+    EXPECT_TRUE(every_variant_matches_cpu(s, 2e-2, 2e-2, &runs, only_64x64));
     EXPECT_EQ(runs, 6 + 3);
   }
   OpSpec mm{"MatMul", 17, {}, {random_tensor(DType::kFloat32, {33, 136}, rng), random_tensor(DType::kFloat32, {136, 24}, rng)},

@@ -100,6 +100,13 @@ bool mma_elem_of(DType out, const Attributes& attrs, mma::Elem* e) {
   return true;
 }
 
+// 1x1, stride 1, no padding: the input of each image is already the GEMM's B.
+bool is_pointwise(const ClConv& c) {
+  bool pointwise = true;
+  for (int i = 0; i < 3; ++i) pointwise &= c.ks[i] == 1 && c.st[i] == 1 && c.pb[i] == 0 && c.in[i] == c.out[i];
+  return pointwise;
+}
+
 // A convolution with at least 16 output channels per group: every image in one launch.
 bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p) {
   const int64_t Mg = c.M / c.group, Cg = c.C / c.group;
@@ -124,6 +131,12 @@ bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p) {
   p->geo.v[20] = static_cast<cl_int>(c.group);
   p->geo.v[21] = static_cast<cl_int>(c.in_size);
   p->geo.v[22] = static_cast<cl_int>(c.ksize);
+  // A 1x1 convolution reads 8 positions of an image at once where they stay within the image.
+  if (is_pointwise(c) && elem == mma::Elem::kF16 && c.in_size % 8 == 0) {
+    p->bmode = mma::BMode::kConvPointwise;
+    if (mma::fits(*p)) return true;
+    p->bmode = mma::BMode::kConv;
+  }
   return mma::fits(*p);
 }
 
@@ -184,8 +197,7 @@ Status conv_cl(ClKernelArgs& a) {
   // kernel (one output per work-item, fused epilogue) is faster there and needs no scratch.
   if (Mg < 16 || Kg < 16) return conv_direct(a, p, ep, false);
 
-  bool pointwise = true;
-  for (int i = 0; i < 3; ++i) pointwise &= p.ks[i] == 1 && p.st[i] == 1 && p.pb[i] == 0 && p.in[i] == p.out[i];
+  const bool pointwise = is_pointwise(p);
   ClGemm g;
   g.M = Mg;
   g.N = p.out_size;
@@ -406,8 +418,7 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     if (Mg < 16 || Kg < 16) return {};  // the direct kernel, no GEMM to choose for
     mma::Problem p;
     if (tensor_cores && conv_mma_problem(c, elem, &p)) out_choices = mma::choices(p, caps);
-    bool pointwise = true;
-    for (int i = 0; i < 3; ++i) pointwise &= c.ks[i] == 1 && c.st[i] == 1 && c.pb[i] == 0 && c.in[i] == c.out[i];
+    const bool pointwise = is_pointwise(c);
     // The GEMM cl_gemm sees: one per image (im2col), or every image at once (pointwise).
     macs = Mg * c.out_size * Kg * c.group * (pointwise ? c.N : 1);
     gm = Mg;

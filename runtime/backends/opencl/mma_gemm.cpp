@@ -64,7 +64,7 @@ bool a_vector(const Problem& p) {
 
 // Whether both operands arrive by cp.async, so that more than two stages can be in flight.
 bool pipelined(const Problem& p) {
-  return a_vector(p) && (p.bmode == BMode::kNK || p.bmode == BMode::kKNVector);
+  return a_vector(p) && (p.bmode == BMode::kNK || p.bmode == BMode::kKNVector || p.bmode == BMode::kConvPointwise);
 }
 
 int64_t local_bytes(const Problem& p, const Tile& t) {
@@ -114,6 +114,8 @@ bool fits(const Problem& p) {
   const int es = elem_bytes(p.elem);
   if (p.M <= 0 || p.N <= 0 || p.K <= 0) return false;
   if (p.bmode == BMode::kKNVector && p.elem != Elem::kF16) return false;
+  // Pointwise convolutions copy 8 positions of one image at once.
+  if (p.bmode == BMode::kConvPointwise && (p.elem != Elem::kF16 || p.geo.v[21] % 8 != 0)) return false;
   // B rows copied as 16-byte vectors must start 16-byte aligned in every batch item.
   if (p.bmode == BMode::kNK || p.bmode == BMode::kKNVector) {
     if (!aligned16(p.ldb, es)) return false;

@@ -24,7 +24,7 @@ enum class Elem : int { kF16 = 1, kInt8 = 2, kFp8 = 3, kTf32 = 4 };
 // Codes of 8-bit operands (kernels/mma_ops.cl).
 enum Kind : int { kS8 = 0, kU8 = 1, kE4M3 = 2, kE5M2 = 3 };
 // How B (the column side) is laid out: kernels/mma_gemm.cl's MMA_BMODE.
-enum class BMode : int { kNK = 0, kKNVector = 1, kKNGather = 2, kConv = 3 };
+enum class BMode : int { kNK = 0, kKNVector = 1, kKNGather = 2, kConv = 3, kConvPointwise = 4 };
 
 // The tunable parameters of the variant: the output tile and its warps, the bytes of K a tile row
 // holds per stage (32 or 64) and the shared-memory stages (more than 2 only where both operands
