@@ -9,9 +9,10 @@
 //   3  convolution: the implicit im2col of an NCHW x whose columns n run over (image, output
 //      position) of every image (so small feature maps still fill the tiles); batch item b is
 //      the group. kernels/qgemm_geometry.cl's ConvGeo describes it.
-//   4  pointwise convolution (1x1, stride 1, no padding) of f16 with positions per image a
-//      multiple of 8: as 3, but B is [k][position] in each image, so 8 columns arrive by one
-//      cp.async like mode 1.
+//   4  pointwise convolution (1x1, stride 1, no padding): as 3, but B is [k][position] in each
+//      image. f16 (positions per image a multiple of 8): 8 columns arrive by one cp.async, as in
+//      mode 1. 8-bit (a multiple of 4): each item loads 4 columns x 4 rows as 4 words and
+//      transposes them in registers into the [n][k] words the tile keeps.
 // Operands: -D MMA_ELEM=1 f16 (m16n8k16), 2 8-bit integers (m16n8k32, int32 accumulation), 3 FP8
 // (m16n8k32, float accumulation), 4 FP32 through TF32 (m16n8k8, operands rounded to TF32 as
 // they reach the tensor cores); the 8-bit kinds are MMA_A_KIND / MMA_B_KIND (mma_ops.cl).
@@ -73,7 +74,7 @@ typedef float acc_t;
   ((row) * (rowb) + ((((byte) >> 4) ^ (((row) / SWZ_L(rowb)) % SWZ_X(rowb))) << 4) + ((byte) & 15))
 #define STAGE_BYTES (A_BYTES + B_BYTES)
 #define GATHER_A (!MMA_AVEC)
-#define GATHER_B (MMA_BMODE == 2 || MMA_BMODE == 3)
+#define GATHER_B (MMA_BMODE == 2 || MMA_BMODE == 3 || (MMA_BMODE == 4 && !B_KN))
 #define IS_CONV (MMA_BMODE >= 3)
 #define PIPELINED (!GATHER_A && !GATHER_B)
 #if !PIPELINED && MMA_STAGES != 2
@@ -177,7 +178,10 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #if GATHER_A
   uint a_reg[A_WORDS];
 #endif
-#if GATHER_B
+#if MMA_BMODE == 4 && !B_KN
+#define B_BLKS ((MMA_BN * ROWB / 16 + MMA_THREADS - 1) / MMA_THREADS)
+  uint b_reg[4 * B_BLKS];
+#elif GATHER_B
   uint b_reg[B_WORDS];
 #if MMA_BMODE == 3
   // This item's columns: one (8-bit, [n][k]) or two adjacent ones (f16, [k][n] words).
@@ -269,6 +273,33 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROWB), src, bytes);                                 \
   }
 #define COMMIT_B(st)
+#elif MMA_BMODE == 4 && !B_KN
+// 4 x 4 blocks of (4 rows k) x (4 columns n): consecutive items take consecutive column groups,
+// so a warp's loads of one row are contiguous.
+#define B_BLOCKS (MMA_BN * ROWB / 16)
+#define ISSUE_B(k0, st, s)                                                                                 \
+  for (int i = 0; i < B_BLKS; ++i) {                                                                       \
+    const int blk = tid + i * MMA_THREADS, n = n0 + (blk % (MMA_BN / 4)) * 4;                              \
+    const int k = (k0) + (blk / (MMA_BN / 4)) * 4;                                                         \
+    const int base = (n / geo.v[21]) * geo.v[18] + b * geo.v[19];                                          \
+    for (int r = 0; r < 4; ++r) {                                                                          \
+      const bool in = blk < B_BLOCKS && n < N && k + r < K;                                                \
+      b_reg[4 * i + r] = in ? *(__global const uint*)(Bb + (long)(base + k + r) * geo.v[21] + n % geo.v[21]) : 0u; \
+    }                                                                                                      \
+  }
+// Word c of a block: column n + c's 4 rows, byte r from row k + r.
+#define COMMIT_B(st)                                                                                       \
+  for (int i = 0; i < B_BLKS; ++i) {                                                                       \
+    const int blk = tid + i * MMA_THREADS;                                                                 \
+    if (blk < B_BLOCKS) {                                                                                  \
+      const int col = (blk % (MMA_BN / 4)) * 4, kb = (blk / (MMA_BN / 4)) * 4;                             \
+      for (int c = 0; c < 4; ++c) {                                                                        \
+        const uint w = ((b_reg[4 * i] >> (8 * c)) & 0xffu) | (((b_reg[4 * i + 1] >> (8 * c)) & 0xffu) << 8) | \
+                       (((b_reg[4 * i + 2] >> (8 * c)) & 0xffu) << 16) | (((b_reg[4 * i + 3] >> (8 * c)) & 0xffu) << 24); \
+        *(__local uint*)(smem + (st) + A_BYTES + SWZ(col + c, kb, SROW)) = w;                              \
+      }                                                                                                    \
+    }                                                                                                      \
+  }
 #elif MMA_BMODE == 4
 #define ISSUE_B(k0, st, s)                                                                                 \
   for (int c = tid; c < MMA_BK * MMA_BN / 8; c += MMA_THREADS) {                                           \

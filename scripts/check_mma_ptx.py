@@ -86,7 +86,7 @@ def configs(quick):
     out = []
     for elem, kinds, family in [(1, [(0, 0)], "float"), (2, [(0, 0), (0, 1)], "qgemm"), (3, [(2, 2), (2, 3)], "fp8"),
                                 (4, [(0, 0)], "float32")]:
-        modes = [0, 1, 2, 3, 4] if elem == 1 else [0, 2, 3]
+        modes = [0, 1, 2, 3, 4] if elem != 4 else [0, 2, 3]
         for (ak, bk) in kinds:
             for mode in modes:
                 for avec in (1, 0):

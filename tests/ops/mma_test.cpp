@@ -173,6 +173,17 @@ TEST(MmaVariant, EveryTileAndPackingMatchesCpuExactly) {
   EXPECT_TRUE(every_variant_matches_cpu(s, 0, 0, &runs, shape_or_pipeline_sweep));
   // 7 shapes x packed/gathered, 5 more pipelines packed and 1 more gathered at 64x64, portable.
   EXPECT_EQ(runs, 14 + 6 + 1);
+
+  // A pointwise convolution (B transposed in registers, 4 x 4 bytes per item) on every shape.
+  const ConvCase c{{2, 96, 6, 6}, {72, 96, 1, 1}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}};
+  OpSpec conv{"QLinearConv", 10, conv_attrs(c),
+              {random_int8(DType::kUInt8, c.x, rng), scalar(DType::kFloat32, 0.05), scalar(DType::kUInt8, 0),
+               random_int8(DType::kInt8, c.w, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kInt8, 0),
+               scalar(DType::kFloat32, 1.0), scalar(DType::kInt8, 1)},
+              {false, true, true, true, true, true, true, true}};
+  runs = 0;
+  EXPECT_TRUE(every_variant_matches_cpu(conv, 0, 0, &runs, shape_or_pipeline_sweep));
+  EXPECT_EQ(runs, 7 + 1 + 1) << "7 shapes with 32-byte rows, 64-byte rows at 64x64, portable";
 }
 
 // Every pipeline (of the 64x64 shape) of the 16-bit (ldmatrix.trans for a [K][N] B, also a

@@ -64,7 +64,8 @@ bool a_vector(const Problem& p) {
 
 // Whether both operands arrive by cp.async, so that more than two stages can be in flight.
 bool pipelined(const Problem& p) {
-  return a_vector(p) && (p.bmode == BMode::kNK || p.bmode == BMode::kKNVector || p.bmode == BMode::kConvPointwise);
+  return a_vector(p) && (p.bmode == BMode::kNK || p.bmode == BMode::kKNVector ||
+                         (p.bmode == BMode::kConvPointwise && p.elem == Elem::kF16));
 }
 
 int64_t local_bytes(const Problem& p, const Tile& t) {
@@ -114,8 +115,10 @@ bool fits(const Problem& p) {
   const int es = elem_bytes(p.elem);
   if (p.M <= 0 || p.N <= 0 || p.K <= 0) return false;
   if (p.bmode == BMode::kKNVector && p.elem != Elem::kF16) return false;
-  // Pointwise convolutions copy 8 positions of one image at once.
-  if (p.bmode == BMode::kConvPointwise && (p.elem != Elem::kF16 || p.geo.v[21] % 8 != 0)) return false;
+  // Pointwise convolutions read 8 (f16) or 4 (8-bit) positions of one image at once.
+  if (p.bmode == BMode::kConvPointwise &&
+      (p.elem == Elem::kTf32 || p.geo.v[21] % (p.elem == Elem::kF16 ? 8 : 4) != 0))
+    return false;
   // B rows copied as 16-byte vectors must start 16-byte aligned in every batch item.
   if (p.bmode == BMode::kNK || p.bmode == BMode::kKNVector) {
     if (!aligned16(p.ldb, es)) return false;
@@ -134,9 +137,15 @@ bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b
   p->lda = g.K;
   if (g.conv) {
     p->N = g.images * g.N;
-    p->bmode = BMode::kConv;
     p->batches = g.groups;
     p->geo = cl_conv_geo(g);
+    bool pointwise = true;
+    for (int i = 0; i < 3; ++i)
+      pointwise &= p->geo.v[6 + i] == 1 && p->geo.v[9 + i] == 1 && p->geo.v[15 + i] == 0 && p->geo.v[i] == p->geo.v[3 + i];
+    // 1x1: four positions of an image per load where they stay within it.
+    p->bmode = BMode::kConvPointwise;
+    if (pointwise && fits(*p)) return true;
+    p->bmode = BMode::kConv;
   } else {
     p->N = g.N;
     p->ldb = b_packed ? packed_row_elems(g.K, 1) : g.N;
