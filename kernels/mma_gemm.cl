@@ -75,6 +75,10 @@ typedef float acc_t;
 #define STAGE_BYTES (A_BYTES + B_BYTES)
 #define GATHER_A (!MMA_AVEC)
 #define GATHER_B (MMA_BMODE == 2 || MMA_BMODE == 3 || (MMA_BMODE == 4 && !B_KN))
+// 8-bit B rows of 4-aligned columns, transposed in registers 4 x 4 bytes at a time: pointwise
+// convolutions, and N-contiguous B (mode 2) whose rows and batch items start 4-byte aligned
+// (-D MMA_B4=1).
+#define B_T4 (!B_KN && (MMA_BMODE == 4 || (MMA_BMODE == 2 && MMA_B4)))
 #define IS_CONV (MMA_BMODE >= 3)
 #define PIPELINED (!GATHER_A && !GATHER_B)
 #if !PIPELINED && MMA_STAGES != 2
@@ -178,7 +182,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #if GATHER_A
   uint a_reg[A_WORDS];
 #endif
-#if MMA_BMODE == 4 && !B_KN
+#if B_T4
 #define B_BLKS ((MMA_BN * ROWB / 16 + MMA_THREADS - 1) / MMA_THREADS)
   uint b_reg[4 * B_BLKS];
 #elif GATHER_B
@@ -273,18 +277,22 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROWB), src, bytes);                                 \
   }
 #define COMMIT_B(st)
-#elif MMA_BMODE == 4 && !B_KN
+#elif B_T4
 // 4 x 4 blocks of (4 rows k) x (4 columns n): consecutive items take consecutive column groups,
-// so a warp's loads of one row are contiguous.
+// so a warp's loads of one row are contiguous. B4_ROW: the byte offset of (k, n).
+#if MMA_BMODE == 4
+#define B4_ROW(k, n) ((long)((n) / geo.v[21] * geo.v[18] + b * geo.v[19] + (k)) * geo.v[21] + (n) % geo.v[21])
+#else
+#define B4_ROW(k, n) ((long)b_off + (long)(k) * ldb + (n))
+#endif
 #define B_BLOCKS (MMA_BN * ROWB / 16)
 #define ISSUE_B(k0, st, s)                                                                                 \
   for (int i = 0; i < B_BLKS; ++i) {                                                                       \
     const int blk = tid + i * MMA_THREADS, n = n0 + (blk % (MMA_BN / 4)) * 4;                              \
     const int k = (k0) + (blk / (MMA_BN / 4)) * 4;                                                         \
-    const int base = (n / geo.v[21]) * geo.v[18] + b * geo.v[19];                                          \
     for (int r = 0; r < 4; ++r) {                                                                          \
       const bool in = blk < B_BLOCKS && n < N && k + r < K;                                                \
-      b_reg[4 * i + r] = in ? *(__global const uint*)(Bb + (long)(base + k + r) * geo.v[21] + n % geo.v[21]) : 0u; \
+      b_reg[4 * i + r] = in ? *(__global const uint*)(Bb + B4_ROW(k + r, n)) : 0u;                         \
     }                                                                                                      \
   }
 // Word c of a block: column n + c's 4 rows, byte r from row k + r.

@@ -124,7 +124,7 @@ def main():
         es = {1: 2, 4: 4}.get(elem, 1)
         defs = {"MMA_ELEM": elem, "MMA_A_KIND": ak, "MMA_B_KIND": bk, "MMA_BM": bm, "MMA_BN": bn, "MMA_BK": kb // es,
                 "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "MMA_STAGES": st,
-                "MMA_PENDING": st - 2, "KILN_PTX": 1}
+                "MMA_PENDING": st - 2, "MMA_B4": int(mode == 2 and elem in (2, 3)), "KILN_PTX": 1}
         defs.update(FAMILY_OPTIONS[family])
         name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}"
         cu = os.path.join(work, name + ".cu")

@@ -230,6 +230,9 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
                           what);
   const int es = elem_bytes(p.elem);
   const bool a_vec = a_vector(p);
+  // 8-bit N-contiguous B read 4 columns at a time: N, the rows and the batch items 4-aligned.
+  bool b4 = p.bmode == BMode::kKNGather && es == 1 && p.N % 4 == 0 && p.ldb % 4 == 0;
+  for (int64_t s : p.b_bstride) b4 &= s % 4 == 0;
   const bool use_ptx = ptx(cl.info().caps, p.elem) && !emulation_requested();
   std::string options = "-D MMA_ELEM=" + std::to_string(static_cast<int>(p.elem)) +
                         " -D MMA_A_KIND=" + std::to_string(p.a_kind) + " -D MMA_B_KIND=" + std::to_string(p.b_kind) +
@@ -238,7 +241,7 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
                         " -D MMA_STAGES=" + std::to_string(t.stages) + " -D MMA_PENDING=" + std::to_string(t.stages - 2) + " -D MMA_WM=" + std::to_string(t.wm) +
                         " -D MMA_WN=" + std::to_string(t.wn) +
                         " -D MMA_BMODE=" + std::to_string(static_cast<int>(p.bmode)) +
-                        " -D MMA_AVEC=" + (a_vec ? "1" : "0") + " -D KILN_PTX=" + (use_ptx ? "1 " : "0 ") + epi.options;
+                        " -D MMA_AVEC=" + (a_vec ? "1" : "0") + " -D MMA_B4=" + (b4 ? "1" : "0") + " -D KILN_PTX=" + (use_ptx ? "1 " : "0 ") + epi.options;
   cl_kernel k;
   KILN_TRY(cl.kernel(program_source(epi.prelude), options, "mma_gemm", &k));
   ClLaunch l(cl, k, what);
