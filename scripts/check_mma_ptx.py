@@ -61,9 +61,8 @@ FAMILY_OPTIONS = {
 }
 # Work-group shapes (bm, bn, wm, wn) and pipelines (bytes of K per tile row, stages), as
 # runtime/backends/opencl/mma_gemm.cpp offers them (kShapes, kPipelines, kLocalBytes).
-TILES = [(128, 128, 2, 4), (128, 128, 2, 2), (256, 128, 4, 2), (128, 256, 2, 4), (128, 64, 4, 2), (64, 128, 2, 4),
-         (64, 64, 2, 2)]
-PIPELINES = [(64, 2), (32, 2), (64, 3), (32, 3), (32, 4), (32, 5)]
+TILES = [(128, 128, 2, 4), (128, 128, 2, 2), (128, 64, 4, 2), (64, 128, 2, 4), (64, 64, 2, 2)]
+PIPELINES = [(64, 2), (32, 2), (64, 3), (32, 4)]
 LOCAL_BYTES = 44 * 1024
 
 

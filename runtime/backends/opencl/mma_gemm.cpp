@@ -31,10 +31,12 @@ bool ptx(const DeviceCaps& caps, Elem e) {
 int elem_bytes(Elem e) { return e == Elem::kF16 ? 2 : e == Elem::kTf32 ? 4 : 1; }
 
 // The work-group tile shapes the variant offers ({bm, bn, wm, wn}; the pipeline is chosen apart).
-constexpr Tile kShapes[] = {{128, 128, 2, 4}, {128, 128, 2, 2}, {256, 128, 4, 2}, {128, 256, 2, 4},
-                            {128, 64, 4, 2},  {64, 128, 2, 4},  {64, 64, 2, 2}};
-// Bytes of K per tile row and stages: {kb, stages}.
-constexpr int kPipelines[][2] = {{64, 2}, {32, 2}, {64, 3}, {32, 3}, {32, 4}, {32, 5}};
+// 256x128 and 128x256 (64x64 warp tiles on 8 warps) were 5-20% slower than 128x128 on every
+// square GEMM timed on the H200 (perf/results/2026-12-05-h200-pipelines.md), so they are not offered.
+constexpr Tile kShapes[] = {{128, 128, 2, 4}, {128, 128, 2, 2}, {128, 64, 4, 2}, {64, 128, 2, 4}, {64, 64, 2, 2}};
+// Bytes of K per tile row and stages: {kb, stages}. Deeper pipelines of 32-byte rows (3-5 stages)
+// were timed too and never beat 64-byte rows in two or three stages (the same results).
+constexpr int kPipelines[][2] = {{64, 2}, {32, 2}, {64, 3}, {32, 4}};
 // __local a work-group may use on NVIDIA's OpenCL: 48 KB, less what the driver keeps (a 48 KB
 // launch fails, 44 KB runs: ../shared/DEVICE.md).
 constexpr int64_t kLocalBytes = 44 * 1024;
@@ -80,10 +82,10 @@ bool runs(const Problem& p, const Tile& t) {
 }
 
 // Registers per work-item, roughly as ptxas allots them (scripts/check_mma_ptx.py): the
-// accumulators, one k-step's fragments and ~40 for addresses.
-int registers(const Tile& t) {
+// accumulators, one k-step's fragments and ~40 for addresses (~80 with FP8's output stage).
+int registers(const Problem& p, const Tile& t) {
   const int mi = t.bm / t.wm / 16, ni = t.bn / t.wn / 8;
-  return std::min(255, 40 + mi * ni * 4 + mi * 4 + ni * 2);
+  return (p.elem == Elem::kFp8 ? 80 : 40) + mi * ni * 4 + mi * 4 + ni * 2;
 }
 
 // Estimated time of `p` with tile `t`, in arbitrary units: waves of work-groups, each wave as long
@@ -91,17 +93,20 @@ int registers(const Tile& t) {
 double estimate(const Problem& p, const Tile& t, const DeviceCaps& caps) {
   const double cus = std::max<uint32_t>(caps.compute_units, 1);
   const int threads = t.wm * t.wn * 32;
+  const int regs = std::min(255, registers(p, t));
   const int per_sm = std::max<int64_t>(
-      1, std::min<int64_t>({2048 / threads, 228 * 1024 / (local_bytes(p, t) + 1024), 65536 / (registers(t) * threads)}));
+      1, std::min<int64_t>({2048 / threads, 228 * 1024 / (local_bytes(p, t) + 1024), 65536 / (regs * threads)}));
   const double groups = static_cast<double>((p.M + t.bm - 1) / t.bm) * ((p.N + t.bn - 1) / t.bn) * p.batches;
   const double waves = std::ceil(groups / (cus * per_sm));
   // Operand reuse: shared-memory bytes per multiply of a warp tile (wtm x wtn) ~ 1/wtm + 1/wtn.
   const double wtm = t.bm / t.wm, wtn = t.bn / t.wn;
   const double reuse = std::min(1.0, (wtm * wtn / (wtm + wtn)) / 32.0);
-  // Latency hiding: tiles in flight per SM while one computes.
-  const double in_flight = per_sm * (t.stages - 1);
-  const double hiding = std::min(1.0, 0.35 + 0.15 * in_flight);
-  return waves * t.bm * t.bn * per_sm / (reuse * hiding);
+  // Measured on the H200: 32-byte rows cost ~20% (twice the barriers per K), more stages gain
+  // at most 3%, and a kernel whose registers spill loses more than its tile gains.
+  const double rows = t.kb >= 64 ? 1.0 : 0.83;
+  const double stages = 1.0 + 0.01 * (t.stages - 2);
+  const double spill = registers(p, t) > 232 ? 0.6 : 1.0;
+  return waves * t.bm * t.bn * per_sm / (reuse * rows * stages * spill);
 }
 
 }  // namespace
