@@ -85,6 +85,11 @@ typedef float acc_t;
 #error "gathered tiles use two stages"
 #endif
 #define STAGE(t) (((t) % MMA_STAGES) * STAGE_BYTES)
+// for (c = tid; c < total; c += MMA_THREADS), unrolled: the trip count is a build-time constant,
+// and NVIDIA's OpenCL compiler left the plain loop rolled (a branch per 16-byte copy).
+#define CHUNKS(c, total)                                                                            \
+  _Pragma("unroll") for (int it_ = 0; it_ < ((total) + MMA_THREADS - 1) / MMA_THREADS; ++it_)       \
+    for (int c = tid + it_ * MMA_THREADS, once_ = 1; once_ && ((total) % MMA_THREADS == 0 || c < (total)); once_ = 0)
 // Words each item gathers per tile.
 #define A_WORDS (MMA_BM * ROWB / 4 / MMA_THREADS)
 #if B_KN
@@ -217,7 +222,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 
 #if MMA_AVEC
 #define ISSUE_A(k0, st)                                                                                    \
-  for (int c = tid; c < MMA_BM * ROWB / 16; c += MMA_THREADS) {                                            \
+  CHUNKS(c, MMA_BM * ROWB / 16) {                                            \
     const int row = c / (ROWB / 16), col = c % (ROWB / 16);                                                \
     const int m = m0 + row, k = (k0) + col * (16 / ES);                                                    \
     uint bytes = 0;                                                                                        \
@@ -251,7 +256,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 
 #if MMA_BMODE == 0
 #define ISSUE_B(k0, st, s)                                                                                 \
-  for (int c = tid; c < MMA_BN * ROWB / 16; c += MMA_THREADS) {                                            \
+  CHUNKS(c, MMA_BN * ROWB / 16) {                                            \
     const int row = c / (ROWB / 16), col = c % (ROWB / 16);                                                \
     const int n = n0 + row, k = (k0) + col * (16 / ES);                                                    \
     uint bytes = 0;                                                                                        \
@@ -265,7 +270,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define COMMIT_B(st)
 #elif MMA_BMODE == 1
 #define ISSUE_B(k0, st, s)                                                                                 \
-  for (int c = tid; c < MMA_BK * MMA_BN / 8; c += MMA_THREADS) {                                           \
+  CHUNKS(c, MMA_BK * MMA_BN / 8) {                                           \
     const int row = c / (MMA_BN / 8), col = c % (MMA_BN / 8);                                              \
     const int k = (k0) + row, n = n0 + col * 8;                                                            \
     uint bytes = 0;                                                                                        \
@@ -310,7 +315,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   }
 #elif MMA_BMODE == 4
 #define ISSUE_B(k0, st, s)                                                                                 \
-  for (int c = tid; c < MMA_BK * MMA_BN / 8; c += MMA_THREADS) {                                           \
+  CHUNKS(c, MMA_BK * MMA_BN / 8) {                                           \
     const int row = c / (MMA_BN / 8), col = c % (MMA_BN / 8);                                              \
     const int k = (k0) + row, n = n0 + col * 8;                                                            \
     uint bytes = 0;                                                                                        \
@@ -388,6 +393,20 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define DECODE_K(t)
 #endif
 
+  // Where this lane's ldmatrix rows start, and their swizzle (SWZ): a fragment's 16 rows begin at
+  // a multiple of 16, and SWZ_L x SWZ_X divides 16, so the XOR depends on the lane alone and is
+  // computed once here rather than per load (per load it cost ~30 registers, ptxas).
+  const int frag_row = (lane % 8) + 8 * ((lane / 8) % 2);  // of A rows, and of B_KN's k rows
+  const uint a_frag = (wm0 + frag_row) * SROW;
+  const int a_xor = (frag_row / SWZ_L(SROW)) % SWZ_X(SROW);
+#if B_KN
+  const int b_xor = frag_row % SWZ_X(SROWB);
+#else
+  const int b_row = (lane % 8) + 8 * (lane / 16);
+  const uint b_frag = (wn0 + b_row) * SROW;
+  const int b_xor = (b_row / SWZ_L(SROW)) % SWZ_X(SROW);
+#endif
+
   // One tile's products from the stage at byte `cur`.
 #if MMA_ELEM == 1
 #define MMA_OP mma_f16
@@ -401,10 +420,8 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define COMPUTE_TILE(cur)                                                                                  \
   for (int ks = 0; ks < MMA_BK / KSTEP; ++ks) {                                                            \
     uint af[MI][4], bf[NI][2];                                                                             \
-    for (int i = 0; i < MI; ++i) {                                                                         \
-      const int row = wm0 + i * 16 + (lane % 8) + 8 * ((lane / 8) % 2);                                    \
-      ldsm_x4(smem, (cur) + SWZ(row, ks * 32 + 16 * (lane / 16), SROW), af[i]);                           \
-    }                                                                                                      \
+    for (int i = 0; i < MI; ++i)                                                                           \
+      ldsm_x4(smem, (cur) + a_frag + i * 16 * SROW + (((2 * ks + lane / 16) ^ a_xor) << 4), af[i]);        \
     for (int j = 0; j < NI / 2; ++j) {                                                                     \
       uint r[4];                                                                                           \
       LOAD_B_FRAGS(cur, ks, j, r);                                                                         \
@@ -419,13 +436,10 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   }
 #if B_KN
 #define LOAD_B_FRAGS(cur, ks, j, r)                                                                        \
-  ldsm_x4_trans(smem,                                                                                      \
-                (cur) + A_BYTES +                                                                          \
-                    SWZ((ks) * 16 + (lane % 8) + 8 * ((lane / 8) % 2), (wn0 + (j) * 16 + 8 * (lane / 16)) * 2, SROWB), \
-                r)
+  ldsm_x4_trans(smem, (cur) + A_BYTES + ((ks) * 16 + frag_row) * SROWB + (((wn0 / 8 + 2 * (j) + lane / 16) ^ b_xor) << 4), r)
 #else
 #define LOAD_B_FRAGS(cur, ks, j, r)                                                                        \
-  ldsm_x4(smem, (cur) + A_BYTES + SWZ(wn0 + (j) * 16 + (lane % 8) + 8 * (lane / 16), (ks) * 32 + 16 * ((lane / 8) % 2), SROW), r)
+  ldsm_x4(smem, (cur) + A_BYTES + b_frag + (j) * 16 * SROW + (((2 * (ks) + (lane / 8) % 2) ^ b_xor) << 4), r)
 #endif
 #if MMA_ELEM == 4
 #define ROUND_TF32(af, bf)                                                                                 \

@@ -105,7 +105,9 @@ double estimate(const Problem& p, const Tile& t, const DeviceCaps& caps) {
   // at most 3%, and a kernel whose registers spill loses more than its tile gains.
   const double rows = t.kb >= 64 ? 1.0 : 0.83;
   const double stages = 1.0 + 0.01 * (t.stages - 2);
-  const double spill = registers(p, t) > 232 ? 0.6 : 1.0;
+  // ptxas: 64x64 warp tiles spill with FP8's output stage or a gathered operand's staging words.
+  const bool spills = registers(p, t) > 232 || (wtm * wtn >= 64 * 64 && !pipelined(p));
+  const double spill = spills ? 0.6 : 1.0;
   return waves * t.bm * t.bn * per_sm / (reuse * rows * stages * spill);
 }
 
