@@ -85,6 +85,8 @@ typedef float acc_t;
 #error "gathered tiles use two stages"
 #endif
 #define STAGE(t) (((t) % MMA_STAGES) * STAGE_BYTES)
+// Element (k, n) of a pointwise convolution's B (mode 4): channel k of column n's image.
+#define POINTWISE_AT(k, n) ((long)((n) / geo.v[21] * geo.v[18] + b * geo.v[19] + (k)) * geo.v[21] + (n) % geo.v[21])
 // for (c = tid; c < total; c += MMA_THREADS), unrolled: the trip count is a build-time constant,
 // and NVIDIA's OpenCL compiler left the plain loop rolled (a branch per 16-byte copy).
 #define CHUNKS(c, total)                                                                            \
@@ -222,7 +224,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 
 #if MMA_AVEC
 #define ISSUE_A(k0, st)                                                                                    \
-  CHUNKS(c, MMA_BM * ROWB / 16) {                                            \
+  CHUNKS(c, MMA_BM * ROWB / 16) {                                                                         \
     const int row = c / (ROWB / 16), col = c % (ROWB / 16);                                                \
     const int m = m0 + row, k = (k0) + col * (16 / ES);                                                    \
     uint bytes = 0;                                                                                        \
@@ -256,7 +258,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 
 #if MMA_BMODE == 0
 #define ISSUE_B(k0, st, s)                                                                                 \
-  CHUNKS(c, MMA_BN * ROWB / 16) {                                            \
+  CHUNKS(c, MMA_BN * ROWB / 16) {                                                                         \
     const int row = c / (ROWB / 16), col = c % (ROWB / 16);                                                \
     const int n = n0 + row, k = (k0) + col * (16 / ES);                                                    \
     uint bytes = 0;                                                                                        \
@@ -268,25 +270,31 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROW), src, bytes);                                  \
   }
 #define COMMIT_B(st)
-#elif MMA_BMODE == 1
+#elif MMA_BMODE == 1 || (MMA_BMODE == 4 && B_KN)
+// [k][n], 8 columns per copy. KN_AT: the element offset of (k, n).
+#if MMA_BMODE == 1
+#define KN_AT(k, n) ((long)b_off + (long)(k) * ldb + (n))
+#else
+#define KN_AT(k, n) POINTWISE_AT(k, n)
+#endif
 #define ISSUE_B(k0, st, s)                                                                                 \
-  CHUNKS(c, MMA_BK * MMA_BN / 8) {                                           \
+  CHUNKS(c, MMA_BK * MMA_BN / 8) {                                                                         \
     const int row = c / (MMA_BN / 8), col = c % (MMA_BN / 8);                                              \
     const int k = (k0) + row, n = n0 + col * 8;                                                            \
     uint bytes = 0;                                                                                        \
     __global const uchar* src = Bb;                                                                        \
     if (n < N && k < K) {                                                                                  \
       bytes = min(16, (N - n) * 2);                                                                        \
-      src = Bb + ((long)b_off + (long)k * ldb + n) * 2;                                                    \
+      src = Bb + KN_AT(k, n) * 2;                                                                          \
     }                                                                                                      \
-    cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROWB), src, bytes);                                 \
+    cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROWB), src, bytes);                              \
   }
 #define COMMIT_B(st)
 #elif B_T4
 // 4 x 4 blocks of (4 rows k) x (4 columns n): consecutive items take consecutive column groups,
 // so a warp's loads of one row are contiguous. B4_ROW: the byte offset of (k, n).
 #if MMA_BMODE == 4
-#define B4_ROW(k, n) ((long)((n) / geo.v[21] * geo.v[18] + b * geo.v[19] + (k)) * geo.v[21] + (n) % geo.v[21])
+#define B4_ROW(k, n) POINTWISE_AT(k, n)
 #else
 #define B4_ROW(k, n) ((long)b_off + (long)(k) * ldb + (n))
 #endif
@@ -313,20 +321,6 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
       }                                                                                                    \
     }                                                                                                      \
   }
-#elif MMA_BMODE == 4
-#define ISSUE_B(k0, st, s)                                                                                 \
-  CHUNKS(c, MMA_BK * MMA_BN / 8) {                                           \
-    const int row = c / (MMA_BN / 8), col = c % (MMA_BN / 8);                                              \
-    const int k = (k0) + row, n = n0 + col * 8;                                                            \
-    uint bytes = 0;                                                                                        \
-    __global const uchar* src = Bb;                                                                        \
-    if (n < N && k < K) {                                                                                  \
-      bytes = 16;                                                                                          \
-      src = Bb + ((long)((n / geo.v[21]) * geo.v[18] + b * geo.v[19] + k) * geo.v[21] + n % geo.v[21]) * 2; \
-    }                                                                                                      \
-    cp_async16(smem, (st) + A_BYTES + SWZ(row, col * 16, SROWB), src, bytes);                              \
-  }
-#define COMMIT_B(st)
 #else
 // Gathered B. Element (k, n) of the column side:
 #if MMA_BMODE == 3

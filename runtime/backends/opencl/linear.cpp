@@ -132,7 +132,7 @@ bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p) {
   p->geo.v[21] = static_cast<cl_int>(c.in_size);
   p->geo.v[22] = static_cast<cl_int>(c.ksize);
   // A 1x1 convolution reads 8 positions of an image at once where they stay within the image.
-  if (is_pointwise(c) && elem == mma::Elem::kF16 && c.in_size % 8 == 0) {
+  if (mma::pointwise(p->geo) && elem == mma::Elem::kF16) {
     p->bmode = mma::BMode::kConvPointwise;
     if (mma::fits(*p)) return true;
     p->bmode = mma::BMode::kConv;

@@ -118,6 +118,12 @@ bool available(const DeviceCaps& caps, Elem e) {
   return ptx(caps, e) || emulation_requested();
 }
 
+bool pointwise(const ClConvGeo& g) {
+  bool yes = true;
+  for (int i = 0; i < 3; ++i) yes &= g.v[6 + i] == 1 && g.v[9 + i] == 1 && g.v[15 + i] == 0 && g.v[i] == g.v[3 + i];
+  return yes;
+}
+
 bool fits(const Problem& p) {
   const int es = elem_bytes(p.elem);
   if (p.M <= 0 || p.N <= 0 || p.K <= 0) return false;
@@ -146,12 +152,9 @@ bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b
     p->N = g.images * g.N;
     p->batches = g.groups;
     p->geo = cl_conv_geo(g);
-    bool pointwise = true;
-    for (int i = 0; i < 3; ++i)
-      pointwise &= p->geo.v[6 + i] == 1 && p->geo.v[9 + i] == 1 && p->geo.v[15 + i] == 0 && p->geo.v[i] == p->geo.v[3 + i];
     // 1x1: four positions of an image per load where they stay within it.
     p->bmode = BMode::kConvPointwise;
-    if (pointwise && fits(*p)) return true;
+    if (pointwise(p->geo) && fits(*p)) return true;
     p->bmode = BMode::kConv;
   } else {
     p->N = g.N;
@@ -241,14 +244,12 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   bool b4 = p.bmode == BMode::kKNGather && es == 1 && p.N % 4 == 0 && p.ldb % 4 == 0;
   for (int64_t s : p.b_bstride) b4 &= s % 4 == 0;
   const bool use_ptx = ptx(cl.info().caps, p.elem) && !emulation_requested();
-  std::string options = "-D MMA_ELEM=" + std::to_string(static_cast<int>(p.elem)) +
-                        " -D MMA_A_KIND=" + std::to_string(p.a_kind) + " -D MMA_B_KIND=" + std::to_string(p.b_kind) +
-                        " -D MMA_BM=" + std::to_string(t.bm) + " -D MMA_BN=" + std::to_string(t.bn) +
-                        " -D MMA_BK=" + std::to_string(t.kb / es) +
-                        " -D MMA_STAGES=" + std::to_string(t.stages) + " -D MMA_PENDING=" + std::to_string(t.stages - 2) + " -D MMA_WM=" + std::to_string(t.wm) +
-                        " -D MMA_WN=" + std::to_string(t.wn) +
-                        " -D MMA_BMODE=" + std::to_string(static_cast<int>(p.bmode)) +
-                        " -D MMA_AVEC=" + (a_vec ? "1" : "0") + " -D MMA_B4=" + (b4 ? "1" : "0") + " -D KILN_PTX=" + (use_ptx ? "1 " : "0 ") + epi.options;
+  auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
+  const std::string options = def("MMA_ELEM", static_cast<int>(p.elem)) + def("MMA_A_KIND", p.a_kind) +
+                              def("MMA_B_KIND", p.b_kind) + def("MMA_BM", t.bm) + def("MMA_BN", t.bn) +
+                              def("MMA_BK", t.kb / es) + def("MMA_STAGES", t.stages) + def("MMA_PENDING", t.stages - 2) +
+                              def("MMA_WM", t.wm) + def("MMA_WN", t.wn) + def("MMA_BMODE", static_cast<int>(p.bmode)) +
+                              def("MMA_AVEC", a_vec) + def("MMA_B4", b4) + def("KILN_PTX", use_ptx) + " " + epi.options;
   cl_kernel k;
   KILN_TRY(cl.kernel(program_source(epi.prelude), options, "mma_gemm", &k));
   ClLaunch l(cl, k, what);

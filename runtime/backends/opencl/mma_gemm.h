@@ -59,12 +59,14 @@ struct Epilogue {
 bool available(const DeviceCaps& caps, Elem e);
 // Whether the problem's layout suits the kernel (16-byte aligned rows where it copies vectors).
 bool fits(const Problem& p);
+// Whether a convolution's geometry is 1x1, stride 1, unpadded (its input is the GEMM's B).
+bool pointwise(const ClConvGeo& g);
 // The problem of an integer or FP8 GEMM in QGemm geometry (runtime/backends/cpu/quantize_common.h):
 // a convolution over every image at once, or a matmul whose B is gathered from [K][N] or, with
 // `b_packed`, read from the packed layout. False where the kernel does not fit it.
 bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b_packed, Problem* p);
-// The tiles and pipelines that run `p`, best first by the estimate in mma_gemm.cpp (occupancy,
-// operand reuse, latency hiding) on `caps`, as kernel choices (the variant's parameters).
+// The tiles and pipelines that run `p`, best first by the estimate in mma_gemm.cpp (waves and
+// occupancy on `caps`, operand reuse, row width and spills as measured), as kernel choices.
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps);
 bool tile_of(const KernelChoice& c, Tile* t);
 // Choices reading input `input` (a 2-D constant B [K, N]) packed (runtime/ops/kernel_api.h:
