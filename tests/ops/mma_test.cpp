@@ -318,6 +318,38 @@ TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
   EXPECT_TRUE(mma_matches_cpu(s, 1e-5, 1e-4));
 }
 
+// The estimate's first choice for the square GEMMs timed on the H200 (perf/results/
+// 2026-12-05-h200-pipelines.md): 128x128 on 2x4 warps in 64-byte rows, two stages, for FP16 and
+// INT8 (the fastest there, or within 2%; the estimate before it chose 64x64, 1.3x slower), and
+// for FP8 a 64-byte-row tile without 64x64 warp tiles (those spill). No device needed.
+TEST(MmaVariant, EstimatePicksWhatTheH200Timings) {
+  DeviceCaps h200;
+  h200.kind = "opencl";
+  h200.vendor = "NVIDIA Corporation";
+  h200.compute_units = 132;
+  h200.compute_capability = 90;
+  for (int64_t n : {4096, 8192}) {
+    mma::Problem f16;
+    f16.elem = mma::Elem::kF16;
+    f16.M = f16.N = f16.K = f16.lda = f16.ldb = n;
+    f16.bmode = mma::BMode::kKNVector;
+    mma::Problem i8 = f16, f8 = f16;
+    i8.elem = mma::Elem::kInt8;
+    i8.bmode = mma::BMode::kNK;  // B packed
+    f8.elem = mma::Elem::kFp8;
+    f8.bmode = mma::BMode::kNK;
+    for (const mma::Problem* p : {&f16, &i8}) {
+      const KernelChoice c = mma::choices(*p, h200).front();
+      SCOPED_TRACE(std::to_string(n) + " elem " + std::to_string(static_cast<int>(p->elem)) + ": " + c.str());
+      EXPECT_EQ(c.str(), "mma[bm=128,bn=128,wm=2,wn=4]");
+    }
+    const KernelChoice c = mma::choices(f8, h200).front();
+    SCOPED_TRACE("fp8 " + std::to_string(n) + ": " + c.str());
+    EXPECT_EQ(c.param("kb", 64), 64);
+    EXPECT_FALSE(c.param("bm", 0) == 128 && c.param("bn", 0) == 128 && c.param("wm", 0) == 2 && c.param("wn", 0) == 2);
+  }
+}
+
 TEST(MmaVariant, NotOfferedWithoutTensorCores) {
   if (!have_opencl() || mma_expected()) GTEST_SKIP() << "the device offers the variant";
   std::mt19937 rng(35);
