@@ -9,3 +9,14 @@ fi
 export LD_LIBRARY_PATH="$KILN_BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PATH="$KILN_BUNDLE/bin:$PATH"
 export KILN_CACHE_DIR=/tmp/kiln-cache
+
+# Copies the newest N programs of the kernel cache that contain tensor-core code (PTX text from
+# NVIDIA's OpenCL compiler) to DIR, to read the compiler's output back home.
+kiln_copy_mma_ptx() {
+  local dir=$1 n=${2:-4} i=0 f
+  mkdir -p "$dir"
+  for f in $(ls -t $(grep -l -s "mma.sync" -r "$KILN_CACHE_DIR") 2>/dev/null | head -"$n"); do
+    cp "$f" "$dir/program$i.ptx"
+    i=$((i + 1))
+  done
+}

@@ -2,7 +2,8 @@
 # One call on the GPU machine for issue 8's numbers: the tensor-core variant's tests on the real
 # tensor cores (tests/ops/mma_test.cpp, no emulation), then perf/gpu_bench.py (GEMM sweep and
 # ResNet-50 / BERT-base per precision against torch in the same run). Results go to $OUT
-# (gpu-latest.json, gpu-latest.md, logs); copy them to perf/results/ afterwards.
+# (gpu-latest.json, gpu-latest.md, logs, ptx/: the PTX of the last tensor-core programs built);
+# copy them to perf/results/ afterwards.
 # Here:   bash scripts/build.sh && KILN_BUNDLE_TESTDATA=0 bash perf/device/bundle.sh
 # There:  (carry .device) bash perf/device/gpu_bench.sh [gpu_bench.py options]
 set -uo pipefail
@@ -18,3 +19,5 @@ timeout "${KILN_GPU_TEST_TIMEOUT:-300}" kiln_tests --gtest_filter="${KILN_GPU_TE
 grep -E "^\[  (PASSED|FAILED) |Failure|Actual|trace:|mma_test" "$OUT/mma_tests.txt" | head -40
 echo "== benchmarks"
 python3 perf/gpu_bench.py "$OUT" "$@" 2>&1 | tee "$OUT/bench.log" | grep -vE "^\[ *[0-9.]+s\] (gemm|\{)" | tail -60
+# The PTX of the last tensor-core programs built (the benchmarks'), for reading here.
+kiln_copy_mma_ptx "$OUT/ptx" "${KILN_GPU_PTX_COPIES:-4}"

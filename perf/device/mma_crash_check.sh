@@ -16,9 +16,5 @@ for cpu_ref in 1 0; do
   echo "KILN_CPU_REFERENCE=$cpu_ref: rc $?"
   grep -E "^\[  (PASSED|FAILED)|free\(\)|Failure" "$OUT/every_tile_cpuref$cpu_ref.txt" | head -5
 done
-mkdir -p "$OUT/ptx"
-n=0
-for f in $(grep -l -s "mma.sync" -r "$KILN_CACHE_DIR" | head -4); do
-  cp "$f" "$OUT/ptx/program$n.ptx"; n=$((n + 1))
-done
+kiln_copy_mma_ptx "$OUT/ptx" 4
 ls -la "$OUT/ptx"
