@@ -62,7 +62,6 @@ typedef float acc_t;
 #define SROWB (MMA_BN * 2)
 #define B_BYTES (MMA_BK * SROWB)
 #else
-#define SROWB SROW
 #define B_BYTES (MMA_BN * SROW)
 #endif
 // Byte `byte` of row `row` in a tile of `rowb`-byte rows: its 16-byte chunk XOR-ed with the row's
@@ -79,6 +78,8 @@ typedef float acc_t;
 // convolutions, and N-contiguous B (mode 2) whose rows and batch items start 4-byte aligned
 // (-D MMA_B4=1).
 #define B_T4 (!B_KN && (MMA_BMODE == 4 || (MMA_BMODE == 2 && MMA_B4)))
+#define B_BLOCKS (MMA_BN * ROWB / 16)                              // 4 x 4 blocks of a B tile
+#define B_BLKS ((B_BLOCKS + MMA_THREADS - 1) / MMA_THREADS)        // per item
 #define IS_CONV (MMA_BMODE >= 3)
 #define PIPELINED (!GATHER_A && !GATHER_B)
 #if !PIPELINED && MMA_STAGES != 2
@@ -190,7 +191,6 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   uint a_reg[A_WORDS];
 #endif
 #if B_T4
-#define B_BLKS ((MMA_BN * ROWB / 16 + MMA_THREADS - 1) / MMA_THREADS)
   uint b_reg[4 * B_BLKS];
 #elif GATHER_B
   uint b_reg[B_WORDS];
@@ -298,7 +298,6 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #else
 #define B4_ROW(k, n) ((long)b_off + (long)(k) * ldb + (n))
 #endif
-#define B_BLOCKS (MMA_BN * ROWB / 16)
 #define ISSUE_B(k0, st, s)                                                                                 \
   for (int i = 0; i < B_BLKS; ++i) {                                                                       \
     const int blk = tid + i * MMA_THREADS, n = n0 + (blk % (MMA_BN / 4)) * 4;                              \

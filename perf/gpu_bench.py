@@ -85,7 +85,7 @@ def kiln_gemm_ms(a, work, m, n, k, prec, rng):
     if not os.path.exists(model):
         gemm_model(model, m, n, k, rng)
     plan = os.path.join(work, f"g{m}x{n}x{k}_{prec}.plan")
-    cmd = [a.kiln, "build", model, "-o", plan, "--device", "opencl", "--precision", prec] + tune_flags(a, work)
+    cmd = [a.kiln, "build", model, "-o", plan, "--device", "opencl", "--precision", prec] + tune_flags(a)
     if prec in ("int8", "fp8"):
         cmd += ["--no-accuracy-check"]  # random data: nothing to check
         calib = os.path.join(work, f"calib_{m}x{k}")
@@ -115,7 +115,7 @@ def kiln_gemm_ms(a, work, m, n, k, prec, rng):
     return float(np.median(durs)), variant
 
 
-def tune_flags(a, work):
+def tune_flags(a):
     """`kiln build --tune` with one tuning cache for the whole run, OUT/tuning.cache (every
     candidate's time per layer, kept as each build ends)."""
     return ["--tune", "--tuning-cache", os.path.join(a.out, "tuning.cache")] if a.tune else []
@@ -257,7 +257,7 @@ def model_bench(a, work, name, rng):
         log(name, batch, "torch", torch_ms)
         for prec in a.precisions.split(","):
             plan = os.path.join(work, f"{name}_{prec}_{batch}.plan")
-            cmd = [a.kiln, "build", path, "-o", plan, "--device", "opencl", "--precision", prec] + tune_flags(a, work)
+            cmd = [a.kiln, "build", path, "-o", plan, "--device", "opencl", "--precision", prec] + tune_flags(a)
             if prec in ("int8", "fp8"):
                 # Random weights and inputs: the default accuracy check would measure noise and
                 # move layers to FP32 at random; speed is measured on the plan as quantized.
