@@ -27,6 +27,11 @@
 // Shared memory is not padded but XOR-swizzled in 16-byte chunks (SWZ), so the 8 rows an
 // ldmatrix reads hit 8 different bank groups without wasting a fifth of the 48 KB on padding.
 // -D MMA_AVEC=1: A rows are 16-byte aligned (cp.async); 0: loaded word by word.
+// -D MMA_WGMMA=1 (Hopper): each warpgroup of 4 warps multiplies its 64 rows of the tile by all
+// MMA_BN columns with wgmma straight from shared memory (kernels/wgmma_ops.cl), MMA_WM = MMA_BM / 16
+// and MMA_WN = 1, so every warp's 16 rows x MMA_BN columns of accumulators are laid out as
+// mma.sync's and the epilogue is shared. B is then always kept [n][k] (f16 convolutions gather
+// it so), the layout wgmma reads K-major.
 // Results go through the family epilogue prepended by the host (kernels/epilogue_*.cl), which
 // defines MMA_EPI_PARAMS (its kernel parameters) and MMA_EPI_STORE(v, b, row, m, n, ci).
 
@@ -57,7 +62,7 @@ typedef float acc_t;
 #define SROW ROWB
 #define A_BYTES (MMA_BM * SROW)
 // f16 with an N-contiguous B keeps B as [k][n] (ldmatrix.trans); everything else as [n][k].
-#define B_KN (MMA_ELEM == 1 && MMA_BMODE != 0)
+#define B_KN (MMA_ELEM == 1 && MMA_BMODE != 0 && !MMA_WGMMA)
 #if B_KN
 #define SROWB (MMA_BN * 2)
 #define B_BYTES (MMA_BK * SROWB)
@@ -72,6 +77,14 @@ typedef float acc_t;
 #define SWZ(row, byte, rowb) \
   ((row) * (rowb) + ((((byte) >> 4) ^ (((row) / SWZ_L(rowb)) % SWZ_X(rowb))) << 4) + ((byte) & 15))
 #define STAGE_BYTES (A_BYTES + B_BYTES)
+// Loops over the accumulators, unrolled for wgmma, whose accumulators must stay registers (an
+// array indexed at run time lives in local memory); the mma.sync kernels keep the epilogue
+// rolled (unrolled, it took more registers), and so does the emulation (PoCL compiles it faster).
+#if MMA_WGMMA && KILN_PTX
+#define ACC_UNROLL _Pragma("unroll")
+#else
+#define ACC_UNROLL
+#endif
 #define GATHER_A (!MMA_AVEC)
 #define GATHER_B (MMA_BMODE == 2 || MMA_BMODE == 3 || (MMA_BMODE == 4 && !B_KN))
 // 8-bit B rows of 4-aligned columns, transposed in registers 4 x 4 bytes at a time: pointwise
@@ -82,6 +95,7 @@ typedef float acc_t;
 #define B_BLKS ((B_BLOCKS + MMA_THREADS - 1) / MMA_THREADS)        // per item
 #define IS_CONV (MMA_BMODE >= 3)
 #define PIPELINED (!GATHER_A && !GATHER_B)
+#define WG_OVERLAP (MMA_WGMMA && PIPELINED && MMA_STAGES >= 3)
 #if !PIPELINED && MMA_STAGES != 2
 #error "gathered tiles use two stages"
 #endif
@@ -159,7 +173,8 @@ inline uint conv_load(__global const elem_t* B, ColBase c, KDec d, ConvGeo geo) 
 __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1)))
 void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, int K, int lda, int ldb,
               int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo, int c_bstride, int ldc MMA_EPI_PARAMS) {
-  __local uchar smem[MMA_STAGES * STAGE_BYTES] __attribute__((aligned(16)));
+  // wgmma's swizzle is of address bits: tiles start at multiples of 1024 bytes.
+  __local uchar smem[MMA_STAGES * STAGE_BYTES] __attribute__((aligned(MMA_WGMMA ? 1024 : 16)));
 #if MMA_BMODE == 3
   __local KDec kdec[2][MMA_BK];
 #endif
@@ -207,9 +222,9 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #endif
 
   acc_t acc[MI][NI][4];
-  for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NI; ++j)
-      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
+  ACC_UNROLL for (int i = 0; i < MI; ++i)
+    ACC_UNROLL for (int j = 0; j < NI; ++j)
+      ACC_UNROLL for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
 
   const int ntiles = (K + MMA_BK - 1) / MMA_BK;
 
@@ -434,6 +449,28 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #define LOAD_B_FRAGS(cur, ks, j, r)                                                                        \
   ldsm_x4(smem, (cur) + A_BYTES + b_frag + (j) * 16 * SROW + (((2 * (ks) + (lane / 8) % 2) ^ b_xor) << 4), r)
 #endif
+#if MMA_WGMMA
+  // This warpgroup's A rows and the B tile, in stage 0; a stage and a k-step add their bytes / 16.
+  const ulong a_desc = wg_desc(smem, (warp / 4) * 64 * SROW), b_desc = wg_desc(smem, A_BYTES);
+#undef COMPUTE_TILE
+#define COMPUTE_TILE(cur)                                                                                  \
+  do {                                                                                                     \
+    wg_fence(acc[0]);                                                                                      \
+    _Pragma("unroll") for (int ks = 0; ks < ROWB / 32; ++ks)                                               \
+      wgmma(acc[0], smem, a_desc + (((cur) + 32 * ks) >> 4), b_desc + (((cur) + 32 * ks) >> 4));           \
+    wg_commit();                                                                                           \
+    WG_WAIT_TILE(acc[0]);                                                                                  \
+  } while (0)
+#if WG_OVERLAP
+#define WG_WAIT_TILE(a) wg_wait1(a)
+#define WG_DRAIN() wg_wait(acc[0])
+#else
+#define WG_WAIT_TILE(a) wg_wait(a)
+#endif
+#endif
+#ifndef WG_DRAIN
+#define WG_DRAIN()
+#endif
 #if MMA_ELEM == 4
 #define ROUND_TF32(af, bf)                                                                                 \
   do {                                                                                                     \
@@ -450,18 +487,23 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   // MMA_STAGES - 1 tiles in flight: a tile's copies are one commit group; before tile t computes,
   // at most MMA_PENDING newer groups may still be pending. The barrier also tells every warp that
   // tile t - 1's stage, which tile t + MMA_STAGES - 1 now overwrites, is no longer read.
-  for (int s = 0; s < MMA_STAGES - 1; ++s) {
+  // WG_OVERLAP (wgmma, 3 or more stages): a tile's wgmmas stay in flight while the next tile's
+  // copies are awaited (wgmma.wait_group 1), so the stage tile t - 1 reads is not yet free and tile
+  // t + MMA_STAGES - 2 is the one issued; the host passes MMA_PENDING = MMA_STAGES - 3 then.
+  for (int s = 0; s < MMA_STAGES - 1 - WG_OVERLAP; ++s) {
     if (s < ntiles) ISSUE_TILE(s);
     cp_async_commit();
   }
   for (int t = 0; t < ntiles; ++t) {
     cp_async_wait_pending();
+    wg_proxy_fence();
     barrier(CLK_LOCAL_MEM_FENCE);
-    const int tn = t + MMA_STAGES - 1;
+    const int tn = t + MMA_STAGES - 1 - WG_OVERLAP;
     if (tn < ntiles) ISSUE_TILE(tn);
     cp_async_commit();
     COMPUTE_TILE(STAGE(t));
   }
+  WG_DRAIN();
 #else
   // Prologue: tile 0 into stage 0.
   DECODE_K(0);
@@ -470,6 +512,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   COMMIT_A(0);
   COMMIT_B(0);
   cp_async_wait_all();
+  wg_proxy_fence();
   barrier(CLK_LOCAL_MEM_FENCE);
 
   for (int t = 0; t < ntiles; ++t) {
@@ -487,6 +530,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
       COMMIT_B(nxt);
     }
     cp_async_wait_all();
+    wg_proxy_fence();
     barrier(CLK_LOCAL_MEM_FENCE);
   }
 #endif
@@ -496,12 +540,12 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   const int P = geo.v[3] * geo.v[4] * geo.v[5];
   const int Mtot = M * geo.v[20];
 #endif
-  for (int i = 0; i < MI; ++i)
-    for (int h = 0; h < 2; ++h) {
+  ACC_UNROLL for (int i = 0; i < MI; ++i)
+    ACC_UNROLL for (int h = 0; h < 2; ++h) {
       const int m = m0 + wm0 + i * 16 + lane / 4 + 8 * h;
       if (m >= M) continue;
-      for (int j = 0; j < NI; ++j)
-        for (int e = 0; e < 2; ++e) {
+      ACC_UNROLL for (int j = 0; j < NI; ++j)
+        ACC_UNROLL for (int e = 0; e < 2; ++e) {
           const int n = n0 + wn0 + j * 8 + 2 * (lane % 4) + e;
           if (n >= N) continue;
 #if IS_CONV

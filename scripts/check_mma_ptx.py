@@ -2,7 +2,10 @@
 """Compiles the tensor-core kernel variant's PTX path (kernels/mma_gemm.cl with -D KILN_PTX=1)
 for sm_90 with the CUDA toolkit's nvcc + ptxas, without a GPU: the inline PTX (mma.sync for
 f16 / s8,u8 / e4m3,e5m2 / tf32, cvt.rna.tf32, ldmatrix, cp.async) is checked by the same assembler NVIDIA's OpenCL
-driver uses, and ptxas reports registers, spills and shared memory per configuration.
+driver uses, and ptxas reports registers, spills and shared memory per configuration. The wgmma
+tiles (-D MMA_WGMMA=1) are compiled to PTX, opened as the runtime opens them (//@@ comments,
+sm_90a, .maxnreg; runtime/device/ptx_sm90a.cpp) and assembled for sm_90a; "wgmma SERIALIZED"
+flags a configuration where ptxas had to serialize the asynchronous products.
 
 The OpenCL C sources are assembled in the runtime's order (runtime/backends/opencl/
 mma_gemm.cpp: qgemm_geometry, the family prelude with its epilogue, mma_ops, mma_gemm) and
@@ -63,6 +66,10 @@ FAMILY_OPTIONS = {
 # runtime/backends/opencl/mma_gemm.cpp offers them (kShapes, kPipelines, kLocalBytes).
 TILES = [(128, 128, 2, 4), (128, 128, 2, 2), (128, 64, 4, 2), (64, 128, 2, 4), (64, 64, 2, 2)]
 PIPELINES = [(64, 2), (32, 2), (64, 3), (32, 4)]
+# The wgmma tiles (kWgShapes, kWgPipelines): built as the runtime builds them, PTX for sm_90 with
+# the //@@ instructions then opened and assembled for sm_90a (runtime/device/ptx_sm90a.cpp).
+WG_TILES = [(128, 128, 8, 1), (128, 192, 8, 1), (128, 256, 8, 1), (64, 128, 4, 1), (64, 256, 4, 1)]
+WG_PIPELINES = [(64, 2), (32, 2), (64, 3), (32, 3), (32, 4)]
 LOCAL_BYTES = 44 * 1024
 
 
@@ -71,7 +78,7 @@ def read(name):
 
 
 def source(family):
-    body = "\n".join([read("qgemm_geometry")] + [read(p) for p in PRELUDES[family]] + [read("mma_ops"), read("mma_gemm")])
+    body = "\n".join([read("qgemm_geometry")] + [read(p) for p in PRELUDES[family]] + [read("mma_ops"), read("wgmma_ops"), read("mma_gemm")])
     body = body.replace("#pragma OPENCL FP_CONTRACT OFF", "")
     # Kernel-scope __local arrays are shared memory; __local elsewhere is an address space only.
     body = re.sub(r"^(\s*)__local (\w+ \w+\[)", r"\1__shared__ \2", body, flags=re.M)
@@ -79,6 +86,33 @@ def source(family):
     # Plain (non-inline) helper functions are device functions too.
     body = re.sub(r"^((?:static )?(?:float|uchar|ushort|uint|int|void|bool) (?!mma_gemm\()\w+\()", r"__device__ \1", body, flags=re.M)
     return body
+
+
+def local_bytes(elem, mode, t, kb, st, wg):
+    es = {1: 2, 4: 4}.get(elem, 1)
+    return st * (t[0] + t[1]) * kb + (2 * (kb // es) * 16 if mode == 3 else 0) + (1024 if wg else 0)
+
+
+def wg_configs(quick):
+    """(family, elem, a kind, b kind, B mode, A vectors, tile, pipeline, wgmma) of the wgmma tiles."""
+    out = []
+    for elem, kinds, family in [(1, [(0, 0)], "float"), (2, [(0, 0), (1, 0)], "qgemm"), (3, [(2, 2), (2, 3)], "fp8")]:
+        modes = [0, 3] if elem == 1 else [0, 2, 3, 4]
+        for (ak, bk) in kinds:
+            for mode in modes:
+                out.append((family, elem, ak, bk, mode, 1, WG_TILES[0], WG_PIPELINES[0], 1))
+        # A tile's products in flight while the next is awaited (three or more stages).
+        out.append((family, elem, kinds[0][0], kinds[0][1], 0, 1, WG_TILES[0], (32, 4), 1))
+        out.append((family, elem, kinds[0][0], kinds[0][1], 0, 1, WG_TILES[1], (64, 2), 1))
+        if not quick:
+            for t in WG_TILES[1:]:
+                for (kb, st) in WG_PIPELINES:
+                    for mode in (0, 3):
+                        if mode == 3 and (st != 2 or (t[2] * t[3] * 32) % t[1]):
+                            continue
+                        if local_bytes(elem, mode, t, kb, st, True) <= LOCAL_BYTES:
+                            out.append((family, elem, kinds[0][0], kinds[0][1], mode, 1, t, (kb, st), 1))
+    return out
 
 
 def configs(quick):
@@ -103,10 +137,9 @@ def configs(quick):
                         es = {1: 2, 4: 4}.get(elem, 1)
                         if kb // es < {1: 16, 4: 8}.get(elem, 32):
                             continue
-                        local = st * (t[0] + t[1]) * kb + (2 * (kb // es) * 16 if mode == 3 else 0)
-                        if local <= LOCAL_BYTES:
-                            out.append((family, elem, kinds[0][0], kinds[0][1], mode, 1, t, (kb, st)))
-    return out
+                        if local_bytes(elem, mode, t, kb, st, False) <= LOCAL_BYTES:
+                            out.append((family, elem, kinds[0][0], kinds[0][1], mode, 1, t, (kb, st), 0))
+    return [c if len(c) == 9 else c + (0,) for c in out] + wg_configs(quick)
 
 
 def main():
@@ -120,18 +153,32 @@ def main():
         return 77
     work = tempfile.mkdtemp(prefix="kiln-ptx-")
     failed = 0
-    for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn), (kb, st)) in configs(a.quick):
+    for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn), (kb, st), wg) in configs(a.quick):
         es = {1: 2, 4: 4}.get(elem, 1)
         defs = {"MMA_ELEM": elem, "MMA_A_KIND": ak, "MMA_B_KIND": bk, "MMA_BM": bm, "MMA_BN": bn, "MMA_BK": kb // es,
                 "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "MMA_STAGES": st,
-                "MMA_PENDING": st - 2, "MMA_B4": int(mode == 2 and elem in (2, 3)), "KILN_PTX": 1}
+                "MMA_PENDING": st - 2 - int(wg and st >= 3 and mode == 0 and avec == 1), "MMA_B4": int(mode == 2 and elem in (2, 3)), "KILN_PTX": 1,
+                "MMA_WGMMA": wg}
         defs.update(FAMILY_OPTIONS[family])
-        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}"
+        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + ("_wg" if wg else "")
         cu = os.path.join(work, name + ".cu")
         with open(cu, "w") as f:
             f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + source(family))
-        p = subprocess.run([a.nvcc, "-arch=" + a.arch, "-cubin", "-o", cu + ".cubin", "-Xptxas", "-v", cu],
-                           capture_output=True, text=True)
+        if wg:
+            p = subprocess.run([a.nvcc, "-arch=sm_90", "-ptx", "-o", cu + ".ptx", cu], capture_output=True, text=True)
+            if not p.returncode:
+                ptx = open(cu + ".ptx").read()
+                opened = ptx.replace(".target sm_90", ".target sm_90a", 1).replace("//@@", "")
+                if bm == 128 and bn <= 192:  # mma_gemm.cpp's wg_max_registers
+                    body = opened.index("\n{", opened.index(".entry"))
+                    opened = opened[:body] + "\n.maxnreg 128" + opened[body:]
+                open(cu + ".a.ptx", "w").write(opened)
+                ptxas = os.path.join(os.path.dirname(a.nvcc), "ptxas")
+                p = subprocess.run([ptxas, "-arch=sm_90a", "-v", "-o", cu + ".cubin", cu + ".a.ptx"],
+                                   capture_output=True, text=True)
+        else:
+            p = subprocess.run([a.nvcc, "-arch=" + a.arch, "-cubin", "-o", cu + ".cubin", "-Xptxas", "-v", cu],
+                               capture_output=True, text=True)
         if p.returncode:
             failed += 1
             print(f"FAIL {name}\n{p.stderr[-3000:]}")
@@ -139,9 +186,13 @@ def main():
         regs = re.search(r"Used (\d+) registers", p.stderr)
         smem = re.search(r"(\d+) bytes smem", p.stderr)
         spill = re.search(r"(\d+) bytes spill stores", p.stderr)
-        print(f"ok   {name}: {regs.group(1) if regs else '?'} registers, {smem.group(1) if smem else '?'} bytes smem, "
+        serialized = " (wgmma SERIALIZED)" if "serialized" in p.stderr else ""
+        print(f"ok   {name}{serialized}: {regs.group(1) if regs else '?'} registers, {smem.group(1) if smem else '?'} bytes smem, "
               f"{spill.group(1) if spill else '?'} bytes spill stores")
-    shutil.rmtree(work, ignore_errors=True)
+    if os.environ.get("KEEP_PTX"):  # to read the PTX afterwards
+        print("kept", work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"check_mma_ptx: {failed} of {len(configs(a.quick))} configurations failed")
     return 1 if failed else 0
 

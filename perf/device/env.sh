@@ -15,7 +15,7 @@ export KILN_CACHE_DIR=/tmp/kiln-cache
 kiln_copy_mma_ptx() {
   local dir=$1 n=${2:-4} i=0 f
   mkdir -p "$dir"
-  for f in $(ls -t $(grep -l -s "mma.sync" -r "$KILN_CACHE_DIR") 2>/dev/null | head -"$n"); do
+  for f in $(ls -t $(grep -l -s -E "mma.sync|wgmma" -r "$KILN_CACHE_DIR") 2>/dev/null | head -"$n"); do
     cp "$f" "$dir/program$i.ptx"
     i=$((i + 1))
   done

@@ -13,6 +13,7 @@
 
 #include "runtime/core/alloc_stats.h"
 #include "runtime/core/sha256.h"
+#include "runtime/device/ptx_sm90a.h"
 
 namespace kiln {
 namespace {
@@ -161,6 +162,10 @@ Status ClDeviceContext::build_program(const std::string& source, const std::stri
     return cl_status(err, "building OpenCL program on " + info_.caps.name).with_context(
         "build log:\n" + log + "\n");
   }
+  if (options.find(kPtxSm90aOption) != std::string::npos) {
+    const Status st = rebuild_for_sm90a(ptx_max_registers(options), &prog);
+    if (!st) return st;
+  }
   if (!path.empty()) {
     size_t n = 0;
     if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof(n), &n, nullptr) == CL_SUCCESS && n) {
@@ -173,6 +178,45 @@ Status ClDeviceContext::build_program(const std::string& source, const std::stri
     }
   }
   *out = prog;
+  return Status::ok();
+}
+
+Status ClDeviceContext::rebuild_for_sm90a(int max_registers, cl_program* prog) {
+  // The program's PTX, opened up (runtime/device/ptx_sm90a.h), built again from that binary.
+  const std::string what = "raising an OpenCL program to sm_90a on " + info_.caps.name;
+  auto fail = [&](Status st) {
+    clReleaseProgram(*prog);
+    *prog = nullptr;
+    return st.with_context(what);
+  };
+  size_t n = 0;
+  cl_int err = clGetProgramInfo(*prog, CL_PROGRAM_BINARY_SIZES, sizeof(n), &n, nullptr);
+  if (err != CL_SUCCESS || n == 0) return fail(cl_status(err == CL_SUCCESS ? CL_INVALID_BINARY : err, "clGetProgramInfo(BINARY_SIZES)"));
+  std::string ptx(n, '\0');
+  unsigned char* bp = reinterpret_cast<unsigned char*>(ptx.data());
+  err = clGetProgramInfo(*prog, CL_PROGRAM_BINARIES, sizeof(bp), &bp, nullptr);
+  if (err != CL_SUCCESS) return fail(cl_status(err, "clGetProgramInfo(BINARIES)"));
+  while (!ptx.empty() && ptx.back() == '\0') ptx.pop_back();
+  std::string patched;
+  const Status st = ptx_for_sm90a(ptx, max_registers, &patched);
+  if (!st) return fail(st);
+  clReleaseProgram(*prog);
+  *prog = nullptr;
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(patched.c_str());
+  size_t len = patched.size() + 1;
+  cl_int bin_status = CL_SUCCESS;
+  cl_program rebuilt = clCreateProgramWithBinary(context_, 1, &info_.device, &len, &p, &bin_status, &err);
+  if (err != CL_SUCCESS || bin_status != CL_SUCCESS) {
+    if (rebuilt) clReleaseProgram(rebuilt);
+    return cl_status(err != CL_SUCCESS ? err : bin_status, "clCreateProgramWithBinary(sm_90a PTX)").with_context(what);
+  }
+  err = clBuildProgram(rebuilt, 1, &info_.device, "", nullptr, nullptr);
+  if (err != CL_SUCCESS) {
+    const std::string log = build_log(rebuilt, info_.device);
+    clReleaseProgram(rebuilt);
+    return cl_status(err, what).with_context("build log:\n" + log + "\n");
+  }
+  *prog = rebuilt;
   return Status::ok();
 }
 

@@ -36,6 +36,9 @@ class ClDeviceContext {
  private:
   ClDeviceContext() = default;
   Status build_program(const std::string& source, const std::string& options, cl_program* out);
+  // Replaces `*prog` (built from source) by a program built from its PTX raised to sm_90a, with
+  // at most `max_registers` per work-item where > 0.
+  Status rebuild_for_sm90a(int max_registers, cl_program* prog);
 
   ClDeviceInfo info_;
   cl_context context_ = nullptr;

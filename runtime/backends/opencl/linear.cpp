@@ -434,9 +434,20 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     if (tensor_cores && gemm_mma_problem(g, elem, false, &p)) {
       out_choices = mma::choices(p, caps);
       // A constant B that is not K-contiguous already: packed choices too (f16 reads [K][N] fast
-      // as it is, through ldmatrix.trans, so only TF32 gains).
-      if (elem == mma::Elem::kTf32 && mma::packable(n, plan, 1) && gemm_mma_problem(g, elem, true, &packed))
-        out_choices = mma::with_packed_input(out_choices, mma::choices(packed, caps), 1);
+      // as it is, through ldmatrix.trans, so only TF32 gains; but wgmma reads B K-major only).
+      if (mma::packable(n, plan, 1) && gemm_mma_problem(g, elem, true, &packed)) {
+        std::vector<KernelChoice> more = mma::with_packed_input({}, mma::choices(packed, caps), 1);
+        if (elem == mma::Elem::kTf32) {
+          out_choices.insert(out_choices.begin(), more.begin(), more.end());
+        } else {
+          // wgmma's packed choices lead where the device ranks wgmma first (Hopper).
+          std::vector<KernelChoice> wg;
+          for (const KernelChoice& c : more)
+            if (mma::is_wgmma(c)) wg.push_back(c);
+          const bool lead = !more.empty() && mma::is_wgmma(more.front());
+          out_choices.insert(lead ? out_choices.begin() : out_choices.end(), wg.begin(), wg.end());
+        }
+      }
     }
   }
   for (const KernelChoice& c : linear::gemm_path_choices(gm, gn, macs, caps)) out_choices.push_back(c);

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "runtime/device/cl_runtime.h"
+#include "runtime/device/ptx_sm90a.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln::mma {
@@ -28,15 +29,26 @@ bool ptx(const DeviceCaps& caps, Elem e) {
   return is_nvidia(caps) && caps.compute_capability >= (e == Elem::kFp8 ? 89u : 80u);
 }
 
+// Hopper (compute capability 9.0; wgmma is not in sm_100's PTX) runs the wgmma tiles.
+bool hopper(const DeviceCaps& caps) { return is_nvidia(caps) && caps.compute_capability == 90u; }
+
 int elem_bytes(Elem e) { return e == Elem::kF16 ? 2 : e == Elem::kTf32 ? 4 : 1; }
 
 // The work-group tile shapes the variant offers ({bm, bn, wm, wn}; the pipeline is chosen apart).
 // 256x128 and 128x256 (64x64 warp tiles on 8 warps) were 5-20% slower than 128x128 on every
 // square GEMM timed on the H200 (perf/results/2026-12-05-h200-pipelines.md), so they are not offered.
 constexpr Tile kShapes[] = {{128, 128, 2, 4}, {128, 128, 2, 2}, {128, 64, 4, 2}, {64, 128, 2, 4}, {64, 64, 2, 2}};
+// The wgmma tiles: one warpgroup per 64 rows, each warp 16 rows x all columns. 128x192 is the
+// widest whose 64-byte rows fit two stages in 44 KB (fewer bytes through L2 per product than
+// 128x128, at 128 registers still two work-groups per SM).
+constexpr Tile kWgShapes[] = {{128, 128, 8, 1, 64, 2, true}, {128, 192, 8, 1, 64, 2, true},
+                              {128, 256, 8, 1, 64, 2, true}, {64, 128, 4, 1, 64, 2, true},
+                              {64, 256, 4, 1, 64, 2, true}};
 // Bytes of K per tile row and stages: {kb, stages}. Deeper pipelines of 32-byte rows (3-5 stages)
 // were timed too and never beat 64-byte rows in two or three stages (the same results).
 constexpr int kPipelines[][2] = {{64, 2}, {32, 2}, {64, 3}, {32, 4}};
+// wgmma: also three stages of 32-byte rows (the 128x256 tile's deepest within 44 KB).
+constexpr int kWgPipelines[][2] = {{64, 2}, {32, 2}, {64, 3}, {32, 3}, {32, 4}};
 // __local a work-group may use on NVIDIA's OpenCL: 48 KB, less what the driver keeps (a 48 KB
 // launch fails, 44 KB runs: ../shared/DEVICE.md).
 constexpr int64_t kLocalBytes = 44 * 1024;
@@ -50,7 +62,8 @@ const std::string& program_source(const std::string* prelude) {
   std::string& s = sources[prelude];
   if (s.empty())
     s = std::string(embedded_kernel_source("qgemm_geometry")) + "\n" + *prelude + "\n" +
-        embedded_kernel_source("mma_ops") + "\n" + embedded_kernel_source("mma_gemm");
+        embedded_kernel_source("mma_ops") + "\n" + embedded_kernel_source("wgmma_ops") + "\n" +
+        embedded_kernel_source("mma_gemm");
   return s;
 }
 
@@ -70,21 +83,39 @@ bool pipelined(const Problem& p) {
                          (p.bmode == BMode::kConvPointwise && p.elem == Elem::kF16));
 }
 
+// wgmma reads B as [n][k] (K-major): not the [k][n] rows an f16 B arriving by 8-column vectors
+// keeps; gathered [n][k] words take BN work-items per K word.
+bool wg_runs(const Problem& p, const Tile& t) {
+  if (p.elem == Elem::kTf32) return false;
+  if (p.elem == Elem::kF16 && (p.bmode == BMode::kKNVector || p.bmode == BMode::kConvPointwise)) return false;
+  const bool gathered_nk = p.bmode == BMode::kConv || (p.bmode == BMode::kKNGather && p.elem == Elem::kF16);
+  return !gathered_nk || (t.wm * t.wn * 32) % t.bn == 0;
+}
+
 int64_t local_bytes(const Problem& p, const Tile& t) {
   const int64_t bk = t.kb / elem_bytes(p.elem);
-  return int64_t{t.stages} * (t.bm + t.bn) * t.kb + (p.bmode == BMode::kConv ? 2 * bk * 16 : 0);
+  // wgmma's tiles start 1024-byte aligned.
+  return int64_t{t.stages} * (t.bm + t.bn) * t.kb + (p.bmode == BMode::kConv ? 2 * bk * 16 : 0) + (t.wg ? 1024 : 0);
 }
 
 bool runs(const Problem& p, const Tile& t) {
+  if (t.wg && !wg_runs(p, t)) return false;
   if (t.kb / elem_bytes(p.elem) < (p.elem == Elem::kF16 ? 16 : p.elem == Elem::kTf32 ? 8 : 32)) return false;
   if (t.stages != 2 && !pipelined(p)) return false;
   return local_bytes(p, t) <= kLocalBytes;
 }
 
+// The register cap of a wgmma tile (0: none): two work-groups of 256 per SM need <= 128, which
+// ptxas meets without spills up to 192 columns (96 accumulators; it takes 148 uncapped).
+int wg_max_registers(const Tile& t) { return t.wg && t.wm * t.wn * 32 == 256 && t.bn <= 192 ? 128 : 0; }
+
 // Registers per work-item, roughly as ptxas allots them (scripts/check_mma_ptx.py): the
 // accumulators, one k-step's fragments and ~40 for addresses (~80 with FP8's output stage).
 int registers(const Problem& p, const Tile& t) {
   const int mi = t.bm / t.wm / 16, ni = t.bn / t.wn / 8;
+  // wgmma reads its operands from shared memory: accumulators and ~32 for addresses (ptxas: 96
+  // at 128x128 for FP16, INT8 and FP8 alike).
+  if (t.wg) return wg_max_registers(t) ? std::min(wg_max_registers(t), 32 + mi * ni * 4) : 32 + mi * ni * 4;
   return (p.elem == Elem::kFp8 ? 80 : 40) + mi * ni * 4 + mi * 4 + ni * 2;
 }
 
@@ -101,7 +132,12 @@ double estimate(const Problem& p, const Tile& t, const DeviceCaps& caps) {
   // Operand reuse: shared-memory bytes per multiply of a warp tile (wtm x wtn) ~ 1/wtm + 1/wtn.
   // Beyond 64x32 it no longer paid on the H200 (64x64 warp tiles tied or lost up to 8%).
   const double wtm = t.bm / t.wm, wtn = t.bn / t.wn;
-  const double reuse = std::min(1.0, (wtm * wtn / (wtm + wtn)) / (64.0 * 32 / 96));
+  // wgmma reads both operands from shared memory, whose tiles arrive through L2 at a rate that
+  // bounds it: products per byte ~ bm * bn / (bm + bn) (on the H100, 128x192 ran 1.13-1.17x
+  // 128x128, and 64-row tiles no faster than 128x128 with 2.5x their work-groups per SM); a
+  // single work-group per SM (128x256's 160 registers) left it waiting (2x slower).
+  const double reuse = t.wg ? (t.bm * t.bn / double(t.bm + t.bn)) / 64 * (per_sm < 2 ? 0.6 : 1.0)
+                            : std::min(1.0, (wtm * wtn / (wtm + wtn)) / (64.0 * 32 / 96));
   // Measured on the H200: 32-byte rows cost ~20% (twice the barriers per K), more stages gain
   // at most 3%, and a kernel whose registers spill loses more than its tile gains.
   const double rows = t.kb >= 64 ? 1.0 : 0.83;
@@ -110,6 +146,27 @@ double estimate(const Problem& p, const Tile& t, const DeviceCaps& caps) {
   const bool spills = registers(p, t) > 232 || (wtm * wtn >= 64 * 64 && !pipelined(p));
   const double spill = spills ? 0.6 : 1.0;
   return waves * t.bm * t.bn * per_sm / (reuse * rows * stages * spill);
+}
+
+struct Scored {
+  Tile t;
+  double cost;
+};
+
+// Every shape x pipeline of one family of tiles that runs `p`, cheapest first by the estimate.
+template <size_t NS, size_t NP>
+std::vector<Scored> scored_tiles(const Problem& p, const DeviceCaps& caps, const Tile (&shapes)[NS],
+                                 const int (&pipes)[NP][2]) {
+  std::vector<Scored> out;
+  for (const Tile& shape : shapes)
+    for (const auto& pipe : pipes) {
+      Tile t = shape;
+      t.kb = pipe[0];
+      t.stages = pipe[1];
+      if (runs(p, t)) out.push_back({t, estimate(p, t, caps)});
+    }
+  std::stable_sort(out.begin(), out.end(), [](const Scored& a, const Scored& b) { return a.cost < b.cost; });
+  return out;
 }
 
 }  // namespace
@@ -172,22 +229,19 @@ bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b
 }
 
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
-  struct Scored {
-    Tile t;
-    double cost;
-  };
-  std::vector<Scored> scored;
-  for (const Tile& shape : kShapes)
-    for (const auto& pipe : kPipelines) {
-      Tile t = shape;
-      t.kb = pipe[0];
-      t.stages = pipe[1];
-      if (runs(p, t)) scored.push_back({t, estimate(p, t, caps)});
-    }
-  std::stable_sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) { return a.cost < b.cost; });
+  std::vector<Scored> scored = scored_tiles(p, caps, kShapes, kPipelines);
+  // The wgmma tiles: first on a Hopper GPU, where the 4096^3 GEMMs ran 1.3x faster on them than
+  // on the best mma.sync tile (perf/results/2026-12-05-wgmma.md); after the mma.sync ones
+  // when emulated elsewhere (KILN_MMA_EMULATE=1), so that the other tests keep testing those.
+  if (hopper(caps) || emulation_requested()) {
+    const std::vector<Scored> wg = scored_tiles(p, caps, kWgShapes, kWgPipelines);
+    const bool wg_first = hopper(caps);
+    scored.insert(wg_first ? scored.begin() : scored.end(), wg.begin(), wg.end());
+  }
   std::vector<KernelChoice> out;
   for (const Scored& s : scored) {
     KernelChoice c{kVariant, {{"bm", s.t.bm}, {"bn", s.t.bn}, {"wm", s.t.wm}, {"wn", s.t.wn}}};
+    if (s.t.wg) c.params.push_back({"wg", 1});
     // Listed only where they differ from the first pipeline, so plans written before they
     // existed still name a choice the device lists.
     if (s.t.kb != 64 || s.t.stages != 2) {
@@ -203,9 +257,15 @@ bool tile_of(const KernelChoice& c, Tile* t) {
   if (c.variant != kVariant) return false;
   Tile r{static_cast<int>(c.param("bm", 0)), static_cast<int>(c.param("bn", 0)), static_cast<int>(c.param("wm", 0)),
          static_cast<int>(c.param("wn", 0)),  static_cast<int>(c.param("kb", 64)), static_cast<int>(c.param("st", 2))};
+  r.wg = c.param("wg", 0) == 1;
   bool shape = false, pipe = false;
-  for (const Tile& k : kShapes) shape |= k.bm == r.bm && k.bn == r.bn && k.wm == r.wm && k.wn == r.wn;
-  for (const auto& k : kPipelines) pipe |= k[0] == r.kb && k[1] == r.stages;
+  if (r.wg) {
+    for (const Tile& k : kWgShapes) shape |= k.bm == r.bm && k.bn == r.bn && k.wm == r.wm && k.wn == r.wn;
+    for (const auto& k : kWgPipelines) pipe |= k[0] == r.kb && k[1] == r.stages;
+  } else {
+    for (const Tile& k : kShapes) shape |= k.bm == r.bm && k.bn == r.bn && k.wm == r.wm && k.wn == r.wn;
+    for (const auto& k : kPipelines) pipe |= k[0] == r.kb && k[1] == r.stages;
+  }
   if (!shape || !pipe) return false;
   *t = r;
   return true;
@@ -233,6 +293,9 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   // A dynamic plan's choice was made at one shape; at another, an operand may have to be gathered
   // (unaligned rows), which runs two stages only, in 32-byte rows where 64 would not fit.
   Tile t = chosen;
+  const bool use_ptx = ptx(cl.info().caps, p.elem) && !emulation_requested();
+  // A plan tuned on a Hopper GPU runs its wgmma tiles elsewhere as mma.sync's default tile.
+  if (t.wg && ((use_ptx && !hopper(cl.info().caps)) || !wg_runs(p, t))) t = Tile{};
   if (!runs(p, t)) t.stages = 2;
   if (!runs(p, t)) t.kb = 32;
   if (!runs(p, t))
@@ -244,13 +307,20 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   // 8-bit N-contiguous B read 4 columns at a time: N, the rows and the batch items 4-aligned.
   bool b4 = p.bmode == BMode::kKNGather && es == 1 && p.N % 4 == 0 && p.ldb % 4 == 0;
   for (int64_t s : p.b_bstride) b4 &= s % 4 == 0;
-  const bool use_ptx = ptx(cl.info().caps, p.elem) && !emulation_requested();
+  // wgmma with 3 or more stages keeps a tile's products in flight, one stage fewer of copies
+  // (kernels/mma_gemm.cl's WG_OVERLAP).
+  const int overlap = t.wg && t.stages >= 3 && pipelined(p) ? 1 : 0;
   auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
   const std::string options = def("MMA_ELEM", static_cast<int>(p.elem)) + def("MMA_A_KIND", p.a_kind) +
                               def("MMA_B_KIND", p.b_kind) + def("MMA_BM", t.bm) + def("MMA_BN", t.bn) +
-                              def("MMA_BK", t.kb / es) + def("MMA_STAGES", t.stages) + def("MMA_PENDING", t.stages - 2) +
+                              def("MMA_BK", t.kb / es) + def("MMA_STAGES", t.stages) + def("MMA_PENDING", t.stages - 2 - overlap) +
                               def("MMA_WM", t.wm) + def("MMA_WN", t.wn) + def("MMA_BMODE", static_cast<int>(p.bmode)) +
-                              def("MMA_AVEC", a_vec) + def("MMA_B4", b4) + def("KILN_PTX", use_ptx) + " " + epi.options;
+                              def("MMA_AVEC", a_vec) + def("MMA_B4", b4) + def("KILN_PTX", use_ptx) + def("MMA_WGMMA", t.wg) +
+                              (t.wg && use_ptx ? std::string(" ") + kPtxSm90aOption : std::string()) +
+                              (t.wg && use_ptx && wg_max_registers(t)
+                                   ? std::string(" ") + kPtxMaxnregOption + std::to_string(wg_max_registers(t))
+                                   : std::string()) +
+                              " " + epi.options;
   cl_kernel k;
   KILN_TRY(cl.kernel(program_source(epi.prelude), options, "mma_gemm", &k));
   ClLaunch l(cl, k, what);

@@ -29,8 +29,11 @@ enum class BMode : int { kNK = 0, kKNVector = 1, kKNGather = 2, kConv = 3, kConv
 // The tunable parameters of the variant: the output tile and its warps, the bytes of K a tile row
 // holds per stage (32 or 64) and the shared-memory stages (more than 2 only where both operands
 // arrive by cp.async; all of them within the 48 KB of __local an OpenCL work-group gets).
+// `wg`: Hopper's wgmma (kernels/wgmma_ops.cl) instead of mma.sync, one warpgroup per 64 rows
+// (wm = bm / 16, wn = 1), on compute capability 9.0 only (kernel choice parameter "wg").
 struct Tile {
   int bm = 128, bn = 128, wm = 2, wn = 4, kb = 64, stages = 2;
+  bool wg = false;
 };
 constexpr const char* kVariant = "mma";
 
@@ -76,6 +79,8 @@ std::vector<KernelChoice> with_packed_input(const std::vector<KernelChoice>& pla
                                             const std::vector<KernelChoice>& packed, int input);
 // Whether node input `i` is a 2-D constant that a variant may read packed.
 bool packable(const PlanNode& n, const Plan& plan, int i);
+// Whether a choice is one of the wgmma tiles.
+inline bool is_wgmma(const KernelChoice& c) { return c.variant == kVariant && c.param("wg", 0) == 1; }
 // Whether the chosen variant reads input `i` packed.
 inline bool reads_packed(const KernelChoice& c, int i) { return c.param(kPackedInputParam, -1) == i; }
 
