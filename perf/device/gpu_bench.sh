@@ -6,16 +6,21 @@
 # copy them to perf/results/ afterwards.
 # Here:   bash scripts/build.sh && KILN_BUNDLE_TESTDATA=0 bash perf/device/bundle.sh
 # There:  (carry .device) bash perf/device/gpu_bench.sh [gpu_bench.py options]
+# KILN_TUNING_SEED=FILE (with --tune): start from an earlier tuning cache (e.g. a committed
+# perf/results/*/tuning.cache), so only candidates it lacks for this GPU and driver are timed.
 set -uo pipefail
 source perf/device/env.sh
 export KILN_TEST_MODELS_DIR=$PWD/tests/models
 export KILN_TEST_PYTHON=python3
 OUT=${OUT:-/tmp/kiln-out}
 mkdir -p "$OUT"
+if [ -n "${KILN_TUNING_SEED:-}" ]; then cp "$KILN_TUNING_SEED" "$OUT/tuning.cache"; fi
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 kiln devices | head -4
-echo "== tensor-core variant tests (mma.sync through NVIDIA OpenCL)"
-timeout "${KILN_GPU_TEST_TIMEOUT:-300}" kiln_tests --gtest_filter="${KILN_GPU_TESTS:-MmaVariant.*}" >"$OUT/mma_tests.txt" 2>&1
+echo "== tensor-core variant tests (mma.sync and wgmma through NVIDIA OpenCL)"
+# The CPU side as reference kernels: oneDNN's INT8 path corrupts the heap on that AMX host
+# (perf/results/2026-12-05-h200-pipelines.md, issue 11).
+KILN_CPU_REFERENCE=1 timeout "${KILN_GPU_TEST_TIMEOUT:-300}" kiln_tests --gtest_filter="${KILN_GPU_TESTS:-MmaVariant.*}" >"$OUT/mma_tests.txt" 2>&1
 grep -E "^\[  (PASSED|FAILED) |Failure|Actual|trace:|mma_test" "$OUT/mma_tests.txt" | head -40
 echo "== benchmarks"
 python3 perf/gpu_bench.py "$OUT" "$@" 2>&1 | tee "$OUT/bench.log" | grep -vE "^\[ *[0-9.]+s\] (gemm|\{)" | tail -60
