@@ -244,7 +244,7 @@ TEST(MmaVariant, EveryPipelineOfFp16AndTf32MatchesCpu) {
 // The wgmma tiles (Hopper; emulated from their shared-memory descriptors on PoCL): every tile and
 // pipeline of an INT8 matmul with B packed, and per operand type the layouts wgmma is offered
 // for: B gathered, B transposed in registers (pointwise convolution), an implicit-GEMM
-// convolution, FP16 with B packed or K-contiguous (Gemm transB) and FP8.
+// convolution (FP16 too, 1x1 and 3x3), FP16 with B packed or K-contiguous (Gemm transB) and FP8.
 TEST(MmaVariant, EveryWgmmaTileMatchesCpu) {
   REQUIRE_MMA();
   std::mt19937 rng(39);
@@ -289,9 +289,9 @@ TEST(MmaVariant, EveryWgmmaTileMatchesCpu) {
     EXPECT_TRUE(every_variant_matches_cpu(g, 2e-2, 2e-2, &runs, two_stage_128));
     EXPECT_EQ(runs, 1 + 3) << "the tile; the portable Gemm and the two FP16 conversions";
   }
-  {
-    SCOPED_TRACE("fp16 conv");
-    const ConvCase c = convs[1];
+  for (const ConvCase& c : convs) {
+    // The 1x1 one with B gathered [n][k] (mma.sync reads it [k][n], 8 positions at a time).
+    SCOPED_TRACE("fp16 conv w " + shape_str(c.w));
     OpSpec conv{"Conv", 17, conv_attrs(c),
                 {random_tensor(DType::kFloat32, c.x, rng), random_tensor(DType::kFloat32, c.w, rng, -0.2, 0.2)},
                 {false, true}};

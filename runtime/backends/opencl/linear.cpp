@@ -108,7 +108,9 @@ bool is_pointwise(const ClConv& c) {
 }
 
 // A convolution with at least 16 output channels per group: every image in one launch.
-bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p) {
+// `gathered`: every convolution as the implicit GEMM with B gathered [n][k] (the layout wgmma
+// reads); otherwise an FP16 1x1 convolution reads B [k][n] 8 positions at a time.
+bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p, bool gathered = false) {
   const int64_t Mg = c.M / c.group, Cg = c.C / c.group;
   if (Mg < 16) return false;
   p->elem = elem;
@@ -132,7 +134,7 @@ bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p) {
   p->geo.v[21] = static_cast<cl_int>(c.in_size);
   p->geo.v[22] = static_cast<cl_int>(c.ksize);
   // A 1x1 convolution reads 8 positions of an image at once where they stay within the image.
-  if (mma::pointwise(p->geo) && elem == mma::Elem::kF16) {
+  if (mma::pointwise(p->geo) && elem == mma::Elem::kF16 && !gathered) {
     p->bmode = mma::BMode::kConvPointwise;
     if (mma::fits(*p)) return true;
     p->bmode = mma::BMode::kConv;
@@ -223,7 +225,7 @@ Status conv_cl(ClKernelArgs& a) {
   mma::Problem mp;
   mma::Elem elem;
   if (mma::tile_of(a.variant(), &tile) && mma_elem_of(a.outputs[0].dtype, a.attrs(), &elem) &&
-      conv_mma_problem(p, elem, &mp)) {
+      conv_mma_problem(p, elem, &mp, mma::is_wgmma(a.variant()))) {
     mp.A = a.inputs[1].mem;
     mp.B = a.inputs[0].mem;
     return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
@@ -417,7 +419,15 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     const int64_t Mg = c.M / c.group, Kg = c.C / c.group * c.ksize;
     if (Mg < 16 || Kg < 16) return {};  // the direct kernel, no GEMM to choose for
     mma::Problem p;
-    if (tensor_cores && conv_mma_problem(c, elem, &p)) out_choices = mma::choices(p, caps);
+    if (tensor_cores && conv_mma_problem(c, elem, &p)) {
+      out_choices = mma::choices(p, caps);
+      // FP16 1x1: wgmma needs B gathered [n][k]; offered last (untimed against mma.sync's
+      // 8-position copies), for --tune.
+      mma::Problem gathered;
+      if (p.bmode == mma::BMode::kConvPointwise && conv_mma_problem(c, elem, &gathered, true))
+        for (const KernelChoice& k : mma::choices(gathered, caps))
+          if (mma::is_wgmma(k)) out_choices.push_back(k);
+    }
     const bool pointwise = is_pointwise(c);
     // The GEMM cl_gemm sees: one per image (im2col), or every image at once (pointwise).
     macs = Mg * c.out_size * Kg * c.group * (pointwise ? c.N : 1);
