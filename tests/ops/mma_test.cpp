@@ -164,18 +164,30 @@ bool shape_or_pipeline_sweep(const KernelChoice& c) {
          (c.variant == mma::kVariant && !mma::is_wgmma(c) && c.param("kb", 64) == 32 && c.param("st", 2) == 2);
 }
 
-bool only_wgmma(const KernelChoice& c) { return mma::is_wgmma(c); }
+// A QLinearMatMul of a random A (type `ta`, zero point 0) and a constant random INT8 B, INT8 out.
+OpSpec qlinear_matmul(DType ta, const Shape& a, const Shape& b, std::mt19937& rng) {
+  return OpSpec{"QLinearMatMul", 10, {},
+                {random_int8(ta, a, rng), scalar(DType::kFloat32, 0.02), scalar(ta, 0), random_int8(DType::kInt8, b, rng),
+                 scalar(DType::kFloat32, 0.03), scalar(DType::kInt8, 0), scalar(DType::kFloat32, 1.5),
+                 scalar(DType::kInt8, 3)},
+                {false, true, true, true, true, true, true, true}};
+}
+
+// A QLinearConv of a random UINT8 x (zero point 0) and random INT8 weights, INT8 out.
+OpSpec qlinear_conv(const ConvCase& c, std::mt19937& rng) {
+  return OpSpec{"QLinearConv", 10, conv_attrs(c),
+                {random_int8(DType::kUInt8, c.x, rng), scalar(DType::kFloat32, 0.05), scalar(DType::kUInt8, 0),
+                 random_int8(DType::kInt8, c.w, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kInt8, 0),
+                 scalar(DType::kFloat32, 1.0), scalar(DType::kInt8, 1)},
+                {false, true, true, true, true, true, true, true}};
+}
 
 TEST(MmaVariant, EveryTileAndPackingMatchesCpuExactly) {
   REQUIRE_MMA();
   std::mt19937 rng(37);
   // B [96, 80] constant: every tile, with B packed (transposed on the device: both operands by
   // cp.async, so every pipeline) and gathered (two stages).
-  OpSpec s{"QLinearMatMul", 10, {},
-           {random_int8(DType::kInt8, {70, 96}, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kInt8, 0),
-            random_int8(DType::kInt8, {96, 80}, rng), scalar(DType::kFloat32, 0.03), scalar(DType::kInt8, 0),
-            scalar(DType::kFloat32, 1.5), scalar(DType::kInt8, 3)},
-           {false, true, true, true, true, true, true, true}};
+  const OpSpec s = qlinear_matmul(DType::kInt8, {70, 96}, {96, 80}, rng);
   // Emulated, every variant would take minutes: a sweep of the shapes, and one of the pipelines.
   int runs = 0;
   EXPECT_TRUE(every_variant_matches_cpu(s, 0, 0, &runs, shape_or_pipeline_sweep));
@@ -183,12 +195,7 @@ TEST(MmaVariant, EveryTileAndPackingMatchesCpuExactly) {
   EXPECT_EQ(runs, 10 + 4 + 1);
 
   // A pointwise convolution (B transposed in registers, 4 x 4 bytes per item) on every shape.
-  const ConvCase c{{2, 96, 6, 6}, {72, 96, 1, 1}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}};
-  OpSpec conv{"QLinearConv", 10, conv_attrs(c),
-              {random_int8(DType::kUInt8, c.x, rng), scalar(DType::kFloat32, 0.05), scalar(DType::kUInt8, 0),
-               random_int8(DType::kInt8, c.w, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kInt8, 0),
-               scalar(DType::kFloat32, 1.0), scalar(DType::kInt8, 1)},
-              {false, true, true, true, true, true, true, true}};
+  const OpSpec conv = qlinear_conv({{2, 96, 6, 6}, {72, 96, 1, 1}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}}, rng);
   runs = 0;
   EXPECT_TRUE(every_variant_matches_cpu(conv, 0, 0, &runs, shape_or_pipeline_sweep));
   EXPECT_EQ(runs, 5 + 1 + 1) << "5 shapes with 32-byte rows, 64-byte rows at 64x64, portable";
@@ -249,11 +256,7 @@ TEST(MmaVariant, EveryWgmmaTileMatchesCpu) {
   REQUIRE_MMA();
   std::mt19937 rng(39);
   // K = 208: three 64-byte K tiles (so the pipelines wrap) and a tail; M, N past one tile.
-  OpSpec s{"QLinearMatMul", 10, {},
-           {random_int8(DType::kUInt8, {140, 208}, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kUInt8, 0),
-            random_int8(DType::kInt8, {208, 136}, rng), scalar(DType::kFloat32, 0.03), scalar(DType::kInt8, 0),
-            scalar(DType::kFloat32, 1.5), scalar(DType::kInt8, 3)},
-           {false, true, true, true, true, true, true, true}};
+  const OpSpec s = qlinear_matmul(DType::kUInt8, {140, 208}, {208, 136}, rng);
   // Emulated, each tile takes PoCL ~10 s to build: every pipeline of 64x128, every shape in 32-byte
   // rows, the default tile gathered.
   auto sweep = [](const KernelChoice& c) {
@@ -273,11 +276,7 @@ TEST(MmaVariant, EveryWgmmaTileMatchesCpu) {
                             {{2, 40, 9, 9}, {130, 40, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}}};
   for (const ConvCase& c : convs) {
     SCOPED_TRACE("int8 conv w " + shape_str(c.w));
-    OpSpec conv{"QLinearConv", 10, conv_attrs(c),
-                {random_int8(DType::kUInt8, c.x, rng), scalar(DType::kFloat32, 0.05), scalar(DType::kUInt8, 0),
-                 random_int8(DType::kInt8, c.w, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kInt8, 0),
-                 scalar(DType::kFloat32, 1.0), scalar(DType::kInt8, 1)},
-                {false, true, true, true, true, true, true, true}};
+    const OpSpec conv = qlinear_conv(c, rng);
     runs = 0;
     EXPECT_TRUE(every_variant_matches_cpu(conv, 0, 0, &runs, two_stage_128));
     EXPECT_EQ(runs, 1 + 1);
