@@ -7,8 +7,9 @@
 // sm_90a). So the instructions are written here as PTX comments, `//@@wgmma...`, inside inline
 // asm whose operands are the accumulators and descriptors: the compiler allocates them and
 // substitutes them into the comment. With -D KILN_PTX_SM90A=1 the runtime takes the built PTX,
-// uncomments every `//@@` and retargets it to sm_90a (runtime/device/ptx_sm90a.cpp) before
-// building it again from that PTX: the same kernel, tiles and epilogues as the mma.sync variant.
+// uncomments every `//@@`, retargets it to sm_90a and, with -D KILN_PTX_MAXNREG=N, caps its
+// registers (runtime/device/ptx_sm90a.cpp) before building it again from that PTX: the same
+// kernel, tiles and epilogues as the mma.sync variant.
 // Without KILN_PTX the operations are emulated in plain OpenCL C from the descriptors, with the
 // shared-memory layout the hardware defines (so PoCL checks the layout the kernel writes).
 //
