@@ -424,9 +424,10 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
       // FP16 1x1: wgmma needs B gathered [n][k]; offered last (untimed against mma.sync's
       // 8-position copies), for --tune.
       mma::Problem gathered;
-      if (p.bmode == mma::BMode::kConvPointwise && conv_mma_problem(c, elem, &gathered, true))
-        for (const KernelChoice& k : mma::choices(gathered, caps))
-          if (mma::is_wgmma(k)) out_choices.push_back(k);
+      if (p.bmode == mma::BMode::kConvPointwise && conv_mma_problem(c, elem, &gathered, true)) {
+        const std::vector<KernelChoice> wg = mma::wgmma_choices(gathered, caps);
+        out_choices.insert(out_choices.end(), wg.begin(), wg.end());
+      }
     }
     const bool pointwise = is_pointwise(c);
     // The GEMM cl_gemm sees: one per image (im2col), or every image at once (pointwise).
@@ -446,16 +447,11 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
       // A constant B that is not K-contiguous already: packed choices too (f16 reads [K][N] fast
       // as it is, through ldmatrix.trans, so only TF32 gains; but wgmma reads B K-major only).
       if (mma::packable(n, plan, 1) && gemm_mma_problem(g, elem, true, &packed)) {
-        std::vector<KernelChoice> more = mma::with_packed_input({}, mma::choices(packed, caps), 1);
         if (elem == mma::Elem::kTf32) {
-          out_choices.insert(out_choices.begin(), more.begin(), more.end());
+          out_choices = mma::with_packed_input(out_choices, mma::choices(packed, caps), 1);
         } else {
-          // wgmma's packed choices lead where the device ranks wgmma first (Hopper).
-          std::vector<KernelChoice> wg;
-          for (const KernelChoice& c : more)
-            if (mma::is_wgmma(c)) wg.push_back(c);
-          const bool lead = !more.empty() && mma::is_wgmma(more.front());
-          out_choices.insert(lead ? out_choices.begin() : out_choices.end(), wg.begin(), wg.end());
+          const std::vector<KernelChoice> wg = mma::with_packed_input({}, mma::wgmma_choices(packed, caps), 1);
+          out_choices.insert(mma::wgmma_first(caps) ? out_choices.begin() : out_choices.end(), wg.begin(), wg.end());
         }
       }
     }

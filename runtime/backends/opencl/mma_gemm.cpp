@@ -115,7 +115,10 @@ int registers(const Problem& p, const Tile& t) {
   const int mi = t.bm / t.wm / 16, ni = t.bn / t.wn / 8;
   // wgmma reads its operands from shared memory: accumulators and ~32 for addresses (ptxas: 96
   // at 128x128 for FP16, INT8 and FP8 alike).
-  if (t.wg) return wg_max_registers(t) ? std::min(wg_max_registers(t), 32 + mi * ni * 4) : 32 + mi * ni * 4;
+  if (t.wg) {
+    const int need = 32 + mi * ni * 4, cap = wg_max_registers(t);
+    return cap ? std::min(cap, need) : need;
+  }
   return (p.elem == Elem::kFp8 ? 80 : 40) + mi * ni * 4 + mi * 4 + ni * 2;
 }
 
@@ -167,6 +170,31 @@ std::vector<Scored> scored_tiles(const Problem& p, const DeviceCaps& caps, const
     }
   std::stable_sort(out.begin(), out.end(), [](const Scored& a, const Scored& b) { return a.cost < b.cost; });
   return out;
+}
+
+std::vector<KernelChoice> as_choices(const std::vector<Scored>& scored) {
+  std::vector<KernelChoice> out;
+  for (const Scored& s : scored) {
+    KernelChoice c{kVariant, {{"bm", s.t.bm}, {"bn", s.t.bn}, {"wm", s.t.wm}, {"wn", s.t.wn}}};
+    if (s.t.wg) c.params.push_back({"wg", 1});
+    // Listed only where they differ from the first pipeline, so plans written before they
+    // existed still name a choice the device lists.
+    if (s.t.kb != 64 || s.t.stages != 2) {
+      c.params.push_back({"kb", s.t.kb});
+      c.params.push_back({"st", s.t.stages});
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// Whether `t`'s shape and pipeline are among those of its family of tiles.
+template <size_t NS, size_t NP>
+bool offered(const Tile& t, const Tile (&shapes)[NS], const int (&pipes)[NP][2]) {
+  bool shape = false, pipe = false;
+  for (const Tile& k : shapes) shape |= k.bm == t.bm && k.bn == t.bn && k.wm == t.wm && k.wn == t.wn;
+  for (const auto& k : pipes) pipe |= k[0] == t.kb && k[1] == t.stages;
+  return shape && pipe;
 }
 
 }  // namespace
@@ -228,28 +256,17 @@ bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b
   return fits(*p);
 }
 
+bool wgmma_first(const DeviceCaps& caps) { return hopper(caps); }
+
+std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps) {
+  if (!hopper(caps) && !emulation_requested()) return {};
+  return as_choices(scored_tiles(p, caps, kWgShapes, kWgPipelines));
+}
+
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
-  std::vector<Scored> scored = scored_tiles(p, caps, kShapes, kPipelines);
-  // The wgmma tiles: first on a Hopper GPU, where the 4096^3 GEMMs ran 1.3x faster on them than
-  // on the best mma.sync tile (perf/results/2026-12-05-wgmma.md); after the mma.sync ones
-  // when emulated elsewhere (KILN_MMA_EMULATE=1), so that the other tests keep testing those.
-  if (hopper(caps) || emulation_requested()) {
-    const std::vector<Scored> wg = scored_tiles(p, caps, kWgShapes, kWgPipelines);
-    const bool wg_first = hopper(caps);
-    scored.insert(wg_first ? scored.begin() : scored.end(), wg.begin(), wg.end());
-  }
-  std::vector<KernelChoice> out;
-  for (const Scored& s : scored) {
-    KernelChoice c{kVariant, {{"bm", s.t.bm}, {"bn", s.t.bn}, {"wm", s.t.wm}, {"wn", s.t.wn}}};
-    if (s.t.wg) c.params.push_back({"wg", 1});
-    // Listed only where they differ from the first pipeline, so plans written before they
-    // existed still name a choice the device lists.
-    if (s.t.kb != 64 || s.t.stages != 2) {
-      c.params.push_back({"kb", s.t.kb});
-      c.params.push_back({"st", s.t.stages});
-    }
-    out.push_back(std::move(c));
-  }
+  std::vector<KernelChoice> out = as_choices(scored_tiles(p, caps, kShapes, kPipelines));
+  const std::vector<KernelChoice> wg = wgmma_choices(p, caps);
+  out.insert(wgmma_first(caps) ? out.begin() : out.end(), wg.begin(), wg.end());
   return out;
 }
 
@@ -258,15 +275,7 @@ bool tile_of(const KernelChoice& c, Tile* t) {
   Tile r{static_cast<int>(c.param("bm", 0)), static_cast<int>(c.param("bn", 0)), static_cast<int>(c.param("wm", 0)),
          static_cast<int>(c.param("wn", 0)),  static_cast<int>(c.param("kb", 64)), static_cast<int>(c.param("st", 2))};
   r.wg = c.param("wg", 0) == 1;
-  bool shape = false, pipe = false;
-  if (r.wg) {
-    for (const Tile& k : kWgShapes) shape |= k.bm == r.bm && k.bn == r.bn && k.wm == r.wm && k.wn == r.wn;
-    for (const auto& k : kWgPipelines) pipe |= k[0] == r.kb && k[1] == r.stages;
-  } else {
-    for (const Tile& k : kShapes) shape |= k.bm == r.bm && k.bn == r.bn && k.wm == r.wm && k.wn == r.wn;
-    for (const auto& k : kPipelines) pipe |= k[0] == r.kb && k[1] == r.stages;
-  }
-  if (!shape || !pipe) return false;
+  if (!(r.wg ? offered(r, kWgShapes, kWgPipelines) : offered(r, kShapes, kPipelines))) return false;
   *t = r;
   return true;
 }
@@ -311,16 +320,16 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   // (kernels/mma_gemm.cl's WG_OVERLAP).
   const int overlap = t.wg && t.stages >= 3 && pipelined(p) ? 1 : 0;
   auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
-  const std::string options = def("MMA_ELEM", static_cast<int>(p.elem)) + def("MMA_A_KIND", p.a_kind) +
+  std::string options = def("MMA_ELEM", static_cast<int>(p.elem)) + def("MMA_A_KIND", p.a_kind) +
                               def("MMA_B_KIND", p.b_kind) + def("MMA_BM", t.bm) + def("MMA_BN", t.bn) +
                               def("MMA_BK", t.kb / es) + def("MMA_STAGES", t.stages) + def("MMA_PENDING", t.stages - 2 - overlap) +
                               def("MMA_WM", t.wm) + def("MMA_WN", t.wn) + def("MMA_BMODE", static_cast<int>(p.bmode)) +
                               def("MMA_AVEC", a_vec) + def("MMA_B4", b4) + def("KILN_PTX", use_ptx) + def("MMA_WGMMA", t.wg) +
-                              (t.wg && use_ptx ? std::string(" ") + kPtxSm90aOption : std::string()) +
-                              (t.wg && use_ptx && wg_max_registers(t)
-                                   ? std::string(" ") + kPtxMaxnregOption + std::to_string(wg_max_registers(t))
-                                   : std::string()) +
                               " " + epi.options;
+  if (t.wg && use_ptx) {
+    options += std::string(" ") + kPtxSm90aOption;
+    if (wg_max_registers(t)) options += std::string(" ") + kPtxMaxnregOption + std::to_string(wg_max_registers(t));
+  }
   cl_kernel k;
   KILN_TRY(cl.kernel(program_source(epi.prelude), options, "mma_gemm", &k));
   ClLaunch l(cl, k, what);

@@ -70,7 +70,15 @@ bool pointwise(const ClConvGeo& g);
 bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b_packed, Problem* p);
 // The tiles and pipelines that run `p`, best first by the estimate in mma_gemm.cpp (waves and
 // occupancy on `caps`, operand reuse, row width and spills as measured), as kernel choices.
+// The wgmma tiles among them come first where wgmma_first(caps) (Hopper), last when emulated.
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps);
+// Only the wgmma tiles that run `p` (none where the device does not offer them), best first.
+std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps);
+// Whether the estimate ranks wgmma tiles before mma.sync's on `caps`: on a Hopper GPU, where the
+// 4096^3 GEMMs ran 1.3x faster on them than on the best mma.sync tile
+// (perf/results/2026-12-05-wgmma.md); when emulated elsewhere (KILN_MMA_EMULATE=1) they come
+// last, so that the other tests keep testing mma.sync's.
+bool wgmma_first(const DeviceCaps& caps);
 bool tile_of(const KernelChoice& c, Tile* t);
 // Choices reading input `input` (a 2-D constant B [K, N]) packed (runtime/ops/kernel_api.h:
 // transposed once on the device, rows padded), so B tiles arrive K-contiguous by cp.async
