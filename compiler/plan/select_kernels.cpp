@@ -71,8 +71,9 @@ class TuningCache {
     times_[key] = us;
     dirty_ = true;
   }
-  Status save() const {
+  Status save() {
     if (path_.empty() || !dirty_) return Status::ok();
+    dirty_ = false;
     const std::string tmp = path_ + ".tmp" + std::to_string(::getpid());
     {
       std::ofstream f(tmp);
@@ -233,7 +234,11 @@ Status select_kernels(Plan* plan, const ResolvedDevice& target, const KernelSele
       const std::string key = caps.name + '\t' + caps.driver_version + '\t' + layer + '\t' + c.str();
       double us;
       if (!cache.find(key, &us)) {
-        KILN_TRY_CTX(time_choice(*plan, n, c, device, &us), "tuning node '" + n.name + "' (" + c.str() + ")");
+        const Status st = time_choice(*plan, n, c, device, &us);
+        if (!st) {
+          (void)cache.save();  // what was timed before stays timed
+          return st.with_context("tuning node '" + n.name + "' (" + c.str() + ")");
+        }
         cache.put(key, us);
       }
       if (c.empty()) portable_us = us;
@@ -244,6 +249,8 @@ Status select_kernels(Plan* plan, const ResolvedDevice& target, const KernelSele
     }
     tuned[layer] = best;
     n.choice = best;
+    // Written after every layer: a tuning run cut off (a time limit, Ctrl-C) keeps its timings.
+    KILN_TRY(cache.save());
     if (opts.report)
       std::fprintf(opts.report, "tune: %-32s %-40s %9.1f us (portable %9.1f us)\n", n.name.c_str(), best.str().c_str(),
                    best_us, portable_us);

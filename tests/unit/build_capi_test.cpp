@@ -3,7 +3,9 @@
 // loads and runs; context options and profile records; every bad argument a status and a message.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -12,6 +14,7 @@
 
 #include "kiln/kiln.h"
 #include "kiln/kiln_build.h"
+#include "runtime/core/fault_injection.h"
 #include "unit_util.h"
 
 namespace {
@@ -328,5 +331,34 @@ TEST(BuildCApi, TuneAllowTf32AndMseReachTheBuild) {
   EXPECT_EQ(kiln_build_options_set_calibrator(o, static_cast<kiln_calibrator>(5), 0), KILN_ERROR_INVALID_ARGUMENT);
   kiln_build_options_release(o);
 }
+
+// Kernel launches into demo_cnn's tuning (on PoCL) where the cut comes: past the candidates of
+// the first layer it times (each over a few runs), before the last one's.
+constexpr int kTuneLaunchesBeforeCut = 20;
+
+// A tuning run cut off part-way (here a kernel launch fails while a later layer is timed) keeps
+// the timings of the layers it finished: the cache is written after each layer.
+TEST(BuildCApi, TuningCutOffKeepsFinishedLayers) {
+  if (kiln_device_count() == 0) GTEST_SKIP() << "no OpenCL device";
+  const std::string model = kiln::test::model_path("demo_cnn.onnx");
+  const std::string cache = kiln::test::scratch_dir("build_capi_tune_cut") + "/tuning.cache";
+  std::remove(cache.c_str());
+  kiln_build_options* o = nullptr;
+  ASSERT_EQ(kiln_build_options_create(&o), KILN_OK);
+  ASSERT_EQ(kiln_build_options_set_device(o, "opencl"), KILN_OK);
+  ASSERT_EQ(kiln_build_options_set_tune(o, 1, cache.c_str()), KILN_OK);
+  kiln::arm_fault(kiln::FaultSite::kKernelLaunch, kTuneLaunchesBeforeCut);
+  kiln_build_result* r = nullptr;
+  const kiln_status st = kiln_build_from_file(model.c_str(), o, &r);
+  kiln::disarm_faults();
+  kiln_build_result_release(r);
+  kiln_build_options_release(o);
+  ASSERT_NE(st, KILN_OK) << "the tuning finished in fewer launches than the cut";
+  EXPECT_NE(std::string(kiln_build_last_error()).find("tuning node"), std::string::npos) << kiln_build_last_error();
+  const std::string timings = read_file(cache);
+  ASSERT_EQ(timings.rfind("kiln tuning cache 1\n", 0), 0u) << "no cache written before the cut";
+  EXPECT_GE(std::count(timings.begin(), timings.end(), '\n'), 3) << timings;
+}
+
 
 }  // namespace
