@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/core/npy.h"
 #include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
@@ -138,7 +139,10 @@ TEST(CpuFastQuant, QdqBlocksRandom) {
       ASSERT_TRUE(run_plan(plan, g.inputs(), &want).is_ok());
     }
     ASSERT_TRUE(run_plan(plan, g.inputs(), &got, &fast).is_ok());
-    EXPECT_GE(fast, qlinear);
+    // oneDNN's int8 kernels run where they are exact (VNNI); elsewhere the reference does.
+    if (dnnl_util::int8_accumulates_exactly()) {
+      EXPECT_GE(fast, qlinear);
+    }
     // Exact where oneDNN reproduces the reference's arithmetic (no activation or a piecewise-
     // linear one, no int8 residual's multiply-add); else within one step on a few elements.
     const bool exact = (act.empty() || act == "Relu" || act == "Clip") && res < 2;
@@ -195,7 +199,9 @@ TEST(CpuFastQuant, PtqResNetBlockMatchesReference) {
   }
   size_t fast = 0;
   ASSERT_TRUE(run_plan(plan, g.inputs(), &got, &fast).is_ok());
-  EXPECT_GE(fast, qlinear);
+  if (dnnl_util::int8_accumulates_exactly()) {
+    EXPECT_GE(fast, qlinear);
+  }
   // Bit-exact on this host (AMX); a kernel that fuses the int8 residual's multiply-add may move a
   // value by one step.
   EXPECT_TRUE(tensors_close(got[0], want[0], 1e-3, 2e-3));

@@ -1,7 +1,9 @@
 #include "runtime/backends/cpu/dnnl_common.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <string>
 
 #include "runtime/backends/cpu/fast_loops.h"
 
@@ -25,6 +27,16 @@ std::string isa_name() {
     case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
     case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
     default: return "other";
+  }
+}
+
+bool int8_accumulates_exactly() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx2_vnni:
+    case dnnl::cpu_isa::avx512_core_vnni:
+    case dnnl::cpu_isa::avx512_core_bf16:
+    case dnnl::cpu_isa::avx512_core_amx: return true;
+    default: return false;
   }
 }
 
@@ -105,16 +117,38 @@ bool append_activation(dnnl::post_ops& po, const linear::Epilogue& e) {
   return false;
 }
 
+namespace {
+constexpr uint8_t kGuardPattern = 0xA5;
+}
+
+bool guard_scratch() {
+  static const bool on = [] {
+    const char* e = std::getenv("KILN_CPU_GUARD");
+    return e && std::string(e) == "1";
+  }();
+  return on;
+}
+
 void* Buffer::get(size_t bytes) {
   if (bytes <= size_ && p_) return p_;
   std::free(p_);
   size_ = (std::max<size_t>(bytes, 64) + 63) / 64 * 64;
-  p_ = std::aligned_alloc(64, size_);
+  const size_t guard = guard_scratch() ? kGuardBytes : 0;
+  p_ = std::aligned_alloc(64, size_ + guard);
   if (!p_) {
     size_ = 0;
     throw std::bad_alloc();
   }
+  std::memset(static_cast<uint8_t*>(p_) + size_, kGuardPattern, guard);
   return p_;
+}
+
+size_t Buffer::overrun() const {
+  if (!p_ || !guard_scratch()) return 0;
+  const uint8_t* g = static_cast<const uint8_t*>(p_) + size_;
+  for (size_t i = kGuardBytes; i > 0; --i)
+    if (g[i - 1] != kGuardPattern) return i;
+  return 0;
 }
 
 }  // namespace dnnl_util
@@ -163,6 +197,14 @@ void run_signature(const FastRunArgs& a, std::vector<int64_t>* sig) {
     sig->push_back(-1 - ((cl ? 2 : 0) | static_cast<int64_t>(a.outputs[i].shape.size()) << 8));
     sig->insert(sig->end(), a.outputs[i].shape.begin(), a.outputs[i].shape.end());
   }
+}
+
+Status FastRunContext::check_guards() const {
+  for (int slot = 0; slot < 8; ++slot)
+    if (const size_t over = bufs_[slot].overrun())
+      return internal_error("wrote up to " + std::to_string(over) + " bytes past scratch slot " + std::to_string(slot) +
+                            " (" + std::to_string(bufs_[slot].size()) + " bytes)");
+  return Status::ok();
 }
 
 void FastRunContext::copy(void* dst, const void* src, size_t bytes) const {

@@ -27,6 +27,11 @@ dnnl::engine& engine();
 // The ISA oneDNN dispatches to on this host ("avx512_core_amx", ...), for reports.
 std::string isa_name();
 
+// Whether oneDNN's int8 kernels sum u8 x s8 products exactly in int32 here: only with VNNI (or
+// AMX). Without it (AVX2 as on AMD Zen 2/3, AVX-512 before Cascade Lake) they pair products in
+// saturating int16 (vpmaddubsw) or halve the weights to 7 bits, and results leave the reference's.
+bool int8_accumulates_exactly();
+
 // oneDNN's type for a kiln dtype, or dt::undef.
 dt dtype_of(DType t);
 dnnl::memory::dims dims_of(const Shape& s);
@@ -54,16 +59,25 @@ Status guard(const std::string& what, F&& f) {
   return Status::ok();
 }
 
-// A buffer aligned for AVX-512 that only grows.
+// A buffer aligned for AVX-512 that only grows. With KILN_CPU_GUARD=1 (a diagnostic for a
+// kernel, ours or oneDNN's JIT code, that writes past what it asked for: AddressSanitizer does
+// not see JIT stores) it carries kGuardBytes of a known pattern behind its end.
 class Buffer {
  public:
+  static constexpr size_t kGuardBytes = 4096;
   void* get(size_t bytes);
+  // Bytes past the end that were overwritten (0: the guard is intact, or no guard).
+  size_t overrun() const;
+  size_t size() const { return size_; }
   ~Buffer() { std::free(p_); }
 
  private:
   void* p_ = nullptr;
   size_t size_ = 0;
 };
+
+// Whether KILN_CPU_GUARD=1 asked for guarded scratch buffers (read once).
+bool guard_scratch();
 
 }  // namespace dnnl_util
 
@@ -112,6 +126,8 @@ class FastRunContext {
   dnnl::memory scratch_memory(int slot, const dnnl::memory::desc& md) {
     return dnnl::memory(md, dnnl_util::engine(), scratch(slot, md.get_size()));
   }
+  // With KILN_CPU_GUARD=1: an error naming the scratch slot a kernel wrote past, else ok.
+  Status check_guards() const;
 
  private:
   dnnl::stream stream_;

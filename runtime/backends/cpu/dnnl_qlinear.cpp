@@ -1,6 +1,7 @@
 // QLinearConv and QLinearMatMul (int8/uint8 activations, int8 weights with zero point 0, the
 // ONNX requantization and kiln's fused integer epilogue, quantize_common.h) on oneDNN's int8
-// convolution and matmul (VNNI / AMX kernels), weights reordered once per plan.
+// convolution and matmul (VNNI / AMX kernels; a CPU without VNNI runs the reference kernels),
+// weights reordered once per plan.
 //
 // The arithmetic, against the reference (quantize.cpp, write_out):
 //  - accumulators: exact int32, the source zero point handled by oneDNN's compensation;
@@ -147,7 +148,12 @@ dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memo
   if (!p.conv) return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bias, dst), attr, engine());
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, bias,
                                     dst, g.strides, g.dil, g.pad_l, g.pad_r);
-  return dnnl::convolution_forward::primitive_desc(d, attr, engine());
+  dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
+  // oneDNN 2.6's AMX 1x1 int8 convolution writes past the end of its destination (a 2x72x6x6
+  // output: 864 bytes, on a Sapphire Rapids host; KILN_CPU_GUARD found it): take the next one.
+  while (std::strcmp(pd.impl_info_str(), "jit_1x1:avx512_core_amx_int8") == 0)
+    if (!pd.next_impl()) throw dnnl::error(dnnl_unimplemented, "only oneDNN's AMX 1x1 int8 convolution fits");
+  return pd;
 }
 
 // QLinearMatMul as oneDNN's 2-D matmul: [rows, K] x [K, N] (the weights are 2-D).
@@ -301,6 +307,8 @@ bool const_zero_point(const Plan& plan, const PlanNode& n, int i, int32_t* v) {
 }
 
 Status prepare_qlinear(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
+  // Without exact int32 accumulation the reference kernels run the node.
+  if (!int8_accumulates_exactly()) return Status::ok();
   auto p = std::make_shared<QPlan>();
   p->conv = node.op == "QLinearConv";
   p->in = qgemm_inputs(node.op);
@@ -395,7 +403,7 @@ Status prepare_qlinear(const Plan& plan, const PlanNode& node, std::shared_ptr<c
   ConvGeom g;
   const dt xt = dtype_of(act.dtype), yt = p->dst_type();
   if (p->conv) {
-    if (!conv_geom(node, act.shape, w.shape, false, &g) || g.groups != 1 && w.shape[0] % g.groups) return Status::ok();
+    if (!conv_geom(node, act.shape, w.shape, false, &g) || (g.groups != 1 && w.shape[0] % g.groups)) return Status::ok();
     wmd = onnx_weights_md(w.shape, g.groups, false, dt::s8);
     src = memory::desc(dims_of(act.shape), xt, tag::any);
     dst = memory::desc(dims_of(y.shape), yt, tag::any);

@@ -225,6 +225,7 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
   try {
     if (fault_now(FaultSite::kKernelScratch)) throw std::bad_alloc();
     st = kernels_[n]->run(FastRunArgs{node, inputs, outputs, in_l_, out_l_, *ctx_});
+    if (st && dnnl_util::guard_scratch()) st = ctx_->check_guards();
   } catch (const dnnl::error& e) {
     st = e.status == dnnl_out_of_memory ? out_of_memory("oneDNN could not allocate the kernel's scratch buffers")
                                         : internal_error(std::string("oneDNN: ") + e.what());
