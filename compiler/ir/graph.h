@@ -52,6 +52,9 @@ struct Node {
   std::string runtime_op;       // runtime op this node lowers to (set by the op's shape rule)
   std::vector<std::string> fused;  // names of ONNX nodes folded into this one by fusion passes
   bool dead = false;            // removed; erase_dead() drops it
+  // A precision a pass chose for this node ("fp16": an FP8 build's convolution too narrow for
+  // FP8), over the build options'; "" when they decide.
+  std::string precision;
   // Graph attributes (If's then/else_branch, Loop's and Scan's body), in the op's order.
   std::vector<std::pair<std::string, std::shared_ptr<Graph>>> subgraphs;
   // The last `implicit_inputs` inputs are values of the enclosing graph that the subgraphs read

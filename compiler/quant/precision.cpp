@@ -73,6 +73,7 @@ Precision node_precision(const ir::Node& n, const BuildOptions& opts) {
   if (lookup(n.name)) return p;
   for (const std::string& f : n.fused)
     if (lookup(f)) return p;
+  if (!n.precision.empty() && parse_precision(n.precision, &p).is_ok()) return p;
   if (opts.precision != "best" && parse_precision(opts.precision, &p).is_ok()) return p;
   return Precision::kFp32;
 }

@@ -536,7 +536,7 @@ assert np.abs(a - b).max() <= 1 / 255 + 1e-6 and a.argmax() == b.argmax(), (a, b
 case_fp8_post_training_quantization() {
   # The weight-heavy ResNet-style model of perf/models in FP8 E4M3FN and E5M2, calibrated on 8
   # samples (minmax by default for FP8): every Conv/Gemm but the RGB stem (3 input channels:
-  # kept FP32, and said so) becomes an FP8 kernel, the plan is at most 30% of the FP32 plan, and
+  # FP16, and said so) becomes an FP8 kernel, the plan is at most 30% of the FP32 plan, and
   # the output stays close to FP32 on a held-out input.
   "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
   "$PY" -c "
@@ -549,9 +549,10 @@ np.save('x.npy', r.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32))"
   for p in fp8:fp8-e4m3 fp8-e5m2:fp8-e5m2; do
     local prec=${p%%:*} shown=${p##*:}
     expect_ok "$KILN" build m/resnet_mini.onnx -o $prec.plan --device opencl --precision $prec --calib calib
-    expect_out "calibrating (histograms)" "fp8: 1 convolutions with fewer than 8 input channels per group stay in fp32 (conv_2)"
+    expect_out "calibrating (histograms)" "fp8: 1 convolutions with fewer than 8 input channels per group run in fp16 (conv_2)"
     expect_ok "$KILN" inspect $prec.plan
     expect_out "op=Fp8Conv" "op=Fp8MatMul" "precision=$shown" "conv_2  op=Conv"
+    grep "conv_2  op=Conv" stdout | grep -q "precision=fp16" || die "the stem is not FP16 in the $prec plan"
     if grep -v "conv_2  op=Conv" stdout | grep -Eq "op=(Conv|Gemm|MatMul|QLinearConv|QLinearMatMul) "; then
       die "a non-FP8 Conv/Gemm/MatMul other than the stem is left in the $prec plan"
     fi
