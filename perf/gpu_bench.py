@@ -295,8 +295,11 @@ def model_bench(a, work, name, rng):
                 if a.profile and batch in [int(v) for v in a.profile.split(",")]:
                     rc, out = sh([a.kiln, "profile", plan, "--device", "opencl", "--iterations", "3"] + args_in,
                                  timeout=300)
+                    _, chosen = sh([a.kiln, "inspect", plan], timeout=60)
+                    chosen = "\n".join(l for l in chosen.splitlines() if "kernel=" in l)
                     with open(os.path.join(a.out, "profiles.txt"), "a") as f:
-                        f.write(f"\n===== {name} batch {batch} {prec} (rc {rc})\n{out}\n")
+                        f.write(f"\n===== {name} batch {batch} {prec} (rc {rc})\n{out}\n"
+                                f"----- kernels chosen (kiln inspect)\n{chosen}\n")
             tf = torch_ms.get("fp16")
             if tf:
                 row["torch_fp16_ms"] = round(tf, 3)
@@ -343,7 +346,7 @@ def main():
     ap.add_argument("--tune", action="store_true", help="build with --tune (one tuning cache, "
                     "OUT/tuning.cache)")
     ap.add_argument("--profile", default="", help="batch sizes whose plans `kiln profile` also runs "
-                    "(OUT/profiles.txt)")
+                    "(OUT/profiles.txt, with each node's kernel from `kiln inspect`)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     try:
