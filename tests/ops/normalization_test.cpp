@@ -64,9 +64,11 @@ TEST(NormalizationOps, SoftmaxOpenCLLongAndStridedRows) {
   if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
   std::mt19937 rng(12);
   // (shape, axis): long contiguous rows (group per row), long strided rows with few rows
-  // (group per row), many short strided rows (item per row), long strided rows with many rows.
+  // (group per row), many short strided rows (item per row), long strided rows with many rows;
+  // rows of 64..255 elements, several per group (8, 8, 4 and 8 strided), the last group partial.
   const std::vector<std::pair<Shape, int64_t>> cases = {
-      {{3, 1000}, -1}, {{2, 700, 3}, 1}, {{40, 5, 30}, 1}, {{2, 100, 4100}, 1}, {{1, 1}, 0}};
+      {{3, 1000}, -1}, {{2, 700, 3}, 1}, {{40, 5, 30}, 1}, {{2, 100, 4100}, 1}, {{1, 1}, 0},
+      {{37, 128}, -1}, {{5, 64}, -1},    {{3, 7, 200}, -1}, {{2, 90, 3}, 1}};
   for (const auto& c : cases)
     for (const char* op : {"Softmax", "LogSoftmax"}) {
       OpSpec s = spec1(op, 13, random_tensor(DType::kFloat32, c.first, rng, -8, 8));

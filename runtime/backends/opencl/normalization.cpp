@@ -25,10 +25,15 @@ Status softmax_cl(ClKernelArgs& a) {
   if (normcl::use_group_per_row(rows, n, inner == 1)) {
     KILN_TRY(normcl::kernel(a, "softmax", opts, "softmax_group", &k));
     const size_t ls = normcl::group_size(a, k);
-    const size_t global = static_cast<size_t>(rows) * ls;
+    // A slice of about n / 4 work-items per row (at least a warp's 32), several rows per group.
+    size_t slice = 32;
+    while (slice * 4 < static_cast<size_t>(n) && slice < ls) slice *= 2;
+    slice = std::min(slice, ls);
+    const size_t per_group = ls / slice;
+    const size_t global = (static_cast<size_t>(rows) + per_group - 1) / per_group * ls;
     return ClLaunch(a.cl, k, "softmax_group")
-        .mem(a.inputs[0].mem).mem(a.outputs[0].mem).arg(n).arg(inner).local(ls * sizeof(float))
-        .run(1, &global, &ls);
+        .mem(a.inputs[0].mem).mem(a.outputs[0].mem).arg(rows).arg(n).arg(inner).arg(static_cast<int>(slice))
+        .local(ls * sizeof(float)).run(1, &global, &ls);
   }
   KILN_TRY(normcl::kernel(a, "softmax", opts, "softmax_item", &k));
   return ClLaunch(a.cl, k, "softmax_item")
