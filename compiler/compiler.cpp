@@ -66,6 +66,7 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   // BN folds into the weights first, so INT8/FP8 calibrate and quantize the folded convolutions.
   if (opts.fuse) KILN_TRY(run_fold_batchnorm(g, ctx));
   KILN_TRY(run_quantize_ptq(g, ctx));
+  KILN_TRY(run_merge_quantize(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_quantized(g, ctx));
   if (opts.fuse) {
     // Linear epilogues: bias/residual Adds before the activation (Conv+Add+Relu), then the

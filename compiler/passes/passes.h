@@ -35,6 +35,10 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx);
 // nodes assigned fp16 whose ops have float16 kernels, Casts at the fp32 boundaries.
 Status run_convert_fp16(ir::Graph& g, const PassContext& ctx);
 
+// Merges QuantizeLinear nodes of one tensor with equal scale, zero point and attributes
+// (post-training quantization inserts one per layer; Q, K and V read the same input).
+Status run_merge_quantize(ir::Graph& g, const PassContext& ctx);
+
 // Fusion passes (skipped with --no-fuse), in pipeline order.
 // Folds DequantizeLinear -> bias/residual/activation -> QuantizeLinear chains after integer
 // kernels into their epilogue, so int8 activations flow between layers.

@@ -32,6 +32,7 @@
 #include "compiler/quant/precision.h"
 #include "compiler/quant/smooth_quant.h"
 #include "runtime/core/float8.h"
+#include "runtime/ops/linear_epilogue.h"
 
 namespace kiln {
 namespace {
@@ -50,6 +51,8 @@ bool gemm_as_matmul(const ir::Node& n) {
 
 bool quantizable(const ir::Node& n) {
   if (n.op_type != "Conv" && n.op_type != "MatMul" && !gemm_as_matmul(n)) return false;
+  // A node that already carries a fused epilogue (a graph built before) would lose it here.
+  if (n.attrs.has(linear::kAttrActivation) || n.attrs.has(linear::kAttrResidual)) return false;
   const ir::Value* x = n.input(0);
   const ir::Value* w = n.input(1);
   if (!x || !w || x->is_constant() || !w->is_constant() || x->dtype != DType::kFloat32 || w->dtype != DType::kFloat32)

@@ -257,6 +257,58 @@ TEST(CpuFastQuant, Fp8PtqMatchesReference) {
   }
 }
 
+// Post-training INT8 inserts a QuantizeLinear per layer: three projections of one tensor (an
+// attention block's Q, K and V) share one after the build, and the plan still computes what
+// the FP32 plan does to within INT8's error.
+TEST(CpuFastQuant, ProjectionsOfOneTensorShareOneQuantizeLinear) {
+  // The same graph twice (a build rewrites its GraphBuilder's graph): FP32 and INT8.
+  auto make = [](GraphBuilder& g) {
+    std::mt19937 rng(1404);
+    const std::string x = g.input(random_tensor(DType::kFloat32, {2, 16, 32}, rng));
+    std::string sum;
+    for (int p = 0; p < 3; ++p) {
+      const std::string y = g.node("MatMul", {x, g.constant(random_tensor(DType::kFloat32, {32, 32}, rng, -0.3, 0.3))});
+      sum = sum.empty() ? y : g.node("Add", {sum, y});
+    }
+    g.output(sum);
+  };
+  GraphBuilder g32, g8;
+  make(g32);
+  make(g8);
+  std::mt19937 rng(1405);
+  const std::string dir = ::testing::TempDir() + "/kiln_cpu_fast_shared_q";
+  std::filesystem::create_directories(dir);
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(write_npy(dir + "/" + std::to_string(i) + ".npy", random_tensor(DType::kFloat32, {2, 16, 32}, rng)).is_ok());
+  std::shared_ptr<Plan> fp32, int8;
+  ASSERT_TRUE(g32.build(&fp32).is_ok());
+  BuildOptions o;
+  o.precision = "int8";
+  o.calib_dir = dir;
+  o.calibrator = "minmax";
+  o.accuracy_check = false;
+  Status st = g8.build(&int8, o);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  size_t quantize = 0, matmul = 0;
+  for (const PlanNode& n : int8->nodes) {
+    quantize += n.op == "QuantizeLinear";
+    matmul += n.op == "QLinearMatMul";
+  }
+  EXPECT_EQ(matmul, 3u);
+  EXPECT_EQ(quantize, 1u);
+  std::vector<HostTensor> want, got;
+  ASSERT_TRUE(run_plan(fp32, g32.inputs(), &want).is_ok());
+  ASSERT_TRUE(run_plan(int8, g32.inputs(), &got).is_ok());
+  EXPECT_TRUE(tensors_close(got[0], want[0], 0.05, 0.05));
+  // Quantizing the FP32 build's graph again (its residual Adds now fused into the MatMuls)
+  // leaves those MatMuls in FP32 instead of dropping their fused residuals.
+  std::shared_ptr<Plan> again;
+  st = g32.build(&again, o);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  ASSERT_TRUE(run_plan(again, g32.inputs(), &got).is_ok());
+  EXPECT_TRUE(tensors_close(got[0], want[0], 0.05, 0.05));
+}
+
 // Standalone per-tensor QuantizeLinear / DequantizeLinear: the fast path's vectorized loops give
 // the reference's bits on halfway values (round half to even), values past the integer range,
 // NaN, infinities and -0, for int8 and uint8 with and without a zero point, on a tensor large
