@@ -2,9 +2,8 @@
 // attributes become one: post-training quantization inserts a QuantizeLinear per quantized
 // layer, so the query, key and value projections of an attention block each quantized the
 // same LayerNorm output (a third of BERT-base's 72 QuantizeLinears, ~1.7 of its 5 ms on an H100).
-#include <cstring>
+#include <cstdio>
 #include <map>
-#include <tuple>
 #include <vector>
 
 #include "compiler/passes/passes.h"

@@ -360,5 +360,4 @@ TEST(BuildCApi, TuningCutOffKeepsFinishedLayers) {
   EXPECT_GE(std::count(timings.begin(), timings.end(), '\n'), 3) << timings;
 }
 
-
 }  // namespace
