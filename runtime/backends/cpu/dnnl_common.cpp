@@ -200,7 +200,7 @@ void run_signature(const FastRunArgs& a, std::vector<int64_t>* sig) {
 }
 
 Status FastRunContext::check_guards() const {
-  for (int slot = 0; slot < 8; ++slot)
+  for (int slot = 0; slot < kSlots; ++slot)
     if (const size_t over = bufs_[slot].overrun())
       return internal_error("wrote up to " + std::to_string(over) + " bytes past scratch slot " + std::to_string(slot) +
                             " (" + std::to_string(bufs_[slot].size()) + " bytes)");

@@ -116,7 +116,7 @@ class FastRunContext {
   FastRunContext() : stream_(dnnl_util::engine()) {}
   dnnl::stream& stream() { return stream_; }
   int threads = 1;
-  // Scratch slot `slot` (0..7) of at least `bytes`.
+  // Scratch slot `slot` (0 .. kSlots - 1) of at least `bytes`.
   void* scratch(int slot, size_t bytes) { return bufs_[slot].get(bytes); }
   void* scratch_for(int slot, const dnnl::memory::desc& md) { return scratch(slot, md.get_size()); }
   // memcpy split over this node's team (a residual copied into a convolution's output before
@@ -131,7 +131,8 @@ class FastRunContext {
 
  private:
   dnnl::stream stream_;
-  dnnl_util::Buffer bufs_[8];
+  static constexpr int kSlots = 8;
+  dnnl_util::Buffer bufs_[kSlots];
 };
 
 // Scratch slots: 0 oneDNN's scratchpad; the rest for kernels' reorders.
