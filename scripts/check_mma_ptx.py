@@ -44,6 +44,7 @@ __device__ inline uint get_local_id(int d) { return d == 0 ? threadIdx.x : d == 
 __device__ inline uint get_group_id(int d) { return d == 0 ? blockIdx.x : d == 1 ? blockIdx.y : blockIdx.z; }
 __device__ inline uint as_uint(float x) { return __float_as_uint(x); }
 __device__ inline float as_float(uint x) { return __uint_as_float(x); }
+__device__ inline int clamp(int x, int lo, int hi) { return min(max(x, lo), hi); }
 __device__ inline float vload_half(long i, const half* p) { return __half2float(p[i]); }
 __device__ inline void vstore_half_rte(float v, long i, half* p) { p[i] = __float2half_rn(v); }
 """
@@ -78,7 +79,11 @@ def read(name):
 
 
 def source(family):
-    body = "\n".join([read("qgemm_geometry")] + [read(p) for p in PRELUDES[family]] + [read("mma_ops"), read("wgmma_ops"), read("mma_gemm")])
+    return cuda_of([read("qgemm_geometry")] + [read(p) for p in PRELUDES[family]] + [read("mma_ops"), read("wgmma_ops"), read("mma_gemm")])
+
+
+def cuda_of(parts):
+    body = "\n".join(parts)
     body = body.replace("#pragma OPENCL FP_CONTRACT OFF", "")
     # Kernel-scope __local arrays are shared memory; __local elsewhere is an address space only.
     body = re.sub(r"^(\s*)__local (\w+ \w+\[)", r"\1__shared__ \2", body, flags=re.M)
@@ -189,11 +194,30 @@ def main():
         serialized = " (wgmma SERIALIZED)" if "serialized" in p.stderr else ""
         print(f"ok   {name}{serialized}: {regs.group(1) if regs else '?'} registers, {smem.group(1) if smem else '?'} bytes smem, "
               f"{spill.group(1) if spill else '?'} bytes spill stores")
+    # The tensor-core attention (kernels/attention_mma.cl, runtime/backends/opencl/attention.cpp's
+    # options): head dims 64 and 128, K as [key][d] and transposed.
+    attention = [(d, kt) for d in (64, 128) for kt in (0, 1)]
+    for d, kt in attention:
+        defs = {"FA_D": d, "FA_BK": 64, "FA_KT": kt, "FA_VEC_Q": 1, "FA_VEC_K": 1, "FA_VEC_V": 1, "KILN_PTX": 1,
+                "MMA_A_KIND": 0, "MMA_B_KIND": 0, "MMA_PENDING": 0}
+        name = f"attention_d{d}_kt{kt}"
+        cu = os.path.join(work, name + ".cu")
+        with open(cu, "w") as f:
+            f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + cuda_of([read("mma_ops"), read("attention_mma")]))
+        p = subprocess.run([a.nvcc, "-arch=" + a.arch, "-cubin", "-o", cu + ".cubin", "-Xptxas", "-v", cu],
+                           capture_output=True, text=True)
+        if p.returncode:
+            failed += 1
+            print(f"FAIL {name}\n{p.stderr[-3000:]}")
+            continue
+        regs = re.search(r"Used (\d+) registers", p.stderr)
+        spill = re.search(r"(\d+) bytes spill stores", p.stderr)
+        print(f"ok   {name}: {regs.group(1) if regs else '?'} registers, {spill.group(1) if spill else '?'} bytes spill stores")
     if os.environ.get("KEEP_PTX"):  # to read the PTX afterwards
         print("kept", work)
     else:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"check_mma_ptx: {failed} of {len(configs(a.quick))} configurations failed")
+    print(f"check_mma_ptx: {failed} of {len(configs(a.quick)) + len(attention)} configurations failed")
     return 1 if failed else 0
 
 

@@ -14,7 +14,9 @@
 #include "compiler/compiler.h"
 #include "compiler/ir/graph.h"
 #include "runtime/backends/attention_geometry.h"
+#include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/core/half.h"
+#include "runtime/device/devices.h"
 #include "runtime/exec/execution_context.h"
 #include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
@@ -31,6 +33,9 @@ struct Case {
   Mask mask = Mask::kNone;
   Scale scale = Scale::kDivScores;
   bool k_transposed = false;  // the model holds K^T (no Transpose node)
+  // K passes a Tanh first: in an FP16 plan its Transpose then reads a float16 tensor and fuses
+  // into the Attention node (K read [key][d]); from a float32 graph input it stays, after a Cast.
+  bool k_computed = false;
   // kComputed: torch's (1 - mask) * finfo(float32).min instead of -10000, batch 0 fully padded.
   bool padded_lowest = false;
   std::string precision = "fp32";
@@ -39,8 +44,8 @@ struct Case {
   std::string str() const {
     std::ostringstream s;
     s << "rank " << rank << " B" << b << " H" << h << " Sq" << sq << " Sk" << sk << " D" << d << " Dv" << dv << " mask "
-      << static_cast<int>(mask) << " scale " << static_cast<int>(scale) << (k_transposed ? " K^T" : "") << " "
-      << precision;
+      << static_cast<int>(mask) << " scale " << static_cast<int>(scale) << (k_transposed ? " K^T" : "")
+      << (k_computed ? " tanh(K)" : "") << " " << precision;
     return s.str();
   }
   Shape dims(int64_t rows, int64_t cols) const {
@@ -136,14 +141,14 @@ void build_graph(const Case& c, const Graph& m, ir::Graph* g, bool scores_output
     n->attrs = std::move(a);
     return out;
   };
-  std::string q = "Q", kt = "K";
+  std::string q = "Q", kt = c.k_computed ? node("Tanh", {"K"}, "Ktanh") : "K";
   if (!c.k_transposed) {
     std::vector<int64_t> perm(c.rank);
     for (int i = 0; i < c.rank; ++i) perm[i] = i;
     std::swap(perm[c.rank - 1], perm[c.rank - 2]);
     Attributes a;
     a.set("perm", perm);
-    kt = node("Transpose", {"K"}, "KT", a);
+    kt = node("Transpose", {kt}, "KT", a);
   }
   if (c.scale == Scale::kMulQ) q = node("Mul", {"Q", "scale"}, "Qs");
   if (c.scale == Scale::kBoth) {
@@ -357,6 +362,73 @@ TEST(AttentionOps, Float16) {
   check_case(c);
   c.k_transposed = true, c.mask = Mask::kCausal, c.scale = Scale::kBoth, c.sq = c.sk = 17, c.d = c.dv = 128;
   check_case(c);
+}
+
+// The tensor-core variant (kernels/attention_mma.cl) of FP16 nodes: chosen where the device
+// has tensor cores (or KILN_MMA_EMULATE=1: ctest mma_variant_emulated), against the CPU kernel
+// on head dims 16..128, K read [key][d] and transposed, query and key counts off the 64-row
+// and 64-key blocks, every mask kind, a fully masked query row (NaN) and a padded sequence.
+TEST(MmaVariant, AttentionFp16MatchesCpu) {
+  if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  std::vector<Case> cases;
+  const int64_t dims[] = {16, 32, 64, 128};
+  const Mask masks[] = {Mask::kNone, Mask::kPerBatch, Mask::kPerHead, Mask::kFull, Mask::kCausal, Mask::kComputed};
+  const int64_t seqs[][2] = {{1, 1}, {7, 70}, {64, 64}, {65, 129}, {130, 33}, {17, 200}};
+  for (int i = 0; i < 12; ++i) {
+    Case c;
+    c.seed = 900 + i;
+    c.rank = 2 + i % 3;
+    c.b = c.rank == 4 ? 2 : 1;
+    c.h = c.rank >= 3 ? 1 + i % 2 : 1;
+    c.sq = seqs[i % 6][0], c.sk = seqs[i % 6][1];
+    c.d = c.dv = dims[i % 4];
+    c.mask = masks[i % 6];
+    if (c.mask == Mask::kCausal && c.sq > c.sk) c.mask = Mask::kFull;
+    if (c.mask == Mask::kComputed && c.rank != 4) c.mask = Mask::kPerHead;
+    c.scale = static_cast<Scale>(i % 4);
+    // FP16 fuses a full mask only where it follows the MatMul directly (its residual input).
+    if (c.mask == Mask::kFull) c.scale = Scale::kMulQ;
+    c.k_transposed = i % 3 == 2;
+    c.k_computed = i % 3 == 1;
+    c.precision = "fp16";
+    cases.push_back(c);
+  }
+  Case masked;
+  masked.b = 2, masked.h = 2, masked.sq = 6, masked.sk = 45, masked.d = masked.dv = 32, masked.mask = Mask::kRowMasked;
+  masked.scale = Scale::kMulQ;
+  masked.precision = "fp16";
+  cases.push_back(masked);
+  Case padded;
+  padded.b = 2, padded.h = 2, padded.sq = padded.sk = 9, padded.d = padded.dv = 16, padded.mask = Mask::kComputed;
+  padded.padded_lowest = true, padded.precision = "fp16";
+  cases.push_back(padded);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.str());
+    CaseRun cpu, cl;
+    Status st = run_case(c, "cpu", true, &cpu);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    st = run_case(c, "opencl", true, &cl);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    const PlanNode* at = attention_node(*cl.plan);
+    std::string ops;
+    for (const PlanNode& n : cl.plan->nodes) ops += n.op + " ";
+    ASSERT_NE(at, nullptr) << ops;
+    ResolvedDevice dev;
+    ASSERT_TRUE(resolve_device("opencl", &dev).is_ok());
+    if (!mma::available(dev.caps, mma::Elem::kF16)) {
+      EXPECT_TRUE(at->choice.empty()) << at->choice.str();
+      continue;
+    }
+    EXPECT_EQ(at->choice.variant, mma::kVariant);
+    EXPECT_EQ(at->attrs.get_int(attngeo::kAttrKTransposed, 0), c.k_computed ? 0 : 1);
+    // Probabilities enter the P V product rounded to half: within FP16 storage's tolerance.
+    EXPECT_TRUE(tensors_close(cl.outputs[0], cpu.outputs[0], 4e-3, 4e-3));
+    const HostTensor& y = cl.outputs[0];
+    if (c.mask == Mask::kRowMasked) {
+      for (int64_t r = 0; r < y.numel() / c.dv; ++r)
+        EXPECT_EQ(std::isnan(y.as<float>()[r * c.dv]), r % c.sq == 0) << "row " << r;
+    }
+  }
 }
 
 // A fully padded sequence in FP16: the mask row is all float32's lowest, computed in float32

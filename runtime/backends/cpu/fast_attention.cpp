@@ -42,8 +42,9 @@ dnnl_status_t attend(const attngeo::Geometry& g, const float* q, const float* k,
   float* s = scratch->data();
   // K is [sk, d] (k[3] == 1) or, transposed, [d, sk] (k[2] == 1).
   const bool k_rows = g.k[3] == 1;
-  dnnl_status_t st = dnnl_sgemm('N', k_rows ? 'T' : 'N', g.sq, g.sk, g.d, g.scale, qb, g.q[2], kb,
-                                k_rows ? g.k[2] : g.k[3], 0.f, s, g.sk);
+  // A single key's row stride is whatever the shape made it (1 for [d, 1]): sgemm wants >= d.
+  const int64_t ldk = k_rows ? (g.sk == 1 ? std::max<int64_t>(g.k[2], g.d) : g.k[2]) : g.k[3];
+  dnnl_status_t st = dnnl_sgemm('N', k_rows ? 'T' : 'N', g.sq, g.sk, g.d, g.scale, qb, g.q[2], kb, ldk, 0.f, s, g.sk);
   if (st != dnnl_success) return st;
   for (int64_t i = 0; i < g.sq; ++i) {
     float* row = s + i * g.sk;

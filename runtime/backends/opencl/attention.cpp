@@ -1,12 +1,16 @@
-// OpenCL fused Attention (kernels/attention.cl): one launch per node, a work-group per block of
-// query rows of one (batch, head). Declines (the node then runs on the CPU) head dims above
-// kMaxHeadDim, tiles that do not fit the device's __local memory, mixed or non-float dtypes and
-// operands beyond the kernel's int indexing.
+// OpenCL fused Attention: one launch per node, a work-group per block of query rows of one
+// (batch, head). Two kernels: the portable one (kernels/attention.cl, float math, any float
+// storage) and, for FP16 nodes on devices with tensor cores, the "mma" variant
+// (kernels/attention_mma.cl, FlashAttention-2 on mma.sync). Declines (the node then runs on the
+// CPU) head dims above kMaxHeadDim, tiles that do not fit the device's __local memory, mixed or
+// non-float dtypes and operands beyond the kernel's int indexing.
 #include <algorithm>
 #include <string>
 
 #include "runtime/backends/attention_geometry.h"
+#include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/normalization_cl.h"
+#include "runtime/device/cl_runtime.h"
 
 namespace kiln {
 namespace {
@@ -31,8 +35,8 @@ Status geometry_of(const std::vector<Shape>& in, const Shape& y, const Attribute
                            y, attrs, g);
 }
 
-bool attention_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
-  if (n.inputs.size() < 3 || n.outputs.empty() || !normcl::float_operands(n, p, true)) return false;
+bool node_geometry(const PlanNode& n, const Plan& p, attngeo::Geometry* g) {
+  if (n.inputs.size() < 3 || n.outputs.empty()) return false;
   std::vector<Shape> in;
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     if (n.inputs[i] < 0) {
@@ -41,8 +45,13 @@ bool attention_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps
     }
     in.push_back(p.tensors[n.inputs[i]].shape);
   }
+  return geometry_of(in, p.tensors[n.outputs[0]].shape, n.attrs, g).is_ok();
+}
+
+bool attention_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
   attngeo::Geometry g;
-  if (!geometry_of(in, p.tensors[n.outputs[0]].shape, n.attrs, &g)) return false;
+  if (n.inputs.size() < 3 || n.outputs.empty() || !normcl::float_operands(n, p, true) || !node_geometry(n, p, &g))
+    return false;
   if (std::max(g.d, g.dv) > kMaxHeadDim) return false;
   return caps.local_mem_bytes == 0 || tile_bytes(padded_head_dim(g)) <= caps.local_mem_bytes;
 }
@@ -53,15 +62,71 @@ cl_int4 strides(const attngeo::Strides& s) {
   return v;
 }
 
+// ---- the tensor-core variant (kernels/attention_mma.cl)
+constexpr int64_t kMmaRows = 64;  // query rows per work-group (4 warps of 16)
+
+bool mma_head_dim(int64_t d) { return d == 16 || d == 32 || d == 64 || d == 128; }
+
+// Keys per block: 64, or 32 where 64 keys of K and V would pass the 44 KB of __local a
+// work-group gets on NVIDIA's OpenCL (../shared/DEVICE.md).
+int64_t mma_block_keys(int64_t d) { return 2 * 64 * d * 2 <= 44 * 1024 ? 64 : 32; }
+
+bool mma_runs(const attngeo::Geometry& g) { return g.d == g.dv && mma_head_dim(g.d); }
+
+bool mma_node(const PlanNode& n, const Plan& p) {
+  return p.tensors[n.inputs[0]].dtype == DType::kFloat16 && p.tensors[n.outputs[0]].dtype == DType::kFloat16;
+}
+
+std::vector<KernelChoice> attention_variants(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
+  attngeo::Geometry g;
+  if (!mma_node(n, p) || !mma::available(caps, mma::Elem::kF16) || !node_geometry(n, p, &g) || !mma_runs(g)) return {};
+  return {KernelChoice{mma::kVariant, {}}};
+}
+
+// Whether an operand's rows (over its last dim, or with `transposed` over its row dim) are
+// contiguous and start 16-byte aligned wherever the kernel copies them (the other strides
+// multiples of 8 halves), so that they arrive by cp.async.
+bool vector_rows(const attngeo::Strides& s, bool transposed) {
+  const int inner = transposed ? 2 : 3, outer = transposed ? 3 : 2;
+  return s[inner] == 1 && s[0] % 8 == 0 && s[1] % 8 == 0 && s[outer] % 8 == 0;
+}
+
+Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask) {
+  // K may arrive [key][d] (d contiguous) or transposed [d][key] (keys contiguous).
+  const bool kt = g.k[3] != 1 && g.k[2] == 1;
+  const int64_t bk = mma_block_keys(g.d);
+  auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
+  const std::string options = def("FA_D", g.d) + def("FA_BK", bk) + def("FA_KT", kt) + def("FA_VEC_Q", vector_rows(g.q, false)) +
+                              def("FA_VEC_K", vector_rows(g.k, kt)) + def("FA_VEC_V", vector_rows(g.v, false)) +
+                              def("KILN_PTX", mma::uses_ptx(a.cl.info().caps, mma::Elem::kF16)) +
+                              " -D MMA_A_KIND=0 -D MMA_B_KIND=0 -D MMA_PENDING=0";
+  static const std::string source =
+      std::string(embedded_kernel_source("mma_ops")) + "\n" + embedded_kernel_source("attention_mma");
+  cl_kernel k;
+  KILN_TRY(a.cl.kernel(source, options, "attention_mma", &k));
+  const size_t threads = 128;
+  const size_t global[2] = {static_cast<size_t>((g.sq + kMmaRows - 1) / kMmaRows) * threads,
+                            static_cast<size_t>(g.batch * g.heads)};
+  const size_t local[2] = {threads, 1};
+  const cl_mem mask = has_mask ? a.inputs[attngeo::kMaskInput].mem : nullptr;
+  return ClLaunch(a.cl, k, "attention_mma")
+      .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.inputs[2].mem).mem(mask).mem(a.outputs[0].mem)
+      .arg(static_cast<cl_int>(g.heads)).arg(static_cast<cl_int>(g.sq)).arg(static_cast<cl_int>(g.sk)).arg(g.scale)
+      .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask))
+      .arg(static_cast<cl_int>(has_mask ? 1 : 0)).arg(static_cast<cl_int>(g.half_scores ? 1 : 0))
+      .run(2, global, local);
+}
+
 Status attention_cl(ClKernelArgs& a) {
   const bool has_mask = a.has_input(attngeo::kMaskInput);
   std::vector<Shape> in;
   for (size_t i = 0; i < 3 + (has_mask ? 1 : 0); ++i) in.push_back(a.inputs[i].shape);
   attngeo::Geometry g;
   KILN_TRY(geometry_of(in, a.outputs[0].shape, a.attrs(), &g));
+  if (g.sq == 0 || g.batch * g.heads == 0 || g.dv == 0) return Status::ok();
+  if (a.variant().variant == mma::kVariant && mma_runs(g)) return attention_mma(a, g, has_mask);
   // Dynamic plans may run smaller dims than `supports` saw, never larger ones.
   if (std::max(g.d, g.dv) > kMaxHeadDim) return invalid_plan("Attention: head dim above the OpenCL kernel's limit");
-  if (g.sq == 0 || g.batch * g.heads == 0 || g.dv == 0) return Status::ok();
   const int64_t dmax = padded_head_dim(g);
   const std::string opts = "-DDMAX=" + std::to_string(dmax) + " -DBLOCK_N=" + std::to_string(kBlockN);
   cl_kernel k;
@@ -87,6 +152,6 @@ Status attention_cl(ClKernelArgs& a) {
 
 }  // namespace
 
-void register_attention_opencl(ClRegistry& r) { r.add(attngeo::kOp, attention_cl, attention_supports); }
+void register_attention_opencl(ClRegistry& r) { r.add(attngeo::kOp, attention_cl, attention_supports, attention_variants); }
 
 }  // namespace kiln

@@ -204,6 +204,8 @@ bool available(const DeviceCaps& caps, Elem e) {
   return ptx(caps, e) || emulation_requested();
 }
 
+bool uses_ptx(const DeviceCaps& caps, Elem e) { return ptx(caps, e) && !emulation_requested(); }
+
 bool pointwise(const ClConvGeo& g) {
   bool yes = true;
   for (int i = 0; i < 3; ++i) yes &= g.v[6 + i] == 1 && g.v[9 + i] == 1 && g.v[15 + i] == 0 && g.v[i] == g.v[3 + i];
@@ -302,7 +304,7 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   // A dynamic plan's choice was made at one shape; at another, an operand may have to be gathered
   // (unaligned rows), which runs two stages only, in 32-byte rows where 64 would not fit.
   Tile t = chosen;
-  const bool use_ptx = ptx(cl.info().caps, p.elem) && !emulation_requested();
+  const bool use_ptx = uses_ptx(cl.info().caps, p.elem);
   // A plan tuned on a Hopper GPU runs its wgmma tiles elsewhere as mma.sync's default tile.
   if (t.wg && ((use_ptx && !hopper(cl.info().caps)) || !wg_runs(p, t))) t = Tile{};
   if (!runs(p, t)) t.stages = 2;

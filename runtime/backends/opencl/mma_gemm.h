@@ -60,6 +60,8 @@ struct Epilogue {
 
 // Whether `caps` runs the variant for operands of type `e` (PTX, or KILN_MMA_EMULATE=1).
 bool available(const DeviceCaps& caps, Elem e);
+// Whether a kernel built for `caps` runs its warp operations as PTX (-D KILN_PTX=1), not emulated.
+bool uses_ptx(const DeviceCaps& caps, Elem e);
 // Whether the problem's layout suits the kernel (16-byte aligned rows where it copies vectors).
 bool fits(const Problem& p);
 // Whether a convolution's geometry is 1x1, stride 1, unpadded (its input is the GEMM's B).
