@@ -107,14 +107,7 @@ class QKernel : public FastKernel {
   Status run(const FastRunArgs& a) override;
 
  private:
-  struct Entry {
-    dnnl::primitive prim;
-    BoundArgs args;
-    memory::desc src_md, dst_md, user_src, user_dst, scratch_md;
-    memory::desc res_from, res_want;  // the residual as stored, and as the epilogue reads it
-    bool src_reorder = false, dst_reorder = false, res_reorder = false;
-    BoundReorder src_r, dst_r, res_r;
-  };
+  using Entry = QEntry;
   Status build(const FastRunArgs& a, Entry* e);
   const QPlan& p_;
   ShapeCache<Entry> cache_;
@@ -181,12 +174,7 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
     e->dst_reorder = e->user_dst != dst;
     if (e->dst_reorder) e->dst_r.init(dst, e->user_dst);
     if (p_.res != ResidualJoin::kNone) {
-      const TensorView& r = a.inputs[kQResidualInput];
-      const dt rt = dtype_of(r.dtype);
-      e->res_from = p_.conv ? layout_md(r.shape, rt, a.in_layout[kQResidualInput]) : plain_md(y_view, rt);
-      e->res_want = with_type(p_.res == ResidualJoin::kLoop ? e->user_dst : dst, rt);
-      e->res_reorder = e->res_from != e->res_want;
-      if (e->res_reorder) e->res_r.init(e->res_from, e->res_want);
+      e->init_residual(p_, a, y_view, p_.res == ResidualJoin::kLoop ? e->user_dst : dst);
       if (p_.res == ResidualJoin::kBinary)
         e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, e->res_want);
     }
@@ -213,12 +201,7 @@ Status QKernel::run(const FastRunArgs& a) {
   if (p_.bias >= 0) e->args.set(DNNL_ARG_BIAS, p_.bias_op.data);
   const void* res = nullptr;
   if (p_.res != ResidualJoin::kNone) {
-    res = a.inputs[kQResidualInput].data;
-    if (e->res_reorder) {
-      void* to = c.scratch_for(3, e->res_want);
-      e->res_r.run(s, res, to);
-      res = to;
-    }
+    res = e->residual(a);
     if (p_.res == ResidualJoin::kBinary)
       e->args.set(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, res);
     else if (p_.res == ResidualJoin::kSum && dst != res)
@@ -371,6 +354,23 @@ void qlinear_loop_epilogue(const QNode& q, const FastRunArgs& a, const float* r,
   e.sy = q.fused ? q.sy : 1.f;
   e.yzp = q.yzp;
   for_each_chunk(a.ctx.threads, y.numel(), 16384, [&](int64_t b, int64_t len) { loop_epilogue_range(e, r, res, y.data, b, len); });
+}
+
+void QEntry::init_residual(const QNode& q, const FastRunArgs& a, const Shape& y_view, const memory::desc& layout) {
+  const TensorView& r = a.inputs[kQResidualInput];
+  const dt rt = dtype_of(r.dtype);
+  res_from = q.conv ? layout_md(r.shape, rt, a.in_layout[kQResidualInput]) : plain_md(y_view, rt);
+  res_want = with_type(layout, rt);
+  res_reorder = res_from != res_want;
+  if (res_reorder) res_r.init(res_from, res_want);
+}
+
+const void* QEntry::residual(const FastRunArgs& a) {
+  const void* res = a.inputs[kQResidualInput].data;
+  if (!res_reorder) return res;
+  void* to = a.ctx.scratch_for(kQResidualSlot, res_want);
+  res_r.run(a.ctx.stream(), res, to);
+  return to;
 }
 
 memory::desc with_type(const memory::desc& md, dt t) {

@@ -60,6 +60,24 @@ Status prepare_qlinear_f32(const Plan& plan, const PlanNode& node, const QNode& 
 // in the same layout: bit for bit the reference's float operations from r on.
 void qlinear_loop_epilogue(const QNode& q, const FastRunArgs& a, const float* r, const void* res);
 
+// What a kernel of either route builds for one run signature: its primitive with bound
+// arguments, and the reorders between the tensors' stored layouts and the primitive's.
+struct QEntry {
+  dnnl::primitive prim;
+  BoundArgs args;
+  dnnl::memory::desc src_md, dst_md, user_src, user_dst, scratch_md;
+  dnnl::memory::desc res_from, res_want;  // the residual as stored, and as the epilogue reads it
+  bool src_reorder = false, dst_reorder = false, res_reorder = false;
+  BoundReorder src_r, dst_r, res_r;
+
+  // The residual input read in `layout`'s strides (the output as the primitive's dst sees it
+  // has shape y_view).
+  void init_residual(const QNode& q, const FastRunArgs& a, const Shape& y_view, const dnnl::memory::desc& layout);
+  // The residual's data for this run, reordered into scratch slot kQResidualSlot if need be.
+  const void* residual(const FastRunArgs& a);
+};
+constexpr int kQResidualSlot = 3;
+
 // `md`'s layout (strides) with another data type.
 dnnl::memory::desc with_type(const dnnl::memory::desc& md, dnnl_util::dt t);
 // QLinearMatMul as oneDNN's 2-D matmul: [rows, K] x [K, N] (the weights are 2-D).

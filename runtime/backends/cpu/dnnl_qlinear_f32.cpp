@@ -39,7 +39,7 @@ using namespace dnnl_util;
 using namespace dnnl_conv;
 
 // Scratch slots (0 is oneDNN's scratchpad).
-constexpr int kSrcSlot = 1, kDstSlot = 2, kResidualSlot = 3, kDstUserSlot = 4, kSrcUserSlot = 5;
+constexpr int kSrcSlot = 1, kDstSlot = 2, kDstUserSlot = 4, kSrcUserSlot = 5;  // 3: kQResidualSlot
 
 class F32Plan : public FastNodePlan, public QNode {
  public:
@@ -99,14 +99,7 @@ class F32Kernel : public FastKernel {
 
  private:
   // user_src / user_dst: the activation and output in their stored layouts, as float32.
-  struct Entry {
-    dnnl::primitive prim;
-    BoundArgs args;
-    memory::desc src_md, dst_md, user_src, user_dst, scratch_md;
-    memory::desc res_from, res_want;  // the residual as stored, and in user_dst's layout
-    bool src_reorder = false, dst_reorder = false, res_reorder = false;
-    BoundReorder src_r, dst_r, res_r;
-  };
+  using Entry = QEntry;
   Status build(const FastRunArgs& a, Entry* e);
   const F32Plan& p_;
   ShapeCache<Entry> cache_;
@@ -153,14 +146,7 @@ Status F32Kernel::build(const FastRunArgs& a, Entry* e) {
     e->args.add(DNNL_ARG_SCRATCHPAD, e->scratch_md);
     if (p_.bias_f32) e->args.add(DNNL_ARG_BIAS, p_.bias_md);
     e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, p_.scale_md);
-    if (p_.has_residual()) {
-      const TensorView& r = a.inputs[kQResidualInput];
-      const dt rt = dtype_of(r.dtype);
-      e->res_from = p_.conv ? layout_md(r.shape, rt, a.in_layout[kQResidualInput]) : plain_md(y_view, rt);
-      e->res_want = with_type(e->user_dst, rt);
-      e->res_reorder = e->res_from != e->res_want;
-      if (e->res_reorder) e->res_r.init(e->res_from, e->res_want);
-    }
+    if (p_.has_residual()) e->init_residual(p_, a, y_view, e->user_dst);
   });
 }
 
@@ -196,15 +182,7 @@ Status F32Kernel::run(const FastRunArgs& a) {
     e->dst_r.run(s, dst, to);
     r = static_cast<const float*>(to);
   }
-  const void* res = nullptr;
-  if (p_.has_residual()) {
-    res = a.inputs[kQResidualInput].data;
-    if (e->res_reorder) {
-      void* to = c.scratch_for(kResidualSlot, e->res_want);
-      e->res_r.run(s, res, to);
-      res = to;
-    }
-  }
+  const void* res = p_.has_residual() ? e->residual(a) : nullptr;
   s.wait();
   qlinear_loop_epilogue(p_, a, r, res);
   return Status::ok();
