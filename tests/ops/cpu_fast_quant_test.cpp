@@ -1,8 +1,10 @@
-// The cpu fast path's INT8 kernels (dnnl_qlinear.cpp: QLinearConv / QLinearMatMul on oneDNN,
-// kiln's fused integer epilogue as output scales and post-ops) against the reference kernels,
-// on Q/DQ graphs the compiler turns into fused integer kernels: random shapes, u8/s8
-// activations with zero points, per-channel weights, bias, residual (float or int8, before or
-// after the activation) and float outputs.
+// The cpu fast path's INT8 kernels against the reference kernels, on both routes
+// (dnnl_qlinear.h): oneDNN's int8 primitives with kiln's fused integer epilogue as output scales
+// and post-ops (dnnl_qlinear.cpp, on hosts where they accumulate exactly), and oneDNN's float32
+// primitives with kiln's loop epilogue (dnnl_qlinear_f32.cpp; everywhere with
+// KILN_CPU_INT8_VIA_F32=1). Q/DQ graphs the compiler turns into fused integer kernels: random
+// shapes, u8/s8 activations with zero points, per-channel weights, bias, residual (float or
+// int8, before or after the activation), float outputs, and accumulators past 2^24.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "runtime/backends/cpu/dnnl_common.h"
+#include "runtime/backends/cpu/fast_cpu.h"
 #include "runtime/core/npy.h"
 #include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
@@ -62,6 +65,39 @@ struct Quantizer {
                                            << want.as<float>()[i] << " (more than one step " << step << ")";
   }
   if (off > max_off) return ::testing::AssertionFailure() << off << " of " << got.numel() << " elements differ";
+  return ::testing::AssertionSuccess();
+}
+
+// The routes this host runs: the float32 one everywhere, the int8 one where it is exact.
+std::vector<bool> routes_via_f32() {
+  std::vector<bool> r{true};
+  if (dnnl_util::int8_accumulates_exactly()) r.push_back(false);
+  return r;
+}
+
+// Selects a route for a scope (KILN_CPU_INT8_VIA_F32 is read when a plan's nodes are prepared).
+struct ScopedRoute {
+  explicit ScopedRoute(bool via_f32) : env("KILN_CPU_INT8_VIA_F32", via_f32 ? "1" : nullptr) {}
+  ScopedEnv env;
+};
+
+// Whether every QLinearConv / QLinearMatMul node of `plan` gets a fast kernel of the route
+// `via_f32` (prepared here, as a context would prepare them now).
+::testing::AssertionResult integer_layers_on_route(const std::shared_ptr<const Plan>& plan, bool via_f32) {
+  std::shared_ptr<FastCpuPlan> fast = FastCpuPlan::get(plan);
+  size_t seen = 0;
+  for (size_t n = 0; n < plan->nodes.size(); ++n) {
+    const PlanNode& node = plan->nodes[n];
+    if (node.op != "QLinearConv" && node.op != "QLinearMatMul") continue;
+    ++seen;
+    std::shared_ptr<const FastNodePlan> k;
+    const Status st = fast->node(n, &k);
+    if (!st) return ::testing::AssertionFailure() << node.name << ": " << st.message();
+    if (!k) return ::testing::AssertionFailure() << node.name << " (" << node.op << ") runs its reference kernel";
+    if ((std::string(k->name()).find("via_f32") != std::string::npos) != via_f32)
+      return ::testing::AssertionFailure() << node.name << " runs " << k->name();
+  }
+  if (!seen) return ::testing::AssertionFailure() << "no integer layer";
   return ::testing::AssertionSuccess();
 }
 
@@ -133,23 +169,78 @@ TEST(CpuFastQuant, QdqBlocksRandom) {
                  "' residual " + std::to_string(res) + (second ? " + second layer" : "") + ", " +
                  std::to_string(plan->nodes.size()) + " nodes");
     std::vector<HostTensor> want, got;
-    size_t fast = 0;
     {
       ScopedEnv ref("KILN_CPU_REFERENCE", "1");
       ASSERT_TRUE(run_plan(plan, g.inputs(), &want).is_ok());
     }
-    ASSERT_TRUE(run_plan(plan, g.inputs(), &got, &fast).is_ok());
-    // oneDNN's int8 kernels run where they are exact (VNNI); elsewhere the reference does.
-    if (dnnl_util::int8_accumulates_exactly()) {
-      EXPECT_GE(fast, qlinear);
-    }
-    // Exact where oneDNN reproduces the reference's arithmetic (no activation or a piecewise-
-    // linear one, no int8 residual's multiply-add); else within one step on a few elements.
-    const bool exact = (act.empty() || act == "Relu" || act == "Clip") && res < 2;
     // Behind a second layer, a one-step difference of the first moves the second's
     // accumulation by less than one of its steps.
     const double step = second && conv ? 2 * final_step : ystep;
-    EXPECT_TRUE(within_one_step(got[0], want[0], step, exact ? 0 : std::max<int64_t>(2, got[0].numel() / 50)));
+    for (bool via_f32 : routes_via_f32()) {
+      SCOPED_TRACE(via_f32 ? "float32 route" : "int8 route");
+      ScopedRoute route(via_f32);
+      EXPECT_TRUE(integer_layers_on_route(plan, via_f32));
+      ASSERT_TRUE(run_plan(plan, g.inputs(), &got).is_ok());
+      // The float32 route is exact here (K <= 216: its accumulators stay below 2^24) and its
+      // loop epilogue is the reference's. The int8 route is exact where oneDNN reproduces the
+      // reference's arithmetic (no activation or a piecewise-linear one, no int8 residual's
+      // multiply-add); else within one step on a few elements.
+      const bool exact = via_f32 || ((act.empty() || act == "Relu" || act == "Clip") && res < 2);
+      EXPECT_TRUE(within_one_step(got[0], want[0], step, exact ? 0 : std::max<int64_t>(2, got[0].numel() / 50)));
+    }
+  }
+}
+
+// Accumulators past 2^24, where the float32 route's sums round: a 3x3 convolution over 512
+// channels (K = 4608) of positive activations (25..125) and weights (40..127), so accumulators
+// are near 2^25, and so is the bias that brings the output back into its range. The uint8
+// output is compared: within one step on a few elements.
+TEST(CpuFastQuant, LargeAccumulatorsWithinOneStep) {
+  std::mt19937 rng(1306);
+  const int64_t C = 512, M = 24, K = C * 9;
+  GraphBuilder g;
+  auto u8_scalar = [&](double v) { return g.constant(scalar(DType::kUInt8, v)); };
+  auto f32_scalar = [&](double v) { return g.constant(scalar(DType::kFloat32, v)); };
+  const std::string x = g.input(random_tensor(DType::kFloat32, {1, C, 7, 7}, rng, 0.2, 1.0));
+  const std::string xs = f32_scalar(2.0 / 250), xz = u8_scalar(0);
+  const std::string xq = g.node("DequantizeLinear", {g.node("QuantizeLinear", {x, xs, xz}), xs, xz});
+  HostTensor w = random_tensor(DType::kInt8, {M, C, 3, 3}, rng, 40, 127);
+  HostTensor ws(DType::kFloat32, {M}), wz(DType::kInt8, {M}), bias(DType::kFloat32, {M});
+  for (int64_t m = 0; m < M; ++m) {
+    ws.as<float>()[m] = static_cast<float>(0.001 + 0.0002 * (m % 3));
+    wz.as<int8_t>()[m] = 0;
+    // Minus the expected sum (x averages 0.6): outputs center on 0.
+    double sum = 0;
+    for (int64_t k = 0; k < K; ++k) sum += w.as<int8_t>()[m * K + k];
+    bias.as<float>()[m] = static_cast<float>(-0.6 * sum * ws.as<float>()[m]);
+  }
+  Attributes a;
+  a.set("axis", int64_t{0});
+  const std::string wq = g.node("DequantizeLinear", {g.constant(w), g.constant(ws), g.constant(wz)}, a);
+  const std::string y = g.node("Conv", {xq, wq, g.constant(bias)});
+  g.output(g.node("QuantizeLinear", {y, f32_scalar(0.05), u8_scalar(128)}));
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(g.build(&plan).is_ok());
+  ASSERT_EQ(plan->tensors[plan->outputs[0]].dtype, DType::kUInt8);
+  auto widen = [](const HostTensor& t) {
+    HostTensor f(DType::kFloat32, t.shape());
+    for (int64_t i = 0; i < t.numel(); ++i) f.as<float>()[i] = t.as<uint8_t>()[i];
+    return f;
+  };
+  std::vector<HostTensor> want, got;
+  {
+    ScopedEnv ref("KILN_CPU_REFERENCE", "1");
+    ASSERT_TRUE(run_plan(plan, g.inputs(), &want).is_ok());
+  }
+  int64_t in_range = 0;
+  for (int64_t i = 0; i < want[0].numel(); ++i) in_range += want[0].as<uint8_t>()[i] != 0 && want[0].as<uint8_t>()[i] != 255;
+  EXPECT_GT(in_range, want[0].numel() * 9 / 10);  // not a test of saturation
+  for (bool via_f32 : routes_via_f32()) {
+    SCOPED_TRACE(via_f32 ? "float32 route" : "int8 route");
+    ScopedRoute route(via_f32);
+    EXPECT_TRUE(integer_layers_on_route(plan, via_f32));
+    ASSERT_TRUE(run_plan(plan, g.inputs(), &got).is_ok());
+    EXPECT_TRUE(within_one_step(widen(got[0]), widen(want[0]), 1.0, std::max<int64_t>(2, got[0].numel() / 50)));
   }
 }
 
@@ -197,14 +288,15 @@ TEST(CpuFastQuant, PtqResNetBlockMatchesReference) {
     ScopedEnv ref("KILN_CPU_REFERENCE", "1");
     ASSERT_TRUE(run_plan(plan, g.inputs(), &want).is_ok());
   }
-  size_t fast = 0;
-  ASSERT_TRUE(run_plan(plan, g.inputs(), &got, &fast).is_ok());
-  if (dnnl_util::int8_accumulates_exactly()) {
-    EXPECT_GE(fast, qlinear);
+  for (bool via_f32 : routes_via_f32()) {
+    SCOPED_TRACE(via_f32 ? "float32 route" : "int8 route");
+    ScopedRoute route(via_f32);
+    EXPECT_TRUE(integer_layers_on_route(plan, via_f32));
+    ASSERT_TRUE(run_plan(plan, g.inputs(), &got).is_ok());
+    // Bit-exact on the float32 route (K <= 288) and on an AMX host's int8 route; an int8 kernel
+    // that fuses the int8 residual's multiply-add may move a value by one step.
+    EXPECT_TRUE(tensors_close(got[0], want[0], 1e-3, 2e-3));
   }
-  // Bit-exact on this host (AMX); a kernel that fuses the int8 residual's multiply-add may move a
-  // value by one step.
-  EXPECT_TRUE(tensors_close(got[0], want[0], 1e-3, 2e-3));
 }
 
 // FP8 post-training quantization (--precision fp8, fp8-e5m2): Fp8Conv / Fp8MatMul with the

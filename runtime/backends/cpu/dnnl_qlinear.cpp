@@ -1,7 +1,8 @@
 // QLinearConv and QLinearMatMul (int8/uint8 activations, int8 weights with zero point 0, the
 // ONNX requantization and kiln's fused integer epilogue, quantize_common.h) on oneDNN's int8
-// convolution and matmul (VNNI / AMX kernels; a CPU without VNNI runs the reference kernels),
-// weights reordered once per plan.
+// convolution and matmul (VNNI / AMX kernels), weights reordered once per plan. Where int8
+// products do not accumulate exactly (no VNNI) the float32 route runs instead
+// (dnnl_qlinear_f32.cpp; the routes' shared reading of the node: dnnl_qlinear.h).
 //
 // The arithmetic, against the reference (quantize.cpp, write_out):
 //  - accumulators: exact int32, the source zero point handled by oneDNN's compensation;
@@ -22,48 +23,36 @@
 // oneDNN form: oneDNN writes float(acc + bias) * sa * sb and kiln's own loop does the rest.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "runtime/backends/cpu/dnnl_common.h"
-#include "runtime/backends/cpu/dnnl_conv_geom.h"
 #include "runtime/backends/cpu/dnnl_epilogue.h"
 #include "runtime/backends/cpu/fast_epilogue_loop.h"
 #include "runtime/backends/cpu/fast_loops.h"
 #include "runtime/backends/cpu/dnnl_packed.h"
-#include "runtime/backends/cpu/quantize_common.h"
+#include "runtime/backends/cpu/dnnl_qlinear.h"
 
 namespace kiln {
-namespace {
 
 using dnnl::memory;
 using namespace dnnl_util;
 using namespace dnnl_conv;
 
+namespace {
+
 enum class ResidualJoin { kNone, kBinary, kSum, kLoop };
 
-class QPlan : public FastNodePlan {
+class QPlan : public FastNodePlan, public QNode {
  public:
-  bool conv = true;
-  QGemmInputs in{};
-  // Operand positions: the activation (x / a) and the weights (w / b) with their parameters.
-  int act = 0, act_zp = -1, act_scale = -1, wei = 0, wei_zp = -1, wei_scale = -1;
-  DType x_dt = DType::kUInt8, y_dt = DType::kInt8, r_dt = DType::kUndefined;
-  bool fused = false;
-  linear::Epilogue ep;
   ResidualJoin res = ResidualJoin::kNone;
-  std::vector<float> scales;  // output scales, per output channel / column, or one
-  int32_t x_zp = 0;
-  float sy = 1.f, yzp = 0.f, res_scale = 1.f, res_zp = 0.f;
-  bool has_bias = false;
-  ConstOperand bias;
+  ConstOperand bias_op;
   PackedWeights weights;
   memory::desc sy_md;  // the scalar sy for the binary divide post-op
   std::shared_ptr<void> sy_value;
 
-  LayoutUse input_use(size_t i) const override {
-    if (!conv) return LayoutUse::kPlain;
-    return i == 0 || i == kQResidualInput ? LayoutUse::kAny : LayoutUse::kPlain;
-  }
+  LayoutUse input_use(size_t i) const override { return qnode_input_use(*this, i); }
   LayoutUse output_use(size_t) const override { return conv ? LayoutUse::kAny : LayoutUse::kPlain; }
   const char* name() const override { return conv ? "onednn:int8_convolution" : "onednn:int8_matmul"; }
   std::unique_ptr<FastKernel> instance() const override;
@@ -112,29 +101,14 @@ int divide_post_op_index(const QPlan& p) {
 // Whether the fused epilogue's r / sy runs as a binary divide post-op.
 bool divides(const QPlan& p) { return p.fused && p.y_dt != DType::kFloat32 && p.res != ResidualJoin::kLoop; }
 
-// `md`'s layout (strides) with another data type.
-memory::desc with_type(const memory::desc& md, dt t) {
-  const memory::dims dims = md.dims();
-  const auto& st = md.data.format_desc.blocking.strides;
-  return memory::desc(dims, t, memory::dims(st, st + dims.size()));
-}
-
 class QKernel : public FastKernel {
  public:
   explicit QKernel(const QPlan& p) : p_(p) {}
   Status run(const FastRunArgs& a) override;
 
  private:
-  struct Entry {
-    dnnl::primitive prim;
-    BoundArgs args;
-    memory::desc src_md, dst_md, user_src, user_dst, scratch_md;
-    memory::desc res_from, res_want;  // the residual as stored, and as the epilogue reads it
-    bool src_reorder = false, dst_reorder = false, res_reorder = false;
-    BoundReorder src_r, dst_r, res_r;
-  };
+  using Entry = QEntry;
   Status build(const FastRunArgs& a, Entry* e);
-  void loop_epilogue(const FastRunArgs& a, const float* r, const void* res) const;
   const QPlan& p_;
   ShapeCache<Entry> cache_;
 };
@@ -144,7 +118,7 @@ std::unique_ptr<FastKernel> QPlan::instance() const { return std::make_unique<QK
 dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memory::desc& wei, const memory::desc& dst,
                              const ConvGeom& g) {
   const dnnl::primitive_attr attr = p.attr(dst.data.ndims, with_type(dst, dt::f32));
-  const memory::desc bias = p.has_bias ? p.bias.md : memory::desc();
+  const memory::desc bias = p.bias >= 0 ? p.bias_op.md : memory::desc();
   if (!p.conv) return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bias, dst), attr, engine());
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, bias,
                                     dst, g.strides, g.dil, g.pad_l, g.pad_r);
@@ -155,9 +129,6 @@ dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memo
     if (!pd.next_impl()) throw dnnl::error(dnnl_unimplemented, "only oneDNN's AMX 1x1 int8 convolution fits");
   return pd;
 }
-
-// QLinearMatMul as oneDNN's 2-D matmul: [rows, K] x [K, N] (the weights are 2-D).
-int64_t matmul_rows(const Shape& a) { return a.size() < 2 ? 1 : shape_numel(a) / a.back(); }
 
 Status QKernel::build(const FastRunArgs& a, Entry* e) {
   const Shape& x = a.inputs[p_.act].shape;
@@ -174,11 +145,7 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
       // given the channels-last layout it will have).
       const dnnl::primitive_desc probe =
           make_pd(p_, memory::desc(dims_of(x), xt, tag::any), p_.weights.md, memory::desc(dims_of(y), yt, tag::any), g);
-      src = probe.query_md(dnnl::query::src_md);
-      dst = probe.query_md(dnnl::query::dst_md);
-      // Blocked layouts (other ISAs) cannot be retyped for the residual: ask for channels-last.
-      if (src.data.format_desc.blocking.inner_nblks) src = channels_last_md(x, xt);
-      if (dst.data.format_desc.blocking.inner_nblks) dst = channels_last_md(y, yt);
+      unblocked_layouts(probe, x, y, xt, yt, &src, &dst);
       e->user_src = layout_md(x, xt, a.in_layout[0]);
       e->user_dst = layout_md(y, yt, a.out_layout[0]);
     } else {
@@ -200,38 +167,18 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
     e->args.add(DNNL_ARG_WEIGHTS, p_.weights.md);
     e->args.add(DNNL_ARG_DST, dst);
     e->args.add(DNNL_ARG_SCRATCHPAD, e->scratch_md);
-    if (p_.has_bias) e->args.add(DNNL_ARG_BIAS, p_.bias.md);
+    if (p_.bias >= 0) e->args.add(DNNL_ARG_BIAS, p_.bias_op.md);
     if (divides(p_)) e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(divide_post_op_index(p_)) | DNNL_ARG_SRC_1, p_.sy_md);
     // kLoop: the primitive writes float32, which the loop reads in the output's own layout.
     if (p_.res == ResidualJoin::kLoop) e->user_dst = with_type(e->user_dst, dt::f32);
     e->dst_reorder = e->user_dst != dst;
     if (e->dst_reorder) e->dst_r.init(dst, e->user_dst);
     if (p_.res != ResidualJoin::kNone) {
-      const TensorView& r = a.inputs[kQResidualInput];
-      const dt rt = dtype_of(r.dtype);
-      e->res_from = p_.conv ? layout_md(r.shape, rt, a.in_layout[kQResidualInput]) : plain_md(y_view, rt);
-      e->res_want = with_type(p_.res == ResidualJoin::kLoop ? e->user_dst : dst, rt);
-      e->res_reorder = e->res_from != e->res_want;
-      if (e->res_reorder) e->res_r.init(e->res_from, e->res_want);
+      e->init_residual(p_, a, y_view, p_.res == ResidualJoin::kLoop ? e->user_dst : dst);
       if (p_.res == ResidualJoin::kBinary)
         e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, e->res_want);
     }
   });
-}
-
-void QKernel::loop_epilogue(const FastRunArgs& a, const float* r, const void* res) const {
-  // kiln's fused epilogue from r = float(acc + bias) * sa * sb (quantize.cpp, write_out).
-  const TensorView& y = a.outputs[0];
-  const int64_t n = y.numel();
-  LoopEpilogue e;
-  e.ep = p_.ep;
-  e.res_type = p_.r_dt;
-  e.res_zp = p_.res_zp;
-  e.res_scale = p_.res_scale;
-  e.out_type = y.dtype;
-  e.sy = p_.sy;
-  e.yzp = p_.yzp;
-  for_each_chunk(a.ctx.threads, n, 16384, [&](int64_t b, int64_t len) { loop_epilogue_range(e, r, res, y.data, b, len); });
 }
 
 Status QKernel::run(const FastRunArgs& a) {
@@ -251,15 +198,10 @@ Status QKernel::run(const FastRunArgs& a) {
   e->args.set(DNNL_ARG_WEIGHTS, p_.weights.data.get());
   e->args.set(DNNL_ARG_DST, dst);
   e->args.set(DNNL_ARG_SCRATCHPAD, c.scratch_for(kScratchpadSlot, e->scratch_md));
-  if (p_.has_bias) e->args.set(DNNL_ARG_BIAS, p_.bias.data);
+  if (p_.bias >= 0) e->args.set(DNNL_ARG_BIAS, p_.bias_op.data);
   const void* res = nullptr;
   if (p_.res != ResidualJoin::kNone) {
-    res = a.inputs[kQResidualInput].data;
-    if (e->res_reorder) {
-      void* to = c.scratch_for(3, e->res_want);
-      e->res_r.run(s, res, to);
-      res = to;
-    }
+    res = e->residual(a);
     if (p_.res == ResidualJoin::kBinary)
       e->args.set(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, res);
     else if (p_.res == ResidualJoin::kSum && dst != res)
@@ -274,7 +216,7 @@ Status QKernel::run(const FastRunArgs& a) {
       e->dst_r.run(s, dst, tmp);
       r = static_cast<const float*>(tmp);
     }
-    loop_epilogue(a, r, res);
+    qlinear_loop_epilogue(p_, a, r, res);
   } else if (e->dst_reorder) {
     e->dst_r.run(s, dst, a.outputs[0].data);
   }
@@ -306,10 +248,10 @@ bool const_zero_point(const Plan& plan, const PlanNode& n, int i, int32_t* v) {
   return true;
 }
 
-Status prepare_qlinear(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
-  // Without exact int32 accumulation the reference kernels run the node.
-  if (!int8_accumulates_exactly()) return Status::ok();
-  auto p = std::make_shared<QPlan>();
+}  // namespace
+
+Status read_qnode(const Plan& plan, const PlanNode& node, QNode* p, bool* ok) {
+  *ok = false;
   p->conv = node.op == "QLinearConv";
   p->in = qgemm_inputs(node.op);
   const QGemmInputs& in = p->in;
@@ -338,7 +280,7 @@ Status prepare_qlinear(const Plan& plan, const PlanNode& node, std::shared_ptr<c
     return Status::ok();
   }
   // Every operand of the requantization must be a plan constant: the scales fold into
-  // oneDNN's output scales once per plan. The weights' zero points must all be 0.
+  // per-channel constants once per plan. The weights' zero points must all be 0.
   if (has_operand(node, p->wei_zp)) {
     if (!is_constant(plan, node.inputs[p->wei_zp])) return Status::ok();
     const PlanTensor& z = plan.tensors[node.inputs[p->wei_zp]];
@@ -354,6 +296,7 @@ Status prepare_qlinear(const Plan& plan, const PlanNode& node, std::shared_ptr<c
   const PlanTensor& sw_t = plan.tensors[node.inputs[p->wei_scale]];
   const float* sw = reinterpret_cast<const float*>(plan.weight_data(sw_t));
   const int64_t channels = p->conv ? w.shape[0] : w.shape[1];
+  p->channels = channels;
   const int64_t nsw = shape_numel(sw_t.shape);
   if (sw_t.dtype != DType::kFloat32 || (nsw != 1 && nsw != channels)) return Status::ok();
   if (y.dtype != DType::kFloat32) {
@@ -375,25 +318,91 @@ Status prepare_qlinear(const Plan& plan, const PlanNode& node, std::shared_ptr<c
     const int32_t bt = node.inputs[in.bias];
     if (!is_constant(plan, bt) || plan.tensors[bt].dtype != DType::kInt32 || shape_numel(plan.tensors[bt].shape) != channels)
       return Status::ok();
-    p->has_bias = true;
-    p->bias = ConstOperand::of(plan, bt);
-    p->bias.md = p->conv ? plain_md({channels}, dt::s32) : plain_md({1, channels}, dt::s32);
+    p->bias = bt;
   }
-  if (p->ep.residual != linear::kResidualNone) {
+  if (p->has_residual()) {
     if (!has_operand(node, kQResidualInput)) return invalid_plan(node.op + " '" + node.name + "': fused residual input is missing");
     p->r_dt = plan.tensors[node.inputs[kQResidualInput]].dtype;
-    if (p->r_dt == DType::kFloat32) {
-      p->res = ResidualJoin::kBinary;
-    } else if (p->r_dt == DType::kInt8 || p->r_dt == DType::kUInt8) {
+    if (p->r_dt == DType::kInt8 || p->r_dt == DType::kUInt8) {
       int32_t rz = 0;
       if (!const_float(plan, node, kQResidualScaleInput, &p->res_scale) || !const_zero_point(plan, node, kQResidualZeroPointInput, &rz))
         return Status::ok();
       p->res_zp = static_cast<float>(rz);
-      // The sum post-op reads R in dst's memory: only for an int8 output of R's size.
-      p->res = y.dtype == DType::kFloat32 ? ResidualJoin::kLoop : ResidualJoin::kSum;
-    } else {
+    } else if (p->r_dt != DType::kFloat32) {
       return Status::ok();
     }
+  }
+  *ok = true;
+  return Status::ok();
+}
+
+bool int8_via_f32() {
+  if (!int8_accumulates_exactly()) return true;
+  const char* e = std::getenv("KILN_CPU_INT8_VIA_F32");
+  return e && *e && std::string(e) != "0";
+}
+
+void qlinear_loop_epilogue(const QNode& q, const FastRunArgs& a, const float* r, const void* res) {
+  // r's scales include 1 / sy unless the fused epilogue divides by sy (quantize.cpp, write_out).
+  const TensorView& y = a.outputs[0];
+  LoopEpilogue e;
+  e.ep = q.ep;
+  e.res_type = q.r_dt;
+  e.res_zp = q.res_zp;
+  e.res_scale = q.res_scale;
+  e.out_type = y.dtype;
+  e.sy = q.fused ? q.sy : 1.f;
+  e.yzp = q.yzp;
+  for_each_chunk(a.ctx.threads, y.numel(), 16384, [&](int64_t b, int64_t len) { loop_epilogue_range(e, r, res, y.data, b, len); });
+}
+
+void QEntry::init_residual(const QNode& q, const FastRunArgs& a, const Shape& y_view, const memory::desc& layout) {
+  const TensorView& r = a.inputs[kQResidualInput];
+  const dt rt = dtype_of(r.dtype);
+  res_from = q.conv ? layout_md(r.shape, rt, a.in_layout[kQResidualInput]) : plain_md(y_view, rt);
+  res_want = with_type(layout, rt);
+  res_reorder = res_from != res_want;
+  if (res_reorder) res_r.init(res_from, res_want);
+}
+
+const void* QEntry::residual(const FastRunArgs& a) {
+  const void* res = a.inputs[kQResidualInput].data;
+  if (!res_reorder) return res;
+  void* to = a.ctx.scratch_for(kQResidualSlot, res_want);
+  res_r.run(a.ctx.stream(), res, to);
+  return to;
+}
+
+memory::desc with_type(const memory::desc& md, dt t) {
+  const memory::dims dims = md.dims();
+  const auto& st = md.data.format_desc.blocking.strides;
+  return memory::desc(dims, t, memory::dims(st, st + dims.size()));
+}
+
+void unblocked_layouts(const dnnl::primitive_desc& probe, const Shape& x, const Shape& y, dt xt, dt yt, memory::desc* src,
+                       memory::desc* dst) {
+  *src = probe.query_md(dnnl::query::src_md);
+  *dst = probe.query_md(dnnl::query::dst_md);
+  if (src->data.format_desc.blocking.inner_nblks) *src = channels_last_md(x, xt);
+  if (dst->data.format_desc.blocking.inner_nblks) *dst = channels_last_md(y, yt);
+}
+
+namespace {
+
+Status prepare_qlinear_int8(const Plan& plan, const PlanNode& node, const QNode& q, std::shared_ptr<const FastNodePlan>* out) {
+  auto p = std::make_shared<QPlan>();
+  static_cast<QNode&>(*p) = q;
+  const PlanTensor& act = plan.tensors[node.inputs[p->act]];
+  const PlanTensor& w = plan.tensors[node.inputs[p->wei]];
+  const PlanTensor& y = plan.tensors[node.outputs[0]];
+  if (p->bias >= 0) {
+    p->bias_op = ConstOperand::of(plan, p->bias);
+    p->bias_op.md = p->conv ? plain_md({p->channels}, dt::s32) : plain_md({1, p->channels}, dt::s32);
+  }
+  if (p->has_residual()) {
+    if (p->r_dt == DType::kFloat32) p->res = ResidualJoin::kBinary;
+    // The sum post-op reads R in dst's memory: only for an int8 output of R's size.
+    else p->res = y.dtype == DType::kFloat32 ? ResidualJoin::kLoop : ResidualJoin::kSum;
   }
   p->sy_md = plain_md(Shape(p->conv ? act.shape.size() : 2, 1), dt::f32);
   p->sy_value = aligned_buffer(sizeof(float));
@@ -432,6 +441,14 @@ Status prepare_qlinear(const Plan& plan, const PlanNode& node, std::shared_ptr<c
   KILN_TRY(p->weights.pack(wmd, plan.weight_data(w), pd.query_md(dnnl::query::weights_md)));
   *out = std::move(p);
   return Status::ok();
+}
+
+Status prepare_qlinear(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
+  QNode q;
+  bool ok = false;
+  KILN_TRY(read_qnode(plan, node, &q, &ok));
+  if (!ok) return Status::ok();
+  return int8_via_f32() ? prepare_qlinear_f32(plan, node, q, out) : prepare_qlinear_int8(plan, node, q, out);
 }
 
 }  // namespace
