@@ -13,11 +13,11 @@
       int act, float act_a, float act_b
 
 inline float kiln_epilogue(float v, int batch, int i, int j, long cidx, KILN_EPILOGUE_PARAMS) {
-  if (has_bias)
+  if (KILN_FIXED(KILN_EPI_BIAS, has_bias))
     v += beta * LOADF(bias, bias_off + (batch % bias_bmod) * bias_bstride + i * bias_rs + j * bias_cs);
-  if (res_mode == 1) v += LOADF(res, res_off + cidx);
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) v += LOADF(res, res_off + cidx);
   v = kiln_act(act, v, act_a, act_b);
-  if (res_mode == 2) v += LOADF(res, res_off + cidx);
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) v += LOADF(res, res_off + cidx);
   return v;
 }
 

@@ -42,15 +42,15 @@ typedef uchar y_t;
 inline void fp8_store(float acc, int row, int n, int ci, F8EPI_PARAMS) {
   const float mult = sa[sa_vec ? row : 0] * sb[sb_vec ? n : 0];
 #if BIAS_ROW
-  const float add = has_bias ? bias[row] : 0.f;
+  const float add = KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[row] : 0.f;
 #else
-  const float add = has_bias ? bias[n] : 0.f;
+  const float add = KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[n] : 0.f;
 #endif
 #if EPI
   float v = acc * mult + add;
-  if (res_mode == 1) v += RES_LOAD(ci);
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) v += RES_LOAD(ci);
   v = kiln_act(act, v, act_a, act_b);
-  if (res_mode == 2) v += RES_LOAD(ci);
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) v += RES_LOAD(ci);
   v /= sy[0];
 #else
   const float v = (acc * mult + add) / sy[0];

@@ -30,10 +30,10 @@ inline void qgemm_store(int acc, int row, int n, int ci, QEPI_PARAMS) {
 #else
   const float res_scale = 1.0f, res_zp = 0.0f;
 #endif
-  float r = (float)(acc + (has_bias ? bias[bias_cols ? n : row] : 0)) * (sa_row * sb[sb_vec ? n : 0]);
-  if (res_mode == 1) r += ((float)res[ci] - res_zp) * res_scale;
+  float r = (float)(acc + (KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[bias_cols ? n : row] : 0)) * (sa_row * sb[sb_vec ? n : 0]);
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) r += ((float)res[ci] - res_zp) * res_scale;
   r = kiln_act(act, r, act_a, act_b);
-  if (res_mode == 2) r += ((float)res[ci] - res_zp) * res_scale;
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) r += ((float)res[ci] - res_zp) * res_scale;
 #if OUT_FLOAT
   Cout[ci] = r;
 #else

@@ -55,13 +55,16 @@ PRELUDES = {
     "qgemm": ["linear_activation", "epilogue_qgemm"],
     "fp8": ["float8", "linear_activation", "epilogue_fp8"],
 }
-# Build options of each family's output stage, as its launcher passes them.
+# Build options of each family's output stage, as its launcher passes them; every launch fixes its
+# activation, bias and residual mode (mma::fixed_epilogue_options): here Relu, a bias, and a
+# residual added after the activation (ResNet's block ends), the largest of the common stages.
+FIXED_EPILOGUE = {"KILN_ACT": "1", "KILN_EPI_BIAS": "1", "KILN_EPI_RES": "2"}
 FAMILY_OPTIONS = {
-    "float": {"KILN_HALF": "1"},
-    "float32": {},
+    "float": {"KILN_HALF": "1", **FIXED_EPILOGUE},
+    "float32": dict(FIXED_EPILOGUE),
     "qgemm": {"REQUANT": "1", "EPI": "1", "OUT_T": "char", "OUT_FLOAT": "0", "YZP_T": "char", "QLO": "-128",
-              "QHI": "127", "RES_T": "char", "RES_Q": "1", "TA": "char", "TB": "char", "CONV": "0"},
-    "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0"},
+              "QHI": "127", "RES_T": "char", "RES_Q": "1", "TA": "char", "TB": "char", "CONV": "0", **FIXED_EPILOGUE},
+    "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0", **FIXED_EPILOGUE},
 }
 # Work-group shapes (bm, bn, wm, wn) and pipelines (bytes of K per tile row, stages), as
 # runtime/backends/opencl/mma_gemm.cpp offers them (kShapes, kPipelines, kLocalBytes).
@@ -192,8 +195,9 @@ def main():
         smem = re.search(r"(\d+) bytes smem", p.stderr)
         spill = re.search(r"(\d+) bytes spill stores", p.stderr)
         serialized = " (wgmma SERIALIZED)" if "serialized" in p.stderr else ""
+        code = os.path.getsize(cu + ".cubin") // 1024 if os.path.exists(cu + ".cubin") else "?"
         print(f"ok   {name}{serialized}: {regs.group(1) if regs else '?'} registers, {smem.group(1) if smem else '?'} bytes smem, "
-              f"{spill.group(1) if spill else '?'} bytes spill stores")
+              f"{spill.group(1) if spill else '?'} bytes spill stores, {code} KB cubin")
     # The tensor-core attention (kernels/attention_mma.cl, runtime/backends/opencl/attention.cpp's
     # options): head dims 64 and 128, K as [key][d] and transposed.
     attention = [(d, kt) for d in (64, 128) for kt in (0, 1)]

@@ -204,6 +204,11 @@ bool available(const DeviceCaps& caps, Elem e) {
   return ptx(caps, e) || emulation_requested();
 }
 
+std::string fixed_epilogue_options(int act, bool has_bias, int res_mode) {
+  return " -D KILN_ACT=" + std::to_string(act) + " -D KILN_EPI_BIAS=" + std::to_string(has_bias ? 1 : 0) +
+         " -D KILN_EPI_RES=" + std::to_string(res_mode);
+}
+
 bool uses_ptx(const DeviceCaps& caps, Elem e) { return ptx(caps, e) && !emulation_requested(); }
 
 bool pointwise(const ClConvGeo& g) {

@@ -51,6 +51,11 @@ struct Problem {
   int64_t c_bstride = 0, ldc = 0;  // output of a matmul: ci = b * c_bstride + m * ldc + n
 };
 
+// Build options fixing the output stage's activation, bias and residual mode for one launch
+// (kernels/linear_activation.cl's KILN_ACT / KILN_EPI_BIAS / KILN_EPI_RES), so the unrolled
+// epilogue carries only the code it runs. `act` < 0: left to the run-time argument.
+std::string fixed_epilogue_options(int act, bool has_bias, int res_mode);
+
 // The family's side of a launch.
 struct Epilogue {
   const std::string* prelude = nullptr;  // OpenCL C before mma_ops.cl, ending with its epilogue

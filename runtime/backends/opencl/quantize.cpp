@@ -220,7 +220,9 @@ Status qgemm_cl(ClKernelArgs& a) {
       qgemm_mma_problem(g, a.inputs[in.a].dtype, a.inputs[in.b].dtype, mma::reads_packed(a.variant(), in.b), &p)) {
     p.A = a.inputs[in.a].mem;
     p.B = a.inputs[in.b].mem;
-    return mma::launch(a.cl, p, tile, {&qgemm_prelude(epi), options, epilogue_args}, where(a));
+    const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(ep.ep.act) : -1, opt(in.bias),
+                                                          epi ? static_cast<int>(ep.ep.residual) : 0);
+    return mma::launch(a.cl, p, tile, {&qgemm_prelude(epi), options + fixed, epilogue_args}, where(a));
   }
 
   cl_kernel k;

@@ -59,7 +59,9 @@ Status fp8_linear_cl(ClKernelArgs& a) {
   if (mma::tile_of(a.variant(), &tile) && fp8_mma_problem(f, mma::reads_packed(a.variant(), f.b), &p)) {
     p.A = a.inputs[f.a].mem;
     p.B = a.inputs[f.b].mem;
-    return mma::launch(a.cl, p, tile, {&fp8_prelude(), options, epilogue_args}, what);
+    const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(f.ep.act) : -1, f.has_bias,
+                                                          epi ? static_cast<int>(f.ep.residual) : 0);
+    return mma::launch(a.cl, p, tile, {&fp8_prelude(), options + fixed, epilogue_args}, what);
   }
   static const std::string source = std::string(embedded_kernel_source("qgemm_geometry")) + "\n" + fp8_prelude() +
                                     "\n" + embedded_kernel_source("fp8_linear");
