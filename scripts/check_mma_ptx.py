@@ -150,6 +150,21 @@ def configs(quick):
     return [c if len(c) == 9 else c + (0,) for c in out] + wg_configs(quick)
 
 
+def report(name, cu, p):
+    """Prints one configuration's outcome from its ptxas -v log; 1 when it failed."""
+    if p.returncode:
+        print(f"FAIL {name}\n{p.stderr[-3000:]}")
+        return 1
+    regs = re.search(r"Used (\d+) registers", p.stderr)
+    smem = re.search(r"(\d+) bytes smem", p.stderr)
+    spill = re.search(r"(\d+) bytes spill stores", p.stderr)
+    serialized = " (wgmma SERIALIZED)" if "serialized" in p.stderr else ""
+    code = os.path.getsize(cu + ".cubin") // 1024 if os.path.exists(cu + ".cubin") else "?"
+    print(f"ok   {name}{serialized}: {regs.group(1) if regs else '?'} registers, {smem.group(1) if smem else '?'} bytes smem, "
+          f"{spill.group(1) if spill else '?'} bytes spill stores, {code} KB cubin")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nvcc", default=shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc")
@@ -187,17 +202,7 @@ def main():
         else:
             p = subprocess.run([a.nvcc, "-arch=" + a.arch, "-cubin", "-o", cu + ".cubin", "-Xptxas", "-v", cu],
                                capture_output=True, text=True)
-        if p.returncode:
-            failed += 1
-            print(f"FAIL {name}\n{p.stderr[-3000:]}")
-            continue
-        regs = re.search(r"Used (\d+) registers", p.stderr)
-        smem = re.search(r"(\d+) bytes smem", p.stderr)
-        spill = re.search(r"(\d+) bytes spill stores", p.stderr)
-        serialized = " (wgmma SERIALIZED)" if "serialized" in p.stderr else ""
-        code = os.path.getsize(cu + ".cubin") // 1024 if os.path.exists(cu + ".cubin") else "?"
-        print(f"ok   {name}{serialized}: {regs.group(1) if regs else '?'} registers, {smem.group(1) if smem else '?'} bytes smem, "
-              f"{spill.group(1) if spill else '?'} bytes spill stores, {code} KB cubin")
+        failed += report(name, cu, p)
     # The tensor-core attention (kernels/attention_mma.cl, runtime/backends/opencl/attention.cpp's
     # options): head dims 64 and 128, K as [key][d] and transposed.
     attention = [(d, kt) for d in (64, 128) for kt in (0, 1)]
@@ -210,13 +215,7 @@ def main():
             f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + cuda_of([read("mma_ops"), read("attention_mma")]))
         p = subprocess.run([a.nvcc, "-arch=" + a.arch, "-cubin", "-o", cu + ".cubin", "-Xptxas", "-v", cu],
                            capture_output=True, text=True)
-        if p.returncode:
-            failed += 1
-            print(f"FAIL {name}\n{p.stderr[-3000:]}")
-            continue
-        regs = re.search(r"Used (\d+) registers", p.stderr)
-        spill = re.search(r"(\d+) bytes spill stores", p.stderr)
-        print(f"ok   {name}: {regs.group(1) if regs else '?'} registers, {spill.group(1) if spill else '?'} bytes spill stores")
+        failed += report(name, cu, p)
     if os.environ.get("KEEP_PTX"):  # to read the PTX afterwards
         print("kept", work)
     else:

@@ -112,10 +112,9 @@ Status mma_linear(ClRuntime& cl, const ClGemm& g, const mma::Problem& p, const m
     l.mem(g.C).arg(cl_int(g.c_off)).arg(g.alpha);
     epilogue_args(l, g);
   };
-  const std::string options = linear_kernel_options(g.half) +
-                              mma::fixed_epilogue_options(static_cast<int>(g.ep.act), g.bias != nullptr,
-                                                          g.residual ? static_cast<int>(g.ep.residual) : 0);
-  return mma::launch(cl, p, t, {&linear_prelude(), options, args}, what);
+  const std::string fixed = mma::fixed_epilogue_options(static_cast<int>(g.ep.act), g.bias != nullptr,
+                                                        g.residual ? static_cast<int>(g.ep.residual) : 0);
+  return mma::launch(cl, p, t, {&linear_prelude(), linear_kernel_options(g.half), args, fixed}, what);
 }
 
 const char* linear_kernel_options(bool half, bool mad) {

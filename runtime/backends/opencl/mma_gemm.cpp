@@ -332,7 +332,7 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
                               def("MMA_BK", t.kb / es) + def("MMA_STAGES", t.stages) + def("MMA_PENDING", t.stages - 2 - overlap) +
                               def("MMA_WM", t.wm) + def("MMA_WN", t.wn) + def("MMA_BMODE", static_cast<int>(p.bmode)) +
                               def("MMA_AVEC", a_vec) + def("MMA_B4", b4) + def("KILN_PTX", use_ptx) + def("MMA_WGMMA", t.wg) +
-                              " " + epi.options;
+                              " " + epi.options + (use_ptx ? epi.fixed : std::string());
   if (t.wg && use_ptx) {
     options += std::string(" ") + kPtxSm90aOption;
     if (wg_max_registers(t)) options += std::string(" ") + kPtxMaxnregOption + std::to_string(wg_max_registers(t));

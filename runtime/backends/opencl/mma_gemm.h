@@ -52,8 +52,8 @@ struct Problem {
 };
 
 // Build options fixing the output stage's activation, bias and residual mode for one launch
-// (kernels/linear_activation.cl's KILN_ACT / KILN_EPI_BIAS / KILN_EPI_RES), so the unrolled
-// epilogue carries only the code it runs. `act` < 0: left to the run-time argument.
+// (kernels/linear_activation.cl's KILN_ACT / KILN_EPI_BIAS / KILN_EPI_RES), so the epilogue
+// carries only the code it runs. `act` < 0: left to the run-time argument.
 std::string fixed_epilogue_options(int act, bool has_bias, int res_mode);
 
 // The family's side of a launch.
@@ -61,6 +61,10 @@ struct Epilogue {
   const std::string* prelude = nullptr;  // OpenCL C before mma_ops.cl, ending with its epilogue
   std::string options;                   // its build options
   std::function<void(ClLaunch&)> args;   // its kernel arguments (MMA_EPI_PARAMS)
+  // fixed_epilogue_options() of this launch: added where the kernel runs as PTX (the code size
+  // matters to the instruction cache there); emulated, one program serves every output stage,
+  // which keeps the number of programs PoCL compiles (slowly) as it was.
+  std::string fixed;
 };
 
 // Whether `caps` runs the variant for operands of type `e` (PTX, or KILN_MMA_EMULATE=1).
