@@ -8,8 +8,8 @@
 // shuffles reduce it), and the probabilities, rounded to half, feed the P V products directly:
 // an accumulator fragment of m16n8 is the A fragment of m16n8k16 (PTX ISA's fragment layouts).
 //
-// Build options: FA_D (head dim of Q/K and of V: 16, 32, 64 or 128), FA_BK (keys per block, 64
-// or 32), FA_KT (K arrives transposed, [d][key], keys contiguous), FA_VEC_Q / FA_VEC_K / FA_VEC_V
+// Build options: FA_D (head dim of Q/K and of V: 16, 32, 64 or 128), FA_BK (keys per block, a
+// multiple of 16; the host passes 64), FA_KT (K arrives transposed, [d][key], keys contiguous), FA_VEC_Q / FA_VEC_K / FA_VEC_V
 // (that operand's contiguous rows start 16-byte aligned: copied by cp.async; else gathered).
 // Operands are addressed through element strides over [batch, head, row, col] (int4 x, y, z, w).
 

@@ -67,9 +67,10 @@ constexpr int64_t kMmaRows = 64;  // query rows per work-group (4 warps of 16)
 
 bool mma_head_dim(int64_t d) { return d == 16 || d == 32 || d == 64 || d == 128; }
 
-// Keys per block: 64, or 32 where 64 keys of K and V would pass the 44 KB of __local a
-// work-group gets on NVIDIA's OpenCL (../shared/DEVICE.md).
-int64_t mma_block_keys(int64_t d) { return 2 * 64 * d * 2 <= 44 * 1024 ? 64 : 32; }
+// Keys per block: K and V of 64 keys at the largest head dim take 32 KB of the 44 KB of __local
+// a work-group gets on NVIDIA's OpenCL (../shared/DEVICE.md).
+constexpr int64_t kMmaBlockKeys = 64;
+static_assert(2 * kMmaBlockKeys * 128 * 2 <= 44 * 1024, "K and V blocks must fit __local");
 
 bool mma_runs(const attngeo::Geometry& g) { return g.d == g.dv && mma_head_dim(g.d); }
 
@@ -94,9 +95,8 @@ bool vector_rows(const attngeo::Strides& s, bool transposed) {
 Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask) {
   // K may arrive [key][d] (d contiguous) or transposed [d][key] (keys contiguous).
   const bool kt = g.k[3] != 1 && g.k[2] == 1;
-  const int64_t bk = mma_block_keys(g.d);
   auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
-  const std::string options = def("FA_D", g.d) + def("FA_BK", bk) + def("FA_KT", kt) + def("FA_VEC_Q", vector_rows(g.q, false)) +
+  const std::string options = def("FA_D", g.d) + def("FA_BK", kMmaBlockKeys) + def("FA_KT", kt) + def("FA_VEC_Q", vector_rows(g.q, false)) +
                               def("FA_VEC_K", vector_rows(g.k, kt)) + def("FA_VEC_V", vector_rows(g.v, false)) +
                               def("KILN_PTX", mma::uses_ptx(a.cl.info().caps, mma::Elem::kF16)) +
                               " -D MMA_A_KIND=0 -D MMA_B_KIND=0 -D MMA_PENDING=0";
