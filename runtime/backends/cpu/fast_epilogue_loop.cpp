@@ -60,7 +60,7 @@ void loop_epilogue_range(const LoopEpilogue& e, const float* r, const void* res,
     const float* rv = rbuf;
     if (e.res_type == DType::kInt8) dequantize_s8(static_cast<const int8_t*>(res) + o, len, e.res_scale, e.res_zp, rbuf);
     else if (e.res_type == DType::kUInt8) dequantize_u8(static_cast<const uint8_t*>(res) + o, len, e.res_scale, e.res_zp, rbuf);
-    else rv = static_cast<const float*>(res) + o;
+    else if (res) rv = static_cast<const float*>(res) + o;  // else no residual: rv is not read
     float* v = e.out_type == DType::kFloat32 ? static_cast<float*>(y) + o : vbuf;
     combine(e.ep, r + o, rv, len, v);
     if (e.out_type == DType::kInt8) requant_s8(v, len, e.sy, e.yzp, static_cast<int8_t*>(y) + o);
