@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <unordered_map>
 
+#include "compiler/ops/op_schema.h"
 #include "compiler/passes/passes.h"
 #include "runtime/backends/attention_geometry.h"
 #include "runtime/ops/linear_epilogue.h"
@@ -39,12 +40,14 @@ struct Match {
   ir::Value* mask = nullptr;
   bool k_transposed = true;  // the score MatMul's B input is K^T as stored
   double scale = 1.0;
+  bool mask_to_half = false;  // `mask` is float32, cast (saturating) to float16 for the node
 };
 
 // One step between the score MatMul and the Softmax, in the order it applies.
 struct Step {
   double factor = 1.0;           // a scale step
   ir::Value* add = nullptr;      // a mask step
+  bool add_to_half = false;      // the mask is `add` cast (saturating) to float16 first
 };
 
 class Matcher {
@@ -139,7 +142,9 @@ class Matcher {
 
   // The Elementwise program of `n` as a chain of scale and mask steps from one input, for each
   // input that may be that start (an Add of two inputs could start from either). `starts`
-  // receives the candidate start inputs with their steps in application order.
+  // receives the candidate start inputs with their steps in application order. Beside the
+  // chain, a program may cast a float32 input to float16 for the mask Add (FP16 plans: the mask's
+  // saturating Cast from convert_fp16, fused here when the mask has the scores' shape).
   void chains(const ir::Node& n, std::vector<std::pair<ir::Value*, std::vector<Step>>>* starts) const {
     ew::Program p;
     if (!load(n, &p)) return;
@@ -147,23 +152,33 @@ class Matcher {
     for (int start = 0; start < nin; ++start) {
       if (n.inputs[start]->constant) continue;
       std::vector<Step> steps;
+      std::unordered_map<int, ir::Value*> half_of;  // register -> the float32 input it casts
       int chain = start;
       bool ok = true;
       for (size_t i = 0; i < p.code.size() && ok; ++i) {
         const ew::Instr& in = p.code[i];
+        const int reg = nin + static_cast<int>(i);
+        if (in.op == ew::Op::CastSat && in.dtype == DType::kFloat16 && in.a >= 0 && in.a < nin && in.a != start &&
+            n.inputs[in.a]->dtype == DType::kFloat32 && i + 1 < p.code.size()) {
+          half_of[reg] = n.inputs[in.a];
+          continue;
+        }
         const bool a_chain = in.a == chain, b_chain = in.b == chain;
         const int other = a_chain ? in.b : in.a;
         double c;
-        ok = (a_chain != b_chain) && other >= 0 && other < nin && other != start;
+        ok = (a_chain != b_chain) && other >= 0 && other != start && (other < nin || half_of.count(other));
         if (!ok) break;
-        if ((in.op == ew::Op::Mul || (in.op == ew::Op::Div && a_chain)) && scalar_constant(n.inputs[other], &c)) {
+        if (other >= nin) {
+          ok = in.op == ew::Op::Add;
+          if (ok) steps.push_back(Step{1.0, half_of[other], true});
+        } else if ((in.op == ew::Op::Mul || (in.op == ew::Op::Div && a_chain)) && scalar_constant(n.inputs[other], &c)) {
           steps.push_back(Step{in.op == ew::Op::Mul ? c : 1.0 / c, nullptr});
         } else if (in.op == ew::Op::Add) {
           steps.push_back(Step{1.0, n.inputs[other]});
         } else {
           ok = false;
         }
-        chain = nin + static_cast<int>(i);
+        chain = reg;
       }
       if (ok && n.inputs[start]->shape == n.outputs[0]->shape) starts->push_back({n.inputs[start], steps});
     }
@@ -255,6 +270,7 @@ class Matcher {
       if (it->add) {
         if (m->mask) return false;
         m->mask = it->add;
+        m->mask_to_half = it->add_to_half;
       } else {
         m->scale *= it->factor;
         scaled_after_mask |= m->mask && it->factor != 1.0;
@@ -262,8 +278,9 @@ class Matcher {
     }
     if (scaled_after_mask || !std::isfinite(m->scale)) return false;
     const DType t = m->pv->outputs[0]->dtype;
-    for (const ir::Value* v : {m->q, m->k, m->v, m->mask, m->pv->outputs[0]})
+    for (const ir::Value* v : {m->q, m->k, m->v, m->mask_to_half ? nullptr : m->mask, m->pv->outputs[0]})
       if (v && (v->dtype != t || !is_float(t))) return false;
+    if (m->mask_to_half && t != DType::kFloat16) return false;
     // Shapes the kernels handle (equal batch dims, a broadcastable mask): the runtime's own check.
     Attributes a = attrs(*m);
     attngeo::Geometry geo;
@@ -302,6 +319,19 @@ Readers readers_of(const ir::Graph& g) {
   return r;
 }
 
+// A saturating float16 Cast of `mask` placed before `reader`, as convert_fp16 casts (a float32
+// lowest in the mask becomes -65504, not -inf).
+Status insert_half_cast(ir::Graph& g, ir::Value* mask, ir::Node* reader, ir::Value** out) {
+  ir::Node* cast = g.insert_node_before(reader, "Cast", mask->name + "_to_fp16");
+  *out = g.add_unique_value(mask->name + "_fp16");
+  cast->inputs = {mask};
+  cast->outputs = {*out};
+  cast->attrs.set("to", static_cast<int64_t>(DType::kFloat16));
+  cast->attrs.set(kCastSaturateAttr, int64_t{1});
+  (*out)->producer = cast;
+  return infer_and_fold_node(*cast, g, g.opsets.at(""));
+}
+
 }  // namespace
 
 Status run_fuse_attention(ir::Graph& g, const PassContext& ctx) {
@@ -311,6 +341,8 @@ Status run_fuse_attention(ir::Graph& g, const PassContext& ctx) {
   for (const auto& n : g.nodes())
     if (!n->dead && n->runtime_op == "Softmax") softmaxes.push_back(n.get());
   int fused = 0;
+  // Float16 masks cast from float32 ones, one Cast per mask whatever the number of layers reading it.
+  std::unordered_map<ir::Value*, ir::Value*> half_masks;
   for (ir::Node* sm : softmaxes) {
     // Readers change with every rewrite (the fused node reads Q, K, V and the mask).
     const Readers readers = readers_of(g);
@@ -326,6 +358,11 @@ Status run_fuse_attention(ir::Graph& g, const PassContext& ctx) {
     // The P V MatMul is the last node of the pattern, after every operand is computed: it
     // becomes the Attention node (keeping its name and output).
     ir::Node* at = m.pv;
+    if (m.mask_to_half) {
+      ir::Value*& half = half_masks[m.mask];
+      if (!half) KILN_TRY(insert_half_cast(g, m.mask, at, &half));
+      m.mask = half;
+    }
     for (ir::Node* n : m.nodes)
       if (n != at) {
         n->dead = true;

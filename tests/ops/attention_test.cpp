@@ -248,6 +248,12 @@ void check_case(const Case& c, Backend backend = Backend::kOpenCL) {
   EXPECT_TRUE(tensors_close(cl.outputs[0], cpu.outputs[0], fp16 ? 2e-3 : 1e-4, fp16 ? 2e-3 : 1e-5));
 }
 
+// Mask::kRowMasked masks the first query row of every head entirely: NaN there, nowhere else.
+void expect_nan_on_masked_rows(const HostTensor& y, const Case& c) {
+  for (int64_t r = 0; r < y.numel() / c.dv; ++r)
+    EXPECT_EQ(std::isnan(y.as<float>()[r * c.dv]), r % c.sq == 0) << "row " << r;
+}
+
 TEST(AttentionOps, BertPattern) {
   Case c;
   c.b = 2, c.h = 3, c.sq = c.sk = 7, c.d = c.dv = 16, c.mask = Mask::kComputed, c.scale = Scale::kDivScores;
@@ -278,6 +284,18 @@ TEST(AttentionOps, FullMaskAsResidual) {
   check_case(c);
 }
 
+TEST(AttentionOps, Float16FullMaskAfterScaledScores) {
+  // FP16: the float32 mask's Cast to half has the scores' shape, so fuse_elementwise fuses it
+  // with the scale and the mask Add into one program; the fusion still finds the pattern and
+  // gives the node a float16 mask of its own.
+  Case c;
+  c.b = 2, c.h = 2, c.sq = 5, c.sk = 11, c.d = 24, c.dv = 40, c.mask = Mask::kFull, c.precision = "fp16";
+  for (Scale s : {Scale::kDivScores, Scale::kMulScores}) {
+    c.scale = s;
+    check_case(c);
+  }
+}
+
 TEST(AttentionOps, KeyAlreadyTransposed) {
   // MiniLM's export: K^T comes from a Transpose(0, 2, 3, 1) of the head split, read as is.
   Case c;
@@ -294,9 +312,7 @@ TEST(AttentionOps, FullyMaskedRowsGiveNaN) {
   check_case(c);
   CaseRun cpu;
   ASSERT_TRUE(run_case(c, "cpu", true, &cpu).is_ok());
-  const HostTensor& y = cpu.outputs[0];
-  for (int64_t r = 0; r < y.numel() / c.dv; ++r)
-    EXPECT_EQ(std::isnan(y.as<float>()[r * c.dv]), r % c.sq == 0) << "row " << r;
+  expect_nan_on_masked_rows(cpu.outputs[0], c);
 }
 
 TEST(AttentionOps, RandomShapes) {
@@ -386,8 +402,6 @@ TEST(MmaVariant, AttentionFp16MatchesCpu) {
     if (c.mask == Mask::kCausal && c.sq > c.sk) c.mask = Mask::kFull;
     if (c.mask == Mask::kComputed && c.rank != 4) c.mask = Mask::kPerHead;
     c.scale = static_cast<Scale>(i % 4);
-    // FP16 fuses a full mask only where it follows the MatMul directly (its residual input).
-    if (c.mask == Mask::kFull) c.scale = Scale::kMulQ;
     c.k_transposed = i % 3 == 2;
     c.k_computed = i % 3 == 1;
     c.precision = "fp16";
@@ -423,11 +437,7 @@ TEST(MmaVariant, AttentionFp16MatchesCpu) {
     EXPECT_EQ(at->attrs.get_int(attngeo::kAttrKTransposed, 0), c.k_computed ? 0 : 1);
     // Probabilities enter the P V product rounded to half: within FP16 storage's tolerance.
     EXPECT_TRUE(tensors_close(cl.outputs[0], cpu.outputs[0], 4e-3, 4e-3));
-    const HostTensor& y = cl.outputs[0];
-    if (c.mask == Mask::kRowMasked) {
-      for (int64_t r = 0; r < y.numel() / c.dv; ++r)
-        EXPECT_EQ(std::isnan(y.as<float>()[r * c.dv]), r % c.sq == 0) << "row " << r;
-    }
+    if (c.mask == Mask::kRowMasked) expect_nan_on_masked_rows(cl.outputs[0], c);
   }
 }
 

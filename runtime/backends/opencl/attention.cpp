@@ -50,8 +50,7 @@ bool node_geometry(const PlanNode& n, const Plan& p, attngeo::Geometry* g) {
 
 bool attention_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
   attngeo::Geometry g;
-  if (n.inputs.size() < 3 || n.outputs.empty() || !normcl::float_operands(n, p, true) || !node_geometry(n, p, &g))
-    return false;
+  if (!node_geometry(n, p, &g) || !normcl::float_operands(n, p, true)) return false;
   if (std::max(g.d, g.dv) > kMaxHeadDim) return false;
   return caps.local_mem_bytes == 0 || tile_bytes(padded_head_dim(g)) <= caps.local_mem_bytes;
 }
