@@ -7,7 +7,9 @@
 // The scale is any chain of Mul/Div by scalar constants on Q, on K^T or on the scores (before
 // the mask Add); the mask is one additive tensor that broadcasts to the scores, whatever
 // computes it. 2-D to 4-D operands with equal batch dims ([B, H, S, D] and [B*H, S, D]).
-// Every intermediate must have no reader outside the pattern.
+// Every intermediate must have no reader outside the pattern. The head-split Transposes around
+// it (Q, K, V from [batch, seq, heads, dim], the output back to it) are absorbed too: the node
+// reads and writes those layouts through strides (attngeo::kAttrBshd).
 //
 // Runs last among the fusions, on the graph as they left it: after the linear epilogues (a mask
 // Add may have become the score MatMul's bias or residual input), after the fp16 conversion (so
@@ -41,6 +43,10 @@ struct Match {
   bool k_transposed = true;  // the score MatMul's B input is K^T as stored
   double scale = 1.0;
   bool mask_to_half = false;  // `mask` is float32, cast (saturating) to float16 for the node
+  const ir::Node* q_reader = nullptr;  // the pattern's node that reads q, and k
+  const ir::Node* k_reader = nullptr;
+  int64_t bshd = 0;            // attngeo::kAttrBshd: operands stored [batch, seq, heads, dim]
+  ir::Node* y_transpose = nullptr;  // the (0, 2, 1, 3) Transpose of the output, absorbed
 };
 
 // One step between the score MatMul and the Softmax, in the order it applies.
@@ -231,6 +237,7 @@ class Matcher {
       q = x;
     }
     m->q = q;
+    m->q_reader = reader;
     // K^T: scalar scales and at most one Transpose of the last two dims.
     ir::Value* k = qk->inputs[1];
     reader = qk;
@@ -249,6 +256,7 @@ class Matcher {
       k = x;
     }
     m->k = k;
+    m->k_reader = reader;
     return true;
   }
 
@@ -295,6 +303,25 @@ class Matcher {
   }
 
  public:
+  // The head-split Transposes around the pattern (exporters write Q, K and V as Transpose(0, 2,
+  // 1, 3) of a [batch, seq, heads, dim] reshape, K^T as its (0, 2, 3, 1), and transpose the
+  // output back): the node reads and writes those layouts through strides instead (bshd).
+  void absorb_head_transposes(Match* m) const {
+    const std::vector<int64_t> split{0, 2, 1, 3};
+    if (ir::Node* t = transpose_of(m->q, m->q_reader, split)) take_input(t, &m->q, attngeo::kBshdQ, m);
+    if (ir::Node* t = transpose_of(m->k, m->k_reader, m->k_transposed ? std::vector<int64_t>{0, 2, 3, 1} : split)) {
+      take_input(t, &m->k, attngeo::kBshdK, m);
+      m->k_transposed = false;
+    }
+    if (ir::Node* t = transpose_of(m->v, m->pv, split)) take_input(t, &m->v, attngeo::kBshdV, m);
+    ir::Node* y = sole_reader(m->pv->outputs[0]);
+    if (y && is_transpose(*y, split)) {
+      m->y_transpose = y;
+      m->nodes.push_back(y);
+      m->bshd |= attngeo::kBshdY;
+    }
+  }
+
   static Attributes attrs(const Match& m) {
     Attributes a;
     a.set(attngeo::kAttrScale, static_cast<float>(m.scale));
@@ -302,10 +329,26 @@ class Matcher {
     // FP16 with a mask: scores rounded to half as the separate Add stored them, so a saturated
     // mask (-65504) masks a whole row as float32's lowest does (attention_geometry.h).
     if (m.mask && m.pv->outputs[0]->dtype == DType::kFloat16) a.set(attngeo::kAttrHalfScores, int64_t{1});
+    if (m.bshd) a.set(attngeo::kAttrBshd, m.bshd);
     return a;
   }
 
  private:
+  // The Transpose by `perm` that produces `v` for `reader` alone; nullptr if there is none.
+  ir::Node* transpose_of(const ir::Value* v, const ir::Node* reader, const std::vector<int64_t>& perm) const {
+    if (!reader || !only_read_by(v, reader) || !live(v->producer)) return nullptr;
+    return is_transpose(*v->producer, perm) ? v->producer : nullptr;
+  }
+  static bool is_transpose(const ir::Node& t, const std::vector<int64_t>& perm) {
+    return t.runtime_op == "Transpose" && t.inputs.size() == 1 && t.inputs[0] && t.outputs.size() == 1 &&
+           t.inputs[0]->shape.size() == 4 && t.attrs.get_ints("perm") == perm;
+  }
+  static void take_input(ir::Node* t, ir::Value** operand, int64_t bit, Match* m) {
+    *operand = t->inputs[0];
+    m->nodes.push_back(t);
+    m->bshd |= bit;
+  }
+
   const ir::Graph& g_;
   const Readers& readers_;
 };
@@ -347,7 +390,9 @@ Status run_fuse_attention(ir::Graph& g, const PassContext& ctx) {
     // Readers change with every rewrite (the fused node reads Q, K, V and the mask).
     const Readers readers = readers_of(g);
     Match m;
-    if (!Matcher(g, readers).match(sm, &m)) continue;
+    Matcher matcher(g, readers);
+    if (!matcher.match(sm, &m)) continue;
+    matcher.absorb_head_transposes(&m);
     std::sort(m.nodes.begin(), m.nodes.end(), [&](const ir::Node* a, const ir::Node* b) { return order[a] < order[b]; });
     std::vector<std::string> names;
     for (const ir::Node* n : m.nodes)
@@ -374,6 +419,11 @@ Status run_fuse_attention(ir::Graph& g, const PassContext& ctx) {
     at->attrs = Matcher::attrs(m);
     at->inputs = {m.q, m.k, m.v};
     if (m.mask) at->inputs.push_back(m.mask);
+    if (m.y_transpose) {
+      at->outputs = m.y_transpose->outputs;
+      at->outputs[0]->producer = at;
+      m.y_transpose->outputs.clear();
+    }
     at->fused = names;
     ++fused;
   }

@@ -9,7 +9,12 @@
 //           0: FP16 nodes with a mask set it) rounds each score, mask added, to float16 before
 //           the softmax, as the separate FP16 Add would store it: a mask of -65504 (float32's
 //           lowest after the saturating fp32->fp16 Cast) then absorbs the scores as the lowest
-//           does in float32, so a fully masked row averages V as it does there
+//           does in float32, so a fully masked row averages V as it does there;
+//           bshd (int, default 0; rank 4 only): bits kBshdQ/K/V/Y mark operands stored
+//           [batch, seq, heads, dim], the head split before the (0, 2, 1, 3) Transpose that
+//           exporters write around attention (the fusion absorbs those Transposes: the kernels
+//           read and write through strides). A K stored so is [batch, Sk, heads, D]
+//           (k_transposed 0).
 // with 0..2 batch dims, the same on Q, K, V and Y. A row whose scores are all -inf gives NaN,
 // as ONNX Runtime's (and kiln's) Softmax does on such a row.
 //
@@ -32,7 +37,9 @@ constexpr const char* kOp = "Attention";
 constexpr const char* kAttrScale = "scale";
 constexpr const char* kAttrKTransposed = "k_transposed";
 constexpr const char* kAttrHalfScores = "half_scores";
+constexpr const char* kAttrBshd = "bshd";
 constexpr size_t kMaskInput = 3;
+enum : int64_t { kBshdQ = 1, kBshdK = 2, kBshdV = 4, kBshdY = 8, kBshdAll = 15 };
 
 // Element strides of one operand over [batch, heads, row, col]; 0 where it broadcasts.
 using Strides = std::array<int64_t, 4>;
@@ -61,20 +68,44 @@ inline Strides dense(const Shape& s) {
   return st;
 }
 
+// [batch, seq, heads, dim] <-> [batch, heads, seq, dim] (shapes and strides alike).
+template <typename T>
+T swap12(T s) {
+  std::swap(s[1], s[2]);
+  return s;
+}
 }  // namespace detail
 
+// The [batch..., Sq, Dv] output of logical Q and V, as the node stores it (bshd's Y bit).
+inline Shape output_shape(const Shape& q, int64_t dv, const Attributes& attrs) {
+  Shape y(q.begin(), q.end() - 1);
+  y.push_back(dv);
+  return y.size() == 4 && (attrs.get_int(kAttrBshd, 0) & kBshdY) ? detail::swap12(y) : y;
+}
+
 // Validates the operands' shapes against each other (the plan is untrusted) and fills `g`.
-inline Status geometry(const Shape& q, const Shape& k, const Shape& v, const Shape* mask, const Shape& y,
+// The shapes are the tensors' as stored (bshd operands [batch, seq, heads, dim]).
+inline Status geometry(const Shape& q_in, const Shape& k_in, const Shape& v_in, const Shape* mask, const Shape& y_in,
                        const Attributes& attrs, Geometry* g) {
-  const size_t r = q.size();
+  const size_t r = q_in.size();
   const bool kt = attrs.get_int(kAttrKTransposed, 0) != 0;
+  const int64_t bshd = attrs.get_int(kAttrBshd, 0);
   auto bad = [&](const std::string& why) {
-    return invalid_plan("Attention: " + why + " (Q " + detail::dims(q) + ", K " + detail::dims(k) + ", V " +
-                        detail::dims(v) + (mask ? ", mask " + detail::dims(*mask) : std::string()) + ", Y " +
-                        detail::dims(y) + ")");
+    return invalid_plan("Attention: " + why + " (Q " + detail::dims(q_in) + ", K " + detail::dims(k_in) + ", V " +
+                        detail::dims(v_in) + (mask ? ", mask " + detail::dims(*mask) : std::string()) + ", Y " +
+                        detail::dims(y_in) + ")");
   };
   if (r < 2 || r > 4) return bad("Q must have rank 2 to 4");
-  if (k.size() != r || v.size() != r || y.size() != r) return bad("Q, K, V and Y must have the same rank");
+  if (k_in.size() != r || v_in.size() != r || y_in.size() != r) return bad("Q, K, V and Y must have the same rank");
+  if (bshd < 0 || bshd > kBshdAll) return bad("bshd must be 0 to 15");
+  if (bshd && r != 4) return bad("[batch, seq, heads, dim] operands (bshd) need rank 4");
+  if ((bshd & kBshdK) && kt) return bad("a K stored [batch, seq, heads, dim] is not transposed");
+  // The operands as [batch, heads, seq, dim], whatever their storage.
+  auto logical = [&](const Shape& s, int64_t bit) { return bshd & bit ? detail::swap12(s) : s; };
+  const Shape q = logical(q_in, kBshdQ), k = logical(k_in, kBshdK), v = logical(v_in, kBshdV), y = logical(y_in, kBshdY);
+  auto strides = [&](const Shape& stored, int64_t bit) {
+    return bshd & bit ? detail::swap12(detail::dense(stored)) : detail::dense(stored);
+  };
   for (size_t i = 0; i + 2 < r; ++i)
     if (k[i] != q[i] || v[i] != q[i] || y[i] != q[i]) return bad("Q, K, V and Y must have the same batch dims");
   for (const Shape* s : {&q, &k, &v, &y})
@@ -89,10 +120,10 @@ inline Status geometry(const Shape& q, const Shape& k, const Shape& v, const Sha
   if (y[r - 2] != g->sq || y[r - 1] != g->dv) return bad("Y must be [.., Sq, Dv]");
   g->batch = r == 4 ? q[0] : 1;
   g->heads = r == 4 ? q[1] : r == 3 ? q[0] : 1;
-  g->q = detail::dense(q);
-  g->v = detail::dense(v);
-  g->y = detail::dense(y);
-  g->k = detail::dense(k);
+  g->q = strides(q_in, kBshdQ);
+  g->v = strides(v_in, kBshdV);
+  g->y = strides(y_in, kBshdY);
+  g->k = strides(k_in, kBshdK);
   if (kt) std::swap(g->k[2], g->k[3]);
   g->has_mask = mask != nullptr;
   if (mask) {

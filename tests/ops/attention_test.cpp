@@ -38,6 +38,9 @@ struct Case {
   bool k_computed = false;
   // kComputed: torch's (1 - mask) * finfo(float32).min instead of -10000, batch 0 fully padded.
   bool padded_lowest = false;
+  // Rank 4: Q, K and V arrive as [B, S, H, D] and pass the head split's Transpose (0, 2, 1, 3)
+  // (K^T: (0, 2, 3, 1)), Y is transposed back, as exporters write it: the fusion absorbs them.
+  bool heads_split = false;
   std::string precision = "fp32";
   uint32_t seed = 1;
 
@@ -45,7 +48,7 @@ struct Case {
     std::ostringstream s;
     s << "rank " << rank << " B" << b << " H" << h << " Sq" << sq << " Sk" << sk << " D" << d << " Dv" << dv << " mask "
       << static_cast<int>(mask) << " scale " << static_cast<int>(scale) << (k_transposed ? " K^T" : "")
-      << (k_computed ? " tanh(K)" : "") << " " << precision;
+      << (k_computed ? " tanh(K)" : "") << (heads_split ? " BSHD" : "") << " " << precision;
     return s.str();
   }
   Shape dims(int64_t rows, int64_t cols) const {
@@ -72,10 +75,16 @@ struct Graph {
 Graph make_data(const Case& c) {
   std::mt19937 rng(c.seed);
   Graph m;
-  m.inputs["Q"] = random_tensor(DType::kFloat32, c.dims(c.sq, c.d), rng, -1.5, 1.5);
-  m.inputs["K"] = c.k_transposed ? random_tensor(DType::kFloat32, c.dims(c.d, c.sk), rng, -1.5, 1.5)
-                                 : random_tensor(DType::kFloat32, c.dims(c.sk, c.d), rng, -1.5, 1.5);
-  m.inputs["V"] = random_tensor(DType::kFloat32, c.dims(c.sk, c.dv), rng);
+  if (c.heads_split) {
+    m.inputs["Q"] = random_tensor(DType::kFloat32, {c.b, c.sq, c.h, c.d}, rng, -1.5, 1.5);
+    m.inputs["K"] = random_tensor(DType::kFloat32, {c.b, c.sk, c.h, c.d}, rng, -1.5, 1.5);
+    m.inputs["V"] = random_tensor(DType::kFloat32, {c.b, c.sk, c.h, c.dv}, rng);
+  } else {
+    m.inputs["Q"] = random_tensor(DType::kFloat32, c.dims(c.sq, c.d), rng, -1.5, 1.5);
+    m.inputs["K"] = c.k_transposed ? random_tensor(DType::kFloat32, c.dims(c.d, c.sk), rng, -1.5, 1.5)
+                                   : random_tensor(DType::kFloat32, c.dims(c.sk, c.d), rng, -1.5, 1.5);
+    m.inputs["V"] = random_tensor(DType::kFloat32, c.dims(c.sk, c.dv), rng);
+  }
   const float inf = std::numeric_limits<float>::infinity();
   switch (c.mask) {
     case Mask::kNone: break;
@@ -141,7 +150,17 @@ void build_graph(const Case& c, const Graph& m, ir::Graph* g, bool scores_output
     n->attrs = std::move(a);
     return out;
   };
-  std::string q = "Q", kt = c.k_computed ? node("Tanh", {"K"}, "Ktanh") : "K";
+  auto transpose = [&](const std::string& x, std::vector<int64_t> perm, const std::string& out) {
+    Attributes a;
+    a.set("perm", perm);
+    return node("Transpose", {x}, out, a);
+  };
+  std::string q = "Q", kt = c.k_computed ? node("Tanh", {"K"}, "Ktanh") : "K", v = "V";
+  if (c.heads_split) {
+    q = transpose(q, {0, 2, 1, 3}, "Qh");
+    kt = transpose(kt, c.k_transposed ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3}, "Kh");
+    v = transpose(v, {0, 2, 1, 3}, "Vh");
+  }
   if (!c.k_transposed) {
     std::vector<int64_t> perm(c.rank);
     for (int i = 0; i < c.rank; ++i) perm[i] = i;
@@ -150,9 +169,9 @@ void build_graph(const Case& c, const Graph& m, ir::Graph* g, bool scores_output
     a.set("perm", perm);
     kt = node("Transpose", {kt}, "KT", a);
   }
-  if (c.scale == Scale::kMulQ) q = node("Mul", {"Q", "scale"}, "Qs");
+  if (c.scale == Scale::kMulQ) q = node("Mul", {q, "scale"}, "Qs");
   if (c.scale == Scale::kBoth) {
-    q = node("Mul", {"Q", "sqrt_scale"}, "Qs");
+    q = node("Mul", {q, "sqrt_scale"}, "Qs");
     kt = node("Mul", {kt, "sqrt_scale"}, "KTs");
   }
   std::string s = node("MatMul", {q, kt}, "S");
@@ -167,7 +186,10 @@ void build_graph(const Case& c, const Graph& m, ir::Graph* g, bool scores_output
   Attributes sm;
   sm.set("axis", int64_t{-1});
   node("Softmax", {s}, "P", sm);
-  node("MatMul", {"P", "V"}, "Y");
+  if (c.heads_split)
+    transpose(node("MatMul", {"P", v}, "Yh"), {0, 2, 1, 3}, "Y");
+  else
+    node("MatMul", {"P", v}, "Y");
   g->outputs.push_back(g->find_value("Y"));
   if (scores_output) g->outputs.push_back(g->find_value(s));
 }
@@ -296,6 +318,30 @@ TEST(AttentionOps, Float16FullMaskAfterScaledScores) {
   }
 }
 
+TEST(AttentionOps, HeadSplitTransposesAreAbsorbed) {
+  // BERT's head split: Q, K, V transposed from [B, S, H, D], K^T by (0, 2, 1, 3) then the last
+  // two dims or at once by (0, 2, 3, 1), the output transposed back; every Transpose becomes
+  // strides of the Attention node (bshd). FP16: the Transposes of the float32 graph inputs Q
+  // and V stay float32 (a Cast follows them), those of the computed K and of Y are absorbed.
+  Case c;
+  c.b = 2, c.h = 3, c.sq = 7, c.sk = 9, c.d = c.dv = 16, c.mask = Mask::kComputed, c.scale = Scale::kDivScores;
+  c.heads_split = true;
+  for (bool kt : {false, true})
+    for (const char* precision : {"fp32", "fp16"}) {
+      c.k_transposed = kt, c.precision = precision, c.k_computed = c.precision == "fp16";
+      check_case(c);
+      CaseRun cpu;
+      ASSERT_TRUE(run_case(c, "cpu", true, &cpu).is_ok());
+      const PlanNode* at = attention_node(*cpu.plan);
+      ASSERT_NE(at, nullptr);
+      const bool fp16 = c.precision == "fp16";
+      EXPECT_EQ(at->attrs.get_int(attngeo::kAttrBshd, 0),
+                fp16 ? attngeo::kBshdK | attngeo::kBshdY : attngeo::kBshdAll) << c.str();
+      for (const PlanNode& n : cpu.plan->nodes)
+        if (n.op == "Transpose") EXPECT_TRUE(fp16 && (n.name == "Qh_node" || n.name == "Vh_node")) << c.str() << ": " << n.name;
+    }
+}
+
 TEST(AttentionOps, KeyAlreadyTransposed) {
   // MiniLM's export: K^T comes from a Transpose(0, 2, 3, 1) of the head split, read as is.
   Case c;
@@ -407,6 +453,11 @@ TEST(MmaVariant, AttentionFp16MatchesCpu) {
     c.precision = "fp16";
     cases.push_back(c);
   }
+  // K and Y in the head-split layout [B, S, H, D] (bshd): rows of H * D elements.
+  Case split;
+  split.b = 2, split.h = 3, split.sq = 40, split.sk = 72, split.d = split.dv = 64, split.mask = Mask::kComputed;
+  split.heads_split = split.k_computed = true, split.precision = "fp16";
+  cases.push_back(split);
   Case masked;
   masked.b = 2, masked.h = 2, masked.sq = 6, masked.sk = 45, masked.d = masked.dv = 32, masked.mask = Mask::kRowMasked;
   masked.scale = Scale::kMulQ;

@@ -71,7 +71,9 @@ double attention_cost(const Plan& p, const PlanNode& n) {
   const Shape& v = p.tensors[n.inputs[2]].shape;
   if (q.size() < 2 || v.size() < 2) return output_elements(p, n);
   const double rows = static_cast<double>(shape_numel(q)) / std::max<int64_t>(q.back(), 1);
-  const double scores = rows * static_cast<double>(v[v.size() - 2]);
+  // Keys: V's row dim, its second with V stored [batch, Sk, heads, Dv].
+  const bool v_bshd = v.size() == 4 && (n.attrs.get_int(attngeo::kAttrBshd, 0) & attngeo::kBshdV);
+  const double scores = rows * static_cast<double>(v[v_bshd ? 1 : v.size() - 2]);
   return scores * (2.0 * static_cast<double>(q.back() + v.back()) + 5.0);
 }
 
