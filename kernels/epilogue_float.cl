@@ -12,18 +12,28 @@
       int bias_bstride, int bias_bmod, __global const store_t* res, int res_off, int res_mode,   \
       int act, float act_a, float act_b
 
-inline float kiln_epilogue(float v, int batch, int i, int j, long cidx, KILN_EPILOGUE_PARAMS) {
-  if (KILN_FIXED(KILN_EPI_BIAS, has_bias))
-    v += beta * LOADF(bias, bias_off + (batch % bias_bmod) * bias_bstride + i * bias_rs + j * bias_cs);
+// `bias_i`: the bias element of this output (unread without a bias).
+inline float kiln_epilogue_at(float v, int bias_i, long cidx, KILN_EPILOGUE_PARAMS) {
+  if (KILN_FIXED(KILN_EPI_BIAS, has_bias)) v += beta * LOADF(bias, bias_i);
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) v += LOADF(res, res_off + cidx);
   v = kiln_act(act, v, act_a, act_b);
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) v += LOADF(res, res_off + cidx);
   return v;
 }
 
+inline float kiln_epilogue(float v, int batch, int i, int j, long cidx, KILN_EPILOGUE_PARAMS) {
+  return kiln_epilogue_at(v, bias_off + (batch % bias_bmod) * bias_bstride + i * bias_rs + j * bias_cs, cidx, beta,
+                          has_bias, bias, bias_off, bias_rs, bias_cs, bias_bstride, bias_bmod, res, res_off, res_mode,
+                          act, act_a, act_b);
+}
+
 // Binding for kernels/mma_gemm.cl: C[c_off + ci] = epilogue(alpha * acc); the bias row is the
-// row within batch item b (the group of a convolution).
+// row within batch item b (the group of a convolution). MMA_EPI_PREP runs once per work-group,
+// before the output loops: the batch item's bias offset (a division) is the same for all of them.
 #define MMA_EPI_PARAMS , __global store_t* C, int c_off, float alpha, KILN_EPILOGUE_PARAMS
-#define MMA_EPI_STORE(v, b, row, m, n, ci)                                                             \
-  STOREF(C, c_off + (ci), kiln_epilogue(alpha * (v), b, m, n, ci, beta, has_bias, bias, bias_off, bias_rs, \
-                                        bias_cs, bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b))
+#define MMA_EPI_PREP(b) const int epi_bias0 = bias_off + ((b) % bias_bmod) * bias_bstride;
+#define MMA_EPI_OUT_T float
+#define MMA_EPI_VALUE(v, b, row, m, n, ci)                                                                   \
+  kiln_epilogue_at(alpha * (v), epi_bias0 + (m) * bias_rs + (n) * bias_cs, ci, beta, has_bias, bias, bias_off, \
+                   bias_rs, bias_cs, bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b)
+#define MMA_EPI_WRITE(ci, y) STOREF(C, c_off + (ci), (y))

@@ -39,7 +39,8 @@ typedef uchar y_t;
     __global const float* sy, __global const float* bias, int has_bias, int saturate F8EPI_EXTRA_PARAMS
 #define F8EPI_ARGS Y, sa, sa_vec, sb, sb_vec, sy, bias, has_bias, saturate F8EPI_EXTRA_ARGS
 
-inline void fp8_store(float acc, int row, int n, int ci, F8EPI_PARAMS) {
+// The encoded value output element ci gets (it reads the residual at ci).
+inline y_t fp8_value(float acc, int row, int n, int ci, F8EPI_PARAMS) {
   const float mult = sa[sa_vec ? row : 0] * sb[sb_vec ? n : 0];
 #if BIAS_ROW
   const float add = KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[row] : 0.f;
@@ -55,9 +56,13 @@ inline void fp8_store(float acc, int row, int n, int ci, F8EPI_PARAMS) {
 #else
   const float v = (acc * mult + add) / sy[0];
 #endif
-  Y[ci] = ENCODE_Y(v, saturate);
+  return ENCODE_Y(v, saturate);
 }
+
+inline void fp8_store(float acc, int row, int n, int ci, F8EPI_PARAMS) { Y[ci] = fp8_value(acc, row, n, ci, F8EPI_ARGS); }
 
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , F8EPI_PARAMS
-#define MMA_EPI_STORE(v, b, row, m, n, ci) fp8_store(v, row, n, ci, F8EPI_ARGS)
+#define MMA_EPI_OUT_T y_t
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) fp8_value(v, row, n, ci, F8EPI_ARGS)
+#define MMA_EPI_WRITE(ci, y) (Y[ci] = (y))

@@ -20,7 +20,8 @@
     __global const float* sy, __global const char* yzp_raw, __global const int* bias, int has_bias QEPI_EXTRA_PARAMS
 #define QEPI_ARGS Cout, sa, sa_vec, sb, sb_vec, sy, yzp_raw, bias, has_bias QEPI_EXTRA_ARGS
 
-inline void qgemm_store(int acc, int row, int n, int ci, QEPI_PARAMS) {
+// The value output element ci gets (it reads the residual at ci).
+inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEPI_PARAMS) {
 #if REQUANT
   __global const YZP_T* yzp = (__global const YZP_T*)yzp_raw;
   const float sa_row = sa[sa_vec ? row : 0];
@@ -35,20 +36,24 @@ inline void qgemm_store(int acc, int row, int n, int ci, QEPI_PARAMS) {
   r = kiln_act(act, r, act_a, act_b);
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) r += ((float)res[ci] - res_zp) * res_scale;
 #if OUT_FLOAT
-  Cout[ci] = r;
+  return r;
 #else
-  Cout[ci] = (OUT_T)fmin(fmax(rint(r / sy[0]) + (float)yzp[0], (float)QLO), (float)QHI);
+  return (OUT_T)fmin(fmax(rint(r / sy[0]) + (float)yzp[0], (float)QLO), (float)QHI);
 #endif
 #else
   const float mult = (sa_row * sb[sb_vec ? n : 0]) / sy[0];
   const int bias_row = has_bias ? bias[row] : 0;
-  Cout[ci] = (OUT_T)fmin(fmax(rint((float)(acc + bias_row) * mult) + (float)yzp[0], (float)QLO), (float)QHI);
+  return (OUT_T)fmin(fmax(rint((float)(acc + bias_row) * mult) + (float)yzp[0], (float)QLO), (float)QHI);
 #endif
 #else
-  Cout[ci] = acc;
+  return acc;
 #endif
 }
 
+inline void qgemm_store(int acc, int row, int n, int ci, QEPI_PARAMS) { Cout[ci] = qgemm_value(acc, row, n, ci, QEPI_ARGS); }
+
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , QEPI_PARAMS
-#define MMA_EPI_STORE(v, b, row, m, n, ci) qgemm_store(v, row, n, ci, QEPI_ARGS)
+#define MMA_EPI_OUT_T OUT_T
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, QEPI_ARGS)
+#define MMA_EPI_WRITE(ci, y) (Cout[ci] = (y))

@@ -98,7 +98,8 @@ def cuda_of(parts):
 
 def local_bytes(elem, mode, t, kb, st, wg):
     es = {1: 2, 4: 4}.get(elem, 1)
-    return st * (t[0] + t[1]) * kb + (2 * (kb // es) * 16 if mode == 3 else 0) + (1024 if wg else 0)
+    staging = t[2] * t[3] * 16 * 40 * 4  # the output staging rows (mma_gemm.cpp's staging_bytes)
+    return max(st * (t[0] + t[1]) * kb, staging) + (2 * (kb // es) * 16 if mode == 3 else 0) + (1024 if wg else 0)
 
 
 def wg_configs(quick):

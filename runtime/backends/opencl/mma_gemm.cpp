@@ -92,10 +92,15 @@ bool wg_runs(const Problem& p, const Tile& t) {
   return !gathered_nk || (t.wm * t.wn * 32) % t.bn == 0;
 }
 
+// The bytes of the warps' output staging rows (kernels/mma_gemm.cl's epilogue): 16 rows of 40
+// words per warp, in the stages' place.
+int64_t staging_bytes(const Tile& t) { return int64_t{t.wm} * t.wn * 16 * 40 * 4; }
+
 int64_t local_bytes(const Problem& p, const Tile& t) {
   const int64_t bk = t.kb / elem_bytes(p.elem);
+  const int64_t stages = std::max<int64_t>(int64_t{t.stages} * (t.bm + t.bn) * t.kb, staging_bytes(t));
   // wgmma's tiles start 1024-byte aligned.
-  return int64_t{t.stages} * (t.bm + t.bn) * t.kb + (p.bmode == BMode::kConv ? 2 * bk * 16 : 0) + (t.wg ? 1024 : 0);
+  return stages + (p.bmode == BMode::kConv ? 2 * bk * 16 : 0) + (t.wg ? 1024 : 0);
 }
 
 bool runs(const Problem& p, const Tile& t) {
