@@ -8,6 +8,7 @@
 
 #include "runtime/cli/args.h"
 #include "runtime/core/file_io.h"
+#include "runtime/device/cl_check.h"
 #include "runtime/cli/plan_session.h"
 #include "runtime/cli/verbs.h"
 #include "runtime/profile/profiler.h"
@@ -23,6 +24,9 @@ static const char* kBenchHelp =
     "asynchronously (kiln_enqueue), each on its context's thread.\n"
     "Inputs and outputs live in each context's page-locked host buffers (kiln_context_host_buffer),\n"
     "as a deployment feeding a GPU would keep them, so transfers run at DMA speed.\n"
+    "  --no-data-transfers      (trtexec's --noDataTransfers) inputs uploaded once into device\n"
+    "                           buffers and outputs left on the device: the runs time the device\n"
+    "                           work alone, as a pipeline that keeps tensors there (OpenCL only)\n"
     "  -i, --input NAME=FILE    input from a .npy file\n"
     "  --shapes NAME=DIMS       random input of this shape (a plan built with --min-shapes/\n"
     "                           --max-shapes runs any shape in its range; default: the max)\n"
@@ -74,13 +78,37 @@ std::string stats_json(const Stats& s) {
   return buf;
 }
 
+// --no-data-transfers: every output stays on the device and every input is read from a device
+// buffer filled once (made in the context's OpenCL context, which an output's buffer names).
+Status keep_on_device(ExecutionContext& ctx, const PlanSession& s) {
+  cl_context cl = nullptr;
+  for (int32_t t : s.plan->outputs) {
+    cl_mem mem = nullptr;
+    KILN_TRY(ctx.output_device(s.plan->tensors[t].name, &mem));
+    KILN_CL(clGetMemObjectInfo(mem, CL_MEM_CONTEXT, sizeof cl, &cl, nullptr), "clGetMemObjectInfo(CL_MEM_CONTEXT)");
+  }
+  if (!cl) return unsupported("the plan has no outputs on an OpenCL device");
+  for (const auto& [name, t] : s.inputs) {
+    cl_int err = CL_SUCCESS;
+    void* data = const_cast<uint8_t*>(t.data());  // CL_MEM_COPY_HOST_PTR only reads it
+    cl_mem mem = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, std::max<size_t>(t.size_bytes(), 1),
+                                t.size_bytes() ? data : nullptr, &err);
+    KILN_CL(err, "clCreateBuffer for input '" + name + "'");
+    const Status st = ctx.bind_input_device(name, mem);
+    clReleaseMemObject(mem);  // the context holds its own reference
+    KILN_TRY(st);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
                           {{"--input", "-i", true, true}, {"--shapes", "", true, true}, {"--device", ""}, {"--warmup-ms", ""}, {"--duration-s", ""},
-                           {"--iterations", ""}, {"--concurrency", ""}, {"--json", ""}, {"--threads", ""}, {"--help", "-h", false}},
+                           {"--iterations", ""}, {"--concurrency", ""}, {"--json", ""}, {"--threads", ""},
+                           {"--no-data-transfers", "", false}, {"--help", "-h", false}},
                           &args);
   if (st) st = apply_threads_option(args);
   if (!st) return fail("bench", st.message());
@@ -113,6 +141,10 @@ int cmd_bench(int argc, char** argv) {
     st = s.open_context(device, &ctxs[c], &outs[c], &notice, /*pinned=*/true);
     if (!st) return fail("bench", st.message());
     if (c == 0 && !notice.empty()) std::fprintf(stderr, "kiln: note: %s\n", notice.c_str());
+    if (args.has("--no-data-transfers")) {
+      st = keep_on_device(*ctxs[c], s);
+      if (!st) return fail("bench", "--no-data-transfers: " + st.message());
+    }
   }
 
   using clock = std::chrono::steady_clock;
