@@ -17,6 +17,9 @@ namespace kiln {
 
 struct ResolvedDevice;
 
+// What the nodes of an INT8/FP8 build that quantization leaves in floating point run in.
+enum class FallbackPrecision { kFp32, kFp16 };
+
 struct BuildOptions {
   // --device: the target the plan is built for; a preference list "opencl:0,cpu" names the
   // OpenCL device first and allows the CPU fallback (always allowed: the CPU runs every op).
@@ -37,6 +40,12 @@ struct BuildOptions {
   std::string precision = "fp32";
   // --layer-precision NODE=P: per-node overrides by ONNX node name (see compiler/quant/precision.h).
   std::map<std::string, std::string> layer_precision;
+  // --fallback-precision fp32|fp16: the nodes assigned int8/fp8/fp8-e5m2 that post-training
+  // quantization leaves in float (attention, LayerNorm, Softmax, GELU chains, residual Adds: all
+  // but the quantized linear layers and their Quantize/Dequantize nodes) run in FP16 instead of
+  // FP32, as TensorRT's --int8 --fp16 (compiler/quant/precision.h: float_precision). A node's
+  // own --layer-precision fp32 still keeps it FP32.
+  FallbackPrecision fallback_precision = FallbackPrecision::kFp32;
   // --accuracy-budget X (> 0): the largest relative L2 error any output may have against FP32
   // over the calibration samples; the build raises the most sensitive layers to higher
   // precision until it holds (compiler/quant/precision_search.h). 0: no budget.

@@ -1,7 +1,8 @@
-// QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear. Built with kernels/float8.cl
-// prepended and -D QT=<the quantized element type> -D QKIND=<0 int, 1 e4m3fn, 2 e5m2>
-// (-D QLO/QHI: the int range), plus -cl-fp32-correctly-rounded-divide-sqrt so x / scale rounds
-// exactly as the CPU reference's float32 division.
+// QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear. Built with kernels/float8.cl and
+// kernels/float_storage.cl prepended and -D QT=<the quantized element type> -D QKIND=<0 int,
+// 1 e4m3fn, 2 e5m2> (-D QLO/QHI: the int range), plus -cl-fp32-correctly-rounded-divide-sqrt so
+// x / scale rounds exactly as the CPU reference's float32 division. -DKILN_HALF: QuantizeLinear's
+// x is float16 (widened exactly on load); every other tensor stays as declared.
 #pragma OPENCL FP_CONTRACT OFF
 
 #ifndef QT
@@ -22,13 +23,13 @@ int quant_param_index(int idx, int qmode, int C, int inner, int block, int cbloc
   return (o * cblocks + c / block) * inner + i;
 }
 
-__kernel void quantize_linear(__global const float* x, __global const float* scale, __global const QT* zp,
+__kernel void quantize_linear(__global const store_t* x, __global const float* scale, __global const QT* zp,
                               int has_zp, __global QT* y, int n, int qmode, int C, int inner, int block,
                               int cblocks, int saturate) {
   int idx = get_global_id(0);
   if (idx >= n) return;
   int si = quant_param_index(idx, qmode, C, inner, block, cblocks);
-  float v = x[idx] / scale[si];
+  float v = LOADF(x, idx) / scale[si];
 #if QKIND == 1
   y[idx] = float_to_f8e4m3fn(v, saturate);
 #elif QKIND == 2

@@ -7,7 +7,9 @@ GEMMs: `kiln build` of a one-MatMul ONNX model (A [M,K] input, B [K,N] constant)
 node's kernel time, median of the iterations); torch: torch.matmul in FP32/TF32/FP16,
 torch._int_mm for INT8 and torch._scaled_mm for FP8 (cuBLAS), CUDA events, median.
 Models: exported on this machine with random weights (speed only); INT8/FP8 calibrated at batch
-1 on 4 random samples (the ranges are reused at other batches through --calib-cache); kiln by
+1 on 4 random samples (the ranges are reused at other batches through --calib-cache) and built
+with --fallback-precision fp16 (what quantization leaves in float, attention and LayerNorm among
+it, runs in FP16, as TensorRT's --int8 --fp16 plans do); kiln by
 `kiln bench` (median latency, throughput at concurrency 1, inputs resident on the host as a
 user would have them); torch eager FP32 and FP16 (channels-last for ResNet), CUDA events.
 
@@ -87,7 +89,9 @@ def kiln_gemm_ms(a, work, m, n, k, prec, rng):
     plan = os.path.join(work, f"g{m}x{n}x{k}_{prec}.plan")
     cmd = [a.kiln, "build", model, "-o", plan, "--device", "opencl", "--precision", prec] + tune_flags(a)
     if prec in ("int8", "fp8"):
-        cmd += ["--no-accuracy-check"]  # random data: nothing to check
+        # Random data: nothing to check. (A lone MatMul leaves nothing in float: the fallback
+        # precision only keeps the builds alike.)
+        cmd += ["--no-accuracy-check", "--fallback-precision", "fp16"]
         calib = os.path.join(work, f"calib_{m}x{k}")
         if not os.path.isdir(calib):
             os.makedirs(calib)
@@ -261,7 +265,7 @@ def model_bench(a, work, name, rng):
             if prec in ("int8", "fp8"):
                 # Random weights and inputs: the default accuracy check would measure noise and
                 # move layers to FP32 at random; speed is measured on the plan as quantized.
-                cmd += ["--no-accuracy-check"]
+                cmd += ["--no-accuracy-check", "--fallback-precision", "fp16"]
             for s in shape(batch):
                 cmd += ["--shapes", s]
             if prec in ("int8", "fp8"):

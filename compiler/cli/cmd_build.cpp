@@ -50,6 +50,10 @@ static const char* kBuildHelp =
     "  --layer-precision NODE=P[,NODE=P...]\n"
     "                           run these ONNX nodes in another precision (fp32, fp16, int8, fp8,\n"
     "                           fp8-e5m2) than --precision; repeatable\n"
+    "  --fallback-precision P   int8/fp8: what the nodes quantization leaves in float (attention,\n"
+    "                           LayerNorm, Softmax, GELU, residual Adds) run in: fp32 (default) or\n"
+    "                           fp16 (as TensorRT's --int8 --fp16); a --layer-precision NODE=fp32\n"
+    "                           or a layer the accuracy budget moves to fp32 stays fp32\n"
     "  --accuracy-budget X      the largest relative L2 error any output may have against FP32 over\n"
     "                           the --calib samples: the most sensitive layers move to fp32 (with\n"
     "                           best: towards fp32 through slower candidates) until it holds;\n"
@@ -124,7 +128,7 @@ int cmd_build(int argc, char** argv) {
                            {"--max-shapes", "", true, true}, {"--freeze", "", true, true},
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
-                           {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--accuracy-budget", ""},
+                           {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--fallback-precision", ""}, {"--accuracy-budget", ""},
                            {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--smooth-quant", "", true, false, true},
                            {"--no-bias-correction", "", false}, {"--no-accuracy-check", "", false},
                            {"--max-memory", ""}, {"--allow-over-memory", "", false}, {"--help", "-h", false}},
@@ -159,6 +163,15 @@ int cmd_build(int argc, char** argv) {
       if (st) st = api(kiln_build_options_set_layer_precision(o, node.c_str(), lp), "--layer-precision");
       if (!st) return fail("build", st.message());
     }
+  }
+  if (args.has("--fallback-precision")) {
+    const std::string f = args.get("--fallback-precision");
+    if (f != "fp32" && f != "fp16")
+      return fail("build", "--fallback-precision must be fp32 or fp16 (what int8/fp8 builds run their unquantized "
+                           "nodes in), got '" + f + "'");
+    st = api(kiln_build_options_set_fallback_precision(o, f == "fp16" ? KILN_PRECISION_FP16 : KILN_PRECISION_FP32),
+             "--fallback-precision");
+    if (!st) return fail("build", st.message());
   }
   if (args.has("--accuracy-budget")) {
     const std::string x = args.get("--accuracy-budget");

@@ -34,6 +34,8 @@ static const char* kSweepHelp =
     "  --device D               cpu | opencl | opencl:N | auto (default auto)\n"
     "  --shapes NAME=DIMS       fix a dynamic input dimension (repeatable)\n"
     "  --calibrator C           entropy (default) | minmax | mse | percentile[=99.99]\n"
+    "  --fallback-precision P   what the int8/fp8 plans run their unquantized nodes in: fp32\n"
+    "                           (default) or fp16 (as for build)\n"
     "  --duration-s X           time each plan for X seconds (default 1)\n";
 
 namespace {
@@ -61,7 +63,7 @@ int cmd_sweep(int argc, char** argv) {
   Args args;
   Status st = Args::parse(argc, argv, 1,
                           {{"--calib", ""}, {"--eval", ""}, {"--labels", ""}, {"--device", ""},
-                           {"--shapes", "", true, true}, {"--calibrator", ""}, {"--duration-s", ""},
+                           {"--shapes", "", true, true}, {"--calibrator", ""}, {"--duration-s", ""}, {"--fallback-precision", ""},
                            {"--help", "-h", false}},
                           &args);
   if (!st) return fail("sweep", st.message());
@@ -105,6 +107,14 @@ int cmd_sweep(int argc, char** argv) {
   } else
     st = invalid_argument("unknown calibrator '" + calibrator + "' (entropy, minmax, mse or percentile[=P])");
   if (!st) return fail("sweep", "--calibrator: " + st.message());
+  if (args.has("--fallback-precision")) {
+    const std::string f = args.get("--fallback-precision");
+    if (f != "fp32" && f != "fp16")
+      return fail("sweep", "--fallback-precision must be fp32 or fp16 (what int8/fp8 builds run their unquantized "
+                           "nodes in), got '" + f + "'");
+    st = api(kiln_build_options_set_fallback_precision(h.o, f == "fp16" ? KILN_PRECISION_FP16 : KILN_PRECISION_FP32));
+    if (!st) return fail("sweep", st.message());
+  }
   for (const std::string& s : args.all("--shapes")) {
     std::string name;
     Shape dims;

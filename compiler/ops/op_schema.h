@@ -99,6 +99,9 @@ enum class Fp16 : uint8_t {
              // a lone Reshape
   kReinfer,  // elementwise: the shape rule runs again on the float16 inputs (the float16
              // program computes the same float math rounded to half)
+  kReads,    // not converted, but reads a float16 input 0 as is (its kernels widen it, which is
+             // exact): a float16 producer's output feeds it without a Cast back to float32
+             // (QuantizeLinear after an FP16 LayerNorm in an --fallback-precision fp16 plan)
 };
 
 // Attribute (int 1) that --precision fp16 sets on the float32->float16 Casts it inserts: they

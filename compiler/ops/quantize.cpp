@@ -99,7 +99,9 @@ Status resolve_quant_mode(InferContext& c, const std::string& scale_name, const 
 
 Status infer_quantize_linear(InferContext& c) {
   KILN_TRY(c.require_inputs(2, 3));
-  KILN_TRY(c.require_dtype(0, {DType::kFloat32}));
+  // float16 x with a float32 scale only as the FP16 pass makes it (Fp16::kReads): ONNX pairs a
+  // float16 x with a float16 scale, which kiln refuses.
+  KILN_TRY(c.require_dtype(0, {DType::kFloat32, DType::kFloat16}));
   KILN_TRY(c.require_dtype(1, {DType::kFloat32}));
   DType out = DType::kUInt8;
   const int64_t odt = c.version() >= 21 ? c.attrs().get_int("output_dtype", 0) : 0;
@@ -358,7 +360,7 @@ Status infer_qlinear_conv(InferContext& c) {
 }  // namespace
 
 void register_quantize_schemas(SchemaRegistry& r) {
-  r.add({"QuantizeLinear", {10, 13, 19, 21, 23, 24}, infer_quantize_linear});
+  r.add({"QuantizeLinear", {10, 13, 19, 21, 23, 24}, infer_quantize_linear}).fp16(Fp16::kReads);
   r.add({"DequantizeLinear", {10, 13, 19, 21, 23, 24}, infer_dequantize_linear});
   r.add({"DynamicQuantizeLinear", {11}, infer_dynamic_quantize_linear});
   r.add({"MatMulInteger", {10}, infer_matmul_integer});

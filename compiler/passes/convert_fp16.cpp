@@ -1,5 +1,7 @@
-// FP16 (--precision fp16, --layer-precision NODE=fp16): every node assigned fp16 whose op has
-// float16 kernels reads and writes float16 tensors, and the float32 constants it reads
+// FP16 (--precision fp16, --layer-precision NODE=fp16, and in INT8/FP8 builds with
+// --fallback-precision fp16 the nodes quantization left in float: float_precision in
+// compiler/quant/precision.h): every node to run in fp16 whose op has float16 kernels reads and
+// writes float16 tensors, and the float32 constants it reads
 // (weights, biases) are stored as half in the plan. The kernels keep float math: OpenCL loads
 // and stores half (vload_half/vstore_half) around float32 arithmetic, and the CPU widens to
 // float32 (runtime/ops/cpu_float16.cpp). Casts join fp16 and fp32 regions; graph inputs and
@@ -11,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -86,10 +89,11 @@ class Converter {
     return Status::ok();
   }
 
-  // Converts `n` (sets *done), or leaves a data mover none of whose inputs is float16 yet.
-  Status convert(ir::Node* n, bool* done) {
+  // Converts `n` (sets *done), or leaves a data mover none of whose inputs is float16 yet
+  // unless it is `pulled` (pulled_movers).
+  Status convert(ir::Node* n, bool pulled, bool* done) {
     *done = false;
-    if (fp16_form(*n) == Fp16::kMove) {
+    if (fp16_form(*n) == Fp16::kMove && !pulled) {
       bool follows = false;
       for (ir::Value* v : n->inputs) follows |= v && !v->is_constant() && half_.count(v);
       if (!follows) return Status::ok();
@@ -125,9 +129,12 @@ class Converter {
   }
 
   // Float32 readers left (fp32 nodes, graph outputs) of values now produced in float16 get
-  // them back through a Cast placed before the first such reader.
+  // them back through a Cast placed before the first such reader; readers that take float16
+  // as input 0 (Fp16::kReads) read the float16 value itself.
   Status finish() {
     for (const auto& [f32, f16] : upcasts_) {
+      for (const auto& n : g_.nodes())
+        if (!n->dead && fp16_form(*n) == Fp16::kReads && !n->inputs.empty() && n->inputs[0] == f32) n->inputs[0] = f16;
       ir::Node* first = nullptr;
       for (const auto& n : g_.nodes())
         if (!first && !n->dead && std::count(n->inputs.begin(), n->inputs.end(), f32)) first = n.get();
@@ -163,13 +170,54 @@ class Converter {
   std::vector<std::pair<ir::Value*, ir::Value*>> upcasts_;
 };
 
+// The data movers among `targets` that read float32 but feed float16 readers only: they convert
+// too, so the Cast goes before them, and the move carries half the bytes (in an INT8 plan with
+// --fallback-precision fp16 the projections write float32 into the Reshape/Transpose head splits
+// of attention, and a K^T Transpose that reads float16 fuses into the Attention node). Only a
+// mover with one float32 tensor to convert (a Concat would take a Cast per input) that writes at
+// least as many elements as it reads (a Slice or Gather would have the Cast convert what it drops).
+std::set<const ir::Node*> pulled_movers(const ir::Graph& g, const std::vector<ir::Node*>& targets) {
+  const auto readers = g.consumers();
+  std::set<const ir::Node*> half;  // targets whose float32 inputs will be float16
+  for (const ir::Node* n : targets)
+    if (fp16_form(*n) != Fp16::kMove) half.insert(n);
+  std::set<const ir::Node*> pulled;
+  for (auto it = targets.rbegin(); it != targets.rend(); ++it) {
+    const ir::Node* n = *it;
+    if (fp16_form(*n) != Fp16::kMove) continue;
+    const ir::Value* data = nullptr;
+    int float_inputs = 0;
+    for (const ir::Value* v : n->inputs)
+      if (v && !v->is_constant() && v->dtype == DType::kFloat32) data = v, ++float_inputs;
+    if (float_inputs != 1 || !data->has_shape) continue;
+    bool feeds_half = false, only_half = true;
+    for (const ir::Value* out : n->outputs) {
+      if (!out || out->dtype != DType::kFloat32) continue;
+      only_half &= !g.is_graph_output(out) && out->has_shape && shape_numel(out->shape) >= shape_numel(data->shape);
+      auto r = readers.find(out);
+      if (r == readers.end()) continue;
+      for (const ir::Node* reader : r->second) {
+        const bool reads = fp16_form(*reader) == Fp16::kReads && !reader->inputs.empty() && reader->inputs[0] == out;
+        feeds_half = true;
+        only_half &= half.count(reader) || reads;
+      }
+    }
+    if (feeds_half && only_half) {
+      pulled.insert(n);
+      half.insert(n);
+    }
+  }
+  return pulled;
+}
+
 }  // namespace
 
 Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
   std::vector<ir::Node*> targets;
   std::vector<std::string> kept;
   for (const auto& n : g.nodes()) {
-    if (n->dead || node_precision(*n, ctx.options) != Precision::kFp16 || !has_float32_data(*n)) continue;
+    if (n->dead || float_precision(*n, ctx.options) != Precision::kFp16 || !has_float32_data(*n)) continue;
+    if (fp16_form(*n) == Fp16::kReads) continue;  // computes nothing in float: finish() feeds it
     // Clip with runtime bounds: inference compacted its optional inputs, so which bound an
     // input is cannot be told again; it stays fp32.
     const bool runtime_clip = n->op_type == "Clip" && n->inputs.size() > 1;
@@ -182,10 +230,11 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
   }
   if (targets.empty() && kept.empty()) return Status::ok();
   Converter c(g, g.opsets.at(""));
+  const std::set<const ir::Node*> pulled = pulled_movers(g, targets);
   size_t converted = 0;
   for (ir::Node* n : targets) {
     bool done = false;
-    KILN_TRY_CTX(c.convert(n, &done), "fp16 conversion of " + n->describe());
+    KILN_TRY_CTX(c.convert(n, pulled.count(n) != 0, &done), "fp16 conversion of " + n->describe());
     converted += done;
   }
   KILN_TRY(c.finish());

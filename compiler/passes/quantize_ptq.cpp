@@ -316,6 +316,8 @@ Status check_layers(ir::Graph& g, const std::vector<std::pair<ir::Node*, Target>
                     const BuildOptions& opts, const std::vector<CalibrationSample>& samples, std::set<size_t>* keep_fp32,
                     bool* ranges_changed) {
   std::FILE* report = opts.report;
+  // A layer left unquantized runs in float like the rest (--fallback-precision).
+  const char* kept_in = fallback_precision_name(opts.fallback_precision);
   std::vector<std::pair<std::string, std::string>> layers;
   // A layer's output is measured where its range was calibrated: after its clamp, if any.
   for (const auto& [n, t] : targets) {
@@ -355,7 +357,7 @@ Status check_layers(ir::Graph& g, const std::vector<std::pair<ir::Node*, Target>
       *ranges_changed = true;
       sync_views();
     } else {
-      if (report) std::fprintf(report, "%s; kept in fp32\n", describe(i, errors[i]).c_str());
+      if (report) std::fprintf(report, "%s; kept in %s\n", describe(i, errors[i]).c_str(), kept_in);
       keep_fp32->insert(i);
     }
   }
@@ -363,7 +365,7 @@ Status check_layers(ir::Graph& g, const std::vector<std::pair<ir::Node*, Target>
     KILN_TRY(measure(&errors));
     for (size_t i : outlier_layers(errors)) {
       if (keep_fp32->count(i)) continue;
-      if (report) std::fprintf(report, "%s; kept in fp32\n", describe(i, errors[i]).c_str());
+      if (report) std::fprintf(report, "%s; kept in %s\n", describe(i, errors[i]).c_str(), kept_in);
       keep_fp32->insert(i);
     }
   }
@@ -468,7 +470,8 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx) {
     if (opts.report)
       std::fprintf(opts.report, "layer check: skipped (ranges from the calibration cache%s)\n",
                    keep_fp32.empty() ? ""
-                                     : ("; " + std::to_string(keep_fp32.size()) + " layers kept in fp32 as it records").c_str());
+                                     : ("; " + std::to_string(keep_fp32.size()) + " layers kept in " +
+                                        fallback_precision_name(opts.fallback_precision) + " as it records").c_str());
   } else if (!opts.accuracy_check) {
     if (opts.report) std::fprintf(opts.report, "layer check: skipped (--no-accuracy-check)\n");
   } else {

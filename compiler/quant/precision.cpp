@@ -1,6 +1,7 @@
 #include "compiler/quant/precision.h"
 
 #include "compiler/ir/graph.h"
+#include "runtime/core/float8.h"
 
 namespace kiln {
 
@@ -77,5 +78,31 @@ Precision node_precision(const ir::Node& n, const BuildOptions& opts) {
   if (opts.precision != "best" && parse_precision(opts.precision, &p).is_ok()) return p;
   return Precision::kFp32;
 }
+
+namespace {
+
+bool quantized_dtype(DType t) {
+  return t == DType::kInt8 || t == DType::kUInt8 || t == DType::kInt16 || t == DType::kUInt16 || float8_is_supported(t);
+}
+
+// Whether `n` is part of quantization: an integer/FP8 kernel, or a Quantize/Dequantize node
+// (one side of it quantized). Tensors, not op names: fuse_quantized and the hoisting of
+// QuantizeLinear add and move such nodes after quantize_ptq made them.
+bool touches_quantized(const ir::Node& n) {
+  for (const auto* list : {&n.inputs, &n.outputs})
+    for (const ir::Value* v : *list)
+      if (v && quantized_dtype(v->dtype)) return true;
+  return false;
+}
+
+}  // namespace
+
+Precision float_precision(const ir::Node& n, const BuildOptions& opts) {
+  const Precision p = node_precision(n, opts);
+  if (!calibrated_precision(p) || touches_quantized(n)) return p;
+  return opts.fallback_precision == FallbackPrecision::kFp16 ? Precision::kFp16 : Precision::kFp32;
+}
+
+const char* fallback_precision_name(FallbackPrecision p) { return p == FallbackPrecision::kFp16 ? "fp16" : "fp32"; }
 
 }  // namespace kiln

@@ -36,4 +36,14 @@ Status check_layer_precision(const ir::Graph& g, const BuildOptions& opts);
 // build's --precision ("best" counts as fp32 here: it is resolved into overrides first).
 Precision node_precision(const ir::Node& n, const BuildOptions& opts);
 
+// The precision node `n` computes in when it computes in floating point (what the FP16 pass
+// converts): node_precision, except that a calibrated precision (int8, fp8, fp8-e5m2) on a node
+// that reads and writes no INT8/UINT8/FP8 tensor, one that quantization left in float, becomes
+// --fallback-precision. The quantized kernels and their Quantize/Dequantize nodes keep their
+// calibrated precision, and an explicit --layer-precision NODE=fp32 stays fp32.
+Precision float_precision(const ir::Node& n, const BuildOptions& opts);
+
+// "fp32" or "fp16".
+const char* fallback_precision_name(FallbackPrecision p);
+
 }  // namespace kiln

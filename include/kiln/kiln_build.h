@@ -147,6 +147,13 @@ KILN_API kiln_status kiln_build_options_set_allow_tf32(kiln_build_options* opts,
 KILN_API kiln_status kiln_build_options_set_max_memory(kiln_build_options* opts, uint64_t bytes);
 /* 1: write a plan over those bounds anyway (`--allow-over-memory`). */
 KILN_API kiln_status kiln_build_options_set_allow_over_memory(kiln_build_options* opts, int32_t enabled);
+/* `kiln build --fallback-precision`: what the nodes of an INT8/FP8 build that quantization
+ * leaves in floating point (attention, LayerNorm, Softmax, GELU, residual Adds: all but the
+ * quantized linear layers and their Quantize/Dequantize nodes) run in: KILN_PRECISION_FP32
+ * (default) or KILN_PRECISION_FP16 (as TensorRT's --int8 --fp16). A layer given FP32 with
+ * kiln_build_options_set_layer_precision, or moved to FP32 by the accuracy budget, stays FP32.
+ * Other precisions are refused. */
+KILN_API kiln_status kiln_build_options_set_fallback_precision(kiln_build_options* opts, kiln_precision precision);
 /* Where the report goes (default: nowhere). */
 KILN_API kiln_status kiln_build_options_set_log(kiln_build_options* opts, kiln_build_log_fn fn, void* user);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on the GPU machine for issue 8's numbers: the tensor-core variant's tests on the real
 # tensor cores (tests/ops/mma_test.cpp, no emulation), then perf/gpu_bench.py (GEMM sweep and
-# ResNet-50 / BERT-base per precision against torch in the same run). Results go to $OUT
+# ResNet-50 / BERT-base per precision against torch in the same run; INT8/FP8 plans with
+# --fallback-precision fp16, see gpu_bench.py). Results go to $OUT
 # (gpu-latest.json, gpu-latest.md, logs, ptx/: the PTX of the last tensor-core programs built);
 # copy them to perf/results/ afterwards.
 # Here:   bash scripts/build.sh && KILN_BUNDLE_TESTDATA=0 bash perf/device/bundle.sh

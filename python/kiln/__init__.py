@@ -85,7 +85,8 @@ def _dims(value: Any, what: str) -> List[int]:
         raise Error("%s: expected a sequence of ints or a string like 1x3x224x224" % what) from None
 
 
-def _options(device=None, precision=None, shapes=None, min_shapes=None, max_shapes=None, layer_precision=None,
+def _options(device=None, precision=None, fallback_precision=None, shapes=None, min_shapes=None, max_shapes=None,
+             layer_precision=None,
              accuracy_budget=None, calibrator=None, calib_dir=None, calib_cache=None, smooth_quant=None, fuse=True,
              partition=None, bias_correction=True, accuracy_check=True, cpu_nodes=None, transfer_gbps=None, freeze=None, tune=False, tuning_cache=None,
              allow_tf32=False, max_memory=None, allow_over_memory=False):
@@ -94,6 +95,8 @@ def _options(device=None, precision=None, shapes=None, min_shapes=None, max_shap
         opts["device"] = str(device)
     if precision is not None:
         opts["precision"] = str(precision)
+    if fallback_precision is not None:
+        opts["fallback_precision"] = str(fallback_precision)
     if layer_precision:
         opts["layer_precision"] = {str(k): str(v) for k, v in dict(layer_precision).items()}
     if shapes:
@@ -296,7 +299,7 @@ class Context:
         self.close()
 
 
-def build(model: Any, *, device: str = "auto", precision: str = "fp32",
+def build(model: Any, *, device: str = "auto", precision: str = "fp32", fallback_precision: str = "fp32",
           calib: Optional[Iterable[Mapping[str, Any]]] = None, calib_dir: Optional[str] = None,
           shapes: Optional[Mapping[str, Any]] = None, min_shapes: Optional[Mapping[str, Any]] = None,
           max_shapes: Optional[Mapping[str, Any]] = None, layer_precision: Optional[Mapping[str, str]] = None,
@@ -309,7 +312,8 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32",
     """Compiles an ONNX model (a path, bytes or an onnx.ModelProto) into a Plan: `kiln build`'s
     options as keywords. `calib` is an iterable of {input name: array} samples (INT8/FP8
     calibration, the accuracy budget); `shapes` fixes dynamic dims ({"x": (1, 3, 224, 224)} or
-    "1x3x224x224"); `min_shapes`/`max_shapes` make a dynamic plan; `tune` times the kernel
+    "1x3x224x224"); `fallback_precision="fp16"` runs what INT8/FP8 quantization leaves in float
+    (attention, LayerNorm, GELU...) in FP16 (`--fallback-precision`); `min_shapes`/`max_shapes` make a dynamic plan; `tune` times the kernel
     variants on the device (any precision; `tuning_cache` keeps the timings); `allow_tf32` lets
     FP32 Conv/Gemm/MatMul use TF32 tensor cores; `bias_correction=False` keeps
     INT8/FP8 layers' biases as they are (`--no-bias-correction`); `accuracy_check=False` skips
@@ -319,7 +323,8 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32",
     (level "info" or "progress")."""
     path, data, base_dir = _model_arg(model)
     try:
-        opts = _options(device=device, precision=precision, shapes=shapes, min_shapes=min_shapes,
+        opts = _options(device=device, precision=precision, fallback_precision=fallback_precision, shapes=shapes,
+                        min_shapes=min_shapes,
                         max_shapes=max_shapes, layer_precision=layer_precision, accuracy_budget=accuracy_budget,
                         calibrator=calibrator, calib_dir=calib_dir, calib_cache=calib_cache,
                         smooth_quant=smooth_quant, bias_correction=bias_correction,
@@ -371,17 +376,19 @@ def sweep(model: Union[str, os.PathLike], *, calib: Optional[Iterable[Mapping[st
           calib_dir: Optional[str] = None, eval: Optional[Iterable[Mapping[str, Any]]] = None,
           eval_dir: Optional[str] = None, labels: Optional[Sequence[int]] = None, device: str = "auto",
           precisions: Sequence[str] = ("fp32", "fp16", "int8", "fp8"), shapes: Optional[Mapping[str, Any]] = None,
-          calibrator: str = "entropy", seconds: float = 1.0,
+          calibrator: str = "entropy", seconds: float = 1.0, fallback_precision: str = "fp32",
           log: Optional[Callable[[str, str], None]] = None) -> Dict[str, Any]:
     """`kiln sweep` as data: the model built in each precision, one row each
     {precision, available, reason, plan_bytes, latency_ms, per_second, max_rel_l2, min_cosine,
-    and with labels top1, top1_correct, top1_rows}, plus "device" and "samples"."""
+    and with labels top1, top1_correct, top1_rows}, plus "device" and "samples". `fallback_precision`
+    is build's, for the int8/fp8 rows."""
     if not isinstance(model, (str, os.PathLike)):
         raise Error("sweep: model must be the path of the ONNX model")
     if (calib is None) == (calib_dir is None):
         raise Error("sweep needs calibration samples: calib (an iterable) or calib_dir (a folder), one of them")
     try:
-        opts = _options(device=device, shapes=shapes, calibrator=calibrator, calib_dir=calib_dir)
+        opts = _options(device=device, shapes=shapes, calibrator=calibrator, calib_dir=calib_dir,
+                        fallback_precision=fallback_precision)
     except (TypeError, ValueError, AttributeError) as e:
         raise Error("sweep options: %s" % e) from None
     label_list: List[int] = []

@@ -43,6 +43,7 @@ class Context:
     def __exit__(self, *exc: Any) -> None: ...
 
 def build(model: Union[str, os.PathLike, bytes, Any], *, device: str = ..., precision: str = ...,
+          fallback_precision: str = ...,
           calib: Optional[Iterable[Mapping[str, Any]]] = ..., calib_dir: Optional[str] = ...,
           shapes: Optional[Mapping[str, Any]] = ..., min_shapes: Optional[Mapping[str, Any]] = ...,
           max_shapes: Optional[Mapping[str, Any]] = ..., layer_precision: Optional[Mapping[str, str]] = ...,
@@ -59,4 +60,5 @@ def sweep(model: Union[str, os.PathLike], *, calib: Optional[Iterable[Mapping[st
           calib_dir: Optional[str] = ..., eval: Optional[Iterable[Mapping[str, Any]]] = ...,
           eval_dir: Optional[str] = ..., labels: Optional[Sequence[int]] = ..., device: str = ...,
           precisions: Sequence[str] = ..., shapes: Optional[Mapping[str, Any]] = ..., calibrator: str = ...,
-          seconds: float = ..., log: Optional[Callable[[str, str], None]] = ...) -> Dict[str, Any]: ...
+          seconds: float = ..., fallback_precision: str = ...,
+          log: Optional[Callable[[str, str], None]] = ...) -> Dict[str, Any]: ...

@@ -577,6 +577,56 @@ assert (np.load('out_cpu/gemm_78.npy') == np.load('out_cl/gemm_78.npy')).all()"
   expect_out "conv_10  op=Fp8Conv" "conv_2  op=Conv"
   expect_fail "fp8-e4m3fnuz" "FNUZ" "not supported" -- "$KILN" build m/resnet_mini.onnx -o x.plan --precision fp8-e4m3fnuz
 }
+case_int8_fp16_fallback() {
+  # --fallback-precision fp16 on the transformer encoder block of perf/models, INT8 and FP8: the
+  # Attention and both LayerNorms run in FP16, the six linear layers stay quantized and every
+  # QuantizeLinear reads float16; the output is as close to the ONNX model's (kiln compare's FP32
+  # reference) as without the flag; --layer-precision NODE=fp32 keeps a LayerNorm FP32; a bad
+  # value is a one-line error in build and sweep.
+  "$PY" "$MODELS/../../perf/models/make_perf_models.py" m >/dev/null
+  "$PY" -c "
+import numpy as np, os
+r = np.random.default_rng(0)
+os.makedirs('calib', exist_ok=True)
+for i in range(8): np.savez('calib/%d.npz' % i, input=r.normal(0, 1, (1, 64, 128)).astype(np.float32))
+np.save('x.npy', r.normal(0, 1, (1, 64, 128)).astype(np.float32))"
+  expect_ok "$KILN" build --help
+  expect_out "--fallback-precision P" "as TensorRT's --int8 --fp16"
+  for p in int8:QLinearMatMul fp8:Fp8MatMul; do
+    local prec=${p%%:*} kernel=${p##*:}
+    for fb in fp32 fp16; do
+      expect_ok "$KILN" build m/attention.onnx -o ${prec}_$fb.plan --device cpu --precision $prec --calib calib \
+        --fallback-precision $fb
+      expect_ok "$KILN" compare ${prec}_$fb.plan --reference m/attention.onnx -i input=x.npy --device cpu
+      grep "^add_58 " stdout | awk '{print $5}' >err_$fb.txt
+    done
+    expect_ok "$KILN" inspect ${prec}_fp16.plan
+    "$PY" - "$kernel" <<'PY'
+import re, sys
+nodes = re.findall(r"^\s*\[\d+\] (\S+)  op=(\S+) .* precision=(\S+)$", open("stdout").read(), re.M)
+by_op = lambda op: [p for _, o, p in nodes if o == op]
+assert by_op("Attention") == ["fp16"], nodes
+assert by_op("LayerNormalization") == ["fp16", "fp16"], nodes
+assert len(by_op(sys.argv[1])) == 6, nodes
+assert by_op("QuantizeLinear") and all(p.startswith("fp16->") for p in by_op("QuantizeLinear")), nodes
+open("ln2.txt", "w").write([n for n, o, _ in nodes if o == "LayerNormalization"][1])
+PY
+    "$PY" -c "
+plain, fb = float(open('err_fp32.txt').read()), float(open('err_fp16.txt').read())
+print('$prec rel L2 vs FP32: %g without the fallback, %g with it' % (plain, fb))
+assert fb < 0.05 and fb <= 1.1 * plain + 0.002, (plain, fb)"
+    expect_ok "$KILN" build m/attention.onnx -o ${prec}_ln.plan --device cpu --precision $prec --calib calib \
+      --fallback-precision fp16 --layer-precision "$(cat ln2.txt)=fp32"
+    expect_ok "$KILN" inspect ${prec}_ln.plan
+    grep -E "^\s*\[[0-9]+\] $(cat ln2.txt)  op=LayerNormalization .*precision=fp32$" stdout >/dev/null ||
+      die "--layer-precision $(cat ln2.txt)=fp32 did not keep it FP32 in the $prec plan"
+    expect_out "op=Attention  backend=cpu  kernel=cpu:Attention  precision=fp16"
+  done
+  expect_fail "--fallback-precision must be fp32 or fp16" "got 'int4'" -- "$KILN" build m/attention.onnx -o x.plan \
+    --precision int8 --calib calib --fallback-precision int4
+  expect_fail "--fallback-precision must be fp32 or fp16" "got 'int8'" -- "$KILN" sweep m/attention.onnx --calib calib \
+    --fallback-precision int8
+}
 case_fp8_qdq_checkpoint() {
   # An FP8 Q/DQ CNN (float8 weights + DequantizeLinear, E4M3FN/E5M2 activation Q/DQ, a
   # weight-only FP8 MatMul; tests/models/make_fp8_qdq_model.py): no FP32 Conv/Gemm/MatMul is left,

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "runtime/core/float8.h"
+#include "runtime/core/half.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -214,6 +215,41 @@ TEST(QuantizeOps, Float8QuantizeSaturateAttribute) {
     EXPECT_EQ(code_at(out[0], 4), 0x00);
     if (have_opencl()) {
       EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
+    }
+  }
+}
+
+// A float16 x (what the FP16 pass hands a QuantizeLinear after a float16 producer, Fp16::kReads)
+// quantizes exactly as its float32 value does, on both backends, per tensor and per axis.
+TEST(QuantizeOps, Float16InputQuantizesLikeItsFloat32Value) {
+  std::mt19937 rng(16);
+  for (DType qt : {DType::kInt8, DType::kUInt8, DType::kFloat8E4M3FN, DType::kFloat8E5M2}) {
+    for (int per_axis : {0, 1}) {
+      SCOPED_TRACE(dtype_name(qt) + (per_axis ? " per axis" : " per tensor"));
+      const bool fp8 = qt == DType::kFloat8E4M3FN || qt == DType::kFloat8E5M2;
+      const Shape x_shape{3, 5, 7};
+      // Mostly within range (scales are 0.01 to 0.5), some saturating.
+      HostTensor x32 = random_tensor(DType::kFloat32, x_shape, rng, fp8 ? -300 : -40, fp8 ? 300 : 40);
+      HostTensor x16(DType::kFloat16, x_shape);
+      for (int64_t i = 0; i < x32.numel(); ++i) {
+        x16.as<uint16_t>()[i] = float_to_half(x32.as<float>()[i]);
+        x32.as<float>()[i] = half_to_float(x16.as<uint16_t>()[i]);
+      }
+      const Shape ss = per_axis ? Shape{5} : Shape{};
+      HostTensor scale = random_scale(ss, rng);
+      OpSpec s16{"QuantizeLinear", 21, {}, {x16, scale, fp8 ? tensor(qt, ss, {0}) : tensor(qt, ss, {qt == DType::kUInt8 ? 128 : 3})},
+                 {false, true, true}};
+      if (per_axis) s16.attrs.set("axis", int64_t{1});
+      OpSpec s32 = s16;
+      s32.inputs[0] = x32;
+      std::vector<HostTensor> want, got;
+      ASSERT_TRUE(run_op(s32, "cpu", &want).is_ok());
+      Status st = run_op(s16, "cpu", &got);
+      ASSERT_TRUE(st.is_ok()) << st.message();
+      EXPECT_TRUE(tensors_close(got[0], want[0], 0, 0));
+      if (have_opencl()) {
+        EXPECT_TRUE(opencl_matches_cpu(s16, 0, 0));
+      }
     }
   }
 }

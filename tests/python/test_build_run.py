@@ -122,6 +122,26 @@ def test_int8_calibration_from_an_iterable(tmp_path):
     assert np.abs(got - want).max() < 0.1 and got.argmax() == want.argmax(), (got, want)
 
 
+def test_int8_fallback_precision_fp16():
+    # demo_cnn's Softmax is left in float by INT8 quantization: fallback_precision="fp16" runs it
+    # in FP16 (the plan's outputs stay as close to onnxruntime's FP32 as the plain INT8 plan's);
+    # a precision other than fp32/fp16 is a one-line error naming it.
+    path = model("demo_cnn.onnx")
+    plans = {fb: kiln.build(path, device=DEVICE, precision="int8", calib=calib_samples(), fallback_precision=fb)
+             for fb in ("fp32", "fp16")}
+    for fb, plan in plans.items():
+        softmax = [n for n in plan.inspect()["nodes"] if n["op"] == "Softmax"]
+        assert [n["precision"] for n in softmax] == [fb], softmax
+    x = calib_samples(1, seed=9)[0]
+    want = ort_session(path).run(None, x)[0]
+    for fb, plan in plans.items():
+        got = plan.context(DEVICE).run(x)["probs"]
+        assert np.abs(got - want).max() < 0.1 and got.argmax() == want.argmax(), (fb, got, want)
+    with pytest.raises(kiln.Error, match="fallback precision must be fp32 or fp16, got int8") as e:
+        kiln.build(path, device=DEVICE, precision="int8", calib=calib_samples(), fallback_precision="int8")
+    assert "\n" not in str(e.value)
+
+
 def test_int8_mse_calibrator(tmp_path):
     path = model("demo_cnn.onnx")
     cache = tmp_path / "ranges.cache"

@@ -154,7 +154,8 @@ def test_junk_build_keywords_are_errors_not_crashes():
     junk = [None, 0, -7, 2.5, float("nan"), "", "x", b"\xff", [], [1, "a"], {}, {"input": None}, {"input": [1, -1]},
             {"input": "1x3"}, {3: 4}, object(), np.zeros(3), (1, 2)]
     keywords = ["device", "precision", "shapes", "min_shapes", "max_shapes", "layer_precision", "accuracy_budget",
-                "calibrator", "smooth_quant", "partition", "cpu_nodes", "transfer_gbps", "freeze", "calib_cache", "tuning_cache", "allow_tf32"]
+                "calibrator", "smooth_quant", "partition", "cpu_nodes", "transfer_gbps", "freeze", "calib_cache", "tuning_cache", "allow_tf32",
+                "fallback_precision"]
     rng = np.random.default_rng(8)
     for _ in range(150):
         kw = {k: junk[rng.integers(len(junk))] for k in rng.choice(keywords, 2, replace=False)}

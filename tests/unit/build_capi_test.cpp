@@ -276,6 +276,40 @@ std::string plan_json(kiln_build_result* r) {
   return json;
 }
 
+// kiln_build_options_set_fallback_precision: FP16 makes an INT8 plan's unquantized Softmax
+// (demo_cnn's last node) a float16 node, FP32 (the default) leaves it float32; other
+// precisions are refused by name.
+TEST(BuildCApi, FallbackPrecisionReachesTheBuildAndRefusesOthers) {
+  const std::string model = read_file(kiln::test::model_path("demo_cnn.onnx"));
+  Samples samples = random_samples(3, 4);
+  std::vector<std::pair<int32_t, std::string>> log;
+  kiln_build_options* o = int8_options(&samples, &log);
+  auto softmax_precision = [&] {
+    samples.calls = 0;
+    kiln_build_result* r = nullptr;
+    EXPECT_EQ(kiln_build_from_memory(model.data(), model.size(), nullptr, o, &r), KILN_OK) << kiln_build_last_error();
+    const std::string json = r ? plan_json(r) : "";
+    kiln_build_result_release(r);
+    const size_t at = json.find("\"op\":\"Softmax\"");
+    const size_t p = json.find("\"precision\":\"", at);
+    return at == std::string::npos || p == std::string::npos ? std::string("no Softmax")
+                                                              : json.substr(p + 13, json.find('"', p + 13) - p - 13);
+  };
+  EXPECT_EQ(softmax_precision(), "fp32");
+  ASSERT_EQ(kiln_build_options_set_fallback_precision(o, KILN_PRECISION_FP16), KILN_OK) << kiln_build_last_error();
+  EXPECT_EQ(softmax_precision(), "fp16");
+  ASSERT_EQ(kiln_build_options_set_fallback_precision(o, KILN_PRECISION_FP32), KILN_OK);
+  EXPECT_EQ(softmax_precision(), "fp32");
+  EXPECT_EQ(kiln_build_options_set_fallback_precision(o, KILN_PRECISION_INT8), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kiln_build_last_error()).find("must be fp32 or fp16, got int8"), std::string::npos)
+      << kiln_build_last_error();
+  EXPECT_EQ(kiln_build_options_set_fallback_precision(o, KILN_PRECISION_BEST), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_build_options_set_fallback_precision(o, static_cast<kiln_precision>(42)), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kiln_build_last_error()).find("got 42"), std::string::npos) << kiln_build_last_error();
+  EXPECT_EQ(kiln_build_options_set_fallback_precision(nullptr, KILN_PRECISION_FP16), KILN_ERROR_INVALID_ARGUMENT);
+  kiln_build_options_release(o);
+}
+
 TEST(BuildCApi, TuneAllowTf32AndMseReachTheBuild) {
   if (kiln_device_count() == 0) GTEST_SKIP() << "no OpenCL device";
   const std::string model = kiln::test::model_path("demo_cnn.onnx");

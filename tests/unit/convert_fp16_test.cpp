@@ -10,6 +10,7 @@
 #include "compiler/compiler.h"
 #include "compiler/ir/graph.h"
 #include "runtime/exec/execution_context.h"
+#include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln {
@@ -174,6 +175,55 @@ TEST(ConvertFp16, ConstantsBeyondHalfRangeStayFloat32) {
   // Masked: float32's lowest reaches the float16 Add through the boundary Cast, which
   // saturates it to half's lowest (an ONNX Cast would give -inf).
   EXPECT_EQ(out[2], -65504.f);
+}
+
+// A data mover whose only readers run in float16 moves float16: the Cast goes before it (a
+// Transpose from a graph input into an FP16 MatMul reads the cast input), unless it writes fewer
+// elements than it reads (a Slice of another input keeps reading float32 and its output is
+// cast). The values are the same either way: moves and casts commute.
+TEST(ConvertFp16, CastsGoBeforeMoversThatFeedFloat16Only) {
+  std::mt19937 rng(9);
+  const HostTensor x = test::random_tensor(DType::kFloat32, {4, 6}, rng);
+  const HostTensor x2 = test::random_tensor(DType::kFloat32, {4, 6}, rng);
+  const HostTensor w1 = test::random_tensor(DType::kFloat32, {4, 3}, rng);
+  const HostTensor w2 = test::random_tensor(DType::kFloat32, {6, 3}, rng);
+  auto ints = [](std::vector<int64_t> v) {
+    HostTensor t(DType::kInt64, {static_cast<int64_t>(v.size())});
+    std::copy(v.begin(), v.end(), t.as<int64_t>());
+    return t;
+  };
+  std::string transpose, slice;
+  auto build_with = [&](const std::string& precision, std::shared_ptr<Plan>* plan) {
+    test::GraphBuilder b(17);
+    const std::string in = b.input(x);
+    Attributes perm;
+    perm.set("perm", std::vector<int64_t>{1, 0});
+    transpose = b.node("Transpose", {in}, perm);
+    b.output(b.node("MatMul", {transpose, b.constant(w1)}));
+    slice = b.node("Slice", {b.input(x2), b.constant(ints({0})), b.constant(ints({2})), b.constant(ints({0}))});
+    b.output(b.node("MatMul", {slice, b.constant(w2)}));
+    BuildOptions o;
+    o.precision = precision;
+    return b.build(plan, o);
+  };
+  std::shared_ptr<Plan> fp16, fp32;
+  ASSERT_TRUE(build_with("fp16", &fp16).is_ok());
+  ASSERT_TRUE(build_with("fp32", &fp32).is_ok());
+  auto input_dtype = [&](const std::string& node) {
+    for (const PlanNode& n : fp16->nodes)
+      if (n.name == node) return fp16->tensors[n.inputs[0]].dtype;
+    ADD_FAILURE() << "no node " << node;
+    return DType::kUndefined;
+  };
+  EXPECT_EQ(input_dtype(transpose), DType::kFloat16);
+  EXPECT_EQ(out_dtype(*fp16, transpose), DType::kFloat16);
+  EXPECT_EQ(input_dtype(slice), DType::kFloat32);
+  EXPECT_EQ(out_dtype(*fp16, slice), DType::kFloat32);
+  std::vector<HostTensor> got, want;
+  ASSERT_TRUE(test::run_plan(fp16, {x, x2}, &got).is_ok());
+  ASSERT_TRUE(test::run_plan(fp32, {x, x2}, &want).is_ok());
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(test::tensors_close(got[i], want[i], 1e-2, 1e-2)) << i;
 }
 
 }  // namespace

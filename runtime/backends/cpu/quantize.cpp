@@ -314,7 +314,8 @@ Status qgemm_cpu(const CpuKernelArgs& a) {
 }  // namespace
 
 void register_quantize_cpu(CpuRegistry& r) {
-  r.add("QuantizeLinear", quantize_linear_cpu).arity(2, 1).precision(conversion_precision);
+  // A float16 x is widened (exactly) to the float32 the kernel reads.
+  r.add("QuantizeLinear", quantize_linear_cpu, CpuFloat16::kWidened).arity(2, 1).precision(conversion_precision);
   r.add("DequantizeLinear", dequantize_linear_cpu).arity(2, 1).precision(conversion_precision);
   r.add("DynamicQuantizeLinear", dynamic_quantize_linear_cpu).arity(1, 3);
   // The integer kernels count their multiply-adds like FLOPs (TensorRT reports INT8 "ops" so)

@@ -36,16 +36,18 @@ bool quant_type(DType t, std::string* cl_type, int* kind, int64_t* lo, int64_t* 
   }
 }
 
-Status quant_kernel(ClKernelArgs& a, DType qt, const char* fn, cl_kernel* k) {
+// `half_x`: QuantizeLinear's x is float16.
+Status quant_kernel(ClKernelArgs& a, DType qt, const char* fn, cl_kernel* k, bool half_x = false) {
   std::string type;
   int kind;
   int64_t lo, hi;
   if (!quant_type(qt, &type, &kind, &lo, &hi))
     return unsupported(where(a) + ": dtype " + dtype_name(qt) + " has no OpenCL kernel");
-  static const std::string source =
-      std::string(embedded_kernel_source("float8")) + "\n" + embedded_kernel_source("quantize");
+  static const std::string source = std::string(embedded_kernel_source("float8")) + "\n" +
+                                    embedded_kernel_source("float_storage") + "\n" + embedded_kernel_source("quantize");
   const std::string options = std::string(kExactDiv) + " -D QT=" + type + " -D QKIND=" + std::to_string(kind) +
-                              " -D QLO=" + std::to_string(lo) + " -D QHI=" + std::to_string(hi);
+                              " -D QLO=" + std::to_string(lo) + " -D QHI=" + std::to_string(hi) +
+                              (half_x ? " -DKILN_HALF" : "");
   return a.cl.kernel(source, options, fn, k);
 }
 
@@ -53,7 +55,8 @@ Status quant_dequant_cl(ClKernelArgs& a, bool quantize) {
   const QuantLayout l = quant_layout(a.node, a.inputs[0].shape);
   const DType qt = quantize ? a.outputs[0].dtype : a.inputs[0].dtype;
   cl_kernel k;
-  KILN_TRY(quant_kernel(a, qt, quantize ? "quantize_linear" : "dequantize_linear", &k));
+  KILN_TRY(quant_kernel(a, qt, quantize ? "quantize_linear" : "dequantize_linear", &k,
+                        quantize && a.inputs[0].dtype == DType::kFloat16));
   const cl_int n = static_cast<cl_int>(a.inputs[0].numel());
   ClLaunch launch(a.cl, k, where(a));
   launch.mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.has_input(2) ? a.inputs[2].mem : nullptr)
@@ -70,6 +73,8 @@ Status dequantize_linear_cl(ClKernelArgs& a) { return quant_dequant_cl(a, false)
 bool quant_supports(const PlanNode& node, const Plan& plan, const DeviceCaps&) {
   const bool q = node.op == "QuantizeLinear";
   const PlanTensor& t = plan.tensors[q ? node.outputs[0] : node.inputs[0]];
+  if (q && plan.tensors[node.inputs[0]].dtype != DType::kFloat32 && plan.tensors[node.inputs[0]].dtype != DType::kFloat16)
+    return false;
   std::string type;
   int kind;
   int64_t lo, hi;

@@ -58,7 +58,8 @@ Status quant_params_rule(RuleContext& c) {
 Status quantize_rule(RuleContext& c) {
   KILN_TRY(c.inputs(2, 3));
   KILN_TRY(c.outputs(1, 1));
-  KILN_TRY(c.dtype_is(0, DType::kFloat32));
+  // float16 x: the FP16 pass hands a float16 producer's output to it directly.
+  KILN_TRY(c.dtype_in(0, {DType::kFloat32, DType::kFloat16}));
   int64_t saturate;
   KILN_TRY(c.int_attr_in("saturate", 1, 0, 1, &saturate));
   KILN_TRY(quant_params_rule(c));
