@@ -11,7 +11,8 @@ Models: exported on this machine with random weights (speed only); INT8/FP8 cali
 with --fallback-precision fp16 (what quantization leaves in float, attention and LayerNorm among
 it, runs in FP16, as TensorRT's --int8 --fp16 plans do); kiln by
 `kiln bench` (median latency, throughput at concurrency 1, inputs resident on the host as a
-user would have them); torch eager FP32 and FP16 (channels-last for ResNet), CUDA events.
+user would have them; then again with --no-data-transfers, inputs on the device as torch's are);
+torch eager FP32 and FP16 (channels-last for ResNet), CUDA events.
 
 Writes OUT/gpu-latest.json ({"device", "gemm": [...], "models": [...]}) and OUT/gpu-latest.md.
 Usage: gpu_bench.py OUT [--kiln kiln] [--parts gemm,resnet50,bert] [--sizes 4096,8192]
@@ -296,6 +297,13 @@ def model_bench(a, work, name, rng):
                     ms = b["latency_ms"]["median"]
                     row.update({"kiln_per_s": round(b["throughput_per_s"] * batch, 1), "kiln_ms": round(ms, 3),
                                 "h2d_ms": b.get("h2d_ms"), "compute_ms": b.get("compute_ms"), "d2h_ms": b.get("d2h_ms")})
+                    # As torch is timed: the input already on the device (trtexec's --noDataTransfers).
+                    rc, out = sh([a.kiln, "bench", plan, "--device", "opencl", "--duration-s", a.duration, "--json", js,
+                                  "--no-data-transfers"] + args_in, timeout=600)
+                    if rc:
+                        row["error_device"] = "bench --no-data-transfers: " + last_line(out)
+                    else:
+                        row["kiln_device_ms"] = round(json.load(open(js))["latency_ms"]["median"], 3)
                 if a.profile and batch in [int(v) for v in a.profile.split(",")]:
                     rc, out = sh([a.kiln, "profile", plan, "--device", "opencl", "--iterations", "3"] + args_in,
                                  timeout=300)
@@ -312,6 +320,8 @@ def model_bench(a, work, name, rng):
                 row["torch_fp32_ms"] = round(torch_ms["fp32"], 3)
             if tf and row.get("kiln_ms"):
                 row["ratio"] = round(tf / row["kiln_ms"], 3)
+            if tf and row.get("kiln_device_ms"):
+                row["ratio_device"] = round(tf / row["kiln_device_ms"], 3)
             RESULT["models"].append(row)
             log(row)
             save(a.out)
@@ -324,15 +334,18 @@ def write_table(out):
     for r in RESULT["gemm"]:
         lines.append(f"| {r['precision']} | {r['m']}x{r['n']}x{r['k']} | {r['kiln_tflops']} | {r['torch_tflops']} | "
                      f"{r['ratio']} | {r.get('kiln_kernel', '')} |")
-    lines += ["", "## Models (kiln bench median latency, inputs from host memory; torch eager, CUDA events)", "",
-              "| model | batch | precision | kiln /s | kiln ms | torch fp16 /s | torch fp16 ms | torch fp32 ms | kiln / torch fp16 |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Models (kiln bench median latency: inputs from host memory, and with --no-data-transfers "
+              "(on the device, as torch's); torch eager, CUDA events, inputs on the device)", "",
+              "| model | batch | precision | kiln /s | kiln ms | torch fp16 /s | torch fp16 ms | torch fp32 ms | kiln / torch fp16 "
+              "| kiln ms, no transfers | kiln / torch fp16, no transfers |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in RESULT["models"]:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['batch']} | {r['precision']} | {r['error']} | | | | | |")
+            lines.append(f"| {r['model']} | {r['batch']} | {r['precision']} | {r['error']} | | | | | | | |")
             continue
         lines.append(f"| {r['model']} | {r['batch']} | {r['precision']} | {r.get('kiln_per_s')} | {r.get('kiln_ms')} | "
-                     f"{r.get('torch_fp16_per_s')} | {r.get('torch_fp16_ms')} | {r.get('torch_fp32_ms')} | {r.get('ratio')} |")
+                     f"{r.get('torch_fp16_per_s')} | {r.get('torch_fp16_ms')} | {r.get('torch_fp32_ms')} | {r.get('ratio')} | "
+                     f"{r.get('kiln_device_ms', r.get('error_device'))} | {r.get('ratio_device')} |")
     if RESULT["notes"]:
         lines += ["", "Notes:"] + [f"- {n}" for n in RESULT["notes"]]
     open(os.path.join(out, "gpu-latest.md"), "w").write("\n".join(lines) + "\n")
