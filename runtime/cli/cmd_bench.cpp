@@ -81,6 +81,8 @@ std::string stats_json(const Stats& s) {
 // --no-data-transfers: every output stays on the device and every input is read from a device
 // buffer filled once (made in the context's OpenCL context, which an output's buffer names).
 Status keep_on_device(ExecutionContext& ctx, const PlanSession& s) {
+  if (ctx.device().backend != Backend::kOpenCL)
+    return unsupported("it needs an OpenCL device; this context runs on " + ctx.device().label);
   cl_context cl = nullptr;
   for (int32_t t : s.plan->outputs) {
     cl_mem mem = nullptr;
@@ -140,11 +142,11 @@ int cmd_bench(int argc, char** argv) {
     std::string notice;
     st = s.open_context(device, &ctxs[c], &outs[c], &notice, /*pinned=*/true);
     if (!st) return fail("bench", st.message());
-    if (c == 0 && !notice.empty()) std::fprintf(stderr, "kiln: note: %s\n", notice.c_str());
     if (args.has("--no-data-transfers")) {
       st = keep_on_device(*ctxs[c], s);
       if (!st) return fail("bench", "--no-data-transfers: " + st.message());
     }
+    if (c == 0 && !notice.empty()) std::fprintf(stderr, "kiln: note: %s\n", notice.c_str());
   }
 
   using clock = std::chrono::steady_clock;

@@ -114,6 +114,11 @@ assert ev and all('ts' in e and 'dur' in e and 'tid' in e for e in ev), ev
 b = json.load(open('bench.json'))
 assert b['throughput_per_s'] > 0 and b['inferences'] == 20
 assert set(b['latency_ms']) >= {'min', 'mean', 'median', 'p90', 'p95', 'p99', 'max'}"
+  # --no-data-transfers: no copy in the profiled inference (the inputs uploaded once).
+  expect_ok "$rt" bench c.plan --device opencl --iterations 10 --no-data-transfers
+  expect_out "per inference (profiled): H2D 0.0000 ms" "D2H 0.0000 ms"
+  expect_fail "--no-data-transfers: it needs an OpenCL device; this context runs on cpu" -- \
+    "$rt" bench c.plan --device cpu --iterations 10 --no-data-transfers
   expect_fail "unknown verb 'build'" -- "$rt" build "$MODELS/copy_two_inputs.onnx" -o x.plan
   if ldd "$rt" | grep -Eqi 'protobuf|onnx|boost'; then die "kiln-rt links compiler dependencies"; fi
 }
