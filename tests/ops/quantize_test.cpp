@@ -237,7 +237,7 @@ TEST(QuantizeOps, Float16InputQuantizesLikeItsFloat32Value) {
       }
       const Shape ss = per_axis ? Shape{5} : Shape{};
       HostTensor scale = random_scale(ss, rng);
-      OpSpec s16{"QuantizeLinear", 21, {}, {x16, scale, fp8 ? tensor(qt, ss, {0}) : tensor(qt, ss, {qt == DType::kUInt8 ? 128 : 3})},
+      OpSpec s16{"QuantizeLinear", 21, {}, {x16, scale, fp8 ? tensor(qt, ss, {0}) : tensor(qt, ss, {qt == DType::kUInt8 ? 128.0 : 3.0})},
                  {false, true, true}};
       if (per_axis) s16.attrs.set("axis", int64_t{1});
       OpSpec s32 = s16;
