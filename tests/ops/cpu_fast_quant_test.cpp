@@ -14,6 +14,7 @@
 
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/fast_cpu.h"
+#include "runtime/core/half.h"
 #include "runtime/core/npy.h"
 #include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
@@ -429,6 +430,25 @@ TEST(CpuFastQuant, QuantizeDequantizeBitExact) {
       ASSERT_TRUE(g.build(&plan).is_ok());
       EXPECT_TRUE(cpu_fast_matches_reference(plan, g.inputs(), 0, 0, 2));
     }
+  }
+}
+
+TEST(CpuFastQuant, Float16InputQuantizesBitExact) {
+  // --fallback-precision fp16 plans hand QuantizeLinear a float16 tensor: the fast path runs it
+  // (on the widened float32 view, runtime/backends/cpu/fast_float16.cpp) as the reference does.
+  std::mt19937 rng(92);
+  for (DType t : {DType::kInt8, DType::kUInt8}) {
+    SCOPED_TRACE(dtype_name(t));
+    GraphBuilder g;
+    HostTensor x32 = random_tensor(DType::kFloat32, {3, 30001}, rng, -200, 200);
+    HostTensor x(DType::kFloat16, x32.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) x.as<uint16_t>()[i] = float_to_half(x32.as<float>()[i]);
+    const std::string q = g.node("QuantizeLinear", {g.input(x), g.constant(scalar(DType::kFloat32, 0.75)),
+                                                    g.constant(scalar(t, t == DType::kUInt8 ? 120 : -7))});
+    g.output(q);
+    std::shared_ptr<Plan> plan;
+    ASSERT_TRUE(g.build(&plan).is_ok());
+    EXPECT_TRUE(cpu_fast_matches_reference(plan, g.inputs(), 0, 0, 1));
   }
 }
 
