@@ -165,12 +165,11 @@ int cmd_build(int argc, char** argv) {
     }
   }
   if (args.has("--fallback-precision")) {
-    const std::string f = args.get("--fallback-precision");
-    if (f != "fp32" && f != "fp16")
-      return fail("build", "--fallback-precision must be fp32 or fp16 (what int8/fp8 builds run their unquantized "
-                           "nodes in), got '" + f + "'");
-    st = api(kiln_build_options_set_fallback_precision(o, f == "fp16" ? KILN_PRECISION_FP16 : KILN_PRECISION_FP32),
-             "--fallback-precision");
+    FallbackPrecision f;
+    st = parse_fallback_precision(args.get("--fallback-precision"), &f);
+    if (st)
+      st = api(kiln_build_options_set_fallback_precision(o, f == FallbackPrecision::kFp16 ? KILN_PRECISION_FP16
+                                                                                        : KILN_PRECISION_FP32));
     if (!st) return fail("build", st.message());
   }
   if (args.has("--accuracy-budget")) {

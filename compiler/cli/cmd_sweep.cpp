@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compiler/compiler.h"
+#include "compiler/quant/precision.h"
 #include "kiln/kiln_build.h"
 #include "runtime/cli/args.h"
 #include "runtime/cli/verbs.h"
@@ -108,11 +109,11 @@ int cmd_sweep(int argc, char** argv) {
     st = invalid_argument("unknown calibrator '" + calibrator + "' (entropy, minmax, mse or percentile[=P])");
   if (!st) return fail("sweep", "--calibrator: " + st.message());
   if (args.has("--fallback-precision")) {
-    const std::string f = args.get("--fallback-precision");
-    if (f != "fp32" && f != "fp16")
-      return fail("sweep", "--fallback-precision must be fp32 or fp16 (what int8/fp8 builds run their unquantized "
-                           "nodes in), got '" + f + "'");
-    st = api(kiln_build_options_set_fallback_precision(h.o, f == "fp16" ? KILN_PRECISION_FP16 : KILN_PRECISION_FP32));
+    FallbackPrecision f;
+    st = parse_fallback_precision(args.get("--fallback-precision"), &f);
+    if (st)
+      st = api(kiln_build_options_set_fallback_precision(h.o, f == FallbackPrecision::kFp16 ? KILN_PRECISION_FP16
+                                                                                        : KILN_PRECISION_FP32));
     if (!st) return fail("sweep", st.message());
   }
   for (const std::string& s : args.all("--shapes")) {

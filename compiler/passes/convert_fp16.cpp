@@ -133,11 +133,12 @@ class Converter {
   // as input 0 (Fp16::kReads) read the float16 value itself.
   Status finish() {
     for (const auto& [f32, f16] : upcasts_) {
-      for (const auto& n : g_.nodes())
-        if (!n->dead && fp16_form(*n) == Fp16::kReads && !n->inputs.empty() && n->inputs[0] == f32) n->inputs[0] = f16;
       ir::Node* first = nullptr;
-      for (const auto& n : g_.nodes())
-        if (!first && !n->dead && std::count(n->inputs.begin(), n->inputs.end(), f32)) first = n.get();
+      for (const auto& n : g_.nodes()) {
+        if (n->dead) continue;
+        if (fp16_form(*n) == Fp16::kReads && !n->inputs.empty() && n->inputs[0] == f32) n->inputs[0] = f16;
+        if (!first && std::count(n->inputs.begin(), n->inputs.end(), f32)) first = n.get();
+      }
       if (!first && !g_.is_graph_output(f32)) continue;
       ir::Node* cast = first ? g_.insert_node_before(first, "Cast", f32->name + "_to_fp32")
                              : g_.add_node("Cast", f32->name + "_to_fp32");

@@ -105,4 +105,12 @@ Precision float_precision(const ir::Node& n, const BuildOptions& opts) {
 
 const char* fallback_precision_name(FallbackPrecision p) { return p == FallbackPrecision::kFp16 ? "fp16" : "fp32"; }
 
+Status parse_fallback_precision(const std::string& text, FallbackPrecision* out) {
+  if (text != "fp32" && text != "fp16")
+    return invalid_argument("--fallback-precision must be fp32 or fp16 (what int8/fp8 builds run their unquantized "
+                            "nodes in), got '" + text + "'");
+  *out = text == "fp16" ? FallbackPrecision::kFp16 : FallbackPrecision::kFp32;
+  return Status::ok();
+}
+
 }  // namespace kiln

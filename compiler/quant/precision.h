@@ -45,5 +45,7 @@ Precision float_precision(const ir::Node& n, const BuildOptions& opts);
 
 // "fp32" or "fp16".
 const char* fallback_precision_name(FallbackPrecision p);
+// --fallback-precision's value ("fp32" or "fp16"); any other is an error naming it.
+Status parse_fallback_precision(const std::string& text, FallbackPrecision* out);
 
 }  // namespace kiln
