@@ -65,6 +65,8 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_dead_code(g, ctx));
   // BN folds into the weights first, so INT8/FP8 calibrate and quantize the folded convolutions.
   if (opts.fuse) KILN_TRY(run_fold_batchnorm(g, ctx));
+  // GELU becomes one node before quantization, so that it fuses into the integer/FP8 epilogues.
+  if (opts.fuse) KILN_TRY(run_fuse_gelu(g, ctx));
   KILN_TRY(run_quantize_ptq(g, ctx));
   KILN_TRY(run_merge_quantize(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_quantized(g, ctx));

@@ -37,6 +37,8 @@ inline float kiln_act_of(int act, float x, float a, float b) {
     case 8: return x >= 0.0f ? x : a * (exp(x) - 1.0f);
     case 9: return x > 0.0f ? b * x : b * (a * exp(x) - a);
     case 10: return x > 20.0f ? x : log1p(exp(x));
+    case 11: return 0.5f * x * (1.0f + erf(x * 0.70710678118654752440f));
+    case 12: return 0.5f * x * (1.0f + tanh(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
     default: return x;
   }
 }

@@ -98,7 +98,9 @@ bool probe(const ir::Node& n, const std::vector<float>& xs, std::vector<float>* 
 }  // namespace
 
 bool activation_epilogue(const ir::Node& n, Epilogue* e) {
-  e->act = linear::activation_from_name(n.op_type);
+  // ONNX names both GELUs Gelu (attribute approximate); the epilogue has a code for each.
+  const bool gelu_tanh = n.op_type == "Gelu" && n.attrs.get_string("approximate", "none") == "tanh";
+  e->act = gelu_tanh ? linear::Activation::kGeluTanh : linear::activation_from_name(n.op_type);
   if (e->act == linear::Activation::kNone) return false;
   e->act_alpha = e->act_beta = 0.f;
   switch (e->act) {

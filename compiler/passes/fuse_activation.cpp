@@ -1,5 +1,5 @@
 // Fuses an activation (Relu, LeakyRelu, Clip with constant bounds, HardSigmoid, HardSwish,
-// Sigmoid, Tanh, Elu, Selu, Softplus) into the Conv/ConvTranspose/Gemm/MatMul that feeds it,
+// Sigmoid, Tanh, Elu, Selu, Softplus, Gelu) into the Conv/ConvTranspose/Gemm/MatMul that feeds it,
 // as the `activation` attributes of runtime/ops/linear_epilogue.h.
 #include <algorithm>
 #include <cmath>
@@ -26,7 +26,7 @@ Status run_fuse_activation(ir::Graph& g, const PassContext&) {
     if (out->dtype != DType::kFloat32 || out->shape != n.outputs[0]->shape) continue;
     linear::Epilogue e;
     if (!linear::activation_epilogue(*act, &e)) continue;
-    n.attrs.set(linear::kAttrActivation, act->op_type);
+    n.attrs.set(linear::kAttrActivation, std::string(linear::activation_name(e.act)));
     n.attrs.set(linear::kAttrActAlpha, e.act_alpha);
     n.attrs.set(linear::kAttrActBeta, e.act_beta);
     linear::absorb(&n, act, &consumers);

@@ -129,7 +129,6 @@ bool quantized_source(const ir::Graph& g, const ir::Value* v, const ir::Node* n,
 struct Chain {
   std::vector<ir::Node*> nodes;  // after the DequantizeLinear, in order
   linear::Epilogue ep;
-  std::string act_op;
   ir::Value* residual = nullptr;
   ir::Node* residual_dq = nullptr;  // residual = residual_dq(int8): read the int8 tensor
   std::shared_ptr<HostTensor> column_bias;  // QLinearMatMul: int32 per output column
@@ -195,7 +194,6 @@ Chain follow_chain(const ir::Graph& g, const linear::ConsumerMap& consumers, con
       ch.ep.act = e.act;
       ch.ep.act_alpha = e.act_alpha;
       ch.ep.act_beta = e.act_beta;
-      ch.act_op = c->op_type;
     }
     ch.nodes.push_back(c);
     cur = c->outputs[0];
@@ -259,7 +257,10 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
   // Rewire: the kernel produces the first QuantizeLinear's output (or `end` in float32).
   if (n->fused.empty()) n->fused.push_back(n->name);
   n->fused.push_back(dq->name);
-  for (ir::Node* c : ch.nodes) n->fused.push_back(c->name);
+  for (ir::Node* c : ch.nodes) {  // a node that is itself a fusion (fuse_gelu's Gelu) names its parts
+    if (c->fused.empty()) n->fused.push_back(c->name);
+    else n->fused.insert(n->fused.end(), c->fused.begin(), c->fused.end());
+  }
   ir::Node* insert_at = ch.nodes.empty() ? dq : ch.nodes.back();
   if (!same_q.empty()) {
     ir::Node* q0 = same_q[0];
@@ -298,7 +299,7 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
   for (ir::Node* c : ch.nodes) retire(c);
 
   if (ch.ep.act != linear::Activation::kNone) {
-    n->attrs.set(linear::kAttrActivation, ch.act_op);
+    n->attrs.set(linear::kAttrActivation, std::string(linear::activation_name(ch.ep.act)));
     n->attrs.set(linear::kAttrActAlpha, ch.ep.act_alpha);
     n->attrs.set(linear::kAttrActBeta, ch.ep.act_beta);
   }

@@ -45,6 +45,9 @@ Status run_merge_quantize(ir::Graph& g, const PassContext& ctx);
 Status run_fuse_quantized(ir::Graph& g, const PassContext& ctx);
 // Folds inference BatchNormalization into the Conv/ConvTranspose/Gemm that feeds it.
 Status run_fold_batchnorm(ir::Graph& g, const PassContext& ctx);
+// Collapses the elementwise subgraphs that compute GELU into Gelu nodes (an activation the
+// linear ops' epilogues fuse).
+Status run_fuse_gelu(ir::Graph& g, const PassContext& ctx);
 // Fuses bias adds and activations (Relu, Clip, HardSwish, Sigmoid, ...) into the Conv/Gemm/MatMul that feeds them.
 Status run_fuse_activation(ir::Graph& g, const PassContext& ctx);
 // Fuses a residual Add into the Conv/Gemm epilogue where the kernel allows it.

@@ -48,6 +48,8 @@ enum class Activation : int {
   kElu = 8,          // alpha (default 1.0)
   kSelu = 9,         // alpha, beta = gamma (defaults 1.67326..., 1.0507...)
   kSoftplus = 10,
+  kGelu = 11,        // 0.5 x (1 + erf(x / sqrt 2)): ONNX Gelu, or the subgraph fuse_gelu collapses
+  kGeluTanh = 12,    // Gelu with approximate="tanh"
 };
 
 // Code of an ONNX activation op name; kNone for names the epilogue does not implement.
@@ -62,7 +64,29 @@ inline Activation activation_from_name(const std::string& s) {
   if (s == "Elu") return Activation::kElu;
   if (s == "Selu") return Activation::kSelu;
   if (s == "Softplus") return Activation::kSoftplus;
+  if (s == "Gelu") return Activation::kGelu;
+  if (s == "GeluTanh") return Activation::kGeluTanh;
   return Activation::kNone;
+}
+
+// The name a plan's `activation` attribute stores for `a` (activation_from_name's inverse).
+inline const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::kNone: return "";
+    case Activation::kRelu: return "Relu";
+    case Activation::kLeakyRelu: return "LeakyRelu";
+    case Activation::kClip: return "Clip";
+    case Activation::kHardSigmoid: return "HardSigmoid";
+    case Activation::kHardSwish: return "HardSwish";
+    case Activation::kSigmoid: return "Sigmoid";
+    case Activation::kTanh: return "Tanh";
+    case Activation::kElu: return "Elu";
+    case Activation::kSelu: return "Selu";
+    case Activation::kSoftplus: return "Softplus";
+    case Activation::kGelu: return "Gelu";
+    case Activation::kGeluTanh: return "GeluTanh";
+  }
+  return "";
 }
 
 struct Epilogue {
@@ -109,6 +133,10 @@ inline float apply_activation(Activation act, float x, float a, float b) {
     case Activation::kElu: return x >= 0.f ? x : a * (std::exp(x) - 1.f);
     case Activation::kSelu: return x > 0.f ? b * x : b * (a * std::exp(x) - a);
     case Activation::kSoftplus: return x > 20.f ? x : std::log1p(std::exp(x));
+    // The Elementwise ops' formulas (runtime/ops/elementwise_ops.def), in float.
+    case Activation::kGelu: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752440f));
+    case Activation::kGeluTanh:
+      return 0.5f * x * (1.f + std::tanh(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
   }
   return x;
 }

@@ -2,6 +2,7 @@
 // against the reference kernels on random shapes and attributes, fused epilogues included.
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <random>
 #include <string>
 
@@ -17,7 +18,8 @@ struct Act {
 };
 const Act kActs[] = {{"", 0, 0},           {"Relu", 0, 0},         {"LeakyRelu", 0.1f, 0},  {"Clip", -0.4f, 0.5f},
                      {"HardSigmoid", 0.2f, 0.5f}, {"HardSwish", 0, 0}, {"Sigmoid", 0, 0}, {"Tanh", 0, 0},
-                     {"Elu", 0.7f, 0},     {"Selu", 1.67326f, 1.0507f}, {"Softplus", 0, 0}};
+                     {"Elu", 0.7f, 0},     {"Selu", 1.67326f, 1.0507f}, {"Softplus", 0, 0},
+                     {"Gelu", 0, 0},       {"GeluTanh", 0, 0}};
 
 // Adds kiln's fused epilogue (what the fusion passes write) to `s`: activation `act`, and a
 // residual of `out` shape before (mode 1) or after (mode 2) it.
@@ -78,7 +80,7 @@ TEST(CpuFastLinear, ConvRandom) {
       s.inputs.push_back(random_tensor(DType::kFloat32, {M}, rng));
       s.constant.push_back(it % 5 != 4);  // mostly constant, sometimes a run-time bias
     }
-    const Act& act = kActs[it % 11];
+    const Act& act = kActs[it % std::size(kActs)];
     add_epilogue(&s, act, static_cast<int>(pick(rng, 0, 2)), y, rng);
     SCOPED_TRACE(s.op_type + " x " + shape_str(x) + " w " + shape_str(w) + " -> " + shape_str(y) + " group " +
                  std::to_string(group) + " act '" + act.name + "' residual " + std::to_string(s.attrs.get_int("residual", 0)));
@@ -104,7 +106,7 @@ TEST(CpuFastLinear, GemmRandom) {
       s.inputs.push_back(random_tensor(DType::kFloat32, bs, rng));
       s.constant.push_back(true);
     }
-    const Act& act = kActs[it % 11];
+    const Act& act = kActs[it % std::size(kActs)];
     add_epilogue(&s, act, it % 3, {M, N}, rng);
     SCOPED_TRACE("Gemm " + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + " ta " +
                  std::to_string(ta) + " tb " + std::to_string(tb) + " bias " + std::to_string(bias) + " act '" + act.name +

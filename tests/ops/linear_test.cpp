@@ -435,6 +435,9 @@ float ref_act(const std::string& act, float x, float a, float b) {
   if (act == "Sigmoid") return 1.f / (1.f + std::exp(-x));
   if (act == "Tanh") return std::tanh(x);
   if (act == "Elu") return x >= 0 ? x : a * (std::exp(x) - 1.f);
+  if (act == "Gelu") return static_cast<float>(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
+  if (act == "GeluTanh")
+    return static_cast<float>(0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))));
   return x;
 }
 
@@ -500,6 +503,7 @@ TEST(LinearOps, FusedEpilogueGemmBothPaths) {
   // 40x50x60 runs kiln's tiled kernel, 512x522x532 CLBlast plus the epilogue kernel; both split the
   // CPU GEMM over threads where there are several cores.
   std::mt19937 rng(52);
+  for (const char* act : {"Tanh", "Gelu", "GeluTanh"})
   for (int64_t n : {40, 512}) {
     OpSpec s{"Gemm", 13, {}, {random_tensor(DType::kFloat32, {n, n + 10}, rng), random_tensor(DType::kFloat32, {n + 10, n + 20}, rng),
                               random_tensor(DType::kFloat32, {n, 1}, rng)},
@@ -508,9 +512,9 @@ TEST(LinearOps, FusedEpilogueGemmBothPaths) {
     s.attrs.set("beta", 2.f);
     const HostTensor plain = naive_gemm(s.inputs[0], s.inputs[1], &s.inputs[2], false, false, 0.5f, 2.f);
     const HostTensor r = random_tensor(DType::kFloat32, plain.shape(), rng);
-    add_epilogue(&s, "Tanh", 0.f, 0.f, n == 40 ? 1 : 2, r);
-    SCOPED_TRACE("n " + std::to_string(n));
-    EXPECT_TRUE(cpu_matches(s, ref_epilogue(plain, r, "Tanh", 0.f, 0.f, n == 40 ? 1 : 2)));
+    add_epilogue(&s, act, 0.f, 0.f, n == 40 ? 1 : 2, r);
+    SCOPED_TRACE(std::string(act) + " n " + std::to_string(n));
+    EXPECT_TRUE(cpu_matches(s, ref_epilogue(plain, r, act, 0.f, 0.f, n == 40 ? 1 : 2)));
     if (have_opencl()) { EXPECT_TRUE(opencl_matches_cpu(s, 1e-4, 1e-4)); }
   }
 }

@@ -182,6 +182,28 @@ OpSpec qlinear_conv(const ConvCase& c, std::mt19937& rng) {
                 {false, true, true, true, true, true, true, true}};
 }
 
+// GELU as the fused activation (fuse_gelu's Gelu/GeluTanh) in the tensor-core output stages: an
+// FP16 Gemm with bias, and an INT8 QLinearMatMul that requantizes after it (the FFN's first
+// layer in an INT8 BERT). The device's erf/tanh may differ from the CPU's in the last bit, so a
+// requantized output may land one step away where GELU's value sits at a rounding boundary.
+TEST(MmaVariant, GeluEpiloguesMatchCpu) {
+  REQUIRE_MMA();
+  std::mt19937 rng(35);
+  for (const char* act : {"Gelu", "GeluTanh"}) {
+    SCOPED_TRACE(act);
+    OpSpec f{"Gemm", 13, {},
+             {random_tensor(DType::kFloat32, {80, 96}, rng), random_tensor(DType::kFloat32, {96, 130}, rng, -0.3, 0.3),
+              random_tensor(DType::kFloat32, {130}, rng)},
+             {false, true, true}};
+    f.attrs.set("activation", std::string(act));
+    f.precision = "fp16";
+    EXPECT_TRUE(mma_matches_cpu(f, 2e-2, 2e-2));
+    OpSpec q = qlinear_matmul(DType::kInt8, {70, 96}, {96, 130}, rng);
+    q.attrs.set("activation", std::string(act));
+    EXPECT_TRUE(mma_matches_cpu(q, 0, 1));
+  }
+}
+
 TEST(MmaVariant, EveryTileAndPackingMatchesCpuExactly) {
   REQUIRE_MMA();
   std::mt19937 rng(37);

@@ -1,5 +1,6 @@
 #include "runtime/backends/cpu/linear_sgemm.h"
 #include "runtime/backends/cpu/cpu_threads.h"
+#include "runtime/backends/cpu/fast_gelu.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -100,6 +101,8 @@ void apply_epilogue_row(const GemmEpilogue& e, int64_t i, int64_t j0, int64_t n,
     case Activation::kLeakyRelu:
       for (int64_t j = 0; j < n; ++j) c[j] = c[j] >= 0.f ? c[j] : a * c[j];
       break;
+    case Activation::kGelu: gelu_erf(c, c, n); break;
+    case Activation::kGeluTanh: gelu_tanh(c, c, n); break;
     default:
       for (int64_t j = 0; j < n; ++j) c[j] = apply_activation(e.ep.act, c[j], a, b);
       break;
