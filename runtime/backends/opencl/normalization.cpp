@@ -68,6 +68,24 @@ Status rownorm(ClKernelArgs& a, int64_t rows64, int64_t n64, float eps, cl_mem w
   // Unused buffer arguments get a valid buffer: some drivers reject null cl_mem arguments.
   cl_mem dummy = a.outputs[0].mem;
   cl_kernel k;
+  // Rows up to 16 values a work-item (slices of 32..256 items): kept in registers (rownorm_slice).
+  if (n >= 32) {
+    size_t slice = 32;
+    while (slice * 8 < static_cast<size_t>(n) && slice < 256) slice *= 2;
+    const int vpt = static_cast<int>((static_cast<size_t>(n) + slice - 1) / slice);
+    if (vpt <= 16) {
+      KILN_TRY(normcl::kernel(a, "norm", "-DNORM_VPT=" + std::to_string(vpt), "rownorm_slice", &k));
+      const size_t ls = normcl::group_size(a, k);
+      if (ls >= slice) {
+        const size_t per_group = ls / slice;
+        const size_t global = (static_cast<size_t>(rows) + per_group - 1) / per_group * ls;
+        return ClLaunch(a.cl, k, "rownorm_slice")
+            .mem(a.inputs[0].mem).mem(a.outputs[0].mem).mem(w).mem(b ? b : dummy)
+            .mem(mean_out ? mean_out : dummy).mem(inv_out ? inv_out : dummy).arg(rows).arg(n).arg(eps).arg(p)
+            .arg(static_cast<cl_int>(slice)).local(ls * sizeof(float)).run(1, &global, &ls);
+      }
+    }
+  }
   if (normcl::use_group_per_row(rows, n, true)) {
     KILN_TRY(normcl::kernel(a, "norm", "", "rownorm_group", &k));
     const size_t ls = normcl::group_size(a, k);
