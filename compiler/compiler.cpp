@@ -51,7 +51,7 @@ Status resolve_build_device(const std::string& spec, ResolvedDevice* out) {
 Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) {
   ResolvedDevice target;
   KILN_TRY(resolve_build_device(opts.device, &target));
-  PassContext ctx{opts};
+  PassContext ctx{opts, target.backend == Backend::kOpenCL};
   KILN_TRY(run_fix_input_shapes(g, ctx));
   KILN_TRY(run_infer_and_fold(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));

@@ -5,7 +5,7 @@
 // Needs kernels/float8.cl (and kernels/linear_activation.cl with EPI) prepended.
 #pragma OPENCL FP_CONTRACT OFF
 
-#if YK == 0
+#if YK == 0 || YK == 3
 typedef float y_t;
 #define ENCODE_Y(v, sat) (v)
 #elif YK == 1
@@ -16,9 +16,21 @@ typedef uchar y_t;
 #define ENCODE_Y(v, sat) float_to_f8e5m2(v, sat)
 #endif
 
+// YK == 3 / RK == 3: float16 output / residual (vstore_half, vload_half: no cl_khr_fp16 needed).
+#if YK == 3
+#define Y_STORE_T half
+#define Y_STORE(ci, v) vstore_half((v), (ci), Y)
+#else
+#define Y_STORE_T y_t
+#define Y_STORE(ci, v) (Y[ci] = (v))
+#endif
+
 #if EPI && RK == 0
 #define RES_T float
 #define RES_LOAD(i) res[i]
+#elif EPI && RK == 3
+#define RES_T half
+#define RES_LOAD(i) vload_half((i), res)
 #elif EPI && RK == 1
 #define RES_T uchar
 #define RES_LOAD(i) (f8e4m3fn_to_float(res[i]) * res_scale[0])
@@ -35,7 +47,7 @@ typedef uchar y_t;
 #define F8EPI_EXTRA_PARAMS
 #define F8EPI_EXTRA_ARGS
 #endif
-#define F8EPI_PARAMS __global y_t* Y, __global const float* sa, int sa_vec, __global const float* sb, int sb_vec, \
+#define F8EPI_PARAMS __global Y_STORE_T* Y, __global const float* sa, int sa_vec, __global const float* sb, int sb_vec, \
     __global const float* sy, __global const float* bias, int has_bias, int saturate F8EPI_EXTRA_PARAMS
 #define F8EPI_ARGS Y, sa, sa_vec, sb, sb_vec, sy, bias, has_bias, saturate F8EPI_EXTRA_ARGS
 
@@ -59,10 +71,10 @@ inline y_t fp8_value(float acc, int row, int n, int ci, F8EPI_PARAMS) {
   return ENCODE_Y(v, saturate);
 }
 
-inline void fp8_store(float acc, int row, int n, int ci, F8EPI_PARAMS) { Y[ci] = fp8_value(acc, row, n, ci, F8EPI_ARGS); }
+inline void fp8_store(float acc, int row, int n, int ci, F8EPI_PARAMS) { Y_STORE(ci, fp8_value(acc, row, n, ci, F8EPI_ARGS)); }
 
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , F8EPI_PARAMS
 #define MMA_EPI_OUT_T y_t
 #define MMA_EPI_VALUE(v, b, row, m, n, ci) fp8_value(v, row, n, ci, F8EPI_ARGS)
-#define MMA_EPI_WRITE(ci, y) (Y[ci] = (y))
+#define MMA_EPI_WRITE(ci, y) Y_STORE(ci, y)

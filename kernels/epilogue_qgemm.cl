@@ -5,7 +5,22 @@
 //   REQUANT=0: store acc as int32.  REQUANT=1, EPI=0: q = clamp(rint((acc + bias) * (sa sb / sy)) + yzp)
 //   EPI=1: kiln's fused epilogue (runtime/backends/cpu/quantize_common.h): r = (acc + bias) sa sb,
 //   residual and activation in float, then requantized, or stored as float (OUT_FLOAT).
+//   OUT_HALF=1 (with OUT_FLOAT): the float result stored as half (vstore_half: no cl_khr_fp16
+//   needed), for FP16 readers (--fallback-precision fp16); RES_HALF=1: a half residual.
 #pragma OPENCL FP_CONTRACT OFF
+
+#if OUT_HALF
+#define QEPI_STORE_T half
+#define QEPI_STORE(ci, v) vstore_half((v), (ci), Cout)
+#else
+#define QEPI_STORE_T OUT_T
+#define QEPI_STORE(ci, v) (Cout[ci] = (v))
+#endif
+#if RES_HALF
+#define QEPI_RES(ci) vload_half((ci), res)
+#else
+#define QEPI_RES(ci) ((float)res[ci])
+#endif
 
 #if EPI
 #define QEPI_EXTRA_PARAMS , int bias_cols, int act, float act_a, float act_b, int res_mode, __global const RES_T* res, \
@@ -16,7 +31,7 @@
 #define QEPI_EXTRA_ARGS
 #endif
 // The yzp buffer has the quantized type even where the output is float (OUT_FLOAT).
-#define QEPI_PARAMS __global OUT_T* Cout, __global const float* sa, int sa_vec, __global const float* sb, int sb_vec, \
+#define QEPI_PARAMS __global QEPI_STORE_T* Cout, __global const float* sa, int sa_vec, __global const float* sb, int sb_vec, \
     __global const float* sy, __global const char* yzp_raw, __global const int* bias, int has_bias QEPI_EXTRA_PARAMS
 #define QEPI_ARGS Cout, sa, sa_vec, sb, sb_vec, sy, yzp_raw, bias, has_bias QEPI_EXTRA_ARGS
 
@@ -32,9 +47,9 @@ inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEPI_PARAMS) {
   const float res_scale = 1.0f, res_zp = 0.0f;
 #endif
   float r = (float)(acc + (KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[bias_cols ? n : row] : 0)) * (sa_row * sb[sb_vec ? n : 0]);
-  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) r += ((float)res[ci] - res_zp) * res_scale;
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) r += (QEPI_RES(ci) - res_zp) * res_scale;
   r = kiln_act(act, r, act_a, act_b);
-  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) r += ((float)res[ci] - res_zp) * res_scale;
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) r += (QEPI_RES(ci) - res_zp) * res_scale;
 #if OUT_FLOAT
   return r;
 #else
@@ -50,10 +65,10 @@ inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEPI_PARAMS) {
 #endif
 }
 
-inline void qgemm_store(int acc, int row, int n, int ci, QEPI_PARAMS) { Cout[ci] = qgemm_value(acc, row, n, ci, QEPI_ARGS); }
+inline void qgemm_store(int acc, int row, int n, int ci, QEPI_PARAMS) { QEPI_STORE(ci, qgemm_value(acc, row, n, ci, QEPI_ARGS)); }
 
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , QEPI_PARAMS
 #define MMA_EPI_OUT_T OUT_T
 #define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, QEPI_ARGS)
-#define MMA_EPI_WRITE(ci, y) (Cout[ci] = (y))
+#define MMA_EPI_WRITE(ci, y) QEPI_STORE(ci, y)

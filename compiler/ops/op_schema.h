@@ -102,6 +102,10 @@ enum class Fp16 : uint8_t {
   kReads,    // not converted, but reads a float16 input 0 as is (its kernels widen it, which is
              // exact): a float16 producer's output feeds it without a Cast back to float32
              // (QuantizeLinear after an FP16 LayerNorm in an --fallback-precision fp16 plan)
+  kFloatIo,  // a quantized kernel, not converted, whose float data may be float16 as is: it
+             // writes its float output (a fused DequantizeLinear's) as float16 where every reader
+             // of it runs in FP16, and reads a float16 value at input fp16_reads_input (its
+             // float residual) without a Cast (QLinearMatMul in an --fallback-precision fp16 BERT)
 };
 
 // Attribute (int 1) that --precision fp16 sets on the float32->float16 Casts it inserts: they
@@ -125,6 +129,8 @@ struct OpSchema {
   // Float32 inputs from this index on carry parameters (Resize's interpolation weights) and
   // stay float32 in an fp16 node; -1: every input is data.
   int fp16_param_inputs_from = -1;
+  // kReads / kFloatIo: the input that may be float16 as is.
+  int fp16_reads_input = 0;
   // Only moves or selects values (MaxPool picks a maximum, which a monotone quantization
   // preserves), so Q(op(x)) == op(Q(x)) exactly for per-tensor quantization
   // (compiler/passes/fuse_quantized.cpp hoists QuantizeLinear above it).
@@ -136,6 +142,10 @@ struct OpSchema {
   OpSchema& fp16(Fp16 f, int params_from = -1) {
     fp16_form = f;
     fp16_param_inputs_from = params_from;
+    return *this;
+  }
+  OpSchema& fp16_reads(int input) {
+    fp16_reads_input = input;
     return *this;
   }
   OpSchema& commutes_with_quantize() {

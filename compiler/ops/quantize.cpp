@@ -13,6 +13,7 @@
 #include <algorithm>
 
 #include "compiler/ops/op_schema.h"
+#include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/core/float8.h"
 
 namespace kiln {
@@ -364,9 +365,11 @@ void register_quantize_schemas(SchemaRegistry& r) {
   r.add({"DequantizeLinear", {10, 13, 19, 21, 23, 24}, infer_dequantize_linear});
   r.add({"DynamicQuantizeLinear", {11}, infer_dynamic_quantize_linear});
   r.add({"MatMulInteger", {10}, infer_matmul_integer});
-  r.add({"QLinearMatMul", {10, 21}, infer_qlinear_matmul});
+  // Their fused epilogue's float output and float residual (fuse_quantized) may be float16.
+  const int residual = static_cast<int>(kQResidualInput);
+  r.add({"QLinearMatMul", {10, 21}, infer_qlinear_matmul}).fp16(Fp16::kFloatIo).fp16_reads(residual);
   r.add({"ConvInteger", {10}, infer_conv_integer});
-  r.add({"QLinearConv", {10}, infer_qlinear_conv});
+  r.add({"QLinearConv", {10}, infer_qlinear_conv}).fp16(Fp16::kFloatIo).fp16_reads(residual);
 }
 
 }  // namespace kiln

@@ -31,6 +31,16 @@ Fp16 fp16_form(const ir::Node& n) {
   return s ? s->fp16_form : Fp16::kNone;
 }
 
+// Whether `n` takes float16 `v` as is where it reads float32 `v` (Fp16::kReads, kFloatIo).
+bool reads_half_at(const ir::Node& n, const ir::Value* v) {
+  const Fp16 f = fp16_form(n);
+  if (f != Fp16::kReads && f != Fp16::kFloatIo) return false;
+  const int i = schema_registry().find(n.op_type)->fp16_reads_input;
+  for (size_t k = 0; k < n.inputs.size(); ++k)
+    if (n.inputs[k] == v && static_cast<int>(k) != i) return false;
+  return n.input(static_cast<size_t>(i)) == v;
+}
+
 bool has_float32_data(const ir::Node& n) {
   for (const auto* list : {&n.inputs, &n.outputs})
     for (const ir::Value* v : *list)
@@ -112,31 +122,34 @@ class Converter {
       ir::Value* v = n->inputs[i];
       if (v && v->dtype == DType::kFloat32 && is_data_input(*n, i)) KILN_TRY(half_of(v, n, &n->inputs[i]));
     }
-    for (ir::Value*& v : n->outputs) {
-      if (!v || v->dtype != DType::kFloat32) continue;
-      ir::Value* h = g_.add_unique_value(v->name + "_fp16");
-      h->dtype = DType::kFloat16;
-      h->shape = v->shape;
-      h->has_shape = true;
-      h->producer = n;
-      half_[v] = h;
-      upcasts_.push_back({v, h});
-      v->producer = nullptr;
-      v = h;
-    }
+    for (ir::Value*& v : n->outputs)
+      if (v && v->dtype == DType::kFloat32) write_half(n, &v);
     if (fp16_form(*n) == Fp16::kReinfer) KILN_TRY(infer_and_fold_node(*n, g_, opset_));
     return Status::ok();
   }
 
+  // Makes output `*v` of `n` a float16 value; float32 readers left get a Cast in finish().
+  void write_half(ir::Node* n, ir::Value** v) {
+    ir::Value* h = g_.add_unique_value((*v)->name + "_fp16");
+    h->dtype = DType::kFloat16;
+    h->shape = (*v)->shape;
+    h->has_shape = true;
+    h->producer = n;
+    half_[*v] = h;
+    upcasts_.push_back({*v, h});
+    (*v)->producer = nullptr;
+    *v = h;
+  }
+
   // Float32 readers left (fp32 nodes, graph outputs) of values now produced in float16 get
   // them back through a Cast placed before the first such reader; readers that take float16
-  // as input 0 (Fp16::kReads) read the float16 value itself.
+  // as it is (Fp16::kReads, kFloatIo) read the float16 value itself.
   Status finish() {
     for (const auto& [f32, f16] : upcasts_) {
       ir::Node* first = nullptr;
       for (const auto& n : g_.nodes()) {
         if (n->dead) continue;
-        if (fp16_form(*n) == Fp16::kReads && !n->inputs.empty() && n->inputs[0] == f32) n->inputs[0] = f16;
+        if (reads_half_at(*n, f32)) std::replace(n->inputs.begin(), n->inputs.end(), f32, f16);
         if (!first && std::count(n->inputs.begin(), n->inputs.end(), f32)) first = n.get();
       }
       if (!first && !g_.is_graph_output(f32)) continue;
@@ -198,9 +211,8 @@ std::set<const ir::Node*> pulled_movers(const ir::Graph& g, const std::vector<ir
       auto r = readers.find(out);
       if (r == readers.end()) continue;
       for (const ir::Node* reader : r->second) {
-        const bool reads = fp16_form(*reader) == Fp16::kReads && !reader->inputs.empty() && reader->inputs[0] == out;
         feeds_half = true;
-        only_half &= half.count(reader) || reads;
+        only_half &= half.count(reader) || reads_half_at(*reader, out);
       }
     }
     if (feeds_half && only_half) {
@@ -211,6 +223,32 @@ std::set<const ir::Node*> pulled_movers(const ir::Graph& g, const std::vector<ir
   return pulled;
 }
 
+// The quantized kernels (Fp16::kFloatIo) whose float32 output only nodes of `targets` (as data)
+// or readers taking float16 as is read: they write it as float16, with no Cast after them (an
+// INT8 BERT's projections feed FP16 attention and LayerNorm under --fallback-precision fp16).
+std::vector<ir::Node*> float16_writers(const ir::Graph& g, const std::vector<ir::Node*>& targets) {
+  const std::set<const ir::Node*> converted(targets.begin(), targets.end());
+  const auto readers = g.consumers();
+  std::vector<ir::Node*> out;
+  for (const auto& np : g.nodes()) {
+    ir::Node* n = np.get();
+    if (n->dead || fp16_form(*n) != Fp16::kFloatIo || n->outputs.size() != 1 || !n->outputs[0]) continue;
+    const ir::Value* v = n->outputs[0];
+    if (v->dtype != DType::kFloat32 || v->is_constant() || g.is_graph_output(v)) continue;
+    auto r = readers.find(v);
+    if (r == readers.end() || r->second.empty()) continue;
+    bool all_half = true;
+    for (const ir::Node* reader : r->second) {
+      bool as_data = converted.count(reader) != 0;
+      for (size_t i = 0; i < reader->inputs.size() && as_data; ++i)
+        as_data = reader->inputs[i] != v || is_data_input(*reader, i);
+      all_half &= as_data || reads_half_at(*reader, v);
+    }
+    if (all_half) out.push_back(n);
+  }
+  return out;
+}
+
 }  // namespace
 
 Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
@@ -218,7 +256,9 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
   std::vector<std::string> kept;
   for (const auto& n : g.nodes()) {
     if (n->dead || float_precision(*n, ctx.options) != Precision::kFp16 || !has_float32_data(*n)) continue;
-    if (fp16_form(*n) == Fp16::kReads) continue;  // computes nothing in float: finish() feeds it
+    // Computes nothing in float (kReads: finish() feeds it) or in its own precision (kFloatIo:
+    // float16_writers() picks those that write float16).
+    if (fp16_form(*n) == Fp16::kReads || fp16_form(*n) == Fp16::kFloatIo) continue;
     // Clip with runtime bounds: inference compacted its optional inputs, so which bound an
     // input is cannot be told again; it stays fp32.
     const bool runtime_clip = n->op_type == "Clip" && n->inputs.size() > 1;
@@ -232,6 +272,11 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
   if (targets.empty() && kept.empty()) return Status::ok();
   Converter c(g, g.opsets.at(""));
   const std::set<const ir::Node*> pulled = pulled_movers(g, targets);
+  // Before the targets convert: a data mover reading such an output then follows it into FP16.
+  // OpenCL plans only: the cpu device's oneDNN kernels take float32 (the reference kernels
+  // would widen float16, far slower than the Casts they save).
+  const std::vector<ir::Node*> writers = ctx.opencl_target ? float16_writers(g, targets) : std::vector<ir::Node*>{};
+  for (ir::Node* n : writers) c.write_half(n, &n->outputs[0]);
   size_t converted = 0;
   for (ir::Node* n : targets) {
     bool done = false;
@@ -241,6 +286,7 @@ Status run_convert_fp16(ir::Graph& g, const PassContext& ctx) {
   KILN_TRY(c.finish());
   if (std::FILE* r = ctx.options.report) {
     std::fprintf(r, "fp16: %zu nodes run in float16", converted);
+    if (!writers.empty()) std::fprintf(r, ", %zu quantized kernels write float16", writers.size());
     if (!kept.empty()) {
       std::fprintf(r, "; %zu stay float32 (no float16 kernels):", kept.size());
       for (const std::string& k : kept) std::fprintf(r, " %s", k.c_str());

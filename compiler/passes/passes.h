@@ -7,6 +7,9 @@ namespace kiln {
 
 struct PassContext {
   const BuildOptions& options;
+  // The plan targets an OpenCL device (else the cpu only): passes whose rewrite only pays on
+  // the OpenCL kernels check it.
+  bool opencl_target = false;
 };
 
 // Applies --shapes to the graph inputs; fails on unfixed dynamic dims or unknown names.

@@ -100,10 +100,10 @@ std::string fp8_precision(const Plan& p, const PlanNode& n) {
 
 void register_quantize_fp8_cpu(CpuRegistry& r) {
   // The weights are input 2 (after the input's scale).
-  r.add("Fp8Conv", fp8_linear_cpu).arity(5, 1).precision(fp8_precision).cost([](const Plan& p, const PlanNode& n) {
+  r.add("Fp8Conv", fp8_linear_cpu, CpuFloat16::kWidened).arity(5, 1).precision(fp8_precision).cost([](const Plan& p, const PlanNode& n) {
     return conv_flops(p, n, 2);
   });
-  r.add("Fp8MatMul", fp8_linear_cpu).arity(5, 1).precision(fp8_precision).cost([](const Plan& p, const PlanNode& n) {
+  r.add("Fp8MatMul", fp8_linear_cpu, CpuFloat16::kWidened).arity(5, 1).precision(fp8_precision).cost([](const Plan& p, const PlanNode& n) {
     return matmul_flops(p, n);
   });
 }

@@ -38,6 +38,8 @@ int fp8_kind(DType t) {
   }
 }
 
+int fp8_out_kind(DType t) { return t == DType::kFloat16 ? kFp8Half : fp8_kind(t); }
+
 Status fp8_linear_setup(const PlanNode& node, const std::vector<Fp8Operand>& in, const Fp8Operand& out,
                         Fp8Linear* f) {
   *f = Fp8Linear();
@@ -53,7 +55,7 @@ Status fp8_linear_setup(const PlanNode& node, const std::vector<Fp8Operand>& in,
   f->sb = f->b + 1;
   f->ka = fp8_kind(in[f->a].dtype);
   f->kb = fp8_kind(in[f->b].dtype);
-  f->ky = fp8_kind(out.dtype);
+  f->ky = fp8_out_kind(out.dtype);
   if (fp8_kind(in[x].dtype) < 0 || fp8_kind(in[w].dtype) < 1 || f->ky < 0)
     return unsupported(where + ": dtypes x " + dtype_name(in[x].dtype) + ", w " + dtype_name(in[w].dtype) + ", y " +
                        dtype_name(out.dtype) + "; expected float8e4m3fn/float8e5m2 weights and float8 or float32 "
@@ -93,9 +95,9 @@ Status fp8_linear_setup(const PlanNode& node, const std::vector<Fp8Operand>& in,
     if (in.size() <= static_cast<size_t>(r) || in[r].dtype == DType::kUndefined)
       return invalid_plan(where + ": fused residual input is missing");
     if (in[r].shape != out.shape) return invalid_plan(where + ": residual shape differs from the output's");
-    f->kr = fp8_kind(in[r].dtype);
-    if (f->kr < 0) return invalid_plan(where + ": residual must be float32, float8e4m3fn or float8e5m2");
-    if (f->kr > 0 && (in.size() <= static_cast<size_t>(rs) || in[rs].dtype != DType::kFloat32 ||
+    f->kr = fp8_out_kind(in[r].dtype);
+    if (f->kr < 0) return invalid_plan(where + ": residual must be float32, float16, float8e4m3fn or float8e5m2");
+    if (f->kr > 0 && f->kr != kFp8Half && (in.size() <= static_cast<size_t>(rs) || in[rs].dtype != DType::kFloat32 ||
                       shape_numel(in[rs].shape) != 1))
       return invalid_plan(where + ": an FP8 residual needs its float32 scalar scale (input 7)");
   }

@@ -25,6 +25,10 @@ namespace kiln {
 
 // 0 float32, 1 float8e4m3fn, 2 float8e5m2; -1 for every other dtype.
 int fp8_kind(DType t);
+// The output's and the float residual's kind: fp8_kind, or kFp8Half for float16 (the float
+// output/residual of an FP8 kernel whose readers run in FP16, --fallback-precision fp16).
+constexpr int kFp8Half = 3;
+int fp8_out_kind(DType t);
 
 struct Fp8Operand {
   DType dtype = DType::kUndefined;  // kUndefined: input left out
@@ -37,10 +41,10 @@ struct Fp8Linear {
   int a = 0, b = 0, sa = 0, sb = 0;  // input index of the row side, column side and their scales
   static constexpr int kYScale = 4, kBias = 5, kResidual = 6, kResidualScale = 7;
   bool sa_vec = false, sb_vec = false, has_bias = false, bias_per_row = false;
-  int ka = 0, kb = 0, ky = 0;  // fp8_kind of A, B and the output
+  int ka = 0, kb = 0, ky = 0;  // fp8_kind of A and B, fp8_out_kind of the output
   bool saturate = true;
   linear::Epilogue ep;  // fused activation / residual
-  int kr = 0;           // fp8_kind of the residual
+  int kr = 0;           // fp8_out_kind of the residual
 };
 
 // Checks dtypes and the scale / bias shapes against the geometry (a plan is untrusted input);

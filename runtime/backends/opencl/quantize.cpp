@@ -178,8 +178,10 @@ Status read_qlinear_epilogue_cl(const ClKernelArgs& a, QEpilogueArgs* e) {
       return invalid_plan(w + ": the residual's scale and zero point must be a float32 and a " + dtype_name(r.dtype) + " scalar");
     e->res_scale = s.mem;
     e->res_zp = z.mem;
+  } else if (r.dtype == DType::kFloat16) {
+    e->res_type = "half";
   } else if (r.dtype != DType::kFloat32) {
-    return invalid_plan(w + ": residual must be float32, int8 or uint8");
+    return invalid_plan(w + ": residual must be float32, float16, int8 or uint8");
   }
   return Status::ok();
 }
@@ -201,12 +203,14 @@ Status qgemm_cl(ClKernelArgs& a) {
   const bool yzp_u8 = requant && a.inputs[in.yzp].dtype == DType::kUInt8;
   options += yzp_u8 ? " -D YZP_T=uchar -D QLO=0 -D QHI=255" : " -D YZP_T=char -D QLO=-128 -D QHI=127";
   if (!requant) options += " -D OUT_T=int";
-  else if (out == DType::kFloat32) options += " -D OUT_T=float -D OUT_FLOAT=1";
+  else if (out == DType::kFloat32 || out == DType::kFloat16)
+    options += std::string(" -D OUT_T=float -D OUT_FLOAT=1 -D OUT_HALF=") + (out == DType::kFloat16 ? "1" : "0");
   else options += std::string(" -D OUT_FLOAT=0 -D OUT_T=") + (out == DType::kUInt8 ? "uchar" : "char");
   QEpilogueArgs ep;
   if (epi) {
     KILN_TRY(read_qlinear_epilogue_cl(a, &ep));
-    options += std::string(" -D RES_T=") + ep.res_type + " -D RES_Q=" + (ep.res_scale ? "1" : "0");
+    options += std::string(" -D RES_T=") + ep.res_type + " -D RES_Q=" + (ep.res_scale ? "1" : "0") +
+               " -D RES_HALF=" + (std::string(ep.res_type) == "half" ? "1" : "0");
   }
   auto mode = [&](int i) -> cl_int { return !opt(i) ? 0 : is_vector_param(a.inputs[i].shape) ? 2 : 1; };
   auto mem = [&](int i) -> cl_mem { return opt(i) ? a.inputs[i].mem : nullptr; };

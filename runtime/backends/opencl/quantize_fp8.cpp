@@ -51,7 +51,7 @@ Status fp8_linear_cl(ClKernelArgs& a) {
       const bool res = f.ep.residual != linear::kResidualNone;
       l.arg(static_cast<cl_int>(f.ep.act)).arg(f.ep.act_alpha).arg(f.ep.act_beta)
           .arg(static_cast<cl_int>(f.ep.residual)).mem(res ? a.inputs[Fp8Linear::kResidual].mem : nullptr)
-          .mem(res && f.kr > 0 ? a.inputs[Fp8Linear::kResidualScale].mem : nullptr);
+          .mem(res && f.kr > 0 && f.kr != kFp8Half ? a.inputs[Fp8Linear::kResidualScale].mem : nullptr);
     }
   };
   mma::Tile tile;

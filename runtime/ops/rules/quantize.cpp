@@ -171,8 +171,8 @@ Status qlinear_epilogue_rule(RuleContext& c, const Shape& out, int64_t bias_len_
         KILN_TRY(c.dtype_in(kQResidualZeroPointInput, {DType::kInt8, DType::kUInt8}));
         KILN_TRY(per_tensor(c, kQResidualZeroPointInput));
       }
-    } else if (rt != DType::kFloat32) {
-      return c.fail("fused residual must be float32, int8 or uint8");
+    } else if (rt != DType::kFloat32 && rt != DType::kFloat16) {
+      return c.fail("fused residual must be float32, float16, int8 or uint8");
     }
   }
   return Status::ok();
@@ -224,8 +224,10 @@ Status qgemm_rule(RuleContext& c) {
         (!c.has_input(z) || c.shape(s) != c.shape(z)))
       return c.fail("N-D scale " + shape_str(c.shape(s)) + " and its zero point must have one shape");
   KILN_TRY(qlinear_epilogue_rule(c, out, rows, cols));
-  // Int8/uint8 output in the zero point's dtype, or float32 when a DequantizeLinear was folded in.
-  const DType y = c.planned_output(0).dtype == DType::kFloat32 ? DType::kFloat32 : c.dtype(in.yzp);
+  // Int8/uint8 output in the zero point's dtype, or float when a DequantizeLinear was folded in:
+  // float32, or float16 where its readers run in FP16 (--fallback-precision fp16).
+  const DType planned = c.planned_output(0).dtype;
+  const DType y = planned == DType::kFloat32 || planned == DType::kFloat16 ? planned : c.dtype(in.yzp);
   c.set_output(0, y, out);
   return Status::ok();
 }

@@ -22,12 +22,13 @@ Status fp8_rule(RuleContext& c) {
   KILN_TRY(c.int_attr("output_dtype", static_cast<int64_t>(DType::kFloat32), &odt));
   linear::Epilogue ep;
   KILN_TRY(rules::fused_epilogue(c, &ep));
-  // output_dtype records the ONNX form; a folded DequantizeLinear makes the output float32
+  // output_dtype records the ONNX form; a folded DequantizeLinear makes the output float32 (or
+  // float16 for FP16 readers, compiler/passes/convert_fp16.cpp)
   // (compiler/passes/fuse_quantized.cpp) and the kernels follow the output tensor.
   const DType y = c.planned_output(0).dtype;
-  if (fp8_kind(static_cast<DType>(odt)) < 0 || fp8_kind(y) < 0)
+  if (fp8_kind(static_cast<DType>(odt)) < 0 || fp8_out_kind(y) < 0)
     return c.fail("output " + dtype_name(y) + " (output_dtype " + std::to_string(odt) +
-                  ") is not float32, float8e4m3fn or float8e5m2");
+                  ") is not float32, float16, float8e4m3fn or float8e5m2");
   const Shape& x = c.shape(0);
   const Shape& w = c.shape(2);
   Shape out;
