@@ -325,17 +325,31 @@ TEST(Fp16Fallback, OpenClRunsTheMixedPlanLikeTheCpu) {
     // Attention, the attention output projection into the second LayerNorm), and the last layer
     // reads its float16 residual as is: the one Cast left is the model input's.
     int half_writers = 0, half_residuals = 0, casts = 0;
+    std::set<std::string> half_io;  // a kernel of each kind
     for (const PlanNode& n : cl->nodes) {
       casts += is_cast(n);
       if (n.op != q.kernel) continue;
       EXPECT_EQ(n.backend, Backend::kOpenCL) << n.name;
-      half_writers += cl->tensors[n.outputs[0]].dtype == DType::kFloat16;
-      half_residuals += n.inputs.size() > q.residual_input && n.inputs[q.residual_input] >= 0 &&
-                        cl->tensors[n.inputs[q.residual_input]].dtype == DType::kFloat16;
+      const bool writes = cl->tensors[n.outputs[0]].dtype == DType::kFloat16;
+      const bool reads = n.inputs.size() > q.residual_input && n.inputs[q.residual_input] >= 0 &&
+                         cl->tensors[n.inputs[q.residual_input]].dtype == DType::kFloat16;
+      half_writers += writes;
+      half_residuals += reads;
+      if ((writes && half_writers == 1) || reads) half_io.insert(n.name);
     }
     EXPECT_EQ(half_writers, 4);
     EXPECT_EQ(half_residuals, 1);
     EXPECT_EQ(casts, 1);
+    // Forced onto the cpu (--cpu-nodes), such kernels keep their float16 tensors: the reference
+    // kernel widens them to float32 around the same computation.
+    std::shared_ptr<Plan> mixed;
+    o.partition.cpu_nodes = half_io;
+    st = build(o, &mixed);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    int on_cpu = 0;
+    for (const PlanNode& n : mixed->nodes) on_cpu += n.op == q.kernel && n.backend == Backend::kCpu;
+    EXPECT_EQ(on_cpu, 2);
+    EXPECT_LT(worst_error(mixed, cl, samples(2, 77), "opencl"), 1e-3);
     // The same quantized layers and float16 rounding: the devices differ in float summation
     // order only (which can move a value to the neighbouring FP8 code, a coarser step than INT8's).
     const double err = worst_error(cl, cpu, samples(2, 77), "opencl");
