@@ -29,9 +29,8 @@ constexpr int kPoints = 161;       // samples -8 .. 8
 
 using Positions = std::unordered_map<const ir::Node*, size_t>;
 
-bool is_scalar_constant(const ir::Value* v) {
-  return v && v->constant && v->dtype == DType::kFloat32 && v->constant->numel() == 1;
-}
+// Any dtype: Pow's exponent may be an integer.
+bool is_scalar_constant(const ir::Value* v) { return v && v->constant && v->constant->numel() == 1; }
 
 bool is_region_op(const ir::Node& n) {
   static const std::set<std::string> kOps = {"Add", "Sub", "Mul", "Div", "Pow", "Erf", "Tanh"};

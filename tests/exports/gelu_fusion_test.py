@@ -1,8 +1,8 @@
 """GELU as exporters write it (compiler/passes/fuse_gelu.cpp): an FFN block, MatMul + bias + GELU +
 MatMul + bias, with GELU spelled as BERT/torch exports do (erf form with Div or Mul, in either
-operand order) and as GPT-2's tanh approximation (Pow or Muls). `kiln build` must collapse each
-into the first MatMul's epilogue (its plan node has activation=Gelu or GeluTanh and no Erf/Tanh
-Elementwise node is left), in FP32, FP16, INT8 and FP8 plans (in INT8/FP8 the QuantizeLinear of the
+operand order) and as GPT-2's tanh approximation (Pow with a float or an integer exponent, or
+Muls). `kiln build` must collapse each into the first MatMul's epilogue (its plan node has
+activation=Gelu or GeluTanh and no Erf/Tanh Elementwise node is left), in FP32, FP16, INT8 and FP8 plans (in INT8/FP8 the QuantizeLinear of the
 second MatMul's input fuses too); `kiln run` must match onnxruntime: FP32 within 1e-4 of the
 largest output, FP16 within 2e-2, INT8/FP8 within 6% of it (calibrated on 16 samples).
 Look-alikes that are not GELU (a scale of 1/1.5 inside erf) or whose inner values are also graph
@@ -73,9 +73,10 @@ def erf_with_output(nodes, inits, x):
     return name, [helper.make_tensor_value_info("g_erf", TensorProto.FLOAT, None)]
 
 
-def tanh_pow(nodes, inits, x):
+def tanh_pow(nodes, inits, x, exponent=np.float32(3.0)):
     """GPT-2's gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    nodes += [helper.make_node("Pow", [x, scalar(nodes, inits, "three", 3.0)], ["g_cube"]),
+    inits.append(numpy_helper.from_array(np.array(exponent), "three"))
+    nodes += [helper.make_node("Pow", [x, "three"], ["g_cube"]),
               helper.make_node("Mul", [scalar(nodes, inits, "c", 0.044715), "g_cube"], ["g_c3"]),
               helper.make_node("Add", [x, "g_c3"], ["g_inner"]),
               helper.make_node("Mul", [scalar(nodes, inits, "k", math.sqrt(2 / math.pi)), "g_inner"], ["g_u"]),
@@ -84,6 +85,11 @@ def tanh_pow(nodes, inits, x):
               helper.make_node("Mul", [scalar(nodes, inits, "half", 0.5), x], ["g_half"]),
               helper.make_node("Mul", ["g_half", "g_add"], ["gelu"])]
     return "gelu", []
+
+
+def tanh_pow_int(nodes, inits, x):
+    """The tanh form with an int64 exponent (Pow's T1 and T2 may differ)."""
+    return tanh_pow(nodes, inits, x, exponent=np.int64(3))
 
 
 def tanh_muls(nodes, inits, x):
@@ -126,7 +132,7 @@ np.save(x_path, x)
 
 # (builder, the activation the first MatMul must get, or None where GELU must not be collapsed)
 CASES = {"erf_bert": (erf_bert, "Gelu"), "erf_mul_first": (erf_mul_first, "Gelu"), "tanh_pow": (tanh_pow, "GeluTanh"),
-         "tanh_muls": (tanh_muls, "GeluTanh"), "not_gelu": (not_gelu, None), "erf_with_output": (erf_with_output, None)}
+         "tanh_pow_int": (tanh_pow_int, "GeluTanh"), "tanh_muls": (tanh_muls, "GeluTanh"), "not_gelu": (not_gelu, None), "erf_with_output": (erf_with_output, None)}
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2, "int8": 6e-2, "fp8": 6e-2}
 
 for name, (builder, act) in CASES.items():
