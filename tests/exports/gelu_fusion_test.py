@@ -2,8 +2,8 @@
 MatMul + bias, with GELU spelled as BERT/torch exports do (erf form with Div or Mul, in either
 operand order) and as GPT-2's tanh approximation (Pow with a float or an integer exponent, or
 Muls). `kiln build` must collapse each into the first MatMul's epilogue (its plan node has
-activation=Gelu or GeluTanh and no Erf/Tanh Elementwise node is left), in FP32, FP16, INT8 and FP8 plans (in INT8/FP8 the QuantizeLinear of the
-second MatMul's input fuses too); `kiln run` must match onnxruntime: FP32 within 1e-4 of the
+activation=Gelu or GeluTanh and no Erf/Tanh Elementwise node is left), in FP32, FP16, INT8 and
+FP8 plans (in INT8/FP8 the QuantizeLinear of the second MatMul's input fuses too); `kiln run` must match onnxruntime: FP32 within 1e-4 of the
 largest output, FP16 within 2e-2, INT8/FP8 within 6% of it (calibrated on 16 samples).
 Look-alikes that are not GELU (a scale of 1/1.5 inside erf) or whose inner values are also graph
 outputs must not be collapsed and must still match.
