@@ -135,7 +135,8 @@ std::vector<ir::Value*> x_candidates(const ir::Node* anchor) {
     for (ir::Value* v : n->inputs) {
       if (!v || v->constant || v->dtype != DType::kFloat32 || std::count(out.begin(), out.end(), v)) continue;
       out.push_back(v);
-      if (depth + 1 < kBackwardDepth && v->producer && is_region_op(*v->producer)) todo.push_back({v->producer, depth + 1});
+      if (depth + 1 < kBackwardDepth && v->producer && is_region_op(*v->producer))
+        todo.push_back({v->producer, depth + 1});
     }
   }
   return out;

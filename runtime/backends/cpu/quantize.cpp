@@ -323,13 +323,15 @@ void register_quantize_cpu(CpuRegistry& r) {
   auto in0 = [](const Plan& p, const PlanNode& n) { return input_precision(p, n, 0); };
   auto matmul_ops = [](const Plan& p, const PlanNode& n) { return matmul_flops(p, n); };
   r.add("MatMulInteger", qgemm_cpu).arity(2, 1).cost(matmul_ops).precision(in0);
+  // kWidened: a float16 output or residual (an OpenCL plan's, forced onto the cpu) is widened.
   r.add("QLinearMatMul", qgemm_cpu, CpuFloat16::kWidened).arity(8, 1).cost(matmul_ops).precision(in0);
   r.add("ConvInteger", qgemm_cpu).arity(2, 1).precision(in0).cost([](const Plan& p, const PlanNode& n) {
     return conv_flops(p, n, 1);
   });
-  r.add("QLinearConv", qgemm_cpu, CpuFloat16::kWidened).arity(8, 1).precision(in0).cost([](const Plan& p, const PlanNode& n) {
-    return conv_flops(p, n, 3);
-  });
+  r.add("QLinearConv", qgemm_cpu, CpuFloat16::kWidened)
+      .arity(8, 1)
+      .precision(in0)
+      .cost([](const Plan& p, const PlanNode& n) { return conv_flops(p, n, 3); });
 }
 
 }  // namespace kiln

@@ -18,8 +18,8 @@ std::vector<int64_t> batch_strides(const Shape& in, const Shape& out, int64_t un
 }  // namespace
 
 bool has_qlinear_epilogue(const PlanNode& node, DType out_dtype) {
-  return out_dtype == DType::kFloat32 || out_dtype == DType::kFloat16 || node.attrs.has("activation") || node.attrs.get_int("residual", 0) != 0 ||
-         node.attrs.get_int(kAttrBiasColumns, 0) != 0;
+  return out_dtype == DType::kFloat32 || out_dtype == DType::kFloat16 || node.attrs.has("activation") ||
+         node.attrs.get_int("residual", 0) != 0 || node.attrs.get_int(kAttrBiasColumns, 0) != 0;
 }
 
 QuantLayout quant_layout(const PlanNode& node, const Shape& x) {

@@ -100,12 +100,15 @@ std::string fp8_precision(const Plan& p, const PlanNode& n) {
 
 void register_quantize_fp8_cpu(CpuRegistry& r) {
   // The weights are input 2 (after the input's scale).
-  r.add("Fp8Conv", fp8_linear_cpu, CpuFloat16::kWidened).arity(5, 1).precision(fp8_precision).cost([](const Plan& p, const PlanNode& n) {
-    return conv_flops(p, n, 2);
-  });
-  r.add("Fp8MatMul", fp8_linear_cpu, CpuFloat16::kWidened).arity(5, 1).precision(fp8_precision).cost([](const Plan& p, const PlanNode& n) {
-    return matmul_flops(p, n);
-  });
+  // kWidened: a float16 output or residual (an OpenCL plan's, forced onto the cpu) is widened.
+  r.add("Fp8Conv", fp8_linear_cpu, CpuFloat16::kWidened)
+      .arity(5, 1)
+      .precision(fp8_precision)
+      .cost([](const Plan& p, const PlanNode& n) { return conv_flops(p, n, 2); });
+  r.add("Fp8MatMul", fp8_linear_cpu, CpuFloat16::kWidened)
+      .arity(5, 1)
+      .precision(fp8_precision)
+      .cost([](const Plan& p, const PlanNode& n) { return matmul_flops(p, n); });
 }
 
 }  // namespace kiln
