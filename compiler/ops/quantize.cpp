@@ -13,8 +13,8 @@
 #include <algorithm>
 
 #include "compiler/ops/op_schema.h"
-#include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/core/float8.h"
+#include "runtime/ops/quantized_linear.h"
 
 namespace kiln {
 namespace {

@@ -5,8 +5,8 @@
 // float8e4m3fn, float8e5m2 or float32), saturate (the output cast's, as QuantizeLinear-19), and
 // for Fp8Conv the canonical Conv attributes (kernel_shape, strides, dilations, pads, group).
 #include "compiler/ops/op_schema.h"
-#include "runtime/backends/cpu/quantize_fp8_common.h"
 #include "runtime/core/float8.h"
+#include "runtime/ops/quantized_linear.h"
 
 namespace kiln {
 namespace {
@@ -95,7 +95,7 @@ void register_quantize_fp8_schemas(SchemaRegistry& r) {
   for (OpSchema s : {OpSchema{"Fp8Conv", {1}, infer_fp8_conv}, OpSchema{"Fp8MatMul", {1}, infer_fp8_matmul}}) {
     s.internal = true;
     // The fused epilogue's float output and float residual (input 6) may be float16.
-    r.add(s).fp16(Fp16::kFloatIo).fp16_reads(Fp8Linear::kResidual);
+    r.add(s).fp16(Fp16::kFloatIo).fp16_reads(kFp8ResidualInput);
   }
 }
 

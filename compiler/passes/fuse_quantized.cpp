@@ -3,8 +3,8 @@
 //   QLinearConv/QLinearMatMul/Fp8Conv/Fp8MatMul -> DequantizeLinear -> [bias Add] [residual Add] [activation]
 //   [residual Add] -> QuantizeLinear -> next integer kernel
 // with the bias, residual and activation in FP32 and a round trip through memory for each.
-// This pass folds the whole chain into the integer kernel's epilogue
-// (runtime/backends/cpu/quantize_common.h, quantize_fp8_common.h): the kernel requantizes straight to the scale of
+// This pass folds the whole chain into the integer kernel's epilogue (operands:
+// runtime/ops/quantized_linear.h): the kernel requantizes straight to the scale of
 // the QuantizeLinear that ends the chain, so int8 activations flow from layer to layer. A
 // residual that is itself a dequantized int8 tensor is read as int8. Consumers that need the
 // FP32 value get one DequantizeLinear of the int8 result; a chain that ends in FP32 consumers
@@ -17,8 +17,8 @@
 #include "compiler/ops/linear_fusion.h"
 #include "compiler/ops/op_schema.h"
 #include "compiler/passes/passes.h"
-#include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/core/float8.h"
+#include "runtime/ops/quantized_linear.h"
 
 namespace kiln {
 namespace {
@@ -70,12 +70,12 @@ bool is_candidate(const ir::Node& n) {
 }
 
 // Where each kind of kernel keeps its output scale / zero point, bias and fused residual
-// (quantize_common.h, quantize_fp8_common.h); -1: none.
+// (runtime/ops/quantized_linear.h); -1: none.
 struct KernelSlots {
   int y_scale, y_zp, bias, residual, residual_scale, residual_zp;
 };
 KernelSlots slots_of(const ir::Node& n) {
-  if (is_fp8_kernel(n)) return {4, -1, 5, 6, 7, -1};
+  if (is_fp8_kernel(n)) return {kFp8YScaleInput, -1, kFp8BiasInput, kFp8ResidualInput, kFp8ResidualScaleInput, -1};
   return {6, 7, static_cast<int>(kQBiasInput), static_cast<int>(kQResidualInput),
           static_cast<int>(kQResidualScaleInput), static_cast<int>(kQResidualZeroPointInput)};
 }

@@ -9,6 +9,7 @@
 
 #include "runtime/core/status.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/quantized_linear.h"
 
 namespace kiln {
 
@@ -72,14 +73,7 @@ Status qgemm_geometry(const PlanNode& node, const Shape& a_shape, const Shape& b
 //   r += R (residual mode 1); r = act(r); r += R (mode 2)      (linear_epilogue.h attributes)
 //   output int8/uint8: q = clamp(rint(r / sy) + yzp);  output float32: r itself (the
 //   DequantizeLinear that followed is folded in).
-// Inputs past the ONNX ones: 8 bias (int32; QLinearMatMul too, per column when the attribute
-// `bias_columns` is 1), 9 residual R of the output's shape (float32, or int8/uint8 read as
-// (R - 11) * 10 with scalar scale at 10 and zero point at 11).
-constexpr size_t kQBiasInput = 8;
-constexpr size_t kQResidualInput = 9;
-constexpr size_t kQResidualScaleInput = 10;
-constexpr size_t kQResidualZeroPointInput = 11;
-constexpr const char* kAttrBiasColumns = "bias_columns";
+// The inputs past the ONNX ones (bias, residual): runtime/ops/quantized_linear.h.
 // Whether node has any of the fused-epilogue features (else the plain ONNX requantization
 // q = clamp(rint((acc + bias) * (sa * sb / sy)) + yzp) applies, bit for bit as before).
 bool has_qlinear_epilogue(const PlanNode& node, DType out_dtype);

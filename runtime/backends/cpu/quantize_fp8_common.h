@@ -39,7 +39,8 @@ struct Fp8Linear {
   bool conv = false;
   QGemm g;
   int a = 0, b = 0, sa = 0, sb = 0;  // input index of the row side, column side and their scales
-  static constexpr int kYScale = 4, kBias = 5, kResidual = 6, kResidualScale = 7;
+  static constexpr int kYScale = kFp8YScaleInput, kBias = kFp8BiasInput, kResidual = kFp8ResidualInput,
+                       kResidualScale = kFp8ResidualScaleInput;
   bool sa_vec = false, sb_vec = false, has_bias = false, bias_per_row = false;
   int ka = 0, kb = 0, ky = 0;  // fp8_kind of A and B, fp8_out_kind of the output
   bool saturate = true;
