@@ -26,12 +26,14 @@ ir::Node* sole_consumer(const ir::Graph& g, const ConsumerMap& consumers, const 
   return uses == 1 ? c : nullptr;
 }
 
+void append_fused(ir::Node* into, const ir::Node& part) {
+  if (part.fused.empty()) into->fused.push_back(part.name);
+  else into->fused.insert(into->fused.end(), part.fused.begin(), part.fused.end());
+}
+
 void absorb(ir::Node* producer, ir::Node* absorbed, ConsumerMap* consumers) {
   if (producer->fused.empty()) producer->fused.push_back(producer->name);
-  if (absorbed->fused.empty())
-    producer->fused.push_back(absorbed->name);
-  else
-    producer->fused.insert(producer->fused.end(), absorbed->fused.begin(), absorbed->fused.end());
+  append_fused(producer, *absorbed);
   ir::Value* old_out = producer->outputs[0];
   ir::Value* out = absorbed->outputs[0];
   producer->outputs[0] = out;

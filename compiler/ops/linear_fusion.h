@@ -18,6 +18,10 @@ bool is_linear_node(const ir::Node& n);
 // The node that alone reads `v` (once), when `v` is not a graph output; else nullptr.
 ir::Node* sole_consumer(const ir::Graph& g, const ConsumerMap& consumers, const ir::Value* v);
 
+// Records in into->fused the ONNX nodes `part` stands for: its own fused list when it is itself a
+// fusion (fuse_gelu's Gelu), else its name.
+void append_fused(ir::Node* into, const ir::Node& part);
+
 // Makes `producer` produce `absorbed`'s (single) output in its place, marks `absorbed` dead
 // and records its name in producer->fused (which starts with the producer's own name).
 void absorb(ir::Node* producer, ir::Node* absorbed, ConsumerMap* consumers);

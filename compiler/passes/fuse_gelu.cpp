@@ -9,7 +9,6 @@
 // as the cpu fast path recognizes its GELU programs: nothing that differs from GELU by more than
 // float rounding passes.
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <memory>
 #include <set>
@@ -18,6 +17,7 @@
 #include "compiler/ops/linear_fusion.h"
 #include "compiler/passes/passes.h"
 #include "runtime/ops/elementwise_program.h"
+#include "runtime/ops/gelu_reference.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
@@ -25,7 +25,6 @@ namespace {
 
 constexpr size_t kMaxRegion = 12;  // the tanh form is 8-9 nodes
 constexpr int kBackwardDepth = 6;  // from Erf/Tanh back to x: the tanh form's Pow is 4 deep
-constexpr int kPoints = 161;       // samples -8 .. 8
 
 using Positions = std::unordered_map<const ir::Node*, size_t>;
 
@@ -95,11 +94,11 @@ bool self_contained(const ir::Graph& g, const linear::ConsumerMap& consumers, co
   return true;
 }
 
-// Which GELU `nodes` compute from x into y: "none", "tanh", or "" (neither, or not evaluable).
-std::string gelu_form(const std::vector<ir::Node*>& nodes, const ir::Value* x, const ir::Value* y) {
+// Which GELU `nodes` compute from x into y (kNone: neither, or not evaluable).
+GeluForm gelu_form(const std::vector<ir::Node*>& nodes, const ir::Value* x, const ir::Value* y) {
   std::map<const ir::Value*, std::shared_ptr<HostTensor>> vals;
-  auto xs = std::make_shared<HostTensor>(DType::kFloat32, Shape{kPoints});
-  for (int i = 0; i < kPoints; ++i) xs->as<float>()[i] = -8.f + 0.1f * static_cast<float>(i);
+  auto xs = std::make_shared<HostTensor>(DType::kFloat32, Shape{kGeluProbePoints});
+  for (int i = 0; i < kGeluProbePoints; ++i) xs->as<float>()[i] = gelu_probe_point(i);
   vals[x] = xs;
   for (const ir::Node* n : nodes) {
     PlanNode pn;
@@ -111,19 +110,11 @@ std::string gelu_form(const std::vector<ir::Node*>& nodes, const ir::Value* x, c
       auto it = vals.find(v);
       in.push_back(it != vals.end() ? it->second->view() : v->constant->view());
     }
-    auto out = std::make_shared<HostTensor>(DType::kFloat32, Shape{kPoints});
-    if (!run_cpu_kernel(pn, in, {out->view()}).is_ok()) return "";
+    auto out = std::make_shared<HostTensor>(DType::kFloat32, Shape{kGeluProbePoints});
+    if (!run_cpu_kernel(pn, in, {out->view()}).is_ok()) return GeluForm::kNone;
     vals[n->outputs[0]] = out;
   }
-  bool erf_form = true, tanh_form = true;
-  for (int i = 0; i < kPoints; ++i) {
-    const double v = xs->as<float>()[i], got = vals[y]->as<float>()[i];
-    const double g_erf = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
-    const double g_tanh = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
-    erf_form &= std::fabs(got - g_erf) <= 1e-6 + 1e-5 * std::fabs(g_erf);
-    tanh_form &= std::fabs(got - g_tanh) <= 1e-6 + 1e-5 * std::fabs(g_tanh);
-  }
-  return erf_form ? "none" : tanh_form ? "tanh" : "";
+  return gelu_form_of(vals[y]->as<float>());
 }
 
 // The values `anchor` depends on through region ops, nearest first: where x may be.
@@ -142,12 +133,11 @@ std::vector<ir::Value*> x_candidates(const ir::Node* anchor) {
   return out;
 }
 
-// Replaces the GELU computed around `anchor` (an Erf or Tanh node) by one Gelu node.
-Status collapse_at(ir::Graph& g, ir::Node* anchor, bool* collapsed) {
+// Replaces the GELU computed around `anchor` (an Erf or Tanh node) by one Gelu node; `consumers`
+// and `pos` describe the graph as it is.
+Status collapse_at(ir::Graph& g, ir::Node* anchor, const linear::ConsumerMap& consumers, const Positions& pos,
+                   bool* collapsed) {
   *collapsed = false;
-  const linear::ConsumerMap consumers = g.consumers();
-  Positions pos;
-  for (size_t i = 0; i < g.nodes().size(); ++i) pos[g.nodes()[i].get()] = i;
   for (ir::Value* x : x_candidates(anchor)) {
     const std::vector<ir::Node*> region = forward_region(consumers, pos, x);
     if (!std::count(region.begin(), region.end(), anchor)) continue;
@@ -156,15 +146,14 @@ Status collapse_at(ir::Graph& g, ir::Node* anchor, bool* collapsed) {
       ir::Value* y = y_node->outputs[0];
       const std::vector<ir::Node*> nodes = ancestors(region, y_node);
       if (!std::count(nodes.begin(), nodes.end(), anchor) || !self_contained(g, consumers, nodes, y)) continue;
-      const std::string form = gelu_form(nodes, x, y);
-      if (form.empty()) continue;
+      const GeluForm form = gelu_form(nodes, x, y);
+      if (form == GeluForm::kNone) continue;
       ir::Node* gelu = g.insert_node_before(y_node, "Gelu", y_node->name);
-      gelu->attrs.set("approximate", form);
+      gelu->attrs.set("approximate", std::string(form == GeluForm::kTanh ? "tanh" : "none"));
       gelu->inputs = {x};
       gelu->outputs = {y};
       for (ir::Node* n : nodes) {
-        if (n->fused.empty()) gelu->fused.push_back(n->name);
-        else gelu->fused.insert(gelu->fused.end(), n->fused.begin(), n->fused.end());
+        linear::append_fused(gelu, *n);
         n->dead = true;
         n->inputs.clear();
         n->outputs.clear();
@@ -183,10 +172,18 @@ Status run_fuse_gelu(ir::Graph& g, const PassContext&) {
   std::vector<ir::Node*> anchors;
   for (const auto& n : g.nodes())
     if (is_region_op(*n) && (n->op_type == "Erf" || n->op_type == "Tanh")) anchors.push_back(n.get());
+  // The graph's reader lists and node order, recomputed only after a collapse changed them.
+  linear::ConsumerMap consumers;
+  Positions pos;
+  bool changed = true;
   for (ir::Node* a : anchors) {
     if (a->dead) continue;  // inside a GELU collapsed already
-    bool collapsed = false;
-    KILN_TRY(collapse_at(g, a, &collapsed));
+    if (changed) {
+      consumers = g.consumers();
+      pos.clear();
+      for (size_t i = 0; i < g.nodes().size(); ++i) pos[g.nodes()[i].get()] = i;
+    }
+    KILN_TRY(collapse_at(g, a, consumers, pos, &changed));
   }
   g.erase_dead();
   return Status::ok();

@@ -257,10 +257,7 @@ bool fuse_one(ir::Graph& g, ir::Node* n, int64_t opset, Status* st) {
   // Rewire: the kernel produces the first QuantizeLinear's output (or `end` in float32).
   if (n->fused.empty()) n->fused.push_back(n->name);
   n->fused.push_back(dq->name);
-  for (ir::Node* c : ch.nodes) {  // a node that is itself a fusion (fuse_gelu's Gelu) names its parts
-    if (c->fused.empty()) n->fused.push_back(c->name);
-    else n->fused.insert(n->fused.end(), c->fused.begin(), c->fused.end());
-  }
+  for (ir::Node* c : ch.nodes) linear::append_fused(n, *c);
   ir::Node* insert_at = ch.nodes.empty() ? dq : ch.nodes.back();
   if (!same_q.empty()) {
     ir::Node* q0 = same_q[0];

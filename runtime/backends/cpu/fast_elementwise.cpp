@@ -16,6 +16,7 @@
 #include "runtime/backends/cpu/elementwise_job.h"
 #include "runtime/backends/cpu/fast_gelu.h"
 #include "runtime/backends/cpu/fast_loops.h"
+#include "runtime/ops/gelu_reference.h"
 #include "runtime/ops/in_place.h"
 
 namespace kiln {
@@ -24,8 +25,6 @@ namespace {
 // Below this many output elements one thread does the whole node (the team costs more).
 constexpr int64_t kMinParallel = 1 << 14;
 constexpr int64_t kChunk = 1 << 12;  // elements per task, a multiple of the interpreter's block
-
-enum class GeluForm { kNone, kErf, kTanh };
 
 class ElementwisePlan : public FastNodePlan {
  public:
@@ -74,7 +73,7 @@ class ElementwiseKernel : public FastKernel {
 std::unique_ptr<FastKernel> ElementwisePlan::instance() const { return std::make_unique<ElementwiseKernel>(*this); }
 
 // Which GELU `node` computes (kNone: none): the program is evaluated on sample points with its
-// constant scalars and compared with GELU's two forms.
+// constant scalars and compared with GELU's two forms (runtime/ops/gelu_reference.h).
 GeluForm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_input) {
   int x = -1;
   for (size_t i = 0; i < node.inputs.size(); ++i) {
@@ -87,9 +86,9 @@ GeluForm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_input) {
   const int32_t y = node.outputs[0];
   if (x < 0 || plan.tensors[y].dtype != DType::kFloat32 || !same_shape_everywhere(plan, node.inputs[x], y))
     return GeluForm::kNone;
-  constexpr int kPoints = 161;
+  constexpr int kPoints = kGeluProbePoints;
   std::vector<float> xs(kPoints), ys(kPoints);
-  for (int i = 0; i < kPoints; ++i) xs[i] = -8.f + 0.1f * static_cast<float>(i);
+  for (int i = 0; i < kPoints; ++i) xs[i] = gelu_probe_point(i);
   std::vector<TensorView> in;
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     const PlanTensor& t = plan.tensors[node.inputs[i]];
@@ -100,19 +99,8 @@ GeluForm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_input) {
   ElementwiseJob job;
   if (!job.prepare(CpuKernelArgs{node, in, out}).is_ok()) return GeluForm::kNone;
   job.run(0, kPoints);
-  bool erf_form = true, tanh_form = true;
-  for (int i = 0; i < kPoints; ++i) {
-    const double v = xs[i];
-    const double g_erf = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
-    const double g_tanh = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
-    const double tol = 1e-6 + 1e-5 * std::fabs(g_erf);
-    erf_form &= std::fabs(ys[i] - g_erf) <= tol;
-    tanh_form &= std::fabs(ys[i] - g_tanh) <= tol;
-  }
   *x_input = static_cast<size_t>(x);
-  if (erf_form) return GeluForm::kErf;
-  if (tanh_form) return GeluForm::kTanh;
-  return GeluForm::kNone;
+  return gelu_form_of(ys.data());
 }
 
 Status prepare_elementwise(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
