@@ -10,18 +10,29 @@
 //
 // Build options: FA_D (head dim of Q/K and of V: 16, 32, 64 or 128), FA_BK (keys per block, a
 // multiple of 16; the host passes 64), FA_KT (K arrives transposed, [d][key], keys contiguous), FA_VEC_Q / FA_VEC_K / FA_VEC_V
-// (that operand's contiguous rows start 16-byte aligned: copied by cp.async; else gathered).
+// (that operand's contiguous rows start 16-byte aligned: copied by cp.async; else gathered),
+// FA_STAGES (2: K and V of the next block are copied while this one is computed, and Q's copy
+// overlaps the first block's, in __local of Q plus two blocks; 1: one block, Q's bytes reused;
+// MMA_PENDING must be FA_STAGES - 1), FA_VEC_Y (Y's rows are contiguous with even strides:
+// two columns per 32-bit store).
 // Operands are addressed through element strides over [batch, head, row, col] (int4 x, y, z, w).
 
 #define FA_BQ 64
 #define FA_WARPS 4
 #define MMA_THREADS (FA_WARPS * 32)
 #define FA_ROWB (FA_D * 2)  // bytes of a [row][d] tile row
-// __local layout: Q (loaded into registers first, its bytes then reused), K and V blocks.
+// __local layout: Q (loaded into registers first), then FA_STAGES blocks of K and V (with one
+// stage they start at 0, reusing Q's bytes).
 #define FA_Q_BYTES (FA_BQ * FA_ROWB)
 #define FA_K_BYTES (FA_BK * FA_ROWB)
 #define FA_KV_BYTES (2 * FA_K_BYTES)
+#if FA_STAGES == 2
+#define FA_KV0 FA_Q_BYTES
+#define FA_SMEM (FA_Q_BYTES + 2 * FA_KV_BYTES)
+#else
+#define FA_KV0 0
 #define FA_SMEM (FA_Q_BYTES > FA_KV_BYTES ? FA_Q_BYTES : FA_KV_BYTES)
+#endif
 #define FA_NT (FA_BK / 8)   // score tiles of 8 keys per warp row block
 #define FA_DT (FA_D / 8)    // output tiles of 8 columns
 #define FA_KS (FA_D / 16)   // k-steps over the head dim
@@ -33,13 +44,7 @@
   ((row) * (rowb) + (((((byte) >> 4) ^ (((row) / ((rowb) >= 128 ? 1 : 128 / (rowb))) % ((rowb) / 16 < 8 ? (rowb) / 16 : 8)))) << 4) + ((byte) & 15))
 
 #if KILN_PTX
-// Lane `lane ^ mask`'s value (mask < 4: within a quad).
-inline float fa_shfl_xor(float v, int mask) {
-  float r;
-  asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(r) : "f"(v), "r"(mask));
-  return r;
-}
-#define FA_SHFL(v, m) fa_shfl_xor(v, m)
+#define FA_SHFL(v, m) warp_shfl_xor(v, m)  // kernels/warp_shuffle.cl
 // Two floats rounded to half and packed: lo in bits 0..15.
 inline uint fa_pack_half2(float lo, float hi) {
   uint r;
@@ -116,6 +121,17 @@ inline void fa_stage_kt(__local uchar* smem, uint off, __global const ushort* sr
 }
 #endif
 
+// Stages the K and V rows of the key block starting at j0 (nk of them valid) at `off`.
+inline void fa_stage_kv(__local uchar* smem, uint off, __global const ushort* k, __global const ushort* v, long kb,
+                        long vb, int4 ks, int4 vs, int j0, int nk) {
+#if FA_KT
+  fa_stage_kt(smem, off, k, kb + (long)j0 * ks.z, ks.z, ks.w, nk, FA_VEC_K);
+#else
+  fa_stage_rows(smem, off, k, kb + (long)j0 * ks.z, ks.z, ks.w, FA_BK, nk, FA_VEC_K);
+#endif
+  fa_stage_rows(smem, off + FA_K_BYTES, v, vb + (long)j0 * vs.z, vs.z, vs.w, FA_BK, nk, FA_VEC_V);
+}
+
 __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention_mma(
     __global const ushort* q, __global const ushort* k, __global const ushort* v, __global const half* mask,
     __global half* y, int heads, int sq, int sk, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms, int has_mask,
@@ -132,7 +148,14 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
 
   // Q's fragments, kept in registers for every key block.
   fa_stage_rows(smem, 0, q, qb, qs.z, qs.w, FA_BQ, min(FA_BQ, sq - q0), FA_VEC_Q);
+#if FA_STAGES == 2
+  cp_async_commit();
+  fa_stage_kv(smem, FA_KV0, k, v, kb, vb, ks, vs, 0, min(FA_BK, sk));
+  cp_async_commit();
+  cp_async_wait_pending();  // Q's copy has landed; the first block's may still be on its way
+#else
   cp_async_wait_all();
+#endif
   barrier(CLK_LOCAL_MEM_FENCE);
   uint qf[FA_KS][4];
   for (int kk = 0; kk < FA_KS; ++kk) {
@@ -147,15 +170,23 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
   const int row_lo = q0 + r0 + g;  // rows of this lane's accumulators: row_lo and row_lo + 8
 
-  for (int j0 = 0; j0 < sk; j0 += FA_BK) {
-    const int nk = min(FA_BK, sk - j0);
-#if FA_KT
-    fa_stage_kt(smem, 0, k, kb + (long)j0 * ks.z, ks.z, ks.w, nk, FA_VEC_K);
+  for (int j0 = 0, it = 0; j0 < sk; j0 += FA_BK, ++it) {
+#if FA_STAGES == 2
+    const uint kv = FA_KV0 + (it % 2) * FA_KV_BYTES;
+    if (j0 + FA_BK < sk) {
+      // The next block goes to the other stage, which every warp left at the last barrier.
+      fa_stage_kv(smem, FA_KV0 + ((it + 1) % 2) * FA_KV_BYTES, k, v, kb, vb, ks, vs, j0 + FA_BK,
+                  min(FA_BK, sk - j0 - FA_BK));
+      cp_async_commit();
+      cp_async_wait_pending();
+    } else {
+      cp_async_wait_all();
+    }
 #else
-    fa_stage_rows(smem, 0, k, kb + (long)j0 * ks.z, ks.z, ks.w, FA_BK, nk, FA_VEC_K);
-#endif
-    fa_stage_rows(smem, FA_K_BYTES, v, vb + (long)j0 * vs.z, vs.z, vs.w, FA_BK, nk, FA_VEC_V);
+    const uint kv = FA_KV0;
+    fa_stage_kv(smem, kv, k, v, kb, vb, ks, vs, j0, min(FA_BK, sk - j0));
     cp_async_wait_all();
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // S = Q K^T for this warp's 16 rows and the block's keys.
@@ -168,10 +199,10 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
         const int j = lane / 8;
 #if FA_KT
         // [d][key] rows: matrix j holds d (kk*16 + (j%2)*8 ..) x keys (np*16 + (j/2)*8 ..).
-        ldsm_x4_trans(smem, FA_SWZ(kk * 16 + (j % 2) * 8 + lane % 8, (np * 16 + (j / 2) * 8) * 2, FA_KROWB), r);
+        ldsm_x4_trans(smem, kv + FA_SWZ(kk * 16 + (j % 2) * 8 + lane % 8, (np * 16 + (j / 2) * 8) * 2, FA_KROWB), r);
 #else
         // [key][d] rows: matrix j holds keys (np*16 + (j/2)*8 ..) x d (kk*16 + (j%2)*8 ..).
-        ldsm_x4(smem, FA_SWZ(np * 16 + (j / 2) * 8 + lane % 8, (kk * 16 + (j % 2) * 8) * 2, FA_ROWB), r);
+        ldsm_x4(smem, kv + FA_SWZ(np * 16 + (j / 2) * 8 + lane % 8, (kk * 16 + (j % 2) * 8) * 2, FA_ROWB), r);
 #endif
         const uint b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
         mma_f16(s[2 * np], qf[kk], b0);
@@ -221,7 +252,7 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
         uint r[4];
         const int j = lane / 8;
         // V's [key][d] rows as B = [k][n]: matrix j holds keys (kk*16 + (j%2)*8 ..) x d (np*16 + (j/2)*8 ..).
-        ldsm_x4_trans(smem, FA_K_BYTES + FA_SWZ(kk * 16 + (j % 2) * 8 + lane % 8, (np * 16 + (j / 2) * 8) * 2, FA_ROWB), r);
+        ldsm_x4_trans(smem, kv + FA_K_BYTES + FA_SWZ(kk * 16 + (j % 2) * 8 + lane % 8, (np * 16 + (j / 2) * 8) * 2, FA_ROWB), r);
         const uint b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
         mma_f16(o[2 * np], a, b0);
         mma_f16(o[2 * np + 1], a, b1);
@@ -234,9 +265,19 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
     l_run[r] += FA_SHFL(l_run[r], 1);
     l_run[r] += FA_SHFL(l_run[r], 2);
   }
+#if FA_VEC_Y
+  for (int i = 0; i < FA_DT; ++i)
+    for (int hr = 0; hr < 2; ++hr) {
+      const int row = row_lo + 8 * hr, col = i * 8 + 2 * t;
+      if (row < sq)
+        ((__global uint*)y)[((long)b * ys.x + (long)h * ys.y + (long)row * ys.z + col) / 2] =
+            fa_pack_half2(o[i][2 * hr] / l_run[hr], o[i][2 * hr + 1] / l_run[hr]);
+    }
+#else
   for (int i = 0; i < FA_DT; ++i)
     for (int e = 0; e < 4; ++e) {
       const int row = row_lo + 8 * (e / 2), col = i * 8 + 2 * t + (e % 2);
       if (row < sq) vstore_half_rte(o[i][e] / l_run[e / 2], (long)b * ys.x + (long)h * ys.y + (long)row * ys.z + (long)col * ys.w, y);
     }
+#endif
 }

@@ -35,8 +35,15 @@
     __global const float* sy, __global const char* yzp_raw, __global const int* bias, int has_bias QEPI_EXTRA_PARAMS
 #define QEPI_ARGS Cout, sa, sa_vec, sb, sb_vec, sy, yzp_raw, bias, has_bias QEPI_EXTRA_ARGS
 
-// The value output element ci gets (it reads the residual at ci).
-inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEPI_PARAMS) {
+// Once per work-group (MMA_EPI_PREP) or thread: 1 / sy for rint_div.
+#if REQUANT && EPI && !OUT_FLOAT
+#define QEPI_PREP const float qepi_inv_sy = 1.0f / sy[0];
+#else
+#define QEPI_PREP const float qepi_inv_sy = 0.0f;
+#endif
+
+// The value output element ci gets (it reads the residual at ci); inv_sy: QEPI_PREP's.
+inline OUT_T qgemm_value(int acc, int row, int n, int ci, float inv_sy, QEPI_PARAMS) {
 #if REQUANT
   __global const YZP_T* yzp = (__global const YZP_T*)yzp_raw;
   const float sa_row = sa[sa_vec ? row : 0];
@@ -53,7 +60,7 @@ inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEPI_PARAMS) {
 #if OUT_FLOAT
   return r;
 #else
-  return (OUT_T)fmin(fmax(rint(r / sy[0]) + (float)yzp[0], (float)QLO), (float)QHI);
+  return (OUT_T)fmin(fmax(rint_div(r, sy[0], inv_sy) + (float)yzp[0], (float)QLO), (float)QHI);
 #endif
 #else
   const float mult = (sa_row * sb[sb_vec ? n : 0]) / sy[0];
@@ -65,10 +72,13 @@ inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEPI_PARAMS) {
 #endif
 }
 
-inline void qgemm_store(int acc, int row, int n, int ci, QEPI_PARAMS) { QEPI_STORE(ci, qgemm_value(acc, row, n, ci, QEPI_ARGS)); }
+inline void qgemm_store(int acc, int row, int n, int ci, float inv_sy, QEPI_PARAMS) {
+  QEPI_STORE(ci, qgemm_value(acc, row, n, ci, inv_sy, QEPI_ARGS));
+}
 
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , QEPI_PARAMS
 #define MMA_EPI_OUT_T OUT_T
-#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, QEPI_ARGS)
+#define MMA_EPI_PREP(b) QEPI_PREP
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, qepi_inv_sy, QEPI_ARGS)
 #define MMA_EPI_WRITE(ci, y) QEPI_STORE(ci, y)

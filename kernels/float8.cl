@@ -1,6 +1,7 @@
 // FP8 (E4M3FN, E5M2) conversions in OpenCL C, the same rules as runtime/core/float8.cpp (the
 // ONNX float8 spec: round to nearest even; saturate to +-max, or NaN / Inf when not
-// saturating). Not a kernel file on its own: prepended to the sources that need it.
+// saturating). Not a kernel file on its own: prepended to the sources that need it. With
+// -D KILN_PTX_FP8=1 (NVIDIA, compute capability 8.9+) the saturating conversions are one instruction.
 
 // |x| bits (finite, non-zero) rounded to a code with `mbits` mantissa bits and exponent bias
 // `bias`; codes past the format's max mean overflow (handled by the callers).
@@ -23,7 +24,26 @@ uint f8_round_to_code(uint abs_bits, int mbits, int bias) {
   return ((uint)be << mbits) | (q & ((1u << mbits) - 1u));
 }
 
+#if KILN_PTX_FP8
+// The saturating conversions as one instruction (cvt.rn.satfinite, sm_89+: round to nearest even,
+// +-Inf and overflow to +-max, as the spec's saturate = 1), for every input but NaN, whose sign
+// the C code keeps.
+#define F8_CVT(fmt)                                                                                  \
+  inline uchar ptx_cvt_##fmt(float x) {                                                              \
+    uint r;                                                                                          \
+    asm("{ .reg .b16 t; cvt.rn.satfinite." #fmt "x2.f32 t, %1, %1; cvt.u32.u16 %0, t; }" : "=r"(r) : "f"(x)); \
+    return (uchar)(r & 0xFFu);                                                                       \
+  }
+F8_CVT(e4m3)
+F8_CVT(e5m2)
+#define F8_FAST(fmt, x, saturate) \
+  if ((saturate) && !isnan(x)) return ptx_cvt_##fmt(x);
+#else
+#define F8_FAST(fmt, x, saturate)
+#endif
+
 uchar float_to_f8e4m3fn(float x, int saturate) {
+  F8_FAST(e4m3, x, saturate)
   uint b = as_uint(x);
   uchar sign = (uchar)((b >> 24) & 0x80u);
   uint a = b & 0x7FFFFFFFu;
@@ -36,6 +56,7 @@ uchar float_to_f8e4m3fn(float x, int saturate) {
 }
 
 uchar float_to_f8e5m2(float x, int saturate) {
+  F8_FAST(e5m2, x, saturate)
   uint b = as_uint(x);
   uchar sign = (uchar)((b >> 24) & 0x80u);
   uint a = b & 0x7FFFFFFFu;

@@ -89,12 +89,13 @@ void qgemm(__global const TA* A, __global const TB* B, __global const TA* za, in
     barrier(CLK_LOCAL_MEM_FENCE);
   }
 
+  QEPI_PREP
   for (int i = 0; i < RT; ++i) {
     const int m = m0 + ty + i * WG;
     if (m >= M) continue;
     for (int j = 0; j < RT; ++j) {
       const int n = n0 + tx + j * WG;
-      if (n < N) qgemm_store(acc[i][j], row_base + m, n, c_off + m * N + n, QEPI_ARGS);
+      if (n < N) qgemm_store(acc[i][j], row_base + m, n, c_off + m * N + n, qepi_inv_sy, QEPI_ARGS);
     }
   }
 }

@@ -52,7 +52,7 @@ __device__ inline void vstore_half_rte(float v, long i, half* p) { p[i] = __floa
 PRELUDES = {
     "float": ["float_storage", "linear_activation", "epilogue_float"],
     "float32": ["float_storage", "linear_activation", "epilogue_float"],
-    "qgemm": ["linear_activation", "epilogue_qgemm"],
+    "qgemm": ["linear_activation", "rint_div", "epilogue_qgemm"],
     "fp8": ["float8", "linear_activation", "epilogue_fp8"],
 }
 # Build options of each family's output stage, as its launcher passes them; every launch fixes its
@@ -64,7 +64,8 @@ FAMILY_OPTIONS = {
     "float32": dict(FIXED_EPILOGUE),
     "qgemm": {"REQUANT": "1", "EPI": "1", "OUT_T": "char", "OUT_FLOAT": "0", "YZP_T": "char", "QLO": "-128",
               "QHI": "127", "RES_T": "char", "RES_Q": "1", "TA": "char", "TB": "char", "CONV": "0", **FIXED_EPILOGUE},
-    "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0", **FIXED_EPILOGUE},
+    "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0", "KILN_PTX_FP8": "1",
+            **FIXED_EPILOGUE},
 }
 # Work-group shapes (bm, bn, wm, wn) and pipelines (bytes of K per tile row, stages), as
 # runtime/backends/opencl/mma_gemm.cpp offers them (kShapes, kPipelines, kLocalBytes).
@@ -205,15 +206,16 @@ def main():
                                capture_output=True, text=True)
         failed += report(name, cu, p)
     # The tensor-core attention (kernels/attention_mma.cl, runtime/backends/opencl/attention.cpp's
-    # options): head dims 64 and 128, K as [key][d] and transposed.
+    # options): head dims 64 (two stages of K and V) and 128 (one), K as [key][d] and transposed.
     attention = [(d, kt) for d in (64, 128) for kt in (0, 1)]
     for d, kt in attention:
-        defs = {"FA_D": d, "FA_BK": 64, "FA_KT": kt, "FA_VEC_Q": 1, "FA_VEC_K": 1, "FA_VEC_V": 1, "KILN_PTX": 1,
-                "MMA_A_KIND": 0, "MMA_B_KIND": 0, "MMA_PENDING": 0}
+        stages = 2 if d <= 64 else 1
+        defs = {"FA_D": d, "FA_BK": 64, "FA_KT": kt, "FA_VEC_Q": 1, "FA_VEC_K": 1, "FA_VEC_V": 1, "FA_VEC_Y": 1,
+                "FA_STAGES": stages, "KILN_PTX": 1, "MMA_A_KIND": 0, "MMA_B_KIND": 0, "MMA_PENDING": stages - 1}
         name = f"attention_d{d}_kt{kt}"
         cu = os.path.join(work, name + ".cu")
         with open(cu, "w") as f:
-            f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + cuda_of([read("mma_ops"), read("attention_mma")]))
+            f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + cuda_of([read("mma_ops"), read("warp_shuffle"), read("attention_mma")]))
         p = subprocess.run([a.nvcc, "-arch=" + a.arch, "-cubin", "-o", cu + ".cubin", "-Xptxas", "-v", cu],
                            capture_output=True, text=True)
         failed += report(name, cu, p)

@@ -47,6 +47,7 @@ struct Match {
   const ir::Node* k_reader = nullptr;
   int64_t bshd = 0;            // attngeo::kAttrBshd: operands stored [batch, seq, heads, dim]
   ir::Node* y_transpose = nullptr;  // the (0, 2, 1, 3) Transpose of the output, absorbed
+  ir::Node* y_quantize = nullptr;   // a per-tensor QuantizeLinear between the output and y_transpose
 };
 
 // One step between the score MatMul and the Softmax, in the order it applies.
@@ -315,8 +316,14 @@ class Matcher {
     }
     if (ir::Node* t = transpose_of(m->v, m->pv, split)) take_input(t, &m->v, attngeo::kBshdV, m);
     ir::Node* y = sole_reader(m->pv->outputs[0]);
+    // INT8/FP8 plans quantize the output before its Transpose (post-training quantization runs
+    // first): a per-tensor QuantizeLinear commutes with it, so the Transpose is absorbed and the
+    // QuantizeLinear reads the node's [batch, seq, heads, dim] output instead.
+    ir::Node* q = y && per_tensor_quantize(*y) ? y : nullptr;
+    if (q) y = sole_reader(q->outputs[0]);
     if (y && is_transpose(*y, split)) {
       m->y_transpose = y;
+      m->y_quantize = q;
       m->nodes.push_back(y);
       m->bshd |= attngeo::kBshdY;
     }
@@ -338,6 +345,11 @@ class Matcher {
   ir::Node* transpose_of(const ir::Value* v, const ir::Node* reader, const std::vector<int64_t>& perm) const {
     if (!reader || !only_read_by(v, reader) || !live(v->producer)) return nullptr;
     return is_transpose(*v->producer, perm) ? v->producer : nullptr;
+  }
+  static bool per_tensor_quantize(const ir::Node& n) {
+    auto one = [](const ir::Value* v) { return !v || (v->constant && v->constant->numel() == 1); };
+    return n.runtime_op == "QuantizeLinear" && n.outputs.size() == 1 && n.inputs.size() >= 2 && one(n.inputs[1]) &&
+           (n.inputs.size() < 3 || one(n.inputs[2]));
   }
   static bool is_transpose(const ir::Node& t, const std::vector<int64_t>& perm) {
     return t.runtime_op == "Transpose" && t.inputs.size() == 1 && t.inputs[0] && t.outputs.size() == 1 &&
@@ -419,7 +431,21 @@ Status run_fuse_attention(ir::Graph& g, const PassContext& ctx) {
     at->attrs = Matcher::attrs(m);
     at->inputs = {m.q, m.k, m.v};
     if (m.mask) at->inputs.push_back(m.mask);
-    if (m.y_transpose) {
+    if (m.y_quantize) {
+      // The float output in the Transpose's layout, quantized into the Transpose's output.
+      ir::Value* y = at->outputs[0];
+      ir::Value* moved = g.add_unique_value(y->name + "_bshd");
+      moved->dtype = y->dtype;
+      moved->shape = m.y_transpose->outputs[0]->shape;
+      moved->has_shape = true;
+      moved->producer = at;
+      at->outputs = {moved};
+      m.y_quantize->outputs[0]->producer = nullptr;
+      m.y_quantize->inputs[0] = moved;
+      m.y_quantize->outputs = m.y_transpose->outputs;
+      m.y_quantize->outputs[0]->producer = m.y_quantize;
+      m.y_transpose->outputs.clear();
+    } else if (m.y_transpose) {
       at->outputs = m.y_transpose->outputs;
       at->outputs[0]->producer = at;
       m.y_transpose->outputs.clear();

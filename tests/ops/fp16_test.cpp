@@ -161,7 +161,7 @@ TEST(Fp16Ops, SoftmaxAndNormalizations) {
   std::mt19937 rng(19);
   Attributes axis;
   axis.set("axis", int64_t{-1});
-  for (int64_t n : {7, 300}) {  // one work-item and one work-group per row
+  for (int64_t n : {7, 300, 768}) {  // one work-item, one work-group and one warp per row
     EXPECT_TRUE(fp16_matches_reference(OpSpec{"Softmax", 17, axis, {random_tensor(DType::kFloat32, {6, n}, rng, -4, 4)}}));
     EXPECT_TRUE(fp16_matches_reference(
         OpSpec{"LayerNormalization", 17, axis,

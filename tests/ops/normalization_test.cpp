@@ -276,6 +276,12 @@ TEST(NormalizationOps, LayerNormOpenCLMatchesCpuRandom) {
   }
   // Long rows: one work-group per row.
   EXPECT_TRUE(opencl_matches_cpu(layernorm_spec({4, 768}, -1, true, 3, rng), 1e-4, 1e-4));
+  // Rows of a multiple of 8 values (rownorm_x8): a warp per row with 3 and 4 (the last partial)
+  // groups of 8 values a work-item, no bias, and 4096-wide rows over a slice of 4 warps.
+  EXPECT_TRUE(opencl_matches_cpu(layernorm_spec({37, 768}, -1, true, 1, rng), 1e-4, 1e-4));
+  EXPECT_TRUE(opencl_matches_cpu(layernorm_spec({9, 1000}, -1, false, 3, rng), 1e-4, 1e-4));
+  EXPECT_TRUE(opencl_matches_cpu(layernorm_spec({3, 16, 256}, 1, true, 3, rng, 50.0), 1e-4, 1e-4));
+  EXPECT_TRUE(opencl_matches_cpu(layernorm_spec({5, 4096}, -1, true, 2, rng), 1e-4, 1e-4));
   EXPECT_TRUE(opencl_matches_cpu(layernorm_spec({2, 3, 40, 40}, 1, false, 2, rng), 1e-4, 1e-4));
 }
 

@@ -199,6 +199,58 @@ TEST(QuantizeOps, IntQuantizeRoundsHalfToEvenAndSaturates) {
   }
 }
 
+// Quotients at and one float step around every rounding tie (k + 0.5): the OpenCL kernels round
+// x * (1 / scale) except near ties, where they divide (kernels/rint_div.cl); the results must be
+// the CPU's correctly rounded x / scale, bit for bit.
+TEST(QuantizeOps, QuotientsAtRoundingTiesMatchTheDivision) {
+  if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  for (float scale : {0.1f, 0.37f, 2.0f, 3e-3f}) {
+    std::vector<double> x;
+    for (int k = -140; k <= 140; ++k) {
+      const float tie = (static_cast<float>(k) + 0.5f) * scale;
+      for (float v : {tie, std::nextafter(tie, -1e9f), std::nextafter(tie, 1e9f)}) x.push_back(v);
+    }
+    for (DType qt : {DType::kInt8, DType::kUInt8}) {
+      SCOPED_TRACE(dtype_name(qt) + " scale " + std::to_string(scale));
+      OpSpec s{"QuantizeLinear", 13, {}, {tensor(DType::kFloat32, {static_cast<int64_t>(x.size())}, x),
+                                          scalar(DType::kFloat32, scale), scalar(qt, qt == DType::kUInt8 ? 128 : 0)},
+               {false, true, true}};
+      EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
+    }
+  }
+}
+
+// Every midpoint between neighbouring float8 codes (subnormal, normal, and past the largest
+// finite code), one float step either side, zeros, +-Inf and NaN of both signs, both saturate
+// modes: the OpenCL conversion (one cvt.rn.satfinite instruction on NVIDIA where saturating) must
+// give the CPU's codes bit for bit.
+TEST(QuantizeOps, Float8MidpointsMatchTheCpu) {
+  if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  for (DType qt : {DType::kFloat8E4M3FN, DType::kFloat8E5M2}) {
+    const bool e4 = qt == DType::kFloat8E4M3FN;
+    auto decode = [&](int c) { return e4 ? float8e4m3fn_to_float(static_cast<uint8_t>(c)) : float8e5m2_to_float(static_cast<uint8_t>(c)); };
+    const int max_code = e4 ? 0x7E : 0x7B;
+    std::vector<double> x = {0.0, -0.0, INFINITY, -INFINITY, NAN, -NAN, 1e-42, -1e-42, 1e30, -1e30};
+    for (int c = 0; c <= max_code; ++c) {
+      const float lo = decode(c);
+      // Past the largest code: where the next code would be (one more exponent step).
+      const float hi = c < max_code ? decode(c + 1) : lo + (lo - decode(c - 1));
+      const float mid = lo + (hi - lo) / 2;
+      for (float v : {lo, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e30f), hi}) {
+        x.push_back(v);
+        x.push_back(-v);
+      }
+    }
+    for (int sat : {0, 1}) {
+      SCOPED_TRACE(dtype_name(qt) + " saturate " + std::to_string(sat));
+      OpSpec s{"QuantizeLinear", 19, {}, {tensor(DType::kFloat32, {static_cast<int64_t>(x.size())}, x),
+                                          scalar(DType::kFloat32, 1), scalar(qt, 0)}, {false, true, true}};
+      s.attrs.set("saturate", int64_t{sat});
+      EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
+    }
+  }
+}
+
 TEST(QuantizeOps, Float8QuantizeSaturateAttribute) {
   const std::vector<double> x = {1.0, 1000.0, -1000.0, 0.0625, 1e-9};
   for (int sat : {0, 1}) {
@@ -227,7 +279,7 @@ TEST(QuantizeOps, Float16InputQuantizesLikeItsFloat32Value) {
     for (int per_axis : {0, 1}) {
       SCOPED_TRACE(dtype_name(qt) + (per_axis ? " per axis" : " per tensor"));
       const bool fp8 = qt == DType::kFloat8E4M3FN || qt == DType::kFloat8E5M2;
-      const Shape x_shape{3, 5, 7};
+      const Shape x_shape{3, 5, 71};  // per tensor: 133 groups of 8 values and one more
       // Mostly within range (scales are 0.01 to 0.5), some saturating.
       HostTensor x32 = random_tensor(DType::kFloat32, x_shape, rng, fp8 ? -300 : -40, fp8 ? 300 : 40);
       HostTensor x16(DType::kFloat16, x_shape);
@@ -292,6 +344,19 @@ TEST(QuantizeOps, QuantizeDequantizeOpenCLMatchesCpu) {
     OpSpec d{"DequantizeLinear", opset, attrs, {random_q(qt, x, rng, range.first, range.second),
                                                random_scale(ss, rng), zp}, {false, false, iter % 2 == 0}};
     EXPECT_TRUE(opencl_matches_cpu(d, 0, 0));
+  }
+  // Per-tensor QuantizeLinear to 8-bit types, eight values a work-item: whole groups and a tail.
+  for (DType qt : {DType::kUInt8, DType::kInt8, DType::kFloat8E4M3FN, DType::kFloat8E5M2}) {
+    for (int64_t n : {int64_t{4096}, int64_t{2 * 1001}}) {
+      SCOPED_TRACE(dtype_name(qt) + " per tensor, " + std::to_string(n) + " values");
+      const bool fp8 = qt == DType::kFloat8E4M3FN || qt == DType::kFloat8E5M2;
+      const auto range = int_range(qt);
+      const double amp = fp8 ? 600.0 : (range.second - range.first) * 0.6;
+      OpSpec q{"QuantizeLinear", 21, {}, {random_tensor(DType::kFloat32, {n}, rng, -amp, amp), random_scale({}, rng),
+                                          fp8 ? tensor(qt, {}, {0}) : random_q(qt, {}, rng, range.first, range.second)},
+               {false, true, true}};
+      EXPECT_TRUE(opencl_matches_cpu(q, 0, 0));
+    }
   }
   // int32 DequantizeLinear (no zero point).
   OpSpec d{"DequantizeLinear", 13, {}, {random_q(DType::kInt32, {3, 5}, rng, -100000, 100000),

@@ -69,7 +69,8 @@ bool mma_head_dim(int64_t d) { return d == 16 || d == 32 || d == 64 || d == 128;
 // Keys per block: K and V of 64 keys at the largest head dim take 32 KB of the 44 KB of __local
 // a work-group gets on NVIDIA's OpenCL (../shared/DEVICE.md).
 constexpr int64_t kMmaBlockKeys = 64;
-static_assert(2 * kMmaBlockKeys * 128 * 2 <= 44 * 1024, "K and V blocks must fit __local");
+constexpr int64_t kMmaLocalBytes = 44 * 1024;
+static_assert(2 * kMmaBlockKeys * 128 * 2 <= kMmaLocalBytes, "K and V blocks must fit __local");
 
 bool mma_runs(const attngeo::Geometry& g) { return g.d == g.dv && mma_head_dim(g.d); }
 
@@ -77,10 +78,22 @@ bool mma_node(const PlanNode& n, const Plan& p) {
   return p.tensors[n.inputs[0]].dtype == DType::kFloat16 && p.tensors[n.outputs[0]].dtype == DType::kFloat16;
 }
 
+// Whether NVIDIA's compiler takes a register cap for `caps` (cl_nv_compiler_options).
+bool register_cap_option(const DeviceCaps& caps) {
+  return mma::uses_ptx(caps, mma::Elem::kF16) &&
+         std::find(caps.extensions.begin(), caps.extensions.end(), "cl_nv_compiler_options") != caps.extensions.end();
+}
+
+// The compiler's own register count first (ptxas: 174 at head dim 64, two work-groups an SM),
+// then caps of 168 and 128 registers (three and four work-groups an SM; ptxas spills 32 and 124
+// bytes a thread), which --tune times.
 std::vector<KernelChoice> attention_variants(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
   attngeo::Geometry g;
   if (!mma_node(n, p) || !mma::available(caps, mma::Elem::kF16) || !node_geometry(n, p, &g) || !mma_runs(g)) return {};
-  return {KernelChoice{mma::kVariant, {}}};
+  std::vector<KernelChoice> out{KernelChoice{mma::kVariant, {}}};
+  if (register_cap_option(caps) && g.d <= 64)
+    for (int64_t regs : {168, 128}) out.push_back(KernelChoice{mma::kVariant, {{"regs", regs}}});
+  return out;
 }
 
 // Whether an operand's rows (over its last dim, or with `transposed` over its row dim) are
@@ -95,12 +108,20 @@ Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask)
   // K may arrive [key][d] (d contiguous) or transposed [d][key] (keys contiguous).
   const bool kt = g.k[3] != 1 && g.k[2] == 1;
   auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
+  // Two stages of K and V (the next block's copy overlapping this one's products) where they fit
+  // beside Q: head dims up to 64.
+  const int64_t stages = kMmaRows * g.d * 2 + 2 * 2 * kMmaBlockKeys * g.d * 2 <= kMmaLocalBytes ? 2 : 1;
+  const int64_t regs = a.variant().param("regs", 0);
+  const bool y_pairs = g.y[3] == 1 && g.y[0] % 2 == 0 && g.y[1] % 2 == 0 && g.y[2] % 2 == 0;
   const std::string options = def("FA_D", g.d) + def("FA_BK", kMmaBlockKeys) + def("FA_KT", kt) + def("FA_VEC_Q", vector_rows(g.q, false)) +
                               def("FA_VEC_K", vector_rows(g.k, kt)) + def("FA_VEC_V", vector_rows(g.v, false)) +
+                              def("FA_VEC_Y", y_pairs) + def("FA_STAGES", stages) + def("MMA_PENDING", stages - 1) +
                               def("KILN_PTX", mma::uses_ptx(a.cl.info().caps, mma::Elem::kF16)) +
-                              " -D MMA_A_KIND=0 -D MMA_B_KIND=0 -D MMA_PENDING=0";
+                              " -D MMA_A_KIND=0 -D MMA_B_KIND=0" +
+                              (regs > 0 && register_cap_option(a.cl.info().caps) ? " -cl-nv-maxrregcount=" + std::to_string(regs) : "");
   static const std::string source =
-      std::string(embedded_kernel_source("mma_ops")) + "\n" + embedded_kernel_source("attention_mma");
+      std::string(embedded_kernel_source("mma_ops")) + "\n" + embedded_kernel_source("warp_shuffle") + "\n" +
+      embedded_kernel_source("attention_mma");
   cl_kernel k;
   KILN_TRY(a.cl.kernel(source, options, "attention_mma", &k));
   const size_t threads = 128;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "runtime/backends/normalization_geometry.h"
+#include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/normalization_cl.h"
 
 namespace kiln {
@@ -129,17 +130,53 @@ Status groupnorm_cl(ClKernelArgs& a) {
                  a.inputs[1].mem, a.inputs[2].mem, nullptr, nullptr, p);
 }
 
+// LayerNormalization rows of a multiple of 8 values with W and B per position (rownorm_x8), in
+// slices of whole warps holding at most 4 groups of 8 values a work-item; `*launched` stays false
+// where the node does not have that shape.
+Status layernorm_x8(ClKernelArgs& a, int64_t rows64, int64_t n64, float eps, cl_mem mean_out, cl_mem inv_out,
+                    bool* launched) {
+  *launched = false;
+  const bool has_b = a.has_input(2);
+  if (n64 % 8 != 0 || n64 < 128 || a.inputs[1].numel() != n64 || (has_b && a.inputs[2].numel() != n64)) return Status::ok();
+  int slice = 32;
+  while (slice * 8 * 4 < n64 && slice < 256) slice *= 2;
+  const int64_t chunks = (n64 / 8 + slice - 1) / slice;
+  if (chunks > 4) return Status::ok();
+  cl_kernel k;
+  KILN_TRY(normcl::kernel(a, "norm",
+                          "-DNORM_CHUNKS=" + std::to_string(chunks) +
+                              " -DKILN_PTX=" + (mma::uses_ptx(a.cl.info().caps, mma::Elem::kF16) ? "1" : "0"),
+                          "rownorm_x8", &k));
+  const size_t ls = normcl::group_size(a, k);
+  if (ls < static_cast<size_t>(slice)) return Status::ok();
+  *launched = true;
+  const size_t per_group = ls / slice;
+  const size_t global = (static_cast<size_t>(rows64) + per_group - 1) / per_group * ls;
+  cl_mem dummy = a.outputs[0].mem;  // unused buffer arguments (some drivers reject null ones)
+  return ClLaunch(a.cl, k, "rownorm_x8")
+      .mem(a.inputs[0].mem).mem(a.outputs[0].mem).mem(a.inputs[1].mem).mem(has_b ? a.inputs[2].mem : dummy)
+      .mem(mean_out ? mean_out : dummy).mem(inv_out ? inv_out : dummy).arg(static_cast<cl_int>(rows64))
+      .arg(static_cast<cl_int>(n64)).arg(eps).arg(static_cast<cl_int>(has_b)).arg(static_cast<cl_int>(mean_out != nullptr))
+      .arg(static_cast<cl_int>(inv_out != nullptr)).arg(static_cast<cl_int>(slice)).local(ls * sizeof(float))
+      .run(1, &global, &ls);
+}
+
 Status layernorm_cl(ClKernelArgs& a) {
   const normgeo::Rows r = normgeo::split_at(a.inputs[0].shape, a.attrs().get_int("axis", 0));
   const int64_t mask = a.attrs().get_int("output_mask", 1);
   const int mean_slot = normgeo::output_slot(a.outputs.size(), mask, 1);
   const int inv_slot = normgeo::output_slot(a.outputs.size(), mask, 2);
+  cl_mem mean_out = mean_slot >= 0 ? a.outputs[mean_slot].mem : nullptr;
+  cl_mem inv_out = inv_slot >= 0 ? a.outputs[inv_slot].mem : nullptr;
+  const float eps = a.attrs().get_float("epsilon", 1e-5f);
+  if (r.outer == 0) return Status::ok();
+  bool launched = false;
+  KILN_TRY(layernorm_x8(a, r.outer, r.n, eps, mean_out, inv_out, &launched));
+  if (launched) return Status::ok();
   const bool has_b = a.has_input(2);
   NormParams p{1, 0, a.inputs[1].numel() == 1 ? 0 : 1, 1, 0, has_b && a.inputs[2].numel() != 1 ? 1 : 0,
                has_b ? 1 : 0, mean_slot >= 0 ? 1 : 0, inv_slot >= 0 ? 1 : 0, 1};
-  return rownorm(a, r.outer, r.n, a.attrs().get_float("epsilon", 1e-5f), a.inputs[1].mem,
-                 has_b ? a.inputs[2].mem : nullptr, mean_slot >= 0 ? a.outputs[mean_slot].mem : nullptr,
-                 inv_slot >= 0 ? a.outputs[inv_slot].mem : nullptr, p);
+  return rownorm(a, r.outer, r.n, eps, a.inputs[1].mem, has_b ? a.inputs[2].mem : nullptr, mean_out, inv_out, p);
 }
 
 }  // namespace

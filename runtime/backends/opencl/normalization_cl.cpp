@@ -17,7 +17,10 @@ Status kernel(ClKernelArgs& a, const char* file, const std::string& options, con
     if (it == sources.end()) {
       const char* body = embedded_kernel_source(file);
       if (!body) return internal_error(std::string("kernel source ") + file + ".cl is not embedded");
-      it = sources.emplace(file, std::string(embedded_kernel_source("float_storage")) + body).first;
+      it = sources
+               .emplace(file, std::string(embedded_kernel_source("float_storage")) +
+                                  embedded_kernel_source("float_storage_x8") + embedded_kernel_source("warp_shuffle") + body)
+               .first;
     }
     src = &it->second;
   }

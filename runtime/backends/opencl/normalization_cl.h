@@ -8,7 +8,8 @@
 
 namespace kiln::normcl {
 
-// Kernel `fn` of kernels/<file>.cl (after kernels/float_storage.cl) built with `options`, plus
+// Kernel `fn` of kernels/<file>.cl (after kernels/float_storage.cl, float_storage_x8.cl and
+// warp_shuffle.cl) built with `options`, plus
 // -DKILN_HALF for FP16 nodes (float16 output: the node's float tensors are stored as half).
 Status kernel(ClKernelArgs& a, const char* file, const std::string& options, const char* fn, cl_kernel* out);
 

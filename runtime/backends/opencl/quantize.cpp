@@ -44,16 +44,32 @@ Status quant_kernel(ClKernelArgs& a, DType qt, const char* fn, cl_kernel* k, boo
   if (!quant_type(qt, &type, &kind, &lo, &hi))
     return unsupported(where(a) + ": dtype " + dtype_name(qt) + " has no OpenCL kernel");
   static const std::string source = std::string(embedded_kernel_source("float8")) + "\n" +
-                                    embedded_kernel_source("float_storage") + "\n" + embedded_kernel_source("quantize");
+                                    embedded_kernel_source("float_storage") + "\n" +
+                                    embedded_kernel_source("float_storage_x8") + "\n" + embedded_kernel_source("rint_div") +
+                                    "\n" + embedded_kernel_source("quantize");
   const std::string options = std::string(kExactDiv) + " -D QT=" + type + " -D QKIND=" + std::to_string(kind) +
                               " -D QLO=" + std::to_string(lo) + " -D QHI=" + std::to_string(hi) +
-                              (half_x ? " -DKILN_HALF" : "");
+                              (half_x ? " -DKILN_HALF" : "") +
+                              (kind != 0 && mma::uses_ptx(a.cl.info().caps, mma::Elem::kFp8) ? " -D KILN_PTX_FP8=1" : "");
   return a.cl.kernel(source, options, fn, k);
+}
+
+// Per-tensor QuantizeLinear to an 8-bit type: eight elements a work-item (quantize_linear_x8).
+Status quantize_per_tensor_x8_cl(ClKernelArgs& a) {
+  cl_kernel k;
+  KILN_TRY(quant_kernel(a, a.outputs[0].dtype, "quantize_linear_x8", &k, a.inputs[0].dtype == DType::kFloat16));
+  const int64_t n = a.inputs[0].numel();
+  return ClLaunch(a.cl, k, where(a))
+      .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.has_input(2) ? a.inputs[2].mem : nullptr)
+      .arg(static_cast<cl_int>(a.has_input(2))).mem(a.outputs[0].mem).arg(static_cast<cl_int>(n))
+      .arg(static_cast<cl_int>(quant_layout(a.node, a.inputs[0].shape).saturate))
+      .run1d(static_cast<size_t>((n + 7) / 8), 256);
 }
 
 Status quant_dequant_cl(ClKernelArgs& a, bool quantize) {
   const QuantLayout l = quant_layout(a.node, a.inputs[0].shape);
   const DType qt = quantize ? a.outputs[0].dtype : a.inputs[0].dtype;
+  if (quantize && l.qmode == 0 && dtype_size(qt) == 1) return quantize_per_tensor_x8_cl(a);
   cl_kernel k;
   KILN_TRY(quant_kernel(a, qt, quantize ? "quantize_linear" : "dequantize_linear", &k,
                         quantize && a.inputs[0].dtype == DType::kFloat16));
@@ -123,11 +139,11 @@ bool all_zero(const std::vector<int64_t>& v) {
   return std::all_of(v.begin(), v.end(), [](int64_t s) { return s == 0; });
 }
 
-// The output stage (epilogue_qgemm.cl, after kiln_act for the fused epilogue): what both the
+// The output stage (rint_div.cl and epilogue_qgemm.cl, after kiln_act for the fused epilogue): what both the
 // portable kernel and the mma variant end with. Built once: ClRuntime::kernel looks kernels up
 // by the source's content on every launch.
 const std::string& qgemm_prelude(bool epilogue) {
-  static const std::string plain = embedded_kernel_source("epilogue_qgemm");
+  static const std::string plain = std::string(embedded_kernel_source("rint_div")) + embedded_kernel_source("epilogue_qgemm");
   static const std::string with_act = std::string(embedded_kernel_source("linear_activation")) + plain;
   return epilogue ? with_act : plain;
 }

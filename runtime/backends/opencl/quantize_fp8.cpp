@@ -39,7 +39,8 @@ Status fp8_linear_cl(ClKernelArgs& a) {
   const std::string options = "-cl-fp32-correctly-rounded-divide-sqrt -D AK=" + std::to_string(f.ka) +
                               " -D BK=" + std::to_string(f.kb) + " -D YK=" + std::to_string(f.ky) +
                               " -D CONV=" + (g.conv ? "1" : "0") + " -D BIAS_ROW=" + (f.bias_per_row ? "1" : "0") +
-                              " -D EPI=" + (epi ? "1" : "0") + " -D RK=" + std::to_string(f.kr);
+                              " -D EPI=" + (epi ? "1" : "0") + " -D RK=" + std::to_string(f.kr) +
+                              (mma::uses_ptx(a.cl.info().caps, mma::Elem::kFp8) ? " -D KILN_PTX_FP8=1" : "");
   const std::string what = a.node.op + " '" + a.node.name + "'";
   // The output stage's arguments (epilogue_fp8.cl's F8EPI_PARAMS), the same for both kernels.
   auto epilogue_args = [&](ClLaunch& l) {
