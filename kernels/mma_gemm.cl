@@ -123,11 +123,14 @@ typedef float acc_t;
 // together), then its stores, which the compiler may not move loads across (the output could
 // alias an input). Groups stay rolled, so the output stage is inlined 4-8 times, not 64: fully
 // unrolled, the 8-bit stages (an exact division, FP8 encoding) made 200-280 KB programs, beyond
-// the instruction cache.
+// the instruction cache. The host sets EPI_GROUP (a divisor of 16) per problem where the kernel
+// runs as PTX (mma_gemm.cpp's output_rows_in_flight); these are the defaults.
+#ifndef EPI_GROUP
 #if MMA_ELEM == 1 || MMA_ELEM == 4
 #define EPI_GROUP 4
 #else
 #define EPI_GROUP 2
+#endif
 #endif
 #ifndef MMA_EPI_PREP
 #define MMA_EPI_PREP(b)

@@ -65,6 +65,7 @@ struct Epilogue {
   // matters to the instruction cache there); emulated, one program serves every output stage,
   // which keeps the number of programs PoCL compiles (slowly) as it was.
   std::string fixed;
+  bool residual = false;  // the output stage reads a residual
 };
 
 // Whether `caps` runs the variant for operands of type `e` (PTX, or KILN_MMA_EMULATE=1).

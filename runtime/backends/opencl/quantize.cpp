@@ -247,7 +247,9 @@ Status qgemm_cl(ClKernelArgs& a) {
     p.B = a.inputs[in.b].mem;
     const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(ep.ep.act) : -1, opt(in.bias),
                                                           epi ? static_cast<int>(ep.ep.residual) : 0);
-    return mma::launch(a.cl, p, tile, {&qgemm_prelude(epi), options, epilogue_args, fixed}, where(a));
+    return mma::launch(a.cl, p, tile,
+                       {&qgemm_prelude(epi), options, epilogue_args, fixed, epi && ep.ep.residual != linear::kResidualNone},
+                       where(a));
   }
 
   cl_kernel k;

@@ -62,7 +62,8 @@ Status fp8_linear_cl(ClKernelArgs& a) {
     p.B = a.inputs[f.b].mem;
     const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(f.ep.act) : -1, f.has_bias,
                                                           epi ? static_cast<int>(f.ep.residual) : 0);
-    return mma::launch(a.cl, p, tile, {&fp8_prelude(), options, epilogue_args, fixed}, what);
+    return mma::launch(a.cl, p, tile,
+                       {&fp8_prelude(), options, epilogue_args, fixed, epi && f.ep.residual != linear::kResidualNone}, what);
   }
   static const std::string source = std::string(embedded_kernel_source("qgemm_geometry")) + "\n" + fp8_prelude() +
                                     "\n" + embedded_kernel_source("fp8_linear");
