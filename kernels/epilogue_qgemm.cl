@@ -3,7 +3,7 @@
 // accumulator `acc` of output element ci, at global row `row` (per-row scales and bias) and
 // column n (per-column scales, and the bias with bias_cols). Options (see qgemm.cl):
 //   REQUANT=0: store acc as int32.  REQUANT=1, EPI=0: q = clamp(rint((acc + bias) * (sa sb / sy)) + yzp)
-//   EPI=1: kiln's fused epilogue (runtime/backends/cpu/quantize_common.h): r = (acc + bias) sa sb,
+//   EPI=1: kiln's fused epilogue (runtime/backends/quantize_geometry.h): r = (acc + bias) sa sb,
 //   residual and activation in float, then requantized, or stored as float (OUT_FLOAT).
 //   OUT_HALF=1 (with OUT_FLOAT): the float result stored as half (vstore_half: no cl_khr_fp16
 //   needed), for FP16 readers (--fallback-precision fp16); RES_HALF=1: a half residual.

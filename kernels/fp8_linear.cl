@@ -1,5 +1,5 @@
 // FP8 linear kernel behind Fp8Conv and Fp8MatMul (operands and arithmetic:
-// runtime/backends/cpu/quantize_fp8_common.h). Needs kernels/float8.cl, kernels/qgemm_geometry.cl
+// runtime/backends/quantize_fp8_geometry.h). Needs kernels/float8.cl, kernels/qgemm_geometry.cl
 // (the batch and im2col index math) and kernels/epilogue_fp8.cl (the output stage) prepended.
 // Per batch item (get_group_id(2)):
 //   acc[m][n] = sum_k decode(A[m][k]) * decode(B[k][n])   in float32, k ascending,

@@ -1,5 +1,5 @@
 // Pad, every mode in one pass: one work-item per output element maps each coordinate back to
-// its source (runtime/backends/cpu/movement_layout.h: pad_source_index). mode: 0 constant,
+// its source (runtime/backends/movement_layout.h: pad_source_index). mode: 0 constant,
 // 1 reflect, 2 edge, 3 wrap; it is uniform over the launch, so the branches do not diverge.
 // Built with -DT=<element type>.
 typedef struct { int v[8]; } Dims;

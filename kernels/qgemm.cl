@@ -1,5 +1,5 @@
 // Tiled integer GEMM behind MatMulInteger, QLinearMatMul, ConvInteger and QLinearConv (see
-// QGemm in runtime/backends/cpu/quantize_common.h): per batch item (get_group_id(2))
+// QGemm in runtime/backends/quantize_geometry.h): per batch item (get_group_id(2))
 //   C[m][n] = sum_k (A[m][k] - za(m)) * (B[k][n] - zb(n))   in int32,
 // A and B tiles staged in local memory with the zero points already subtracted. Convolutions
 // read B as the implicit im2col of x (padding adds 0); kernels/qgemm_geometry.cl (prepended)
@@ -9,7 +9,7 @@
 //   -D REQUANT=0|1 -D OUT_T= -D QLO= -D QHI=  int32 output, or requantized int8/uint8:
 //                 q = clamp(rint((acc + bias[row]) * ((sa * sb) / sy)) + yzp, QLO, QHI)
 //   -D EPI=1 -D RES_T= -D RES_Q=0|1 -D OUT_FLOAT=0|1  kiln's fused epilogue (runtime/backends/cpu/
-//                 quantize_common.h): r = (acc + bias) * sa * sb, residual and activation
+//                 quantize_geometry.h): r = (acc + bias) * sa * sb, residual and activation
 //                 (kiln_act, from kernels/linear_activation.cl prepended by the host) in float,
 //                 then requantized (q = clamp(rint(r / sy) + yzp)) or stored as float.
 // The output stage is kernels/epilogue_qgemm.cl (prepended by the host).

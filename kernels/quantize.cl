@@ -1,8 +1,9 @@
 // QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear. Built with kernels/float8.cl,
-// float_storage.cl and float_storage_x8.cl prepended and -D QT=<the quantized element type>
-// -D QKIND=<0 int, 1 e4m3fn, 2 e5m2> (-D QLO/QHI: the int range), plus -cl-fp32-correctly-rounded-divide-sqrt so
-// x / scale rounds exactly as the CPU reference's float32 division. -DKILN_HALF: QuantizeLinear's
-// x is float16 (widened exactly on load); every other tensor stays as declared.
+// float_storage.cl, float_storage_x8.cl and rint_div.cl prepended and -D QT=<the quantized
+// element type> -D QKIND=<0 int, 1 e4m3fn, 2 e5m2> (-D QLO/QHI: the int range), plus
+// -cl-fp32-correctly-rounded-divide-sqrt so x / scale rounds exactly as the CPU reference's
+// float32 division. -DKILN_HALF: QuantizeLinear's x is float16 (widened exactly on load); every
+// other tensor stays as declared.
 #pragma OPENCL FP_CONTRACT OFF
 
 #ifndef QT
@@ -12,7 +13,7 @@
 #define QKIND 0
 #endif
 
-// Scale/zero-point element of x's element idx (see runtime/backends/cpu/quantize_common.h).
+// Scale/zero-point element of x's element idx (see runtime/backends/quantize_geometry.h).
 int quant_param_index(int idx, int qmode, int C, int inner, int block, int cblocks) {
   if (qmode == 0) return 0;
   int i = idx % inner;

@@ -1,5 +1,5 @@
 // Resize: separable interpolation from per-axis tap tables computed by the compiler
-// (runtime/backends/cpu/movement_resize.h). One work-item per output element; axes with one
+// (runtime/backends/movement_resize.h). One work-item per output element; axes with one
 // tap (the unresized ones, or nearest mode) are folded into a base offset and weight first,
 // so only the interpolated axes enter the tap loop. Built with -DRANK=<output rank> so the
 // per-axis loops have compile-time bounds (they unroll; the private arrays stay in registers).

@@ -1,5 +1,5 @@
 // Strided copy: the device form of Transpose, Concat, Split, Slice, Expand and Tile (see
-// runtime/backends/cpu/movement_layout.h). One work-item per element of the box; T is an
+// runtime/backends/movement_layout.h). One work-item per element of the box; T is an
 // unsigned type of the (possibly widened) element size, so any dtype moves as raw bytes.
 // Built with -DT=uchar|ushort|uint|ulong|uint4.
 typedef struct { int v[8]; } Dims;

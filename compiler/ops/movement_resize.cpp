@@ -1,5 +1,5 @@
 // Resize (opsets 10..19) and Upsample (its predecessor): computes the output shape and, once per model, the per-axis tap
-// tables the runtime interpolates with (runtime/backends/cpu/movement_resize.h). Every mode's
+// tables the runtime interpolates with (runtime/backends/movement_resize.h). Every mode's
 // coordinate mapping and coefficients follow the ONNX reference (onnx/reference/ops/
 // op_resize.py) in double precision: nearest (4 rounding modes), linear and cubic (N-d,
 // separable), antialias, exclude_outside, tf_crop_and_resize with extrapolation_value.

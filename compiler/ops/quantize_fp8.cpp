@@ -1,7 +1,7 @@
 // FP8 linear ops Fp8Conv and Fp8MatMul: kiln-internal (OpSchema::internal), made by the
 // post-training quantization pass (compiler/passes/quantize_ptq.cpp) and by Q/DQ folding
 // (compiler/passes/fold_qdq.cpp), never read from a model. Operands and arithmetic:
-// runtime/backends/cpu/quantize_fp8_common.h. Attributes: output_dtype (the output's DType code:
+// runtime/backends/quantize_fp8_geometry.h. Attributes: output_dtype (the output's DType code:
 // float8e4m3fn, float8e5m2 or float32), saturate (the output cast's, as QuantizeLinear-19), and
 // for Fp8Conv the canonical Conv attributes (kernel_shape, strides, dilations, pads, group).
 #include "compiler/ops/op_schema.h"

@@ -1,4 +1,4 @@
-// FP8 linear ops (Fp8Conv, Fp8MatMul; runtime/backends/cpu/quantize_fp8_common.h): the CPU
+// FP8 linear ops (Fp8Conv, Fp8MatMul; runtime/backends/quantize_fp8_geometry.h): the CPU
 // kernel against a naive double-precision convolution / matmul over the spec's decoded values
 // followed by the spec's cast (runtime/core/float8.h, checked against onnx's reference in
 // quantize_test.cpp), OpenCL == CPU bit for bit on random geometries and type mixes (both

@@ -1,4 +1,4 @@
-// Fp8Conv and Fp8MatMul (FP8 weights, FP8 or float32 activations; quantize_fp8_common.h) on
+// Fp8Conv and Fp8MatMul (FP8 weights, FP8 or float32 activations; quantize_fp8_geometry.h) on
 // oneDNN's float32 convolution / matmul: the FP8 weights are decoded to float32 once per plan
 // and reordered for the primitive, the activations decoded per run; the primitive computes the
 // accumulators and kiln's loop applies the reference's epilogue (acc * (s_row * s_col) + bias,
@@ -10,7 +10,7 @@
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/dnnl_conv_geom.h"
 #include "runtime/backends/cpu/dnnl_packed.h"
-#include "runtime/backends/cpu/quantize_fp8_common.h"
+#include "runtime/backends/quantize_fp8_geometry.h"
 #include "runtime/core/float8.h"
 
 namespace kiln {

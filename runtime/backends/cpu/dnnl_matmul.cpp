@@ -7,7 +7,7 @@
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/dnnl_epilogue.h"
 #include "runtime/backends/cpu/dnnl_packed.h"
-#include "runtime/backends/cpu/linear_check.h"
+#include "runtime/backends/linear_check.h"
 
 namespace kiln {
 namespace {

@@ -1,5 +1,5 @@
 // QLinearConv and QLinearMatMul (int8/uint8 activations, int8 weights with zero point 0, the
-// ONNX requantization and kiln's fused integer epilogue, quantize_common.h) on oneDNN's int8
+// ONNX requantization and kiln's fused integer epilogue, quantize_geometry.h) on oneDNN's int8
 // convolution and matmul (VNNI / AMX kernels), weights reordered once per plan. Where int8
 // products do not accumulate exactly (no VNNI) the float32 route runs instead
 // (dnnl_qlinear_f32.cpp; the routes' shared reading of the node: dnnl_qlinear.h).
@@ -29,10 +29,10 @@
 
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/dnnl_epilogue.h"
-#include "runtime/backends/cpu/fast_epilogue_loop.h"
-#include "runtime/backends/cpu/fast_loops.h"
 #include "runtime/backends/cpu/dnnl_packed.h"
 #include "runtime/backends/cpu/dnnl_qlinear.h"
+#include "runtime/backends/cpu/fast_epilogue_loop.h"
+#include "runtime/backends/cpu/fast_loops.h"
 
 namespace kiln {
 

@@ -12,7 +12,7 @@
 
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/dnnl_conv_geom.h"
-#include "runtime/backends/cpu/quantize_common.h"
+#include "runtime/backends/quantize_geometry.h"
 #include "runtime/plan/plan.h"
 
 namespace kiln {

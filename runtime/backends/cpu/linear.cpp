@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "runtime/backends/cpu/linear_check.h"
+#include "runtime/backends/linear_check.h"
 #include "runtime/backends/cpu/linear_sgemm.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/profile/node_cost.h"

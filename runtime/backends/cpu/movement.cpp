@@ -8,8 +8,8 @@
 #include <cstring>
 #include <string>
 
-#include "runtime/backends/cpu/movement_layout.h"
-#include "runtime/backends/cpu/movement_resize.h"
+#include "runtime/backends/movement_layout.h"
+#include "runtime/backends/movement_resize.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {

@@ -7,10 +7,11 @@
 #include <cmath>
 #include <limits>
 
-#include "runtime/ops/linear_epilogue.h"
-#include "runtime/backends/cpu/quantize_common.h"
+#include "runtime/backends/cpu/quantize_panel.h"
+#include "runtime/backends/quantize_geometry.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/ops/node_precision.h"
 #include "runtime/profile/node_cost.h"
 
@@ -148,7 +149,7 @@ struct Epilogue {
   float sy = 1.f;
   float yzp = 0.f, qlo = 0.f, qhi = 0.f;
   DType out = DType::kInt32;
-  // kiln's fused epilogue (quantize_common.h): activation/residual, float output.
+  // kiln's fused epilogue (quantize_geometry.h): activation/residual, float output.
   bool fused = false;
   linear::Epilogue ep;
   const TensorView* res = nullptr;

@@ -1,10 +1,11 @@
 // CPU reference of the FP8 linear ops Fp8Conv and Fp8MatMul (operands and arithmetic:
-// runtime/backends/cpu/quantize_fp8_common.h): FP8 decoded through the spec's table, float32
+// runtime/backends/quantize_fp8_geometry.h): FP8 decoded through the spec's table, float32
 // accumulation in ascending k (the OpenCL kernel's order, so the two agree bit for bit), and the
 // ONNX float8 cast of runtime/core/float8.h for FP8 outputs.
 #include <vector>
 
-#include "runtime/backends/cpu/quantize_fp8_common.h"
+#include "runtime/backends/cpu/quantize_panel.h"
+#include "runtime/backends/quantize_fp8_geometry.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/ops/node_precision.h"

@@ -5,7 +5,7 @@
 // skipped for 1x1 stride-1 kernels) + GEMM. ConvTranspose runs as a gather-form direct kernel.
 #include <string>
 
-#include "runtime/backends/cpu/linear_check.h"
+#include "runtime/backends/linear_check.h"
 #include "runtime/ops/linear_epilogue.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/linear_gemm.h"

@@ -76,7 +76,7 @@ bool uses_ptx(const DeviceCaps& caps, Elem e);
 bool fits(const Problem& p);
 // Whether a convolution's geometry is 1x1, stride 1, unpadded (its input is the GEMM's B).
 bool pointwise(const ClConvGeo& g);
-// The problem of an integer or FP8 GEMM in QGemm geometry (runtime/backends/cpu/quantize_common.h):
+// The problem of an integer or FP8 GEMM in QGemm geometry (runtime/backends/quantize_geometry.h):
 // a convolution over every image at once, or a matmul whose B is gathered from [K][N] or, with
 // `b_packed`, read from the packed layout. False where the kernel does not fit it.
 bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b_packed, Problem* p);

@@ -7,8 +7,8 @@
 #include <limits>
 #include <string>
 
-#include "runtime/backends/cpu/movement_layout.h"
-#include "runtime/backends/cpu/movement_resize.h"
+#include "runtime/backends/movement_layout.h"
+#include "runtime/backends/movement_resize.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/device_copy.h"
 #include "runtime/backends/opencl/device_errors.h"

@@ -3,7 +3,7 @@
 // [0..2] in, [3..5] out, [6..8] kernel, [9..11] strides, [12..14] dilations, [15..17] pads
 // (begin), [18] C, [19] Cg, [20] groups, [21] in_size, [22] kernel_size.
 #pragma once
-#include "runtime/backends/cpu/quantize_common.h"
+#include "runtime/backends/quantize_geometry.h"
 #include "runtime/device/cl_runtime.h"
 
 namespace kiln {

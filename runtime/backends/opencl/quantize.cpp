@@ -4,13 +4,13 @@
 #include <algorithm>
 #include <string>
 
-#include "runtime/ops/linear_epilogue.h"
-#include "runtime/backends/cpu/quantize_common.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/qgemm_geometry.h"
+#include "runtime/backends/quantize_geometry.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/linear_epilogue.h"
 
 namespace kiln {
 namespace {
@@ -174,7 +174,7 @@ struct QEpilogueArgs {
   cl_mem res_scale = nullptr, res_zp = nullptr;  // int8/uint8 residual only
 };
 
-// The fused-epilogue inputs and attributes (quantize_common.h), checked like the CPU kernel's.
+// The fused-epilogue inputs and attributes (quantize_geometry.h), checked like the CPU kernel's.
 Status read_qlinear_epilogue_cl(const ClKernelArgs& a, QEpilogueArgs* e) {
   const std::string w = where(a);
   e->bias_cols = a.node.attrs.get_int(kAttrBiasColumns, 0) != 0;

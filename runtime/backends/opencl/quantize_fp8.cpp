@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <string>
 
-#include "runtime/backends/cpu/quantize_fp8_common.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/qgemm_geometry.h"
+#include "runtime/backends/quantize_fp8_geometry.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
 

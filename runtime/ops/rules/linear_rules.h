@@ -1,6 +1,6 @@
 // Shape rule of the linear runtime ops (Conv, ConvTranspose, Gemm, MatMul), shared by the op
 // rule (runtime/ops/rules/linear.cpp, run by the plan verifier and the compiler) and the
-// kernels' own pre-launch check (runtime/backends/cpu/linear_check.h).
+// kernels' own pre-launch check (runtime/backends/linear_check.h).
 #pragma once
 #include <string>
 #include <vector>

@@ -3,12 +3,12 @@
 //   resolved: the first element read and the step per axis)   Expand {}   Tile {}
 //   Pad {pads (2*rank, may be negative), mode_id} (+ optional one-element value input)
 //   Gather {axis} (+ int32/int64 indices)   Resize {taps, extrapolation_value} (+ int32 index
-//   and float32 weight tables, plan constants: runtime/backends/cpu/movement_resize.h)
+//   and float32 weight tables, plan constants: runtime/backends/movement_resize.h)
 // Movement kernels copy bytes of the output's element size, so every data operand shares the
 // output's dtype.
 #include <algorithm>
 
-#include "runtime/backends/cpu/movement_resize.h"
+#include "runtime/backends/movement_resize.h"
 #include "runtime/ops/op_rules.h"
 
 namespace kiln {

@@ -1,5 +1,5 @@
 // Rules of the quantize family (runtime forms written by compiler/ops/quantize.cpp and
-// compiler/passes/fuse_quantized.cpp; kernel geometry in runtime/backends/cpu/quantize_common.h):
+// compiler/passes/fuse_quantized.cpp; kernel geometry in runtime/backends/quantize_geometry.h):
 //   QuantizeLinear (x, scale[, zp]) {qmode, axis, block_size, saturate}
 //   DequantizeLinear (x, scale[, zp]) {qmode, axis, block_size}
 //   DynamicQuantizeLinear (x) -> (y, scale, zero point)
@@ -9,7 +9,7 @@
 //     {conv attributes, bias_columns, fused epilogue}
 // Kernels index every scale and zero point by the geometry (per tensor, per row, per column),
 // so their shapes are checked against it here.
-#include "runtime/backends/cpu/quantize_common.h"
+#include "runtime/backends/quantize_geometry.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/linear_epilogue.h"
 #include "runtime/ops/op_rules.h"
@@ -146,7 +146,7 @@ Status matmul_shape(RuleContext& c, const Shape& a0, const Shape& b0, Shape* out
   return Status::ok();
 }
 
-// kiln's fused epilogue of QLinearConv / QLinearMatMul (quantize_common.h).
+// kiln's fused epilogue of QLinearConv / QLinearMatMul (quantize_geometry.h).
 Status qlinear_epilogue_rule(RuleContext& c, const Shape& out, int64_t bias_len_rows, int64_t bias_len_cols) {
   linear::Epilogue ep;
   KILN_TRY(rules::fused_epilogue(c, &ep));

@@ -1,4 +1,4 @@
-// Rules of the FP8 linear ops (canonical form in runtime/backends/cpu/quantize_fp8_common.h):
+// Rules of the FP8 linear ops (canonical form in runtime/backends/quantize_fp8_geometry.h):
 //   Fp8Conv (x, x_scale, w, w_scale, y_scale[, B, R, R_scale]) {conv attributes, saturate,
 //     output_dtype, fused epilogue}
 //   Fp8MatMul (a, a_scale, b, b_scale, y_scale[, bias, R, R_scale]) {saturate, output_dtype,
@@ -6,7 +6,7 @@
 // The geometry is checked with overflow-checked arithmetic (rules::conv_geometry for Fp8Conv);
 // the scale, bias and residual checks are fp8_linear_setup's, the same function both backends
 // run before launching.
-#include "runtime/backends/cpu/quantize_fp8_common.h"
+#include "runtime/backends/quantize_fp8_geometry.h"
 #include "runtime/ops/linear_epilogue.h"
 #include "runtime/ops/op_rules.h"
 

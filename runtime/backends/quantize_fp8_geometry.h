@@ -8,7 +8,7 @@
 // channel [M] or b per column [N] (or per tensor). B / bias is float32 [M] / [N].
 // Arithmetic (both backends, in this order, float32 without contraction):
 //   acc = sum over k ascending of decode(w) * decode(x)    (the QGemm geometry of
-//         runtime/backends/cpu/quantize_common.h: A = w / a rows, B = im2col(x) / b columns)
+//         runtime/backends/quantize_geometry.h: A = w / a rows, B = im2col(x) / b columns)
 //   v   = acc * (s_row * s_col) + bias;  then kiln's fused epilogue (compiler/passes/
 //         fuse_quantized.cpp; linear_epilogue.h attributes): v += R (residual mode 1),
 //         v = act(v), v += R (mode 2), with R input 6 of the output's shape (float32, or FP8
@@ -18,8 +18,8 @@
 #pragma once
 #include <vector>
 
+#include "runtime/backends/quantize_geometry.h"
 #include "runtime/ops/linear_epilogue.h"
-#include "runtime/backends/cpu/quantize_common.h"
 
 namespace kiln {
 

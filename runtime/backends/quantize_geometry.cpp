@@ -1,4 +1,4 @@
-#include "runtime/backends/cpu/quantize_common.h"
+#include "runtime/backends/quantize_geometry.h"
 
 namespace kiln {
 namespace {

@@ -1,4 +1,4 @@
-#include "runtime/backends/cpu/movement_layout.h"
+#include "runtime/backends/movement_layout.h"
 
 #include <algorithm>
 

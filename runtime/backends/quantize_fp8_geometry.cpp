@@ -1,4 +1,4 @@
-#include "runtime/backends/cpu/quantize_fp8_common.h"
+#include "runtime/backends/quantize_fp8_geometry.h"
 
 namespace kiln {
 namespace {

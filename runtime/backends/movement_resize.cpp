@@ -1,4 +1,4 @@
-#include "runtime/backends/cpu/movement_resize.h"
+#include "runtime/backends/movement_resize.h"
 
 #include <climits>
 
