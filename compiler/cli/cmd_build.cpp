@@ -10,6 +10,7 @@
 #include "runtime/cli/args.h"
 #include "runtime/core/npy.h"
 #include "runtime/cli/verbs.h"
+#include "compiler/cli/build_flags.h"
 #include "compiler/compiler.h"
 #include "compiler/quant/precision.h"
 #include "kiln/kiln_build.h"
@@ -143,9 +144,7 @@ int cmd_build(int argc, char** argv) {
   OptionsHandle h;
   if (kiln_build_options_create(&h.o) != KILN_OK) return fail("build", kiln_build_last_error());
   kiln_build_options* o = h.o;
-  auto api = [](kiln_status s, const std::string& what = "") {
-    return s == KILN_OK ? Status::ok() : Status(static_cast<StatusCode>(s), what.empty() ? kiln_build_last_error() : what + ": " + kiln_build_last_error());
-  };
+  auto api = [](kiln_status s, const std::string& what = "") { return cli::build_api_status(s, what); };
   st = api(kiln_build_options_set_device(o, args.get("--device", "auto").c_str()));
   if (!st) return fail("build", st.message());
   if (args.has("--no-fuse")) kiln_build_options_set_fusion(o, 0);
@@ -165,11 +164,7 @@ int cmd_build(int argc, char** argv) {
     }
   }
   if (args.has("--fallback-precision")) {
-    FallbackPrecision f;
-    st = parse_fallback_precision(args.get("--fallback-precision"), &f);
-    if (st)
-      st = api(kiln_build_options_set_fallback_precision(o, f == FallbackPrecision::kFp16 ? KILN_PRECISION_FP16
-                                                                                        : KILN_PRECISION_FP32));
+    st = cli::set_fallback_precision_flag(o, args.get("--fallback-precision"));
     if (!st) return fail("build", st.message());
   }
   if (args.has("--accuracy-budget")) {
@@ -186,22 +181,7 @@ int cmd_build(int argc, char** argv) {
   if (args.has("--calib")) kiln_build_options_set_calib_dir(o, args.get("--calib").c_str());
   if (args.has("--calib-cache")) kiln_build_options_set_calib_cache(o, args.get("--calib-cache").c_str());
   if (args.has("--calibrator")) {
-    const std::string c = args.get("--calibrator");
-    kiln_calibrator kind = KILN_CALIBRATOR_DEFAULT;
-    double percentile = 0;
-    if (c == "entropy") kind = KILN_CALIBRATOR_ENTROPY;
-    else if (c == "minmax") kind = KILN_CALIBRATOR_MINMAX;
-    else if (c == "mse") kind = KILN_CALIBRATOR_MSE;
-    else if (c.compare(0, 10, "percentile") == 0) {
-      kind = KILN_CALIBRATOR_PERCENTILE;
-      if (c.size() > 10) {
-        char* end = nullptr;
-        percentile = c[10] == '=' ? std::strtod(c.c_str() + 11, &end) : -1;
-        if (c[10] != '=' || c.size() == 11 || *end) percentile = -1;
-      }
-    } else
-      return fail("build", "--calibrator: unknown calibrator '" + c + "' (entropy, minmax, mse or percentile[=P])");
-    st = api(kiln_build_options_set_calibrator(o, kind, percentile), "--calibrator");
+    st = cli::set_calibrator_flag(o, args.get("--calibrator"));
     if (!st) return fail("build", st.message());
   }
   if (args.has("--smooth-quant")) {

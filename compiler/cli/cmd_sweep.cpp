@@ -11,6 +11,7 @@
 
 #include <vector>
 
+#include "compiler/cli/build_flags.h"
 #include "compiler/compiler.h"
 #include "compiler/quant/precision.h"
 #include "kiln/kiln_build.h"
@@ -88,32 +89,15 @@ int cmd_sweep(int argc, char** argv) {
     return fail("sweep", "--eval: folder '" + args.get("--eval") + "' does not exist");
   const std::string model = args.positional()[0];
   Handles h;
-  auto api = [](kiln_status s) { return s == KILN_OK ? Status::ok() : Status(static_cast<StatusCode>(s), kiln_build_last_error()); };
+  auto api = [](kiln_status s) { return cli::build_api_status(s); };
   st = api(kiln_build_options_create(&h.o));
   if (st) st = api(kiln_build_options_set_device(h.o, args.get("--device", "auto").c_str()));
   if (st) st = api(kiln_build_options_set_calib_dir(h.o, args.get("--calib").c_str()));
   if (!st) return fail("sweep", st.message());
-  const std::string calibrator = args.get("--calibrator", "entropy");
-  if (calibrator == "minmax") st = api(kiln_build_options_set_calibrator(h.o, KILN_CALIBRATOR_MINMAX, 0));
-  else if (calibrator == "entropy") st = api(kiln_build_options_set_calibrator(h.o, KILN_CALIBRATOR_ENTROPY, 0));
-  else if (calibrator == "mse") st = api(kiln_build_options_set_calibrator(h.o, KILN_CALIBRATOR_MSE, 0));
-  else if (calibrator.compare(0, 10, "percentile") == 0) {
-    double p = 0;
-    if (calibrator.size() > 10) {
-      char* end = nullptr;
-      p = calibrator[10] == '=' ? std::strtod(calibrator.c_str() + 11, &end) : -1;
-      if (calibrator[10] != '=' || calibrator.size() == 11 || *end) p = -1;
-    }
-    st = api(kiln_build_options_set_calibrator(h.o, KILN_CALIBRATOR_PERCENTILE, p));
-  } else
-    st = invalid_argument("unknown calibrator '" + calibrator + "' (entropy, minmax, mse or percentile[=P])");
-  if (!st) return fail("sweep", "--calibrator: " + st.message());
+  st = cli::set_calibrator_flag(h.o, args.get("--calibrator", "entropy"));
+  if (!st) return fail("sweep", st.message());
   if (args.has("--fallback-precision")) {
-    FallbackPrecision f;
-    st = parse_fallback_precision(args.get("--fallback-precision"), &f);
-    if (st)
-      st = api(kiln_build_options_set_fallback_precision(h.o, f == FallbackPrecision::kFp16 ? KILN_PRECISION_FP16
-                                                                                        : KILN_PRECISION_FP32));
+    st = cli::set_fallback_precision_flag(h.o, args.get("--fallback-precision"));
     if (!st) return fail("sweep", st.message());
   }
   for (const std::string& s : args.all("--shapes")) {

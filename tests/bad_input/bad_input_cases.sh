@@ -296,6 +296,16 @@ case_flags_bad() {
   expect_fail "--repeat needs a positive number" -- "$KILN" run copy.plan -i x=x.npy -o out --repeat abc
   expect_fail "--repeat needs a positive number, got ''" -- "$KILN" run copy.plan -i x=x.npy -o out --repeat=
   expect_fail "unknown verb 'frobnicate'" -- "$KILN" frobnicate
+  # build and sweep read --calibrator / --fallback-precision through one parser (compiler/cli/build_flags.cpp).
+  local verb
+  for verb in "build -o c.plan" sweep; do
+    expect_fail "--calibrator" "unknown calibrator 'fancy'" -- \
+      "$KILN" $verb "$MODELS/copy_two_inputs.onnx" --calib . --calibrator fancy
+    expect_fail "--calibrator" "'percentile=abc' needs a number in (0, 100]" -- \
+      "$KILN" $verb "$MODELS/copy_two_inputs.onnx" --calib . --calibrator percentile=abc
+    expect_fail "--fallback-precision must be fp32 or fp16" "got 'int4'" -- \
+      "$KILN" $verb "$MODELS/copy_two_inputs.onnx" --calib . --fallback-precision int4
+  done
 }
 
 run_case
