@@ -47,6 +47,11 @@ case "$2" in
     ;;
   includes)
     if grep -rn '#include "compiler/' "$ROOT/runtime" "$ROOT/include"; then die "runtime/ or include/ includes compiler/"; fi
+    # What the OpenCL kernels, the op rules and the compiler share with the CPU kernels lives in
+    # neutral headers (runtime/backends/*.h, runtime/ops/), not in the CPU backend's folder.
+    if grep -rn '#include "runtime/backends/cpu/' "$ROOT/runtime/backends/opencl" "$ROOT/runtime/ops" "$ROOT/compiler"; then
+      die "a file outside runtime/backends/cpu/ includes a CPU-backend header (move the shared part to runtime/backends/)"
+    fi
     # The public header is plain C.
     cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c "$ROOT/include/kiln/kiln.h"
     ;;
