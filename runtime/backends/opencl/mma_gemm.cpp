@@ -221,11 +221,15 @@ std::string fixed_epilogue_options(int act, bool has_bias, int res_mode) {
 // (ResNet's 1x1 K = 64 expansions with a residual: 0.39 -> 0.27 ms at 16), a long K fewer
 // registers (3x3 convolutions: 4 is 5% faster than 16). The 8-bit stages gained only where they
 // read a residual in a matmul (BERT's attention output 85 -> 60 us at 8); their convolutions
-// moved within 2% either way. Emulated kernels keep the kernel's default (fewer programs).
-static int output_rows_in_flight(const Problem& p, bool residual) {
-  if (p.elem == Elem::kF16 || p.elem == Elem::kTf32) return p.K <= 128 ? 16 : p.K <= 1024 ? 8 : 4;
+// moved within 2% either way. Emulated kernels keep the kernel's default (fewer programs). The
+// 128x192 wgmma tile, capped at 128 registers, takes at most 8 (ptxas spills 400 bytes a thread
+// at 16; scripts/check_mma_ptx.py).
+static int output_rows_in_flight(const Problem& p, const Tile& t, bool residual) {
   const bool conv = p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise;
-  return residual && !conv ? 8 : 2;
+  int rows = p.elem == Elem::kF16 || p.elem == Elem::kTf32 ? (p.K <= 128 ? 16 : p.K <= 1024 ? 8 : 4)
+                                                            : (residual && !conv ? 8 : 2);
+  if (wg_max_registers(t) && t.bn > 128) rows = std::min(rows, 8);
+  return rows;
 }
 
 bool uses_ptx(const DeviceCaps& caps, Elem e) { return ptx(caps, e) && !emulation_requested(); }
@@ -352,7 +356,7 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
                               def("MMA_WM", t.wm) + def("MMA_WN", t.wn) + def("MMA_BMODE", static_cast<int>(p.bmode)) +
                               def("MMA_AVEC", a_vec) + def("MMA_B4", b4) + def("KILN_PTX", use_ptx) + def("MMA_WGMMA", t.wg) +
                               " " + epi.options + (use_ptx ? epi.fixed : std::string());
-  if (use_ptx) options += def("EPI_GROUP", output_rows_in_flight(p, epi.residual));
+  if (use_ptx) options += def("EPI_GROUP", output_rows_in_flight(p, t, epi.residual));
   if (t.wg && use_ptx) {
     options += std::string(" ") + kPtxSm90aOption;
     if (wg_max_registers(t)) options += std::string(" ") + kPtxMaxnregOption + std::to_string(wg_max_registers(t));
