@@ -8,7 +8,8 @@ namespace kiln::cli {
 
 Status build_api_status(kiln_status s, const std::string& what) {
   if (s == KILN_OK) return Status::ok();
-  return Status(static_cast<StatusCode>(s), what.empty() ? kiln_build_last_error() : what + ": " + kiln_build_last_error());
+  const std::string message = kiln_build_last_error();
+  return Status(static_cast<StatusCode>(s), what.empty() ? message : what + ": " + message);
 }
 
 Status set_calibrator_flag(kiln_build_options* o, const std::string& c) {

@@ -228,7 +228,10 @@ TEST(QuantizeOps, Float8MidpointsMatchTheCpu) {
   if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
   for (DType qt : {DType::kFloat8E4M3FN, DType::kFloat8E5M2}) {
     const bool e4 = qt == DType::kFloat8E4M3FN;
-    auto decode = [&](int c) { return e4 ? float8e4m3fn_to_float(static_cast<uint8_t>(c)) : float8e5m2_to_float(static_cast<uint8_t>(c)); };
+    auto decode = [&](int c) {
+      const uint8_t code = static_cast<uint8_t>(c);
+      return e4 ? float8e4m3fn_to_float(code) : float8e5m2_to_float(code);
+    };
     const int max_code = e4 ? 0x7E : 0x7B;
     std::vector<double> x = {0.0, -0.0, INFINITY, -INFINITY, NAN, -NAN, 1e-42, -1e-42, 1e30, -1e30};
     for (int c = 0; c <= max_code; ++c) {

@@ -139,9 +139,9 @@ bool all_zero(const std::vector<int64_t>& v) {
   return std::all_of(v.begin(), v.end(), [](int64_t s) { return s == 0; });
 }
 
-// The output stage (rint_div.cl and epilogue_qgemm.cl, after kiln_act for the fused epilogue): what both the
-// portable kernel and the mma variant end with. Built once: ClRuntime::kernel looks kernels up
-// by the source's content on every launch.
+// The output stage (rint_div.cl and epilogue_qgemm.cl, after kiln_act for the fused epilogue):
+// what both the portable kernel and the mma variant end with. Built once: ClRuntime::kernel looks
+// kernels up by the source's content on every launch.
 const std::string& qgemm_prelude(bool epilogue) {
   static const std::string plain = std::string(embedded_kernel_source("rint_div")) + embedded_kernel_source("epilogue_qgemm");
   static const std::string with_act = std::string(embedded_kernel_source("linear_activation")) + plain;
