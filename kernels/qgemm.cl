@@ -8,7 +8,7 @@
 //   -D CONV=0|1   B is x read through the convolution geometry
 //   -D REQUANT=0|1 -D OUT_T= -D QLO= -D QHI=  int32 output, or requantized int8/uint8:
 //                 q = clamp(rint((acc + bias[row]) * ((sa * sb) / sy)) + yzp, QLO, QHI)
-//   -D EPI=1 -D RES_T= -D RES_Q=0|1 -D OUT_FLOAT=0|1  kiln's fused epilogue (runtime/backends/cpu/
+//   -D EPI=1 -D RES_T= -D RES_Q=0|1 -D OUT_FLOAT=0|1  kiln's fused epilogue (runtime/backends/
 //                 quantize_geometry.h): r = (acc + bias) * sa * sb, residual and activation
 //                 (kiln_act, from kernels/linear_activation.cl prepended by the host) in float,
 //                 then requantized (q = clamp(rint(r / sy) + yzp)) or stored as float.
