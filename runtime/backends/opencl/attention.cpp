@@ -69,8 +69,7 @@ bool mma_head_dim(int64_t d) { return d == 16 || d == 32 || d == 64 || d == 128;
 // Keys per block: K and V of 64 keys at the largest head dim take 32 KB of the 44 KB of __local
 // a work-group gets on NVIDIA's OpenCL (../shared/DEVICE.md).
 constexpr int64_t kMmaBlockKeys = 64;
-constexpr int64_t kMmaLocalBytes = 44 * 1024;
-static_assert(2 * kMmaBlockKeys * 128 * 2 <= kMmaLocalBytes, "K and V blocks must fit __local");
+static_assert(2 * kMmaBlockKeys * 128 * 2 <= mma::kLocalBytes, "K and V blocks must fit __local");
 
 bool mma_runs(const attngeo::Geometry& g) { return g.d == g.dv && mma_head_dim(g.d); }
 
@@ -110,7 +109,7 @@ Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask)
   auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
   // Two stages of K and V (the next block's copy overlapping this one's products) where they fit
   // beside Q: head dims up to 64.
-  const int64_t stages = kMmaRows * g.d * 2 + 2 * 2 * kMmaBlockKeys * g.d * 2 <= kMmaLocalBytes ? 2 : 1;
+  const int64_t stages = kMmaRows * g.d * 2 + 2 * 2 * kMmaBlockKeys * g.d * 2 <= mma::kLocalBytes ? 2 : 1;
   const int64_t regs = a.variant().param("regs", 0);
   const bool y_pairs = g.y[3] == 1 && g.y[0] % 2 == 0 && g.y[1] % 2 == 0 && g.y[2] % 2 == 0;
   const std::string options = def("FA_D", g.d) + def("FA_BK", kMmaBlockKeys) + def("FA_KT", kt) + def("FA_VEC_Q", vector_rows(g.q, false)) +

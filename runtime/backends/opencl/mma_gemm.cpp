@@ -49,9 +49,6 @@ constexpr Tile kWgShapes[] = {{128, 128, 8, 1, 64, 2, true}, {128, 192, 8, 1, 64
 constexpr int kPipelines[][2] = {{64, 2}, {32, 2}, {64, 3}, {32, 4}};
 // wgmma: also three stages of 32-byte rows (the 128x256 tile's deepest within 44 KB).
 constexpr int kWgPipelines[][2] = {{64, 2}, {32, 2}, {64, 3}, {32, 3}, {32, 4}};
-// __local a work-group may use on NVIDIA's OpenCL: 48 KB, less what the driver keeps (a 48 KB
-// launch fails, 44 KB runs: ../shared/DEVICE.md).
-constexpr int64_t kLocalBytes = 44 * 1024;
 
 // The full program for one family: the index-math types, the family's prelude (its epilogue),
 // the warp operations and the kernel. Built once per prelude.

@@ -36,6 +36,9 @@ struct Tile {
   bool wg = false;
 };
 constexpr const char* kVariant = "mma";
+// __local a work-group may use on NVIDIA's OpenCL: 48 KB, less what the driver keeps (a 48 KB
+// launch fails, 44 KB runs: ../shared/DEVICE.md). The tensor-core GEMMs and attention fit in it.
+constexpr int64_t kLocalBytes = 44 * 1024;
 
 struct Problem {
   Elem elem = Elem::kF16;

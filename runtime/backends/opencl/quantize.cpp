@@ -55,21 +55,21 @@ Status quant_kernel(ClKernelArgs& a, DType qt, const char* fn, cl_kernel* k, boo
 }
 
 // Per-tensor QuantizeLinear to an 8-bit type: eight elements a work-item (quantize_linear_x8).
-Status quantize_per_tensor_x8_cl(ClKernelArgs& a) {
+Status quantize_per_tensor_x8_cl(ClKernelArgs& a, const QuantLayout& l) {
   cl_kernel k;
   KILN_TRY(quant_kernel(a, a.outputs[0].dtype, "quantize_linear_x8", &k, a.inputs[0].dtype == DType::kFloat16));
   const int64_t n = a.inputs[0].numel();
   return ClLaunch(a.cl, k, where(a))
       .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.has_input(2) ? a.inputs[2].mem : nullptr)
       .arg(static_cast<cl_int>(a.has_input(2))).mem(a.outputs[0].mem).arg(static_cast<cl_int>(n))
-      .arg(static_cast<cl_int>(quant_layout(a.node, a.inputs[0].shape).saturate))
+      .arg(static_cast<cl_int>(l.saturate))
       .run1d(static_cast<size_t>((n + 7) / 8), 256);
 }
 
 Status quant_dequant_cl(ClKernelArgs& a, bool quantize) {
   const QuantLayout l = quant_layout(a.node, a.inputs[0].shape);
   const DType qt = quantize ? a.outputs[0].dtype : a.inputs[0].dtype;
-  if (quantize && l.qmode == 0 && dtype_size(qt) == 1) return quantize_per_tensor_x8_cl(a);
+  if (quantize && l.qmode == 0 && dtype_size(qt) == 1) return quantize_per_tensor_x8_cl(a, l);
   cl_kernel k;
   KILN_TRY(quant_kernel(a, qt, quantize ? "quantize_linear" : "dequantize_linear", &k,
                         quantize && a.inputs[0].dtype == DType::kFloat16));
