@@ -51,7 +51,7 @@ Status resolve_build_device(const std::string& spec, ResolvedDevice* out) {
 Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) {
   ResolvedDevice target;
   KILN_TRY(resolve_build_device(opts.device, &target));
-  PassContext ctx{opts, target.backend == Backend::kOpenCL};
+  PassContext ctx{opts, target.backend == Backend::kOpenCL, target.caps};
   KILN_TRY(run_fix_input_shapes(g, ctx));
   KILN_TRY(run_infer_and_fold(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
@@ -82,6 +82,7 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_convert_fp16(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_attention(g, ctx));
+  KILN_TRY(run_channels_last(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));
   if (opts.allow_tf32)

@@ -20,6 +20,11 @@ struct ResolvedDevice;
 // What the nodes of an INT8/FP8 build that quantization leaves in floating point run in.
 enum class FallbackPrecision { kFp32, kFp16 };
 
+// --layout: where integer convolutions keep their activations channels-last (NHWC; compiler/
+// passes/channels_last.cpp). kAuto: where the target's kernels want it (the 8-bit tensor cores);
+// kChannelsFirst: never (ONNX's NCHW throughout); kChannelsLast: every convolution that can.
+enum class ActivationLayout { kAuto, kChannelsFirst, kChannelsLast };
+
 struct BuildOptions {
   // --device: the target the plan is built for; a preference list "opencl:0,cpu" names the
   // OpenCL device first and allows the CPU fallback (always allowed: the CPU runs every op).
@@ -57,6 +62,7 @@ struct BuildOptions {
   // --allow-tf32: FP32 Conv/Gemm/MatMul on OpenCL may run on TF32 tensor cores (10-bit
   // mantissa products, float32 sums), as TensorRT's TF32 flag; off by default.
   bool allow_tf32 = false;
+  ActivationLayout layout = ActivationLayout::kAuto;  // --layout auto|nchw|nhwc
   std::string calib_dir;                  // --calib DIR
   // Calibration samples given in memory (kiln_build_options_set_calib_source, Python's calib=):
   // used instead of calib_dir when set.

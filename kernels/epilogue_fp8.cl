@@ -33,10 +33,10 @@ typedef uchar y_t;
 #define RES_LOAD(i) vload_half((i), res)
 #elif EPI && RK == 1
 #define RES_T uchar
-#define RES_LOAD(i) (f8e4m3fn_to_float(res[i]) * res_scale[0])
+#define RES_LOAD(i) (f8e4m3fn_to_float(res[i]) * c.res_scale)
 #elif EPI
 #define RES_T uchar
-#define RES_LOAD(i) (f8e5m2_to_float(res[i]) * res_scale[0])
+#define RES_LOAD(i) (f8e5m2_to_float(res[i]) * c.res_scale)
 #endif
 
 #if EPI
@@ -51,8 +51,26 @@ typedef uchar y_t;
     __global const float* sy, __global const float* bias, int has_bias, int saturate F8EPI_EXTRA_PARAMS
 #define F8EPI_ARGS Y, sa, sa_vec, sb, sb_vec, sy, bias, has_bias, saturate F8EPI_EXTRA_ARGS
 
-// The encoded value output element ci gets (it reads the residual at ci).
-inline y_t fp8_value(float acc, int row, int n, int ci, F8EPI_PARAMS) {
+// The output stage's scalars, read once per work-group or thread rather than per element (the
+// compiler may not keep them across the output stores, which could alias any input).
+typedef struct {
+  float sy, res_scale;
+} F8EpiConst;
+
+inline F8EpiConst fp8_epi_const(F8EPI_PARAMS) {
+  F8EpiConst c;
+  c.sy = sy[0];
+#if EPI && (RK == 1 || RK == 2)
+  c.res_scale = res_scale[0];
+#else
+  c.res_scale = 1.0f;
+#endif
+  return c;
+}
+#define F8EPI_PREP const F8EpiConst f8epi_c = fp8_epi_const(F8EPI_ARGS);
+
+// The encoded value output element ci gets (it reads the residual at ci); c: F8EPI_PREP's.
+inline y_t fp8_value(float acc, int row, int n, int ci, F8EpiConst c, F8EPI_PARAMS) {
   const float mult = sa[sa_vec ? row : 0] * sb[sb_vec ? n : 0];
 #if BIAS_ROW
   const float add = KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[row] : 0.f;
@@ -64,17 +82,20 @@ inline y_t fp8_value(float acc, int row, int n, int ci, F8EPI_PARAMS) {
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) v += RES_LOAD(ci);
   v = kiln_act(act, v, act_a, act_b);
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) v += RES_LOAD(ci);
-  v /= sy[0];
+  v /= c.sy;
 #else
-  const float v = (acc * mult + add) / sy[0];
+  const float v = (acc * mult + add) / c.sy;
 #endif
   return ENCODE_Y(v, saturate);
 }
 
-inline void fp8_store(float acc, int row, int n, int ci, F8EPI_PARAMS) { Y_STORE(ci, fp8_value(acc, row, n, ci, F8EPI_ARGS)); }
+inline void fp8_store(float acc, int row, int n, int ci, F8EpiConst c, F8EPI_PARAMS) {
+  Y_STORE(ci, fp8_value(acc, row, n, ci, c, F8EPI_ARGS));
+}
 
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , F8EPI_PARAMS
 #define MMA_EPI_OUT_T y_t
-#define MMA_EPI_VALUE(v, b, row, m, n, ci) fp8_value(v, row, n, ci, F8EPI_ARGS)
+#define MMA_EPI_PREP(b) F8EPI_PREP
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) fp8_value(v, row, n, ci, f8epi_c, F8EPI_ARGS)
 #define MMA_EPI_WRITE(ci, y) Y_STORE(ci, y)

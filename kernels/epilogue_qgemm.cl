@@ -9,6 +9,12 @@
 //   needed), for FP16 readers (--fallback-precision fp16); RES_HALF=1: a half residual.
 #pragma OPENCL FP_CONTRACT OFF
 
+// -D BIAS_N=1: the bias is per column (a channels-last convolution on the tensor cores, whose
+// columns are the output channels).
+#ifndef BIAS_N
+#define BIAS_N 0
+#endif
+
 #if OUT_HALF
 #define QEPI_STORE_T half
 #define QEPI_STORE(ci, v) vstore_half((v), (ci), Cout)
@@ -35,50 +41,62 @@
     __global const float* sy, __global const char* yzp_raw, __global const int* bias, int has_bias QEPI_EXTRA_PARAMS
 #define QEPI_ARGS Cout, sa, sa_vec, sb, sb_vec, sy, yzp_raw, bias, has_bias QEPI_EXTRA_ARGS
 
-// Once per work-group (MMA_EPI_PREP) or thread: 1 / sy for rint_div.
-#if REQUANT && EPI && !OUT_FLOAT
-#define QEPI_PREP const float qepi_inv_sy = 1.0f / sy[0];
-#else
-#define QEPI_PREP const float qepi_inv_sy = 0.0f;
-#endif
+// The output stage's scalars, read once per work-group (MMA_EPI_PREP) or thread (QEPI_PREP) rather
+// than per element: the compiler may not keep them across the output stores (the output could
+// alias any input), and reloading five of them per element made INT8's residual layers run at a
+// quarter of FP16's bytes per second.
+typedef struct {
+  float sy, inv_sy, yzp, res_scale, res_zp;
+} QEpiConst;
 
-// The value output element ci gets (it reads the residual at ci); inv_sy: QEPI_PREP's.
-inline OUT_T qgemm_value(int acc, int row, int n, int ci, float inv_sy, QEPI_PARAMS) {
+inline QEpiConst qepi_const(QEPI_PARAMS) {
+  QEpiConst c;
+  c.sy = c.inv_sy = c.yzp = c.res_zp = 0.0f;
+  c.res_scale = 1.0f;
 #if REQUANT
-  __global const YZP_T* yzp = (__global const YZP_T*)yzp_raw;
+  c.sy = sy[0];
+  c.inv_sy = 1.0f / c.sy;  // rint_div's
+  c.yzp = (float)((__global const YZP_T*)yzp_raw)[0];
+#if EPI && RES_Q
+  c.res_scale = res_scale_p[0];
+  c.res_zp = (float)res_zp_p[0];
+#endif
+#endif
+  return c;
+}
+#define QEPI_PREP const QEpiConst qepi_c = qepi_const(QEPI_ARGS);
+
+// The value output element ci gets (it reads the residual at ci); c: QEPI_PREP's.
+inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEpiConst c, QEPI_PARAMS) {
+#if REQUANT
   const float sa_row = sa[sa_vec ? row : 0];
 #if EPI
-#if RES_Q
-  const float res_scale = res_scale_p[0], res_zp = (float)res_zp_p[0];
-#else
-  const float res_scale = 1.0f, res_zp = 0.0f;
-#endif
-  float r = (float)(acc + (KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[bias_cols ? n : row] : 0)) * (sa_row * sb[sb_vec ? n : 0]);
-  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) r += (QEPI_RES(ci) - res_zp) * res_scale;
+  float r = (float)(acc + (KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[BIAS_N || bias_cols ? n : row] : 0)) * (sa_row * sb[sb_vec ? n : 0]);
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) r += (QEPI_RES(ci) - c.res_zp) * c.res_scale;
   r = kiln_act(act, r, act_a, act_b);
-  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) r += (QEPI_RES(ci) - res_zp) * res_scale;
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) r += (QEPI_RES(ci) - c.res_zp) * c.res_scale;
 #if OUT_FLOAT
   return r;
 #else
-  return (OUT_T)fmin(fmax(rint_div(r, sy[0], inv_sy) + (float)yzp[0], (float)QLO), (float)QHI);
+  return (OUT_T)fmin(fmax(rint_div(r, c.sy, c.inv_sy) + c.yzp, (float)QLO), (float)QHI);
 #endif
 #else
-  const float mult = (sa_row * sb[sb_vec ? n : 0]) / sy[0];
-  const int bias_row = has_bias ? bias[row] : 0;
-  return (OUT_T)fmin(fmax(rint((float)(acc + bias_row) * mult) + (float)yzp[0], (float)QLO), (float)QHI);
+  const float mult = (sa_row * sb[sb_vec ? n : 0]) / c.sy;
+  const int bias_row = has_bias ? bias[BIAS_N ? n : row] : 0;
+  return (OUT_T)fmin(fmax(rint((float)(acc + bias_row) * mult) + c.yzp, (float)QLO), (float)QHI);
 #endif
 #else
   return acc;
 #endif
 }
 
-inline void qgemm_store(int acc, int row, int n, int ci, float inv_sy, QEPI_PARAMS) {
-  QEPI_STORE(ci, qgemm_value(acc, row, n, ci, inv_sy, QEPI_ARGS));
+inline void qgemm_store(int acc, int row, int n, int ci, QEpiConst c, QEPI_PARAMS) {
+  QEPI_STORE(ci, qgemm_value(acc, row, n, ci, c, QEPI_ARGS));
 }
 
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , QEPI_PARAMS
 #define MMA_EPI_OUT_T OUT_T
 #define MMA_EPI_PREP(b) QEPI_PREP
-#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, qepi_inv_sy, QEPI_ARGS)
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, qepi_c, QEPI_ARGS)
 #define MMA_EPI_WRITE(ci, y) QEPI_STORE(ci, y)

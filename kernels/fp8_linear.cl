@@ -8,6 +8,7 @@
 // implicit im2col of x (padding reads 0). Options:
 //   -D AK=, BK=, YK=  kind of A, B and y: 0 float32, 1 float8e4m3fn, 2 float8e5m2
 //   -D CONV=0|1  -D BIAS_ROW=0|1 (the bias is per row for convolutions, per column for matmul)
+//   -D NHWC=1    a channels-last convolution (runtime/ops/channels_last.h)
 //   -D EPI=1 -D RK=  the fused epilogue (kiln_act from kernels/linear_activation.cl prepended):
 //                residual of kind RK (0 float32, 1/2 FP8 times its scale) and activation
 // A work-group of 16x16 items computes a 64x64 tile, 4x4 outputs per item (rows ty + 16i,
@@ -117,12 +118,13 @@ void fp8_linear(__global const a_t* A, __global const b_t* B, int M, int N, int 
     barrier(CLK_LOCAL_MEM_FENCE);
   }
 
+  F8EPI_PREP
   for (int i = 0; i < RT; ++i) {
     const int m = m0 + ty + i * WG;
     if (m >= M) continue;
     for (int j = 0; j < RT; ++j) {
       const int n = n0 + tx + j * WG;
-      if (n < N) fp8_store(acc[i][j], row_base + m, n, c_off + m * N + n, F8EPI_ARGS);
+      if (n < N) fp8_store(acc[i][j], row_base + m, n, NHWC ? c_off + n * M + m : c_off + m * N + n, f8epi_c, F8EPI_ARGS);
     }
   }
 }

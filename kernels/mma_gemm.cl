@@ -27,6 +27,9 @@
 // Shared memory is not padded but XOR-swizzled in 16-byte chunks (SWZ), so the 8 rows an
 // ldmatrix reads hit 8 different bank groups without wasting a fifth of the 48 KB on padding.
 // -D MMA_AVEC=1: A rows are 16-byte aligned (cp.async); 0: loaded word by word.
+// -D MMA_AMODE=1: A is the implicit im2col of a channels-last convolution's x, its rows the
+// output positions of every image (B then holds the weights [M][kernel][C], mode 0), so the
+// output [position][channel] is the channels-last output; K-contiguous rows, copied by cp.async.
 // -D MMA_WGMMA=1 (Hopper): each warpgroup of 4 warps multiplies its 64 rows of the tile by all
 // MMA_BN columns with wgmma straight from shared memory (kernels/wgmma_ops.cl), MMA_WM = MMA_BM / 16
 // and MMA_WN = 1, so every warp's 16 rows x MMA_BN columns of accumulators are laid out as
@@ -45,6 +48,9 @@
 // 1x1 convolutions 1.7x), INT8 1.09x, BERT-base FP16 1.23x (perf/results/2026-12-06-h100-epilogue.md).
 
 #define MMA_THREADS (MMA_WM * MMA_WN * 32)
+#ifndef MMA_AMODE
+#define MMA_AMODE 0
+#endif
 #if MMA_ELEM == 1
 #define ES 2
 #define KSTEP 16
@@ -272,7 +278,47 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     ISSUE_B(k0_, st_, (t) & 1);                                                                            \
   } while (0)
 
-#if MMA_AVEC
+#if MMA_AMODE == 1
+  // A is a channels-last convolution's implicit im2col (runtime/ops/channels_last.h): row m an
+  // output position of some image, k = (kernel offset, channel) with the channel fastest, so
+  // each 16-byte chunk is a run of one input position's channels (C * ES a multiple of 16, so a
+  // chunk never straddles two kernel offsets) or padding (zero-filled). This item's chunks keep
+  // their rows across tiles: where their receptive fields start is decoded once.
+#define A_ITERS ((MMA_BM * ROWB / 16 + MMA_THREADS - 1) / MMA_THREADS)
+  int ar_img[A_ITERS], ar_z[A_ITERS], ar_y[A_ITERS], ar_x[A_ITERS];
+  {
+    const int P = geo.v[3] * geo.v[4] * geo.v[5];
+    _Pragma("unroll") for (int it = 0; it < A_ITERS; ++it) {
+      const int m = m0 + (tid + it * MMA_THREADS) / (ROWB / 16);
+      const int mm = min(m, M - 1), img = mm / P, p = mm - img * P;
+      const int ox = p % geo.v[5], oy = (p / geo.v[5]) % geo.v[4], oz = p / (geo.v[4] * geo.v[5]);
+      ar_img[it] = img * geo.v[21];
+      ar_z[it] = m < M ? oz * geo.v[9] - geo.v[15] : -(1 << 29);  // rows past M: all padding
+      ar_y[it] = oy * geo.v[10] - geo.v[16];
+      ar_x[it] = ox * geo.v[11] - geo.v[17];
+    }
+  }
+  // Every chunk of this item has the same column (MMA_THREADS is a multiple of ROWB / 16), so one
+  // kernel offset and channel per tile.
+#define ISSUE_A(k0, st)                                                                                    \
+  {                                                                                                        \
+    const int col_ = tid % (ROWB / 16), k_ = (k0) + col_ * (16 / ES);                                      \
+    const int tap_ = k_ / geo.v[18], ch_ = k_ - tap_ * geo.v[18];                                          \
+    const int kx_ = tap_ % geo.v[8], ky_ = (tap_ / geo.v[8]) % geo.v[7], kz_ = tap_ / (geo.v[7] * geo.v[8]); \
+    CHUNKS(c, MMA_BM * ROWB / 16) {                                                                       \
+      const int iz = ar_z[it_] + kz_ * geo.v[12], iy = ar_y[it_] + ky_ * geo.v[13];                        \
+      const int ix = ar_x[it_] + kx_ * geo.v[14];                                                          \
+      uint bytes = 0;                                                                                      \
+      __global const uchar* src = Ab;                                                                      \
+      if (k_ < K && (uint)iz < (uint)geo.v[0] && (uint)iy < (uint)geo.v[1] && (uint)ix < (uint)geo.v[2]) { \
+        bytes = 16;                                                                                        \
+        src = Ab + ((long)(ar_img[it_] + (iz * geo.v[1] + iy) * geo.v[2] + ix) * geo.v[18] + ch_) * ES;    \
+      }                                                                                                    \
+      cp_async16(smem, (st) + SWZ(c / (ROWB / 16), col_ * 16, SROW), src, bytes);                         \
+    }                                                                                                      \
+  }
+#define COMMIT_A(st)
+#elif MMA_AVEC
 #define ISSUE_A(k0, st)                                                                                    \
   CHUNKS(c, MMA_BM * ROWB / 16) {                                                                         \
     const int row = c / (ROWB / 16), col = c % (ROWB / 16);                                                \

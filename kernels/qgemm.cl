@@ -5,7 +5,8 @@
 // read B as the implicit im2col of x (padding adds 0); kernels/qgemm_geometry.cl (prepended)
 // has the index math. Options:
 //   -D TA=, TB=   element types of A (rows: a / w) and B (columns: b / x)
-//   -D CONV=0|1   B is x read through the convolution geometry
+//   -D CONV=0|1   B is x read through the convolution geometry (-D NHWC=1: channels-last x, weights
+//                 and output, runtime/ops/channels_last.h)
 //   -D REQUANT=0|1 -D OUT_T= -D QLO= -D QHI=  int32 output, or requantized int8/uint8:
 //                 q = clamp(rint((acc + bias[row]) * ((sa * sb) / sy)) + yzp, QLO, QHI)
 //   -D EPI=1 -D RES_T= -D RES_Q=0|1 -D OUT_FLOAT=0|1  kiln's fused epilogue (runtime/backends/
@@ -95,7 +96,7 @@ void qgemm(__global const TA* A, __global const TB* B, __global const TA* za, in
     if (m >= M) continue;
     for (int j = 0; j < RT; ++j) {
       const int n = n0 + tx + j * WG;
-      if (n < N) qgemm_store(acc[i][j], row_base + m, n, c_off + m * N + n, qepi_inv_sy, QEPI_ARGS);
+      if (n < N) qgemm_store(acc[i][j], row_base + m, n, NHWC ? c_off + n * M + m : c_off + m * N + n, qepi_c, QEPI_ARGS);
     }
   }
 }

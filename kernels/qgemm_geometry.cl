@@ -44,14 +44,28 @@ void qg_conv_base(int p, ConvGeo geo, int base[3]) {
 
 // Index in B of im2col element k for the output position whose base qg_conv_base gave; -1
 // where the kernel reads padding.
+// -D NHWC=1: channels-last x and weights (runtime/ops/channels_last.h): k = (kernel offset,
+// channel), the channel fastest.
+#ifndef NHWC
+#define NHWC 0
+#endif
 int qg_im2col_index(int k, int b_off, const int base[3], ConvGeo geo) {
+#if NHWC
+  const int c = k % geo.v[18];
+  int kr = k / geo.v[18];
+#else
   const int c = k / geo.v[22];
   int kr = k % geo.v[22];
+#endif
   const int k2 = kr % geo.v[8];
   kr /= geo.v[8];
   const int k1 = kr % geo.v[7];
   const int kd0 = kr / geo.v[7];
   const int i0 = base[0] + kd0 * geo.v[12], i1 = base[1] + k1 * geo.v[13], i2 = base[2] + k2 * geo.v[14];
   if (i0 < 0 || i0 >= geo.v[0] || i1 < 0 || i1 >= geo.v[1] || i2 < 0 || i2 >= geo.v[2]) return -1;
+#if NHWC
+  return b_off + ((i0 * geo.v[1] + i1) * geo.v[2] + i2) * geo.v[18] + c;
+#else
   return b_off + c * geo.v[21] + (i0 * geo.v[1] + i1) * geo.v[2] + i2;
+#endif
 }

@@ -17,10 +17,12 @@ torch eager FP32 and FP16 (channels-last for ResNet), CUDA events.
 Writes OUT/gpu-latest.json ({"device", "gemm": [...], "models": [...]}) and OUT/gpu-latest.md.
 Usage: gpu_bench.py OUT [--kiln kiln] [--parts gemm,resnet50,bert] [--sizes 4096,8192]
        [--batches 1,128] [--precisions fp32,fp16,int8,fp8] [--duration 2] [--profile 128] [--tune]
+       [--build-flags "--layout nchw"]
 """
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -122,8 +124,9 @@ def kiln_gemm_ms(a, work, m, n, k, prec, rng):
 
 def tune_flags(a):
     """`kiln build --tune` with one tuning cache for the whole run, OUT/tuning.cache (every
-    candidate's time per layer, kept as each build ends)."""
-    return ["--tune", "--tuning-cache", os.path.join(a.out, "tuning.cache")] if a.tune else []
+    candidate's time per layer, kept as each build ends), and --build-flags."""
+    tune = ["--tune", "--tuning-cache", os.path.join(a.out, "tuning.cache")] if a.tune else []
+    return tune + shlex.split(a.build_flags)
 
 
 def torch_gemm_ms(m, n, k, prec):
@@ -360,6 +363,7 @@ def main():
     ap.add_argument("--batches", default="1,128")
     ap.add_argument("--precisions", default="fp32,fp16,int8,fp8")
     ap.add_argument("--duration", default="2")
+    ap.add_argument("--build-flags", default="", help="more `kiln build` flags for every plan (e.g. '--layout nchw')")
     ap.add_argument("--tune", action="store_true", help="build with --tune (one tuning cache, "
                     "OUT/tuning.cache)")
     ap.add_argument("--profile", default="", help="batch sizes whose plans `kiln profile` also runs "

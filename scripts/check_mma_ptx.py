@@ -149,7 +149,15 @@ def configs(quick):
                             continue
                         if local_bytes(elem, mode, t, kb, st, False) <= LOCAL_BYTES:
                             out.append((family, elem, kinds[0][0], kinds[0][1], mode, 1, t, (kb, st), 0))
-    return [c if len(c) == 9 else c + (0,) for c in out] + wg_configs(quick)
+    out = [c if len(c) == 9 else c + (0,) for c in out] + wg_configs(quick)
+    # Channels-last convolutions (MMA_AMODE 1: A is x's implicit im2col by cp.async, B the weights
+    # in mode 0), 8-bit: the default tile, the deepest pipeline, 128x64 and two wgmma tiles.
+    for (ak, bk) in [(0, 0), (1, 0)]:
+        out.append(("qgemm", 2, ak, bk, 0, 1, TILES[0], PIPELINES[0], 0))
+    out += [("qgemm", 2, 0, 0, 0, 1, TILES[0], (32, 4), 0), ("qgemm", 2, 0, 0, 0, 1, (128, 64, 4, 2), (64, 3), 0),
+            ("qgemm", 2, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1), ("qgemm", 2, 0, 0, 0, 1, WG_TILES[1], (64, 2), 1)]
+    n_plain = len(out) - 6
+    return [c + (0,) for c in out[:n_plain]] + [c + (1,) for c in out[n_plain:]]
 
 
 def report(name, cu, p):
@@ -178,14 +186,14 @@ def main():
         return 77
     work = tempfile.mkdtemp(prefix="kiln-ptx-")
     failed = 0
-    for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn), (kb, st), wg) in configs(a.quick):
+    for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn), (kb, st), wg, amode) in configs(a.quick):
         es = {1: 2, 4: 4}.get(elem, 1)
         defs = {"MMA_ELEM": elem, "MMA_A_KIND": ak, "MMA_B_KIND": bk, "MMA_BM": bm, "MMA_BN": bn, "MMA_BK": kb // es,
                 "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "MMA_STAGES": st,
                 "MMA_PENDING": st - 2 - int(wg and st >= 3 and mode == 0 and avec == 1), "MMA_B4": int(mode == 2 and elem in (2, 3)), "KILN_PTX": 1,
-                "MMA_WGMMA": wg}
+                "MMA_WGMMA": wg, "MMA_AMODE": amode}
         defs.update(FAMILY_OPTIONS[family])
-        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + ("_wg" if wg else "")
+        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}{'_nhwc' if amode else ''}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + ("_wg" if wg else "")
         cu = os.path.join(work, name + ".cu")
         with open(cu, "w") as f:
             f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + source(family))

@@ -395,6 +395,18 @@ kiln_status kiln_build_options_set_allow_tf32(kiln_build_options* o, int32_t ena
   });
 }
 
+kiln_status kiln_build_options_set_layout(kiln_build_options* o, const char* layout) {
+  return guarded(__func__, [&] {
+    KILN_TRY(need(__func__, o));
+    const std::string l = layout ? layout : "";
+    if (l == "auto") o->opts.layout = kiln::ActivationLayout::kAuto;
+    else if (l == "nchw") o->opts.layout = kiln::ActivationLayout::kChannelsFirst;
+    else if (l == "nhwc") o->opts.layout = kiln::ActivationLayout::kChannelsLast;
+    else return kiln::invalid_argument("layout '" + l + "' is not one of auto, nchw, nhwc");
+    return kiln::Status::ok();
+  });
+}
+
 kiln_status kiln_build_options_set_max_memory(kiln_build_options* o, uint64_t bytes) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));

@@ -88,6 +88,10 @@ static const char* kBuildHelp =
     "  --allow-tf32             FP32 Conv/Gemm/MatMul may run on TF32 tensor cores where the\n"
     "                           device has them (NVIDIA, compute capability 8.0+): operands rounded\n"
     "                           to a 10-bit mantissa, sums in float32 (kiln compare shows the cost)\n"
+    "  --layout auto|nchw|nhwc  where integer convolutions keep activations channels-last: auto\n"
+    "                           (default) where the device's kernels want it (8-bit tensor\n"
+    "                           cores), nchw never, nhwc wherever they can (Transposes at the\n"
+    "                           borders of each channels-last region)\n"
     "  --max-memory SIZE        the most host memory the plan may need (activations at their peak\n"
     "                           plus weights), e.g. 8G (default: the host's physical memory); an\n"
     "                           OpenCL plan must also fit the device's memory\n"
@@ -130,7 +134,7 @@ int cmd_build(int argc, char** argv) {
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--fallback-precision", ""}, {"--accuracy-budget", ""},
-                           {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--smooth-quant", "", true, false, true},
+                           {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--layout", ""}, {"--smooth-quant", "", true, false, true},
                            {"--no-bias-correction", "", false}, {"--no-accuracy-check", "", false},
                            {"--max-memory", ""}, {"--allow-over-memory", "", false}, {"--help", "-h", false}},
                           &args);
@@ -178,6 +182,8 @@ int cmd_build(int argc, char** argv) {
   if (args.has("--tuning-cache") && !args.has("--tune")) return fail("build", "--tuning-cache needs --tune");
   if (args.has("--tune")) kiln_build_options_set_tune(o, 1, args.get("--tuning-cache").c_str());
   if (args.has("--allow-tf32")) kiln_build_options_set_allow_tf32(o, 1);
+  if (args.has("--layout") && !(st = api(kiln_build_options_set_layout(o, args.get("--layout").c_str()), "--layout")))
+    return fail("build", st.message());
   if (args.has("--calib")) kiln_build_options_set_calib_dir(o, args.get("--calib").c_str());
   if (args.has("--calib-cache")) kiln_build_options_set_calib_cache(o, args.get("--calib-cache").c_str());
   if (args.has("--calibrator")) {

@@ -2,6 +2,7 @@
 #pragma once
 #include "compiler/compiler.h"
 #include "compiler/ir/graph.h"
+#include "runtime/device/devices.h"
 
 namespace kiln {
 
@@ -10,6 +11,7 @@ struct PassContext {
   // The plan targets an OpenCL device (else the cpu only): passes whose rewrite only pays on
   // the OpenCL kernels check it.
   bool opencl_target = false;
+  DeviceCaps target_caps;  // the target device's (the cpu's when it is the cpu)
 };
 
 // Applies --shapes to the graph inputs; fails on unfixed dynamic dims or unknown names.
@@ -59,5 +61,9 @@ Status run_fuse_residual_add(ir::Graph& g, const PassContext& ctx);
 Status run_fuse_elementwise(ir::Graph& g, const PassContext& ctx);
 // Fuses Softmax(Q K^T * scale [+ mask]) V patterns into one Attention node; runs last.
 Status run_fuse_attention(ir::Graph& g, const PassContext& ctx);
+
+// --layout: channels-last regions of integer convolutions (runtime/ops/channels_last.h),
+// Transposes at their borders; after every fusion (it reads the fused epilogues' residuals).
+Status run_channels_last(ir::Graph& g, const PassContext& ctx);
 
 }  // namespace kiln

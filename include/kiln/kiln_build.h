@@ -141,6 +141,10 @@ KILN_API kiln_status kiln_build_options_set_tune(kiln_build_options* opts, int32
  * (NVIDIA, compute capability 8.0+; operands rounded to a 10-bit mantissa, float32 sums), as
  * TensorRT's TF32 flag; 0 (default): never. */
 KILN_API kiln_status kiln_build_options_set_allow_tf32(kiln_build_options* opts, int32_t enabled);
+/* `kiln build --layout`: "auto" (default: integer convolutions keep their activations
+ * channels-last where the target's kernels want it, the 8-bit tensor cores), "nchw" (never),
+ * "nhwc" (every integer convolution that can, whatever the device). Anything else is refused. */
+KILN_API kiln_status kiln_build_options_set_layout(kiln_build_options* opts, const char* layout);
 /* `kiln build --max-memory`: the most host memory the plan may need (activations at their peak
  * plus weights); 0 (default): the host's physical memory. An OpenCL plan must also fit the
  * target device's memory. A plan over either bound is refused, naming its peak. */

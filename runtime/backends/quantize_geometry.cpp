@@ -1,5 +1,7 @@
 #include "runtime/backends/quantize_geometry.h"
 
+#include "runtime/ops/channels_last.h"
+
 namespace kiln {
 namespace {
 
@@ -13,6 +15,59 @@ std::vector<int64_t> batch_strides(const Shape& in, const Shape& out, int64_t un
     s *= in[i];
   }
   return st;
+}
+
+// A convolution in ONNX's layout: w [M, Cg, k...], x [N, C, in...], the output [N, M, out...].
+Status qgemm_geometry_channels_first(const PlanNode& node, const Shape& a_shape, const Shape& b_shape,
+                                     const Shape& out_shape, QGemm* g) {
+  if (b_shape.size() < 3) return invalid_plan(node.op + " '" + node.name + "': x must have rank >= 3");
+  const size_t nd = b_shape.size() - 2;
+  g->images = b_shape[0];
+  g->C = b_shape[1];
+  g->groups = node.attrs.get_int("group", 1);
+  if (g->groups < 1 || a_shape.empty() || a_shape[0] % g->groups || g->C % g->groups)
+    return invalid_plan(node.op + " '" + node.name + "': group " + std::to_string(g->groups) +
+                        " does not divide the channels");
+  g->Cg = g->C / g->groups;
+  g->M = a_shape[0] / g->groups;
+  g->ks = node.attrs.get_ints("kernel_shape");
+  g->strides = node.attrs.get_ints("strides");
+  g->dil = node.attrs.get_ints("dilations");
+  std::vector<int64_t> pads = node.attrs.get_ints("pads");
+  if (g->ks.size() != nd || g->strides.size() != nd || g->dil.size() != nd || pads.size() != 2 * nd ||
+      out_shape.size() != nd + 2)
+    return invalid_plan(node.op + " '" + node.name + "': malformed convolution attributes");
+  g->pads.assign(pads.begin(), pads.begin() + nd);
+  g->K = g->Cg;
+  g->N = 1;
+  for (size_t d = 0; d < nd; ++d) {
+    g->in_sp.push_back(b_shape[2 + d]);
+    g->out_sp.push_back(out_shape[2 + d]);
+    g->K *= g->ks[d];
+    g->N *= out_shape[2 + d];
+    g->in_size *= b_shape[2 + d];
+  }
+  g->batches = g->images * g->groups;
+  return Status::ok();
+}
+
+Status qgemm_geometry_matmul(const PlanNode& node, const Shape& a_shape, const Shape& b_shape, const Shape& za_shape,
+                             const Shape& zb_shape, QGemm* g) {
+  Shape a = a_shape, b = b_shape;
+  if (a.size() == 1) a.insert(a.begin(), 1);
+  if (b.size() == 1) b.push_back(1);
+  g->M = a[a.size() - 2];
+  g->K = a.back();
+  g->N = b.back();
+  const Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  Status st = broadcast_shapes(ab, bb, &g->batch_dims);
+  if (!st) return invalid_plan(node.op + " '" + node.name + "': " + st.message());
+  g->a_bstride = batch_strides(ab, g->batch_dims, g->M * g->K);
+  g->b_bstride = batch_strides(bb, g->batch_dims, g->K * g->N);
+  g->batches = shape_numel(g->batch_dims);
+  if (za_shape.size() >= 2) g->za_bstride = batch_strides(Shape(za_shape.begin(), za_shape.end() - 2), g->batch_dims, g->M);
+  if (zb_shape.size() >= 2) g->zb_bstride = batch_strides(Shape(zb_shape.begin(), zb_shape.end() - 2), g->batch_dims, g->N);
+  return Status::ok();
 }
 
 }  // namespace
@@ -72,53 +127,18 @@ Status qgemm_geometry(const PlanNode& node, const Shape& a_shape, const Shape& b
                       const Shape& zb_shape, const Shape& out_shape, QGemm* g) {
   *g = QGemm();
   if (node.op == "ConvInteger" || node.op == "QLinearConv" || node.op == "Fp8Conv") {
-    // a_shape: w [M, Cg, k...]; b_shape: x [N, C, in...].
+    // Channels-last (runtime/ops/channels_last.h): the same geometry, read from the permuted shapes.
     g->conv = true;
-    if (b_shape.size() < 3) return invalid_plan(node.op + " '" + node.name + "': x must have rank >= 3");
-    const size_t nd = b_shape.size() - 2;
-    g->images = b_shape[0];
-    g->C = b_shape[1];
-    g->groups = node.attrs.get_int("group", 1);
-    if (g->groups < 1 || a_shape.empty() || a_shape[0] % g->groups || g->C % g->groups)
-      return invalid_plan(node.op + " '" + node.name + "': group " + std::to_string(g->groups) +
-                          " does not divide the channels");
-    g->Cg = g->C / g->groups;
-    g->M = a_shape[0] / g->groups;
-    g->ks = node.attrs.get_ints("kernel_shape");
-    g->strides = node.attrs.get_ints("strides");
-    g->dil = node.attrs.get_ints("dilations");
-    std::vector<int64_t> pads = node.attrs.get_ints("pads");
-    if (g->ks.size() != nd || g->strides.size() != nd || g->dil.size() != nd || pads.size() != 2 * nd ||
-        out_shape.size() != nd + 2)
-      return invalid_plan(node.op + " '" + node.name + "': malformed convolution attributes");
-    g->pads.assign(pads.begin(), pads.begin() + nd);
-    g->K = g->Cg;
-    g->N = 1;
-    for (size_t d = 0; d < nd; ++d) {
-      g->in_sp.push_back(b_shape[2 + d]);
-      g->out_sp.push_back(out_shape[2 + d]);
-      g->K *= g->ks[d];
-      g->N *= out_shape[2 + d];
-      g->in_size *= b_shape[2 + d];
+    g->channels_last = is_channels_last(node.attrs);
+    if (g->channels_last) {
+      const Shape w = channels_first_shape(a_shape), x = channels_first_shape(b_shape);
+      KILN_TRY(qgemm_geometry_channels_first(node, w, x, channels_first_shape(out_shape), g));
+      if (g->groups != 1) return invalid_plan(node.op + " '" + node.name + "': channels_last takes group 1");
+      return Status::ok();
     }
-    g->batches = g->images * g->groups;
-    return Status::ok();
+    return qgemm_geometry_channels_first(node, a_shape, b_shape, out_shape, g);
   }
-  Shape a = a_shape, b = b_shape;
-  if (a.size() == 1) a.insert(a.begin(), 1);
-  if (b.size() == 1) b.push_back(1);
-  g->M = a[a.size() - 2];
-  g->K = a.back();
-  g->N = b.back();
-  const Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
-  Status st = broadcast_shapes(ab, bb, &g->batch_dims);
-  if (!st) return invalid_plan(node.op + " '" + node.name + "': " + st.message());
-  g->a_bstride = batch_strides(ab, g->batch_dims, g->M * g->K);
-  g->b_bstride = batch_strides(bb, g->batch_dims, g->K * g->N);
-  g->batches = shape_numel(g->batch_dims);
-  if (za_shape.size() >= 2) g->za_bstride = batch_strides(Shape(za_shape.begin(), za_shape.end() - 2), g->batch_dims, g->M);
-  if (zb_shape.size() >= 2) g->zb_bstride = batch_strides(Shape(zb_shape.begin(), zb_shape.end() - 2), g->batch_dims, g->N);
-  return Status::ok();
+  return qgemm_geometry_matmul(node, a_shape, b_shape, za_shape, zb_shape, g);
 }
 
 }  // namespace kiln

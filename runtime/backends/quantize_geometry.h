@@ -43,6 +43,14 @@ struct QGemm {
   std::vector<int64_t> za_bstride, zb_bstride;
   // conv
   int64_t images = 1, groups = 1, C = 0, Cg = 0;
+  // x, the output and a residual are [N, spatial..., C] and the weights [M, kernel..., Cg]
+  // (runtime/ops/channels_last.h; group 1): im2col row k is (kernel offset k / C, channel k % C),
+  // and output (m, n) of image b is at (b * N + n) * M + m.
+  bool channels_last = false;
+  // Where output (m, n) of the batch item whose output starts at c_off goes.
+  int64_t out_index(int64_t c_off, int64_t m, int64_t n) const {
+    return channels_last ? c_off + n * M + m : c_off + m * N + n;
+  }
   std::vector<int64_t> in_sp, out_sp, ks, strides, dil, pads;  // pads: begin values only
   int64_t in_size = 1;  // product of in_sp
   // Offsets of batch item b (element units).

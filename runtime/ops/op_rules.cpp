@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "runtime/ops/channels_last.h"
 #include "runtime/ops/rules/linear_rules.h"
 
 namespace kiln {
@@ -207,7 +208,12 @@ std::string ints_str(const std::vector<int64_t>& v) {
 
 // The convolution attributes of ConvInteger/QLinearConv/Fp8Conv and the output shape they give
 // x and w (w [M, C/group, k...]).
-Status conv_geometry(RuleContext& c, const Shape& x, const Shape& w, Shape* out) {
+Status conv_geometry(RuleContext& c, const Shape& x_in, const Shape& w_in, Shape* out, bool channels_last_ok) {
+  int64_t channels_last;
+  KILN_TRY(c.int_attr_in(kAttrChannelsLast, 0, 0, channels_last_ok ? 1 : 0, &channels_last));
+  // Channels-last (runtime/ops/channels_last.h): checked in ONNX's order, the output turned back.
+  const Shape x = channels_last ? channels_first_shape(x_in) : x_in;
+  const Shape w = channels_last ? channels_first_shape(w_in) : w_in;
   int64_t group;
   std::vector<int64_t> ks, st, dl, pd;
   KILN_TRY(c.int_attr_in("group", 1, 1, rules::kMaxGeometry, &group));
@@ -231,6 +237,10 @@ Status conv_geometry(RuleContext& c, const Shape& x, const Shape& w, Shape* out)
                     rules::ints_str(dl) + " and pads " + rules::ints_str(pd) + " do not fit x " + shape_str(x) +
                     " and w " + shape_str(w));
     out->push_back(o);
+  }
+  if (channels_last) {
+    if (group != 1) return c.fail("channels_last takes group 1, not " + std::to_string(group));
+    *out = channels_last_shape(*out);
   }
   return Status::ok();
 }

@@ -296,6 +296,8 @@ case_flags_bad() {
   expect_fail "--repeat needs a positive number" -- "$KILN" run copy.plan -i x=x.npy -o out --repeat abc
   expect_fail "--repeat needs a positive number, got ''" -- "$KILN" run copy.plan -i x=x.npy -o out --repeat=
   expect_fail "unknown verb 'frobnicate'" -- "$KILN" frobnicate
+  expect_fail "--layout" "layout 'nchwc' is not one of auto, nchw, nhwc" -- \
+    "$KILN" build "$MODELS/copy_two_inputs.onnx" -o c.plan --layout nchwc
   # build and sweep read --calibrator / --fallback-precision through one parser (compiler/cli/build_flags.cpp).
   local verb
   for verb in "build -o c.plan" sweep; do

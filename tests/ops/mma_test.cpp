@@ -9,6 +9,7 @@
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/core/float8.h"
 #include "runtime/device/devices.h"
+#include "runtime/ops/channels_last.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -432,6 +433,48 @@ TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
 // FP8 on the H100 (1.13-1.17x the 128x128 wgmma tile, 1.3x the best mma.sync tile). With an
 // N-contiguous FP16 B, which wgmma does not read, mma.sync's 128x128 on 2x4 warps, 64-byte rows,
 // two stages (the fastest there, or within 2%). No device needed.
+// Channels-last convolutions (runtime/ops/channels_last.h, kernels/mma_gemm.cl MMA_AMODE 1) of
+// every 2-D, group-1 geometry above whose channels fill 16-byte runs: INT8 bit for bit against
+// the CPU's NCHW kernel; FP8 (float output) within its summation order (k runs kernel offset
+// first channels-last).
+// `spec` built channels-last on the OpenCL device (its convolution on the tensor cores) against
+// the CPU's NCHW kernel.
+::testing::AssertionResult channels_last_matches_cpu(OpSpec spec, double rtol, double atol) {
+  std::vector<HostTensor> cl, cpu;
+  Plan plan;
+  spec.layout = ActivationLayout::kChannelsLast;
+  Status st = run_op(spec, "opencl", &cl, &plan);
+  if (!st) return ::testing::AssertionFailure() << "opencl: " << st.message();
+  int mma = 0;
+  for (const PlanNode& n : plan.nodes) mma += is_channels_last(n.attrs) && n.choice.variant == mma::kVariant;
+  if (mma != 1) return ::testing::AssertionFailure() << "no channels-last " << spec.op_type << " on the tensor cores";
+  spec.layout = ActivationLayout::kChannelsFirst;
+  st = run_op(spec, "cpu", &cpu);
+  if (!st) return ::testing::AssertionFailure() << "cpu: " << st.message();
+  return tensors_close(cl[0], cpu[0], rtol, atol);
+}
+
+TEST(MmaVariant, ChannelsLastConvsMatchCpu) {
+  REQUIRE_MMA();
+  std::mt19937 rng(39);
+  int cases = 0;
+  for (const ConvCase& c : conv_cases()) {
+    if (c.x.size() != 4 || c.group != 1 || c.x[1] % 16) continue;
+    SCOPED_TRACE("x " + shape_str(c.x) + " w " + shape_str(c.w));
+    EXPECT_TRUE(channels_last_matches_cpu(qlinear_conv(c, rng), 0, 0));
+    const DType e4 = DType::kFloat8E4M3FN;
+    OpSpec f{"Fp8Conv", 19, conv_attrs(c),
+             {random_fp8(e4, c.x, rng), scalar(DType::kFloat32, 0.25), random_fp8(e4, c.w, rng),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng, 0.01, 0.05), scalar(DType::kFloat32, 1),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng)},
+             {false, true, true, true, true, true}};
+    f.attrs.set("output_dtype", static_cast<int64_t>(DType::kFloat32));
+    EXPECT_TRUE(channels_last_matches_cpu(f, kFp8SumRtol, kFp8SumAtol));
+    ++cases;
+  }
+  EXPECT_EQ(cases, 4);
+}
+
 TEST(MmaVariant, EstimatePicksWhatHopperTimings) {
   DeviceCaps h200;
   h200.kind = "opencl";

@@ -53,6 +53,7 @@ Status build_op_plan(const OpSpec& spec, const std::string& device, Plan* out) {
   opts.device = device;
   opts.precision = spec.precision;
   opts.allow_tf32 = spec.allow_tf32;
+  opts.layout = spec.layout;
   return build_plan_from_graph(g, opts, out);
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/compiler.h"
 #include "runtime/core/attrs.h"
 #include "runtime/core/tensor.h"
 #include "runtime/plan/plan.h"
@@ -25,6 +26,8 @@ struct OpSpec {
   int num_outputs = 1;
   std::string precision = "fp32";   // BuildOptions::precision (fp16: the node runs in float16)
   bool allow_tf32 = false;          // BuildOptions::allow_tf32
+  // BuildOptions::layout (kChannelsLast: the op runs channels-last between two Transposes)
+  ActivationLayout layout = ActivationLayout::kAuto;
 };
 
 // Compiles `spec` (a one-node graph: inputs in0.., outputs out0..) for `device`.

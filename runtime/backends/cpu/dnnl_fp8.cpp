@@ -142,6 +142,7 @@ Status prepare_fp8(const Plan& plan, const PlanNode& node, std::shared_ptr<const
   Fp8Linear f;
   if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f).is_ok() || !is_constant(plan, node.inputs[2])) return Status::ok();
   if (f.ky == kFp8Half || f.kr == kFp8Half) return Status::ok();  // float16 data: the reference kernel widens it
+  if (f.g.channels_last) return Status::ok();  // an OpenCL plan's layout (runtime/ops/channels_last.h)
   const PlanTensor& w = plan.tensors[node.inputs[2]];
   const Shape& x = plan.tensors[node.inputs[0]].shape;
   auto p = std::make_shared<Fp8Plan>();

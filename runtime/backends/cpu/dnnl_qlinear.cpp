@@ -33,6 +33,7 @@
 #include "runtime/backends/cpu/dnnl_qlinear.h"
 #include "runtime/backends/cpu/fast_epilogue_loop.h"
 #include "runtime/backends/cpu/fast_loops.h"
+#include "runtime/ops/channels_last.h"
 
 namespace kiln {
 
@@ -307,6 +308,8 @@ Status read_qnode(const Plan& plan, const PlanNode& node, QNode* p, bool* ok) {
   }
   p->fused = has_qlinear_epilogue(node, y.dtype);
   if (node.attrs.get_int(kAttrBiasColumns, 0) != 0 && p->conv) return Status::ok();
+  // Channels-last convolutions (an OpenCL plan's, runtime/ops/channels_last.h) run the reference.
+  if (is_channels_last(node.attrs)) return Status::ok();
   if (!p->conv && has_operand(node, in.bias) && node.attrs.get_int(kAttrBiasColumns, 0) == 0) return Status::ok();
   if (p->fused) KILN_TRY(linear::read_epilogue(node.attrs, &p->ep));
   // Output scales, computed as the reference does (a float output's are sa * sb: fused).

@@ -170,7 +170,8 @@ struct Epilogue {
 void write_out(const Epilogue& e, const QGemm& g, const int32_t* acc, int64_t row_base, int64_t c_off,
                int64_t sa_boff, int64_t sb_boff, void* out) {
   if (!e.requant) {
-    std::copy(acc, acc + g.M * g.N, static_cast<int32_t*>(out) + c_off);
+    for (int64_t m = 0; m < g.M; ++m)
+      for (int64_t n = 0; n < g.N; ++n) static_cast<int32_t*>(out)[g.out_index(c_off, m, n)] = acc[m * g.N + n];
     return;
   }
   for (int64_t m = 0; m < g.M; ++m) {
@@ -179,7 +180,7 @@ void write_out(const Epilogue& e, const QGemm& g, const int32_t* acc, int64_t ro
     for (int64_t n = 0; n < g.N; ++n) {
       const int32_t bias = e.bias ? e.bias[e.bias_cols ? n : row] : 0;
       const float sb = e.sb[e.sb_vec ? sb_boff + n : 0];
-      const int64_t i = c_off + m * g.N + n;
+      const int64_t i = g.out_index(c_off, m, n);
       float v;
       if (!e.fused) {
         v = round_half_even(static_cast<float>(acc[m * g.N + n] + bias) * ((sa * sb) / e.sy)) + e.yzp;

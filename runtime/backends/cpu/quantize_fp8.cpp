@@ -73,7 +73,7 @@ Status fp8_linear_cpu(const CpuKernelArgs& a) {
       for (int64_t n = 0; n < g.N; ++n) {
         const float mult = s_row * sb[f.sb_vec ? n : 0];
         const float add = bias ? bias[f.bias_per_row ? row : n] : 0.f;
-        const int64_t i = c_off + m * g.N + n;
+        const int64_t i = g.out_index(c_off, m, n);
         float v = acc[n] * mult + add;
         if (f.ep.residual == linear::kResidualBeforeActivation) v += res[i];
         v = linear::apply_activation(f.ep.act, v, f.ep.act_alpha, f.ep.act_beta);

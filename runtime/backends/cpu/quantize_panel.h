@@ -19,12 +19,15 @@ void conv_panel(const QGemm& g, const T* B, int64_t b_off, P* panel, Convert con
   for (int64_t k : g.ks) ksz *= k;
   std::vector<int64_t> kp(nd), op(nd);
   for (int64_t k = 0; k < g.K; ++k) {
-    int64_t r = k % ksz;
+    // Channels-last: k = (kernel offset, channel), the channel fastest, and a position's channels
+    // contiguous.
+    int64_t r = g.channels_last ? k / g.C : k % ksz;
     for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {
       kp[d] = r % g.ks[d];
       r /= g.ks[d];
     }
-    const T* xc = B + b_off + (k / ksz) * g.in_size;
+    const T* xc = g.channels_last ? B + b_off + k % g.C : B + b_off + (k / ksz) * g.in_size;
+    const int64_t pos_stride = g.channels_last ? g.C : 1;
     P* prow = panel + k * g.N;
     std::fill(op.begin(), op.end(), 0);
     for (int64_t n = 0; n < g.N; ++n) {
@@ -35,7 +38,7 @@ void conv_panel(const QGemm& g, const T* B, int64_t b_off, P* panel, Convert con
         inside = inside && ic >= 0 && ic < g.in_sp[d];
         off = off * g.in_sp[d] + ic;
       }
-      prow[n] = inside ? convert(xc[off]) : P(0);
+      prow[n] = inside ? convert(xc[off * pos_stride]) : P(0);
       for (int64_t d = static_cast<int64_t>(nd) - 1; d >= 0; --d) {  // next output position
         if (++op[d] < g.out_sp[d]) break;
         op[d] = 0;

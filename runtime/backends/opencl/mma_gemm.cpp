@@ -69,6 +69,7 @@ bool aligned16(int64_t elems, int es) { return (elems * es) % 16 == 0; }
 // Whether A's rows start 16-byte aligned in every batch item (copied by cp.async).
 bool a_vector(const Problem& p) {
   const int es = elem_bytes(p.elem);
+  // kConvRows: runs of channels (lda = C), whatever the position.
   bool v = aligned16(p.lda, es);
   for (int64_t s : p.a_bstride) v &= aligned16(s, es);
   return v;
@@ -240,6 +241,8 @@ bool pointwise(const ClConvGeo& g) {
 bool fits(const Problem& p) {
   const int es = elem_bytes(p.elem);
   if (p.M <= 0 || p.N <= 0 || p.K <= 0) return false;
+  // A channels-last convolution's rows arrive by cp.async only: 16-byte runs of channels.
+  if (p.amode == AMode::kConvRows && (!a_vector(p) || p.bmode != BMode::kNK)) return false;
   if (p.bmode == BMode::kKNVector && p.elem != Elem::kF16) return false;
   // Pointwise convolutions read 8 (f16) or 4 (8-bit) positions of one image at once.
   if (p.bmode == BMode::kConvPointwise &&
@@ -261,6 +264,21 @@ bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b
   p->M = g.M;
   p->K = g.K;
   p->lda = g.K;
+  if (g.conv && g.channels_last) {
+    // Rows: every image's output positions (x through the geometry); columns: output channels
+    // (the weights [M][kernel][C], K-contiguous); the output is [position][channel].
+    p->a_kind = b_kind;
+    p->b_kind = a_kind;
+    p->amode = AMode::kConvRows;
+    p->M = g.images * g.N;
+    p->N = g.M;
+    p->lda = g.C;
+    p->ldb = g.K;
+    p->bmode = BMode::kNK;
+    p->geo = cl_conv_geo(g);
+    p->ldc = g.M;
+    return fits(*p);
+  }
   if (g.conv) {
     p->N = g.images * g.N;
     p->batches = g.groups;
@@ -293,7 +311,9 @@ std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
   std::vector<KernelChoice> out = as_choices(scored_tiles(p, caps, kShapes, kPipelines));
   const std::vector<KernelChoice> wg = wgmma_choices(p, caps);
-  out.insert(wgmma_first(caps) ? out.begin() : out.end(), wg.begin(), wg.end());
+  // The wgmma tiles are 128 or more columns wide: at 64 columns or fewer (ResNet's 64-channel
+  // convolutions channels-last, whose columns are the channels) half of each would idle.
+  out.insert(wgmma_first(caps) && p.N > 64 ? out.begin() : out.end(), wg.begin(), wg.end());
   return out;
 }
 
@@ -347,7 +367,8 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   // (kernels/mma_gemm.cl's WG_OVERLAP).
   const int overlap = t.wg && t.stages >= 3 && pipelined(p) ? 1 : 0;
   auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
-  std::string options = def("MMA_ELEM", static_cast<int>(p.elem)) + def("MMA_A_KIND", p.a_kind) +
+  std::string options = def("MMA_ELEM", static_cast<int>(p.elem)) + def("MMA_AMODE", static_cast<int>(p.amode)) +
+                        def("MMA_A_KIND", p.a_kind) +
                               def("MMA_B_KIND", p.b_kind) + def("MMA_BM", t.bm) + def("MMA_BN", t.bn) +
                               def("MMA_BK", t.kb / es) + def("MMA_STAGES", t.stages) + def("MMA_PENDING", t.stages - 2 - overlap) +
                               def("MMA_WM", t.wm) + def("MMA_WN", t.wn) + def("MMA_BMODE", static_cast<int>(p.bmode)) +

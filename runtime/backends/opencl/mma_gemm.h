@@ -25,6 +25,11 @@ enum class Elem : int { kF16 = 1, kInt8 = 2, kFp8 = 3, kTf32 = 4 };
 enum Kind : int { kS8 = 0, kU8 = 1, kE4M3 = 2, kE5M2 = 3 };
 // How B (the column side) is laid out: kernels/mma_gemm.cl's MMA_BMODE.
 enum class BMode : int { kNK = 0, kKNVector = 1, kKNGather = 2, kConv = 3, kConvPointwise = 4 };
+// How A (the row side) is read: kernels/mma_gemm.cl's MMA_AMODE. kConvRows: the implicit im2col
+// of a channels-last convolution's x (runtime/ops/channels_last.h), rows = output positions of
+// every image, geometry in `geo`; B is then the weights [M][kernel][C] (kNK) and the output
+// [position][channel] (ldc = channels).
+enum class AMode : int { kRows = 0, kConvRows = 1 };
 
 // The tunable parameters of the variant: the output tile and its warps, the bytes of K a tile row
 // holds per stage (32 or 64) and the shared-memory stages (more than 2 only where both operands
@@ -45,12 +50,13 @@ struct Problem {
   int a_kind = kS8, b_kind = kS8;  // 8-bit operands only
   int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0;
   cl_mem A = nullptr, B = nullptr;
+  AMode amode = AMode::kRows;
   BMode bmode = BMode::kNK;
   // Batch items (grid z): convolution groups, or the output batch dims of a matmul with the
   // element strides of A and B over them (0 = broadcast).
   int64_t batches = 1;
   std::vector<int64_t> batch_dims, a_bstride, b_bstride;
-  ClConvGeo geo;                  // bmode kConv (all of it), else unused
+  ClConvGeo geo;                  // bmode kConv / kConvPointwise or amode kConvRows, else unused
   int64_t c_bstride = 0, ldc = 0;  // output of a matmul: ci = b * c_bstride + m * ldc + n
 };
 
@@ -81,11 +87,16 @@ bool fits(const Problem& p);
 bool pointwise(const ClConvGeo& g);
 // The problem of an integer or FP8 GEMM in QGemm geometry (runtime/backends/quantize_geometry.h):
 // a convolution over every image at once, or a matmul whose B is gathered from [K][N] or, with
-// `b_packed`, read from the packed layout. False where the kernel does not fit it.
+// `b_packed`, read from the packed layout. False where the kernel does not fit it. A
+// channels-last convolution's problem has the operands swapped (operands_swapped): A is x (the
+// QGemm's column side, `b_kind`), B the weights, and the output channels are its columns.
 bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b_packed, Problem* p);
+// Whether the problem's A is the QGemm's column side (x) and B its row side (the weights).
+inline bool operands_swapped(const Problem& p) { return p.amode == AMode::kConvRows; }
 // The tiles and pipelines that run `p`, best first by the estimate in mma_gemm.cpp (waves and
 // occupancy on `caps`, operand reuse, row width and spills as measured), as kernel choices.
-// The wgmma tiles among them come first where wgmma_first(caps) (Hopper), last when emulated.
+// The wgmma tiles among them come first where wgmma_first(caps) (Hopper) and the problem has more
+// than 64 columns, last otherwise.
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps);
 // Only the wgmma tiles that run `p` (none where the device does not offer them), best first.
 std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps);

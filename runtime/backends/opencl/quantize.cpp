@@ -214,7 +214,8 @@ Status qgemm_cl(ClKernelArgs& a) {
   const bool epi = requant && has_qlinear_epilogue(a.node, out);
   std::string options = std::string(kExactDiv) + " -D TA=" + (a.inputs[in.a].dtype == DType::kUInt8 ? "uchar" : "char") +
                         " -D TB=" + (a.inputs[in.b].dtype == DType::kUInt8 ? "uchar" : "char") +
-                        " -D CONV=" + (g.conv ? "1" : "0") + " -D REQUANT=" + (requant ? "1" : "0") +
+                        " -D CONV=" + (g.conv ? "1" : "0") + " -D NHWC=" + (g.channels_last ? "1" : "0") +
+                        " -D REQUANT=" + (requant ? "1" : "0") +
                         " -D EPI=" + (epi ? "1" : "0");
   const bool yzp_u8 = requant && a.inputs[in.yzp].dtype == DType::kUInt8;
   options += yzp_u8 ? " -D YZP_T=uchar -D QLO=0 -D QHI=255" : " -D YZP_T=char -D QLO=-128 -D QHI=127";
@@ -230,21 +231,28 @@ Status qgemm_cl(ClKernelArgs& a) {
   }
   auto mode = [&](int i) -> cl_int { return !opt(i) ? 0 : is_vector_param(a.inputs[i].shape) ? 2 : 1; };
   auto mem = [&](int i) -> cl_mem { return opt(i) ? a.inputs[i].mem : nullptr; };
+  mma::Tile tile;
+  mma::Problem p;
+  const bool use_mma = mma::tile_of(a.variant(), &tile) &&
+                       qgemm_mma_problem(g, a.inputs[in.a].dtype, a.inputs[in.b].dtype,
+                                         mma::reads_packed(a.variant(), in.b), &p);
+  // The tensor cores' rows and columns of a channels-last convolution are the QGemm's columns and
+  // rows: the scales trade places (their product is the same float) and the bias is per column.
+  const bool swap = use_mma && mma::operands_swapped(p);
+  const int row_scale = swap ? in.sb : in.sa, col_scale = swap ? in.sa : in.sb;
+  if (swap) options += " -D BIAS_N=1";
   // The output stage's arguments (epilogue_qgemm.cl's QEPI_PARAMS), the same for both kernels.
   auto epilogue_args = [&](ClLaunch& l) {
-    l.mem(a.outputs[0].mem).mem(mem(in.sa)).arg(static_cast<cl_int>(mode(in.sa) == 2)).mem(mem(in.sb))
-        .arg(static_cast<cl_int>(mode(in.sb) == 2)).mem(mem(in.sy)).mem(mem(in.yzp)).mem(mem(in.bias))
+    l.mem(a.outputs[0].mem).mem(mem(row_scale)).arg(static_cast<cl_int>(mode(row_scale) == 2)).mem(mem(col_scale))
+        .arg(static_cast<cl_int>(mode(col_scale) == 2)).mem(mem(in.sy)).mem(mem(in.yzp)).mem(mem(in.bias))
         .arg(static_cast<cl_int>(opt(in.bias)));
     if (epi)
       l.arg(static_cast<cl_int>(ep.bias_cols)).arg(static_cast<cl_int>(ep.ep.act)).arg(ep.ep.act_alpha)
           .arg(ep.ep.act_beta).arg(static_cast<cl_int>(ep.ep.residual)).mem(ep.res).mem(ep.res_scale).mem(ep.res_zp);
   };
-  mma::Tile tile;
-  mma::Problem p;
-  if (mma::tile_of(a.variant(), &tile) &&
-      qgemm_mma_problem(g, a.inputs[in.a].dtype, a.inputs[in.b].dtype, mma::reads_packed(a.variant(), in.b), &p)) {
-    p.A = a.inputs[in.a].mem;
-    p.B = a.inputs[in.b].mem;
+  if (use_mma) {
+    p.A = a.inputs[swap ? in.b : in.a].mem;
+    p.B = a.inputs[swap ? in.a : in.b].mem;
     const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(ep.ep.act) : -1, opt(in.bias),
                                                           epi ? static_cast<int>(ep.ep.residual) : 0);
     return mma::launch(a.cl, p, tile,

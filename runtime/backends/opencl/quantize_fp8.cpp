@@ -36,16 +36,25 @@ Status fp8_linear_cl(ClKernelArgs& a) {
   KILN_TRY(fp8_linear_setup(a.node, ops, {a.outputs[0].dtype, a.outputs[0].shape}, &f));
   const QGemm& g = f.g;
   const bool epi = f.ep.act != linear::Activation::kNone || f.ep.residual != linear::kResidualNone;
+  mma::Tile tile;
+  mma::Problem p;
+  const bool use_mma = mma::tile_of(a.variant(), &tile) && fp8_mma_problem(f, mma::reads_packed(a.variant(), f.b), &p);
+  // A channels-last convolution on the tensor cores has the weights as columns: the scales trade
+  // places (the same float product) and the bias is per column.
+  const bool swap = use_mma && mma::operands_swapped(p);
+  const int row_scale = swap ? f.sb : f.sa, col_scale = swap ? f.sa : f.sb;
+  const bool row_vec = swap ? f.sb_vec : f.sa_vec, col_vec = swap ? f.sa_vec : f.sb_vec;
   const std::string options = "-cl-fp32-correctly-rounded-divide-sqrt -D AK=" + std::to_string(f.ka) +
                               " -D BK=" + std::to_string(f.kb) + " -D YK=" + std::to_string(f.ky) +
-                              " -D CONV=" + (g.conv ? "1" : "0") + " -D BIAS_ROW=" + (f.bias_per_row ? "1" : "0") +
+                              " -D CONV=" + (g.conv ? "1" : "0") + " -D NHWC=" + (g.channels_last ? "1" : "0") +
+                              " -D BIAS_ROW=" + (f.bias_per_row && !swap ? "1" : "0") +
                               " -D EPI=" + (epi ? "1" : "0") + " -D RK=" + std::to_string(f.kr) +
                               (mma::uses_ptx(a.cl.info().caps, mma::Elem::kFp8) ? " -D KILN_PTX_FP8=1" : "");
   const std::string what = a.node.op + " '" + a.node.name + "'";
   // The output stage's arguments (epilogue_fp8.cl's F8EPI_PARAMS), the same for both kernels.
   auto epilogue_args = [&](ClLaunch& l) {
-    l.mem(a.outputs[0].mem).mem(a.inputs[f.sa].mem).arg(static_cast<cl_int>(f.sa_vec)).mem(a.inputs[f.sb].mem)
-        .arg(static_cast<cl_int>(f.sb_vec)).mem(a.inputs[Fp8Linear::kYScale].mem)
+    l.mem(a.outputs[0].mem).mem(a.inputs[row_scale].mem).arg(static_cast<cl_int>(row_vec)).mem(a.inputs[col_scale].mem)
+        .arg(static_cast<cl_int>(col_vec)).mem(a.inputs[Fp8Linear::kYScale].mem)
         .mem(f.has_bias ? a.inputs[Fp8Linear::kBias].mem : nullptr).arg(static_cast<cl_int>(f.has_bias))
         .arg(static_cast<cl_int>(f.saturate));
     if (epi) {
@@ -55,11 +64,9 @@ Status fp8_linear_cl(ClKernelArgs& a) {
           .mem(res && f.kr > 0 && f.kr != kFp8Half ? a.inputs[Fp8Linear::kResidualScale].mem : nullptr);
     }
   };
-  mma::Tile tile;
-  mma::Problem p;
-  if (mma::tile_of(a.variant(), &tile) && fp8_mma_problem(f, mma::reads_packed(a.variant(), f.b), &p)) {
-    p.A = a.inputs[f.a].mem;
-    p.B = a.inputs[f.b].mem;
+  if (use_mma) {
+    p.A = a.inputs[swap ? f.b : f.a].mem;
+    p.B = a.inputs[swap ? f.a : f.b].mem;
     const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(f.ep.act) : -1, f.has_bias,
                                                           epi ? static_cast<int>(f.ep.residual) : 0);
     return mma::launch(a.cl, p, tile,

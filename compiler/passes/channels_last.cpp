@@ -1,0 +1,205 @@
+// Channels-last regions (runtime/ops/channels_last.h): integer convolutions whose kernels want
+// their activations channel-contiguous run in NHWC, and Transposes convert only where a region
+// meets the rest of the graph (its inputs, and outputs that something outside reads).
+//
+// Which convolutions: QLinearConv (8-bit, zero zero points) and Fp8Conv (FP8 x and weights) with
+// group 1, 2-D, constant weights (what the tensor-core kernel takes), C a multiple of 16 (whole
+// 16-byte runs of channels), and, unless --layout nhwc, at least one neighbour in the region (a
+// lone convolution would pay two Transposes to gain one layer). Their weights are reordered to
+// [M, kh, kw, C] at build time.
+//
+// Why only where the target wants it: NHWC pays on the 8-bit tensor cores (INT8 and FP8), which
+// read both operands K-contiguous; the portable kernels and the cpu run it too (plans stay portable) but
+// gain nothing (--layout nhwc forces it, for testing them).
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "compiler/passes/passes.h"
+#include "runtime/backends/opencl/mma_gemm.h"
+#include "runtime/ops/channels_last.h"
+#include "runtime/ops/quantized_linear.h"
+
+namespace kiln {
+namespace {
+
+// Where a convolution keeps x, its weights and a fused residual (runtime/ops/quantized_linear.h).
+struct Roles {
+  int x, w, residual;
+};
+constexpr int kX = 0;
+Roles roles(const ir::Node& n) {
+  if (n.runtime_op == "Fp8Conv") return {kX, 2, kFp8ResidualInput};
+  return {kX, 3, static_cast<int>(kQResidualInput)};
+}
+
+bool zero_constant(const ir::Value* v) {
+  if (!v) return true;
+  if (!v->is_constant()) return false;
+  const auto& b = v->constant->bytes();
+  return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; });
+}
+
+bool is_int8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
+bool is_fp8(DType t) { return t == DType::kFloat8E4M3FN || t == DType::kFloat8E5M2; }
+
+// The operand types the tensor-core kernel takes: 8-bit integers without zero points (QLinearConv's
+// inputs 2 and 5), or FP8 activations and weights.
+bool tensor_core_operands(const ir::Node& n, const ir::Value* x, const ir::Value* w) {
+  if (n.runtime_op == "QLinearConv")
+    return is_int8(x->dtype) && w->dtype == DType::kInt8 && zero_constant(n.input(2)) && zero_constant(n.input(5));
+  return n.runtime_op == "Fp8Conv" && is_fp8(x->dtype) && is_fp8(w->dtype);
+}
+
+bool eligible(const ir::Node& n) {
+  if (n.dead || (n.runtime_op != "QLinearConv" && n.runtime_op != "Fp8Conv") || n.outputs.size() != 1 ||
+      is_channels_last(n.attrs))
+    return false;
+  const Roles r = roles(n);
+  const ir::Value* x = n.input(r.x);
+  const ir::Value* w = n.input(r.w);
+  const ir::Value* y = n.outputs[0];
+  if (!x || !w || !y || !x->has_shape || !y->has_shape || !w->is_constant()) return false;
+  if (x->shape.size() != 4 || w->shape.size() != 4 || y->shape.size() != 4) return false;
+  if (!tensor_core_operands(n, x, w) || n.attrs.get_int("group", 1) != 1 || x->shape[1] % 16 != 0) return false;
+  const ir::Value* res = n.input(r.residual);
+  return !res || (res->has_shape && res->shape == y->shape);
+}
+
+// Whether node n reads v only where a channels-last node reads NHWC data (x, the residual).
+bool reads_only_nhwc(const ir::Node& n, const ir::Value* v) {
+  const Roles r = roles(n);
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.inputs[i] == v && static_cast<int>(i) != r.x && static_cast<int>(i) != r.residual) return false;
+  return true;
+}
+
+// [M, C, kh, kw] -> [M, kh, kw, C].
+std::shared_ptr<const HostTensor> weights_channels_last(const HostTensor& w) {
+  const Shape& s = w.shape();
+  auto out = std::make_shared<HostTensor>(w.dtype(), channels_last_shape(s));
+  const int64_t M = s[0], C = s[1], taps = s[2] * s[3];
+  const size_t es = dtype_size(w.dtype());
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < taps; ++t)
+        std::copy_n(w.data() + ((m * C + c) * taps + t) * es, es, out->data() + ((m * taps + t) * C + c) * es);
+  return out;
+}
+
+class ChannelsLast {
+ public:
+  ChannelsLast(ir::Graph& g, int64_t opset) : g_(g), opset_(opset) {}
+
+  Status run(const std::set<ir::Node*>& region) {
+    std::unordered_map<const ir::Node*, size_t> order;
+    for (size_t i = 0; i < g_.nodes().size(); ++i) order[g_.nodes()[i].get()] = i;
+    const auto readers = g_.consumers();
+    std::vector<ir::Node*> nodes(region.begin(), region.end());
+    std::sort(nodes.begin(), nodes.end(), [&](const ir::Node* a, const ir::Node* b) { return order[a] < order[b]; });
+    for (ir::Node* n : nodes) {
+      const Roles r = roles(*n);
+      for (int i : {r.x, r.residual})
+        if (ir::Value* v = n->input(i)) KILN_TRY(to_nhwc(v, n, &n->inputs[i]));
+      ir::Value* w = n->inputs[r.w];
+      n->inputs[r.w] = g_.add_constant(w->name + "_ohwi", weights_channels_last(*w->constant));
+      n->attrs.set(kAttrChannelsLast, int64_t{1});
+      // The output, NHWC under a new name; the old name stays NCHW for whatever reads it outside.
+      ir::Value* y = n->outputs[0];
+      ir::Value* yl = g_.add_unique_value(y->name + "_nhwc");
+      yl->dtype = y->dtype;
+      yl->shape = channels_last_shape(y->shape);
+      yl->has_shape = true;
+      yl->producer = n;
+      n->outputs[0] = yl;
+      y->producer = nullptr;
+      nhwc_[y] = yl;
+      ir::Node* first_outside = nullptr;
+      auto it = readers.find(y);
+      if (it != readers.end())
+        for (ir::Node* r : it->second)
+          if (!(region.count(r) && reads_only_nhwc(*r, y)) && (!first_outside || order[r] < order[first_outside]))
+            first_outside = r;
+      if (!first_outside && !g_.is_graph_output(y)) continue;
+      ir::Node* t = first_outside ? g_.insert_node_before(first_outside, "Transpose", y->name + "_to_nchw")
+                                  : g_.add_node("Transpose", y->name + "_to_nchw");
+      t->inputs = {yl};
+      t->outputs = {y};
+      t->attrs.set("perm", to_channels_first_perm(4));
+      y->producer = t;
+      KILN_TRY(infer_and_fold_node(*t, g_, opset_));
+    }
+    return Status::ok();
+  }
+
+ private:
+  // The NHWC form of v for `reader`: a region node's output, or a Transpose made once before the
+  // first region node that reads v.
+  Status to_nhwc(ir::Value* v, ir::Node* reader, ir::Value** out) {
+    auto it = nhwc_.find(v);
+    if (it != nhwc_.end()) {
+      *out = it->second;
+      return Status::ok();
+    }
+    ir::Node* t = g_.insert_node_before(reader, "Transpose", v->name + "_to_nhwc");
+    ir::Value* vl = g_.add_unique_value(v->name + "_nhwc");
+    t->inputs = {v};
+    t->outputs = {vl};
+    t->attrs.set("perm", to_channels_last_perm(4));
+    vl->producer = t;
+    KILN_TRY(infer_and_fold_node(*t, g_, opset_));
+    nhwc_[v] = vl;
+    *out = vl;
+    return Status::ok();
+  }
+
+  ir::Graph& g_;
+  int64_t opset_;
+  std::map<const ir::Value*, ir::Value*> nhwc_;
+};
+
+// Whether the build wants node n channels-last: always with --layout nhwc; by default where the
+// target runs n's operands on tensor cores.
+bool wanted(const PassContext& ctx, const ir::Node& n) {
+  switch (ctx.options.layout) {
+    case ActivationLayout::kChannelsFirst: return false;
+    case ActivationLayout::kChannelsLast: return true;
+    case ActivationLayout::kAuto:
+      return ctx.opencl_target &&
+             mma::available(ctx.target_caps, n.runtime_op == "Fp8Conv" ? mma::Elem::kFp8 : mma::Elem::kInt8);
+  }
+  return false;
+}
+
+}  // namespace
+
+Status run_channels_last(ir::Graph& g, const PassContext& ctx) {
+  // Dynamic plans re-derive shapes per range from ONNX's rules, which know one layout.
+  if (ctx.options.layout == ActivationLayout::kChannelsFirst || !ctx.options.min_shapes.empty() ||
+      !ctx.options.max_shapes.empty())
+    return Status::ok();
+  std::set<ir::Node*> candidates;
+  for (const auto& n : g.nodes())
+    if (eligible(*n) && wanted(ctx, *n)) candidates.insert(n.get());
+  const auto readers = g.consumers();
+  std::set<ir::Node*> region;
+  for (ir::Node* n : candidates) {
+    bool neighbour = false;
+    for (int i : {roles(*n).x, roles(*n).residual}) {
+      const ir::Value* v = n->input(i);
+      neighbour |= v && v->producer && candidates.count(v->producer);
+    }
+    auto it = readers.find(n->outputs[0]);
+    if (it != readers.end())
+      for (ir::Node* r : it->second) neighbour |= candidates.count(r) && reads_only_nhwc(*r, n->outputs[0]);
+    if (neighbour || ctx.options.layout == ActivationLayout::kChannelsLast) region.insert(n);
+  }
+  if (region.empty()) return Status::ok();
+  ChannelsLast pass(g, g.opsets.at(""));
+  KILN_TRY(pass.run(region));
+  remove_dead_nodes(g);
+  return Status::ok();
+}
+
+}  // namespace kiln

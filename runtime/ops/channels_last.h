@@ -1,0 +1,50 @@
+// Channels-last (NHWC) convolutions: the one statement of what the attribute means, shared by the
+// compiler pass that sets it (compiler/passes/channels_last.cpp), the plan rules and the kernels.
+//
+// A QLinearConv with `channels_last` = 1 reads x as [N, spatial..., C] and its weights as
+// [M, kernel spatial..., C] (OHWI), and writes the output (and reads a fused residual) as
+// [N, out spatial..., M]; every other input (scales, zero points, bias) is as in ONNX. Only
+// group 1. Why: the 8-bit tensor cores take both operands K-contiguous, which in NCHW the
+// activations are not (they were transposed in registers per tile); channels-last, every
+// convolution is a GEMM whose rows (output positions) read whole 16-byte runs of channels.
+#pragma once
+#include "runtime/core/attrs.h"
+#include "runtime/core/tensor.h"
+
+namespace kiln {
+
+constexpr const char* kAttrChannelsLast = "channels_last";
+
+inline bool is_channels_last(const Attributes& a) { return a.get_int(kAttrChannelsLast, 0) != 0; }
+
+// [N, C, sp...] from [N, sp..., C] (weights: [M, Cg, k...] from [M, k..., Cg]).
+inline Shape channels_first_shape(const Shape& s) {
+  if (s.size() < 3) return s;
+  Shape r{s[0], s.back()};
+  r.insert(r.end(), s.begin() + 1, s.end() - 1);
+  return r;
+}
+
+// [N, sp..., C] from [N, C, sp...].
+inline Shape channels_last_shape(const Shape& s) {
+  if (s.size() < 3) return s;
+  Shape r{s[0]};
+  r.insert(r.end(), s.begin() + 2, s.end());
+  r.push_back(s[1]);
+  return r;
+}
+
+// The permutations between the two (Transpose perm attributes) for a rank-`rank` tensor.
+inline std::vector<int64_t> to_channels_last_perm(size_t rank) {
+  std::vector<int64_t> p{0};
+  for (size_t d = 2; d < rank; ++d) p.push_back(static_cast<int64_t>(d));
+  p.push_back(1);
+  return p;
+}
+inline std::vector<int64_t> to_channels_first_perm(size_t rank) {
+  std::vector<int64_t> p{0, static_cast<int64_t>(rank) - 1};
+  for (size_t d = 1; d + 1 < rank; ++d) p.push_back(static_cast<int64_t>(d));
+  return p;
+}
+
+}  // namespace kiln
