@@ -22,10 +22,21 @@
 #define QEPI_STORE_T OUT_T
 #define QEPI_STORE(ci, v) (Cout[ci] = (v))
 #endif
-#if RES_HALF
+// MMA_RES_TILE (the tensor-core kernel, kernels/mma_gemm.cl): the work-group's residual tile was
+// copied into shared memory at once, and the value function reads its element there (rtile).
+#if MMA_RES_TILE && RES_HALF
+#define QEPI_RES(ci) vload_half(0, rtile)
+#elif MMA_RES_TILE
+#define QEPI_RES(ci) ((float)*rtile)
+#elif RES_HALF
 #define QEPI_RES(ci) vload_half((ci), res)
 #else
 #define QEPI_RES(ci) ((float)res[ci])
+#endif
+#if MMA_RES_TILE
+#define QEPI_TILE_PARAM , __local const RES_T* rtile
+#else
+#define QEPI_TILE_PARAM
 #endif
 
 #if EPI
@@ -67,7 +78,7 @@ inline QEpiConst qepi_const(QEPI_PARAMS) {
 #define QEPI_PREP const QEpiConst qepi_c = qepi_const(QEPI_ARGS);
 
 // The value output element ci gets (it reads the residual at ci); c: QEPI_PREP's.
-inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEpiConst c, QEPI_PARAMS) {
+inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEpiConst c QEPI_TILE_PARAM, QEPI_PARAMS) {
 #if REQUANT
   const float sa_row = sa[sa_vec ? row : 0];
 #if EPI
@@ -90,13 +101,20 @@ inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEpiConst c, QEPI_PARA
 #endif
 }
 
+#if !MMA_RES_TILE
 inline void qgemm_store(int acc, int row, int n, int ci, QEpiConst c, QEPI_PARAMS) {
   QEPI_STORE(ci, qgemm_value(acc, row, n, ci, c, QEPI_ARGS));
 }
+#endif
 
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , QEPI_PARAMS
 #define MMA_EPI_OUT_T OUT_T
 #define MMA_EPI_PREP(b) QEPI_PREP
+#if MMA_RES_TILE
+#define MMA_EPI_RES_PTR res
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, qepi_c, (__local const RES_T*)MMA_RES_AT(m, n), QEPI_ARGS)
+#else
 #define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, qepi_c, QEPI_ARGS)
+#endif
 #define MMA_EPI_WRITE(ci, y) QEPI_STORE(ci, y)

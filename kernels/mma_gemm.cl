@@ -124,7 +124,20 @@ typedef float acc_t;
 #define EPI_COLS 32
 #define EPI_ROW_WORDS (EPI_COLS + 8)
 #define EPI_BYTES ((MMA_THREADS / 32) * 16 * EPI_ROW_WORDS * 4)
-#define SMEM_BYTES (MMA_STAGES * STAGE_BYTES > EPI_BYTES ? MMA_STAGES * STAGE_BYTES : EPI_BYTES)
+// -D MMA_RES_TILE=RB (host: matmul-shaped outputs whose rows start 16-byte aligned, where it fits
+// in __local): the output stage's residual, RB bytes an element, is copied for the whole
+// MMA_BM x MMA_BN tile by cp.async before the stage starts, after the staging rows; the family's
+// MMA_EPI_VALUE reads element (m, n) at MMA_RES_AT(m, n) and names its residual MMA_EPI_RES_PTR.
+// Why: read a row at a time, an 8-bit residual kept 512 bytes in flight per warp, which left
+// INT8's residual layers at a quarter of the bandwidth FP16's reached (ResNet-50's 1x1
+// expansions, perf/results/2026-12-06-nhwc.md).
+#ifndef MMA_RES_TILE
+#define MMA_RES_TILE 0
+#endif
+#define RES_TILE_BYTES (MMA_BM * MMA_BN * MMA_RES_TILE)
+#define RES_AT(m, n) (smem + EPI_BYTES + ((m) - m0) * (MMA_BN * MMA_RES_TILE) + ((n) - n0) * MMA_RES_TILE)
+#define MMA_RES_AT(m, n) RES_AT(m, n)
+#define SMEM_BYTES (MMA_STAGES * STAGE_BYTES > EPI_BYTES + RES_TILE_BYTES ? MMA_STAGES * STAGE_BYTES : EPI_BYTES + RES_TILE_BYTES)
 // A pass's 16 rows go EPI_GROUP at a time: the group's values first (their loads in flight
 // together), then its stores, which the compiler may not move loads across (the output could
 // alias an input). Groups stay rolled, so the output stage is inlined 4-8 times, not 64: fully
@@ -624,6 +637,24 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #endif
   // Every warp is done reading the stages, which now hold each warp's 16 x EPI_COLS staging rows.
   barrier(CLK_LOCAL_MEM_FENCE);
+#if MMA_RES_TILE
+  {
+    __global const uchar* rb = (__global const uchar*)MMA_EPI_RES_PTR;
+    CHUNKS(c, MMA_BM * MMA_BN * MMA_RES_TILE / 16) {
+      const int row = c / (MMA_BN * MMA_RES_TILE / 16), col = c % (MMA_BN * MMA_RES_TILE / 16);
+      const int m = m0 + row, n = n0 + col * (16 / MMA_RES_TILE);
+      uint bytes = 0;
+      __global const uchar* src = rb;
+      if (m < M && n < N) {
+        bytes = min(16, (N - n) * MMA_RES_TILE);
+        src = rb + ((long)b * c_bstride + (long)m * ldc + n) * MMA_RES_TILE;
+      }
+      cp_async16(smem, EPI_BYTES + row * (MMA_BN * MMA_RES_TILE) + col * 16, src, bytes);
+    }
+    cp_async_wait_all();
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+#endif
   __local acc_t* stg = (__local acc_t*)(smem + warp * (16 * EPI_ROW_WORDS * 4));
   const int g = lane / 4, t2 = 2 * (lane % 4);
   ACC_UNROLL for (int jc = 0; jc < WTN / EPI_COLS; ++jc) {

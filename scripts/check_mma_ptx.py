@@ -151,7 +151,8 @@ def configs(quick):
                             out.append((family, elem, kinds[0][0], kinds[0][1], mode, 1, t, (kb, st), 0))
     out = [c if len(c) == 9 else c + (0,) for c in out] + wg_configs(quick)
     # Channels-last convolutions (MMA_AMODE 1: A is x's implicit im2col by cp.async, B the weights
-    # in mode 0), 8-bit: the default tile, the deepest pipeline, 128x64 and two wgmma tiles.
+    # in mode 0), 8-bit: the default tile, the deepest pipeline, 128x64 and two wgmma tiles (the
+    # 128x128 ones with the residual tile in __local).
     for (ak, bk) in [(0, 0), (1, 0)]:
         out.append(("qgemm", 2, ak, bk, 0, 1, TILES[0], PIPELINES[0], 0))
     out += [("qgemm", 2, 0, 0, 0, 1, TILES[0], (32, 4), 0), ("qgemm", 2, 0, 0, 0, 1, (128, 64, 4, 2), (64, 3), 0),
@@ -192,6 +193,10 @@ def main():
                 "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "MMA_STAGES": st,
                 "MMA_PENDING": st - 2 - int(wg and st >= 3 and mode == 0 and avec == 1), "MMA_B4": int(mode == 2 and elem in (2, 3)), "KILN_PTX": 1,
                 "MMA_WGMMA": wg, "MMA_AMODE": amode}
+        # Channels-last 128x128 tiles: the residual tile copied into __local (mma_gemm.cpp's
+        # residual_tile_bytes: where it fits beside the staging rows).
+        if amode and (bm, bn) == (128, 128):
+            defs["MMA_RES_TILE"] = 1
         defs.update(FAMILY_OPTIONS[family])
         name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}{'_nhwc' if amode else ''}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + ("_wg" if wg else "")
         cu = os.path.join(work, name + ".cu")

@@ -232,6 +232,18 @@ static int output_rows_in_flight(const Problem& p, const Tile& t, bool residual)
 
 bool uses_ptx(const DeviceCaps& caps, Elem e) { return ptx(caps, e) && !emulation_requested(); }
 
+// The residual's bytes per element where the output stage copies the tile's residual into __local
+// first (kernels/mma_gemm.cl's MMA_RES_TILE), else 0: matmul-shaped outputs (rows at ldc) whose
+// rows and batch items start 16-byte aligned, where the tile fits beside the staging rows.
+static int residual_tile_bytes(const Problem& p, const Tile& t, const Epilogue& epi) {
+  const int rb = epi.residual ? epi.residual_tile_bytes : 0;
+  if (!rb || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise) return 0;
+  if ((p.ldc * rb) % 16 || (p.c_bstride * rb) % 16 || (int64_t{t.bn} * rb) % 16) return 0;
+  const int64_t stages = int64_t{t.stages} * (t.bm + t.bn) * t.kb;
+  const int64_t need = std::max(stages, staging_bytes(t) + int64_t{t.bm} * t.bn * rb) + (t.wg ? 1024 : 0);
+  return need <= kLocalBytes ? rb : 0;
+}
+
 bool pointwise(const ClConvGeo& g) {
   bool yes = true;
   for (int i = 0; i < 3; ++i) yes &= g.v[6 + i] == 1 && g.v[9 + i] == 1 && g.v[15 + i] == 0 && g.v[i] == g.v[3 + i];
@@ -375,6 +387,7 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
                               def("MMA_AVEC", a_vec) + def("MMA_B4", b4) + def("KILN_PTX", use_ptx) + def("MMA_WGMMA", t.wg) +
                               " " + epi.options + (use_ptx ? epi.fixed : std::string());
   if (use_ptx) options += def("EPI_GROUP", output_rows_in_flight(p, t, epi.residual));
+  if (const int rb = residual_tile_bytes(p, t, epi)) options += def("MMA_RES_TILE", rb);
   if (t.wg && use_ptx) {
     options += std::string(" ") + kPtxSm90aOption;
     if (wg_max_registers(t)) options += std::string(" ") + kPtxMaxnregOption + std::to_string(wg_max_registers(t));

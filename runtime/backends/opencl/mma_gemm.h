@@ -75,6 +75,9 @@ struct Epilogue {
   // which keeps the number of programs PoCL compiles (slowly) as it was.
   std::string fixed;
   bool residual = false;  // the output stage reads a residual
+  // Bytes of a residual element the family's stage can read from a tile in __local
+  // (kernels/mma_gemm.cl's MMA_RES_TILE; 0: it reads global memory).
+  int residual_tile_bytes = 0;
 };
 
 // Whether `caps` runs the variant for operands of type `e` (PTX, or KILN_MMA_EMULATE=1).

@@ -255,9 +255,10 @@ Status qgemm_cl(ClKernelArgs& a) {
     p.B = a.inputs[swap ? in.a : in.b].mem;
     const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(ep.ep.act) : -1, opt(in.bias),
                                                           epi ? static_cast<int>(ep.ep.residual) : 0);
-    return mma::launch(a.cl, p, tile,
-                       {&qgemm_prelude(epi), options, epilogue_args, fixed, epi && ep.ep.residual != linear::kResidualNone},
-                       where(a));
+    mma::Epilogue stage{&qgemm_prelude(epi), options, epilogue_args, fixed, epi && ep.ep.residual != linear::kResidualNone};
+    const std::string rt = ep.res_type;
+    stage.residual_tile_bytes = rt == "char" || rt == "uchar" ? 1 : rt == "half" ? 2 : 0;
+    return mma::launch(a.cl, p, tile, stage, where(a));
   }
 
   cl_kernel k;
