@@ -9,8 +9,8 @@
 // [M, kh, kw, C] at build time.
 //
 // Why only where the target wants it: NHWC pays on the 8-bit tensor cores (INT8 and FP8), which
-// read both operands K-contiguous; the portable kernels and the cpu run it too (plans stay portable) but
-// gain nothing (--layout nhwc forces it, for testing them).
+// read both operands K-contiguous; the portable kernels and the cpu run it too (plans stay
+// portable) but gain nothing (--layout nhwc forces it, for testing them).
 #include <algorithm>
 #include <map>
 #include <set>
