@@ -135,8 +135,7 @@ typedef float acc_t;
 #define MMA_RES_TILE 0
 #endif
 #define RES_TILE_BYTES (MMA_BM * MMA_BN * MMA_RES_TILE)
-#define RES_AT(m, n) (smem + EPI_BYTES + ((m) - m0) * (MMA_BN * MMA_RES_TILE) + ((n) - n0) * MMA_RES_TILE)
-#define MMA_RES_AT(m, n) RES_AT(m, n)
+#define MMA_RES_AT(m, n) (smem + EPI_BYTES + ((m) - m0) * (MMA_BN * MMA_RES_TILE) + ((n) - n0) * MMA_RES_TILE)
 #define SMEM_BYTES (MMA_STAGES * STAGE_BYTES > EPI_BYTES + RES_TILE_BYTES ? MMA_STAGES * STAGE_BYTES : EPI_BYTES + RES_TILE_BYTES)
 // A pass's 16 rows go EPI_GROUP at a time: the group's values first (their loads in flight
 // together), then its stores, which the compiler may not move loads across (the output could

@@ -71,11 +71,8 @@ Status fp8_linear_setup(const PlanNode& node, const std::vector<Fp8Operand>& in,
     return invalid_plan(where + ": inner dims of a " + shape_str(in[x].shape) + " and b " + shape_str(ws) + " differ");
   KILN_TRY(qgemm_geometry(node, in[f->a].shape, in[f->b].shape, {}, {}, out.shape, &f->g));
   // Channels-last (runtime/ops/channels_last.h): checked in ONNX's order.
-  if (f->g.channels_last)
-    KILN_TRY(check_output(where, true, channels_first_shape(in[x].shape), channels_first_shape(ws), node, f->g,
-                          channels_first_shape(out.shape)));
-  else
-    KILN_TRY(check_output(where, f->conv, in[x].shape, ws, node, f->g, out.shape));
+  auto onnx_order = [&](const Shape& s) { return f->g.channels_last ? channels_first_shape(s) : s; };
+  KILN_TRY(check_output(where, f->conv, onnx_order(in[x].shape), onnx_order(ws), node, f->g, onnx_order(out.shape)));
   // Weight-side vectors have one value per output channel (conv rows) or column (matmul).
   const int64_t channels = f->conv ? ws[0] : ws[1];
   auto check_len = [&](int i, bool may_be_vector, const char* what, bool* is_vec) -> Status {

@@ -208,9 +208,9 @@ std::string ints_str(const std::vector<int64_t>& v) {
 
 // The convolution attributes of ConvInteger/QLinearConv/Fp8Conv and the output shape they give
 // x and w (w [M, C/group, k...]).
-Status conv_geometry(RuleContext& c, const Shape& x_in, const Shape& w_in, Shape* out, bool channels_last_ok) {
+Status conv_geometry(RuleContext& c, const Shape& x_in, const Shape& w_in, Shape* out) {
   int64_t channels_last;
-  KILN_TRY(c.int_attr_in(kAttrChannelsLast, 0, 0, channels_last_ok ? 1 : 0, &channels_last));
+  KILN_TRY(c.int_attr_in(kAttrChannelsLast, 0, 0, 1, &channels_last));
   // Channels-last (runtime/ops/channels_last.h): checked in ONNX's order, the output turned back.
   const Shape x = channels_last ? channels_first_shape(x_in) : x_in;
   const Shape w = channels_last ? channels_first_shape(w_in) : w_in;

@@ -138,10 +138,9 @@ constexpr int64_t kMaxGeometry = (int64_t{1} << 31) - 1;
 Status fused_epilogue(RuleContext& c, linear::Epilogue* e);
 // The convolution attributes (group, kernel_shape, strides, dilations, pads: explicit) of the
 // quantized convolutions ConvInteger/QLinearConv/Fp8Conv, read and checked against x and w
-// (w [M, C/group, k...]), and the output shape they give. `channels_last_ok`: the op's kernels
-// also take the channels-last layout (runtime/ops/channels_last.h) where the node asks for it;
-// otherwise the attribute is refused.
-Status conv_geometry(RuleContext& c, const Shape& x, const Shape& w, Shape* out, bool channels_last_ok = false);
+// (w [M, C/group, k...]), and the output shape they give; with the attribute `channels_last`
+// (runtime/ops/channels_last.h, group 1 only), x, w and the output in that layout.
+Status conv_geometry(RuleContext& c, const Shape& x, const Shape& w, Shape* out);
 }  // namespace rules
 
 }  // namespace kiln

@@ -94,9 +94,12 @@ bool wg_runs(const Problem& p, const Tile& t) {
 // words per warp, in the stages' place.
 int64_t staging_bytes(const Tile& t) { return int64_t{t.wm} * t.wn * 16 * 40 * 4; }
 
-int64_t local_bytes(const Problem& p, const Tile& t) {
+// `residual_bytes`: an output stage that also keeps the tile's residual (MMA_RES_TILE) after its
+// staging rows.
+int64_t local_bytes(const Problem& p, const Tile& t, int residual_bytes = 0) {
   const int64_t bk = t.kb / elem_bytes(p.elem);
-  const int64_t stages = std::max<int64_t>(int64_t{t.stages} * (t.bm + t.bn) * t.kb, staging_bytes(t));
+  const int64_t stages = std::max<int64_t>(int64_t{t.stages} * (t.bm + t.bn) * t.kb,
+                                           staging_bytes(t) + int64_t{t.bm} * t.bn * residual_bytes);
   // wgmma's tiles start 1024-byte aligned.
   return stages + (p.bmode == BMode::kConv ? 2 * bk * 16 : 0) + (t.wg ? 1024 : 0);
 }
@@ -239,9 +242,7 @@ static int residual_tile_bytes(const Problem& p, const Tile& t, const Epilogue& 
   const int rb = epi.residual ? epi.residual_tile_bytes : 0;
   if (!rb || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise) return 0;
   if ((p.ldc * rb) % 16 || (p.c_bstride * rb) % 16 || (int64_t{t.bn} * rb) % 16) return 0;
-  const int64_t stages = int64_t{t.stages} * (t.bm + t.bn) * t.kb;
-  const int64_t need = std::max(stages, staging_bytes(t) + int64_t{t.bm} * t.bn * rb) + (t.wg ? 1024 : 0);
-  return need <= kLocalBytes ? rb : 0;
+  return local_bytes(p, t, rb) <= kLocalBytes ? rb : 0;
 }
 
 bool pointwise(const ClConvGeo& g) {

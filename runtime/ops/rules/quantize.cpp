@@ -193,7 +193,7 @@ Status qgemm_rule(RuleContext& c) {
   Shape out, batch;
   int64_t rows, cols;
   if (conv) {
-    KILN_TRY(rules::conv_geometry(c, c.shape(x), c.shape(w), &out, /*channels_last_ok=*/true));
+    KILN_TRY(rules::conv_geometry(c, c.shape(x), c.shape(w), &out));
     rows = c.shape(w)[0];
     cols = 1;
     KILN_TRY(per_tensor(c, in.zb));  // the input's zero point

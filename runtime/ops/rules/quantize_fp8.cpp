@@ -33,7 +33,7 @@ Status fp8_rule(RuleContext& c) {
   const Shape& w = c.shape(2);
   Shape out;
   if (conv) {
-    KILN_TRY(rules::conv_geometry(c, x, w, &out, /*channels_last_ok=*/true));
+    KILN_TRY(rules::conv_geometry(c, x, w, &out));
   } else {
     if (x.empty() || w.size() != 2 || x.back() != w[0])
       return c.fail("a " + shape_str(x) + " and b " + shape_str(w) + " do not fit [.., M, K] x [K, N]");
