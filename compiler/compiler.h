@@ -20,8 +20,8 @@ struct ResolvedDevice;
 // What the nodes of an INT8/FP8 build that quantization leaves in floating point run in.
 enum class FallbackPrecision { kFp32, kFp16 };
 
-// --layout: where integer convolutions keep their activations channels-last (NHWC; compiler/
-// passes/channels_last.cpp). kAuto: where the target's kernels want it (the 8-bit tensor cores);
+// --layout: where convolutions keep their activations channels-last (NHWC; compiler/
+// passes/channels_last.cpp). kAuto: where the target's kernels want it (the tensor cores);
 // kChannelsFirst: never (ONNX's NCHW throughout); kChannelsLast: every convolution that can.
 enum class ActivationLayout { kAuto, kChannelsFirst, kChannelsLast };
 

@@ -34,7 +34,18 @@ __kernel void im2col(__global const store_t* x, int x_off, __global col_t* col,
 }
 
 // y[n][m][o] = act(bias[m] + sum over the group's channels and taps + residual), one work-item
-// per output. Global size: (out positions, M, N).
+// per output. Global size: (out positions, M, N). -DKILN_NHWC: a channels-last convolution
+// (runtime/ops/channels_last.h: x [N][in...][C], w [M][ks...][C/group], y and the residual
+// [N][out...][M]).
+#ifdef KILN_NHWC
+#define X_AT(n, ch, sp) (((long)(n) * isz + (sp)) * C + (ch))
+#define W_AT(m, c, tap) (((long)(m) * ksz + (tap)) * Cg + (c))
+#define Y_AT(n, m, o) (((long)(n) * osz + (o)) * M + (m))
+#else
+#define X_AT(n, ch, sp) (((long)(n) * C + (ch)) * isz + (sp))
+#define W_AT(m, c, tap) (((long)(m) * Cg + (c)) * ksz + (tap))
+#define Y_AT(n, m, o) (((long)(n) * M + (m)) * osz + (o))
+#endif
 __kernel void conv_direct(__global const store_t* x, __global const store_t* w, int has_bias,
                           __global const store_t* bias, __global store_t* y, int C, int M, int group,
                           int8 in, int8 out, int8 ks, int8 st, int8 dl, int8 pb,
@@ -42,32 +53,29 @@ __kernel void conv_direct(__global const store_t* x, __global const store_t* w, 
   const int o = get_global_id(0), m = get_global_id(1), n = get_global_id(2);
   const int osz = out.s0 * out.s1 * out.s2;
   if (o >= osz) return;
-  const int isz = in.s0 * in.s1 * in.s2;
+  const int isz = in.s0 * in.s1 * in.s2, ksz = ks.s0 * ks.s1 * ks.s2;
   const int Cg = C / group, Mg = M / group, g = m / Mg;
   const int o2 = o % out.s2, o1 = (o / out.s2) % out.s1, o0 = o / (out.s2 * out.s1);
   const int b0 = o0 * st.s0 - pb.s0, b1 = o1 * st.s1 - pb.s1, b2 = o2 * st.s2 - pb.s2;
   float acc = 0.0f;
-  const long wm = (long)m * Cg * ks.s0 * ks.s1 * ks.s2;
   for (int c = 0; c < Cg; ++c) {
-    const long xc = ((long)n * C + g * Cg + c) * isz;
-    const long wc = wm + c * ks.s0 * ks.s1 * ks.s2;
     for (int k0 = 0; k0 < ks.s0; ++k0) {
       const int i0 = b0 + k0 * dl.s0;
       if (i0 < 0 || i0 >= in.s0) continue;
       for (int k1 = 0; k1 < ks.s1; ++k1) {
         const int i1 = b1 + k1 * dl.s1;
         if (i1 < 0 || i1 >= in.s1) continue;
-        const long xr = xc + (i0 * in.s1 + i1) * in.s2;
-        const long wr = wc + (k0 * ks.s1 + k1) * ks.s2;
+        const int sr = (i0 * in.s1 + i1) * in.s2, tr = (k0 * ks.s1 + k1) * ks.s2;
         for (int k2 = 0; k2 < ks.s2; ++k2) {
           const int i2 = b2 + k2 * dl.s2;
-          if (i2 >= 0 && i2 < in.s2) acc = fma(LOADF(x, xr + i2), LOADF(w, wr + k2), acc);
+          if (i2 >= 0 && i2 < in.s2)
+            acc = fma(LOADF(x, X_AT(n, g * Cg + c, sr + i2)), LOADF(w, W_AT(m, c, tr + k2)), acc);
         }
       }
     }
   }
   if (has_bias) acc += LOADF(bias, m);
-  const long yi = ((long)n * M + m) * osz + o;
+  const long yi = Y_AT(n, m, o);
   if (res_mode == 1) acc += LOADF(res, yi);
   acc = kiln_act(act, acc, act_a, act_b);
   if (res_mode == 2) acc += LOADF(res, yi);

@@ -152,13 +152,12 @@ def configs(quick):
     out = [c if len(c) == 9 else c + (0,) for c in out] + wg_configs(quick)
     # Channels-last convolutions (MMA_AMODE 1: A is x's implicit im2col by cp.async, B the weights
     # in mode 0), 8-bit: the default tile, the deepest pipeline, 128x64 and two wgmma tiles (the
-    # 128x128 ones with the residual tile in __local).
-    for (ak, bk) in [(0, 0), (1, 0)]:
-        out.append(("qgemm", 2, ak, bk, 0, 1, TILES[0], PIPELINES[0], 0))
-    out += [("qgemm", 2, 0, 0, 0, 1, TILES[0], (32, 4), 0), ("qgemm", 2, 0, 0, 0, 1, (128, 64, 4, 2), (64, 3), 0),
-            ("qgemm", 2, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1), ("qgemm", 2, 0, 0, 0, 1, WG_TILES[1], (64, 2), 1)]
-    n_plain = len(out) - 6
-    return [c + (0,) for c in out[:n_plain]] + [c + (1,) for c in out[n_plain:]]
+    # 128x128 ones with the residual tile in __local); FP16: the default tile and a wgmma tile.
+    nhwc = [("qgemm", 2, ak, bk, 0, 1, TILES[0], PIPELINES[0], 0) for (ak, bk) in [(0, 0), (1, 0)]]
+    nhwc += [("qgemm", 2, 0, 0, 0, 1, TILES[0], (32, 4), 0), ("qgemm", 2, 0, 0, 0, 1, (128, 64, 4, 2), (64, 3), 0),
+             ("qgemm", 2, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1), ("qgemm", 2, 0, 0, 0, 1, WG_TILES[1], (64, 2), 1),
+             ("float", 1, 0, 0, 0, 1, TILES[0], PIPELINES[0], 0), ("float", 1, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1)]
+    return [c + (0,) for c in out] + [c + (1,) for c in nhwc]
 
 
 def report(name, cu, p):
@@ -195,7 +194,7 @@ def main():
                 "MMA_WGMMA": wg, "MMA_AMODE": amode}
         # Channels-last 128x128 tiles: the residual tile copied into __local (mma_gemm.cpp's
         # residual_tile_bytes: where it fits beside the staging rows).
-        if amode and (bm, bn) == (128, 128):
+        if amode and (bm, bn) == (128, 128) and family != "float":
             defs["MMA_RES_TILE"] = 1
         defs.update(FAMILY_OPTIONS[family])
         name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}{'_nhwc' if amode else ''}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + ("_wg" if wg else "")

@@ -1,16 +1,17 @@
-// Channels-last regions (runtime/ops/channels_last.h): integer convolutions whose kernels want
-// their activations channel-contiguous run in NHWC, and Transposes convert only where a region
-// meets the rest of the graph (its inputs, and outputs that something outside reads).
+// Channels-last regions (runtime/ops/channels_last.h): convolutions whose kernels want their
+// activations channel-contiguous run in NHWC, and Transposes convert only where a region meets
+// the rest of the graph (its inputs, and outputs that something outside reads).
 //
-// Which convolutions: QLinearConv (8-bit, zero zero points) and Fp8Conv (FP8 x and weights) with
-// group 1, 2-D, constant weights (what the tensor-core kernel takes), C a multiple of 16 (whole
-// 16-byte runs of channels), and, unless --layout nhwc, at least one neighbour in the region (a
-// lone convolution would pay two Transposes to gain one layer). Their weights are reordered to
-// [M, kh, kw, C] at build time.
+// Which convolutions: QLinearConv (8-bit, zero zero points), Fp8Conv (FP8 x and weights) and
+// float Conv with group 1, 2-D, constant weights (what the tensor-core kernel takes), C channels
+// filling whole 16-byte runs (16 8-bit, 8 FP16, 4 FP32 channels), and, unless --layout nhwc, at
+// least one neighbour in the region (a lone convolution would pay two Transposes to gain one
+// layer). Their weights are reordered to [M, kh, kw, C] at build time.
 //
-// Why only where the target wants it: NHWC pays on the 8-bit tensor cores (INT8 and FP8), which
-// read both operands K-contiguous; the portable kernels and the cpu run it too (plans stay
-// portable) but gain nothing (--layout nhwc forces it, for testing them).
+// Why only where the target wants it: NHWC pays on the tensor cores (INT8, FP8, FP16, and TF32
+// where --allow-tf32 lets FP32 use them), which read both operands K-contiguous; the portable
+// kernels and the cpu run it too (plans stay portable) but gain nothing (--layout nhwc forces
+// it, for testing them).
 #include <algorithm>
 #include <map>
 #include <set>
@@ -19,6 +20,7 @@
 #include "compiler/passes/passes.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/ops/channels_last.h"
+#include "runtime/ops/linear_epilogue.h"
 #include "runtime/ops/quantized_linear.h"
 
 namespace kiln {
@@ -31,6 +33,7 @@ struct Roles {
 constexpr int kX = 0;
 Roles roles(const ir::Node& n) {
   if (n.runtime_op == "Fp8Conv") return {kX, 2, kFp8ResidualInput};
+  if (n.runtime_op == "Conv") return {kX, 1, static_cast<int>(linear::kResidualInput)};
   return {kX, 3, static_cast<int>(kQResidualInput)};
 }
 
@@ -45,16 +48,17 @@ bool is_int8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
 bool is_fp8(DType t) { return t == DType::kFloat8E4M3FN || t == DType::kFloat8E5M2; }
 
 // The operand types the tensor-core kernel takes: 8-bit integers without zero points (QLinearConv's
-// inputs 2 and 5), or FP8 activations and weights.
+// inputs 2 and 5), FP8 activations and weights, or floats (FP16, or FP32 as TF32).
 bool tensor_core_operands(const ir::Node& n, const ir::Value* x, const ir::Value* w) {
   if (n.runtime_op == "QLinearConv")
     return is_int8(x->dtype) && w->dtype == DType::kInt8 && zero_constant(n.input(2)) && zero_constant(n.input(5));
+  if (n.runtime_op == "Conv") return (x->dtype == DType::kFloat16 || x->dtype == DType::kFloat32) && w->dtype == x->dtype;
   return n.runtime_op == "Fp8Conv" && is_fp8(x->dtype) && is_fp8(w->dtype);
 }
 
 bool eligible(const ir::Node& n) {
-  if (n.dead || (n.runtime_op != "QLinearConv" && n.runtime_op != "Fp8Conv") || n.outputs.size() != 1 ||
-      is_channels_last(n.attrs))
+  if (n.dead || (n.runtime_op != "QLinearConv" && n.runtime_op != "Fp8Conv" && n.runtime_op != "Conv") ||
+      n.outputs.size() != 1 || is_channels_last(n.attrs))
     return false;
   const Roles r = roles(n);
   const ir::Value* x = n.input(r.x);
@@ -62,7 +66,9 @@ bool eligible(const ir::Node& n) {
   const ir::Value* y = n.outputs[0];
   if (!x || !w || !y || !x->has_shape || !y->has_shape || !w->is_constant()) return false;
   if (x->shape.size() != 4 || w->shape.size() != 4 || y->shape.size() != 4) return false;
-  if (!tensor_core_operands(n, x, w) || n.attrs.get_int("group", 1) != 1 || x->shape[1] % 16 != 0) return false;
+  if (!tensor_core_operands(n, x, w) || n.attrs.get_int("group", 1) != 1 ||
+      x->shape[1] * static_cast<int64_t>(dtype_size(x->dtype)) % 16 != 0)
+    return false;
   const ir::Value* res = n.input(r.residual);
   return !res || (res->has_shape && res->shape == y->shape);
 }
@@ -159,15 +165,26 @@ class ChannelsLast {
   std::map<const ir::Value*, ir::Value*> nhwc_;
 };
 
+// The tensor-core operands of an eligible node, false where it has none (FP32 without
+// --allow-tf32).
+bool tensor_core_elem(const PassContext& ctx, const ir::Node& n, mma::Elem* e) {
+  if (n.runtime_op == "Fp8Conv") *e = mma::Elem::kFp8;
+  else if (n.runtime_op == "QLinearConv") *e = mma::Elem::kInt8;
+  else if (n.input(kX)->dtype == DType::kFloat16) *e = mma::Elem::kF16;
+  else if (ctx.options.allow_tf32) *e = mma::Elem::kTf32;
+  else return false;
+  return true;
+}
+
 // Whether the build wants node n channels-last: always with --layout nhwc; by default where the
 // target runs n's operands on tensor cores.
 bool wanted(const PassContext& ctx, const ir::Node& n) {
+  mma::Elem e;
   switch (ctx.options.layout) {
     case ActivationLayout::kChannelsFirst: return false;
     case ActivationLayout::kChannelsLast: return true;
     case ActivationLayout::kAuto:
-      return ctx.opencl_target &&
-             mma::available(ctx.target_caps, n.runtime_op == "Fp8Conv" ? mma::Elem::kFp8 : mma::Elem::kInt8);
+      return ctx.opencl_target && tensor_core_elem(ctx, n, &e) && mma::available(ctx.target_caps, e);
   }
   return false;
 }

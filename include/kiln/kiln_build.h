@@ -141,9 +141,9 @@ KILN_API kiln_status kiln_build_options_set_tune(kiln_build_options* opts, int32
  * (NVIDIA, compute capability 8.0+; operands rounded to a 10-bit mantissa, float32 sums), as
  * TensorRT's TF32 flag; 0 (default): never. */
 KILN_API kiln_status kiln_build_options_set_allow_tf32(kiln_build_options* opts, int32_t enabled);
-/* `kiln build --layout`: "auto" (default: integer convolutions keep their activations
- * channels-last where the target's kernels want it, the 8-bit tensor cores), "nchw" (never),
- * "nhwc" (every integer convolution that can, whatever the device). Anything else is refused. */
+/* `kiln build --layout`: "auto" (default: convolutions keep their activations channels-last
+ * where the target's kernels want it, the tensor cores of INT8, FP8, FP16 and TF32), "nchw"
+ * (never), "nhwc" (every convolution that can, whatever the device). Anything else is refused. */
 KILN_API kiln_status kiln_build_options_set_layout(kiln_build_options* opts, const char* layout);
 /* `kiln build --max-memory`: the most host memory the plan may need (activations at their peak
  * plus weights); 0 (default): the host's physical memory. An OpenCL plan must also fit the

@@ -1,13 +1,14 @@
 // Channels-last (NHWC) convolutions: the one statement of what the attribute means, shared by the
 // compiler pass that sets it (compiler/passes/channels_last.cpp), the plan rules and the kernels.
 //
-// A quantized convolution (ConvInteger, QLinearConv, Fp8Conv: the ops whose geometry
+// A convolution (Conv, and the quantized ConvInteger, QLinearConv, Fp8Conv whose geometry
 // runtime/backends/quantize_geometry.h reads) with `channels_last` = 1 reads x as
 // [N, spatial..., C] and its weights as [M, kernel spatial..., C] (OHWI), and writes the output
 // (and reads a fused residual) as [N, out spatial..., M]; every other input (scales, zero points,
-// bias) is as in ONNX. Only group 1. Why: the 8-bit tensor cores take both operands K-contiguous, which in NCHW the
-// activations are not (they were transposed in registers per tile); channels-last, every
-// convolution is a GEMM whose rows (output positions) read whole 16-byte runs of channels.
+// bias) is as in ONNX. Only group 1. Why: the tensor cores take both operands K-contiguous, which
+// in NCHW the activations are not (8-bit tiles were transposed in registers, FP16 3x3 tiles
+// gathered element by element); channels-last, every convolution is a GEMM whose rows (output
+// positions) read whole 16-byte runs of channels.
 #pragma once
 #include "runtime/core/attrs.h"
 #include "runtime/core/tensor.h"

@@ -12,6 +12,7 @@
 #include "runtime/backends/cpu/dnnl_epilogue.h"
 #include "runtime/backends/cpu/dnnl_packed.h"
 #include "runtime/backends/linear_check.h"
+#include "runtime/ops/channels_last.h"
 
 namespace kiln {
 namespace {
@@ -167,6 +168,9 @@ Status prepare_conv(const Plan& plan, const PlanNode& node, std::shared_ptr<cons
   auto p = std::make_shared<ConvPlan>();
   p->transpose = transpose;
   if (!operands_are(plan, node, DType::kFloat32)) return Status::ok();
+  // Channels-last convolutions (runtime/ops/channels_last.h) are written for the GPU's tensor
+  // cores; on the cpu the reference kernel runs them.
+  if (is_channels_last(node.attrs)) return Status::ok();
   if (node.inputs.size() < 2 || !is_constant(plan, node.inputs[1])) return Status::ok();
   std::vector<const Shape*> shapes;
   for (int32_t t : node.inputs) shapes.push_back(t >= 0 ? &plan.tensors[t].shape : nullptr);

@@ -7,6 +7,7 @@
 
 #include "runtime/backends/linear_check.h"
 #include "runtime/backends/cpu/linear_sgemm.h"
+#include "runtime/ops/channels_last.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/profile/node_cost.h"
 
@@ -37,8 +38,11 @@ Status check_node(const CpuKernelArgs& a) {
 
 Status read_conv(const CpuKernelArgs& a, bool transpose, ConvParams* p) {
   KILN_TRY(check_node(a));
-  const Shape& x = a.inputs[0].shape;
-  const Shape& y = a.outputs[0].shape;
+  // Channels-last (runtime/ops/channels_last.h): the geometry of the NCHW shapes.
+  const bool last = is_channels_last(a.attrs());
+  const Shape x = last ? channels_first_shape(a.inputs[0].shape) : a.inputs[0].shape;
+  const Shape y = last ? channels_first_shape(a.outputs[0].shape) : a.outputs[0].shape;
+  const Shape w = last ? channels_first_shape(a.inputs[1].shape) : a.inputs[1].shape;
   const size_t sp = x.size() - 2;
   p->N = x[0];
   p->C = x[1];
@@ -46,7 +50,7 @@ Status read_conv(const CpuKernelArgs& a, bool transpose, ConvParams* p) {
   p->group = a.attrs().get_int("group", 1);
   p->in.assign(x.begin() + 2, x.end());
   p->out.assign(y.begin() + 2, y.end());
-  p->kernel.assign(a.inputs[1].shape.begin() + 2, a.inputs[1].shape.end());
+  p->kernel.assign(w.begin() + 2, w.end());
   p->strides = a.attrs().get_ints("strides", std::vector<int64_t>(sp, 1));
   p->dilations = a.attrs().get_ints("dilations", std::vector<int64_t>(sp, 1));
   std::vector<int64_t> pads = a.attrs().get_ints("pads", std::vector<int64_t>(2 * sp, 0));
@@ -172,20 +176,56 @@ void depthwise_2d(const float* x, const float* w, float* y, const ConvParams& p,
   }
 }
 
+// out[n][c][s] = in[n][s][c] for n < outer, c < C, s < S: the NHWC <-> NCHW permutations
+// (channels_last = false turns [outer, S, C] into [outer, C, S], true back).
+void permute_channels(const float* in, int64_t outer, int64_t S, int64_t C, bool channels_last, float* out) {
+  for (int64_t n = 0; n < outer; ++n)
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t nhwc = (n * S + s) * C + c, nchw = (n * C + c) * S + s;
+        if (channels_last) out[nhwc] = in[nchw];
+        else out[nchw] = in[nhwc];
+      }
+}
+
+void conv_nchw(const ConvParams& p, const GemmEpilogue& base, const float* x, const float* w, const float* b,
+               const float* r, float* y);
+
 Status conv_cpu(const CpuKernelArgs& a) {
   ConvParams p;
   KILN_TRY(read_conv(a, false, &p));
   GemmEpilogue base;
   KILN_TRY(fill_epilogue(a, &base));
-  const int64_t Cg = p.C / p.group, Mg = p.M / p.group, Kg = Cg * p.kernel_size;
   const float* x = a.inputs[0].as<float>();
   const float* w = a.inputs[1].as<float>();
   const float* b = a.has_input(2) ? a.inputs[2].as<float>() : nullptr;
   const float* r = a.has_input(3) && base.ep.residual ? a.inputs[3].as<float>() : nullptr;
   float* y = a.outputs[0].as<float>();
+  if (!is_channels_last(a.attrs())) {
+    conv_nchw(p, base, x, w, b, r, y);
+    return Status::ok();
+  }
+  // Channels-last (runtime/ops/channels_last.h; group 1): the reference is the NCHW kernel between
+  // permutations, the oracle the OpenCL kernels are tested against, not a fast path.
+  const int64_t x_n = p.N * p.C * p.in_size, y_n = p.N * p.M * p.out_size, w_n = p.M * p.C * p.kernel_size;
+  std::vector<float> xf(static_cast<size_t>(x_n)), wf(static_cast<size_t>(w_n)), yf(static_cast<size_t>(y_n)), rf;
+  permute_channels(x, p.N, p.in_size, p.C, false, xf.data());
+  permute_channels(w, p.M, p.kernel_size, p.C, false, wf.data());
+  if (r) {
+    rf.resize(static_cast<size_t>(y_n));
+    permute_channels(r, p.N, p.out_size, p.M, false, rf.data());
+  }
+  conv_nchw(p, base, xf.data(), wf.data(), b, r ? rf.data() : nullptr, yf.data());
+  permute_channels(yf.data(), p.N, p.out_size, p.M, true, y);
+  return Status::ok();
+}
+
+void conv_nchw(const ConvParams& p, const GemmEpilogue& base, const float* x, const float* w, const float* b,
+               const float* r, float* y) {
+  const int64_t Cg = p.C / p.group, Mg = p.M / p.group, Kg = Cg * p.kernel_size;
   if (Cg == 1 && Mg == 1 && p.in.size() <= 2) {
     depthwise_2d(x, w, y, p, base, b, r);
-    return Status::ok();
+    return;
   }
   bool direct = true;  // 1x1, stride 1, no padding: the input is the column matrix
   for (size_t d = 0; d < p.in.size(); ++d)
@@ -215,7 +255,6 @@ Status conv_cpu(const CpuKernelArgs& a) {
                     p.out_size, e);
     }
   }
-  return Status::ok();
 }
 
 // Scatter-adds col[(m, k...) row][input position] into y[m][output position] (one group).

@@ -9,6 +9,7 @@
 #include "runtime/ops/linear_epilogue.h"
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/linear_gemm.h"
+#include "runtime/ops/channels_last.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
@@ -42,10 +43,15 @@ bool half_storage(const ClKernelArgs& a) { return a.outputs[0].dtype == DType::k
 struct ClConv {
   int64_t N = 0, C = 0, M = 0, group = 1, in_size = 1, out_size = 1, ksize = 1;
   std::vector<int64_t> in, out, ks, st, dl, pb;  // padded to 3 spatial dims
+  bool channels_last = false;                     // runtime/ops/channels_last.h
 };
 
-ClConv conv_geometry(const Attributes& attrs, const Shape& x, const Shape& w, const Shape& y) {
+ClConv conv_geometry(const Attributes& attrs, const Shape& x_in, const Shape& w_in, const Shape& y_in) {
   ClConv p;
+  p.channels_last = is_channels_last(attrs);
+  const Shape x = p.channels_last ? channels_first_shape(x_in) : x_in;
+  const Shape w = p.channels_last ? channels_first_shape(w_in) : w_in;
+  const Shape y = p.channels_last ? channels_first_shape(y_in) : y_in;
   const size_t sp = x.size() - 2;
   p.N = x[0];
   p.C = x[1];
@@ -110,16 +116,11 @@ bool is_pointwise(const ClConv& c) {
 // A convolution with at least 16 output channels per group: every image in one launch.
 // `gathered`: every convolution as the implicit GEMM with B gathered [n][k] (the layout wgmma
 // reads); otherwise an FP16 1x1 convolution reads B [k][n] 8 positions at a time.
+// Channels-last: rows are the output positions of every image (A read by mma::AMode::kConvRows),
+// columns the output channels (B the OHWI weights), the output [position][channel].
 bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p, bool gathered = false) {
   const int64_t Mg = c.M / c.group, Cg = c.C / c.group;
   if (Mg < 16) return false;
-  p->elem = elem;
-  p->M = Mg;
-  p->K = Cg * c.ksize;
-  p->lda = p->K;
-  p->N = c.N * c.out_size;
-  p->bmode = mma::BMode::kConv;
-  p->batches = c.group;
   for (int i = 0; i < 3; ++i) {
     p->geo.v[i] = static_cast<cl_int>(c.in[i]);
     p->geo.v[3 + i] = static_cast<cl_int>(c.out[i]);
@@ -133,6 +134,24 @@ bool conv_mma_problem(const ClConv& c, mma::Elem elem, mma::Problem* p, bool gat
   p->geo.v[20] = static_cast<cl_int>(c.group);
   p->geo.v[21] = static_cast<cl_int>(c.in_size);
   p->geo.v[22] = static_cast<cl_int>(c.ksize);
+  p->elem = elem;
+  if (c.channels_last) {
+    p->amode = mma::AMode::kConvRows;
+    p->bmode = mma::BMode::kNK;
+    p->M = c.N * c.out_size;
+    p->N = c.M;
+    p->K = c.C * c.ksize;
+    p->lda = c.C;
+    p->ldb = p->K;
+    p->ldc = c.M;
+    return mma::fits(*p);
+  }
+  p->M = Mg;
+  p->K = Cg * c.ksize;
+  p->lda = p->K;
+  p->N = c.N * c.out_size;
+  p->bmode = mma::BMode::kConv;
+  p->batches = c.group;
   // A 1x1 convolution reads 8 positions of an image at once where they stay within the image.
   if (mma::pointwise(p->geo) && elem == mma::Elem::kF16 && !gathered) {
     p->bmode = mma::BMode::kConvPointwise;
@@ -177,7 +196,9 @@ bool gemm_mma_problem(const linear::ClGemm& g, mma::Elem elem, bool b_packed, mm
 Status conv_direct(ClKernelArgs& a, const ClConv& p, const linear::Epilogue& ep, bool transpose) {
   const char* fn = transpose ? "conv_transpose_direct" : "conv_direct";
   cl_kernel k;
-  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"), linear::linear_kernel_options(half_storage(a)), fn, &k));
+  const std::string options =
+      std::string(linear::linear_kernel_options(half_storage(a))) + (p.channels_last ? " -DKILN_NHWC" : "");
+  KILN_TRY(a.cl.kernel(linear::linear_kernel_source("conv"), options, fn, &k));
   const bool has_bias = a.has_input(2);
   const cl_mem y = a.outputs[0].mem;
   ClLaunch l(a.cl, k, fn);
@@ -190,6 +211,29 @@ Status conv_direct(ClKernelArgs& a, const ClConv& p, const linear::Epilogue& ep,
   return l.run(3, global, nullptr);
 }
 
+// Channels-last (runtime/ops/channels_last.h): the tensor-core variant where the node chose it,
+// else the direct kernel (plans built for NVIDIA stay portable; other devices gain nothing).
+Status conv_channels_last(ClKernelArgs& a, const ClConv& p, const linear::Epilogue& ep) {
+  mma::Tile tile;
+  mma::Problem mp;
+  mma::Elem elem;
+  if (!mma::tile_of(a.variant(), &tile) || !mma_elem_of(a.outputs[0].dtype, a.attrs(), &elem) ||
+      !conv_mma_problem(p, elem, &mp))
+    return conv_direct(a, p, ep, false);
+  ClGemm g;
+  g.ep = ep;
+  g.half = half_storage(a);
+  g.C = a.outputs[0].mem;
+  if (a.has_input(2)) {
+    g.bias = a.inputs[2].mem;
+    g.bias_cs = 1;  // per output channel: per column
+  }
+  if (ep.residual) g.residual = a.inputs[3].mem;
+  mp.A = a.inputs[0].mem;
+  mp.B = a.inputs[1].mem;
+  return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
+}
+
 Status conv_cl(ClKernelArgs& a) {
   linear::Epilogue ep;
   KILN_TRY(read_ep(a, &ep));
@@ -198,6 +242,7 @@ Status conv_cl(ClKernelArgs& a) {
   // A GEMM with few rows or a short reduction wastes most of each 64x64 tile: the direct
   // kernel (one output per work-item, fused epilogue) is faster there and needs no scratch.
   if (Mg < 16 || Kg < 16) return conv_direct(a, p, ep, false);
+  if (p.channels_last) return conv_channels_last(a, p, ep);
 
   const bool pointwise = is_pointwise(p);
   ClGemm g;
@@ -419,6 +464,8 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     const int64_t Mg = c.M / c.group, Kg = c.C / c.group * c.ksize;
     if (Mg < 16 || Kg < 16) return {};  // the direct kernel, no GEMM to choose for
     mma::Problem p;
+    // Channels-last: the tensor-core variant or the direct kernel (conv_channels_last).
+    if (c.channels_last) return tensor_cores && conv_mma_problem(c, elem, &p) ? mma::choices(p, caps) : out_choices;
     if (tensor_cores && conv_mma_problem(c, elem, &p)) {
       out_choices = mma::choices(p, caps);
       // FP16 1x1: wgmma needs B gathered [n][k]; offered last (untimed against mma.sync's

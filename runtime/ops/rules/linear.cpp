@@ -1,12 +1,13 @@
 // Rules of the linear family (runtime forms written by compiler/ops/linear.cpp and the fusion
 // passes; the epilogue convention is runtime/ops/linear_epilogue.h):
-//   Conv {group, kernel_shape, strides, dilations, pads}   ConvTranspose {... + output_padding}
+//   Conv {group, kernel_shape, strides, dilations, pads, channels_last}   ConvTranspose {... + output_padding}
 //   Gemm {transA, transB, alpha, beta}   MatMul {}
 // plus, on all four, the fused epilogue {activation, activation_alpha, activation_beta,
 // residual}, and allow_tf32 on all but ConvTranspose. Inputs: 0, 1 operands, 2 bias (optional), 3 residual (with `residual` only). Every
 // operand has the output's dtype: float32, or float16 after --precision fp16.
 #include "runtime/ops/rules/linear_rules.h"
 
+#include "runtime/ops/channels_last.h"
 #include "runtime/ops/linear_epilogue.h"
 #include "runtime/ops/op_rules.h"
 
@@ -51,6 +52,20 @@ Status linear_output(const std::string& op, const Attributes& a, const std::vect
   if (!input(0) || !input(1)) return bad("missing operand");
   const Shape& x = *in[0];
   const Shape& w = *in[1];
+  if (op == "Conv" && is_channels_last(a)) {
+    // runtime/ops/channels_last.h: ONNX's rule on the permuted shapes, the output turned back.
+    if (a.get_int("group", 1) != 1) return bad("channels_last takes group 1, not " + std::to_string(a.get_int("group", 1)));
+    if (x.size() < 3 || w.size() != x.size()) return bad("X " + shape_str(x) + " and W " + shape_str(w) + " must have one rank, 3 to 5");
+    Attributes onnx = a;
+    onnx.erase(kAttrChannelsLast);
+    const Shape xf = channels_first_shape(x), wf = channels_first_shape(w);
+    std::vector<const Shape*> first = in;
+    first[0] = &xf;
+    first[1] = &wf;
+    KILN_TRY(linear_output(op, onnx, first, out, why));
+    *out = channels_last_shape(*out);
+    return Status::ok();
+  }
   if (op == "Conv" || op == "ConvTranspose") {
     const bool tr = op == "ConvTranspose";
     if (x.size() < 3 || x.size() > 5 || w.size() != x.size())
@@ -167,6 +182,10 @@ Status linear_rule(RuleContext& c) {
     int64_t group;
     std::vector<int64_t> v;
     KILN_TRY(c.int_attr("group", 1, &group));
+    if (op == "Conv") {
+      int64_t channels_last;  // runtime/ops/channels_last.h
+      KILN_TRY(c.int_attr_in(kAttrChannelsLast, 0, 0, 1, &channels_last));
+    }
     for (const char* name : {"kernel_shape", "strides", "dilations", "pads"}) KILN_TRY(c.ints_attr(name, &v));
     if (op == "ConvTranspose") KILN_TRY(c.ints_attr("output_padding", &v));
   } else if (op == "Gemm") {
