@@ -37,3 +37,5 @@ inline float kiln_epilogue(float v, int batch, int i, int j, long cidx, KILN_EPI
   kiln_epilogue_at(alpha * (v), epi_bias0 + (m) * bias_rs + (n) * bias_cs, ci, beta, has_bias, bias, bias_off, \
                    bias_rs, bias_cs, bias_bstride, bias_bmod, res, res_off, res_mode, act, act_a, act_b)
 #define MMA_EPI_WRITE(ci, y) STOREF(C, c_off + (ci), (y))
+// Two adjacent outputs, c_off + ci even (the host pairs columns only then).
+#define MMA_EPI_WRITE2(ci, y0, y1) STOREF2(C, c_off + (ci), (y0), (y1))

@@ -7,8 +7,18 @@
 #define store_t half
 #define LOADF(p, i) vload_half((i), (p))
 #define STOREF(p, i, v) vstore_half_rte((v), (i), (p))
+#define STOREF2(p, i, v0, v1) vstore_half2_rte(kiln_float2((v0), (v1)), (i) >> 1, (p))
 #else
 #define store_t float
 #define LOADF(p, i) ((p)[i])
 #define STOREF(p, i, v) ((p)[i] = (v))
+#define STOREF2(p, i, v0, v1) vstore2(kiln_float2((v0), (v1)), (i) >> 1, (p))
 #endif
+// STOREF2: elements i (even) and i + 1 in one 4- or 8-byte store. (A function, not a vector
+// literal: scripts/check_mma_ptx.py compiles these kernels as CUDA too.)
+inline float2 kiln_float2(float a, float b) {
+  float2 r;
+  r.x = a;
+  r.y = b;
+  return r;
+}

@@ -51,6 +51,9 @@
 #ifndef MMA_AMODE
 #define MMA_AMODE 0
 #endif
+#ifndef MMA_EPI_VEC
+#define MMA_EPI_VEC 1
+#endif
 #if MMA_ELEM == 1
 #define ES 2
 #define KSTEP 16
@@ -116,12 +119,17 @@ typedef float acc_t;
 #error "gathered tiles use two stages"
 #endif
 #define STAGE(t) (((t) % MMA_STAGES) * STAGE_BYTES)
-#if WTN % 32
-#error "the staged epilogue takes warp tiles of a multiple of 32 columns"
+#if WTN % (32 * MMA_EPI_VEC)
+#error "the staged epilogue takes warp tiles of a multiple of 32 (paired: 64) columns"
 #endif
-// The staged epilogue's rows: 32 accumulators and 8 words of padding, so that the 8 rows of a
-// half-warp's 8-byte writes (lane / 4) fall into distinct banks.
-#define EPI_COLS 32
+// -D MMA_EPI_VEC=2 (host: matmul-shaped outputs whose rows, batch items and N are even, warp
+// tiles of a multiple of 64 columns, families that define MMA_EPI_WRITE2(ci, y0, y1)): each lane
+// stages, finishes and stores two adjacent columns, so a warp stores 64 columns of a row per
+// instruction and each output costs half the index arithmetic and stores. Why: the FP16 1x1
+// convolutions channels-last wrote ~1 TB/s whatever the tile (perf/results/2026-12-06-fp16nhwc.md).
+// The staged epilogue's rows: 32 (or 64) accumulators and 8 words of padding, so that the 8 rows
+// of a half-warp's 8-byte writes (lane / 4) fall into distinct banks.
+#define EPI_COLS (32 * MMA_EPI_VEC)
 #define EPI_ROW_WORDS (EPI_COLS + 8)
 #define EPI_BYTES ((MMA_THREADS / 32) * 16 * EPI_ROW_WORDS * 4)
 // -D MMA_RES_TILE=RB (host: matmul-shaped outputs whose rows start 16-byte aligned, where it fits
@@ -133,6 +141,9 @@ typedef float acc_t;
 // expansions, perf/results/2026-12-06-nhwc.md).
 #ifndef MMA_RES_TILE
 #define MMA_RES_TILE 0
+#endif
+#if MMA_EPI_VEC != 1 && (IS_CONV || MMA_RES_TILE || MMA_ELEM == 2)
+#error "paired output columns take float accumulators of matmul-shaped outputs without a residual tile"
 #endif
 #define RES_TILE_BYTES (MMA_BM * MMA_BN * MMA_RES_TILE)
 #define MMA_RES_AT(m, n) (smem + EPI_BYTES + ((m) - m0) * (MMA_BN * MMA_RES_TILE) + ((n) - n0) * MMA_RES_TILE)
@@ -657,10 +668,11 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   __local acc_t* stg = (__local acc_t*)(smem + warp * (16 * EPI_ROW_WORDS * 4));
   const int g = lane / 4, t2 = 2 * (lane % 4);
   ACC_UNROLL for (int jc = 0; jc < WTN / EPI_COLS; ++jc) {
-    // This lane's column in the pass. Outputs beyond M or N compute at the last row / column and
-    // are not stored: the loads need no branch, so the compiler can issue a pass's loads together.
-    const bool n_ok = n0 + wn0 + jc * EPI_COLS + lane < N;
-    const int n = min(n0 + wn0 + jc * EPI_COLS + lane, N - 1);
+    // This lane's column (paired: first of two) in the pass. Outputs beyond M or N compute at the
+    // last row / column and are not stored: the loads need no branch, so the compiler can issue a
+    // pass's loads together.
+    const bool n_ok = n0 + wn0 + jc * EPI_COLS + MMA_EPI_VEC * lane < N;
+    const int n = min(n0 + wn0 + jc * EPI_COLS + MMA_EPI_VEC * lane, N - MMA_EPI_VEC);
 #if IS_CONV
     const int img = n / P, pos = n - img * P;
     const int cn = img * Mtot * P + pos;
@@ -676,7 +688,11 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
       }
       warp_sync();
       _Pragma("unroll 1") for (int r0 = 0; r0 < 16; r0 += EPI_GROUP) {
+#if MMA_EPI_VEC == 2
+        MMA_EPI_OUT_T y[EPI_GROUP], y1[EPI_GROUP];
+#else
         MMA_EPI_OUT_T y[EPI_GROUP];
+#endif
         int ci[EPI_GROUP];
         ACC_UNROLL for (int r = 0; r < EPI_GROUP; ++r) {
           const int m = min(m0 + wm0 + i * 16 + r0 + r, M - 1);
@@ -685,10 +701,22 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
 #else
           ci[r] = b * c_bstride + m * ldc + n;
 #endif
+#if MMA_EPI_VEC == 2
+          const float2 v = *(const __local float2*)(stg + (r0 + r) * EPI_ROW_WORDS + 2 * lane);
+          y[r] = MMA_EPI_VALUE(v.x, b, row_base + m, m, n, ci[r]);
+          y1[r] = MMA_EPI_VALUE(v.y, b, row_base + m, m, n + 1, ci[r] + 1);
+#else
           y[r] = MMA_EPI_VALUE(stg[(r0 + r) * EPI_ROW_WORDS + lane], b, row_base + m, m, n, ci[r]);
+#endif
         }
         ACC_UNROLL for (int r = 0; r < EPI_GROUP; ++r)
-          if (n_ok && m0 + wm0 + i * 16 + r0 + r < M) MMA_EPI_WRITE(ci[r], y[r]);
+          if (n_ok && m0 + wm0 + i * 16 + r0 + r < M) {
+#if MMA_EPI_VEC == 2
+            MMA_EPI_WRITE2(ci[r], y[r], y1[r]);
+#else
+            MMA_EPI_WRITE(ci[r], y[r]);
+#endif
+          }
       }
       warp_sync();
     }

@@ -47,6 +47,8 @@ __device__ inline float as_float(uint x) { return __uint_as_float(x); }
 __device__ inline int clamp(int x, int lo, int hi) { return min(max(x, lo), hi); }
 __device__ inline float vload_half(long i, const half* p) { return __half2float(p[i]); }
 __device__ inline void vstore_half_rte(float v, long i, half* p) { p[i] = __float2half_rn(v); }
+__device__ inline void vstore_half2_rte(float2 v, long i, half* p) { *(__half2*)(p + 2 * i) = __floats2half2_rn(v.x, v.y); }
+__device__ inline void vstore2(float2 v, long i, float* p) { *(float2*)(p + 2 * i) = v; }
 """
 
 PRELUDES = {
@@ -196,6 +198,10 @@ def main():
         # residual_tile_bytes: where it fits beside the staging rows).
         if amode and (bm, bn) == (128, 128) and family != "float":
             defs["MMA_RES_TILE"] = 1
+        # Matmul-shaped float outputs on warps of 64+ columns store column pairs (mma_gemm.cpp's
+        # output_columns_per_lane, where N and the rows are even).
+        if family in ("float", "float32") and mode in (0, 1, 2) and (bn // wn) % 64 == 0:
+            defs["MMA_EPI_VEC"] = 2
         defs.update(FAMILY_OPTIONS[family])
         name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}{'_nhwc' if amode else ''}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + ("_wg" if wg else "")
         cu = os.path.join(work, name + ".cu")

@@ -286,10 +286,11 @@ TEST(ChannelsLast, Fp8ConvMatchesNchw) {
 }
 
 // The cpu's fast INT8 path (oneDNN) on the same network in NCHW against its reference kernels.
-// On a 16-core Sapphire Rapids host (AMX, VNNI: oneDNN's native INT8 route) with more than one
-// thread, output b (a 1x1 convolution of a 3x3 one) differed in most elements and from run to run
-// (perf/results/2026-12-06-nhwc.md); one thread (KILN_CPU_THREADS=1) or the float32 route
-// (KILN_CPU_INT8_VIA_F32=1) matched. Hosts without VNNI take the float32 route.
+// On a 16-core Sapphire Rapids host (AMX, VNNI: oneDNN's native INT8 route) with 16 threads,
+// output b (a 1x1 convolution of a 3x3 one) differed in most elements and from run to run
+// (perf/results/2026-12-06-nhwc.md): oneDNN ran it with brgconv_1x1:avx512_core_vnni, s8 source
+// and compensated weights, where 1, 2 or 4 threads ran its AMX kernel and matched
+// (perf/results/2026-12-06-fp16nhwc.md). Hosts without VNNI take the float32 route.
 TEST(CpuFastQuant, ConvChainWithResidualMatchesReference) {
   std::mt19937 rng(57);
   for (const Net& n : kResidualAndStrided) {
@@ -297,8 +298,10 @@ TEST(CpuFastQuant, ConvChainWithResidualMatchesReference) {
     const NetModel m(n, rng);
     std::vector<HostTensor> want, got;
     Plan p;
-    ASSERT_TRUE(reference_nchw(m, &want, &p).is_ok());
-    ASSERT_TRUE(build_and_run(m, "cpu", ActivationLayout::kChannelsFirst, &got, &p).is_ok());
+    Status st = reference_nchw(m, &want, &p);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    st = build_and_run(m, "cpu", ActivationLayout::kChannelsFirst, &got, &p);
+    ASSERT_TRUE(st.is_ok()) << st.message();
     // One quantization step where the residual's fused multiply-add rounds once less
     // (runtime/backends/cpu/dnnl_qlinear.cpp).
     ASSERT_EQ(got.size(), want.size());

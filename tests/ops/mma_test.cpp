@@ -240,6 +240,33 @@ OpSpec fp16_gemm(int64_t m, int64_t n, int64_t k, int transB, std::mt19937& rng)
 // Every pipeline (of the 64x64 shape) of the 16-bit (ldmatrix.trans for a [K][N] B, also a
 // pointwise convolution's) and 32-bit (TF32) layouts, several K tiles deep so that the deeper
 // pipelines wrap around their stages.
+// The output stage's paired columns (kernels/mma_gemm.cl's MMA_EPI_VEC = 2): tiles whose warps
+// span 64 or more columns (128x128 with 2x2 warps; wgmma's 128x128) store two adjacent outputs per
+// lane where N, the rows and the batch items are even (a FP16 Gemm with bias and a batched TF32
+// MatMul), one where N is odd.
+bool wide_warp_tiles(const KernelChoice& c) {
+  return c.variant == mma::kVariant && c.param("bm", 0) == 128 && c.param("bn", 0) == 128 &&
+         c.param("bn", 0) / c.param("wn", 1) >= 64 && c.param("kb", 64) == 64 && c.param("st", 2) == 2 &&
+         c.param("packed_input", -1) < 0;
+}
+
+TEST(MmaVariant, PairedOutputColumnsMatchCpu) {
+  REQUIRE_MMA();
+  std::mt19937 rng(39);
+  for (int64_t n : {136, 133}) {
+    SCOPED_TRACE("fp16 gemm n " + std::to_string(n));
+    int runs = 0;
+    EXPECT_TRUE(every_variant_matches_cpu(fp16_gemm(70, n, 48, 1, rng), 2e-2, 2e-2, &runs, wide_warp_tiles));
+    EXPECT_GE(runs, 2 + 3) << "two wide tiles; the portable kernels";
+  }
+  OpSpec mm{"MatMul", 17, {}, {random_tensor(DType::kFloat32, {2, 33, 40}, rng), random_tensor(DType::kFloat32, {2, 40, 130}, rng)},
+            {false, false}};
+  mm.allow_tf32 = true;
+  int runs = 0;
+  EXPECT_TRUE(every_variant_matches_cpu(mm, 5e-3, 5e-3, &runs, wide_warp_tiles));
+  EXPECT_GE(runs, 1 + 1);
+}
+
 TEST(MmaVariant, EveryPipelineOfFp16AndTf32MatchesCpu) {
   REQUIRE_MMA();
   std::mt19937 rng(38);

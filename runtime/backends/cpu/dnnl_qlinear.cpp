@@ -124,10 +124,17 @@ dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memo
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, bias,
                                     dst, g.strides, g.dil, g.pad_l, g.pad_r);
   dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
-  // oneDNN 2.6's AMX 1x1 int8 convolution writes past the end of its destination (a 2x72x6x6
-  // output: 864 bytes, on a Sapphire Rapids host; KILN_CPU_GUARD found it): take the next one.
-  while (std::strcmp(pd.impl_info_str(), "jit_1x1:avx512_core_amx_int8") == 0)
-    if (!pd.next_impl()) throw dnnl::error(dnnl_unimplemented, "only oneDNN's AMX 1x1 int8 convolution fits");
+  // Implementations of oneDNN 2.6 that were wrong on a Sapphire Rapids host: the AMX 1x1 int8
+  // convolution wrote past the end of its destination (a 2x72x6x6 output: 864 bytes; KILN_CPU_GUARD
+  // found it), and the VNNI brgemm 1x1 with an s8 source (weights with s8s8 compensation) gave
+  // wrong, run-to-run different outputs with 16 threads (CpuFastQuant.ConvChainWithResidual-
+  // MatchesReference, perf/results/2026-12-06-fp16nhwc.md): take the next one.
+  auto avoided = [&](const char* impl) {
+    return std::strcmp(impl, "jit_1x1:avx512_core_amx_int8") == 0 ||
+           (p.x_dt == DType::kInt8 && std::strcmp(impl, "brgconv_1x1:avx512_core_vnni") == 0);
+  };
+  while (avoided(pd.impl_info_str()))
+    if (!pd.next_impl()) throw dnnl::error(dnnl_unimplemented, "only oneDNN int8 convolutions that kiln avoids fit");
   return pd;
 }
 

@@ -114,7 +114,9 @@ Status mma_linear(ClRuntime& cl, const ClGemm& g, const mma::Problem& p, const m
   };
   const std::string fixed = mma::fixed_epilogue_options(static_cast<int>(g.ep.act), g.bias != nullptr,
                                                         g.residual ? static_cast<int>(g.ep.residual) : 0);
-  return mma::launch(cl, p, t, {&linear_prelude(), linear_kernel_options(g.half), args, fixed, g.residual != nullptr}, what);
+  mma::Epilogue epi{&linear_prelude(), linear_kernel_options(g.half), args, fixed, g.residual != nullptr};
+  epi.paired_writes = true;  // kernels/epilogue_float.cl's MMA_EPI_WRITE2
+  return mma::launch(cl, p, t, epi, what);
 }
 
 const char* linear_kernel_options(bool half, bool mad) {

@@ -90,16 +90,16 @@ bool wg_runs(const Problem& p, const Tile& t) {
   return !gathered_nk || (t.wm * t.wn * 32) % t.bn == 0;
 }
 
-// The bytes of the warps' output staging rows (kernels/mma_gemm.cl's epilogue): 16 rows of 40
-// words per warp, in the stages' place.
-int64_t staging_bytes(const Tile& t) { return int64_t{t.wm} * t.wn * 16 * 40 * 4; }
+// The bytes of the warps' output staging rows (kernels/mma_gemm.cl's epilogue): 16 rows of
+// 32 * vec + 8 words per warp, in the stages' place.
+int64_t staging_bytes(const Tile& t, int vec = 1) { return int64_t{t.wm} * t.wn * 16 * (32 * vec + 8) * 4; }
 
 // `residual_bytes`: an output stage that also keeps the tile's residual (MMA_RES_TILE) after its
-// staging rows.
-int64_t local_bytes(const Problem& p, const Tile& t, int residual_bytes = 0) {
+// staging rows; `vec`: its columns per lane (MMA_EPI_VEC).
+int64_t local_bytes(const Problem& p, const Tile& t, int residual_bytes = 0, int vec = 1) {
   const int64_t bk = t.kb / elem_bytes(p.elem);
   const int64_t stages = std::max<int64_t>(int64_t{t.stages} * (t.bm + t.bn) * t.kb,
-                                           staging_bytes(t) + int64_t{t.bm} * t.bn * residual_bytes);
+                                           staging_bytes(t, vec) + int64_t{t.bm} * t.bn * residual_bytes);
   // wgmma's tiles start 1024-byte aligned.
   return stages + (p.bmode == BMode::kConv ? 2 * bk * 16 : 0) + (t.wg ? 1024 : 0);
 }
@@ -243,6 +243,16 @@ static int residual_tile_bytes(const Problem& p, const Tile& t, const Epilogue& 
   if (!rb || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise) return 0;
   if ((p.ldc * rb) % 16 || (p.c_bstride * rb) % 16 || (int64_t{t.bn} * rb) % 16) return 0;
   return local_bytes(p, t, rb) <= kLocalBytes ? rb : 0;
+}
+
+// Columns per lane of the output stage (kernels/mma_gemm.cl's MMA_EPI_VEC): 2 where the family
+// stores pairs and every pair starts at an even element of a matmul-shaped output.
+static int output_columns_per_lane(const Problem& p, const Tile& t, const Epilogue& epi) {
+  if (!epi.paired_writes || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise ||
+      residual_tile_bytes(p, t, epi))
+    return 1;
+  if (p.ldc % 2 || p.c_bstride % 2 || p.N % 2 || (t.bn / t.wn) % 64) return 1;
+  return local_bytes(p, t, 0, 2) <= kLocalBytes ? 2 : 1;
 }
 
 bool pointwise(const ClConvGeo& g) {
@@ -389,6 +399,7 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
                               " " + epi.options + (use_ptx ? epi.fixed : std::string());
   if (use_ptx) options += def("EPI_GROUP", output_rows_in_flight(p, t, epi.residual));
   if (const int rb = residual_tile_bytes(p, t, epi)) options += def("MMA_RES_TILE", rb);
+  if (const int vec = output_columns_per_lane(p, t, epi); vec != 1) options += def("MMA_EPI_VEC", vec);
   if (t.wg && use_ptx) {
     options += std::string(" ") + kPtxSm90aOption;
     if (wg_max_registers(t)) options += std::string(" ") + kPtxMaxnregOption + std::to_string(wg_max_registers(t));

@@ -78,6 +78,9 @@ struct Epilogue {
   // Bytes of a residual element the family's stage can read from a tile in __local
   // (kernels/mma_gemm.cl's MMA_RES_TILE; 0: it reads global memory).
   int residual_tile_bytes = 0;
+  // The stage defines MMA_EPI_WRITE2 (two adjacent outputs in one store): matmul-shaped outputs
+  // then run two columns per lane (kernels/mma_gemm.cl's MMA_EPI_VEC).
+  bool paired_writes = false;
 };
 
 // Whether `caps` runs the variant for operands of type `e` (PTX, or KILN_MMA_EMULATE=1).
