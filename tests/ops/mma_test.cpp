@@ -536,6 +536,37 @@ TEST(MmaVariant, EstimatePicksWhatHopperTimings) {
   }
 }
 
+// A short reduction whose 8-bit output stage reads a residual it can keep in __local (ResNet's
+// channels-last 1x1 expansions): the tiles where that tile fits come first; a long one (or one
+// without a residual) keeps the estimate's order.
+TEST(MmaVariant, ShortReductionsWithAResidualPreferTilesThatKeepIt) {
+  DeviceCaps h100;
+  h100.kind = "opencl";
+  h100.vendor = "NVIDIA Corporation";
+  h100.compute_units = 132;
+  h100.compute_capability = 90;
+  mma::Problem p;
+  p.elem = mma::Elem::kInt8;
+  p.amode = mma::AMode::kConvRows;
+  p.bmode = mma::BMode::kNK;
+  p.M = 128 * 28 * 28;
+  p.N = p.ldc = 512;
+  p.K = p.lda = p.ldb = 128;
+  const std::string plain = mma::choices(p, h100).front().str();
+  EXPECT_EQ(plain, "mma[bm=128,bn=192,wm=8,wn=1,wg=1]");
+  for (int bytes : {1, 2}) {
+    p.residual_tile_bytes = bytes;
+    const KernelChoice first = mma::choices(p, h100).front();
+    mma::Tile t;
+    ASSERT_TRUE(mma::tile_of(first, &t));
+    // What the tile needs in __local: the staging rows (16 x 40 words a warp) and the residual.
+    EXPECT_LE(int64_t{t.wm} * t.wn * 16 * 40 * 4 + int64_t{t.bm} * t.bn * bytes, mma::kLocalBytes) << first.str();
+    EXPECT_NE(first.str(), plain) << bytes;
+  }
+  p.K = p.lda = p.ldb = 2048;
+  EXPECT_EQ(mma::choices(p, h100).front().str(), "mma[bm=128,bn=192,wm=8,wn=1,wg=1]");
+}
+
 TEST(MmaVariant, NotOfferedWithoutTensorCores) {
   if (!have_opencl() || mma_expected()) GTEST_SKIP() << "the device offers the variant";
   std::mt19937 rng(35);

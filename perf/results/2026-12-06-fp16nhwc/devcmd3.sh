@@ -1,5 +1,6 @@
-# Call 3: the float output stage's paired columns (MMA_EPI_VEC=2) and oneDNN's VNNI 1x1 int8
-# kernel avoided for s8 sources (issue 11): every MmaVariant test on the real tensor cores, the
+# Call 3: the float output stage's paired columns (MMA_EPI_VEC=2), tiles that keep an 8-bit
+# stage's residual in __local first on short reductions, and oneDNN's VNNI 1x1 int8 kernel
+# avoided for s8 sources (issue 11): every MmaVariant test on the real tensor cores, the
 # channels-last tests, every CpuFastQuant test with 16 threads (oneDNN's implementations listed),
 # then ResNet-50 FP16/INT8/FP8 (profiled) and BERT-base FP16/INT8 at batch 128.
 source perf/device/env.sh; source perf/device/call_steps.sh; call_begin r3

@@ -238,8 +238,8 @@ bool uses_ptx(const DeviceCaps& caps, Elem e) { return ptx(caps, e) && !emulatio
 // The residual's bytes per element where the output stage copies the tile's residual into __local
 // first (kernels/mma_gemm.cl's MMA_RES_TILE), else 0: matmul-shaped outputs (rows at ldc) whose
 // rows and batch items start 16-byte aligned, where the tile fits beside the staging rows.
-static int residual_tile_bytes(const Problem& p, const Tile& t, const Epilogue& epi) {
-  const int rb = epi.residual ? epi.residual_tile_bytes : 0;
+static int residual_tile_bytes(const Problem& p, const Tile& t) {
+  const int rb = p.residual_tile_bytes;
   if (!rb || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise) return 0;
   if ((p.ldc * rb) % 16 || (p.c_bstride * rb) % 16 || (int64_t{t.bn} * rb) % 16) return 0;
   return local_bytes(p, t, rb) <= kLocalBytes ? rb : 0;
@@ -248,8 +248,7 @@ static int residual_tile_bytes(const Problem& p, const Tile& t, const Epilogue& 
 // Columns per lane of the output stage (kernels/mma_gemm.cl's MMA_EPI_VEC): 2 where the family
 // stores pairs and every pair starts at an even element of a matmul-shaped output.
 static int output_columns_per_lane(const Problem& p, const Tile& t, const Epilogue& epi) {
-  if (!epi.paired_writes || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise ||
-      residual_tile_bytes(p, t, epi))
+  if (!epi.paired_writes || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise || residual_tile_bytes(p, t))
     return 1;
   if (p.ldc % 2 || p.c_bstride % 2 || p.N % 2 || (t.bn / t.wn) % 64) return 1;
   return local_bytes(p, t, 0, 2) <= kLocalBytes ? 2 : 1;
@@ -337,6 +336,16 @@ std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
   // The wgmma tiles are 128 or more columns wide: at 64 columns or fewer (ResNet's 64-channel
   // convolutions channels-last, whose columns are the channels) half of each would idle.
   out.insert(wgmma_first(caps) && p.N > 64 ? out.begin() : out.end(), wg.begin(), wg.end());
+  // A short reduction's output stage is much of its time, and a residual read a row at a time
+  // keeps too little in flight: there the tiles that keep it in __local come first (ResNet-50
+  // INT8's 1x1 expansions of layer2 ran 0.35 ms on 128x192 without it, layer1's 0.31 ms on 128x128
+  // with twice the bytes: perf/results/2026-12-06-fp16nhwc.md).
+  constexpr int64_t kShortReduction = 512;
+  if (p.residual_tile_bytes && p.K <= kShortReduction)
+    std::stable_partition(out.begin(), out.end(), [&](const KernelChoice& c) {
+      Tile t;
+      return tile_of(c, &t) && residual_tile_bytes(p, t) > 0;
+    });
   return out;
 }
 
@@ -398,7 +407,7 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
                               def("MMA_AVEC", a_vec) + def("MMA_B4", b4) + def("KILN_PTX", use_ptx) + def("MMA_WGMMA", t.wg) +
                               " " + epi.options + (use_ptx ? epi.fixed : std::string());
   if (use_ptx) options += def("EPI_GROUP", output_rows_in_flight(p, t, epi.residual));
-  if (const int rb = residual_tile_bytes(p, t, epi)) options += def("MMA_RES_TILE", rb);
+  if (const int rb = epi.residual ? residual_tile_bytes(p, t) : 0) options += def("MMA_RES_TILE", rb);
   if (const int vec = output_columns_per_lane(p, t, epi); vec != 1) options += def("MMA_EPI_VEC", vec);
   if (t.wg && use_ptx) {
     options += std::string(" ") + kPtxSm90aOption;

@@ -58,6 +58,10 @@ struct Problem {
   std::vector<int64_t> batch_dims, a_bstride, b_bstride;
   ClConvGeo geo;                  // bmode kConv / kConvPointwise or amode kConvRows, else unused
   int64_t c_bstride = 0, ldc = 0;  // output of a matmul: ci = b * c_bstride + m * ldc + n
+  // Bytes of a residual element that the family's output stage reads from a tile in __local
+  // (kernels/mma_gemm.cl's MMA_RES_TILE) where the tile fits; 0: no residual, or one it reads
+  // from global memory.
+  int residual_tile_bytes = 0;
 };
 
 // Build options fixing the output stage's activation, bias and residual mode for one launch
@@ -74,10 +78,7 @@ struct Epilogue {
   // matters to the instruction cache there); emulated, one program serves every output stage,
   // which keeps the number of programs PoCL compiles (slowly) as it was.
   std::string fixed;
-  bool residual = false;  // the output stage reads a residual
-  // Bytes of a residual element the family's stage can read from a tile in __local
-  // (kernels/mma_gemm.cl's MMA_RES_TILE; 0: it reads global memory).
-  int residual_tile_bytes = 0;
+  bool residual = false;  // the output stage reads a residual (Problem::residual_tile_bytes: how)
   // The stage defines MMA_EPI_WRITE2 (two adjacent outputs in one store): matmul-shaped outputs
   // then run two columns per lane (kernels/mma_gemm.cl's MMA_EPI_VEC).
   bool paired_writes = false;
@@ -102,7 +103,8 @@ inline bool operands_swapped(const Problem& p) { return p.amode == AMode::kConvR
 // The tiles and pipelines that run `p`, best first by the estimate in mma_gemm.cpp (waves and
 // occupancy on `caps`, operand reuse, row width and spills as measured), as kernel choices.
 // The wgmma tiles among them come first where wgmma_first(caps) (Hopper) and the problem has more
-// than 64 columns, last otherwise.
+// than 64 columns, last otherwise. On short reductions whose output stage reads a residual it can
+// keep in __local (p.residual_tile_bytes), the tiles where that fits come first.
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps);
 // Only the wgmma tiles that run `p` (none where the device does not offer them), best first.
 std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps);

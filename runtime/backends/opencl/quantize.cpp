@@ -202,6 +202,13 @@ Status read_qlinear_epilogue_cl(const ClKernelArgs& a, QEpilogueArgs* e) {
   return Status::ok();
 }
 
+// The bytes of a residual element of type `t` the 8-bit output stage can keep in __local
+// (kernels/epilogue_qgemm.cl under MMA_RES_TILE: 8-bit and half residuals), 0 without a residual.
+int residual_tile_bytes(const PlanNode& node, DType t) {
+  if (node.attrs.get_int(linear::kAttrResidual, linear::kResidualNone) == linear::kResidualNone) return 0;
+  return t == DType::kInt8 || t == DType::kUInt8 ? 1 : t == DType::kFloat16 ? 2 : 0;
+}
+
 Status qgemm_cl(ClKernelArgs& a) {
   const QGemmInputs in = qgemm_inputs(a.node.op);
   auto opt = [&](int i) { return i >= 0 && a.has_input(i); };
@@ -236,6 +243,8 @@ Status qgemm_cl(ClKernelArgs& a) {
   const bool use_mma = mma::tile_of(a.variant(), &tile) &&
                        qgemm_mma_problem(g, a.inputs[in.a].dtype, a.inputs[in.b].dtype,
                                          mma::reads_packed(a.variant(), in.b), &p);
+  p.residual_tile_bytes = residual_tile_bytes(a.node, a.has_input(kQResidualInput) ? a.inputs[kQResidualInput].dtype
+                                                                                     : DType::kUndefined);
   // The tensor cores' rows and columns of a channels-last convolution are the QGemm's columns and
   // rows: the scales trade places (their product is the same float) and the bias is per column.
   const bool swap = use_mma && mma::operands_swapped(p);
@@ -255,9 +264,8 @@ Status qgemm_cl(ClKernelArgs& a) {
     p.B = a.inputs[swap ? in.a : in.b].mem;
     const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(ep.ep.act) : -1, opt(in.bias),
                                                           epi ? static_cast<int>(ep.ep.residual) : 0);
-    mma::Epilogue stage{&qgemm_prelude(epi), options, epilogue_args, fixed, epi && ep.ep.residual != linear::kResidualNone};
-    const std::string rt = ep.res_type;
-    stage.residual_tile_bytes = rt == "char" || rt == "uchar" ? 1 : rt == "half" ? 2 : 0;
+    const mma::Epilogue stage{&qgemm_prelude(epi), options, epilogue_args, fixed,
+                              epi && ep.ep.residual != linear::kResidualNone};
     return mma::launch(a.cl, p, tile, stage, where(a));
   }
 
@@ -325,11 +333,16 @@ std::vector<KernelChoice> qgemm_variants(const PlanNode& node, const Plan& plan,
       !qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, false, &p) ||
       p.M < 16)
     return {};
+  const bool has_res = node.inputs.size() > kQResidualInput && node.inputs[kQResidualInput] >= 0;
+  p.residual_tile_bytes =
+      residual_tile_bytes(node, has_res ? plan.tensors[node.inputs[kQResidualInput]].dtype : DType::kUndefined);
   const std::vector<KernelChoice> plain = mma::choices(p, caps);
   mma::Problem packed;
   if (!g.conv && mma::packable(node, plan, in.b) &&
-      qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, true, &packed))
+      qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, true, &packed)) {
+    packed.residual_tile_bytes = p.residual_tile_bytes;
     return mma::with_packed_input(plain, mma::choices(packed, caps), in.b);
+  }
   return plain;
 }
 
