@@ -20,21 +20,15 @@
 #include "compiler/passes/passes.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/ops/channels_last.h"
-#include "runtime/ops/linear_epilogue.h"
-#include "runtime/ops/quantized_linear.h"
 
 namespace kiln {
 namespace {
 
-// Where a convolution keeps x, its weights and a fused residual (runtime/ops/quantized_linear.h).
-struct Roles {
-  int x, w, residual;
-};
-constexpr int kX = 0;
-Roles roles(const ir::Node& n) {
-  if (n.runtime_op == "Fp8Conv") return {kX, 2, kFp8ResidualInput};
-  if (n.runtime_op == "Conv") return {kX, 1, static_cast<int>(linear::kResidualInput)};
-  return {kX, 3, static_cast<int>(kQResidualInput)};
+// Where a convolution (one that channels_last_inputs() names) keeps x, its weights and a fused residual.
+ChannelsLastInputs roles(const ir::Node& n) {
+  ChannelsLastInputs r{0, 1, -1};
+  channels_last_inputs(n.runtime_op, &r);
+  return r;
 }
 
 bool zero_constant(const ir::Value* v) {
@@ -57,10 +51,9 @@ bool tensor_core_operands(const ir::Node& n, const ir::Value* x, const ir::Value
 }
 
 bool eligible(const ir::Node& n) {
-  if (n.dead || (n.runtime_op != "QLinearConv" && n.runtime_op != "Fp8Conv" && n.runtime_op != "Conv") ||
-      n.outputs.size() != 1 || is_channels_last(n.attrs))
+  ChannelsLastInputs r;
+  if (n.dead || !channels_last_inputs(n.runtime_op, &r) || n.outputs.size() != 1 || is_channels_last(n.attrs))
     return false;
-  const Roles r = roles(n);
   const ir::Value* x = n.input(r.x);
   const ir::Value* w = n.input(r.w);
   const ir::Value* y = n.outputs[0];
@@ -75,7 +68,7 @@ bool eligible(const ir::Node& n) {
 
 // Whether node n reads v only where a channels-last node reads NHWC data (x, the residual).
 bool reads_only_nhwc(const ir::Node& n, const ir::Value* v) {
-  const Roles r = roles(n);
+  const ChannelsLastInputs r = roles(n);
   for (size_t i = 0; i < n.inputs.size(); ++i)
     if (n.inputs[i] == v && static_cast<int>(i) != r.x && static_cast<int>(i) != r.residual) return false;
   return true;
@@ -105,7 +98,7 @@ class ChannelsLast {
     std::vector<ir::Node*> nodes(region.begin(), region.end());
     std::sort(nodes.begin(), nodes.end(), [&](const ir::Node* a, const ir::Node* b) { return order[a] < order[b]; });
     for (ir::Node* n : nodes) {
-      const Roles r = roles(*n);
+      const ChannelsLastInputs r = roles(*n);
       for (int i : {r.x, r.residual})
         if (ir::Value* v = n->input(i)) KILN_TRY(to_nhwc(v, n, &n->inputs[i]));
       ir::Value* w = n->inputs[r.w];
@@ -170,7 +163,7 @@ class ChannelsLast {
 bool tensor_core_elem(const PassContext& ctx, const ir::Node& n, mma::Elem* e) {
   if (n.runtime_op == "Fp8Conv") *e = mma::Elem::kFp8;
   else if (n.runtime_op == "QLinearConv") *e = mma::Elem::kInt8;
-  else if (n.input(kX)->dtype == DType::kFloat16) *e = mma::Elem::kF16;
+  else if (n.input(roles(n).x)->dtype == DType::kFloat16) *e = mma::Elem::kF16;
   else if (ctx.options.allow_tf32) *e = mma::Elem::kTf32;
   else return false;
   return true;

@@ -10,12 +10,30 @@
 // gathered element by element); channels-last, every convolution is a GEMM whose rows (output
 // positions) read whole 16-byte runs of channels.
 #pragma once
+#include <string>
+
 #include "runtime/core/attrs.h"
 #include "runtime/core/tensor.h"
+#include "runtime/ops/linear_epilogue.h"
+#include "runtime/ops/quantized_linear.h"
 
 namespace kiln {
 
 constexpr const char* kAttrChannelsLast = "channels_last";
+
+// The inputs of `op` that the attribute lays out channels-last: x, the weights (OHWI) and the fused
+// residual; false for an op that does not take it (ConvInteger's geometry reads it, but no pass
+// sets it there).
+struct ChannelsLastInputs {
+  int x, w, residual;
+};
+inline bool channels_last_inputs(const std::string& op, ChannelsLastInputs* in) {
+  if (op == "Conv") *in = {0, 1, static_cast<int>(linear::kResidualInput)};
+  else if (op == "QLinearConv") *in = {0, 3, static_cast<int>(kQResidualInput)};
+  else if (op == "Fp8Conv") *in = {0, 2, static_cast<int>(kFp8ResidualInput)};
+  else return false;
+  return true;
+}
 
 inline bool is_channels_last(const Attributes& a) { return a.get_int(kAttrChannelsLast, 0) != 0; }
 

@@ -269,20 +269,7 @@ TEST(ChannelsLast, Fp8ConvMatchesNchw) {
            {fp8({2, 32, 9, 10}), scalar_f(0.25f), fp8({24, 32, 3, 3}), random_tensor(DType::kFloat32, {24}, rng, 0.01, 0.05),
             scalar_f(1.0f), random_tensor(DType::kFloat32, {24}, rng)},
            {false, true, true, true, true, true}};
-  std::vector<HostTensor> want, got;
-  s.layout = ActivationLayout::kChannelsFirst;
-  ASSERT_TRUE(run_op(s, "cpu", &want).is_ok());
-  s.layout = ActivationLayout::kChannelsLast;
-  for (const char* device : {"cpu", "opencl"}) {
-    if (std::string(device) == "opencl" && !have_opencl()) continue;
-    SCOPED_TRACE(device);
-    Plan p;
-    const Status st = run_op(s, device, &got, &p);
-    ASSERT_TRUE(st.is_ok()) << st.message();
-    EXPECT_EQ(count(p, "Fp8Conv", true), 1);
-    EXPECT_EQ(count(p, "Transpose", false), 2);
-    EXPECT_TRUE(tensors_close(got[0], want[0], 1e-5, 1e-5));
-  }
+  EXPECT_TRUE(channels_last_matches_nchw(s, 1e-5, 1e-5));
 }
 
 // The cpu's fast INT8 path (oneDNN) on the same network in NCHW against its reference kernels.

@@ -463,7 +463,7 @@ TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
 // Channels-last convolutions (runtime/ops/channels_last.h, kernels/mma_gemm.cl MMA_AMODE 1) of
 // every 2-D, group-1 geometry above whose channels fill 16-byte runs: INT8 bit for bit against
 // the CPU's NCHW kernel; FP8 (float output) within its summation order (k runs kernel offset
-// first channels-last).
+// first channels-last); FP16 within half rounding.
 // `spec` built channels-last on the OpenCL device (its convolution on the tensor cores) against
 // the CPU's NCHW kernel.
 ::testing::AssertionResult channels_last_matches_cpu(OpSpec spec, double rtol, double atol) {
@@ -497,17 +497,29 @@ TEST(MmaVariant, ChannelsLastConvsMatchCpu) {
              {false, true, true, true, true, true}};
     f.attrs.set("output_dtype", static_cast<int64_t>(DType::kFloat32));
     EXPECT_TRUE(channels_last_matches_cpu(f, kFp8SumRtol, kFp8SumAtol));
+    OpSpec h{"Conv", 17, conv_attrs(c),
+             {random_tensor(DType::kFloat32, c.x, rng), random_tensor(DType::kFloat32, c.w, rng, -0.2, 0.2),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng)},
+             {false, true, true}};
+    h.precision = "fp16";
+    EXPECT_TRUE(channels_last_matches_cpu(h, 2e-2, 2e-2));
     ++cases;
   }
   EXPECT_EQ(cases, 4);
 }
 
+// The capabilities of an H100/H200 as NVIDIA's OpenCL reports them (132 SMs, compute capability 9.0).
+DeviceCaps hopper_caps() {
+  DeviceCaps c;
+  c.kind = "opencl";
+  c.vendor = "NVIDIA Corporation";
+  c.compute_units = 132;
+  c.compute_capability = 90;
+  return c;
+}
+
 TEST(MmaVariant, EstimatePicksWhatHopperTimings) {
-  DeviceCaps h200;
-  h200.kind = "opencl";
-  h200.vendor = "NVIDIA Corporation";
-  h200.compute_units = 132;
-  h200.compute_capability = 90;
+  DeviceCaps h200 = hopper_caps();
   for (int64_t n : {4096, 8192}) {
     mma::Problem f16;
     f16.elem = mma::Elem::kF16;
@@ -540,11 +552,7 @@ TEST(MmaVariant, EstimatePicksWhatHopperTimings) {
 // channels-last 1x1 expansions): the tiles where that tile fits come first; a long one (or one
 // without a residual) keeps the estimate's order.
 TEST(MmaVariant, ShortReductionsWithAResidualPreferTilesThatKeepIt) {
-  DeviceCaps h100;
-  h100.kind = "opencl";
-  h100.vendor = "NVIDIA Corporation";
-  h100.compute_units = 132;
-  h100.compute_capability = 90;
+  const DeviceCaps h100 = hopper_caps();
   mma::Problem p;
   p.elem = mma::Elem::kInt8;
   p.amode = mma::AMode::kConvRows;

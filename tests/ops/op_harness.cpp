@@ -9,6 +9,7 @@
 #include "runtime/device/devices.h"
 #include "runtime/cli/crash_report.h"
 #include "runtime/exec/execution_context.h"
+#include "runtime/ops/channels_last.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln::test {
@@ -230,6 +231,31 @@ Status run_plan(const std::shared_ptr<const Plan>& plan, const std::vector<HostT
   std::vector<HostTensor> inputs;
   for (int32_t t : plan->inputs) inputs.push_back(spec.inputs[std::stoi(plan->tensors[t].name.substr(2))]);
   return cpu_fast_matches_reference(plan, inputs, rtol, atol, plan->nodes.size());
+}
+
+::testing::AssertionResult channels_last_matches_nchw(OpSpec spec, double rtol, double atol) {
+  std::vector<HostTensor> want, got;
+  spec.layout = ActivationLayout::kChannelsFirst;
+  Status st = run_op(spec, "cpu", &want);
+  if (!st) return ::testing::AssertionFailure() << "cpu, NCHW: " << st.message();
+  spec.layout = ActivationLayout::kChannelsLast;
+  for (const char* device : {"cpu", "opencl"}) {
+    if (std::string(device) == "opencl" && !have_opencl()) continue;
+    Plan p;
+    st = run_op(spec, device, &got, &p);
+    if (!st) return ::testing::AssertionFailure() << device << ": " << st.message();
+    int nhwc = 0, transposes = 0;
+    for (const PlanNode& n : p.nodes) {
+      nhwc += n.op == spec.op_type && is_channels_last(n.attrs);
+      transposes += n.op == "Transpose";
+    }
+    if (nhwc != 1 || transposes != 2)
+      return ::testing::AssertionFailure() << device << ": " << nhwc << " channels-last " << spec.op_type << ", "
+                                           << transposes << " Transposes (want 1 and 2)";
+    auto r = tensors_close(got[0], want[0], rtol, atol);
+    if (!r) return r << " (" << device << ")";
+  }
+  return ::testing::AssertionSuccess();
 }
 
 ::testing::AssertionResult opencl_matches_cpu(const OpSpec& spec, double rtol, double atol) {

@@ -49,6 +49,11 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
                                                      int* variants_run = nullptr,
                                                      const std::function<bool(const KernelChoice&)>& only = nullptr);
 
+// `spec` (one convolution) forced channels-last (between two Transposes) on the cpu and, where
+// there is one, the OpenCL device, against the cpu's NCHW run of it; fails unless the plan has
+// exactly that one node channels-last and the two Transposes.
+::testing::AssertionResult channels_last_matches_nchw(OpSpec spec, double rtol, double atol);
+
 // The cpu device's fast path (oneDNN, threaded loops) against its reference kernels
 // (KILN_CPU_REFERENCE=1) on the same plan and inputs; fails unless every node of the one-node
 // plan (or at least `min_fast_nodes` of a plan's nodes) ran on the fast path.
