@@ -154,11 +154,13 @@ def configs(quick):
     out = [c if len(c) == 9 else c + (0,) for c in out] + wg_configs(quick)
     # Channels-last convolutions (MMA_AMODE 1: A is x's implicit im2col by cp.async, B the weights
     # in mode 0), 8-bit: the default tile, the deepest pipeline, 128x64 and two wgmma tiles (the
-    # 128x128 ones with the residual tile in __local); FP16: the default tile and a wgmma tile.
+    # 128x128 ones with the residual tile in __local); FP16: the default tile and a wgmma tile, and
+    # 64x128 / 64x256 (wgmma) with a half residual tile in __local.
     nhwc = [("qgemm", 2, ak, bk, 0, 1, TILES[0], PIPELINES[0], 0) for (ak, bk) in [(0, 0), (1, 0)]]
     nhwc += [("qgemm", 2, 0, 0, 0, 1, TILES[0], (32, 4), 0), ("qgemm", 2, 0, 0, 0, 1, (128, 64, 4, 2), (64, 3), 0),
              ("qgemm", 2, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1), ("qgemm", 2, 0, 0, 0, 1, WG_TILES[1], (64, 2), 1),
-             ("float", 1, 0, 0, 0, 1, TILES[0], PIPELINES[0], 0), ("float", 1, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1)]
+             ("float", 1, 0, 0, 0, 1, TILES[0], PIPELINES[0], 0), ("float", 1, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1),
+             ("float", 1, 0, 0, 0, 1, TILES[3], PIPELINES[0], 0), ("float", 1, 0, 0, 0, 1, WG_TILES[4], WG_PIPELINES[0], 1)]
     return [c + (0,) for c in out] + [c + (1,) for c in nhwc]
 
 
@@ -198,9 +200,12 @@ def main():
         # residual_tile_bytes: where it fits beside the staging rows).
         if amode and (bm, bn) == (128, 128) and family != "float":
             defs["MMA_RES_TILE"] = 1
+        # FP16 channels-last tiles with room for a half residual tile beside 8 (4) warps' staging rows.
+        if amode and family == "float" and (bm, bn) in ((64, 128), (64, 256)):
+            defs["MMA_RES_TILE"] = 2
         # Matmul-shaped float outputs on warps of 64+ columns store column pairs (mma_gemm.cpp's
         # output_columns_per_lane, where N and the rows are even).
-        if family in ("float", "float32") and mode in (0, 1, 2) and (bn // wn) % 64 == 0:
+        if family in ("float", "float32") and mode in (0, 1, 2) and (bn // wn) % 64 == 0 and "MMA_RES_TILE" not in defs:
             defs["MMA_EPI_VEC"] = 2
         defs.update(FAMILY_OPTIONS[family])
         name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}{'_nhwc' if amode else ''}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + ("_wg" if wg else "")

@@ -106,6 +106,14 @@ bool mma_elem_of(DType out, const Attributes& attrs, mma::Elem* e) {
   return true;
 }
 
+// The bytes of a fused residual element the float output stage can keep in __local (mma::Problem's
+// residual_tile_bytes; kernels/epilogue_float.cl under MMA_RES_TILE), 0 without a residual.
+int residual_tile_bytes(bool residual, DType out) { return residual ? static_cast<int>(dtype_size(out)) : 0; }
+bool has_residual(const PlanNode& n) {
+  return n.attrs.get_int(linear::kAttrResidual, linear::kResidualNone) != linear::kResidualNone &&
+         n.inputs.size() > linear::kResidualInput && n.inputs[linear::kResidualInput] >= 0;
+}
+
 // 1x1, stride 1, no padding: the input of each image is already the GEMM's B.
 bool is_pointwise(const ClConv& c) {
   bool pointwise = true;
@@ -231,6 +239,7 @@ Status conv_channels_last(ClKernelArgs& a, const ClConv& p, const linear::Epilog
   if (ep.residual) g.residual = a.inputs[3].mem;
   mp.A = a.inputs[0].mem;
   mp.B = a.inputs[1].mem;
+  mp.residual_tile_bytes = residual_tile_bytes(ep.residual != linear::kResidualNone, a.outputs[0].dtype);
   return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
 }
 
@@ -391,6 +400,7 @@ Status run_gemm(ClKernelArgs& a, ClGemm& g, bool use_bias) {
       gemm_mma_problem(g, elem, mma::reads_packed(a.variant(), 1), &mp)) {
     mp.A = g.A;
     mp.B = g.B;
+    mp.residual_tile_bytes = residual_tile_bytes(g.residual != nullptr, a.outputs[0].dtype);
     return linear::mma_linear(a.cl, g, mp, tile, node_what(a));
   }
   return linear::cl_gemm(a.cl, g, node_what(a));
@@ -465,6 +475,7 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     if (Mg < 16 || Kg < 16) return {};  // the direct kernel, no GEMM to choose for
     mma::Problem p;
     // Channels-last: the tensor-core variant or the direct kernel (conv_channels_last).
+    p.residual_tile_bytes = residual_tile_bytes(has_residual(n), plan.tensors[n.outputs[0]].dtype);
     if (c.channels_last) return tensor_cores && conv_mma_problem(c, elem, &p) ? mma::choices(p, caps) : out_choices;
     if (tensor_cores && conv_mma_problem(c, elem, &p)) {
       out_choices = mma::choices(p, caps);
@@ -489,6 +500,8 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     gm = g.M;
     gn = g.N;
     mma::Problem p, packed;
+    p.residual_tile_bytes = packed.residual_tile_bytes =
+        residual_tile_bytes(has_residual(n), plan.tensors[n.outputs[0]].dtype);
     if (tensor_cores && gemm_mma_problem(g, elem, false, &p)) {
       out_choices = mma::choices(p, caps);
       // A constant B that is not K-contiguous already: packed choices too (f16 reads [K][N] fast
