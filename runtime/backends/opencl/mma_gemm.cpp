@@ -247,8 +247,13 @@ static int residual_tile_bytes(const Problem& p, const Tile& t) {
 
 // Columns per lane of the output stage (kernels/mma_gemm.cl's MMA_EPI_VEC): 2 where the family
 // stores pairs and every pair starts at an even element of a matmul-shaped output.
+// KILN_MMA_PAIRED_COLUMNS=0 keeps one (to measure what pairing gains per layer).
 static int output_columns_per_lane(const Problem& p, const Tile& t, const Epilogue& epi) {
-  if (!epi.paired_writes || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise || residual_tile_bytes(p, t))
+  static const bool off = [] {
+    const char* e = std::getenv("KILN_MMA_PAIRED_COLUMNS");
+    return e && std::string(e) == "0";
+  }();
+  if (off || !epi.paired_writes || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise || residual_tile_bytes(p, t))
     return 1;
   if (p.ldc % 2 || p.c_bstride % 2 || p.N % 2 || (t.bn / t.wn) % 64) return 1;
   return local_bytes(p, t, 0, 2) <= kLocalBytes ? 2 : 1;
