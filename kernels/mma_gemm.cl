@@ -126,7 +126,9 @@ typedef float acc_t;
 // tiles of a multiple of 64 columns, families that define MMA_EPI_WRITE2(ci, y0, y1)): each lane
 // stages, finishes and stores two adjacent columns, so a warp stores 64 columns of a row per
 // instruction and each output costs half the index arithmetic and stores. Why: the FP16 1x1
-// convolutions channels-last wrote ~1 TB/s whatever the tile (perf/results/2026-12-06-fp16nhwc.md).
+// convolutions channels-last wrote ~1 TB/s whatever the tile. Measured (H100): ResNet-50's layer2
+// 1x1s 1.15x faster, layer1's 256-channel ones (K = 64) 0.75x, a wash over the network; BERT-base
+// FP16 ~3% faster (perf/results/2026-12-06-fp16nhwc.md; KILN_MMA_PAIRED_COLUMNS=0 turns it off).
 // The staged epilogue's rows: 32 (or 64) accumulators and 8 words of padding, so that the 8 rows
 // of a half-warp's 8-byte writes (lane / 4) fall into distinct banks.
 #define EPI_COLS (32 * MMA_EPI_VEC)
