@@ -50,22 +50,14 @@ Status linear_output(const std::string& op, const Attributes& a, const std::vect
   };
   auto input = [&](size_t i) -> const Shape* { return i < in.size() ? in[i] : nullptr; };
   if (!input(0) || !input(1)) return bad("missing operand");
-  const Shape& x = *in[0];
-  const Shape& w = *in[1];
-  if (op == "Conv" && is_channels_last(a)) {
-    // runtime/ops/channels_last.h: ONNX's rule on the permuted shapes, the output turned back.
-    if (a.get_int("group", 1) != 1) return bad("channels_last takes group 1, not " + std::to_string(a.get_int("group", 1)));
-    if (x.size() < 3 || w.size() != x.size()) return bad("X " + shape_str(x) + " and W " + shape_str(w) + " must have one rank, 3 to 5");
-    Attributes onnx = a;
-    onnx.erase(kAttrChannelsLast);
-    const Shape xf = channels_first_shape(x), wf = channels_first_shape(w);
-    std::vector<const Shape*> first = in;
-    first[0] = &xf;
-    first[1] = &wf;
-    KILN_TRY(linear_output(op, onnx, first, out, why));
-    *out = channels_last_shape(*out);
-    return Status::ok();
-  }
+  // Channels-last (runtime/ops/channels_last.h): ONNX's rule on the permuted shapes, the output
+  // turned back.
+  const bool last = op == "Conv" && is_channels_last(a);
+  if (last && a.get_int("group", 1) != 1)
+    return bad("channels_last takes group 1, not " + std::to_string(a.get_int("group", 1)));
+  const Shape xf = last ? channels_first_shape(*in[0]) : Shape{}, wf = last ? channels_first_shape(*in[1]) : Shape{};
+  const Shape& x = last ? xf : *in[0];
+  const Shape& w = last ? wf : *in[1];
   if (op == "Conv" || op == "ConvTranspose") {
     const bool tr = op == "ConvTranspose";
     if (x.size() < 3 || x.size() > 5 || w.size() != x.size())
@@ -107,7 +99,7 @@ Status linear_output(const std::string& op, const Attributes& a, const std::vect
     }
     if (const Shape* b = input(kBiasInput))
       if (*b != Shape{M}) return bad("bias " + shape_str(*b) + " must be [" + std::to_string(M) + "]");
-    *out = o;
+    *out = last ? channels_last_shape(o) : o;
     return Status::ok();
   }
   if (op == "Gemm") {
