@@ -201,16 +201,10 @@ TEST(ChannelsLastFloat, RulesRefuseItWhereKernelsDoNot) {
   EXPECT_NE(st.message().find("group 1"), std::string::npos) << st.message();
 }
 
-bool mma_f16() {
-  if (!have_opencl()) return false;
-  ResolvedDevice d;
-  return resolve_device("opencl", &d).is_ok() && mma::available(d.caps, mma::Elem::kF16);
-}
-
 // The FP16 tensor cores' channels-last rows (kernels/mma_gemm.cl MMA_AMODE 1), chosen by default
 // where the device offers them, against the FP32 reference and the NCHW FP16 plan.
 TEST(MmaVariant, ChannelsLastFp16RegionMatchesNchw) {
-  if (!mma_f16()) GTEST_SKIP() << "no FP16 tensor cores (KILN_MMA_EMULATE=1 emulates them)";
+  if (!opencl_offers_mma(mma::Elem::kF16)) GTEST_SKIP() << "no FP16 tensor cores (KILN_MMA_EMULATE=1 emulates them)";
   // 16+ output channels each (fewer run the direct kernel), 24 columns: a partial tile.
   for (const FloatNet& n : {FloatNet{}, FloatNet{1, 16, 6, 11, 24, 8, 2}}) {
     SCOPED_TRACE("C " + std::to_string(n.C) + " stride " + std::to_string(n.stride));

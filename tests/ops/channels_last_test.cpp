@@ -296,16 +296,10 @@ TEST(CpuFastQuant, ConvChainWithResidualMatchesReference) {
   }
 }
 
-bool mma_int8() {
-  if (!have_opencl()) return false;
-  ResolvedDevice d;
-  return resolve_device("opencl", &d).is_ok() && mma::available(d.caps, mma::Elem::kInt8);
-}
-
 // The tensor-core kernel's channels-last rows (kernels/mma_gemm.cl MMA_AMODE 1): chosen by default
 // (auto) where the device offers the 8-bit tensor cores.
 TEST(MmaVariant, ChannelsLastRegionMatchesNchwExactly) {
-  if (!mma_int8()) GTEST_SKIP() << "no 8-bit tensor cores (KILN_MMA_EMULATE=1 emulates them)";
+  if (!opencl_offers_mma(mma::Elem::kInt8)) GTEST_SKIP() << "no 8-bit tensor cores (KILN_MMA_EMULATE=1 emulates them)";
   std::mt19937 rng(55);
   for (const Net& n : kResidualAndStrided) {
     SCOPED_TRACE(net_name(n));

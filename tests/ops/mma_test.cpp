@@ -15,15 +15,8 @@
 namespace kiln::test {
 namespace {
 
-// Whether the default OpenCL device offers the variant: tensor cores, or the emulation.
-bool mma_expected(mma::Elem e = mma::Elem::kF16) {
-  if (!have_opencl()) return false;
-  ResolvedDevice d;
-  return resolve_device("opencl", &d).is_ok() && mma::available(d.caps, e);
-}
-
 #define REQUIRE_MMA()                                                                                  \
-  if (!mma_expected(mma::Elem::kFp8)) GTEST_SKIP() << "no tensor cores (KILN_MMA_EMULATE=1 emulates them: ctest mma_variant_emulated)"
+  if (!opencl_offers_mma(mma::Elem::kFp8)) GTEST_SKIP() << "no tensor cores (KILN_MMA_EMULATE=1 emulates them: ctest mma_variant_emulated)"
 
 HostTensor random_int8(DType t, const Shape& s, std::mt19937& rng) {
   return random_tensor(t, s, rng, t == DType::kUInt8 ? 0 : -128, t == DType::kUInt8 ? 256 : 128);
@@ -576,7 +569,7 @@ TEST(MmaVariant, ShortReductionsWithAResidualPreferTilesThatKeepIt) {
 }
 
 TEST(MmaVariant, NotOfferedWithoutTensorCores) {
-  if (!have_opencl() || mma_expected()) GTEST_SKIP() << "the device offers the variant";
+  if (!have_opencl() || opencl_offers_mma(mma::Elem::kF16)) GTEST_SKIP() << "the device offers the variant";
   std::mt19937 rng(35);
   const ConvCase c = conv_cases()[0];
   OpSpec s{"Conv", 17, conv_attrs(c),

@@ -310,4 +310,10 @@ Shape random_shape(int rank, std::mt19937& rng, int max_dim) {
 
 bool have_opencl() { return !opencl_devices().empty(); }
 
+bool opencl_offers_mma(mma::Elem e) {
+  if (!have_opencl()) return false;
+  ResolvedDevice d;
+  return resolve_device("opencl", &d).is_ok() && mma::available(d.caps, e);
+}
+
 }  // namespace kiln::test

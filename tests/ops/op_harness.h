@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "compiler/compiler.h"
+#include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/core/attrs.h"
 #include "runtime/core/tensor.h"
 #include "runtime/plan/plan.h"
@@ -87,5 +88,8 @@ HostTensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng, dou
 Shape random_shape(int rank, std::mt19937& rng, int max_dim = 5);
 // Whether an OpenCL device exists (tests of the opencl device skip when none).
 bool have_opencl();
+// Whether the default OpenCL device offers the tensor-core variant for operands `e`
+// (runtime/backends/opencl/mma_gemm.h: tensor cores, or KILN_MMA_EMULATE=1).
+bool opencl_offers_mma(mma::Elem e);
 
 }  // namespace kiln::test
