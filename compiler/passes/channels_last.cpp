@@ -8,6 +8,10 @@
 // least one neighbour in the region (a lone convolution would pay two Transposes to gain one
 // layer). Their weights are reordered to [M, kh, kw, C] at build time.
 //
+// A strided convolution over too few channels (the stem) joins as its space-to-depth form
+// (compiler/passes/space_to_depth_conv.h), and a MaxPool joins where its input comes from the
+// region (the stem's pool: it reads NHWC as well as NCHW, on a quarter of the data once pooled).
+//
 // Why only where the target wants it: NHWC pays on the tensor cores (INT8, FP8, FP16, and TF32
 // where --allow-tf32 lets FP32 use them), which read both operands K-contiguous; the portable
 // kernels and the cpu run it too (plans stay portable) but gain nothing (--layout nhwc forces
@@ -18,6 +22,7 @@
 #include <unordered_map>
 
 #include "compiler/passes/passes.h"
+#include "compiler/passes/space_to_depth_conv.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/ops/channels_last.h"
 
@@ -50,17 +55,23 @@ bool tensor_core_operands(const ir::Node& n, const ir::Value* x, const ir::Value
   return n.runtime_op == "Fp8Conv" && is_fp8(x->dtype) && is_fp8(w->dtype);
 }
 
-bool eligible(const ir::Node& n) {
+bool is_pool(const ir::Node& n) { return n.runtime_op == "MaxPool"; }
+
+// Whether n can run channels-last; a convolution that can only in its space-to-depth form gets
+// that form in *s2d (block 0 otherwise).
+bool eligible(const ir::Node& n, SpaceToDepthConv* s2d) {
   ChannelsLastInputs r;
+  *s2d = SpaceToDepthConv{};
   if (n.dead || !channels_last_inputs(n.runtime_op, &r) || n.outputs.size() != 1 || is_channels_last(n.attrs))
     return false;
   const ir::Value* x = n.input(r.x);
-  const ir::Value* w = n.input(r.w);
   const ir::Value* y = n.outputs[0];
-  if (!x || !w || !y || !x->has_shape || !y->has_shape || !w->is_constant()) return false;
-  if (x->shape.size() != 4 || w->shape.size() != 4 || y->shape.size() != 4) return false;
-  if (!tensor_core_operands(n, x, w) || n.attrs.get_int("group", 1) != 1 ||
-      x->shape[1] * static_cast<int64_t>(dtype_size(x->dtype)) % 16 != 0)
+  if (!x || !y || !x->has_shape || !y->has_shape || x->shape.size() != 4 || y->shape.size() != 4) return false;
+  if (is_pool(n)) return true;
+  const ir::Value* w = n.input(r.w);
+  if (!w || !w->is_constant() || w->shape.size() != 4) return false;
+  if (!tensor_core_operands(n, x, w) || n.attrs.get_int("group", 1) != 1) return false;
+  if (x->shape[1] * static_cast<int64_t>(dtype_size(x->dtype)) % 16 != 0 && !space_to_depth_form(n, r.x, r.w, s2d))
     return false;
   const ir::Value* res = n.input(r.residual);
   return !res || (res->has_shape && res->shape == y->shape);
@@ -89,7 +100,10 @@ std::shared_ptr<const HostTensor> weights_channels_last(const HostTensor& w) {
 
 class ChannelsLast {
  public:
-  ChannelsLast(ir::Graph& g, int64_t opset) : g_(g), opset_(opset) {}
+  // `nhwc`: values already channels-last (a stem's SpaceToDepth writes its convolution's x so).
+  ChannelsLast(ir::Graph& g, int64_t opset, const std::vector<ir::Value*>& nhwc) : g_(g), opset_(opset) {
+    for (ir::Value* v : nhwc) nhwc_[v] = v;
+  }
 
   Status run(const std::set<ir::Node*>& region) {
     std::unordered_map<const ir::Node*, size_t> order;
@@ -101,8 +115,10 @@ class ChannelsLast {
       const ChannelsLastInputs r = roles(*n);
       for (int i : {r.x, r.residual})
         if (ir::Value* v = n->input(i)) KILN_TRY(to_nhwc(v, n, &n->inputs[i]));
-      ir::Value* w = n->inputs[r.w];
-      n->inputs[r.w] = g_.add_constant(w->name + "_ohwi", weights_channels_last(*w->constant));
+      if (r.w >= 0) {
+        ir::Value* w = n->inputs[r.w];
+        n->inputs[r.w] = g_.add_constant(w->name + "_ohwi", weights_channels_last(*w->constant));
+      }
       n->attrs.set(kAttrChannelsLast, int64_t{1});
       // The output, NHWC under a new name; the old name stays NCHW for whatever reads it outside.
       ir::Value* y = n->outputs[0];
@@ -190,9 +206,26 @@ Status run_channels_last(ir::Graph& g, const PassContext& ctx) {
       !ctx.options.max_shapes.empty())
     return Status::ok();
   std::set<ir::Node*> candidates;
-  for (const auto& n : g.nodes())
-    if (eligible(*n) && wanted(ctx, *n)) candidates.insert(n.get());
+  std::map<ir::Node*, SpaceToDepthConv> stems;
+  std::vector<ir::Node*> pools;
+  for (const auto& n : g.nodes()) {
+    SpaceToDepthConv s2d;
+    if (!eligible(*n, &s2d)) continue;
+    if (is_pool(*n)) pools.push_back(n.get());
+    else if (wanted(ctx, *n)) candidates.insert(n.get());
+    if (s2d.block) stems[n.get()] = s2d;
+  }
   const auto readers = g.consumers();
+  // A pool between two convolutions that go channels-last (ResNet's stem and layer1) runs NHWC
+  // too, where its Transpose would have moved the larger tensor before it.
+  for (ir::Node* p : pools) {
+    const ir::Value* x = p->input(roles(*p).x);
+    bool feeds = false;
+    auto it = readers.find(p->outputs[0]);
+    if (it != readers.end())
+      for (ir::Node* r : it->second) feeds |= candidates.count(r) && reads_only_nhwc(*r, p->outputs[0]);
+    if (feeds && x->producer && candidates.count(x->producer)) candidates.insert(p);
+  }
   std::set<ir::Node*> region;
   for (ir::Node* n : candidates) {
     bool neighbour = false;
@@ -206,7 +239,12 @@ Status run_channels_last(ir::Graph& g, const PassContext& ctx) {
     if (neighbour || ctx.options.layout == ActivationLayout::kChannelsLast) region.insert(n);
   }
   if (region.empty()) return Status::ok();
-  ChannelsLast pass(g, g.opsets.at(""));
+  std::vector<ir::Value*> nhwc;
+  for (auto& [n, s2d] : stems)
+    if (region.count(n)) {
+      KILN_TRY(rewrite_as_space_to_depth(g, n, roles(*n).x, roles(*n).w, s2d, g.opsets.at(""), &nhwc.emplace_back()));
+    }
+  ChannelsLast pass(g, g.opsets.at(""), nhwc);
   KILN_TRY(pass.run(region));
   remove_dead_nodes(g);
   return Status::ok();

@@ -9,6 +9,15 @@
 // in NCHW the activations are not (8-bit tiles were transposed in registers, FP16 3x3 tiles
 // gathered element by element); channels-last, every convolution is a GEMM whose rows (output
 // positions) read whole 16-byte runs of channels.
+//
+// A MaxPool with `channels_last` = 1 reads x and writes y as [N, spatial..., C] (no Indices
+// output): the pool between two channels-last convolutions (ResNet's stem and layer1).
+//
+// A SpaceToDepth with `channels_last` = 1 reads x NCHW [N, C, H, W] and writes the channels-last
+// form of its output, [N, H/b, W/b, b*b*C'], with C' = its `channels` attribute (>= C; default C):
+// y[n, h, w, (i*b + j)*C' + c] = x[n, c, h*b + i, w*b + j] for c < C, else 0. It begins a region at
+// a strided convolution over few channels (compiler/passes/space_to_depth_conv.h), in one pass
+// over the input instead of Pad, SpaceToDepth and a Transpose.
 #pragma once
 #include <string>
 
@@ -22,8 +31,8 @@ namespace kiln {
 constexpr const char* kAttrChannelsLast = "channels_last";
 
 // The inputs of `op` that the attribute lays out channels-last: x, the weights (OHWI) and the fused
-// residual; false for an op that does not take it (ConvInteger's geometry reads it, but no pass
-// sets it there).
+// residual (-1: none); false for an op that does not take it (ConvInteger's geometry reads it, but
+// no pass sets it there).
 struct ChannelsLastInputs {
   int x, w, residual;
 };
@@ -31,6 +40,7 @@ inline bool channels_last_inputs(const std::string& op, ChannelsLastInputs* in) 
   if (op == "Conv") *in = {0, 1, static_cast<int>(linear::kResidualInput)};
   else if (op == "QLinearConv") *in = {0, 3, static_cast<int>(kQResidualInput)};
   else if (op == "Fp8Conv") *in = {0, 2, static_cast<int>(kFp8ResidualInput)};
+  else if (op == "MaxPool") *in = {0, -1, -1};
   else return false;
   return true;
 }

@@ -124,11 +124,60 @@ struct NetModel {
   }
 };
 
+// in0 [N, 3, H, W] int8 -> QLinearConv 7x7 stride 2 pad 3 (3 -> C, bias; its space-to-depth form
+// joins the region: compiler/passes/space_to_depth_conv.h) -> MaxPool 3x3 stride 2 pad 1 ->
+// QLinearConv 3x3 pad 1 (C -> C) -> output.
+struct StemModel {
+  int64_t images = 2, H = 16, W = 12, C = 16;
+  HostTensor x;
+  std::vector<HostTensor> weights, scales, biases;
+
+  explicit StemModel(std::mt19937& rng) {
+    x = random_tensor(DType::kInt8, {images, 3, H, W}, rng, -128, 128);
+    for (const Shape& s : {Shape{C, 3, 7, 7}, Shape{C, C, 3, 3}}) {
+      weights.push_back(random_tensor(DType::kInt8, s, rng, -128, 128));
+      scales.push_back(random_tensor(DType::kFloat32, {s[0]}, rng, 0.001, 0.004));
+      biases.push_back(random_tensor(DType::kInt32, {s[0]}, rng, -3000, 3000));
+    }
+  }
+
+  void build(ir::Graph& g) const {
+    g.name = "stem_test";
+    g.opsets[""] = 13;
+    ir::Value* in = g.add_value("in0");
+    in->dtype = DType::kInt8;
+    in->shape = x.shape();
+    in->has_shape = true;
+    in->is_graph_input = true;
+    g.inputs.push_back(in);
+    ir::Value* z = constant(g, "z", scalar_i8(0));
+    auto conv = [&](size_t i, ir::Value* v, int64_t k, int64_t stride, const std::string& out) {
+      Attributes a;
+      a.set("kernel_shape", std::vector<int64_t>{k, k});
+      a.set("pads", std::vector<int64_t>(4, k / 2));
+      a.set("strides", std::vector<int64_t>{stride, stride});
+      return node(g, "QLinearConv",
+                  {v, constant(g, out + "_xs", scalar_f(0.02f)), z, constant(g, out + "_w", weights[i]),
+                   constant(g, out + "_ws", scales[i]), z, constant(g, out + "_ys", scalar_f(0.05f)), z,
+                   constant(g, out + "_b", biases[i])},
+                  out, a);
+    };
+    Attributes pool;
+    pool.set("kernel_shape", std::vector<int64_t>{3, 3});
+    pool.set("strides", std::vector<int64_t>{2, 2});
+    pool.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+    conv(1, node(g, "MaxPool", {conv(0, in, 7, 2, "stem")}, "pool", pool), 3, 1, "y");
+    g.outputs.push_back(g.find_value("y"));
+  }
+};
+
 // The NCHW results every channels-last plan must reproduce: the cpu's reference kernels (oneDNN's
 // INT8 route is checked against them by CpuFastQuant.ConvChainWithResidualMatchesReference).
-Status reference_nchw(const NetModel& m, std::vector<HostTensor>* out, Plan* plan_out);
+template <typename Model>
+Status reference_nchw(const Model& m, std::vector<HostTensor>* out, Plan* plan_out);
 
-Status build_and_run(const NetModel& m, const std::string& device, ActivationLayout layout, std::vector<HostTensor>* out,
+template <typename Model>
+Status build_and_run(const Model& m, const std::string& device, ActivationLayout layout, std::vector<HostTensor>* out,
                      Plan* plan_out) {
   ir::Graph g;
   m.build(g);
@@ -151,7 +200,8 @@ Status build_and_run(const NetModel& m, const std::string& device, ActivationLay
   return Status::ok();
 }
 
-Status reference_nchw(const NetModel& m, std::vector<HostTensor>* out, Plan* plan_out) {
+template <typename Model>
+Status reference_nchw(const Model& m, std::vector<HostTensor>* out, Plan* plan_out) {
   ScopedEnv reference("KILN_CPU_REFERENCE", "1");
   return build_and_run(m, "cpu", ActivationLayout::kChannelsFirst, out, plan_out);
 }
@@ -247,6 +297,26 @@ TEST(ChannelsLast, RulesRefuseItWhereKernelsDoNot) {
   EXPECT_NE(st.message().find("e_node"), std::string::npos) << st.message();
 }
 
+// The stem's space-to-depth form and the pool after it join the region: same bits as NCHW.
+TEST(ChannelsLast, StemInSpaceToDepthFormMatchesNchwExactly) {
+  std::mt19937 rng(58);
+  const StemModel m(rng);
+  std::vector<HostTensor> want, got;
+  Plan p;
+  ASSERT_TRUE(reference_nchw(m, &want, &p).is_ok());
+  for (const char* device : {"cpu", "opencl"}) {
+    if (std::string(device) == "opencl" && !have_opencl()) continue;
+    SCOPED_TRACE(device);
+    const Status st = build_and_run(m, device, ActivationLayout::kChannelsLast, &got, &p);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    EXPECT_EQ(count(p, "SpaceToDepth", true), 1);  // 3 -> 4 channels: 2x2 blocks of 4 fill 16 bytes
+    EXPECT_EQ(count(p, "Transpose", false), 1);
+    EXPECT_EQ(count(p, "QLinearConv", true), 2);
+    EXPECT_EQ(count(p, "MaxPool", true), 1);
+    EXPECT_TRUE(same_outputs(got, want));
+  }
+}
+
 // A single FP8 convolution forced channels-last (Transposes around it), on the cpu's reference
 // and the portable OpenCL kernel, against the cpu's NCHW kernel: the products are the same, summed
 // in another order (kernel offset first), so within float32 rounding.
@@ -314,6 +384,22 @@ TEST(MmaVariant, ChannelsLastRegionMatchesNchwExactly) {
     EXPECT_EQ(mma, 3);
     EXPECT_TRUE(same_outputs(got, want));
   }
+}
+
+TEST(MmaVariant, SpaceToDepthStemJoinsTheInt8Region) {
+  if (!opencl_offers_mma(mma::Elem::kInt8)) GTEST_SKIP() << "no 8-bit tensor cores (KILN_MMA_EMULATE=1 emulates them)";
+  std::mt19937 rng(59);
+  const StemModel m(rng);
+  std::vector<HostTensor> want, got;
+  Plan p;
+  ASSERT_TRUE(reference_nchw(m, &want, &p).is_ok());
+  const Status st = build_and_run(m, "opencl", ActivationLayout::kAuto, &got, &p);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  int mma = 0;
+  for (const PlanNode& node : p.nodes) mma += is_channels_last(node.attrs) && node.choice.variant == mma::kVariant;
+  EXPECT_EQ(mma, 2);
+  EXPECT_EQ(count(p, "MaxPool", true), 1);
+  EXPECT_TRUE(same_outputs(got, want));
 }
 
 }  // namespace

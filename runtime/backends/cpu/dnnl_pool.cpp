@@ -9,6 +9,7 @@
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/dnnl_packed.h"
 #include "runtime/backends/normalization_geometry.h"
+#include "runtime/ops/channels_last.h"
 
 namespace kiln {
 namespace {
@@ -122,6 +123,8 @@ Status prepare_pool(const Plan& plan, const PlanNode& node, std::shared_ptr<cons
   p->max = node.op == "MaxPool";
   p->count_pad = node.attrs.get_int("count_include_pad", 0) != 0;
   if (node.inputs.empty() || node.outputs.size() != 1 || node.inputs[0] < 0) return Status::ok();  // Indices
+  // An OpenCL plan's channels-last pool (runtime/ops/channels_last.h) runs the reference.
+  if (is_channels_last(node.attrs)) return Status::ok();
   const PlanTensor& x = plan.tensors[node.inputs[0]];
   const PlanTensor& y = plan.tensors[node.outputs[0]];
   const bool int8 = x.dtype == DType::kInt8 || x.dtype == DType::kUInt8;

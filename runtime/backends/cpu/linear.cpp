@@ -7,6 +7,7 @@
 
 #include "runtime/backends/linear_check.h"
 #include "runtime/backends/cpu/linear_sgemm.h"
+#include "runtime/backends/cpu/permute_channels.h"
 #include "runtime/ops/channels_last.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/profile/node_cost.h"
@@ -176,18 +177,6 @@ void depthwise_2d(const float* x, const float* w, float* y, const ConvParams& p,
   }
 }
 
-// out[n][c][s] = in[n][s][c] for n < outer, c < C, s < S: the NHWC <-> NCHW permutations
-// (channels_last = false turns [outer, S, C] into [outer, C, S], true back).
-void permute_channels(const float* in, int64_t outer, int64_t S, int64_t C, bool channels_last, float* out) {
-  for (int64_t n = 0; n < outer; ++n)
-    for (int64_t s = 0; s < S; ++s)
-      for (int64_t c = 0; c < C; ++c) {
-        const int64_t nhwc = (n * S + s) * C + c, nchw = (n * C + c) * S + s;
-        if (channels_last) out[nhwc] = in[nchw];
-        else out[nchw] = in[nhwc];
-      }
-}
-
 void conv_nchw(const ConvParams& p, const GemmEpilogue& base, const float* x, const float* w, const float* b,
                const float* r, float* y);
 
@@ -205,8 +194,7 @@ Status conv_cpu(const CpuKernelArgs& a) {
     conv_nchw(p, base, x, w, b, r, y);
     return Status::ok();
   }
-  // Channels-last (runtime/ops/channels_last.h; group 1): the reference is the NCHW kernel between
-  // permutations, the oracle the OpenCL kernels are tested against, not a fast path.
+  // Channels-last (runtime/ops/channels_last.h; group 1): the NCHW kernel between permutations.
   const int64_t x_n = p.N * p.C * p.in_size, y_n = p.N * p.M * p.out_size, w_n = p.M * p.C * p.kernel_size;
   std::vector<float> xf(static_cast<size_t>(x_n)), wf(static_cast<size_t>(w_n)), yf(static_cast<size_t>(y_n)), rf;
   permute_channels(x, p.N, p.in_size, p.C, false, xf.data());

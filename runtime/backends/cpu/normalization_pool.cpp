@@ -1,10 +1,13 @@
-// CPU MaxPool (float32, int8, uint8; optional Indices) and AveragePool (float32), 1-D to 3-D
-// through the 3-D form of normgeo::PoolGeom.
+// CPU MaxPool (float32, int8, uint8; optional Indices; channels-last between permutations) and
+// AveragePool (float32), 1-D to 3-D through the 3-D form of normgeo::PoolGeom.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
+#include "runtime/backends/cpu/permute_channels.h"
 #include "runtime/backends/normalization_geometry.h"
+#include "runtime/ops/channels_last.h"
 #include "runtime/ops/kernel_api.h"
 
 namespace kiln {
@@ -97,15 +100,36 @@ void average_pool(const PoolGeom& g, const float* x, float* y, bool count_pad) {
   }
 }
 
+// Channels-last (runtime/ops/channels_last.h, no Indices): the NCHW loop between permutations.
+template <typename T>
+void max_pool_nhwc(const PoolGeom& g, int64_t N, const T* x, T* y) {
+  const int64_t C = g.planes / N, in = g.in[0] * g.in[1] * g.in[2], out = g.out[0] * g.out[1] * g.out[2];
+  std::vector<T> xf(static_cast<size_t>(g.planes * in)), yf(static_cast<size_t>(g.planes * out));
+  permute_channels(x, N, in, C, false, xf.data());
+  max_pool(g, xf.data(), yf.data(), static_cast<int64_t*>(nullptr), false);
+  permute_channels(yf.data(), N, out, C, true, y);
+}
+
+template <typename T>
+void max_pool_any(const PoolGeom& g, const CpuKernelArgs& a, int64_t* ind, bool col) {
+  const T* x = a.inputs[0].as<T>();
+  T* y = a.outputs[0].as<T>();
+  if (is_channels_last(a.attrs())) max_pool_nhwc(g, a.inputs[0].shape[0], x, y);
+  else max_pool(g, x, y, ind, col);
+}
+
 Status max_pool_cpu(const CpuKernelArgs& a) {
   PoolGeom g;
-  KILN_TRY(normgeo::pool_geom(a.inputs[0].shape, a.outputs[0].shape, a.attrs(), &g));
+  const bool last = is_channels_last(a.attrs());
+  const Shape x = last ? channels_first_shape(a.inputs[0].shape) : a.inputs[0].shape;
+  const Shape y = last ? channels_first_shape(a.outputs[0].shape) : a.outputs[0].shape;
+  KILN_TRY(normgeo::pool_geom(x, y, a.attrs(), &g));
   int64_t* ind = a.outputs.size() > 1 && a.outputs[1].data ? a.outputs[1].as<int64_t>() : nullptr;
   const bool col = a.attrs().get_int("storage_order", 0) != 0;
   switch (a.inputs[0].dtype) {
-    case DType::kFloat32: max_pool(g, a.inputs[0].as<float>(), a.outputs[0].as<float>(), ind, col); break;
-    case DType::kInt8: max_pool(g, a.inputs[0].as<int8_t>(), a.outputs[0].as<int8_t>(), ind, col); break;
-    case DType::kUInt8: max_pool(g, a.inputs[0].as<uint8_t>(), a.outputs[0].as<uint8_t>(), ind, col); break;
+    case DType::kFloat32: max_pool_any<float>(g, a, ind, col); break;
+    case DType::kInt8: max_pool_any<int8_t>(g, a, ind, col); break;
+    case DType::kUInt8: max_pool_any<uint8_t>(g, a, ind, col); break;
     default: return unsupported("dtype " + dtype_name(a.inputs[0].dtype) + " is not supported");
   }
   return Status::ok();

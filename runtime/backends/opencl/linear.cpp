@@ -3,6 +3,7 @@
 // the fused epilogue where the GEMM would be badly shaped (depthwise, few output channels per
 // group, tiny reductions), else as im2col (kernels/conv.cl, into a reused scratch buffer;
 // skipped for 1x1 stride-1 kernels) + GEMM. ConvTranspose runs as a gather-form direct kernel.
+#include <cstdlib>
 #include <string>
 
 #include "runtime/backends/linear_check.h"
@@ -471,10 +472,20 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     if (Mg < 16 || Kg < 16) return {};  // the direct kernel, no GEMM to choose for
     mma::Problem p;
     // Channels-last: the tensor-core variant or the direct kernel (conv_channels_last). The
-    // problems here leave residual_tile_bytes 0: whether the FP16 stage gains from tiles that keep
-    // the residual in __local as the 8-bit one does is not measured yet, so the estimate alone
-    // picks (a launch still keeps it in __local where the chosen tile has room).
-    if (c.channels_last) return tensor_cores && conv_mma_problem(c, elem, &p) ? mma::choices(p, caps) : out_choices;
+    // problems here leave residual_tile_bytes 0 unless KILN_MMA_FLOAT_RESIDUAL_FIRST=1: whether the
+    // FP16 stage gains from tiles that keep the residual in __local as the 8-bit one does is being
+    // measured, so the estimate alone picks (a launch still keeps it in __local where the chosen
+    // tile has room).
+    if (c.channels_last) {
+      if (!tensor_cores || !conv_mma_problem(c, elem, &p)) return out_choices;
+      static const bool residual_first = [] {
+        const char* e = std::getenv("KILN_MMA_FLOAT_RESIDUAL_FIRST");
+        return e && std::string(e) == "1";
+      }();
+      const bool residual = n.inputs.size() > linear::kResidualInput && n.inputs[linear::kResidualInput] >= 0;
+      if (residual_first) p.residual_tile_bytes = residual_tile_bytes(residual, plan.tensors[n.outputs[0]].dtype);
+      return mma::choices(p, caps);
+    }
     if (tensor_cores && conv_mma_problem(c, elem, &p)) {
       out_choices = mma::choices(p, caps);
       // FP16 1x1: wgmma needs B gathered [n][k]; offered last (untimed against mma.sync's

@@ -1,11 +1,12 @@
-// OpenCL MaxPool (float32, float16, int8, uint8; optional Indices) and AveragePool (float32,
-// float16), one work-item per output element. kernels/pool.cl. MaxPool's program is built for
+// OpenCL MaxPool (float32, float16, int8, uint8; optional Indices, or channels-last) and
+// AveragePool (float32, float16), one work-item per output element. kernels/pool.cl. MaxPool's program is built for
 // its geometry (a model has a few MaxPools; ResNet-50's ran at 600 GB/s with the geometry as
 // kernel arguments); AveragePool's serves every geometry.
 #include <string>
 
 #include "runtime/backends/normalization_geometry.h"
 #include "runtime/backends/opencl/normalization_cl.h"
+#include "runtime/ops/channels_last.h"
 
 namespace kiln {
 namespace {
@@ -49,14 +50,25 @@ bool pool_supported(const PlanNode& n, const Plan& p, const DeviceCaps&) {
 
 Status max_pool_cl(ClKernelArgs& a) {
   normgeo::PoolGeom g;
-  KILN_TRY(normgeo::pool_geom(a.inputs[0].shape, a.outputs[0].shape, a.attrs(), &g));
-  std::string opts;
+  const bool last = is_channels_last(a.attrs());  // runtime/ops/channels_last.h
+  const Shape x = last ? channels_first_shape(a.inputs[0].shape) : a.inputs[0].shape;
+  KILN_TRY(normgeo::pool_geom(x, last ? channels_first_shape(a.outputs[0].shape) : a.outputs[0].shape, a.attrs(), &g));
+  std::string opts = last ? "-DPOOL_CHANNELS=" + std::to_string(x[1]) + " " : "";
   switch (a.inputs[0].dtype) {
-    case DType::kFloat32: opts = "-DT=float -DT_LOWEST=-INFINITY"; break;
-    case DType::kFloat16: opts = "-DT=half -DT_LOWEST=-INFINITY"; break;  // normcl::kernel adds -DKILN_HALF
-    case DType::kInt8: opts = "-DT=char -DT_LOWEST=-128"; break;
-    case DType::kUInt8: opts = "-DT=uchar -DT_LOWEST=0"; break;
+    case DType::kFloat32: opts += "-DT=float -DT_LOWEST=-INFINITY"; break;
+    case DType::kFloat16: opts += "-DT=half -DT_LOWEST=-INFINITY"; break;  // normcl::kernel adds -DKILN_HALF
+    case DType::kInt8: opts += "-DT=char -DT_LOWEST=-128"; break;
+    case DType::kUInt8: opts += "-DT=uchar -DT_LOWEST=0"; break;
     default: return unsupported("MaxPool on OpenCL: dtype " + dtype_name(a.inputs[0].dtype));
+  }
+  // Channels-last with whole 16-byte runs of channels: one run per work-item (kernels/pool.cl).
+  const int vec = static_cast<int>(16 / dtype_size(a.inputs[0].dtype));
+  if (last && x[1] % vec == 0) {
+    opts += " -DPOOL_VEC=" + std::to_string(vec) + " -DPOOL_GEOM=" + geometry_literal(to_cl(g));
+    const cl_int total = static_cast<cl_int>(a.outputs[0].numel() / vec);
+    cl_kernel k;
+    KILN_TRY(normcl::kernel(a, "pool", opts, "max_pool_nhwc", &k));
+    return ClLaunch(a.cl, k, "max_pool_nhwc").mem(a.inputs[0].mem).mem(a.outputs[0].mem).arg(total).run1d(total, 64);
   }
   const bool want_ind = a.outputs.size() > 1 && a.outputs[1].mem;
   const cl_int total = static_cast<cl_int>(a.outputs[0].numel());

@@ -3,12 +3,13 @@
 //   InstanceNormalization {epsilon}   LayerNormalization {axis, epsilon, output_mask}
 //   GroupNormalization {num_groups, epsilon, group_params}
 //   ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp {axes (sorted, unique), keepdims}
-//   MaxPool {kernel_shape, strides, dilations, pads, storage_order, ceil_mode}
+//   MaxPool {kernel_shape, strides, dilations, pads, storage_order, ceil_mode, channels_last}
 //   AveragePool {kernel_shape, strides, dilations, pads, count_include_pad, ceil_mode}
 // Float operands of one node share one dtype: float32, or float16 after --precision fp16 (the
 // OpenCL kernels pick half storage from the output's dtype, the CPU widens every operand).
 #include <algorithm>
 
+#include "runtime/ops/channels_last.h"
 #include "runtime/ops/op_rules.h"
 
 namespace kiln {
@@ -187,11 +188,14 @@ Status pool_rule(RuleContext& c) {
   const bool is_max = c.node().op == "MaxPool";
   KILN_TRY(c.inputs(1, 1));
   KILN_TRY(c.outputs(1, is_max ? 2 : 1));
+  int64_t last;  // runtime/ops/channels_last.h
+  KILN_TRY(c.int_attr_in(kAttrChannelsLast, 0, 0, is_max ? 1 : 0, &last));
+  if (last && c.num_outputs() > 1) return c.fail("a channels_last MaxPool has no Indices output");
   if (is_max)
     KILN_TRY(c.dtype_in(0, {DType::kFloat32, DType::kFloat16, DType::kInt8, DType::kUInt8}));
   else
     KILN_TRY(c.dtype_in(0, {DType::kFloat32, DType::kFloat16}));
-  const Shape& x = c.shape(0);
+  const Shape x = last ? channels_first_shape(c.shape(0)) : c.shape(0);
   const int64_t nsp = c.rank(0) - 2;
   if (nsp < 1 || nsp > 3) return c.fail("X must be N x C x (1 to 3 spatial dims), got " + shape_str(x));
   std::vector<int64_t> k, s, d, p;
@@ -219,7 +223,7 @@ Status pool_rule(RuleContext& c) {
                     rules::ints_str(p) + ") does not fit X " + shape_str(x));
     out.push_back(o);
   }
-  c.set_output(0, c.dtype(0), out);
+  c.set_output(0, c.dtype(0), last ? channels_last_shape(out) : out);
   if (c.num_outputs() > 1) c.set_output(1, DType::kInt64, out);
   return Status::ok();
 }

@@ -1,5 +1,7 @@
 // Rules of the space_depth family (runtime forms written by compiler/ops/space_depth.cpp):
-//   DepthToSpace (x) {blocksize, crd}   SpaceToDepth (x) {blocksize}; 4-D, any dtype (bytes).
+//   DepthToSpace (x) {blocksize, crd}   SpaceToDepth (x) {blocksize, channels_last, channels};
+//   4-D, any dtype (bytes). channels_last, channels: runtime/ops/channels_last.h.
+#include "runtime/ops/channels_last.h"
 #include "runtime/ops/op_rules.h"
 
 namespace kiln {
@@ -23,10 +25,13 @@ Status space_depth_rule(RuleContext& c) {
       return c.fail("channels of " + shape_str(x) + " are not a multiple of blocksize^2 " + std::to_string(bb));
     out = {x[0], x[1] / bb, h, w};
   } else {
-    int64_t ch;
-    if (x[2] % b || x[3] % b || !mul_ok(x[1], bb, &ch))
+    int64_t last, channels, ch;
+    KILN_TRY(c.int_attr_in(kAttrChannelsLast, 0, 0, 1, &last));
+    KILN_TRY(c.int_attr_in("channels", x[1], x[1], rules::kMaxGeometry, &channels));
+    if (!last && channels != x[1]) return c.fail("channels " + std::to_string(channels) + " needs channels_last");
+    if (x[2] % b || x[3] % b || !mul_ok(channels, bb, &ch))
       return c.fail("height and width of " + shape_str(x) + " are not multiples of blocksize " + std::to_string(b));
-    out = {x[0], ch, x[2] / b, x[3] / b};
+    out = last ? Shape{x[0], x[2] / b, x[3] / b, ch} : Shape{x[0], ch, x[2] / b, x[3] / b};
   }
   c.set_output(0, c.dtype(0), out);
   return Status::ok();
