@@ -9,8 +9,9 @@
 // layer). Their weights are reordered to [M, kh, kw, C] at build time.
 //
 // A strided convolution over too few channels (the stem) joins as its space-to-depth form
-// (compiler/passes/space_to_depth_conv.h), and a MaxPool joins where its input comes from the
-// region (the stem's pool: it reads NHWC as well as NCHW, on a quarter of the data once pooled).
+// (compiler/passes/space_to_depth_conv.h: its SpaceToDepth writes NHWC, so no Transpose), and a
+// MaxPool joins where it reads a region convolution and feeds one (the stem's pool: its
+// Transpose would otherwise run after it, or before it on four times the data).
 //
 // Why only where the target wants it: NHWC pays on the tensor cores (INT8, FP8, FP16, and TF32
 // where --allow-tf32 lets FP32 use them), which read both operands K-contiguous; the portable

@@ -62,8 +62,9 @@ Status run_fuse_elementwise(ir::Graph& g, const PassContext& ctx);
 // Fuses Softmax(Q K^T * scale [+ mask]) V patterns into one Attention node; runs last.
 Status run_fuse_attention(ir::Graph& g, const PassContext& ctx);
 
-// --layout: channels-last regions of integer convolutions (runtime/ops/channels_last.h),
-// Transposes at their borders; after every fusion (it reads the fused epilogues' residuals).
+// --layout: channels-last regions of convolutions (runtime/ops/channels_last.h; stems in their
+// space-to-depth form, the pools between), Transposes at their borders; after every fusion (it
+// reads the fused epilogues' residuals).
 Status run_channels_last(ir::Graph& g, const PassContext& ctx);
 
 }  // namespace kiln
