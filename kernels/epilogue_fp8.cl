@@ -69,8 +69,30 @@ inline F8EpiConst fp8_epi_const(F8EPI_PARAMS) {
 }
 #define F8EPI_PREP const F8EpiConst f8epi_c = fp8_epi_const(F8EPI_ARGS);
 
-// The encoded value output element ci gets (it reads the residual at ci); c: F8EPI_PREP's.
-inline y_t fp8_value(float acc, int row, int n, int ci, F8EpiConst c, F8EPI_PARAMS) {
+// MMA_RES_TILE (the tensor-core kernel, kernels/mma_gemm.cl): the work-group's residual tile was
+// copied into __local at once (RK's bytes an element), and the value function reads its element
+// there (rtile) instead of at ci in global memory.
+#if EPI && MMA_RES_TILE
+#if RK == 0
+#define FP8_RESIDUAL (*(__local const float*)rtile)
+#elif RK == 3
+#define FP8_RESIDUAL vload_half(0, (__local const half*)rtile)
+#elif RK == 1
+#define FP8_RESIDUAL (f8e4m3fn_to_float(*rtile) * c.res_scale)
+#else
+#define FP8_RESIDUAL (f8e5m2_to_float(*rtile) * c.res_scale)
+#endif
+#define FP8_TILE_PARAM , __local const uchar* rtile
+#elif EPI
+#define FP8_RESIDUAL RES_LOAD(ci)
+#define FP8_TILE_PARAM
+#else
+#define FP8_TILE_PARAM
+#endif
+
+// The encoded value output element ci gets (it reads the residual at ci, or in rtile); c:
+// F8EPI_PREP's.
+inline y_t fp8_value(float acc, int row, int n, int ci, F8EpiConst c FP8_TILE_PARAM, F8EPI_PARAMS) {
   const float mult = sa[sa_vec ? row : 0] * sb[sb_vec ? n : 0];
 #if BIAS_ROW
   const float add = KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[row] : 0.f;
@@ -79,9 +101,9 @@ inline y_t fp8_value(float acc, int row, int n, int ci, F8EpiConst c, F8EPI_PARA
 #endif
 #if EPI
   float v = acc * mult + add;
-  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) v += RES_LOAD(ci);
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) v += FP8_RESIDUAL;
   v = kiln_act(act, v, act_a, act_b);
-  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) v += RES_LOAD(ci);
+  if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) v += FP8_RESIDUAL;
   v /= c.sy;
 #else
   const float v = (acc * mult + add) / c.sy;
@@ -89,13 +111,21 @@ inline y_t fp8_value(float acc, int row, int n, int ci, F8EpiConst c, F8EPI_PARA
   return ENCODE_Y(v, saturate);
 }
 
+#if !(EPI && MMA_RES_TILE)
 inline void fp8_store(float acc, int row, int n, int ci, F8EpiConst c, F8EPI_PARAMS) {
   Y_STORE(ci, fp8_value(acc, row, n, ci, c, F8EPI_ARGS));
 }
+#endif
 
 // Binding for kernels/mma_gemm.cl.
 #define MMA_EPI_PARAMS , F8EPI_PARAMS
 #define MMA_EPI_OUT_T y_t
 #define MMA_EPI_PREP(b) F8EPI_PREP
+#if EPI && MMA_RES_TILE
+#define MMA_EPI_RES_PTR res
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) \
+  fp8_value(v, row, n, ci, f8epi_c, (__local const uchar*)MMA_RES_AT(m, n), F8EPI_ARGS)
+#else
 #define MMA_EPI_VALUE(v, b, row, m, n, ci) fp8_value(v, row, n, ci, f8epi_c, F8EPI_ARGS)
+#endif
 #define MMA_EPI_WRITE(ci, y) Y_STORE(ci, y)

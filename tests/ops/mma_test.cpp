@@ -6,10 +6,16 @@
 // KILN_MMA_EMULATE=1 (test mma_variant_emulated); on an NVIDIA GPU they run the real tensor cores
 // (perf/device/). INT8 accumulates exactly in int32, so it must match the CPU bit for bit; FP16
 // and FP8 sum in another order than the CPU, so they match within float rounding.
+#include <filesystem>
+
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/core/float8.h"
+#include "runtime/core/npy.h"
 #include "runtime/device/devices.h"
+#include "runtime/exec/execution_context.h"
 #include "runtime/ops/channels_last.h"
+#include "runtime/ops/quantized_linear.h"
+#include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln::test {
@@ -566,6 +572,65 @@ TEST(MmaVariant, ShortReductionsWithAResidualPreferTilesThatKeepIt) {
   }
   p.K = p.lda = p.ldb = 2048;
   EXPECT_EQ(mma::choices(p, h100).front().str(), "mma[bm=128,bn=192,wm=8,wn=1,wg=1]");
+}
+
+// FP8 post-training quantization of a residual block, channels-last on the tensor cores: the 1x1
+// convolution's output stage keeps its fused residual tile in __local (kernels/epilogue_fp8.cl
+// MMA_RES_TILE); against the cpu reference kernels' NCHW plan, built from the same calibration.
+TEST(MmaVariant, Fp8ResidualTileMatchesCpu) {
+  if (!opencl_offers_mma(mma::Elem::kFp8)) GTEST_SKIP() << "no FP8 tensor cores (KILN_MMA_EMULATE=1 emulates them)";
+  const std::string dir = ::testing::TempDir() + "/kiln_mma_fp8_residual_calib";
+  std::filesystem::create_directories(dir);
+  std::mt19937 rng(41);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(write_npy(dir + "/" + std::to_string(i) + ".npy", random_tensor(DType::kFloat32, {2, 16, 8, 8}, rng)).is_ok());
+  const HostTensor x = random_tensor(DType::kFloat32, {2, 16, 8, 8}, rng);
+  // x -> a = Relu(Conv 3x3 16 -> 32) -> Relu(Conv 1x1 32 -> 32 of a + a) -> output (a build
+  // rewrites its graph: one builder per plan).
+  auto build = [&](const std::string& device, std::shared_ptr<Plan>* plan) {
+    std::mt19937 wrng(42);
+    GraphBuilder g;
+    const std::string in = g.input(x);
+    Attributes pads;
+    pads.set("pads", std::vector<int64_t>(4, 1));
+    const std::string a = g.node(
+        "Relu", {g.node("Conv", {in, g.constant(random_tensor(DType::kFloat32, {32, 16, 3, 3}, wrng, -0.2, 0.2)),
+                                 g.constant(random_tensor(DType::kFloat32, {32}, wrng, -0.1, 0.1))},
+                        pads)});
+    const std::string b = g.node("Conv", {a, g.constant(random_tensor(DType::kFloat32, {32, 32, 1, 1}, wrng, -0.3, 0.3)),
+                                          g.constant(random_tensor(DType::kFloat32, {32}, wrng, -0.1, 0.1))});
+    g.output(g.node("Relu", {g.node("Add", {b, a})}));
+    BuildOptions o;
+    o.device = device;
+    o.precision = "fp8";
+    o.calib_dir = dir;
+    return g.build(plan, o);
+  };
+  std::shared_ptr<Plan> cl_plan, cpu_plan;
+  Status st = build("opencl", &cl_plan);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  int residual_on_mma = 0;
+  for (const PlanNode& n : cl_plan->nodes)
+    residual_on_mma += n.op == "Fp8Conv" && is_channels_last(n.attrs) && n.choice.variant == mma::kVariant &&
+                       n.inputs.size() > kFp8ResidualInput && n.inputs[kFp8ResidualInput] >= 0;
+  EXPECT_EQ(residual_on_mma, 1);
+  ASSERT_TRUE(build("cpu", &cpu_plan).is_ok());
+  std::vector<HostTensor> want;
+  {
+    ScopedEnv ref("KILN_CPU_REFERENCE", "1");
+    ASSERT_TRUE(run_plan(cpu_plan, {x}, &want).is_ok());
+  }
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  ASSERT_TRUE(ExecutionContext::create(cl_plan, "opencl", &ctx, &notice).is_ok());
+  ASSERT_TRUE(ctx->bind_input(cl_plan->tensors[cl_plan->inputs[0]].name, x.dtype(), x.shape(), x.data(), x.size_bytes()).is_ok());
+  const PlanTensor& y = cl_plan->tensors[cl_plan->outputs[0]];
+  HostTensor got(y.dtype, y.shape);
+  ASSERT_TRUE(ctx->bind_output(y.name, got.data(), got.size_bytes()).is_ok());
+  st = ctx->run();
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  // FP8 intermediates may land one code apart where the sums differ in their last bits.
+  EXPECT_TRUE(tensors_close(got, want[0], 0.07, 0.05));
 }
 
 TEST(MmaVariant, NotOfferedWithoutTensorCores) {

@@ -29,6 +29,13 @@ bool fp8_mma_problem(const Fp8Linear& f, bool b_packed, mma::Problem* p) {
   return mma::quantized_problem(f.g, mma::Elem::kFp8, kind(f.ka), kind(f.kb), b_packed, p);
 }
 
+// The bytes of a residual element the output stage can keep in __local (kernels/epilogue_fp8.cl
+// under MMA_RES_TILE), 0 without a residual.
+int residual_tile_bytes(const Fp8Linear& f) {
+  if (f.ep.residual == linear::kResidualNone) return 0;
+  return f.kr == 0 ? 4 : f.kr == kFp8Half ? 2 : 1;
+}
+
 Status fp8_linear_cl(ClKernelArgs& a) {
   std::vector<Fp8Operand> ops;
   for (const ClTensor& t : a.inputs) ops.push_back({t.mem ? t.dtype : DType::kUndefined, t.shape});
@@ -39,6 +46,7 @@ Status fp8_linear_cl(ClKernelArgs& a) {
   mma::Tile tile;
   mma::Problem p;
   const bool use_mma = mma::tile_of(a.variant(), &tile) && fp8_mma_problem(f, mma::reads_packed(a.variant(), f.b), &p);
+  p.residual_tile_bytes = residual_tile_bytes(f);
   // A channels-last convolution on the tensor cores has the weights as columns: the scales trade
   // places (the same float product) and the bias is per column.
   const bool swap = use_mma && mma::operands_swapped(p);
@@ -115,10 +123,13 @@ std::vector<KernelChoice> fp8_linear_variants(const PlanNode& node, const Plan& 
   Fp8Linear f;
   mma::Problem p;
   if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f) || !fp8_mma_problem(f, false, &p) || p.M < 16) return {};
+  p.residual_tile_bytes = residual_tile_bytes(f);
   const std::vector<KernelChoice> plain = mma::choices(p, caps);
   mma::Problem packed;
-  if (!f.g.conv && mma::packable(node, plan, f.b) && fp8_mma_problem(f, true, &packed))
+  if (!f.g.conv && mma::packable(node, plan, f.b) && fp8_mma_problem(f, true, &packed)) {
+    packed.residual_tile_bytes = p.residual_tile_bytes;
     return mma::with_packed_input(plain, mma::choices(packed, caps), f.b);
+  }
   return plain;
 }
 
