@@ -155,12 +155,14 @@ def configs(quick):
     # Channels-last convolutions (MMA_AMODE 1: A is x's implicit im2col by cp.async, B the weights
     # in mode 0), 8-bit: the default tile, the deepest pipeline, 128x64 and two wgmma tiles (the
     # 128x128 ones with the residual tile in __local); FP16: the default tile and a wgmma tile, and
-    # 64x128 / 64x256 (wgmma) with a half residual tile in __local.
+    # 64x128 / 64x256 (wgmma) with a half residual tile in __local; FP8: the default and the wgmma
+    # 128x128 tiles, with an FP8 residual tile.
     nhwc = [("qgemm", 2, ak, bk, 0, 1, TILES[0], PIPELINES[0], 0) for (ak, bk) in [(0, 0), (1, 0)]]
     nhwc += [("qgemm", 2, 0, 0, 0, 1, TILES[0], (32, 4), 0), ("qgemm", 2, 0, 0, 0, 1, (128, 64, 4, 2), (64, 3), 0),
              ("qgemm", 2, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1), ("qgemm", 2, 0, 0, 0, 1, WG_TILES[1], (64, 2), 1),
              ("float", 1, 0, 0, 0, 1, TILES[0], PIPELINES[0], 0), ("float", 1, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1),
-             ("float", 1, 0, 0, 0, 1, TILES[3], PIPELINES[0], 0), ("float", 1, 0, 0, 0, 1, WG_TILES[4], WG_PIPELINES[0], 1)]
+             ("float", 1, 0, 0, 0, 1, TILES[3], PIPELINES[0], 0), ("float", 1, 0, 0, 0, 1, WG_TILES[4], WG_PIPELINES[0], 1),
+             ("fp8", 3, 2, 2, 0, 1, TILES[0], PIPELINES[0], 0), ("fp8", 3, 2, 2, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1)]
     return [c + (0,) for c in out] + [c + (1,) for c in nhwc]
 
 
