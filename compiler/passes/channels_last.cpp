@@ -11,7 +11,8 @@
 // A strided convolution over too few channels (the stem) joins as its space-to-depth form
 // (compiler/passes/space_to_depth_conv.h: its SpaceToDepth writes NHWC, so no Transpose), and a
 // MaxPool joins where it reads a region convolution and feeds one (the stem's pool: its
-// Transpose would otherwise run after it, or before it on four times the data).
+// Transpose would otherwise run after it, or before it on four times the data), and a global
+// average pool of a region convolution joins with its axes changed (is_spatial_mean).
 //
 // Why only where the target wants it: NHWC pays on the tensor cores (INT8, FP8, FP16, and TF32
 // where --allow-tf32 lets FP32 use them), which read both operands K-contiguous; the portable
@@ -30,9 +31,21 @@
 namespace kiln {
 namespace {
 
-// Where a convolution (one that channels_last_inputs() names) keeps x, its weights and a fused residual.
+// A global average pool (ReduceMean over H and W, kept as 1s) of a 4-D tensor: NHWC it is the
+// mean over axes 1 and 2, whose [N, 1, 1, C] are the bytes of [N, C, 1, 1], so it joins a region
+// it reads from without a kernel of its own (only its axes change).
+bool is_spatial_mean(const ir::Node& n) {
+  const ir::Value* x = n.input(0);
+  return n.runtime_op == "ReduceMean" && n.inputs.size() == 1 && n.outputs.size() == 1 && x && x->has_shape &&
+         x->shape.size() == 4 && n.attrs.get_int("keepdims", 1) == 1 &&
+         n.attrs.get_ints("axes", {}) == std::vector<int64_t>{2, 3};
+}
+
+// Where a region node (one that channels_last_inputs() names, or a spatial mean) keeps x, its
+// weights and a fused residual.
 ChannelsLastInputs roles(const ir::Node& n) {
   ChannelsLastInputs r{0, 1, -1};
+  if (is_spatial_mean(n)) return {0, -1, -1};
   channels_last_inputs(n.runtime_op, &r);
   return r;
 }
@@ -56,13 +69,14 @@ bool tensor_core_operands(const ir::Node& n, const ir::Value* x, const ir::Value
   return n.runtime_op == "Fp8Conv" && is_fp8(x->dtype) && is_fp8(w->dtype);
 }
 
-bool is_pool(const ir::Node& n) { return n.runtime_op == "MaxPool"; }
+bool is_pool(const ir::Node& n) { return n.runtime_op == "MaxPool" || is_spatial_mean(n); }
 
 // Whether n can run channels-last; a convolution that can only in its space-to-depth form gets
 // that form in *s2d (block 0 otherwise).
 bool eligible(const ir::Node& n, SpaceToDepthConv* s2d) {
-  ChannelsLastInputs r;
   *s2d = SpaceToDepthConv{};
+  if (is_spatial_mean(n)) return !n.dead;
+  ChannelsLastInputs r;
   if (n.dead || !channels_last_inputs(n.runtime_op, &r) || n.outputs.size() != 1 || is_channels_last(n.attrs))
     return false;
   const ir::Value* x = n.input(r.x);
@@ -120,7 +134,8 @@ class ChannelsLast {
         ir::Value* w = n->inputs[r.w];
         n->inputs[r.w] = g_.add_constant(w->name + "_ohwi", weights_channels_last(*w->constant));
       }
-      n->attrs.set(kAttrChannelsLast, int64_t{1});
+      if (is_spatial_mean(*n)) n->attrs.set("axes", std::vector<int64_t>{1, 2});
+      else n->attrs.set(kAttrChannelsLast, int64_t{1});
       // The output, NHWC under a new name; the old name stays NCHW for whatever reads it outside.
       ir::Value* y = n->outputs[0];
       ir::Value* yl = g_.add_unique_value(y->name + "_nhwc");
@@ -217,11 +232,12 @@ Status run_channels_last(ir::Graph& g, const PassContext& ctx) {
     if (s2d.block) stems[n.get()] = s2d;
   }
   const auto readers = g.consumers();
-  // A pool between two convolutions that go channels-last (ResNet's stem and layer1) runs NHWC
-  // too, where its Transpose would have moved the larger tensor before it.
+  // A MaxPool between two convolutions that go channels-last (ResNet's stem and layer1) runs NHWC
+  // too, where its Transpose would have moved the larger tensor before it; a spatial mean of one
+  // (the global pooling) leaves a Transpose of N x C values after it instead of N x C x H x W before.
   for (ir::Node* p : pools) {
     const ir::Value* x = p->input(roles(*p).x);
-    bool feeds = false;
+    bool feeds = is_spatial_mean(*p);
     auto it = readers.find(p->outputs[0]);
     if (it != readers.end())
       for (ir::Node* r : it->second) feeds |= candidates.count(r) && reads_only_nhwc(*r, p->outputs[0]);

@@ -19,7 +19,7 @@ namespace kiln::test {
 namespace {
 
 // x [N, C, H, W] -> Relu(Conv k x k stride s, pads (C -> C1, bias)) -> MaxPool 3x3 stride 2
-// pad 1 -> Conv 3x3 pad 1 (C1 -> C1, bias) -> output.
+// pad 1 -> y = Conv 3x3 pad 1 (C1 -> C1, bias) -> outputs y and GlobalAveragePool(y).
 struct Stem {
   int64_t C, H, W, k, s;
   std::vector<int64_t> pads;
@@ -37,7 +37,7 @@ HostTensor weights(const Shape& s, std::mt19937& rng) {
 }
 
 Status build_and_run(const Stem& t, const std::string& device, const std::string& precision, ActivationLayout layout,
-                     HostTensor* out, std::shared_ptr<Plan>* plan) {
+                     std::vector<HostTensor>* out, std::shared_ptr<Plan>* plan) {
   std::mt19937 rng(71);
   GraphBuilder gb;
   const std::string x = gb.input(random_tensor(DType::kFloat32, {t.images, t.C, t.H, t.W}, rng));
@@ -57,10 +57,12 @@ Status build_and_run(const Stem& t, const std::string& device, const std::string
   Attributes conv;
   conv.set("kernel_shape", std::vector<int64_t>{3, 3});
   conv.set("pads", std::vector<int64_t>{1, 1, 1, 1});
-  gb.output(gb.node("Conv",
-                    {gb.node("MaxPool", {a}, pool), gb.constant(weights({t.C1, t.C1, 3, 3}, rng)),
-                     gb.constant(random_tensor(DType::kFloat32, {t.C1}, rng, -0.2, 0.2))},
-                    conv));
+  const std::string y = gb.node("Conv",
+                                {gb.node("MaxPool", {a}, pool), gb.constant(weights({t.C1, t.C1, 3, 3}, rng)),
+                                 gb.constant(random_tensor(DType::kFloat32, {t.C1}, rng, -0.2, 0.2))},
+                                conv);
+  gb.output(y);
+  gb.output(gb.node("GlobalAveragePool", {y}));
   BuildOptions opts;
   opts.device = device;
   opts.precision = precision;
@@ -71,14 +73,17 @@ Status build_and_run(const Stem& t, const std::string& device, const std::string
   KILN_TRY(ExecutionContext::create(*plan, device, &ctx, &notice));
   const HostTensor& in = gb.inputs()[0];
   KILN_TRY(ctx->bind_input((*plan)->tensors[(*plan)->inputs[0]].name, in.dtype(), in.shape(), in.data(), in.size_bytes()));
-  const PlanTensor& y = (*plan)->tensors[(*plan)->outputs[0]];
-  *out = HostTensor(y.dtype, y.shape);
-  KILN_TRY(ctx->bind_output(y.name, out->data(), out->size_bytes()));
+  out->clear();
+  for (int32_t o : (*plan)->outputs) {
+    const PlanTensor& y = (*plan)->tensors[o];
+    out->emplace_back(y.dtype, y.shape);
+    KILN_TRY(ctx->bind_output(y.name, out->back().data(), out->back().size_bytes()));
+  }
   return ctx->run();
 }
 
 // The cpu reference kernels' NCHW result in FP32.
-Status reference(const Stem& t, HostTensor* out) {
+Status reference(const Stem& t, std::vector<HostTensor>* out) {
   ScopedEnv reference_kernels("KILN_CPU_REFERENCE", "1");
   std::shared_ptr<Plan> plan;
   return build_and_run(t, "cpu", "fp32", ActivationLayout::kChannelsFirst, out, &plan);
@@ -88,6 +93,23 @@ int count(const Plan& p, const std::string& op, bool channels_last) {
   int k = 0;
   for (const PlanNode& node : p.nodes) k += node.op == op && is_channels_last(node.attrs) == channels_last;
   return k;
+}
+
+// The global average pools that read NHWC (ReduceMean over axes 1 and 2).
+int nhwc_means(const Plan& p) {
+  int k = 0;
+  for (const PlanNode& node : p.nodes) k += node.op == "ReduceMean" && node.attrs.get_ints("axes", {}) == std::vector<int64_t>{1, 2};
+  return k;
+}
+
+::testing::AssertionResult outputs_close(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want,
+                                         double rtol, double atol) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << got.size() << " outputs, want " << want.size();
+  for (size_t i = 0; i < got.size(); ++i) {
+    auto r = tensors_close(got[i], want[i], rtol, atol);
+    if (!r) return r << " (output " << i << ")";
+  }
+  return ::testing::AssertionSuccess();
 }
 
 // ResNet's stem; one channel; pads that differ per side; a stride-4 patch embedding (its blocks
@@ -101,7 +123,7 @@ const Stem kStems[] = {{3, 16, 12, 7, 2, {3, 3, 3, 3}},
 TEST(SpaceToDepthConv, StemAndPoolJoinTheRegionOnCpuAndOpenCl) {
   for (const Stem& t : kStems) {
     SCOPED_TRACE(stem_name(t));
-    HostTensor want, got;
+    std::vector<HostTensor> want, got;
     ASSERT_TRUE(reference(t, &want).is_ok());
     for (const char* precision : {"fp32", "fp16"})
       for (const char* device : {"cpu", "opencl"}) {
@@ -110,15 +132,16 @@ TEST(SpaceToDepthConv, StemAndPoolJoinTheRegionOnCpuAndOpenCl) {
         std::shared_ptr<Plan> p;
         const Status st = build_and_run(t, device, precision, ActivationLayout::kChannelsLast, &got, &p);
         ASSERT_TRUE(st.is_ok()) << st.message();
-        // SpaceToDepth writes the region's input (NHWC, channels added); both convolutions and the
-        // pool NHWC; one Transpose, out of the region.
+        // SpaceToDepth writes the region's input (NHWC, channels added); both convolutions, the
+        // pool and the mean NHWC; Transposes out of the region: y, and the means.
         EXPECT_EQ(count(*p, "SpaceToDepth", true), 1);
         EXPECT_EQ(count(*p, "Conv", true), 2);
         EXPECT_EQ(count(*p, "MaxPool", true), 1);
-        EXPECT_EQ(count(*p, "Transpose", false), 1);
+        EXPECT_EQ(nhwc_means(*p), 1);
+        EXPECT_EQ(count(*p, "Transpose", false), 2);
         EXPECT_EQ(count(*p, "Pad", false), 0);
         const bool fp16 = std::string(precision) == "fp16";
-        EXPECT_TRUE(tensors_close(got, want, fp16 ? 2e-2 : 1e-4, fp16 ? 2e-2 : 1e-5));
+        EXPECT_TRUE(outputs_close(got, want, fp16 ? 2e-2 : 1e-4, fp16 ? 2e-2 : 1e-5));
       }
   }
 }
@@ -130,14 +153,14 @@ TEST(SpaceToDepthConv, WhereItDoesNotApply) {
   const Stem wasteful{1, 12, 12, 1, 4, {0, 0, 0, 0}};  // 1x1 stride 4: 16 channels for 1 tap in FP32
   for (const Stem& t : {odd, wasteful}) {
     SCOPED_TRACE(stem_name(t));
-    HostTensor want, got;
+    std::vector<HostTensor> want, got;
     ASSERT_TRUE(reference(t, &want).is_ok());
     std::shared_ptr<Plan> p;
     ASSERT_TRUE(build_and_run(t, "cpu", "fp32", ActivationLayout::kChannelsLast, &got, &p).is_ok());
     EXPECT_EQ(count(*p, "SpaceToDepth", true) + count(*p, "SpaceToDepth", false), 0);
     EXPECT_EQ(count(*p, "MaxPool", true), 0);
     EXPECT_EQ(count(*p, "Conv", false), 1);
-    EXPECT_TRUE(tensors_close(got, want, 1e-4, 1e-5));
+    EXPECT_TRUE(outputs_close(got, want, 1e-4, 1e-5));
   }
 }
 
@@ -200,7 +223,7 @@ TEST(MmaVariant, SpaceToDepthStemJoinsTheFp16Region) {
   if (!opencl_offers_mma(mma::Elem::kF16)) GTEST_SKIP() << "no FP16 tensor cores (KILN_MMA_EMULATE=1 emulates them)";
   for (const Stem& t : {kStems[0], kStems[2]}) {
     SCOPED_TRACE(stem_name(t));
-    HostTensor want, got;
+    std::vector<HostTensor> want, got;
     ASSERT_TRUE(reference(t, &want).is_ok());
     std::shared_ptr<Plan> p;
     const Status st = build_and_run(t, "opencl", "fp16", ActivationLayout::kAuto, &got, &p);
@@ -209,7 +232,8 @@ TEST(MmaVariant, SpaceToDepthStemJoinsTheFp16Region) {
     for (const PlanNode& node : p->nodes) mma += is_channels_last(node.attrs) && node.choice.variant == mma::kVariant;
     EXPECT_EQ(mma, 2);
     EXPECT_EQ(count(*p, "MaxPool", true), 1);
-    EXPECT_TRUE(tensors_close(got, want, 2e-2, 2e-2));
+    EXPECT_EQ(nhwc_means(*p), 1);
+    EXPECT_TRUE(outputs_close(got, want, 2e-2, 2e-2));
   }
 }
 
