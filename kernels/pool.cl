@@ -124,7 +124,11 @@ __kernel void max_pool_nhwc(__global const T* x, __global T* y, int total) {
       const int rowoff = ((sd + a * g.dil[0]) * g.in[1] + sh + b * g.dil[1]) * g.in[2];
       for (int c = kw.x; c < kw.y; ++c) {
         const VT v = VLOAD(x, (xp + rowoff + sw + c * g.dil[2]) * POOL_CHANNELS + c0);
+#ifdef POOL_INT
+        best = first ? v : max(best, v);  // no NaN: the first maximum is any maximum
+#else
         best = first ? v : select(best, v, v > best);
+#endif
         first = 0;
       }
     }

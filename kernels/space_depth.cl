@@ -23,15 +23,25 @@ __kernel void space_to_depth(__global const T* in, __global T* out, int total, i
 
 // Channels-last SpaceToDepth (runtime/ops/channels_last.h): one work-item per input position
 // (n, y*b + i, x*b + j), neighbours along the input row (coalesced reads); it writes that
-// position's Cp channels (zeros past C) at out[n, y, x, (i*b + j)*Cp ..].
-__kernel void space_to_depth_nhwc(__global const T* in, __global T* out, int total, int C, int Cp, int H, int W, int b) {
+// position's CP channels (zeros past C; -D S2D_C, S2D_CP) at out[n, y, x, (i*b + j)*CP ..], in one
+// vector store where CP is 2, 4, 8 or 16 (ResNet-50's FP16 stem: 4 halves; element by element it
+// ran at 680 GB/s on an H100).
+#define S2D_CAT_(a, b) a##b
+#define S2D_CAT(a, b) S2D_CAT_(a, b)
+__kernel void space_to_depth_nhwc(__global const T* in, __global T* out, int total, int H, int W, int b) {
   const int g = get_global_id(0);
   if (g >= total) return;
   const int w = g % W, h = (g / W) % H, n = g / (W * H);
   const int OH = H / b, OW = W / b;
   const int i = h % b, j = w % b;
-  __global T* o = out + (((n * OH + h / b) * OW + w / b) * b * b + i * b + j) * Cp;
+  __global T* o = out + (((n * OH + h / b) * OW + w / b) * b * b + i * b + j) * S2D_CP;
   const int plane = H * W;
-  __global const T* x = in + (n * C) * plane + h * W + w;
-  for (int c = 0; c < Cp; ++c) o[c] = c < C ? x[c * plane] : (T)0;
+  __global const T* x = in + (n * S2D_C) * plane + h * W + w;
+  T v[S2D_CP];
+  for (int c = 0; c < S2D_CP; ++c) v[c] = c < S2D_C ? x[c * plane] : (T)0;
+#if S2D_CP == 2 || S2D_CP == 4 || S2D_CP == 8 || S2D_CP == 16
+  S2D_CAT(vstore, S2D_CP)(S2D_CAT(vload, S2D_CP)(0, v), 0, o);
+#else
+  for (int c = 0; c < S2D_CP; ++c) o[c] = v[c];
+#endif
 }

@@ -10,9 +10,9 @@
 //
 // A strided convolution over too few channels (the stem) joins as its space-to-depth form
 // (compiler/passes/space_to_depth_conv.h: its SpaceToDepth writes NHWC, so no Transpose), and a
-// MaxPool joins where it reads a region convolution and feeds one (the stem's pool: its
-// Transpose would otherwise run after it, or before it on four times the data), and a global
-// average pool of a region convolution joins with its axes changed (is_spatial_mean).
+// MaxPool (and per-tensor Q/DQ) joins where it leads from a region convolution to another (the
+// stem's pool: its Transpose would otherwise run after it, or before it on four times the data),
+// and a global average pool of a region convolution joins with its axes changed (is_spatial_mean).
 //
 // Why only where the target wants it: NHWC pays on the tensor cores (INT8, FP8, FP16, and TF32
 // where --allow-tf32 lets FP32 use them), which read both operands K-contiguous; the portable
@@ -41,11 +41,32 @@ bool is_spatial_mean(const ir::Node& n) {
          n.attrs.get_ints("axes", {}) == std::vector<int64_t>{2, 3};
 }
 
-// Where a region node (one that channels_last_inputs() names, or a spatial mean) keeps x, its
-// weights and a fused residual.
+bool scalar_or_absent(const ir::Value* v) { return !v || (v->has_shape && shape_numel(v->shape) == 1); }
+
+// A per-tensor QuantizeLinear / DequantizeLinear: elementwise, so the same in either layout (an
+// FP8 build quantizes the stem's pooled output so before its first FP8 convolution).
+bool is_per_tensor_qdq(const ir::Node& n) {
+  return (n.runtime_op == "QuantizeLinear" || n.runtime_op == "DequantizeLinear") && n.outputs.size() == 1 &&
+         n.inputs.size() >= 2 && scalar_or_absent(n.input(1)) && n.input(1) && scalar_or_absent(n.input(2));
+}
+
+// A fused elementwise chain of one input (a Cast, an activation): the same in either layout.
+bool is_unary_elementwise(const ir::Node& n) {
+  return n.runtime_op == "Elementwise" && n.inputs.size() == 1 && n.outputs.size() == 1;
+}
+
+// Nodes that follow a region's layout rather than want one: MaxPool (which takes the attribute),
+// spatial means (their axes change), per-tensor Q/DQ and unary elementwise chains (nothing
+// changes).
+bool is_follower(const ir::Node& n) {
+  return n.runtime_op == "MaxPool" || is_spatial_mean(n) || is_per_tensor_qdq(n) || is_unary_elementwise(n);
+}
+
+// Where a region node (one that channels_last_inputs() names, or a follower) keeps x, its weights
+// and a fused residual.
 ChannelsLastInputs roles(const ir::Node& n) {
   ChannelsLastInputs r{0, 1, -1};
-  if (is_spatial_mean(n)) return {0, -1, -1};
+  if (is_spatial_mean(n) || is_per_tensor_qdq(n) || is_unary_elementwise(n)) return {0, -1, -1};
   channels_last_inputs(n.runtime_op, &r);
   return r;
 }
@@ -69,20 +90,21 @@ bool tensor_core_operands(const ir::Node& n, const ir::Value* x, const ir::Value
   return n.runtime_op == "Fp8Conv" && is_fp8(x->dtype) && is_fp8(w->dtype);
 }
 
-bool is_pool(const ir::Node& n) { return n.runtime_op == "MaxPool" || is_spatial_mean(n); }
-
 // Whether n can run channels-last; a convolution that can only in its space-to-depth form gets
 // that form in *s2d (block 0 otherwise).
 bool eligible(const ir::Node& n, SpaceToDepthConv* s2d) {
   *s2d = SpaceToDepthConv{};
-  if (is_spatial_mean(n)) return !n.dead;
+  if (is_spatial_mean(n) || is_per_tensor_qdq(n) || is_unary_elementwise(n)) {
+    const ir::Value* x = n.input(0);
+    return !n.dead && x && x->has_shape && x->shape.size() == 4;
+  }
   ChannelsLastInputs r;
   if (n.dead || !channels_last_inputs(n.runtime_op, &r) || n.outputs.size() != 1 || is_channels_last(n.attrs))
     return false;
   const ir::Value* x = n.input(r.x);
   const ir::Value* y = n.outputs[0];
   if (!x || !y || !x->has_shape || !y->has_shape || x->shape.size() != 4 || y->shape.size() != 4) return false;
-  if (is_pool(n)) return true;
+  if (n.runtime_op == "MaxPool") return true;
   const ir::Value* w = n.input(r.w);
   if (!w || !w->is_constant() || w->shape.size() != 4) return false;
   if (!tensor_core_operands(n, x, w) || n.attrs.get_int("group", 1) != 1) return false;
@@ -134,8 +156,9 @@ class ChannelsLast {
         ir::Value* w = n->inputs[r.w];
         n->inputs[r.w] = g_.add_constant(w->name + "_ohwi", weights_channels_last(*w->constant));
       }
+      ChannelsLastInputs takes;
       if (is_spatial_mean(*n)) n->attrs.set("axes", std::vector<int64_t>{1, 2});
-      else n->attrs.set(kAttrChannelsLast, int64_t{1});
+      else if (channels_last_inputs(n->runtime_op, &takes)) n->attrs.set(kAttrChannelsLast, int64_t{1});
       // The output, NHWC under a new name; the old name stays NCHW for whatever reads it outside.
       ir::Value* y = n->outputs[0];
       ir::Value* yl = g_.add_unique_value(y->name + "_nhwc");
@@ -223,26 +246,35 @@ Status run_channels_last(ir::Graph& g, const PassContext& ctx) {
     return Status::ok();
   std::set<ir::Node*> candidates;
   std::map<ir::Node*, SpaceToDepthConv> stems;
-  std::vector<ir::Node*> pools;
+  std::vector<ir::Node*> followers;  // in graph order
   for (const auto& n : g.nodes()) {
     SpaceToDepthConv s2d;
     if (!eligible(*n, &s2d)) continue;
-    if (is_pool(*n)) pools.push_back(n.get());
+    if (is_follower(*n)) followers.push_back(n.get());
     else if (wanted(ctx, *n)) candidates.insert(n.get());
     if (s2d.block) stems[n.get()] = s2d;
   }
   const auto readers = g.consumers();
-  // A MaxPool between two convolutions that go channels-last (ResNet's stem and layer1) runs NHWC
-  // too, where its Transpose would have moved the larger tensor before it; a spatial mean of one
-  // (the global pooling) leaves a Transpose of N x C values after it instead of N x C x H x W before.
-  for (ir::Node* p : pools) {
-    const ir::Value* x = p->input(roles(*p).x);
-    bool feeds = is_spatial_mean(*p);
-    auto it = readers.find(p->outputs[0]);
-    if (it != readers.end())
-      for (ir::Node* r : it->second) feeds |= candidates.count(r) && reads_only_nhwc(*r, p->outputs[0]);
-    if (feeds && x->producer && candidates.count(x->producer)) candidates.insert(p);
+  // Followers of a convolution that goes channels-last join where they lead to another (ResNet's
+  // stem pool before layer1; in FP8 builds with its Cast and QuantizeLinear), which keeps the Transpose
+  // off the larger tensor before a pool, or a spatial mean (the global pooling: a Transpose of N x
+  // C values after it instead of N x C x H x W before). First every follower of the region, in
+  // graph order, then, in reverse, only those that lead somewhere.
+  std::set<ir::Node*> joined;
+  for (ir::Node* f : followers) {
+    const ir::Value* x = f->input(roles(*f).x);
+    if (x->producer && (candidates.count(x->producer) || joined.count(x->producer))) joined.insert(f);
   }
+  for (auto f = followers.rbegin(); f != followers.rend(); ++f) {
+    if (!joined.count(*f) || is_spatial_mean(**f)) continue;
+    bool leads = false;
+    auto it = readers.find((*f)->outputs[0]);
+    if (it != readers.end())
+      for (ir::Node* r : it->second)
+        leads |= (candidates.count(r) || joined.count(r)) && reads_only_nhwc(*r, (*f)->outputs[0]);
+    if (!leads) joined.erase(*f);
+  }
+  candidates.insert(joined.begin(), joined.end());
   std::set<ir::Node*> region;
   for (ir::Node* n : candidates) {
     bool neighbour = false;

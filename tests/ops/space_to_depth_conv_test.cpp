@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 #include "runtime/backends/opencl/mma_gemm.h"
+#include "runtime/core/npy.h"
 #include "runtime/device/devices.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/ops/channels_last.h"
@@ -36,8 +38,9 @@ HostTensor weights(const Shape& s, std::mt19937& rng) {
   return random_tensor(DType::kFloat32, s, rng, -r, r);
 }
 
+// `calib_dir`: calibration samples for an int8/fp8 precision.
 Status build_and_run(const Stem& t, const std::string& device, const std::string& precision, ActivationLayout layout,
-                     std::vector<HostTensor>* out, std::shared_ptr<Plan>* plan) {
+                     std::vector<HostTensor>* out, std::shared_ptr<Plan>* plan, const std::string& calib_dir = "") {
   std::mt19937 rng(71);
   GraphBuilder gb;
   const std::string x = gb.input(random_tensor(DType::kFloat32, {t.images, t.C, t.H, t.W}, rng));
@@ -67,6 +70,7 @@ Status build_and_run(const Stem& t, const std::string& device, const std::string
   opts.device = device;
   opts.precision = precision;
   opts.layout = layout;
+  opts.calib_dir = calib_dir;
   KILN_TRY(gb.build(plan, opts));
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
@@ -161,6 +165,38 @@ TEST(SpaceToDepthConv, WhereItDoesNotApply) {
     EXPECT_EQ(count(*p, "MaxPool", true), 0);
     EXPECT_EQ(count(*p, "Conv", false), 1);
     EXPECT_TRUE(outputs_close(got, want, 1e-4, 1e-5));
+  }
+}
+
+// An FP8 build keeps the 3-channel stem in FP16 and quantizes the pooled output before the first
+// FP8 convolution: the pool and that per-tensor QuantizeLinear follow the stem into the region
+// (no Transpose before the FP8 convolution); same values as the NCHW FP8 plan of one calibration.
+TEST(SpaceToDepthConv, Fp8BuildsStemJoinsThroughItsQuantizeLinear) {
+  const Stem t = kStems[0];
+  const std::string dir = ::testing::TempDir() + "/kiln_stem_fp8_calib";
+  std::filesystem::create_directories(dir);
+  std::mt19937 rng(74);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(write_npy(dir + "/" + std::to_string(i) + ".npy",
+                          random_tensor(DType::kFloat32, {t.images, t.C, t.H, t.W}, rng)).is_ok());
+  std::vector<HostTensor> want, got;
+  std::shared_ptr<Plan> p;
+  Status st = build_and_run(t, "cpu", "fp8", ActivationLayout::kChannelsFirst, &want, &p, dir);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  for (const char* device : {"cpu", "opencl"}) {
+    if (std::string(device) == "opencl" && !have_opencl()) continue;
+    SCOPED_TRACE(device);
+    st = build_and_run(t, device, "fp8", ActivationLayout::kChannelsLast, &got, &p, dir);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    EXPECT_EQ(count(*p, "SpaceToDepth", true), 1);
+    EXPECT_EQ(count(*p, "MaxPool", true), 1);
+    EXPECT_EQ(count(*p, "Fp8Conv", true), 1);
+    // Nothing between the input and the FP8 convolution converts a layout.
+    for (const PlanNode& n : p->nodes) {
+      if (n.op == "Fp8Conv") break;
+      EXPECT_NE(n.op, "Transpose") << n.name;
+    }
+    EXPECT_TRUE(outputs_close(got, want, 1e-3, 1e-3));
   }
 }
 

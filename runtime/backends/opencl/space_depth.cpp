@@ -28,7 +28,7 @@ bool supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
 }
 
 // Channels-last SpaceToDepth (runtime/ops/channels_last.h): one work-item per input element
-// position, writing its padded channels.
+// position, writing its padded channels (the channel counts fixed at build time: a stem has one).
 Status space_to_depth_nhwc_cl(ClKernelArgs& a) {
   const ClTensor& in = a.inputs[0];
   const ClTensor& out = a.outputs[0];
@@ -42,11 +42,12 @@ Status space_to_depth_nhwc_cl(ClKernelArgs& a) {
   const char* src = embedded_kernel_source("space_depth");
   if (!src) return internal_error("kernels/space_depth.cl is not embedded");
   cl_kernel k;
-  KILN_TRY(a.cl.kernel(src, std::string("-DT=") + bytes_type(in.dtype), "space_to_depth_nhwc", &k)
-               .with_context("node '" + a.node.name + "'"));
+  const std::string options = std::string("-DT=") + bytes_type(in.dtype) + " -DS2D_C=" + std::to_string(s[1]) +
+                              " -DS2D_CP=" + std::to_string(Cp);
+  KILN_TRY(a.cl.kernel(src, options, "space_to_depth_nhwc", &k).with_context("node '" + a.node.name + "'"));
   auto i = [](int64_t v) { return static_cast<cl_int>(v); };
   return ClLaunch(a.cl, k, "space_to_depth_nhwc")
-      .mem(in.mem).mem(out.mem).arg(i(positions)).arg(i(s[1])).arg(i(Cp)).arg(i(s[2])).arg(i(s[3])).arg(i(b))
+      .mem(in.mem).mem(out.mem).arg(i(positions)).arg(i(s[2])).arg(i(s[3])).arg(i(b))
       .run1d(positions, 128);
 }
 
