@@ -3,7 +3,7 @@
 // convolution over block x block x C' channels, C' the fewest channels >= C whose blocks fill whole
 // 16-byte runs (zero channels and weights added). Same result, every input value read in
 // 16-byte runs, so the layout pass can take it into a channels-last region (ResNet-50's stem ran
-// NCHW at 40 TFLOP/s beside 120-190 in the region: perf/results/2026-12-07-stem.md).
+// NCHW at 40 TFLOP/s beside 120-190 in the region: perf/results/2026-12-06-stem.md).
 //
 // With stride s, kernel k and begin pad p along an axis, output o reads input o*s - p + t
 // (t < k). In blocks of s that is block o - q plus offset u + t, q = ceil(p / s), u = q*s - p:

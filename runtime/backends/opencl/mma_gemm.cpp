@@ -257,7 +257,7 @@ static int output_columns_per_lane(const Problem& p, const Tile& t, const Epilog
     return 1;
   // A residual read row by row behind a reduction of 64 (ResNet-50's layer1 1x1s with their
   // residual, 128x128 tiles) ran 0.40 ms paired, 0.29 unpaired; from K = 128 (layer2) pairing
-  // gained with a residual too (0.178 -> 0.153 ms): perf/results/2026-12-07-stem.md.
+  // gained with a residual too (0.178 -> 0.153 ms): perf/results/2026-12-06-stem.md.
   if (epi.residual && p.K <= 64) return 1;
   if (p.ldc % 2 || p.c_bstride % 2 || p.N % 2 || (t.bn / t.wn) % 64) return 1;
   return local_bytes(p, t, 0, 2) <= kLocalBytes ? 2 : 1;
