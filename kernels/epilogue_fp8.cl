@@ -54,12 +54,13 @@ typedef uchar y_t;
 // The output stage's scalars, read once per work-group or thread rather than per element (the
 // compiler may not keep them across the output stores, which could alias any input).
 typedef struct {
-  float sy, res_scale;
+  float sy, inv_sy, res_scale;
 } F8EpiConst;
 
 inline F8EpiConst fp8_epi_const(F8EPI_PARAMS) {
   F8EpiConst c;
   c.sy = sy[0];
+  c.inv_sy = 1.0f / c.sy;  // fp8_div's
 #if EPI && (RK == 1 || RK == 2)
   c.res_scale = res_scale[0];
 #else
@@ -68,6 +69,32 @@ inline F8EpiConst fp8_epi_const(F8EPI_PARAMS) {
   return c;
 }
 #define F8EPI_PREP const F8EpiConst f8epi_c = fp8_epi_const(F8EPI_ARGS);
+
+// v / s as a float8 output encodes it: v * (1 / s) is within 2 float ulps of the correctly
+// rounded quotient, so it encodes alike unless it lies within 8 ulps of a float8 rounding
+// midpoint (or outside the normal range, where the midpoints are elsewhere); there, and for
+// NaN or Inf, the quotient itself. The same bits as dividing every element, without the
+// correctly rounded division (a subroutine on NVIDIA) per element: INT8's rint_div likewise.
+#if YK == 1 || YK == 2
+#if YK == 1
+#define F8_DROPPED_BITS 20  // of float's 23 mantissa bits, e4m3 keeps 3
+#define F8_MIN_NORMAL 0.015625f
+#define F8_FAST_BELOW 256.0f
+#else
+#define F8_DROPPED_BITS 21  // e5m2 keeps 2
+#define F8_MIN_NORMAL 6.103515625e-05f
+#define F8_FAST_BELOW 32768.0f
+#endif
+inline float fp8_div(float v, float s, float inv_s) {
+  const float x = v * inv_s, a = fabs(x);
+  const int from_midpoint = (int)(as_uint(a) & ((1u << F8_DROPPED_BITS) - 1u)) - (1 << (F8_DROPPED_BITS - 1));
+  if (a >= F8_MIN_NORMAL && a < F8_FAST_BELOW && abs(from_midpoint) > 8) return x;
+  return v / s;
+}
+#define F8_DIV(v, c) fp8_div((v), (c).sy, (c).inv_sy)
+#else
+#define F8_DIV(v, c) ((v) / (c).sy)  // a float or half output keeps the quotient itself
+#endif
 
 // MMA_RES_TILE (the tensor-core kernel, kernels/mma_gemm.cl): the work-group's residual tile was
 // copied into __local at once (RK's bytes an element), and the value function reads its element
@@ -104,9 +131,9 @@ inline y_t fp8_value(float acc, int row, int n, int ci, F8EpiConst c FP8_TILE_PA
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) v += FP8_RESIDUAL;
   v = kiln_act(act, v, act_a, act_b);
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) v += FP8_RESIDUAL;
-  v /= c.sy;
+  v = F8_DIV(v, c);
 #else
-  const float v = (acc * mult + add) / c.sy;
+  const float v = F8_DIV(acc * mult + add, c);
 #endif
   return ENCODE_Y(v, saturate);
 }
