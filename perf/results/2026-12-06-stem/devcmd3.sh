@@ -1,5 +1,6 @@
 # Call 3: SpaceToDepth NHWC with one vector store per position, the 8-bit NHWC MaxPool on max(),
-# per-tensor Q/DQ and unary elementwise nodes following the region (an FP8 build's stem joins):
+# per-tensor Q/DQ and unary elementwise nodes following the region (an FP8 build's stem joins),
+# FP8 encodings without a division per element:
 # the tests on the real tensor cores, then ResNet-50 FP16/INT8/FP8 at batch 128 profiled.
 source perf/device/env.sh; source perf/device/call_steps.sh; call_begin r3
 call_tests 100 'MmaVariant.SpaceToDepth*:MmaVariant.Fp8*:SpaceToDepthConv.*:ChannelsLast.*:ChannelsLastFloat.*'
