@@ -14,6 +14,24 @@ int2 tap_range(int start, int k, int dil, int lo, int hi) {
   return (int2)(k0, max(k0, k1));
 }
 
+// The window of output (od, oh, ow): its first input position (in the padding where negative)
+// and the range of taps along each axis that fall inside the input.
+typedef struct {
+  int sd, sh, sw;
+  int2 kd, kh, kw;
+} PoolWindow;
+
+PoolWindow pool_window(PoolGeom g, int od, int oh, int ow) {
+  PoolWindow w;
+  w.sd = od * g.stride[0] - g.pad_begin[0];
+  w.sh = oh * g.stride[1] - g.pad_begin[1];
+  w.sw = ow * g.stride[2] - g.pad_begin[2];
+  w.kd = tap_range(w.sd, g.win[0], g.dil[0], 0, g.in[0]);
+  w.kh = tap_range(w.sh, g.win[1], g.dil[1], 0, g.in[1]);
+  w.kw = tap_range(w.sw, g.win[2], g.dil[2], 0, g.in[2]);
+  return w;
+}
+
 #ifdef T
 // Values compare as float when T is half (loaded with vload_half).
 #ifdef KILN_HALF
@@ -49,12 +67,9 @@ __kernel void max_pool(__global const T* x, __global T* y, __global long* ind, i
   const int od = r % g.out[0];
   const int plane = r / g.out[0];
   const int plane_in = g.in[0] * g.in[1] * g.in[2];
-  const int sd = od * g.stride[0] - g.pad_begin[0];
-  const int sh = oh * g.stride[1] - g.pad_begin[1];
-  const int sw = ow * g.stride[2] - g.pad_begin[2];
-  const int2 kd = tap_range(sd, g.win[0], g.dil[0], 0, g.in[0]);
-  const int2 kh = tap_range(sh, g.win[1], g.dil[1], 0, g.in[1]);
-  const int2 kw = tap_range(sw, g.win[2], g.dil[2], 0, g.in[2]);
+  const PoolWindow win = pool_window(g, od, oh, ow);
+  const int sd = win.sd, sh = win.sh, sw = win.sw;
+  const int2 kd = win.kd, kh = win.kh, kw = win.kw;
   const int xp = plane * plane_in;
   TV best = T_LOWEST;
   int best_at = -1;
@@ -108,12 +123,9 @@ __kernel void max_pool_nhwc(__global const T* x, __global T* y, int total) {
   const int oh = r % g.out[1]; r /= g.out[1];
   const int od = r % g.out[0];
   const int n = r / g.out[0];
-  const int sd = od * g.stride[0] - g.pad_begin[0];
-  const int sh = oh * g.stride[1] - g.pad_begin[1];
-  const int sw = ow * g.stride[2] - g.pad_begin[2];
-  const int2 kd = tap_range(sd, g.win[0], g.dil[0], 0, g.in[0]);
-  const int2 kh = tap_range(sh, g.win[1], g.dil[1], 0, g.in[1]);
-  const int2 kw = tap_range(sw, g.win[2], g.dil[2], 0, g.in[2]);
+  const PoolWindow win = pool_window(g, od, oh, ow);
+  const int sd = win.sd, sh = win.sh, sw = win.sw;
+  const int2 kd = win.kd, kh = win.kh, kw = win.kw;
   const int xp = n * g.in[0] * g.in[1] * g.in[2];
   // The first tap seeds each lane; later ones replace it only where strictly greater (the
   // scalar kernel's first-maximum rule, NaN included).
@@ -145,12 +157,9 @@ __kernel void average_pool(__global const store_t* x, __global store_t* y, int t
   const int oh = r % g.out[1]; r /= g.out[1];
   const int od = r % g.out[0];
   const int plane = r / g.out[0];
-  const int sd = od * g.stride[0] - g.pad_begin[0];
-  const int sh = oh * g.stride[1] - g.pad_begin[1];
-  const int sw = ow * g.stride[2] - g.pad_begin[2];
-  const int2 kd = tap_range(sd, g.win[0], g.dil[0], 0, g.in[0]);
-  const int2 kh = tap_range(sh, g.win[1], g.dil[1], 0, g.in[1]);
-  const int2 kw = tap_range(sw, g.win[2], g.dil[2], 0, g.in[2]);
+  const PoolWindow win = pool_window(g, od, oh, ow);
+  const int sd = win.sd, sh = win.sh, sw = win.sw;
+  const int2 kd = win.kd, kh = win.kh, kw = win.kw;
   int count;
   if (count_pad) {
     const int2 pd = tap_range(sd, g.win[0], g.dil[0], -g.pad_begin[0], g.in[0] + g.pad_end[0]);

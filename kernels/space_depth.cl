@@ -26,6 +26,7 @@ __kernel void space_to_depth(__global const T* in, __global T* out, int total, i
 // position's CP channels (zeros past C; -D S2D_C, S2D_CP) at out[n, y, x, (i*b + j)*CP ..], in one
 // vector store where CP is 2, 4, 8 or 16 (ResNet-50's FP16 stem: 4 halves; element by element it
 // ran at 680 GB/s on an H100).
+#ifdef S2D_CP
 #define S2D_CAT_(a, b) a##b
 #define S2D_CAT(a, b) S2D_CAT_(a, b)
 __kernel void space_to_depth_nhwc(__global const T* in, __global T* out, int total, int H, int W, int b) {
@@ -45,3 +46,4 @@ __kernel void space_to_depth_nhwc(__global const T* in, __global T* out, int tot
   for (int c = 0; c < S2D_CP; ++c) o[c] = v[c];
 #endif
 }
+#endif

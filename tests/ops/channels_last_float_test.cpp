@@ -115,16 +115,6 @@ int count(const Plan& p, const std::string& op, bool channels_last) {
   return k;
 }
 
-::testing::AssertionResult outputs_close(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want,
-                                         double rtol, double atol) {
-  if (got.size() != want.size()) return ::testing::AssertionFailure() << got.size() << " outputs, want " << want.size();
-  for (size_t i = 0; i < got.size(); ++i) {
-    auto r = tensors_close(got[i], want[i], rtol, atol);
-    if (!r) return r << " (output " << i << ")";
-  }
-  return ::testing::AssertionSuccess();
-}
-
 TEST(ChannelsLastFloat, RegionMatchesNchwOnCpuAndOpenCl) {
   for (const FloatNet& n : {FloatNet{}, FloatNet{1, 8, 6, 11, 16, 8, 2}}) {
     SCOPED_TRACE("C " + std::to_string(n.C) + " stride " + std::to_string(n.stride));

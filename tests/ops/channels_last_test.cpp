@@ -45,6 +45,17 @@ ir::Value* node(ir::Graph& g, const std::string& op, std::vector<ir::Value*> in,
   return v;
 }
 
+// A graph input of x's dtype and shape.
+ir::Value* graph_input(ir::Graph& g, const std::string& name, const HostTensor& x) {
+  ir::Value* in = g.add_value(name);
+  in->dtype = x.dtype();
+  in->shape = x.shape();
+  in->has_shape = true;
+  in->is_graph_input = true;
+  g.inputs.push_back(in);
+  return in;
+}
+
 // The geometry of the test network's convolutions.
 struct Net {
   int64_t images = 2, C = 32, H = 9, W = 7, C2 = 64, C4 = 48;
@@ -81,12 +92,7 @@ struct NetModel {
   void build(ir::Graph& g) const {
     g.name = "channels_last_test";
     g.opsets[""] = 13;
-    ir::Value* in = g.add_value("in0");
-    in->dtype = DType::kInt8;
-    in->shape = x.shape();
-    in->has_shape = true;
-    in->is_graph_input = true;
-    g.inputs.push_back(in);
+    ir::Value* in = graph_input(g, "in0", x);
     ir::Value* z = constant(g, "z", scalar_i8(0));
     auto conv = [&](int i, ir::Value* v, float sx, float sy, int64_t k, int64_t stride, int64_t group,
                     const std::string& out, ir::Value* residual) {
@@ -144,12 +150,7 @@ struct StemModel {
   void build(ir::Graph& g) const {
     g.name = "stem_test";
     g.opsets[""] = 13;
-    ir::Value* in = g.add_value("in0");
-    in->dtype = DType::kInt8;
-    in->shape = x.shape();
-    in->has_shape = true;
-    in->is_graph_input = true;
-    g.inputs.push_back(in);
+    ir::Value* in = graph_input(g, "in0", x);
     ir::Value* z = constant(g, "z", scalar_i8(0));
     auto conv = [&](size_t i, ir::Value* v, int64_t k, int64_t stride, const std::string& out) {
       Attributes a;
@@ -213,12 +214,7 @@ int count(const Plan& p, const std::string& op, bool channels_last) {
 }
 
 ::testing::AssertionResult same_outputs(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want) {
-  if (got.size() != want.size()) return ::testing::AssertionFailure() << got.size() << " outputs, want " << want.size();
-  for (size_t i = 0; i < got.size(); ++i) {
-    auto r = tensors_close(got[i], want[i], 0, 0);
-    if (!r) return r << " (output " << i << ")";
-  }
-  return ::testing::AssertionSuccess();
+  return outputs_close(got, want, 0, 0);
 }
 
 TEST(ChannelsLast, RegionTransposesOnlyAtItsBordersAndMatchesNchwExactly) {

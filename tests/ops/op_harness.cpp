@@ -162,6 +162,16 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
                                        << ")";
 }
 
+::testing::AssertionResult outputs_close(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want,
+                                         double rtol, double atol) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << got.size() << " outputs, want " << want.size();
+  for (size_t i = 0; i < got.size(); ++i) {
+    auto r = tensors_close(got[i], want[i], rtol, atol);
+    if (!r) return r << " (output " << i << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
   const char* old = std::getenv(name);
   had_ = old != nullptr;

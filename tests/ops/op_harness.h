@@ -81,6 +81,9 @@ class ScopedEnv {
 // |got - want| <= atol + rtol * |want| elementwise, same dtype and shape; NaNs must match.
 ::testing::AssertionResult tensors_close(const HostTensor& got, const HostTensor& want, double rtol,
                                          double atol);
+// tensors_close for each of several outputs (the failure names the output).
+::testing::AssertionResult outputs_close(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want,
+                                         double rtol, double atol);
 
 // Uniform values in [lo, hi) (integers: rounded; bool: 0/1).
 HostTensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng, double lo = -1.0, double hi = 1.0);

@@ -106,16 +106,6 @@ int nhwc_means(const Plan& p) {
   return k;
 }
 
-::testing::AssertionResult outputs_close(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want,
-                                         double rtol, double atol) {
-  if (got.size() != want.size()) return ::testing::AssertionFailure() << got.size() << " outputs, want " << want.size();
-  for (size_t i = 0; i < got.size(); ++i) {
-    auto r = tensors_close(got[i], want[i], rtol, atol);
-    if (!r) return r << " (output " << i << ")";
-  }
-  return ::testing::AssertionSuccess();
-}
-
 // ResNet's stem; one channel; pads that differ per side; a stride-4 patch embedding (its blocks
 // hold the whole kernel: a 1x1 convolution); stride 3.
 const Stem kStems[] = {{3, 16, 12, 7, 2, {3, 3, 3, 3}},

@@ -10,6 +10,21 @@
 namespace kiln {
 namespace {
 
+// Output element [i0][i1][i2][i3] of shape o (elements of es bytes) from source element
+// src_of(i0, i1, i2, i3), or zero where that is -1.
+template <typename SrcOf>
+void gather_elements(const Shape& o, size_t es, const uint8_t* src, uint8_t* dst, SrcOf src_of) {
+  int64_t at = 0;
+  for (int64_t i0 = 0; i0 < o[0]; ++i0)
+    for (int64_t i1 = 0; i1 < o[1]; ++i1)
+      for (int64_t i2 = 0; i2 < o[2]; ++i2)
+        for (int64_t i3 = 0; i3 < o[3]; ++i3, ++at) {
+          const int64_t from = src_of(i0, i1, i2, i3);
+          if (from < 0) std::memset(dst + at * es, 0, es);
+          else std::memcpy(dst + at * es, src + from * es, es);
+        }
+}
+
 // Channels-last SpaceToDepth (runtime/ops/channels_last.h): NCHW in, [N, H/b, W/b, b*b*Cp] out.
 Status space_to_depth_nhwc_cpu(const CpuKernelArgs& a) {
   const TensorView& in = a.inputs[0];
@@ -20,19 +35,10 @@ Status space_to_depth_nhwc_cpu(const CpuKernelArgs& a) {
   if (s.size() != 4 || b < 1 || Cp < s[1] || out.dtype != in.dtype || s[2] % b || s[3] % b ||
       out.shape != Shape{s[0], s[2] / b, s[3] / b, b * b * Cp})
     return invalid_plan(a.node.op + ": blocksize, channels or shapes do not match");
-  const size_t es = dtype_size(in.dtype);
-  const uint8_t* src = static_cast<const uint8_t*>(in.data);
-  uint8_t* dst = static_cast<uint8_t*>(out.data);
-  const Shape& o = out.shape;
-  int64_t at = 0;
-  for (int64_t n = 0; n < o[0]; ++n)
-    for (int64_t y = 0; y < o[1]; ++y)
-      for (int64_t x = 0; x < o[2]; ++x)
-        for (int64_t ch = 0; ch < o[3]; ++ch, ++at) {
-          const int64_t from = space_depth::space_to_depth_nhwc_src(n, y, x, ch, s[1], Cp, s[2], s[3], b);
-          if (from < 0) std::memset(dst + at * es, 0, es);
-          else std::memcpy(dst + at * es, src + from * es, es);
-        }
+  gather_elements(out.shape, dtype_size(in.dtype), static_cast<const uint8_t*>(in.data), static_cast<uint8_t*>(out.data),
+                  [&](int64_t n, int64_t y, int64_t x, int64_t ch) {
+                    return space_depth::space_to_depth_nhwc_src(n, y, x, ch, s[1], Cp, s[2], s[3], b);
+                  });
   return Status::ok();
 }
 
@@ -49,19 +55,12 @@ Status space_depth_cpu(const CpuKernelArgs& a) {
   const Shape want = kToSpace ? Shape{s[0], s[1] / (b * b), s[2] * b, s[3] * b} : Shape{s[0], s[1] * b * b, s[2] / b, s[3] / b};
   if (out.shape != want || (kToSpace ? s[1] % (b * b) : (s[2] % b) | (s[3] % b)) != 0)
     return invalid_plan(a.node.op + ": output shape does not match the input and blocksize");
-  const size_t es = dtype_size(in.dtype);
-  const uint8_t* src = static_cast<const uint8_t*>(in.data);
-  uint8_t* dst = static_cast<uint8_t*>(out.data);
   const Shape& o = out.shape;
-  int64_t at = 0;
-  for (int64_t n = 0; n < o[0]; ++n)
-    for (int64_t c = 0; c < o[1]; ++c)
-      for (int64_t y = 0; y < o[2]; ++y)
-        for (int64_t x = 0; x < o[3]; ++x, ++at) {
-          const int64_t from = kToSpace ? space_depth::depth_to_space_src(n, c, y, x, o[1], s[2], s[3], b, crd)
-                                        : space_depth::space_to_depth_src(n, c, y, x, s[1], s[2], s[3], b);
-          std::memcpy(dst + at * es, src + from * es, es);
-        }
+  gather_elements(o, dtype_size(in.dtype), static_cast<const uint8_t*>(in.data), static_cast<uint8_t*>(out.data),
+                  [&](int64_t n, int64_t c, int64_t y, int64_t x) {
+                    return kToSpace ? space_depth::depth_to_space_src(n, c, y, x, o[1], s[2], s[3], b, crd)
+                                    : space_depth::space_to_depth_src(n, c, y, x, s[1], s[2], s[3], b);
+                  });
   return Status::ok();
 }
 
