@@ -56,6 +56,16 @@ ir::Value* graph_input(ir::Graph& g, const std::string& name, const HostTensor& 
   return in;
 }
 
+// Random INT8 convolution layers: weights, per-channel weight scales and int32 biases.
+struct QuantLayers {
+  std::vector<HostTensor> weights, scales, biases;
+  void add_layer(const Shape& w, std::mt19937& rng) {
+    weights.push_back(random_tensor(DType::kInt8, w, rng, -128, 128));
+    scales.push_back(random_tensor(DType::kFloat32, {w[0]}, rng, 0.001, 0.004));
+    biases.push_back(random_tensor(DType::kInt32, {w[0]}, rng, -3000, 3000));
+  }
+};
+
 // The geometry of the test network's convolutions.
 struct Net {
   int64_t images = 2, C = 32, H = 9, W = 7, C2 = 64, C4 = 48;
@@ -74,19 +84,14 @@ std::string net_name(const Net& n) { return "C " + std::to_string(n.C) + " strid
 //       fused epilogue), when s = 1                              region, read by MaxPool
 //   d = MaxPool 2x2 of c                                         graph output
 //   e = QLinearConv 1x1 group 2 (C -> C4) of in0                 NCHW (group 2), graph output
-struct NetModel {
+struct NetModel : QuantLayers {
   Net net;
   HostTensor x;
-  std::vector<HostTensor> weights, scales, biases;
 
   NetModel(const Net& n, std::mt19937& rng) : net(n) {
     x = random_tensor(DType::kInt8, {n.images, n.C, n.H, n.W}, rng, -128, 128);
     const Shape ws[] = {{n.C, n.C, 3, 3}, {n.C2, n.C, 1, 1}, {n.C, n.C2, 3, 3}, {n.C4, n.C / 2, 1, 1}};
-    for (const Shape& s : ws) {
-      weights.push_back(random_tensor(DType::kInt8, s, rng, -128, 128));
-      scales.push_back(random_tensor(DType::kFloat32, {s[0]}, rng, 0.001, 0.004));
-      biases.push_back(random_tensor(DType::kInt32, {s[0]}, rng, -3000, 3000));
-    }
+    for (const Shape& s : ws) add_layer(s, rng);
   }
 
   void build(ir::Graph& g) const {
@@ -133,18 +138,13 @@ struct NetModel {
 // in0 [N, 3, H, W] int8 -> QLinearConv 7x7 stride 2 pad 3 (3 -> C, bias; its space-to-depth form
 // joins the region: compiler/passes/space_to_depth_conv.h) -> MaxPool 3x3 stride 2 pad 1 ->
 // QLinearConv 3x3 pad 1 (C -> C) -> output.
-struct StemModel {
+struct StemModel : QuantLayers {
   int64_t images = 2, H = 16, W = 12, C = 16;
   HostTensor x;
-  std::vector<HostTensor> weights, scales, biases;
 
   explicit StemModel(std::mt19937& rng) {
     x = random_tensor(DType::kInt8, {images, 3, H, W}, rng, -128, 128);
-    for (const Shape& s : {Shape{C, 3, 7, 7}, Shape{C, C, 3, 3}}) {
-      weights.push_back(random_tensor(DType::kInt8, s, rng, -128, 128));
-      scales.push_back(random_tensor(DType::kFloat32, {s[0]}, rng, 0.001, 0.004));
-      biases.push_back(random_tensor(DType::kInt32, {s[0]}, rng, -3000, 3000));
-    }
+    for (const Shape& s : {Shape{C, 3, 7, 7}, Shape{C, C, 3, 3}}) add_layer(s, rng);
   }
 
   void build(ir::Graph& g) const {
