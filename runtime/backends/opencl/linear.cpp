@@ -472,10 +472,10 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     if (Mg < 16 || Kg < 16) return {};  // the direct kernel, no GEMM to choose for
     mma::Problem p;
     // Channels-last: the tensor-core variant or the direct kernel (conv_channels_last). The
-    // problems here leave residual_tile_bytes 0 unless KILN_MMA_FLOAT_RESIDUAL_FIRST=1: whether the
-    // FP16 stage gains from tiles that keep the residual in __local as the 8-bit one does is being
-    // measured, so the estimate alone picks (a launch still keeps it in __local where the chosen
-    // tile has room).
+    // problems here leave residual_tile_bytes 0, so the estimate alone picks (a launch still keeps
+    // the residual in __local where the chosen tile has room): preferring the tiles that keep it,
+    // as the 8-bit stage does, lost on ResNet-50's layer2 and 3 (perf/results/2026-12-06-stem.md).
+    // KILN_MMA_FLOAT_RESIDUAL_FIRST=1 prefers them, for measuring.
     if (c.channels_last) {
       if (!tensor_cores || !conv_mma_problem(c, elem, &p)) return out_choices;
       static const bool residual_first = [] {
