@@ -1,7 +1,8 @@
 // OpenCL MaxPool (float32, float16, int8, uint8; optional Indices, or channels-last) and
 // AveragePool (float32, float16), one work-item per output element (channels-last MaxPool: per
-// 16-byte run of channels). kernels/pool.cl. MaxPool's program is built for its geometry (a model has a few MaxPools; ResNet-50's ran at 600 GB/s with the geometry as
-// kernel arguments); AveragePool's serves every geometry.
+// 16-byte run of channels). kernels/pool.cl. MaxPool's program is built for its geometry (a
+// model has a few MaxPools; ResNet-50's ran at 600 GB/s with the geometry as kernel arguments);
+// AveragePool's serves every geometry.
 #include <string>
 
 #include "runtime/backends/normalization_geometry.h"
