@@ -204,8 +204,7 @@ TEST(MmaVariant, ChannelsLastFp16RegionMatchesNchw) {
     ASSERT_TRUE(build_and_run(n, "opencl", "fp16", ActivationLayout::kChannelsFirst, &nchw, &p).is_ok());
     const Status st = build_and_run(n, "opencl", "fp16", ActivationLayout::kAuto, &got, &p);
     ASSERT_TRUE(st.is_ok()) << st.message();
-    int mma = 0;
-    for (const PlanNode& node : p->nodes) mma += is_channels_last(node.attrs) && node.choice.variant == mma::kVariant;
+    const int mma = channels_last_on_mma(*p);
     EXPECT_EQ(mma, 3);
     EXPECT_TRUE(outputs_close(got, want, 2e-2, 2e-2));
     EXPECT_TRUE(outputs_close(got, nchw, 1e-2, 1e-2));

@@ -375,8 +375,7 @@ TEST(MmaVariant, ChannelsLastRegionMatchesNchwExactly) {
     ASSERT_TRUE(reference_nchw(m, &want, &p).is_ok());
     const Status st = build_and_run(m, "opencl", ActivationLayout::kAuto, &got, &p);
     ASSERT_TRUE(st.is_ok()) << st.message();
-    int mma = 0;
-    for (const PlanNode& node : p.nodes) mma += is_channels_last(node.attrs) && node.choice.variant == mma::kVariant;
+    const int mma = channels_last_on_mma(p);
     EXPECT_EQ(mma, 3);
     EXPECT_TRUE(same_outputs(got, want));
   }
@@ -391,8 +390,7 @@ TEST(MmaVariant, SpaceToDepthStemJoinsTheInt8Region) {
   ASSERT_TRUE(reference_nchw(m, &want, &p).is_ok());
   const Status st = build_and_run(m, "opencl", ActivationLayout::kAuto, &got, &p);
   ASSERT_TRUE(st.is_ok()) << st.message();
-  int mma = 0;
-  for (const PlanNode& node : p.nodes) mma += is_channels_last(node.attrs) && node.choice.variant == mma::kVariant;
+  const int mma = channels_last_on_mma(p);
   EXPECT_EQ(mma, 2);
   EXPECT_EQ(count(p, "MaxPool", true), 1);
   EXPECT_TRUE(same_outputs(got, want));

@@ -471,8 +471,7 @@ TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
   spec.layout = ActivationLayout::kChannelsLast;
   Status st = run_op(spec, "opencl", &cl, &plan);
   if (!st) return ::testing::AssertionFailure() << "opencl: " << st.message();
-  int mma = 0;
-  for (const PlanNode& n : plan.nodes) mma += is_channels_last(n.attrs) && n.choice.variant == mma::kVariant;
+  const int mma = channels_last_on_mma(plan);
   if (mma != 1) return ::testing::AssertionFailure() << "no channels-last " << spec.op_type << " on the tensor cores";
   spec.layout = ActivationLayout::kChannelsFirst;
   st = run_op(spec, "cpu", &cpu);

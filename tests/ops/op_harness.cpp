@@ -162,6 +162,12 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
                                        << ")";
 }
 
+int channels_last_on_mma(const Plan& plan) {
+  int k = 0;
+  for (const PlanNode& n : plan.nodes) k += is_channels_last(n.attrs) && n.choice.variant == mma::kVariant;
+  return k;
+}
+
 ::testing::AssertionResult outputs_close(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want,
                                          double rtol, double atol) {
   if (got.size() != want.size()) return ::testing::AssertionFailure() << got.size() << " outputs, want " << want.size();

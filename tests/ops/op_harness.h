@@ -81,6 +81,9 @@ class ScopedEnv {
 // |got - want| <= atol + rtol * |want| elementwise, same dtype and shape; NaNs must match.
 ::testing::AssertionResult tensors_close(const HostTensor& got, const HostTensor& want, double rtol,
                                          double atol);
+// The nodes of `plan` that run channels-last (runtime/ops/channels_last.h) on the tensor cores.
+int channels_last_on_mma(const Plan& plan);
+
 // tensors_close for each of several outputs (the failure names the output).
 ::testing::AssertionResult outputs_close(const std::vector<HostTensor>& got, const std::vector<HostTensor>& want,
                                          double rtol, double atol);

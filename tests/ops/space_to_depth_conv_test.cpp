@@ -254,8 +254,7 @@ TEST(MmaVariant, SpaceToDepthStemJoinsTheFp16Region) {
     std::shared_ptr<Plan> p;
     const Status st = build_and_run(t, "opencl", "fp16", ActivationLayout::kAuto, &got, &p);
     ASSERT_TRUE(st.is_ok()) << st.message();
-    int mma = 0;
-    for (const PlanNode& node : p->nodes) mma += is_channels_last(node.attrs) && node.choice.variant == mma::kVariant;
+    const int mma = channels_last_on_mma(*p);
     EXPECT_EQ(mma, 2);
     EXPECT_EQ(count(*p, "MaxPool", true), 1);
     EXPECT_EQ(nhwc_means(*p), 1);
