@@ -2,6 +2,7 @@
 // and (as the same arithmetic in OpenCL C) kernels/space_depth.cl. Shapes are NCHW.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace kiln::space_depth {
 
@@ -25,6 +26,13 @@ inline int64_t space_to_depth_src(int64_t n, int64_t ch, int64_t y, int64_t x, i
 // SpaceToDepth channels-last (runtime/ops/channels_last.h): output [n, y, x, ch] of
 // [N, H/b, W/b, b*b*Cp] reads input [n, c, y*b + i, x*b + j] with ch = (i*b + j)*Cp + c, or is
 // zero (-1 here) for c >= C.
+// Whether a channels-last SpaceToDepth of blocksize b and Cp channels maps `in` to `out`.
+inline bool space_to_depth_nhwc_fits(const std::vector<int64_t>& in, const std::vector<int64_t>& out, int64_t b,
+                                     int64_t Cp) {
+  return in.size() == 4 && b >= 1 && Cp >= in[1] && in[2] % b == 0 && in[3] % b == 0 &&
+         out == std::vector<int64_t>{in[0], in[2] / b, in[3] / b, b * b * Cp};
+}
+
 inline int64_t space_to_depth_nhwc_src(int64_t n, int64_t y, int64_t x, int64_t ch, int64_t C, int64_t Cp, int64_t H,
                                        int64_t W, int64_t b) {
   const int64_t c = ch % Cp, ij = ch / Cp, i = ij / b, j = ij % b;

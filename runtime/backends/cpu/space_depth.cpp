@@ -32,8 +32,7 @@ Status space_to_depth_nhwc_cpu(const CpuKernelArgs& a) {
   const int64_t b = a.attrs().get_int("blocksize", 0);
   const Shape& s = in.shape;
   const int64_t Cp = a.attrs().get_int("channels", s.size() == 4 ? s[1] : 0);
-  if (s.size() != 4 || b < 1 || Cp < s[1] || out.dtype != in.dtype || s[2] % b || s[3] % b ||
-      out.shape != Shape{s[0], s[2] / b, s[3] / b, b * b * Cp})
+  if (out.dtype != in.dtype || !space_depth::space_to_depth_nhwc_fits(s, out.shape, b, Cp))
     return invalid_plan(a.node.op + ": blocksize, channels or shapes do not match");
   gather_elements(out.shape, dtype_size(in.dtype), static_cast<const uint8_t*>(in.data), static_cast<uint8_t*>(out.data),
                   [&](int64_t n, int64_t y, int64_t x, int64_t ch) {

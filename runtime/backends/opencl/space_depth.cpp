@@ -4,6 +4,7 @@
 #include <string>
 
 #include "runtime/backends/opencl/cl_launch.h"
+#include "runtime/backends/space_depth_geometry.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/channels_last.h"
 #include "runtime/ops/kernel_api.h"
@@ -35,7 +36,7 @@ Status space_to_depth_nhwc_cl(ClKernelArgs& a) {
   const int64_t b = a.attrs().get_int("blocksize", 0);
   const Shape& s = in.shape;
   const int64_t Cp = a.attrs().get_int("channels", s.size() == 4 ? s[1] : 0);
-  if (s.size() != 4 || b < 1 || Cp < s[1] || s[2] % b || s[3] % b || out.shape != Shape{s[0], s[2] / b, s[3] / b, b * b * Cp})
+  if (!space_depth::space_to_depth_nhwc_fits(s, out.shape, b, Cp))
     return invalid_plan(a.node.op + ": blocksize, channels or shapes do not match");
   const int64_t positions = s[0] * s[2] * s[3];
   if (positions == 0) return Status::ok();
