@@ -2,8 +2,14 @@
 // and the tensor-core kernels/mma_gemm.cl: float accumulator `acc` of output element ci, at
 // global row `row` and column n:  y = cast((acc * (sa[row] * sb[n]) + bias) / sy), with the
 // fused residual/activation under EPI. Options (see fp8_linear.cl): YK, BIAS_ROW, EPI, RK.
-// Needs kernels/float8.cl (and kernels/linear_activation.cl with EPI) prepended.
+// Needs kernels/float8.cl, kernels/rint_div.cl and kernels/linear_activation.cl prepended.
 #pragma OPENCL FP_CONTRACT OFF
+
+// -D KILN_FP8_SAT=0/1: the saturation fixed at build time (the tensor-core kernel's fixed options),
+// so that the encoding is one instruction with no branch (kernels/float8.cl); -1: the argument's.
+#ifndef KILN_FP8_SAT
+#define KILN_FP8_SAT -1
+#endif
 
 #if YK == 0 || YK == 3
 typedef float y_t;
@@ -54,13 +60,15 @@ typedef uchar y_t;
 // The output stage's scalars, read once per work-group or thread rather than per element (the
 // compiler may not keep them across the output stores, which could alias any input).
 typedef struct {
-  float sy, inv_sy, res_scale;
+  float sa0, sy, res_scale;
+  KilnDivisor dy;  // sy's, for kiln_div (kernels/rint_div.cl)
 } F8EpiConst;
 
 inline F8EpiConst fp8_epi_const(F8EPI_PARAMS) {
   F8EpiConst c;
+  c.sa0 = sa[0];
   c.sy = sy[0];
-  c.inv_sy = 1.0f / c.sy;  // fp8_div's
+  c.dy = kiln_divisor(c.sy);
 #if EPI && (RK == 1 || RK == 2)
   c.res_scale = res_scale[0];
 #else
@@ -70,30 +78,13 @@ inline F8EpiConst fp8_epi_const(F8EPI_PARAMS) {
 }
 #define F8EPI_PREP const F8EpiConst f8epi_c = fp8_epi_const(F8EPI_ARGS);
 
-// v / s as a float8 output encodes it: v * (1 / s) is within 2 float ulps of the correctly
-// rounded quotient, so it encodes alike unless it lies within 8 ulps of a float8 rounding
-// midpoint (or outside the normal range, where the midpoints are elsewhere); there, and for
-// NaN or Inf, the quotient itself. The same bits as dividing every element, without the
-// correctly rounded division (a subroutine on NVIDIA) per element: INT8's rint_div likewise.
+// v / sy as a float8 output encodes it: kiln_div's quotient, the correctly rounded one wherever
+// the encoding can tell (no division per element); a float or half output keeps the quotient
+// itself, Inf and all.
 #if YK == 1 || YK == 2
-#if YK == 1
-#define F8_DROPPED_BITS 20  // of float's 23 mantissa bits, e4m3 keeps 3
-#define F8_MIN_NORMAL 0.015625f
-#define F8_FAST_BELOW 256.0f
+#define F8_DIV(v, c) kiln_div((v), (c).dy)
 #else
-#define F8_DROPPED_BITS 21  // e5m2 keeps 2
-#define F8_MIN_NORMAL 6.103515625e-05f
-#define F8_FAST_BELOW 32768.0f
-#endif
-inline float fp8_div(float v, float s, float inv_s) {
-  const float x = v * inv_s, a = fabs(x);
-  const int from_midpoint = (int)(as_uint(a) & ((1u << F8_DROPPED_BITS) - 1u)) - (1 << (F8_DROPPED_BITS - 1));
-  if (a >= F8_MIN_NORMAL && a < F8_FAST_BELOW && abs(from_midpoint) > 8) return x;
-  return v / s;
-}
-#define F8_DIV(v, c) fp8_div((v), (c).sy, (c).inv_sy)
-#else
-#define F8_DIV(v, c) ((v) / (c).sy)  // a float or half output keeps the quotient itself
+#define F8_DIV(v, c) ((v) / (c).sy)
 #endif
 
 // MMA_RES_TILE (the tensor-core kernel, kernels/mma_gemm.cl): the work-group's residual tile was
@@ -117,14 +108,31 @@ inline float fp8_div(float v, float s, float inv_s) {
 #define FP8_TILE_PARAM
 #endif
 
+// Column n's scale and, where the bias goes by column, its bias: read once per column a lane
+// finishes (MMA_EPI_COLS) rather than per element.
+typedef struct {
+  float sb, bias;
+} F8EpiCol;
+
+inline F8EpiCol fp8_epi_col(int n, F8EPI_PARAMS) {
+  F8EpiCol k;
+  k.sb = sb[sb_vec ? n : 0];
+#if BIAS_ROW
+  k.bias = 0.f;
+#else
+  k.bias = KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[n] : 0.f;
+#endif
+  return k;
+}
+
 // The encoded value output element ci gets (it reads the residual at ci, or in rtile); c:
-// F8EPI_PREP's.
-inline y_t fp8_value(float acc, int row, int n, int ci, F8EpiConst c FP8_TILE_PARAM, F8EPI_PARAMS) {
-  const float mult = sa[sa_vec ? row : 0] * sb[sb_vec ? n : 0];
+// F8EPI_PREP's, k: its column's.
+inline y_t fp8_value(float acc, int row, int ci, F8EpiConst c, F8EpiCol k FP8_TILE_PARAM, F8EPI_PARAMS) {
+  const float mult = sa[sa_vec ? row : 0] * k.sb;  // one load, no branch
 #if BIAS_ROW
   const float add = KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[row] : 0.f;
 #else
-  const float add = KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[n] : 0.f;
+  const float add = k.bias;
 #endif
 #if EPI
   float v = acc * mult + add;
@@ -135,12 +143,12 @@ inline y_t fp8_value(float acc, int row, int n, int ci, F8EpiConst c FP8_TILE_PA
 #else
   const float v = F8_DIV(acc * mult + add, c);
 #endif
-  return ENCODE_Y(v, saturate);
+  return ENCODE_Y(v, KILN_FIXED(KILN_FP8_SAT, saturate));
 }
 
 #if !(EPI && MMA_RES_TILE)
 inline void fp8_store(float acc, int row, int n, int ci, F8EpiConst c, F8EPI_PARAMS) {
-  Y_STORE(ci, fp8_value(acc, row, n, ci, c, F8EPI_ARGS));
+  Y_STORE(ci, fp8_value(acc, row, ci, c, fp8_epi_col(n, F8EPI_ARGS), F8EPI_ARGS));
 }
 #endif
 
@@ -148,11 +156,12 @@ inline void fp8_store(float acc, int row, int n, int ci, F8EpiConst c, F8EPI_PAR
 #define MMA_EPI_PARAMS , F8EPI_PARAMS
 #define MMA_EPI_OUT_T y_t
 #define MMA_EPI_PREP(b) F8EPI_PREP
+#define MMA_EPI_COLS(n) const F8EpiCol f8epi_k = fp8_epi_col(n, F8EPI_ARGS);
 #if EPI && MMA_RES_TILE
 #define MMA_EPI_RES_PTR res
 #define MMA_EPI_VALUE(v, b, row, m, n, ci) \
-  fp8_value(v, row, n, ci, f8epi_c, (__local const uchar*)MMA_RES_AT(m, n), F8EPI_ARGS)
+  fp8_value(v, row, ci, f8epi_c, f8epi_k, (__local const uchar*)MMA_RES_AT(m, n), F8EPI_ARGS)
 #else
-#define MMA_EPI_VALUE(v, b, row, m, n, ci) fp8_value(v, row, n, ci, f8epi_c, F8EPI_ARGS)
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) fp8_value(v, row, ci, f8epi_c, f8epi_k, F8EPI_ARGS)
 #endif
 #define MMA_EPI_WRITE(ci, y) Y_STORE(ci, y)

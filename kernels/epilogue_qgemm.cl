@@ -57,16 +57,19 @@
 // alias any input), and reloading five of them per element made INT8's residual layers run at a
 // quarter of FP16's bytes per second.
 typedef struct {
-  float sy, inv_sy, yzp, res_scale, res_zp;
+  float sa0, sy, yzp, res_scale, res_zp;
+  KilnDivisor dy;  // sy's, for kiln_div (kernels/rint_div.cl)
 } QEpiConst;
 
 inline QEpiConst qepi_const(QEPI_PARAMS) {
   QEpiConst c;
-  c.sy = c.inv_sy = c.yzp = c.res_zp = 0.0f;
+  c.sa0 = c.sy = c.yzp = c.res_zp = 0.0f;
   c.res_scale = 1.0f;
+  c.dy = kiln_divisor(1.0f);
 #if REQUANT
+  c.sa0 = sa[0];
   c.sy = sy[0];
-  c.inv_sy = 1.0f / c.sy;  // rint_div's
+  c.dy = kiln_divisor(c.sy);
   c.yzp = (float)((__global const YZP_T*)yzp_raw)[0];
 #if EPI && RES_Q
   c.res_scale = res_scale_p[0];
@@ -77,24 +80,55 @@ inline QEpiConst qepi_const(QEPI_PARAMS) {
 }
 #define QEPI_PREP const QEpiConst qepi_c = qepi_const(QEPI_ARGS);
 
-// The value output element ci gets (it reads the residual at ci); c: QEPI_PREP's.
-inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEpiConst c QEPI_TILE_PARAM, QEPI_PARAMS) {
-#if REQUANT
-  const float sa_row = sa[sa_vec ? row : 0];
+// Whether there is a bias (fixed at build time with the fused stage, kernels/linear_activation.cl),
+// and whether it is indexed by the output's column (else by its row).
 #if EPI
-  float r = (float)(acc + (KILN_FIXED(KILN_EPI_BIAS, has_bias) ? bias[BIAS_N || bias_cols ? n : row] : 0)) * (sa_row * sb[sb_vec ? n : 0]);
+#define QEPI_HAS_BIAS KILN_FIXED(KILN_EPI_BIAS, has_bias)
+#define QEPI_BIAS_BY_COL (BIAS_N || bias_cols)
+#else
+#define QEPI_HAS_BIAS has_bias
+#define QEPI_BIAS_BY_COL BIAS_N
+#endif
+
+// The output stage's values of column n (its scale, its bias where the bias goes by column, and
+// the whole multiplier of the unfused stage where the row scale is per tensor), read once per
+// column a lane finishes (MMA_EPI_COLS) rather than per element: three loads and, unfused, a
+// division per element before.
+typedef struct {
+  float sb, mult;
+  int bias;
+} QEpiCol;
+
+inline QEpiCol qepi_col(int n, QEpiConst c, QEPI_PARAMS) {
+  QEpiCol k;
+  k.sb = k.mult = 0.0f;
+  k.bias = 0;
+#if REQUANT
+  k.sb = sb[sb_vec ? n : 0];
+  k.bias = QEPI_HAS_BIAS && QEPI_BIAS_BY_COL ? bias[n] : 0;
+  k.mult = (c.sa0 * k.sb) / c.sy;
+#endif
+  return k;
+}
+
+// The value output element ci gets (it reads the residual at ci); c: QEPI_PREP's, k: its column's.
+inline OUT_T qgemm_value(int acc, int row, int ci, QEpiConst c, QEpiCol k QEPI_TILE_PARAM, QEPI_PARAMS) {
+#if REQUANT
+  const float sa_row = sa[sa_vec ? row : 0];  // one load, no branch: a branch here doubled the stage
+  const int bias_v = QEPI_HAS_BIAS ? (QEPI_BIAS_BY_COL ? k.bias : bias[row]) : 0;
+#if EPI
+  float r = (float)(acc + bias_v) * (sa_row * k.sb);
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 1) r += (QEPI_RES(ci) - c.res_zp) * c.res_scale;
   r = kiln_act(act, r, act_a, act_b);
   if (KILN_FIXED(KILN_EPI_RES, res_mode) == 2) r += (QEPI_RES(ci) - c.res_zp) * c.res_scale;
 #if OUT_FLOAT
   return r;
 #else
-  return (OUT_T)fmin(fmax(rint_div(r, c.sy, c.inv_sy) + c.yzp, (float)QLO), (float)QHI);
+  return (OUT_T)fmin(fmax(rint(kiln_div(r, c.dy)) + c.yzp, (float)QLO), (float)QHI);
 #endif
 #else
-  const float mult = (sa_row * sb[sb_vec ? n : 0]) / c.sy;
-  const int bias_row = has_bias ? bias[BIAS_N ? n : row] : 0;
-  return (OUT_T)fmin(fmax(rint((float)(acc + bias_row) * mult) + c.yzp, (float)QLO), (float)QHI);
+  const float mult = sa_vec ? (sa_row * k.sb) / c.sy : k.mult;
+  return (OUT_T)fmin(fmax(rint((float)(acc + bias_v) * mult) + c.yzp, (float)QLO), (float)QHI);
 #endif
 #else
   return acc;
@@ -103,7 +137,7 @@ inline OUT_T qgemm_value(int acc, int row, int n, int ci, QEpiConst c QEPI_TILE_
 
 #if !MMA_RES_TILE
 inline void qgemm_store(int acc, int row, int n, int ci, QEpiConst c, QEPI_PARAMS) {
-  QEPI_STORE(ci, qgemm_value(acc, row, n, ci, c, QEPI_ARGS));
+  QEPI_STORE(ci, qgemm_value(acc, row, ci, c, qepi_col(n, c, QEPI_ARGS), QEPI_ARGS));
 }
 #endif
 
@@ -111,10 +145,11 @@ inline void qgemm_store(int acc, int row, int n, int ci, QEpiConst c, QEPI_PARAM
 #define MMA_EPI_PARAMS , QEPI_PARAMS
 #define MMA_EPI_OUT_T OUT_T
 #define MMA_EPI_PREP(b) QEPI_PREP
+#define MMA_EPI_COLS(n) const QEpiCol qepi_k = qepi_col(n, qepi_c, QEPI_ARGS);
 #if MMA_RES_TILE
 #define MMA_EPI_RES_PTR res
-#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, qepi_c, (__local const RES_T*)MMA_RES_AT(m, n), QEPI_ARGS)
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, ci, qepi_c, qepi_k, (__local const RES_T*)MMA_RES_AT(m, n), QEPI_ARGS)
 #else
-#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, n, ci, qepi_c, QEPI_ARGS)
+#define MMA_EPI_VALUE(v, b, row, m, n, ci) qgemm_value(v, row, ci, qepi_c, qepi_k, QEPI_ARGS)
 #endif
 #define MMA_EPI_WRITE(ci, y) QEPI_STORE(ci, y)

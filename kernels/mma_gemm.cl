@@ -39,7 +39,8 @@
 // defines MMA_EPI_PARAMS (its kernel parameters), MMA_EPI_OUT_T, MMA_EPI_VALUE(v, b, row, m, n, ci)
 // (output element ci's value, of that type, from accumulator v; it may read ci's residual),
 // MMA_EPI_WRITE(ci, y) and optionally MMA_EPI_PREP(b) (declarations computed once per work-group
-// before the stores).
+// before the stores) and MMA_EPI_COLS(n) (declarations of column n computed once per column a lane
+// finishes, before its rows: per-column scales and biases loaded once, not per element).
 // The accumulators reach the output stage through shared memory (the stages are free by then),
 // 16 rows x 32 columns of a warp at a time, so that a warp stores 32 consecutive columns of one
 // row per instruction (coalesced, and in NCHW convolutions 32 consecutive positions) instead of
@@ -165,6 +166,9 @@ typedef float acc_t;
 #endif
 #ifndef MMA_EPI_PREP
 #define MMA_EPI_PREP(b)
+#endif
+#ifndef MMA_EPI_COLS
+#define MMA_EPI_COLS(n)
 #endif
 // Element (k, n) of a pointwise convolution's B (mode 4): channel k of column n's image.
 #define POINTWISE_AT(k, n) ((long)((n) / geo.v[21] * geo.v[18] + b * geo.v[19] + (k)) * geo.v[21] + (n) % geo.v[21])
@@ -675,6 +679,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     // pass's loads together.
     const bool n_ok = n0 + wn0 + jc * EPI_COLS + MMA_EPI_VEC * lane < N;
     const int n = min(n0 + wn0 + jc * EPI_COLS + MMA_EPI_VEC * lane, N - MMA_EPI_VEC);
+    MMA_EPI_COLS(n)
 #if IS_CONV
     const int img = n / P, pos = n - img * P;
     const int cn = img * Mtot * P + pos;
@@ -711,14 +716,19 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
           y[r] = MMA_EPI_VALUE(stg[(r0 + r) * EPI_ROW_WORDS + lane], b, row_base + m, m, n, ci[r]);
 #endif
         }
-        ACC_UNROLL for (int r = 0; r < EPI_GROUP; ++r)
-          if (n_ok && m0 + wm0 + i * 16 + r0 + r < M) {
+        // A group wholly inside the output stores without a test per element: tested, the compiler
+        // moved each value's arithmetic into its store's branch, one element after another.
 #if MMA_EPI_VEC == 2
-            MMA_EPI_WRITE2(ci[r], y[r], y1[r]);
+#define EPI_STORE_ROW(r) MMA_EPI_WRITE2(ci[r], y[r], y1[r])
 #else
-            MMA_EPI_WRITE(ci[r], y[r]);
+#define EPI_STORE_ROW(r) MMA_EPI_WRITE(ci[r], y[r])
 #endif
-          }
+        if (n_ok && m0 + wm0 + i * 16 + r0 + EPI_GROUP <= M) {
+          ACC_UNROLL for (int r = 0; r < EPI_GROUP; ++r) EPI_STORE_ROW(r);
+        } else {
+          ACC_UNROLL for (int r = 0; r < EPI_GROUP; ++r)
+            if (n_ok && m0 + wm0 + i * 16 + r0 + r < M) EPI_STORE_ROW(r);
+        }
       }
       warp_sync();
     }

@@ -55,7 +55,7 @@ PRELUDES = {
     "float": ["float_storage", "linear_activation", "epilogue_float"],
     "float32": ["float_storage", "linear_activation", "epilogue_float"],
     "qgemm": ["linear_activation", "rint_div", "epilogue_qgemm"],
-    "fp8": ["float8", "linear_activation", "epilogue_fp8"],
+    "fp8": ["float8", "rint_div", "linear_activation", "epilogue_fp8"],
 }
 # Build options of each family's output stage, as its launcher passes them; every launch fixes its
 # activation, bias and residual mode (mma::fixed_epilogue_options): here Relu, a bias, and a
@@ -66,7 +66,7 @@ FAMILY_OPTIONS = {
     "float32": dict(FIXED_EPILOGUE),
     "qgemm": {"REQUANT": "1", "EPI": "1", "OUT_T": "char", "OUT_FLOAT": "0", "YZP_T": "char", "QLO": "-128",
               "QHI": "127", "RES_T": "char", "RES_Q": "1", "TA": "char", "TB": "char", "CONV": "0", **FIXED_EPILOGUE},
-    "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0", "KILN_PTX_FP8": "1",
+    "fp8": {"YK": "1", "BIAS_ROW": "1", "EPI": "1", "RK": "1", "AK": "1", "BK": "1", "CONV": "0", "KILN_PTX_FP8": "1", "KILN_FP8_SAT": "1",
             **FIXED_EPILOGUE},
 }
 # Work-group shapes (bm, bn, wm, wn) and pipelines (bytes of K per tile row, stages), as

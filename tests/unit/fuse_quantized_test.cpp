@@ -263,5 +263,50 @@ TEST(FuseQuantized, MatMulBiasFoldsIntoInt32ColumnBias) {
   }
 }
 
+// The fused output stage's requantization (kernels/rint_div.cl's kiln_div: r / y_scale without a
+// division) at rounding ties and one float step either side of them: QLinearMatMul -> DQ -> Relu ->
+// Q, row a's accumulator a; column 0's a / so lands on k + 0.5 wherever a is odd and so is 2 or 6,
+// columns 1 and 2 scale it by the floats just below and above 1 (so 6: a = 57 gives 9.499999,
+// which a * (1 / 6) would make 9.5). OpenCL bit for bit the CPU's correctly rounded quotient,
+// rounded to even.
+TEST(FuseQuantized, RequantizationTiesMatchTheDivision) {
+  if (!test::have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  const int64_t M = 128, K = 32, N = 3;
+  HostTensor a(DType::kInt8, {M, K}), w(DType::kInt8, {K, N}), ws(DType::kFloat32, {N});
+  for (int64_t i = 0; i < M * K; ++i) a.as<int8_t>()[i] = static_cast<int8_t>(i % K == 0 ? i / K : 0);
+  for (int64_t i = 0; i < K * N; ++i) w.as<int8_t>()[i] = 1;
+  ws.as<float>()[0] = 1.0f;
+  ws.as<float>()[1] = std::nextafter(1.0f, 0.0f);
+  ws.as<float>()[2] = std::nextafter(1.0f, 2.0f);
+  for (float so : {2.0f, 6.0f, 0.4f, 0.3f, 1.0f / 3.0f}) {
+    SCOPED_TRACE("output scale " + std::to_string(so));
+    Model m;
+    m.inputs = {a};
+    m.build = [&](ir::Graph& g, const std::vector<ir::Value*>& in) {
+      ir::Value* z = constant(g, "z", scalar_i8(0));
+      ir::Value* ys = constant(g, "ys", scalar_f(1.0f));
+      ir::Value* y = node(g, "QLinearMatMul", {in[0], constant(g, "as", scalar_f(1.0f)), z, constant(g, "w", w),
+                                               constant(g, "ws", ws), constant(g, "wz", HostTensor(DType::kInt8, {N})),
+                                               ys, z}, "y");
+      ir::Value* r = node(g, "Relu", {node(g, "DequantizeLinear", {y, ys, z}, "yf")}, "act");
+      node(g, "QuantizeLinear", {r, constant(g, "os", scalar_f(so)), z}, "out");
+    };
+    std::vector<HostTensor> cpu, cl;
+    Plan pc, pl;
+    ASSERT_TRUE(run(m, {"out"}, "cpu", true, &cpu, &pc).is_ok());
+    ASSERT_TRUE(run(m, {"out"}, "opencl", true, &cl, &pl).is_ok());
+    ASSERT_EQ(pl.nodes.size(), 1u);
+    EXPECT_EQ(pl.nodes[0].attrs.get_string("activation", ""), "Relu");
+    EXPECT_EQ(pl.nodes[0].backend, Backend::kOpenCL);
+    EXPECT_TRUE(test::tensors_close(cl[0], cpu[0], 0, 0));
+    // The CPU's own result is the definition's: rint((a * ws[n]) / so), saturated.
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t n = 0; n < N; ++n) {
+        const float q = static_cast<float>(i) * (1.0f * ws.as<float>()[n]) / so;
+        ASSERT_EQ(cpu[0].as<int8_t>()[i * N + n], static_cast<int8_t>(std::fmin(std::nearbyint(q), 127.0f))) << i << "," << n;
+      }
+  }
+}
+
 }  // namespace
 }  // namespace kiln

@@ -14,11 +14,12 @@
 namespace kiln {
 namespace {
 
-// The output stage (epilogue_fp8.cl with the FP8 conversions and kiln_act before it), shared by
+// The output stage (epilogue_fp8.cl with the FP8 conversions, kiln_div and kiln_act before it), shared by
 // the portable kernel and the mma variant.
 const std::string& fp8_prelude() {
   static const std::string s = std::string(embedded_kernel_source("float8")) + "\n" +
-                               embedded_kernel_source("linear_activation") + "\n" + embedded_kernel_source("epilogue_fp8");
+                               embedded_kernel_source("rint_div") + "\n" + embedded_kernel_source("linear_activation") +
+                               "\n" + embedded_kernel_source("epilogue_fp8");
   return s;
 }
 
@@ -76,7 +77,8 @@ Status fp8_linear_cl(ClKernelArgs& a) {
     p.A = a.inputs[swap ? f.b : f.a].mem;
     p.B = a.inputs[swap ? f.a : f.b].mem;
     const std::string fixed = mma::fixed_epilogue_options(epi ? static_cast<int>(f.ep.act) : -1, f.has_bias,
-                                                          epi ? static_cast<int>(f.ep.residual) : 0);
+                                                          epi ? static_cast<int>(f.ep.residual) : 0) +
+                              " -D KILN_FP8_SAT=" + (f.saturate ? "1" : "0");
     return mma::launch(a.cl, p, tile,
                        {&fp8_prelude(), options, epilogue_args, fixed, epi && f.ep.residual != linear::kResidualNone}, what);
   }
