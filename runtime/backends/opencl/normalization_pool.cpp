@@ -66,7 +66,7 @@ Status max_pool_cl(ClKernelArgs& a) {
   const int vec = static_cast<int>(16 / dtype_size(a.inputs[0].dtype));
   if (last && x[1] % vec == 0) {
     opts += " -DPOOL_VEC=" + std::to_string(vec) + " -DPOOL_GEOM=" + geometry_literal(to_cl(g));
-    // 8-bit lanes take max(): their select() ran at 530 GB/s on an H100 (FP16's at 1.85 TB/s).
+    // 8-bit runs: max() instead of select() and uint4 accesses (kernels/pool.cl's POOL_INT).
     if (vec == 16) opts += " -DPOOL_INT";
     const cl_int total = static_cast<cl_int>(a.outputs[0].numel() / vec);
     cl_kernel k;
