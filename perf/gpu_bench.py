@@ -307,6 +307,16 @@ def model_bench(a, work, name, rng):
                         row["error_device"] = "bench --no-data-transfers: " + last_line(out)
                     else:
                         row["kiln_device_ms"] = round(json.load(open(js))["latency_ms"]["median"], 3)
+                    # Throughput with several contexts in flight, each with its transfers (one context's
+                    # copies overlap another's kernels), as a server would run it: trtexec's --streams.
+                    if a.concurrency > 1:
+                        rc, out = sh([a.kiln, "bench", plan, "--device", "opencl", "--duration-s", a.duration,
+                                      "--json", js, "--concurrency", str(a.concurrency)] + args_in, timeout=600)
+                        if rc:
+                            row["error_concurrent"] = "bench --concurrency: " + last_line(out)
+                        else:
+                            row["concurrency"] = a.concurrency
+                            row["kiln_per_s_concurrent"] = round(json.load(open(js))["throughput_per_s"] * batch, 1)
                 if a.profile and batch in [int(v) for v in a.profile.split(",")]:
                     rc, out = sh([a.kiln, "profile", plan, "--device", "opencl", "--iterations", "3"] + args_in,
                                  timeout=300)
@@ -325,6 +335,8 @@ def model_bench(a, work, name, rng):
                 row["ratio"] = round(tf / row["kiln_ms"], 3)
             if tf and row.get("kiln_device_ms"):
                 row["ratio_device"] = round(tf / row["kiln_device_ms"], 3)
+            if tf and row.get("kiln_per_s_concurrent"):
+                row["ratio_concurrent"] = round(row["kiln_per_s_concurrent"] / (batch * 1000 / tf), 3)
             RESULT["models"].append(row)
             log(row)
             save(a.out)
@@ -340,15 +352,17 @@ def write_table(out):
     lines += ["", "## Models (kiln bench median latency: inputs from host memory, and with --no-data-transfers "
               "(on the device, as torch's); torch eager, CUDA events, inputs on the device)", "",
               "| model | batch | precision | kiln /s | kiln ms | torch fp16 /s | torch fp16 ms | torch fp32 ms | kiln / torch fp16 "
-              "| kiln ms, no transfers | kiln / torch fp16, no transfers |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| kiln ms, no transfers | kiln / torch fp16, no transfers | kiln /s, --concurrency contexts | "
+              "its throughput / torch fp16's |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in RESULT["models"]:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['batch']} | {r['precision']} | {r['error']} | | | | | | | |")
+            lines.append(f"| {r['model']} | {r['batch']} | {r['precision']} | {r['error']} | | | | | | | | | |")
             continue
         lines.append(f"| {r['model']} | {r['batch']} | {r['precision']} | {r.get('kiln_per_s')} | {r.get('kiln_ms')} | "
                      f"{r.get('torch_fp16_per_s')} | {r.get('torch_fp16_ms')} | {r.get('torch_fp32_ms')} | {r.get('ratio')} | "
-                     f"{r.get('kiln_device_ms', r.get('error_device'))} | {r.get('ratio_device')} |")
+                     f"{r.get('kiln_device_ms', r.get('error_device'))} | {r.get('ratio_device')} | "
+                     f"{r.get('kiln_per_s_concurrent', r.get('error_concurrent', ''))} | {r.get('ratio_concurrent', '')} |")
     if RESULT["notes"]:
         lines += ["", "Notes:"] + [f"- {n}" for n in RESULT["notes"]]
     open(os.path.join(out, "gpu-latest.md"), "w").write("\n".join(lines) + "\n")
@@ -363,6 +377,8 @@ def main():
     ap.add_argument("--batches", default="1,128")
     ap.add_argument("--precisions", default="fp32,fp16,int8,fp8")
     ap.add_argument("--duration", default="2")
+    ap.add_argument("--concurrency", type=int, default=1, help="also measure throughput with this many contexts "
+                    "in flight (kiln bench --concurrency), transfers included")
     ap.add_argument("--build-flags", default="", help="more `kiln build` flags for every plan (e.g. '--layout nchw')")
     ap.add_argument("--tune", action="store_true", help="build with --tune (one tuning cache, "
                     "OUT/tuning.cache)")
