@@ -78,13 +78,13 @@ inline F8EpiConst fp8_epi_const(F8EPI_PARAMS) {
 }
 #define F8EPI_PREP const F8EpiConst f8epi_c = fp8_epi_const(F8EPI_ARGS);
 
-// v / sy as a float8 output encodes it: kiln_div's quotient, the correctly rounded one wherever
-// the encoding can tell (no division per element); a float or half output keeps the quotient
-// itself, Inf and all.
-#if YK == 1 || YK == 2
-#define F8_DIV(v, c) kiln_div((v), (c).dy)
-#else
+// v / sy as the output stores it: kiln_div's quotient, the correctly rounded one wherever a float8
+// or half output can tell (no division per element: BERT's FP8 layers writing half ran at half
+// INT8's speed with one); a float32 output keeps the quotient itself, Inf and all.
+#if YK == 0
 #define F8_DIV(v, c) ((v) / (c).sy)
+#else
+#define F8_DIV(v, c) kiln_div((v), (c).dy)
 #endif
 
 // MMA_RES_TILE (the tensor-core kernel, kernels/mma_gemm.cl): the work-group's residual tile was

@@ -18,13 +18,14 @@ inline KilnDivisor kiln_divisor(float s) {
   return d;
 }
 
-// v / s, correctly rounded wherever |v / s| lies in [2^-100, 2^127) (beneath, within a float ulp,
-// which every caller rounds to zero; above, possibly Inf, which every 8-bit caller saturates alike). The quotient of v' = v 2^-k by s1 in [1, 2) is the same real
+// v / s, correctly rounded wherever |v / s| lies in [2^-100, 2^127); beneath, within a float ulp
+// (every caller rounds such values to zero), above, possibly Inf (every 8-bit or half caller
+// saturates or overflows alike). The quotient of v' = v 2^-k by s1 in [1, 2) is the same real
 // number; x = v' (1 / s1) is within an ulp of it, the remainder v' - x s1 is exact in one fma, and
 // x + remainder (1 / s1) rounds to the correctly rounded quotient (Markstein's theorem; checked
-// against division on 6e8 float pairs over the whole range, ties of rint included). Overflow, Inf and NaN keep x. Why:
-// branch-free, where the previous test for a rounding midpoint branched to a division per element,
-// and those branches kept the 8-bit output stages' loads from overlapping.
+// against division on 6e8 float pairs over the whole range, ties of rint included). Overflow, Inf
+// and NaN keep x. Why: branch-free, where the previous test for a rounding midpoint branched to a
+// division per element, and those branches kept the 8-bit output stages' loads from overlapping.
 inline float kiln_div(float v, KilnDivisor d) {
   const float a = v * d.pow_k;
   const float x = a * d.inv_s1;

@@ -225,7 +225,14 @@ std::string fixed_epilogue_options(int act, bool has_bias, int res_mode) {
 // moved within 2% either way. Emulated kernels keep the kernel's default (fewer programs). The
 // 128x192 wgmma tile, capped at 128 registers, takes at most 8 (ptxas spills 400 bytes a thread
 // at 16; scripts/check_mma_ptx.py).
+// KILN_MMA_OUTPUT_ROWS=N (a divisor of 16) sets it for every problem, to measure it per layer.
 static int output_rows_in_flight(const Problem& p, const Tile& t, bool residual) {
+  static const int forced = [] {
+    const char* e = std::getenv("KILN_MMA_OUTPUT_ROWS");
+    const int v = e ? std::atoi(e) : 0;
+    return v > 0 && 16 % v == 0 ? v : 0;
+  }();
+  if (forced) return forced;
   const bool conv = p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise;
   int rows = p.elem == Elem::kF16 || p.elem == Elem::kTf32 ? (p.K <= 128 ? 16 : p.K <= 1024 ? 8 : 4)
                                                             : (residual && !conv ? 8 : 2);
