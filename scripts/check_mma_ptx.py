@@ -12,6 +12,9 @@ mma_gemm.cpp: qgemm_geometry, the family prelude with its epilogue, mma_ops, mma
 compiled as CUDA through a small shim (OpenCL built-ins and address spaces mapped onto CUDA's;
 kernel-scope __local arrays become __shared__).
 
+With cuobjdump (the toolkit's, or PyPI's nvidia-cuda-cuobjdump) on PATH or beside nvcc, the 8-bit
+families' output stages are also checked for branch regions (MAX_STAGE_BRANCH_REGIONS).
+
 Usage: check_mma_ptx.py [--nvcc nvcc] [--arch sm_90] [--quick]
 Exit status 0 when every configuration compiles; 77 (skip) when nvcc is not installed.
 """
@@ -166,18 +169,41 @@ def configs(quick):
     return [c + (0,) for c in out] + [c + (1,) for c in nhwc]
 
 
-def report(name, cu, p):
-    """Prints one configuration's outcome from its ptxas -v log; 1 when it failed."""
+# Branch regions (BSSY) an 8-bit output stage may hold after the last tensor-core instruction:
+# the stage is branch-free per element (kernels/rint_div.cl's kiln_div, one-instruction FP8
+# conversions, full row groups stored without a test), leaving a few per unrolled pass (a
+# group's store test). Branches per element had kept its loads from overlapping: 130-174 regions
+# then, FP8's residual layers at half INT8's speed (perf/results/2026-12-07-outstage.md).
+MAX_STAGE_BRANCH_REGIONS = 16
+
+
+def stage_branch_regions(cuobjdump, cubin):
+    """BSSY instructions after the kernel's last tensor-core instruction (its output stage)."""
+    sass = subprocess.run([cuobjdump, "-sass", cubin], capture_output=True, text=True).stdout.splitlines()
+    last = max((i for i, l in enumerate(sass) if re.search(r"\b[HIQ]G?MMA", l)), default=None)
+    return None if last is None else sum(1 for l in sass[last + 1:] if re.search(r"\bBSSY\b", l))
+
+
+def report(name, cu, p, cuobjdump=None):
+    """Prints one configuration's outcome from its ptxas -v log; 1 when it failed. With cuobjdump,
+    an 8-bit family's output stage must also stay within MAX_STAGE_BRANCH_REGIONS."""
     if p.returncode:
         print(f"FAIL {name}\n{p.stderr[-3000:]}")
         return 1
+    regions = None
+    if cuobjdump and name.startswith(("qgemm", "fp8")) and os.path.exists(cu + ".cubin"):
+        regions = stage_branch_regions(cuobjdump, cu + ".cubin")
+        if regions is not None and regions > MAX_STAGE_BRANCH_REGIONS:
+            print(f"FAIL {name}: {regions} branch regions in the output stage (at most {MAX_STAGE_BRANCH_REGIONS})")
+            return 1
     regs = re.search(r"Used (\d+) registers", p.stderr)
     smem = re.search(r"(\d+) bytes smem", p.stderr)
     spill = re.search(r"(\d+) bytes spill stores", p.stderr)
     serialized = " (wgmma SERIALIZED)" if "serialized" in p.stderr else ""
     code = os.path.getsize(cu + ".cubin") // 1024 if os.path.exists(cu + ".cubin") else "?"
+    branches = f", {regions} branch regions in the output stage" if regions is not None else ""
     print(f"ok   {name}{serialized}: {regs.group(1) if regs else '?'} registers, {smem.group(1) if smem else '?'} bytes smem, "
-          f"{spill.group(1) if spill else '?'} bytes spill stores, {code} KB cubin")
+          f"{spill.group(1) if spill else '?'} bytes spill stores, {code} KB cubin{branches}")
     return 0
 
 
@@ -190,6 +216,8 @@ def main():
     if not os.path.exists(a.nvcc):
         print("check_mma_ptx: no nvcc (the CUDA toolkit); skipped")
         return 77
+    # cuobjdump (the toolkit's, or PyPI's nvidia-cuda-cuobjdump) counts the output stages' branches.
+    cuobjdump = shutil.which("cuobjdump") or shutil.which(os.path.join(os.path.dirname(a.nvcc), "cuobjdump"))
     work = tempfile.mkdtemp(prefix="kiln-ptx-")
     failed = 0
     for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn), (kb, st), wg, amode) in configs(a.quick):
@@ -229,7 +257,7 @@ def main():
         else:
             p = subprocess.run([a.nvcc, "-arch=" + a.arch, "-cubin", "-o", cu + ".cubin", "-Xptxas", "-v", cu],
                                capture_output=True, text=True)
-        failed += report(name, cu, p)
+        failed += report(name, cu, p, cuobjdump)
     # The tensor-core attention (kernels/attention_mma.cl, runtime/backends/opencl/attention.cpp's
     # options): head dims 64 (two stages of K and V) and 128 (one), K as [key][d] and transposed.
     attention = [(d, kt) for d in (64, 128) for kt in (0, 1)]
