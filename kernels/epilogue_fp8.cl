@@ -60,13 +60,12 @@ typedef uchar y_t;
 // The output stage's scalars, read once per work-group or thread rather than per element (the
 // compiler may not keep them across the output stores, which could alias any input).
 typedef struct {
-  float sa0, sy, res_scale;
+  float sy, res_scale;
   KilnDivisor dy;  // sy's, for kiln_div (kernels/rint_div.cl)
 } F8EpiConst;
 
 inline F8EpiConst fp8_epi_const(F8EPI_PARAMS) {
   F8EpiConst c;
-  c.sa0 = sa[0];
   c.sy = sy[0];
   c.dy = kiln_divisor(c.sy);
 #if EPI && (RK == 1 || RK == 2)

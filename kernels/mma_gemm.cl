@@ -170,6 +170,12 @@ typedef float acc_t;
 #ifndef MMA_EPI_COLS
 #define MMA_EPI_COLS(n)
 #endif
+// Row r of an output group: its value(s) y[r] (and y1[r]) stored at ci[r].
+#if MMA_EPI_VEC == 2
+#define EPI_STORE_ROW(r) MMA_EPI_WRITE2(ci[r], y[r], y1[r])
+#else
+#define EPI_STORE_ROW(r) MMA_EPI_WRITE(ci[r], y[r])
+#endif
 // Element (k, n) of a pointwise convolution's B (mode 4): channel k of column n's image.
 #define POINTWISE_AT(k, n) ((long)((n) / geo.v[21] * geo.v[18] + b * geo.v[19] + (k)) * geo.v[21] + (n) % geo.v[21])
 // for (c = tid; c < total; c += MMA_THREADS), unrolled: the trip count is a build-time constant,
@@ -718,11 +724,6 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
         }
         // A group wholly inside the output stores without a test per element: tested, the compiler
         // moved each value's arithmetic into its store's branch, one element after another.
-#if MMA_EPI_VEC == 2
-#define EPI_STORE_ROW(r) MMA_EPI_WRITE2(ci[r], y[r], y1[r])
-#else
-#define EPI_STORE_ROW(r) MMA_EPI_WRITE(ci[r], y[r])
-#endif
         if (n_ok && m0 + wm0 + i * 16 + r0 + EPI_GROUP <= M) {
           ACC_UNROLL for (int r = 0; r < EPI_GROUP; ++r) EPI_STORE_ROW(r);
         } else {
