@@ -377,8 +377,8 @@ def main():
     ap.add_argument("--batches", default="1,128")
     ap.add_argument("--precisions", default="fp32,fp16,int8,fp8")
     ap.add_argument("--duration", default="2")
-    ap.add_argument("--concurrency", type=int, default=1, help="also measure throughput with this many contexts "
-                    "in flight (kiln bench --concurrency), transfers included")
+    ap.add_argument("--concurrency", type=int, default=2, help="also measure throughput with this many contexts "
+                    "in flight (kiln bench --concurrency), transfers included; 1: not")
     ap.add_argument("--build-flags", default="", help="more `kiln build` flags for every plan (e.g. '--layout nchw')")
     ap.add_argument("--tune", action="store_true", help="build with --tune (one tuning cache, "
                     "OUT/tuning.cache)")
