@@ -23,9 +23,6 @@ inline int64_t space_to_depth_src(int64_t n, int64_t ch, int64_t y, int64_t x, i
   return ((n * C + c) * H + y * b + i) * W + x * b + j;
 }
 
-// SpaceToDepth channels-last (runtime/ops/channels_last.h): output [n, y, x, ch] of
-// [N, H/b, W/b, b*b*Cp] reads input [n, c, y*b + i, x*b + j] with ch = (i*b + j)*Cp + c, or is
-// zero (-1 here) for c >= C.
 // Whether a channels-last SpaceToDepth of blocksize b and Cp channels maps `in` to `out`.
 inline bool space_to_depth_nhwc_fits(const std::vector<int64_t>& in, const std::vector<int64_t>& out, int64_t b,
                                      int64_t Cp) {
@@ -33,6 +30,9 @@ inline bool space_to_depth_nhwc_fits(const std::vector<int64_t>& in, const std::
          out == std::vector<int64_t>{in[0], in[2] / b, in[3] / b, b * b * Cp};
 }
 
+// SpaceToDepth channels-last (runtime/ops/channels_last.h): output [n, y, x, ch] of
+// [N, H/b, W/b, b*b*Cp] reads input [n, c, y*b + i, x*b + j] with ch = (i*b + j)*Cp + c, or is
+// zero (-1 here) for c >= C.
 inline int64_t space_to_depth_nhwc_src(int64_t n, int64_t y, int64_t x, int64_t ch, int64_t C, int64_t Cp, int64_t H,
                                        int64_t W, int64_t b) {
   const int64_t c = ch % Cp, ij = ch / Cp, i = ij / b, j = ij % b;
