@@ -14,8 +14,13 @@
 // FA_STAGES (2: K and V of the next block are copied while this one is computed, and Q's copy
 // overlaps the first block's, in __local of Q plus two blocks; 1: one block, Q's bytes reused;
 // MMA_PENDING must be FA_STAGES - 1), FA_VEC_Y (Y's rows are contiguous with even strides:
-// two columns per 32-bit store).
+// two columns per 32-bit store), FA_MASK (a mask is added to the scores), FA_MASK_ROWS (it varies
+// over query rows; else one row serves them all, as BERT's padding mask does), FA_HALF_SCORES
+// (the half_scores attribute).
 // Operands are addressed through element strides over [batch, head, row, col] (int4 x, y, z, w).
+// Every per-element load of the score loop is unconditional (indices clamped into the tensor,
+// what lies past it discarded by selects): a load behind a branch is issued only after the
+// previous element's arithmetic, which made the mask's 32 loads a block a chain of latencies.
 
 #define FA_BQ 64
 #define FA_WARPS 4
@@ -70,11 +75,19 @@ inline uint fa_pack_half2(float lo, float hi) { return fa_half_bits(lo) | (fa_ha
 #endif
 
 // A float rounded to half and back (the half_scores attribute).
+#if KILN_PTX
+inline float fa_round_half(float x) {
+  float r;
+  asm("{ .reg .b16 t; cvt.rn.f16.f32 t, %1; cvt.f32.f16 %0, t; }" : "=f"(r) : "f"(x));
+  return r;
+}
+#else
 inline float fa_round_half(float x) {
   ushort h;
   vstore_half_rte(x, 0, (__private half*)&h);
   return vload_half(0, (const __private half*)&h);
 }
+#endif
 
 // Stages a tile of `rows` x FA_D halfs, row r (< nrows valid, the rest zero) at element offset
 // base + r * rs of src and column c at + c * cs, as [row][d] swizzled rows at `off` of smem.
@@ -134,8 +147,7 @@ inline void fa_stage_kv(__local uchar* smem, uint off, __global const ushort* k,
 
 __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention_mma(
     __global const ushort* q, __global const ushort* k, __global const ushort* v, __global const half* mask,
-    __global half* y, int heads, int sq, int sk, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms, int has_mask,
-    int half_scores) {
+    __global half* y, int heads, int sq, int sk, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms) {
   __local uchar smem[FA_SMEM] __attribute__((aligned(16)));
   MMA_XCH_DECL
   const int tid = get_local_id(0), lane = tid % 32, warp = tid / 32;
@@ -144,6 +156,9 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
   const int bh = get_group_id(1), b = bh / heads, h = bh - b * heads;
   const long qb = (long)b * qs.x + (long)h * qs.y + (long)q0 * qs.z;
   const long kb = (long)b * ks.x + (long)h * ks.y, vb = (long)b * vs.x + (long)h * vs.y;
+#if FA_MASK
+  const long mb = (long)b * ms.x + (long)h * ms.y;
+#endif
   const int r0 = warp * 16;  // this warp's first row within the block
 
   // Q's fragments, kept in registers for every key block.
@@ -189,6 +204,13 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
 
+#if FA_MASK && !FA_MASK_ROWS
+    // This lane's mask values for the block's keys (one row serves every query row), loaded
+    // before the products so that their latency hides behind them.
+    float mk[FA_NT][2];
+    for (int i = 0; i < FA_NT; ++i)
+      for (int c = 0; c < 2; ++c) mk[i][c] = vload_half(mb + (long)min(j0 + i * 8 + 2 * t + c, sk - 1) * ms.w, mask);
+#endif
     // S = Q K^T for this warp's 16 rows and the block's keys.
     float s[FA_NT][4];
     for (int i = 0; i < FA_NT; ++i)
@@ -216,9 +238,14 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
       for (int e = 0; e < 4; ++e) {
         const int key = j0 + i * 8 + 2 * t + (e % 2), row = row_lo + 8 * (e / 2);
         float x = s[i][e] * scale;
-        if (has_mask && key < sk && row < sq)
-          x += vload_half((long)b * ms.x + (long)h * ms.y + (long)row * ms.z + (long)key * ms.w, mask);
-        if (half_scores) x = fa_round_half(x);
+#if FA_MASK && FA_MASK_ROWS
+        x += vload_half(mb + (long)min(row, sq - 1) * ms.z + (long)min(key, sk - 1) * ms.w, mask);
+#elif FA_MASK
+        x += mk[i][e % 2];
+#endif
+#if FA_HALF_SCORES
+        x = fa_round_half(x);
+#endif
         x = key < sk ? x * FA_LOG2E : -INFINITY;
         s[i][e] = x;
         mx[e / 2] = fmax(mx[e / 2], x);

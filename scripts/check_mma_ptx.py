@@ -259,13 +259,15 @@ def main():
                                capture_output=True, text=True)
         failed += report(name, cu, p, cuobjdump)
     # The tensor-core attention (kernels/attention_mma.cl, runtime/backends/opencl/attention.cpp's
-    # options): head dims 64 (two stages of K and V) and 128 (one), K as [key][d] and transposed.
-    attention = [(d, kt) for d in (64, 128) for kt in (0, 1)]
-    for d, kt in attention:
+    # options): head dims 64 (two stages of K and V) and 128 (one), K as [key][d] and transposed,
+    # no mask / one mask row for every query row (with half scores) / a mask row per query row.
+    attention = [(d, kt, m) for d in (64, 128) for kt in (0, 1) for m in (0, 1, 2)]
+    for d, kt, m in attention:
         stages = 2 if d <= 64 else 1
         defs = {"FA_D": d, "FA_BK": 64, "FA_KT": kt, "FA_VEC_Q": 1, "FA_VEC_K": 1, "FA_VEC_V": 1, "FA_VEC_Y": 1,
-                "FA_STAGES": stages, "KILN_PTX": 1, "MMA_A_KIND": 0, "MMA_B_KIND": 0, "MMA_PENDING": stages - 1}
-        name = f"attention_d{d}_kt{kt}"
+                "FA_STAGES": stages, "KILN_PTX": 1, "MMA_A_KIND": 0, "MMA_B_KIND": 0, "MMA_PENDING": stages - 1,
+                "FA_MASK": int(m > 0), "FA_MASK_ROWS": int(m == 2), "FA_HALF_SCORES": int(m == 1)}
+        name = f"attention_d{d}_kt{kt}_mask{m}"
         cu = os.path.join(work, name + ".cu")
         with open(cu, "w") as f:
             f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + cuda_of([read("mma_ops"), read("warp_shuffle"), read("attention_mma")]))

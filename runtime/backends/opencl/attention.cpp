@@ -115,6 +115,8 @@ Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask)
   const std::string options = def("FA_D", g.d) + def("FA_BK", kMmaBlockKeys) + def("FA_KT", kt) + def("FA_VEC_Q", vector_rows(g.q, false)) +
                               def("FA_VEC_K", vector_rows(g.k, kt)) + def("FA_VEC_V", vector_rows(g.v, false)) +
                               def("FA_VEC_Y", y_pairs) + def("FA_STAGES", stages) + def("MMA_PENDING", stages - 1) +
+                              def("FA_MASK", has_mask) + def("FA_MASK_ROWS", has_mask && g.mask[2] != 0) +
+                              def("FA_HALF_SCORES", g.half_scores) +
                               def("KILN_PTX", mma::uses_ptx(a.cl.info().caps, mma::Elem::kF16)) +
                               " -D MMA_A_KIND=0 -D MMA_B_KIND=0" +
                               (regs > 0 && register_cap_option(a.cl.info().caps) ? " -cl-nv-maxrregcount=" + std::to_string(regs) : "");
@@ -132,7 +134,6 @@ Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask)
       .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.inputs[2].mem).mem(mask).mem(a.outputs[0].mem)
       .arg(static_cast<cl_int>(g.heads)).arg(static_cast<cl_int>(g.sq)).arg(static_cast<cl_int>(g.sk)).arg(g.scale)
       .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask))
-      .arg(static_cast<cl_int>(has_mask ? 1 : 0)).arg(static_cast<cl_int>(g.half_scores ? 1 : 0))
       .run(2, global, local);
 }
 
