@@ -11,12 +11,16 @@
 
 namespace kiln {
 
-TensorErrors compare_tensors(const TensorView& got, const TensorView& want) {
+namespace {
+
+// The statistics over n elements, element i of the comparison at index(i) of both tensors.
+template <class Index>
+TensorErrors errors_over(const TensorView& got, const TensorView& want, int64_t n, Index index) {
   TensorErrors e;
   double sum_abs = 0, diff2 = 0, want2 = 0, got2 = 0, dot = 0;
-  const int64_t n = shape_numel(want.shape);
   for (int64_t i = 0; i < n; ++i) {
-    const double g = tensor_double_at(got, i), w = tensor_double_at(want, i);
+    const int64_t at = index(i);
+    const double g = tensor_double_at(got, at), w = tensor_double_at(want, at);
     const double d = std::fabs(g - w);
     e.max_abs = std::max(e.max_abs, d);
     sum_abs += d;
@@ -29,7 +33,48 @@ TensorErrors compare_tensors(const TensorView& got, const TensorView& want) {
   e.mean_abs = n ? sum_abs / n : 0;
   e.rel_l2 = want2 > 0 ? std::sqrt(diff2 / want2) : std::sqrt(diff2);
   e.cosine = (want2 > 0 && got2 > 0) ? dot / std::sqrt(want2 * got2) : (diff2 == 0 ? 1.0 : 0.0);
+  e.diff_l2 = std::sqrt(diff2);
+  e.want_l2 = std::sqrt(want2);
   return e;
+}
+
+}  // namespace
+
+TensorErrors compare_tensors(const TensorView& got, const TensorView& want) {
+  return errors_over(got, want, shape_numel(want.shape), [](int64_t i) { return i; });
+}
+
+OutputParts output_parts(const Plan& reference, int32_t tensor) {
+  OutputParts parts;
+  const Shape& shape = reference.tensors[tensor].shape;
+  const PlanNode* concat = nullptr;
+  for (const PlanNode& n : reference.nodes)
+    if (n.op == "Concat" && n.outputs.size() == 1 && n.outputs[0] == tensor) concat = &n;
+  if (!concat || concat->inputs.size() < 2 || shape.empty()) return parts;
+  int64_t axis = concat->attrs.get_int("axis", 0);
+  if (axis < 0) axis += static_cast<int64_t>(shape.size());
+  if (axis < 0 || axis >= static_cast<int64_t>(shape.size())) return parts;
+  int64_t begin = 0;
+  for (int32_t in : concat->inputs) {
+    if (in < 0) return OutputParts{};
+    const Shape& s = reference.tensors[in].shape;
+    if (s.size() != shape.size() || s[axis] < 0) return OutputParts{};
+    parts.ranges.push_back({begin, begin + s[axis]});
+    begin += s[axis];
+  }
+  if (begin != shape[axis]) return OutputParts{};
+  parts.axis = static_cast<int>(axis);
+  return parts;
+}
+
+TensorErrors compare_part(const TensorView& got, const TensorView& want, int axis, int64_t begin, int64_t end) {
+  const Shape& s = want.shape;
+  int64_t inner = 1;
+  for (size_t d = static_cast<size_t>(axis) + 1; d < s.size(); ++d) inner *= s[d];
+  const int64_t outer = s[axis] ? shape_numel(s) / (s[axis] * inner) : 0;
+  const int64_t block = (end - begin) * inner, stride = s[axis] * inner;
+  return errors_over(got, want, outer * block,
+                     [&](int64_t i) { return (i / block) * stride + begin * inner + i % block; });
 }
 
 std::vector<CalibrationInput> plan_input_specs(const Plan& plan) {
@@ -67,13 +112,31 @@ Status worst_output_error(const Plan& plan, const std::vector<std::vector<HostTe
     size_t r = 0;
     while (r < reference.outputs.size() && reference.tensors[reference.outputs[r]].name != name) ++r;
     if (r == reference.outputs.size()) return not_found("the FP32 reference has no output '" + name + "'");
-    for (size_t s = 0; s < got.size() && s < want.size(); ++s) {
+    const size_t samples = std::min(got.size(), want.size());
+    for (size_t s = 0; s < samples; ++s)
       if (got[s][i].shape() != want[s][r].shape())
         return invalid_argument("output '" + name + "': " + shape_str(got[s][i].shape()) + " vs the reference's " +
                                 shape_str(want[s][r].shape()));
-      double e = compare_tensors(got[s][i].view(), want[s][r].view()).rel_l2;
+    auto note = [&](double e, size_t s, std::string part) {
       if (std::isnan(e)) e = INFINITY;  // a NaN output is as wrong as it gets
-      if (e > out->rel_l2 || out->output.empty()) *out = WorstError{e, name, s};
+      if (e > out->rel_l2 || out->output.empty()) *out = WorstError{e, name, s, std::move(part)};
+    };
+    const OutputParts parts = output_parts(reference, reference.outputs[r]);
+    if (parts.ranges.empty())
+      for (size_t s = 0; s < samples; ++s) note(compare_tensors(got[s][i].view(), want[s][r].view()).rel_l2, s, "");
+    for (const auto& [begin, end] : parts.ranges) {
+      std::vector<TensorErrors> e;
+      double want2 = 0;
+      for (size_t s = 0; s < samples; ++s) {
+        e.push_back(compare_part(got[s][i].view(), want[s][r].view(), parts.axis, begin, end));
+        want2 += e.back().want_l2 * e.back().want_l2;
+      }
+      const double usual = samples ? std::sqrt(want2 / static_cast<double>(samples)) : 0;
+      for (size_t s = 0; s < samples; ++s) {
+        const double scale = std::max(e[s].want_l2, usual);
+        note(scale > 0 ? e[s].diff_l2 / scale : e[s].diff_l2, s,
+             "[" + std::to_string(begin) + ":" + std::to_string(end) + " along axis " + std::to_string(parts.axis) + "]");
+      }
     }
   }
   return Status::ok();

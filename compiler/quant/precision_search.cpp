@@ -253,8 +253,9 @@ BuildOptions Search::with_layers(const std::string& default_precision,
 }
 
 std::string fmt_error(const WorstError& e) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "%.4g (output '%s', sample %zu)", e.rel_l2, e.output.c_str(), e.sample + 1);
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%.4g (output '%s'%s%s, sample %zu)", e.rel_l2, e.output.c_str(),
+                e.part.empty() ? "" : " ", e.part.c_str(), e.sample + 1);
   return buf;
 }
 

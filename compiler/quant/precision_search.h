@@ -4,7 +4,8 @@
 //
 // Both build candidate plans in-process, run them on the calibration samples on the build's
 // target device and compare every output with an FP32 plan of the model (cpu backend). The
-// error of a plan is the largest relative L2 error of any output over the samples.
+// error of a plan is the largest relative L2 error of any output over the samples (an output
+// that a Concat joins: of any of its parts, compiler/quant/accuracy.h's output_parts).
 //
 // 1. Each candidate precision (the --precision given, or for `best` every reduced precision)
 //    is built for the whole model; one that fails as unsupported is left out, with its reason.

@@ -1,11 +1,14 @@
 // The pieces of the accuracy tools: error statistics against hand-computed values, the
 // execution context's tensor observer (kiln compare --per-layer) on both backends, and the
 // cost model counting integer convolutions and matrix products like their float forms (what
-// --precision best ranks by).
+// --precision best ranks by), and an output that a Concat joins measured part by part
+// (output_parts: a detector's class probabilities beside its box coordinates in pixels).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
+#include <memory>
+#include <random>
 
 #include "compiler/compiler.h"
 #include "compiler/ir/graph.h"
@@ -13,6 +16,7 @@
 #include "runtime/device/devices.h"
 #include "runtime/exec/execution_context.h"
 #include "runtime/profile/node_cost.h"
+#include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
 namespace kiln {
@@ -157,3 +161,117 @@ TEST(Accuracy, CostModelCountsIntegerLinearOpsLikeFloatOnes) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln::test {
+namespace {
+
+// boxes [1, 4, 50] * 300 (pixels) and Sigmoid(logits) [1, 3, 50] joined along `axis` (1 or -2),
+// and Relu(boxes) as a second output that no Concat writes.
+struct Detector {
+  std::shared_ptr<Plan> plan;
+  std::vector<CalibrationSample> samples;
+};
+
+Detector detector(int64_t axis) {
+  std::mt19937 rng(7);
+  GraphBuilder b;
+  const std::string boxes = b.input(random_tensor(DType::kFloat32, {1, 4, 50}, rng));
+  const std::string logits = b.input(random_tensor(DType::kFloat32, {1, 3, 50}, rng, -4.0, 4.0));
+  HostTensor scale(DType::kFloat32, {1});
+  scale.as<float>()[0] = 300.0f;
+  const std::string pixels = b.node("Mul", {boxes, b.constant(scale)});
+  Attributes concat;
+  concat.set("axis", axis);
+  const std::string joined = b.node("Concat", {pixels, b.node("Sigmoid", {logits})}, concat);
+  b.output(joined);
+  b.output(b.node("Relu", {boxes}));
+  Detector d;
+  const Status st = b.build(&d.plan);
+  EXPECT_TRUE(st.is_ok()) << st.message();
+  d.samples.push_back({{"x0", b.inputs()[0]}, {"x1", b.inputs()[1]}});
+  return d;
+}
+
+TEST(Accuracy, ConcatOutputIsMeasuredPartByPart) {
+  for (int64_t axis : {1, -2}) {
+    SCOPED_TRACE("axis " + std::to_string(axis));
+    Detector d = detector(axis);
+    ASSERT_TRUE(d.plan);
+    const OutputParts parts = output_parts(*d.plan, d.plan->outputs[0]);
+    EXPECT_EQ(parts.axis, 1);
+    ASSERT_EQ(parts.ranges.size(), 2u);
+    EXPECT_EQ(parts.ranges[0], std::make_pair(int64_t{0}, int64_t{4}));
+    EXPECT_EQ(parts.ranges[1], std::make_pair(int64_t{4}, int64_t{7}));
+    EXPECT_TRUE(output_parts(*d.plan, d.plan->outputs[1]).ranges.empty());
+
+    std::vector<std::vector<HostTensor>> want, got;
+    Status st = run_on_samples(d.plan, "cpu", d.samples, &want);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    got = want;
+    // Every probability 30% low, the pixels exact: the probabilities' own relative L2 is 0.3.
+    float* y = got[0][0].as<float>();
+    for (int64_t c = 4; c < 7; ++c)
+      for (int64_t i = 0; i < 50; ++i) y[c * 50 + i] *= 0.7f;
+    const double whole = compare_tensors(got[0][0].view(), want[0][0].view()).rel_l2;
+    EXPECT_LT(whole, 0.01);  // what the whole tensor's measure saw
+    EXPECT_NEAR(compare_part(got[0][0].view(), want[0][0].view(), 1, 4, 7).rel_l2, 0.3, 1e-6);
+    EXPECT_EQ(compare_part(got[0][0].view(), want[0][0].view(), 1, 0, 4).rel_l2, 0.0);
+
+    WorstError worst;
+    st = worst_output_error(*d.plan, got, *d.plan, want, &worst);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    EXPECT_NEAR(worst.rel_l2, 0.3, 1e-6);
+    EXPECT_EQ(worst.output, d.plan->tensors[d.plan->outputs[0]].name);
+    EXPECT_EQ(worst.part, "[4:7 along axis 1]");
+  }
+}
+
+// A photo without objects: every class probability near 0 in sample 0 (logits -12), and all of
+// them 30% low there. Judged at the part's RMS norm over both samples, that is no error worth
+// moving a layer for; sample 1's probabilities 30% low are.
+TEST(Accuracy, AnAllButZeroPartIsJudgedAtItsUsualScale) {
+  Detector d = detector(1);
+  ASSERT_TRUE(d.plan);
+  CalibrationSample empty = d.samples[0];
+  float* logits = empty.at("x1").as<float>();
+  for (int64_t i = 0; i < 150; ++i) logits[i] = -12.0f;
+  d.samples.insert(d.samples.begin(), empty);
+  std::vector<std::vector<HostTensor>> want, got;
+  Status st = run_on_samples(d.plan, "cpu", d.samples, &want);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  auto scale_probabilities = [&](size_t sample, float f) {
+    float* y = got[sample][0].as<float>();
+    for (int64_t i = 4 * 50; i < 7 * 50; ++i) y[i] *= f;
+  };
+  got = want;
+  scale_probabilities(0, 0.7f);
+  EXPECT_NEAR(compare_part(got[0][0].view(), want[0][0].view(), 1, 4, 7).rel_l2, 0.3, 1e-5);  // on its own scale
+  WorstError worst;
+  ASSERT_TRUE(worst_output_error(*d.plan, got, *d.plan, want, &worst).is_ok());
+  EXPECT_LT(worst.rel_l2, 1e-4);
+  scale_probabilities(1, 0.7f);
+  ASSERT_TRUE(worst_output_error(*d.plan, got, *d.plan, want, &worst).is_ok());
+  EXPECT_NEAR(worst.rel_l2, 0.3, 1e-5);
+  EXPECT_EQ(worst.sample, 1u);
+}
+
+// A part along an inner axis: rows of a [2, 3, 5] tensor whose middle index is in [1, 3).
+TEST(Accuracy, ComparePartReadsTheSliceOfEveryOuterIndex) {
+  HostTensor want(DType::kFloat32, {2, 3, 5}), got(DType::kFloat32, {2, 3, 5});
+  for (int64_t i = 0; i < 30; ++i) {
+    want.as<float>()[i] = static_cast<float>(i + 1);
+    const int64_t mid = i / 5 % 3;
+    got.as<float>()[i] = want.as<float>()[i] + (mid >= 1 ? 1.0f : 100.0f);
+  }
+  // Inside the slice every element is off by exactly 1: max 1, mean 1.
+  const TensorErrors e = compare_part(got.view(), want.view(), 1, 1, 3);
+  EXPECT_EQ(e.max_abs, 1.0);
+  EXPECT_EQ(e.mean_abs, 1.0);
+  double want2 = 0;
+  for (int64_t i = 0; i < 30; ++i)
+    if (i / 5 % 3 >= 1) want2 += static_cast<double>(want.as<float>()[i]) * want.as<float>()[i];
+  EXPECT_NEAR(e.rel_l2, std::sqrt(20.0 / want2), 1e-12);
+}
+
+}  // namespace
+}  // namespace kiln::test
