@@ -132,10 +132,11 @@ Status worst_output_error(const Plan& plan, const std::vector<std::vector<HostTe
         want2 += e.back().want_l2 * e.back().want_l2;
       }
       const double usual = samples ? std::sqrt(want2 / static_cast<double>(samples)) : 0;
+      const std::string label =
+          "[" + std::to_string(begin) + ":" + std::to_string(end) + " along axis " + std::to_string(parts.axis) + "]";
       for (size_t s = 0; s < samples; ++s) {
         const double scale = std::max(e[s].want_l2, usual);
-        note(scale > 0 ? e[s].diff_l2 / scale : e[s].diff_l2, s,
-             "[" + std::to_string(begin) + ":" + std::to_string(end) + " along axis " + std::to_string(parts.axis) + "]");
+        note(scale > 0 ? e[s].diff_l2 / scale : e[s].diff_l2, s, label);
       }
     }
   }
