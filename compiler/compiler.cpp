@@ -80,6 +80,7 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   // After the linear epilogues (fused as one fp16 node), before elementwise chains fuse (so
   // they fuse as float16 programs).
   KILN_TRY(run_convert_fp16(g, ctx));
+  KILN_TRY(run_io_precision(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_attention(g, ctx));
   KILN_TRY(run_channels_last(g, ctx));

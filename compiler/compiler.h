@@ -51,6 +51,10 @@ struct BuildOptions {
   // FP32, as TensorRT's --int8 --fp16 (compiler/quant/precision.h: float_precision). A node's
   // own --layer-precision fp32 still keeps it FP32.
   FallbackPrecision fallback_precision = FallbackPrecision::kFp32;
+  // --io-precision fp32|fp16: the dtype of the plan's float inputs and outputs (kFloat32, as the
+  // model declares them, or kFloat16: half the bytes to and from the host, as TensorRT's
+  // --inputIOFormats/--outputIOFormats=fp16; compiler/passes/io_precision.cpp).
+  DType io_dtype = DType::kFloat32;
   // --accuracy-budget X (> 0): the largest relative L2 error any output may have against FP32
   // over the calibration samples; the build raises the most sensitive layers to higher
   // precision until it holds (compiler/quant/precision_search.h). 0: no budget.

@@ -205,6 +205,19 @@ kiln_status kiln_build_options_set_fallback_precision(kiln_build_options* o, kil
   });
 }
 
+kiln_status kiln_build_options_set_io_precision(kiln_build_options* o, kiln_precision p) {
+  return guarded(__func__, [&] {
+    KILN_TRY(need(__func__, o));
+    const int32_t v = kiln::c_enum_value(p);
+    if (v != KILN_PRECISION_FP32 && v != KILN_PRECISION_FP16)
+      return kiln::invalid_argument(std::string(__func__) + ": the input/output precision must be fp32 or fp16, got " +
+                                    (v >= KILN_PRECISION_FP32 && v <= KILN_PRECISION_BEST ? kPrecisionNames[v]
+                                                                                           : std::to_string(v)));
+    o->opts.io_dtype = v == KILN_PRECISION_FP16 ? kiln::DType::kFloat16 : kiln::DType::kFloat32;
+    return kiln::Status::ok();
+  });
+}
+
 kiln_status kiln_build_options_set_shape(kiln_build_options* o, const char* input, const int64_t* dims, int32_t rank) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));

@@ -39,4 +39,9 @@ Status set_fallback_precision_flag(kiln_build_options* o, const std::string& tex
       o, f == FallbackPrecision::kFp16 ? KILN_PRECISION_FP16 : KILN_PRECISION_FP32));
 }
 
+Status set_io_precision_flag(kiln_build_options* o, const std::string& text) {
+  if (text != "fp32" && text != "fp16") return invalid_argument("--io-precision must be fp32 or fp16, got '" + text + "'");
+  return build_api_status(kiln_build_options_set_io_precision(o, text == "fp16" ? KILN_PRECISION_FP16 : KILN_PRECISION_FP32));
+}
+
 }  // namespace kiln::cli

@@ -15,4 +15,7 @@ Status set_calibrator_flag(kiln_build_options* o, const std::string& text);
 // --fallback-precision P: fp32 | fp16.
 Status set_fallback_precision_flag(kiln_build_options* o, const std::string& text);
 
+// --io-precision P: fp32 | fp16.
+Status set_io_precision_flag(kiln_build_options* o, const std::string& text);
+
 }  // namespace kiln::cli

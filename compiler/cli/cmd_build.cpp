@@ -55,6 +55,9 @@ static const char* kBuildHelp =
     "                           LayerNorm, Softmax, GELU, residual Adds) run in: fp32 (default) or\n"
     "                           fp16 (as TensorRT's --int8 --fp16); a --layer-precision NODE=fp32\n"
     "                           or a layer the accuracy budget moves to fp32 stays fp32\n"
+    "  --io-precision P         the dtype of the plan's float inputs and outputs: fp32 (default,\n"
+    "                           as the model declares them) or fp16 (half the bytes to and from\n"
+    "                           the host, as trtexec's --inputIOFormats/--outputIOFormats=fp16)\n"
     "  --accuracy-budget X      the largest relative L2 error any output may have against FP32 over\n"
     "                           the --calib samples: the most sensitive layers move to fp32 (with\n"
     "                           best: towards fp32 through slower candidates) until it holds;\n"
@@ -134,6 +137,7 @@ int cmd_build(int argc, char** argv) {
                            {"--no-fuse", "", false}, {"--partition", ""}, {"--cpu-nodes", "", true, true},
                            {"--transfer-gbps", ""}, {"--precision", ""}, {"--calib", ""}, {"--calibrator", ""},
                            {"--calib-cache", ""}, {"--layer-precision", "", true, true}, {"--fallback-precision", ""}, {"--accuracy-budget", ""},
+                           {"--io-precision", ""},
                            {"--tune", "", false}, {"--tuning-cache", ""}, {"--allow-tf32", "", false}, {"--layout", ""}, {"--smooth-quant", "", true, false, true},
                            {"--no-bias-correction", "", false}, {"--no-accuracy-check", "", false},
                            {"--max-memory", ""}, {"--allow-over-memory", "", false}, {"--help", "-h", false}},
@@ -169,6 +173,10 @@ int cmd_build(int argc, char** argv) {
   }
   if (args.has("--fallback-precision")) {
     st = cli::set_fallback_precision_flag(o, args.get("--fallback-precision"));
+    if (!st) return fail("build", st.message());
+  }
+  if (args.has("--io-precision")) {
+    st = cli::set_io_precision_flag(o, args.get("--io-precision"));
     if (!st) return fail("build", st.message());
   }
   if (args.has("--accuracy-budget")) {

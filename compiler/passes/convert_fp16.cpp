@@ -18,20 +18,18 @@
 #include <unordered_map>
 
 #include "compiler/ops/op_schema.h"
+#include "compiler/passes/fp16_facts.h"
 #include "compiler/passes/passes.h"
 #include "compiler/quant/precision.h"
 #include "runtime/core/half.h"
 
 namespace kiln {
-namespace {
 
-// How the op converts (OpSchema::fp16_form, registered with the op); kNone for other domains.
 Fp16 fp16_form(const ir::Node& n) {
   const OpSchema* s = n.domain.empty() ? schema_registry().find(n.op_type) : nullptr;
   return s ? s->fp16_form : Fp16::kNone;
 }
 
-// Whether `n` takes float16 `v` as is where it reads float32 `v` (Fp16::kReads, kFloatIo).
 bool reads_half_at(const ir::Node& n, const ir::Value* v) {
   const Fp16 f = fp16_form(n);
   if (f != Fp16::kReads && f != Fp16::kFloatIo) return false;
@@ -40,6 +38,8 @@ bool reads_half_at(const ir::Node& n, const ir::Value* v) {
     if (n.inputs[k] == v && static_cast<int>(k) != i) return false;
   return n.input(static_cast<size_t>(i)) == v;
 }
+
+namespace {
 
 bool has_float32_data(const ir::Node& n) {
   for (const auto* list : {&n.inputs, &n.outputs})

@@ -40,6 +40,10 @@ Status run_quantize_ptq(ir::Graph& g, const PassContext& ctx);
 // nodes assigned fp16 whose ops have float16 kernels, Casts at the fp32 boundaries.
 Status run_convert_fp16(ir::Graph& g, const PassContext& ctx);
 
+// --io-precision fp16: float32 graph inputs and outputs become float16 (after convert_fp16,
+// whose boundary Casts it absorbs).
+Status run_io_precision(ir::Graph& g, const PassContext& ctx);
+
 // Merges QuantizeLinear nodes of one tensor with equal scale, zero point and attributes
 // (post-training quantization inserts one per layer; Q, K and V read the same input).
 Status run_merge_quantize(ir::Graph& g, const PassContext& ctx);

@@ -83,6 +83,12 @@ std::vector<CalibrationInput> plan_input_specs(const Plan& plan) {
   return out;
 }
 
+HostTensor as_plan_input(const Plan& plan, const std::string& name, const HostTensor& t) {
+  for (int32_t i : plan.inputs)
+    if (plan.tensors[i].name == name) return to_float_dtype(t, plan.tensors[i].dtype);
+  return t;
+}
+
 Status run_on_samples(std::shared_ptr<const Plan> plan, const std::string& device,
                       const std::vector<CalibrationSample>& samples, std::vector<std::vector<HostTensor>>* outputs) {
   std::unique_ptr<ExecutionContext> ctx;
@@ -97,9 +103,15 @@ Status run_on_samples(std::shared_ptr<const Plan> plan, const std::string& devic
     }
     for (size_t i = 0; i < outs.size(); ++i)
       KILN_TRY(ctx->bind_output(plan->tensors[plan->outputs[i]].name, outs[i].data(), outs[i].size_bytes()));
-    for (const auto& [name, t] : samples[s])
-      KILN_TRY(ctx->bind_input(name, t.dtype(), t.shape(), t.data(), t.size_bytes()));
+    // A plan with float16 inputs and outputs (--io-precision fp16) is fed and judged in float32.
+    std::vector<HostTensor> ins;
+    ins.reserve(samples[s].size());
+    for (const auto& [name, t] : samples[s]) {
+      ins.push_back(as_plan_input(*plan, name, t));
+      KILN_TRY(ctx->bind_input(name, ins.back().dtype(), ins.back().shape(), ins.back().data(), ins.back().size_bytes()));
+    }
     KILN_TRY_CTX(ctx->run(), "sample " + std::to_string(s + 1));
+    for (HostTensor& o : outs) o = to_float_dtype(o, DType::kFloat32);
   }
   return Status::ok();
 }

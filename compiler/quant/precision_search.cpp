@@ -156,6 +156,7 @@ Status Search::init() {
   ref.layer_precision.clear();
   ref.device = "cpu";
   ref.partition = PartitionOptions{};
+  ref.io_dtype = DType::kFloat32;  // the samples' dtype and the model's
   ref_plan_ = std::make_shared<Plan>();
   KILN_TRY_CTX(build_(ref, ref_plan_.get()), "building the FP32 reference");
   for (const PlanNode& n : ref_plan_->nodes) {
@@ -183,7 +184,12 @@ Status Search::time_plan(std::shared_ptr<const Plan> plan, double* us) {
   for (int32_t t : plan->outputs) outs.emplace_back(plan->tensors[t].dtype, plan->tensors[t].shape);
   for (size_t i = 0; i < outs.size(); ++i)
     KILN_TRY(ctx->bind_output(plan->tensors[plan->outputs[i]].name, outs[i].data(), outs[i].size_bytes()));
-  for (const auto& [name, t] : samples_[0]) KILN_TRY(ctx->bind_input(name, t.dtype(), t.shape(), t.data(), t.size_bytes()));
+  std::vector<HostTensor> ins;  // as the plan takes them (float16 with --io-precision fp16)
+  ins.reserve(samples_[0].size());
+  for (const auto& [name, t] : samples_[0]) {
+    ins.push_back(as_plan_input(*plan, name, t));
+    KILN_TRY(ctx->bind_input(name, ins.back().dtype(), ins.back().shape(), ins.back().data(), ins.back().size_bytes()));
+  }
   for (int i = 0; i < 3; ++i) KILN_TRY(ctx->run());
   std::vector<double> v;
   for (int i = 0; i < 15; ++i) {

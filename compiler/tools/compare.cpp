@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "compiler/compiler.h"
+#include "compiler/quant/accuracy.h"
 #include "runtime/cli/plan_session.h"
 #include "runtime/core/float8.h"
 #include "runtime/exec/execution_context.h"
@@ -82,7 +83,7 @@ Status compare_plan(std::shared_ptr<const Plan> plan, const std::string& referen
     if (plan->find_tensor(name) < 0 ||
         std::find(plan->inputs.begin(), plan->inputs.end(), plan->find_tensor(name)) == plan->inputs.end())
       return not_found("the plan has no input named '" + name + "'");
-    s.inputs[name] = t;
+    s.inputs[name] = as_plan_input(*plan, name, t);  // float16 for a plan built with --io-precision fp16
   }
   KILN_TRY(s.prepare_inputs({}));
 
@@ -96,7 +97,12 @@ Status compare_plan(std::shared_ptr<const Plan> plan, const std::string& referen
   auto ref_plan = std::make_shared<Plan>();
   KILN_TRY_CTX(build_plan_from_file(reference_model, ref_opts, ref_plan.get()), "building the reference");
   ref.plan = ref_plan;
-  ref.inputs = s.inputs;
+  // The given inputs as they are (the plan's may have been rounded to float16), and those drawn
+  // for the plan where the caller left one out.
+  for (const auto& [name, t] : s.inputs) {
+    auto given = inputs.find(name);
+    ref.inputs[name] = as_plan_input(*ref_plan, name, given != inputs.end() ? given->second : t);
+  }
 
   std::unique_ptr<ExecutionContext> ctx, ref_ctx;
   std::vector<HostTensor> got, want;

@@ -98,6 +98,7 @@ Status run_sweep(const std::string& model, const BuildOptions& base_in, const Sw
   ref_opts.device = "cpu";
   ref_opts.precision = "fp32";
   ref_opts.layer_precision.clear();
+  ref_opts.io_dtype = DType::kFloat32;  // the samples' dtype and the model's
   ref_opts.report = nullptr;
   auto ref_plan = std::make_shared<Plan>();
   KILN_TRY_CTX(build_plan_from_file(model, ref_opts, ref_plan.get()), "building the FP32 reference");

@@ -158,6 +158,11 @@ KILN_API kiln_status kiln_build_options_set_allow_over_memory(kiln_build_options
  * kiln_build_options_set_layer_precision, or moved to FP32 by the accuracy budget, stays FP32.
  * Other precisions are refused. */
 KILN_API kiln_status kiln_build_options_set_fallback_precision(kiln_build_options* opts, kiln_precision precision);
+/* `kiln build --io-precision`: the dtype of the plan's float32 inputs and outputs:
+ * KILN_PRECISION_FP32 (default: as the model declares them) or KILN_PRECISION_FP16 (float16
+ * tensors, half the bytes to and from the host, as TensorRT's --inputIOFormats/--outputIOFormats
+ * fp16; integer inputs such as token ids are untouched). Other precisions are refused. */
+KILN_API kiln_status kiln_build_options_set_io_precision(kiln_build_options* opts, kiln_precision precision);
 /* Where the report goes (default: nowhere). */
 KILN_API kiln_status kiln_build_options_set_log(kiln_build_options* opts, kiln_build_log_fn fn, void* user);
 

@@ -134,6 +134,8 @@ void apply_option(kiln_build_options* o, const std::string& key, nb::handle v) {
                                                          precision_of(nb::cast<std::string>(p))));
   else if (key == "fallback_precision")
     check_build(kiln_build_options_set_fallback_precision(o, precision_of(nb::cast<std::string>(v))));
+  else if (key == "io_precision")
+    check_build(kiln_build_options_set_io_precision(o, precision_of(nb::cast<std::string>(v))));
   else if (key == "shapes")
     for (auto [name, dims] : nb::borrow<nb::dict>(v)) {
       const std::string n = nb::cast<std::string>(name);

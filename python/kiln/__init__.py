@@ -85,7 +85,7 @@ def _dims(value: Any, what: str) -> List[int]:
         raise Error("%s: expected a sequence of ints or a string like 1x3x224x224" % what) from None
 
 
-def _options(device=None, precision=None, fallback_precision=None, shapes=None, min_shapes=None, max_shapes=None,
+def _options(device=None, precision=None, fallback_precision=None, io_precision=None, shapes=None, min_shapes=None, max_shapes=None,
              layer_precision=None,
              accuracy_budget=None, calibrator=None, calib_dir=None, calib_cache=None, smooth_quant=None, fuse=True,
              partition=None, bias_correction=True, accuracy_check=True, cpu_nodes=None, transfer_gbps=None, freeze=None, tune=False, tuning_cache=None,
@@ -97,6 +97,8 @@ def _options(device=None, precision=None, fallback_precision=None, shapes=None, 
         opts["precision"] = str(precision)
     if fallback_precision is not None:
         opts["fallback_precision"] = str(fallback_precision)
+    if io_precision is not None:
+        opts["io_precision"] = str(io_precision)
     if layer_precision:
         opts["layer_precision"] = {str(k): str(v) for k, v in dict(layer_precision).items()}
     if shapes:
@@ -300,6 +302,7 @@ class Context:
 
 
 def build(model: Any, *, device: str = "auto", precision: str = "fp32", fallback_precision: str = "fp32",
+          io_precision: str = "fp32",
           calib: Optional[Iterable[Mapping[str, Any]]] = None, calib_dir: Optional[str] = None,
           shapes: Optional[Mapping[str, Any]] = None, min_shapes: Optional[Mapping[str, Any]] = None,
           max_shapes: Optional[Mapping[str, Any]] = None, layer_precision: Optional[Mapping[str, str]] = None,
@@ -313,7 +316,8 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32", fallback
     options as keywords. `calib` is an iterable of {input name: array} samples (INT8/FP8
     calibration, the accuracy budget); `shapes` fixes dynamic dims ({"x": (1, 3, 224, 224)} or
     "1x3x224x224"); `fallback_precision="fp16"` runs what INT8/FP8 quantization leaves in float
-    (attention, LayerNorm, GELU...) in FP16 (`--fallback-precision`); `min_shapes`/`max_shapes` make a dynamic plan; `tune` times the kernel
+    (attention, LayerNorm, GELU...) in FP16 (`--fallback-precision`); `io_precision="fp16"` makes
+    the plan's float inputs and outputs float16 (`--io-precision`); `min_shapes`/`max_shapes` make a dynamic plan; `tune` times the kernel
     variants on the device (any precision; `tuning_cache` keeps the timings); `allow_tf32` lets
     FP32 Conv/Gemm/MatMul use TF32 tensor cores; `bias_correction=False` keeps
     INT8/FP8 layers' biases as they are (`--no-bias-correction`); `accuracy_check=False` skips
@@ -323,7 +327,8 @@ def build(model: Any, *, device: str = "auto", precision: str = "fp32", fallback
     (level "info" or "progress")."""
     path, data, base_dir = _model_arg(model)
     try:
-        opts = _options(device=device, precision=precision, fallback_precision=fallback_precision, shapes=shapes,
+        opts = _options(device=device, precision=precision, fallback_precision=fallback_precision,
+                        io_precision=io_precision, shapes=shapes,
                         min_shapes=min_shapes,
                         max_shapes=max_shapes, layer_precision=layer_precision, accuracy_budget=accuracy_budget,
                         calibrator=calibrator, calib_dir=calib_dir, calib_cache=calib_cache,

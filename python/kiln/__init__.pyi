@@ -43,7 +43,7 @@ class Context:
     def __exit__(self, *exc: Any) -> None: ...
 
 def build(model: Union[str, os.PathLike, bytes, Any], *, device: str = ..., precision: str = ...,
-          fallback_precision: str = ...,
+          fallback_precision: str = ..., io_precision: str = ...,
           calib: Optional[Iterable[Mapping[str, Any]]] = ..., calib_dir: Optional[str] = ...,
           shapes: Optional[Mapping[str, Any]] = ..., min_shapes: Optional[Mapping[str, Any]] = ...,
           max_shapes: Optional[Mapping[str, Any]] = ..., layer_precision: Optional[Mapping[str, str]] = ...,

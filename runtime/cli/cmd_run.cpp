@@ -88,18 +88,23 @@ int cmd_run(int argc, char** argv) {
       // The header alone decides whether the data is worth reading: more bytes than the input
       // can ever take (at its largest shape) is refused before they are read; anything smaller
       // goes to binding, which names the dim that is wrong.
+      // A float16 input (a plan built with --io-precision fp16) takes the float32 file a user
+      // has, converted as numpy's astype would.
+      const DType want = static_cast<DType>(info->dtype);
+      auto converts = [&](DType dt) { return dt == DType::kFloat32 && want == DType::kFloat16; };
       HostTensor t;
       st = read_npy(path, &t, [&](DType dt, const Shape& shape) {
         int64_t n = 1;
         for (int64_t d : shape) n = d && n > INT64_MAX / d ? INT64_MAX : n * d;
-        if (n <= static_cast<int64_t>(info->size_bytes / std::max<size_t>(1, dtype_size(dt)))) return Status::ok();
+        const size_t element = dtype_size(converts(dt) ? want : dt);
+        if (n <= static_cast<int64_t>(info->size_bytes / std::max<size_t>(1, element))) return Status::ok();
         const Shape want_lo(lo, lo + info->rank), want_hi(hi, hi + info->rank);
         return invalid_argument("expected " + dtype_name(static_cast<DType>(info->dtype)) + " " + shape_str(want_hi) +
                                 (want_lo == want_hi ? "" : " (or dims down to " + shape_str(want_lo) + ")") + ", got " +
                                 dtype_name(dt) + " " + shape_str(shape) + " in '" + path + "'");
       });
       if (!st) return fail("run", "input '" + name + "': " + st.message());
-      inputs[name] = std::move(t);
+      inputs[name] = converts(t.dtype()) ? to_float_dtype(t, want) : std::move(t);
     }
     ContextHandle ctx(plan, args.get("--device", "auto"));
     for (const kiln_tensor_info& info : plan.inputs()) {

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "runtime/cli/args.h"
+#include "runtime/core/half.h"
 #include "runtime/core/npy.h"
 #include "runtime/plan/plan_file.h"
 #include "runtime/plan/plan_format.h"
@@ -20,10 +21,13 @@ Status PlanSession::load(const std::string& path, const std::string& expect_sha2
 
 namespace {
 
-// An input of `dt` and `shape` the plan could take: its dtype, its rank, no dim beyond the
-// (max) shape it was built for. Checked before anything of that size is allocated or read.
+// An input of `dt` and `shape` the plan could take: its dtype (or float32 for a float16 input
+// of a plan built with --io-precision fp16: converted after reading, as numpy's astype would),
+// its rank, no dim beyond the (max) shape it was built for. Checked before anything of that size
+// is allocated or read.
 Status fits_plan_input(const PlanTensor& pt, DType dt, const Shape& shape) {
-  bool fits = dt == pt.dtype && shape.size() == pt.shape.size();
+  const bool dtype_fits = dt == pt.dtype || (dt == DType::kFloat32 && pt.dtype == DType::kFloat16);
+  bool fits = dtype_fits && shape.size() == pt.shape.size();
   for (size_t d = 0; fits && d < shape.size(); ++d) fits = shape[d] >= 0 && shape[d] <= pt.shape[d];
   if (fits) return Status::ok();
   return invalid_argument("expected " + dtype_name(pt.dtype) + " " + shape_str(pt.shape) + ", got " + dtype_name(dt) +
@@ -56,6 +60,7 @@ Status PlanSession::prepare_inputs(const std::vector<std::string>& specs, const 
     if (inputs.count(name)) return invalid_argument("input '" + name + "' is given twice (-i " + spec + ")");
     KILN_TRY_CTX(read_npy(path, &inputs[name], [&](DType dt, const Shape& shape) { return fits_plan_input(*pt, dt, shape); }),
                  "input '" + name + "'");
+    inputs[name] = to_float_dtype(inputs[name], pt->dtype);
   }
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> uf(-1.f, 1.f);
@@ -68,6 +73,7 @@ Status PlanSession::prepare_inputs(const std::vector<std::string>& specs, const 
     for (int64_t i = 0; i < h.numel(); ++i) {
       switch (pt.dtype) {
         case DType::kFloat32: h.as<float>()[i] = uf(rng); break;
+        case DType::kFloat16: h.as<uint16_t>()[i] = float_to_half(uf(rng)); break;
         case DType::kFloat64: h.as<double>()[i] = uf(rng); break;
         case DType::kInt64: h.as<int64_t>()[i] = ui(rng); break;
         case DType::kInt32: h.as<int32_t>()[i] = ui(rng); break;

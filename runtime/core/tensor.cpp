@@ -39,4 +39,16 @@ std::vector<int64_t> tensor_to_int64s(const TensorView& t) {
   return v;
 }
 
+HostTensor to_float_dtype(const HostTensor& t, DType to) {
+  const bool half_to_single = t.dtype() == DType::kFloat16 && to == DType::kFloat32;
+  const bool single_to_half = t.dtype() == DType::kFloat32 && to == DType::kFloat16;
+  if (!half_to_single && !single_to_half) return t;
+  HostTensor out(to, t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (half_to_single) out.as<float>()[i] = half_to_float(t.as<uint16_t>()[i]);
+    else out.as<uint16_t>()[i] = float_to_half(t.as<float>()[i]);
+  }
+  return out;
+}
+
 }  // namespace kiln

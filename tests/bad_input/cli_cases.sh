@@ -90,6 +90,38 @@ assert a.shape == (1, 10) and np.allclose(a, b, rtol=1e-5, atol=1e-6), (a, b)
 assert abs(a.sum() - 1) < 1e-5"
   done
 }
+case_io_precision_fp16() {
+  # --io-precision fp16: the plan's float input and output are float16 (inspect), `kiln run` takes
+  # the float32 .npy a user has (converted as numpy's astype would) and writes a float16 output
+  # within half's rounding of the float32 plan's, and `kiln compare` judges it against the ONNX
+  # model; FP16 plans lose their boundary Casts; a precision other than fp32/fp16 is refused.
+  "$PY" -c "import numpy as np; np.save('in.npy', np.random.default_rng(2).uniform(0, 1, (1, 3, 32, 32)).astype(np.float32))"
+  expect_ok "$KILN" build --help
+  expect_out "--io-precision P" "--inputIOFormats/--outputIOFormats=fp16"
+  for dev in cpu opencl; do
+    for prec in fp32 fp16; do
+      expect_ok "$KILN" build "$MODELS/demo_cnn.onnx" -o wide.plan --device $dev --precision $prec
+      expect_ok "$KILN" build "$MODELS/demo_cnn.onnx" -o half.plan --device $dev --precision $prec --io-precision fp16
+      expect_ok "$KILN" inspect half.plan
+      expect_out "input  float16 1x3x32x32" "probs  float16 1x10"
+      if [ $prec = fp16 ] && grep -E "_to_fp(16|32) " stdout | grep -qE "input_to_fp16|probs_to_fp32"; then
+        die "the $dev FP16 plan kept a boundary Cast with --io-precision fp16"
+      fi
+      expect_ok "$KILN" run wide.plan -i input=in.npy -o out_wide --device $dev
+      expect_ok "$KILN" run half.plan -i input=in.npy -o out_half --device $dev
+      "$PY" -c "
+import numpy as np
+a, b = np.load('out_wide/probs.npy'), np.load('out_half/probs.npy')
+assert a.dtype == np.float32 and b.dtype == np.float16, (a.dtype, b.dtype)
+assert np.allclose(a, b.astype(np.float32), rtol=4e-3, atol=2e-3), (a, b)
+assert abs(float(b.astype(np.float32).sum()) - 1) < 1e-2"
+      expect_ok "$KILN" compare half.plan --reference "$MODELS/demo_cnn.onnx" -i input=in.npy --device $dev
+      expect_out "probs"
+    done
+  done
+  expect_fail "--io-precision must be fp32 or fp16" "got 'int8'" -- "$KILN" build "$MODELS/demo_cnn.onnx" -o x.plan \
+    --io-precision int8
+}
 case_kiln_rt_runtime_verbs() {
   # kiln-rt runs, inspects, profiles and benchmarks plans with kiln's flags; it has no build.
   local rt

@@ -142,6 +142,23 @@ def test_int8_fallback_precision_fp16():
     assert "\n" not in str(e.value)
 
 
+def test_io_precision_fp16():
+    # io_precision="fp16": the plan's input and output are float16 (plan.inputs/outputs), it runs
+    # on float16 arrays and gives float16 probabilities within half's rounding of onnxruntime's
+    # FP32; a precision other than fp32/fp16 is a one-line error naming it.
+    path = model("demo_cnn.onnx")
+    plan = kiln.build(path, device=DEVICE, io_precision="fp16")
+    assert [i["dtype"] for i in plan.inputs] == ["float16"] and [o["dtype"] for o in plan.outputs] == ["float16"]
+    x = calib_samples(1, seed=9)[0]
+    got = plan.context(DEVICE).run({k: v.astype(np.float16) for k, v in x.items()})["probs"]
+    assert got.dtype == np.float16
+    want = ort_session(path).run(None, x)[0]
+    np.testing.assert_allclose(got.astype(np.float32), want, rtol=5e-3, atol=2e-3)
+    with pytest.raises(kiln.Error, match="must be fp32 or fp16, got int8") as e:
+        kiln.build(path, device=DEVICE, io_precision="int8")
+    assert "\n" not in str(e.value)
+
+
 def test_int8_mse_calibrator(tmp_path):
     path = model("demo_cnn.onnx")
     cache = tmp_path / "ranges.cache"

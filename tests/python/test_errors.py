@@ -155,7 +155,7 @@ def test_junk_build_keywords_are_errors_not_crashes():
             {"input": "1x3"}, {3: 4}, object(), np.zeros(3), (1, 2)]
     keywords = ["device", "precision", "shapes", "min_shapes", "max_shapes", "layer_precision", "accuracy_budget",
                 "calibrator", "smooth_quant", "partition", "cpu_nodes", "transfer_gbps", "freeze", "calib_cache", "tuning_cache", "allow_tf32",
-                "fallback_precision"]
+                "fallback_precision", "io_precision"]
     rng = np.random.default_rng(8)
     for _ in range(150):
         kw = {k: junk[rng.integers(len(junk))] for k in rng.choice(keywords, 2, replace=False)}

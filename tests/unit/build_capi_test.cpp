@@ -310,6 +310,40 @@ TEST(BuildCApi, FallbackPrecisionReachesTheBuildAndRefusesOthers) {
   kiln_build_options_release(o);
 }
 
+// kiln_build_options_set_io_precision: FP16 gives demo_cnn's plan a float16 input and output,
+// read back through the runtime C API; other precisions are refused by name.
+TEST(BuildCApi, IoPrecisionReachesThePlanAndRefusesOthers) {
+  const std::string model = read_file(kiln::test::model_path("demo_cnn.onnx"));
+  kiln_build_options* o = nullptr;
+  ASSERT_EQ(kiln_build_options_create(&o), KILN_OK);
+  ASSERT_EQ(kiln_build_options_set_device(o, "cpu"), KILN_OK);
+  auto io_dtypes = [&] {
+    kiln_build_result* r = nullptr;
+    EXPECT_EQ(kiln_build_from_memory(model.data(), model.size(), nullptr, o, &r), KILN_OK) << kiln_build_last_error();
+    size_t size = 0;
+    const void* data = r ? kiln_build_result_data(r, &size) : nullptr;
+    kiln_plan* plan = nullptr;
+    EXPECT_EQ(kiln_plan_load_memory(data, size, &plan), KILN_OK) << kiln_last_error();
+    kiln_tensor_info in{}, out{};
+    EXPECT_EQ(kiln_plan_input_info(plan, 0, &in), KILN_OK);
+    EXPECT_EQ(kiln_plan_output_info(plan, 0, &out), KILN_OK);
+    kiln_plan_release(plan);
+    kiln_build_result_release(r);
+    return std::pair{in.dtype, out.dtype};
+  };
+  EXPECT_EQ(io_dtypes(), std::pair(int32_t{KILN_DTYPE_FLOAT32}, int32_t{KILN_DTYPE_FLOAT32}));
+  ASSERT_EQ(kiln_build_options_set_io_precision(o, KILN_PRECISION_FP16), KILN_OK) << kiln_build_last_error();
+  EXPECT_EQ(io_dtypes(), std::pair(int32_t{KILN_DTYPE_FLOAT16}, int32_t{KILN_DTYPE_FLOAT16}));
+  ASSERT_EQ(kiln_build_options_set_io_precision(o, KILN_PRECISION_FP32), KILN_OK);
+  EXPECT_EQ(io_dtypes(), std::pair(int32_t{KILN_DTYPE_FLOAT32}, int32_t{KILN_DTYPE_FLOAT32}));
+  EXPECT_EQ(kiln_build_options_set_io_precision(o, KILN_PRECISION_INT8), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kiln_build_last_error()).find("must be fp32 or fp16, got int8"), std::string::npos)
+      << kiln_build_last_error();
+  EXPECT_EQ(kiln_build_options_set_io_precision(o, static_cast<kiln_precision>(42)), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_build_options_set_io_precision(nullptr, KILN_PRECISION_FP16), KILN_ERROR_INVALID_ARGUMENT);
+  kiln_build_options_release(o);
+}
+
 TEST(BuildCApi, TuneAllowTf32AndMseReachTheBuild) {
   if (kiln_device_count() == 0) GTEST_SKIP() << "no OpenCL device";
   const std::string model = kiln::test::model_path("demo_cnn.onnx");
