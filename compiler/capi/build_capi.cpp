@@ -66,6 +66,17 @@ kiln_status build_with(const char* fn, const kiln_build_options* o, kiln_build_r
   });
 }
 
+// The setters that take fp32 or fp16 only: *fp16 set, or an error naming what `p` is.
+kiln::Status fp32_or_fp16(const char* fn, const char* what, kiln_precision p, bool* fp16) {
+  const int32_t v = kiln::c_enum_value(p);
+  if (v != KILN_PRECISION_FP32 && v != KILN_PRECISION_FP16)
+    return kiln::invalid_argument(std::string(fn) + ": the " + what + " must be fp32 or fp16, got " +
+                                  (v >= KILN_PRECISION_FP32 && v <= KILN_PRECISION_BEST ? kPrecisionNames[v]
+                                                                                         : std::to_string(v)));
+  *fp16 = v == KILN_PRECISION_FP16;
+  return kiln::Status::ok();
+}
+
 }  // namespace
 
 extern "C" {
@@ -195,12 +206,9 @@ kiln_status kiln_build_options_set_layer_precision(kiln_build_options* o, const 
 kiln_status kiln_build_options_set_fallback_precision(kiln_build_options* o, kiln_precision p) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));
-    const int32_t v = kiln::c_enum_value(p);
-    if (v != KILN_PRECISION_FP32 && v != KILN_PRECISION_FP16)
-      return kiln::invalid_argument(std::string(__func__) + ": the fallback precision must be fp32 or fp16, got " +
-                                    (v >= KILN_PRECISION_FP32 && v <= KILN_PRECISION_BEST ? kPrecisionNames[v]
-                                                                                           : std::to_string(v)));
-    o->opts.fallback_precision = v == KILN_PRECISION_FP16 ? kiln::FallbackPrecision::kFp16 : kiln::FallbackPrecision::kFp32;
+    bool fp16 = false;
+    KILN_TRY(fp32_or_fp16(__func__, "fallback precision", p, &fp16));
+    o->opts.fallback_precision = fp16 ? kiln::FallbackPrecision::kFp16 : kiln::FallbackPrecision::kFp32;
     return kiln::Status::ok();
   });
 }
@@ -208,12 +216,9 @@ kiln_status kiln_build_options_set_fallback_precision(kiln_build_options* o, kil
 kiln_status kiln_build_options_set_io_precision(kiln_build_options* o, kiln_precision p) {
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));
-    const int32_t v = kiln::c_enum_value(p);
-    if (v != KILN_PRECISION_FP32 && v != KILN_PRECISION_FP16)
-      return kiln::invalid_argument(std::string(__func__) + ": the input/output precision must be fp32 or fp16, got " +
-                                    (v >= KILN_PRECISION_FP32 && v <= KILN_PRECISION_BEST ? kPrecisionNames[v]
-                                                                                           : std::to_string(v)));
-    o->opts.io_dtype = v == KILN_PRECISION_FP16 ? kiln::DType::kFloat16 : kiln::DType::kFloat32;
+    bool fp16 = false;
+    KILN_TRY(fp32_or_fp16(__func__, "input/output precision", p, &fp16));
+    o->opts.io_dtype = fp16 ? kiln::DType::kFloat16 : kiln::DType::kFloat32;
     return kiln::Status::ok();
   });
 }
