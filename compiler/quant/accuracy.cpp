@@ -116,8 +116,47 @@ Status run_on_samples(std::shared_ptr<const Plan> plan, const std::string& devic
   return Status::ok();
 }
 
+bool is_class_scores(const Plan& reference, int32_t tensor) {
+  const Shape& shape = reference.tensors[tensor].shape;
+  if (shape.empty() || shape.back() < 2) return false;
+  for (const PlanNode& n : reference.nodes) {
+    if (n.outputs.empty() || n.outputs[0] != tensor) continue;
+    if (n.op == "Softmax" || n.op == "LogSoftmax") return true;
+    return (n.op == "Gemm" || n.op == "MatMul") && shape.size() == 2;
+  }
+  return false;
+}
+
+double top1_margin_ratio(const TensorView& got, const TensorView& want) {
+  const int64_t classes = want.shape.empty() ? 0 : want.shape.back();
+  if (classes < 2) return 0;
+  const int64_t rows = shape_numel(want.shape) / classes;
+  double worst = 0;
+  std::vector<double> g(static_cast<size_t>(classes)), w(static_cast<size_t>(classes));
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t top = 0;
+    double mean = 0;
+    for (int64_t c = 0; c < classes; ++c) {
+      g[c] = tensor_double_at(got, r * classes + c);
+      w[c] = tensor_double_at(want, r * classes + c);
+      mean += w[c];
+      if (w[c] > w[top]) top = c;
+    }
+    mean /= static_cast<double>(classes);
+    const double floor = 0.1 * (w[top] - mean);
+    for (int64_t c = 0; c < classes; ++c) {
+      if (c == top) continue;
+      // Class c overtakes the top one where its gap closed by the whole gap: ratio >= 1.
+      const double closing = (g[c] - g[top]) - (w[c] - w[top]), gap = std::max(w[top] - w[c], floor);
+      if (std::isnan(closing)) return INFINITY;
+      if (closing > 0) worst = std::max(worst, gap > 0 ? closing / gap : INFINITY);
+    }
+  }
+  return worst;
+}
+
 Status worst_output_error(const Plan& plan, const std::vector<std::vector<HostTensor>>& got, const Plan& reference,
-                          const std::vector<std::vector<HostTensor>>& want, WorstError* out) {
+                          const std::vector<std::vector<HostTensor>>& want, WorstError* out, double budget) {
   *out = WorstError{};
   for (size_t i = 0; i < plan.outputs.size(); ++i) {
     const std::string& name = plan.tensors[plan.outputs[i]].name;
@@ -133,6 +172,9 @@ Status worst_output_error(const Plan& plan, const std::vector<std::vector<HostTe
       if (std::isnan(e)) e = INFINITY;  // a NaN output is as wrong as it gets
       if (e > out->rel_l2 || out->output.empty()) *out = WorstError{e, name, s, std::move(part)};
     };
+    if (budget > 0 && is_class_scores(reference, reference.outputs[r]))
+      for (size_t s = 0; s < samples; ++s)
+        note(budget * top1_margin_ratio(got[s][i].view(), want[s][r].view()), s, "top-1 margin");
     const OutputParts parts = output_parts(reference, reference.outputs[r]);
     if (parts.ranges.empty())
       for (size_t s = 0; s < samples; ++s) note(compare_tensors(got[s][i].view(), want[s][r].view()).rel_l2, s, "");

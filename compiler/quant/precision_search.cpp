@@ -212,7 +212,7 @@ Status Search::measure(const BuildOptions& o, Measured* m, std::shared_ptr<Plan>
 Status Search::measure_plan(const std::shared_ptr<Plan>& plan, Measured* m) {
   std::vector<std::vector<HostTensor>> got;
   KILN_TRY(run_on_samples(plan, device_, samples_, &got));
-  KILN_TRY(worst_output_error(*plan, got, *ref_plan_, ref_out_, &m->error));
+  KILN_TRY(worst_output_error(*plan, got, *ref_plan_, ref_out_, &m->error, budget_));
   if (timed()) KILN_TRY(time_plan(plan, &m->cost_us));
   else m->cost_us = estimated_plan_us(*plan);
   return Status::ok();

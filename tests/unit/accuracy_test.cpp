@@ -273,5 +273,54 @@ TEST(Accuracy, ComparePartReadsTheSliceOfEveryOuterIndex) {
   EXPECT_NEAR(e.rel_l2, std::sqrt(20.0 / want2), 1e-12);
 }
 
+// Logits [2, 5] from a Gemm (class scores): a change far below the 0.1 budget in relative L2
+// that swaps one row's top two classes is over the budget ("top-1 margin"); the same change
+// without the swap, and any change to a non-class output (Relu), is judged by relative L2 only.
+TEST(Accuracy, AClassScoreOutputKeepsItsTopClass) {
+  std::mt19937 rng(3);
+  GraphBuilder b;
+  const std::string x = b.input(random_tensor(DType::kFloat32, {2, 4}, rng));
+  const std::string logits = b.node("Gemm", {x, b.constant(random_tensor(DType::kFloat32, {4, 5}, rng))});
+  b.output(logits);
+  b.output(b.node("Relu", {x}));
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(b.build(&plan).is_ok());
+  EXPECT_TRUE(is_class_scores(*plan, plan->outputs[0]));
+  EXPECT_FALSE(is_class_scores(*plan, plan->outputs[1]));
+
+  // Rows: [10, 9, 0, 0, 0] (margin 1) and [0, 0, 10, 0, 0].
+  std::vector<std::vector<HostTensor>> want(1), got;
+  want[0].emplace_back(DType::kFloat32, Shape{2, 5});
+  want[0].emplace_back(DType::kFloat32, Shape{2, 4});
+  float* w = want[0][0].as<float>();
+  std::fill(w, w + 10, 0.f);
+  w[0] = 10, w[1] = 9, w[7] = 10;
+  std::fill(want[0][1].as<float>(), want[0][1].as<float>() + 8, 1.f);
+  got = want;
+  float* g = got[0][0].as<float>();
+  g[1] = 9.6f;  // closes 0.6 of the 1.0 gap: the top class holds
+  EXPECT_NEAR(top1_margin_ratio(got[0][0].view(), want[0][0].view()), 0.6, 1e-5);
+  WorstError worst;
+  ASSERT_TRUE(worst_output_error(*plan, got, *plan, want, &worst, 0.1).is_ok());
+  EXPECT_NEAR(worst.rel_l2, 0.06, 1e-5);
+  EXPECT_EQ(worst.part, "top-1 margin");
+  g[1] = 10.2f;  // overtakes it: relative L2 0.085, under the budget, but the top class changed
+  EXPECT_LT(compare_tensors(got[0][0].view(), want[0][0].view()).rel_l2, 0.1);
+  EXPECT_NEAR(top1_margin_ratio(got[0][0].view(), want[0][0].view()), 1.2, 1e-5);
+  ASSERT_TRUE(worst_output_error(*plan, got, *plan, want, &worst, 0.1).is_ok());
+  EXPECT_GT(worst.rel_l2, 0.1);
+  EXPECT_EQ(worst.output, plan->tensors[plan->outputs[0]].name);
+  ASSERT_TRUE(worst_output_error(*plan, got, *plan, want, &worst).is_ok());  // no budget: L2 only
+  EXPECT_LT(worst.rel_l2, 0.1);
+  // A near tie (gap 0.01, floor 0.1 x (10 - the row's mean 3.998) = 0.6002) may swap within it.
+  w[1] = 9.99f;
+  g[1] = 10.2f;
+  EXPECT_NEAR(top1_margin_ratio(got[0][0].view(), want[0][0].view()), 0.21 / 0.6002, 1e-4);
+  // Lower classes rising is judged against their own, larger gaps.
+  g[1] = 9.99f;
+  g[9] = 5.f;  // row 2: class 4 from 0 to 5, gap 10
+  EXPECT_NEAR(top1_margin_ratio(got[0][0].view(), want[0][0].view()), 0.5, 1e-5);
+}
+
 }  // namespace
 }  // namespace kiln::test
