@@ -121,8 +121,7 @@ bool is_class_scores(const Plan& reference, int32_t tensor) {
   if (shape.empty() || shape.back() < 2) return false;
   for (const PlanNode& n : reference.nodes) {
     if (n.outputs.empty() || n.outputs[0] != tensor) continue;
-    if (n.op == "Softmax" || n.op == "LogSoftmax") return true;
-    return (n.op == "Gemm" || n.op == "MatMul") && shape.size() == 2;
+    return n.op == "Softmax" || n.op == "LogSoftmax";
   }
   return false;
 }

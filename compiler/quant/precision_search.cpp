@@ -60,7 +60,7 @@ struct Layer {
   std::set<std::string> keys;
   std::vector<std::string> candidates;                // reduced precisions that convert it
   std::map<std::string, double> solo_error, solo_cost;  // by precision, this layer alone
-  std::vector<std::string> ladder;                    // fastest first, ending in fp32
+  std::vector<std::string> ladder;                    // fastest first, ending in (fp16,) fp32
 };
 
 struct Measured {
@@ -341,6 +341,12 @@ Status Search::run(Plan* out) {
       if (!best_ || cost < m32.cost_us) l.ladder.push_back(p);
     std::sort(l.ladder.begin(), l.ladder.end(),
               [&](const std::string& a, const std::string& b) { return l.solo_cost[a] < l.solo_cost[b]; });
+    // --fallback-precision fp16 (TensorRT's --int8 --fp16): a layer the budget moves out of
+    // INT8/FP8 tries FP16 before FP32, whose error is taken as nil in the order of the moves
+    // (every move to fp16 comes before any to fp32).
+    if (!best_ && opts_.fallback_precision == FallbackPrecision::kFp16 && !l.ladder.empty() &&
+        std::find(l.ladder.begin(), l.ladder.end(), "fp16") == l.ladder.end())
+      l.ladder.push_back("fp16");
     l.ladder.push_back("fp32");
   }
   std::vector<std::pair<size_t, size_t>> moves;  // (layer, ladder position it moves to)
@@ -352,7 +358,8 @@ Status Search::run(Plan* out) {
       for (size_t li = 0; li < layers_.size(); ++li) {
         const Layer& l = layers_[li];
         if (pos[li] + 1 >= l.ladder.size()) continue;
-        const double e = l.solo_error.at(l.ladder[pos[li]]);
+        const auto solo = l.solo_error.find(l.ladder[pos[li]]);
+        const double e = solo == l.solo_error.end() ? 0.0 : solo->second;
         if (e > worst || std::isnan(e)) worst = std::isnan(e) ? INFINITY : e, pick = li;
       }
       if (pick == layers_.size()) break;
@@ -417,6 +424,11 @@ Status Search::run(Plan* out) {
       const Layer& l = layers_[moves[i].first];
       const std::string& from = l.ladder[at[moves[i].first]];
       at[moves[i].first] = moves[i].second;
+      if (!l.solo_error.count(from)) {  // the fp16 rung of --fallback-precision fp16 (not measured alone)
+        say("  %-28s %s -> %s: the budget still needed more after every move to %s\n", l.name.c_str(), from.c_str(),
+            l.ladder[moves[i].second].c_str(), from.c_str());
+        continue;
+      }
       size_t rank = 1, of = 0;
       for (const Layer& o : layers_)
         if (o.solo_error.count(from)) ++of, rank += o.solo_error.at(from) > l.solo_error.at(from);

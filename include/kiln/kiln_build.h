@@ -155,8 +155,8 @@ KILN_API kiln_status kiln_build_options_set_allow_over_memory(kiln_build_options
  * leaves in floating point (attention, LayerNorm, Softmax, GELU, residual Adds: all but the
  * quantized linear layers and their Quantize/Dequantize nodes) run in: KILN_PRECISION_FP32
  * (default) or KILN_PRECISION_FP16 (as TensorRT's --int8 --fp16). A layer given FP32 with
- * kiln_build_options_set_layer_precision, or moved to FP32 by the accuracy budget, stays FP32.
- * Other precisions are refused. */
+ * kiln_build_options_set_layer_precision stays FP32; with FP16, a layer the accuracy budget (or
+ * the default check) moves out of INT8/FP8 tries FP16 before FP32. Other precisions are refused. */
 KILN_API kiln_status kiln_build_options_set_fallback_precision(kiln_build_options* opts, kiln_precision precision);
 /* `kiln build --io-precision`: the dtype of the plan's float32 inputs and outputs:
  * KILN_PRECISION_FP32 (default: as the model declares them) or KILN_PRECISION_FP16 (float16

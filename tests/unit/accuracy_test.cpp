@@ -273,25 +273,32 @@ TEST(Accuracy, ComparePartReadsTheSliceOfEveryOuterIndex) {
   EXPECT_NEAR(e.rel_l2, std::sqrt(20.0 / want2), 1e-12);
 }
 
-// Logits [2, 5] from a Gemm (class scores): a change far below the 0.1 budget in relative L2
-// that swaps one row's top two classes is over the budget ("top-1 margin"); the same change
-// without the swap, and any change to a non-class output (Relu), is judged by relative L2 only.
+// Class scores [2, 5] from a Softmax: a change far below the 0.1 budget in relative L2 that
+// swaps one row's top two classes is over the budget ("top-1 margin"); the same change without
+// the swap is judged by the margin it used, and other outputs (a Gemm's, a Relu's) by relative
+// L2 only. (The values below stand for probabilities; the test sets them by hand.)
 TEST(Accuracy, AClassScoreOutputKeepsItsTopClass) {
   std::mt19937 rng(3);
   GraphBuilder b;
   const std::string x = b.input(random_tensor(DType::kFloat32, {2, 4}, rng));
   const std::string logits = b.node("Gemm", {x, b.constant(random_tensor(DType::kFloat32, {4, 5}, rng))});
-  b.output(logits);
+  Attributes last;
+  last.set("axis", int64_t{-1});
+  b.output(b.node("Softmax", {logits}, last));
   b.output(b.node("Relu", {x}));
+  b.output(logits);
   std::shared_ptr<Plan> plan;
   ASSERT_TRUE(b.build(&plan).is_ok());
   EXPECT_TRUE(is_class_scores(*plan, plan->outputs[0]));
   EXPECT_FALSE(is_class_scores(*plan, plan->outputs[1]));
+  EXPECT_FALSE(is_class_scores(*plan, plan->outputs[2]));
 
   // Rows: [10, 9, 0, 0, 0] (margin 1) and [0, 0, 10, 0, 0].
   std::vector<std::vector<HostTensor>> want(1), got;
   want[0].emplace_back(DType::kFloat32, Shape{2, 5});
   want[0].emplace_back(DType::kFloat32, Shape{2, 4});
+  want[0].emplace_back(DType::kFloat32, Shape{2, 5});
+  std::fill(want[0][2].as<float>(), want[0][2].as<float>() + 10, 1.f);
   float* w = want[0][0].as<float>();
   std::fill(w, w + 10, 0.f);
   w[0] = 10, w[1] = 9, w[7] = 10;
