@@ -66,9 +66,9 @@ kiln_status build_with(const char* fn, const kiln_build_options* o, kiln_build_r
   });
 }
 
-// The setters that take fp32 or fp16 only: *fp16 set, or an error naming what `p` is.
-kiln::Status fp32_or_fp16(const char* fn, const char* what, kiln_precision p, bool* fp16) {
-  const int32_t v = kiln::c_enum_value(p);
+// The setters that take fp32 or fp16 only: *fp16 set, or an error naming what `v` is (the
+// precision's raw value, kiln::c_enum_value: a caller's out-of-range enum is not loaded as one).
+kiln::Status fp32_or_fp16(const char* fn, const char* what, int32_t v, bool* fp16) {
   if (v != KILN_PRECISION_FP32 && v != KILN_PRECISION_FP16)
     return kiln::invalid_argument(std::string(fn) + ": the " + what + " must be fp32 or fp16, got " +
                                   (v >= KILN_PRECISION_FP32 && v <= KILN_PRECISION_BEST ? kPrecisionNames[v]
@@ -207,7 +207,7 @@ kiln_status kiln_build_options_set_fallback_precision(kiln_build_options* o, kil
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));
     bool fp16 = false;
-    KILN_TRY(fp32_or_fp16(__func__, "fallback precision", p, &fp16));
+    KILN_TRY(fp32_or_fp16(__func__, "fallback precision", kiln::c_enum_value(p), &fp16));
     o->opts.fallback_precision = fp16 ? kiln::FallbackPrecision::kFp16 : kiln::FallbackPrecision::kFp32;
     return kiln::Status::ok();
   });
@@ -217,7 +217,7 @@ kiln_status kiln_build_options_set_io_precision(kiln_build_options* o, kiln_prec
   return guarded(__func__, [&] {
     KILN_TRY(need(__func__, o));
     bool fp16 = false;
-    KILN_TRY(fp32_or_fp16(__func__, "input/output precision", p, &fp16));
+    KILN_TRY(fp32_or_fp16(__func__, "input/output precision", kiln::c_enum_value(p), &fp16));
     o->opts.io_dtype = fp16 ? kiln::DType::kFloat16 : kiln::DType::kFloat32;
     return kiln::Status::ok();
   });
