@@ -83,9 +83,11 @@ std::vector<CalibrationInput> plan_input_specs(const Plan& plan) {
   return out;
 }
 
-HostTensor as_plan_input(const Plan& plan, const std::string& name, const HostTensor& t) {
+const HostTensor& as_plan_input(const Plan& plan, const std::string& name, const HostTensor& t,
+                                std::vector<HostTensor>* converted) {
   for (int32_t i : plan.inputs)
-    if (plan.tensors[i].name == name) return to_float_dtype(t, plan.tensors[i].dtype);
+    if (plan.tensors[i].name == name && plan.tensors[i].dtype != t.dtype())
+      return converted->emplace_back(to_float_dtype(t, plan.tensors[i].dtype));
   return t;
 }
 
@@ -104,14 +106,14 @@ Status run_on_samples(std::shared_ptr<const Plan> plan, const std::string& devic
     for (size_t i = 0; i < outs.size(); ++i)
       KILN_TRY(ctx->bind_output(plan->tensors[plan->outputs[i]].name, outs[i].data(), outs[i].size_bytes()));
     // A plan with float16 inputs and outputs (--io-precision fp16) is fed and judged in float32.
-    std::vector<HostTensor> ins;
-    ins.reserve(samples[s].size());
+    std::vector<HostTensor> converted;
+    converted.reserve(samples[s].size());
     for (const auto& [name, t] : samples[s]) {
-      ins.push_back(as_plan_input(*plan, name, t));
-      KILN_TRY(ctx->bind_input(name, ins.back().dtype(), ins.back().shape(), ins.back().data(), ins.back().size_bytes()));
+      const HostTensor& in = as_plan_input(*plan, name, t, &converted);
+      KILN_TRY(ctx->bind_input(name, in.dtype(), in.shape(), in.data(), in.size_bytes()));
     }
     KILN_TRY_CTX(ctx->run(), "sample " + std::to_string(s + 1));
-    for (HostTensor& o : outs) o = to_float_dtype(o, DType::kFloat32);
+    for (HostTensor& o : outs) o = to_float_dtype(std::move(o), DType::kFloat32);
   }
   return Status::ok();
 }

@@ -46,9 +46,10 @@ TensorErrors compare_part(const TensorView& got, const TensorView& want, int axi
 // The plan's inputs as calibration-set descriptions (for load_calibration_set).
 std::vector<CalibrationInput> plan_input_specs(const Plan& plan);
 
-// Sample tensor `t` of input `name` as the plan takes it: float16 where the plan's input is
-// (--io-precision fp16), else `t` itself.
-HostTensor as_plan_input(const Plan& plan, const std::string& name, const HostTensor& t);
+// Sample tensor `t` of input `name` as the plan takes it: where the plan's input is float16
+// (--io-precision fp16), its float16 copy, kept in *converted; else `t` itself (no copy).
+const HostTensor& as_plan_input(const Plan& plan, const std::string& name, const HostTensor& t,
+                                std::vector<HostTensor>* converted);
 
 // Runs `plan` on `device` once per sample; (*outputs)[s][i] is plan output i of sample s.
 Status run_on_samples(std::shared_ptr<const Plan> plan, const std::string& device,

@@ -104,7 +104,7 @@ int cmd_run(int argc, char** argv) {
                                 dtype_name(dt) + " " + shape_str(shape) + " in '" + path + "'");
       });
       if (!st) return fail("run", "input '" + name + "': " + st.message());
-      inputs[name] = converts(t.dtype()) ? to_float_dtype(t, want) : std::move(t);
+      inputs[name] = converts(t.dtype()) ? to_float_dtype(std::move(t), want) : std::move(t);
     }
     ContextHandle ctx(plan, args.get("--device", "auto"));
     for (const kiln_tensor_info& info : plan.inputs()) {

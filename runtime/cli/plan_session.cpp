@@ -60,7 +60,7 @@ Status PlanSession::prepare_inputs(const std::vector<std::string>& specs, const 
     if (inputs.count(name)) return invalid_argument("input '" + name + "' is given twice (-i " + spec + ")");
     KILN_TRY_CTX(read_npy(path, &inputs[name], [&](DType dt, const Shape& shape) { return fits_plan_input(*pt, dt, shape); }),
                  "input '" + name + "'");
-    inputs[name] = to_float_dtype(inputs[name], pt->dtype);
+    inputs[name] = to_float_dtype(std::move(inputs[name]), pt->dtype);
   }
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> uf(-1.f, 1.f);

@@ -39,7 +39,7 @@ std::vector<int64_t> tensor_to_int64s(const TensorView& t) {
   return v;
 }
 
-HostTensor to_float_dtype(const HostTensor& t, DType to) {
+HostTensor to_float_dtype(HostTensor t, DType to) {
   const bool half_to_single = t.dtype() == DType::kFloat16 && to == DType::kFloat32;
   const bool single_to_half = t.dtype() == DType::kFloat32 && to == DType::kFloat16;
   if (!half_to_single && !single_to_half) return t;

@@ -55,7 +55,8 @@ double tensor_double_at(const TensorView& t, int64_t i);
 // Whole integer tensor as int64 values (shape inputs: Reshape shape, Slice starts, ...).
 std::vector<int64_t> tensor_to_int64s(const TensorView& t);
 // `t` as float32 or float16 (a plan built with --io-precision fp16 takes and gives float16):
-// a copy when the dtypes differ, rounded to nearest even; other dtypes are returned as they are.
-HostTensor to_float_dtype(const HostTensor& t, DType to);
+// converted when the dtypes differ, rounded to nearest even; otherwise `t` itself (moved in,
+// moved out: no copy), as are other dtypes.
+HostTensor to_float_dtype(HostTensor t, DType to);
 
 }  // namespace kiln

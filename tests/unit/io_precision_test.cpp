@@ -145,11 +145,13 @@ TEST(IoPrecision, SamplesAreConvertedToThePlansInputDtype) {
   std::string features, logits;
   ASSERT_TRUE(build(options("cpu", "fp32", DType::kFloat16, nullptr), &plan, &features, &logits).is_ok());
   const CalibrationSample s = sample(5);
-  const HostTensor k = as_plan_input(*plan, "x1", s.at("x1"));
+  std::vector<HostTensor> converted;
+  const HostTensor& k = as_plan_input(*plan, "x1", s.at("x1"), &converted);
+  EXPECT_EQ(&k, &s.at("x1"));  // the plan takes it as it is: no copy
   ASSERT_EQ(k.dtype(), DType::kInt32);
-  EXPECT_EQ(k.as<int32_t>()[0], s.at("x1").as<int32_t>()[0]);
   const HostTensor& x = s.at("x0");
-  const HostTensor h = as_plan_input(*plan, "x0", x);
+  const HostTensor& h = as_plan_input(*plan, "x0", x, &converted);
+  EXPECT_EQ(converted.size(), 1u);
   ASSERT_EQ(h.dtype(), DType::kFloat16);
   const HostTensor back = to_float_dtype(h, DType::kFloat32);
   for (int64_t i = 0; i < x.numel(); ++i)

@@ -226,9 +226,9 @@ std::string fixed_epilogue_options(int act, bool has_bias, int res_mode) {
 // from more rows (perf/results/2026-12-07-rows.md, every stage forced to one count: ResNet-50
 // INT8's convolutions, all channels-last GEMMs, 5.97 ms at 2, 5.84 at 8, 5.81 at 4, those with a
 // residual 1-7% faster at 8 than at 4; BERT-base INT8 the same at 4 as at 2). This rule, 4 and 8
-// with a residual, was not timed as a whole. Emulated kernels keep the kernel's default (fewer
-// programs). The 128x192 wgmma tile, capped at 128 registers, takes at most 8 (ptxas spills 400
-// bytes a thread at 16; scripts/check_mma_ptx.py).
+// with a residual, timed as a whole: those convolutions 5.61 ms (2026-12-07-io.md, call 1).
+// Emulated kernels keep the kernel's default (fewer programs). The 128x192 wgmma tile, capped at
+// 128 registers, takes at most 8 (ptxas spills 400 bytes a thread at 16; scripts/check_mma_ptx.py).
 // KILN_MMA_OUTPUT_ROWS=N (a divisor of 16) sets it for every problem, to measure it per layer.
 static int output_rows_in_flight(const Problem& p, const Tile& t, bool residual) {
   static const int forced = [] {
