@@ -55,6 +55,9 @@
 #ifndef MMA_EPI_VEC
 #define MMA_EPI_VEC 1
 #endif
+#ifndef MMA_SPLITK
+#define MMA_SPLITK 0
+#endif
 #if MMA_ELEM == 1
 #define ES 2
 #define KSTEP 16
@@ -246,9 +249,24 @@ inline uint conv_load(__global const elem_t* B, ColBase c, KDec d, ConvGeo geo) 
   return (uint)B[c.base + d.off];
 }
 
+// -D MMA_SPLITK=1 (host: mma_gemm.cpp's split_count, where the output tiles alone would leave most
+// SMs idle, as at batch 1): grid z runs batch items x `kslices`, and each work-group multiplies one
+// range of the K tiles. It writes its raw accumulators to `part` (slice after slice, each tile's
+// in the order a work-item holds them: element e of item tid at e * MMA_THREADS + tid, coalesced)
+// and counts itself in its tile's `counters` entry; the last of a tile's work-groups to arrive sums
+// every slice's accumulators in slice order (deterministic), resets the count to zero for the next
+// launch and runs the output stage. One launch, not a second one that adds up: at batch 1 a launch
+// costs ~5.5 us on an H100 (perf/results/2026-12-07-b1.md), more than most tiles' sums.
+#if MMA_SPLITK
+#define MMA_SPLIT_PARAMS , __global acc_t* part, __global int* counters, int kslices
+#else
+#define MMA_SPLIT_PARAMS
+#endif
+
 __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1)))
 void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, int K, int lda, int ldb,
-              int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo, int c_bstride, int ldc MMA_EPI_PARAMS) {
+              int nbd, Dims bdims, Dims a_bs, Dims b_bs, ConvGeo geo, int c_bstride,
+              int ldc MMA_SPLIT_PARAMS MMA_EPI_PARAMS) {
   // wgmma's swizzle is of address bits: tiles start at multiples of 1024 bytes.
   __local uchar smem[SMEM_BYTES] __attribute__((aligned(MMA_WGMMA ? 1024 : 16)));
 #if MMA_BMODE == 3
@@ -258,7 +276,13 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   const int tid = get_local_id(0), lane = tid % 32, warp = tid / 32;
   const int wm0 = (warp % MMA_WM) * WTM, wn0 = (warp / MMA_WM) * WTN;
   const int n0 = get_group_id(0) * MMA_BN, m0 = get_group_id(1) * MMA_BM;
+#if MMA_SPLITK
+  __local int split_last;
+  const int slice = get_group_id(2) % kslices;
+  const int b = get_group_id(2) / kslices;
+#else
   const int b = get_group_id(2);
+#endif
 
   int a_off = 0, b_off = 0, row_base = 0;
 #if IS_CONV
@@ -302,7 +326,15 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     ACC_UNROLL for (int j = 0; j < NI; ++j)
       ACC_UNROLL for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
 
-  const int ntiles = (K + MMA_BK - 1) / MMA_BK;
+  // This work-group's K tiles: [t_begin, t_end).
+  const int ktiles = (K + MMA_BK - 1) / MMA_BK;
+#if MMA_SPLITK
+  const int per_slice = (ktiles + kslices - 1) / kslices;
+  const int t_begin = min(ktiles, slice * per_slice);
+  const int t_end = min(ktiles, t_begin + per_slice);
+#else
+  const int t_begin = 0, t_end = ktiles;
+#endif
 
   // ---- tile loading, split into "issue" (global reads) and "commit" (shared-memory writes)
 #define ISSUE_TILE(t)                                                                                      \
@@ -607,32 +639,34 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   // copies are awaited (wgmma.wait_group 1), so the stage tile t - 1 reads is not yet free and tile
   // t + MMA_STAGES - 2 is the one issued; the host passes MMA_PENDING = MMA_STAGES - 3 then.
   for (int s = 0; s < MMA_STAGES - 1 - WG_OVERLAP; ++s) {
-    if (s < ntiles) ISSUE_TILE(s);
+    if (t_begin + s < t_end) ISSUE_TILE(t_begin + s);
     cp_async_commit();
   }
-  for (int t = 0; t < ntiles; ++t) {
+  for (int t = t_begin; t < t_end; ++t) {
     cp_async_wait_pending();
     wg_proxy_fence();
     barrier(CLK_LOCAL_MEM_FENCE);
     const int tn = t + MMA_STAGES - 1 - WG_OVERLAP;
-    if (tn < ntiles) ISSUE_TILE(tn);
+    if (tn < t_end) ISSUE_TILE(tn);
     cp_async_commit();
     COMPUTE_TILE(STAGE(t));
   }
   WG_DRAIN();
 #else
-  // Prologue: tile 0 into stage 0.
-  DECODE_K(0);
+  // Prologue: the first tile into its stage (no barrier under the condition: see below).
+  DECODE_K(t_begin);
   barrier(CLK_LOCAL_MEM_FENCE);
-  ISSUE_TILE(0);
-  COMMIT_A(0);
-  COMMIT_B(0);
+  if (t_begin < t_end) {
+    ISSUE_TILE(t_begin);
+    COMMIT_A(STAGE(t_begin));
+    COMMIT_B(STAGE(t_begin));
+  }
   cp_async_wait_all();
   wg_proxy_fence();
   barrier(CLK_LOCAL_MEM_FENCE);
 
-  for (int t = 0; t < ntiles; ++t) {
-    const bool more = t + 1 < ntiles;
+  for (int t = t_begin; t < t_end; ++t) {
+    const bool more = t + 1 < t_end;
     const uint cur = STAGE(t), nxt = STAGE(t + 1);
 #if MMA_BMODE == 3
     // Outside the `if`: barriers in conditional code are not portable (PoCL skipped the decode).
@@ -648,6 +682,37 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     cp_async_wait_all();
     wg_proxy_fence();
     barrier(CLK_LOCAL_MEM_FENCE);
+  }
+#endif
+
+#if MMA_SPLITK
+  {
+    const long tile_elems = MMA_BM * MMA_BN;
+    const long tile = ((long)b * get_num_groups(1) + get_group_id(1)) * get_num_groups(0) + get_group_id(0);
+    const long slice_elems = (long)get_num_groups(0) * get_num_groups(1) * (get_num_groups(2) / kslices) * tile_elems;
+    __global acc_t* at = part + tile * tile_elems + tid;
+    ACC_UNROLL for (int i = 0; i < MI; ++i)
+      ACC_UNROLL for (int j = 0; j < NI; ++j)
+        ACC_UNROLL for (int r = 0; r < 4; ++r) at[slice * slice_elems + ((i * NI + j) * 4 + r) * MMA_THREADS] = acc[i][j][r];
+    // Every item's sums visible to the whole GPU before the work-group counts itself.
+    device_fence();
+    barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
+    if (tid == 0) {
+      split_last = atomic_inc(counters + tile) == kslices - 1;
+      if (split_last) counters[tile] = 0;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (!split_last) return;
+    device_fence();
+    // Volatile: read from L2, not from a line this SM's L1 may hold from before the others wrote.
+    __global volatile const acc_t* sums = at;
+    ACC_UNROLL for (int i = 0; i < MI; ++i)
+      ACC_UNROLL for (int j = 0; j < NI; ++j)
+        ACC_UNROLL for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
+    for (int s = 0; s < kslices; ++s, sums += slice_elems)
+      ACC_UNROLL for (int i = 0; i < MI; ++i)
+        ACC_UNROLL for (int j = 0; j < NI; ++j)
+          ACC_UNROLL for (int r = 0; r < 4; ++r) acc[i][j][r] += sums[((i * NI + j) * 4 + r) * MMA_THREADS];
   }
 #endif
 

@@ -57,6 +57,9 @@ inline void ldsm_x4_trans(__local uchar* smem, uint off, uint r[4]) {
 // The lanes of this warp meet (their shared-memory writes visible to each other); the
 // "memory" clobber keeps the compiler from moving __local accesses across it.
 inline void warp_sync(void) { asm volatile("bar.warp.sync -1;" : : : "memory"); }
+// Orders this item's global memory accesses before and after it for every work-group of the
+// launch (split-K's partial sums, published by a counter).
+inline void device_fence(void) { asm volatile("fence.acq_rel.gpu;" : : : "memory"); }
 
 inline void mma_f16(float c[4], const uint a[4], const uint b[2]) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
@@ -126,6 +129,7 @@ inline void cp_async_wait_pending(void) {}
 inline uint emu_lane(void) { return get_local_id(0) % 32; }
 // Emulated warps are not lock-step: the whole work-group meets (every item calls it alike).
 inline void warp_sync(void) { barrier(CLK_LOCAL_MEM_FENCE); }
+inline void device_fence(void) { mem_fence(CLK_GLOBAL_MEM_FENCE); }
 
 inline uint smem_word(__local uchar* smem, uint off) {
   return (uint)smem[off] | ((uint)smem[off + 1] << 8) | ((uint)smem[off + 2] << 16) | ((uint)smem[off + 3] << 24);

@@ -385,6 +385,27 @@ Status ClRuntime::scratch(int slot, size_t bytes, cl_mem* out, const std::string
   return Status::ok();
 }
 
+Status ClRuntime::zeroed_scratch(int slot, size_t bytes, cl_mem* out, const std::string& what) {
+  auto& s = scratch_[slot];
+  if (s.first && s.second >= bytes) {
+    *out = s.first;
+    return Status::ok();
+  }
+  if (s.first) retired_scratch_.push_back(s.first);
+  s = {nullptr, 0};
+  const std::vector<uint8_t> zeros(bytes ? bytes : 1, 0);
+  cl_int err = CL_SUCCESS;
+  s.first = fault_now(FaultSite::kDeviceAlloc)
+                ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, nullptr)
+                : clCreateBuffer(context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, zeros.size(),
+                                 const_cast<uint8_t*>(zeros.data()), &err);
+  count_runtime_allocation();
+  KILN_CL(err, "allocating " + std::to_string(bytes) + " zeroed bytes of scratch for " + what);
+  s.second = bytes;
+  *out = s.first;
+  return Status::ok();
+}
+
 Status ClRuntime::finish() {
   if (lost_) return device_error("the OpenCL device faulted earlier; create a new context");
   const cl_int err = clFinish(queue_);

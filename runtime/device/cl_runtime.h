@@ -89,6 +89,9 @@ class ClRuntime {
   // safe because the queue is in order; a grown buffer's old storage is freed by OpenCL once
   // the commands still using it complete.
   Status scratch(int slot, size_t bytes, cl_mem* out, const std::string& what);
+  // As scratch(), but zero-filled when allocated (by the allocation itself, not by a queued
+  // command, so a launch recording stays replayable): for kernels that leave it zeroed again.
+  Status zeroed_scratch(int slot, size_t bytes, cl_mem* out, const std::string& what);
 
   // Global-size helper: rounds n up to a multiple of `local`.
   static size_t round_up(size_t n, size_t local) { return (n + local - 1) / local * local; }

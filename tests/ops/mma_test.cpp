@@ -153,15 +153,20 @@ TEST(MmaVariant, Int8MatMulMatchesCpuExactly) {
   }
 }
 
+// The split-K choices (kernel choice parameter "ks"): SplitKMatchesCpu runs them; the sweeps
+// below leave them out, since where a device splits a tile they add to the choices they count.
+bool split_k(const KernelChoice& c) { return c.variant == mma::kVariant && c.param("ks", 1) > 1; }
+
 bool only_64x64(const KernelChoice& c) {
-  return c.variant == mma::kVariant && c.param("bm", 0) == 64 && c.param("bn", 0) == 64;
+  return c.variant == mma::kVariant && c.param("bm", 0) == 64 && c.param("bn", 0) == 64 && !split_k(c);
 }
 
 // Every work-group shape with 32-byte rows in two stages (the one pipeline every shape runs
 // packed and gathered), and every pipeline of the 64x64 shape.
 bool shape_or_pipeline_sweep(const KernelChoice& c) {
   return only_64x64(c) ||
-         (c.variant == mma::kVariant && !mma::is_wgmma(c) && c.param("kb", 64) == 32 && c.param("st", 2) == 2);
+         (c.variant == mma::kVariant && !mma::is_wgmma(c) && c.param("kb", 64) == 32 && c.param("st", 2) == 2 &&
+          !split_k(c));
 }
 
 // A QLinearMatMul of a random A (type `ta`, zero point 0) and a constant random INT8 B, INT8 out.
@@ -246,7 +251,7 @@ OpSpec fp16_gemm(int64_t m, int64_t n, int64_t k, int transB, std::mt19937& rng)
 bool wide_warp_tiles(const KernelChoice& c) {
   return c.variant == mma::kVariant && c.param("bm", 0) == 128 && c.param("bn", 0) == 128 &&
          c.param("bn", 0) / c.param("wn", 1) >= 64 && c.param("kb", 64) == 64 && c.param("st", 2) == 2 &&
-         c.param("packed_input", -1) < 0;
+         c.param("packed_input", -1) < 0 && !split_k(c);
 }
 
 TEST(MmaVariant, PairedOutputColumnsMatchCpu) {
@@ -309,7 +314,7 @@ TEST(MmaVariant, EveryWgmmaTileMatchesCpu) {
   // Emulated, each tile takes PoCL ~10 s to build: every pipeline of 64x128, every shape in 32-byte
   // rows, the default tile gathered.
   auto sweep = [](const KernelChoice& c) {
-    if (!mma::is_wgmma(c)) return false;
+    if (!mma::is_wgmma(c) || split_k(c)) return false;
     if (c.param("packed_input", -1) < 0) return c.param("bm", 0) == 128 && c.param("bn", 0) == 128 && c.param("kb", 64) == 64;
     return (c.param("bm", 0) == 64 && c.param("bn", 0) == 128) || (c.param("kb", 64) == 32 && c.param("st", 2) == 2);
   };
@@ -319,7 +324,7 @@ TEST(MmaVariant, EveryWgmmaTileMatchesCpu) {
 
   auto two_stage_128 = [](const KernelChoice& c) {
     return mma::is_wgmma(c) && c.param("bm", 0) == 128 && c.param("bn", 0) == 128 && c.param("kb", 64) == 64 &&
-           c.param("st", 2) == 2;
+           c.param("st", 2) == 2 && !split_k(c);
   };
   const ConvCase convs[] = {{{2, 96, 6, 6}, {72, 96, 1, 1}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}},
                             {{2, 40, 9, 9}, {130, 40, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}}};
@@ -453,6 +458,79 @@ TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
   EXPECT_TRUE(mma_matches_cpu(s, kFp8SumRtol, kFp8SumAtol));
 }
 
+// Split-K (kernels/mma_gemm.cl's MMA_SPLITK): the K tiles of each output tile spread over 2, 4 and
+// 8 work-groups, the last of which adds up their partial sums before the output stage; the
+// plan runs twice, so the tile counters it leaves must be zero again. INT8 exactly
+// (int32 partial sums): a matmul with B packed (the cp.async pipeline; a K range that ends in the
+// K tail), a batched one with B gathered, an NCHW 3x3 convolution (the gathered im2col) with
+// groups; FP16 with a bias and FP8 within their rounding. A range past the last K tile (9 tiles
+// split 4 ways: ranges of 3) stays empty and adds zeros. Each runs every split choice offered (of
+// the first tile, packed and not) and the portable kernel.
+TEST(MmaVariant, SplitKMatchesCpu) {
+  REQUIRE_MMA();
+  std::mt19937 rng(41);
+  struct Run {
+    OpSpec spec;
+    double rtol, atol;
+    int splits;  // split choices offered, at least
+  };
+  std::vector<Run> runs;
+  runs.push_back({qlinear_matmul(DType::kUInt8, {24, 550}, {550, 40}, rng), 0, 0, 2});
+  runs.push_back({qlinear_matmul(DType::kInt8, {2, 20, 512}, {2, 512, 36}, rng), 0, 0, 2});
+  runs.push_back({qlinear_conv({{2, 64, 6, 5}, {32, 32, 3, 3}, 2, {1, 1}, {1, 1}, {1, 1, 1, 1}}, rng), 0, 0, 1});
+  OpSpec f16 = fp16_gemm(20, 72, 600, 1, rng);
+  runs.push_back({f16, 2e-2, 2e-2, 2});
+  OpSpec f8{"Fp8MatMul", 19, {},
+            {random_fp8(DType::kFloat8E4M3FN, {18, 512}, rng), scalar(DType::kFloat32, 0.5),
+             random_fp8(DType::kFloat8E4M3FN, {512, 40}, rng), random_tensor(DType::kFloat32, {40}, rng, 0.05, 0.5),
+             scalar(DType::kFloat32, 1)},
+            {false, true, true, true, true}};
+  f8.attrs.set("output_dtype", static_cast<int64_t>(DType::kFloat32));
+  runs.push_back({f8, kFp8SumRtol, 4 * kFp8SumAtol, 2});
+  for (const Run& r : runs) {
+    SCOPED_TRACE(r.spec.op_type + " x " + shape_str(r.spec.inputs[0].shape()));
+    int ran = 0;
+    EXPECT_TRUE(every_variant_matches_cpu(r.spec, r.rtol, r.atol, &ran, split_k));
+    EXPECT_GE(ran, r.splits + 1) << "split choices and the portable kernel";
+  }
+
+  // One context runs a split plan three times (then from its recorded launches) on two different
+  // inputs: each run's output is the CPU's, which it is only if every run left the tile counters
+  // at zero (else no work-group would find itself last, and the output keep the last run's).
+  OpSpec other = runs[0].spec;
+  other.inputs[0] = random_int8(other.inputs[0].dtype(), other.inputs[0].shape(), rng);
+  const OpSpec* specs[2] = {&runs[0].spec, &other};
+  std::vector<HostTensor> want[2];
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(run_op(*specs[i], "cpu", &want[i]).is_ok());
+  auto plan = std::make_shared<Plan>();
+  ASSERT_TRUE(build_op_plan(other, "opencl", plan.get()).is_ok());
+  ResolvedDevice dev;
+  ASSERT_TRUE(resolve_device("opencl", &dev).is_ok());
+  bool split = false;
+  for (PlanNode& n : plan->nodes)
+    for (const KernelChoice& c : opencl_variants(n, *plan, dev.caps))
+      if (!split && split_k(c)) {
+        n.choice = c;
+        split = true;
+      }
+  ASSERT_TRUE(split);
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  ASSERT_TRUE(ExecutionContext::create(plan, "opencl", &ctx, &notice).is_ok());
+  const PlanTensor& y = plan->tensors[plan->outputs[0]];
+  HostTensor got(y.dtype, y.shape);
+  ASSERT_TRUE(ctx->bind_output(y.name, got.data(), got.size_bytes()).is_ok());
+  for (int run = 0; run < 3; ++run) {
+    const OpSpec& in = *specs[run % 2];
+    for (int32_t t : plan->inputs) {
+      const HostTensor& x = in.inputs[std::stoi(plan->tensors[t].name.substr(2))];
+      ASSERT_TRUE(ctx->bind_input(plan->tensors[t].name, x.dtype(), x.shape(), x.data(), x.size_bytes()).is_ok());
+    }
+    ASSERT_TRUE(ctx->run().is_ok());
+    EXPECT_TRUE(tensors_close(got, want[run % 2][0], 0, 0)) << "run " << run;
+  }
+}
+
 // The first choice for the square GEMMs timed on Hopper (perf/results/2026-12-05-h200-pipelines.md,
 // 2026-12-05-wgmma.md). With B packed (INT8, FP8; FP16's constant B too, by linear.cpp) the wgmma
 // tile 128x192 in two stages of 64-byte rows: the fastest of every candidate for FP16, INT8 and
@@ -544,6 +622,58 @@ TEST(MmaVariant, EstimatePicksWhatHopperTimings) {
     i8.M = i8.N = i8.K = i8.lda = i8.ldb = 4096;
     EXPECT_FALSE(mma::is_wgmma(mma::choices(i8, h200).front())) << cc;
   }
+}
+
+// Batch 1 on Hopper's 132 SMs: ResNet-50's layer-4 3x3 convolution channels-last (49 positions x
+// 512 channels, K = 4608: 4 output tiles) and BERT-base's FFN output (128 x 768, K = 3072) split K
+// so that each SM has a work-group; at batch 128 their tiles fill the GPU and nothing splits. A
+// batch-1 classifier (1 x 1000, K = 2048) takes the tensor cores, split; a depthwise convolution's
+// single row does not.
+TEST(MmaVariant, SplitsKWhereTheTilesLeaveTheGpuIdle) {
+  const DeviceCaps h100 = hopper_caps();
+  mma::Problem conv;
+  conv.elem = mma::Elem::kF16;
+  conv.amode = mma::AMode::kConvRows;
+  conv.bmode = mma::BMode::kNK;
+  conv.M = 49;
+  conv.N = conv.ldc = 512;
+  conv.K = conv.ldb = 4608;
+  conv.lda = 512;
+  mma::Problem ffn;
+  ffn.elem = mma::Elem::kInt8;
+  ffn.bmode = mma::BMode::kNK;
+  ffn.M = 128;
+  ffn.N = ffn.ldc = 768;
+  ffn.K = ffn.lda = ffn.ldb = 3072;
+  for (const mma::Problem& p : {conv, ffn}) {
+    mma::Tile t;
+    ASSERT_TRUE(mma::tile_of(mma::choices(p, h100).front(), &t));
+    const int64_t groups = (p.M + t.bm - 1) / t.bm * ((p.N + t.bn - 1) / t.bn);
+    EXPECT_GT(t.splits, 2) << mma::choices(p, h100).front().str();
+    EXPECT_LE(groups * t.splits, 132);
+    mma::Problem big = p;
+    big.M *= 128;
+    ASSERT_TRUE(mma::tile_of(mma::choices(big, h100).front(), &t));
+    EXPECT_EQ(t.splits, 1) << mma::choices(big, h100).front().str();
+  }
+  mma::Problem fc = ffn;
+  fc.M = 1;
+  fc.N = fc.ldc = 1000;
+  fc.K = fc.lda = fc.ldb = 2048;
+  EXPECT_TRUE(mma::worth_tensor_cores(fc));
+  mma::Tile t;
+  ASSERT_TRUE(mma::tile_of(mma::choices(fc, h100).front(), &t));
+  EXPECT_GT(t.splits, 1);
+  mma::Problem depthwise = conv;
+  depthwise.amode = mma::AMode::kRows;
+  depthwise.bmode = mma::BMode::kConv;
+  depthwise.M = 1;
+  EXPECT_FALSE(mma::worth_tensor_cores(depthwise));
+  // Not an NVIDIA GPU: never split by the estimate.
+  DeviceCaps other = h100;
+  other.vendor = "Portable Computing Language";
+  ASSERT_TRUE(mma::tile_of(mma::choices(conv, other).front(), &t));
+  EXPECT_EQ(t.splits, 1);
 }
 
 // A short reduction whose 8-bit output stage reads a residual it can keep in __local (ResNet's

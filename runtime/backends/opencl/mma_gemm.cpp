@@ -13,6 +13,11 @@
 namespace kiln::mma {
 namespace {
 
+// ClRuntime::scratch slots of split-K's partial sums and of its per-tile arrival counters (zeroed
+// once; each launch leaves them zero), enough counters for any grid split_count splits.
+constexpr int kSplitScratchSlot = 0x31, kSplitCountersSlot = 0x32;
+constexpr size_t kSplitCounters = 16384;
+
 bool emulation_requested() {
   static const bool on = [] {
     const char* e = std::getenv("KILN_MMA_EMULATE");
@@ -178,20 +183,44 @@ std::vector<Scored> scored_tiles(const Problem& p, const DeviceCaps& caps, const
   return out;
 }
 
+KernelChoice choice_of(const Tile& t) {
+  KernelChoice c{kVariant, {{"bm", t.bm}, {"bn", t.bn}, {"wm", t.wm}, {"wn", t.wn}}};
+  if (t.wg) c.params.push_back({"wg", 1});
+  // Listed only where they differ from the first pipeline (and from one K range), so plans
+  // written before they existed still name a choice the device lists.
+  if (t.kb != 64 || t.stages != 2) {
+    c.params.push_back({"kb", t.kb});
+    c.params.push_back({"st", t.stages});
+  }
+  if (t.splits != 1) c.params.push_back({"ks", t.splits});
+  return c;
+}
+
 std::vector<KernelChoice> as_choices(const std::vector<Scored>& scored) {
   std::vector<KernelChoice> out;
-  for (const Scored& s : scored) {
-    KernelChoice c{kVariant, {{"bm", s.t.bm}, {"bn", s.t.bn}, {"wm", s.t.wm}, {"wn", s.t.wn}}};
-    if (s.t.wg) c.params.push_back({"wg", 1});
-    // Listed only where they differ from the first pipeline, so plans written before they
-    // existed still name a choice the device lists.
-    if (s.t.kb != 64 || s.t.stages != 2) {
-      c.params.push_back({"kb", s.t.kb});
-      c.params.push_back({"st", s.t.stages});
-    }
-    out.push_back(std::move(c));
-  }
+  for (const Scored& s : scored) out.push_back(choice_of(s.t));
   return out;
+}
+
+int64_t k_tiles(const Problem& p, const Tile& t) {
+  const int64_t bk = t.kb / elem_bytes(p.elem);
+  return (p.K + bk - 1) / bk;
+}
+
+// The first choice split as split_count() says, then the same tile split 2, 4 and 8 ways (each
+// range at least 2 K tiles) and, where the first is split, unsplit: candidates for --tune (and for
+// the emulated tests, where split_count() never splits).
+void split_first(std::vector<KernelChoice>* list, const Problem& p, const DeviceCaps& caps) {
+  Tile t;
+  if (list->empty() || !tile_of(list->front(), &t)) return;
+  const int best = split_count(p, t, caps);
+  t.splits = best;
+  list->front() = choice_of(t);
+  for (int s : {1, 2, 4, 8}) {
+    if (s == best || (s > 1 && k_tiles(p, t) < 2 * s)) continue;
+    t.splits = s;
+    list->push_back(choice_of(t));
+  }
 }
 
 // Whether `t`'s shape and pipeline are among those of its family of tiles.
@@ -342,16 +371,28 @@ bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b
   return fits(*p);
 }
 
+bool worth_tensor_cores(const Problem& p) {
+  if (p.M >= 16) return true;
+  const bool conv = p.amode == AMode::kConvRows || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise;
+  return !conv && p.N >= 64 && p.K >= 256;
+}
+
 bool wgmma_first(const DeviceCaps& caps) { return hopper(caps); }
 
-std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps) {
+static std::vector<KernelChoice> unsplit_wgmma_choices(const Problem& p, const DeviceCaps& caps) {
   if (!hopper(caps) && !emulation_requested()) return {};
   return as_choices(scored_tiles(p, caps, kWgShapes, kWgPipelines));
 }
 
+std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps) {
+  std::vector<KernelChoice> out = unsplit_wgmma_choices(p, caps);
+  split_first(&out, p, caps);
+  return out;
+}
+
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
   std::vector<KernelChoice> out = as_choices(scored_tiles(p, caps, kShapes, kPipelines));
-  const std::vector<KernelChoice> wg = wgmma_choices(p, caps);
+  const std::vector<KernelChoice> wg = unsplit_wgmma_choices(p, caps);
   // The wgmma tiles are 128 or more columns wide: at 64 columns or fewer (ResNet's 64-channel
   // convolutions channels-last, whose columns are the channels) half of each would idle.
   out.insert(wgmma_first(caps) && p.N > 64 ? out.begin() : out.end(), wg.begin(), wg.end());
@@ -365,7 +406,33 @@ std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
       Tile t;
       return tile_of(c, &t) && residual_tile_bytes(p, t) > 0;
     });
+  split_first(&out, p, caps);
   return out;
+}
+
+// A work-group alone on an H100 SM took ~1.1 us per K tile of 64-byte rows whatever its tile
+// (ResNet-50's layer-4 3x3 convolutions at batch 1: 4 work-groups, FP16 160 us for 144 K tiles,
+// INT8 97 us for 72: the latency of a tile's loads, not the tensor cores); an SM reads back
+// partial sums at ~100 GB/s (L2 hits); counting in and the last one's output stage ~2 us.
+int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps) {
+  if (!ptx(caps, p.elem)) return 1;
+  const int64_t cus = std::max<uint32_t>(caps.compute_units, 1);
+  const int64_t groups = (p.M + t.bm - 1) / t.bm * ((p.N + t.bn - 1) / t.bn) * p.batches;
+  // Split only grids that leave over half the SMs idle, and at most one work-group per SM.
+  if (2 * groups > cus) return 1;
+  constexpr double kTileNs = 1100, kBytesPerNs = 100, kFixupNs = 2000;
+  const int64_t tiles = k_tiles(p, t);
+  const double partial_bytes = double{4} * t.bm * t.bn;
+  int best = 1;
+  double best_ns = tiles * kTileNs;
+  for (int s = 2; s <= kMaxSplits && s * groups <= cus && s <= tiles; ++s) {
+    const double ns = (tiles + s - 1) / s * kTileNs + (s + 1) * partial_bytes / kBytesPerNs + kFixupNs;
+    if (ns < best_ns) {
+      best = s;
+      best_ns = ns;
+    }
+  }
+  return best;
 }
 
 bool tile_of(const KernelChoice& c, Tile* t) {
@@ -373,6 +440,8 @@ bool tile_of(const KernelChoice& c, Tile* t) {
   Tile r{static_cast<int>(c.param("bm", 0)), static_cast<int>(c.param("bn", 0)), static_cast<int>(c.param("wm", 0)),
          static_cast<int>(c.param("wn", 0)),  static_cast<int>(c.param("kb", 64)), static_cast<int>(c.param("st", 2))};
   r.wg = c.param("wg", 0) == 1;
+  r.splits = static_cast<int>(c.param("ks", 1));
+  if (r.splits < 1 || r.splits > kMaxSplits) return false;
   if (!(r.wg ? offered(r, kWgShapes, kWgPipelines) : offered(r, kShapes, kPipelines))) return false;
   *t = r;
   return true;
@@ -432,16 +501,29 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
     options += std::string(" ") + kPtxSm90aOption;
     if (wg_max_registers(t)) options += std::string(" ") + kPtxMaxnregOption + std::to_string(wg_max_registers(t));
   }
+  const size_t threads = static_cast<size_t>(t.wm * t.wn * 32);
+  const size_t gx = static_cast<size_t>((p.N + t.bn - 1) / t.bn), gy = static_cast<size_t>((p.M + t.bm - 1) / t.bm);
+  const size_t tiles = gx * gy * static_cast<size_t>(p.batches);
+  // More K ranges than K tiles would leave some empty (correct, but only slower); more output
+  // tiles than counters run unsplit.
+  const int splits = tiles <= kSplitCounters ? static_cast<int>(std::min<int64_t>(t.splits, k_tiles(p, t))) : 1;
+  cl_mem partial = nullptr, counters = nullptr;
+  if (splits > 1) {
+    options += def("MMA_SPLITK", 1);
+    const size_t acc_bytes = 4;  // float or int32 accumulators
+    KILN_TRY(cl.scratch(kSplitScratchSlot, tiles * splits * t.bm * t.bn * acc_bytes, &partial, "partial sums of " + what));
+    KILN_TRY(cl.zeroed_scratch(kSplitCountersSlot, kSplitCounters * sizeof(cl_int), &counters,
+                               "split-K tile counters"));
+  }
   cl_kernel k;
   KILN_TRY(cl.kernel(program_source(epi.prelude), options, "mma_gemm", &k));
   ClLaunch l(cl, k, what);
   l.mem(p.A).mem(p.B).arg(cl_int(p.M)).arg(cl_int(p.N)).arg(cl_int(p.K)).arg(cl_int(p.lda)).arg(cl_int(p.ldb));
   l.arg(cl_int(p.batch_dims.size())).arg(cl_dims(p.batch_dims)).arg(cl_dims(p.a_bstride)).arg(cl_dims(p.b_bstride));
   l.arg(p.geo).arg(cl_int(p.c_bstride)).arg(cl_int(p.ldc));
+  if (splits > 1) l.mem(partial).mem(counters).arg(cl_int(splits));
   epi.args(l);
-  const size_t threads = static_cast<size_t>(t.wm * t.wn * 32);
-  const size_t global[3] = {static_cast<size_t>((p.N + t.bn - 1) / t.bn) * threads,
-                            static_cast<size_t>((p.M + t.bm - 1) / t.bm), static_cast<size_t>(p.batches)};
+  const size_t global[3] = {gx * threads, gy, static_cast<size_t>(p.batches) * splits};
   const size_t local[3] = {threads, 1, 1};
   return l.run(3, global, local);
 }

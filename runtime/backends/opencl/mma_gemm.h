@@ -36,10 +36,15 @@ enum class AMode : int { kRows = 0, kConvRows = 1 };
 // arrive by cp.async; all of them within the 48 KB of __local an OpenCL work-group gets).
 // `wg`: Hopper's wgmma (kernels/wgmma_ops.cl) instead of mma.sync, one warpgroup per 64 rows
 // (wm = bm / 16, wn = 1), on compute capability 9.0 only (kernel choice parameter "wg").
+// `splits`: the K tiles split over that many work-groups per output tile, the last of which adds
+// up their partial sums before the output stage (kernel choice parameter "ks"; kernels/mma_gemm.cl's
+// MMA_SPLITK), where the output tiles alone would leave most of the GPU idle (batch 1).
 struct Tile {
   int bm = 128, bn = 128, wm = 2, wn = 4, kb = 64, stages = 2;
   bool wg = false;
+  int splits = 1;
 };
+constexpr int kMaxSplits = 32;
 constexpr const char* kVariant = "mma";
 // __local a work-group may use on NVIDIA's OpenCL: 48 KB, less what the driver keeps (a 48 KB
 // launch fails, 44 KB runs: ../shared/DEVICE.md). The tensor-core GEMMs and attention fit in it.
@@ -98,10 +103,17 @@ bool pointwise(const ClConvGeo& g);
 // channels-last convolution's problem has the operands swapped (operands_swapped): A is x (the
 // QGemm's column side, `b_kind`), B the weights, and the output channels are its columns.
 bool quantized_problem(const QGemm& g, Elem elem, int a_kind, int b_kind, bool b_packed, Problem* p);
+// Whether the tensor cores pay for `p`: 16 rows or more (a depthwise convolution's single row per
+// group would leave 15/16 of each tile idle), or a matmul of few rows over a large B (a batch-1
+// classifier: the portable kernel reads its 2048 x 1000 INT8 weights in 196 us on an H100, too
+// few work-items to fill the GPU; the tiles, split over K, do it in a fraction of that).
+bool worth_tensor_cores(const Problem& p);
 // Whether the problem's A is the QGemm's column side (x) and B its row side (the weights).
 inline bool operands_swapped(const Problem& p) { return p.amode == AMode::kConvRows; }
 // The tiles and pipelines that run `p`, best first by the estimate in mma_gemm.cpp (waves and
 // occupancy on `caps`, operand reuse, row width and spills as measured), as kernel choices.
+// The first one splits K where split_count() says so; the same tile split 2, 4 and 8 ways (and
+// unsplit, where the first is split) follow at the end, for --tune to time.
 // The wgmma tiles among them come first where wgmma_first(caps) (Hopper) and the problem has more
 // than 64 columns, last otherwise. On short reductions whose output stage reads a residual it can
 // keep in __local (p.residual_tile_bytes), the tiles where that fits come first.
@@ -114,6 +126,10 @@ std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps
 // last, so that the other tests keep testing mma.sync's.
 bool wgmma_first(const DeviceCaps& caps);
 bool tile_of(const KernelChoice& c, Tile* t);
+// How many ways the tile `t` of `p` splits K on `caps` (1: not at all): only where the output
+// tiles would leave most SMs of an NVIDIA GPU idle; the count minimizes the time modelled in
+// mma_gemm.cpp (a K tile's latency for a work-group alone on its SM, the partial sums' traffic).
+int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps);
 // Choices reading input `input` (a 2-D constant B [K, N]) packed (runtime/ops/kernel_api.h:
 // transposed once on the device, rows padded), so B tiles arrive K-contiguous by cp.async
 // instead of gathered: `packed`'s choices (of the packed problem) marked so, first, then `plain`.

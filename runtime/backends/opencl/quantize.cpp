@@ -316,8 +316,7 @@ bool zero_or_absent(const PlanNode& node, const Plan& plan, int i) {
   return std::all_of(d, d + t.weight_bytes, [](uint8_t b) { return b == 0; });
 }
 
-// The mma variant for symmetric 8-bit GEMMs with at least 16 rows per group (a depthwise
-// convolution's single row would leave 15/16 of each tensor-core tile idle).
+// The mma variant for symmetric 8-bit GEMMs where the tensor cores pay (mma::worth_tensor_cores).
 std::vector<KernelChoice> qgemm_variants(const PlanNode& node, const Plan& plan, const DeviceCaps& caps) {
   if (!mma::available(caps, mma::Elem::kInt8)) return {};
   const QGemmInputs in = qgemm_inputs(node.op);
@@ -331,7 +330,7 @@ std::vector<KernelChoice> qgemm_variants(const PlanNode& node, const Plan& plan,
   if (!qgemm_geometry(node, shape(in.a), shape(in.b), shape(in.za), shape(in.zb), plan.tensors[node.outputs[0]].shape,
                       &g) ||
       !qgemm_mma_problem(g, plan.tensors[node.inputs[in.a]].dtype, plan.tensors[node.inputs[in.b]].dtype, false, &p) ||
-      p.M < 16)
+      !mma::worth_tensor_cores(p))
     return {};
   const bool has_res = node.inputs.size() > kQResidualInput && node.inputs[kQResidualInput] >= 0;
   p.residual_tile_bytes =

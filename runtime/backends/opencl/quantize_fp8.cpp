@@ -115,7 +115,7 @@ bool fp8_linear_supports(const PlanNode& node, const Plan& plan, const DeviceCap
   return shape_numel(y.shape) < INT32_MAX;
 }
 
-// The mma variant where both operands are FP8 and there are at least 16 rows per group.
+// The mma variant where both operands are FP8 and the tensor cores pay (mma::worth_tensor_cores).
 std::vector<KernelChoice> fp8_linear_variants(const PlanNode& node, const Plan& plan, const DeviceCaps& caps) {
   if (!mma::available(caps, mma::Elem::kFp8)) return {};
   std::vector<Fp8Operand> ops;
@@ -124,7 +124,9 @@ std::vector<KernelChoice> fp8_linear_variants(const PlanNode& node, const Plan& 
   const PlanTensor& y = plan.tensors[node.outputs[0]];
   Fp8Linear f;
   mma::Problem p;
-  if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f) || !fp8_mma_problem(f, false, &p) || p.M < 16) return {};
+  if (!fp8_linear_setup(node, ops, {y.dtype, y.shape}, &f) || !fp8_mma_problem(f, false, &p) ||
+      !mma::worth_tensor_cores(p))
+    return {};
   p.residual_tile_bytes = residual_tile_bytes(f);
   const std::vector<KernelChoice> plain = mma::choices(p, caps);
   mma::Problem packed;
