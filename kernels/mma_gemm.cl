@@ -277,7 +277,7 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
   const int wm0 = (warp % MMA_WM) * WTM, wn0 = (warp / MMA_WM) * WTN;
   const int n0 = get_group_id(0) * MMA_BN, m0 = get_group_id(1) * MMA_BM;
 #if MMA_SPLITK
-  __local int split_last;
+  __local int split_last[1];  // an array: scripts/check_mma_ptx.py's shim makes those __shared__
   const int slice = get_group_id(2) % kslices;
   const int b = get_group_id(2) / kslices;
 #else
@@ -698,11 +698,11 @@ void mma_gemm(__global const elem_t* A, __global const elem_t* B, int M, int N, 
     device_fence();
     barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
     if (tid == 0) {
-      split_last = atomic_inc(counters + tile) == kslices - 1;
-      if (split_last) counters[tile] = 0;
+      split_last[0] = atomic_inc(counters + tile) == kslices - 1;
+      if (split_last[0]) counters[tile] = 0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    if (!split_last) return;
+    if (!split_last[0]) return;
     device_fence();
     // Volatile: read from L2, not from a line this SM's L1 may hold from before the others wrote.
     __global volatile const acc_t* sums = at;

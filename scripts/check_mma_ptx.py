@@ -45,6 +45,9 @@ typedef __half half;
 __device__ inline void barrier(int) { __syncthreads(); }
 __device__ inline uint get_local_id(int d) { return d == 0 ? threadIdx.x : d == 1 ? threadIdx.y : threadIdx.z; }
 __device__ inline uint get_group_id(int d) { return d == 0 ? blockIdx.x : d == 1 ? blockIdx.y : blockIdx.z; }
+__device__ inline uint get_num_groups(int d) { return d == 0 ? gridDim.x : d == 1 ? gridDim.y : gridDim.z; }
+#define CLK_GLOBAL_MEM_FENCE 0
+__device__ inline int atomic_inc(int* p) { return atomicAdd(p, 1); }
 __device__ inline uint as_uint(float x) { return __float_as_uint(x); }
 __device__ inline float as_float(uint x) { return __uint_as_float(x); }
 __device__ inline int clamp(int x, int lo, int hi) { return min(max(x, lo), hi); }
@@ -169,6 +172,15 @@ def configs(quick):
     return [c + (0,) for c in out] + [c + (1,) for c in nhwc]
 
 
+def split_configs():
+    """Split-K (MMA_SPLITK) as configs() lists them: a wgmma tile of each family (channels-last
+    FP16 too) and an mma.sync tile over a gathered convolution."""
+    return [("qgemm", 2, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1, 0),
+            ("fp8", 3, 2, 2, 0, 1, WG_TILES[1], (64, 2), 1, 0),
+            ("float", 1, 0, 0, 0, 1, WG_TILES[0], WG_PIPELINES[0], 1, 1),
+            ("float", 1, 0, 0, 3, 1, TILES[0], PIPELINES[0], 0, 0)]
+
+
 # Branch regions (BSSY) an 8-bit output stage may hold after the last tensor-core instruction:
 # the stage is branch-free per element (kernels/rint_div.cl's kiln_div, one-instruction FP8
 # conversions, full row groups stored without a test), leaving a few per unrolled pass (a
@@ -220,7 +232,8 @@ def main():
     cuobjdump = shutil.which("cuobjdump") or shutil.which(os.path.join(os.path.dirname(a.nvcc), "cuobjdump"))
     work = tempfile.mkdtemp(prefix="kiln-ptx-")
     failed = 0
-    for (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn), (kb, st), wg, amode) in configs(a.quick):
+    for split, (family, elem, ak, bk, mode, avec, (bm, bn, wm, wn), (kb, st), wg, amode) in (
+            [(0, c) for c in configs(a.quick)] + [(1, c) for c in split_configs()]):
         es = {1: 2, 4: 4}.get(elem, 1)
         defs = {"MMA_ELEM": elem, "MMA_A_KIND": ak, "MMA_B_KIND": bk, "MMA_BM": bm, "MMA_BN": bn, "MMA_BK": kb // es,
                 "MMA_WM": wm, "MMA_WN": wn, "MMA_BMODE": mode, "MMA_AVEC": avec, "MMA_STAGES": st,
@@ -237,8 +250,11 @@ def main():
         # output_columns_per_lane, where N and the rows are even).
         if family in ("float", "float32") and mode in (0, 1, 2) and (bn // wn) % 64 == 0 and "MMA_RES_TILE" not in defs:
             defs["MMA_EPI_VEC"] = 2
+        if split:
+            defs["MMA_SPLITK"] = 1
         defs.update(FAMILY_OPTIONS[family])
-        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}{'_nhwc' if amode else ''}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + ("_wg" if wg else "")
+        name = f"{family}_e{elem}_k{ak}{bk}_b{mode}_a{avec}{'_nhwc' if amode else ''}_{bm}x{bn}_w{wm}x{wn}_k{kb}s{st}" + (
+            "_wg" if wg else "") + ("_splitk" if split else "")
         cu = os.path.join(work, name + ".cu")
         with open(cu, "w") as f:
             f.write("".join(f"#define {k} {v}\n" for k, v in defs.items()) + SHIM + source(family))
@@ -278,7 +294,7 @@ def main():
         print("kept", work)
     else:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"check_mma_ptx: {failed} of {len(configs(a.quick)) + len(attention)} configurations failed")
+    print(f"check_mma_ptx: {failed} of {len(configs(a.quick)) + len(split_configs()) + len(attention)} configurations failed")
     return 1 if failed else 0
 
 
