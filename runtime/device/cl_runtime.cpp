@@ -251,7 +251,7 @@ Status ClRuntime::kernel(std::string_view source, std::string_view options, std:
   return Status::ok();
 }
 
-Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
+Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what, const void* init) {
   const DeviceCaps& caps = info().caps;
   if (caps.max_alloc_bytes && bytes > caps.max_alloc_bytes)
     return out_of_memory(what + " needs a " + std::to_string(bytes) + "-byte buffer, larger than the " +
@@ -259,8 +259,11 @@ Status ClRuntime::alloc(size_t bytes, cl_mem* out, const std::string& what) {
                          " allows in one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
   cl_int err = CL_SUCCESS;
   // Zero-size tensors still get a 1-byte buffer so kernels always receive a valid cl_mem.
-  *out = fault_now(FaultSite::kDeviceAlloc) ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, nullptr)
-                                            : clCreateBuffer(context(), CL_MEM_READ_WRITE, bytes ? bytes : 1, nullptr, &err);
+  const bool copy = init && bytes;
+  const cl_mem_flags flags = CL_MEM_READ_WRITE | (copy ? CL_MEM_COPY_HOST_PTR : 0);
+  *out = fault_now(FaultSite::kDeviceAlloc)
+             ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, nullptr)
+             : clCreateBuffer(context(), flags, bytes ? bytes : 1, copy ? const_cast<void*>(init) : nullptr, &err);
   count_runtime_allocation();
   KILN_CL(err, "allocating " + std::to_string(bytes) + " bytes for " + what);
   return Status::ok();
@@ -371,6 +374,14 @@ Status ClRuntime::copy(cl_mem src, cl_mem dst, size_t bytes, const std::string& 
 }
 
 Status ClRuntime::scratch(int slot, size_t bytes, cl_mem* out, const std::string& what) {
+  return scratch_buffer(slot, bytes, false, out, what);
+}
+
+Status ClRuntime::zeroed_scratch(int slot, size_t bytes, cl_mem* out, const std::string& what) {
+  return scratch_buffer(slot, bytes, true, out, what);
+}
+
+Status ClRuntime::scratch_buffer(int slot, size_t bytes, bool zeroed, cl_mem* out, const std::string& what) {
   auto& s = scratch_[slot];
   if (s.first && s.second >= bytes) {
     *out = s.first;
@@ -379,28 +390,8 @@ Status ClRuntime::scratch(int slot, size_t bytes, cl_mem* out, const std::string
   // A recorded launch may still name the outgrown buffer: it lives until the recordings go.
   if (s.first) retired_scratch_.push_back(s.first);
   s = {nullptr, 0};
-  KILN_TRY(alloc(bytes, &s.first, "scratch for " + what));
-  s.second = bytes;
-  *out = s.first;
-  return Status::ok();
-}
-
-Status ClRuntime::zeroed_scratch(int slot, size_t bytes, cl_mem* out, const std::string& what) {
-  auto& s = scratch_[slot];
-  if (s.first && s.second >= bytes) {
-    *out = s.first;
-    return Status::ok();
-  }
-  if (s.first) retired_scratch_.push_back(s.first);
-  s = {nullptr, 0};
-  const std::vector<uint8_t> zeros(bytes ? bytes : 1, 0);
-  cl_int err = CL_SUCCESS;
-  s.first = fault_now(FaultSite::kDeviceAlloc)
-                ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, nullptr)
-                : clCreateBuffer(context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, zeros.size(),
-                                 const_cast<uint8_t*>(zeros.data()), &err);
-  count_runtime_allocation();
-  KILN_CL(err, "allocating " + std::to_string(bytes) + " zeroed bytes of scratch for " + what);
+  const std::vector<uint8_t> zeros(zeroed ? bytes : 0, 0);
+  KILN_TRY(alloc(bytes, &s.first, "scratch for " + what, zeroed ? zeros.data() : nullptr));
   s.second = bytes;
   *out = s.first;
   return Status::ok();

@@ -70,7 +70,8 @@ class ClRuntime {
   // sha256), which only happens once, on a miss, to find or build the program.
   Status kernel(std::string_view source, std::string_view options, std::string_view name, cl_kernel* out);
 
-  Status alloc(size_t bytes, cl_mem* out, const std::string& what);
+  // `init`, when given, holds `bytes` bytes the buffer starts with (copied by the allocation).
+  Status alloc(size_t bytes, cl_mem* out, const std::string& what, const void* init = nullptr);
   // Page-locked host memory (CL_MEM_ALLOC_HOST_PTR, mapped once): transfers from and to it run
   // at DMA speed (NVIDIA: 55 GB/s vs 4-9 GB/s from pageable memory). unmap_pinned releases it.
   Status pinned_host(size_t bytes, cl_mem* buf, void** ptr, const std::string& what);
@@ -128,6 +129,7 @@ class ClRuntime {
 
  private:
   ClRuntime() = default;
+  Status scratch_buffer(int slot, size_t bytes, bool zeroed, cl_mem* out, const std::string& what);
   // A kernel object of its own from the program for (source, options).
   Status new_kernel(std::string_view source, std::string_view options, std::string_view name, cl_kernel* out);
 

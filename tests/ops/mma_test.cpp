@@ -629,16 +629,23 @@ TEST(MmaVariant, EstimatePicksWhatHopperTimings) {
 // so that each SM has a work-group; at batch 128 their tiles fill the GPU and nothing splits. A
 // batch-1 classifier (1 x 1000, K = 2048) takes the tensor cores, split; a depthwise convolution's
 // single row does not.
+// The problem of a channels-last convolution: `positions` output positions (every image's) by
+// `channels` output channels over K = kernel size x `c` input channels.
+mma::Problem channels_last_problem(mma::Elem e, int64_t positions, int64_t channels, int64_t k, int64_t c) {
+  mma::Problem p;
+  p.elem = e;
+  p.amode = mma::AMode::kConvRows;
+  p.bmode = mma::BMode::kNK;
+  p.M = positions;
+  p.N = p.ldc = channels;
+  p.K = p.ldb = k;
+  p.lda = c;
+  return p;
+}
+
 TEST(MmaVariant, SplitsKWhereTheTilesLeaveTheGpuIdle) {
   const DeviceCaps h100 = hopper_caps();
-  mma::Problem conv;
-  conv.elem = mma::Elem::kF16;
-  conv.amode = mma::AMode::kConvRows;
-  conv.bmode = mma::BMode::kNK;
-  conv.M = 49;
-  conv.N = conv.ldc = 512;
-  conv.K = conv.ldb = 4608;
-  conv.lda = 512;
+  const mma::Problem conv = channels_last_problem(mma::Elem::kF16, 49, 512, 4608, 512);
   mma::Problem ffn;
   ffn.elem = mma::Elem::kInt8;
   ffn.bmode = mma::BMode::kNK;
@@ -681,13 +688,7 @@ TEST(MmaVariant, SplitsKWhereTheTilesLeaveTheGpuIdle) {
 // without a residual) keeps the estimate's order.
 TEST(MmaVariant, ShortReductionsWithAResidualPreferTilesThatKeepIt) {
   const DeviceCaps h100 = hopper_caps();
-  mma::Problem p;
-  p.elem = mma::Elem::kInt8;
-  p.amode = mma::AMode::kConvRows;
-  p.bmode = mma::BMode::kNK;
-  p.M = 128 * 28 * 28;
-  p.N = p.ldc = 512;
-  p.K = p.lda = p.ldb = 128;
+  mma::Problem p = channels_last_problem(mma::Elem::kInt8, 128 * 28 * 28, 512, 128, 128);
   const std::string plain = mma::choices(p, h100).front().str();
   EXPECT_EQ(plain, "mma[bm=128,bn=192,wm=8,wn=1,wg=1]");
   for (int bytes : {1, 2}) {
