@@ -459,9 +459,8 @@ TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
 }
 
 // Split-K (kernels/mma_gemm.cl's MMA_SPLITK): the K tiles of each output tile spread over 2, 4 and
-// 8 work-groups, the last of which adds up their partial sums before the output stage; the
-// plan runs twice, so the tile counters it leaves must be zero again. INT8 exactly
-// (int32 partial sums): a matmul with B packed (the cp.async pipeline; a K range that ends in the
+// 8 work-groups, the last of which adds up their partial sums before the output stage. INT8
+// exactly (int32 partial sums): a matmul with B packed (the cp.async pipeline; a K range that ends in the
 // K tail), a batched one with B gathered, an NCHW 3x3 convolution (the gathered im2col) with
 // groups; FP16 with a bias and FP8 within their rounding. A range past the last K tile (9 tiles
 // split 4 ways: ranges of 3) stays empty and adds zeros. Each runs every split choice offered (of

@@ -16,7 +16,7 @@ namespace {
 // ClRuntime::scratch slots of split-K's partial sums and of its per-tile arrival counters (zeroed
 // once; each launch leaves them zero), enough counters for any grid split_count splits.
 constexpr int kSplitScratchSlot = 0x31, kSplitCountersSlot = 0x32;
-constexpr size_t kSplitCounters = 16384;
+constexpr size_t kSplitCounters = 16384, kSplitMaxBytes = size_t{256} << 20;
 
 bool emulation_requested() {
   static const bool on = [] {
@@ -505,12 +505,14 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   const size_t gx = static_cast<size_t>((p.N + t.bn - 1) / t.bn), gy = static_cast<size_t>((p.M + t.bm - 1) / t.bm);
   const size_t tiles = gx * gy * static_cast<size_t>(p.batches);
   // More K ranges than K tiles would leave some empty (correct, but only slower); more output
-  // tiles than counters run unsplit.
-  const int splits = tiles <= kSplitCounters ? static_cast<int>(std::min<int64_t>(t.splits, k_tiles(p, t))) : 1;
+  // tiles than counters, or partial sums beyond kSplitMaxBytes (a split that --tune may time on a
+  // large GEMM, where splitting never pays), run unsplit.
+  const size_t acc_bytes = 4;  // float or int32 accumulators
+  int splits = tiles <= kSplitCounters ? static_cast<int>(std::min<int64_t>(t.splits, k_tiles(p, t))) : 1;
+  if (tiles * splits * t.bm * t.bn * acc_bytes > kSplitMaxBytes) splits = 1;
   cl_mem partial = nullptr, counters = nullptr;
   if (splits > 1) {
     options += def("MMA_SPLITK", 1);
-    const size_t acc_bytes = 4;  // float or int32 accumulators
     KILN_TRY(cl.scratch(kSplitScratchSlot, tiles * splits * t.bm * t.bn * acc_bytes, &partial, "partial sums of " + what));
     KILN_TRY(cl.zeroed_scratch(kSplitCountersSlot, kSplitCounters * sizeof(cl_int), &counters,
                                "split-K tile counters"));
