@@ -675,6 +675,11 @@ TEST(MmaVariant, SplitsKWhereTheTilesLeaveTheGpuIdle) {
   depthwise.bmode = mma::BMode::kConv;
   depthwise.M = 1;
   EXPECT_FALSE(mma::worth_tensor_cores(depthwise));
+  // A large GEMM is offered no split even for --tune: 8192^3 INT8's partial sums would take over
+  // 256 MiB split two ways (launch() would run it unsplit).
+  mma::Problem large = ffn;
+  large.M = large.N = large.ldc = large.K = large.lda = large.ldb = 8192;
+  for (const KernelChoice& c : mma::choices(large, h100)) EXPECT_FALSE(split_k(c)) << c.str();
   // Not an NVIDIA GPU: never split by the estimate.
   DeviceCaps other = h100;
   other.vendor = "Portable Computing Language";

@@ -17,6 +17,7 @@ namespace {
 // once; each launch leaves them zero), enough counters for any grid split_count splits.
 constexpr int kSplitScratchSlot = 0x31, kSplitCountersSlot = 0x32;
 constexpr size_t kSplitCounters = 16384, kSplitMaxBytes = size_t{256} << 20;
+constexpr size_t kSplitAccBytes = 4;  // float or int32 accumulators
 
 bool emulation_requested() {
   static const bool on = [] {
@@ -207,6 +208,13 @@ int64_t k_tiles(const Problem& p, const Tile& t) {
   return (p.K + bk - 1) / bk;
 }
 
+// Whether `t` split `splits` ways runs split in launch(): a counter per output tile, partial sums
+// within kSplitMaxBytes.
+bool split_runs(const Problem& p, const Tile& t, int splits) {
+  const size_t tiles = static_cast<size_t>((p.N + t.bn - 1) / t.bn * ((p.M + t.bm - 1) / t.bm) * p.batches);
+  return tiles <= kSplitCounters && tiles * splits * t.bm * t.bn * kSplitAccBytes <= kSplitMaxBytes;
+}
+
 // The first choice split as split_count() says, then the same tile split 2, 4 and 8 ways (each
 // range at least 2 K tiles) and, where the first is split, unsplit: candidates for --tune (and for
 // the emulated tests, where split_count() never splits).
@@ -217,7 +225,7 @@ void split_first(std::vector<KernelChoice>* list, const Problem& p, const Device
   t.splits = best;
   list->front() = choice_of(t);
   for (int s : {1, 2, 4, 8}) {
-    if (s == best || (s > 1 && k_tiles(p, t) < 2 * s)) continue;
+    if (s == best || (s > 1 && (k_tiles(p, t) < 2 * s || !split_runs(p, t, s)))) continue;
     t.splits = s;
     list->push_back(choice_of(t));
   }
@@ -422,7 +430,7 @@ int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps) {
   if (2 * groups > cus) return 1;
   constexpr double kTileNs = 1100, kBytesPerNs = 100, kFixupNs = 2000;
   const int64_t tiles = k_tiles(p, t);
-  const double partial_bytes = double{4} * t.bm * t.bn;
+  const double partial_bytes = static_cast<double>(kSplitAccBytes) * t.bm * t.bn;
   int best = 1;
   double best_ns = tiles * kTileNs;
   for (int s = 2; s <= kMaxSplits && s * groups <= cus && s <= tiles; ++s) {
@@ -504,16 +512,15 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   const size_t threads = static_cast<size_t>(t.wm * t.wn * 32);
   const size_t gx = static_cast<size_t>((p.N + t.bn - 1) / t.bn), gy = static_cast<size_t>((p.M + t.bm - 1) / t.bm);
   const size_t tiles = gx * gy * static_cast<size_t>(p.batches);
-  // More K ranges than K tiles would leave some empty (correct, but only slower); more output
-  // tiles than counters, or partial sums beyond kSplitMaxBytes (a split that --tune may time on a
-  // large GEMM, where splitting never pays), run unsplit.
-  const size_t acc_bytes = 4;  // float or int32 accumulators
-  int splits = tiles <= kSplitCounters ? static_cast<int>(std::min<int64_t>(t.splits, k_tiles(p, t))) : 1;
-  if (tiles * splits * t.bm * t.bn * acc_bytes > kSplitMaxBytes) splits = 1;
+  // More K ranges than K tiles would leave some empty (correct, but only slower); a dynamic plan
+  // whose shape outgrows split_runs() runs unsplit.
+  int splits = static_cast<int>(std::min<int64_t>(t.splits, k_tiles(p, t)));
+  if (!split_runs(p, t, splits)) splits = 1;
   cl_mem partial = nullptr, counters = nullptr;
   if (splits > 1) {
     options += def("MMA_SPLITK", 1);
-    KILN_TRY(cl.scratch(kSplitScratchSlot, tiles * splits * t.bm * t.bn * acc_bytes, &partial, "partial sums of " + what));
+    KILN_TRY(cl.scratch(kSplitScratchSlot, tiles * splits * t.bm * t.bn * kSplitAccBytes, &partial,
+                        "partial sums of " + what));
     KILN_TRY(cl.zeroed_scratch(kSplitCountersSlot, kSplitCounters * sizeof(cl_int), &counters,
                                "split-K tile counters"));
   }
