@@ -84,7 +84,7 @@ std::vector<CalibrationInput> plan_input_specs(const Plan& plan) {
 }
 
 const HostTensor& as_plan_input(const Plan& plan, const std::string& name, const HostTensor& t,
-                                std::vector<HostTensor>* converted) {
+                                std::deque<HostTensor>* converted) {
   for (int32_t i : plan.inputs)
     if (plan.tensors[i].name == name && plan.tensors[i].dtype != t.dtype())
       return converted->emplace_back(to_float_dtype(t, plan.tensors[i].dtype));
@@ -106,8 +106,7 @@ Status run_on_samples(std::shared_ptr<const Plan> plan, const std::string& devic
     for (size_t i = 0; i < outs.size(); ++i)
       KILN_TRY(ctx->bind_output(plan->tensors[plan->outputs[i]].name, outs[i].data(), outs[i].size_bytes()));
     // A plan with float16 inputs and outputs (--io-precision fp16) is fed and judged in float32.
-    std::vector<HostTensor> converted;
-    converted.reserve(samples[s].size());
+    std::deque<HostTensor> converted;
     for (const auto& [name, t] : samples[s]) {
       const HostTensor& in = as_plan_input(*plan, name, t, &converted);
       KILN_TRY(ctx->bind_input(name, in.dtype(), in.shape(), in.data(), in.size_bytes()));

@@ -2,6 +2,7 @@
 // --precision best) and kiln sweep: error statistics of one tensor against its FP32 reference,
 // and running a plan over a set of samples.
 #pragma once
+#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -47,9 +48,10 @@ TensorErrors compare_part(const TensorView& got, const TensorView& want, int axi
 std::vector<CalibrationInput> plan_input_specs(const Plan& plan);
 
 // Sample tensor `t` of input `name` as the plan takes it: where the plan's input is float16
-// (--io-precision fp16), its float16 copy, kept in *converted; else `t` itself (no copy).
+// (--io-precision fp16), its float16 copy, kept in *converted (a deque: the copies kept for
+// earlier inputs stay where they are); else `t` itself (no copy).
 const HostTensor& as_plan_input(const Plan& plan, const std::string& name, const HostTensor& t,
-                                std::vector<HostTensor>* converted);
+                                std::deque<HostTensor>* converted);
 
 // Runs `plan` on `device` once per sample; (*outputs)[s][i] is plan output i of sample s.
 Status run_on_samples(std::shared_ptr<const Plan> plan, const std::string& device,

@@ -184,8 +184,7 @@ Status Search::time_plan(std::shared_ptr<const Plan> plan, double* us) {
   for (int32_t t : plan->outputs) outs.emplace_back(plan->tensors[t].dtype, plan->tensors[t].shape);
   for (size_t i = 0; i < outs.size(); ++i)
     KILN_TRY(ctx->bind_output(plan->tensors[plan->outputs[i]].name, outs[i].data(), outs[i].size_bytes()));
-  std::vector<HostTensor> converted;  // inputs the plan takes as float16 (--io-precision fp16)
-  converted.reserve(samples_[0].size());
+  std::deque<HostTensor> converted;  // inputs the plan takes as float16 (--io-precision fp16)
   for (const auto& [name, t] : samples_[0]) {
     const HostTensor& in = as_plan_input(*plan, name, t, &converted);
     KILN_TRY(ctx->bind_input(name, in.dtype(), in.shape(), in.data(), in.size_bytes()));

@@ -83,7 +83,7 @@ Status compare_plan(std::shared_ptr<const Plan> plan, const std::string& referen
     if (plan->find_tensor(name) < 0 ||
         std::find(plan->inputs.begin(), plan->inputs.end(), plan->find_tensor(name)) == plan->inputs.end())
       return not_found("the plan has no input named '" + name + "'");
-    std::vector<HostTensor> converted;  // float16 for a plan built with --io-precision fp16
+    std::deque<HostTensor> converted;  // float16 for a plan built with --io-precision fp16
     s.inputs[name] = as_plan_input(*plan, name, t, &converted);
   }
   KILN_TRY(s.prepare_inputs({}));
@@ -102,7 +102,7 @@ Status compare_plan(std::shared_ptr<const Plan> plan, const std::string& referen
   // for the plan where the caller left one out.
   for (const auto& [name, t] : s.inputs) {
     auto given = inputs.find(name);
-    std::vector<HostTensor> converted;
+    std::deque<HostTensor> converted;
     ref.inputs[name] = as_plan_input(*ref_plan, name, given != inputs.end() ? given->second : t, &converted);
   }
 

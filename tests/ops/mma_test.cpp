@@ -520,11 +520,7 @@ TEST(MmaVariant, SplitKMatchesCpu) {
   HostTensor got(y.dtype, y.shape);
   ASSERT_TRUE(ctx->bind_output(y.name, got.data(), got.size_bytes()).is_ok());
   for (int run = 0; run < 3; ++run) {
-    const OpSpec& in = *specs[run % 2];
-    for (int32_t t : plan->inputs) {
-      const HostTensor& x = in.inputs[std::stoi(plan->tensors[t].name.substr(2))];
-      ASSERT_TRUE(ctx->bind_input(plan->tensors[t].name, x.dtype(), x.shape(), x.data(), x.size_bytes()).is_ok());
-    }
+    ASSERT_TRUE(bind_op_inputs(*ctx, *plan, *specs[run % 2]).is_ok());
     ASSERT_TRUE(ctx->run().is_ok());
     EXPECT_TRUE(tensors_close(got, want[run % 2][0], 0, 0)) << "run " << run;
   }

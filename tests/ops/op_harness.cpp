@@ -66,11 +66,7 @@ Status run_plan(std::shared_ptr<const Plan> plan, const OpSpec& spec, const std:
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
   KILN_TRY(ExecutionContext::create(plan, device, &ctx, &notice));
-  for (int32_t t : plan->inputs) {
-    const PlanTensor& pt = plan->tensors[t];
-    const HostTensor& src = spec.inputs[std::stoi(pt.name.substr(2))];
-    KILN_TRY(ctx->bind_input(pt.name, src.dtype(), src.shape(), src.data(), src.size_bytes()));
-  }
+  KILN_TRY(bind_op_inputs(*ctx, *plan, spec));
   outputs->clear();
   outputs->reserve(plan->outputs.size());
   for (int32_t t : plan->outputs) {
@@ -82,6 +78,15 @@ Status run_plan(std::shared_ptr<const Plan> plan, const OpSpec& spec, const std:
 }
 
 }  // namespace
+
+Status bind_op_inputs(ExecutionContext& ctx, const Plan& plan, const OpSpec& spec) {
+  for (int32_t t : plan.inputs) {
+    const PlanTensor& pt = plan.tensors[t];
+    const HostTensor& src = spec.inputs[std::stoi(pt.name.substr(2))];
+    KILN_TRY(ctx.bind_input(pt.name, src.dtype(), src.shape(), src.data(), src.size_bytes()));
+  }
+  return Status::ok();
+}
 
 Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTensor>* outputs, Plan* plan_out) {
   auto plan = std::make_shared<Plan>();

@@ -14,6 +14,7 @@
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/core/attrs.h"
 #include "runtime/core/tensor.h"
+#include "runtime/exec/execution_context.h"
 #include "runtime/plan/plan.h"
 
 namespace kiln::test {
@@ -33,6 +34,9 @@ struct OpSpec {
 
 // Compiles `spec` (a one-node graph: inputs in0.., outputs out0..) for `device`.
 Status build_op_plan(const OpSpec& spec, const std::string& device, Plan* out);
+
+// Binds the plan inputs of `spec`'s plan (named in0.., see build_op_plan) to its tensors.
+Status bind_op_inputs(ExecutionContext& ctx, const Plan& plan, const OpSpec& spec);
 
 // Compiles `spec` for `device` ("cpu", "opencl") and runs it; fills the outputs in order and,
 // when `plan_out` is given, the compiled plan (to check which backend each node got).

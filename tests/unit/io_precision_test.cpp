@@ -145,7 +145,7 @@ TEST(IoPrecision, SamplesAreConvertedToThePlansInputDtype) {
   std::string features, logits;
   ASSERT_TRUE(build(options("cpu", "fp32", DType::kFloat16, nullptr), &plan, &features, &logits).is_ok());
   const CalibrationSample s = sample(5);
-  std::vector<HostTensor> converted;
+  std::deque<HostTensor> converted;
   const HostTensor& k = as_plan_input(*plan, "x1", s.at("x1"), &converted);
   EXPECT_EQ(&k, &s.at("x1"));  // the plan takes it as it is: no copy
   ASSERT_EQ(k.dtype(), DType::kInt32);

@@ -134,6 +134,11 @@ int registers(const Problem& p, const Tile& t) {
   return (p.elem == Elem::kFp8 ? 80 : 40) + mi * ni * 4 + mi * 4 + ni * 2;
 }
 
+// The work-groups (output tiles, over every batch item) of `p` with tile `t`, unsplit.
+int64_t output_tiles(const Problem& p, const Tile& t) {
+  return (p.M + t.bm - 1) / t.bm * ((p.N + t.bn - 1) / t.bn) * p.batches;
+}
+
 // Estimated time of `p` with tile `t`, in arbitrary units: waves of work-groups, each wave as long
 // as the work of the work-groups an SM holds divided by how well they feed the tensor cores.
 double estimate(const Problem& p, const Tile& t, const DeviceCaps& caps) {
@@ -142,7 +147,7 @@ double estimate(const Problem& p, const Tile& t, const DeviceCaps& caps) {
   const int regs = std::min(255, registers(p, t));
   const int per_sm = std::max<int64_t>(
       1, std::min<int64_t>({2048 / threads, 228 * 1024 / (local_bytes(p, t) + 1024), 65536 / (regs * threads)}));
-  const double groups = static_cast<double>((p.M + t.bm - 1) / t.bm) * ((p.N + t.bn - 1) / t.bn) * p.batches;
+  const double groups = static_cast<double>(output_tiles(p, t));
   const double waves = std::ceil(groups / (cus * per_sm));
   // Operand reuse: shared-memory bytes per multiply of a warp tile (wtm x wtn) ~ 1/wtm + 1/wtn.
   // Beyond 64x32 it no longer paid on the H200 (64x64 warp tiles tied or lost up to 8%).
@@ -211,7 +216,7 @@ int64_t k_tiles(const Problem& p, const Tile& t) {
 // Whether `t` split `splits` ways runs split in launch(): a counter per output tile, partial sums
 // within kSplitMaxBytes.
 bool split_runs(const Problem& p, const Tile& t, int splits) {
-  const size_t tiles = static_cast<size_t>((p.N + t.bn - 1) / t.bn * ((p.M + t.bm - 1) / t.bm) * p.batches);
+  const size_t tiles = static_cast<size_t>(output_tiles(p, t));
   return tiles <= kSplitCounters && tiles * splits * t.bm * t.bn * kSplitAccBytes <= kSplitMaxBytes;
 }
 
@@ -425,7 +430,7 @@ std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
 int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps) {
   if (!ptx(caps, p.elem)) return 1;
   const int64_t cus = std::max<uint32_t>(caps.compute_units, 1);
-  const int64_t groups = (p.M + t.bm - 1) / t.bm * ((p.N + t.bn - 1) / t.bn) * p.batches;
+  const int64_t groups = output_tiles(p, t);
   // Split only grids that leave over half the SMs idle, and at most one work-group per SM.
   if (2 * groups > cus) return 1;
   constexpr double kTileNs = 1100, kBytesPerNs = 100, kFixupNs = 2000;
@@ -511,7 +516,7 @@ Status launch(ClRuntime& cl, const Problem& p, const Tile& chosen, const Epilogu
   }
   const size_t threads = static_cast<size_t>(t.wm * t.wn * 32);
   const size_t gx = static_cast<size_t>((p.N + t.bn - 1) / t.bn), gy = static_cast<size_t>((p.M + t.bm - 1) / t.bm);
-  const size_t tiles = gx * gy * static_cast<size_t>(p.batches);
+  const size_t tiles = static_cast<size_t>(output_tiles(p, t));
   // More K ranges than K tiles would leave some empty (correct, but only slower); a dynamic plan
   // whose shape outgrows split_runs() runs unsplit.
   int splits = static_cast<int>(std::min<int64_t>(t.splits, k_tiles(p, t)));
