@@ -83,6 +83,7 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   KILN_TRY(run_io_precision(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_attention(g, ctx));
+  if (opts.fuse) KILN_TRY(run_fuse_quantize_output(g, ctx));
   KILN_TRY(run_channels_last(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));

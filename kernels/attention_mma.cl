@@ -16,7 +16,9 @@
 // MMA_PENDING must be FA_STAGES - 1), FA_VEC_Y (Y's rows are contiguous with even strides:
 // two columns per 32-bit store), FA_MASK (a mask is added to the scores), FA_MASK_ROWS (it varies
 // over query rows; else one row serves them all, as BERT's padding mask does), FA_HALF_SCORES
-// (the half_scores attribute).
+// (the half_scores attribute), FA_QOUT (Y is also written to yq quantized per tensor, from its
+// stored half values, as a QuantizeLinear reading Y would: runtime/ops/quantized_output.h; with
+// kernels/quantize_value.cl's options and preludes).
 // Operands are addressed through element strides over [batch, head, row, col] (int4 x, y, z, w).
 // Every per-element load of the score loop is unconditional (indices clamped into the tensor,
 // what lies past it discarded by selects): a load behind a branch is issued only after the
@@ -147,7 +149,11 @@ inline void fa_stage_kv(__local uchar* smem, uint off, __global const ushort* k,
 
 __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention_mma(
     __global const ushort* q, __global const ushort* k, __global const ushort* v, __global const half* mask,
-    __global half* y, int heads, int sq, int sk, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms) {
+    __global half* y, int heads, int sq, int sk, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms
+#if FA_QOUT
+    , __global QT* yq, __global const float* qscale, __global const QT* qzero, int saturate
+#endif
+) {
   __local uchar smem[FA_SMEM] __attribute__((aligned(16)));
   MMA_XCH_DECL
   const int tid = get_local_id(0), lane = tid % 32, warp = tid / 32;
@@ -292,19 +298,38 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
     l_run[r] += FA_SHFL(l_run[r], 1);
     l_run[r] += FA_SHFL(l_run[r], 2);
   }
+#if FA_QOUT
+  const float qs1 = qscale[0], qinv = 1.0f / qs1, qz = (float)qzero[0];
+#endif
 #if FA_VEC_Y
   for (int i = 0; i < FA_DT; ++i)
     for (int hr = 0; hr < 2; ++hr) {
       const int row = row_lo + 8 * hr, col = i * 8 + 2 * t;
-      if (row < sq)
-        ((__global uint*)y)[((long)b * ys.x + (long)h * ys.y + (long)row * ys.z + col) / 2] =
-            fa_pack_half2(o[i][2 * hr] / l_run[hr], o[i][2 * hr + 1] / l_run[hr]);
+      if (row < sq) {
+        const long at = (long)b * ys.x + (long)h * ys.y + (long)row * ys.z + col;
+        const uint pair = fa_pack_half2(o[i][2 * hr] / l_run[hr], o[i][2 * hr + 1] / l_run[hr]);
+        ((__global uint*)y)[at / 2] = pair;
+#if FA_QOUT
+        const float lo = vload_half(0, (const __private half*)&pair), hi = vload_half(1, (const __private half*)&pair);
+        yq[at] = quantize_one(lo, qs1, qinv, qz, saturate);
+        yq[at + 1] = quantize_one(hi, qs1, qinv, qz, saturate);
+#endif
+      }
     }
 #else
   for (int i = 0; i < FA_DT; ++i)
     for (int e = 0; e < 4; ++e) {
       const int row = row_lo + 8 * (e / 2), col = i * 8 + 2 * t + (e % 2);
-      if (row < sq) vstore_half_rte(o[i][e] / l_run[e / 2], (long)b * ys.x + (long)h * ys.y + (long)row * ys.z + (long)col * ys.w, y);
+      if (row < sq) {
+        const long at = (long)b * ys.x + (long)h * ys.y + (long)row * ys.z + (long)col * ys.w;
+        const float val = o[i][e] / l_run[e / 2];
+        vstore_half_rte(val, at, y);
+#if FA_QOUT
+        ushort stored;
+        vstore_half_rte(val, 0, (__private half*)&stored);
+        yq[at] = quantize_one(vload_half(0, (const __private half*)&stored), qs1, qinv, qz, saturate);
+#endif
+      }
     }
 #endif
 }

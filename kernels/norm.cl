@@ -179,9 +179,18 @@ inline float sum8(float8 v) { return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + 
 // consecutive values (group c * S + lane), read and written 16 or 32 bytes at a time, and warp
 // shuffles for the sums where the kernel runs as PTX. rownorm_slice's one value per access and
 // barrier tree ran BERT's 768-wide rows at ~1.1 TB/s on an H100.
+// With -D NORM_QOUT (and quantize_value.cl's build options): y also goes to yq quantized per tensor
+// (qs[0], qz[0]) from its stored values, as a QuantizeLinear reading y would
+// (runtime/ops/quantized_output.h).
+#ifdef NORM_QOUT
+#define NORM_QOUT_PARAMS , __global QT* yq, __global const float* qs, __global const QT* qz, int saturate
+#else
+#define NORM_QOUT_PARAMS
+#endif
 __kernel void rownorm_x8(__global const store_t* x, __global store_t* y, __global const store_t* w,
                          __global const store_t* b, __global store_t* mean_out, __global store_t* inv_out, int rows,
-                         int n, float eps, int has_b, int want_mean, int want_inv, int S, __local float* part) {
+                         int n, float eps, int has_b, int want_mean, int want_inv, int S,
+                         __local float* part NORM_QOUT_PARAMS) {
   const int lid = get_local_id(0), ls = get_local_size(0);
   const int lane = lid % S;
   const int row = get_group_id(0) * (ls / S) + lid / S;
@@ -214,7 +223,13 @@ __kernel void rownorm_x8(__global const store_t* x, __global store_t* y, __globa
     if (j8 >= n8) break;
     float8 o = (v[c] - mean) * inv * load8f(w, j8);
     if (has_b) o += load8f(b, j8);
+#ifdef NORM_QOUT
+    const float qscale = qs[0];
+    ((__global uint2*)yq)[xr8 + j8] =
+        quantize8(store8f_stored(y, xr8 + j8, o), qscale, 1.0f / qscale, (float)qz[0], saturate);
+#else
     store8f(y, xr8 + j8, o);
+#endif
   }
 }
 #endif

@@ -1,17 +1,10 @@
 // QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear. Built with kernels/float8.cl,
-// float_storage.cl, float_storage_x8.cl and rint_div.cl prepended and -D QT=<the quantized
+// float_storage.cl, float_storage_x8.cl, rint_div.cl and quantize_value.cl prepended and -D QT=<the quantized
 // element type> -D QKIND=<0 int, 1 e4m3fn, 2 e5m2> (-D QLO/QHI: the int range), plus
 // -cl-fp32-correctly-rounded-divide-sqrt so x / scale rounds exactly as the CPU reference's
 // float32 division. -DKILN_HALF: QuantizeLinear's x is float16 (widened exactly on load); every
 // other tensor stays as declared.
 #pragma OPENCL FP_CONTRACT OFF
-
-#ifndef QT
-#define QT uchar
-#endif
-#ifndef QKIND
-#define QKIND 0
-#endif
 
 // Scale/zero-point element of x's element idx (see runtime/backends/quantize_geometry.h).
 int quant_param_index(int idx, int qmode, int C, int inner, int block, int cblocks) {
@@ -22,20 +15,6 @@ int quant_param_index(int idx, int qmode, int C, int inner, int block, int cbloc
   if (qmode == 1) return c;
   int o = t / C;
   return (o * cblocks + c / block) * inner + i;
-}
-
-// y = saturate(round(x / scale) + zero point) of one element (the float8 kinds have no zero point);
-// inv_scale: 1 / scale for rint_div (kernels/rint_div.cl), or 0 to divide.
-QT quantize_one(float x, float scale, float inv_scale, float z, int saturate) {
-#if QKIND == 1
-  return float_to_f8e4m3fn(x / scale, saturate);
-#elif QKIND == 2
-  return float_to_f8e5m2(x / scale, saturate);
-#else
-  const float r = inv_scale != 0.0f ? rint_div(x, scale, inv_scale) : rint(x / scale);
-  const float q = fmin(fmax(r, (float)QLO - z), (float)QHI - z);
-  return (QT)((int)q + (int)z);
-#endif
 }
 
 __kernel void quantize_linear(__global const store_t* x, __global const float* scale, __global const QT* zp,
@@ -51,22 +30,13 @@ __kernel void quantize_linear(__global const store_t* x, __global const float* s
 // 16/32-byte load, one 8-byte store): one element a work-item moved ~860 GB/s on an H100, a
 // third of its bandwidth. The last n % 8 elements go one by one.
 #if QKIND != 0 || QHI - QLO == 255
-#define QT_PASTE(t, n) t##n
-#define QT_VEC(t, n) QT_PASTE(t, n)
-
-#define quantize_one_v(e) quantize_one(e, s, inv, z, saturate)
-
 __kernel void quantize_linear_x8(__global const store_t* x, __global const float* scale, __global const QT* zp,
                                  int has_zp, __global QT* y, int n, int saturate) {
   const int i8 = get_global_id(0);
   const float s = scale[0], inv = 1.0f / s;
   const float z = has_zp ? (float)zp[0] : 0.0f;
   if (8 * i8 + 8 <= n) {
-    const float8 v = load8f(x, i8);
-    const QT_VEC(QT, 8) q = (QT_VEC(QT, 8))(quantize_one_v(v.s0), quantize_one_v(v.s1), quantize_one_v(v.s2),
-                                            quantize_one_v(v.s3), quantize_one_v(v.s4), quantize_one_v(v.s5),
-                                            quantize_one_v(v.s6), quantize_one_v(v.s7));
-    ((__global uint2*)y)[i8] = as_uint2(q);
+    ((__global uint2*)y)[i8] = quantize8(load8f(x, i8), s, inv, z, saturate);
   } else {
     for (int i = 8 * i8; i < n; ++i) y[i] = quantize_one(LOADF(x, i), s, inv, z, saturate);
   }

@@ -299,7 +299,8 @@ def model_bench(a, work, name, rng):
                     b = json.load(open(js))
                     ms = b["latency_ms"]["median"]
                     row.update({"kiln_per_s": round(b["throughput_per_s"] * batch, 1), "kiln_ms": round(ms, 3),
-                                "h2d_ms": b.get("h2d_ms"), "compute_ms": b.get("compute_ms"), "d2h_ms": b.get("d2h_ms")})
+                                "h2d_ms": b.get("h2d_ms"), "compute_ms": b.get("compute_ms"), "d2h_ms": b.get("d2h_ms"),
+                                "issue_us_per_launch": b.get("issue_us_per_launch")})
                     # As torch is timed: the input already on the device (trtexec's --noDataTransfers).
                     rc, out = sh([a.kiln, "bench", plan, "--device", "opencl", "--duration-s", a.duration, "--json", js,
                                   "--no-data-transfers"] + args_in, timeout=600)

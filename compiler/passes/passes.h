@@ -66,6 +66,11 @@ Status run_fuse_elementwise(ir::Graph& g, const PassContext& ctx);
 // Fuses Softmax(Q K^T * scale [+ mask]) V patterns into one Attention node; runs last.
 Status run_fuse_attention(ir::Graph& g, const PassContext& ctx);
 
+// A per-tensor QuantizeLinear of an output that its producer can write quantized too
+// (CpuOp::quantized_output: LayerNormalization, Attention) becomes that producer's extra output, on
+// OpenCL targets (one launch and one read of the output fewer).
+Status run_fuse_quantize_output(ir::Graph& g, const PassContext& ctx);
+
 // --layout: channels-last regions of convolutions (runtime/ops/channels_last.h; stems in their
 // space-to-depth form, the pools between), Transposes at their borders; after every fusion (it
 // reads the fused epilogues' residuals).

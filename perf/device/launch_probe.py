@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """What one kernel launch costs a kiln plan on this OpenCL device: chains of N LayerNormalization
 nodes on a [1, 128, 768] tensor (nothing fuses them: one launch each) built and timed by
-`kiln bench`; the slope of the median latency over N is the cost per launch of a replayed plan.
-Also prints whether the device offers cl_khr_command_buffer (one enqueue for a whole recording).
+`kiln bench`; the slope of the median latency over N is the cost per launch of a replayed plan,
+and bench's host time issuing each launch is what of it the host spends. Each chain runs on the
+default queue and with KILN_PROFILING_QUEUE=1 (a queue that records timestamps, as every queue
+did before 2026-12-07). Also prints whether the device offers cl_khr_command_buffer (one enqueue
+for a whole recording).
 Usage: launch_probe.py OUTDIR [--kiln kiln]"""
 import argparse
 import ctypes
@@ -64,13 +67,19 @@ def main():
             if b.returncode:
                 res["chains"].append({"n": n, "precision": prec, "error": b.stderr.strip()[-300:]})
                 continue
-            r = subprocess.run([a.kiln, "bench", p, "-i", "x=" + os.path.join(a.out, "x.npy"), "--duration-s", "1",
-                                "--json", j, "--no-data-transfers"], capture_output=True, text=True)
-            row = {"n": n, "precision": prec, "rc": r.returncode, "tail": (r.stdout + r.stderr).strip()[-300:]}
-            if os.path.exists(j):
-                row["bench"] = json.load(open(j))
-            res["chains"].append(row)
-            print(n, prec, row["tail"][-160:], flush=True)
+            for queue in ("plain", "profiling"):
+                env = dict(os.environ, KILN_PROFILING_QUEUE="1" if queue == "profiling" else "0")
+                r = subprocess.run([a.kiln, "bench", p, "-i", "x=" + os.path.join(a.out, "x.npy"), "--duration-s", "1",
+                                    "--json", j, "--no-data-transfers"], capture_output=True, text=True, env=env)
+                row = {"n": n, "precision": prec, "queue": queue, "rc": r.returncode,
+                       "tail": (r.stdout + r.stderr).strip()[-300:]}
+                if os.path.exists(j):
+                    row["bench"] = json.load(open(j))
+                    os.remove(j)
+                res["chains"].append(row)
+                b = row.get("bench", {})
+                print(n, prec, queue, "median ms", b.get("latency_ms", {}).get("median"), "issue us/launch",
+                      b.get("issue_us_per_launch"), flush=True)
     json.dump(res, open(os.path.join(a.out, "launch_probe.json"), "w"), indent=1)
     print("cl_khr_command_buffer:", res["command_buffer"])
 

@@ -37,7 +37,7 @@ static const char* kBenchHelp =
     "  --concurrency N          inferences in flight (default 1)\n"
     "  --json FILE              write the report as JSON (throughput_per_s, latency_ms.{min,mean,\n"
     "                           median,p90,p95,p99,max}, enqueue_ms, h2d_ms, compute_ms, d2h_ms,\n"
-    "                           warnings)\n";
+    "                           issue_us_per_launch (host time issuing each OpenCL kernel), warnings)\n";
 
 namespace {
 
@@ -179,6 +179,8 @@ int cmd_bench(int argc, char** argv) {
     if (!infer(0, &msg)) return fail("bench", msg);
   }
 
+  std::vector<ExecutionContext::IssueTime> issue0;
+  for (auto& c : ctxs) issue0.push_back(c->opencl_issue_time());
   std::atomic<long> started{0};
   std::vector<std::vector<double>> lat(concurrency), enq(concurrency);
   std::vector<std::string> errors(concurrency);
@@ -219,6 +221,12 @@ int cmd_bench(int argc, char** argv) {
     all_enq.insert(all_enq.end(), enq[c].begin(), enq[c].end());
   }
   const Stats L = stats_of(all_lat), E = stats_of(all_enq);
+  ExecutionContext::IssueTime issued;
+  for (size_t c = 0; c < ctxs.size(); ++c) {
+    issued.ns += ctxs[c]->opencl_issue_time().ns - issue0[c].ns;
+    issued.launches += ctxs[c]->opencl_issue_time().launches - issue0[c].launches;
+  }
+  const double issue_us = issued.launches ? issued.ns / 1e3 / issued.launches : 0;
   const double throughput = all_lat.size() / wall_s;
 
   // Where one inference's time goes, from a few profiled runs after the measurement.
@@ -263,6 +271,10 @@ int cmd_bench(int argc, char** argv) {
               L.median, L.p90, L.p95, L.p99, L.max);
   if (sync) std::printf("enqueue ms: - (one context: synchronous runs)\n");
   else std::printf("enqueue ms: mean %.4f  median %.4f\n", E.mean, E.median);
+  if (issued.launches)
+    std::printf("host time issuing OpenCL kernels: %.2f us per launch (%.1f launches, %.3f ms per inference)\n",
+                issue_us, static_cast<double>(issued.launches) / std::max<size_t>(all_lat.size(), 1),
+                issued.ns / 1e6 / std::max<size_t>(all_lat.size(), 1));
   std::printf("per inference (profiled): H2D %.4f ms, compute %.4f ms, D2H %.4f ms\n", h2d, compute, d2h);
   for (const auto& warning : warnings) std::printf("warning: %s\n", warning.c_str());
 
@@ -273,7 +285,7 @@ int cmd_bench(int argc, char** argv) {
       << ",\n  \"duration_s\": " << wall_s << ",\n  \"throughput_per_s\": " << throughput
       << ",\n  \"latency_ms\": " << stats_json(L) << ",\n  \"enqueue_ms\": " << stats_json(E)
       << ",\n  \"h2d_ms\": " << h2d << ",\n  \"compute_ms\": " << compute << ",\n  \"d2h_ms\": " << d2h
-      << ",\n  \"warnings\": [";
+      << ",\n  \"issue_us_per_launch\": " << issue_us << ",\n  \"warnings\": [";
     for (size_t i = 0; i < warnings.size(); ++i) f << (i ? ", " : "") << "\"" << warnings[i] << "\"";
     f << "]\n}\n";
     if (!f) return fail("bench", "cannot write '" + args.get("--json") + "': " + last_os_error());

@@ -105,13 +105,34 @@ Status ClDeviceContext::program(const std::string& source, const std::string& op
   return Status::ok();
 }
 
+namespace {
+bool always_profiling() {
+  const char* v = std::getenv("KILN_PROFILING_QUEUE");
+  return v && std::string(v) == "1";
+}
+}  // namespace
+
 Status ClRuntime::create(std::shared_ptr<ClDeviceContext> device, std::unique_ptr<ClRuntime>* out) {
   std::unique_ptr<ClRuntime> rt(new ClRuntime());
   rt->device_ = std::move(device);
+  rt->profiling_ = always_profiling();
   cl_int err = CL_SUCCESS;
-  rt->queue_ = clCreateCommandQueue(rt->context(), rt->device(), CL_QUEUE_PROFILING_ENABLE, &err);
+  rt->queue_ = clCreateCommandQueue(rt->context(), rt->device(), rt->profiling_ ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
   KILN_CL(err, "clCreateCommandQueue on " + rt->info().caps.name);
   *out = std::move(rt);
+  return Status::ok();
+}
+
+Status ClRuntime::set_profiling(bool on) {
+  on = on || always_profiling();
+  if (on == profiling_) return Status::ok();
+  KILN_TRY(finish());
+  cl_int err = CL_SUCCESS;
+  cl_command_queue q = clCreateCommandQueue(context(), device(), on ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+  KILN_CL(err, std::string("clCreateCommandQueue (profiling ") + (on ? "on" : "off") + ") on " + info().caps.name);
+  clReleaseCommandQueue(queue_);
+  queue_ = q;
+  profiling_ = on;
   return Status::ok();
 }
 
@@ -309,6 +330,7 @@ Status ClRuntime::enqueue_kernel(cl_kernel k, cl_uint dims, const size_t* global
     record_.push_back(r);
     return Status::ok();
   }
+  ++launches_;
   KILN_CL(fault_now(FaultSite::kKernelLaunch)
               ? CL_OUT_OF_RESOURCES
               : clEnqueueNDRangeKernel(queue_, k, dims, nullptr, global, local, 0, nullptr, nullptr),
@@ -334,6 +356,7 @@ bool ClRuntime::end_recording(std::vector<RecordedLaunch>* launches) {
 }
 
 Status ClRuntime::replay(const std::vector<RecordedLaunch>& launches) {
+  launches_ += static_cast<int64_t>(launches.size());
   for (const RecordedLaunch& r : launches)
     KILN_CL(fault_now(FaultSite::kKernelLaunch)
                 ? CL_OUT_OF_RESOURCES

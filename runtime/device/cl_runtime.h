@@ -84,6 +84,11 @@ class ClRuntime {
   // destructor leaks its objects rather than calling into a driver in an undefined state.
   Status finish();
   bool lost() const { return lost_; }
+  // Whether the queue records command timestamps (the profiler's events need them). Off unless
+  // asked for: on NVIDIA's OpenCL a profiling queue costs every launch more host time (see
+  // perf/results/2026-12-07-qout.md). Switching waits for the queue and replaces it; recorded
+  // launches stay valid. KILN_PROFILING_QUEUE=1 keeps every queue profiling (to compare).
+  Status set_profiling(bool on);
 
   // A device buffer of at least `bytes` for a kernel's temporary data (im2col columns, ...),
   // kept per `slot` and grown on demand, released with the runtime. Reusing it across nodes is
@@ -126,6 +131,8 @@ class ClRuntime {
   bool end_recording(std::vector<RecordedLaunch>* launches);
   Status replay(const std::vector<RecordedLaunch>& launches);
   void release_recordings();
+  // Kernel launches enqueued so far (replayed ones included).
+  int64_t launches() const { return launches_; }
 
  private:
   ClRuntime() = default;
@@ -135,7 +142,9 @@ class ClRuntime {
 
   std::shared_ptr<ClDeviceContext> device_;
   cl_command_queue queue_ = nullptr;
+  bool profiling_ = false;
   bool lost_ = false;
+  int64_t launches_ = 0;
   struct KernelEntry {
     std::string source, options, name;
     cl_kernel kernel;

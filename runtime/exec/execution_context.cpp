@@ -546,14 +546,15 @@ Status ExecutionContext::run_node(size_t n) {
     cl_event before, after;
     KILN_TRY(marker(&before));
     Status st;
-    const int64_t h0 = profiler_ ? Profiler::now_ns() : 0;
+    const int64_t h0 = Profiler::now_ns();
     if (flat_ready_ && flat_[n].replay) {
       st = cl_->replay(flat_[n].launches);
     } else {
       ClKernelArgs args = kernel_args(n);
       st = opencl_registry().find(node.op)->run(args);
     }
-    const int64_t host_ns = profiler_ ? Profiler::now_ns() - h0 : 0;
+    const int64_t host_ns = Profiler::now_ns() - h0;
+    issue_ns_ += host_ns;
     // KILN_SYNC=1 waits for every OpenCL node, so an asynchronous device fault is reported
     // against the node that caused it rather than at the end of the inference.
     if (st.is_ok() && sync_each_node_) st = cl_->finish();
@@ -598,8 +599,13 @@ Status ExecutionContext::run_caught() {
   }
 }
 
+ExecutionContext::IssueTime ExecutionContext::opencl_issue_time() const {
+  return IssueTime{issue_ns_, cl_ ? cl_->launches() : 0};
+}
+
 Status ExecutionContext::run() {
   const Plan& p = *plan_;
+  if (cl_) KILN_TRY(cl_->set_profiling(profiler_ != nullptr));
   // This inference's share of the cores, read by every CPU kernel it runs (plans with CPU
   // nodes only: an all-OpenCL inference takes none).
   std::optional<CpuThreadShare> threads;

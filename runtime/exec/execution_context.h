@@ -68,6 +68,13 @@ class ExecutionContext {
   // Records every node and transfer of the following runs into `profiler` (nullptr: off).
   // The profiler must outlive its use; not for contexts with inferences in flight.
   void set_profiler(class Profiler* profiler) { profiler_ = profiler; }
+  // Host time spent issuing OpenCL nodes (their launches, replayed or not; the device runs them
+  // asynchronously) and the kernel launches issued, summed over every run of this context:
+  // `kiln bench` reports the mean per launch without the profiler's markers and events.
+  struct IssueTime {
+    int64_t ns = 0, launches = 0;
+  };
+  IssueTime opencl_issue_time() const;
   // Threads the CPU nodes of each of this context's inferences use (oneDNN primitives, kiln's
   // threaded loops and GEMM); <= 0: the process default. Each inference takes a fair share of
   // it (runtime/backends/cpu/cpu_threads.h). Not for contexts with inferences in flight.
@@ -159,6 +166,7 @@ class ExecutionContext {
   std::vector<Shape> bound_shape_;        // shape each input was bound with
   std::vector<uint64_t> bound_bytes_;     // size each output was bound with
   class Profiler* profiler_ = nullptr;
+  int64_t issue_ns_ = 0;
   int cpu_threads_ = 0;        // set_cpu_threads; 0: the process default
   bool has_cpu_nodes_ = false;  // some node runs on the cpu backend
   TensorObserver observer_;

@@ -127,6 +127,11 @@ struct CpuOp {
   OpCostFn cost_fn = nullptr;          // null: one operation per output element
   OpInPlaceFn in_place_fn = nullptr;   // null: never in place
   OpPrecisionFn precision_fn = nullptr;  // null: the dtype of output 0
+  // Non-zero: the kernels of every backend can also write output 0 quantized per tensor
+  // (runtime/ops/quantized_output.h), its scale and zero point after this many inputs of the op's
+  // own (optional ones as empty slots); compiler/passes/fuse_quantize_output.cpp then folds a
+  // QuantizeLinear of that output into the node.
+  size_t quantized_output_after = 0;
 
   CpuOp& arity(int inputs, int outputs, int optional_leading = 0) {
     min_inputs = inputs;
@@ -144,6 +149,10 @@ struct CpuOp {
   }
   CpuOp& precision(OpPrecisionFn f) {
     precision_fn = f;
+    return *this;
+  }
+  CpuOp& quantized_output(size_t own_inputs) {
+    quantized_output_after = own_inputs;
     return *this;
   }
 };

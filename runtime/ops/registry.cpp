@@ -1,8 +1,8 @@
 #include "runtime/ops/kernel_api.h"
+#include "runtime/backends/quantize_per_tensor.h"
 #include "runtime/ops/cpu_float16.h"
+#include "runtime/ops/quantized_output.h"
 #include "runtime/core/fault_injection.h"
-
-#include <new>
 
 #include <new>
 
@@ -50,16 +50,43 @@ KernelChoice resolve_choice(const PlanNode& n, const Plan& plan, const DeviceCap
   return {};
 }
 
+namespace {
+
+Status run_float_kernel(CpuKernelFn fn, const PlanNode& node, const std::vector<TensorView>& inputs,
+                        const std::vector<TensorView>& outputs, SubgraphRunner* subgraphs) {
+  return cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
+             ? run_widened_float16(fn, node, inputs, outputs)
+             : fn(CpuKernelArgs{node, inputs, outputs, subgraphs});
+}
+
+// A node that also writes output 0 quantized (runtime/ops/quantized_output.h): its kernel runs
+// without the copy, which is then quantized from output 0 as stored (float16 rounding included),
+// as the QuantizeLinear it replaces would have.
+Status run_then_quantize(CpuKernelFn fn, const PlanNode& node, const QuantizedOutput& q,
+                         const std::vector<TensorView>& inputs, const std::vector<TensorView>& outputs,
+                         SubgraphRunner* subgraphs) {
+  if (inputs.size() <= q.zero_point_input || outputs.size() <= q.output)
+    return invalid_plan("the quantized output's operands are missing");
+  const std::vector<TensorView> own_in(inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(q.scale_input));
+  const std::vector<TensorView> own_out(outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(q.output));
+  KILN_TRY(run_float_kernel(fn, node, own_in, own_out, subgraphs));
+  return quantize_per_tensor_cpu(node.op + " '" + node.name + "'", outputs[0], inputs[q.scale_input],
+                                 inputs[q.zero_point_input], q.saturate, outputs[q.output]);
+}
+
+}  // namespace
+
 Status run_cpu_kernel(const PlanNode& node, const std::vector<TensorView>& inputs,
                       const std::vector<TensorView>& outputs, SubgraphRunner* subgraphs) {
-  CpuKernelFn fn = cpu_registry().find(node.op);
-  if (!fn) return unsupported("no CPU kernel for op " + node.op);
+  const CpuOp* op = cpu_registry().info(node.op);
+  if (!op || !op->run) return unsupported("no CPU kernel for op " + node.op);
+  QuantizedOutput q;
+  const bool quantized = op->quantized_output_after && quantized_output(node, &q);
   Status st;
   try {
     if (fault_now(FaultSite::kKernelScratch)) throw std::bad_alloc();
-    st = cpu_registry().widens_float16(node.op) && has_float16(inputs, outputs)
-             ? run_widened_float16(fn, node, inputs, outputs)
-             : fn(CpuKernelArgs{node, inputs, outputs, subgraphs});
+    st = quantized ? run_then_quantize(op->run, node, q, inputs, outputs, subgraphs)
+                   : run_float_kernel(op->run, node, inputs, outputs, subgraphs);
   } catch (const std::bad_alloc&) {
     // Kernels allocate scratch (im2col panels, float16 widening, control-flow state, index
     // tables) per call, sized by the plan's shapes, which may be far beyond this host's memory.

@@ -15,6 +15,7 @@
 #include "compiler/ir/graph.h"
 #include "runtime/backends/attention_geometry.h"
 #include "runtime/backends/opencl/mma_gemm.h"
+#include "runtime/core/float8.h"
 #include "runtime/core/half.h"
 #include "runtime/device/devices.h"
 #include "runtime/exec/execution_context.h"
@@ -44,6 +45,10 @@ struct Case {
   bool heads_split = false;
   std::string precision = "fp32";
   uint32_t seed = 1;
+  // Y also passes a QuantizeLinear (one scale and zero point) into a second output, Yq.
+  DType y_quantized = DType::kUndefined;
+  float y_scale = 0.01f;
+  int y_zero_point = 0;
 
   std::string str() const {
     std::ostringstream s;
@@ -135,12 +140,18 @@ Graph make_data(const Case& c) {
   const float s = 1.f / std::sqrt(static_cast<float>(c.d));
   m.weights["scale"] = scalar(c.scale == Scale::kDivScores ? std::sqrt(static_cast<float>(c.d)) : s);
   m.weights["sqrt_scale"] = scalar(std::sqrt(s));
+  if (c.y_quantized != DType::kUndefined) {
+    m.weights["yscale"] = scalar(c.y_scale);
+    HostTensor zp(c.y_quantized, {});
+    zp.as<uint8_t>()[0] = static_cast<uint8_t>(c.y_zero_point);
+    m.weights["yzp"] = zp;
+  }
   return m;
 }
 
 void build_graph(const Case& c, const Graph& m, ir::Graph* g, bool scores_output = false) {
   g->name = "attention_test";
-  g->opsets[""] = 17;
+  g->opsets[""] = float8_is_supported(c.y_quantized) ? 19 : 17;  // FP8 QuantizeLinear: opset 19
   auto value = [&](const std::string& name) { return named_value(g, m.inputs, m.weights, name); };
   auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out, Attributes a = {}) {
     ir::Node* n = g->add_node(op, out + "_node");
@@ -193,6 +204,7 @@ void build_graph(const Case& c, const Graph& m, ir::Graph* g, bool scores_output
     node("MatMul", {"P", v}, "Y");
   g->outputs.push_back(g->find_value("Y"));
   if (scores_output) g->outputs.push_back(g->find_value(s));
+  if (c.y_quantized != DType::kUndefined) g->outputs.push_back(g->find_value(node("QuantizeLinear", {"Y", "yscale", "yzp"}, "Yq")));
 }
 
 struct CaseRun {
@@ -578,6 +590,50 @@ TEST(AttentionOps, InconsistentShapesAreRefused) {
     }
     ASSERT_FALSE(st.is_ok()) << device;
     EXPECT_NE(st.message().find("Attention"), std::string::npos) << st.message();
+  }
+}
+
+// A QuantizeLinear of the fused node's output, folded into it on OpenCL targets
+// (compiler/passes/fuse_quantize_output.cpp): no QuantizeLinear is left, and the quantized copy
+// is exactly QuantizeLinear of Y as stored, for int8, uint8 and E4M3, FP16 and FP32 plans, the
+// head-split (bshd) layout and masks; the tensor-core variant writes it in its own output stage
+// (run by ctest mma_variant_emulated here, on the GPU machine for real).
+TEST(MmaVariant, AttentionWritesQuantizedOutput) {
+  if (!have_opencl()) GTEST_SKIP() << "no OpenCL device";
+  std::vector<Case> cases;
+  Case bert;  // BERT's layout and mask: Y [B, S, H, D] into the output projection's int8
+  bert.b = 2, bert.h = 3, bert.sq = bert.sk = 70, bert.d = bert.dv = 64, bert.mask = Mask::kComputed;
+  bert.heads_split = true, bert.precision = "fp16", bert.y_quantized = DType::kInt8, bert.y_scale = 0.004f;
+  bert.y_zero_point = 3;
+  cases.push_back(bert);
+  Case fp8 = bert;
+  fp8.y_quantized = DType::kFloat8E4M3FN, fp8.y_scale = 0.002f, fp8.y_zero_point = 0, fp8.sq = 17, fp8.d = fp8.dv = 32;
+  cases.push_back(fp8);
+  Case plain;  // rank 3, FP32: the portable kernel, QuantizeLinear's kernel after it
+  plain.rank = 3, plain.b = 2, plain.sq = 9, plain.sk = 33, plain.d = plain.dv = 16, plain.mask = Mask::kFull;
+  plain.y_quantized = DType::kUInt8, plain.y_scale = 0.003f, plain.y_zero_point = 128;
+  cases.push_back(plain);
+  ResolvedDevice dev;
+  ASSERT_TRUE(resolve_device("opencl", &dev).is_ok());
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.str());
+    CaseRun cl;
+    Status st = run_case(c, "opencl", true, &cl);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    int quantizes = 0;
+    for (const PlanNode& n : cl.plan->nodes) quantizes += n.op == "QuantizeLinear";
+    EXPECT_EQ(quantizes, 0);
+    const PlanNode* at = attention_node(*cl.plan);
+    ASSERT_NE(at, nullptr);
+    EXPECT_EQ(at->attrs.get_int("quantized_output", 0), 1);
+    if (c.precision == "fp16" && mma::available(dev.caps, mma::Elem::kF16)) {
+      EXPECT_EQ(at->choice.variant, mma::kVariant);
+    }
+    ASSERT_EQ(cl.outputs.size(), 2u);
+    EXPECT_TRUE(tensors_close(cl.outputs[1], quantize_reference(cl.outputs[0], c.y_quantized, c.y_scale, c.y_zero_point), 0, 0));
+    CaseRun cpu;  // the CPU plan (its QuantizeLinear unfused) computes the same Y
+    ASSERT_TRUE(run_case(c, "cpu", true, &cpu).is_ok());
+    EXPECT_TRUE(tensors_close(cl.outputs[0], cpu.outputs[0], 4e-3, 4e-3));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "compiler/compiler.h"
 #include "compiler/ir/graph.h"
+#include "runtime/core/float8.h"
 #include "runtime/device/devices.h"
 #include "runtime/cli/crash_report.h"
 #include "runtime/exec/execution_context.h"
@@ -128,6 +129,25 @@ Status run_op(const OpSpec& spec, const std::string& device, std::vector<HostTen
   }
   if (variants_run) *variants_run = run;
   return ::testing::AssertionSuccess();
+}
+
+HostTensor quantize_reference(const HostTensor& y, DType t, float scale, int zero_point) {
+  HostTensor q(t, y.shape());
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const float v = y.as<float>()[i] / scale;
+    if (float8_is_supported(t)) {
+      q.as<uint8_t>()[i] = float_to_float8(t, v, true);
+      continue;
+    }
+    const double lo = t == DType::kInt8 ? -128 : 0, hi = t == DType::kInt8 ? 127 : 255;
+    const double r = std::fmin(std::fmax(std::nearbyint(static_cast<double>(v)) + zero_point, lo), hi);
+    if (t == DType::kInt8) {
+      q.as<int8_t>()[i] = static_cast<int8_t>(r);
+    } else {
+      q.as<uint8_t>()[i] = static_cast<uint8_t>(r);
+    }
+  }
+  return q;
 }
 
 ::testing::AssertionResult tensors_close(const HostTensor& got, const HostTensor& want, double rtol, double atol) {

@@ -94,6 +94,10 @@ int channels_last_on_mma(const Plan& plan);
 
 // Uniform values in [lo, hi) (integers: rounded; bool: 0/1).
 HostTensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng, double lo = -1.0, double hi = 1.0);
+
+// QuantizeLinear of float32 `y` with one scale and zero point, as ONNX defines it (round half to
+// even, saturate), written out independently of the kernels: int8, uint8, float8 (E4M3FN, E5M2).
+HostTensor quantize_reference(const HostTensor& y, DType t, float scale, int zero_point);
 // A random shape of `rank` with dims in [1, max_dim].
 Shape random_shape(int rank, std::mt19937& rng, int max_dim = 5);
 // Whether an OpenCL device exists (tests of the opencl device skip when none).

@@ -15,6 +15,7 @@
 #include "compiler/quant/accuracy.h"
 #include "compiler/quant/precision_search.h"
 #include "runtime/backends/attention_geometry.h"
+#include "runtime/ops/quantized_output.h"
 #include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
@@ -353,9 +354,14 @@ TEST(Fp16Fallback, OpenClRunsTheMixedPlanLikeTheCpu) {
     const PlanNode* attention = only_node(*cl, "Attention");
     ASSERT_TRUE(attention);
     EXPECT_EQ(attention->backend, Backend::kOpenCL);
-    EXPECT_EQ(dtypes(*cl, *attention), std::set<DType>{DType::kFloat16});
-    // Every head-split Transpose is absorbed, the output's too: the per-tensor QuantizeLinear that
-    // quantization put between the attention and that Transpose now reads its [B, S, H, D] output.
+    // It runs in FP16 and also writes its output quantized for the output projection (the
+    // per-tensor QuantizeLinear that quantization put there, folded in: runtime/ops/quantized_output.h).
+    EXPECT_EQ(dtypes(*cl, own_operands(*attention)), std::set<DType>{DType::kFloat16});
+    QuantizedOutput copy;
+    ASSERT_TRUE(quantized_output(*attention, &copy));
+    EXPECT_EQ(q.activations.count(cl->tensors[attention->outputs[copy.output]].dtype), 1u);
+    // Every head-split Transpose is absorbed, the output's too: the quantized copy is in the
+    // attention's [B, S, H, D] output layout.
     EXPECT_EQ(attention->attrs.get_int(attngeo::kAttrBshd, 0), attngeo::kBshdAll);
     for (const PlanNode& n : cl->nodes) EXPECT_NE(n.op, "Transpose") << n.name;
     // In an OpenCL plan the quantized kernels whose float output only FP16 nodes read write it

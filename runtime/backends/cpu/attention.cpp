@@ -80,7 +80,7 @@ double attention_cost(const Plan& p, const PlanNode& n) {
 }  // namespace
 
 void register_attention_cpu(CpuRegistry& r) {
-  r.add(attngeo::kOp, attention_cpu, CpuFloat16::kWidened).arity(3, 1).cost(attention_cost);
+  r.add(attngeo::kOp, attention_cpu, CpuFloat16::kWidened).arity(3, 1).cost(attention_cost).quantized_output(4);
 }
 
 }  // namespace kiln

@@ -196,7 +196,7 @@ void register_normalization_cpu(CpuRegistry& r) {
   r.add("LogSoftmax", softmax_cpu<true>, CpuFloat16::kWidened).arity(1, 1);
   r.add("BatchNormalization", batchnorm_cpu, CpuFloat16::kWidened).arity(5, 1);
   r.add("InstanceNormalization", instancenorm_cpu, CpuFloat16::kWidened).arity(3, 1);
-  r.add("LayerNormalization", layernorm_cpu, CpuFloat16::kWidened).arity(2, 1);
+  r.add("LayerNormalization", layernorm_cpu, CpuFloat16::kWidened).arity(2, 1).quantized_output(3);
   r.add("GroupNormalization", groupnorm_cpu, CpuFloat16::kWidened).arity(3, 1);
   register_normalization_reduce_cpu(r);
   register_normalization_pool_cpu(r);

@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "runtime/backends/cpu/quantize_panel.h"
+#include "runtime/backends/quantize_per_tensor.h"
 #include "runtime/backends/quantize_geometry.h"
 #include "runtime/core/float8.h"
+#include "runtime/core/half.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/ops/linear_epilogue.h"
 #include "runtime/ops/node_precision.h"
@@ -52,17 +55,13 @@ void quantize_int(const QuantLayout& l, const float* x, const float* s, const T*
   });
 }
 
-Status quantize_linear_cpu(const CpuKernelArgs& a) {
-  const QuantLayout l = quant_layout(a.node, a.inputs[0].shape);
-  const float* x = a.inputs[0].as<float>();
-  const float* s = a.inputs[1].as<float>();
-  const void* zp = a.has_input(2) ? a.inputs[2].data : nullptr;
-  const TensorView& y = a.outputs[0];
+// x quantized into y (whose dtype says how); false for a dtype without a kernel.
+bool quantize_values(const QuantLayout& l, const float* x, const float* s, const void* zp, const TensorView& y) {
   switch (y.dtype) {
-    case DType::kUInt8: quantize_int(l, x, s, static_cast<const uint8_t*>(zp), y.as<uint8_t>()); break;
-    case DType::kInt8: quantize_int(l, x, s, static_cast<const int8_t*>(zp), y.as<int8_t>()); break;
-    case DType::kUInt16: quantize_int(l, x, s, static_cast<const uint16_t*>(zp), y.as<uint16_t>()); break;
-    case DType::kInt16: quantize_int(l, x, s, static_cast<const int16_t*>(zp), y.as<int16_t>()); break;
+    case DType::kUInt8: quantize_int(l, x, s, static_cast<const uint8_t*>(zp), y.as<uint8_t>()); return true;
+    case DType::kInt8: quantize_int(l, x, s, static_cast<const int8_t*>(zp), y.as<int8_t>()); return true;
+    case DType::kUInt16: quantize_int(l, x, s, static_cast<const uint16_t*>(zp), y.as<uint16_t>()); return true;
+    case DType::kInt16: quantize_int(l, x, s, static_cast<const int16_t*>(zp), y.as<int16_t>()); return true;
     case DType::kFloat8E4M3FN:
     case DType::kFloat8E5M2: {
       // The reference ignores the float8 zero point (the spec requires it to be 0); adding a
@@ -70,10 +69,17 @@ Status quantize_linear_cpu(const CpuKernelArgs& a) {
       uint8_t* out = y.as<uint8_t>();
       const DType t = y.dtype;
       for_each_quant(l, [&](int64_t i, int64_t si) { out[i] = float_to_float8(t, x[i] / s[si], l.saturate); });
-      break;
+      return true;
     }
-    default: return bad_dtype(a, "output", y.dtype);
+    default: return false;
   }
+}
+
+Status quantize_linear_cpu(const CpuKernelArgs& a) {
+  const QuantLayout l = quant_layout(a.node, a.inputs[0].shape);
+  if (!quantize_values(l, a.inputs[0].as<float>(), a.inputs[1].as<float>(), a.has_input(2) ? a.inputs[2].data : nullptr,
+                       a.outputs[0]))
+    return bad_dtype(a, "output", a.outputs[0].dtype);
   return Status::ok();
 }
 
@@ -314,6 +320,26 @@ Status qgemm_cpu(const CpuKernelArgs& a) {
 }
 
 }  // namespace
+
+Status quantize_per_tensor_cpu(const std::string& where, const TensorView& x, const TensorView& scale,
+                               const TensorView& zp, bool saturate, const TensorView& y) {
+  std::vector<float> widened;
+  const float* xf = x.as<float>();
+  if (x.dtype == DType::kFloat16) {
+    widened.resize(static_cast<size_t>(x.numel()));
+    const uint16_t* h = x.as<uint16_t>();
+    for (size_t i = 0; i < widened.size(); ++i) widened[i] = half_to_float(h[i]);
+    xf = widened.data();
+  } else if (x.dtype != DType::kFloat32) {
+    return unsupported(where + ": cannot quantize " + dtype_name(x.dtype));
+  }
+  QuantLayout l;
+  l.inner = x.numel();
+  l.saturate = saturate;
+  if (!quantize_values(l, xf, scale.as<float>(), zp.data, y))
+    return unsupported(where + ": cannot quantize to " + dtype_name(y.dtype));
+  return Status::ok();
+}
 
 void register_quantize_cpu(CpuRegistry& r) {
   // A float16 x is widened (exactly) to the float32 the kernel reads.

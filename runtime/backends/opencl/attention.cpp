@@ -10,7 +10,9 @@
 #include "runtime/backends/attention_geometry.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/normalization_cl.h"
+#include "runtime/backends/opencl/quantize_cl.h"
 #include "runtime/device/cl_runtime.h"
+#include "runtime/ops/quantized_output.h"
 
 namespace kiln {
 namespace {
@@ -38,7 +40,7 @@ Status geometry_of(const std::vector<Shape>& in, const Shape& y, const Attribute
 bool node_geometry(const PlanNode& n, const Plan& p, attngeo::Geometry* g) {
   if (n.inputs.size() < 3 || n.outputs.empty()) return false;
   std::vector<Shape> in;
-  for (size_t i = 0; i < n.inputs.size(); ++i) {
+  for (size_t i = 0; i < std::min<size_t>(n.inputs.size(), attngeo::kMaskInput + 1); ++i) {
     if (n.inputs[i] < 0) {
       if (i < 3) return false;
       break;
@@ -48,9 +50,12 @@ bool node_geometry(const PlanNode& n, const Plan& p, attngeo::Geometry* g) {
   return geometry_of(in, p.tensors[n.outputs[0]].shape, n.attrs, g).is_ok();
 }
 
+// Float operands, plus an 8-bit quantized copy of Y where the node writes one.
 bool attention_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
   attngeo::Geometry g;
-  if (!node_geometry(n, p, &g) || !normcl::float_operands(n, p, true)) return false;
+  QuantizedOutput q;
+  if (quantized_output(n, &q) && !quantized_output_dtype(p.tensors[n.outputs[q.output]].dtype)) return false;
+  if (!node_geometry(n, p, &g) || !normcl::float_operands(own_operands(n), p, true)) return false;
   if (std::max(g.d, g.dv) > kMaxHeadDim) return false;
   return caps.local_mem_bytes == 0 || tile_bytes(padded_head_dim(g)) <= caps.local_mem_bytes;
 }
@@ -103,7 +108,8 @@ bool vector_rows(const attngeo::Strides& s, bool transposed) {
   return s[inner] == 1 && s[0] % 8 == 0 && s[1] % 8 == 0 && s[outer] % 8 == 0;
 }
 
-Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask) {
+// `q`: the node's quantized copy of Y, written by the kernel too.
+Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask, const QuantizedOutput* q) {
   // K may arrive [key][d] (d contiguous) or transposed [d][key] (keys contiguous).
   const bool kt = g.k[3] != 1 && g.k[2] == 1;
   auto def = [](const char* name, int64_t v) { return std::string(" -D ") + name + "=" + std::to_string(v); };
@@ -123,28 +129,30 @@ Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask)
   static const std::string source =
       std::string(embedded_kernel_source("mma_ops")) + "\n" + embedded_kernel_source("warp_shuffle") + "\n" +
       embedded_kernel_source("attention_mma");
+  static const std::string quantizing = std::string(embedded_kernel_source("float8")) + "\n" +
+                                        embedded_kernel_source("rint_div") + "\n" +
+                                        embedded_kernel_source("quantize_value") + "\n" + source;
+  std::string qopts;
+  if (q && !quantcl::options(a.cl, a.outputs[q->output].dtype, &qopts))
+    return unsupported("Attention '" + a.node.name + "': no OpenCL kernel writes " + dtype_name(a.outputs[q->output].dtype));
   cl_kernel k;
-  KILN_TRY(a.cl.kernel(source, options, "attention_mma", &k));
+  KILN_TRY(a.cl.kernel(q ? quantizing : source, options + (q ? " -D FA_QOUT=1 " + qopts : std::string()), "attention_mma", &k));
   const size_t threads = 128;
   const size_t global[2] = {static_cast<size_t>((g.sq + kMmaRows - 1) / kMmaRows) * threads,
                             static_cast<size_t>(g.batch * g.heads)};
   const size_t local[2] = {threads, 1};
   const cl_mem mask = has_mask ? a.inputs[attngeo::kMaskInput].mem : nullptr;
-  return ClLaunch(a.cl, k, "attention_mma")
-      .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.inputs[2].mem).mem(mask).mem(a.outputs[0].mem)
+  ClLaunch launch(a.cl, k, "attention_mma");
+  launch.mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.inputs[2].mem).mem(mask).mem(a.outputs[0].mem)
       .arg(static_cast<cl_int>(g.heads)).arg(static_cast<cl_int>(g.sq)).arg(static_cast<cl_int>(g.sk)).arg(g.scale)
-      .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask))
-      .run(2, global, local);
+      .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask));
+  if (q)
+    launch.mem(a.outputs[q->output].mem).mem(a.inputs[q->scale_input].mem).mem(a.inputs[q->zero_point_input].mem)
+        .arg(static_cast<cl_int>(q->saturate));
+  return launch.run(2, global, local);
 }
 
-Status attention_cl(ClKernelArgs& a) {
-  const bool has_mask = a.has_input(attngeo::kMaskInput);
-  std::vector<Shape> in;
-  for (size_t i = 0; i < 3 + (has_mask ? 1 : 0); ++i) in.push_back(a.inputs[i].shape);
-  attngeo::Geometry g;
-  KILN_TRY(geometry_of(in, a.outputs[0].shape, a.attrs(), &g));
-  if (g.sq == 0 || g.batch * g.heads == 0 || g.dv == 0) return Status::ok();
-  if (a.variant().variant == mma::kVariant && mma_runs(g)) return attention_mma(a, g, has_mask);
+Status attention_portable(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask) {
   // Dynamic plans may run smaller dims than `supports` saw, never larger ones.
   if (std::max(g.d, g.dv) > kMaxHeadDim) return invalid_plan("Attention: head dim above the OpenCL kernel's limit");
   const int64_t dmax = padded_head_dim(g);
@@ -168,6 +176,24 @@ Status attention_cl(ClKernelArgs& a) {
       .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask))
       .arg(static_cast<cl_int>(has_mask ? 1 : 0)).arg(static_cast<cl_int>(g.half_scores ? 1 : 0))
       .run(2, global, local);
+}
+
+Status attention_cl(ClKernelArgs& a) {
+  const bool has_mask = a.has_input(attngeo::kMaskInput);
+  std::vector<Shape> in;
+  for (size_t i = 0; i < 3 + (has_mask ? 1 : 0); ++i) in.push_back(a.inputs[i].shape);
+  attngeo::Geometry g;
+  KILN_TRY(geometry_of(in, a.outputs[0].shape, a.attrs(), &g));
+  if (g.sq == 0 || g.batch * g.heads == 0 || g.dv == 0) return Status::ok();
+  QuantizedOutput q;
+  const bool quantized = quantized_output(a.node, &q);
+  if (a.variant().variant == mma::kVariant && mma_runs(g)) return attention_mma(a, g, has_mask, quantized ? &q : nullptr);
+  KILN_TRY(attention_portable(a, g, has_mask));
+  // The portable kernel leaves the quantized copy to QuantizeLinear's own kernel.
+  if (!quantized) return Status::ok();
+  return quantcl::per_tensor(a, a.outputs[0].mem, a.outputs[0].dtype == DType::kFloat16, a.outputs[0].numel(),
+                             a.inputs[q.scale_input].mem, a.inputs[q.zero_point_input].mem, a.outputs[q.output].mem,
+                             a.outputs[q.output].dtype, q.saturate);
 }
 
 }  // namespace

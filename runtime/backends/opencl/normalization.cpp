@@ -5,6 +5,8 @@
 #include "runtime/backends/normalization_geometry.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/normalization_cl.h"
+#include "runtime/backends/opencl/quantize_cl.h"
+#include "runtime/ops/quantized_output.h"
 
 namespace kiln {
 
@@ -133,8 +135,9 @@ Status groupnorm_cl(ClKernelArgs& a) {
 // LayerNormalization rows of a multiple of 8 values with W and B per position (rownorm_x8), in
 // slices of whole warps holding at most 4 groups of 8 values a work-item; `*launched` stays false
 // where the node does not have that shape.
+// `q`: the node's quantized copy of Y, written by the same kernel (runtime/ops/quantized_output.h).
 Status layernorm_x8(ClKernelArgs& a, int64_t rows64, int64_t n64, float eps, cl_mem mean_out, cl_mem inv_out,
-                    bool* launched) {
+                    const QuantizedOutput* q, bool* launched) {
   *launched = false;
   const bool has_b = a.has_input(2);
   if (n64 % 8 != 0 || n64 < 128 || a.inputs[1].numel() != n64 || (has_b && a.inputs[2].numel() != n64)) return Status::ok();
@@ -142,23 +145,32 @@ Status layernorm_x8(ClKernelArgs& a, int64_t rows64, int64_t n64, float eps, cl_
   while (slice * 8 * 4 < n64 && slice < 256) slice *= 2;
   const int64_t chunks = (n64 / 8 + slice - 1) / slice;
   if (chunks > 4) return Status::ok();
+  std::string options = "-DNORM_CHUNKS=" + std::to_string(chunks) +
+                        " -DKILN_PTX=" + (mma::uses_ptx(a.cl.info().caps, mma::Elem::kF16) ? "1" : "0");
+  std::vector<const char*> preludes;
+  if (q) {
+    std::string qopts;
+    if (!quantcl::options(a.cl, a.outputs[q->output].dtype, &qopts)) return Status::ok();
+    options += " -DNORM_QOUT " + qopts;
+    preludes = {"float8", "rint_div", "quantize_value"};
+  }
   cl_kernel k;
-  KILN_TRY(normcl::kernel(a, "norm",
-                          "-DNORM_CHUNKS=" + std::to_string(chunks) +
-                              " -DKILN_PTX=" + (mma::uses_ptx(a.cl.info().caps, mma::Elem::kF16) ? "1" : "0"),
-                          "rownorm_x8", &k));
+  KILN_TRY(normcl::kernel(a, "norm", options, "rownorm_x8", &k, preludes));
   const size_t ls = normcl::group_size(a, k);
   if (ls < static_cast<size_t>(slice)) return Status::ok();
   *launched = true;
   const size_t per_group = ls / slice;
   const size_t global = (static_cast<size_t>(rows64) + per_group - 1) / per_group * ls;
   cl_mem dummy = a.outputs[0].mem;  // unused buffer arguments (some drivers reject null ones)
-  return ClLaunch(a.cl, k, "rownorm_x8")
-      .mem(a.inputs[0].mem).mem(a.outputs[0].mem).mem(a.inputs[1].mem).mem(has_b ? a.inputs[2].mem : dummy)
+  ClLaunch launch(a.cl, k, "rownorm_x8");
+  launch.mem(a.inputs[0].mem).mem(a.outputs[0].mem).mem(a.inputs[1].mem).mem(has_b ? a.inputs[2].mem : dummy)
       .mem(mean_out ? mean_out : dummy).mem(inv_out ? inv_out : dummy).arg(static_cast<cl_int>(rows64))
       .arg(static_cast<cl_int>(n64)).arg(eps).arg(static_cast<cl_int>(has_b)).arg(static_cast<cl_int>(mean_out != nullptr))
-      .arg(static_cast<cl_int>(inv_out != nullptr)).arg(static_cast<cl_int>(slice)).local(ls * sizeof(float))
-      .run(1, &global, &ls);
+      .arg(static_cast<cl_int>(inv_out != nullptr)).arg(static_cast<cl_int>(slice)).local(ls * sizeof(float));
+  if (q)
+    launch.mem(a.outputs[q->output].mem).mem(a.inputs[q->scale_input].mem).mem(a.inputs[q->zero_point_input].mem)
+        .arg(static_cast<cl_int>(q->saturate));
+  return launch.run(1, &global, &ls);
 }
 
 Status layernorm_cl(ClKernelArgs& a) {
@@ -170,13 +182,27 @@ Status layernorm_cl(ClKernelArgs& a) {
   cl_mem inv_out = inv_slot >= 0 ? a.outputs[inv_slot].mem : nullptr;
   const float eps = a.attrs().get_float("epsilon", 1e-5f);
   if (r.outer == 0) return Status::ok();
+  QuantizedOutput q;
+  const bool quantized = quantized_output(a.node, &q);
   bool launched = false;
-  KILN_TRY(layernorm_x8(a, r.outer, r.n, eps, mean_out, inv_out, &launched));
+  KILN_TRY(layernorm_x8(a, r.outer, r.n, eps, mean_out, inv_out, quantized ? &q : nullptr, &launched));
   if (launched) return Status::ok();
   const bool has_b = a.has_input(2);
   NormParams p{1, 0, a.inputs[1].numel() == 1 ? 0 : 1, 1, 0, has_b && a.inputs[2].numel() != 1 ? 1 : 0,
                has_b ? 1 : 0, mean_slot >= 0 ? 1 : 0, inv_slot >= 0 ? 1 : 0, 1};
-  return rownorm(a, r.outer, r.n, eps, a.inputs[1].mem, has_b ? a.inputs[2].mem : nullptr, mean_out, inv_out, p);
+  KILN_TRY(rownorm(a, r.outer, r.n, eps, a.inputs[1].mem, has_b ? a.inputs[2].mem : nullptr, mean_out, inv_out, p));
+  // Rows the fused kernel does not take: QuantizeLinear's own kernel after it.
+  if (!quantized) return Status::ok();
+  return quantcl::per_tensor(a, a.outputs[0].mem, a.outputs[0].dtype == DType::kFloat16, a.outputs[0].numel(),
+                             a.inputs[q.scale_input].mem, a.inputs[q.zero_point_input].mem, a.outputs[q.output].mem,
+                             a.outputs[q.output].dtype, q.saturate);
+}
+
+// Float operands, plus an 8-bit quantized copy of Y where the node writes one.
+bool layernorm_supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
+  QuantizedOutput q;
+  if (!quantized_output(n, &q)) return normcl::float_operands(n, p, true);
+  return normcl::float_operands(own_operands(n), p, true) && quantized_output_dtype(p.tensors[n.outputs[q.output]].dtype);
 }
 
 }  // namespace
@@ -186,7 +212,7 @@ void register_normalization_opencl(ClRegistry& r) {
   r.add("LogSoftmax", softmax_cl<true>, float_operands);
   r.add("BatchNormalization", batchnorm_cl, float_operands);
   r.add("InstanceNormalization", instancenorm_cl, float_operands);
-  r.add("LayerNormalization", layernorm_cl, float_operands);
+  r.add("LayerNormalization", layernorm_cl, layernorm_supports);
   r.add("GroupNormalization", groupnorm_cl, float_operands);
   register_normalization_reduce_opencl(r);
   register_normalization_pool_opencl(r);

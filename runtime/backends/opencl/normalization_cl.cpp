@@ -5,22 +5,29 @@
 
 namespace kiln::normcl {
 
-Status kernel(ClKernelArgs& a, const char* file, const std::string& options, const char* fn, cl_kernel* out) {
+Status kernel(ClKernelArgs& a, const char* file, const std::string& options, const char* fn, cl_kernel* out,
+              const std::vector<const char*>& preludes) {
   // The prefixed sources live as long as the process: ClRuntime::kernel looks them up by
   // content on every launch.
   static std::mutex mu;
   static std::map<std::string, std::string> sources;
+  std::string key = file;
+  for (const char* p : preludes) key += std::string("+") + p;
   const std::string* src = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu);
-    auto it = sources.find(file);
+    auto it = sources.find(key);
     if (it == sources.end()) {
+      std::string text = std::string(embedded_kernel_source("float_storage")) +
+                         embedded_kernel_source("float_storage_x8") + embedded_kernel_source("warp_shuffle");
+      for (const char* name : preludes) {
+        const char* body = embedded_kernel_source(name);
+        if (!body) return internal_error(std::string("kernel source ") + name + ".cl is not embedded");
+        text += std::string(body) + "\n";
+      }
       const char* body = embedded_kernel_source(file);
       if (!body) return internal_error(std::string("kernel source ") + file + ".cl is not embedded");
-      it = sources
-               .emplace(file, std::string(embedded_kernel_source("float_storage")) +
-                                  embedded_kernel_source("float_storage_x8") + embedded_kernel_source("warp_shuffle") + body)
-               .first;
+      it = sources.emplace(key, text + body).first;
     }
     src = &it->second;
   }

@@ -1,6 +1,7 @@
 // Helpers shared by the normalization family's OpenCL host code.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/device/cl_runtime.h"
@@ -11,7 +12,9 @@ namespace kiln::normcl {
 // Kernel `fn` of kernels/<file>.cl (after kernels/float_storage.cl, float_storage_x8.cl and
 // warp_shuffle.cl) built with `options`, plus
 // -DKILN_HALF for FP16 nodes (float16 output: the node's float tensors are stored as half).
-Status kernel(ClKernelArgs& a, const char* file, const std::string& options, const char* fn, cl_kernel* out);
+// `preludes`: more kernels/<name>.cl files between those and <file>.cl.
+Status kernel(ClKernelArgs& a, const char* file, const std::string& options, const char* fn, cl_kernel* out,
+              const std::vector<const char*>& preludes = {});
 
 // Whether the node's float tensors (inputs, and outputs where `outputs`) are all float32 or
 // all float16, and every element count fits the kernels' int indexing.

@@ -7,6 +7,7 @@
 #include "runtime/backends/opencl/cl_launch.h"
 #include "runtime/backends/opencl/mma_gemm.h"
 #include "runtime/backends/opencl/qgemm_geometry.h"
+#include "runtime/backends/opencl/quantize_cl.h"
 #include "runtime/backends/quantize_geometry.h"
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
@@ -38,38 +39,54 @@ bool quant_type(DType t, std::string* cl_type, int* kind, int64_t* lo, int64_t* 
 
 // `half_x`: QuantizeLinear's x is float16.
 Status quant_kernel(ClKernelArgs& a, DType qt, const char* fn, cl_kernel* k, bool half_x = false) {
-  std::string type;
-  int kind;
-  int64_t lo, hi;
-  if (!quant_type(qt, &type, &kind, &lo, &hi))
+  std::string options;
+  if (!quantcl::options(a.cl, qt, &options))
     return unsupported(where(a) + ": dtype " + dtype_name(qt) + " has no OpenCL kernel");
   static const std::string source = std::string(embedded_kernel_source("float8")) + "\n" +
                                     embedded_kernel_source("float_storage") + "\n" +
                                     embedded_kernel_source("float_storage_x8") + "\n" + embedded_kernel_source("rint_div") +
-                                    "\n" + embedded_kernel_source("quantize");
-  const std::string options = std::string(kExactDiv) + " -D QT=" + type + " -D QKIND=" + std::to_string(kind) +
-                              " -D QLO=" + std::to_string(lo) + " -D QHI=" + std::to_string(hi) +
-                              (half_x ? " -DKILN_HALF" : "") +
-                              (kind != 0 && mma::uses_ptx(a.cl.info().caps, mma::Elem::kFp8) ? " -D KILN_PTX_FP8=1" : "");
-  return a.cl.kernel(source, options, fn, k);
+                                    "\n" + embedded_kernel_source("quantize_value") + "\n" +
+                                    embedded_kernel_source("quantize");
+  return a.cl.kernel(source, options + (half_x ? " -DKILN_HALF" : ""), fn, k);
 }
 
-// Per-tensor QuantizeLinear to an 8-bit type: eight elements a work-item (quantize_linear_x8).
-Status quantize_per_tensor_x8_cl(ClKernelArgs& a, const QuantLayout& l) {
+}  // namespace
+
+namespace quantcl {
+
+bool options(const ClRuntime& cl, DType qt, std::string* out) {
+  std::string type;
+  int kind;
+  int64_t lo, hi;
+  if (!quant_type(qt, &type, &kind, &lo, &hi)) return false;
+  *out = std::string(kExactDiv) + " -D QT=" + type + " -D QKIND=" + std::to_string(kind) + " -D QLO=" +
+         std::to_string(lo) + " -D QHI=" + std::to_string(hi) +
+         (kind != 0 && mma::uses_ptx(cl.info().caps, mma::Elem::kFp8) ? " -D KILN_PTX_FP8=1" : "");
+  return true;
+}
+
+Status per_tensor(ClKernelArgs& a, cl_mem x, bool half_x, int64_t n, cl_mem scale, cl_mem zp, cl_mem y, DType qt,
+                  bool saturate) {
+  if (dtype_size(qt) != 1) return internal_error(where(a) + ": per-tensor quantization to " + dtype_name(qt));
   cl_kernel k;
-  KILN_TRY(quant_kernel(a, a.outputs[0].dtype, "quantize_linear_x8", &k, a.inputs[0].dtype == DType::kFloat16));
-  const int64_t n = a.inputs[0].numel();
+  KILN_TRY(quant_kernel(a, qt, "quantize_linear_x8", &k, half_x));
   return ClLaunch(a.cl, k, where(a))
-      .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.has_input(2) ? a.inputs[2].mem : nullptr)
-      .arg(static_cast<cl_int>(a.has_input(2))).mem(a.outputs[0].mem).arg(static_cast<cl_int>(n))
-      .arg(static_cast<cl_int>(l.saturate))
+      .mem(x).mem(scale).mem(zp).arg(static_cast<cl_int>(zp != nullptr)).mem(y).arg(static_cast<cl_int>(n))
+      .arg(static_cast<cl_int>(saturate))
       .run1d(static_cast<size_t>((n + 7) / 8), 256);
 }
+
+}  // namespace quantcl
+
+namespace {
 
 Status quant_dequant_cl(ClKernelArgs& a, bool quantize) {
   const QuantLayout l = quant_layout(a.node, a.inputs[0].shape);
   const DType qt = quantize ? a.outputs[0].dtype : a.inputs[0].dtype;
-  if (quantize && l.qmode == 0 && dtype_size(qt) == 1) return quantize_per_tensor_x8_cl(a, l);
+  if (quantize && l.qmode == 0 && dtype_size(qt) == 1)
+    return quantcl::per_tensor(a, a.inputs[0].mem, a.inputs[0].dtype == DType::kFloat16, a.inputs[0].numel(),
+                               a.inputs[1].mem, a.has_input(2) ? a.inputs[2].mem : nullptr, a.outputs[0].mem, qt,
+                               l.saturate);
   cl_kernel k;
   KILN_TRY(quant_kernel(a, qt, quantize ? "quantize_linear" : "dequantize_linear", &k,
                         quantize && a.inputs[0].dtype == DType::kFloat16));

@@ -4,13 +4,19 @@
 // mask of either, Y = [batch..., Sq, Dv] (or [batch, Sq, heads, Dv] with bshd's Y bit).
 #include "runtime/backends/attention_geometry.h"
 #include "runtime/ops/op_rules.h"
+#include "runtime/ops/quantized_output.h"
 
 namespace kiln {
 namespace {
 
+// With a quantized copy of Y (runtime/ops/quantized_output.h) the inputs are Q, K, V, the mask
+// (or left out), y_scale, y_zero_point.
 Status attention_rule(RuleContext& c) {
-  KILN_TRY(c.inputs(3, 4));
-  KILN_TRY(c.outputs(1, 1));
+  bool quantized;
+  KILN_TRY(rules::quantized_output_attrs(c, &quantized));
+  KILN_TRY(quantized ? c.inputs(3, 6) : c.inputs(3, 4));
+  if (quantized && c.num_inputs() != 6) return c.fail("a quantized output needs inputs Q, K, V, mask, y_scale, y_zero_point");
+  KILN_TRY(c.outputs(1 + quantized, 1 + quantized));
   float scale;
   int64_t kt, half_scores, bshd;
   KILN_TRY(c.float_attr(attngeo::kAttrScale, 1.f, &scale));
@@ -31,7 +37,7 @@ Status attention_rule(RuleContext& c) {
                                 c.node().attrs, &g);
   if (!st) return c.fail(st.message());
   c.set_output(0, c.dtype(0), y);
-  return Status::ok();
+  return quantized ? rules::quantized_output_rule(c, 6, 1, y) : Status::ok();
 }
 
 }  // namespace

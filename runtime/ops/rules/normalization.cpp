@@ -1,6 +1,7 @@
 // Rules of the normalization family (runtime forms written by compiler/ops/normalization*.cpp):
 //   Softmax/LogSoftmax {axis, coerce_2d}   BatchNormalization {epsilon}
-//   InstanceNormalization {epsilon}   LayerNormalization {axis, epsilon, output_mask}
+//   InstanceNormalization {epsilon}
+//   LayerNormalization {axis, epsilon, output_mask[, quantized_output, saturate]}
 //   GroupNormalization {num_groups, epsilon, group_params}
 //   ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp {axes (sorted, unique), keepdims}
 //   MaxPool {kernel_shape, strides, dilations, pads, storage_order, ceil_mode, channels_last}
@@ -11,17 +12,18 @@
 
 #include "runtime/ops/channels_last.h"
 #include "runtime/ops/op_rules.h"
+#include "runtime/ops/quantized_output.h"
 
 namespace kiln {
 namespace {
 
 using rules::kMaxGeometry;
 
-// Every present input has the dtype of input 0, which is float32 or float16.
-Status same_float(RuleContext& c, DType* dt) {
+// Every present input (of the first `count`) has the dtype of input 0, which is float32 or float16.
+Status same_float(RuleContext& c, DType* dt, size_t count = SIZE_MAX) {
   KILN_TRY(c.dtype_in(0, {DType::kFloat32, DType::kFloat16}));
   *dt = c.dtype(0);
-  for (size_t i = 1; i < c.num_inputs(); ++i)
+  for (size_t i = 1; i < std::min(count, c.num_inputs()); ++i)
     if (c.has_input(i) && c.dtype(i) != *dt)
       return c.fail("input " + std::to_string(i) + " is " + dtype_name(c.dtype(i)) + " but input 0 is " +
                     dtype_name(*dt));
@@ -86,10 +88,15 @@ Status instancenorm_rule(RuleContext& c) {
   return Status::ok();
 }
 
+// With a quantized copy of Y (runtime/ops/quantized_output.h) the inputs are X, Scale, B (or
+// left out), y_scale, y_zero_point.
 Status layernorm_rule(RuleContext& c) {
-  KILN_TRY(c.inputs(2, 3));
+  bool quantized;
+  KILN_TRY(rules::quantized_output_attrs(c, &quantized));
+  KILN_TRY(quantized ? c.inputs(2, 5) : c.inputs(2, 3));
+  if (quantized && c.num_inputs() != 5) return c.fail("a quantized output needs inputs X, Scale, B, y_scale, y_zero_point");
   DType dt;
-  KILN_TRY(same_float(c, &dt));
+  KILN_TRY(same_float(c, &dt, quantized ? 3 : c.num_inputs()));
   const Shape& x = c.shape(0);
   const int64_t rank = c.rank(0);
   if (rank == 0) return c.fail("X must have rank >= 1");
@@ -99,7 +106,7 @@ Status layernorm_rule(RuleContext& c) {
   KILN_TRY(c.float_attr("epsilon", 1e-5f, &eps));
   KILN_TRY(c.int_attr_in("output_mask", 1, 1, 7, &mask));
   if (!(mask & 1)) return c.fail("output_mask must include output 0");
-  const size_t produced = static_cast<size_t>((mask & 1) + (mask >> 1 & 1) + (mask >> 2 & 1));
+  const size_t produced = static_cast<size_t>((mask & 1) + (mask >> 1 & 1) + (mask >> 2 & 1)) + (quantized ? 1 : 0);
   KILN_TRY(c.outputs(produced, produced));
   int64_t row;
   KILN_TRY(rules::numel(c, Shape(x.begin() + axis, x.end()), "normalized shape", &row));
@@ -117,7 +124,7 @@ Status layernorm_rule(RuleContext& c) {
   size_t slot = 1;
   for (int bit = 1; bit < 3; ++bit)
     if (mask >> bit & 1) c.set_output(slot++, dt, stat);
-  return Status::ok();
+  return quantized ? rules::quantized_output_rule(c, 5, slot, x) : Status::ok();
 }
 
 // GroupNormalization {num_groups, epsilon, group_params}: scale and bias hold one value per

@@ -1,0 +1,20 @@
+// Per-tensor quantization on OpenCL, shared by QuantizeLinear (quantize.cpp) and the kernels
+// that write a quantized copy of their output (runtime/ops/quantized_output.h).
+#pragma once
+#include <string>
+
+#include "runtime/device/cl_runtime.h"
+#include "runtime/ops/kernel_api.h"
+
+namespace kiln::quantcl {
+
+// Build options of kernels/quantize_value.cl for quantized dtype `qt`; false when no OpenCL
+// kernel writes that dtype.
+bool options(const ClRuntime& cl, DType qt, std::string* out);
+
+// QuantizeLinear of the n floats in x (float16 where `half_x`) into y of 8-bit dtype `qt`, with
+// one scale and zero point (zp may be null).
+Status per_tensor(ClKernelArgs& a, cl_mem x, bool half_x, int64_t n, cl_mem scale, cl_mem zp, cl_mem y, DType qt,
+                  bool saturate);
+
+}  // namespace kiln::quantcl
