@@ -355,14 +355,24 @@ bool ClRuntime::end_recording(std::vector<RecordedLaunch>* launches) {
   return true;
 }
 
-Status ClRuntime::replay(const std::vector<RecordedLaunch>& launches) {
+Status ClRuntime::replay(const std::vector<RecordedLaunch>& launches, cl_event* first, cl_event* last) {
   launches_ += static_cast<int64_t>(launches.size());
-  for (const RecordedLaunch& r : launches)
+  const bool events = first && last && !launches.empty();
+  if (first) *first = nullptr;
+  if (last) *last = nullptr;
+  for (size_t i = 0; i < launches.size(); ++i) {
+    const RecordedLaunch& r = launches[i];
+    cl_event* ev = !events ? nullptr : i == 0 ? first : i + 1 == launches.size() ? last : nullptr;
     KILN_CL(fault_now(FaultSite::kKernelLaunch)
                 ? CL_OUT_OF_RESOURCES
                 : clEnqueueNDRangeKernel(queue_, r.kernel, r.dims, nullptr, r.global, r.has_local ? r.local : nullptr, 0,
-                                         nullptr, nullptr),
+                                         nullptr, ev),
             "enqueueing a recorded kernel launch");
+  }
+  if (events && launches.size() == 1) {
+    clRetainEvent(*first);
+    *last = *first;
+  }
   return Status::ok();
 }
 

@@ -84,10 +84,10 @@ class ClRuntime {
   // destructor leaks its objects rather than calling into a driver in an undefined state.
   Status finish();
   bool lost() const { return lost_; }
-  // Whether the queue records command timestamps (the profiler's events need them). Off unless
-  // asked for: on NVIDIA's OpenCL a profiling queue costs every launch more host time (see
-  // perf/results/2026-12-07-qout.md). Switching waits for the queue and replaces it; recorded
-  // launches stay valid. KILN_PROFILING_QUEUE=1 keeps every queue profiling (to compare).
+  // Whether the queue records command timestamps (only the profiler's events read them). Off
+  // unless asked for: a driver may do work per command for them, and nothing else needs them
+  // (perf/device/launch_probe.py compares the two). Switching waits for the queue and replaces
+  // it; recorded launches stay valid. KILN_PROFILING_QUEUE=1 keeps every queue profiling.
   Status set_profiling(bool on);
 
   // A device buffer of at least `bytes` for a kernel's temporary data (im2col columns, ...),
@@ -129,7 +129,9 @@ class ClRuntime {
   }
   // The launches recorded since begin_recording(); false when they cannot be replayed.
   bool end_recording(std::vector<RecordedLaunch>* launches);
-  Status replay(const std::vector<RecordedLaunch>& launches);
+  // With `first` and `last` given (a profiled run), they get the events of the first and last
+  // launch (the same event, retained twice, for one launch); nothing where there is none.
+  Status replay(const std::vector<RecordedLaunch>& launches, cl_event* first = nullptr, cl_event* last = nullptr);
   void release_recordings();
   // Kernel launches enqueued so far (replayed ones included).
   int64_t launches() const { return launches_; }

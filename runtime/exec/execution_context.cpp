@@ -543,12 +543,17 @@ Status ExecutionContext::run_node(size_t n) {
                                 std::to_string(bytes_[t]) + " bytes) does not fit its device buffer (" +
                                 std::to_string(dev_cap_[t]) + " bytes)");
     const int64_t t0 = Profiler::now_ns();
-    cl_event before, after;
-    KILN_TRY(marker(&before));
+    // Profiled, a replayed node is timed by its own kernels' events (first start to last end);
+    // others (CLBlast's launches, copies) by markers around them, which also count the time
+    // the device waited for the host to enqueue them.
+    const bool replay = flat_ready_ && flat_[n].replay;
+    const bool kernel_events = profiler_ && replay && !flat_[n].launches.empty();
+    cl_event before = nullptr, after = nullptr;
+    if (!kernel_events) KILN_TRY(marker(&before));
     Status st;
     const int64_t h0 = Profiler::now_ns();
-    if (flat_ready_ && flat_[n].replay) {
-      st = cl_->replay(flat_[n].launches);
+    if (replay) {
+      st = kernel_events ? cl_->replay(flat_[n].launches, &before, &after) : cl_->replay(flat_[n].launches);
     } else {
       ClKernelArgs args = kernel_args(n);
       st = opencl_registry().find(node.op)->run(args);
@@ -559,11 +564,14 @@ Status ExecutionContext::run_node(size_t n) {
     // against the node that caused it rather than at the end of the inference.
     if (st.is_ok() && sync_each_node_) st = cl_->finish();
     if (!st) st = st.with_context("node '" + node.name + "' (" + node.op + ", opencl)");
-    if (st.is_ok()) st = marker(&after);
-    if (profiler_ && st.is_ok())
-      profiler_->add_device(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, before, after, t0, host_ns);
-    else if (before)
-      clReleaseEvent(before);
+    if (st.is_ok() && !kernel_events) st = marker(&after);
+    if (profiler_ && st.is_ok()) {
+      profiler_->add_device(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, before, after, t0, host_ns,
+                            kernel_events);
+    } else {
+      for (cl_event e : {before, after})
+        if (e) clReleaseEvent(e);
+    }
     KILN_TRY(st);
   }
   for (int32_t t : node.outputs) {

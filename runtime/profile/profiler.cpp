@@ -33,7 +33,7 @@ void Profiler::add_host(ProfileEvent::Kind kind, int32_t node, int32_t tensor, i
 }
 
 void Profiler::add_device(ProfileEvent::Kind kind, int32_t node, int32_t tensor, cl_event before,
-                          cl_event after, int64_t enqueued_ns, int64_t host_ns) {
+                          cl_event after, int64_t enqueued_ns, int64_t host_ns, bool kernels) {
   Pending p;
   p.ev.host_ns = host_ns;
   p.ev.kind = kind;
@@ -44,6 +44,7 @@ void Profiler::add_device(ProfileEvent::Kind kind, int32_t node, int32_t tensor,
   p.before = before;
   p.after = after;
   p.enqueued_ns = enqueued_ns;
+  p.kernels = kernels;
   pending_.push_back(p);
 }
 
@@ -56,7 +57,9 @@ Status Profiler::end_run() {
   for (Pending& p : pending_) {
     cl_ulong queued = 0, before_end = 0, after_end = 0;
     cl_int e1 = clGetEventProfilingInfo(p.before, CL_PROFILING_COMMAND_QUEUED, sizeof queued, &queued, nullptr);
-    cl_int e2 = clGetEventProfilingInfo(p.before, CL_PROFILING_COMMAND_END, sizeof before_end, &before_end, nullptr);
+    // A kernel's work starts at its START; a marker's END is when the work before it is done.
+    cl_int e2 = clGetEventProfilingInfo(p.before, p.kernels ? CL_PROFILING_COMMAND_START : CL_PROFILING_COMMAND_END,
+                                        sizeof before_end, &before_end, nullptr);
     cl_int e3 = clGetEventProfilingInfo(p.after, CL_PROFILING_COMMAND_END, sizeof after_end, &after_end, nullptr);
     clReleaseEvent(p.before);
     clReleaseEvent(p.after);

@@ -1,6 +1,7 @@
-// Per-inference timings: every node (OpenCL nodes bracketed by queue markers, so a CLBlast call
-// that launches several kernels is timed whole), every host<->device transfer, on one host
-// clock so CPU and device work line up in a trace.
+// Per-inference timings: every node (an OpenCL node replayed from its recorded launches by its
+// kernels' own events; others bracketed by queue markers, so a CLBlast call that launches
+// several kernels is timed whole), every host<->device transfer, on one host clock so CPU and
+// device work line up in a trace.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -30,10 +31,11 @@ class Profiler {
   void begin_run();
   // Host-timed work (CPU nodes).
   void add_host(ProfileEvent::Kind kind, int32_t node, int32_t tensor, int64_t start_ns, int64_t end_ns);
-  // Device work bracketed by two events (markers) enqueued at host time `enqueued_ns`: timed
-  // from the end of `before` to the end of `after`. Takes ownership of both events.
+  // Device work bracketed by two events enqueued at host time `enqueued_ns`: markers, timed
+  // from the end of `before` to the end of `after`, or (`kernels`) the work's own first and last
+  // kernel, timed from the start of `before` to the end of `after`. Takes ownership of both.
   void add_device(ProfileEvent::Kind kind, int32_t node, int32_t tensor, cl_event before, cl_event after,
-                  int64_t enqueued_ns, int64_t host_ns = 0);
+                  int64_t enqueued_ns, int64_t host_ns = 0, bool kernels = false);
   // Reads the device timestamps of this run's events (call after the queue finished).
   Status end_run();
 
@@ -48,6 +50,7 @@ class Profiler {
     ProfileEvent ev;
     cl_event before, after;
     int64_t enqueued_ns;
+    bool kernels;
   };
   std::vector<Pending> pending_;
   std::vector<ProfileEvent> events_;
