@@ -1,8 +1,8 @@
 // QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear. Built with kernels/float8.cl,
-// float_storage.cl, float_storage_x8.cl, rint_div.cl and quantize_value.cl prepended and -D QT=<the quantized
-// element type> -D QKIND=<0 int, 1 e4m3fn, 2 e5m2> (-D QLO/QHI: the int range), plus
-// -cl-fp32-correctly-rounded-divide-sqrt so x / scale rounds exactly as the CPU reference's
-// float32 division. -DKILN_HALF: QuantizeLinear's x is float16 (widened exactly on load); every
+// float_storage.cl, float_storage_x8.cl, rint_div.cl and quantize_value.cl prepended and
+// -D QT=<the quantized element type> -D QKIND=<0 int, 1 e4m3fn, 2 e5m2> (-D QLO/QHI: the int
+// range), plus -cl-fp32-correctly-rounded-divide-sqrt so x / scale rounds exactly as the CPU
+// reference's float32 division. -DKILN_HALF: QuantizeLinear's x is float16 (widened exactly on load); every
 // other tensor stays as declared.
 #pragma OPENCL FP_CONTRACT OFF
 
