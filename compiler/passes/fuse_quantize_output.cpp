@@ -5,9 +5,9 @@
 // layer's output: in BERT-base INT8 the LayerNorms feeding Q/K/V and the FFN (24 of its 36
 // QuantizeLinears, each a launch of ~5.5 us at batch 1 on an H100).
 #include <cstdio>
-#include <cstring>
 
 #include "compiler/passes/passes.h"
+#include "compiler/passes/zero_point.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/kernel_api.h"
 #include "runtime/ops/quantized_output.h"
@@ -29,11 +29,7 @@ bool per_tensor_quantize(const ir::Node& q) {
 
 // The zero point the quantized output takes: the QuantizeLinear's, or an explicit 0 of its type.
 ir::Value* zero_point_of(ir::Graph& g, const ir::Node& q) {
-  if (q.input(2)) return q.input(2);
-  const DType t = q.outputs[0]->dtype;
-  auto zero = std::make_shared<HostTensor>(t, Shape{});
-  std::memset(zero->data(), 0, dtype_size(t));
-  return g.add_constant(q.outputs[0]->name + "_zero_point", zero);
+  return q.input(2) ? q.input(2) : add_zero_point(g, q.outputs[0]->name + "_zero_point", q.outputs[0]->dtype);
 }
 
 }  // namespace

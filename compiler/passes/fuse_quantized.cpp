@@ -11,12 +11,12 @@
 // only makes the kernel write FP32 directly.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <memory>
 
 #include "compiler/ops/linear_fusion.h"
 #include "compiler/ops/op_schema.h"
 #include "compiler/passes/passes.h"
+#include "compiler/passes/zero_point.h"
 #include "runtime/core/float8.h"
 #include "runtime/ops/quantized_linear.h"
 
@@ -98,11 +98,7 @@ bool available_before(const ir::Graph& g, const ir::Value* v, const ir::Node* n)
 }
 
 // An explicit zero point (0 of v's type) where a Q/DQ node left it out.
-ir::Value* zero_point(ir::Graph& g, const ir::Value* v) {
-  auto t = std::make_shared<HostTensor>(v->dtype, Shape{});
-  std::memset(t->data(), 0, dtype_size(v->dtype));
-  return g.add_constant(v->name + "_zero_point", t);
-}
+ir::Value* zero_point(ir::Graph& g, const ir::Value* v) { return add_zero_point(g, v->name + "_zero_point", v->dtype); }
 
 // FP8 QuantizeLinear/DequantizeLinear exist from opset 19 on (the same ops as 13 otherwise).
 int64_t qdq_opset(int64_t opset, DType quantized) { return float8_is_supported(quantized) ? std::max<int64_t>(opset, 19) : opset; }

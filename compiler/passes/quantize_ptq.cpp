@@ -24,6 +24,7 @@
 #include <set>
 
 #include "compiler/passes/passes.h"
+#include "compiler/passes/zero_point.h"
 #include "compiler/quant/bias_correction.h"
 #include "compiler/quant/calibrate.h"
 #include "compiler/quant/calibration_set.h"
@@ -86,16 +87,6 @@ bool target_of(Precision p, Target* t) {
   }
 }
 
-// A zero point: 0 in the target type (for FP8 it only carries the dtype; the spec requires 0).
-std::shared_ptr<HostTensor> zero_of(DType t) {
-  auto z = std::make_shared<HostTensor>(t, Shape{});
-  std::fill(z->bytes().begin(), z->bytes().end(), uint8_t{0});
-  return z;
-}
-
-// The unsigned grid's zero point: uint8 0 (the same 256 levels as int8 with zero point -128,
-// but a zero zero point, which the tensor-core kernels need: mma_gemm.h).
-std::shared_ptr<HostTensor> unsigned_zero() { return zero_of(DType::kUInt8); }
 
 float activation_scale(double amax, const Target& t) { return amax > 0 ? static_cast<float>(amax / t.qmax) : 1.0f; }
 
@@ -218,9 +209,11 @@ Status quantize_layer(ir::Graph& g, ir::Node* n, const Target& target, std::map<
   if (c_in && !shift.empty())
     c_in = g.add_constant(n->name + "_corrected_bias", bias_vector(c_in->constant.get(), w->shape()[1], shift));
   const std::string suffix = target.fp8() ? "_fp8" : "_int8";
-  ir::Value* zero = g.add_constant(n->name + "_zero_point", zero_of(target.dtype));
-  ir::Value* x_zero = x_unsigned ? g.add_constant(x->name + "_zero_point", unsigned_zero()) : zero;
-  ir::Value* y_zero = y_unsigned && y_amax > 0 ? g.add_constant(y->name + "_zero_point", unsigned_zero()) : zero;
+  ir::Value* zero = add_zero_point(g, n->name + "_zero_point", target.dtype);
+  // The unsigned grid's zero point: uint8 0 (the same 256 levels as int8 with zero point -128,
+  // but a zero zero point, which the tensor-core kernels need: mma_gemm.h).
+  ir::Value* x_zero = x_unsigned ? add_zero_point(g, x->name + "_zero_point", DType::kUInt8) : zero;
+  ir::Value* y_zero = y_unsigned && y_amax > 0 ? add_zero_point(g, y->name + "_zero_point", DType::kUInt8) : zero;
   ir::Value* x_scale = g.add_constant(x->name + "_scale", scalar_f32(sx));
   ir::Value* y_scale = g.add_constant(y->name + "_scale", scalar_f32(sy));
   ir::Value* w_q = g.add_constant(n->name + "_weight" + suffix, wq);

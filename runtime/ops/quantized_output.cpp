@@ -29,11 +29,16 @@ bool quantized_output_dtype(DType t) { return t == DType::kInt8 || t == DType::k
 
 namespace rules {
 
-Status quantized_output_attrs(RuleContext& c, bool* on) {
+Status quantized_output_inputs(RuleContext& c, size_t required, size_t own, bool* on) {
   int64_t q, saturate;
   KILN_TRY(c.int_attr_in("quantized_output", 0, 0, 1, &q));
   *on = q == 1;
-  return *on ? c.int_attr_in("saturate", 1, 0, 1, &saturate) : Status::ok();
+  if (!*on) return c.inputs(required, own);
+  KILN_TRY(c.int_attr_in("saturate", 1, 0, 1, &saturate));
+  if (c.num_inputs() != own + 2)
+    return c.fail("has " + std::to_string(c.num_inputs()) + " inputs; with a quantized output it takes " +
+                  std::to_string(own + 2) + " (optional ones left empty, then y_scale and y_zero_point)");
+  return c.inputs(required, own + 2);
 }
 
 Status quantized_output_rule(RuleContext& c, size_t inputs, size_t slot, const Shape& shape) {

@@ -31,10 +31,12 @@ bool quantized_output_dtype(DType t);
 PlanNode own_operands(const PlanNode& node);
 
 namespace rules {
-// Reads the attributes above for an op that supports them (`*on`: whether the node writes a
-// copy); checks the scale and zero point inputs (the last two of `inputs`) and sets output
-// `slot` to the zero point's dtype at `shape`.
-Status quantized_output_attrs(RuleContext& c, bool* on);
+// For an op whose own inputs are `required` to `own` (the rest optional): reads the attributes
+// above (`*on`: whether the node writes a copy) and checks the input count, `own` plus the two
+// of the copy where it writes one.
+Status quantized_output_inputs(RuleContext& c, size_t required, size_t own, bool* on);
+// Checks the copy's scale and zero point (the last two of `inputs`) and sets output `slot` to
+// the zero point's dtype at `shape`.
 Status quantized_output_rule(RuleContext& c, size_t inputs, size_t slot, const Shape& shape);
 }  // namespace rules
 

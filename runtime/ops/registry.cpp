@@ -65,8 +65,6 @@ Status run_float_kernel(CpuKernelFn fn, const PlanNode& node, const std::vector<
 Status run_then_quantize(CpuKernelFn fn, const PlanNode& node, const QuantizedOutput& q,
                          const std::vector<TensorView>& inputs, const std::vector<TensorView>& outputs,
                          SubgraphRunner* subgraphs) {
-  if (inputs.size() <= q.zero_point_input || outputs.size() <= q.output)
-    return invalid_plan("the quantized output's operands are missing");
   const std::vector<TensorView> own_in(inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(q.scale_input));
   const std::vector<TensorView> own_out(outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(q.output));
   KILN_TRY(run_float_kernel(fn, node, own_in, own_out, subgraphs));

@@ -53,9 +53,8 @@ bool node_geometry(const PlanNode& n, const Plan& p, attngeo::Geometry* g) {
 // Float operands, plus an 8-bit quantized copy of Y where the node writes one.
 bool attention_supports(const PlanNode& n, const Plan& p, const DeviceCaps& caps) {
   attngeo::Geometry g;
-  QuantizedOutput q;
-  if (quantized_output(n, &q) && !quantized_output_dtype(p.tensors[n.outputs[q.output]].dtype)) return false;
-  if (!node_geometry(n, p, &g) || !normcl::float_operands(own_operands(n), p, true)) return false;
+  if (!quantcl::copy_supported(n, p) || !node_geometry(n, p, &g) || !normcl::float_operands(own_operands(n), p, true))
+    return false;
   if (std::max(g.d, g.dv) > kMaxHeadDim) return false;
   return caps.local_mem_bytes == 0 || tile_bytes(padded_head_dim(g)) <= caps.local_mem_bytes;
 }
@@ -190,10 +189,7 @@ Status attention_cl(ClKernelArgs& a) {
   if (a.variant().variant == mma::kVariant && mma_runs(g)) return attention_mma(a, g, has_mask, quantized ? &q : nullptr);
   KILN_TRY(attention_portable(a, g, has_mask));
   // The portable kernel leaves the quantized copy to QuantizeLinear's own kernel.
-  if (!quantized) return Status::ok();
-  return quantcl::per_tensor(a, a.outputs[0].mem, a.outputs[0].dtype == DType::kFloat16, a.outputs[0].numel(),
-                             a.inputs[q.scale_input].mem, a.inputs[q.zero_point_input].mem, a.outputs[q.output].mem,
-                             a.outputs[q.output].dtype, q.saturate);
+  return quantized ? quantcl::quantized_copy(a, q) : Status::ok();
 }
 
 }  // namespace

@@ -192,17 +192,12 @@ Status layernorm_cl(ClKernelArgs& a) {
                has_b ? 1 : 0, mean_slot >= 0 ? 1 : 0, inv_slot >= 0 ? 1 : 0, 1};
   KILN_TRY(rownorm(a, r.outer, r.n, eps, a.inputs[1].mem, has_b ? a.inputs[2].mem : nullptr, mean_out, inv_out, p));
   // Rows the fused kernel does not take: QuantizeLinear's own kernel after it.
-  if (!quantized) return Status::ok();
-  return quantcl::per_tensor(a, a.outputs[0].mem, a.outputs[0].dtype == DType::kFloat16, a.outputs[0].numel(),
-                             a.inputs[q.scale_input].mem, a.inputs[q.zero_point_input].mem, a.outputs[q.output].mem,
-                             a.outputs[q.output].dtype, q.saturate);
+  return quantized ? quantcl::quantized_copy(a, q) : Status::ok();
 }
 
 // Float operands, plus an 8-bit quantized copy of Y where the node writes one.
 bool layernorm_supports(const PlanNode& n, const Plan& p, const DeviceCaps&) {
-  QuantizedOutput q;
-  if (!quantized_output(n, &q)) return normcl::float_operands(n, p, true);
-  return normcl::float_operands(own_operands(n), p, true) && quantized_output_dtype(p.tensors[n.outputs[q.output]].dtype);
+  return quantcl::copy_supported(n, p) && normcl::float_operands(own_operands(n), p, true);
 }
 
 }  // namespace

@@ -76,6 +76,17 @@ Status per_tensor(ClKernelArgs& a, cl_mem x, bool half_x, int64_t n, cl_mem scal
       .run1d(static_cast<size_t>((n + 7) / 8), 256);
 }
 
+Status quantized_copy(ClKernelArgs& a, const QuantizedOutput& q) {
+  const ClTensor& y = a.outputs[0];
+  return per_tensor(a, y.mem, y.dtype == DType::kFloat16, y.numel(), a.inputs[q.scale_input].mem,
+                    a.inputs[q.zero_point_input].mem, a.outputs[q.output].mem, a.outputs[q.output].dtype, q.saturate);
+}
+
+bool copy_supported(const PlanNode& n, const Plan& p) {
+  QuantizedOutput q;
+  return !quantized_output(n, &q) || quantized_output_dtype(p.tensors[n.outputs[q.output]].dtype);
+}
+
 }  // namespace quantcl
 
 namespace {

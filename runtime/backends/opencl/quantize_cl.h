@@ -5,6 +5,7 @@
 
 #include "runtime/device/cl_runtime.h"
 #include "runtime/ops/kernel_api.h"
+#include "runtime/ops/quantized_output.h"
 
 namespace kiln::quantcl {
 
@@ -16,5 +17,12 @@ bool options(const ClRuntime& cl, DType qt, std::string* out);
 // one scale and zero point (zp may be null).
 Status per_tensor(ClKernelArgs& a, cl_mem x, bool half_x, int64_t n, cl_mem scale, cl_mem zp, cl_mem y, DType qt,
                   bool saturate);
+
+// The node's quantized copy `q` of its output 0 by QuantizeLinear's own kernel: for the shapes a
+// node's fused output stage does not take (runtime/ops/quantized_output.h).
+Status quantized_copy(ClKernelArgs& a, const QuantizedOutput& q);
+
+// Whether the node's OpenCL kernels can write its quantized copy, if it has one.
+bool copy_supported(const PlanNode& n, const Plan& p);
 
 }  // namespace kiln::quantcl

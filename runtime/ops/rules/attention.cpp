@@ -13,9 +13,7 @@ namespace {
 // (or left out), y_scale, y_zero_point.
 Status attention_rule(RuleContext& c) {
   bool quantized;
-  KILN_TRY(rules::quantized_output_attrs(c, &quantized));
-  KILN_TRY(quantized ? c.inputs(3, 6) : c.inputs(3, 4));
-  if (quantized && c.num_inputs() != 6) return c.fail("a quantized output needs inputs Q, K, V, mask, y_scale, y_zero_point");
+  KILN_TRY(rules::quantized_output_inputs(c, 3, 4, &quantized));
   KILN_TRY(c.outputs(1 + quantized, 1 + quantized));
   float scale;
   int64_t kt, half_scores, bshd;

@@ -92,9 +92,7 @@ Status instancenorm_rule(RuleContext& c) {
 // left out), y_scale, y_zero_point.
 Status layernorm_rule(RuleContext& c) {
   bool quantized;
-  KILN_TRY(rules::quantized_output_attrs(c, &quantized));
-  KILN_TRY(quantized ? c.inputs(2, 5) : c.inputs(2, 3));
-  if (quantized && c.num_inputs() != 5) return c.fail("a quantized output needs inputs X, Scale, B, y_scale, y_zero_point");
+  KILN_TRY(rules::quantized_output_inputs(c, 2, 3, &quantized));
   DType dt;
   KILN_TRY(same_float(c, &dt, quantized ? 3 : c.num_inputs()));
   const Shape& x = c.shape(0);
