@@ -84,6 +84,7 @@ Status build_plan_from_graph(ir::Graph& g, const BuildOptions& opts, Plan* out) 
   if (opts.fuse) KILN_TRY(run_fuse_elementwise(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_attention(g, ctx));
   if (opts.fuse) KILN_TRY(run_fuse_quantize_output(g, ctx));
+  if (opts.fuse && opts.pack_qkv) KILN_TRY(run_pack_qkv(g, ctx));
   KILN_TRY(run_channels_last(g, ctx));
   KILN_TRY(run_dead_code(g, ctx));
   KILN_TRY(lower_to_plan(g, target, opts.partition, out));

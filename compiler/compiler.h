@@ -35,6 +35,9 @@ struct BuildOptions {
   // compiler/plan/dynamic_shapes.h); --shapes then names the point the build optimizes for.
   std::map<std::string, Shape> min_shapes, max_shapes;
   bool fuse = true;                       // --no-fuse turns fusion passes off
+  // Attention's Q, K and V projections as one product (compiler/passes/pack_qkv.cpp); tests
+  // turn it off to compare against the three products.
+  bool pack_qkv = true;
   // --freeze NAME=FILE.npy: inputs whose values are fixed at build time and become constants
   // (like TensorRT's shape tensors: a Reshape's target shape fed as a model input, say).
   std::map<std::string, HostTensor> frozen_inputs;

@@ -7,12 +7,13 @@
 // Build options: DMAX, a power of two >= the head dims D and Dv (a capacity, not the shape: the
 // dims come as arguments; tiles and rows are zero-padded to DMAX so every inner loop has a fixed
 // trip count and the private arrays can live in registers), BLOCK_N (keys per tile).
-// Operands are addressed through element strides over [batch, head, row, col] (int4 x, y, z, w).
+// Operands are addressed through element strides over [batch, head, row, col] (int4 x, y, z, w),
+// Q, K and V from element offsets offs.x, .y, .z of their buffers (one packed projection output).
 
 __kernel void attention(__global const store_t* q, __global const store_t* k, __global const store_t* v,
                         __global const store_t* mask, __global store_t* y, int heads, int sq, int sk, int d,
-                        int dv, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms, int has_mask,
-                        int half_scores) {
+                        int dv, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms, int4 offs,
+                        int has_mask, int half_scores) {
   __local float kt[BLOCK_N * DMAX];
   __local float vt[BLOCK_N * DMAX];
   const int lid = get_local_id(0), bm = get_local_size(0);
@@ -20,8 +21,8 @@ __kernel void attention(__global const store_t* q, __global const store_t* k, __
   const int bh = get_group_id(1);
   const int b = bh / heads, h = bh - b * heads;
   const bool live = row < sq;
-  const int qb = b * qs.x + h * qs.y + row * qs.z;
-  const int kb = b * ks.x + h * ks.y, vb = b * vs.x + h * vs.y;
+  const int qb = offs.x + b * qs.x + h * qs.y + row * qs.z;
+  const int kb = offs.y + b * ks.x + h * ks.y, vb = offs.z + b * vs.x + h * vs.y;
   const int mrow = b * ms.x + h * ms.y + row * ms.z;
 
   // The scale is folded into Q once per row instead of once per score.

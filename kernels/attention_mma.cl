@@ -19,7 +19,8 @@
 // (the half_scores attribute), FA_QOUT (Y is also written to yq quantized per tensor, from its
 // stored half values, as a QuantizeLinear reading Y would: runtime/ops/quantized_output.h; with
 // kernels/quantize_value.cl's options and preludes).
-// Operands are addressed through element strides over [batch, head, row, col] (int4 x, y, z, w).
+// Operands are addressed through element strides over [batch, head, row, col] (int4 x, y, z, w),
+// Q, K and V from element offsets offs.x, .y, .z of their buffers (one packed projection output).
 // Every per-element load of the score loop is unconditional (indices clamped into the tensor,
 // what lies past it discarded by selects): a load behind a branch is issued only after the
 // previous element's arithmetic, which made the mask's 32 loads a block a chain of latencies.
@@ -149,7 +150,8 @@ inline void fa_stage_kv(__local uchar* smem, uint off, __global const ushort* k,
 
 __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention_mma(
     __global const ushort* q, __global const ushort* k, __global const ushort* v, __global const half* mask,
-    __global half* y, int heads, int sq, int sk, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms
+    __global half* y, int heads, int sq, int sk, float scale, int4 qs, int4 ks, int4 vs, int4 ys, int4 ms,
+    int4 offs
 #if FA_QOUT
     , __global QT* yq, __global const float* qscale, __global const QT* qzero, int saturate
 #endif
@@ -160,8 +162,8 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1))) void attention
   const int g = lane / 4, t = lane % 4;
   const int q0 = get_group_id(0) * FA_BQ;
   const int bh = get_group_id(1), b = bh / heads, h = bh - b * heads;
-  const long qb = (long)b * qs.x + (long)h * qs.y + (long)q0 * qs.z;
-  const long kb = (long)b * ks.x + (long)h * ks.y, vb = (long)b * vs.x + (long)h * vs.y;
+  const long qb = offs.x + (long)b * qs.x + (long)h * qs.y + (long)q0 * qs.z;
+  const long kb = offs.y + (long)b * ks.x + (long)h * ks.y, vb = offs.z + (long)b * vs.x + (long)h * vs.y;
 #if FA_MASK
   const long mb = (long)b * ms.x + (long)h * ms.y;
 #endif

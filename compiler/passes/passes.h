@@ -70,6 +70,10 @@ Status run_fuse_attention(ir::Graph& g, const PassContext& ctx);
 // (CpuOp::quantized_output: LayerNormalization, Attention) becomes that producer's extra output, on
 // OpenCL targets (one launch and one read of the output fewer).
 Status run_fuse_quantize_output(ir::Graph& g, const PassContext& ctx);
+// The Q, K and V projections of an Attention node (one input, three products with constant
+// weights) become one product with the weights side by side, whose output the Attention reads
+// as Q, K and V at once (attngeo::kAttrQkvPacked).
+Status run_pack_qkv(ir::Graph& g, const PassContext& ctx);
 
 // --layout: channels-last regions of convolutions (runtime/ops/channels_last.h; stems in their
 // space-to-depth form, the pools between), Transposes at their borders; after every fusion (it

@@ -14,7 +14,11 @@
 //           [batch, seq, heads, dim], the head split before the (0, 2, 1, 3) Transpose that
 //           exporters write around attention (the fusion absorbs those Transposes: the kernels
 //           read and write through strides). A K stored so is [batch, Sk, heads, D]
-//           (k_transposed 0).
+//           (k_transposed 0);
+//           qkv_packed (int, default 0; needs bshd's Q, K and V bits, k_transposed 0): Q, K and
+//           V are stored [batch, seq, 3 * heads, dim], one projection's output with Q's heads
+//           first, then K's, then V's (compiler/passes/pack_qkv.cpp passes the same tensor as
+//           all three): Q reads heads [0, H) of its input, K [H, 2H), V [2H, 3H).
 // with 0..2 batch dims, the same on Q, K, V and Y. A row whose scores are all -inf gives NaN,
 // as ONNX Runtime's (and kiln's) Softmax does on such a row.
 //
@@ -38,6 +42,7 @@ constexpr const char* kAttrScale = "scale";
 constexpr const char* kAttrKTransposed = "k_transposed";
 constexpr const char* kAttrHalfScores = "half_scores";
 constexpr const char* kAttrBshd = "bshd";
+constexpr const char* kAttrQkvPacked = "qkv_packed";
 constexpr size_t kMaskInput = 3;
 enum : int64_t { kBshdQ = 1, kBshdK = 2, kBshdV = 4, kBshdY = 8, kBshdAll = 15 };
 
@@ -48,6 +53,7 @@ struct Geometry {
   int64_t batch = 1, heads = 1;  // rank 4: [B, H]; rank 3: [1, N]; rank 2: [1, 1]
   int64_t sq = 0, sk = 0, d = 0, dv = 0;
   Strides q{}, k{}, v{}, y{}, mask{};  // k: over [.., key, d] whatever its memory layout
+  int64_t q_off = 0, k_off = 0, v_off = 0;  // element offsets of Q, K, V in their inputs (qkv_packed)
   bool has_mask = false;
   float scale = 1.f;
   bool half_scores = false;
@@ -76,11 +82,22 @@ T swap12(T s) {
 }
 }  // namespace detail
 
-// The [batch..., Sq, Dv] output of logical Q and V, as the node stores it (bshd's Y bit).
-inline Shape output_shape(const Shape& q, int64_t dv, const Attributes& attrs) {
+// One operand's share of a packed [batch, seq, 3 * heads, dim] input (qkv_packed), else `s`.
+inline Shape unpacked(const Shape& s, const Attributes& attrs) {
+  if (s.size() != 4 || attrs.get_int(kAttrQkvPacked, 0) == 0) return s;
+  Shape u = s;
+  u[2] /= 3;
+  return u;
+}
+
+// The [batch..., Sq, Dv] output of Q as stored and V's head dim, as the node stores it (bshd's Y bit).
+inline Shape output_shape(const Shape& q_stored, int64_t dv, const Attributes& attrs) {
+  const int64_t bshd = attrs.get_int(kAttrBshd, 0);
+  Shape q = unpacked(q_stored, attrs);
+  if (q.size() == 4 && (bshd & kBshdQ)) q = detail::swap12(q);
   Shape y(q.begin(), q.end() - 1);
   y.push_back(dv);
-  return y.size() == 4 && (attrs.get_int(kAttrBshd, 0) & kBshdY) ? detail::swap12(y) : y;
+  return y.size() == 4 && (bshd & kBshdY) ? detail::swap12(y) : y;
 }
 
 // Validates the operands' shapes against each other (the plan is untrusted) and fills `g`.
@@ -100,8 +117,17 @@ inline Status geometry(const Shape& q_in, const Shape& k_in, const Shape& v_in, 
   if (bshd < 0 || bshd > kBshdAll) return bad("bshd must be 0 to 15");
   if (bshd && r != 4) return bad("[batch, seq, heads, dim] operands (bshd) need rank 4");
   if ((bshd & kBshdK) && kt) return bad("a K stored [batch, seq, heads, dim] is not transposed");
+  const bool packed = attrs.get_int(kAttrQkvPacked, 0) != 0;
+  constexpr int64_t kQkv = kBshdQ | kBshdK | kBshdV;
+  if (packed && ((bshd & kQkv) != kQkv || kt))
+    return bad("packed Q, K and V (qkv_packed) must be stored [batch, seq, 3 * heads, dim], K not transposed");
+  if (packed && (q_in[2] % 3 || k_in[2] % 3 || v_in[2] % 3))
+    return bad("packed Q, K and V (qkv_packed) need their heads dim (the third) divisible by 3");
   // The operands as [batch, heads, seq, dim], whatever their storage.
-  auto logical = [&](const Shape& s, int64_t bit) { return bshd & bit ? detail::swap12(s) : s; };
+  auto logical = [&](const Shape& s, int64_t bit) {
+    const Shape u = bit == kBshdY ? s : unpacked(s, attrs);
+    return bshd & bit ? detail::swap12(u) : u;
+  };
   const Shape q = logical(q_in, kBshdQ), k = logical(k_in, kBshdK), v = logical(v_in, kBshdV), y = logical(y_in, kBshdY);
   auto strides = [&](const Shape& stored, int64_t bit) {
     return bshd & bit ? detail::swap12(detail::dense(stored)) : detail::dense(stored);
@@ -125,6 +151,11 @@ inline Status geometry(const Shape& q_in, const Shape& k_in, const Shape& v_in, 
   g->y = strides(y_in, kBshdY);
   g->k = strides(k_in, kBshdK);
   if (kt) std::swap(g->k[2], g->k[3]);
+  if (packed) {
+    g->q_off = 0;
+    g->k_off = k_in[2] / 3 * k_in[3];
+    g->v_off = 2 * (v_in[2] / 3) * v_in[3];
+  }
   g->has_mask = mask != nullptr;
   if (mask) {
     const Shape& m = *mask;

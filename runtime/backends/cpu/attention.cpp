@@ -24,9 +24,9 @@ Status attention_cpu(const CpuKernelArgs& a) {
   for (size_t i = 0; i < 3 + (has_mask ? 1 : 0); ++i)
     if (a.inputs[i].dtype != DType::kFloat32) return invalid_plan("Attention: operands must be float32 or float16");
   if (a.outputs[0].dtype != DType::kFloat32) return invalid_plan("Attention: the output must be float32 or float16");
-  const float* q = a.inputs[0].as<float>();
-  const float* k = a.inputs[1].as<float>();
-  const float* v = a.inputs[2].as<float>();
+  const float* q = a.inputs[0].as<float>() + g.q_off;
+  const float* k = a.inputs[1].as<float>() + g.k_off;
+  const float* v = a.inputs[2].as<float>() + g.v_off;
   const float* m = has_mask ? a.inputs[attngeo::kMaskInput].as<float>() : nullptr;
   float* y = a.outputs[0].as<float>();
   std::vector<float> s(static_cast<size_t>(g.sk));
@@ -66,15 +66,18 @@ Status attention_cpu(const CpuKernelArgs& a) {
 // Two multiply-adds per score and key/value element (Q K^T and P V) plus about five operations
 // per score for the scale, mask, max, exp and sum.
 double attention_cost(const Plan& p, const PlanNode& n) {
-  if (n.inputs.size() < 3 || n.inputs[0] < 0 || n.inputs[2] < 0) return output_elements(p, n);
-  const Shape& q = p.tensors[n.inputs[0]].shape;
-  const Shape& v = p.tensors[n.inputs[2]].shape;
-  if (q.size() < 2 || v.size() < 2) return output_elements(p, n);
-  const double rows = static_cast<double>(shape_numel(q)) / std::max<int64_t>(q.back(), 1);
-  // Keys: V's row dim, its second with V stored [batch, Sk, heads, Dv].
-  const bool v_bshd = v.size() == 4 && (n.attrs.get_int(attngeo::kAttrBshd, 0) & attngeo::kBshdV);
-  const double scores = rows * static_cast<double>(v[v_bshd ? 1 : v.size() - 2]);
-  return scores * (2.0 * static_cast<double>(q.back() + v.back()) + 5.0);
+  if (n.inputs.size() < 3 || n.outputs.empty()) return output_elements(p, n);
+  auto shape = [&](int32_t t) { return p.tensors[t].shape; };
+  for (size_t i = 0; i < 3; ++i)
+    if (n.inputs[i] < 0) return output_elements(p, n);
+  const bool mask = n.inputs.size() > attngeo::kMaskInput && n.inputs[attngeo::kMaskInput] >= 0;
+  const Shape m = mask ? shape(n.inputs[attngeo::kMaskInput]) : Shape{};
+  attngeo::Geometry g;
+  if (!attngeo::geometry(shape(n.inputs[0]), shape(n.inputs[1]), shape(n.inputs[2]), mask ? &m : nullptr,
+                         shape(n.outputs[0]), n.attrs, &g))
+    return output_elements(p, n);
+  const double scores = static_cast<double>(g.batch * g.heads * g.sq) * static_cast<double>(g.sk);
+  return scores * (2.0 * static_cast<double>(g.d + g.dv) + 5.0);
 }
 
 }  // namespace

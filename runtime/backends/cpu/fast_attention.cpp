@@ -69,9 +69,9 @@ class AttentionKernel : public FastKernel {
                                a.node.attrs, &g));
     const bool dense = g.q[3] == 1 && g.v[3] == 1 && g.y[3] == 1 && (g.k[3] == 1 || g.k[2] == 1);
     if (!dense) return cpu_registry().find(attngeo::kOp)(CpuKernelArgs{a.node, a.inputs, a.outputs});
-    const float* q = a.inputs[0].as<float>();
-    const float* k = a.inputs[1].as<float>();
-    const float* v = a.inputs[2].as<float>();
+    const float* q = a.inputs[0].as<float>() + g.q_off;
+    const float* k = a.inputs[1].as<float>() + g.k_off;
+    const float* v = a.inputs[2].as<float>() + g.v_off;
     const float* m = has_mask ? a.inputs[attngeo::kMaskInput].as<float>() : nullptr;
     float* y = a.outputs[0].as<float>();
     const int64_t pairs = g.batch * g.heads;

@@ -65,6 +65,15 @@ cl_int4 strides(const attngeo::Strides& s) {
   return v;
 }
 
+// Where Q, K and V start in their buffers (x, y, z).
+cl_int4 offsets(const attngeo::Geometry& g) {
+  cl_int4 v{};
+  v.s[0] = static_cast<cl_int>(g.q_off);
+  v.s[1] = static_cast<cl_int>(g.k_off);
+  v.s[2] = static_cast<cl_int>(g.v_off);
+  return v;
+}
+
 // ---- the tensor-core variant (kernels/attention_mma.cl)
 constexpr int64_t kMmaRows = 64;  // query rows per work-group (4 warps of 16)
 
@@ -100,11 +109,11 @@ std::vector<KernelChoice> attention_variants(const PlanNode& n, const Plan& p, c
 }
 
 // Whether an operand's rows (over its last dim, or with `transposed` over its row dim) are
-// contiguous and start 16-byte aligned wherever the kernel copies them (the other strides
-// multiples of 8 halves), so that they arrive by cp.async.
-bool vector_rows(const attngeo::Strides& s, bool transposed) {
+// contiguous and start 16-byte aligned wherever the kernel copies them (the offset and the other
+// strides multiples of 8 halves), so that they arrive by cp.async.
+bool vector_rows(const attngeo::Strides& s, int64_t offset, bool transposed) {
   const int inner = transposed ? 2 : 3, outer = transposed ? 3 : 2;
-  return s[inner] == 1 && s[0] % 8 == 0 && s[1] % 8 == 0 && s[outer] % 8 == 0;
+  return s[inner] == 1 && offset % 8 == 0 && s[0] % 8 == 0 && s[1] % 8 == 0 && s[outer] % 8 == 0;
 }
 
 // `q`: the node's quantized copy of Y, written by the kernel too.
@@ -117,8 +126,8 @@ Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask,
   const int64_t stages = kMmaRows * g.d * 2 + 2 * 2 * kMmaBlockKeys * g.d * 2 <= mma::kLocalBytes ? 2 : 1;
   const int64_t regs = a.variant().param("regs", 0);
   const bool y_pairs = g.y[3] == 1 && g.y[0] % 2 == 0 && g.y[1] % 2 == 0 && g.y[2] % 2 == 0;
-  const std::string options = def("FA_D", g.d) + def("FA_BK", kMmaBlockKeys) + def("FA_KT", kt) + def("FA_VEC_Q", vector_rows(g.q, false)) +
-                              def("FA_VEC_K", vector_rows(g.k, kt)) + def("FA_VEC_V", vector_rows(g.v, false)) +
+  const std::string options = def("FA_D", g.d) + def("FA_BK", kMmaBlockKeys) + def("FA_KT", kt) + def("FA_VEC_Q", vector_rows(g.q, g.q_off, false)) +
+                              def("FA_VEC_K", vector_rows(g.k, g.k_off, kt)) + def("FA_VEC_V", vector_rows(g.v, g.v_off, false)) +
                               def("FA_VEC_Y", y_pairs) + def("FA_STAGES", stages) + def("MMA_PENDING", stages - 1) +
                               def("FA_MASK", has_mask) + def("FA_MASK_ROWS", has_mask && g.mask[2] != 0) +
                               def("FA_HALF_SCORES", g.half_scores) +
@@ -144,7 +153,7 @@ Status attention_mma(ClKernelArgs& a, const attngeo::Geometry& g, bool has_mask,
   ClLaunch launch(a.cl, k, "attention_mma");
   launch.mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.inputs[2].mem).mem(mask).mem(a.outputs[0].mem)
       .arg(static_cast<cl_int>(g.heads)).arg(static_cast<cl_int>(g.sq)).arg(static_cast<cl_int>(g.sk)).arg(g.scale)
-      .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask));
+      .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask)).arg(offsets(g));
   if (q)
     launch.mem(a.outputs[q->output].mem).mem(a.inputs[q->scale_input].mem).mem(a.inputs[q->zero_point_input].mem)
         .arg(static_cast<cl_int>(q->saturate));
@@ -172,7 +181,7 @@ Status attention_portable(ClKernelArgs& a, const attngeo::Geometry& g, bool has_
       .mem(a.inputs[0].mem).mem(a.inputs[1].mem).mem(a.inputs[2].mem).mem(mask).mem(a.outputs[0].mem)
       .arg(static_cast<cl_int>(g.heads)).arg(static_cast<cl_int>(g.sq)).arg(static_cast<cl_int>(g.sk))
       .arg(static_cast<cl_int>(g.d)).arg(static_cast<cl_int>(g.dv)).arg(g.scale)
-      .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask))
+      .arg(strides(g.q)).arg(strides(g.k)).arg(strides(g.v)).arg(strides(g.y)).arg(strides(g.mask)).arg(offsets(g))
       .arg(static_cast<cl_int>(has_mask ? 1 : 0)).arg(static_cast<cl_int>(g.half_scores ? 1 : 0))
       .run(2, global, local);
 }
