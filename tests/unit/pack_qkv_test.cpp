@@ -73,12 +73,21 @@ TEST(MmaVariant, PackedQkvProjectionsMatchSeparateOnes) {
 
       // The same values: each output column of the packed product is the separate product's
       // (same weights, scales and bias per column); only the float products' summation order
-      // may differ with the wider matrix.
+      // may differ with the wider matrix. FP8 on Hopper: the wider product may take the other
+      // tensor-core instruction (wgmma, which sums FP8 products in less than float32 precision,
+      // vs mma.sync), and a sum off by that moves the next layer's FP8 input by a code: there
+      // the relative L2 error the other FP8 tests allow.
       std::vector<std::vector<HostTensor>> got, want;
       st = run_on_samples(packed, device, held_out, &got);
       ASSERT_TRUE(st.is_ok()) << st.message();
       st = run_on_samples(separate, device, held_out, &want);
       ASSERT_TRUE(st.is_ok()) << st.message();
+      if (std::string(precision) == "fp8") {
+        WorstError e;
+        ASSERT_TRUE(worst_output_error(*packed, got, *separate, want, &e).is_ok());
+        EXPECT_LT(e.rel_l2, 0.03);
+        continue;
+      }
       const bool fp32 = std::string(precision) == "fp32";
       for (size_t s = 0; s < held_out.size(); ++s)
         EXPECT_TRUE(tensors_close(got[s][0], want[s][0], fp32 ? 1e-5 : 2e-3, fp32 ? 1e-5 : 2e-3)) << "sample " << s;
