@@ -683,6 +683,41 @@ TEST(MmaVariant, SplitsKWhereTheTilesLeaveTheGpuIdle) {
   EXPECT_EQ(t.splits, 1);
 }
 
+// Batch 1's 128-row MatMuls (BERT-base's attention output, 128 x 768 over K = 768): --tune also
+// times the two tiles whose split the latency model finishes soonest, right after the first
+// choice (which ranks tiles by throughput before splitting), each split so its grid still holds
+// at most one work-group per SM. Grids that fill the GPU get none (their split variants, for
+// --tune too, stay at the end of the list).
+TEST(MmaVariant, SmallGridsOfferTheLatencyModelsTilesForTuning) {
+  const DeviceCaps h100 = hopper_caps();
+  mma::Problem out;
+  out.elem = mma::Elem::kF16;
+  out.bmode = mma::BMode::kNK;
+  out.M = 128;
+  out.N = out.ldc = 768;
+  out.K = out.lda = out.ldb = 768;
+  const std::vector<KernelChoice> list = mma::choices(out, h100);
+  ASSERT_GE(list.size(), 3u);
+  mma::Tile first;
+  ASSERT_TRUE(mma::tile_of(list[0], &first));
+  int split_others = 0;
+  for (size_t i = 1; i < 3; ++i) {
+    mma::Tile t;
+    ASSERT_TRUE(mma::tile_of(list[i], &t)) << list[i].str();
+    EXPECT_FALSE(t.bm == first.bm && t.bn == first.bn && t.wg == first.wg && t.splits == first.splits) << list[i].str();
+    const int64_t groups = (out.M + t.bm - 1) / t.bm * ((out.N + t.bn - 1) / t.bn);
+    EXPECT_LE(groups * t.splits, 132) << list[i].str();
+    split_others += t.splits > 1;
+    EXPECT_EQ(std::count(list.begin(), list.end(), list[i]), 1) << list[i].str();
+  }
+  EXPECT_GE(split_others, 1);
+  mma::Problem big = out;
+  big.M = 128 * 128;
+  const std::vector<KernelChoice> big_list = mma::choices(big, h100);
+  ASSERT_GE(big_list.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_FALSE(split_k(big_list[i])) << big_list[i].str();
+}
+
 // A short reduction whose 8-bit output stage reads a residual it can keep in __local (ResNet's
 // channels-last 1x1 expansions): the tiles where that tile fits come first; a long one (or one
 // without a residual) keeps the estimate's order.

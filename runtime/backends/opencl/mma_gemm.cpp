@@ -220,19 +220,74 @@ bool split_runs(const Problem& p, const Tile& t, int splits) {
   return tiles <= kSplitCounters && tiles * splits * t.bm * t.bn * kSplitAccBytes <= kSplitMaxBytes;
 }
 
+// A work-group alone on an H100 SM took ~1.1 us per K tile of 64-byte rows whatever its tile
+// (ResNet-50's layer-4 3x3 convolutions at batch 1: 4 work-groups, FP16 160 us for 144 K tiles,
+// INT8 97 us for 72: the latency of a tile's loads, not the tensor cores); an SM reads back
+// partial sums at ~100 GB/s (L2 hits); counting in and the last one's output stage ~2 us.
+struct SplitPlan {
+  int splits = 1;
+  double ns = 0;  // the modelled time of a grid that leaves SMs idle (0: not modelled)
+};
+SplitPlan plan_split(const Problem& p, const Tile& t, const DeviceCaps& caps) {
+  if (!ptx(caps, p.elem)) return {};
+  const int64_t cus = std::max<uint32_t>(caps.compute_units, 1);
+  const int64_t groups = output_tiles(p, t);
+  // Split only grids that leave over half the SMs idle, and at most one work-group per SM.
+  if (2 * groups > cus) return {};
+  constexpr double kTileNs = 1100, kBytesPerNs = 100, kFixupNs = 2000;
+  const int64_t tiles = k_tiles(p, t);
+  const double partial_bytes = static_cast<double>(kSplitAccBytes) * t.bm * t.bn;
+  SplitPlan best{1, tiles * kTileNs};
+  for (int s = 2; s <= kMaxSplits && s * groups <= cus && s <= tiles; ++s) {
+    const double ns = (tiles + s - 1) / s * kTileNs + (s + 1) * partial_bytes / kBytesPerNs + kFixupNs;
+    if (ns < best.ns && split_runs(p, t, s)) best = {s, ns};
+  }
+  return best;
+}
+
 // The first choice split as split_count() says, then the same tile split 2, 4 and 8 ways (each
 // range at least 2 K tiles) and, where the first is split, unsplit: candidates for --tune (and for
 // the emulated tests, where split_count() never splits).
 void split_first(std::vector<KernelChoice>* list, const Problem& p, const DeviceCaps& caps) {
   Tile t;
   if (list->empty() || !tile_of(list->front(), &t)) return;
-  const int best = split_count(p, t, caps);
+  const int best = plan_split(p, t, caps).splits;
   t.splits = best;
   list->front() = choice_of(t);
   for (int s : {1, 2, 4, 8}) {
     if (s == best || (s > 1 && (k_tiles(p, t) < 2 * s || !split_runs(p, t, s)))) continue;
     t.splits = s;
     list->push_back(choice_of(t));
+  }
+}
+
+// For --tune, on grids that leave SMs idle (batch 1): the two tiles of either family, first
+// pipeline, whose split the model above times fastest, where they are not the first choice. The
+// first choice ranks tiles by throughput and only then splits; a smaller tile split more ways
+// may finish sooner (BERT-base batch 1's 128-row MatMuls: 20-27 us of kernel time each on the
+// 128x128 wgmma tile split 5-12 ways, perf/results/2026-12-07-qkv.md).
+void latency_candidates(std::vector<KernelChoice>* list, const Problem& p, const DeviceCaps& caps) {
+  std::vector<std::pair<double, Tile>> timed;
+  auto consider = [&](const Tile& shape) {
+    Tile t = shape;
+    t.kb = kPipelines[0][0];
+    t.stages = kPipelines[0][1];
+    if (!runs(p, t)) return;
+    const SplitPlan sp = plan_split(p, t, caps);
+    if (sp.ns <= 0) return;
+    t.splits = sp.splits;
+    timed.push_back({sp.ns, t});
+  };
+  for (const Tile& shape : kShapes) consider(shape);
+  if (hopper(caps) || emulation_requested())
+    for (const Tile& shape : kWgShapes) consider(shape);
+  std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  int added = 0;
+  for (const auto& [ns, t] : timed) {
+    const KernelChoice c = choice_of(t);
+    if (std::find(list->begin(), list->end(), c) != list->end()) continue;
+    list->insert(list->begin() + std::min<size_t>(list->size(), 1 + added), c);
+    if (++added == 2) break;
   }
 }
 
@@ -420,33 +475,11 @@ std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
       return tile_of(c, &t) && residual_tile_bytes(p, t) > 0;
     });
   split_first(&out, p, caps);
+  latency_candidates(&out, p, caps);
   return out;
 }
 
-// A work-group alone on an H100 SM took ~1.1 us per K tile of 64-byte rows whatever its tile
-// (ResNet-50's layer-4 3x3 convolutions at batch 1: 4 work-groups, FP16 160 us for 144 K tiles,
-// INT8 97 us for 72: the latency of a tile's loads, not the tensor cores); an SM reads back
-// partial sums at ~100 GB/s (L2 hits); counting in and the last one's output stage ~2 us.
-int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps) {
-  if (!ptx(caps, p.elem)) return 1;
-  const int64_t cus = std::max<uint32_t>(caps.compute_units, 1);
-  const int64_t groups = output_tiles(p, t);
-  // Split only grids that leave over half the SMs idle, and at most one work-group per SM.
-  if (2 * groups > cus) return 1;
-  constexpr double kTileNs = 1100, kBytesPerNs = 100, kFixupNs = 2000;
-  const int64_t tiles = k_tiles(p, t);
-  const double partial_bytes = static_cast<double>(kSplitAccBytes) * t.bm * t.bn;
-  int best = 1;
-  double best_ns = tiles * kTileNs;
-  for (int s = 2; s <= kMaxSplits && s * groups <= cus && s <= tiles; ++s) {
-    const double ns = (tiles + s - 1) / s * kTileNs + (s + 1) * partial_bytes / kBytesPerNs + kFixupNs;
-    if (ns < best_ns) {
-      best = s;
-      best_ns = ns;
-    }
-  }
-  return best;
-}
+int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps) { return plan_split(p, t, caps).splits; }
 
 bool tile_of(const KernelChoice& c, Tile* t) {
   if (c.variant != kVariant) return false;
