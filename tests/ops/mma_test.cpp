@@ -683,39 +683,48 @@ TEST(MmaVariant, SplitsKWhereTheTilesLeaveTheGpuIdle) {
   EXPECT_EQ(t.splits, 1);
 }
 
-// Batch 1's 128-row MatMuls (BERT-base's attention output, 128 x 768 over K = 768): --tune also
-// times the two tiles whose split the latency model finishes soonest, right after the first
-// choice (which ranks tiles by throughput before splitting), each split so its grid still holds
-// at most one work-group per SM. Grids that fill the GPU get none (their split variants, for
-// --tune too, stay at the end of the list).
-TEST(MmaVariant, SmallGridsOfferTheLatencyModelsTilesForTuning) {
+// Batch 1's 128-row MatMuls are latency-bound: the latency model's tile comes first, as --tune
+// found on an H100 (perf/results/2026-12-07-qkv.md): BERT-base's 128 x 768 x 768 and 128 x 2304
+// x 768 products on 64x64 tiles with three stages, unsplit (12.1-12.5 us, against 15.3-15.5 us
+// for the 128x128 wgmma tile split 4 ways that ranked first by throughput), the FFN output's
+// K = 3072 split with every work-group on its own SM; the next two by the model follow, for
+// --tune. Products at batch 128 fill the GPU: no split among their first three.
+TEST(MmaVariant, LatencyBoundMatMulsTakeTheLatencyModelsTile) {
   const DeviceCaps h100 = hopper_caps();
-  mma::Problem out;
-  out.elem = mma::Elem::kF16;
-  out.bmode = mma::BMode::kNK;
-  out.M = 128;
-  out.N = out.ldc = 768;
-  out.K = out.lda = out.ldb = 768;
-  const std::vector<KernelChoice> list = mma::choices(out, h100);
-  ASSERT_GE(list.size(), 3u);
-  mma::Tile first;
-  ASSERT_TRUE(mma::tile_of(list[0], &first));
-  int split_others = 0;
-  for (size_t i = 1; i < 3; ++i) {
-    mma::Tile t;
-    ASSERT_TRUE(mma::tile_of(list[i], &t)) << list[i].str();
-    EXPECT_FALSE(t.bm == first.bm && t.bn == first.bn && t.wg == first.wg && t.splits == first.splits) << list[i].str();
-    const int64_t groups = (out.M + t.bm - 1) / t.bm * ((out.N + t.bn - 1) / t.bn);
-    EXPECT_LE(groups * t.splits, 132) << list[i].str();
-    split_others += t.splits > 1;
-    EXPECT_EQ(std::count(list.begin(), list.end(), list[i]), 1) << list[i].str();
-  }
-  EXPECT_GE(split_others, 1);
-  mma::Problem big = out;
-  big.M = 128 * 128;
+  auto problem = [](mma::Elem e, int64_t m, int64_t n, int64_t k) {
+    mma::Problem p;
+    p.elem = e;
+    p.bmode = mma::BMode::kNK;
+    p.M = m;
+    p.N = p.ldc = n;
+    p.K = p.lda = p.ldb = k;
+    return p;
+  };
+  for (mma::Elem e : {mma::Elem::kF16, mma::Elem::kInt8})
+    for (int64_t n : {768, 2304}) {
+      const mma::Problem p = problem(e, 128, n, 768);
+      const std::vector<KernelChoice> list = mma::choices(p, h100);
+      EXPECT_EQ(list.front().str(), "mma[bm=64,bn=64,wm=2,wn=2,kb=64,st=3]") << n;
+      KernelChoice pick;
+      ASSERT_TRUE(mma::latency_pick(p, h100, &pick));
+      EXPECT_EQ(pick, list.front());
+      for (size_t i = 0; i < list.size(); ++i) EXPECT_EQ(std::count(list.begin(), list.end(), list[i]), 1) << list[i].str();
+    }
+  const mma::Problem ffn = problem(mma::Elem::kF16, 128, 768, 3072);
+  mma::Tile t;
+  ASSERT_TRUE(mma::tile_of(mma::choices(ffn, h100).front(), &t));
+  EXPECT_GT(t.splits, 1);
+  EXPECT_LE((ffn.M + t.bm - 1) / t.bm * ((ffn.N + t.bn - 1) / t.bn) * t.splits, 132);
+  const mma::Problem big = problem(mma::Elem::kF16, 128 * 128, 768, 768);
+  KernelChoice unused;
+  EXPECT_FALSE(mma::latency_pick(big, h100, &unused));
   const std::vector<KernelChoice> big_list = mma::choices(big, h100);
   ASSERT_GE(big_list.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_FALSE(split_k(big_list[i])) << big_list[i].str();
+  // Not an NVIDIA GPU (no model of its latency): no pick.
+  DeviceCaps other = h100;
+  other.vendor = "Portable Computing Language";
+  EXPECT_FALSE(mma::latency_pick(ffn, other, &unused));
 }
 
 // A short reduction whose 8-bit output stage reads a residual it can keep in __local (ResNet's

@@ -3,6 +3,7 @@
 // the fused epilogue where the GEMM would be badly shaped (depthwise, few output channels per
 // group, tiny reductions), else as im2col (kernels/conv.cl, into a reused scratch buffer;
 // skipped for 1x1 stride-1 kernels) + GEMM. ConvTranspose runs as a gather-form direct kernel.
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -519,6 +520,13 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
         } else {
           const std::vector<KernelChoice> wg = mma::with_packed_input({}, mma::wgmma_choices(packed, caps), 1);
           out_choices.insert(mma::wgmma_first(caps) ? out_choices.begin() : out_choices.end(), wg.begin(), wg.end());
+          // Batch 1: the latency model's pick (of the plain problem's tiles) before the wgmma ones.
+          KernelChoice pick;
+          if (mma::latency_pick(p, caps, &pick)) {
+            auto it = std::find(out_choices.begin(), out_choices.end(), pick);
+            if (it != out_choices.end()) out_choices.erase(it);
+            out_choices.insert(out_choices.begin(), pick);
+          }
         }
       }
     }

@@ -261,33 +261,74 @@ void split_first(std::vector<KernelChoice>* list, const Problem& p, const Device
   }
 }
 
-// For --tune, on grids that leave SMs idle (batch 1): the two tiles of either family, first
-// pipeline, whose split the model above times fastest, where they are not the first choice. The
-// first choice ranks tiles by throughput and only then splits; a smaller tile split more ways
-// may finish sooner (BERT-base batch 1's 128-row MatMuls: 20-27 us of kernel time each on the
-// 128x128 wgmma tile split 5-12 ways, perf/results/2026-12-07-qkv.md).
-void latency_candidates(std::vector<KernelChoice>* list, const Problem& p, const DeviceCaps& caps) {
-  std::vector<std::pair<double, Tile>> timed;
-  auto consider = [&](const Tile& shape) {
+// Matmuls whose smallest tile (64x64) still leaves SMs idle (batch 1's 128-row products) are
+// latency-bound: the K loop of a work-group alone on its SM, not throughput, sets their time.
+// The model, fitted to BERT-base batch 1 on an H100 (--tune over every tile, pipeline and split:
+// perf/results/2026-12-07-qkv.md): a K tile of 64-byte rows takes ~300 ns with three stages and
+// ~420 ns with two (32-byte rows: ~200 ns with four), times sqrt(tile elements / 4096) for
+// larger tiles; a split adds ~5 us (counting in, the last one's output stage) plus reading its
+// partial sums back at ~60 GB/s. It ranks 64x64 unsplit on three stages first for the 128 x 768
+// x 768 .. 128 x 3072 x 768 products (12-13 us vs 15-17 us for the throughput-first 128x128
+// wgmma tile split 4-8 ways) and splits the long 128 x 768 x 3072 one.
+bool latency_bound(const Problem& p, const DeviceCaps& caps) {
+  const bool conv = p.amode == AMode::kConvRows || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise;
+  if (conv || !ptx(caps, p.elem)) return false;
+  const Tile smallest{64, 64, 2, 2};
+  return output_tiles(p, smallest) <= std::max<uint32_t>(caps.compute_units, 1);
+}
+
+double latency_ns(const Problem& p, const Tile& t, int splits, const DeviceCaps& caps) {
+  const double cus = std::max<uint32_t>(caps.compute_units, 1);
+  const double per_tile = t.kb >= 64 ? (t.stages >= 3 ? 300 : 420) : (t.stages >= 4 ? 200 : t.stages == 3 ? 230 : 280);
+  const double size = std::sqrt(t.bm * t.bn / 4096.0);
+  const double waves = std::ceil(static_cast<double>(output_tiles(p, t) * splits) / cus);
+  const int64_t tiles = (k_tiles(p, t) + splits - 1) / splits;
+  constexpr double kSplitNs = 5000, kPartialBytesPerNs = 60;
+  const double split = splits > 1 ? kSplitNs + (splits + 1) * double(kSplitAccBytes) * t.bm * t.bn / kPartialBytesPerNs : 0;
+  return waves * tiles * per_tile * size + split;
+}
+
+// Every tile, pipeline and split of a latency-bound problem, fastest first by the model (splits
+// only where every work-group has an SM); empty for other problems.
+std::vector<std::pair<double, Tile>> latency_ranked(const Problem& p, const DeviceCaps& caps) {
+  std::vector<std::pair<double, Tile>> out;
+  if (!latency_bound(p, caps)) return out;
+  const int64_t cus = std::max<uint32_t>(caps.compute_units, 1);
+  auto add = [&](const Tile& shape, const int (&pipe)[2]) {
     Tile t = shape;
-    t.kb = kPipelines[0][0];
-    t.stages = kPipelines[0][1];
+    t.kb = pipe[0];
+    t.stages = pipe[1];
     if (!runs(p, t)) return;
-    const SplitPlan sp = plan_split(p, t, caps);
-    if (sp.ns <= 0) return;
-    t.splits = sp.splits;
-    timed.push_back({sp.ns, t});
+    const int64_t groups = output_tiles(p, t);
+    for (int s = 1; s <= kMaxSplits && s <= k_tiles(p, t); ++s) {
+      if (s > 1 && (s * groups > cus || !split_runs(p, t, s))) break;
+      t.splits = s;
+      out.push_back({latency_ns(p, t, s, caps), t});
+    }
   };
-  for (const Tile& shape : kShapes) consider(shape);
-  if (hopper(caps) || emulation_requested())
-    for (const Tile& shape : kWgShapes) consider(shape);
-  std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  int added = 0;
-  for (const auto& [ns, t] : timed) {
+  for (const Tile& shape : kShapes)
+    for (const auto& pipe : kPipelines) add(shape, pipe);
+  if (hopper(caps))
+    for (const Tile& shape : kWgShapes)
+      for (const auto& pipe : kWgPipelines) add(shape, pipe);
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+// A latency-bound problem's three fastest by the model go first (the fastest is the choice
+// without --tune; the next two are timed by --tune beside the throughput-ranked ones).
+void latency_first(std::vector<KernelChoice>* list, const Problem& p, const DeviceCaps& caps) {
+  const std::vector<std::pair<double, Tile>> ranked = latency_ranked(p, caps);
+  size_t placed = 0;
+  for (const auto& [ns, t] : ranked) {
     const KernelChoice c = choice_of(t);
-    if (std::find(list->begin(), list->end(), c) != list->end()) continue;
-    list->insert(list->begin() + std::min<size_t>(list->size(), 1 + added), c);
-    if (++added == 2) break;
+    auto it = std::find(list->begin(), list->end(), c);
+    if (it != list->end()) {
+      if (static_cast<size_t>(it - list->begin()) < placed) continue;
+      list->erase(it);
+    }
+    list->insert(list->begin() + static_cast<std::ptrdiff_t>(placed), c);
+    if (++placed == 3) break;
   }
 }
 
@@ -475,8 +516,15 @@ std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
       return tile_of(c, &t) && residual_tile_bytes(p, t) > 0;
     });
   split_first(&out, p, caps);
-  latency_candidates(&out, p, caps);
+  latency_first(&out, p, caps);
   return out;
+}
+
+bool latency_pick(const Problem& p, const DeviceCaps& caps, KernelChoice* c) {
+  const std::vector<std::pair<double, Tile>> ranked = latency_ranked(p, caps);
+  if (ranked.empty()) return false;
+  *c = choice_of(ranked.front().second);
+  return true;
 }
 
 int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps) { return plan_split(p, t, caps).splits; }

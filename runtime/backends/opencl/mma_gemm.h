@@ -117,7 +117,11 @@ inline bool operands_swapped(const Problem& p) { return p.amode == AMode::kConvR
 // The wgmma tiles among them come first where wgmma_first(caps) (Hopper) and the problem has more
 // than 64 columns, last otherwise. On short reductions whose output stage reads a residual it can
 // keep in __local (p.residual_tile_bytes), the tiles where that fits come first.
+// A matmul whose smallest tile leaves SMs idle (batch 1) is latency-bound: there the tile,
+// pipeline and split that a latency model (mma_gemm.cpp) finishes soonest come first instead.
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps);
+// That latency-bound problem's first choice; false for other problems.
+bool latency_pick(const Problem& p, const DeviceCaps& caps, KernelChoice* c);
 // Only the wgmma tiles that run `p` (none where the device does not offer them), best first.
 std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps);
 // Whether the estimate ranks wgmma tiles before mma.sync's on `caps`: on a Hopper GPU, where the
