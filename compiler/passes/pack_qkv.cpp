@@ -9,6 +9,7 @@
 // Each output column of a product depends on its own weight column and column parameters only
 // (bias, weight scale and zero point), so the packed product computes the same values as the
 // three; what the three share (the input, its scale and zero point) must be the same.
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -106,27 +107,29 @@ class Packer {
     const DType out = l0.outputs[0]->dtype;
     if (out != DType::kFloat32 && out != DType::kFloat16) return false;
     const int64_t n = heads[2] * heads[3];
+    // QLinearMatMul's bias is per row unless bias_columns says otherwise: only per-column packs.
+    const bool row_bias = l0.runtime_op == "QLinearMatMul" && l0.attrs.get_int(kAttrBiasColumns, 0) != 1;
+    auto inputs_at = [&](size_t r) {
+      return std::array<ir::Value*, 3>{p[0].linear->input(r), p[1].linear->input(r), p[2].linear->input(r)};
+    };
+    for (size_t r = 0; r < roles.size(); ++r) {
+      const std::array<ir::Value*, 3> in = inputs_at(r);
+      const bool fits = roles[r] == Role::kShared   ? same_constant(in[0], in[1]) && same_constant(in[0], in[2])
+                        : roles[r] == Role::kWeight ? weights_fit(in, n)
+                        : roles[r] == Role::kColumn ? columns_fit(in, n) && !(row_bias && r == kQBiasInput && any_of(in))
+                                                    : true;
+      if (!fits) return false;
+    }
     std::vector<ir::Value*> inputs(roles.size(), nullptr);
     for (size_t r = 0; r < roles.size(); ++r) {
-      ir::Value* in[3] = {p[0].linear->input(r), p[1].linear->input(r), p[2].linear->input(r)};
+      const std::array<ir::Value*, 3> in = inputs_at(r);
       switch (roles[r]) {
         case Role::kShared:
-          if (!same_constant(in[0], in[1]) || !same_constant(in[0], in[2])) return false;
-          inputs[r] = in[0];
-          break;
         case Role::kFirst: inputs[r] = in[0]; break;
-        case Role::kWeight:
-          if (!weights(in, n, &inputs[r], l0.name)) return false;
-          break;
-        case Role::kColumn:
-          if (!columns(in, n, &inputs[r], l0.name + "_qkv_input" + std::to_string(r))) return false;
-          break;
+        case Role::kWeight: inputs[r] = packed_weights(in, n, l0.name + "_qkv_weight"); break;
+        case Role::kColumn: inputs[r] = packed_columns(in, n, l0.name + "_qkv_input" + std::to_string(r)); break;
       }
     }
-    // QLinearMatMul's bias is per row unless bias_columns says otherwise: only per-column packs.
-    if (l0.runtime_op == "QLinearMatMul" && inputs.size() > kQBiasInput && inputs[kQBiasInput] &&
-        l0.attrs.get_int(kAttrBiasColumns, 0) != 1)
-      return false;
     while (!inputs.empty() && !inputs.back()) inputs.pop_back();
     rewrite(at, p, inputs);
     return true;
@@ -149,38 +152,48 @@ class Packer {
     return true;
   }
 
-  // The [K, N] constant weights of the three, side by side: [K, 3N].
-  bool weights(ir::Value* const in[3], int64_t n, ir::Value** out, const std::string& name) {
-    const int64_t k = in[0] && in[0]->constant && in[0]->constant->shape().size() == 2 ? in[0]->constant->shape()[0] : -1;
-    for (int i = 0; i < 3; ++i)
-      if (!in[i] || !in[i]->constant || in[i]->dtype != in[0]->dtype || in[i]->constant->shape() != Shape{k, n})
-        return false;
+  static bool any_of(const std::array<ir::Value*, 3>& in) { return in[0] || in[1] || in[2]; }
+
+  // Three [K, N] constant weights of one dtype.
+  static bool weights_fit(const std::array<ir::Value*, 3>& in, int64_t n) {
+    const bool two_d = in[0] && in[0]->constant && in[0]->constant->shape().size() == 2;
+    const int64_t k = two_d ? in[0]->constant->shape()[0] : -1;
+    for (const ir::Value* v : in)
+      if (!v || !v->constant || v->dtype != in[0]->dtype || v->constant->shape() != Shape{k, n}) return false;
+    return true;
+  }
+
+  // The three side by side: [K, 3N].
+  ir::Value* packed_weights(const std::array<ir::Value*, 3>& in, int64_t n, const std::string& name) {
     const DType t = in[0]->dtype;
+    const int64_t k = in[0]->constant->shape()[0];
     auto w = std::make_shared<HostTensor>(t, Shape{k, 3 * n});
     const size_t row = static_cast<size_t>(n) * dtype_size(t);
     for (int64_t r = 0; r < k; ++r)
       for (int i = 0; i < 3; ++i)
         std::memcpy(w->data() + (static_cast<size_t>(r) * 3 + i) * row, in[i]->constant->data() + r * row, row);
-    *out = g_.add_constant(name + "_qkv_weight", w);
+    return g_.add_constant(name, w);
+  }
+
+  // Per-column parameters of one dtype (or absent).
+  static bool columns_fit(const std::array<ir::Value*, 3>& in, int64_t n) {
+    const ir::Value* any = in[0] ? in[0] : in[1] ? in[1] : in[2];
+    for (const ir::Value* v : in)
+      if (!column_param(v, n) || (v && v->dtype != any->dtype)) return false;
     return true;
   }
 
-  // A per-column parameter of the three (absent ones zero): [.., 3N] in the rank of the first one
-  // that has N values, or the one value they share.
-  bool columns(ir::Value* const in[3], int64_t n, ir::Value** out, const std::string& name) {
+  // The three (absent ones zero) as [.., 3N] in the rank of the first one that has N values, or
+  // the one value they share; nullptr where all three are absent.
+  ir::Value* packed_columns(const std::array<ir::Value*, 3>& in, int64_t n, const std::string& name) {
     const ir::Value* any = in[0] ? in[0] : in[1] ? in[1] : in[2];
-    if (!any) return true;  // absent in all three
-    for (int i = 0; i < 3; ++i)
-      if (!column_param(in[i], n) || (in[i] && in[i]->dtype != any->dtype)) return false;
-    if (in[0] && in[0]->constant->numel() == 1 && same_constant(in[0], in[1]) && same_constant(in[0], in[2])) {
-      *out = in[0];
-      return true;
-    }
+    if (!any) return nullptr;
+    if (in[0] && in[0]->constant->numel() == 1 && same_constant(in[0], in[1]) && same_constant(in[0], in[2])) return in[0];
     const size_t size = dtype_size(any->dtype);
     Shape shape{3 * n};
-    for (int i = 0; i < 3; ++i)
-      if (in[i] && in[i]->constant->numel() == n) {
-        shape = in[i]->constant->shape();
+    for (const ir::Value* v : in)
+      if (v && v->constant->numel() == n) {
+        shape = v->constant->shape();
         shape.back() = 3 * n;
         break;
       }
@@ -192,8 +205,7 @@ class Packer {
       for (int64_t j = 0; j < n; ++j)
         std::memcpy(c->data() + (i * n + j) * size, src.data() + (src.numel() == 1 ? 0 : j) * size, size);
     }
-    *out = g_.add_constant(name, c);
-    return true;
+    return g_.add_constant(name, c);
   }
 
   // The first projection (in graph order) becomes the packed product, the first Reshape its

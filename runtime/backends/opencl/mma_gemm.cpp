@@ -220,38 +220,13 @@ bool split_runs(const Problem& p, const Tile& t, int splits) {
   return tiles <= kSplitCounters && tiles * splits * t.bm * t.bn * kSplitAccBytes <= kSplitMaxBytes;
 }
 
-// A work-group alone on an H100 SM took ~1.1 us per K tile of 64-byte rows whatever its tile
-// (ResNet-50's layer-4 3x3 convolutions at batch 1: 4 work-groups, FP16 160 us for 144 K tiles,
-// INT8 97 us for 72: the latency of a tile's loads, not the tensor cores); an SM reads back
-// partial sums at ~100 GB/s (L2 hits); counting in and the last one's output stage ~2 us.
-struct SplitPlan {
-  int splits = 1;
-  double ns = 0;  // the modelled time of a grid that leaves SMs idle (0: not modelled)
-};
-SplitPlan plan_split(const Problem& p, const Tile& t, const DeviceCaps& caps) {
-  if (!ptx(caps, p.elem)) return {};
-  const int64_t cus = std::max<uint32_t>(caps.compute_units, 1);
-  const int64_t groups = output_tiles(p, t);
-  // Split only grids that leave over half the SMs idle, and at most one work-group per SM.
-  if (2 * groups > cus) return {};
-  constexpr double kTileNs = 1100, kBytesPerNs = 100, kFixupNs = 2000;
-  const int64_t tiles = k_tiles(p, t);
-  const double partial_bytes = static_cast<double>(kSplitAccBytes) * t.bm * t.bn;
-  SplitPlan best{1, tiles * kTileNs};
-  for (int s = 2; s <= kMaxSplits && s * groups <= cus && s <= tiles; ++s) {
-    const double ns = (tiles + s - 1) / s * kTileNs + (s + 1) * partial_bytes / kBytesPerNs + kFixupNs;
-    if (ns < best.ns && split_runs(p, t, s)) best = {s, ns};
-  }
-  return best;
-}
-
 // The first choice split as split_count() says, then the same tile split 2, 4 and 8 ways (each
 // range at least 2 K tiles) and, where the first is split, unsplit: candidates for --tune (and for
 // the emulated tests, where split_count() never splits).
 void split_first(std::vector<KernelChoice>* list, const Problem& p, const DeviceCaps& caps) {
   Tile t;
   if (list->empty() || !tile_of(list->front(), &t)) return;
-  const int best = plan_split(p, t, caps).splits;
+  const int best = split_count(p, t, caps);
   t.splits = best;
   list->front() = choice_of(t);
   for (int s : {1, 2, 4, 8}) {
@@ -533,7 +508,30 @@ bool latency_pick(const Problem& p, const DeviceCaps& caps, KernelChoice* c) {
   return true;
 }
 
-int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps) { return plan_split(p, t, caps).splits; }
+// A work-group alone on an H100 SM took ~1.1 us per K tile of 64-byte rows whatever its tile
+// (ResNet-50's layer-4 3x3 convolutions at batch 1: 4 work-groups, FP16 160 us for 144 K tiles,
+// INT8 97 us for 72: the latency of a tile's loads, not the tensor cores); an SM reads back
+// partial sums at ~100 GB/s (L2 hits); counting in and the last one's output stage ~2 us.
+int split_count(const Problem& p, const Tile& t, const DeviceCaps& caps) {
+  if (!ptx(caps, p.elem)) return 1;
+  const int64_t cus = std::max<uint32_t>(caps.compute_units, 1);
+  const int64_t groups = output_tiles(p, t);
+  // Split only grids that leave over half the SMs idle, and at most one work-group per SM.
+  if (2 * groups > cus) return 1;
+  constexpr double kTileNs = 1100, kBytesPerNs = 100, kFixupNs = 2000;
+  const int64_t tiles = k_tiles(p, t);
+  const double partial_bytes = static_cast<double>(kSplitAccBytes) * t.bm * t.bn;
+  int best = 1;
+  double best_ns = tiles * kTileNs;
+  for (int s = 2; s <= kMaxSplits && s * groups <= cus && s <= tiles; ++s) {
+    const double ns = (tiles + s - 1) / s * kTileNs + (s + 1) * partial_bytes / kBytesPerNs + kFixupNs;
+    if (ns < best_ns) {
+      best = s;
+      best_ns = ns;
+    }
+  }
+  return best;
+}
 
 bool tile_of(const KernelChoice& c, Tile* t) {
   if (c.variant != kVariant) return false;
