@@ -9,10 +9,7 @@ namespace {
 
 Status finish_as_copy(InferContext& c, Shape out) {
   c.set_output(0, c.input_dtype(0), std::move(out));
-  c.set_runtime_op("Reshape");
-  c.keep_inputs(1);
-  c.mutable_attrs() = Attributes();
-  return Status::ok();
+  return c.lower_to_copy();
 }
 
 Status infer_reshape(InferContext& c) {

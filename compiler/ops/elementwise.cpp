@@ -373,10 +373,14 @@ Status infer_cast(InferContext& c) {
   const DType from = c.input_dtype(0);
   const bool saturate = c.attrs().get_int(kCastSaturateAttr, 0) != 0 && from != to &&
                         ew::saturation_bound(to) > 0.f && (from == DType::kFloat32 || from == DType::kFloat64);
+  if (from == to && !saturate) {  // a Cast to the input's own type moves nothing
+    c.set_output(0, to, c.input_shape(0));
+    return c.lower_to_copy();
+  }
   if (saturate)
     p.emit(Op::CastSat, to, 0, -1, -1, ew::saturation_bound(to));
   else
-    p.emit(from == to ? Op::Identity : Op::Cast, to, 0);
+    p.emit(Op::Cast, to, 0);
   return finish(c, p, c.input_shape(0));
 }
 

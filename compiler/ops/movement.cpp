@@ -69,14 +69,6 @@ Status norm_axis(const InferContext& c, int64_t axis, int64_t rank, int64_t* out
   return Status::ok();
 }
 
-// Lowers to a plain byte copy (the copy family's runtime op) when the op moves nothing.
-Status finish_as_copy(InferContext& c) {
-  c.set_runtime_op("Reshape");
-  c.keep_inputs(1);
-  c.mutable_attrs() = Attributes();
-  return Status::ok();
-}
-
 Status infer_transpose(InferContext& c) {
   KILN_TRY(c.require_inputs(1, 1));
   const Shape& in = c.input_shape(0);
@@ -98,7 +90,7 @@ Status infer_transpose(InferContext& c) {
     identity &= perm[i] == i;
   }
   c.set_output(0, c.input_dtype(0), out);
-  if (identity) return finish_as_copy(c);
+  if (identity) return c.lower_to_copy();
   Attributes a;
   a.set("perm", perm);
   c.mutable_attrs() = a;
@@ -130,7 +122,7 @@ Status infer_concat(InferContext& c) {
     out[axis] += s[axis];
   }
   c.set_output(0, c.input_dtype(0), out);
-  if (c.num_inputs() == 1) return finish_as_copy(c);
+  if (c.num_inputs() == 1) return c.lower_to_copy();
   Attributes a;
   a.set("axis", axis);
   c.mutable_attrs() = a;
@@ -187,7 +179,7 @@ Status infer_split(InferContext& c) {
     c.set_output(i, c.input_dtype(0), s);
   }
   c.keep_inputs(1);
-  if (n == 1) return finish_as_copy(c);
+  if (n == 1) return c.lower_to_copy();
   Attributes a;
   a.set("axis", axis);
   a.set("split", split);
@@ -266,7 +258,7 @@ Status infer_slice(InferContext& c) {
   c.set_output(0, c.input_dtype(0), out);
   c.keep_inputs(1);
   if (out == in && std::all_of(eff_step.begin(), eff_step.end(), [](int64_t s) { return s == 1; }))
-    return finish_as_copy(c);
+    return c.lower_to_copy();
   Attributes attrs;
   attrs.set("starts", eff_start);
   attrs.set("steps", eff_step);
@@ -296,6 +288,14 @@ Status infer_gather(InferContext& c) {
   out.insert(out.end(), is.begin(), is.end());
   out.insert(out.end(), in.begin() + axis + 1, in.end());
   c.set_output(0, c.input_dtype(0), out);
+  // Indices 0, 1, .., n - 1 in order over the whole axis (torch's advanced indexing exports
+  // BERT's padding mask so: a Gather of the flattened mask at batch * seq + position) take
+  // every element where it is: a copy.
+  if (const HostTensor* ind = c.const_input(1); ind && ind->numel() == in[axis]) {
+    bool in_order = true;
+    for (int64_t j = 0; in_order && j < ind->numel(); ++j) in_order = tensor_int_at(ind->view(), j) == j;
+    if (in_order) return c.lower_to_copy();
+  }
   Attributes a;
   a.set("axis", axis);
   c.mutable_attrs() = a;
@@ -312,7 +312,7 @@ Status infer_expand(InferContext& c) {
   KILN_TRY_CTX(broadcast_shapes(c.input_shape(0), shape, &out), c.node().describe());
   c.set_output(0, c.input_dtype(0), out);
   c.keep_inputs(1);
-  if (out == c.input_shape(0)) return finish_as_copy(c);
+  if (out == c.input_shape(0)) return c.lower_to_copy();
   c.mutable_attrs() = Attributes();
   return Status::ok();
 }
@@ -346,7 +346,7 @@ Status infer_tile(InferContext& c) {
   }
   c.set_output(0, c.input_dtype(0), out);
   c.keep_inputs(1);
-  if (out == in) return finish_as_copy(c);
+  if (out == in) return c.lower_to_copy();
   c.mutable_attrs() = Attributes();
   return Status::ok();
 }
@@ -418,7 +418,7 @@ Status infer_pad(InferContext& c) {
       return c.fail("mode '" + mode + "' cannot pad axis " + std::to_string(d) + ", which is empty");
   }
   c.set_output(0, dt, out);
-  if (nothing) return finish_as_copy(c);
+  if (nothing) return c.lower_to_copy();
   std::vector<ir::Value*> inputs;
   inputs.reserve(2);
   inputs.push_back(c.input(0));

@@ -15,10 +15,7 @@ namespace {
 
 Status finish_as_copy(InferContext& c) {
   c.set_output(0, c.input_dtype(0), c.input_shape(0));
-  c.set_runtime_op("Reshape");
-  c.keep_inputs(1);
-  c.mutable_attrs() = Attributes();
-  return Status::ok();
+  return c.lower_to_copy();
 }
 
 Status finish_reduce(InferContext& c, const std::string& runtime_op, std::vector<int64_t> axes, bool keepdims) {

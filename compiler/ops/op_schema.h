@@ -71,6 +71,14 @@ class InferContext {
   void keep_inputs(size_t n) {
     if (node_.inputs.size() > n) node_.inputs.resize(n);
   }
+  // The node moves nothing (output 0, already set, holds input 0's bytes): lowers it to the copy
+  // family's runtime op, a byte copy or, where the memory plan allows, an alias.
+  Status lower_to_copy() {
+    set_runtime_op("Reshape");
+    keep_inputs(1);
+    mutable_attrs() = Attributes();
+    return Status::ok();
+  }
 
   // Errors prefixed with the node, op and version.
   Status fail(const std::string& msg) const { return invalid_model(node_.describe() + ": " + msg); }

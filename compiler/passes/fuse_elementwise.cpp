@@ -2,7 +2,8 @@
 // exactly one Elementwise node (and is not a graph output) is inlined into that consumer's
 // program, so the chain reads its inputs once and writes one output instead of a tensor per op.
 // Only producers with the consumer's output shape are inlined: a producer that the consumer
-// broadcasts would be recomputed for every broadcast copy.
+// broadcasts would be recomputed for every broadcast copy. A copy to the same shape between the
+// two (an Expand to the shape it already has) does not stop it.
 #include <algorithm>
 #include <set>
 #include <unordered_map>
@@ -18,6 +19,13 @@ constexpr size_t kMaxInputs = 16;
 constexpr size_t kMaxInstructions = 64;
 
 bool is_elementwise(const ir::Node* n) { return n && !n->dead && n->runtime_op == ew::kRuntimeOp; }
+
+// A byte copy (the copy family's runtime op) whose output has its input's shape and dtype.
+bool same_shape_copy(const ir::Node* n) {
+  return n && !n->dead && n->runtime_op == "Reshape" && n->inputs.size() == 1 && n->inputs[0] &&
+         n->outputs.size() == 1 && n->outputs[0] && n->inputs[0]->shape == n->outputs[0]->shape &&
+         n->inputs[0]->dtype == n->outputs[0]->dtype;
+}
 
 Status load_program(const ir::Node& n, ew::Program* p) {
   std::vector<DType> dt;
@@ -97,8 +105,16 @@ Status run_fuse_elementwise(ir::Graph& g, const PassContext&) {
       changed = false;
       for (ir::Value* v : n->inputs) {
         ir::Node* prod = v ? v->producer : nullptr;
-        if (!is_elementwise(prod) || prod == n || prod->outputs.size() != 1 || g.is_graph_output(v) ||
-            users[v].size() != 1 || v->shape != n->outputs[0]->shape || v->constant)
+        // A copy to the same shape between them (an Expand to the shape it has) is looked through.
+        ir::Node* copy = nullptr;
+        ir::Value* w = v;  // what the producer writes
+        if (same_shape_copy(prod) && !g.is_graph_output(v) && users[v].size() == 1) {
+          copy = prod;
+          w = copy->inputs[0];
+          prod = w->producer;
+        }
+        if (!is_elementwise(prod) || prod == n || prod->outputs.size() != 1 || g.is_graph_output(w) ||
+            users[w].size() != 1 || w->shape != n->outputs[0]->shape || w->constant || v->constant)
           continue;
         ew::Program pp, cp, fused;
         KILN_TRY(load_program(*prod, &pp));
@@ -119,6 +135,11 @@ Status run_fuse_elementwise(ir::Graph& g, const PassContext&) {
         for (ir::Value* in : n->inputs) users[in].erase(n);
         for (ir::Value* in : fused_in) users[in].insert(n);
         users.erase(v);
+        if (copy) {
+          users.erase(w);
+          copy->dead = true;
+          copy->inputs.clear();
+        }
         // The node now computes the whole chain: the ONNX attributes of its last op no longer
         // describe it, only the program does.
         n->attrs = Attributes();
