@@ -127,6 +127,10 @@ Status run_fuse_elementwise(ir::Graph& g, const PassContext&) {
         std::vector<std::string> names = prod->fused.empty() ? std::vector<std::string>{prod->name} : prod->fused;
         const std::vector<std::string> own = n->fused.empty() ? std::vector<std::string>{n->name} : n->fused;
         names.insert(names.end(), own.begin(), own.end());
+        if (copy) {
+          const std::vector<std::string> moved = copy->fused.empty() ? std::vector<std::string>{copy->name} : copy->fused;
+          names.insert(names.end(), moved.begin(), moved.end());
+        }
         std::stable_sort(names.begin(), names.end(), by_order);
         for (ir::Value* in : prod->inputs) {
           users[in].erase(prod);
