@@ -87,7 +87,6 @@ bool target_of(Precision p, Target* t) {
   }
 }
 
-
 float activation_scale(double amax, const Target& t) { return amax > 0 ? static_cast<float>(amax / t.qmax) : 1.0f; }
 
 // The scale channel of element i of n weights with `channels` scales: Conv weights [M, ...] per

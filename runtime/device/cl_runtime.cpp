@@ -370,7 +370,7 @@ Status ClRuntime::replay(const std::vector<RecordedLaunch>& launches, cl_event* 
             "enqueueing a recorded kernel launch");
   }
   if (events && launches.size() == 1) {
-    clRetainEvent(*first);
+    KILN_CL(clRetainEvent(*first), "retaining a recorded launch's event");
     *last = *first;
   }
   return Status::ok();

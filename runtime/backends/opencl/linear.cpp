@@ -512,6 +512,8 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
     mma::Problem p, packed;
     if (tensor_cores && gemm_mma_problem(g, elem, false, &p)) {
       out_choices = mma::choices(p, caps);
+      const bool latency_bound = !out_choices.empty() && mma::latency_bound(p, caps);
+      const KernelChoice plain_first = latency_bound ? out_choices.front() : KernelChoice{};
       // A constant B that is not K-contiguous already: packed choices too (f16 reads [K][N] fast
       // as it is, through ldmatrix.trans, so only TF32 gains; but wgmma reads B K-major only).
       if (mma::packable(n, plan, 1) && gemm_mma_problem(g, elem, true, &packed)) {
@@ -520,12 +522,10 @@ std::vector<KernelChoice> linear_variants(const PlanNode& n, const Plan& plan, c
         } else {
           const std::vector<KernelChoice> wg = mma::with_packed_input({}, mma::wgmma_choices(packed, caps), 1);
           out_choices.insert(mma::wgmma_first(caps) ? out_choices.begin() : out_choices.end(), wg.begin(), wg.end());
-          // Batch 1: the latency model's pick (of the plain problem's tiles) before the wgmma ones.
-          KernelChoice pick;
-          if (mma::latency_pick(p, caps, &pick)) {
-            auto it = std::find(out_choices.begin(), out_choices.end(), pick);
-            if (it != out_choices.end()) out_choices.erase(it);
-            out_choices.insert(out_choices.begin(), pick);
+          // Batch 1: the latency model's pick (the plain problem's first) before the wgmma ones.
+          if (latency_bound) {
+            out_choices.erase(std::find(out_choices.begin(), out_choices.end(), plain_first));
+            out_choices.insert(out_choices.begin(), plain_first);
           }
         }
       }

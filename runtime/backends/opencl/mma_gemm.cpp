@@ -245,19 +245,6 @@ void split_first(std::vector<KernelChoice>* list, const Problem& p, const Device
 // partial sums back at ~60 GB/s. It ranks 64x64 unsplit on three stages first for the 128 x 768
 // x 768 .. 128 x 3072 x 768 products (12-13 us vs 15-17 us for the throughput-first 128x128
 // wgmma tile split 4-8 ways) and splits the long 128 x 768 x 3072 one.
-// KILN_MMA_LATENCY_MODEL=0 turns it off (the throughput ranking alone), for comparisons.
-bool latency_bound(const Problem& p, const DeviceCaps& caps) {
-  static const bool off = [] {
-    const char* e = std::getenv("KILN_MMA_LATENCY_MODEL");
-    return e && std::string(e) == "0";
-  }();
-  if (off) return false;
-  const bool conv = p.amode == AMode::kConvRows || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise;
-  if (conv || !ptx(caps, p.elem)) return false;
-  const Tile smallest{64, 64, 2, 2};
-  return output_tiles(p, smallest) <= std::max<uint32_t>(caps.compute_units, 1);
-}
-
 double latency_ns(const Problem& p, const Tile& t, int splits, const DeviceCaps& caps) {
   const double cus = std::max<uint32_t>(caps.compute_units, 1);
   const double per_tile = t.kb >= 64 ? (t.stages >= 3 ? 300 : 420) : (t.stages >= 4 ? 200 : t.stages == 3 ? 230 : 280);
@@ -501,11 +488,17 @@ std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps) {
   return out;
 }
 
-bool latency_pick(const Problem& p, const DeviceCaps& caps, KernelChoice* c) {
-  const std::vector<std::pair<double, Tile>> ranked = latency_ranked(p, caps);
-  if (ranked.empty()) return false;
-  *c = choice_of(ranked.front().second);
-  return true;
+// KILN_MMA_LATENCY_MODEL=0 turns it off (the throughput ranking alone), for comparisons.
+bool latency_bound(const Problem& p, const DeviceCaps& caps) {
+  static const bool off = [] {
+    const char* e = std::getenv("KILN_MMA_LATENCY_MODEL");
+    return e && std::string(e) == "0";
+  }();
+  if (off) return false;
+  const bool conv = p.amode == AMode::kConvRows || p.bmode == BMode::kConv || p.bmode == BMode::kConvPointwise;
+  if (conv || !ptx(caps, p.elem)) return false;
+  const Tile smallest{64, 64, 2, 2};
+  return output_tiles(p, smallest) <= std::max<uint32_t>(caps.compute_units, 1);
 }
 
 // A work-group alone on an H100 SM took ~1.1 us per K tile of 64-byte rows whatever its tile

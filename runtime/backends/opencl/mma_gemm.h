@@ -120,8 +120,8 @@ inline bool operands_swapped(const Problem& p) { return p.amode == AMode::kConvR
 // A matmul whose smallest tile leaves SMs idle (batch 1) is latency-bound: there the tile,
 // pipeline and split that a latency model (mma_gemm.cpp) finishes soonest come first instead.
 std::vector<KernelChoice> choices(const Problem& p, const DeviceCaps& caps);
-// That latency-bound problem's first choice; false for other problems.
-bool latency_pick(const Problem& p, const DeviceCaps& caps, KernelChoice* c);
+// Whether `p` is such a latency-bound matmul on `caps` (choices() then starts with its pick).
+bool latency_bound(const Problem& p, const DeviceCaps& caps);
 // Only the wgmma tiles that run `p` (none where the device does not offer them), best first.
 std::vector<KernelChoice> wgmma_choices(const Problem& p, const DeviceCaps& caps);
 // Whether the estimate ranks wgmma tiles before mma.sync's on `caps`: on a Hopper GPU, where the
