@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """kiln against PyTorch on the GPU machine, in one run: a GEMM sweep per precision and
-torchvision ResNet-50 / a BERT-base encoder per precision and batch size.
+torchvision ResNet-50 / a BERT-base encoder per precision and batch size (parts `bert-large` and
+`minilm`: encoders of other widths, with random weights too).
 
 GEMMs: `kiln build` of a one-MatMul ONNX model (A [M,K] input, B [K,N] constant) per precision
 (INT8/FP8 calibrated with minmax on 2 random samples), timed by `kiln profile` (the MatMul
@@ -15,7 +16,7 @@ user would have them; then again with --no-data-transfers, inputs on the device 
 torch eager FP32 and FP16 (channels-last for ResNet), CUDA events.
 
 Writes OUT/gpu-latest.json ({"device", "gemm": [...], "models": [...]}) and OUT/gpu-latest.md.
-Usage: gpu_bench.py OUT [--kiln kiln] [--parts gemm,resnet50,bert] [--sizes 4096,8192]
+Usage: gpu_bench.py OUT [--kiln kiln] [--parts gemm,resnet50,bert,bert-large,minilm] [--sizes 4096,8192]
        [--batches 1,128] [--precisions fp32,fp16,int8,fp8] [--duration 2] [--profile 128] [--tune]
        [--build-flags "--layout nchw"]
 """
@@ -190,11 +191,20 @@ def export_resnet50(path):
     return net
 
 
-def export_bert(path, seq):
+# Encoders by part name: BERT-base (12 x 768), and two whose matmul shapes no kiln heuristic was
+# fitted to (BERT-large 24 x 1024, and all-MiniLM-L6-v2's 6 x 384 with 12 heads).
+ENCODERS = {
+    "bert": {},
+    "bert-large": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096},
+    "minilm": {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536},
+}
+
+
+def export_bert(path, seq, name="bert"):
     import torch
     from transformers import BertConfig, BertModel
     torch.manual_seed(0)
-    net = BertModel(BertConfig(attn_implementation="eager")).eval()
+    net = BertModel(BertConfig(attn_implementation="eager", **ENCODERS[name])).eval()
     ids = torch.randint(0, 30522, (1, seq))
     mask = torch.ones(1, seq, dtype=torch.int64)
 
@@ -237,7 +247,7 @@ def model_bench(a, work, name, rng):
     path = os.path.join(work, name + ".onnx")
     seq = 128
     t = time.time()
-    net = export_resnet50(path) if name == "resnet50" else export_bert(path, seq)
+    net = export_resnet50(path) if name == "resnet50" else export_bert(path, seq, name)
     log(f"exported {name} in {time.time() - t:.0f} s")
     if name == "resnet50":
         inputs = {"input": lambda b: rng.uniform(0, 1, (b, 3, 224, 224)).astype(np.float32)}
