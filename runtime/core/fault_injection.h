@@ -13,6 +13,7 @@ enum class FaultSite : int {
   kHostArena,         // the host activation arena at context creation
   kKernelScratch,     // a CPU kernel's scratch allocation at run time (std::bad_alloc)
   kKernelLaunch,      // enqueueing an OpenCL kernel mid-inference (CL_OUT_OF_RESOURCES)
+  kKernelCreate,      // a CPU kernel finding no oneDNN primitive it can create at run time
   kCount
 };
 

@@ -116,6 +116,16 @@ class QKernel : public FastKernel {
 
 std::unique_ptr<FastKernel> QPlan::instance() const { return std::make_unique<QKernel>(*this); }
 
+// Implementations of oneDNN 2.6 that were wrong on a Sapphire Rapids host: the AMX 1x1 int8
+// convolution wrote past the end of its destination (a 2x72x6x6 output: 864 bytes; KILN_CPU_GUARD
+// found it), and the VNNI brgemm 1x1 with an s8 source (weights with s8s8 compensation) gave
+// wrong, run-to-run different outputs with 16 threads (CpuFastQuant.ConvChainWithResidual-
+// MatchesReference, perf/results/2026-12-06-fp16nhwc.md): kiln takes the next one.
+bool avoided(const QPlan& p, const char* impl) {
+  return std::strcmp(impl, "jit_1x1:avx512_core_amx_int8") == 0 ||
+         (p.x_dt == DType::kInt8 && std::strcmp(impl, "brgconv_1x1:avx512_core_vnni") == 0);
+}
+
 dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memory::desc& wei, const memory::desc& dst,
                              const ConvGeom& g) {
   const dnnl::primitive_attr attr = p.attr(dst.data.ndims, with_type(dst, dt::f32));
@@ -124,18 +134,26 @@ dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memo
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, bias,
                                     dst, g.strides, g.dil, g.pad_l, g.pad_r);
   dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
-  // Implementations of oneDNN 2.6 that were wrong on a Sapphire Rapids host: the AMX 1x1 int8
-  // convolution wrote past the end of its destination (a 2x72x6x6 output: 864 bytes; KILN_CPU_GUARD
-  // found it), and the VNNI brgemm 1x1 with an s8 source (weights with s8s8 compensation) gave
-  // wrong, run-to-run different outputs with 16 threads (CpuFastQuant.ConvChainWithResidual-
-  // MatchesReference, perf/results/2026-12-06-fp16nhwc.md): take the next one.
-  auto avoided = [&](const char* impl) {
-    return std::strcmp(impl, "jit_1x1:avx512_core_amx_int8") == 0 ||
-           (p.x_dt == DType::kInt8 && std::strcmp(impl, "brgconv_1x1:avx512_core_vnni") == 0);
-  };
-  while (avoided(pd.impl_info_str()))
+  while (avoided(p, pd.impl_info_str()))
     if (!pd.next_impl()) throw dnnl::error(dnnl_unimplemented, "only oneDNN int8 convolutions that kiln avoids fit");
   return pd;
+}
+
+// The primitive of `pd`, or of the next implementation it offers where oneDNN cannot generate
+// the first one's kernel: 2.6 offers its VNNI 1x1 int8 convolution (jit_int8_1x1:avx512_core_vnni,
+// AVX-512 without AMX) for a grouped 1x1 convolution of 24 output channels a group with the
+// weights packed for it, then fails to create it (and offers nothing after it). `pd` is left
+// at the implementation used.
+dnnl::primitive create_primitive(const QPlan& p, dnnl::primitive_desc* pd) {
+  for (;;) {
+    try {
+      return dnnl::primitive(*pd);
+    } catch (const dnnl::error&) {
+      bool next = pd->next_impl();
+      while (next && avoided(p, pd->impl_info_str())) next = pd->next_impl();
+      if (!next) throw;
+    }
+  }
 }
 
 Status QKernel::build(const FastRunArgs& a, Entry* e) {
@@ -145,7 +163,7 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
   ConvGeom g;
   if (p_.conv && !conv_geom(a.node, x, a.inputs[p_.wei].shape, false, &g))
     return invalid_plan("convolution attributes oneDNN cannot express at this shape");
-  return guard(a.node.op, [&] {
+  const Status built = guard(a.node.op, [&] {
     memory::desc src, dst;
     Shape y_view = y;  // the output as the primitive's dst sees it
     if (p_.conv) {
@@ -164,11 +182,11 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
       e->user_dst = dst;
       y_view = {rows, N};
     }
-    const dnnl::primitive_desc pd = make_pd(p_, src, p_.weights.md, dst, g);
+    dnnl::primitive_desc pd = make_pd(p_, src, p_.weights.md, dst, g);
+    e->prim = create_primitive(p_, &pd);
     e->src_md = src;
     e->dst_md = dst;
     e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
-    e->prim = dnnl::primitive(pd);
     e->src_reorder = e->user_src != src;
     if (e->src_reorder) e->src_r.init(e->user_src, src);
     e->args.add(DNNL_ARG_SRC, src);
@@ -187,6 +205,9 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
         e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, e->res_want);
     }
   });
+  // A kernel oneDNN offers but cannot create (create_primitive) leaves the node to the reference
+  // kernel (FastCpu::run): slower, never a failed run.
+  return built ? built : unsupported(built.message());
 }
 
 Status QKernel::run(const FastRunArgs& a) {

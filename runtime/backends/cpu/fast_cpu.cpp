@@ -108,6 +108,7 @@ Status FastCpu::create(const std::shared_ptr<const Plan>& plan, const std::vecto
   }
   if (!any) return Status::ok();
   f->ctx_ = std::make_unique<FastRunContext>();
+  f->reference_.assign(nn, 0);
   f->solve_layouts(backends);
   // A node whose single-thread time (by the measured host speed) is below ~20 us runs on one
   // thread: an OpenMP fork/join and oneDNN's split cost more than that, and far more on a
@@ -222,9 +223,14 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
   if (activation_drops_nan(node) && has_non_finite_operand(*plan_, node, inputs, &finite_, team))
     return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
         .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: non-finite input)");
+  if (reference_[n])
+    return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
+        .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: no oneDNN kernel)");
   try {
     if (fault_now(FaultSite::kKernelScratch)) throw std::bad_alloc();
-    st = kernels_[n]->run(FastRunArgs{node, inputs, outputs, in_l_, out_l_, *ctx_});
+    st = fault_now(FaultSite::kKernelCreate)
+             ? unsupported("injected: no oneDNN primitive")
+             : kernels_[n]->run(FastRunArgs{node, inputs, outputs, in_l_, out_l_, *ctx_});
     if (st && dnnl_util::guard_scratch()) st = ctx_->check_guards();
   } catch (const dnnl::error& e) {
     st = e.status == dnnl_out_of_memory ? out_of_memory("oneDNN could not allocate the kernel's scratch buffers")
@@ -232,6 +238,13 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
   } catch (const std::bad_alloc&) {
     // Primitives and their scratch buffers are made on a context's first run at each shape.
     st = out_of_memory("no host memory for the CPU kernel's scratch buffers");
+  }
+  if (st.code() == StatusCode::kUnsupported) {
+    // The kernel found no oneDNN primitive it could create here (before writing anything): this
+    // node runs on the reference kernel from now on.
+    reference_[n] = 1;
+    return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
+        .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: no oneDNN kernel)");
   }
   if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ", cpu " + plans_[n]->name() + ")");
   return st;

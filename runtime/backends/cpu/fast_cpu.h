@@ -148,6 +148,8 @@ class FastCpu {
   std::shared_ptr<FastCpuPlan> shared_;
   std::vector<std::shared_ptr<const FastNodePlan>> plans_;
   std::vector<std::unique_ptr<FastKernel>> kernels_;
+  // Nodes whose kernel could not be made at run time (Status kUnsupported): reference kernels.
+  std::vector<uint8_t> reference_;
   std::vector<HostLayout> layouts_;  // by tensor
   // Nodes too small to gain from a team of threads (forking one costs more than the node):
   // they run on the calling thread alone.
