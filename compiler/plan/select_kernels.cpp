@@ -179,7 +179,8 @@ Status time_choice(const Plan& p, const PlanNode& n, const KernelChoice& c, cons
     outs.emplace_back(q->tensors[t].dtype, q->tensors[t].shape);
     KILN_TRY(ctx->bind_output(q->tensors[t].name, outs.back().data(), outs.back().size_bytes()));
   }
-  KILN_TRY(ctx->run());  // compiles the kernels
+  // Compiles the kernels: a variant that fails here does not build or launch on this device.
+  if (const Status first = ctx->run(); !first) return unsupported(first.message());
   Profiler prof;
   ctx->set_profiler(&prof);
   std::vector<double> v;
@@ -235,6 +236,16 @@ Status select_kernels(Plan* plan, const ResolvedDevice& target, const KernelSele
       double us;
       if (!cache.find(key, &us)) {
         const Status st = time_choice(*plan, n, c, device, &us);
+        if (st.code() == StatusCode::kUnsupported && !c.empty()) {
+          // A variant this device cannot build or launch (a driver's limit, say) is one
+          // candidate fewer, not a failed build: the portable kernel always competes. (A
+          // failure while it is timed still ends the build, keeping what was timed.)
+          if (opts.report) {
+            const std::string why = st.message().substr(0, st.message().find('\n'));
+            std::fprintf(opts.report, "tune: %-32s %-40s skipped: %s\n", n.name.c_str(), c.str().c_str(), why.c_str());
+          }
+          continue;
+        }
         if (!st) {
           (void)cache.save();  // what was timed before stays timed
           return st.with_context("tuning node '" + n.name + "' (" + c.str() + ")");
