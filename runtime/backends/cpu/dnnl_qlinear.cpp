@@ -139,23 +139,6 @@ dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memo
   return pd;
 }
 
-// The primitive of `pd`, or of the next implementation it offers where oneDNN cannot generate
-// the first one's kernel: 2.6 offers its VNNI 1x1 int8 convolution (jit_int8_1x1:avx512_core_vnni,
-// AVX-512 without AMX) for a grouped 1x1 convolution of 24 output channels a group with the
-// weights packed for it, then fails to create it (and offers nothing after it). `pd` is left
-// at the implementation used.
-dnnl::primitive create_primitive(const QPlan& p, dnnl::primitive_desc* pd) {
-  for (;;) {
-    try {
-      return dnnl::primitive(*pd);
-    } catch (const dnnl::error&) {
-      bool next = pd->next_impl();
-      while (next && avoided(p, pd->impl_info_str())) next = pd->next_impl();
-      if (!next) throw;
-    }
-  }
-}
-
 Status QKernel::build(const FastRunArgs& a, Entry* e) {
   const Shape& x = a.inputs[p_.act].shape;
   const Shape& y = a.outputs[0].shape;
@@ -182,8 +165,8 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
       e->user_dst = dst;
       y_view = {rows, N};
     }
-    dnnl::primitive_desc pd = make_pd(p_, src, p_.weights.md, dst, g);
-    e->prim = create_primitive(p_, &pd);
+    const dnnl::primitive_desc pd = make_pd(p_, src, p_.weights.md, dst, g);
+    e->prim = dnnl::primitive(pd);
     e->src_md = src;
     e->dst_md = dst;
     e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
@@ -205,8 +188,11 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
         e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, e->res_want);
     }
   });
-  // A kernel oneDNN offers but cannot create (create_primitive) leaves the node to the reference
-  // kernel (FastCpu::run): slower, never a failed run.
+  // A kernel oneDNN offers but cannot create leaves the node to the reference kernel
+  // (FastCpu::run): slower, never a failed run. oneDNN 2.6 offers its VNNI 1x1 int8 convolution
+  // (jit_int8_1x1:avx512_core_vnni, AVX-512 without AMX) for a grouped 1x1 convolution of 24
+  // output channels a group, then fails to create it (and the next implementation after a
+  // failed creation crashed it).
   return built ? built : unsupported(built.message());
 }
 
