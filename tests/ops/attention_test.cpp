@@ -67,12 +67,6 @@ struct Case {
   }
 };
 
-HostTensor scalar(float v) {
-  HostTensor t(DType::kFloat32, {});
-  t.as<float>()[0] = v;
-  return t;
-}
-
 struct Graph {
   std::map<std::string, HostTensor> inputs, weights;
 };
@@ -119,8 +113,8 @@ Graph make_data(const Case& c) {
       for (int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = (i % c.sk) < std::max<int64_t>(1, c.sk - i % 3) ? 1.f : 0.f;
       if (c.padded_lowest) std::fill(t.as<float>(), t.as<float>() + c.sk, 0.f);
       m.inputs["M01"] = t;
-      m.weights["one"] = scalar(1.f);
-      m.weights["neg"] = scalar(c.padded_lowest ? std::numeric_limits<float>::lowest() : -10000.f);
+      m.weights["one"] = scalar_f32(1.f);
+      m.weights["neg"] = scalar_f32(c.padded_lowest ? std::numeric_limits<float>::lowest() : -10000.f);
       HostTensor axes(DType::kInt64, {2});
       axes.as<int64_t>()[0] = 1;
       axes.as<int64_t>()[1] = 2;
@@ -138,10 +132,10 @@ Graph make_data(const Case& c) {
     }
   }
   const float s = 1.f / std::sqrt(static_cast<float>(c.d));
-  m.weights["scale"] = scalar(c.scale == Scale::kDivScores ? std::sqrt(static_cast<float>(c.d)) : s);
-  m.weights["sqrt_scale"] = scalar(std::sqrt(s));
+  m.weights["scale"] = scalar_f32(c.scale == Scale::kDivScores ? std::sqrt(static_cast<float>(c.d)) : s);
+  m.weights["sqrt_scale"] = scalar_f32(std::sqrt(s));
   if (c.y_quantized != DType::kUndefined) {
-    m.weights["yscale"] = scalar(c.y_scale);
+    m.weights["yscale"] = scalar_f32(c.y_scale);
     HostTensor zp(c.y_quantized, {});
     zp.as<uint8_t>()[0] = static_cast<uint8_t>(c.y_zero_point);
     m.weights["yzp"] = zp;

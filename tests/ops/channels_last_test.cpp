@@ -19,11 +19,6 @@
 namespace kiln::test {
 namespace {
 
-HostTensor scalar_f(float v) {
-  HostTensor t(DType::kFloat32, {});
-  t.as<float>()[0] = v;
-  return t;
-}
 HostTensor scalar_i8(int8_t v) {
   HostTensor t(DType::kInt8, {});
   t.as<int8_t>()[0] = v;
@@ -107,22 +102,22 @@ struct NetModel : QuantLayers {
       a.set("strides", std::vector<int64_t>{stride, stride});
       a.set("group", group);
       std::vector<ir::Value*> ins{v,
-                                  constant(g, out + "_xs", scalar_f(sx)),
+                                  constant(g, out + "_xs", scalar_f32(sx)),
                                   z,
                                   constant(g, out + "_w", weights[i]),
                                   constant(g, out + "_ws", scales[static_cast<size_t>(i)]),
                                   z,
-                                  constant(g, out + "_ys", scalar_f(sy)),
+                                  constant(g, out + "_ys", scalar_f32(sy)),
                                   z,
                                   constant(g, out + "_b", biases[i])};
       ir::Value* y = node(g, "QLinearConv", ins, residual ? out + "_conv" : out, a);
       if (!residual) return y;
       // Dequantize, add the residual, ReLU, quantize: fuse_quantized makes it the convolution's
       // epilogue (residual input 9).
-      ir::Value* yf = node(g, "DequantizeLinear", {y, constant(g, out + "_ys2", scalar_f(sy)), z}, out + "_f");
-      ir::Value* rf = node(g, "DequantizeLinear", {residual, constant(g, out + "_rs", scalar_f(0.05f)), z}, out + "_rf");
+      ir::Value* yf = node(g, "DequantizeLinear", {y, constant(g, out + "_ys2", scalar_f32(sy)), z}, out + "_f");
+      ir::Value* rf = node(g, "DequantizeLinear", {residual, constant(g, out + "_rs", scalar_f32(0.05f)), z}, out + "_rf");
       ir::Value* sum = node(g, "Relu", {node(g, "Add", {yf, rf}, out + "_sum")}, out + "_relu");
-      return node(g, "QuantizeLinear", {sum, constant(g, out + "_os", scalar_f(0.07f)), z}, out);
+      return node(g, "QuantizeLinear", {sum, constant(g, out + "_os", scalar_f32(0.07f)), z}, out);
     };
     ir::Value* a = conv(0, in, 0.02f, 0.05f, 3, 1, 1, "a", nullptr);
     ir::Value* b = conv(1, a, 0.05f, 0.04f, 1, 1, 1, "b", nullptr);
@@ -158,8 +153,8 @@ struct StemModel : QuantLayers {
       a.set("pads", std::vector<int64_t>(4, k / 2));
       a.set("strides", std::vector<int64_t>{stride, stride});
       return node(g, "QLinearConv",
-                  {v, constant(g, out + "_xs", scalar_f(0.02f)), z, constant(g, out + "_w", weights[i]),
-                   constant(g, out + "_ws", scales[i]), z, constant(g, out + "_ys", scalar_f(0.05f)), z,
+                  {v, constant(g, out + "_xs", scalar_f32(0.02f)), z, constant(g, out + "_w", weights[i]),
+                   constant(g, out + "_ws", scales[i]), z, constant(g, out + "_ys", scalar_f32(0.05f)), z,
                    constant(g, out + "_b", biases[i])},
                   out, a);
     };
@@ -332,8 +327,8 @@ TEST(ChannelsLast, Fp8ConvMatchesNchw) {
   a.set("group", int64_t{1});
   a.set("output_dtype", static_cast<int64_t>(DType::kFloat32));
   OpSpec s{"Fp8Conv", 19, a,
-           {fp8({2, 32, 9, 10}), scalar_f(0.25f), fp8({24, 32, 3, 3}), random_tensor(DType::kFloat32, {24}, rng, 0.01, 0.05),
-            scalar_f(1.0f), random_tensor(DType::kFloat32, {24}, rng)},
+           {fp8({2, 32, 9, 10}), scalar_f32(0.25f), fp8({24, 32, 3, 3}), random_tensor(DType::kFloat32, {24}, rng, 0.01, 0.05),
+            scalar_f32(1.0f), random_tensor(DType::kFloat32, {24}, rng)},
            {false, true, true, true, true, true}};
   EXPECT_TRUE(channels_last_matches_nchw(s, 1e-5, 1e-5));
 }

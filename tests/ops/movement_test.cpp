@@ -31,12 +31,6 @@ HostTensor floats(const std::vector<float>& v) {
   return t;
 }
 
-HostTensor scalar_f(float v) {
-  HostTensor t(DType::kFloat32, {});
-  t.as<float>()[0] = v;
-  return t;
-}
-
 std::vector<int64_t> unravel(int64_t i, const Shape& s) {
   std::vector<int64_t> c(s.size());
   for (int d = static_cast<int>(s.size()) - 1; d >= 0; --d) {
@@ -439,7 +433,7 @@ TEST(MovementOps, PadConstantValueAxesAndOldForm) {
   };
   // v18: axes input, constant_value as a build-time constant and as a runtime input.
   for (bool runtime_value : {false, true}) {
-    OpSpec s{"Pad", 18, {}, {x, ints({1, 0, 0, 3}), scalar_f(2.5f), ints({1, -1})}, {false, true, !runtime_value, true}};
+    OpSpec s{"Pad", 18, {}, {x, ints({1, 0, 0, 3}), scalar_f32(2.5f), ints({1, -1})}, {false, true, !runtime_value, true}};
     check(s, {want_with(2.5f)});
   }
   // v2: pads and value as attributes.
@@ -715,7 +709,7 @@ TEST(MovementOps, ShapeSizeConstantOfShapeRangeConstant) {
   s0.as<int64_t>()[0] = 10, l0.as<int64_t>()[0] = 1, d0.as<int64_t>()[0] = -3;
   OpSpec ri{"Range", 11, {}, {s0, l0, d0}, {true, true, true}};
   EXPECT_TRUE(tensors_close(const_output(ri), ints({10, 7, 4}), 0, 0));
-  OpSpec rf{"Range", 11, {}, {scalar_f(1.f), scalar_f(2.f), scalar_f(0.25f)}, {true, true, true}};
+  OpSpec rf{"Range", 11, {}, {scalar_f32(1.f), scalar_f32(2.f), scalar_f32(0.25f)}, {true, true, true}};
   EXPECT_TRUE(tensors_close(const_output(rf), floats({1.f, 1.25f, 1.5f, 1.75f}), 0, 0));
 
   OpSpec c{"Constant", 13, {}, {}, {}};
@@ -728,7 +722,7 @@ TEST(MovementOps, ShapeSizeConstantOfShapeRangeConstant) {
 
 TEST(MovementOps, ValueDependentShapesNeedConstants) {
   std::vector<HostTensor> out;
-  OpSpec r{"Range", 11, {}, {scalar_f(0.f), scalar_f(5.f), scalar_f(1.f)}, {false, true, true}};
+  OpSpec r{"Range", 11, {}, {scalar_f32(0.f), scalar_f32(5.f), scalar_f32(1.f)}, {false, true, true}};
   Status st = run_op(r, "cpu", &out);
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("Range_node"), std::string::npos) << st.message();

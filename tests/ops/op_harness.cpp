@@ -323,6 +323,12 @@ Status run_plan(const std::shared_ptr<const Plan>& plan, const std::vector<HostT
   return ::testing::AssertionSuccess();
 }
 
+HostTensor scalar_f32(float v) {
+  HostTensor t(DType::kFloat32, {});
+  t.as<float>()[0] = v;
+  return t;
+}
+
 HostTensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng, double lo, double hi) {
   HostTensor t(dtype, shape);
   std::uniform_real_distribution<double> u(lo, hi);

@@ -23,12 +23,6 @@ HostTensor values(DType dtype, const Shape& shape, std::mt19937& rng, double lo 
   return t;
 }
 
-HostTensor scalar_f(float v) {
-  HostTensor t(kF32, {});
-  t.as<float>()[0] = v;
-  return t;
-}
-
 double value_at(const HostTensor& t, int64_t i) {
   return t.dtype() == kF32 ? t.as<float>()[i] : float8_to_float(t.dtype(), t.as<uint8_t>()[i]);
 }
@@ -122,7 +116,7 @@ TEST(QuantizeFp8Ops, ConvMatchesNaiveConvolution) {
     const float sx = 0.375f, sy = c.y == kF32 ? 1.f : 0.0625f;
     Shape os;
     const std::vector<double> want = naive_conv2d(x, w, sx, sw, c.bias ? &bias : nullptr, g, &os);
-    OpSpec s{"Fp8Conv", 19, conv_attrs(w.shape(), g), {x, scalar_f(sx), w, sw, scalar_f(sy)}, {false, true, true, true, true}};
+    OpSpec s{"Fp8Conv", 19, conv_attrs(w.shape(), g), {x, scalar_f32(sx), w, sw, scalar_f32(sy)}, {false, true, true, true, true}};
     if (c.bias) s.inputs.push_back(bias), s.constant.push_back(true);
     s.attrs.set("output_dtype", static_cast<int64_t>(c.y));
     std::vector<HostTensor> out;
@@ -152,7 +146,7 @@ TEST(QuantizeFp8Ops, MatMulMatchesNaiveProduct) {
         for (int64_t k = 0; k < K; ++k) acc += value_at(a, r * K + k) * value_at(b, k * N + n);
         want[r * N + n] = acc * sa * sb.as<float>()[n] + bias.as<float>()[n];
       }
-    OpSpec s{"Fp8MatMul", 19, {}, {a, scalar_f(sa), b, sb, scalar_f(sy), bias}, {false, true, true, true, true, true}};
+    OpSpec s{"Fp8MatMul", 19, {}, {a, scalar_f32(sa), b, sb, scalar_f32(sy), bias}, {false, true, true, true, true, true}};
     s.attrs.set("output_dtype", static_cast<int64_t>(t));
     std::vector<HostTensor> out;
     Status st = run_op(s, "cpu", &out);
@@ -173,7 +167,7 @@ TEST(QuantizeFp8Ops, OutputCastSaturatesOrOverflowsAsTheSpecSays) {
       HostTensor a(kE4, {1, 1}), b(kE4, {1, 2});
       a.as<uint8_t>()[0] = float_to_float8(kE4, 16.f, true);
       b.as<uint8_t>()[0] = b.as<uint8_t>()[1] = float_to_float8(kE4, 32.f, true);
-      OpSpec s{"Fp8MatMul", 19, {}, {a, scalar_f(1), b, scalar_f(1), scalar_f(t == kE4 ? 1.f : 1.f / 128)},
+      OpSpec s{"Fp8MatMul", 19, {}, {a, scalar_f32(1), b, scalar_f32(1), scalar_f32(t == kE4 ? 1.f : 1.f / 128)},
                {false, true, true, true, true}};
       s.attrs.set("output_dtype", static_cast<int64_t>(t));
       s.attrs.set("saturate", sat);
@@ -214,8 +208,8 @@ TEST(QuantizeFp8Ops, OpenCLMatchesCpuOnRandomGeometries) {
     SCOPED_TRACE("x " + shape_str(x) + " w " + shape_str(w));
     const DType tx = kinds[iter % 3], tw = kinds[iter % 2], ty = kinds[(iter / 3) % 3];
     OpSpec s{"Fp8Conv", 19, conv_attrs(w, g),
-             {values(tx, x, rng), scalar_f(0.25f), values(tw, w, rng),
-              random_tensor(kF32, iter % 2 ? Shape{w[0]} : Shape{}, rng, 0.05, 1), scalar_f(0.0625f),
+             {values(tx, x, rng), scalar_f32(0.25f), values(tw, w, rng),
+              random_tensor(kF32, iter % 2 ? Shape{w[0]} : Shape{}, rng, 0.05, 1), scalar_f32(0.0625f),
               random_tensor(kF32, {w[0]}, rng)},
              {false, true, true, true, true, true}};
     if (iter % 4 == 1) s.inputs.pop_back(), s.constant.pop_back();
@@ -234,24 +228,24 @@ TEST(QuantizeFp8Ops, ErrorsNameTheNode) {
     EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
   };
   const HostTensor a = values(kE4, {2, 3}, rng), b = values(kE4, {3, 4}, rng);
-  OpSpec bias{"Fp8MatMul", 19, {}, {a, scalar_f(1), b, scalar_f(1), scalar_f(1), random_tensor(kF32, {3}, rng)},
+  OpSpec bias{"Fp8MatMul", 19, {}, {a, scalar_f32(1), b, scalar_f32(1), scalar_f32(1), random_tensor(kF32, {3}, rng)},
               {false, true, true, true, true, true}};
   expect_error(bias, "bias shape 3 must be [4]");
-  OpSpec int_w{"Fp8MatMul", 19, {}, {a, scalar_f(1), HostTensor(DType::kInt8, {3, 4}), scalar_f(1), scalar_f(1)},
+  OpSpec int_w{"Fp8MatMul", 19, {}, {a, scalar_f32(1), HostTensor(DType::kInt8, {3, 4}), scalar_f32(1), scalar_f32(1)},
                {false, true, true, true, true}};
   expect_error(int_w, "input 2 has dtype int8");
-  OpSpec scale{"Fp8MatMul", 19, {}, {a, scalar_f(1), b, random_tensor(kF32, {3}, rng), scalar_f(1)},
+  OpSpec scale{"Fp8MatMul", 19, {}, {a, scalar_f32(1), b, random_tensor(kF32, {3}, rng), scalar_f32(1)},
                {false, true, true, true, true}};
   expect_error(scale, "b_scale shape 3 is neither a scalar nor [4]");
-  OpSpec conv{"Fp8Conv", 19, {}, {values(kE4, {1, 2, 5, 5}, rng), scalar_f(1), values(kE4, {3, 2, 3, 3}, rng),
-                                  scalar_f(1), scalar_f(1)}, {false, true, true, true, true}};
+  OpSpec conv{"Fp8Conv", 19, {}, {values(kE4, {1, 2, 5, 5}, rng), scalar_f32(1), values(kE4, {3, 2, 3, 3}, rng),
+                                  scalar_f32(1), scalar_f32(1)}, {false, true, true, true, true}};
   expect_error(conv, "must be explicit");
 }
 
 TEST(QuantizeFp8Ops, MalformedPlanNodesAreRefusedByName) {
   // A plan is untrusted: the kernel checks the geometry before reading anything.
   std::mt19937 rng(4);
-  HostTensor x = values(kE4, {1, 4, 5, 5}, rng), w = values(kE4, {6, 2, 3, 3}, rng), s = scalar_f(1);
+  HostTensor x = values(kE4, {1, 4, 5, 5}, rng), w = values(kE4, {6, 2, 3, 3}, rng), s = scalar_f32(1);
   PlanNode node;
   node.name = "bad_conv";
   node.op = "Fp8Conv";

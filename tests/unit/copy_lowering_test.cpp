@@ -25,12 +25,6 @@ HostTensor int64s(const Shape& s, const std::vector<int64_t>& v) {
   return t;
 }
 
-HostTensor scalar(float v) {
-  HostTensor t(DType::kFloat32, {});
-  t.as<float>()[0] = v;
-  return t;
-}
-
 struct MaskGraph {
   std::shared_ptr<Plan> plan;
   HostTensor mask, causal;
@@ -55,7 +49,7 @@ Status build_mask(const std::vector<int64_t>& indices, const std::string& device
   const std::string shaped = b.node("Reshape", {picked, b.constant(int64s({4}, {kB, 1, 1, kS}))});
   const std::string both = b.node("And", {b.constant(m->causal), b.node("Cast", {shaped}, to_bool)});
   const std::string full = b.node("Expand", {both, b.constant(int64s({4}, {kB, 1, kS, kS}))});
-  b.output(b.node("Where", {full, b.constant(scalar(0.f)), b.constant(scalar(-10000.f))}));
+  b.output(b.node("Where", {full, b.constant(scalar_f32(0.f)), b.constant(scalar_f32(-10000.f))}));
   BuildOptions o;
   o.device = device;
   KILN_TRY(b.build(&m->plan, o));
