@@ -116,16 +116,6 @@ class QKernel : public FastKernel {
 
 std::unique_ptr<FastKernel> QPlan::instance() const { return std::make_unique<QKernel>(*this); }
 
-// Implementations of oneDNN 2.6 that were wrong on a Sapphire Rapids host: the AMX 1x1 int8
-// convolution wrote past the end of its destination (a 2x72x6x6 output: 864 bytes; KILN_CPU_GUARD
-// found it), and the VNNI brgemm 1x1 with an s8 source (weights with s8s8 compensation) gave
-// wrong, run-to-run different outputs with 16 threads (CpuFastQuant.ConvChainWithResidual-
-// MatchesReference, perf/results/2026-12-06-fp16nhwc.md): kiln takes the next one.
-bool avoided(const QPlan& p, const char* impl) {
-  return std::strcmp(impl, "jit_1x1:avx512_core_amx_int8") == 0 ||
-         (p.x_dt == DType::kInt8 && std::strcmp(impl, "brgconv_1x1:avx512_core_vnni") == 0);
-}
-
 dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memory::desc& wei, const memory::desc& dst,
                              const ConvGeom& g) {
   const dnnl::primitive_attr attr = p.attr(dst.data.ndims, with_type(dst, dt::f32));
@@ -134,7 +124,16 @@ dnnl::primitive_desc make_pd(const QPlan& p, const memory::desc& src, const memo
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, bias,
                                     dst, g.strides, g.dil, g.pad_l, g.pad_r);
   dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
-  while (avoided(p, pd.impl_info_str()))
+  // Implementations of oneDNN 2.6 that were wrong on a Sapphire Rapids host: the AMX 1x1 int8
+  // convolution wrote past the end of its destination (a 2x72x6x6 output: 864 bytes; KILN_CPU_GUARD
+  // found it), and the VNNI brgemm 1x1 with an s8 source (weights with s8s8 compensation) gave
+  // wrong, run-to-run different outputs with 16 threads (CpuFastQuant.ConvChainWithResidual-
+  // MatchesReference, perf/results/2026-12-06-fp16nhwc.md): take the next one.
+  auto avoided = [&](const char* impl) {
+    return std::strcmp(impl, "jit_1x1:avx512_core_amx_int8") == 0 ||
+           (p.x_dt == DType::kInt8 && std::strcmp(impl, "brgconv_1x1:avx512_core_vnni") == 0);
+  };
+  while (avoided(pd.impl_info_str()))
     if (!pd.next_impl()) throw dnnl::error(dnnl_unimplemented, "only oneDNN int8 convolutions that kiln avoids fit");
   return pd;
 }
@@ -166,10 +165,10 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
       y_view = {rows, N};
     }
     const dnnl::primitive_desc pd = make_pd(p_, src, p_.weights.md, dst, g);
-    e->prim = dnnl::primitive(pd);
     e->src_md = src;
     e->dst_md = dst;
     e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
+    e->prim = dnnl::primitive(pd);
     e->src_reorder = e->user_src != src;
     if (e->src_reorder) e->src_r.init(e->user_src, src);
     e->args.add(DNNL_ARG_SRC, src);

@@ -219,13 +219,14 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
       if (node.inputs[i] >= 0) in_l_[i] = layouts_[node.inputs[i]];
     for (size_t i = 0; i < node.outputs.size() && i < outputs.size(); ++i) out_l_[i] = layouts_[node.outputs[i]];
   }
+  auto reference = [&](const char* why) {
+    return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
+        .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: " + why + ")");
+  };
   Status st;
   if (activation_drops_nan(node) && has_non_finite_operand(*plan_, node, inputs, &finite_, team))
-    return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
-        .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: non-finite input)");
-  if (reference_[n])
-    return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
-        .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: no oneDNN kernel)");
+    return reference("non-finite input");
+  if (reference_[n]) return reference("no oneDNN kernel");
   try {
     if (fault_now(FaultSite::kKernelScratch)) throw std::bad_alloc();
     st = fault_now(FaultSite::kKernelCreate)
@@ -243,8 +244,7 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
     // The kernel found no oneDNN primitive it could create here (before writing anything): this
     // node runs on the reference kernel from now on.
     reference_[n] = 1;
-    return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
-        .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: no oneDNN kernel)");
+    return reference("no oneDNN kernel");
   }
   if (!st) return st.with_context("node '" + node.name + "' (" + node.op + ", cpu " + plans_[n]->name() + ")");
   return st;
