@@ -51,6 +51,7 @@ std::string json_escape(const std::string& s) {
 struct Row {
   std::string name, op, backend;
   int calls = 0;
+  int reference_calls = 0;  // calls of a CPU node that ran kiln's reference kernel, not oneDNN's
   double total_ms = 0;
   double flops = 0;  // per call
   uint64_t bytes = 0;
@@ -95,7 +96,8 @@ Status write_trace(const std::string& path, const Plan& plan, const std::vector<
     }
     f << ",\n{\"name\":\"" << json_escape(name) << "\",\"cat\":\"" << json_escape(cat) << "\",\"ph\":\"X\",";
     std::snprintf(buf, sizeof buf, "\"ts\":%.3f,\"dur\":%.3f,", (e.start_ns - t0) / 1e3, (e.end_ns - e.start_ns) / 1e3);
-    f << buf << "\"pid\":" << c + 1 << ",\"tid\":" << tid << ",\"args\":{\"run\":" << e.run << "}}";
+    f << buf << "\"pid\":" << c + 1 << ",\"tid\":" << tid << ",\"args\":{\"run\":" << e.run
+      << (e.cpu_reference ? ",\"kernel\":\"reference\"" : "") << "}}";
   }
   f << "\n]}\n";
   if (!f) return io_error("error writing trace '" + path + "': " + last_os_error());
@@ -191,6 +193,7 @@ int cmd_profile(int argc, char** argv) {
     }
     const double ms = (e.end_ns - e.start_ns) / 1e6;
     it->second.calls++;
+    it->second.reference_calls += e.cpu_reference;
     it->second.total_ms += ms;
     it->second.host_us += e.host_ns / 1e3;
     total_ms += ms;
@@ -204,7 +207,9 @@ int cmd_profile(int argc, char** argv) {
               "mean ms", "share", "GB/s", "GFLOP/s", "host us", "bound");
   double host_cl_us = 0;
   int host_cl_calls = 0;
+  int fell_back = 0;
   for (const Row* r : sorted) {
+    fell_back += r->reference_calls > 0;
     const double mean = r->total_ms / r->calls;
     const double gbs = mean > 0 ? r->bytes / (mean * 1e6) : 0;
     const double gfs = mean > 0 ? r->flops / (mean * 1e6) : 0;
@@ -213,7 +218,7 @@ int cmd_profile(int argc, char** argv) {
                                                                                        : "memory";
     std::string name = r->name.size() > 32 ? r->name.substr(0, 29) + "..." : r->name;
     std::printf("%-32s %-14s %-7s %6d %10.3f %9.4f %5.1f%% %9.2f %10.2f %8.1f  %s\n", name.c_str(), r->op.c_str(),
-                r->backend.c_str(), r->calls, r->total_ms, mean, total_ms > 0 ? 100.0 * r->total_ms / total_ms : 0.0,
+                r->reference_calls ? "cpu-ref" : r->backend.c_str(), r->calls, r->total_ms, mean, total_ms > 0 ? 100.0 * r->total_ms / total_ms : 0.0,
                 gbs, r->op == "transfer" ? 0.0 : gfs, r->host_us / r->calls, bound);
     if (r->backend == std::string("opencl") && r->op != "transfer") {
       host_cl_us += r->host_us;
@@ -223,6 +228,10 @@ int cmd_profile(int argc, char** argv) {
   std::printf("total %.3f ms over %d runs (%.3f ms per run)\n", total_ms, iterations, total_ms / iterations);
   // "host us" of an OpenCL node: the time the host spends issuing its launches (the device runs
   // them asynchronously); the per-inference overhead that no kernel speed-up removes.
+  if (fell_back)
+    std::printf("cpu-ref: %d node(s) with a oneDNN kernel ran kiln's reference kernel instead (a non-finite\n"
+                "input, or no oneDNN primitive at that shape on this CPU): slower, same results\n",
+                fell_back);
   if (host_cl_calls)
     std::printf("host time issuing OpenCL nodes: %.1f us per node on average\n", host_cl_us / host_cl_calls);
   if (args.has("--trace")) {

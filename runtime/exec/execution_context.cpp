@@ -529,10 +529,11 @@ Status ExecutionContext::run_node(size_t n) {
     for (int32_t t : node.inputs) in.push_back(t >= 0 ? host_view(t) : TensorView{});
     for (int32_t t : node.outputs) out.push_back(host_view(t));
     const int64_t t0 = profiler_ ? Profiler::now_ns() : 0;
-    if (fast_cpu_ && fast_cpu_->handles(n)) KILN_TRY(fast_cpu_->run(n, node, in, out));
+    bool fell_back = false;  // a node with a oneDNN kernel that ran on the reference one
+    if (fast_cpu_ && fast_cpu_->handles(n)) KILN_TRY(fast_cpu_->run(n, node, in, out, &fell_back));
     else KILN_TRY(run_cpu_kernel(node, in, out, subgraphs_.get()));
     if (profiler_)
-      profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns());
+      profiler_->add_host(ProfileEvent::Kind::kNode, static_cast<int32_t>(n), -1, t0, Profiler::now_ns(), fell_back);
   } else {
     // The last line of defence for device memory: whatever a launcher computes from the shapes,
     // the shapes fit the buffers (the verifier ties the launcher's index math to the shapes).

@@ -19,8 +19,10 @@ Profiler::~Profiler() {
 
 void Profiler::begin_run() {}
 
-void Profiler::add_host(ProfileEvent::Kind kind, int32_t node, int32_t tensor, int64_t start_ns, int64_t end_ns) {
+void Profiler::add_host(ProfileEvent::Kind kind, int32_t node, int32_t tensor, int64_t start_ns, int64_t end_ns,
+                        bool cpu_reference) {
   ProfileEvent e;
+  e.cpu_reference = cpu_reference;
   e.kind = kind;
   e.node = node;
   e.tensor = tensor;

@@ -23,6 +23,8 @@ struct ProfileEvent {
   int32_t run = 0;         // which inference (0-based) of this profiler
   // Host time spent issuing the work (an OpenCL node's launches; for host work, all of it).
   int64_t host_ns = 0;
+  // A CPU node that has a oneDNN kernel but ran kiln's reference kernel this time.
+  bool cpu_reference = false;
 };
 
 class Profiler {
@@ -30,7 +32,8 @@ class Profiler {
   ~Profiler();
   void begin_run();
   // Host-timed work (CPU nodes).
-  void add_host(ProfileEvent::Kind kind, int32_t node, int32_t tensor, int64_t start_ns, int64_t end_ns);
+  void add_host(ProfileEvent::Kind kind, int32_t node, int32_t tensor, int64_t start_ns, int64_t end_ns,
+                bool cpu_reference = false);
   // Device work bracketed by two events enqueued at host time `enqueued_ns`: markers, timed
   // from the end of `before` to the end of `after`, or (`kernels`) the work's own first and last
   // kernel, timed from the start of `before` to the end of `after`. Takes ownership of both.

@@ -6,9 +6,12 @@
 // for leaks).
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "compiler/compiler.h"
 #include "runtime/core/fault_injection.h"
 #include "runtime/exec/execution_context.h"
+#include "runtime/profile/profiler.h"
 #include "tests/ops/op_harness.h"
 #include "tests/unit/unit_util.h"
 
@@ -131,14 +134,24 @@ TEST_F(FaultInjection, OutOfMemoryWhileRunningOnTheCpu) {
 }
 
 // A CPU kernel that finds no oneDNN primitive it can create at run time (oneDNN 2.6 offers some
-// it then cannot generate on some CPUs: dnnl_qlinear.cpp's create_primitive) leaves its node to
-// the reference kernel: the run succeeds with the reference's outputs, and so do later runs.
+// it then cannot create on some CPUs: dnnl_common.h's creation_guard) leaves its node to the
+// reference kernel: the run succeeds with the reference's outputs, so do later runs, and the
+// profile names the node that fell back (kiln profile's "cpu-ref").
 TEST_F(FaultInjection, KernelWithoutPrimitiveRunsTheReference) {
   const auto plan = demo_plan("cpu");
-  std::unique_ptr<ExecutionContext> ctx;
-  HostTensor y;
-  ASSERT_TRUE(open(plan, "cpu", x_, &y, &ctx).is_ok());
+  auto fell_back = [](const Profiler& p, int run) {
+    std::set<int32_t> nodes;
+    for (const ProfileEvent& e : p.events())
+      if (e.run == run && e.cpu_reference) nodes.insert(e.node);
+    return nodes;
+  };
+  std::set<int32_t> first;
   for (int nth : {1, 2}) {
+    std::unique_ptr<ExecutionContext> ctx;
+    HostTensor y;
+    ASSERT_TRUE(open(plan, "cpu", x_, &y, &ctx).is_ok());
+    Profiler prof;
+    ctx->set_profiler(&prof);
     arm_fault(FaultSite::kKernelCreate, nth);
     const Status st = ctx->run();
     disarm_faults();
@@ -146,6 +159,13 @@ TEST_F(FaultInjection, KernelWithoutPrimitiveRunsTheReference) {
     expect_reference(y);
     ASSERT_TRUE(ctx->run().is_ok());
     expect_reference(y);
+    ctx->set_profiler(nullptr);
+    // The n-th kernel made its primitives: that node, and only it, ran the reference both times.
+    const std::set<int32_t> now = fell_back(prof, 0);
+    ASSERT_EQ(now.size(), 1u) << "the injected creation failure did not reach a kernel (nth " << nth << ")";
+    EXPECT_EQ(fell_back(prof, 1), now);
+    EXPECT_NE(now, first) << "the first and the second kernel to be made are the same node";
+    first = now;
   }
 }
 

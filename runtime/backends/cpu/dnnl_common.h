@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/backends/cpu/fast_cpu.h"
+#include "runtime/core/fault_injection.h"
 #include "runtime/ops/linear_epilogue.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
@@ -55,6 +56,24 @@ Status guard(const std::string& what, F&& f) {
     f();
   } catch (const dnnl::error& e) {
     return internal_error(what + ": oneDNN: " + e.what());
+  }
+  return Status::ok();
+}
+
+// Runs `f`, which makes a kernel's primitives at a new shape, before the kernel writes anything:
+// a dnnl::error becomes kUnsupported naming `what` (FastCpu::run then leaves the node to the
+// reference kernel: slower, never a failed run), except running out of memory. oneDNN 2.6 offers
+// implementations it then cannot create on some CPUs (its VNNI 1x1 int8 convolution for grouped
+// 1x1 convolutions of 24 channels a group, on AVX-512 without AMX), and asking it for the next
+// implementation after such a failure crashed it, so the whole kernel gives way.
+template <typename F>
+Status creation_guard(const std::string& what, F&& f) {
+  if (fault_now(FaultSite::kKernelCreate)) return unsupported(what + ": injected: no oneDNN primitive");
+  try {
+    f();
+  } catch (const dnnl::error& e) {
+    if (e.status == dnnl_out_of_memory) return out_of_memory(what + ": oneDNN: " + e.what());
+    return unsupported(what + ": oneDNN: " + e.what());
   }
   return Status::ok();
 }

@@ -97,7 +97,7 @@ Status ConvKernel::build(const FastRunArgs& a, Entry* e) {
   if (!conv_geom(a.node, x, a.inputs[1].shape, p_.transpose, &g))
     return invalid_plan("convolution attributes oneDNN cannot express at this shape");
   Status packed = Status::ok();
-  const Status built = guard("convolution", [&] {
+  const Status built = creation_guard("convolution", [&] {
     // The layouts the primitive prefers at this shape and team size, asked with the activation
     // only (a residual's descriptor must name a layout). The weights were packed for the
     // default team size; forcing that layout on another team size can leave oneDNN only its

@@ -54,7 +54,7 @@ class Fp8Kernel : public FastKernel {
     const TensorView& y = a.outputs[0];
     Entry* e = nullptr;
     KILN_TRY(cache_.get(a, &e, [&](Entry& n) {
-      return guard(a.node.op, [&] {
+      return creation_guard(a.node.op, [&] {
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         if (p_.conv) {

@@ -144,7 +144,7 @@ Status MatmulKernel::run(const FastRunArgs& a) {
   KILN_TRY(cache_.get(a, &e, [&](Entry& n) {
     const Shape* bias = a.has_input(linear::kBiasInput) ? &a.inputs[linear::kBiasInput].shape : nullptr;
     n.prob = p_.problem(a.node, a.inputs[0].shape, a.inputs[1].shape, bias, a.outputs[0].shape);
-    return guard("matmul", [&] {
+    return creation_guard("matmul", [&] {
       dnnl::primitive_desc pd;
       n.packed = false;
       if (!p_.weights.empty()) {

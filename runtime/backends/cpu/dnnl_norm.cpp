@@ -27,7 +27,7 @@ class SoftmaxKernel : public FastKernel {
     KILN_TRY(cache_.get(a, &e, [&](Entry& n) {
       const normgeo::Rows r = normgeo::softmax_rows(a.inputs[0].shape, a.node.attrs);
       n.md = plain_md({r.outer, r.n, r.inner}, dt::f32);
-      return guard("softmax", [&] {
+      return creation_guard("softmax", [&] {
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         const auto prop = dnnl::prop_kind::forward_inference;
@@ -85,7 +85,7 @@ class LayerNormKernel : public FastKernel {
         return invalid_plan("LayerNormalization: scale/bias do not match the normalized size");
       n.md = plain_md({r.outer, r.n}, dt::f32);
       n.vec = plain_md({r.n}, dt::f32);
-      return guard("layer normalization", [&] {
+      return creation_guard("layer normalization", [&] {
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         auto flags = dnnl::normalization_flags::use_scale;

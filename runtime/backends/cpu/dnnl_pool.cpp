@@ -64,7 +64,7 @@ class SrcDstKernel : public FastKernel {
     // [N, C, 1, 1] is the same bytes in either layout: describe it like the input.
     if (y.size() == 4 && y[2] * y[3] == 1) out = a.in_layout[0];
     e->user_dst = layout_md(y, type, out);
-    return guard(a.node.op, [&] {
+    return creation_guard(a.node.op, [&] {
       dnnl::primitive_desc pd = p_.make(a.node, e->user_src, e->user_dst);
       e->dst_md = pd.query_md(dnnl::query::dst_md);
       e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);

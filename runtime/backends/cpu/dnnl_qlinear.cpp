@@ -145,7 +145,7 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
   ConvGeom g;
   if (p_.conv && !conv_geom(a.node, x, a.inputs[p_.wei].shape, false, &g))
     return invalid_plan("convolution attributes oneDNN cannot express at this shape");
-  const Status built = guard(a.node.op, [&] {
+  return creation_guard(a.node.op, [&] {
     memory::desc src, dst;
     Shape y_view = y;  // the output as the primitive's dst sees it
     if (p_.conv) {
@@ -187,12 +187,6 @@ Status QKernel::build(const FastRunArgs& a, Entry* e) {
         e->args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_index(p_)) | DNNL_ARG_SRC_1, e->res_want);
     }
   });
-  // A kernel oneDNN offers but cannot create leaves the node to the reference kernel
-  // (FastCpu::run): slower, never a failed run. oneDNN 2.6 offers its VNNI 1x1 int8 convolution
-  // (jit_int8_1x1:avx512_core_vnni, AVX-512 without AMX) for a grouped 1x1 convolution of 24
-  // output channels a group, then fails to create it (and the next implementation after a
-  // failed creation crashed it).
-  return built ? built : unsupported(built.message());
 }
 
 Status QKernel::run(const FastRunArgs& a) {

@@ -114,7 +114,7 @@ Status F32Kernel::build(const FastRunArgs& a, Entry* e) {
   ConvGeom g;
   if (p_.conv && !conv_geom(a.node, x, a.inputs[p_.wei].shape, false, &g))
     return invalid_plan("convolution attributes oneDNN cannot express at this shape");
-  return guard(a.node.op, [&] {
+  return creation_guard(a.node.op, [&] {
     memory::desc src, dst;
     dnnl::primitive_desc pd;
     Shape y_view = y;  // the output as the primitive's dst sees it

@@ -34,7 +34,7 @@ class TransposeKernel : public FastKernel {
       }
       n.src = memory::desc(dims, type, strides);
       n.dst = plain_md(a.outputs[0].shape, type);
-      return guard("transpose", [&] { n.reorder.init(n.src, n.dst); });
+      return creation_guard("transpose", [&] { n.reorder.init(n.src, n.dst); });
     }));
     e->reorder.run(a.ctx.stream(), a.inputs[0].data, a.outputs[0].data);
     a.ctx.stream().wait();

@@ -205,7 +205,8 @@ FastCpu::Run::~Run() {
 }
 
 Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView>& inputs,
-                    const std::vector<TensorView>& outputs) {
+                    const std::vector<TensorView>& outputs, bool* on_reference) {
+  if (on_reference) *on_reference = false;
   const int team = one_thread_[n] ? 1 : run_threads_;
   if (team != team_) {
     set_thread_team_size(team);
@@ -220,6 +221,7 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
     for (size_t i = 0; i < node.outputs.size() && i < outputs.size(); ++i) out_l_[i] = layouts_[node.outputs[i]];
   }
   auto reference = [&](const char* why) {
+    if (on_reference) *on_reference = true;
     return run_reference_in_layouts(node, inputs, outputs, in_l_, out_l_)
         .with_context("node '" + node.name + "' (" + node.op + ", cpu reference: " + why + ")");
   };
@@ -229,9 +231,7 @@ Status FastCpu::run(size_t n, const PlanNode& node, const std::vector<TensorView
   if (reference_[n]) return reference("no oneDNN kernel");
   try {
     if (fault_now(FaultSite::kKernelScratch)) throw std::bad_alloc();
-    st = fault_now(FaultSite::kKernelCreate)
-             ? unsupported("injected: no oneDNN primitive")
-             : kernels_[n]->run(FastRunArgs{node, inputs, outputs, in_l_, out_l_, *ctx_});
+    st = kernels_[n]->run(FastRunArgs{node, inputs, outputs, in_l_, out_l_, *ctx_});
     if (st && dnnl_util::guard_scratch()) st = ctx_->check_guards();
   } catch (const dnnl::error& e) {
     st = e.status == dnnl_out_of_memory ? out_of_memory("oneDNN could not allocate the kernel's scratch buffers")

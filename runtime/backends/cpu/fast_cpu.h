@@ -134,8 +134,10 @@ class FastCpu {
     int saved_team_ = 0;
   };
 
+  // Runs node `n`; *on_reference (when given) tells whether kiln's reference kernel ran it
+  // instead of its oneDNN kernel (a non-finite input, or no primitive at this shape on this CPU).
   Status run(size_t n, const PlanNode& node, const std::vector<TensorView>& inputs,
-             const std::vector<TensorView>& outputs);
+             const std::vector<TensorView>& outputs, bool* on_reference = nullptr);
 
   // The layout each tensor has in this context's non-observed runs (tests, kiln profile).
   const std::vector<HostLayout>& tensor_layouts() const { return layouts_; }
