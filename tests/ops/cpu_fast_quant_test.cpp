@@ -24,21 +24,13 @@ namespace {
 
 int64_t pick(std::mt19937& rng, int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); }
 
-HostTensor scalar(DType t, double v) {
-  HostTensor s(t, {});
-  if (t == DType::kFloat32) s.as<float>()[0] = static_cast<float>(v);
-  else if (t == DType::kUInt8) s.as<uint8_t>()[0] = static_cast<uint8_t>(v);
-  else s.as<int8_t>()[0] = static_cast<int8_t>(v);
-  return s;
-}
-
 struct Quantizer {
   GraphBuilder& g;
   std::mt19937& rng;
   // Q -> DQ of `v` with a random scale and zero point of dtype `t`.
   std::string qdq(const std::string& v, DType t, double scale) {
     const double zp = t == DType::kUInt8 ? static_cast<double>(pick(rng, 100, 150)) : static_cast<double>(pick(rng, -10, 10));
-    const std::string s = g.constant(scalar(DType::kFloat32, scale)), z = g.constant(scalar(t, zp));
+    const std::string s = g.constant(scalar_of(DType::kFloat32, scale)), z = g.constant(scalar_of(t, zp));
     return g.node("DequantizeLinear", {g.node("QuantizeLinear", {v, s, z}), s, z});
   }
   // DQ of random int8 weights with per-channel scales along `axis` (zero points 0).
@@ -143,7 +135,7 @@ TEST(CpuFastQuant, QdqBlocksRandom) {
     };
     if (res == 1 || res == 2) v = residual(v);
     if (act == "Clip") {
-      v = g.node("Clip", {v, g.constant(scalar(DType::kFloat32, -0.1)), g.constant(scalar(DType::kFloat32, 0.3))});
+      v = g.node("Clip", {v, g.constant(scalar_of(DType::kFloat32, -0.1)), g.constant(scalar_of(DType::kFloat32, 0.3))});
     } else if (!act.empty()) {
       v = g.node(act, {v});
     }
@@ -200,8 +192,8 @@ TEST(CpuFastQuant, LargeAccumulatorsWithinOneStep) {
   std::mt19937 rng(1306);
   const int64_t C = 512, M = 24, K = C * 9;
   GraphBuilder g;
-  auto u8_scalar = [&](double v) { return g.constant(scalar(DType::kUInt8, v)); };
-  auto f32_scalar = [&](double v) { return g.constant(scalar(DType::kFloat32, v)); };
+  auto u8_scalar = [&](double v) { return g.constant(scalar_of(DType::kUInt8, v)); };
+  auto f32_scalar = [&](double v) { return g.constant(scalar_of(DType::kFloat32, v)); };
   const std::string x = g.input(random_tensor(DType::kFloat32, {1, C, 7, 7}, rng, 0.2, 1.0));
   const std::string xs = f32_scalar(2.0 / 250), xz = u8_scalar(0);
   const std::string xq = g.node("DequantizeLinear", {g.node("QuantizeLinear", {x, xs, xz}), xs, xz});
@@ -418,11 +410,11 @@ TEST(CpuFastQuant, QuantizeDequantizeBitExact) {
       for (size_t i = 0; i < std::size(specials); ++i) x.as<float>()[i * 7919] = specials[i];
       for (int64_t i = 0; i < 200; ++i) x.as<float>()[i * 701 + 3] = static_cast<float>(pick(rng, -300, 300)) + 0.5f;
       const std::string in = g.input(x);
-      const std::string s = g.constant(scalar(DType::kFloat32, 1.0));
+      const std::string s = g.constant(scalar_of(DType::kFloat32, 1.0));
       std::vector<std::string> qi = {in, s};
-      if (with_zp) qi.push_back(g.constant(scalar(t, t == DType::kUInt8 ? 120 : -7)));
+      if (with_zp) qi.push_back(g.constant(scalar_of(t, t == DType::kUInt8 ? 120 : -7)));
       const std::string q = g.node("QuantizeLinear", qi);
-      std::vector<std::string> di = {q, g.constant(scalar(DType::kFloat32, 0.37))};
+      std::vector<std::string> di = {q, g.constant(scalar_of(DType::kFloat32, 0.37))};
       if (with_zp) di.push_back(qi[2]);
       g.output(q);
       g.output(g.node("DequantizeLinear", di));
@@ -443,8 +435,8 @@ TEST(CpuFastQuant, Float16InputQuantizesBitExact) {
     HostTensor x32 = random_tensor(DType::kFloat32, {3, 30001}, rng, -200, 200);
     HostTensor x(DType::kFloat16, x32.shape());
     for (int64_t i = 0; i < x.numel(); ++i) x.as<uint16_t>()[i] = float_to_half(x32.as<float>()[i]);
-    const std::string q = g.node("QuantizeLinear", {g.input(x), g.constant(scalar(DType::kFloat32, 0.75)),
-                                                    g.constant(scalar(t, t == DType::kUInt8 ? 120 : -7))});
+    const std::string q = g.node("QuantizeLinear", {g.input(x), g.constant(scalar_of(DType::kFloat32, 0.75)),
+                                                    g.constant(scalar_of(t, t == DType::kUInt8 ? 120 : -7))});
     g.output(q);
     std::shared_ptr<Plan> plan;
     ASSERT_TRUE(g.build(&plan).is_ok());

@@ -28,17 +28,6 @@ HostTensor random_int8(DType t, const Shape& s, std::mt19937& rng) {
   return random_tensor(t, s, rng, t == DType::kUInt8 ? 0 : -128, t == DType::kUInt8 ? 256 : 128);
 }
 
-HostTensor scalar(DType t, double v) {
-  HostTensor h(t, {});
-  switch (t) {
-    case DType::kFloat32: h.as<float>()[0] = static_cast<float>(v); break;
-    case DType::kInt8: h.as<int8_t>()[0] = static_cast<int8_t>(v); break;
-    case DType::kUInt8: h.as<uint8_t>()[0] = static_cast<uint8_t>(v); break;
-    default: ADD_FAILURE() << "scalar(): " << dtype_name(t);
-  }
-  return h;
-}
-
 // Random FP8 codes (no NaN) of values around [-2, 2].
 HostTensor random_fp8(DType t, const Shape& s, std::mt19937& rng) {
   HostTensor f = random_tensor(DType::kFloat32, s, rng, -2, 2), h(t, s);
@@ -117,10 +106,10 @@ TEST(MmaVariant, Int8ConvMatchesCpuExactly) {
     const DType tx = i % 2 ? DType::kUInt8 : DType::kInt8, ty = i % 3 ? DType::kInt8 : DType::kUInt8;
     const int64_t M = c.w[0];
     OpSpec s{"QLinearConv", 10, conv_attrs(c),
-             {random_int8(tx, c.x, rng), scalar(DType::kFloat32, 0.05), scalar(tx, 0), random_int8(DType::kInt8, c.w, rng),
+             {random_int8(tx, c.x, rng), scalar_of(DType::kFloat32, 0.05), scalar_of(tx, 0), random_int8(DType::kInt8, c.w, rng),
               random_tensor(DType::kFloat32, i % 2 ? Shape{M} : Shape{}, rng, 0.01, 0.05),
-              i % 2 ? HostTensor(DType::kInt8, {M}) : scalar(DType::kInt8, 0), scalar(DType::kFloat32, 2.0 + i),
-              scalar(ty, ty == DType::kUInt8 ? 100 : -3), random_tensor(DType::kInt32, {M}, rng, -3000, 3000)},
+              i % 2 ? HostTensor(DType::kInt8, {M}) : scalar_of(DType::kInt8, 0), scalar_of(DType::kFloat32, 2.0 + i),
+              scalar_of(ty, ty == DType::kUInt8 ? 100 : -3), random_tensor(DType::kInt32, {M}, rng, -3000, 3000)},
              {false, true, true, true, true, true, true, true, true}};
     EXPECT_TRUE(mma_matches_cpu(s, 0, 0));
     ++i;
@@ -141,9 +130,9 @@ TEST(MmaVariant, Int8MatMulMatchesCpuExactly) {
     const DType ta = i % 2 ? DType::kUInt8 : DType::kInt8, ty = i % 2 ? DType::kUInt8 : DType::kInt8;
     const int64_t N = c.b.back();
     OpSpec s{"QLinearMatMul", 10, {},
-             {random_int8(ta, c.a, rng), scalar(DType::kFloat32, 0.02), scalar(ta, 0), random_int8(DType::kInt8, c.b, rng),
-              random_tensor(DType::kFloat32, i % 2 ? Shape{N} : Shape{}, rng, 0.01, 0.05), scalar(DType::kInt8, 0),
-              scalar(DType::kFloat32, 1.5), scalar(ty, ty == DType::kUInt8 ? 128 : 5)},
+             {random_int8(ta, c.a, rng), scalar_of(DType::kFloat32, 0.02), scalar_of(ta, 0), random_int8(DType::kInt8, c.b, rng),
+              random_tensor(DType::kFloat32, i % 2 ? Shape{N} : Shape{}, rng, 0.01, 0.05), scalar_of(DType::kInt8, 0),
+              scalar_of(DType::kFloat32, 1.5), scalar_of(ty, ty == DType::kUInt8 ? 128 : 5)},
              {false, true, true, true, true, true, true, true}};
     KernelChoice chosen;
     EXPECT_TRUE(mma_matches_cpu(s, 0, 0, &chosen));
@@ -172,18 +161,18 @@ bool shape_or_pipeline_sweep(const KernelChoice& c) {
 // A QLinearMatMul of a random A (type `ta`, zero point 0) and a constant random INT8 B, INT8 out.
 OpSpec qlinear_matmul(DType ta, const Shape& a, const Shape& b, std::mt19937& rng) {
   return OpSpec{"QLinearMatMul", 10, {},
-                {random_int8(ta, a, rng), scalar(DType::kFloat32, 0.02), scalar(ta, 0), random_int8(DType::kInt8, b, rng),
-                 scalar(DType::kFloat32, 0.03), scalar(DType::kInt8, 0), scalar(DType::kFloat32, 1.5),
-                 scalar(DType::kInt8, 3)},
+                {random_int8(ta, a, rng), scalar_of(DType::kFloat32, 0.02), scalar_of(ta, 0), random_int8(DType::kInt8, b, rng),
+                 scalar_of(DType::kFloat32, 0.03), scalar_of(DType::kInt8, 0), scalar_of(DType::kFloat32, 1.5),
+                 scalar_of(DType::kInt8, 3)},
                 {false, true, true, true, true, true, true, true}};
 }
 
 // A QLinearConv of a random UINT8 x (zero point 0) and random INT8 weights, INT8 out.
 OpSpec qlinear_conv(const ConvCase& c, std::mt19937& rng) {
   return OpSpec{"QLinearConv", 10, conv_attrs(c),
-                {random_int8(DType::kUInt8, c.x, rng), scalar(DType::kFloat32, 0.05), scalar(DType::kUInt8, 0),
-                 random_int8(DType::kInt8, c.w, rng), scalar(DType::kFloat32, 0.02), scalar(DType::kInt8, 0),
-                 scalar(DType::kFloat32, 1.0), scalar(DType::kInt8, 1)},
+                {random_int8(DType::kUInt8, c.x, rng), scalar_of(DType::kFloat32, 0.05), scalar_of(DType::kUInt8, 0),
+                 random_int8(DType::kInt8, c.w, rng), scalar_of(DType::kFloat32, 0.02), scalar_of(DType::kInt8, 0),
+                 scalar_of(DType::kFloat32, 1.0), scalar_of(DType::kInt8, 1)},
                 {false, true, true, true, true, true, true, true}};
 }
 
@@ -356,9 +345,9 @@ TEST(MmaVariant, EveryWgmmaTileMatchesCpu) {
   {
     SCOPED_TRACE("fp8 matmul");
     OpSpec f{"Fp8MatMul", 19, {},
-             {random_fp8(DType::kFloat8E4M3FN, {2, 40, 96}, rng), scalar(DType::kFloat32, 0.5),
+             {random_fp8(DType::kFloat8E4M3FN, {2, 40, 96}, rng), scalar_of(DType::kFloat32, 0.5),
               random_fp8(DType::kFloat8E5M2, {96, 136}, rng), random_tensor(DType::kFloat32, {136}, rng, 0.05, 0.5),
-              scalar(DType::kFloat32, 1)},
+              scalar_of(DType::kFloat32, 1)},
              {false, true, true, true, true}};
     f.attrs.set("output_dtype", static_cast<int64_t>(DType::kFloat32));
     runs = 0;
@@ -441,8 +430,8 @@ TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
     SCOPED_TRACE("x " + shape_str(c.x) + " w " + shape_str(c.w));
     const DType tx = i % 3 == 2 ? e5 : e4, tw = i % 2 ? e5 : e4, ty = i % 2 ? DType::kFloat32 : e4;
     OpSpec s{"Fp8Conv", 19, conv_attrs(c),
-             {random_fp8(tx, c.x, rng), scalar(DType::kFloat32, 0.25), random_fp8(tw, c.w, rng),
-              random_tensor(DType::kFloat32, {c.w[0]}, rng, 0.01, 0.05), scalar(DType::kFloat32, ty == e4 ? 0.05 : 1),
+             {random_fp8(tx, c.x, rng), scalar_of(DType::kFloat32, 0.25), random_fp8(tw, c.w, rng),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng, 0.01, 0.05), scalar_of(DType::kFloat32, ty == e4 ? 0.05 : 1),
               random_tensor(DType::kFloat32, {c.w[0]}, rng)},
              {false, true, true, true, true, true}};
     s.attrs.set("output_dtype", static_cast<int64_t>(ty));
@@ -451,8 +440,8 @@ TEST(MmaVariant, Fp8ConvMatMulMatchCpu) {
     ++i;
   }
   OpSpec s{"Fp8MatMul", 19, {},
-           {random_fp8(e4, {3, 40, 96}, rng), scalar(DType::kFloat32, 0.5), random_fp8(e5, {96, 72}, rng),
-            random_tensor(DType::kFloat32, {72}, rng, 0.05, 0.5), scalar(DType::kFloat32, 1)},
+           {random_fp8(e4, {3, 40, 96}, rng), scalar_of(DType::kFloat32, 0.5), random_fp8(e5, {96, 72}, rng),
+            random_tensor(DType::kFloat32, {72}, rng, 0.05, 0.5), scalar_of(DType::kFloat32, 1)},
            {false, true, true, true, true}};
   s.attrs.set("output_dtype", static_cast<int64_t>(DType::kFloat32));
   EXPECT_TRUE(mma_matches_cpu(s, kFp8SumRtol, kFp8SumAtol));
@@ -480,9 +469,9 @@ TEST(MmaVariant, SplitKMatchesCpu) {
   OpSpec f16 = fp16_gemm(20, 72, 600, 1, rng);
   runs.push_back({f16, 2e-2, 2e-2, 2});
   OpSpec f8{"Fp8MatMul", 19, {},
-            {random_fp8(DType::kFloat8E4M3FN, {18, 512}, rng), scalar(DType::kFloat32, 0.5),
+            {random_fp8(DType::kFloat8E4M3FN, {18, 512}, rng), scalar_of(DType::kFloat32, 0.5),
              random_fp8(DType::kFloat8E4M3FN, {512, 40}, rng), random_tensor(DType::kFloat32, {40}, rng, 0.05, 0.5),
-             scalar(DType::kFloat32, 1)},
+             scalar_of(DType::kFloat32, 1)},
             {false, true, true, true, true}};
   f8.attrs.set("output_dtype", static_cast<int64_t>(DType::kFloat32));
   runs.push_back({f8, kFp8SumRtol, 4 * kFp8SumAtol, 2});
@@ -562,8 +551,8 @@ TEST(MmaVariant, ChannelsLastConvsMatchCpu) {
     EXPECT_TRUE(channels_last_matches_cpu(qlinear_conv(c, rng), 0, 0));
     const DType e4 = DType::kFloat8E4M3FN;
     OpSpec f{"Fp8Conv", 19, conv_attrs(c),
-             {random_fp8(e4, c.x, rng), scalar(DType::kFloat32, 0.25), random_fp8(e4, c.w, rng),
-              random_tensor(DType::kFloat32, {c.w[0]}, rng, 0.01, 0.05), scalar(DType::kFloat32, 1),
+             {random_fp8(e4, c.x, rng), scalar_of(DType::kFloat32, 0.25), random_fp8(e4, c.w, rng),
+              random_tensor(DType::kFloat32, {c.w[0]}, rng, 0.01, 0.05), scalar_of(DType::kFloat32, 1),
               random_tensor(DType::kFloat32, {c.w[0]}, rng)},
              {false, true, true, true, true, true}};
     f.attrs.set("output_dtype", static_cast<int64_t>(DType::kFloat32));

@@ -96,6 +96,10 @@ int channels_last_on_mma(const Plan& plan);
 HostTensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng, double lo = -1.0, double hi = 1.0);
 // A float32 scalar (shape []) holding v: a scale, a constant operand.
 HostTensor scalar_f32(float v);
+// A tensor of `dtype` holding `v` repeated (float8: encoded with saturation; integers: as given).
+HostTensor tensor_of(DType dtype, const Shape& shape, const std::vector<double>& v);
+// A scalar (shape []) of `dtype` holding v: a zero point, a scale.
+HostTensor scalar_of(DType dtype, double v);
 
 // QuantizeLinear of float32 `y` with one scale and zero point, as ONNX defines it (round half to
 // even, saturate), written out independently of the kernels: int8, uint8, float8 (E4M3FN, E5M2).

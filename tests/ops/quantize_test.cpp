@@ -12,26 +12,6 @@
 namespace kiln::test {
 namespace {
 
-// A tensor of `dtype` holding `v` (float8: encoded with saturation; integers: as given).
-HostTensor tensor(DType dtype, const Shape& shape, const std::vector<double>& v) {
-  HostTensor t(dtype, shape);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const double x = v[static_cast<size_t>(i) % v.size()];
-    switch (dtype) {
-      case DType::kFloat32: t.as<float>()[i] = static_cast<float>(x); break;
-      case DType::kInt32: t.as<int32_t>()[i] = static_cast<int32_t>(x); break;
-      case DType::kInt16: t.as<int16_t>()[i] = static_cast<int16_t>(x); break;
-      case DType::kUInt16: t.as<uint16_t>()[i] = static_cast<uint16_t>(x); break;
-      case DType::kInt8: t.as<int8_t>()[i] = static_cast<int8_t>(x); break;
-      case DType::kUInt8: t.as<uint8_t>()[i] = static_cast<uint8_t>(x); break;
-      case DType::kFloat8E4M3FN: case DType::kFloat8E5M2:
-        t.as<uint8_t>()[i] = float_to_float8(dtype, static_cast<float>(x), true);
-        break;
-      default: ADD_FAILURE() << "tensor(): dtype " << dtype_name(dtype);
-    }
-  }
-  return t;
-}
 
 // Uniform random values of an integer-like dtype in [lo, hi] (float8: random codes, no NaN).
 HostTensor random_q(DType dtype, const Shape& shape, std::mt19937& rng, int lo, int hi) {
@@ -57,8 +37,6 @@ HostTensor random_q(DType dtype, const Shape& shape, std::mt19937& rng, int lo, 
   }
   return t;
 }
-
-HostTensor scalar(DType dtype, double v) { return tensor(dtype, {}, {v}); }
 
 // Positive random scales (powers of two and odd fractions, so requantization hits exact ties too).
 HostTensor random_scale(const Shape& shape, std::mt19937& rng) {
@@ -181,19 +159,19 @@ TEST(QuantizeOps, Float8SaturationFollowsTheSpec) {
 
 TEST(QuantizeOps, IntQuantizeRoundsHalfToEvenAndSaturates) {
   const std::vector<double> x = {0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 300, -300, 3.49, 126.5};
-  OpSpec s{"QuantizeLinear", 13, {}, {tensor(DType::kFloat32, {10}, x), scalar(DType::kFloat32, 1),
-                                      scalar(DType::kInt8, 0)}, {false, true, true}};
+  OpSpec s{"QuantizeLinear", 13, {}, {tensor_of(DType::kFloat32, {10}, x), scalar_of(DType::kFloat32, 1),
+                                      scalar_of(DType::kInt8, 0)}, {false, true, true}};
   std::vector<HostTensor> out;
   ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
-  EXPECT_TRUE(tensors_close(out[0], tensor(DType::kInt8, {10}, {0, 2, 2, 0, -2, -2, 127, -128, 3, 126}), 0, 0));
+  EXPECT_TRUE(tensors_close(out[0], tensor_of(DType::kInt8, {10}, {0, 2, 2, 0, -2, -2, 127, -128, 3, 126}), 0, 0));
   if (have_opencl()) {
     EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
   }
   // uint8 with zero point 128: the zero point is added after rounding.
-  s.inputs[1] = scalar(DType::kFloat32, 0.5);
-  s.inputs[2] = scalar(DType::kUInt8, 128);
+  s.inputs[1] = scalar_of(DType::kFloat32, 0.5);
+  s.inputs[2] = scalar_of(DType::kUInt8, 128);
   ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
-  EXPECT_TRUE(tensors_close(out[0], tensor(DType::kUInt8, {10}, {129, 131, 133, 127, 125, 123, 255, 0, 135, 255}), 0, 0));
+  EXPECT_TRUE(tensors_close(out[0], tensor_of(DType::kUInt8, {10}, {129, 131, 133, 127, 125, 123, 255, 0, 135, 255}), 0, 0));
   if (have_opencl()) {
     EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
   }
@@ -212,8 +190,8 @@ TEST(QuantizeOps, QuotientsAtRoundingTiesMatchTheDivision) {
     }
     for (DType qt : {DType::kInt8, DType::kUInt8}) {
       SCOPED_TRACE(dtype_name(qt) + " scale " + std::to_string(scale));
-      OpSpec s{"QuantizeLinear", 13, {}, {tensor(DType::kFloat32, {static_cast<int64_t>(x.size())}, x),
-                                          scalar(DType::kFloat32, scale), scalar(qt, qt == DType::kUInt8 ? 128 : 0)},
+      OpSpec s{"QuantizeLinear", 13, {}, {tensor_of(DType::kFloat32, {static_cast<int64_t>(x.size())}, x),
+                                          scalar_of(DType::kFloat32, scale), scalar_of(qt, qt == DType::kUInt8 ? 128 : 0)},
                {false, true, true}};
       EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
     }
@@ -246,8 +224,8 @@ TEST(QuantizeOps, Float8MidpointsMatchTheCpu) {
     }
     for (int sat : {0, 1}) {
       SCOPED_TRACE(dtype_name(qt) + " saturate " + std::to_string(sat));
-      OpSpec s{"QuantizeLinear", 19, {}, {tensor(DType::kFloat32, {static_cast<int64_t>(x.size())}, x),
-                                          scalar(DType::kFloat32, 1), scalar(qt, 0)}, {false, true, true}};
+      OpSpec s{"QuantizeLinear", 19, {}, {tensor_of(DType::kFloat32, {static_cast<int64_t>(x.size())}, x),
+                                          scalar_of(DType::kFloat32, 1), scalar_of(qt, 0)}, {false, true, true}};
       s.attrs.set("saturate", int64_t{sat});
       EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
     }
@@ -257,8 +235,8 @@ TEST(QuantizeOps, Float8MidpointsMatchTheCpu) {
 TEST(QuantizeOps, Float8QuantizeSaturateAttribute) {
   const std::vector<double> x = {1.0, 1000.0, -1000.0, 0.0625, 1e-9};
   for (int sat : {0, 1}) {
-    OpSpec s{"QuantizeLinear", 19, {}, {tensor(DType::kFloat32, {5}, x), scalar(DType::kFloat32, 2),
-                                        scalar(DType::kFloat8E4M3FN, 0)}, {false, true, true}};
+    OpSpec s{"QuantizeLinear", 19, {}, {tensor_of(DType::kFloat32, {5}, x), scalar_of(DType::kFloat32, 2),
+                                        scalar_of(DType::kFloat8E4M3FN, 0)}, {false, true, true}};
     s.attrs.set("saturate", int64_t{sat});
     std::vector<HostTensor> out;
     ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
@@ -292,7 +270,7 @@ TEST(QuantizeOps, Float16InputQuantizesLikeItsFloat32Value) {
       }
       const Shape ss = per_axis ? Shape{5} : Shape{};
       HostTensor scale = random_scale(ss, rng);
-      OpSpec s16{"QuantizeLinear", 21, {}, {x16, scale, fp8 ? tensor(qt, ss, {0}) : tensor(qt, ss, {qt == DType::kUInt8 ? 128.0 : 3.0})},
+      OpSpec s16{"QuantizeLinear", 21, {}, {x16, scale, fp8 ? tensor_of(qt, ss, {0}) : tensor_of(qt, ss, {qt == DType::kUInt8 ? 128.0 : 3.0})},
                  {false, true, true}};
       if (per_axis) s16.attrs.set("axis", int64_t{1});
       OpSpec s32 = s16;
@@ -333,7 +311,7 @@ TEST(QuantizeOps, QuantizeDequantizeOpenCLMatchesCpu) {
     const Shape ss = scale_shape(mode, x, ax, block);
     const bool fp8 = qt == DType::kFloat8E4M3FN || qt == DType::kFloat8E5M2;
     const auto range = int_range(qt);
-    HostTensor zp = fp8 ? tensor(qt, ss, {0}) : random_q(qt, ss, rng, range.first, range.second);
+    HostTensor zp = fp8 ? tensor_of(qt, ss, {0}) : random_q(qt, ss, rng, range.first, range.second);
     Attributes attrs;
     attrs.set("axis", axis);
     if (mode == 2) attrs.set("block_size", block);
@@ -356,7 +334,7 @@ TEST(QuantizeOps, QuantizeDequantizeOpenCLMatchesCpu) {
       const auto range = int_range(qt);
       const double amp = fp8 ? 600.0 : (range.second - range.first) * 0.6;
       OpSpec q{"QuantizeLinear", 21, {}, {random_tensor(DType::kFloat32, {n}, rng, -amp, amp), random_scale({}, rng),
-                                          fp8 ? tensor(qt, {}, {0}) : random_q(qt, {}, rng, range.first, range.second)},
+                                          fp8 ? tensor_of(qt, {}, {0}) : random_q(qt, {}, rng, range.first, range.second)},
                {false, true, true}};
       EXPECT_TRUE(opencl_matches_cpu(q, 0, 0));
     }
@@ -370,14 +348,14 @@ TEST(QuantizeOps, QuantizeDequantizeOpenCLMatchesCpu) {
 
 TEST(QuantizeOps, BlockedDequantizeByHand) {
   // x [2, 5] blocked by 2 along axis 1 -> scale [2, 3]; the last block is partial.
-  OpSpec d{"DequantizeLinear", 21, {}, {tensor(DType::kInt8, {2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}),
-                                       tensor(DType::kFloat32, {2, 3}, {1, 2, 4, 8, 16, 32}),
-                                       tensor(DType::kInt8, {2, 3}, {0, 1, 2, 3, 4, 5})}, {false, true, true}};
+  OpSpec d{"DequantizeLinear", 21, {}, {tensor_of(DType::kInt8, {2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}),
+                                       tensor_of(DType::kFloat32, {2, 3}, {1, 2, 4, 8, 16, 32}),
+                                       tensor_of(DType::kInt8, {2, 3}, {0, 1, 2, 3, 4, 5})}, {false, true, true}};
   d.attrs.set("axis", int64_t{1});
   d.attrs.set("block_size", int64_t{2});
   std::vector<HostTensor> out;
   ASSERT_TRUE(run_op(d, "cpu", &out).is_ok());
-  EXPECT_TRUE(tensors_close(out[0], tensor(DType::kFloat32, {2, 5}, {1, 2, 4, 6, 12, 24, 32, 64, 80, 160}), 0, 0));
+  EXPECT_TRUE(tensors_close(out[0], tensor_of(DType::kFloat32, {2, 5}, {1, 2, 4, 6, 12, 24, 32, 64, 80, 160}), 0, 0));
   if (have_opencl()) {
     EXPECT_TRUE(opencl_matches_cpu(d, 0, 0));
   }
@@ -386,13 +364,13 @@ TEST(QuantizeOps, BlockedDequantizeByHand) {
 // ---------------------------------------------------------------- DynamicQuantizeLinear
 
 TEST(QuantizeOps, DynamicQuantizeLinear) {
-  OpSpec s{"DynamicQuantizeLinear", 11, {}, {tensor(DType::kFloat32, {6}, {0, 2, -3, -2.5, 1.34, 0.5})}, {false}, 3};
+  OpSpec s{"DynamicQuantizeLinear", 11, {}, {tensor_of(DType::kFloat32, {6}, {0, 2, -3, -2.5, 1.34, 0.5})}, {false}, 3};
   std::vector<HostTensor> out;
   ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
   // From the ONNX reference: scale = 5/255, zero point = rint(3 / scale) = 153.
-  EXPECT_TRUE(tensors_close(out[1], scalar(DType::kFloat32, 5.0f / 255.0f), 0, 0));
-  EXPECT_TRUE(tensors_close(out[2], scalar(DType::kUInt8, 153), 0, 0));
-  EXPECT_TRUE(tensors_close(out[0], tensor(DType::kUInt8, {6}, {153, 255, 0, 26, 221, 179}), 0, 0));
+  EXPECT_TRUE(tensors_close(out[1], scalar_of(DType::kFloat32, 5.0f / 255.0f), 0, 0));
+  EXPECT_TRUE(tensors_close(out[2], scalar_of(DType::kUInt8, 153), 0, 0));
+  EXPECT_TRUE(tensors_close(out[0], tensor_of(DType::kUInt8, {6}, {153, 255, 0, 26, 221, 179}), 0, 0));
   if (!have_opencl()) return;
   EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
   std::mt19937 rng(11);
@@ -403,9 +381,9 @@ TEST(QuantizeOps, DynamicQuantizeLinear) {
     r.inputs[0] = random_tensor(DType::kFloat32, shape, rng, 0.5, 2.0);
     EXPECT_TRUE(opencl_matches_cpu(r, 0, 0)) << shape_str(shape);
   }
-  OpSpec z{"DynamicQuantizeLinear", 11, {}, {tensor(DType::kFloat32, {4}, {0})}, {false}, 3};
+  OpSpec z{"DynamicQuantizeLinear", 11, {}, {tensor_of(DType::kFloat32, {4}, {0})}, {false}, 3};
   ASSERT_TRUE(run_op(z, "cpu", &out).is_ok());
-  EXPECT_TRUE(tensors_close(out[0], tensor(DType::kUInt8, {4}, {0}), 0, 0));
+  EXPECT_TRUE(tensors_close(out[0], tensor_of(DType::kUInt8, {4}, {0}), 0, 0));
   EXPECT_TRUE(opencl_matches_cpu(z, 0, 0));
 }
 
@@ -413,14 +391,14 @@ TEST(QuantizeOps, DynamicQuantizeLinear) {
 
 TEST(QuantizeOps, MatMulIntegerByHand) {
   // A [2,3] uint8 with per-row zero points, B [3,2] int8 with per-column zero points.
-  OpSpec s{"MatMulInteger", 10, {}, {tensor(DType::kUInt8, {2, 3}, {1, 2, 3, 4, 5, 6}),
-                                     tensor(DType::kInt8, {3, 2}, {-1, 2, 3, -4, 5, 6}),
-                                     tensor(DType::kUInt8, {2}, {1, 2}), tensor(DType::kInt8, {2}, {1, -1})},
+  OpSpec s{"MatMulInteger", 10, {}, {tensor_of(DType::kUInt8, {2, 3}, {1, 2, 3, 4, 5, 6}),
+                                     tensor_of(DType::kInt8, {3, 2}, {-1, 2, 3, -4, 5, 6}),
+                                     tensor_of(DType::kUInt8, {2}, {1, 2}), tensor_of(DType::kInt8, {2}, {1, -1})},
            {false, false, true, true}};
   // A - za = [[0,1,2],[2,3,4]]; B - zb = [[-2,3],[2,-3],[4,7]].
   std::vector<HostTensor> out;
   ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
-  EXPECT_TRUE(tensors_close(out[0], tensor(DType::kInt32, {2, 2}, {10, 11, 18, 25}), 0, 0));
+  EXPECT_TRUE(tensors_close(out[0], tensor_of(DType::kInt32, {2, 2}, {10, 11, 18, 25}), 0, 0));
   if (have_opencl()) {
     EXPECT_TRUE(opencl_matches_cpu(s, 0, 0));
   }
@@ -448,7 +426,7 @@ TEST(QuantizeOps, MatMulFamilyOpenCLMatchesCpu) {
     const auto ry = int_range(ty);
     OpSpec ql{"QLinearMatMul", iter % 2 ? 21 : 10, {},
               {mi.inputs[0], random_scale(rowzp ? Shape{M} : Shape{}, rng), za, mi.inputs[1],
-               random_scale(zb.shape(), rng), zb, tensor(DType::kFloat32, {}, {std::ldexp(1.0, 6 + iter % 5)}),
+               random_scale(zb.shape(), rng), zb, tensor_of(DType::kFloat32, {}, {std::ldexp(1.0, 6 + iter % 5)}),
                random_q(ty, {}, rng, ry.first, ry.second)},
               {false, true, true, false, true, true, true, true}};
     EXPECT_TRUE(opencl_matches_cpu(ql, 0, 0));
@@ -458,23 +436,23 @@ TEST(QuantizeOps, MatMulFamilyOpenCLMatchesCpu) {
 TEST(QuantizeOps, QLinearMatMulBatchedPerRowParameters) {
   // a [2, 2, 3] with per-row scales and zero points that differ per batch ([2, 2, 1]).
   OpSpec s{"QLinearMatMul", 10, {},
-           {tensor(DType::kUInt8, {2, 2, 3}, {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120}),
-            tensor(DType::kFloat32, {2, 2, 1}, {0.5, 0.25, 1, 2}), tensor(DType::kUInt8, {2, 2, 1}, {10, 20, 30, 40}),
-            tensor(DType::kInt8, {3, 2}, {1, -1, 2, -2, 3, -3}), scalar(DType::kFloat32, 1), scalar(DType::kInt8, 0),
-            scalar(DType::kFloat32, 8), scalar(DType::kUInt8, 100)},
+           {tensor_of(DType::kUInt8, {2, 2, 3}, {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120}),
+            tensor_of(DType::kFloat32, {2, 2, 1}, {0.5, 0.25, 1, 2}), tensor_of(DType::kUInt8, {2, 2, 1}, {10, 20, 30, 40}),
+            tensor_of(DType::kInt8, {3, 2}, {1, -1, 2, -2, 3, -3}), scalar_of(DType::kFloat32, 1), scalar_of(DType::kInt8, 0),
+            scalar_of(DType::kFloat32, 8), scalar_of(DType::kUInt8, 100)},
            {false, true, true, true, true, true, true, true}};
   std::vector<HostTensor> out;
   ASSERT_TRUE(run_op(s, "cpu", &out).is_ok());
   // Row sums of (a - za) . [1, 2, 3] (and the negation for column 1), times scale / 8, + 100.
   // batch 0: rows [0,10,20] -> 80 * 0.5/8 = 5; [20,30,40] -> 200 * 0.25/8 = 6.25
   // batch 1: rows [40,50,60] -> 320 * 1/8 = 40; [60,70,80] -> 440 * 2/8 = 110 (column 1: -10 -> 0)
-  EXPECT_TRUE(tensors_close(out[0], tensor(DType::kUInt8, {2, 2, 2}, {105, 95, 106, 94, 140, 60, 210, 0}), 0, 0));
+  EXPECT_TRUE(tensors_close(out[0], tensor_of(DType::kUInt8, {2, 2, 2}, {105, 95, 106, 94, 140, 60, 210, 0}), 0, 0));
   if (have_opencl()) {
     std::vector<HostTensor> cl;  // batch-varying parameters run on the CPU under the opencl device
     ASSERT_TRUE(run_op(s, "opencl", &cl).is_ok());
     EXPECT_TRUE(tensors_close(cl[0], out[0], 0, 0));
   }
-  s.inputs[2] = tensor(DType::kUInt8, {2}, {1, 2});
+  s.inputs[2] = tensor_of(DType::kUInt8, {2}, {1, 2});
   expect_error(s, "a_scale shape [2x2x1] and a_zero_point shape [2] must be the same");
 }
 
@@ -517,7 +495,7 @@ TEST(QuantizeOps, ConvIntegerMatchesNaiveConvolution) {
   for (int i = 0; i < 6; ++i) wz[i] = wzp.as<int8_t>()[i];
   Shape os;
   const std::vector<int32_t> want = naive_conv2d(x, w, 7, wz, 2, 2, 1, 2, &os);
-  OpSpec s{"ConvInteger", 10, {}, {x, w, scalar(DType::kUInt8, 7), wzp}, {false, true, true, true}};
+  OpSpec s{"ConvInteger", 10, {}, {x, w, scalar_of(DType::kUInt8, 7), wzp}, {false, true, true, true}};
   s.attrs.set("group", int64_t{2});
   s.attrs.set("strides", std::vector<int64_t>{2, 2});
   s.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
@@ -574,7 +552,7 @@ TEST(QuantizeOps, ConvFamilyOpenCLMatchesCpu) {
     const auto ry = int_range(ty);
     OpSpec qc{"QLinearConv", 10, attrs,
               {ci.inputs[0], random_scale({}, rng), ci.inputs[2], ci.inputs[1],
-               random_scale(iter % 2 ? Shape{w[0]} : Shape{}, rng), wzp, tensor(DType::kFloat32, {}, {16.0 + iter}),
+               random_scale(iter % 2 ? Shape{w[0]} : Shape{}, rng), wzp, tensor_of(DType::kFloat32, {}, {16.0 + iter}),
                random_q(ty, {}, rng, ry.first, ry.second), random_q(DType::kInt32, {w[0]}, rng, -5000, 5000)},
               {false, true, true, true, true, true, true, true, true}};
     if (iter % 4 == 1) qc.inputs.pop_back(), qc.constant.pop_back();  // without bias
@@ -598,12 +576,12 @@ TEST(QuantizeOps, ErrorsNameTheNode) {
   block_bad.attrs.set("block_size", int64_t{2});
   expect_error(block_bad, "blocked by 2 along axis 2");
   OpSpec zp_type{"DequantizeLinear", 13, {}, {random_q(DType::kInt8, {3}, rng, -9, 9), random_scale({}, rng),
-                                              scalar(DType::kUInt8, 1)}, {false, true, true}};
+                                              scalar_of(DType::kUInt8, 1)}, {false, true, true}};
   expect_error(zp_type, "x_zero_point has dtype uint8, x has int8");
   OpSpec fnuz{"QuantizeLinear", 19, {}, {x, random_scale({}, rng), HostTensor(DType::kFloat8E4M3FNUZ, {})},
               {false, true, true}};
   expect_error(fnuz, "not the FNUZ variants");
-  OpSpec old_fp8{"QuantizeLinear", 13, {}, {x, random_scale({}, rng), scalar(DType::kFloat8E4M3FN, 0)}, {false, true, true}};
+  OpSpec old_fp8{"QuantizeLinear", 13, {}, {x, random_scale({}, rng), scalar_of(DType::kFloat8E4M3FN, 0)}, {false, true, true}};
   expect_error(old_fp8, "does not accept");
   OpSpec v23{"QuantizeLinear", 23, {}, {x, random_scale({}, rng)}, {false, true}};
   expect_error(v23, "changed after opset 21");

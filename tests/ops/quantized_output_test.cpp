@@ -27,15 +27,6 @@ struct Case {
   std::string precision;
 };
 
-HostTensor scalar(DType t, double v) {
-  HostTensor s(t, {});
-  switch (t) {
-    case DType::kFloat32: s.as<float>()[0] = static_cast<float>(v); break;
-    case DType::kInt8: s.as<int8_t>()[0] = static_cast<int8_t>(v); break;
-    default: s.as<uint8_t>()[0] = static_cast<uint8_t>(v); break;  // uint8; float8 zero is 0
-  }
-  return s;
-}
 
 struct Built {
   std::shared_ptr<Plan> plan;
@@ -53,8 +44,8 @@ Status build(const Case& c, Built* out) {
   Attributes ln;
   ln.set("axis", int64_t{-1});
   out->y = b.node("LayerNormalization", ins, ln);
-  out->yq = b.node("QuantizeLinear", {out->y, b.constant(scalar(DType::kFloat32, c.scale)),
-                                       b.constant(scalar(c.type, c.zero_point))});
+  out->yq = b.node("QuantizeLinear", {out->y, b.constant(scalar_of(DType::kFloat32, c.scale)),
+                                       b.constant(scalar_of(c.type, c.zero_point))});
   if (c.y_is_output) b.output(out->y);
   b.output(out->yq);
   BuildOptions opts;
