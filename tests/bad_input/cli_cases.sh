@@ -801,6 +801,14 @@ for f in glob.glob('ref/*.npy'):
   expect_ok "$KILN" bench r.plan --device cpu --iterations 20 --concurrency 2 --threads 2
   expect_fail "--threads needs a number from 1 to 1024, got '0'" -- "$KILN" bench r.plan --device cpu --threads 0
   KILN_CPU_THREADS=1 expect_ok "$KILN" profile r.plan --device cpu --iterations 2
+  if grep -qF "cpu-ref" "$WORK/stdout"; then die "a finite input sent a node to its reference kernel"; fi
+  # A NaN input: the first convolution's fused Relu would drop it, so that node runs its reference
+  # kernel (which keeps the NaN), and the profile says so.
+  "$PY" -c "
+import numpy as np
+x = np.load('r.npy'); x[0, 0, 5, 5] = np.nan; np.save('rnan.npy', x)"
+  KILN_CPU_THREADS=1 expect_ok "$KILN" profile r.plan --device cpu --iterations 2 -i input=rnan.npy
+  expect_out "cpu-ref" "ran kiln's reference kernel instead"
 }
 
 run_case
