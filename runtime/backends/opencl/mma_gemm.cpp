@@ -46,14 +46,10 @@ int elem_bytes(Elem e) { return e == Elem::kF16 ? 2 : e == Elem::kTf32 ? 4 : 1; 
 constexpr Tile kShapes[] = {{128, 128, 2, 4}, {128, 128, 2, 2}, {128, 64, 4, 2}, {64, 128, 2, 4}, {64, 64, 2, 2}};
 // The wgmma tiles: one warpgroup per 64 rows, each warp 16 rows x all columns. 128x192 is the
 // widest whose 64-byte rows fit two stages in 44 KB (fewer bytes through L2 per product than
-// 128x128, at 128 registers still two work-groups per SM). 256x192 (16 warps at 128 registers)
-// and 192x256 (12 warps at 168) take a whole SM each, in stages of 32-byte rows: 30% fewer L2
-// bytes per product than 128x192, which the square GEMMs are bound by (perf/results/
-// 2026-12-07-clusters.md); for --tune to time against it.
-constexpr Tile kWgShapes[] = {{128, 128, 8, 1, 64, 2, true},  {128, 192, 8, 1, 64, 2, true},
-                              {128, 256, 8, 1, 64, 2, true},  {64, 128, 4, 1, 64, 2, true},
-                              {64, 256, 4, 1, 64, 2, true},   {256, 192, 16, 1, 64, 2, true},
-                              {192, 256, 12, 1, 64, 2, true}};
+// 128x128, at 128 registers still two work-groups per SM).
+constexpr Tile kWgShapes[] = {{128, 128, 8, 1, 64, 2, true}, {128, 192, 8, 1, 64, 2, true},
+                              {128, 256, 8, 1, 64, 2, true}, {64, 128, 4, 1, 64, 2, true},
+                              {64, 256, 4, 1, 64, 2, true}};
 // Bytes of K per tile row and stages: {kb, stages}. Deeper pipelines of 32-byte rows (3-5 stages)
 // were timed too and never beat 64-byte rows in two or three stages (the same results).
 constexpr int kPipelines[][2] = {{64, 2}, {32, 2}, {64, 3}, {32, 4}};
@@ -123,14 +119,7 @@ bool runs(const Problem& p, const Tile& t) {
 
 // The register cap of a wgmma tile (0: none): two work-groups of 256 per SM need <= 128, which
 // ptxas meets without spills up to 192 columns (96 accumulators; it takes 148 uncapped).
-// Work-groups of more than 256 items run one per SM, which they only launch on within its 64K
-// registers: 128 at 512 items, 168 at 384.
-int wg_max_registers(const Tile& t) {
-  const int threads = t.wm * t.wn * 32;
-  if (!t.wg) return 0;
-  if (threads > 256) return 65536 / threads / 8 * 8;
-  return threads == 256 && t.bn <= 192 ? 128 : 0;
-}
+int wg_max_registers(const Tile& t) { return t.wg && t.wm * t.wn * 32 == 256 && t.bn <= 192 ? 128 : 0; }
 
 // Registers per work-item, roughly as ptxas allots them (scripts/check_mma_ptx.py): the
 // accumulators, one k-step's fragments and ~40 for addresses (~80 with FP8's output stage).
