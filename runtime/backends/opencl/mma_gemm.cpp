@@ -47,8 +47,8 @@ constexpr Tile kShapes[] = {{128, 128, 2, 4}, {128, 128, 2, 2}, {128, 64, 4, 2},
 // The wgmma tiles: one warpgroup per 64 rows, each warp 16 rows x all columns. 128x192 is the
 // widest whose 64-byte rows fit two stages in 44 KB (fewer bytes through L2 per product than
 // 128x128, at 128 registers still two work-groups per SM). Tiles of a whole SM (256x192 on 16
-// warps, 192x256 on 12; 30% fewer L2 bytes per product) ran 1.45-1.51x slower on the H100: one
-// work-group per SM leaves it idle at each stage's barrier (perf/results/2026-12-07-heldout.md).
+// warps, 192x256 on 12; 30% fewer L2 bytes per product) ran 1.45-1.51x slower on the H100 (most likely
+// one work-group per SM idling at each stage's barrier; perf/results/2026-12-07-heldout.md).
 constexpr Tile kWgShapes[] = {{128, 128, 8, 1, 64, 2, true}, {128, 192, 8, 1, 64, 2, true},
                               {128, 256, 8, 1, 64, 2, true}, {64, 128, 4, 1, 64, 2, true},
                               {64, 256, 4, 1, 64, 2, true}};
