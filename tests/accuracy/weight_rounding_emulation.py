@@ -10,11 +10,12 @@ FP32. Roundings compared, each on the same calibration crops:
                  are rounded one input at a time and the rounding error is spread over the
                  not-yet-rounded weights through the inverse of H = sum x x^T of the layer's
                  calibration inputs (im2col patches), minimizing E ||(W - W_q) x||^2.
-Prints the top-1 agreement with FP32 over the evaluation crops, and the top-1 accuracy lost if
-FP32's softmax were the truth (the mean over crops of p_fp32(fp32's class) - p_fp32(the variant's
-class)): a flip between near ties costs little there, a flip of a confident answer much.
+  gptq+mean      GPTQ, then the mean correction of what is left.
+Prints each rounding's task metric against FP32 (tests/accuracy/real_models.py; a classifier's
+includes the top-1 accuracy lost if FP32's softmax were the truth).
 
-    .venv/bin/python tests/accuracy/weight_rounding_emulation.py [--calib 64] [--max-eval 40]
+    .venv/bin/python tests/accuracy/weight_rounding_emulation.py [--model efficientnet_lite0]
+        [--calib 64] [--max-eval 40]
 """
 import argparse
 import os
@@ -28,8 +29,15 @@ import real_models  # noqa: E402
 
 def fold_batchnorm(model):
     """Conv -> BatchNormalization pairs become one Conv with a bias (in place)."""
+    import onnx
     from onnx import numpy_helper
     g = model.graph
+    for c in [n for n in g.node if n.op_type == "Constant" and n.attribute[0].name == "value"]:
+        t = onnx.TensorProto()  # a Constant's tensor as an initializer, so it can be folded
+        t.CopyFrom(c.attribute[0].t)
+        t.name = c.output[0]
+        g.initializer.append(t)
+        g.node.remove(c)
     inits = {i.name: i for i in g.initializer}
     consumers = {}
     for n in g.node:
@@ -110,26 +118,40 @@ def nearest(w):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="efficientnet_lite0", choices=["efficientnet_lite0"])
+    ap.add_argument("--model", default="efficientnet_lite0", choices=sorted(real_models.MODELS))
     ap.add_argument("--dir", default=os.path.expanduser("~/.cache/kiln/real-models"))
     ap.add_argument("--calib", type=int, default=64)
-    ap.add_argument("--max-eval", type=int, default=40, help="evaluation batches (as real_models_accuracy.py)")
+    ap.add_argument("--max-eval", type=int, default=40, help="evaluated samples (as real_models_accuracy.py)")
+    ap.add_argument("--roundings", default="nearest,nearest+mean,gptq,gptq+mean")
     args = ap.parse_args()
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
     ort.set_default_logger_severity(3)
     mod = real_models.MODELS[args.model](args.dir, False)
-    calib, evals = mod.calib(args.calib), mod.inputs()[:args.max_eval]
+    calib, evals = mod.calib(args.calib), mod.inputs()
+    if len(evals) > args.max_eval:  # the even subsample real_models_accuracy.py takes
+        evals = [evals[i] for i in np.linspace(0, len(evals) - 1, args.max_eval).round().astype(int)]
+    metric = (lambda r, g: mod.metric(r, g, evals)) if mod.kind == "transformer" else mod.metric
     base = fold_batchnorm(onnx.load(mod.onnx))
-    convs = [n for n in base.graph.node if n.op_type == "Conv"]
     inits = {i.name: i for i in base.graph.initializer}
-    out_name = base.graph.output[0].name
+    convs = [n for n in base.graph.node if n.op_type == "Conv" and n.input[1] in inits]
+    for n in convs:  # every Conv gets a bias, which the mean correction adjusts
+        if len(n.input) < 3:
+            out_ch = inits[n.input[1]].dims[0]
+            base.graph.initializer.append(numpy_helper.from_array(np.zeros(out_ch, np.float32), n.name + "_bias0"))
+            n.input.append(n.name + "_bias0")
+    outputs = [o.name for o in base.graph.output]
 
     def session(m):
         return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
 
-    # Each Conv's H (per group) and input channel means, from the calibration crops.
+    def run_all(m):
+        sv = session(m)
+        keys = ["".join(c if c.isalnum() or c in "._-" else "_" for c in o) for o in outputs]
+        return [dict(zip(keys, sv.run(outputs, x))) for x in evals]
+
+    # Each Conv's H (per group) and input channel means, from the calibration samples.
     probe = onnx.ModelProto()
     probe.CopyFrom(base)
     probe.graph.output.extend(onnx.ValueInfoProto(name=n.input[0]) for n in convs)
@@ -147,7 +169,7 @@ def main():
             means[i] = m if means[i] is None else means[i] + m
             counts[i] += p.shape[1]
     means = [m / c for m, c in zip(means, counts)]
-    print("calibration statistics collected", file=sys.stderr, flush=True)
+    del s
 
     def variant(kind):
         m = onnx.ModelProto()
@@ -157,33 +179,24 @@ def main():
             w = numpy_helper.to_array(mi[n.input[1]]).astype(np.float64)
             groups = attrs(n)[0]
             rows = w.reshape(groups, w.shape[0] // groups, -1)
-            if kind == "gptq":
+            if kind.startswith("gptq"):
                 q = np.stack([gptq(rows[g], h[g]) for g in range(groups)]).reshape(w.shape)
             else:
                 q = nearest(w)
-            if kind == "nearest+mean":
+            if kind.endswith("+mean"):
                 dq = (w - q).reshape(groups, w.shape[0] // groups, -1)
                 shift = np.einsum("gri,gi->gr", dq, mean).reshape(-1)
                 b = numpy_helper.to_array(mi[n.input[2]]).astype(np.float64)
                 mi[n.input[2]].CopyFrom(numpy_helper.from_array((b + shift).astype(np.float32), n.input[2]))
             mi[n.input[1]].CopyFrom(numpy_helper.from_array(q.astype(np.float32), n.input[1]))
-        sv = session(m)
-        return np.concatenate([sv.run([out_name], x)[0] for x in evals])
+        return run_all(m)
 
-    ref = np.concatenate([session(base).run([out_name], x)[0] for x in evals])
-    e = np.exp(ref - ref.max(1, keepdims=True))
-    prob = e / e.sum(1, keepdims=True)
-    top = ref.argmax(1)
-    rows = np.arange(len(top))
-    print(f"{args.model}: {len(top)} evaluation crops, {args.calib} calibration crops; FP32 top-1 softmax "
-          f"median {np.median(prob[rows, top]):.3f}")
-    for kind in ["nearest", "nearest+mean", "gptq"]:
-        got = variant(kind).argmax(1)
-        flips = got != top
-        lost = float((prob[rows, top] - prob[rows, got]).mean() * 100)
-        conf = prob[rows, top][flips]
-        print(f"{kind:13s} top-1 agreement {100 * (1 - flips.mean()):6.2f}%  expected top-1 lost {lost:5.2f} points"
-              f"  FP32 confidence of the flipped crops: {np.array2string(np.sort(conf), precision=2)}", flush=True)
+    ref = run_all(base)
+    print(f"{args.model}: {len(evals)} evaluated samples, {len(calib)} calibration samples, {len(convs)} Convs; "
+          f"{mod.what}", flush=True)
+    for kind in args.roundings.split(","):
+        value, detail = metric(ref, variant(kind))
+        print(f"{kind:13s} {value:6.2f}  {detail}", flush=True)
 
 
 if __name__ == "__main__":
