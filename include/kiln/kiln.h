@@ -230,7 +230,9 @@ typedef struct kiln_profile_record {
   int32_t node;        /* plan node index (NODE), else -1 */
   const char* name;    /* node name or transferred tensor name; owned by the plan */
   const char* op;      /* node op ("" for transfers); owned by the plan */
-  const char* backend; /* "cpu" or "opencl"; static */
+  const char* backend; /* "cpu", "opencl", or "cpu-ref": a cpu node with a oneDNN kernel that ran
+                          kiln's reference kernel instead (no primitive there, or a NaN/Inf
+                          input its fused activation would drop); static */
   int64_t start_ns, end_ns; /* host steady clock; device work mapped onto it */
   int64_t host_ns;     /* host time spent issuing the work */
   double flops;        /* estimated floating-point operations of the node at the shapes that ran */

@@ -298,7 +298,7 @@ class InferenceSession:
         path = "%s_%d.json" % (self._profile_prefix, os.getpid())
         t0 = min((r["start_ns"] for r in self._records), default=0)
         events = [{"name": r["name"], "cat": r["op"] or r["kind"], "ph": "X", "ts": (r["start_ns"] - t0) / 1e3,
-                   "dur": (r["end_ns"] - r["start_ns"]) / 1e3, "pid": 1, "tid": 1 if r["backend"] == "cpu" else 2,
+                   "dur": (r["end_ns"] - r["start_ns"]) / 1e3, "pid": 1, "tid": 2 if r["backend"] == "opencl" else 1,
                    "args": {"run": r["run"]}} for r in self._records]
         with open(path, "w") as f:
             json.dump(events, f)

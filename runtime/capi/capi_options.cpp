@@ -122,7 +122,7 @@ kiln_status kiln_context_profile_record(const kiln_context* ctx, int32_t index, 
                 : e.kind == kiln::ProfileEvent::Kind::kUpload ? KILN_PROFILE_UPLOAD
                                                               : KILN_PROFILE_DOWNLOAD;
     rec->run = e.run;
-    rec->backend = kiln::backend_name(e.backend);
+    rec->backend = e.cpu_reference ? "cpu-ref" : kiln::backend_name(e.backend);
     rec->start_ns = e.start_ns;
     rec->end_ns = e.end_ns;
     rec->host_ns = e.host_ns;

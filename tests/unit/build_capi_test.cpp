@@ -73,8 +73,9 @@ kiln_build_options* int8_options(Samples* samples, std::vector<std::pair<int32_t
   return o;
 }
 
+// Runs the plan twice; with `profiling`, *backends (when given) gets each record's backend.
 std::vector<float> run_demo(const void* plan_bytes, size_t size, const std::vector<float>& input, int profiling,
-                            int32_t* records) {
+                            int32_t* records, std::vector<std::string>* backends = nullptr) {
   kiln_plan* plan = nullptr;
   EXPECT_EQ(kiln_plan_load_memory(plan_bytes, size, &plan), KILN_OK) << kiln_last_error();
   kiln_context_options* o = nullptr;
@@ -98,6 +99,11 @@ std::vector<float> run_demo(const void* plan_bytes, size_t size, const std::vect
     EXPECT_EQ(r.run, 0);
     EXPECT_GE(r.end_ns, r.start_ns);
     EXPECT_EQ(kiln_context_profile_record(ctx, *records, &r), KILN_ERROR_INVALID_ARGUMENT);
+    if (backends) {
+      backends->clear();
+      for (int32_t i = 0; i < *records; ++i)
+        if (kiln_context_profile_record(ctx, i, &r) == KILN_OK) backends->push_back(r.backend);
+    }
     EXPECT_EQ(kiln_context_profile_clear(ctx), KILN_OK);
     EXPECT_EQ(kiln_context_profile_count(ctx), 0);
   } else {
@@ -170,6 +176,16 @@ TEST(BuildCApi, Int8FromCallbackEqualsFp32WithinQuantizationAndRuns) {
   const std::vector<float> p32 = run_demo(d32, n32, samples.data[0], 0, &records);
   EXPECT_EQ(records, 0);
   for (int i = 0; i < 10; ++i) EXPECT_NEAR(p8[i], p32[i], 0.05) << i;
+  // A NaN input: the first convolution's fused Relu would drop it, so that node runs kiln's
+  // reference kernel (which keeps the NaN) and its records say "cpu-ref"; a finite input has none.
+  std::vector<std::string> backends;
+  run_demo(d32, n32, samples.data[0], 1, &records, &backends);
+  EXPECT_EQ(std::count(backends.begin(), backends.end(), "cpu-ref"), 0);
+  EXPECT_GT(std::count(backends.begin(), backends.end(), "cpu"), 0);
+  std::vector<float> with_nan = samples.data[0];
+  with_nan[100] = std::nanf("");
+  run_demo(d32, n32, with_nan, 1, &records, &backends);
+  EXPECT_GT(std::count(backends.begin(), backends.end(), "cpu-ref"), 0) << "no record of the reference kernel";
 
   const std::string dir = kiln::test::scratch_dir("build_capi");
   ASSERT_EQ(kiln_build_result_write(fp32, (dir + "/p.plan").c_str()), KILN_OK);
