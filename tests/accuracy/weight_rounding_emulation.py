@@ -28,7 +28,8 @@ import real_models  # noqa: E402
 
 
 def fold_batchnorm(model):
-    """Conv -> BatchNormalization pairs become one Conv with a bias (in place)."""
+    """Conv -> BatchNormalization pairs become one Conv with a bias (in place; Constant nodes become
+    initializers first, as paddle2onnx writes BatchNorm parameters as Constants)."""
     import onnx
     from onnx import numpy_helper
     g = model.graph
