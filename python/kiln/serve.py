@@ -14,6 +14,7 @@ server after the requests in flight are answered.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -94,6 +95,28 @@ HANDSHAKE_RACE = "get_config_from_handshake_server"
 LOAD_ATTEMPTS = 3
 
 
+def load_again(triton: Any, name: str) -> None:
+    """Loads a bound model whose load failed, as pytriton 0.7.0's ModelManager._load_model does but
+    without its wait for the server to be ready: with Triton's strict readiness a server holding a
+    model that failed to load is never ready, so that wait would only time out (after 120 s).
+    The failed load's config socket file stays behind (Python 3.11's asyncio does not remove it),
+    and the other instances would connect to it at once, before instance 0 binds it again: it goes
+    first."""
+    from pytriton.client import ModelClient
+    manager = triton._model_manager
+    model = next(m for m in manager.models if m.model_name == name)
+    workspace = model._get_triton_model_config().backend_parameters["workspace-path"]
+    stale_socket = os.path.join(workspace, "%s-config.sock" % name)
+    if os.path.exists(stale_socket):
+        os.remove(stale_socket)
+    local_store = manager._model_store_path is not None
+    with ModelClient(url=manager._triton_url, model_name=name, model_version=str(model.model_version),
+                     access_token=manager._access_token) as client:
+        client.load_model(config=None if local_store else json.dumps(model.get_model_config()),
+                          files=None if local_store else model.get_proxy_model_files())
+    model.setup()
+
+
 def bind_model(triton: Any, name: str, **bind_args: Any) -> None:
     """triton.bind(), loading the model again when it lost the stub's handshake race."""
     for attempt in range(1, LOAD_ATTEMPTS + 1):
@@ -101,8 +124,7 @@ def bind_model(triton: Any, name: str, **bind_args: Any) -> None:
             if attempt == 1:
                 triton.bind(model_name=name, **bind_args)
             else:
-                # The model is registered; this loads the ones that are not alive (pytriton 0.7.0).
-                triton._model_manager.load_models()
+                load_again(triton, name)
             return
         except Exception as e:  # tritonclient's InferenceServerException, from the load
             if HANDSHAKE_RACE not in str(e) or attempt == LOAD_ATTEMPTS:

@@ -26,12 +26,12 @@ def free_ports(n):
 
 
 class Server:
-    def __init__(self, plans, workdir, instances=2, max_batch=8, extra=()):
+    def __init__(self, plans, workdir, instances=2, max_batch=8, extra=(), launcher=("-m", "kiln", "serve")):
         self.http, self.grpc, self.metrics = free_ports(3)
         self.log_path = os.path.join(workdir, "serve-%d.log" % self.http)
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kiln", "serve", *plans, "--instances", str(instances), "--max-batch",
+            [sys.executable, *launcher, *plans, "--instances", str(instances), "--max-batch",
              str(max_batch), "--http-port", str(self.http), "--grpc-port", str(self.grpc), "--metrics-port",
              str(self.metrics), "--address", "127.0.0.1", "--device", DEVICE, *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
