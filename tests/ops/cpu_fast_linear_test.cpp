@@ -2,10 +2,15 @@
 // against the reference kernels on random shapes and attributes, fused epilogues included.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <iterator>
 #include <random>
 #include <string>
 
+#include <dnnl.hpp>
+
+#include "runtime/backends/cpu/fast_cpu.h"
+#include "runtime/exec/execution_context.h"
 #include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
 
@@ -162,6 +167,58 @@ TEST(CpuFastLinear, MatMulRandom) {
     // Everything fuses into the MatMul node, so the fast kernel runs the whole epilogue.
     EXPECT_EQ(plan->nodes.size(), 1u);
     EXPECT_TRUE(cpu_fast_matches_reference(plan, g.inputs(), 1e-4, 3e-5, 1));
+  }
+}
+
+// oneDNN's Winograd convolutions (dnnl_conv.cpp: 3x3, stride 1, >= 64 channels) in a ResNet
+// basic block, its residual and ReLUs fused: against the reference within what Winograd's
+// transforms add to float32 rounding; the 32-channel stem keeps the direct convolution.
+TEST(CpuFastLinear, WinogradBasicBlockMatchesReference) {
+  std::mt19937 rng(1105);
+  // oneDNN picks F(2x2,3x3) for the first shape and F(4x4,3x3), whose transforms round more,
+  // for the second (on AVX-512; perf/results/2026-12-08-cpu-winograd.md).
+  for (const Shape& in : {Shape{2, 32, 14, 14}, Shape{4, 32, 16, 16}}) {
+    SCOPED_TRACE(shape_str(in));
+    GraphBuilder g;
+    const std::string x = g.input(random_tensor(DType::kFloat32, in, rng));
+    auto conv = [&](const std::string& from, int64_t cin, int64_t cout) {
+      Attributes a;
+      a.set("pads", std::vector<int64_t>(4, 1));
+      const double w = 1.0 / std::sqrt(9.0 * static_cast<double>(cin));  // activations stay O(1)
+      return g.node("Conv", {from, g.constant(random_tensor(DType::kFloat32, {cout, cin, 3, 3}, rng, -w, w)),
+                             g.constant(random_tensor(DType::kFloat32, {cout}, rng))},
+                    a);
+    };
+    const std::string stem = g.node("Relu", {conv(x, 32, 64)});
+    const std::string c1 = g.node("Relu", {conv(stem, 64, 64)});
+    g.output(g.node("Relu", {g.node("Add", {conv(c1, 64, 64), stem})}));
+    std::shared_ptr<Plan> plan;
+    ASSERT_TRUE(g.build(&plan).is_ok());
+    // Winograd's sums landed within 9.5e-7 of the reference's on these O(1) outputs (both
+    // shapes); 1e-5 leaves room for another CPU's kernels, not for a wrong tap or channel.
+    EXPECT_TRUE(cpu_fast_matches_reference(plan, g.inputs(), 1e-5, 1e-5, plan->nodes.size()));
+
+    std::unique_ptr<ExecutionContext> ctx;
+    std::string notice;
+    ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+    ASSERT_NE(ctx->fast_cpu(), nullptr);
+    std::vector<std::string> kernels;
+    for (size_t n = 0; n < plan->nodes.size(); ++n)
+      if (plan->nodes[n].op == "Conv") kernels.push_back(ctx->fast_cpu()->kernel_name(n));
+    ASSERT_EQ(kernels.size(), 3u);
+    EXPECT_EQ(kernels[0], "onednn:convolution");  // 32 input channels: direct
+    // oneDNN's Winograd kernels are AVX-512's; elsewhere every convolution is direct.
+    const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
+    const std::string wide = avx512 ? "onednn:convolution(winograd)" : "onednn:convolution";
+    EXPECT_EQ(kernels[1], wide);
+    EXPECT_EQ(kernels[2], wide);
+
+    // Read when a plan's kernels are prepared (once per plan, for all its contexts).
+    ScopedEnv direct("KILN_CPU_WINOGRAD", "0");
+    ASSERT_TRUE(g.build(&plan).is_ok());
+    ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+    for (size_t n = 0; n < plan->nodes.size(); ++n)
+      if (plan->nodes[n].op == "Conv") EXPECT_STREQ(ctx->fast_cpu()->kernel_name(n), "onednn:convolution");
   }
 }
 

@@ -6,6 +6,8 @@
 // shapes; activations arrive plain or channels-last (fast_cpu.h) and are reordered only where
 // the primitive wants another layout.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "runtime/backends/cpu/dnnl_common.h"
 #include "runtime/backends/cpu/dnnl_conv_geom.h"
@@ -27,23 +29,33 @@ memory::desc any_weights_md(const memory::desc& onnx) { return memory::desc(onnx
 class ConvPlan : public FastNodePlan {
  public:
   bool transpose = false;
+  // oneDNN has a Winograd convolution for this node on this CPU: used at the shapes where it
+  // pays (algorithm_at).
+  bool winograd = false;
+  dnnl::algorithm packed_for = dnnl::algorithm::convolution_direct;  // at the plan's shapes
   linear::Epilogue ep;
   bool has_bias = false;
   PackedWeights weights;   // reordered once for the primitive at the plan's shapes
+  ConstOperand onnx_weights;  // as the plan holds them: the source of other layouts' copies
   ConstOperand bias;       // a constant bias, or empty (read from the run's input)
 
   LayoutUse input_use(size_t i) const override {
     return i == 0 || i == linear::kResidualInput ? LayoutUse::kAny : LayoutUse::kPlain;
   }
   LayoutUse output_use(size_t) const override { return LayoutUse::kAny; }
-  const char* name() const override { return transpose ? "onednn:deconvolution" : "onednn:convolution"; }
+  const char* name() const override {
+    if (transpose) return "onednn:deconvolution";
+    return packed_for == dnnl::algorithm::convolution_winograd ? "onednn:convolution(winograd)" : "onednn:convolution";
+  }
+  dnnl::algorithm algorithm_at(const Shape& x, const Shape& y) const;
   std::unique_ptr<FastKernel> instance() const override;
 };
 
 // The primitive descriptor for geometry `g` with src/dst descriptors as given ("any" lets
 // oneDNN pick) and post-ops `po`.
-dnnl::primitive_desc make_pd(const ConvPlan& p, const memory::desc& src, const memory::desc& wei,
-                             const memory::desc& dst, const ConvGeom& g, const dnnl::post_ops& po, int64_t M) {
+dnnl::primitive_desc make_pd(const ConvPlan& p, dnnl::algorithm algorithm, const memory::desc& src,
+                             const memory::desc& wei, const memory::desc& dst, const ConvGeom& g,
+                             const dnnl::post_ops& po, int64_t M) {
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -54,8 +66,7 @@ dnnl::primitive_desc make_pd(const ConvPlan& p, const memory::desc& src, const m
                                         g.dil, g.pad_l, g.pad_r);
     return dnnl::deconvolution_forward::primitive_desc(d, attr, engine());
   }
-  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, src, wei, bias_md, dst, g.strides,
-                                    g.dil, g.pad_l, g.pad_r);
+  dnnl::convolution_forward::desc d(prop, algorithm, src, wei, bias_md, dst, g.strides, g.dil, g.pad_l, g.pad_r);
   return dnnl::convolution_forward::primitive_desc(d, attr, engine());
 }
 
@@ -66,6 +77,36 @@ dnnl::post_ops activation_only(const linear::Epilogue& ep) {
 }
 
 memory::desc any_md(const Shape& s) { return memory::desc(dims_of(s), dt::f32, tag::any); }
+
+// oneDNN's Winograd convolutions (F(2x2,3x3) and F(4x4,3x3), AVX-512 only) ran ResNet-18's 3x3
+// stride-1 layers 1.2-1.8x faster than its direct (brgconv) ones on 2 cores, the reorders to and
+// from their blocked layouts included, but slower with 32 channels, on maps of a few pixels, and
+// at par on 7x7 maps at batch 1 (perf/results/2026-12-08-cpu-winograd.md). Their sums round
+// differently from a direct convolution's (tests/ops/cpu_fast_linear_test.cpp bounds by how much),
+// as TensorRT's and cuDNN's Winograd kernels do.
+bool winograd_geometry(const Shape& x, const Shape& w, const ConvGeom& g) {
+  if (x.size() != 4 || g.groups != 1 || w[2] != 3 || w[3] != 3) return false;
+  for (size_t i = 0; i < 2; ++i)
+    if (g.strides[i] != 1 || g.dil[i] != 0) return false;
+  return true;
+}
+
+// KILN_CPU_WINOGRAD=0 keeps every convolution direct (read when a plan's kernels are prepared):
+// for results that round as before, and to time the difference.
+bool winograd_allowed() {
+  const char* e = std::getenv("KILN_CPU_WINOGRAD");
+  return !(e && std::string(e) == "0");
+}
+
+bool winograd_pays(const Shape& x, const Shape& y) {
+  constexpr int64_t kMinChannels = 64, kMinOutputPositions = 100;
+  return x[1] >= kMinChannels && y[1] >= kMinChannels && y[0] * y[2] * y[3] >= kMinOutputPositions;
+}
+
+dnnl::algorithm ConvPlan::algorithm_at(const Shape& x, const Shape& y) const {
+  return winograd && winograd_pays(x, y) ? dnnl::algorithm::convolution_winograd
+                                         : dnnl::algorithm::convolution_direct;
+}
 
 class ConvKernel : public FastKernel {
  public:
@@ -97,24 +138,27 @@ Status ConvKernel::build(const FastRunArgs& a, Entry* e) {
   if (!conv_geom(a.node, x, a.inputs[1].shape, p_.transpose, &g))
     return invalid_plan("convolution attributes oneDNN cannot express at this shape");
   Status packed = Status::ok();
+  const dnnl::algorithm algorithm = p_.algorithm_at(x, y);
   const Status built = creation_guard("convolution", [&] {
     // The layouts the primitive prefers at this shape and team size, asked with the activation
     // only (a residual's descriptor must name a layout). The weights were packed for the
-    // default team size; forcing that layout on another team size can leave oneDNN only its
-    // reference convolution (two contexts sharing 16 cores ran ResNet-18 at 0.4 inferences/s
-    // that way), so a team whose preferred layout differs gets its own copy, once.
-    const dnnl::primitive_desc probe =
-        make_pd(p_, any_md(x), any_weights_md(p_.weights.md), any_md(y), g, activation_only(p_.ep), y[1]);
+    // default team size and the plan's shapes; forcing that layout on another team size can
+    // leave oneDNN only its reference convolution (two contexts sharing 16 cores ran ResNet-18
+    // at 0.4 inferences/s that way), and another shape may take the other algorithm, so an
+    // entry whose preferred layout differs gets its own copy, once.
+    const dnnl::primitive_desc probe = make_pd(p_, algorithm, any_md(x), any_weights_md(p_.onnx_weights.md),
+                                               any_md(y), g, activation_only(p_.ep), y[1]);
     e->src_md = probe.query_md(dnnl::query::src_md);
     e->dst_md = probe.query_md(dnnl::query::dst_md);
     const memory::desc preferred = probe.query_md(dnnl::query::weights_md);
     if (preferred != p_.weights.md) {
-      packed = e->weights.pack(p_.weights.md, p_.weights.data.get(), preferred);
+      // From the plan's own copy: oneDNN does not reorder out of Winograd's weight format.
+      packed = e->weights.pack(p_.onnx_weights.md, p_.onnx_weights.data, preferred);
       if (!packed) return;
     }
     const memory::desc& wmd = e->weights.empty() ? p_.weights.md : e->weights.md;
     const dnnl::primitive_desc pd = e->epilogue.choose(p_.ep, e->dst_md, [&](const dnnl::post_ops& po) {
-      return make_pd(p_, e->src_md, wmd, e->dst_md, g, po, y[1]);
+      return make_pd(p_, algorithm, e->src_md, wmd, e->dst_md, g, po, y[1]);
     });
     e->scratch_md = pd.query_md(dnnl::query::scratchpad_md);
     e->prim = dnnl::primitive(pd);
@@ -186,13 +230,24 @@ Status prepare_conv(const Plan& plan, const PlanNode& node, std::shared_ptr<cons
   if (p->has_bias && is_constant(plan, node.inputs[linear::kBiasInput]))
     p->bias = ConstOperand::of(plan, node.inputs[linear::kBiasInput]);
   const memory::desc wmd = onnx_weights_md(w.shape, g.groups, transpose);
+  if (!transpose && winograd_geometry(x, w.shape, g) && winograd_allowed()) {
+    try {
+      p->winograd = !is_reference_impl(make_pd(*p, dnnl::algorithm::convolution_winograd, any_md(x),
+                                               any_weights_md(wmd), any_md(y), g, activation_only(p->ep), y[1]));
+    } catch (const dnnl::error&) {
+      // none on this CPU
+    }
+  }
   dnnl::primitive_desc pd;
   try {
-    pd = make_pd(*p, any_md(x), any_weights_md(wmd), any_md(y), g, activation_only(p->ep), y[1]);
+    p->packed_for = p->algorithm_at(x, y);
+    pd = make_pd(*p, p->packed_for, any_md(x), any_weights_md(wmd), any_md(y), g, activation_only(p->ep), y[1]);
   } catch (const dnnl::error&) {
     return Status::ok();  // a configuration oneDNN lacks: the reference kernel runs it
   }
-  KILN_TRY(p->weights.pack(wmd, plan.weight_data(w), pd.query_md(dnnl::query::weights_md)));
+  p->onnx_weights.data = plan.weight_data(w);
+  p->onnx_weights.md = wmd;
+  KILN_TRY(p->weights.pack(wmd, p->onnx_weights.data, pd.query_md(dnnl::query::weights_md)));
   *out = std::move(p);
   return Status::ok();
 }

@@ -139,6 +139,10 @@ class FastCpu {
   Status run(size_t n, const PlanNode& node, const std::vector<TensorView>& inputs,
              const std::vector<TensorView>& outputs, bool* on_reference = nullptr);
 
+  // What runs node `n` ("onednn:convolution(winograd)", ...; nullptr for a reference kernel):
+  // tests, error messages.
+  const char* kernel_name(size_t n) const { return handles(n) ? plans_[n]->name() : nullptr; }
+
   // The layout each tensor has in this context's non-observed runs (tests, kiln profile).
   const std::vector<HostLayout>& tensor_layouts() const { return layouts_; }
 
