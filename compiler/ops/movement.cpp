@@ -41,23 +41,6 @@ ir::Value* add_constant_value(InferContext& c, const std::string& hint, std::sha
   return v;
 }
 
-void store_double(HostTensor& t, int64_t i, double v) {
-  switch (t.dtype()) {
-    case DType::kFloat32: t.as<float>()[i] = static_cast<float>(v); break;
-    case DType::kFloat64: t.as<double>()[i] = v; break;
-    case DType::kInt64: t.as<int64_t>()[i] = static_cast<int64_t>(v); break;
-    case DType::kInt32: t.as<int32_t>()[i] = static_cast<int32_t>(v); break;
-    case DType::kInt16: t.as<int16_t>()[i] = static_cast<int16_t>(v); break;
-    case DType::kInt8: t.as<int8_t>()[i] = static_cast<int8_t>(v); break;
-    case DType::kUInt64: t.as<uint64_t>()[i] = static_cast<uint64_t>(v); break;
-    case DType::kUInt32: t.as<uint32_t>()[i] = static_cast<uint32_t>(v); break;
-    case DType::kUInt16: t.as<uint16_t>()[i] = static_cast<uint16_t>(v); break;
-    case DType::kUInt8: t.as<uint8_t>()[i] = static_cast<uint8_t>(v); break;
-    case DType::kBool: t.as<uint8_t>()[i] = v != 0; break;
-    default: break;
-  }
-}
-
 namespace {
 
 int64_t rank_of(const InferContext& c, size_t i) { return static_cast<int64_t>(c.input_shape(i).size()); }
@@ -374,7 +357,7 @@ Status infer_pad(InferContext& c) {
     const float v = c.attrs().get_float("value", 0.f);
     if (mode_id == 0 && v != 0.f) {
       auto t = std::make_shared<HostTensor>(dt, Shape{});
-      store_double(*t, 0, v);
+      tensor_store_double(*t, 0, v);
       value = add_constant_value(c, "pad_value", t);
     }
   } else {

@@ -17,8 +17,6 @@ Status const_doubles(const InferContext& c, size_t i, std::vector<double>* out);
 void set_constant_output(InferContext& c, size_t i, std::shared_ptr<HostTensor> t);
 // A new build-time constant value fed to the node (interpolation tables, a Pad fill value).
 ir::Value* add_constant_value(InferContext& c, const std::string& hint, std::shared_ptr<HostTensor> t);
-// Stores `v` (any numeric dtype) as element i of t.
-void store_double(HostTensor& t, int64_t i, double v);
 
 // Shape rules registered by register_movement_schemas, defined in their own files.
 Status infer_resize(InferContext& c);

@@ -133,7 +133,7 @@ Status infer_range(InferContext& c) {
     const float s = static_cast<float>(start), d = static_cast<float>(delta);
     for (int64_t i = 0; i < n; ++i) t->as<float>()[i] = s + static_cast<float>(i) * d;
   } else {
-    for (int64_t i = 0; i < n; ++i) store_double(*t, i, start + static_cast<double>(i) * delta);
+    for (int64_t i = 0; i < n; ++i) tensor_store_double(*t, i, start + static_cast<double>(i) * delta);
   }
   set_constant_output(c, 0, t);
   return Status::ok();

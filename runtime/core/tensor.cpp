@@ -33,6 +33,28 @@ double tensor_double_at(const TensorView& t, int64_t i) {
   }
 }
 
+void tensor_store_double(HostTensor& t, int64_t i, double v) {
+  switch (t.dtype()) {
+    case DType::kFloat32: t.as<float>()[i] = static_cast<float>(v); break;
+    case DType::kFloat64: t.as<double>()[i] = v; break;
+    case DType::kFloat16: t.as<uint16_t>()[i] = float_to_half(static_cast<float>(v)); break;
+    case DType::kBFloat16: t.as<uint16_t>()[i] = float_to_bf16(static_cast<float>(v)); break;
+    case DType::kFloat8E4M3FN: case DType::kFloat8E5M2:
+      t.as<uint8_t>()[i] = float_to_float8(t.dtype(), static_cast<float>(v), true);
+      break;
+    case DType::kInt64: t.as<int64_t>()[i] = static_cast<int64_t>(v); break;
+    case DType::kInt32: t.as<int32_t>()[i] = static_cast<int32_t>(v); break;
+    case DType::kInt16: t.as<int16_t>()[i] = static_cast<int16_t>(v); break;
+    case DType::kInt8: t.as<int8_t>()[i] = static_cast<int8_t>(v); break;
+    case DType::kUInt64: t.as<uint64_t>()[i] = static_cast<uint64_t>(v); break;
+    case DType::kUInt32: t.as<uint32_t>()[i] = static_cast<uint32_t>(v); break;
+    case DType::kUInt16: t.as<uint16_t>()[i] = static_cast<uint16_t>(v); break;
+    case DType::kUInt8: t.as<uint8_t>()[i] = static_cast<uint8_t>(v); break;
+    case DType::kBool: t.as<uint8_t>()[i] = v != 0; break;
+    default: break;
+  }
+}
+
 std::vector<int64_t> tensor_to_int64s(const TensorView& t) {
   std::vector<int64_t> v(static_cast<size_t>(t.numel()));
   for (size_t i = 0; i < v.size(); ++i) v[i] = tensor_int_at(t, static_cast<int64_t>(i));

@@ -52,6 +52,9 @@ class HostTensor {
 int64_t tensor_int_at(const TensorView& t, int64_t i);
 // Reads element i of any numeric tensor as double.
 double tensor_double_at(const TensorView& t, int64_t i);
+// Stores `v` as element i of any numeric tensor: converted as static_cast does for integers,
+// rounded to nearest for the floating types (FP8 saturating, as ONNX's Cast by default).
+void tensor_store_double(HostTensor& t, int64_t i, double v);
 // Whole integer tensor as int64 values (shape inputs: Reshape shape, Slice starts, ...).
 std::vector<int64_t> tensor_to_int64s(const TensorView& t);
 // `t` as float32 or float16 (a plan built with --io-precision fp16 takes and gives float16):

@@ -22,6 +22,15 @@ MINILM_MIN_COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.99, "fp8": 0.99}
 CALIBRATED = {"int8", "fp8", "fp8-e5m2"}
 
 
+def int8_weights_nearest(w):
+    """`w` [out, ...] as kiln quantizes a layer's weights, back in float: per output channel,
+    symmetric, scale max|w| / 127, rounded to nearest (an all-zero channel stays zero)."""
+    s = np.abs(w).reshape(w.shape[0], -1).max(1) / 127
+    s[s == 0] = 1
+    s = s.reshape(-1, *[1] * (w.ndim - 1))
+    return np.clip(np.round(w / s), -127, 127) * s
+
+
 def parse_precisions(text, table, what):
     precisions = text.replace(",", " ").split()
     if not precisions or precisions[0] != "fp32":

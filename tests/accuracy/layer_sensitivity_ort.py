@@ -14,6 +14,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_models  # noqa: E402
+from accuracy_lib import int8_weights_nearest  # noqa: E402
 
 
 def main():
@@ -61,10 +62,7 @@ def main():
         if weights:
             t = weight_tensor(g, n.input[1])
             w = numpy_helper.to_array(t).astype(np.float32)
-            s = np.abs(w).reshape(w.shape[0], -1).max(1) / 127
-            s[s == 0] = 1
-            s = s.reshape(-1, *[1] * (w.ndim - 1))
-            t.CopyFrom(numpy_helper.from_array((np.clip(np.round(w / s), -127, 127) * s).astype(np.float32), t.name))
+            t.CopyFrom(numpy_helper.from_array(int8_weights_nearest(w).astype(np.float32), t.name))
         else:
             x = n.input[0]
             g.initializer.extend([numpy_helper.from_array(np.array(amax[x] / 127, np.float32), "ls_s"),

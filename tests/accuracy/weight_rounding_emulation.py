@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_models  # noqa: E402
+from accuracy_lib import int8_weights_nearest  # noqa: E402
 
 
 def fold_batchnorm(model):
@@ -110,13 +111,6 @@ def gptq(w, h, damp=0.01):
     return q
 
 
-def nearest(w):
-    s = np.abs(w).reshape(w.shape[0], -1).max(1) / 127
-    s[s == 0] = 1
-    s = s.reshape(-1, *[1] * (w.ndim - 1))
-    return np.clip(np.round(w / s), -127, 127) * s
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="efficientnet_lite0", choices=sorted(real_models.MODELS))
@@ -183,7 +177,7 @@ def main():
             if kind.startswith("gptq"):
                 q = np.stack([gptq(rows[g], h[g]) for g in range(groups)]).reshape(w.shape)
             else:
-                q = nearest(w)
+                q = int8_weights_nearest(w)
             if kind.endswith("+mean"):
                 dq = (w - q).reshape(groups, w.shape[0] // groups, -1)
                 shift = np.einsum("gri,gi->gr", dq, mean).reshape(-1)

@@ -331,21 +331,7 @@ HostTensor scalar_f32(float v) {
 
 HostTensor tensor_of(DType dtype, const Shape& shape, const std::vector<double>& v) {
   HostTensor t(dtype, shape);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const double x = v[static_cast<size_t>(i) % v.size()];
-    switch (dtype) {
-      case DType::kFloat32: t.as<float>()[i] = static_cast<float>(x); break;
-      case DType::kInt32: t.as<int32_t>()[i] = static_cast<int32_t>(x); break;
-      case DType::kInt16: t.as<int16_t>()[i] = static_cast<int16_t>(x); break;
-      case DType::kUInt16: t.as<uint16_t>()[i] = static_cast<uint16_t>(x); break;
-      case DType::kInt8: t.as<int8_t>()[i] = static_cast<int8_t>(x); break;
-      case DType::kUInt8: t.as<uint8_t>()[i] = static_cast<uint8_t>(x); break;
-      case DType::kFloat8E4M3FN: case DType::kFloat8E5M2:
-        t.as<uint8_t>()[i] = float_to_float8(dtype, static_cast<float>(x), true);
-        break;
-      default: ADD_FAILURE() << "tensor_of(): dtype " << dtype_name(dtype);
-    }
-  }
+  for (int64_t i = 0; i < t.numel(); ++i) tensor_store_double(t, i, v[static_cast<size_t>(i) % v.size()]);
   return t;
 }
 
