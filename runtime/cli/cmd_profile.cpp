@@ -134,8 +134,14 @@ int cmd_profile(int argc, char** argv) {
     std::string notice;
     st = s.open_context(args.get("--device", "auto"), &ctxs[c], &outputs[c], &notice, /*pinned=*/true);
     if (st && c == 0 && !notice.empty()) std::fprintf(stderr, "kiln: note: %s\n", notice.c_str());
-    // Warm-up: program builds and first-touch allocations stay out of the numbers.
-    if (st) st = ctxs[c]->run();
+    // Warm-up: program builds and first-touch allocations stay out of the numbers. Enqueued
+    // like the profiled runs, so it runs on the same thread: CPU kernels started from a second
+    // thread leave OpenMP a second team of workers, more threads than cores, and every node
+    // after it waking them through the kernel (1.8x slower on a 2-core host).
+    if (st) {
+      std::string msg;
+      if (ctxs[c]->enqueue()->wait(&msg) != 0) st = Status(StatusCode::kDevice, msg);
+    }
     if (st) ctxs[c]->set_profiler(&profs[c]);
   }
   if (!st) return fail("profile", st.message());
