@@ -9,6 +9,8 @@
 #include "runtime/core/file_io.h"
 #include "runtime/cli/plan_session.h"
 #include "runtime/cli/verbs.h"
+#include "runtime/backends/cpu/fast_cpu.h"
+#include "runtime/exec/execution_context.h"
 #include "runtime/profile/node_cost.h"
 #include "runtime/profile/profiler.h"
 
@@ -29,7 +31,7 @@ static const char* kProfileHelp =
     "  --concurrency N          run N contexts of the plan at once (inferences in flight); the\n"
     "                           trace shows each context as its own process\n"
     "  --trace FILE.json        write a Chrome/Perfetto trace (one complete event per node and\n"
-    "                           transfer, one track per queue)\n";
+    "                           transfer with the kernel that ran it, one track per queue)\n";
 
 namespace {
 
@@ -60,8 +62,19 @@ struct Row {
 
 }  // namespace
 
+// What ran node n, for the trace's "kernel" argument: a CPU node's fast kernel
+// ("onednn:convolution(winograd)", ...; "reference" where it has none or fell back this run),
+// an OpenCL node's variant (else the compiler's kernel name).
+std::string kernel_of(const Plan& plan, const ExecutionContext& ctx, const ProfileEvent& e) {
+  const PlanNode& n = plan.nodes[e.node];
+  if (e.backend == Backend::kOpenCL) return n.choice.empty() ? n.kernel : n.choice.variant;
+  const char* fast = ctx.fast_cpu() && !e.cpu_reference ? ctx.fast_cpu()->kernel_name(e.node) : nullptr;
+  return fast ? fast : "reference";
+}
+
 // One process per execution context (pid = context + 1), one track per queue in each.
-Status write_trace(const std::string& path, const Plan& plan, const std::vector<const Profiler*>& contexts) {
+Status write_trace(const std::string& path, const Plan& plan, const std::vector<const Profiler*>& contexts,
+                   const std::vector<const ExecutionContext*>& ctxs) {
   std::ofstream f(path);
   if (!f) return io_error("cannot write trace '" + path + "': " + last_os_error());
   int64_t t0 = INT64_MAX;
@@ -83,12 +96,13 @@ Status write_trace(const std::string& path, const Plan& plan, const std::vector<
   char buf[64];
   for (size_t c = 0; c < contexts.size(); ++c)
   for (const auto& e : contexts[c]->events()) {
-    std::string name, cat;
+    std::string name, cat, kernel;
     int tid = 1;
     if (e.kind == ProfileEvent::Kind::kNode) {
       name = plan.nodes[e.node].name;
       cat = plan.nodes[e.node].op;
       tid = e.backend == Backend::kOpenCL ? 2 : 1;
+      kernel = kernel_of(plan, *ctxs[c], e);
     } else {
       name = std::string(e.kind == ProfileEvent::Kind::kUpload ? "H2D " : "D2H ") + plan.tensors[e.tensor].name;
       cat = "transfer";
@@ -96,8 +110,9 @@ Status write_trace(const std::string& path, const Plan& plan, const std::vector<
     }
     f << ",\n{\"name\":\"" << json_escape(name) << "\",\"cat\":\"" << json_escape(cat) << "\",\"ph\":\"X\",";
     std::snprintf(buf, sizeof buf, "\"ts\":%.3f,\"dur\":%.3f,", (e.start_ns - t0) / 1e3, (e.end_ns - e.start_ns) / 1e3);
-    f << buf << "\"pid\":" << c + 1 << ",\"tid\":" << tid << ",\"args\":{\"run\":" << e.run
-      << (e.cpu_reference ? ",\"kernel\":\"reference\"" : "") << "}}";
+    f << buf << "\"pid\":" << c + 1 << ",\"tid\":" << tid << ",\"args\":{\"run\":" << e.run;
+    if (!kernel.empty()) f << ",\"kernel\":\"" << json_escape(kernel) << "\"";
+    f << "}}";
   }
   f << "\n]}\n";
   if (!f) return io_error("error writing trace '" + path + "': " + last_os_error());
@@ -241,7 +256,9 @@ int cmd_profile(int argc, char** argv) {
   if (host_cl_calls)
     std::printf("host time issuing OpenCL nodes: %.1f us per node on average\n", host_cl_us / host_cl_calls);
   if (args.has("--trace")) {
-    st = write_trace(args.get("--trace"), plan, prof_list);
+    std::vector<const ExecutionContext*> ctx_list;
+    for (const auto& c : ctxs) ctx_list.push_back(c.get());
+    st = write_trace(args.get("--trace"), plan, prof_list, ctx_list);
     if (!st) return fail("profile", st.message());
     std::printf("trace written to %s (open in chrome://tracing or ui.perfetto.dev)\n", args.get("--trace").c_str());
   }

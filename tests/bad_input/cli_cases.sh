@@ -800,15 +800,22 @@ for f in glob.glob('ref/*.npy'):
         assert np.allclose(got, want, rtol=1e-4, atol=1e-5), (d, np.abs(got - want).max())"
   expect_ok "$KILN" bench r.plan --device cpu --iterations 20 --concurrency 2 --threads 2
   expect_fail "--threads needs a number from 1 to 1024, got '0'" -- "$KILN" bench r.plan --device cpu --threads 0
-  KILN_CPU_THREADS=1 expect_ok "$KILN" profile r.plan --device cpu --iterations 2
+  KILN_CPU_THREADS=1 expect_ok "$KILN" profile r.plan --device cpu --iterations 2 --trace fine.json
   if grep -qF "cpu-ref" "$WORK/stdout"; then die "a finite input sent a node to its reference kernel"; fi
+  # The trace names each node's kernel: oneDNN's convolutions (direct or Winograd, by CPU).
+  grep -qF '"cat":"Conv","ph":"X"' fine.json || die "no Conv in the trace"
+  if grep -F '"cat":"Conv","ph":"X"' fine.json | grep -vqF '"kernel":"onednn:convolution'; then
+    die "a Conv of the trace does not name its oneDNN kernel: $(grep -F '"cat":"Conv"' fine.json | head -1)"
+  fi
   # A NaN input: the first convolution's fused Relu would drop it, so that node runs its reference
   # kernel (which keeps the NaN), and the profile says so.
   "$PY" -c "
 import numpy as np
 x = np.load('r.npy'); x[0, 0, 5, 5] = np.nan; np.save('rnan.npy', x)"
-  KILN_CPU_THREADS=1 expect_ok "$KILN" profile r.plan --device cpu --iterations 2 -i input=rnan.npy
+  KILN_CPU_THREADS=1 expect_ok "$KILN" profile r.plan --device cpu --iterations 2 -i input=rnan.npy --trace nan.json
   expect_out "cpu-ref" "ran kiln's reference kernel instead"
+  grep -F '"cat":"Conv","ph":"X"' nan.json | grep -qF '"kernel":"reference"' ||
+    die "the trace does not name the reference kernel the NaN input's convolution ran"
 }
 
 run_case
