@@ -4,10 +4,12 @@
 #include <cmath>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
 
+#include "runtime/backends/cpu/fast_cpu.h"
 #include "runtime/exec/execution_context.h"
 #include "tests/ops/graph_builder.h"
 #include "tests/ops/op_harness.h"
@@ -110,6 +112,34 @@ TEST(CpuFastOps, SoftmaxAndLayerNormRandom) {
     spec.attrs.set("epsilon", 1e-3f);
     SCOPED_TRACE("LayerNormalization " + shape_str(x) + " axis " + std::to_string(axis));
     EXPECT_TRUE(cpu_fast_matches_reference(spec, 1e-4, 1e-5));
+  }
+}
+
+// Softmax over an axis that is not the innermost (kiln's column loop, fast_softmax.h) at
+// YOLOv8's DFL shape with a batch of 3: the team's chunks of columns cross batch boundaries,
+// and columns holding a NaN, -inf everywhere, or a +inf get ONNX's NaNs where the reference
+// gives them.
+TEST(CpuFastOps, SoftmaxOverAnInnerAxis) {
+  std::mt19937 rng(1208);
+  HostTensor x = random_tensor(DType::kFloat32, {3, 16, 4, 700}, rng, -8, 8);
+  float* v = x.as<float>();
+  auto at = [&](int64_t b, int64_t k, int64_t c, int64_t w) -> float& { return v[((b * 16 + k) * 4 + c) * 700 + w]; };
+  at(1, 5, 2, 10) = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t k = 0; k < 16; ++k) at(2, k, 0, 3) = -std::numeric_limits<float>::infinity();
+  at(0, 7, 1, 100) = std::numeric_limits<float>::infinity();
+  at(0, 3, 3, 699) = -std::numeric_limits<float>::infinity();  // one -inf: an ordinary column
+  for (int64_t axis : {1, 2}) {
+    OpSpec spec{"Softmax", 13, {}, {x}, {false}};
+    spec.attrs.set("axis", axis);
+    SCOPED_TRACE("axis " + std::to_string(axis));
+    EXPECT_TRUE(cpu_fast_matches_reference(spec, 1e-5, 1e-6));
+    auto plan = std::make_shared<Plan>();
+    ASSERT_TRUE(build_op_plan(spec, "cpu", plan.get()).is_ok());
+    std::unique_ptr<ExecutionContext> ctx;
+    std::string notice;
+    ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+    const char* kernel = ctx->fast_cpu()->kernel_name(0);
+    EXPECT_STREQ(kernel ? kernel : "reference", "fast:softmax_columns");
   }
 }
 
