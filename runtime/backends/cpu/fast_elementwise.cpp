@@ -8,7 +8,8 @@
 // runs as kiln's vectorized GELU (fast_gelu.h: float, relative error < 5e-7, where the
 // interpreter's libm erf costs ~8 ns an element, most of a BERT FFN's non-GEMM time).
 // Which programs are GELU is decided by evaluating the program itself at sample points, so any
-// spelling of the formula (Div or Mul by 1/sqrt 2, operand order) qualifies.
+// spelling of the formula (Div or Mul by 1/sqrt 2, operand order) qualifies. A program that so
+// computes SiLU (x * sigmoid(x)) runs as kiln's vectorized SiLU (fast_silu.h) the same way.
 #include <algorithm>
 #include <cmath>
 
@@ -16,6 +17,7 @@
 #include "runtime/backends/cpu/elementwise_job.h"
 #include "runtime/backends/cpu/fast_gelu.h"
 #include "runtime/backends/cpu/fast_loops.h"
+#include "runtime/backends/cpu/fast_silu.h"
 #include "runtime/ops/gelu_reference.h"
 #include "runtime/ops/in_place.h"
 
@@ -29,25 +31,28 @@ constexpr int64_t kChunk = 1 << 12;  // elements per task, a multiple of the int
 class ElementwisePlan : public FastNodePlan {
  public:
   GeluForm gelu = GeluForm::kNone;  // the program computes GELU
-  size_t gelu_input = 0;
+  bool silu = false;                // the program computes SiLU
+  size_t unary_input = 0;           // x, for GELU and SiLU
   std::vector<uint8_t> follows;  // per input: read at the output's own index
   bool layout_blind = false;
   LayoutUse input_use(size_t i) const override {
     return layout_blind && i < follows.size() && follows[i] ? LayoutUse::kFollow : LayoutUse::kPlain;
   }
   LayoutUse output_use(size_t) const override { return layout_blind ? LayoutUse::kFollow : LayoutUse::kPlain; }
-  const char* name() const override { return "fast:elementwise"; }
+  const char* name() const override {
+    return gelu != GeluForm::kNone ? "fast:gelu" : silu ? "fast:silu" : "fast:elementwise";
+  }
   std::unique_ptr<FastKernel> instance() const override;
   // GELU's erfc and exp: ~1 ns an element on an AVX-512 core (~30 us for a 64 x 512 FFN
   // activation), where the generic estimate counts a few FLOPs.
-  double ns_per_output() const override { return gelu != GeluForm::kNone ? 1.0 : 0.0; }
+  double ns_per_output() const override { return gelu != GeluForm::kNone || silu ? 1.0 : 0.0; }
 };
 
 class ElementwiseKernel : public FastKernel {
  public:
   explicit ElementwiseKernel(const ElementwisePlan& p) : p_(p) {}
   Status run(const FastRunArgs& a) override {
-    if (p_.gelu != GeluForm::kNone) return run_gelu(a);
+    if (p_.gelu != GeluForm::kNone || p_.silu) return run_unary(a);
     ElementwiseJob job;
     KILN_TRY(job.prepare(CpuKernelArgs{a.node, a.inputs, a.outputs}));
     for_each_chunk(job.total < kMinParallel ? 1 : a.ctx.threads, job.total, kChunk,
@@ -56,13 +61,13 @@ class ElementwiseKernel : public FastKernel {
   }
 
  private:
-  Status run_gelu(const FastRunArgs& a) {
-    const float* x = a.inputs[p_.gelu_input].as<float>();
+  Status run_unary(const FastRunArgs& a) {
+    const float* x = a.inputs[p_.unary_input].as<float>();
     float* y = a.outputs[0].as<float>();
     const int64_t n = a.outputs[0].numel();
-    const bool erf = p_.gelu == GeluForm::kErf;
     for_each_chunk(a.ctx.threads, n, kChunk, [&](int64_t b, int64_t len) {
-      if (erf) gelu_erf(x + b, y + b, len);
+      if (p_.silu) silu(x + b, y + b, len);
+      else if (p_.gelu == GeluForm::kErf) gelu_erf(x + b, y + b, len);
       else gelu_tanh(x + b, y + b, len);
     });
     return Status::ok();
@@ -72,20 +77,21 @@ class ElementwiseKernel : public FastKernel {
 
 std::unique_ptr<FastKernel> ElementwisePlan::instance() const { return std::make_unique<ElementwiseKernel>(*this); }
 
-// Which GELU `node` computes (kNone: none): the program is evaluated on sample points with its
-// constant scalars and compared with GELU's two forms (runtime/ops/gelu_reference.h).
-GeluForm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_input) {
+// The program of `node` evaluated at GELU's probe points (runtime/ops/gelu_reference.h) into
+// ys, when it is a function of one float tensor x (input *x_input) and constant scalars, of
+// x's shape; false otherwise.
+bool probe_unary(const Plan& plan, const PlanNode& node, size_t* x_input, std::vector<float>* ys_out) {
   int x = -1;
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     const int32_t t = node.inputs[i];
-    if (t < 0 || plan.tensors[t].dtype != DType::kFloat32) return GeluForm::kNone;
+    if (t < 0 || plan.tensors[t].dtype != DType::kFloat32) return false;
     if (plan.tensors[t].kind == TensorKind::kConstant && shape_numel(plan.tensors[t].shape) == 1) continue;
-    if (x >= 0) return GeluForm::kNone;
+    if (x >= 0) return false;
     x = static_cast<int>(i);
   }
   const int32_t y = node.outputs[0];
   if (x < 0 || plan.tensors[y].dtype != DType::kFloat32 || !same_shape_everywhere(plan, node.inputs[x], y))
-    return GeluForm::kNone;
+    return false;
   constexpr int kPoints = kGeluProbePoints;
   std::vector<float> xs(kPoints), ys(kPoints);
   for (int i = 0; i < kPoints; ++i) xs[i] = gelu_probe_point(i);
@@ -97,16 +103,21 @@ GeluForm gelu_form(const Plan& plan, const PlanNode& node, size_t* x_input) {
   }
   std::vector<TensorView> out{TensorView{DType::kFloat32, {kPoints}, ys.data()}};
   ElementwiseJob job;
-  if (!job.prepare(CpuKernelArgs{node, in, out}).is_ok()) return GeluForm::kNone;
+  if (!job.prepare(CpuKernelArgs{node, in, out}).is_ok()) return false;
   job.run(0, kPoints);
   *x_input = static_cast<size_t>(x);
-  return gelu_form_of(ys.data());
+  *ys_out = std::move(ys);
+  return true;
 }
 
 Status prepare_elementwise(const Plan& plan, const PlanNode& node, std::shared_ptr<const FastNodePlan>* out) {
   if (node.outputs.size() != 1 || node.outputs[0] < 0) return Status::ok();
   auto p = std::make_shared<ElementwisePlan>();
-  p->gelu = gelu_form(plan, node, &p->gelu_input);
+  std::vector<float> ys;
+  if (probe_unary(plan, node, &p->unary_input, &ys)) {
+    p->gelu = gelu_form_of(ys.data());
+    p->silu = p->gelu == GeluForm::kNone && silu_form_of(ys.data());
+  }
   const int32_t y = node.outputs[0];
   p->layout_blind = true;
   for (int32_t t : node.inputs) {
