@@ -4,6 +4,7 @@ benchmark models at batch 1 and batch 32, FP32 and INT8, in one run; writes a Ma
 
     .venv/bin/python perf/cpu_vs_ort.py OUT.md [--kiln build/kiln] [--threads N]
         [--duration-s 3] [--repeats 2] [--models a,b,...] [--batches 1,32] [--seq 128]
+        [--real-models NAME,...] [--no-int8]
 
 Models (random weights unless noted): resnet_mini, mlp, attention (perf/models/
 make_perf_models.py --batch B), resnet18 (perf/models/make_resnet18.py: torchvision's
@@ -12,7 +13,8 @@ scripts/export_minilm.py; sequence length --seq, random token ids), fashion_cnn
 (tests/models/fashion_cnn.onnx). INT8: resnet18 quantized by onnxruntime.quantization's
 quantize_static (QDQ, per-channel int8 weights, uint8 activations, 16 random calibration
 images); ONNX Runtime and kiln both run that QDQ model, and kiln also its own PTQ build
-(--precision int8, same images).
+(--precision int8, same images). `--real-models yolov8n_nudenet,...` adds pretrained models of
+tests/accuracy/real_models.py, FP32 at their own shapes on their first real input.
 
 Every point is measured `--repeats` times, alternating the runtimes, each for `--duration-s`
 seconds after a warm-up (at least 3 inferences); the report keeps each runtime's best median
@@ -97,6 +99,22 @@ def make_models(work, models, batches, seq):
     return out
 
 
+def real_model(name, models_dir):
+    """(onnx path, its first real input, kiln --shapes args) of a model of tests/accuracy/real_models.py."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "accuracy"))
+    import real_models
+    if name not in real_models.MODELS:
+        sys.exit(f"cpu_vs_ort: unknown real model '{name}' (known: {', '.join(sorted(real_models.MODELS))})")
+    m = real_models.MODELS[name](models_dir, True)
+    if not os.path.exists(m.onnx):
+        sys.exit(f"cpu_vs_ort: {m.onnx} is missing: run scripts/fetch_real_models.py")
+    feeds = m.inputs()[0]
+    shapes = []
+    for k, v in feeds.items():
+        shapes += ["--shapes", k + "=" + "x".join(str(d) for d in v.shape)]
+    return m.onnx, feeds, shapes
+
+
 def quantize_resnet18(work, fp32_path, calib_images):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -176,6 +194,10 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--real-models", default="",
+                    help="also these pretrained models of tests/accuracy/real_models.py (comma-separated names; "
+                         "scripts/fetch_real_models.py fetches them), at their own shapes and on their real inputs")
+    ap.add_argument("--models-dir", default=os.path.expanduser("~/.cache/kiln/real-models"))
     a = ap.parse_args()
     threads = a.threads or physical_cores()
     models = a.models.split(",")
@@ -189,6 +211,11 @@ def main():
             plan = os.path.join(work, f"{m}_b{b}.plan")
             sh([a.kiln, "build", path, "-o", plan, "--device", "cpu"] + shapes)
             measure(m, a.kiln, plan, path, feeds, threads, a, work, rows, b)
+        for name in filter(None, a.real_models.split(",")):
+            path, feeds, shapes = real_model(name, a.models_dir)
+            plan = os.path.join(work, f"real_{name}.plan")
+            sh([a.kiln, "build", path, "-o", plan, "--device", "cpu"] + shapes)
+            measure(name, a.kiln, plan, path, feeds, threads, a, work, rows, next(iter(feeds.values())).shape[0])
         if "resnet18" in models and not a.no_int8:
             rng = np.random.default_rng(11)
             calib = [rng.uniform(-1, 1, (3, 224, 224)).astype(np.float32) for _ in range(16)]
