@@ -225,6 +225,84 @@ TEST(CpuFastOps, SiluPatternsMatchReference) {
   }
 }
 
+// Concat and Split (fast_concat_split.cpp) on random shapes, axes and dtypes, against the
+// reference kernels: exact.
+TEST(CpuFastOps, ConcatAndSplitRandom) {
+  std::mt19937 rng(1210);
+  for (int it = 0; it < 24; ++it) {
+    const int rank = static_cast<int>(pick(rng, 1, 5));
+    Shape s = random_shape(rank, rng, 7);
+    const int64_t axis = pick(rng, -rank, rank - 1), a = axis < 0 ? axis + rank : axis;
+    const DType dt = it % 3 == 0 ? DType::kInt8 : it % 3 == 1 ? DType::kFloat32 : DType::kInt64;
+    const int parts = static_cast<int>(pick(rng, 2, 4));  // one part compiles to a copy
+    SCOPED_TRACE("rank " + std::to_string(rank) + " axis " + std::to_string(axis) + " parts " + std::to_string(parts) +
+                 " " + dtype_name(dt));
+    if (it % 2 == 0) {
+      OpSpec spec{"Concat", 13, {}, {}, {}};
+      for (int i = 0; i < parts; ++i) {
+        Shape p = s;
+        p[a] = pick(rng, 1, 5);
+        spec.inputs.push_back(random_tensor(dt, p, rng, -100, 100));
+        spec.constant.push_back(false);
+      }
+      spec.attrs.set("axis", axis);
+      EXPECT_TRUE(cpu_fast_matches_reference(spec, 0, 0));
+    } else {
+      std::vector<int64_t> sizes;
+      s[a] = 0;
+      for (int i = 0; i < parts; ++i) s[a] += sizes.emplace_back(pick(rng, 1, 4));
+      HostTensor split(DType::kInt64, {parts});
+      for (int i = 0; i < parts; ++i) split.as<int64_t>()[i] = sizes[i];
+      OpSpec spec{"Split", 13, {}, {random_tensor(dt, s, rng, -100, 100), split}, {false, true}};
+      spec.attrs.set("axis", axis);
+      spec.num_outputs = parts;
+      EXPECT_TRUE(cpu_fast_matches_reference(spec, 0, 0));
+    }
+  }
+}
+
+// A YOLOv8 C2f block (Split the channels, a bottleneck on one half, Concat the three): with the
+// fast Split and Concat every 4-D activation between the first and last convolutions stays
+// channels-last (no reorders around the block), and the outputs equal the reference's.
+TEST(CpuFastOps, ChannelsLastThroughSplitAndConcat) {
+  std::mt19937 rng(1211);
+  GraphBuilder g;
+  const std::string x = g.input(random_tensor(DType::kFloat32, {2, 16, 10, 12}, rng));
+  auto conv = [&](const std::string& in, int64_t cin, int64_t cout, int64_t k) {
+    Attributes a;
+    a.set("pads", std::vector<int64_t>(4, k / 2));
+    return g.node("Relu", {g.node("Conv", {in, g.constant(random_tensor(DType::kFloat32, {cout, cin, k, k}, rng, -0.3, 0.3)),
+                                           g.constant(random_tensor(DType::kFloat32, {cout}, rng))},
+                                  a)});
+  };
+  const std::string c1 = conv(x, 16, 32, 1);
+  Attributes split;
+  split.set("axis", int64_t{1});
+  HostTensor halves(DType::kInt64, {2});
+  halves.as<int64_t>()[0] = halves.as<int64_t>()[1] = 16;
+  const std::string s = g.node("Split", {c1, g.constant(halves)}, split, 2);
+  const std::string b = conv(conv(s + ":1", 16, 16, 3), 16, 16, 3);
+  Attributes cat;
+  cat.set("axis", int64_t{1});
+  const std::string joined = g.node("Concat", {s, s + ":1", b}, cat);
+  g.output(conv(joined, 48, 24, 1));
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(g.build(&plan).is_ok());
+  EXPECT_TRUE(cpu_fast_matches_reference(plan, g.inputs(), 1e-5, 1e-6, plan->nodes.size()));
+
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+  const std::vector<HostLayout>& layouts = ctx->fast_cpu()->tensor_layouts();
+  for (const PlanNode& n : plan->nodes) {
+    if (n.op != "Split" && n.op != "Concat") continue;
+    for (const std::vector<int32_t>* ts : {&n.inputs, &n.outputs})
+      for (int32_t t : *ts)
+        if (t >= 0 && plan->tensors[t].kind == TensorKind::kActivation)
+          EXPECT_EQ(layouts[t], HostLayout::kChannelsLast) << n.op << " operand " << plan->tensors[t].name;
+  }
+}
+
 // A ResNet-style chain: the tensors between fast nodes are stored channels-last, and only the
 // ends reorder; results match the reference kernels, and a tensor observer (kiln compare
 // --per-layer, calibration) sees plain tensors equal to the reference's.

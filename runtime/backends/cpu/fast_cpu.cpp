@@ -153,14 +153,16 @@ void FastCpu::solve_layouts(const std::vector<Backend>& backends) {
   for (size_t n = 0; n < p.nodes.size(); ++n) {
     const PlanNode& node = p.nodes[n];
     const FastNodePlan* fp = backends[n] == Backend::kCpu ? plans_[n].get() : nullptr;
-    int32_t follow = -1;  // the output a kFollow operand joins
+    int32_t follow = -1;  // the first kFollow output: the one every kFollow operand joins
     for (size_t j = 0; j < node.outputs.size(); ++j) {
       const int32_t t = node.outputs[j];
       if (t < 0) continue;
       produced[t] = 1;
       const LayoutUse use = fp ? fp->output_use(j) : LayoutUse::kPlain;
       touch(t, fp != nullptr, use);
-      if (use == LayoutUse::kFollow && j == 0) follow = t;
+      if (use != LayoutUse::kFollow) continue;
+      if (follow < 0) follow = t;
+      else parent[find(t)] = find(follow);  // Split: every part in the layout of the first
     }
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const int32_t t = node.inputs[i];

@@ -40,7 +40,8 @@ enum class HostLayout : uint8_t {
 enum class LayoutUse : uint8_t {
   kPlain,   // plain only
   kAny,     // either (the kernel reorders where its primitive needs another)
-  kFollow,  // whatever the node's output has (elementwise programs over same-shape operands)
+  kFollow,  // whatever the node's first output has (elementwise programs over same-shape operands;
+            // Concat and Split, whose operands differ along their axis only)
 };
 
 class FastRunContext;
