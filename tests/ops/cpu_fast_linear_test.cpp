@@ -53,7 +53,9 @@ TEST(CpuFastLinear, ConvRandom) {
     const size_t sp = it % 7 == 5 ? 1 : (it % 11 == 9 ? 3 : 2);
     const int64_t kind = pick(rng, 0, 2);  // plain, grouped, depthwise
     const int64_t group = kind == 0 ? 1 : kind == 1 ? 2 : pick(rng, 3, 8);
-    const int64_t cg = kind == 2 ? 1 : pick(rng, 1, 9), mg = kind == 2 ? pick(rng, 1, 2) : pick(rng, 1, 12);
+    // oneDNN's deconvolutions need 16 output channels a group (dnnl_conv.cpp), fewer run the reference.
+    const int64_t cg = kind == 2 ? 1 : pick(rng, 1, 9),
+                  mg = transpose ? pick(rng, 16, 20) : kind == 2 ? pick(rng, 1, 2) : pick(rng, 1, 12);
     const int64_t N = pick(rng, 1, 3), C = cg * group, M = mg * group;
     Shape x{N, C}, w;
     std::vector<int64_t> strides, dil, pads(2 * sp), out_pad;
@@ -223,6 +225,26 @@ TEST(CpuFastLinear, WinogradBasicBlockMatchesReference) {
     ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
     for (size_t n = 0; n < plan->nodes.size(); ++n)
       if (plan->nodes[n].op == "Conv") EXPECT_EQ(kernel(n), "onednn:convolution");
+  }
+}
+
+// A deconvolution with fewer than 16 output channels a group keeps kiln's reference kernel
+// (oneDNN 2.6's ran PP-OCR det's 24 -> 1 channel layer 30x slower); 16 take oneDNN's.
+TEST(CpuFastLinear, NarrowDeconvolutionsStayOnTheReference) {
+  std::mt19937 rng(1106);
+  for (int64_t m : {1, 16}) {
+    OpSpec s{"ConvTranspose", 11, {}, {random_tensor(DType::kFloat32, {1, 24, 10, 10}, rng),
+                                        random_tensor(DType::kFloat32, {24, m, 2, 2}, rng)},
+             {false, true}};
+    s.attrs.set("strides", std::vector<int64_t>{2, 2});
+    auto plan = std::make_shared<Plan>();
+    ASSERT_TRUE(build_op_plan(s, "cpu", plan.get()).is_ok());
+    std::unique_ptr<ExecutionContext> ctx;
+    std::string notice;
+    ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+    // No fast node at all: the context has no fast path.
+    const char* kernel = ctx->fast_cpu() ? ctx->fast_cpu()->kernel_name(0) : nullptr;
+    EXPECT_STREQ(kernel ? kernel : "reference", m == 1 ? "reference" : "onednn:deconvolution") << m << " channels";
   }
 }
 

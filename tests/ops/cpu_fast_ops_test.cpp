@@ -138,6 +138,7 @@ TEST(CpuFastOps, SoftmaxOverAnInnerAxis) {
     std::unique_ptr<ExecutionContext> ctx;
     std::string notice;
     ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+    ASSERT_NE(ctx->fast_cpu(), nullptr);
     const char* kernel = ctx->fast_cpu()->kernel_name(0);
     EXPECT_STREQ(kernel ? kernel : "reference", "fast:softmax_columns");
   }
@@ -220,6 +221,7 @@ TEST(CpuFastOps, SiluPatternsMatchReference) {
     std::unique_ptr<ExecutionContext> ctx;
     std::string notice;
     ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+    ASSERT_NE(ctx->fast_cpu(), nullptr);
     const char* kernel = ctx->fast_cpu()->kernel_name(0);
     EXPECT_STREQ(kernel ? kernel : "reference", form == 2 ? "fast:elementwise" : "fast:silu");
   }
@@ -293,6 +295,7 @@ TEST(CpuFastOps, ChannelsLastThroughSplitAndConcat) {
   std::unique_ptr<ExecutionContext> ctx;
   std::string notice;
   ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+  ASSERT_NE(ctx->fast_cpu(), nullptr);
   const std::vector<HostLayout>& layouts = ctx->fast_cpu()->tensor_layouts();
   for (const PlanNode& n : plan->nodes) {
     if (n.op != "Split" && n.op != "Concat") continue;
