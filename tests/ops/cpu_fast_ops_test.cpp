@@ -1,6 +1,7 @@
 // The cpu fast path's other kernels (pooling, reductions, Softmax, LayerNormalization,
 // Elementwise programs, Transpose) against the reference kernels on random shapes and
 // attributes, and channels-last chains of fast nodes against the reference end to end.
+#include <algorithm>
 #include <cmath>
 #include <gtest/gtest.h>
 
@@ -260,6 +261,52 @@ TEST(CpuFastOps, ConcatAndSplitRandom) {
       spec.num_outputs = parts;
       EXPECT_TRUE(cpu_fast_matches_reference(spec, 0, 0));
     }
+  }
+}
+
+// Nearest Resize by whole factors along H and W (fast_resize.cpp), exact against the reference,
+// alone (plain) and between two convolutions (channels-last: no reorder around it).
+TEST(CpuFastOps, NearestUpsamplingByWholeFactors) {
+  std::mt19937 rng(1212);
+  for (int it = 0; it < 6; ++it) {
+    const float sh = static_cast<float>(pick(rng, 1, 3)), sw = static_cast<float>(pick(rng, 1, 3));
+    if (sh == 1 && sw == 1) continue;  // an identity compiles to a copy
+    const DType dt = it % 2 ? DType::kFloat32 : DType::kUInt8;
+    HostTensor scales(DType::kFloat32, {4});
+    const float sv[4] = {1, 1, sh, sw};
+    std::copy(sv, sv + 4, scales.as<float>());
+    OpSpec spec{"Resize", 13, {}, {random_tensor(dt, random_shape(4, rng, 9), rng, 0, 100), HostTensor(), scales},
+                {false, true, true}};
+    spec.attrs.set("mode", std::string("nearest"));
+    SCOPED_TRACE("scales " + std::to_string(sh) + " x " + std::to_string(sw) + " " + dtype_name(dt));
+    EXPECT_TRUE(cpu_fast_matches_reference(spec, 0, 0));
+  }
+  GraphBuilder g;
+  const std::string x = g.input(random_tensor(DType::kFloat32, {2, 8, 6, 7}, rng));
+  auto conv = [&](const std::string& in) {
+    Attributes a;
+    a.set("pads", std::vector<int64_t>(4, 1));
+    return g.node("Conv", {in, g.constant(random_tensor(DType::kFloat32, {8, 8, 3, 3}, rng, -0.3, 0.3))}, a);
+  };
+  HostTensor scales(DType::kFloat32, {4});
+  const float sv[4] = {1, 1, 2, 2};
+  std::copy(sv, sv + 4, scales.as<float>());
+  Attributes nearest;
+  nearest.set("mode", std::string("nearest"));
+  const std::string up = g.node("Resize", {conv(x), "", g.constant(scales)}, nearest);
+  g.output(conv(up));
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(g.build(&plan).is_ok());
+  EXPECT_TRUE(cpu_fast_matches_reference(plan, g.inputs(), 1e-5, 1e-6, plan->nodes.size()));
+  std::unique_ptr<ExecutionContext> ctx;
+  std::string notice;
+  ASSERT_TRUE(ExecutionContext::create(plan, "cpu", &ctx, &notice).is_ok());
+  ASSERT_NE(ctx->fast_cpu(), nullptr);
+  for (size_t n = 0; n < plan->nodes.size(); ++n) {
+    if (plan->nodes[n].op != "Resize") continue;
+    EXPECT_STREQ(ctx->fast_cpu()->kernel_name(n), "fast:resize_repeat");
+    for (int32_t t : {plan->nodes[n].inputs[0], plan->nodes[n].outputs[0]})
+      EXPECT_EQ(ctx->fast_cpu()->tensor_layouts()[t], HostLayout::kChannelsLast) << plan->tensors[t].name;
   }
 }
 
