@@ -94,6 +94,54 @@ class Served:
 HANDSHAKE_RACE = "get_config_from_handshake_server"
 LOAD_ATTEMPTS = 3
 
+# The fix at the source: the stub's communication.py, as kiln serve sends it to Triton, retries a
+# refused connect until its deadline, and that deadline is 60 s instead of 1 (an instance 0 still
+# starting on a loaded host timed the others out: pytriton issue #109). The loads above remain
+# for a pytriton whose source differs (then it goes unpatched).
+STUB_CONNECT = """        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(max(0.0, should_stop_before_s - time.time()))
+        sock.connect(socket_path.as_posix())
+"""
+STUB_CONNECT_RETRIED = """        while True:  # kiln serve: instance 0 binds its socket before it listens on it
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(max(0.0, should_stop_before_s - time.time()))
+            try:
+                sock.connect(socket_path.as_posix())
+                break
+            except ConnectionRefusedError:
+                sock.close()
+                sock = None
+                if time.time() >= should_stop_before_s:
+                    raise
+                time.sleep(0.01)
+"""
+STUB_TIMEOUT = "def get_config_from_handshake_server(socket_path: pathlib.Path, timeout_s: float = 1.0) -> dict:"
+
+
+def patch_stub_handshake(source: str) -> str:
+    """pytriton 0.7.0's proxy communication.py with the handshake retried (unchanged if it differs)."""
+    if STUB_CONNECT not in source or STUB_TIMEOUT not in source:
+        return source
+    return source.replace(STUB_CONNECT, STUB_CONNECT_RETRIED, 1).replace(STUB_TIMEOUT,
+                                                                          STUB_TIMEOUT.replace("1.0", "60.0"), 1)
+
+
+def install_stub_patch() -> None:
+    """Makes every model's files carry the patched communication.py (pytriton 0.7.0's Model)."""
+    from pytriton.models.model import Model
+    if getattr(Model.get_proxy_model_files, "kiln_patched", False):
+        return
+    original = Model.get_proxy_model_files
+
+    def proxy_model_files(self):
+        files = original(self)
+        key = "file:%d/communication.py" % self.model_version
+        if key in files:
+            files[key] = patch_stub_handshake(files[key].decode()).encode()
+        return files
+    proxy_model_files.kiln_patched = True
+    Model.get_proxy_model_files = proxy_model_files
+
 
 def load_again(triton: Any, name: str) -> None:
     """Loads a bound model whose load failed, as pytriton 0.7.0's ModelManager._load_model does but
@@ -151,6 +199,7 @@ def serve(plans: Sequence[str], *, instances: int = 1, max_batch: int = 8, http_
     if len(set(names)) != len(names):
         raise kiln.Error("two plans give the same model name (%s): rename one file" % ", ".join(names))
     served = [Served(p, instances, max_batch, device) for p in plans]
+    install_stub_patch()
     config = TritonConfig(http_address=address, http_port=http_port, grpc_address=address, grpc_port=grpc_port,
                           metrics_address=address, metrics_port=metrics_port, exit_timeout_secs=exit_timeout_s,
                           log_verbose=1 if verbose else 0)

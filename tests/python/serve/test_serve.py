@@ -186,6 +186,47 @@ def test_bad_command_lines_are_one_line_errors(plans, tmp_path):
         assert r.stderr.strip().count("\n") == 0, r.stderr
 
 
+def test_the_stub_handshake_waits_for_a_socket_bound_but_not_yet_listening(tmp_path):
+    """kiln serve's patch of pytriton 0.7.0's stub (kiln.serve.patch_stub_handshake): a config
+    socket that instance 0 has bound but not yet listens on is retried until it listens; the
+    unpatched function gives up at once with ConnectionRefusedError (the python.serve failure)."""
+    import pathlib
+    import socket
+
+    import pytriton.proxy.communication as comm
+    from kiln.serve import patch_stub_handshake
+    source = pathlib.Path(comm.__file__).read_text()
+    patched = patch_stub_handshake(source)
+    assert patched != source, "pytriton's communication.py changed: kiln serve no longer patches it"
+    ns = {"__name__": "patched_communication"}
+    exec(compile(patched, comm.__file__, "exec"), ns)
+    path = tmp_path / "m-config.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))  # bound, not listening: what instance 1 meets in the race
+    listening = threading.Event()
+
+    def listen_later():
+        time.sleep(0.3)
+        server.listen(1)
+        listening.set()
+        conn, _ = server.accept()
+        assert conn.recv(64) == b"get_config\n"
+        payload = json.dumps({"data_socket": "d.sock"}).encode()
+        conn.sendall(len(payload).to_bytes(4, "big") + payload)
+        conn.close()
+
+    t = threading.Thread(target=listen_later)
+    t.start()
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            comm.get_config_from_handshake_server(path, timeout_s=5)
+        assert not listening.is_set()
+        assert ns["get_config_from_handshake_server"](path, timeout_s=5) == {"data_socket": "d.sock"}
+    finally:
+        t.join(10)
+        server.close()
+
+
 def test_a_lost_handshake_race_loads_the_model_again(plans, tmp_path):
     """Both models' first loads fail as pytriton 0.7.0's stub does when an instance connects to
     instance 0's config socket between its bind and its listen (lose_handshake_race.py): kiln
